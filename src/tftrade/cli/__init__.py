@@ -1,0 +1,31 @@
+"""The ``tftrade`` command line (Typer). Thin: parses options, calls packages, prints results.
+
+Every command takes ``--json`` and then prints one JSON document on stdout;
+progress and logs go to stderr; errors are one line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from tftrade.cli import config_cmd, data_cmd, db_cmd, demo_cmd, forecast_cmd, ingest_cmd, sentiment_cmd
+
+app = typer.Typer(
+    name="tftrade",
+    help="Forecast minute returns with a Temporal Fusion Transformer and trade them under hard risk limits.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(ingest_cmd.app, name="ingest")
+app.add_typer(data_cmd.app, name="data")
+app.add_typer(sentiment_cmd.app, name="sentiment")
+forecast_cmd.register(app)
+demo_cmd.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``tftrade`` script."""
+    app()

@@ -1,0 +1,147 @@
+"""Configuration: environment (``TFTRADE_*``), an optional YAML file, then defaults.
+
+Settings are frozen and reject unknown keys, so a misspelt option is an error,
+not a silent default. Nested sections are set from the environment with a
+double underscore, e.g. ``TFTRADE_RISK__MAX_POSITION_PCT=0.04``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from tftrade.core.errors import ConfigError
+
+CONFIG_FILE_ENV = "TFTRADE_CONFIG"
+
+
+def _default_home() -> Path:
+    return Path.home() / ".tftrade"
+
+
+class Section(BaseModel):
+    """Base of every nested configuration section: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IngestSettings(Section):
+    """Market-data ingest."""
+
+    spike_zscore: float = Field(12.0, gt=0, description="robust z-score of a return above which a bar is reported as a spike")
+    batch_rows: int = Field(200_000, gt=0, description="rows per database round trip in bulk loads")
+
+
+class VendorSettings(Section):
+    """Credentials for outside services; every one is optional and masked when shown."""
+
+    polygon_api_key: SecretStr | None = None
+    alpaca_key_id: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+    reddit_client_id: SecretStr | None = None
+    reddit_client_secret: SecretStr | None = None
+    reddit_user_agent: str = "tftrade/0.1"
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one tftrade process.
+
+    Examples
+    --------
+    >>> s = Settings(home="/tmp/tftrade-doc")
+    >>> s.resolved_database_url()
+    'sqlite:////tmp/tftrade-doc/tftrade.db'
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="TFTRADE_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    home: Path = Field(default_factory=_default_home, description="workspace: database file, models, reports")
+    database_url: SecretStr | None = Field(None, description="SQLAlchemy URL; default is a SQLite file in home")
+    redis_url: SecretStr | None = Field(None, description="Redis URL; default is in-process")
+    shared_data: Path = Field(Path("../shared/data"), description="folder of the public data sets")
+    log_level: str = "INFO"
+    live_trading: bool = Field(False, description="allow a live broker; paper trading otherwise")
+    ingest: IngestSettings = IngestSettings()
+    vendors: VendorSettings = VendorSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_path = os.environ.get(CONFIG_FILE_ENV)
+        if yaml_path:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+        return tuple(sources)
+
+    def resolved_database_url(self) -> str:
+        """Return the database URL: ``database_url`` if set, else the SQLite file in ``home``."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.home / 'tftrade.db'}"
+
+    def masked(self) -> dict[str, Any]:
+        """Return the configuration as plain data with every secret replaced by ``'***'``."""
+        data = self.model_dump(mode="json")
+        data["database_url"] = mask_url(self.resolved_database_url())
+        if self.redis_url is not None:
+            data["redis_url"] = mask_url(self.redis_url.get_secret_value())
+        data["vendors"] = {
+            k: ("***" if isinstance(v, SecretStr) else v)
+            for k, v in dict(self.vendors).items()
+        }
+        return data
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``.
+
+    Examples
+    --------
+    >>> mask_url("postgresql://bob:hunter2@db:5432/x")
+    'postgresql://bob:***@db:5432/x'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user, colon, _ = creds.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings` from the environment, the YAML file and ``overrides``.
+
+    Raises
+    ------
+    ConfigError
+        If a value is invalid or a key is unknown; the message names the key.
+    """
+    path = os.environ.get(CONFIG_FILE_ENV)
+    if path and not Path(path).is_file():
+        raise ConfigError(f"config file {path!r} (from ${CONFIG_FILE_ENV}) does not exist")
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"invalid configuration at {where!r}: {first['msg']}") from None

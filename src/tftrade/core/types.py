@@ -1,0 +1,56 @@
+"""Domain types shared by every package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Timeframe = Literal["1min", "1day"]
+TIMEFRAMES: tuple[Timeframe, ...] = ("1min", "1day")
+
+Float64Array = npt.NDArray[np.float64]
+Int64Array = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+PRICE_SCALE = 4
+"""Prices are stored exactly with this many decimal places (the spec's DECIMAL(10,4))."""
+
+
+def parse_timeframe(value: str) -> Timeframe:
+    """Return ``value`` as a :data:`Timeframe` or raise ``ValueError`` naming the choices."""
+    aliases: dict[str, Timeframe] = {"1min": "1min", "1m": "1min", "minute": "1min",
+                                     "1day": "1day", "1d": "1day", "day": "1day", "daily": "1day"}
+    try:
+        return aliases[value.strip().lower()]
+    except KeyError:
+        raise ValueError(f"timeframe {value!r} is not one of 1min, 1day") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLCV bar. Prices are exact decimals; ``window_start`` is timezone-aware UTC."""
+
+    ticker: str
+    timeframe: Timeframe
+    window_start: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+    price_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Security:
+    """A row of the securities master."""
+
+    ticker: str
+    name: str
+    sector: str
+    market_cap: float | None = None

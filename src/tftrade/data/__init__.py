@@ -1,0 +1,1 @@
+"""Market data in: sources (CSV/Parquet, synthetic market, vendors), validation, quarantine, ingest."""

@@ -1,0 +1,62 @@
+"""Engine factory: one place that turns a URL into a configured SQLAlchemy engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from tftrade.core.config import mask_url
+from tftrade.core.errors import StoreError
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url`` and check that the database answers.
+
+    SQLite files get their folder created, WAL journaling and foreign keys on.
+    PostgreSQL URLs use psycopg 3 (``postgresql://`` is read as ``postgresql+psycopg://``).
+
+    Raises
+    ------
+    StoreError
+        If the URL is malformed or the database cannot be reached; the message
+        shows the URL with its password masked.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"database URL {mask_url(url)!r} is not a valid SQLAlchemy URL") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(parsed, **_engine_options(parsed.get_backend_name()))
+    except Exception as e:  # missing driver, bad option
+        raise StoreError(f"cannot create engine for {mask_url(url)!r}: {e}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except OperationalError as e:
+        reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+        raise StoreError(f"cannot connect to database {mask_url(url)!r}: {reason}") from None
+    return engine
+
+
+def _engine_options(backend: str) -> dict[str, Any]:
+    if backend == "postgresql":
+        return {"pool_pre_ping": True}
+    return {}
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
