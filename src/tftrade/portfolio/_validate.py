@@ -1,0 +1,42 @@
+"""Boundary checks shared by the portfolio modules."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from tftrade.core.types import Float64Array
+from tftrade.portfolio.errors import PortfolioError
+
+
+def as_vector(value: npt.ArrayLike, name: str, size: int | None = None) -> Float64Array:
+    """Return ``value`` as a finite 1-D float array, or raise naming ``name``."""
+    arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    if size is not None and arr.shape[0] != size:
+        raise PortfolioError(f"{name} has {arr.shape[0]} entries, expected {size}")
+    if not np.all(np.isfinite(arr)):
+        raise PortfolioError(f"{name} contains non-finite values")
+    return arr
+
+
+def as_matrix(value: npt.ArrayLike, name: str, shape: tuple[int | None, int | None]) -> Float64Array:
+    """Return ``value`` as a finite 2-D float array of ``shape`` (``None`` = any)."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    ok = arr.ndim == 2 and all(want is None or got == want for got, want in zip(arr.shape, shape, strict=True))
+    if not ok:
+        raise PortfolioError(f"{name} has shape {arr.shape}, expected {shape}")
+    if not np.all(np.isfinite(arr)):
+        raise PortfolioError(f"{name} contains non-finite values")
+    return arr
+
+
+def as_covariance(value: npt.ArrayLike, name: str = "cov") -> Float64Array:
+    """Return a finite, square, symmetric matrix (symmetrised to round-off)."""
+    arr = as_matrix(value, name, (None, None))
+    if arr.shape[0] != arr.shape[1]:
+        raise PortfolioError(f"{name} must be square, got shape {arr.shape}")
+    if not np.allclose(arr, arr.T, rtol=1e-8, atol=1e-12):
+        raise PortfolioError(f"{name} is not symmetric")
+    return 0.5 * (arr + arr.T)

@@ -1,0 +1,364 @@
+r"""Constrained mean–variance optimiser (cvxpy) with reported relaxations.
+
+Solves
+
+.. math::
+
+    \max_w\ \mu^\top w - \tfrac{\delta}{2} w^\top\Sigma w
+        - \gamma (w - w_{rp})^\top\Sigma (w - w_{rp}) - c^\top |w - w_0|
+
+    \text{s.t.}\ \mathbf 1^\top w = 1,\ |w_i| \le \bar w,\ |S w| \le \bar s,\
+    \beta_{min} \le \beta^\top w \le \beta_{max},\ (w \ge 0 \text{ or } \|w\|_1 \le G)
+
+where :math:`S` is the sector indicator matrix, :math:`w_0` the current weights,
+:math:`c` the per-unit trading cost (``transaction_cost_bps``/1e4 + ``turnover_penalty``),
+:math:`w_{rp}` the equal-risk-contribution portfolio and
+:math:`\gamma = \tfrac{\delta}{2}\,b/(1-b)` for ``risk_parity_blend`` :math:`b`.
+
+Relaxation order
+----------------
+A limit that makes the problem infeasible is relaxed, never dropped, in this order,
+each to the nearest value that restores feasibility, and reported in
+:attr:`OptimizationResult.relaxations`:
+
+1. ``max_weight``: raised to :math:`1/n` when :math:`n\bar w < 1`.
+2. ``max_sector_weight``: raised to the smallest :math:`\bar s` with
+   :math:`\sum_s \min(\bar s, n_s \bar w) \ge 1`.
+3. ``beta_band``: widened just enough to touch the achievable range
+   :math:`[\min \beta^\top w, \max \beta^\top w]` under the other limits (two LPs).
+
+Risk model
+----------
+``risk_model="full"`` uses :math:`\|U w\|^2` with :math:`U^\top U = \Sigma` (Cholesky).
+``"factor"`` replaces :math:`\Sigma` by :func:`~tftrade.portfolio.covariance.factor_model`
+(:math:`BB^\top + \mathrm{diag}(d)`, variances exact), i.e. :math:`\|B^\top w\|^2 + \|\sqrt d \circ w\|^2`,
+which keeps the problem sparse; ``"auto"`` picks it above ``factor_threshold`` assets.
+Limits are enforced identically under both. Compiled problems are cached per shape
+(cvxpy DPP), so repeated calls only refill parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+import cvxpy as cp
+import numpy as np
+import numpy.typing as npt
+
+from tftrade.core.types import Float64Array
+from tftrade.portfolio._validate import as_covariance, as_vector
+from tftrade.portfolio.config import OptimizerConfig
+from tftrade.portfolio.covariance import factor_model
+from tftrade.portfolio.errors import OptimizationError, PortfolioError
+from tftrade.portfolio.risk_parity import risk_parity_weights
+
+log = logging.getLogger(__name__)
+
+LimitName = Literal["max_weight", "max_sector_weight", "beta_band"]
+_SLACK = 1e-7
+
+
+@dataclass(frozen=True, slots=True)
+class Relaxation:
+    """One limit that was relaxed to make the problem feasible."""
+
+    limit: LimitName
+    requested: tuple[float, ...]
+    applied: tuple[float, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits actually enforced (after relaxation)."""
+
+    max_weight: float
+    max_sector_weight: float
+    beta_min: float
+    beta_max: float
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizationResult:
+    """Optimal weights and what they cost.
+
+    ``turnover`` is one-way: :math:`\\tfrac12\\sum_i |w_i - w_{0,i}|`.
+    """
+
+    weights: Float64Array
+    expected_return: float
+    volatility: float
+    beta: float
+    turnover: float
+    limits: Limits
+    relaxations: tuple[Relaxation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Universe:
+    mu: Float64Array
+    cov: Float64Array
+    sector_matrix: Float64Array
+    betas: Float64Array | None
+    prev: Float64Array
+
+
+def optimize(
+    mu: npt.ArrayLike,
+    cov: npt.ArrayLike,
+    *,
+    sectors: npt.ArrayLike | None = None,
+    betas: npt.ArrayLike | None = None,
+    prev_weights: npt.ArrayLike | None = None,
+    config: OptimizerConfig | None = None,
+) -> OptimizationResult:
+    """Return the constrained optimal weights for expected returns ``mu`` and covariance ``cov``.
+
+    Parameters
+    ----------
+    mu : expected returns, shape ``(n,)`` (same units as ``cov``).
+    cov : covariance, shape ``(n, n)``.
+    sectors : one label per asset; no sector limit when ``None``.
+    betas : beta of each asset against the benchmark; no beta band when ``None``.
+    prev_weights : current weights (cash = 0); zeros when ``None``.
+    config : limits and penalties; :class:`OptimizerConfig` defaults when ``None``.
+
+    Raises
+    ------
+    PortfolioError
+        On invalid inputs.
+    OptimizationError
+        If the solver fails after every relaxation.
+
+    Examples
+    --------
+    >>> res = optimize([0.1, 0.05], [[0.04, 0.0], [0.0, 0.04]], config=OptimizerConfig(max_weight=1.0))
+    >>> res.weights.round(3).tolist(), [r.limit for r in res.relaxations]
+    ([0.75, 0.25], [])
+    """
+    cfg = config or OptimizerConfig()
+    uni = _universe(mu, cov, sectors, betas, prev_weights)
+    limits, relaxed = _static_relaxations(cfg, uni.sector_matrix)
+    weights = _solve(uni, cfg, limits)
+    if weights is None and uni.betas is not None:
+        limits, beta_relax = _relax_beta(uni, cfg, limits)
+        relaxed.append(beta_relax)
+        weights = _solve(uni, cfg, limits)
+    if weights is None:
+        raise OptimizationError(f"optimiser found no solution with limits {limits}")
+    for r in relaxed:
+        log.warning("relaxed %s from %s to %s: %s", r.limit, r.requested, r.applied, r.reason)
+    return _result(weights, uni, limits, tuple(relaxed))
+
+
+def _universe(
+    mu: npt.ArrayLike, cov: npt.ArrayLike, sectors: npt.ArrayLike | None,
+    betas: npt.ArrayLike | None, prev: npt.ArrayLike | None,
+) -> _Universe:
+    sigma = as_covariance(cov)
+    n = sigma.shape[0]
+    if n == 0:
+        raise PortfolioError("the universe is empty")
+    return _Universe(
+        mu=as_vector(mu, "mu", n),
+        cov=sigma,
+        sector_matrix=sector_matrix(sectors, n),
+        betas=None if betas is None else as_vector(betas, "betas", n),
+        prev=np.zeros(n) if prev is None else as_vector(prev, "prev_weights", n),
+    )
+
+
+def sector_matrix(sectors: npt.ArrayLike | None, n: int) -> Float64Array:
+    """Return the ``(k, n)`` 0/1 indicator matrix of sector labels (``(0, n)`` when ``None``).
+
+    Examples
+    --------
+    >>> sector_matrix(["a", "b", "a"], 3).tolist()
+    [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+    """
+    if sectors is None:
+        return np.zeros((0, n))
+    labels = np.asarray(sectors).reshape(-1)
+    if labels.shape[0] != n:
+        raise PortfolioError(f"sectors has {labels.shape[0]} entries, expected {n}")
+    _, codes = np.unique(labels, return_inverse=True)
+    out = np.zeros((int(codes.max()) + 1, n))
+    out[codes, np.arange(n)] = 1.0
+    return out
+
+
+def _static_relaxations(cfg: OptimizerConfig, smat: Float64Array) -> tuple[Limits, list[Relaxation]]:
+    n = smat.shape[1]
+    relaxed: list[Relaxation] = []
+    cap = cfg.max_weight
+    if n * cap < 1.0:
+        cap = 1.0 / n * (1.0 + _SLACK)
+        relaxed.append(Relaxation("max_weight", (cfg.max_weight,), (cap,), f"{n} assets x {cfg.max_weight} < 100%"))
+    sec = cfg.max_sector_weight
+    counts = smat.sum(axis=1)
+    if counts.size and np.minimum(sec, counts * cap).sum() < 1.0:
+        sec = _min_sector_cap(counts * cap)
+        relaxed.append(Relaxation("max_sector_weight", (cfg.max_sector_weight,), (sec,),
+                                  f"{counts.size} sectors cannot hold 100% at {cfg.max_sector_weight} each"))
+    return Limits(cap, sec, cfg.beta_min, cfg.beta_max), relaxed
+
+
+def _min_sector_cap(capacity: Float64Array) -> float:
+    lo, hi = 0.0, float(capacity.max())
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if np.minimum(mid, capacity).sum() >= 1.0 else (mid, hi)
+    return hi * (1.0 + _SLACK)
+
+
+def _relax_beta(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> tuple[Limits, Relaxation]:
+    assert uni.betas is not None
+    lo, hi = _beta_range(uni, cfg, limits)
+    new_min, new_max = min(limits.beta_min, hi), max(limits.beta_max, lo)
+    relax = Relaxation("beta_band", (limits.beta_min, limits.beta_max), (new_min, new_max),
+                       f"achievable beta range under the other limits is [{lo:.4f}, {hi:.4f}]")
+    return Limits(limits.max_weight, limits.max_sector_weight, new_min, new_max), relax
+
+
+def _beta_range(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> tuple[float, float]:
+    assert uni.betas is not None
+    w = cp.Variable(uni.mu.shape[0])
+    cons = _base_constraints(w, uni.sector_matrix, cfg, limits)
+    out = []
+    for sense in (cp.Minimize, cp.Maximize):
+        prob = cp.Problem(sense(uni.betas @ w), cons)
+        prob.solve(solver="HIGHS")
+        if prob.status != cp.OPTIMAL:
+            raise OptimizationError(f"beta range LP is {prob.status} with limits {limits}")
+        out.append(float(prob.value))
+    return out[0], out[1]
+
+
+def _base_constraints(w: cp.Variable, smat: Float64Array, cfg: OptimizerConfig, limits: Limits) -> list[cp.Constraint]:
+    cons: list[cp.Constraint] = [cp.sum(w) == 1, w <= limits.max_weight]
+    cons += [w >= 0] if cfg.long_only else [w >= -limits.max_weight, cp.norm1(w) <= cfg.max_gross_leverage]
+    if smat.shape[0]:
+        cons.append(smat @ w <= limits.max_sector_weight)
+        if not cfg.long_only:
+            cons.append(smat @ w >= -limits.max_sector_weight)
+    return cons
+
+
+class _Problem:
+    """A compiled DPP problem for one shape; parameters are refilled per call."""
+
+    def __init__(self, n: int, k: int, long_only: bool, use_beta: bool, n_factors: int) -> None:
+        self.lock = threading.Lock()
+        self.w, t = cp.Variable(n), cp.Variable(n, nonneg=True)
+        self.mu, self.prev = cp.Parameter(n), cp.Parameter(n)
+        self.U = cp.Parameter((n_factors, n)) if n_factors else cp.Parameter((n, n))
+        self.spec = cp.Parameter(n, nonneg=True)
+        self.cost = cp.Parameter(n, nonneg=True)
+        self.cap, self.sec, self.gross = (cp.Parameter(nonneg=True) for _ in range(3))
+        self.S, self.beta = cp.Parameter((max(k, 1), n)), cp.Parameter(n)
+        self.bmin, self.bmax = cp.Parameter(), cp.Parameter()
+        w = self.w
+        cons = [cp.sum(w) == 1, w <= self.cap, t >= w - self.prev, t >= self.prev - w]
+        cons += [w >= 0] if long_only else [w >= -self.cap, cp.norm1(w) <= self.gross]
+        if k:
+            cons += [self.S @ w <= self.sec] + ([] if long_only else [self.S @ w >= -self.sec])
+        if use_beta:
+            cons += [self.beta @ w >= self.bmin, self.beta @ w <= self.bmax]
+        risk = cp.sum_squares(self.U @ w)
+        if n_factors:
+            risk = risk + cp.sum_squares(cp.multiply(self.spec, w))
+        objective = cp.Maximize(self.mu @ w - risk - self.cost @ t)
+        self.problem = cp.Problem(objective, cons)
+
+
+@lru_cache(maxsize=16)
+def _problem(n: int, k: int, long_only: bool, use_beta: bool, n_factors: int) -> _Problem:
+    return _Problem(n, k, long_only, use_beta, n_factors)
+
+
+def _solve(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Float64Array | None:
+    n, k = uni.mu.shape[0], uni.sector_matrix.shape[0]
+    n_factors = _n_factors(cfg, n)
+    prob = _problem(n, k, cfg.long_only, uni.betas is not None, n_factors)
+    mu_eff, quad = _objective_terms(uni, cfg)
+    with prob.lock:
+        _fill(prob, uni, cfg, limits, mu_eff)
+        _fill_risk(prob, uni.cov, quad, n_factors)
+        try:
+            prob.problem.solve(solver=cfg.solver)
+        except cp.SolverError as exc:
+            raise OptimizationError(f"solver {cfg.solver} failed: {exc}") from exc
+        if prob.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or prob.w.value is None:
+            return None
+        return _clean(np.asarray(prob.w.value, dtype=np.float64), cfg.long_only)
+
+
+def _objective_terms(uni: _Universe, cfg: OptimizerConfig) -> tuple[Float64Array, float]:
+    a = cfg.risk_aversion / 2.0
+    b = cfg.risk_parity_blend
+    if b == 0.0:
+        return uni.mu, a
+    g = a * b / (1.0 - b)
+    w_rp = risk_parity_weights(uni.cov)
+    return uni.mu + 2.0 * g * (uni.cov @ w_rp), a + g
+
+
+def _n_factors(cfg: OptimizerConfig, n: int) -> int:
+    use = cfg.risk_model == "factor" or (cfg.risk_model == "auto" and n > cfg.factor_threshold)
+    return min(cfg.n_factors, n) if use else 0
+
+
+def _fill_risk(prob: _Problem, cov: Float64Array, quad: float, n_factors: int) -> None:
+    if n_factors:
+        fm = factor_model(cov, n_factors)
+        prob.U.value = np.sqrt(quad) * fm.loadings.T
+        prob.spec.value = np.sqrt(quad * fm.specific)
+    else:
+        prob.U.value = np.sqrt(quad) * _cholesky_upper(cov)
+        prob.spec.value = np.zeros(cov.shape[0])
+
+
+def _fill(prob: _Problem, uni: _Universe, cfg: OptimizerConfig, limits: Limits, mu_eff: Float64Array) -> None:
+    n = uni.mu.shape[0]
+    prob.mu.value = mu_eff
+    prob.prev.value = uni.prev
+    prob.cost.value = np.full(n, cfg.transaction_cost_bps / 1e4 + cfg.turnover_penalty)
+    prob.cap.value, prob.sec.value = limits.max_weight, limits.max_sector_weight
+    prob.gross.value = cfg.max_gross_leverage
+    prob.S.value = uni.sector_matrix if uni.sector_matrix.shape[0] else np.zeros((1, n))
+    prob.beta.value = np.zeros(n) if uni.betas is None else uni.betas
+    prob.bmin.value, prob.bmax.value = limits.beta_min, limits.beta_max
+
+
+def _cholesky_upper(cov: Float64Array) -> Float64Array:
+    jitter = 1e-12 * float(np.trace(cov)) / cov.shape[0]
+    for _ in range(6):
+        try:
+            return np.asarray(np.linalg.cholesky(cov + jitter * np.eye(cov.shape[0])).T, dtype=np.float64)
+        except np.linalg.LinAlgError:
+            jitter *= 100.0
+    raise PortfolioError("cov is not positive semi-definite")
+
+
+def _clean(w: Float64Array, long_only: bool) -> Float64Array:
+    w = np.where(np.abs(w) < 1e-10, 0.0, w)
+    if long_only:
+        w = np.maximum(w, 0.0)
+    return np.asarray(w / w.sum(), dtype=np.float64)
+
+
+def _result(w: Float64Array, uni: _Universe, limits: Limits, relaxed: tuple[Relaxation, ...]) -> OptimizationResult:
+    beta = float(uni.betas @ w) if uni.betas is not None else float("nan")
+    return OptimizationResult(
+        weights=w,
+        expected_return=float(uni.mu @ w),
+        volatility=float(np.sqrt(max(w @ uni.cov @ w, 0.0))),
+        beta=beta,
+        turnover=float(0.5 * np.abs(w - uni.prev).sum()),
+        limits=limits,
+        relaxations=relaxed,
+    )
