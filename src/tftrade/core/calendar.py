@@ -5,6 +5,7 @@ Times are UTC nanoseconds (``int64``) so checks over millions of bars stay vecto
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -37,7 +38,7 @@ class TradingCalendar:
 
     @cached_property
     def _schedule(self) -> pd.DataFrame:
-        cal = xcals.get_calendar(self.exchange, start=_clip_start(self.start), end=None)
+        cal = _exchange(self.exchange)
         first, last = pd.Timestamp(self.start), pd.Timestamp(self.end)
         if last < pd.Timestamp(cal.first_session):
             return cal.schedule.iloc[0:0]
@@ -62,6 +63,11 @@ class TradingCalendar:
         """Session close times, UTC nanoseconds."""
         return _to_ns(self._schedule["close"])
 
+    def session_midnights_ns(self) -> Int64Array:
+        """New York midnight of each session, as UTC nanoseconds (the stamp of a daily bar)."""
+        local = pd.DatetimeIndex(self._schedule.index).tz_localize("America/New_York")
+        return np.asarray(local.tz_convert("UTC").as_unit("ns").asi8, dtype=np.int64)
+
     def session_minutes(self) -> Int64Array:
         """Length of each session in minutes (390 normally, 210 on a half day)."""
         return (self.closes_ns() - self.opens_ns()) // _NS_PER_MIN
@@ -83,9 +89,13 @@ class TradingCalendar:
         return ok & (ts_ns < closes[safe])
 
 
-def _clip_start(start: date) -> pd.Timestamp:
-    earliest = pd.Timestamp("1990-01-02")
-    return max(pd.Timestamp(start), earliest)
+def _exchange(name: str) -> xcals.ExchangeCalendar:
+    """The exchange's calendar from 1990 on (``exchange-calendars`` caches it after the first call)."""
+    with warnings.catch_warnings():
+        # exchange-calendars 4.13 reads Series.values, which pandas 3.1 deprecates; harmless here.
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return xcals.get_calendar(name, start="1990-01-02")
 
 
 def _to_ns(col: pd.Series) -> Int64Array:

@@ -132,7 +132,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        return pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
     except (OSError, ValueError, pd.errors.ParserError) as e:
         raise DataError(f"{path}: cannot read as CSV/Parquet: {str(e).splitlines()[0]}") from None
 
@@ -143,7 +143,9 @@ def _parse_times(raw: pd.DataFrame, cols: dict[str, str]) -> pd.Series:
     if pd.api.types.is_numeric_dtype(col) or _all_digits(col):
         return _epoch_to_utc(pd.to_numeric(col, errors="coerce"))
     text = col.astype("string").str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=False)
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=False)
+    if parsed.isna().any() and not isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=False)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         utc = parsed.dt.tz_convert("UTC")
     elif parsed.dtype == object:  # a mix of offsets and naive times

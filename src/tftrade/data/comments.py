@@ -1,0 +1,335 @@
+"""Import social comments (Reddit JSONL/CSV, the synthetic market's) into the store.
+
+Each record needs Reddit's fields ``id``, ``body`` and ``created_utc`` (epoch
+seconds or an ISO-8601 time; naive times are UTC); ``author``, ``subreddit``,
+``link_id`` and ``score`` (or ``ups``) are kept when present; other fields are
+ignored. A record that breaks these rules is quarantined with the reason and
+nothing else is lost. Import is idempotent on the comment id: a comment already
+stored (or repeated in the input) is counted as a duplicate and left alone.
+
+The text goes to ``reddit_comment_texts`` (so scores can be recomputed); one
+``reddit_comments`` row per (comment, ticker it mentions) carries the score.
+Which tickers a text mentions and its score come from an injected ``annotate``
+callable, so this module does not depend on the sentiment engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sqlalchemy import Engine, Table, insert, select
+
+from tftrade.core.errors import DataError
+from tftrade.store.schema import ingest_runs, quarantine, reddit_comment_texts, reddit_comments
+
+Annotate = Callable[[Sequence[str]], tuple[list[tuple[str, ...]], npt.NDArray[np.float64]]]
+"""Texts → (tickers mentioned per text, sentiment score per text)."""
+
+_MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+_MAX_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+_CHUNK = 500
+
+
+class MalformedComment(DataError):
+    """One input record cannot be read as a comment; the message is the quarantine reason."""
+
+
+@dataclass(frozen=True)
+class CommentRecord:
+    """One validated comment."""
+
+    comment_id: str
+    body: str
+    created_utc: datetime
+    author: str | None = None
+    subreddit: str | None = None
+    link_id: str | None = None
+    score: int | None = None
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One input record as read, before validation: its 1-based row, raw text and parsed fields."""
+
+    row_number: int
+    raw: str
+    fields: dict[str, Any] | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CommentIngestReport:
+    """What one import did."""
+
+    source: str
+    rows_read: int
+    inserted: int
+    duplicates: int
+    quarantined: int
+    mentions: int
+    without_ticker: int
+    reasons: dict[str, int]
+
+
+def parse_record(fields: dict[str, Any]) -> CommentRecord:
+    """Validate one record's fields into a :class:`CommentRecord`.
+
+    Raises
+    ------
+    MalformedComment
+        Naming the field, the value and what was expected.
+
+    Examples
+    --------
+    >>> parse_record({"id": "abc", "body": "hi $TSLA", "created_utc": 1704207600, "ups": "3"}).score
+    3
+    >>> parse_record({"id": "abc", "body": "", "created_utc": 1704207600})
+    Traceback (most recent call last):
+    ...
+    tftrade.data.comments.MalformedComment: body: empty; expected the comment text
+    """
+    cid = _text(fields.get("id"))
+    if not cid:
+        raise MalformedComment(f"id: {fields.get('id')!r}; expected a non-empty comment id")
+    body = fields.get("body")
+    if not isinstance(body, str):
+        raise MalformedComment(f"body: {body!r}; expected the comment text")
+    if not body.strip():
+        raise MalformedComment("body: empty; expected the comment text")
+    score_raw = fields.get("score", fields.get("ups"))
+    return CommentRecord(
+        comment_id=cid,
+        body=body,
+        created_utc=_time(fields.get("created_utc")),
+        author=_text(fields.get("author")),
+        subreddit=_text(fields.get("subreddit")),
+        link_id=_text(fields.get("link_id")),
+        score=_int(score_raw),
+    )
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    out = str(value).strip()
+    return out or None
+
+
+def _int(value: Any) -> int | None:
+    if _text(value) is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise MalformedComment(f"score: {value!r}; expected an integer") from None
+    if not math.isfinite(f) or f != int(f):
+        raise MalformedComment(f"score: {value!r}; expected an integer")
+    return int(f)
+
+
+def _time(value: Any) -> datetime:
+    if _text(value) is None:
+        raise MalformedComment("created_utc: missing; expected epoch seconds or an ISO-8601 time")
+    try:
+        ts = pd.Timestamp(float(value), unit="s", tz="UTC")
+    except (TypeError, ValueError, OverflowError):
+        try:
+            ts = pd.Timestamp(str(value))
+        except (TypeError, ValueError):
+            raise MalformedComment(f"created_utc: {value!r}; expected epoch seconds or an ISO-8601 time") from None
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if pd.isna(ts) or not _MIN_TIME <= ts.to_pydatetime() < _MAX_TIME:
+        raise MalformedComment(f"created_utc: {value!r}; expected a time between 2000 and 2100")
+    return ts.to_pydatetime()
+
+
+def read_comment_file(path: str | Path) -> Iterator[RawRecord]:
+    """Yield the records of a ``.jsonl``/``.ndjson``/``.json``/``.csv`` file (optionally ``.gz``).
+
+    Raises
+    ------
+    DataError
+        If the file is missing or its format is not recognised.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such comment file")
+    suffixes = [s.lower() for s in p.suffixes if s.lower() != ".gz"]
+    kind = suffixes[-1] if suffixes else ""
+    opener = gzip.open if p.suffix.lower() == ".gz" else open
+    with opener(p, "rt", encoding="utf-8", errors="replace", newline="") as fh:  # type: ignore[operator]
+        text = fh.read()
+    if kind in (".jsonl", ".ndjson"):
+        yield from _jsonl(text)
+    elif kind == ".json":
+        yield from _json(text)
+    elif kind == ".csv":
+        yield from _csv(text)
+    else:
+        raise DataError(f"{p}: unknown comment format {kind!r}; expected .jsonl, .ndjson, .json or .csv")
+
+
+def _jsonl(text: str) -> Iterator[RawRecord]:
+    for k, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield RawRecord(k, line, None, f"not JSON: {e.msg} at column {e.colno}")
+            continue
+        if isinstance(obj, dict):
+            yield RawRecord(k, line, obj)
+        else:
+            yield RawRecord(k, line, None, f"not a JSON object: {type(obj).__name__}")
+
+
+def _json(text: str) -> Iterator[RawRecord]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"not a JSON document: {e.msg} at line {e.lineno}") from None
+    items = data if isinstance(data, list) else [data]
+    for k, obj in enumerate(items, start=1):
+        raw = json.dumps(obj, ensure_ascii=False, sort_keys=True)
+        yield RawRecord(k, raw, obj) if isinstance(obj, dict) else RawRecord(k, raw, None, "not a JSON object")
+
+
+def _csv(text: str) -> Iterator[RawRecord]:
+    reader = csv.DictReader(io.StringIO(text))
+    for row in reader:
+        raw = json.dumps(row, ensure_ascii=False)
+        line = reader.line_num
+        if None in row:
+            yield RawRecord(line, raw, None, f"{len(row) - 1 + len(row[None])} fields; expected {len(row) - 1}")
+        elif any(v is None for v in row.values()):
+            yield RawRecord(line, raw, None, "too few fields")
+        else:
+            yield RawRecord(line, raw, dict(row))
+
+
+def synthetic_records(comments: pd.DataFrame) -> Iterator[RawRecord]:
+    """Yield the synthetic market's ``comments`` frame as raw records (its extra columns are ignored)."""
+    cols = [c for c in ("id", "body", "author", "created_utc", "score", "subreddit", "link_id") if c in comments]
+    for k, row in enumerate(comments[cols].itertuples(index=False, name=None), start=1):
+        fields = {c: (v.item() if isinstance(v, np.generic) else v) for c, v in zip(cols, row, strict=True)}
+        yield RawRecord(k, json.dumps(fields, ensure_ascii=False, default=str), fields)
+
+
+def ingest_comments(
+    engine: Engine, records: Iterator[RawRecord] | Sequence[RawRecord], source: str, annotate: Annotate,
+    *, kind: str = "import",
+) -> CommentIngestReport:
+    """Validate, annotate and store ``records``; quarantine the malformed ones; log an ingest run.
+
+    Parameters
+    ----------
+    engine
+        A migrated database.
+    records
+        Raw records, e.g. from :func:`read_comment_file` or :func:`synthetic_records`.
+    source
+        Name of the input (a path) used in the quarantine and the run log.
+    annotate
+        Returns the tickers and the score of each text.
+    kind
+        Stored in ``reddit_comment_texts.source`` (``import``, ``synthetic``, ...).
+    """
+    started = datetime.now(UTC)
+    good: dict[str, CommentRecord] = {}
+    bad: list[tuple[RawRecord, str]] = []
+    rows = duplicates = 0
+    for rec in records:
+        rows += 1
+        try:
+            if rec.fields is None:
+                raise MalformedComment(rec.error or "unreadable record")
+            c = parse_record(rec.fields)
+        except MalformedComment as e:
+            bad.append((rec, str(e)))
+            continue
+        if c.comment_id in good:
+            duplicates += 1
+        else:
+            good[c.comment_id] = c
+    with engine.begin() as conn:
+        stored = _existing_ids(conn, list(good))
+    new = [c for cid, c in good.items() if cid not in stored]
+    duplicates += len(good) - len(new)
+    tickers, scores = annotate([c.body for c in new]) if new else ([], np.zeros(0))
+    mentions = _store(engine, new, tickers, scores, kind)
+    _quarantine(engine, source, bad)
+    reasons: dict[str, int] = {}
+    for _, reason in bad:
+        key = reason.split(":")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    report = CommentIngestReport(source, rows, len(new), duplicates, len(bad), mentions,
+                                 sum(1 for t in tickers if not t), reasons)
+    _log_run(engine, report, started)
+    return report
+
+
+def _existing_ids(conn: Any, ids: list[str]) -> set[str]:
+    out: set[str] = set()
+    col = reddit_comment_texts.c.comment_id
+    for k in range(0, len(ids), _CHUNK):
+        out.update(conn.execute(select(col).where(col.in_(ids[k: k + _CHUNK]))).scalars())
+    return out
+
+
+def _store(engine: Engine, new: list[CommentRecord], tickers: list[tuple[str, ...]],
+           scores: npt.NDArray[np.float64], kind: str) -> int:
+    texts = [{**asdict(c), "source": kind} for c in new]
+    mentions = [
+        {"comment_id": c.comment_id, "ticker": t, "sentiment_score": round(float(s), 3),
+         "timestamp": c.created_utc, "upvotes": c.score, "content_length": len(c.body)}
+        for c, ts, s in zip(new, tickers, scores, strict=True) for t in ts
+    ]
+    with engine.begin() as conn:
+        _insert_ignore(conn, engine, reddit_comment_texts, texts, ["comment_id"])
+        _insert_ignore(conn, engine, reddit_comments, mentions, ["comment_id", "ticker"])
+    return len(mentions)
+
+
+def _quarantine(engine: Engine, source: str, bad: list[tuple[RawRecord, str]]) -> None:
+    rows = [{"source": source[-512:], "row_number": rec.row_number, "raw": rec.raw, "reason": reason,
+             "row_hash": hashlib.sha256(f"{rec.row_number}\x00{rec.raw}".encode()).hexdigest()}
+            for rec, reason in bad]
+    with engine.begin() as conn:
+        _insert_ignore(conn, engine, quarantine, rows, ["source", "row_hash"])
+
+
+def _log_run(engine: Engine, report: CommentIngestReport, started: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(insert(ingest_runs).values(
+            kind="comments", source=report.source[-512:], started_at=started, finished_at=datetime.now(UTC),
+            status="ok", rows_read=report.rows_read, inserted=report.inserted, duplicates=report.duplicates,
+            quarantined=report.quarantined, report=json.dumps(asdict(report)),
+        ))
+
+
+def _insert_ignore(conn: Any, engine: Engine, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    if not rows:
+        return
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        raise DataError(f"comment import supports SQLite and PostgreSQL, not {engine.dialect.name!r}")
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=keys)
+    for k in range(0, len(rows), 5_000):
+        conn.execute(stmt, rows[k: k + 5_000])

@@ -1,0 +1,2 @@
+"""Forecasting: the Temporal Fusion Transformer, training, evaluation against baselines,
+prediction, explanation and the model registry."""

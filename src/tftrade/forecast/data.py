@@ -1,0 +1,99 @@
+"""From a market (synthetic or bars from the store) to a feature panel and time-ordered splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from tftrade.core.types import Timeframe
+from tftrade.data.synthetic import SyntheticMarket
+from tftrade.features.dataset import WARMUP, Panel, WindowIndex, build_panel, windows
+from tftrade.features.errors import FeatureError
+from tftrade.features.known import earnings_flags
+from tftrade.features.sentiment import aggregate_comments
+
+SentimentSource = Literal["latent", "comments", "none"]
+
+
+def panel_from_market(market: SyntheticMarket, sentiment: SentimentSource = "comments") -> Panel:
+    """Build a feature panel from a synthetic market.
+
+    ``sentiment="comments"`` averages the comments' ``true_tone`` per bar (what a scorer would see);
+    ``"latent"`` uses ``tanh`` of the generator's sentiment process directly (one clean reading per bar);
+    ``"none"`` leaves the sentiment features at zero.
+    """
+    tickers = market.tickers
+    score = count = None
+    if sentiment == "latent":
+        score, count = np.tanh(market.sentiment), np.ones_like(market.sentiment)
+    elif sentiment == "comments":
+        score, count = aggregate_comments(market.comments, market.timestamps, tickers, "true_tone")
+    return build_panel(
+        tickers=tickers, sectors=[s.sector for s in market.securities], timestamps=market.timestamps,
+        open_=market.open, high=market.high, low=market.low, close=market.close,
+        volume=market.volume.astype(np.float64), timeframe=market.config.timeframe,
+        sentiment_score=score, sentiment_count=count,
+        earnings=earnings_flags(market.timestamps, tickers, dict(market.planted.earnings_sessions)),
+    )
+
+
+def panel_from_bars(bars: pd.DataFrame, timeframe: Timeframe, sectors: dict[str, str] | None = None) -> Panel:
+    """Build a panel from long bars (ticker, window_start, open, high, low, close, volume).
+
+    Bars are pivoted onto the union of timestamps; a ticker's missing bars are forward-filled
+    (volume 0). Leading bars before a ticker's first trade stay missing and raise :class:`FeatureError`,
+    so select tickers with full history first (see :func:`complete_tickers`).
+    """
+    frame = bars.sort_values(["window_start", "ticker"])
+    wide = {c: frame.pivot_table(index="window_start", columns="ticker", values=c, aggfunc="last")
+            for c in ("open", "high", "low", "close", "volume")}
+    close = wide["close"].ffill()
+    filled = {c: wide[c].fillna(close) if c != "volume" else wide[c].fillna(0.0) for c in ("open", "high", "low")}
+    tickers = [str(t) for t in close.columns]
+    idx = pd.DatetimeIndex(close.index)
+    ts = np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)
+    return build_panel(
+        tickers=tickers, sectors=[(sectors or {}).get(t, "unknown") for t in tickers], timestamps=ts,
+        open_=filled["open"].to_numpy(np.float64), high=filled["high"].to_numpy(np.float64),
+        low=filled["low"].to_numpy(np.float64), close=close.to_numpy(np.float64),
+        volume=wide["volume"].fillna(0.0).to_numpy(np.float64), timeframe=timeframe,
+    )
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Row boundaries: train ``[.., train_end)``, validation ``[train_end, val_end)``, test ``[val_end, T)``."""
+
+    train_end: int
+    val_end: int
+    n_times: int
+
+    def origins(self, part: Literal["train", "val", "test"], n_tickers: int, context: int, horizon: int) -> WindowIndex:
+        """Return the sample windows whose targets lie entirely inside ``part``."""
+        first = {"train": WARMUP + context - 1, "val": self.train_end - 1, "test": self.val_end - 1}[part]
+        end = {"train": self.train_end, "val": self.val_end, "test": self.n_times}[part]
+        return windows(n_tickers, max(first, WARMUP + context - 1), end - horizon - 1)
+
+
+def time_splits(n_times: int, context: int, horizon: int, fractions: tuple[float, float] = (0.7, 0.15)) -> Splits:
+    """Split ``n_times`` rows in time order.
+
+    Raises
+    ------
+    FeatureError
+        If any part would have no complete window.
+    """
+    usable = n_times - WARMUP
+    train_end = WARMUP + int(usable * fractions[0])
+    val_end = WARMUP + int(usable * (fractions[0] + fractions[1]))
+    splits = Splits(train_end, val_end, n_times)
+    need = WARMUP + context + horizon
+    if train_end - need < 1 or val_end - train_end <= horizon or n_times - val_end <= horizon:
+        raise FeatureError(
+            f"{n_times} bars are too few for context {context} + horizon {horizon} + warm-up {WARMUP} "
+            "with train/validation/test splits; supply more history or a shorter context"
+        )
+    return splits

@@ -1,0 +1,88 @@
+"""Forecast metrics on unscaled returns.
+
+Arrays: ``y`` is samples × horizons, quantile forecasts samples × horizons × quantiles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+from tftrade.core.types import Float64Array, Int64Array
+
+
+def quantile_loss(y: Float64Array, pred: Float64Array, q: float) -> Float64Array:
+    """Return the pinball loss ``max(q e, (q - 1) e)`` with ``e = y - pred``."""
+    e = y - pred
+    return np.maximum(q * e, (q - 1) * e)
+
+
+def q_risk(y: Float64Array, pred: Float64Array, q: float) -> float:
+    """Return ``2 Σ QL_q(y, pred) / Σ |y|`` (the TFT paper's normalised quantile loss).
+
+    Examples
+    --------
+    >>> y = np.array([1.0, -1.0])
+    >>> q_risk(y, np.zeros(2), 0.5)
+    1.0
+    """
+    return float(2 * quantile_loss(y, pred, q).sum() / max(np.abs(y).sum(), 1e-300))
+
+
+def mae(y: Float64Array, pred: Float64Array) -> float:
+    """Return the mean absolute error."""
+    return float(np.abs(y - pred).mean())
+
+
+def directional_accuracy(y: Float64Array, pred: Float64Array) -> float:
+    """Return the share of non-zero outcomes whose sign the forecast got right (ties count half)."""
+    keep = y != 0
+    hit = np.where(pred[keep] == 0, 0.5, (np.sign(pred[keep]) == np.sign(y[keep])).astype(np.float64))
+    return float(hit.mean()) if hit.size else float("nan")
+
+
+def information_coefficient(y: Float64Array, pred: Float64Array, groups: Int64Array, rank: bool = False) -> float:
+    """Return the mean cross-sectional correlation of ``pred`` with ``y`` over groups (time origins).
+
+    Groups with fewer than three members or no variance are skipped. ``rank=True`` gives the rank IC.
+    """
+    out: list[float] = []
+    for g in np.unique(groups):
+        sel = groups == g
+        if sel.sum() < 3:
+            continue
+        a, b = y[sel], pred[sel]
+        if rank:
+            a, b = rankdata(a), rankdata(b)
+        if a.std() > 0 and b.std() > 0:
+            out.append(float(np.corrcoef(a, b)[0, 1]))
+    return float(np.mean(out)) if out else float("nan")
+
+
+def coverage(y: Float64Array, lower: Float64Array, upper: Float64Array) -> float:
+    """Return the share of outcomes inside ``[lower, upper]``."""
+    return float(((y >= lower) & (y <= upper)).mean())
+
+
+def price_mape(y: Float64Array, pred: Float64Array) -> float:
+    """Return the MAPE of the price implied by log returns: ``|exp(pred) - exp(y)| / exp(y)`` in percent."""
+    return float(np.mean(np.abs(np.exp(pred) - np.exp(y)) / np.exp(y)) * 100)
+
+
+def report(
+    y: Float64Array, quantiles: Float64Array, levels: tuple[float, ...], origins: Int64Array
+) -> dict[str, float]:
+    """Return every metric of one forecaster (see the module docstring for shapes)."""
+    mid = levels.index(0.5) if 0.5 in levels else len(levels) // 2
+    p50 = quantiles[..., mid]
+    out = {f"q_risk_p{round(q * 100)}": q_risk(y, quantiles[..., k], q) for k, q in enumerate(levels)}
+    groups = np.repeat(origins[:, None], y.shape[1], axis=1) * y.shape[1] + np.arange(y.shape[1])
+    out |= {
+        "mae": mae(y, p50),
+        "directional_accuracy": directional_accuracy(y, p50),
+        "ic": information_coefficient(y.ravel(), p50.ravel(), groups.ravel()),
+        "rank_ic": information_coefficient(y.ravel(), p50.ravel(), groups.ravel(), rank=True),
+        "coverage_10_90": coverage(y, quantiles[..., 0], quantiles[..., -1]),
+        "price_mape_pct": price_mape(y, p50),
+    }
+    return out

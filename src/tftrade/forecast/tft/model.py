@@ -1,0 +1,98 @@
+"""The Temporal Fusion Transformer assembled from its parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from tftrade.forecast.tft.attention import InterpretableMultiHeadAttention, causal_mask
+from tftrade.forecast.tft.config import DataSchema, ModelConfig
+from tftrade.forecast.tft.layers import GateAddNorm, GatedResidualNetwork, RealEmbedding
+from tftrade.forecast.tft.selection import StaticCovariateEncoders, VariableSelectionNetwork
+
+
+@dataclass
+class TFTOutput:
+    """Forecast quantiles ``(B, H, Q)`` and the interpretable weights of the forward pass."""
+
+    quantiles: Tensor
+    static_weights: Tensor  # B × S
+    encoder_weights: Tensor  # B × C × V_enc
+    decoder_weights: Tensor  # B × H × V_dec
+    attention: Tensor  # B × H × (C + H)
+
+
+class TemporalFusionTransformer(nn.Module):
+    """Multi-horizon quantile forecaster (Lim et al., 2021).
+
+    Parameters
+    ----------
+    schema
+        What the inputs are (names, cardinalities).
+    config
+        How big the network is and its context/horizon/quantiles.
+
+    Examples
+    --------
+    >>> schema = DataSchema(observed=["r"], known=["dow"], static=["ticker_id"], static_cardinalities=[3],
+    ...                     tickers=["A", "B", "C"], sectors=["X"], timeframe="1day")
+    >>> m = TemporalFusionTransformer(schema, ModelConfig(hidden_size=8, attention_heads=2, context=4, horizon=2))
+    >>> out = m(torch.zeros(5, 4, 1), torch.zeros(5, 6, 1), torch.zeros(5, 1, dtype=torch.long))
+    >>> tuple(out.quantiles.shape)
+    (5, 2, 3)
+    """
+
+    def __init__(self, schema: DataSchema, config: ModelConfig) -> None:
+        super().__init__()
+        self.schema, self.config = schema, config
+        d, p = config.hidden_size, config.dropout
+        n_obs, n_known = len(schema.observed), len(schema.known)
+        self.static_embeddings = nn.ModuleList(nn.Embedding(c, d) for c in schema.static_cardinalities)
+        self.static_vsn = VariableSelectionNetwork(len(schema.static), d, p, with_context=False)
+        self.static_encoders = StaticCovariateEncoders(d, p)
+        self.encoder_embedding = RealEmbedding(n_obs + n_known, d)
+        self.decoder_embedding = RealEmbedding(n_known, d)
+        self.encoder_vsn = VariableSelectionNetwork(n_obs + n_known, d, p)
+        self.decoder_vsn = VariableSelectionNetwork(n_known, d, p)
+        lstm_dropout = p if config.lstm_layers > 1 else 0.0
+        self.lstm_encoder = nn.LSTM(d, d, config.lstm_layers, batch_first=True, dropout=lstm_dropout)
+        self.lstm_decoder = nn.LSTM(d, d, config.lstm_layers, batch_first=True, dropout=lstm_dropout)
+        self.post_lstm = GateAddNorm(d, d, p)
+        self.enrichment = GatedResidualNetwork(d, d, d, p, d_context=d)
+        self.attention = InterpretableMultiHeadAttention(d, config.attention_heads, p)
+        self.post_attention = GateAddNorm(d, d, p)
+        self.positionwise = GatedResidualNetwork(d, d, d, p)
+        self.pre_output = GateAddNorm(d, d, 0.0)
+        self.head = nn.Linear(d, len(config.quantiles))
+        self.register_buffer("mask", causal_mask(config.context, config.horizon), persistent=False)
+
+    def forward(self, observed: Tensor, known: Tensor, static: Tensor) -> TFTOutput:
+        """Run the network.
+
+        Parameters
+        ----------
+        observed
+            ``(B, C, F_obs)`` past-only inputs.
+        known
+            ``(B, C + H, F_known)`` known inputs for the encoder and decoder steps.
+        static
+            ``(B, S)`` integer categories.
+        """
+        c = self.config.context
+        s_emb = torch.stack([e(static[:, k]) for k, e in enumerate(self.static_embeddings)], dim=1)
+        static_vec, static_w = self.static_vsn(s_emb)
+        c_sel, c_enr, c_h, c_c = self.static_encoders(static_vec)
+        enc_x, enc_w = self.encoder_vsn(self.encoder_embedding(torch.cat([observed, known[:, :c]], -1)), c_sel)
+        dec_x, dec_w = self.decoder_vsn(self.decoder_embedding(known[:, c:]), c_sel)
+        state = tuple(s.unsqueeze(0).repeat(self.config.lstm_layers, 1, 1).contiguous() for s in (c_h, c_c))
+        enc_out, state = self.lstm_encoder(enc_x, state)
+        dec_out, _ = self.lstm_decoder(dec_x, state)
+        temporal = self.post_lstm(torch.cat([enc_out, dec_out], 1), torch.cat([enc_x, dec_x], 1))
+        enriched = self.enrichment(temporal, c_enr.unsqueeze(1))
+        attn_out, attn = self.attention(enriched[:, c:], enriched, self.mask)
+        x = self.post_attention(attn_out, enriched[:, c:])
+        x = self.pre_output(self.positionwise(x), temporal[:, c:])
+        q = torch.sort(self.head(x), dim=-1).values
+        return TFTOutput(q, static_w, enc_w, dec_w, attn)

@@ -1,0 +1,214 @@
+"""Training: quantile loss, AdamW, gradient clipping, early stopping, checkpoints, seed-determinism."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from tftrade.features.dataset import Batch, Panel, WindowIndex, gather
+from tftrade.features.scaling import Standardizer
+from tftrade.forecast.data import Splits, time_splits
+from tftrade.forecast.tft.config import DataSchema, ModelConfig
+from tftrade.forecast.tft.model import TemporalFusionTransformer
+
+
+class TrainConfig(BaseModel):
+    """Optimisation settings. Frozen; unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    batch_size: int = Field(256, ge=1)
+    max_epochs: int = Field(20, ge=1)
+    patience: int = Field(3, ge=1, description="epochs without validation improvement before stopping")
+    grad_clip: float = Field(1.0, gt=0)
+    seed: int = 0
+    max_samples_per_epoch: int | None = Field(None, ge=1, description="subsample training windows each epoch")
+    split: tuple[float, float] = (0.7, 0.15)
+
+
+def quantile_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
+    """Mean pinball loss over batch, horizons and quantiles (``pred`` B × H × Q, ``target`` B × H)."""
+    e = target.unsqueeze(-1) - pred
+    return torch.maximum(quantiles * e, (quantiles - 1) * e).mean()
+
+
+@dataclass
+class Trained:
+    """A fitted model with everything needed to apply it again."""
+
+    model: TemporalFusionTransformer
+    standardizer: Standardizer
+    splits: Splits
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def schema(self) -> DataSchema:
+        return self.model.schema
+
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+
+def schema_for(panel: Panel) -> DataSchema:
+    """Return the data schema of ``panel``."""
+    sectors = sorted(set(panel.sectors))
+    return DataSchema(
+        observed=panel.observed_names, known=panel.known_names, static=panel.static_names,
+        static_cardinalities=[len(panel.tickers), max(len(sectors), 1)], tickers=panel.tickers,
+        sectors=sectors, timeframe=panel.timeframe,
+    )
+
+
+def to_tensors(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return the model inputs of ``batch`` as tensors."""
+    return torch.from_numpy(batch.observed), torch.from_numpy(batch.known), torch.from_numpy(batch.static)
+
+
+def fit(
+    raw: Panel,
+    model_config: ModelConfig,
+    train_config: TrainConfig | None = None,
+    *,
+    checkpoint_dir: Path | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> Trained:
+    """Train a TFT on ``raw`` (an unscaled panel) with time-ordered splits.
+
+    Scalers are fitted on the training rows only. The same seed and inputs give the same weights.
+    With ``checkpoint_dir``, the state after each epoch is saved there and a run resumes from it.
+
+    Raises
+    ------
+    FeatureError
+        If the panel is too short for the context, horizon and splits.
+    """
+    tc = train_config or TrainConfig()
+    c, h = model_config.context, model_config.horizon
+    splits = time_splits(raw.n_times, c, h, tc.split)
+    from tftrade.features.dataset import WARMUP
+
+    standardizer = Standardizer.fit(raw.observed, raw.returns, WARMUP, splits.train_end)
+    panel = raw.scaled(standardizer)
+    n = len(panel.tickers)
+    train_idx, val_idx = (splits.origins(p, n, c, h) for p in ("train", "val"))
+    with torch.random.fork_rng():
+        torch.manual_seed(tc.seed)
+        model = TemporalFusionTransformer(schema_for(panel), model_config)
+        history = _loop(model, panel, train_idx, val_idx, tc, checkpoint_dir, on_epoch)
+    return Trained(model, standardizer, splits, history)
+
+
+def _loop(
+    model: TemporalFusionTransformer, panel: Panel, train_idx: WindowIndex, val_idx: WindowIndex,
+    tc: TrainConfig, checkpoint_dir: Path | None, on_epoch: Callable[[dict[str, float]], None] | None,
+) -> list[dict[str, float]]:
+    rng = np.random.default_rng(tc.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
+    qs = torch.tensor(model.config.quantiles, dtype=torch.float32)
+    state = _Checkpoint.load(checkpoint_dir, model, opt, rng)
+    for epoch in range(state.epoch, tc.max_epochs):
+        order = rng.permutation(len(train_idx))[: tc.max_samples_per_epoch]
+        train_loss = _train_epoch(model, panel, train_idx.take(order), opt, qs, tc)
+        val_loss = evaluate_loss(model, panel, val_idx)
+        row = {"epoch": float(epoch + 1), "train_loss": train_loss, "val_loss": val_loss}
+        state.history.append(row)
+        if val_loss < state.best_loss:
+            state.best_loss, state.best_state, state.bad = val_loss, _copy_state(model), 0
+        else:
+            state.bad += 1
+        state.epoch = epoch + 1
+        state.save(checkpoint_dir, model, opt, rng)
+        if on_epoch:
+            on_epoch(row)
+        if state.bad >= tc.patience:
+            break
+    if state.best_state is not None:
+        model.load_state_dict(state.best_state)
+    model.eval()
+    return state.history
+
+
+def _train_epoch(
+    model: TemporalFusionTransformer, panel: Panel, idx: WindowIndex, opt: torch.optim.Optimizer,
+    qs: torch.Tensor, tc: TrainConfig,
+) -> float:
+    model.train()
+    c, h = model.config.context, model.config.horizon
+    total, count = 0.0, 0
+    for start in range(0, len(idx), tc.batch_size):
+        batch = gather(panel, idx.take(np.arange(start, min(start + tc.batch_size, len(idx)))), c, h)
+        out = model(*to_tensors(batch))
+        loss = quantile_loss(out.quantiles, torch.from_numpy(batch.target), qs)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        opt.step()
+        total += float(loss) * len(batch.target)
+        count += len(batch.target)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def forecast_scaled(model: TemporalFusionTransformer, panel: Panel, idx: WindowIndex, chunk: int = 4096) -> np.ndarray:
+    """Return the model's quantiles (scaled units) for every window of ``idx``: samples × H × Q."""
+    model.eval()
+    c, h = model.config.context, model.config.horizon
+    parts = [
+        model(*to_tensors(gather(panel, idx.take(np.arange(s, min(s + chunk, len(idx)))), c, h))).quantiles.numpy()
+        for s in range(0, len(idx), chunk)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, h, len(model.config.quantiles)), np.float32)
+
+
+def evaluate_loss(model: TemporalFusionTransformer, panel: Panel, idx: WindowIndex) -> float:
+    """Return the mean quantile loss (scaled units) of ``model`` on ``idx``."""
+    pred = forecast_scaled(model, panel, idx)
+    target = gather(panel, idx, model.config.context, model.config.horizon).target
+    qs = torch.tensor(model.config.quantiles, dtype=torch.float32)
+    return float(quantile_loss(torch.from_numpy(pred), torch.from_numpy(target), qs))
+
+
+def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@dataclass
+class _Checkpoint:
+    epoch: int = 0
+    best_loss: float = float("inf")
+    bad: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @classmethod
+    def load(
+        cls, folder: Path | None, model: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator
+    ) -> _Checkpoint:
+        path = folder / "checkpoint.pt" if folder else None
+        if path is None or not path.exists():
+            return cls()
+        data = torch.load(path, weights_only=False)
+        model.load_state_dict(data["model"])
+        opt.load_state_dict(data["optimizer"])
+        rng.bit_generator.state = data["rng"]
+        torch.set_rng_state(data["torch_rng"])
+        return cls(data["epoch"], data["best_loss"], data["bad"], data["best_state"], data["history"])
+
+    def save(
+        self, folder: Path | None, model: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator
+    ) -> None:
+        if folder is None:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), "epoch": self.epoch, "best_loss": self.best_loss,
+                    "bad": self.bad, "best_state": self.best_state, "history": self.history},
+                   folder / "checkpoint.pt")

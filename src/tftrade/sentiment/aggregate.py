@@ -1,0 +1,238 @@
+"""Aggregate scored mentions per ticker and time window.
+
+For every ticker and window (``1min``, ``5min``, ``1h``, ``1d``; windows start
+at multiples of their length in UTC) the aggregate holds the bullish
+(score > 0.3), bearish (score < -0.3) and neutral counts, their total, the
+average score weighted by the noise weight :math:`w_i` of each comment
+(:mod:`tftrade.sentiment.noise`; 1 when there is no noise control) and the
+upvote-weighted average with weights :math:`w_i \\max(u_i, 1)`:
+
+.. math:: \\bar s = \\frac{\\sum_i w_i s_i}{\\sum_i w_i}, \\qquad
+          \\bar s_u = \\frac{\\sum_i w_i \\max(u_i,1) s_i}{\\sum_i w_i \\max(u_i,1)}
+
+Percentages sum to exactly 100.00 (largest remainder,
+:func:`calculate_exact_sentiment_percentages`). Windows between a ticker's
+first and last mention that hold no comment are emitted explicitly with zero
+counts and ``None`` averages and percentages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from tftrade.sentiment.errors import SentimentError
+from tftrade.sentiment.scorer import label_codes
+from tftrade.store.schema import reddit_sentiment_aggregated
+
+Window = Literal["1min", "5min", "1h", "1d"]
+WINDOWS: tuple[str, ...] = get_args(Window)
+_FREQ = {"1min": "1min", "5min": "5min", "1h": "1h", "1d": "1D"}
+AGGREGATE_COLUMNS = (
+    "ticker", "window", "time_window", "bullish_count", "bearish_count", "neutral_count", "total_comments",
+    "avg_sentiment", "weighted_sentiment", "bullish_pct", "bearish_pct", "neutral_pct", "effective_comments",
+)
+_CENT = Decimal("0.01")
+
+
+def calculate_exact_sentiment_percentages(
+    bullish: int, bearish: int, neutral: int
+) -> tuple[Decimal, Decimal, Decimal] | None:
+    """Return bullish, bearish and neutral percentages to 2 decimals that sum to exactly 100.
+
+    Each share is floored to a hundredth of a percent; the hundredths left over
+    go, one each, to the shares with the largest remainders (ties: bullish,
+    bearish, neutral). With no comments there is no share to report: ``None``.
+
+    Raises
+    ------
+    SentimentError
+        If a count is negative.
+
+    Examples
+    --------
+    >>> calculate_exact_sentiment_percentages(1, 1, 1)
+    (Decimal('33.34'), Decimal('33.33'), Decimal('33.33'))
+    >>> calculate_exact_sentiment_percentages(2, 0, 1)
+    (Decimal('66.67'), Decimal('0.00'), Decimal('33.33'))
+    >>> calculate_exact_sentiment_percentages(0, 0, 0) is None
+    True
+    """
+    counts = (bullish, bearish, neutral)
+    if min(counts) < 0:
+        raise SentimentError(f"sentiment counts must be >= 0, got bullish={bullish}, bearish={bearish}, "
+                             f"neutral={neutral}")
+    total = sum(counts)
+    if total == 0:
+        return None
+    units = [c * 10_000 // total for c in counts]
+    remainders = [c * 10_000 % total for c in counts]
+    for k in sorted(range(3), key=lambda j: (-remainders[j], j))[: 10_000 - sum(units)]:
+        units[k] += 1
+    pct = tuple(Decimal(u) * _CENT for u in units)
+    return pct[0], pct[1], pct[2]
+
+
+def window_start(times: pd.Series, window: str) -> pd.Series:
+    """Return the start of the ``window`` each UTC time falls in.
+
+    Raises
+    ------
+    SentimentError
+        If ``window`` is not one of :data:`WINDOWS`.
+    """
+    if window not in _FREQ:
+        raise SentimentError(f"unknown window {window!r}; expected one of {list(WINDOWS)}")
+    return pd.to_datetime(times, utc=True).dt.floor(_FREQ[window])
+
+
+@dataclass(frozen=True)
+class AggregateResult:
+    """What :func:`aggregate` produced."""
+
+    window: str
+    frame: pd.DataFrame
+    tickers: int
+    windows: int
+    empty_windows: int
+
+
+def aggregate(mentions: pd.DataFrame, window: str, *, fill_empty: bool = True) -> AggregateResult:
+    """Aggregate scored mentions per ticker and ``window``.
+
+    Parameters
+    ----------
+    mentions
+        Columns ``ticker``, ``timestamp`` (UTC), ``sentiment_score``; optional
+        ``upvotes`` (default 1) and ``weight`` (noise weight, default 1).
+    window
+        One of :data:`WINDOWS`.
+    fill_empty
+        Emit windows without comments between each ticker's first and last mention.
+
+    Returns
+    -------
+    AggregateResult
+        ``frame`` has the columns :data:`AGGREGATE_COLUMNS`, sorted by ticker and window.
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"ticker": ["X", "X", "X"], "sentiment_score": [0.5, -0.5, 0.0],
+    ...                   "timestamp": pd.to_datetime(["2024-01-02 14:30:10", "2024-01-02 14:30:50",
+    ...                                                "2024-01-02 14:32:00"], utc=True)})
+    >>> aggregate(m, "1min").frame[["total_comments", "bullish_pct", "avg_sentiment"]].to_numpy().tolist()
+    [[2, Decimal('50.00'), 0.0], [0, None, None], [1, Decimal('0.00'), 0.0]]
+    """
+    frame = _prepared(mentions, window)
+    grouped = frame.groupby(["ticker", "time_window"], sort=True)
+    sums = grouped[["bull", "bear", "neut", "w", "ws", "wu", "wus"]].sum()
+    sums["total"] = grouped.size()
+    if fill_empty and len(sums):
+        sums = _fill_empty(sums, window)
+    out = _finish(sums, window)
+    empty = int((out["total_comments"] == 0).sum())
+    return AggregateResult(window, out, int(out["ticker"].nunique()), len(out), empty)
+
+
+def _prepared(mentions: pd.DataFrame, window: str) -> pd.DataFrame:
+    missing = {"ticker", "timestamp", "sentiment_score"} - set(mentions.columns)
+    if missing:
+        raise SentimentError(f"mentions lack columns {sorted(missing)}; got {list(mentions.columns)}")
+    score = mentions["sentiment_score"].astype(float).to_numpy()
+    codes = label_codes(score)
+    w = mentions["weight"].astype(float).to_numpy() if "weight" in mentions else np.ones(len(mentions))
+    up = mentions["upvotes"].fillna(1).astype(float).to_numpy() if "upvotes" in mentions else np.ones(len(mentions))
+    wu = w * np.maximum(up, 1.0)
+    return pd.DataFrame({
+        "ticker": mentions["ticker"].astype(str).to_numpy(),
+        "time_window": window_start(mentions["timestamp"], window).to_numpy(),
+        "bull": (codes == 1).astype(int), "bear": (codes == -1).astype(int), "neut": (codes == 0).astype(int),
+        "w": w, "ws": w * score, "wu": wu, "wus": wu * score,
+    })
+
+
+def _fill_empty(sums: pd.DataFrame, window: str) -> pd.DataFrame:
+    pieces = []
+    for ticker, part in sums.groupby(level="ticker", sort=True):
+        times = part.index.get_level_values("time_window")
+        full = pd.date_range(times.min(), times.max(), freq=_FREQ[window], tz="UTC")
+        idx = pd.MultiIndex.from_product([[ticker], full], names=["ticker", "time_window"])
+        pieces.append(part.reindex(idx, fill_value=0))
+    return pd.concat(pieces)
+
+
+def _finish(sums: pd.DataFrame, window: str) -> pd.DataFrame:
+    sums = sums.reset_index()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = np.where(sums["w"] > 0, sums["ws"] / sums["w"], np.nan)
+        wavg = np.where(sums["wu"] > 0, sums["wus"] / sums["wu"], np.nan)
+    pcts = [calculate_exact_sentiment_percentages(int(b), int(r), int(n))
+            for b, r, n in zip(sums["bull"], sums["bear"], sums["neut"], strict=True)]
+    return pd.DataFrame({
+        "ticker": sums["ticker"].astype(str),
+        "window": window,
+        "time_window": pd.to_datetime(sums["time_window"], utc=True),
+        "bullish_count": sums["bull"].astype(int),
+        "bearish_count": sums["bear"].astype(int),
+        "neutral_count": sums["neut"].astype(int),
+        "total_comments": sums["total"].astype(int),
+        "avg_sentiment": _optional(avg),
+        "weighted_sentiment": _optional(wavg),
+        "bullish_pct": [p[0] if p else None for p in pcts],
+        "bearish_pct": [p[1] if p else None for p in pcts],
+        "neutral_pct": [p[2] if p else None for p in pcts],
+        "effective_comments": sums["w"].astype(float).round(3),
+    })
+
+
+def _optional(values: np.ndarray) -> pd.Series:
+    return pd.Series([None if np.isnan(a) else round(float(a), 3) for a in values], dtype=object)
+
+
+def write_aggregates(engine: Engine, frame: pd.DataFrame) -> int:
+    """Upsert aggregate rows into ``reddit_sentiment_aggregated``; return the rows written.
+
+    Running it twice with the same frame leaves the table as after the first run.
+    """
+    cols = [c for c in AGGREGATE_COLUMNS if c != "effective_comments"]
+    records = [
+        {c: (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v) for c, v in zip(cols, row, strict=True)}
+        for row in frame[cols].itertuples(index=False, name=None)
+    ]
+    if not records:
+        return 0
+    insert = _dialect_insert(engine)
+    stmt = insert(reddit_sentiment_aggregated)
+    update = {c: stmt.excluded[c] for c in cols if c not in ("ticker", "window", "time_window")}
+    stmt = stmt.on_conflict_do_update(index_elements=["ticker", "window", "time_window"], set_=update)
+    with engine.begin() as conn:
+        for k in range(0, len(records), 5_000):
+            conn.execute(stmt, records[k: k + 5_000])
+    return len(records)
+
+
+def read_aggregates(engine: Engine, window: str, ticker: str | None = None) -> pd.DataFrame:
+    """Read stored aggregates of ``window`` (optionally one ticker), sorted by ticker and time."""
+    t = reddit_sentiment_aggregated
+    q = select(t).where(t.c.window == window).order_by(t.c.ticker, t.c.time_window)
+    if ticker is not None:
+        q = q.where(t.c.ticker == ticker)
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(q).mappings().all())
+
+
+def _dialect_insert(engine: Engine):  # type: ignore[no-untyped-def]
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    raise SentimentError(f"upsert is implemented for SQLite and PostgreSQL, not {engine.dialect.name!r}")

@@ -1,0 +1,190 @@
+"""The bar repository: bulk writes that skip rows already stored, and reads as arrays.
+
+Writes take validated frames with integer price ticks (1/10,000) and run inside the
+caller's transaction, so a batch is all or nothing. SQLite gets ``INSERT OR IGNORE``
+through ``executemany``; PostgreSQL gets ``COPY`` into a temporary table and one
+``INSERT … ON CONFLICT DO NOTHING``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, Float, Integer, func, select, text, type_coerce
+
+from tftrade.core.types import Timeframe
+from tftrade.store.coltypes import TICKS_PER_UNIT
+from tftrade.store.schema import bars
+
+_PRICES = ("open", "high", "low", "close")
+_COLS = ("ticker", "timeframe", "window_start", *_PRICES, "volume", "price_only", "source")
+
+
+def insert_bars(
+    conn: Connection,
+    frame: pd.DataFrame,
+    timeframe: Timeframe,
+    source: str,
+    *,
+    batch_rows: int = 200_000,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Insert validated bars; rows whose (ticker, timeframe, window_start) exist are skipped.
+
+    Returns
+    -------
+    int
+        The number of rows actually inserted.
+    """
+    writer = _copy_batch if conn.dialect.name == "postgresql" else _sqlite_batch
+    inserted = 0
+    for start in range(0, len(frame), batch_rows):
+        part = frame.iloc[start : start + batch_rows]
+        inserted += writer(conn, part, timeframe, source)
+        if on_batch is not None:
+            on_batch(len(part))
+    return inserted
+
+
+def _sqlite_batch(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, source: str) -> int:
+    stamps = np.datetime_as_string(
+        part["window_start"].dt.tz_convert(None).to_numpy().astype("datetime64[us]"), unit="us"
+    )
+    stamps = np.char.replace(stamps, "T", " ")
+    rows = list(
+        zip(
+            part["ticker"].tolist(),
+            [timeframe] * len(part),
+            stamps.tolist(),
+            *(part[c].tolist() for c in _PRICES),
+            part["volume"].tolist(),
+            part["price_only"].astype(int).tolist(),
+            [source] * len(part),
+            strict=True,
+        )
+    )
+    sql = f"INSERT OR IGNORE INTO {bars.name} ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.executemany(sql, rows)
+    return int(cursor.rowcount)
+
+
+def _copy_batch(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, source: str) -> int:
+    staging = "_bars_staging"
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {staging} (ticker text, ts_us bigint, open bigint, high bigint,"
+        " low bigint, close bigint, volume bigint, price_only boolean) ON COMMIT DROP"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {staging}")
+    payload = pd.DataFrame(
+        {
+            "ticker": part["ticker"].to_numpy(),
+            "ts_us": part["window_start"].dt.as_unit("us").astype("int64").to_numpy(),
+            **{c: part[c].to_numpy() for c in _PRICES},
+            "volume": part["volume"].to_numpy(),
+            "price_only": np.where(part["price_only"].to_numpy(dtype=bool), "t", "f"),
+        }
+    )
+    buf = io.StringIO()
+    payload.to_csv(buf, sep="\t", header=False, index=False)
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f"COPY {staging} FROM STDIN") as copy:  # type: ignore[union-attr]
+        copy.write(buf.getvalue())
+    prices = ", ".join(f"{c}::numeric / {TICKS_PER_UNIT}" for c in _PRICES)
+    result = conn.execute(
+        text(
+            f"INSERT INTO {bars.name} ({', '.join(_COLS)}) "
+            f"SELECT ticker, :tf, TIMESTAMPTZ 'epoch' + ts_us * INTERVAL '1 microsecond', {prices}, "
+            f"volume, price_only, :src FROM {staging} "
+            "ON CONFLICT (ticker, timeframe, window_start) DO NOTHING"
+        ),
+        {"tf": timeframe, "src": source},
+    )
+    return int(result.rowcount)
+
+
+def _float_prices(conn: Connection | Engine) -> list[object]:
+    if conn.dialect.name == "sqlite":
+        return [type_coerce(type_coerce(bars.c[c], Integer) / float(TICKS_PER_UNIT), Float).label(c) for c in _PRICES]
+    return [bars.c[c].cast(Float(precision=53)).label(c) for c in _PRICES]
+
+
+def read_bars(
+    engine: Engine,
+    tickers: Sequence[str] | None = None,
+    timeframe: Timeframe = "1min",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> pd.DataFrame:
+    """Read bars as a frame with float prices (for models and analytics; the ledger uses Decimals).
+
+    Columns: ticker, window_start (UTC), open, high, low, close, volume, price_only;
+    sorted by ticker then time. ``end`` is exclusive.
+    """
+    query = select(bars.c.ticker, bars.c.window_start, *_float_prices(engine), bars.c.volume, bars.c.price_only)
+    query = query.where(bars.c.timeframe == timeframe)
+    if tickers:
+        query = query.where(bars.c.ticker.in_([t.upper() for t in tickers]))
+    if start is not None:
+        query = query.where(bars.c.window_start >= start)
+    if end is not None:
+        query = query.where(bars.c.window_start < end)
+    query = query.order_by(bars.c.ticker, bars.c.window_start)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame(rows, columns=["ticker", "window_start", *_PRICES, "volume", "price_only"])
+    frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
+    frame["price_only"] = frame["price_only"].astype(bool)
+    return frame
+
+
+def latest_bars(engine: Engine | Connection, ticker: str, timeframe: Timeframe = "1min", n: int = 60) -> pd.DataFrame:
+    """The newest ``n`` bars of one ticker, oldest first (the model's context window)."""
+    query = (
+        select(bars.c.window_start, *_float_prices(engine), bars.c.volume)
+        .where(bars.c.ticker == ticker.upper(), bars.c.timeframe == timeframe)
+        .order_by(bars.c.window_start.desc())
+        .limit(n)
+    )
+    if isinstance(engine, Engine):
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    else:
+        rows = engine.execute(query).all()
+    frame = pd.DataFrame(rows[::-1], columns=["window_start", *_PRICES, "volume"])
+    frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
+    return frame
+
+
+def bar_summary(engine: Engine) -> list[dict[str, object]]:
+    """Per ticker and timeframe: rows, first and last bar time, whether prices only."""
+    query = (
+        select(
+            bars.c.ticker,
+            bars.c.timeframe,
+            func.count().label("rows"),
+            func.min(bars.c.window_start).label("first"),
+            func.max(bars.c.window_start).label("last"),
+            func.max(bars.c.price_only.cast(Integer())).label("price_only"),
+        )
+        .group_by(bars.c.ticker, bars.c.timeframe)
+        .order_by(bars.c.ticker, bars.c.timeframe)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        {"ticker": r.ticker, "timeframe": r.timeframe, "rows": int(r.rows),
+         "first": _utc(r.first), "last": _utc(r.last), "price_only": bool(r.price_only)}
+        for r in rows
+    ]
+
+
+def _utc(value: object) -> datetime | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
