@@ -59,7 +59,7 @@ from tftrade.portfolio.risk_parity import risk_parity_weights
 log = logging.getLogger(__name__)
 
 LimitName = Literal["max_weight", "max_sector_weight", "beta_band"]
-_SLACK = 1e-7
+_SLACK = 1e-5
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +218,8 @@ def _min_sector_cap(capacity: Float64Array) -> float:
 def _relax_beta(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> tuple[Limits, Relaxation]:
     assert uni.betas is not None
     lo, hi = _beta_range(uni, cfg, limits)
-    new_min, new_max = min(limits.beta_min, hi), max(limits.beta_max, lo)
+    margin = _SLACK * max(1.0, abs(lo), abs(hi))
+    new_min, new_max = min(limits.beta_min, hi - margin), max(limits.beta_max, lo + margin)
     relax = Relaxation("beta_band", (limits.beta_min, limits.beta_max), (new_min, new_max),
                        f"achievable beta range under the other limits is [{lo:.4f}, {hi:.4f}]")
     return Limits(limits.max_weight, limits.max_sector_weight, new_min, new_max), relax

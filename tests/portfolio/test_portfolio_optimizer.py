@@ -1,0 +1,141 @@
+"""Constrained optimiser: every limit holds (property test), relaxations are reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from pydantic import ValidationError
+
+from tftrade.portfolio import OptimizationResult, OptimizerConfig, optimize, risk_parity_weights, sector_matrix
+
+TOL = 1e-6
+
+
+def _universe(seed: int, n: int, n_sectors: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    loadings = rng.normal(0.0, 0.15, size=(n, 3))
+    cov = loadings @ loadings.T + np.diag(rng.uniform(0.01, 0.09, n))
+    return {
+        "mu": rng.normal(0.06, 0.08, n),
+        "cov": cov,
+        "sectors": rng.integers(0, n_sectors, n),
+        "betas": rng.uniform(0.2, 2.0, n),
+    }
+
+
+def _assert_respects_limits(res: OptimizationResult, uni: dict[str, np.ndarray], cfg: OptimizerConfig) -> None:
+    w, lim = res.weights, res.limits
+    assert abs(w.sum() - 1.0) < TOL
+    assert np.all(np.abs(w) <= lim.max_weight + TOL)
+    sector_sums = sector_matrix(uni["sectors"], w.shape[0]) @ w
+    assert np.all(np.abs(sector_sums) <= lim.max_sector_weight + TOL)
+    assert lim.beta_min - TOL <= uni["betas"] @ w <= lim.beta_max + TOL
+    if cfg.long_only:
+        assert np.all(w >= -TOL)
+    else:
+        assert np.abs(w).sum() <= cfg.max_gross_leverage + TOL
+    relaxed = {r.limit for r in res.relaxations}
+    assert ("max_weight" in relaxed) or lim.max_weight == cfg.max_weight
+    assert ("max_sector_weight" in relaxed) or lim.max_sector_weight == cfg.max_sector_weight
+    assert ("beta_band" in relaxed) or (lim.beta_min, lim.beta_max) == (cfg.beta_min, cfg.beta_max)
+    assert ("max_weight" in relaxed) == (w.shape[0] * cfg.max_weight < 1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n=st.integers(2, 40),
+    n_sectors=st.integers(1, 6),
+    long_only=st.booleans(),
+    max_weight=st.floats(0.03, 0.6),
+    max_sector=st.floats(0.1, 0.8),
+    beta_lo=st.floats(0.5, 1.2),
+    beta_width=st.floats(0.0, 0.6),
+    risk_model=st.sampled_from(["full", "factor"]),
+    with_prev=st.booleans(),
+)
+def test_every_output_respects_every_limit(
+    seed: int, n: int, n_sectors: int, long_only: bool, max_weight: float, max_sector: float,
+    beta_lo: float, beta_width: float, risk_model: str, with_prev: bool,
+) -> None:
+    uni = _universe(seed, n, n_sectors)
+    cfg = OptimizerConfig(long_only=long_only, max_weight=max_weight, max_sector_weight=max_sector,
+                          beta_min=beta_lo, beta_max=beta_lo + beta_width, risk_model=risk_model,  # type: ignore[arg-type]
+                          n_factors=3)
+    prev = np.full(n, 1.0 / n) if with_prev else None
+    res = optimize(uni["mu"], uni["cov"], sectors=uni["sectors"], betas=uni["betas"], prev_weights=prev, config=cfg)
+    _assert_respects_limits(res, uni, cfg)
+
+
+def test_relaxations_are_reported_in_documented_order() -> None:
+    uni = _universe(1, 10, 2)
+    uni["betas"] = np.full(10, 1.5)
+    res = optimize(uni["mu"], uni["cov"], sectors=uni["sectors"], betas=uni["betas"])
+    assert [r.limit for r in res.relaxations] == ["max_weight", "max_sector_weight", "beta_band"]
+    assert res.limits.max_weight == pytest.approx(0.1, rel=1e-4)
+    assert res.limits.beta_max == pytest.approx(1.5, rel=1e-4)
+    assert all(r.reason for r in res.relaxations)
+    _assert_respects_limits(res, uni, OptimizerConfig())
+
+
+def test_feasible_problem_is_not_relaxed_and_caps_bind() -> None:
+    uni = _universe(2, 60, 6)
+    uni["betas"] = np.ones(60)
+    res = optimize(uni["mu"], uni["cov"], sectors=uni["sectors"], betas=uni["betas"])
+    assert res.relaxations == ()
+    assert res.weights.max() == pytest.approx(0.05, abs=1e-6)
+
+
+def test_high_trading_cost_keeps_current_weights() -> None:
+    uni = _universe(3, 30, 3)
+    prev = np.full(30, 1 / 30)
+    cfg = OptimizerConfig(max_weight=0.1, max_sector_weight=1.0, beta_min=-5, beta_max=5, transaction_cost_bps=1e4)
+    res = optimize(uni["mu"], uni["cov"], prev_weights=prev, config=cfg)
+    assert_allclose(res.weights, prev, atol=1e-6)
+    assert res.turnover < 1e-6
+
+
+def test_risk_parity_blend_pulls_towards_equal_risk_contributions() -> None:
+    uni = _universe(4, 8, 1)
+    cfg = OptimizerConfig(max_weight=1.0, max_sector_weight=1.0, transaction_cost_bps=0, risk_parity_blend=0.999)
+    res = optimize(np.zeros(8), uni["cov"], config=cfg)
+    w_rp = risk_parity_weights(uni["cov"])
+    contributions = w_rp * (uni["cov"] @ w_rp)
+    assert_allclose(contributions / contributions.sum(), np.full(8, 1 / 8), atol=1e-4)
+    assert_allclose(res.weights, w_rp, atol=2e-3)
+
+
+def test_factor_risk_model_is_near_optimal_under_the_full_covariance() -> None:
+    rng = np.random.default_rng(5)
+    loadings = rng.normal(0, 0.2, (50, 3))
+    cov = loadings @ loadings.T + np.diag(rng.uniform(0.01, 0.03, 50))
+    mu = rng.normal(0.05, 0.05, 50)
+    base = {"max_weight": 0.2, "transaction_cost_bps": 0.0}
+    full = optimize(mu, cov, config=OptimizerConfig(risk_model="full", **base))
+    fact = optimize(mu, cov, config=OptimizerConfig(risk_model="factor", n_factors=5, **base))
+
+    def utility(w: np.ndarray) -> float:
+        return float(mu @ w - 1.25 * w @ cov @ w)
+
+    assert utility(full.weights) >= utility(fact.weights) - 1e-7
+    assert utility(fact.weights) >= utility(full.weights) - 2e-3 * abs(utility(full.weights))
+
+
+def test_long_short_can_short() -> None:
+    uni = _universe(6, 40, 4)
+    uni["mu"][:5] = -0.5
+    cfg = OptimizerConfig(long_only=False, beta_min=-5, beta_max=5)
+    res = optimize(uni["mu"], uni["cov"], sectors=uni["sectors"], config=cfg)
+    assert res.weights[:5].max() < 0
+
+
+def test_config_is_frozen_and_rejects_unknown_keys() -> None:
+    with pytest.raises(ValidationError):
+        OptimizerConfig(max_wieght=0.1)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        OptimizerConfig(beta_min=1.3, beta_max=1.2)
+    with pytest.raises(ValidationError):
+        OptimizerConfig().max_weight = 0.2  # type: ignore[misc]
