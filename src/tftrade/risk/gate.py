@@ -18,8 +18,9 @@ Checks, in order (each may reject or shrink orders; every change is recorded):
 6. **liquidity** — :math:`|\Delta x_i| \le` ``max_adv_fraction`` :math:`\cdot\,\mathrm{ADV}_i`.
 7. **buying power** — buys minus sell proceeds may not exceed buying power; buys scaled pro rata.
 8. **beta band** — if the post-trade beta :math:`\sum_i x_i p_i \beta_i / E` leaves
-   [``beta_min``, ``beta_max``] *and* is further from it than before, all orders are scaled by the
-   largest factor that is no worse than before.
+   [``beta_min``, ``beta_max``], all orders are scaled so it stops at the band edge (or, if the book
+   was already outside on that side, at its current beta). Moving towards the band from
+   outside (e.g. building up from cash) is allowed.
 9. **VaR limit** — likewise for the one-period VaR at ``var_alpha`` (method ``var_method``) of the
    post-trade weights over the return history; scaled by bisection.
 
@@ -242,9 +243,9 @@ class RiskGate:
         lo, hi = self.limits.beta_min, self.limits.beta_max
         b0 = float(w.weights(np.zeros_like(w.delta)) @ w.market.betas)
         b1 = float(w.weights() @ w.market.betas)
-        if _distance(b1, lo, hi) <= _distance(b0, lo, hi) + 1e-12:
-            return
         bound = max(hi, b0) if b1 > hi else min(lo, b0)
+        if lo <= b1 <= hi or (b1 > hi and b1 <= bound + 1e-12) or (b1 < lo and b1 >= bound - 1e-12):
+            return
         scale = (bound - b0) / (b1 - b0)
         self._scale_all(w, scale, f"portfolio beta {b1:.2f} outside [{lo}, {hi}]")
 
@@ -274,10 +275,6 @@ class RiskGate:
     def _round(self, w: _Work) -> None:
         if not self.limits.fractional_shares:
             w.delta = np.trunc(w.delta + np.sign(w.delta) * 1e-9)
-
-
-def _distance(x: float, lo: float, hi: float) -> float:
-    return max(lo - x, 0.0, x - hi)
 
 
 def _result(w: _Work) -> GateResult:
