@@ -151,7 +151,7 @@ def _train_epoch(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         opt.step()
-        total += float(loss) * len(batch.target)
+        total += float(loss.detach()) * len(batch.target)
         count += len(batch.target)
     return total / max(count, 1)
 

@@ -1,0 +1,172 @@
+"""Latest forecasts per ticker and horizon, with a confidence score, and writing them to the store.
+
+Confidence
+----------
+For horizon :math:`h` the 10–90 interval width :math:`w = q_{90} - q_{10}` is compared with the
+width a random walk with the ticker's training volatility :math:`\\sigma` would give,
+:math:`w_{rw} = 2 \\cdot 1.2816 \\, \\sigma \\sqrt{h}`:
+
+.. math::  \\text{confidence} = \\frac{1}{1 + w / w_{rw}}
+
+It lies in (0, 1), equals 0.5 when the model is exactly as unsure as the random walk, and falls
+as the interval widens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from tftrade.core.types import Float64Array, Int64Array, Timeframe
+from tftrade.features.dataset import WARMUP, Panel, WindowIndex, features_hash, gather
+from tftrade.features.errors import FeatureError
+from tftrade.features.known import known_features
+from tftrade.forecast.errors import InsufficientHistoryError, UnknownTickerError
+from tftrade.forecast.training import Trained, forecast_scaled
+
+Z90 = 1.2815515655446004
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """One ticker's forecast at one horizon. Returns are cumulative log returns from ``as_of``."""
+
+    ticker: str
+    horizon: int
+    as_of: datetime
+    current_price: float
+    q10: float
+    q50: float
+    q90: float
+    predicted_return: float
+    confidence_score: float
+    timeframe: str
+    model_version: str
+    features_hash: str
+
+
+def confidence_score(q10: Float64Array, q90: Float64Array, sigma: Float64Array, horizon: Int64Array) -> Float64Array:
+    """Return ``1 / (1 + (q90 - q10) / (2 · 1.2816 · sigma · sqrt(h)))`` (see the module docstring).
+
+    Examples
+    --------
+    >>> confidence_score(np.array([-0.02, -0.04]), np.array([0.02, 0.04]), np.array([0.01, 0.01]), np.array([1, 1]))
+    array([0.39052803, 0.24258757])
+    """
+    width = np.maximum(q90 - q10, 0.0)
+    return 1.0 / (1.0 + width / (2 * Z90 * sigma * np.sqrt(horizon)))
+
+
+def align(panel: Panel, trained: Trained) -> Panel:
+    """Map ``panel``'s tickers and sectors onto the model's category ids.
+
+    Raises
+    ------
+    UnknownTickerError
+        If a ticker was not in the training universe.
+    """
+    schema = trained.schema
+    unknown = [t for t in panel.tickers if t not in schema.tickers]
+    if unknown:
+        raise UnknownTickerError(
+            f"ticker(s) {', '.join(unknown)} not in the model's universe ({len(schema.tickers)} tickers); "
+            "retrain with them included"
+        )
+    ids = [schema.tickers.index(t) for t in panel.tickers]
+    sector = [schema.sectors.index(s) if s in schema.sectors else 0 for s in panel.sectors]
+    return replace(panel, static=np.stack([ids, sector], axis=-1).astype(np.int64))
+
+
+def future_timestamps(last_ns: int, timeframe: Timeframe, horizon: int) -> Int64Array:
+    """Return the start times of the next ``horizon`` bars (business days, or minutes; holidays ignored)."""
+    last = pd.Timestamp(last_ns, unit="ns", tz="UTC")
+    if timeframe == "1day":
+        local = last.tz_convert("America/New_York")
+        days = pd.bdate_range(local.normalize().tz_localize(None) + pd.Timedelta(days=1), periods=horizon)
+        return np.asarray(days.tz_localize("America/New_York").tz_convert("UTC").as_unit("ns").asi8, dtype=np.int64)
+    return last_ns + np.arange(1, horizon + 1, dtype=np.int64) * 60_000_000_000
+
+
+def predict_latest(trained: Trained, raw: Panel, model_version: str = "") -> list[Forecast]:
+    """Forecast every ticker of ``raw`` from its last bar, for horizons 1..H.
+
+    Raises
+    ------
+    UnknownTickerError
+        If a ticker is not in the model's universe.
+    InsufficientHistoryError
+        If the panel has fewer bars than warm-up + context.
+    FeatureError
+        If the inputs of the last window are not finite.
+    """
+    c, h, levels = trained.config.context, trained.config.horizon, trained.config.quantiles
+    if raw.n_times < WARMUP + c:
+        raise InsufficientHistoryError(
+            f"{raw.n_times} bars of history; the model needs at least {WARMUP + c} (warm-up {WARMUP} + context {c})"
+        )
+    panel = align(raw, trained)
+    future = known_features(future_timestamps(int(panel.timestamps[-1]), panel.timeframe, h), panel.timeframe,
+                            None, len(panel.tickers))
+    panel = replace(panel, known_future=future).scaled(trained.standardizer)
+    n = len(panel.tickers)
+    idx = WindowIndex(np.full(n, panel.n_times - 1, np.int64), np.arange(n, dtype=np.int64))
+    batch = gather(panel, idx, c, h)
+    if not (np.isfinite(batch.observed).all() and np.isfinite(batch.known).all()):
+        bad = sorted({panel.tickers[i] for i in np.nonzero(~np.isfinite(batch.observed).all(axis=(1, 2)))[0]})
+        raise FeatureError(f"non-finite features in the last window of {', '.join(bad) or 'the known inputs'}")
+    sigma = trained.standardizer.target_scale[panel.static[:, 0]]
+    q = forecast_scaled(trained.model, panel, idx).astype(np.float64) * sigma[:, None, None]
+    return _rows(panel, batch_hashes(panel, idx, c, h), q, sigma, levels, model_version)
+
+
+def batch_hashes(panel: Panel, idx: WindowIndex, context: int, horizon: int) -> list[str]:
+    """Return the features hash of each window in ``idx``."""
+    return [features_hash(gather(panel, idx.take(np.array([k])), context, horizon)) for k in range(len(idx))]
+
+
+def _rows(
+    panel: Panel, hashes: list[str], q: np.ndarray, sigma: Float64Array, levels: tuple[float, ...], version: str
+) -> list[Forecast]:
+    lo, mid, hi = 0, levels.index(0.5) if 0.5 in levels else len(levels) // 2, len(levels) - 1
+    hs = np.arange(1, q.shape[1] + 1)
+    as_of = pd.Timestamp(int(panel.timestamps[-1]), unit="ns", tz="UTC").to_pydatetime()
+    out = []
+    for i, t in enumerate(panel.tickers):
+        conf = confidence_score(q[i, :, lo], q[i, :, hi], np.full(len(hs), sigma[i]), hs)
+        for k, hz in enumerate(hs):
+            out.append(Forecast(
+                ticker=t, horizon=int(hz), as_of=as_of, current_price=float(panel.close[-1, i]),
+                q10=float(q[i, k, lo]), q50=float(q[i, k, mid]), q90=float(q[i, k, hi]),
+                predicted_return=float(q[i, k, mid]), confidence_score=float(conf[k]),
+                timeframe=panel.timeframe, model_version=version, features_hash=hashes[i],
+            ))
+    return out
+
+
+def write_predictions(engine: Engine, forecasts: list[Forecast]) -> int:
+    """Insert ``forecasts`` into ``tft_predictions``; return the number of rows written."""
+    from tftrade.store.schema import tft_predictions
+
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "ticker": f.ticker, "prediction_time": now, "current_price": Decimal(str(round(f.current_price, 4))),
+            "predicted_return": _dec(f.predicted_return, 5), "confidence_score": _dec(f.confidence_score, 3),
+            "model_version": f.model_version[:50], "features_hash": f.features_hash, "timeframe": f.timeframe,
+            "horizon": f.horizon, "as_of": f.as_of, "q10": _dec(f.q10, 6), "q50": _dec(f.q50, 6), "q90": _dec(f.q90, 6),
+        }
+        for f in forecasts
+    ]
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(tft_predictions.insert(), rows)
+    return len(rows)
+
+
+def _dec(x: float, places: int) -> Decimal:
+    return Decimal(str(round(float(np.clip(x, -999, 999)), places)))
