@@ -1,8 +1,121 @@
-"""``tftrade sentiment ...``: score, aggregate, train (filled in by the sentiment engine work)."""
+"""``tftrade sentiment ...``: score, aggregate, momentum, train; and ``tftrade ingest comments``."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from tftrade.cli._common import JsonOption, command, emit, engine, settings, stderr, table
 
 app = typer.Typer(help="Score comments, aggregate sentiment per ticker and window, train the learned scorer.",
                   no_args_is_help=True)
+
+DEFAULT_SCORER = "lexicon"
+
+
+def _scorer_name(name: str | None) -> str:
+    """The scorer asked for, else ``sentiment.scorer`` from the settings when present, else ``lexicon``."""
+    if name:
+        return name
+    section = getattr(settings(), "sentiment", None)
+    return str(getattr(section, "scorer", DEFAULT_SCORER))
+
+
+ScorerOption = typer.Option(None, "--scorer", help="lexicon (fast, default) or learned (MiniLM + head).")
+
+
+@app.command("score")
+@command
+def score(
+    texts: list[str] = typer.Argument(..., help="Texts to score."),
+    scorer: str | None = ScorerOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Score TEXT...: sentiment in [-1, 1], label (±0.3) and the tickers mentioned."""
+    from tftrade.sentiment.scorer import label_of, make_scorer
+    from tftrade.sentiment.tickers import TickerExtractor
+
+    s = make_scorer(_scorer_name(scorer))
+    extractor = TickerExtractor.default()
+    scores = s.score(texts)
+    rows = [{"text": t, "score": round(float(v), 3), "label": label_of(float(v)),
+             "tickers": list(extractor.extract(t))} for t, v in zip(texts, scores, strict=True)]
+    emit({"scorer": s.name, "results": rows}, as_json, lambda r: table(f"sentiment ({r['scorer']})", r["results"]))
+
+
+@app.command("aggregate")
+@command
+def aggregate_cmd(
+    window: str = typer.Option("5min", "--window", help="1min, 5min, 1h or 1d."),
+    ticker: str | None = typer.Option(None, "--ticker", help="Only this ticker."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Aggregate stored, scored comments per ticker and window into reddit_sentiment_aggregated."""
+    from tftrade.sentiment.pipeline import aggregate_store
+
+    run, _ = aggregate_store(engine(), window, ticker)
+    emit(run, as_json, lambda r: table("sentiment aggregate", [_flat(asdict(r))]))
+
+
+@app.command("momentum")
+@command
+def momentum_cmd(
+    window: str = typer.Option("5min", "--window", help="1min, 5min, 1h or 1d."),
+    ticker: str | None = typer.Option(None, "--ticker", help="Only this ticker."),
+    last: int = typer.Option(1, "--last", min=1, help="Latest windows per ticker to show."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show volume z-score, EWMA crossover and burst flags from the stored aggregates."""
+    from tftrade.sentiment.aggregate import read_aggregates
+    from tftrade.sentiment.momentum import momentum
+
+    feats = momentum(read_aggregates(engine(), window, ticker))
+    rows = feats.groupby("ticker").tail(last).round(3).to_dict("records") if len(feats) else []
+    emit({"window": window, "rows": rows}, as_json, lambda r: table(f"sentiment momentum ({window})", r["rows"]))
+
+
+@app.command("train")
+@command
+def train(
+    out: Path | None = typer.Option(None, "--out", help="Where to write the head (default: the shipped asset)."),
+    seed: int = typer.Option(0, "--seed"),
+    epochs: int = typer.Option(50, "--epochs", min=1),
+    as_json: bool = JsonOption,
+) -> None:
+    """Train the learned scorer's head on sent_train.csv and report accuracy on sent_valid.csv."""
+    from tftrade.sentiment.evaluation import train_and_save
+
+    stderr.print("embedding the training set with MiniLM (a few minutes on CPU)...")
+    report = train_and_save(out, seed=seed, epochs=epochs)
+    emit(report, as_json, lambda r: table("sentiment train", [asdict(r)]))
+
+
+@command
+def ingest_comments(
+    paths: list[Path] = typer.Argument(..., help="JSONL/NDJSON/JSON/CSV comment files (optionally .gz)."),
+    scorer: str | None = ScorerOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Import comment files: find tickers, score, store; malformed records are quarantined."""
+    from tftrade.data.comments import ingest_comments as ingest
+    from tftrade.data.comments import read_comment_file
+    from tftrade.sentiment.pipeline import annotator, extractor_from_store
+    from tftrade.sentiment.scorer import make_scorer
+
+    eng = engine()
+    annotate = annotator(extractor_from_store(eng), make_scorer(_scorer_name(scorer)))
+    reports = [asdict(ingest(eng, read_comment_file(p), str(p), annotate)) for p in paths]
+    emit({"files": reports}, as_json, lambda r: table("ingest comments", [_flat(x) for x in r["files"]]))
+
+
+def _flat(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update({f"{k}.{kk}": vv for kk, vv in v.items()} if k != "reasons" else {k: v})
+        else:
+            out[k] = v
+    return out

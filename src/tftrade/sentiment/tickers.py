@@ -23,13 +23,15 @@ from dataclasses import dataclass, field
 
 from tftrade.data.universe import KNOWN_COMPANIES
 
-STOP_LIST: frozenset[str] = frozenset(
-    """A I AM AN ARE AS AT BE BY CAN DO GO HE IF IN IS IT ME MY NO OF OK ON OR SO TO UP US WE
-    ALL ANY ARE BIG FOR HAS NEW NOW ONE OUT OWN PAY RUN SEE TWO WAY WHO
-    DD CEO CFO CTO YOLO FOMO HODL ATH ATL IMO IMHO TLDR LOL LMAO OP EDIT WSB EPS PE PT IV
-    GDP CPI FED FOMC SEC FDA IPO ETF USD EUR IRA ROTH EV AI TV PM AM EOD EOW HD USA UK EU
-    BUY SELL HOLD CALL CALLS PUT PUTS MOON LONG SHORT GAIN LOSS BEAR BULL RH TD DOW""".split()
-)
+STOP_LIST: frozenset[str] = frozenset({
+    "A", "I", "AM", "AN", "ARE", "AS", "AT", "BE", "BY", "CAN", "DO", "GO", "HE", "IF", "IN", "IS", "IT", "ME",
+    "MY", "NO", "OF", "OK", "ON", "OR", "SO", "TO", "UP", "US", "WE", "ALL", "ANY", "BIG", "FOR", "HAS", "NEW",
+    "NOW", "ONE", "OUT", "OWN", "PAY", "RUN", "SEE", "TWO", "WAY", "WHO", "DD", "CEO", "CFO", "CTO", "YOLO",
+    "FOMO", "HODL", "ATH", "ATL", "IMO", "IMHO", "TLDR", "LOL", "LMAO", "OP", "EDIT", "WSB", "EPS", "PE", "PT",
+    "IV", "GDP", "CPI", "FED", "FOMC", "SEC", "FDA", "IPO", "ETF", "USD", "EUR", "IRA", "ROTH", "EV", "AI",
+    "TV", "PM", "EOD", "EOW", "HD", "USA", "UK", "EU", "BUY", "SELL", "HOLD", "CALL", "CALLS", "PUT", "PUTS",
+    "MOON", "LONG", "SHORT", "GAIN", "LOSS", "BEAR", "BULL", "RH", "TD", "DOW",
+})
 """Words written in capitals that are usually not tickers (some are listed tickers too)."""
 
 EXTRA_TICKERS: tuple[str, ...] = ("GME", "AMC", "PLTR", "SPY", "QQQ", "BB", "NOK", "COIN", "HOOD", "RIVN",
