@@ -16,30 +16,40 @@ but never inverts :math:`\Omega`, so fully confident views (:math:`\omega_k = 0`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import numpy.typing as npt
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
 from tftrade.core.types import Float64Array
 from tftrade.portfolio._validate import as_covariance, as_matrix, as_vector
 from tftrade.portfolio.errors import PortfolioError
 
 
-@dataclass(frozen=True, slots=True)
 class BLPosterior:
     """Posterior of the Black–Litterman model.
 
     Attributes
     ----------
     mean : posterior expected returns :math:`\\mu_{BL}`, shape ``(n,)``.
-    cov : posterior covariance of returns :math:`\\Sigma_{BL}`, shape ``(n, n)``.
+    cov : posterior covariance of returns :math:`\\Sigma_{BL}`, shape ``(n, n)``; computed on
+        first access (an :math:`O(n^2 k)` product that optimisers using the prior covariance never need).
     omega : the view-uncertainty matrix that was used, shape ``(k, k)``.
     """
 
-    mean: Float64Array
-    cov: Float64Array
-    omega: Float64Array
+    __slots__ = ("_cov", "_parts", "mean", "omega")
+
+    def __init__(self, mean: Float64Array, omega: Float64Array, parts: tuple[Float64Array, ...]) -> None:
+        self.mean, self.omega, self._parts = mean, omega, parts
+        self._cov: Float64Array | None = None
+
+    @property
+    def cov(self) -> Float64Array:
+        """Return :math:`\\Sigma_{BL}` (formula in the module docstring), computed once."""
+        if self._cov is None:
+            sigma_plus_ts, tsp, factor = self._parts
+            post = sigma_plus_ts if tsp.shape[1] == 0 else sigma_plus_ts - tsp @ cho_solve((factor, True), tsp.T)
+            self._cov = np.asarray(0.5 * (post + post.T), dtype=np.float64)
+        return self._cov
 
 
 def market_implied_prior(
@@ -195,10 +205,12 @@ def _posterior(
     om: Float64Array, tau: float, om_full: Float64Array,
 ) -> BLPosterior:
     ts = tau * sigma
-    if pick.shape[0] == 0:
-        return BLPosterior(pi.copy(), sigma + ts, om_full)
     tsp = ts @ pick.T
-    gain = np.linalg.solve(pick @ tsp + om, np.column_stack([views - pick @ pi, tsp.T]))
-    mean = pi + tsp @ gain[:, 0]
-    post_cov = sigma + ts - tsp @ gain[:, 1:]
-    return BLPosterior(mean, 0.5 * (post_cov + post_cov.T), om_full)
+    if pick.shape[0] == 0:
+        return BLPosterior(pi.copy(), om_full, (sigma + ts, tsp, np.zeros((0, 0))))
+    try:
+        factor, _ = cho_factor(pick @ tsp + om, lower=True)
+    except LinAlgError as exc:
+        raise PortfolioError("P tau Sigma P' + Omega is singular: redundant views with zero uncertainty?") from exc
+    mean = pi + tsp @ cho_solve((factor, True), views - pick @ pi)
+    return BLPosterior(mean, om_full, (sigma + ts, tsp, factor))
