@@ -37,6 +37,6 @@ def as_covariance(value: npt.ArrayLike, name: str = "cov") -> Float64Array:
     arr = as_matrix(value, name, (None, None))
     if arr.shape[0] != arr.shape[1]:
         raise PortfolioError(f"{name} must be square, got shape {arr.shape}")
-    if not np.allclose(arr, arr.T, rtol=1e-8, atol=1e-12):
+    if float(np.abs(arr - arr.T).max(initial=0.0)) > 1e-8 * float(np.abs(arr).max(initial=0.0)) + 1e-12:
         raise PortfolioError(f"{name} is not symmetric")
     return 0.5 * (arr + arr.T)

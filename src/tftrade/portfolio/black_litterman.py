@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.sparse import csr_array
 
 from tftrade.core.types import Float64Array
 from tftrade.portfolio._validate import as_covariance, as_matrix, as_vector
@@ -205,11 +206,12 @@ def _posterior(
     om: Float64Array, tau: float, om_full: Float64Array,
 ) -> BLPosterior:
     ts = tau * sigma
-    tsp = ts @ pick.T
+    sparse_pick = csr_array(pick)  # view rows are usually one-hot: O(nnz n) instead of O(k n^2)
+    tsp = np.asarray((sparse_pick @ ts).T)
     if pick.shape[0] == 0:
         return BLPosterior(pi.copy(), om_full, (sigma + ts, tsp, np.zeros((0, 0))))
     try:
-        factor, _ = cho_factor(pick @ tsp + om, lower=True)
+        factor, _ = cho_factor(np.asarray(sparse_pick @ tsp) + om, lower=True)
     except LinAlgError as exc:
         raise PortfolioError("P tau Sigma P' + Omega is singular: redundant views with zero uncertainty?") from exc
     mean = pi + tsp @ cho_solve((factor, True), views - pick @ pi)
