@@ -27,7 +27,7 @@ def _perturbed(market, t: int):  # type: ignore[no-untyped-def]
     scale[t + 1 :] = 1.5
     return replace(market, open=market.open * scale, high=market.high * scale ** 1.1, low=market.low * scale,
                    close=market.close * scale, volume=(market.volume * scale**2).astype(np.int64),
-                   sentiment=market.sentiment + scale - 1)
+                   sentiment=np.where(scale > 1, market.sentiment + 1, market.sentiment))
 
 
 def test_features_at_or_before_t_ignore_later_data(market) -> None:  # type: ignore[no-untyped-def]

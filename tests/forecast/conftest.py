@@ -1,0 +1,33 @@
+"""Shared fixtures: one small synthetic market with a planted sentiment lead, one model trained on it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tftrade.data.synthetic import SyntheticConfig, generate_market
+from tftrade.features.dataset import Panel
+from tftrade.forecast.data import panel_from_market
+from tftrade.forecast.tft.config import ModelConfig
+from tftrade.forecast.training import TrainConfig, Trained, fit
+
+MARKET = SyntheticConfig(
+    n_tickers=15, days=250, seed=3, timeframe="1day", sentiment_r2=0.4, jump_prob=0.0,
+    earnings_every=5000, spam_bursts=0, comments_per_bar=0.0,
+)
+SMALL = ModelConfig(hidden_size=8, attention_heads=2, dropout=0.0, context=10, horizon=5)
+FAST = TrainConfig(max_epochs=4, batch_size=256, learning_rate=1e-2, patience=3, max_samples_per_epoch=2500, seed=0)
+
+
+@pytest.fixture(scope="session")
+def panel() -> Panel:
+    return panel_from_market(generate_market(MARKET), "latent")
+
+
+@pytest.fixture(scope="session")
+def trained(panel: Panel) -> Trained:
+    return fit(panel, SMALL, FAST)
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TFTRADE_HOME", str(tmp_path / "home"))

@@ -1,0 +1,68 @@
+"""The network: shapes, selection weights, causal mask, and no look-ahead end to end."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from tftrade.features.dataset import Panel, WindowIndex, gather
+from tftrade.forecast.tft.config import ModelConfig, preset
+from tftrade.forecast.tft.model import TemporalFusionTransformer
+from tftrade.forecast.training import schema_for, to_tensors
+
+CFG = ModelConfig(hidden_size=8, attention_heads=2, dropout=0.0, context=10, horizon=4)
+
+
+@pytest.fixture(scope="module")
+def model(panel: Panel) -> TemporalFusionTransformer:
+    torch.manual_seed(0)
+    return TemporalFusionTransformer(schema_for(panel), CFG).eval()
+
+
+def _batch(panel: Panel, origin: int = 100):  # type: ignore[no-untyped-def]
+    n = len(panel.tickers)
+    return gather(panel, WindowIndex(np.full(n, origin), np.arange(n)), CFG.context, CFG.horizon)
+
+
+def test_output_shapes_and_weights_sum_to_one(model: TemporalFusionTransformer, panel: Panel) -> None:
+    out = model(*to_tensors(_batch(panel)))
+    n, v = len(panel.tickers), len(panel.observed_names) + len(panel.known_names)
+    assert out.quantiles.shape == (n, CFG.horizon, 3)
+    assert out.encoder_weights.shape == (n, CFG.context, v)
+    assert out.attention.shape == (n, CFG.horizon, CFG.context + CFG.horizon)
+    for w in (out.encoder_weights, out.decoder_weights, out.static_weights, out.attention):
+        torch.testing.assert_close(w.sum(-1), torch.ones(w.shape[:-1]))
+    assert torch.all(out.quantiles[..., 0] <= out.quantiles[..., 1])
+
+
+def test_decoder_step_never_sees_later_known_inputs(model: TemporalFusionTransformer, panel: Panel) -> None:
+    obs, known, static = to_tensors(_batch(panel))
+    base = model(obs, known, static)
+    for j in range(CFG.horizon):
+        k2 = known.clone()
+        k2[:, CFG.context + j :] += 5.0
+        out = model(obs, k2, static)
+        torch.testing.assert_close(out.quantiles[:, :j], base.quantiles[:, :j])
+    assert base.attention[:, 0, CFG.context + 1 :].abs().max() == 0
+
+
+def test_forecast_at_t_ignores_data_after_t(model: TemporalFusionTransformer, panel: Panel) -> None:
+    t = 120
+    later = panel.observed.copy()
+    later[t + 1 :] = later[t + 1 :] * 3 + 1
+    changed = replace(panel, observed=later)
+    a = model(*to_tensors(_batch(panel, t))).quantiles
+    b = model(*to_tensors(_batch(changed, t))).quantiles
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_presets() -> None:
+    inst = preset("institutional")
+    assert (inst.hidden_size, inst.attention_heads, inst.dropout, inst.horizon, inst.context) == (256, 8, 0.1, 5, 60)
+    with pytest.raises(ValueError, match="preset"):
+        preset("huge")
+    with pytest.raises(ValueError):
+        ModelConfig(hidden_sise=3)  # type: ignore[call-arg]
