@@ -83,21 +83,24 @@ def main() -> None:
     prior = market_implied_prior(cov, 2.5)
     cfg = OptimizerConfig(risk_model=args.risk_model)
     rng = np.random.default_rng(1)
-    prev, times, relaxed = np.full(n, 1.0 / n), [], 0
+    prev, times, cpu, relaxed = np.full(n, 1.0 / n), [], [], 0
     for i in range(args.iterations + 1):
         p50 = rng.normal(0.0, 0.002, n)
         spread = rng.uniform(0.01, 0.04, n)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         views = views_from_forecasts(p50, p50 - spread / 2, p50 + spread / 2, rng.uniform(0, 1, n))
         post = bl_posterior(cov, prior, views.P, views.Q, views.omega)
         res = optimize(post.mean, cov, sectors=sectors, betas=betas, prev_weights=prev, config=cfg)
         if i:  # the first call compiles the cvxpy problem for this shape
             times.append((time.perf_counter() - t) * 1e3)
+            cpu.append((time.process_time() - c) * 1e3)
         prev, relaxed = res.weights, relaxed + len(res.relaxations)
     ms = np.array(times)
     print(f"universe: {label}; risk_model={args.risk_model}; Ledoit-Wolf once: {lw_ms:.1f} ms")
     print(f"BL + optimise, {n} assets, {len(ms)} runs: p50 {np.percentile(ms, 50):.1f} ms, "
-          f"p95 {np.percentile(ms, 95):.1f} ms, max {ms.max():.1f} ms (target p95 < 50 ms; spec < 200 ms)")
+          f"p95 {np.percentile(ms, 95):.1f} ms, max {ms.max():.1f} ms wall (target p95 < 50 ms; spec < 200 ms)")
+    print(f"  process CPU time per run: p50 {np.percentile(cpu, 50):.1f} ms, p95 {np.percentile(cpu, 95):.1f} ms "
+          "(excludes time spent waiting for a core on a loaded machine)")
     print(f"last solution: {np.count_nonzero(res.weights > 1e-6)} names, max weight {res.weights.max():.4f}, "
           f"beta {res.beta:.3f}, turnover {res.turnover:.3f}, relaxations over all runs: {relaxed}")
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
