@@ -48,7 +48,7 @@ def explain_windows(trained: Trained, panel: Panel, idx: WindowIndex) -> Explana
 
 
 def explain(trained: Trained, raw: Panel, ticker: str | None = None, max_windows: int = 2000) -> Explanation:
-    """Explain the model on ``raw``: over its held-out test windows, or at the latest bar of ``ticker``.
+    """Explain the model on ``raw``: over its held-out test windows, or at the latest window of ``ticker`` whose H-bar outcome is already known.
 
     Raises
     ------
