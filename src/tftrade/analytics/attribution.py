@@ -125,4 +125,5 @@ def treynor_mazuy(returns: npt.ArrayLike, market: npt.ArrayLike, risk_free: floa
         t = np.where(se > 0, coef / np.where(se > 0, se, 1.0), np.inf)
     tss = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float(resid @ resid) / tss if tss > 0 else float("nan")
-    return TimingResult(*(float(v) for v in coef), *(float(v) for v in t), r2)
+    return TimingResult(alpha=float(coef[0]), beta=float(coef[1]), gamma=float(coef[2]),
+                        t_alpha=float(t[0]), t_beta=float(t[1]), t_gamma=float(t[2]), r_squared=r2)

@@ -135,7 +135,7 @@ def annual_return(returns: npt.ArrayLike, periods_per_year: float = 252.0) -> fl
     """
     r = np.asarray(returns, dtype=np.float64)
     growth = float(np.prod(1.0 + r))
-    return growth ** (periods_per_year / r.shape[0]) - 1.0
+    return float(growth ** (periods_per_year / r.shape[0]) - 1.0)
 
 
 def max_drawdown(returns: npt.ArrayLike) -> float:

@@ -18,22 +18,22 @@ class OptimizerConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    long_only: bool = Field(True, description="weights >= 0; False allows shorts down to -max_weight")
-    max_weight: float = Field(0.05, gt=0, le=1, description="cap on |w_i| per stock")
-    max_sector_weight: float = Field(0.25, gt=0, le=1, description="cap on |sum of w_i| per sector")
-    beta_min: float = Field(0.8, description="lower bound of portfolio beta against the benchmark")
-    beta_max: float = Field(1.2, description="upper bound of portfolio beta against the benchmark")
-    max_gross_leverage: float = Field(2.0, ge=1, description="sum |w_i| cap (long-short only)")
-    risk_aversion: float = Field(2.5, gt=0, description="delta in mu'w - delta/2 w'Sigma w")
-    transaction_cost_bps: float = Field(10.0, ge=0, description="linear cost per unit of traded weight, in bps")
-    turnover_penalty: float = Field(0.0, ge=0, description="extra L1 penalty per unit of traded weight")
-    risk_parity_blend: float = Field(0.0, ge=0, lt=1, description="pull towards equal-risk-contribution weights")
+    long_only: bool = Field(default=True, description="weights >= 0; False allows shorts down to -max_weight")
+    max_weight: float = Field(default=0.05, gt=0, le=1, description="cap on |w_i| per stock")
+    max_sector_weight: float = Field(default=0.25, gt=0, le=1, description="cap on |sum of w_i| per sector")
+    beta_min: float = Field(default=0.8, description="lower bound of portfolio beta against the benchmark")
+    beta_max: float = Field(default=1.2, description="upper bound of portfolio beta against the benchmark")
+    max_gross_leverage: float = Field(default=2.0, ge=1, description="sum |w_i| cap (long-short only)")
+    risk_aversion: float = Field(default=2.5, gt=0, description="delta in mu'w - delta/2 w'Sigma w")
+    transaction_cost_bps: float = Field(default=10.0, ge=0, description="linear cost per unit of traded weight, in bps")
+    turnover_penalty: float = Field(default=0.0, ge=0, description="extra L1 penalty per unit of traded weight")
+    risk_parity_blend: float = Field(default=0.0, ge=0, lt=1, description="pull towards risk-parity weights")
     risk_model: Literal["auto", "full", "factor"] = Field(
-        "auto", description="full Sigma, a statistical factor model of it, or factor when n > factor_threshold"
+        default="auto", description="full Sigma, a statistical factor model of it, or factor when n > factor_threshold"
     )
-    n_factors: int = Field(20, ge=1, description="factors kept by the factor risk model")
-    factor_threshold: int = Field(150, ge=1, description="'auto' uses the factor model above this many assets")
-    solver: str = Field("CLARABEL", description="cvxpy solver name")
+    n_factors: int = Field(default=20, ge=1, description="factors kept by the factor risk model")
+    factor_threshold: int = Field(default=150, ge=1, description="'auto' uses the factor model above this many assets")
+    solver: str = Field(default="CLARABEL", description="cvxpy solver name")
 
     @model_validator(mode="after")
     def _beta_band_ordered(self) -> Self:

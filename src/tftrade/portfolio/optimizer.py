@@ -43,9 +43,9 @@ import logging
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-import cvxpy as cp
+import cvxpy as _cvxpy
 import numpy as np
 import numpy.typing as npt
 
@@ -57,6 +57,7 @@ from tftrade.portfolio.errors import OptimizationError, PortfolioError
 from tftrade.portfolio.risk_parity import risk_parity_weights
 
 log = logging.getLogger(__name__)
+cp: Any = _cvxpy  # cvxpy's type hints are incomplete (cp.sum, cp.norm1, ... are untyped)
 
 LimitName = Literal["max_weight", "max_sector_weight", "beta_band"]
 _SLACK = 1e-5
@@ -239,8 +240,8 @@ def _beta_range(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> tuple[f
     return out[0], out[1]
 
 
-def _base_constraints(w: cp.Variable, smat: Float64Array, cfg: OptimizerConfig, limits: Limits) -> list[cp.Constraint]:
-    cons: list[cp.Constraint] = [cp.sum(w) == 1, w <= limits.max_weight]
+def _base_constraints(w: Any, smat: Float64Array, cfg: OptimizerConfig, limits: Limits) -> list[Any]:
+    cons: list[Any] = [cp.sum(w) == 1, w <= limits.max_weight]
     cons += [w >= 0] if cfg.long_only else [w >= -limits.max_weight, cp.norm1(w) <= cfg.max_gross_leverage]
     if smat.shape[0]:
         cons.append(smat @ w <= limits.max_sector_weight)
@@ -357,7 +358,7 @@ def _result(w: Float64Array, uni: _Universe, limits: Limits, relaxed: tuple[Rela
     return OptimizationResult(
         weights=w,
         expected_return=float(uni.mu @ w),
-        volatility=float(np.sqrt(max(w @ uni.cov @ w, 0.0))),
+        volatility=float(np.sqrt(max(float(w @ uni.cov @ w), 0.0))),
         beta=beta,
         turnover=float(0.5 * np.abs(w - uni.prev).sum()),
         limits=limits,

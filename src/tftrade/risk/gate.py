@@ -54,16 +54,16 @@ class GateLimits(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_weight: float = Field(0.05, gt=0, le=1)
-    max_sector_weight: float = Field(0.25, gt=0, le=1)
+    max_weight: float = Field(default=0.05, gt=0, le=1)
+    max_sector_weight: float = Field(default=0.25, gt=0, le=1)
     beta_min: float = 0.8
     beta_max: float = 1.2
-    max_var: float = Field(0.03, gt=0, description="one-period VaR limit as a fraction of equity")
-    var_alpha: float = Field(0.95, ge=0.5, lt=1)
+    max_var: float = Field(default=0.03, gt=0, description="one-period VaR limit as a fraction of equity")
+    var_alpha: float = Field(default=0.95, ge=0.5, lt=1)
     var_method: VaRMethod = "historical"
-    max_adv_fraction: float = Field(0.05, gt=0, description="max order size as a fraction of average daily volume")
-    vix_block: float = Field(35.0, gt=0, description="no new positions while VIX is above this")
-    max_drawdown: float = Field(0.15, gt=0, lt=1, description="drawdown that trips the circuit breaker")
+    max_adv_fraction: float = Field(default=0.05, gt=0, description="max order size as a fraction of ADV")
+    vix_block: float = Field(default=35.0, gt=0, description="no new positions while VIX is above this")
+    max_drawdown: float = Field(default=0.15, gt=0, lt=1, description="drawdown that trips the circuit breaker")
     fractional_shares: bool = False
 
 
@@ -250,13 +250,14 @@ class RiskGate:
         self._scale_all(w, scale, f"portfolio beta {b1:.2f} outside [{lo}, {hi}]")
 
     def _var(self, w: _Work) -> None:
-        if w.market.returns is None:
+        history = w.market.returns
+        if history is None:
             return
         lim = self.limits
 
         def var(scale: float) -> float:
             weights = w.weights(w.delta * scale)
-            return portfolio_var(weights, w.market.returns, lim.var_alpha, lim.var_method).var
+            return portfolio_var(weights, history, lim.var_alpha, lim.var_method).var
 
         v0, v1 = var(0.0), var(1.0)
         if v1 <= max(lim.max_var, v0) + 1e-12:
