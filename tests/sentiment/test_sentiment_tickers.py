@@ -1,0 +1,50 @@
+"""Ticker extraction on tricky sentences."""
+
+from __future__ import annotations
+
+import pytest
+
+from tftrade.sentiment.tickers import TickerExtractor, name_alias
+
+
+@pytest.fixture(scope="module")
+def ex() -> TickerExtractor:
+    return TickerExtractor.from_securities([("AAPL", "Apple Inc."), ("ON", "ON Semiconductor Corp."),
+                                            ("ALL", "Allstate Corp."), ("SYN0007", "Synthetic Company 7")])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$TSLA to the moon", ("TSLA",)),
+        ("I think IT is ON, ALL in on A new CEO. YOLO, DD inside", ()),
+        ("$ON and $ALL are cheap, $A too", ("ON", "ALL", "A")),
+        ("NVDA and AMD ripping, Tesla lagging", ("NVDA", "AMD", "TSLA")),
+        ("Nvidia's earnings beat; Home Depot and Bank of America report tomorrow", ("NVDA", "HD", "BAC")),
+        ("an apple a day, meta analysis, intel from a friend", ()),
+        ("Apple and Meta and Intel", ("AAPL", "META", "INTC")),
+        ("$tsla and tsla", ("TSLA",)),
+        ("TSLA TSLA $TSLA Tesla", ("TSLA",)),
+        ("I paid $100 for 5 shares", ()),
+        ("$SYN0007 pumping", ("SYN0007",)),
+        ("SYN0007 is moving", ("SYN0007",)),
+        ("Synthetic Company 7 is not an alias", ()),
+        ("HD video is blurry", ()),
+        ("HD video of $HD earnings", ("HD",)),
+        ("ABCDEF is not a ticker and neither is XYZQ", ()),
+        ("GME, AMC, PLTR squeeze", ("GME", "AMC", "PLTR")),
+        ("Amazon.com and Walt Disney", ("AMZN", "DIS")),
+    ],
+)
+def test_tricky_sentences(ex: TickerExtractor, text: str, expected: tuple[str, ...]) -> None:
+    assert ex.extract(text) == expected
+
+
+def test_cashtags_can_be_restricted_to_known() -> None:
+    ex = TickerExtractor.from_securities([("AAPL", "Apple Inc.")], include_builtin=False, cashtags_must_be_known=True)
+    assert ex.extract("$AAPL $ZZZZ Apple") == ("AAPL",)
+
+
+def test_name_alias_strips_legal_suffixes() -> None:
+    assert name_alias("JPMorgan Chase & Co.") == "jpmorgan chase"
+    assert name_alias("Schlumberger Ltd.") == "schlumberger"
