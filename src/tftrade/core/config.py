@@ -37,7 +37,7 @@ class Section(BaseModel):
 class IngestSettings(Section):
     """Market-data ingest."""
 
-    spike_zscore: float = Field(12.0, gt=0, description="robust z-score of a return above which a bar is reported as a spike")
+    spike_zscore: float = Field(12.0, gt=0, description="robust z-score of a return reported as a spike")
     batch_rows: int = Field(200_000, gt=0, description="rows per database round trip in bulk loads")
 
 

@@ -143,11 +143,14 @@ def _in_file_duplicates(frame: pd.DataFrame, eligible: pd.Series) -> tuple[pd.Se
     """Among rows that passed the field checks: exact repeats, and repeats that disagree."""
     key = ["ticker", "window_start"]
     values = [*key, *PRICE_FIELDS, "volume"]
+    exact = pd.Series(False, index=frame.index)
+    conflict = pd.Series(False, index=frame.index)
+    keys = frame.loc[eligible, key]
+    if not keys.duplicated(keep=False).any():
+        return exact, conflict
     sub = frame.loc[eligible, values]
     repeat_key = sub.duplicated(key, keep="first")
     repeat_row = sub.duplicated(values, keep="first")
-    exact = pd.Series(False, index=frame.index)
-    conflict = pd.Series(False, index=frame.index)
     exact.loc[sub.index] = repeat_row
     conflict.loc[sub.index] = repeat_key & ~repeat_row
     return exact, conflict

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, Float, Integer, func, select, text, type_coerce
 
 from tftrade.core.types import Timeframe
-from tftrade.store.coltypes import TICKS_PER_UNIT
+from tftrade.store.coltypes import TICKS_PER_UNIT, to_epoch_us
 from tftrade.store.schema import bars
 
 _PRICES = ("open", "high", "low", "close")
@@ -41,6 +41,7 @@ def insert_bars(
         The number of rows actually inserted.
     """
     writer = _copy_batch if conn.dialect.name == "postgresql" else _sqlite_batch
+    frame = frame.sort_values(["ticker", "window_start"], kind="stable")  # index-friendly order
     inserted = 0
     for start in range(0, len(frame), batch_rows):
         part = frame.iloc[start : start + batch_rows]
@@ -51,26 +52,27 @@ def insert_bars(
 
 
 def _sqlite_batch(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, source: str) -> int:
-    stamps = np.datetime_as_string(
-        part["window_start"].dt.tz_convert(None).to_numpy().astype("datetime64[us]"), unit="us"
+    n = len(part)
+    rows = zip(
+        part["ticker"].tolist(),
+        [timeframe] * n,
+        part["window_start"].dt.as_unit("us").astype("int64").tolist(),
+        *(part[c].tolist() for c in _PRICES),
+        part["volume"].tolist(),
+        part["price_only"].astype(int).tolist(),
+        [source] * n,
+        [_now_us()] * n,
+        strict=True,
     )
-    stamps = np.char.replace(stamps, "T", " ")
-    rows = list(
-        zip(
-            part["ticker"].tolist(),
-            [timeframe] * len(part),
-            stamps.tolist(),
-            *(part[c].tolist() for c in _PRICES),
-            part["volume"].tolist(),
-            part["price_only"].astype(int).tolist(),
-            [source] * len(part),
-            strict=True,
-        )
-    )
-    sql = f"INSERT OR IGNORE INTO {bars.name} ({', '.join(_COLS)}) VALUES ({', '.join('?' * len(_COLS))})"
+    cols = (*_COLS, "created_at")
+    sql = f"INSERT OR IGNORE INTO {bars.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.executemany(sql, rows)
     return int(cursor.rowcount)
+
+
+def _now_us() -> int:
+    return to_epoch_us(datetime.now(UTC))
 
 
 def _copy_batch(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, source: str) -> int:
@@ -107,6 +109,19 @@ def _copy_batch(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, sour
     return int(result.rowcount)
 
 
+def _time_column(conn: Connection | Engine) -> object:
+    """The bar time as something cheap to convert in bulk (epoch µs on SQLite)."""
+    if conn.dialect.name == "sqlite":
+        return type_coerce(bars.c.window_start, Integer).label("window_start")
+    return bars.c.window_start
+
+
+def _to_utc(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_integer_dtype(values):
+        return pd.to_datetime(values, unit="us", utc=True)
+    return pd.to_datetime(values, utc=True)
+
+
 def _float_prices(conn: Connection | Engine) -> list[object]:
     if conn.dialect.name == "sqlite":
         return [type_coerce(type_coerce(bars.c[c], Integer) / float(TICKS_PER_UNIT), Float).label(c) for c in _PRICES]
@@ -125,7 +140,7 @@ def read_bars(
     Columns: ticker, window_start (UTC), open, high, low, close, volume, price_only;
     sorted by ticker then time. ``end`` is exclusive.
     """
-    query = select(bars.c.ticker, bars.c.window_start, *_float_prices(engine), bars.c.volume, bars.c.price_only)
+    query = select(bars.c.ticker, _time_column(engine), *_float_prices(engine), bars.c.volume, bars.c.price_only)
     query = query.where(bars.c.timeframe == timeframe)
     if tickers:
         query = query.where(bars.c.ticker.in_([t.upper() for t in tickers]))
@@ -136,8 +151,8 @@ def read_bars(
     query = query.order_by(bars.c.ticker, bars.c.window_start)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    frame = pd.DataFrame(rows, columns=["ticker", "window_start", *_PRICES, "volume", "price_only"])
-    frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["ticker", "window_start", *_PRICES, "volume", "price_only"])
+    frame["window_start"] = _to_utc(frame["window_start"])
     frame["price_only"] = frame["price_only"].astype(bool)
     return frame
 
@@ -145,7 +160,7 @@ def read_bars(
 def latest_bars(engine: Engine | Connection, ticker: str, timeframe: Timeframe = "1min", n: int = 60) -> pd.DataFrame:
     """The newest ``n`` bars of one ticker, oldest first (the model's context window)."""
     query = (
-        select(bars.c.window_start, *_float_prices(engine), bars.c.volume)
+        select(_time_column(engine), *_float_prices(engine), bars.c.volume)
         .where(bars.c.ticker == ticker.upper(), bars.c.timeframe == timeframe)
         .order_by(bars.c.window_start.desc())
         .limit(n)
@@ -155,8 +170,8 @@ def latest_bars(engine: Engine | Connection, ticker: str, timeframe: Timeframe =
             rows = conn.execute(query).all()
     else:
         rows = engine.execute(query).all()
-    frame = pd.DataFrame(rows[::-1], columns=["window_start", *_PRICES, "volume"])
-    frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
+    frame = pd.DataFrame([tuple(r) for r in rows[::-1]], columns=["window_start", *_PRICES, "volume"])
+    frame["window_start"] = _to_utc(frame["window_start"])
     return frame
 
 

@@ -199,7 +199,8 @@ def _timescale_hypertable() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     op.execute("ALTER TABLE stocks_minute_candlesticks DROP CONSTRAINT pk_stocks_minute_candlesticks")
     op.execute(
-        "ALTER TABLE stocks_minute_candlesticks ADD CONSTRAINT pk_stocks_minute_candlesticks PRIMARY KEY (id, window_start)"
+        "ALTER TABLE stocks_minute_candlesticks "
+        "ADD CONSTRAINT pk_stocks_minute_candlesticks PRIMARY KEY (id, window_start)"
     )
     op.execute("SELECT create_hypertable('stocks_minute_candlesticks', 'window_start', migrate_data => true)")
 
