@@ -1,9 +1,91 @@
-"""``tftrade train | predict | explain``: the Temporal Fusion Transformer (filled in by the forecast work)."""
+"""``tftrade train | predict | explain``: the Temporal Fusion Transformer."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 import typer
+
+from tftrade.cli._common import JsonOption, command, emit, engine, settings, stderr, table
+from tftrade.core.types import parse_timeframe
 
 
 def register(app: typer.Typer) -> None:
     """Add the forecasting commands to the top-level app."""
+    app.command("train")(train)
+    app.command("predict")(predict)
+    app.command("explain")(explain)
+
+
+@command
+def train(
+    tickers: list[str] | None = typer.Argument(None, help="Tickers to train on (default: every stored ticker)."),
+    timeframe: str = typer.Option("1min", "--timeframe", help="1min or 1day."),
+    preset: str = typer.Option("default", "--preset", help="default (CPU serving) or institutional (hidden 256)."),
+    epochs: int = typer.Option(20, "--epochs", min=1, help="Maximum epochs (early stopping may end sooner)."),
+    max_samples: int | None = typer.Option(None, "--max-samples", min=1, help="Training windows per epoch."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = JsonOption,
+) -> None:
+    """Train a TFT on stored bars, compare it with baselines on held-out data, and register it."""
+    from tftrade.forecast import workflows
+
+    cfg = settings()
+
+    def log(row: dict[str, float]) -> None:
+        stderr.print(f"epoch {int(row['epoch'])}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}")
+
+    result = workflows.train(engine(cfg), cfg.home, tickers or None, parse_timeframe(timeframe), preset, epochs,
+                             max_samples, seed, on_epoch=log)
+
+    def render(r: workflows.TrainResult) -> None:
+        print(f"model version {r.model_version}: {r.tickers} tickers, {r.timeframe}, preset {r.preset}, "
+              f"{r.epochs} epochs" + (f"; skipped {', '.join(r.skipped)}" if r.skipped else ""))
+        table("held-out metrics (cumulative log returns)", [{"model": k, **_round(v)} for k, v in r.metrics.items()])
+
+    emit(asdict(result), as_json, lambda r: render(result))
+
+
+@command
+def predict(
+    tickers: list[str] | None = typer.Argument(None, help="Tickers (default: the model's universe)."),
+    version: str | None = typer.Option(None, "--version", help="Registered model version (default: latest)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Forecast each ticker's next 1..H bars from its latest bar and store them in tft_predictions."""
+    from tftrade.forecast import workflows
+
+    cfg = settings()
+    rows, v = workflows.predict(engine(cfg), cfg.home, tickers or None, version)
+    result = {"model_version": v, "predictions": workflows.forecast_dicts(rows)}
+    emit(result, as_json, lambda r: table(f"predictions (model {v})", [
+        {k: (round(x, 5) if isinstance(x, float) else x) for k, x in p.items() if k not in ("features_hash",)}
+        for p in r["predictions"]
+    ]))
+
+
+@command
+def explain(
+    ticker: str = typer.Argument(..., help="Ticker to explain."),
+    version: str | None = typer.Option(None, "--version", help="Registered model version (default: latest)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Show variable importance (static, encoder, decoder) and attention over past steps for TICKER."""
+    from tftrade.forecast import workflows
+
+    cfg = settings()
+    exp, v = workflows.explain_ticker(engine(cfg), cfg.home, ticker, version)
+    result = {"ticker": ticker.upper(), "model_version": v, **asdict(exp)}
+
+    def render(r: dict[str, Any]) -> None:
+        for part in ("static", "encoder", "decoder"):
+            ranked = sorted(r[part].items(), key=lambda kv: -kv[1])
+            table(f"{part} variable importance", [{"variable": k, "weight": round(w, 4)} for k, w in ranked])
+        print("attention over past steps (oldest → origin):", ", ".join(f"{a:.3f}" for a in r["attention"]))
+
+    emit(result, as_json, render)
+
+
+def _round(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in metrics.items()}

@@ -1,0 +1,50 @@
+"""``tftrade train | predict | explain`` end to end on a stored synthetic market."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tftrade.cli import app
+from tftrade.data.synthetic import generate_market
+
+from .conftest import MARKET
+
+
+@pytest.fixture
+def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from tftrade.data.ingest import ingest_synthetic
+    from tftrade.store.engine import make_engine
+    from tftrade.store.migrate import upgrade
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("TFTRADE_HOME", str(home))
+    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
+    upgrade(engine)
+    ingest_synthetic(engine, generate_market(MARKET.model_copy(update={"n_tickers": 4, "days": 320})))
+    return home
+
+
+def test_train_predict_explain_json(stored: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "--timeframe", "1day", "--epochs", "1", "--max-samples", "256", "--json"])
+    assert res.exit_code == 0, res.output
+    trained = json.loads(res.stdout)
+    assert trained["model_version"] == "1"
+    assert {"tft", "zero_return", "trailing_mean", "ridge"} <= set(trained["metrics"])
+
+    res = runner.invoke(app, ["predict", "--json"])
+    assert res.exit_code == 0, res.output
+    preds = json.loads(res.stdout)["predictions"]
+    assert len(preds) == 4 * 5 and all(0 < p["confidence_score"] < 1 for p in preds)
+
+    res = runner.invoke(app, ["explain", preds[0]["ticker"], "--json"])
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)["attention"]) == 60
+
+    res = runner.invoke(app, ["predict", "NOPE", "--json"])
+    assert res.exit_code == 1
+    assert "NOPE" in res.output
