@@ -23,7 +23,7 @@ def test_brinson_textbook_two_sector_example() -> None:
     assert fachler.allocation.tolist() == pytest.approx([-0.1 * (0.03 - 0.036), 0.1 * (0.04 - 0.036)])
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50, deadline=None, database=None)
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(2, 30), k=st.integers(1, 5))
 def test_brinson_effects_sum_to_active_return(seed: int, n: int, k: int) -> None:
     rng = np.random.default_rng(seed)

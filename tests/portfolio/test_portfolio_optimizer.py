@@ -44,7 +44,7 @@ def _assert_respects_limits(res: OptimizationResult, uni: dict[str, np.ndarray],
     assert ("max_weight" in relaxed) == (w.shape[0] * cfg.max_weight < 1.0)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
     n=st.integers(2, 40),

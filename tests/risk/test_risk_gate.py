@@ -112,7 +112,7 @@ def test_var_limit_shrinks_orders_until_within_limit() -> None:
     assert res.by_action("resize") and "VaR95" in res.portfolio_reasons[0]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(
     target=st.lists(st.floats(-0.3, 0.3), min_size=N, max_size=N),
     held=st.lists(st.integers(-800, 800), min_size=N, max_size=N),
