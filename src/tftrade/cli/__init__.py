@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
+ingest_cmd.app.command("comments")(sentiment_cmd.ingest_comments)
 app.add_typer(ingest_cmd.app, name="ingest")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(sentiment_cmd.app, name="sentiment")
