@@ -73,7 +73,8 @@ def momentum_cmd(
     from tftrade.sentiment.momentum import momentum
 
     feats = momentum(read_aggregates(engine(), window, ticker))
-    rows = feats.groupby("ticker").tail(last).round(3).to_dict("records") if len(feats) else []
+    rounded = feats.round({"volume_z": 3, "ewm_fast": 3, "ewm_slow": 3})
+    rows = rounded.groupby("ticker").tail(last).to_dict("records") if len(feats) else []
     emit({"window": window, "rows": rows}, as_json, lambda r: table(f"sentiment momentum ({window})", r["rows"]))
 
 

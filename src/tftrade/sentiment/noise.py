@@ -4,11 +4,11 @@ Two rules, each giving a weight in ``(0, 1]``; a comment's weight is the smaller
 
 * **near-duplicates** — texts equal after normalisation (lower case, digits,
   URLs and punctuation removed, whitespace collapsed) posted within the same
-  ``bucket`` (10 minutes by default): a group of :math:`n > k` copies gets
+  ``bucket`` (2 minutes by default): a group of :math:`n > k` copies gets
   weight :math:`k / n` each (:math:`k` = ``max_copies``), so it counts as
   :math:`k` comments;
 * **single-author bursts** — one author writing more than ``max_per_author``
-  comments in one bucket: weight ``max_per_author / n`` each.
+  comments in one bucket (default: more than 5 in 2 minutes): weight ``max_per_author / n`` each.
 
 The weights feed :func:`tftrade.sentiment.aggregate.aggregate`; the counts of
 what was down-weighted come back in :class:`NoiseReport`.
@@ -51,7 +51,7 @@ class NoiseReport:
 
 
 def noise_weights(
-    comments: pd.DataFrame, *, bucket: str = "10min", max_copies: int = 2, max_per_author: int = 5
+    comments: pd.DataFrame, *, bucket: str = "2min", max_copies: int = 3, max_per_author: int = 5
 ) -> tuple[np.ndarray, NoiseReport]:
     """Return a weight per comment (row order kept) and the report.
 
@@ -68,7 +68,7 @@ def noise_weights(
     ...                   "timestamp": [ts] * 7})
     >>> w, rep = noise_weights(c)
     >>> w.round(3).tolist(), rep.downweighted
-    ([0.333, 0.333, 0.333, 0.333, 0.333, 0.333, 1.0], 6)
+    ([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1.0], 6)
     """
     n = len(comments)
     if n == 0:

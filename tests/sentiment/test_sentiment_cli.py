@@ -1,0 +1,53 @@
+"""The CLI: score, ingest comments, aggregate, momentum, each with --json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.testing import CliRunner
+
+from tftrade.cli import app
+from tftrade.cli.sentiment_cmd import ingest_comments
+
+runner = CliRunner()
+ingest_app = typer.Typer()
+ingest_app.command("comments")(ingest_comments)
+ingest_app.command("noop", hidden=True)(lambda: None)
+
+
+def _json(target: typer.Typer, *args: str) -> Any:
+    result = runner.invoke(target, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_score_json() -> None:
+    out = _json(app, "sentiment", "score", "$TSLA to the moon 🚀", "IT is ON, puts on NVDA", "meh")
+    assert out["scorer"] == "lexicon"
+    labels = [(r["label"], r["tickers"]) for r in out["results"]]
+    assert labels == [("bullish", ["TSLA"]), ("bearish", ["NVDA"]), ("neutral", [])]
+
+
+def test_ingest_aggregate_momentum(tmp_path: Path) -> None:
+    rows = [{"id": f"c{k}", "body": f"$AMD {'calls, to the moon' if k % 2 else 'puts, dumping'}",
+             "author": f"u{k}", "created_utc": 1704207600 + 30 * k, "score": k} for k in range(40)]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken\n", encoding="utf-8")
+    first = _json(ingest_app, "comments", str(path))["files"][0]
+    assert (first["inserted"], first["quarantined"], first["mentions"]) == (40, 1, 40)
+    assert _json(ingest_app, "comments", str(path))["files"][0]["duplicates"] == 40
+    agg = _json(app, "sentiment", "aggregate", "--window", "5min")
+    assert (agg["mentions"], agg["tickers"], agg["rows_written"]) == (40, 1, 4)
+    assert agg["noise"]["comments"] == 40
+    mom = _json(app, "sentiment", "momentum", "--window", "5min", "--last", "2")
+    assert len(mom["rows"]) == 2 and mom["rows"][0]["ticker"] == "AMD"
+
+
+def test_errors_are_one_line() -> None:
+    result = runner.invoke(app, ["sentiment", "aggregate", "--window", "2min"])
+    assert result.exit_code == 1 and "unknown window '2min'" in result.output
+    result = runner.invoke(app, ["sentiment", "score", "x", "--scorer", "vibes"])
+    assert result.exit_code == 1 and "unknown scorer" in result.output
