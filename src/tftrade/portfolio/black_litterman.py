@@ -206,13 +206,20 @@ def _posterior(
     om: Float64Array, tau: float, om_full: Float64Array,
 ) -> BLPosterior:
     ts = tau * sigma
-    sparse_pick = csr_array(pick)  # view rows are usually one-hot: O(nnz n) instead of O(k n^2)
-    tsp = np.asarray((sparse_pick @ ts).T)
+    tsp = _right_pick(ts, pick)
     if pick.shape[0] == 0:
         return BLPosterior(pi.copy(), om_full, (sigma + ts, tsp, np.zeros((0, 0))))
     try:
-        factor, _ = cho_factor(np.asarray(sparse_pick @ tsp) + om, lower=True)
+        factor, _ = cho_factor(_right_pick(tsp.T, pick) + om, lower=True)
     except LinAlgError as exc:
         raise PortfolioError("P tau Sigma P' + Omega is singular: redundant views with zero uncertainty?") from exc
     mean = pi + tsp @ cho_solve((factor, True), views - pick @ pi)
     return BLPosterior(mean, om_full, (sigma + ts, tsp, factor))
+
+
+def _right_pick(a: Float64Array, pick: Float64Array) -> Float64Array:
+    """Return ``a @ pick.T`` for symmetric-use ``a``; O(k n) when every view is one-hot (absolute)."""
+    rows, cols = np.nonzero(pick)
+    if rows.shape[0] == pick.shape[0] and np.array_equal(rows, np.arange(pick.shape[0])):
+        return np.asarray(a[:, cols] * pick[rows, cols], dtype=np.float64)
+    return np.asarray((csr_array(pick) @ a.T).T, dtype=np.float64)
