@@ -117,3 +117,45 @@ def test_bad_inputs_name_the_field(kwargs: dict[str, object], match: str) -> Non
 def test_confidence_out_of_range_is_rejected() -> None:
     with pytest.raises(PortfolioError, match=r"confidences must lie in \[0, 1\]"):
         idzorek_omega(SIGMA, P, [0.5, 1.5, 0.2], TAU)
+
+
+# He & Litterman (1999), "The intuition behind Black-Litterman model portfolios", Tables 1-5:
+# Australia, Canada, France, Germany, Japan, UK, USA.
+HL_CORR = np.array([
+    [1.000, 0.488, 0.478, 0.515, 0.439, 0.512, 0.491],
+    [0.488, 1.000, 0.664, 0.655, 0.310, 0.608, 0.779],
+    [0.478, 0.664, 1.000, 0.861, 0.355, 0.783, 0.668],
+    [0.515, 0.655, 0.861, 1.000, 0.354, 0.777, 0.653],
+    [0.439, 0.310, 0.355, 0.354, 1.000, 0.405, 0.306],
+    [0.512, 0.608, 0.783, 0.777, 0.405, 1.000, 0.652],
+    [0.491, 0.779, 0.668, 0.653, 0.306, 0.652, 1.000],
+])
+HL_VOL = np.array([16.0, 20.3, 24.8, 27.1, 21.0, 20.0, 18.7]) / 100
+HL_SIGMA = HL_CORR * np.outer(HL_VOL, HL_VOL)
+HL_WEQ = np.array([1.6, 2.2, 5.2, 5.5, 11.6, 12.4, 61.5]) / 100
+HL_P = np.array([[0, 0, -0.295, 1, 0, -0.705, 0], [0, 1, 0, 0, 0, 0, -1]], dtype=float)
+HL_Q = np.array([0.05, 0.03])
+
+
+def _hl_weights(k: int) -> tuple[np.ndarray, np.ndarray]:
+    pi = market_implied_prior(HL_SIGMA, 2.5, HL_WEQ)
+    post = bl_posterior(HL_SIGMA, pi, HL_P[:k], HL_Q[:k], tau=0.05)
+    return post.mean, np.linalg.solve(2.5 * post.cov, post.mean)
+
+
+def test_he_litterman_equilibrium_returns() -> None:
+    published = np.array([3.9, 6.9, 8.4, 9.0, 4.3, 6.8, 7.6]) / 100
+    assert_allclose(market_implied_prior(HL_SIGMA, 2.5, HL_WEQ), published, atol=5e-4)
+
+
+@pytest.mark.parametrize(
+    ("k", "returns", "weights"),
+    [
+        (1, [4.3, 7.6, 9.3, 11.0, 4.5, 7.0, 8.1], [1.5, 2.1, -3.9, 35.4, 11.0, -9.5, 58.6]),  # Table 4
+        (2, [4.4, 8.7, 9.5, 11.2, 4.6, 7.0, 7.5], [1.5, 41.9, -3.4, 33.6, 11.0, -8.2, 18.8]),  # Table 5
+    ],
+)
+def test_he_litterman_posterior_and_optimal_weights(k: int, returns: list[float], weights: list[float]) -> None:
+    mean, w = _hl_weights(k)
+    assert_allclose(mean * 100, returns, atol=0.05)
+    assert_allclose(w * 100, weights, atol=0.06)
