@@ -64,7 +64,8 @@ class Panel:
         return replace(
             self, tickers=list(tickers), sectors=[self.sectors[c] for c in cols], observed=self.observed[:, cols],
             known=self.known[:, cols],
-            known_future=None if self.known_future is None else self.known_future[:, cols], static=self.static[cols], returns=self.returns[:, cols], close=self.close[:, cols],
+            known_future=None if self.known_future is None else self.known_future[:, cols],
+            static=self.static[cols], returns=self.returns[:, cols], close=self.close[:, cols],
         )
 
 
@@ -170,7 +171,8 @@ def gather(panel: Panel, idx: WindowIndex, context: int, horizon: int) -> Batch:
     target = cum[ahead, idx.cols[:, None]] - cum[idx.origins, idx.cols][:, None]
     if panel.standardizer is not None:
         target = target / panel.standardizer.target_scale[idx.cols][:, None]
-    return Batch(observed.astype(np.float32), known.astype(np.float32), panel.static[idx.cols], target.astype(np.float32))
+    f32 = np.float32
+    return Batch(observed.astype(f32), known.astype(f32), panel.static[idx.cols], target.astype(f32))
 
 
 def features_hash(batch: Batch) -> str:

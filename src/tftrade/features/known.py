@@ -56,7 +56,8 @@ def known_features(timestamps: Int64Array, timeframe: Timeframe, earnings: BoolA
 
 def earnings_flags(timestamps: Int64Array, tickers: list[str], sessions: dict[str, list[object]]) -> BoolArray:
     """Return time × ticker flags marking bars that fall on each ticker's earnings sessions."""
-    days = pd.DatetimeIndex(pd.to_datetime(timestamps, unit="ns", utc=True)).tz_convert(_NY).normalize().tz_localize(None)
+    local = pd.DatetimeIndex(pd.to_datetime(timestamps, unit="ns", utc=True)).tz_convert(_NY)
+    days = local.normalize().tz_localize(None)
     out = np.zeros((len(timestamps), len(tickers)), dtype=bool)
     for i, t in enumerate(tickers):
         if sessions.get(t):

@@ -17,7 +17,7 @@ def _with_residual_quantiles(
 ) -> np.ndarray:
     resid = train_target - train_median
     offsets = np.quantile(resid - np.median(resid, axis=0), levels, axis=0).T  # H × Q
-    return median[..., None] + offsets[None]
+    return np.asarray(median[..., None] + offsets[None])
 
 
 def zero_return(test: Batch, train: Batch, levels: tuple[float, ...]) -> np.ndarray:
@@ -27,7 +27,7 @@ def zero_return(test: Batch, train: Batch, levels: tuple[float, ...]) -> np.ndar
 
 def _trailing(batch: Batch, return_col: int) -> np.ndarray:
     h = batch.target.shape[1]
-    return batch.observed[:, :, return_col].mean(axis=1, keepdims=True) * np.arange(1, h + 1)
+    return np.asarray(batch.observed[:, :, return_col].mean(axis=1, keepdims=True) * np.arange(1, h + 1))
 
 
 def trailing_mean(test: Batch, train: Batch, levels: tuple[float, ...], return_col: int = 0) -> np.ndarray:

@@ -36,8 +36,12 @@ def panel_from_market(market: SyntheticMarket, sentiment: SentimentSource = "com
         open_=market.open, high=market.high, low=market.low, close=market.close,
         volume=market.volume.astype(np.float64), timeframe=market.config.timeframe,
         sentiment_score=score, sentiment_count=count,
-        earnings=earnings_flags(market.timestamps, tickers, dict(market.planted.earnings_sessions)),
+        earnings=earnings_flags(market.timestamps, tickers, _sessions(market)),
     )
+
+
+def _sessions(market: SyntheticMarket) -> dict[str, list[object]]:
+    return {k: list(v) for k, v in market.planted.earnings_sessions.items()}
 
 
 def panel_from_bars(bars: pd.DataFrame, timeframe: Timeframe, sectors: dict[str, str] | None = None) -> Panel:

@@ -10,7 +10,9 @@ from tftrade.forecast.baselines import BASELINES
 from tftrade.forecast.training import Trained, forecast_scaled
 
 
-def evaluate(trained: Trained, raw: Panel, part: str = "test", max_train_windows: int = 50_000) -> dict[str, dict[str, float]]:
+def evaluate(
+    trained: Trained, raw: Panel, part: str = "test", max_train_windows: int = 50_000
+) -> dict[str, dict[str, float]]:
     """Return ``{forecaster: {metric: value}}`` for the TFT and every baseline on ``part``.
 
     Metrics are on unscaled cumulative log returns (see :mod:`tftrade.forecast.metrics`).

@@ -48,7 +48,8 @@ def explain_windows(trained: Trained, panel: Panel, idx: WindowIndex) -> Explana
 
 
 def explain(trained: Trained, raw: Panel, ticker: str | None = None, max_windows: int = 2000) -> Explanation:
-    """Explain the model on ``raw``: over its held-out test windows, or at the latest window of ``ticker`` whose H-bar outcome is already known.
+    """Explain the model on ``raw``: over its held-out test windows, or at ``ticker``'s latest
+    window whose H-bar outcome is already known.
 
     Raises
     ------

@@ -7,6 +7,7 @@ the latest version, or a named one.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,8 @@ class ModelRegistry:
         with tempfile.TemporaryDirectory() as tmp:
             self.client.log_artifacts(run_id, str(save_model(trained, Path(tmp) / "model")), "model")
         self.client.set_terminated(run_id)
-        try:
+        with contextlib.suppress(MlflowException):  # already registered
             self.client.create_registered_model(self.name)
-        except MlflowException:
-            pass  # already registered
         version = self.client.create_model_version(self.name, f"{run.info.artifact_uri}/model", run_id)
         return str(version.version)
 
@@ -72,11 +71,11 @@ class ModelRegistry:
         """
         known = self.versions()
         if not known:
-            raise ModelNotFoundError(f"no model registered under {self.name!r} in {self.home}; run `tftrade train` first")
+            raise ModelNotFoundError(f"no model registered as {self.name!r} in {self.home}; run `tftrade train` first")
         chosen = version or known[-1]
         if chosen not in known:
             raise ModelNotFoundError(f"model {self.name!r} has no version {chosen!r}; versions: {', '.join(known)}")
         mv = self.client.get_model_version(self.name, chosen)
         with tempfile.TemporaryDirectory() as tmp:
-            local = self.client.download_artifacts(mv.run_id, "model", tmp)
+            local = self.client.download_artifacts(str(mv.run_id), "model", tmp)
             return load_model(Path(local)), chosen

@@ -22,14 +22,14 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
-    batch_size: int = Field(256, ge=1)
-    max_epochs: int = Field(20, ge=1)
-    patience: int = Field(3, ge=1, description="epochs without validation improvement before stopping")
-    grad_clip: float = Field(1.0, gt=0)
+    learning_rate: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    batch_size: int = Field(default=256, ge=1)
+    max_epochs: int = Field(default=20, ge=1)
+    patience: int = Field(default=3, ge=1, description="epochs without validation improvement before stopping")
+    grad_clip: float = Field(default=1.0, gt=0)
     seed: int = 0
-    max_samples_per_epoch: int | None = Field(None, ge=1, description="subsample training windows each epoch")
+    max_samples_per_epoch: int | None = Field(default=None, ge=1, description="subsample training windows each epoch")
     split: tuple[float, float] = (0.7, 0.15)
 
 
@@ -148,7 +148,7 @@ def _train_epoch(
         out = model(*to_tensors(batch))
         loss = quantile_loss(out.quantiles, torch.from_numpy(batch.target), qs)
         opt.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         opt.step()
         total += float(loss.detach()) * len(batch.target)

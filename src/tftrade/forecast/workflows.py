@@ -37,7 +37,9 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def store_panel(engine: Engine, tickers: list[str] | None, timeframe: Timeframe, min_bars: int) -> tuple[Panel, list[str]]:
+def store_panel(
+    engine: Engine, tickers: list[str] | None, timeframe: Timeframe, min_bars: int
+) -> tuple[Panel, list[str]]:
     """Read bars from the store and build a panel of the tickers with complete history.
 
     Index and price-only series (``^VIX``, ``^MKT``) are left out. Tickers whose first bar comes

@@ -39,12 +39,12 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    hidden_size: int = Field(32, ge=4)
-    attention_heads: int = Field(4, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    lstm_layers: int = Field(1, ge=1)
-    context: int = Field(60, ge=2, description="encoder length (bars of history)")
-    horizon: int = Field(5, ge=1, description="decoder length (bars ahead)")
+    hidden_size: int = Field(default=32, ge=4)
+    attention_heads: int = Field(default=4, ge=1)
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    lstm_layers: int = Field(default=1, ge=1)
+    context: int = Field(default=60, ge=2, description="encoder length (bars of history)")
+    horizon: int = Field(default=5, ge=1, description="decoder length (bars ahead)")
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
 
 

@@ -16,7 +16,8 @@ class GatedLinearUnit(nn.Module):
         self.fc = nn.Linear(d_in, 2 * d_out)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.glu(self.fc(self.dropout(x)), dim=-1)
+        out: Tensor = F.glu(self.fc(self.dropout(x)), dim=-1)
+        return out
 
 
 class GateAddNorm(nn.Module):
@@ -28,13 +29,16 @@ class GateAddNorm(nn.Module):
         self.norm = nn.LayerNorm(d_out)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
-        return self.norm(skip + self.glu(x))
+        out: Tensor = self.norm(skip + self.glu(x))
+        return out
 
 
 class GatedResidualNetwork(nn.Module):
     """``GRN(a, c) = LayerNorm(skip(a) + GLU(W1 ELU(W2 a + W3 c)))`` (eq. 2–4 of the paper)."""
 
-    def __init__(self, d_in: int, d_hidden: int, d_out: int, dropout: float = 0.0, d_context: int | None = None) -> None:
+    def __init__(
+        self, d_in: int, d_hidden: int, d_out: int, dropout: float = 0.0, d_context: int | None = None
+    ) -> None:
         super().__init__()
         self.skip = nn.Linear(d_in, d_out) if d_in != d_out else nn.Identity()
         self.fc1 = nn.Linear(d_in, d_hidden)
@@ -46,7 +50,8 @@ class GatedResidualNetwork(nn.Module):
         h = self.fc1(x)
         if self.context is not None and context is not None:
             h = h + self.context(context)
-        return self.gate(self.fc2(F.elu(h)), self.skip(x))
+        out: Tensor = self.gate(self.fc2(F.elu(h)), self.skip(x))
+        return out
 
 
 class GroupedGRN(nn.Module):
@@ -72,7 +77,8 @@ class GroupedGRN(nn.Module):
         h = F.elu(torch.einsum("...vd,vde->...ve", x, self.w1) + self.b1)
         h = torch.einsum("...vd,vde->...ve", h, self.w2) + self.b2
         g = F.glu(torch.einsum("...vd,vde->...ve", self.dropout(h), self.wg) + self.bg, dim=-1)
-        return self.norm(x + g)
+        out: Tensor = self.norm(x + g)
+        return out
 
 
 class RealEmbedding(nn.Module):
