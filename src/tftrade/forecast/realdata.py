@@ -1,0 +1,46 @@
+"""Loaders for the public data sets in ``shared/data`` as feature panels.
+
+``dow_1min`` has prices only: each bar's open is the previous minute's price, high/low the
+max/min of open and close, and volume 1 (so volume features carry no information). Said here
+so nobody reads skill into them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tftrade.features.dataset import Panel
+from tftrade.forecast.data import panel_from_bars
+
+
+def sp500_daily(folder: Path, n_tickers: int | None = 50) -> Panel:
+    """Return the S&P 500 daily panel (first ``n_tickers`` alphabetically with complete, positive history)."""
+    raw = pd.read_csv(folder / "all_stocks_5yr.csv.gz").rename(columns={"Name": "ticker", "date": "window_start"})
+    raw["window_start"] = pd.to_datetime(raw["window_start"]).dt.tz_localize("America/New_York").dt.tz_convert("UTC")
+    for c in ("open", "high", "low"):
+        raw[c] = raw[c].fillna(raw["close"])
+    full = raw.groupby("ticker").size()
+    positive = raw.groupby("ticker")[["open", "high", "low", "close"]].min().min(axis=1) > 0
+    good = sorted(t for t in full.index if full[t] == full.max() and positive[t])[:n_tickers]
+    sectors = pd.read_csv(folder / "constituents_2018-04-02.csv").set_index("Symbol")["Sector"].to_dict()
+    return panel_from_bars(raw[raw["ticker"].isin(good)], "1day", {t: str(sectors.get(t, "unknown")) for t in good})
+
+
+def dow_1min(folder: Path, days: int | None = None) -> Panel:
+    """Return the Dow minute panel (9 tickers), optionally only its first ``days`` sessions."""
+    raw = pd.read_csv(next(folder.glob("dow9_1min_*.csv.gz")))
+    if days is not None:
+        raw = raw[raw["date"].isin(sorted(raw["date"].unique())[:days])]
+    local = pd.to_datetime(raw["date"]) + pd.Timedelta(hours=9, minutes=30) + pd.to_timedelta(raw["minute_idx"], "m")
+    raw = raw.assign(window_start=local.dt.tz_localize("America/New_York").dt.tz_convert("UTC"))
+    raw = raw.sort_values(["ticker", "window_start"])
+    close = raw["price"].to_numpy(np.float64)
+    prev = raw.groupby("ticker")["price"].shift(1).fillna(raw["price"]).to_numpy(np.float64)
+    bars = pd.DataFrame({
+        "ticker": raw["ticker"].to_numpy(), "window_start": raw["window_start"].to_numpy(), "open": prev,
+        "high": np.maximum(prev, close), "low": np.minimum(prev, close), "close": close, "volume": 1.0,
+    })
+    return panel_from_bars(bars, "1min")
