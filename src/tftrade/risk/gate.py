@@ -284,7 +284,7 @@ def _result(w: _Work) -> GateResult:
         req, app = float(w.requested[i]), float(w.delta[i])
         same = bool(np.isclose(app, req, rtol=1e-9, atol=1e-9))
         action: Action = "reject" if app == 0 else ("accept" if same else "resize")
-        if action == "resize" and not w.reasons[i]:
+        if action != "accept" and not w.reasons[i]:
             w.reasons[i].append("rounded to whole shares")
         decisions.append(Decision(int(i), action, req, app, tuple(w.reasons[i])))
     return GateResult(w.delta, tuple(decisions), tuple(w.portfolio))
