@@ -1,0 +1,82 @@
+"""Benchmark the sentiment scorers: throughput, p99 latency per 1,000 comments, accuracy and macro-F1.
+
+Run::
+
+    HF_HUB_OFFLINE=1 taskset -c 0 .venv/bin/python benchmarks/sentiment.py [--learned-batches 3]
+
+Throughput and latency are measured on batches of 1,000 comments drawn from the
+synthetic market (WSB-style) and from ``sent_valid.csv`` (news headlines), on one
+thread (``torch.set_num_threads(1)``; pin the process with ``taskset`` for one core).
+Accuracy and macro-F1 are on the whole of ``$TFTRADE_SHARED_DATA/sentiment/sent_valid.csv``
+with the ±0.3 label thresholds. Figures are printed, never asserted; targets are
+shown next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _batches(texts: list[str], n_batches: int, size: int = 1_000) -> list[list[str]]:
+    rng = np.random.default_rng(0)
+    return [[texts[k] for k in rng.choice(len(texts), size)] for _ in range(n_batches)]
+
+
+def _timing(score, batches: list[list[str]]) -> tuple[float, float, float, float]:  # type: ignore[no-untyped-def]
+    """Return comments/s and p99 ms per batch, by CPU time of this process and by wall time."""
+    score(batches[0][:50])  # warm up (lexicon tables, model load)
+    cpu, wall = [], []
+    for batch in batches:
+        c0, w0 = time.process_time(), time.perf_counter()
+        score(batch)
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    n = len(batches) * len(batches[0])
+    c, w = np.array(cpu), np.array(wall)
+    return n / c.sum(), float(np.percentile(c, 99) * 1000), n / w.sum(), float(np.percentile(w, 99) * 1000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lexicon-batches", type=int, default=50)
+    parser.add_argument("--learned-batches", type=int, default=3)
+    parser.add_argument("--skip-learned", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    from tftrade.data.synthetic import SyntheticConfig, generate_market
+    from tftrade.sentiment.evaluation import evaluate, load_labelled
+    from tftrade.sentiment.scorer import make_scorer
+
+    torch.set_num_threads(1)
+    wsb = generate_market(SyntheticConfig(n_tickers=10, days=2, seed=1)).comments["body"].tolist()
+    texts, labels = load_labelled("valid")
+    print(f"sent_valid: {len(texts)} texts; synthetic comments: {len(wsb)}")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; CPU time is the one-core figure, "
+          "wall time shows contention")
+    print(f"{'scorer':8} {'corpus':10} {'cpu c/s':>10} {'cpu p99 ms':>10} {'wall c/s':>10} {'wall p99 ms':>11}"
+          "   targets: lexicon >= 50k/s; < 100 ms per 1000")
+    names = ["lexicon"] + ([] if args.skip_learned else ["learned"])
+    for name in names:
+        scorer = make_scorer(name)
+        n_batches = args.lexicon_batches if name == "lexicon" else args.learned_batches
+        for corpus, pool in (("synthetic", wsb), ("sent_valid", texts)):
+            rate, p99, wrate, wp99 = _timing(scorer.score, _batches(pool, n_batches))
+            print(f"{name:8} {corpus:10} {rate:10,.0f} {p99:10.1f} {wrate:10,.0f} {wp99:11.1f}")
+    print(f"\n{'scorer':8} {'accuracy':>9} {'macro-F1':>9}   on sent_valid (target accuracy > 0.85)")
+    for name in names:
+        result = evaluate(make_scorer(name), texts, labels)
+        print(f"{name:8} {result.accuracy:9.3f} {result.macro_f1:9.3f}")
+    majority = float(np.mean(labels == np.bincount(labels).argmax()))
+    print(f"{'majority':8} {majority:9.3f} {'':>9}   (always the most frequent class)")
+
+
+if __name__ == "__main__":
+    main()
