@@ -132,3 +132,17 @@ def test_every_change_has_a_reason_and_caps_hold(target: list[float], held: list
     assert np.all((new_w <= 0.05 + 1e-9) | (new_w <= old_w + 1e-9))
     if vix > 35:
         assert np.all(res.approved[pos == 0] == 0)
+
+
+def test_gate_is_pure_and_weights_equal_deltas() -> None:
+    """Backtest and live call the same object: no hidden state, inputs untouched, same answer twice."""
+    held = np.array([100.0, 0, 50, 0, 0, 0])
+    market, account = _market(vix=30.0, returns=np.random.default_rng(1).normal(0, 0.01, (250, N))), _account(held)
+    snapshot = (market.prices.copy(), account.positions.copy())
+    gate = RiskGate()
+    target = np.array([0.04, 0.08, 0.0, 0.03, 0.02, 0.01])
+    first = gate.check_weights(target, market, account)
+    second = gate.check_deltas(target * account.equity / market.prices - held, market, account)
+    assert first == second or np.array_equal(first.approved, second.approved)
+    assert [d.reasons for d in first.decisions] == [d.reasons for d in second.decisions]
+    assert np.array_equal(snapshot[0], market.prices) and np.array_equal(snapshot[1], account.positions)
