@@ -147,8 +147,9 @@ def optimize(
     weights = _solve(uni, cfg, limits)
     if weights is None and uni.betas is not None:
         limits, beta_relax = _relax_beta(uni, cfg, limits)
-        relaxed.append(beta_relax)
-        weights = _solve(uni, cfg, limits)
+        if beta_relax.applied != beta_relax.requested:
+            relaxed.append(beta_relax)
+            weights = _solve(uni, cfg, limits)
     if weights is None:
         raise OptimizationError(f"optimiser found no solution with limits {limits}")
     for r in relaxed:
