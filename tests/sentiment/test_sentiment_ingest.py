@@ -48,7 +48,7 @@ def _count(engine: Engine, table) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_ingest_is_idempotent_and_quarantines(any_engine: Engine, tmp_path: Path) -> None:
-    path = _write_jsonl(tmp_path / "c.jsonl", GOOD + [GOOD[0]], BAD_LINES)
+    path = _write_jsonl(tmp_path / "c.jsonl", [*GOOD, GOOD[0]], BAD_LINES)
     first = ingest_comments(any_engine, read_comment_file(path), str(path), ANNOTATE)
     assert (first.rows_read, first.inserted, first.duplicates, first.quarantined) == (13, 3, 1, len(BAD_LINES))
     assert first.mentions == 3 and first.without_ticker == 1

