@@ -30,7 +30,7 @@ def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_train_predict_explain_json(stored: Path) -> None:
     runner = CliRunner()
-    res = runner.invoke(app, ["train", "--timeframe", "1day", "--epochs", "1", "--max-samples", "256", "--json"])
+    res = runner.invoke(app, ["train", "--timeframe", "1day", "--epochs", "1", "--max-samples", "128", "--json"])
     assert res.exit_code == 0, res.output
     trained = json.loads(res.stdout)
     assert trained["model_version"] == "1"

@@ -36,14 +36,14 @@ def test_planted_sentiment_driver_ranks_top_three(trained: Trained, panel: Panel
 
 
 def test_same_seed_gives_same_metrics(panel: Panel) -> None:
-    tiny = TrainConfig(max_epochs=1, batch_size=256, max_samples_per_epoch=512, seed=7)
+    tiny = TrainConfig(max_epochs=1, batch_size=256, max_samples_per_epoch=256, seed=7)
     a, b = fit(panel, SMALL, tiny), fit(panel, SMALL, tiny)
     assert a.history == b.history
     assert evaluate(a, panel)["tft"] == evaluate(b, panel)["tft"]
 
 
 def test_resume_from_checkpoint_matches_uninterrupted_run(panel: Panel, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    two = TrainConfig(max_epochs=2, batch_size=256, max_samples_per_epoch=256, seed=1, patience=5)
+    two = TrainConfig(max_epochs=2, batch_size=256, max_samples_per_epoch=128, seed=1, patience=5)
     straight = fit(panel, SMALL, two)
     fit(panel, SMALL, two.model_copy(update={"max_epochs": 1}), checkpoint_dir=tmp_path)
     resumed = fit(panel, SMALL, two, checkpoint_dir=tmp_path)

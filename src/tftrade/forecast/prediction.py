@@ -55,8 +55,9 @@ def confidence_score(q10: Float64Array, q90: Float64Array, sigma: Float64Array, 
 
     Examples
     --------
-    >>> confidence_score(np.array([-0.02, -0.04]), np.array([0.02, 0.04]), np.array([0.01, 0.01]), np.array([1, 1]))
-    array([0.39052803, 0.24258757])
+    >>> c = confidence_score(np.array([-0.02, -0.04]), np.array([0.02, 0.04]), np.array([0.01, 0.01]), np.array([1, 1]))
+    >>> c.round(4).tolist()
+    [0.3905, 0.2426]
     """
     width = np.maximum(q90 - q10, 0.0)
     return 1.0 / (1.0 + width / (2 * Z90 * sigma * np.sqrt(horizon)))
