@@ -209,7 +209,8 @@ def panel(frame: pd.DataFrame, times: npt.ArrayLike, tickers: list[str], column:
     """
     index = pd.to_datetime(np.asarray(times), utc=True)
     wide = frame.pivot(index="time_window", columns="ticker", values=column) if len(frame) else pd.DataFrame()
-    return wide.reindex(index=index, columns=tickers).to_numpy(dtype=float)
+    out: F64 = wide.reindex(index=index, columns=tickers).to_numpy(dtype=float)
+    return out
 
 
 def _optional(values: np.ndarray) -> pd.Series:
