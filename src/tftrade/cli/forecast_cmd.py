@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from tftrade.cli._common import JsonOption, command, emit, engine, settings, stderr, table
+from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, stderr, table
 from tftrade.core.types import parse_timeframe
 
 
@@ -33,11 +33,14 @@ def train(
 
     cfg = settings()
 
-    def log(row: dict[str, float]) -> None:
-        stderr.print(f"epoch {int(row['epoch'])}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}")
+    with progress("training epochs", epochs) as advance:
 
-    result = workflows.train(engine(cfg), cfg.home, tickers or None, parse_timeframe(timeframe), preset, epochs,
-                             max_samples, seed, on_epoch=log)
+        def log(row: dict[str, float]) -> None:
+            stderr.print(f"epoch {int(row['epoch'])}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}")
+            advance(1)
+
+        result = workflows.train(engine(cfg), cfg.home, tickers or None, parse_timeframe(timeframe), preset, epochs,
+                                 max_samples, seed, on_epoch=log)
 
     def render(r: workflows.TrainResult) -> None:
         print(f"model version {r.model_version}: {r.tickers} tickers, {r.timeframe}, preset {r.preset}, "
