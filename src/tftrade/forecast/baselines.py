@@ -31,10 +31,11 @@ def _trailing(batch: Batch, return_col: int) -> np.ndarray:
 
 
 def trailing_mean(test: Batch, train: Batch, levels: tuple[float, ...], return_col: int = 0) -> np.ndarray:
-    """The mean one-bar return over the context, times the horizon (in return-scale units).
+    """Momentum: the mean one-bar return over the context, times the horizon.
 
-    The observed inputs are standardised, so the trailing mean is rescaled to target units by a
-    least-squares-free conversion: it is fitted as ``target ≈ k · trailing`` on training windows.
+    The observed inputs are standardised, so the trailing mean is mapped to target units by one
+    factor ``k >= 0`` fitted by least squares (``target ≈ k · trailing``) on training windows. When
+    momentum does not help (``k`` would be negative) it collapses to the zero-return forecast.
     """
     tr, te = _trailing(train, return_col), _trailing(test, return_col)
     k = (tr * train.target).sum() / max((tr * tr).sum(), 1e-12)
