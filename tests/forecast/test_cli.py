@@ -40,6 +40,12 @@ def test_train_predict_explain_json(stored: Path) -> None:
     assert res.exit_code == 0, res.output
     preds = json.loads(res.stdout)["predictions"]
     assert len(preds) == 4 * 5 and all(0 < p["confidence_score"] < 1 for p in preds)
+    from sqlalchemy import text
+
+    from tftrade.store.engine import make_engine
+
+    with make_engine(f"sqlite:///{stored / 'tftrade.db'}").connect() as conn:
+        assert conn.execute(text("select count(*) from tft_predictions where model_version = '1'")).scalar() == 20
 
     res = runner.invoke(app, ["explain", preds[0]["ticker"], "--json"])
     assert res.exit_code == 0, res.output

@@ -125,6 +125,7 @@ def explain_ticker(engine: Engine, home: Path, ticker: str, version: str | None 
 
 def _recent(engine: Engine, tickers: list[str], timeframe: Timeframe, context: int) -> Panel:
     from tftrade.store.bars import read_bars
+    from tftrade.store.securities import read_securities
 
     bars = read_bars(engine, tickers, timeframe)
     if bars.empty:
@@ -132,7 +133,8 @@ def _recent(engine: Engine, tickers: list[str], timeframe: Timeframe, context: i
     keep = 3 * (WARMUP + context)
     starts = np.sort(bars["window_start"].unique())[-keep:]
     bars = bars[bars["window_start"] >= pd.Timestamp(starts[0])]
-    return panel_from_bars(bars, timeframe)
+    sectors = {s.ticker: s.sector for s in read_securities(engine)}
+    return panel_from_bars(bars, timeframe, sectors)
 
 
 def forecast_dicts(rows: list[Forecast]) -> list[dict[str, Any]]:
