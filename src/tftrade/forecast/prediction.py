@@ -14,7 +14,7 @@ as the interval widens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from tftrade.core.prediction import Prediction
 from tftrade.core.types import Float64Array, Int64Array, Timeframe
 from tftrade.features.dataset import WARMUP, Panel, WindowIndex, features_hash, gather
 from tftrade.features.errors import FeatureError
@@ -32,22 +33,8 @@ from tftrade.forecast.training import Trained, forecast_scaled
 Z90 = 1.2815515655446004
 
 
-@dataclass(frozen=True)
-class Forecast:
-    """One ticker's forecast at one horizon. Returns are cumulative log returns from ``as_of``."""
-
-    ticker: str
-    horizon: int
-    as_of: datetime
-    current_price: float
-    q10: float
-    q50: float
-    q90: float
-    predicted_return: float
-    confidence_score: float
-    timeframe: str
-    model_version: str
-    features_hash: str
+Forecast = Prediction
+"""Forecasts are :class:`tftrade.core.prediction.Prediction` records."""
 
 
 def confidence_score(q10: Float64Array, q90: Float64Array, sigma: Float64Array, horizon: Int64Array) -> Float64Array:
