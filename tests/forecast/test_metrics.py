@@ -20,6 +20,16 @@ def test_ic_and_rank_ic_match_scipy_per_group() -> None:
     assert metrics.information_coefficient(y, p, g, rank=True) == pytest.approx(ref_rank, rel=1e-10)
 
 
+def test_rank_ic_handles_ties_like_scipy_and_skips_constant_forecasts() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 60).astype(float)
+    p = rng.integers(0, 3, 60).astype(float)
+    g = np.repeat(np.arange(6), 10)
+    ref = np.mean([spearmanr(y[g == k], p[g == k])[0] for k in range(6)])
+    assert metrics.information_coefficient(y, p, g, rank=True) == pytest.approx(ref, rel=1e-10)
+    assert np.isnan(metrics.information_coefficient(y, np.zeros(60), g, rank=True))
+
+
 def test_q_risk_is_twice_pinball_over_abs_target() -> None:
     y = np.array([0.02, -0.01, 0.03])
     pred = np.array([0.01, 0.0, -0.01])

@@ -44,7 +44,7 @@ def information_coefficient(y: Float64Array, pred: Float64Array, groups: Int64Ar
     """Return the mean cross-sectional correlation of ``pred`` with ``y`` over groups (time origins).
 
     Groups with fewer than three members or no variance are skipped. ``rank=True`` gives the rank IC
-    (ordinal ranks within each group). Vectorised with ``bincount``; no loop over groups.
+    (average ranks within each group). Vectorised with ``bincount``; no loop over groups.
 
     Examples
     --------
@@ -64,10 +64,15 @@ def information_coefficient(y: Float64Array, pred: Float64Array, groups: Int64Ar
 
 
 def _group_ranks(x: Float64Array, g: Int64Array) -> Float64Array:
+    """Average ranks (ties share their mean rank) within each group."""
     order = np.lexsort((x, g))
-    starts = np.searchsorted(g[order], g[order], side="left")
+    xs, gs = x[order], g[order]
+    position = np.arange(len(x)) - np.searchsorted(gs, gs, side="left")
+    new_run = np.ones(len(x), dtype=bool)
+    new_run[1:] = (xs[1:] != xs[:-1]) | (gs[1:] != gs[:-1])
+    run = np.cumsum(new_run) - 1
     ranks = np.empty(len(x))
-    ranks[order] = np.arange(len(x)) - starts
+    ranks[order] = (np.bincount(run, position) / np.bincount(run))[run]
     return ranks
 
 
