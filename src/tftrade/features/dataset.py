@@ -157,7 +157,7 @@ def gather(panel: Panel, idx: WindowIndex, context: int, horizon: int) -> Batch:
     """Cut a batch out of strided views of ``panel`` (copies only the batch).
 
     The target of horizon ``h`` is ``log(close[o + h] / close[o])`` divided by the
-    ticker's training scale of one-bar returns.
+    ticker's training scale of one-bar returns (looked up by the ticker id in ``static[:, 0]``).
     """
     obs_view = sliding_window_view(panel.observed, context, axis=0)  # (T-C+1) × N × F × C
     tail = panel.known_future if panel.known_future is not None else np.zeros((horizon, *panel.known.shape[1:]))
@@ -170,7 +170,7 @@ def gather(panel: Panel, idx: WindowIndex, context: int, horizon: int) -> Batch:
     ahead = idx.origins[:, None] + np.arange(1, horizon + 1)
     target = cum[ahead, idx.cols[:, None]] - cum[idx.origins, idx.cols][:, None]
     if panel.standardizer is not None:
-        target = target / panel.standardizer.target_scale[idx.cols][:, None]
+        target = target / panel.standardizer.target_scale[panel.static[idx.cols, 0]][:, None]
     f32 = np.float32
     return Batch(observed.astype(f32), known.astype(f32), panel.static[idx.cols], target.astype(f32))
 

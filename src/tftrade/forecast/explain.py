@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -61,7 +61,7 @@ def explain(trained: Trained, raw: Panel, ticker: str | None = None, max_windows
     if ticker is not None:
         sub = align(raw.select([ticker]), trained).scaled(trained.standardizer)
         idx = WindowIndex(np.array([sub.n_times - 1 - h]), np.array([0]))
-        return explain_windows(trained, replace(sub), idx)
+        return explain_windows(trained, sub, idx)
     idx = trained.splits.origins("test", len(panel.tickers), c, h)
     if len(idx) > max_windows:
         idx = idx.take(np.linspace(0, len(idx) - 1, max_windows).astype(np.int64))

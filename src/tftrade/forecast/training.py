@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from tftrade.features.dataset import Batch, Panel, WindowIndex, gather
+from tftrade.features.dataset import WARMUP, Batch, Panel, WindowIndex, gather
 from tftrade.features.scaling import Standardizer
 from tftrade.forecast.data import Splits, time_splits
 from tftrade.forecast.tft.config import DataSchema, ModelConfig
@@ -93,8 +93,6 @@ def fit(
     tc = train_config or TrainConfig()
     c, h = model_config.context, model_config.horizon
     splits = time_splits(raw.n_times, c, h, tc.split)
-    from tftrade.features.dataset import WARMUP
-
     standardizer = Standardizer.fit(raw.observed, raw.returns, WARMUP, splits.train_end)
     panel = raw.scaled(standardizer)
     n = len(panel.tickers)
