@@ -7,14 +7,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from tftrade.data.comments import ingest_comments, synthetic_records
 from tftrade.data.synthetic import SyntheticConfig, SyntheticMarket, generate_market
 from tftrade.sentiment.aggregate import aggregate, panel
 from tftrade.sentiment.lexicon import LexiconScorer
 from tftrade.sentiment.momentum import MomentumConfig, momentum
 from tftrade.sentiment.noise import noise_weights
-from tftrade.sentiment.pipeline import aggregate_store, annotator, load_mentions
-from tftrade.sentiment.tickers import TickerExtractor
+from tftrade.sentiment.pipeline import aggregate_store, ingest_synthetic_comments, load_mentions
 
 LEAD = 5
 
@@ -27,9 +25,8 @@ def market() -> SyntheticMarket:
 
 @pytest.fixture
 def loaded(sqlite_engine: Engine, market: SyntheticMarket) -> Engine:
-    ex = TickerExtractor.from_securities((s.ticker, s.name) for s in market.securities)
-    report = ingest_comments(sqlite_engine, synthetic_records(market.comments), "synthetic",
-                             annotator(ex, LexiconScorer()), kind="synthetic")
+    report = ingest_synthetic_comments(sqlite_engine, market.comments,
+                                       [(s.ticker, s.name) for s in market.securities], LexiconScorer())
     assert report.quarantined == 0 and report.inserted == len(market.comments)
     return sqlite_engine
 

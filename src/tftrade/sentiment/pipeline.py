@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from tftrade.data.comments import CommentIngestReport, ingest_comments, synthetic_records
 from tftrade.sentiment.aggregate import AggregateResult, aggregate, write_aggregates
 from tftrade.sentiment.noise import NoiseReport, noise_weights
 from tftrade.sentiment.scorer import Scorer
@@ -68,6 +69,14 @@ def with_noise_weights(mentions: pd.DataFrame) -> tuple[pd.DataFrame, NoiseRepor
     weights, report = noise_weights(comments)
     by_id = pd.Series(weights, index=comments["comment_id"].to_numpy())
     return mentions.assign(weight=mentions["comment_id"].map(by_id).to_numpy(dtype=float)), report
+
+
+def ingest_synthetic_comments(engine: Engine, comments: pd.DataFrame, securities: Sequence[tuple[str, str]],
+                              scorer: Scorer) -> CommentIngestReport:
+    """Import a synthetic market's ``comments`` frame, finding tickers among ``(ticker, name)`` pairs."""
+    extractor = TickerExtractor.from_securities(securities)
+    return ingest_comments(engine, synthetic_records(comments), "synthetic", annotator(extractor, scorer),
+                           kind="synthetic")
 
 
 @dataclass(frozen=True)
