@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -39,6 +39,12 @@ class IngestSettings(Section):
 
     spike_zscore: float = Field(12.0, gt=0, description="robust z-score of a return reported as a spike")
     batch_rows: int = Field(200_000, gt=0, description="rows per database round trip in bulk loads")
+
+
+class SentimentSettings(Section):
+    """Social sentiment."""
+
+    scorer: Literal["lexicon", "learned"] = Field("lexicon", description="default comment scorer")
 
 
 class VendorSettings(Section):
@@ -76,6 +82,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     live_trading: bool = Field(False, description="allow a live broker; paper trading otherwise")
     ingest: IngestSettings = IngestSettings()
+    sentiment: SentimentSettings = SentimentSettings()
     vendors: VendorSettings = VendorSettings()
 
     @classmethod
