@@ -82,3 +82,12 @@ def test_unreachable_database_is_one_clear_line_without_password(monkeypatch: py
     result = runner.invoke(app, ["data", "summary"])
     assert result.exit_code == 1 and "cannot connect to database" in result.stderr
     assert "hunter2" not in result.output
+
+
+def test_demo_runs_the_pipeline_that_exists_and_is_idempotent() -> None:
+    first = _json(["demo", "--tickers", "3", "--days", "2"])
+    assert first["ingest"]["inserted"] == 5 * 780 and first["ingest"]["quarantined"] == 0
+    assert first["comments"]["inserted"] > 0 and first["comments"]["mentions"] >= first["comments"]["inserted"]
+    assert first["sentiment_5min"]["rows_written"] > 0
+    again = _json(["demo", "--tickers", "3", "--days", "2"])
+    assert again["ingest"]["inserted"] == 0 and again["comments"]["inserted"] == 0
