@@ -74,10 +74,12 @@ class GroupedGRN(nn.Module):
         self.norm = nn.LayerNorm(d)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = F.elu(torch.einsum("...vd,vde->...ve", x, self.w1) + self.b1)
-        h = torch.einsum("...vd,vde->...ve", h, self.w2) + self.b2
-        g = F.glu(torch.einsum("...vd,vde->...ve", self.dropout(h), self.wg) + self.bg, dim=-1)
-        out: Tensor = self.norm(x + g)
+        shape = x.shape
+        xv = x.reshape(-1, shape[-2], shape[-1]).transpose(0, 1)  # V × N × d
+        h = F.elu(torch.baddbmm(self.b1.unsqueeze(1), xv, self.w1))
+        h = torch.baddbmm(self.b2.unsqueeze(1), h, self.w2)
+        g = F.glu(torch.baddbmm(self.bg.unsqueeze(1), self.dropout(h), self.wg), dim=-1)
+        out: Tensor = self.norm(xv + g).transpose(0, 1).reshape(shape)
         return out
 
 
