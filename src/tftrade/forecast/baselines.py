@@ -21,8 +21,11 @@ def _with_residual_quantiles(
 
 
 def zero_return(test: Batch, train: Batch, levels: tuple[float, ...]) -> np.ndarray:
-    """Random walk: median 0, spread from the training distribution of returns."""
-    return _with_residual_quantiles(np.zeros_like(test.target), np.zeros_like(train.target), train.target, levels)
+    """Random walk: median exactly 0, spread from the training distribution of returns."""
+    q = _with_residual_quantiles(np.zeros_like(test.target), np.zeros_like(train.target), train.target, levels)
+    if 0.5 in levels:
+        q[..., levels.index(0.5)] = 0.0
+    return q
 
 
 def _trailing(batch: Batch, return_col: int) -> np.ndarray:
