@@ -284,7 +284,8 @@ def _volume(
     x = (minute_of_day - 195) / 195.0
     u_shape = 1.0 + 2.0 * x**2
     noise = np.exp(rng.normal(0, 0.3, returns.shape))
-    return np.round(base * u_shape[:, None] * (1 + np.abs(returns) / bar_vol) * noise).astype(np.int64)
+    volume: Int64Array = np.round(base * u_shape[:, None] * (1 + np.abs(returns) / bar_vol) * noise).astype(np.int64)
+    return volume
 
 
 def _vix(
@@ -294,7 +295,8 @@ def _vix(
     window = 30 if timeframe == "1min" else 5
     realised = pd.Series(market**2).rolling(window, min_periods=1).mean().to_numpy() ** 0.5 / bar_vol
     level = 13.0 + 2.0 * np.clip(realised, 0, 3) + np.where(regime, 25.0, 0.0)
-    return np.round(level + rng.normal(0, 0.5, len(market)), 2)
+    vix: Float64Array = np.round(level + rng.normal(0, 0.5, len(market)), 2)
+    return vix
 
 
 _BULL = ("{t} to the moon 🚀🚀", "loading up on {t} calls, tendies incoming", "{t} is breaking out, bullish",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -75,11 +76,11 @@ def _field_reasons(frame: pd.DataFrame, timeframe: Timeframe) -> pd.Series:
     ts = frame["window_start"]
     add(ts.isna(), lambda f: _raw_or_missing(f, "window_start", "time"))
     for field in (*PRICE_FIELDS, "volume"):
-        add(frame[field].isna(), lambda f, fld=field: _raw_or_missing(f, fld, fld))
+        add(frame[field].isna(), partial(_raw_or_missing, field=field, label=field))
     for field in PRICE_FIELDS:
         v = frame[field]
-        add(v.notna() & (v <= 0), lambda f, fld=field: f"non-positive {fld} " + f[fld].astype(str))
-        add(v.notna() & (v * _TICK >= _MAX_TICKS), lambda f, fld=field: f"{fld} too large " + f[fld].astype(str))
+        add(v.notna() & (v <= 0), partial(_value_text, field=field, prefix=f"non-positive {field} "))
+        add(v.notna() & (v * _TICK >= _MAX_TICKS), partial(_value_text, field=field, prefix=f"{field} too large "))
     o, h, low, c = (frame[f] for f in PRICE_FIELDS)
     add(h < np.maximum(o, c), lambda f: "high " + f["high"].astype(str) + " below max(open, close) "
         + np.maximum(f["open"], f["close"]).astype(str))
@@ -107,6 +108,10 @@ def _field_reasons(frame: pd.DataFrame, timeframe: Timeframe) -> pd.Series:
             columns.append(np.where(sub, values, ""))
     out.loc[bad.index] = ["; ".join(x for x in parts if x) for parts in zip(*columns, strict=True)]
     return out
+
+
+def _value_text(frame: pd.DataFrame, field: str, prefix: str) -> pd.Series:
+    return prefix + frame[field].astype(str)
 
 
 def _raw_or_missing(frame: pd.DataFrame, field: str, label: str) -> pd.Series:

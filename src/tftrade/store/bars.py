@@ -11,10 +11,11 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Float, Integer, func, select, text, type_coerce
+from sqlalchemy import ColumnElement, Connection, Engine, Float, Integer, func, select, text, type_coerce
 
 from tftrade.core.types import Timeframe
 from tftrade.store.coltypes import TICKS_PER_UNIT, to_epoch_us
@@ -109,7 +110,7 @@ def _copy_batch(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, sour
     return int(result.rowcount)
 
 
-def _time_column(conn: Connection | Engine) -> object:
+def _time_column(conn: Connection | Engine) -> ColumnElement[Any]:
     """The bar time as something cheap to convert in bulk (epoch µs on SQLite)."""
     if conn.dialect.name == "sqlite":
         return type_coerce(bars.c.window_start, Integer).label("window_start")
@@ -122,7 +123,7 @@ def _to_utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True)
 
 
-def _float_prices(conn: Connection | Engine) -> list[object]:
+def _float_prices(conn: Connection | Engine) -> list[ColumnElement[Any]]:
     if conn.dialect.name == "sqlite":
         return [type_coerce(type_coerce(bars.c[c], Integer) / float(TICKS_PER_UNIT), Float).label(c) for c in _PRICES]
     return [bars.c[c].cast(Float(precision=53)).label(c) for c in _PRICES]
@@ -202,4 +203,5 @@ def _utc(value: object) -> datetime | None:
     if value is None:
         return None
     ts = pd.Timestamp(value)
-    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+    out: datetime = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+    return out
