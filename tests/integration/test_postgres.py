@@ -49,3 +49,17 @@ def test_latest_bars_returns_the_newest_context_oldest_first(pg_engine: Engine) 
     ctx = latest_bars(pg_engine, "MSFT", "1min", 60)
     assert len(ctx) == 60 and ctx["window_start"].is_monotonic_increasing
     np.testing.assert_array_equal(ctx["close"].to_numpy(), market.close[-60:, 1])
+
+
+def test_direct_copy_that_collides_falls_back_to_the_staging_path(pg_engine: Engine,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tftrade.store import bars as bars_repo
+
+    market = generate_market(SyntheticConfig(n_tickers=2, days=1, seed=6))
+    assert ingest_synthetic(pg_engine, market).inserted == 4 * 390  # fresh keys: COPY straight in
+    # Pretend a concurrent writer slipped in between the check and the COPY.
+    monkeypatch.setattr(bars_repo, "_key_range_is_free", lambda *_: True)
+    again = ingest_synthetic(pg_engine, market)
+    assert again.inserted == 0 and again.duplicates == 4 * 390
+    with pg_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM stocks_minute_candlesticks")).scalar_one() == 4 * 390

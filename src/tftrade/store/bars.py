@@ -3,7 +3,8 @@
 Writes take validated frames with integer price ticks (1/10,000) and run inside the
 caller's transaction, so a batch is all or nothing. SQLite gets ``INSERT OR IGNORE``
 through ``executemany``; PostgreSQL gets ``COPY`` into a temporary table and one
-``INSERT … ON CONFLICT DO NOTHING``.
+``INSERT … ON CONFLICT DO NOTHING`` — or, when none of a batch's keys can exist yet,
+``COPY`` straight into the table from an Arrow-encoded CSV with exact decimals.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from psycopg.errors import UniqueViolation
 from sqlalchemy import ColumnElement, Connection, Engine, Float, Integer, func, select, text, type_coerce
+from sqlalchemy.exc import IntegrityError
 
-from tftrade.core.types import Timeframe
+from tftrade.core.types import PRICE_SCALE, Timeframe
 from tftrade.store.coltypes import TICKS_PER_UNIT, to_epoch_us
 from tftrade.store.schema import bars
 
@@ -77,6 +83,59 @@ def _now_us() -> int:
 
 
 def _copy_batch(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, source: str) -> int:
+    """COPY straight into the table when none of the batch's keys can exist yet, else via staging."""
+    if _key_range_is_free(conn, part, timeframe):
+        try:
+            with conn.begin_nested():  # a concurrent writer's row makes COPY fail: retry via staging
+                return _copy_direct(conn, part, timeframe, source)
+        except (IntegrityError, UniqueViolation):
+            pass
+    return _copy_staged(conn, part, timeframe, source)
+
+
+def _key_range_is_free(conn: Connection, part: pd.DataFrame, timeframe: Timeframe) -> bool:
+    """True when no stored bar of any ticker in ``part`` falls inside that ticker's time range in it."""
+    ranges = part.groupby("ticker", sort=False)["window_start"].agg(["min", "max"])
+    query = text(
+        f"SELECT 1 FROM unnest(CAST(:tickers AS text[]), CAST(:los AS timestamptz[]), CAST(:his AS timestamptz[])) "
+        f"AS r(ticker, lo, hi) WHERE EXISTS (SELECT 1 FROM {bars.name} b WHERE b.timeframe = :tf "
+        "AND b.ticker = r.ticker AND b.window_start BETWEEN r.lo AND r.hi) LIMIT 1"
+    )
+    params = {"tickers": [str(t) for t in ranges.index], "tf": timeframe,
+              "los": [t.to_pydatetime() for t in ranges["min"]], "his": [t.to_pydatetime() for t in ranges["max"]]}
+    return conn.execute(query, params).first() is None
+
+
+def _copy_direct(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, source: str) -> int:
+    n = len(part)
+    table = pa.table({
+        "ticker": pa.array(part["ticker"].astype(str), pa.string()),
+        "timeframe": pa.repeat(timeframe, n),
+        "window_start": pa.array(part["window_start"].dt.as_unit("us").astype("int64").to_numpy(),
+                                 pa.timestamp("us", tz="UTC")),
+        **{c: _exact_decimals(part[c].to_numpy()) for c in _PRICES},
+        "volume": pa.array(part["volume"].to_numpy(dtype=np.int64)),
+        "price_only": pa.array(part["price_only"].to_numpy(dtype=bool)),
+        "source": pa.repeat(source, n),
+    })
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False))
+    raw = conn.connection.driver_connection
+    sql = f"COPY {bars.name} ({', '.join(_COLS)}) FROM STDIN WITH (FORMAT csv)"
+    with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+        copy.write(memoryview(sink.getvalue()))
+    return n
+
+
+def _exact_decimals(ticks: npt.NDArray[np.int64]) -> pa.Array:
+    """Integer 1/10,000 ticks as an Arrow decimal128(18, 4) array, exactly (no float on the way)."""
+    words = np.empty((len(ticks), 2), dtype=np.int64)  # little-endian 128-bit two's complement
+    words[:, 0] = ticks
+    words[:, 1] = np.where(ticks < 0, -1, 0)
+    return pa.Array.from_buffers(pa.decimal128(18, PRICE_SCALE), len(ticks), [None, pa.py_buffer(words.tobytes())])
+
+
+def _copy_staged(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, source: str) -> int:
     staging = "_bars_staging"
     conn.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {staging} (ticker text, ts_us bigint, open bigint, high bigint,"
