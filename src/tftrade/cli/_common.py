@@ -58,10 +58,7 @@ def command(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except TftradeError as e:
-            stderr.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except (ValueError, FileNotFoundError) as e:
+        except (TftradeError, ValueError, FileNotFoundError) as e:
             stderr.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 

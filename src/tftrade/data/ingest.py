@@ -66,12 +66,12 @@ def ingest_frame(
         If the database rejects the batch; nothing of it is kept.
     """
     checked = validate_bars(frame, timeframe)
+    report = quality_report(checked.good.assign(close=checked.good["close"] / 1e4), timeframe, spike_z)
     run_id = start_run(engine, kind, source)
     try:
         with engine.begin() as conn:
             inserted = insert_bars(conn, checked.good, timeframe, kind, batch_rows=batch_rows, on_batch=on_rows)
             quarantine_rows(conn, source, checked.rejects)
-            report = quality_report(checked.good.assign(close=checked.good["close"] / 1e4), timeframe, spike_z)
             summary = IngestSummary(
                 source=source, timeframe=timeframe, rows_read=checked.rows_read, inserted=inserted,
                 duplicates=checked.duplicates + len(checked.good) - inserted,
