@@ -159,3 +159,26 @@ def test_he_litterman_posterior_and_optimal_weights(k: int, returns: list[float]
     mean, w = _hl_weights(k)
     assert_allclose(mean * 100, returns, atol=0.05)
     assert_allclose(w * 100, weights, atol=0.06)
+
+
+def test_absolute_views_fast_path_matches_dense_formula() -> None:
+    rng = np.random.default_rng(3)
+    n = 30
+    a = rng.normal(size=(n, n))
+    sigma = a @ a.T / n + 0.01 * np.eye(n)
+    pi = rng.normal(0.05, 0.02, n)
+    assets = np.array([3, 0, 17, 29, 8])
+    P = np.zeros((assets.size, n))
+    P[np.arange(assets.size), assets] = [1.0, 2.0, -1.0, 1.0, 0.5]  # one-hot rows, scaled
+    Q = rng.normal(0.05, 0.05, assets.size)
+    om = rng.uniform(1e-4, 1e-3, assets.size)
+    ts = 0.05 * sigma
+    gain = ts @ P.T @ np.linalg.inv(P @ ts @ P.T + np.diag(om))
+    post = bl_posterior(sigma, pi, P, Q, om, tau=0.05)
+    assert_allclose(post.mean, pi + gain @ (Q - P @ pi), rtol=1e-10)
+    assert_allclose(post.cov, sigma + ts - gain @ P @ ts, rtol=1e-10, atol=1e-14)
+    assert_allclose(post.omega, np.diag(om))
+    assert_allclose(bl_posterior(sigma, pi, P, Q, np.diag(om), tau=0.05).mean, post.mean, rtol=1e-12)
+    dropped = bl_posterior(sigma, pi, P, Q, np.where(np.arange(5) == 2, np.inf, om), tau=0.05)
+    keep = np.arange(5) != 2
+    assert_allclose(dropped.mean, bl_posterior(sigma, pi, P[keep], Q[keep], om[keep], tau=0.05).mean, rtol=1e-12)

@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from pydantic import ValidationError
 
-from tftrade.portfolio import OptimizationResult, OptimizerConfig, optimize, risk_parity_weights, sector_matrix
+from tftrade.portfolio import (
+    OptimizationError,
+    OptimizationResult,
+    OptimizerConfig,
+    optimize,
+    risk_parity_weights,
+    sector_matrix,
+)
 
 TOL = 1e-6
 
@@ -139,3 +146,24 @@ def test_config_is_frozen_and_rejects_unknown_keys() -> None:
         OptimizerConfig(beta_min=1.3, beta_max=1.2)
     with pytest.raises(ValidationError):
         OptimizerConfig().max_weight = 0.2  # type: ignore[misc]
+
+
+def test_cached_risk_model_follows_a_changed_covariance() -> None:
+    a, b = _universe(11, 200, 5), _universe(12, 200, 5)
+    cfg = OptimizerConfig(risk_model="factor", beta_min=-10.0, beta_max=10.0)
+    kwargs = {"sectors": a["sectors"], "betas": a["betas"], "config": cfg}
+    optimize(a["mu"], a["cov"], **kwargs)  # fills the compiled problem with a's risk model
+    after_a = optimize(a["mu"], b["cov"], **kwargs)
+    assert not np.allclose(after_a.weights, optimize(a["mu"], a["cov"], **kwargs).weights, atol=1e-4)
+    fresh = optimize(a["mu"], b["cov"] * 1.0, **kwargs)  # equal values, another array object
+    assert_allclose(after_a.weights, fresh.weights, atol=1e-9)
+
+
+def test_default_clarabel_settings_agree_with_clarabel_defaults() -> None:
+    uni = _universe(13, 300, 8)
+    kwargs = {"sectors": uni["sectors"], "betas": uni["betas"]}
+    tuned = optimize(uni["mu"], uni["cov"], **kwargs, config=OptimizerConfig())
+    plain = optimize(uni["mu"], uni["cov"], **kwargs, config=OptimizerConfig(solver_options={}))
+    assert_allclose(tuned.weights, plain.weights, atol=1e-5)
+    with pytest.raises(OptimizationError, match=r"CLARABEL rejected solver_options.*no_such_setting"):
+        optimize(uni["mu"], uni["cov"], **kwargs, config=OptimizerConfig(solver_options={"no_such_setting": 1}))

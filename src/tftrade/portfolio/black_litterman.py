@@ -34,21 +34,33 @@ class BLPosterior:
     mean : posterior expected returns :math:`\\mu_{BL}`, shape ``(n,)``.
     cov : posterior covariance of returns :math:`\\Sigma_{BL}`, shape ``(n, n)``; computed on
         first access (an :math:`O(n^2 k)` product that optimisers using the prior covariance never need).
-    omega : the view-uncertainty matrix that was used, shape ``(k, k)``.
+    omega : the view-uncertainty matrix that was used, shape ``(k, k)``; built on first access
+        when Ω was given as a diagonal.
     """
 
-    __slots__ = ("_cov", "_parts", "mean", "omega")
+    __slots__ = ("_cov", "_omega", "_parts", "mean")
 
-    def __init__(self, mean: Float64Array, omega: Float64Array, parts: tuple[Float64Array, ...]) -> None:
-        self.mean, self.omega, self._parts = mean, omega, parts
+    def __init__(
+        self, mean: Float64Array, omega: Float64Array, parts: tuple[Float64Array, float, Float64Array, Float64Array]
+    ) -> None:
+        self.mean, self._omega, self._parts = mean, omega, parts
         self._cov: Float64Array | None = None
+
+    @property
+    def omega(self) -> Float64Array:
+        """Return Ω as a ``(k, k)`` matrix (infinite diagonal entries mark dropped views)."""
+        if self._omega.ndim == 1:
+            self._omega = np.diag(self._omega)
+        return self._omega
 
     @property
     def cov(self) -> Float64Array:
         """Return :math:`\\Sigma_{BL}` (formula in the module docstring), computed once."""
         if self._cov is None:
-            sigma_plus_ts, tsp, factor = self._parts
-            post = sigma_plus_ts if tsp.shape[1] == 0 else sigma_plus_ts - tsp @ cho_solve((factor, True), tsp.T)
+            sigma, tau, tsp, factor = self._parts
+            post = (1.0 + tau) * sigma
+            if tsp.shape[1]:
+                post = post - tsp @ cho_solve((factor, True), tsp.T)
             self._cov = np.asarray(0.5 * (post + post.T), dtype=np.float64)
         return self._cov
 
@@ -183,43 +195,79 @@ def bl_posterior(
     views = as_vector(Q, "Q", pick.shape[0])
     if not tau > 0:
         raise PortfolioError(f"tau must be > 0, got {tau}")
-    om = _omega_matrix(omega, sigma, pick, tau)
-    keep = np.isfinite(np.diag(om))
-    return _posterior(sigma, pi, pick[keep], views[keep], om[np.ix_(keep, keep)], tau, om)
+    return _posterior(sigma, pi, pick, views, _omega_matrix(omega, sigma, pick, tau), tau)
 
 
 def _omega_matrix(omega: npt.ArrayLike | None, sigma: Float64Array, pick: Float64Array, tau: float) -> Float64Array:
+    """Return Ω as given: ``(k,)`` when diagonal (or defaulted), else ``(k, k)``."""
     k = pick.shape[0]
     if omega is None:
-        return default_omega(sigma, pick, tau)
+        spread = _right_pick(tau * sigma, pick, _one_hot(pick))
+        return np.asarray(np.einsum("ij,ji->i", pick, spread), dtype=np.float64)
     om = np.asarray(omega, dtype=np.float64)
-    om = np.diag(om) if om.ndim == 1 else om
-    if om.shape != (k, k):
-        raise PortfolioError(f"omega has shape {om.shape}, expected {(k, k)}")
-    if np.any(np.isnan(om)) or np.any(np.diag(om) < 0):
+    if om.ndim == 2 and om.shape == (k, k) and np.count_nonzero(om) == np.count_nonzero(np.diag(om)):
+        om = np.diag(om).copy()  # diagonal given as a matrix: keep the vector
+    if om.shape not in ((k,), (k, k)):
+        raise PortfolioError(f"omega has shape {om.shape}, expected {(k, k)} or {(k,)}")
+    diag = om if om.ndim == 1 else np.diag(om)
+    if np.any(np.isnan(om)) or np.any(diag < 0):
         raise PortfolioError("omega must have a non-negative diagonal and no NaN")
     return om
 
 
 def _posterior(
-    sigma: Float64Array, pi: Float64Array, pick: Float64Array, views: Float64Array,
-    om: Float64Array, tau: float, om_full: Float64Array,
+    sigma: Float64Array, pi: Float64Array, pick: Float64Array, views: Float64Array, om: Float64Array, tau: float
 ) -> BLPosterior:
-    ts = tau * sigma
-    tsp = _right_pick(ts, pick)
+    diag = om if om.ndim == 1 else np.diag(om)
+    keep = np.isfinite(diag)
+    if not keep.all():
+        pick, views = pick[keep], views[keep]
+        om_kept = om[keep] if om.ndim == 1 else om[np.ix_(keep, keep)]
+    else:
+        om_kept = om
+    hot = _one_hot(pick)
+    tsp = _right_pick(sigma, pick, hot)
+    tsp *= tau
     if pick.shape[0] == 0:
-        return BLPosterior(pi.copy(), om_full, (sigma + ts, tsp, np.zeros((0, 0))))
+        return BLPosterior(pi.copy(), om, (sigma, tau, tsp, np.zeros((0, 0))))
+    middle = _left_pick(pick, tsp, hot)
+    if om_kept.ndim == 1:
+        middle[np.diag_indices_from(middle)] += om_kept
+    else:
+        middle += om_kept
     try:
-        factor, _ = cho_factor(_right_pick(tsp.T, pick) + om, lower=True)
+        factor, _ = cho_factor(middle, lower=True, overwrite_a=True, check_finite=False)
     except LinAlgError as exc:
         raise PortfolioError("P tau Sigma P' + Omega is singular: redundant views with zero uncertainty?") from exc
-    mean = pi + tsp @ cho_solve((factor, True), views - pick @ pi)
-    return BLPosterior(mean, om_full, (sigma + ts, tsp, factor))
+    mean = pi + tsp @ cho_solve((factor, True), views - pick @ pi, check_finite=False)
+    return BLPosterior(mean, om, (sigma, tau, tsp, factor))
 
 
-def _right_pick(a: Float64Array, pick: Float64Array) -> Float64Array:
-    """Return ``a @ pick.T`` for symmetric-use ``a``; O(k n) when every view is one-hot (absolute)."""
+_Hot = tuple[npt.NDArray[np.intp], Float64Array]
+
+
+def _one_hot(pick: Float64Array) -> _Hot | None:
+    """Return (column, value) of each row when every row of ``pick`` has exactly one non-zero."""
+    k = pick.shape[0]
+    if np.count_nonzero(pick) != k:
+        return None
     rows, cols = np.nonzero(pick)
-    if rows.shape[0] == pick.shape[0] and np.array_equal(rows, np.arange(pick.shape[0])):
-        return np.asarray(a[:, cols] * pick[rows, cols], dtype=np.float64)
-    return np.asarray((csr_array(pick) @ a.T).T, dtype=np.float64)
+    if not np.array_equal(rows, np.arange(k)):
+        return None
+    return cols, pick[rows, cols]
+
+
+def _right_pick(a: Float64Array, pick: Float64Array, hot: _Hot | None = None) -> Float64Array:
+    """Return ``a @ pick.T`` for symmetric ``a``; an O(k n) gather when every view is absolute (one-hot)."""
+    if hot is not None:
+        cols, vals = hot
+        return np.asarray(a[:, cols] * vals, dtype=np.float64)
+    return np.asarray((csr_array(pick) @ a).T, dtype=np.float64)
+
+
+def _left_pick(pick: Float64Array, b: Float64Array, hot: _Hot | None) -> Float64Array:
+    """Return ``pick @ b`` for ``b`` of shape ``(n, k)``; a row gather for absolute views (``hot``)."""
+    if hot is not None:
+        cols, vals = hot
+        return np.asarray(b[cols] * vals[:, None], dtype=np.float64)
+    return np.asarray(csr_array(pick) @ b, dtype=np.float64)

@@ -34,6 +34,10 @@ class OptimizerConfig(BaseModel):
     n_factors: int = Field(default=20, ge=1, description="factors kept by the factor risk model")
     factor_threshold: int = Field(default=150, ge=1, description="'auto' uses the factor model above this many assets")
     solver: str = Field(default="CLARABEL", description="cvxpy solver name")
+    solver_options: dict[str, bool | int | float | str] | None = Field(
+        default=None,
+        description="keyword options passed to the solver; None uses tuned defaults (optimizer.CLARABEL_DEFAULTS)",
+    )
 
     @model_validator(mode="after")
     def _beta_band_ordered(self) -> Self:

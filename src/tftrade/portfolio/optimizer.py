@@ -34,7 +34,8 @@ Risk model
 (:math:`BB^\top + \mathrm{diag}(d)`, variances exact), i.e. :math:`\|B^\top w\|^2 + \|\sqrt d \circ w\|^2`,
 which keeps the problem sparse; ``"auto"`` picks it above ``factor_threshold`` assets.
 Limits are enforced identically under both. Compiled problems are cached per shape
-(cvxpy DPP), so repeated calls only refill parameters.
+(cvxpy DPP), so repeated calls only refill parameters; the risk parameters (factor model
+or Cholesky factor) are recomputed only when the covariance changes between calls.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ cp: Any = _cvxpy  # cvxpy's type hints are incomplete (cp.sum, cp.norm1, ... are
 
 LimitName = Literal["max_weight", "max_sector_weight", "beta_band"]
 _SLACK = 1e-5
+#: Clarabel settings used when ``OptimizerConfig.solver_options`` is ``None``. Iterative
+#: refinement of the KKT solves costs a third of the solve time on 500 assets and moves
+#: weights by ~2e-7; the termination tolerances (1e-8) are Clarabel's defaults.
+CLARABEL_DEFAULTS: dict[str, Any] = {"iterative_refinement_enable": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +281,7 @@ class _Problem:
             risk = risk + cp.sum_squares(cp.multiply(self.spec, w))
         objective = cp.Maximize(self.mu @ w - risk - self.cost @ t)
         self.problem = cp.Problem(objective, cons)
+        self.risk_key: tuple[Float64Array, float] | None = None  # (cov, quad) the risk parameters hold
 
 
 @lru_cache(maxsize=16)
@@ -292,9 +298,11 @@ def _solve(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Float64Array
         _fill(prob, uni, cfg, limits, mu_eff)
         _fill_risk(prob, uni.cov, quad, n_factors)
         try:
-            prob.problem.solve(solver=cfg.solver)
+            prob.problem.solve(solver=cfg.solver, **_solver_options(cfg))
         except cp.SolverError as exc:
             raise OptimizationError(f"solver {cfg.solver} failed: {exc}") from exc
+        except TypeError as exc:  # cvxpy's solver interfaces report unknown settings this way
+            raise OptimizationError(f"solver {cfg.solver} rejected solver_options: {exc}") from exc
         if prob.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or prob.w.value is None:
             return None
         return _clean(np.asarray(prob.w.value, dtype=np.float64), cfg.long_only)
@@ -315,7 +323,17 @@ def _n_factors(cfg: OptimizerConfig, n: int) -> int:
     return min(cfg.n_factors, n) if use else 0
 
 
+def _solver_options(cfg: OptimizerConfig) -> dict[str, Any]:
+    if cfg.solver_options is not None:
+        return dict(cfg.solver_options)
+    return dict(CLARABEL_DEFAULTS) if cfg.solver.upper() == "CLARABEL" else {}
+
+
 def _fill_risk(prob: _Problem, cov: Float64Array, quad: float, n_factors: int) -> None:
+    """Set the risk parameters; skipped (no factor model / Cholesky) when ``cov`` and ``quad`` are unchanged."""
+    if prob.risk_key is not None and prob.risk_key[1] == quad and np.array_equal(prob.risk_key[0], cov):
+        return
+    prob.risk_key = None  # stays unset if the factorisation below raises
     if n_factors:
         fm = factor_model(cov, n_factors)
         prob.U.value = np.sqrt(quad) * fm.loadings.T
@@ -323,6 +341,7 @@ def _fill_risk(prob: _Problem, cov: Float64Array, quad: float, n_factors: int) -
     else:
         prob.U.value = np.sqrt(quad) * _cholesky_upper(cov)
         prob.spec.value = np.zeros(cov.shape[0])
+    prob.risk_key = (cov.copy(), quad)
 
 
 def _fill(prob: _Problem, uni: _Universe, cfg: OptimizerConfig, limits: Limits, mu_eff: Float64Array) -> None:
