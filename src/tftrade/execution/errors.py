@@ -1,0 +1,21 @@
+"""Errors raised by :mod:`tftrade.execution`, sorted into retryable and not."""
+
+from __future__ import annotations
+
+from tftrade.core.errors import TftradeError
+
+
+class ExecutionError(TftradeError):
+    """An order cannot be placed, found or reconciled (not retryable)."""
+
+
+class BrokerUnavailable(ExecutionError):
+    """The broker cannot be reached right now (transient: the order manager retries)."""
+
+
+class UnknownOrderError(ExecutionError):
+    """No order with the given client order id exists at the broker."""
+
+
+class DuplicateOrderIdError(ExecutionError):
+    """A client order id was re-used for a *different* order."""

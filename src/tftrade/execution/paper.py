@@ -1,0 +1,310 @@
+"""A simulated broker: orders fill against the bars the caller feeds it.
+
+Orders submitted before :meth:`PaperBroker.on_bar` fill on that bar, by the rules in
+:mod:`tftrade.execution.matching` and the costs of :class:`~tftrade.execution.costs.CostModel`.
+
+Accounts
+--------
+``allow_short=True`` (default) is a margin account: sells may open shorts and cash may go
+negative (limits belong to the risk gate). ``allow_short=False`` is a cash account:
+
+* a sell for more than the position less the sells already pending is **rejected** at
+  submit time with a reason;
+* buys fill in submission order, after the bar's sells have paid in, while cash lasts;
+  a buy cash cannot cover is **resized** to what cash affords (whole shares for a
+  whole-share order) and the rest of it is cancelled with reason ``insufficient cash``
+  (state ``rejected`` if nothing of it ever filled, else ``cancelled``).
+
+Examples
+--------
+>>> import numpy as np
+>>> from tftrade.core.orders import Order
+>>> b = PaperBroker(cash=10_000.0, costs=CostModel.none())
+>>> b.submit(Order("o1", "AAPL", 10.0)).state
+'new'
+>>> [(f.quantity, f.price) for f in b.on_bar(0, ["AAPL"], np.array([100.0]), np.array([101.0]),
+...                                          np.array([99.0]), np.array([100.5]), np.array([1e6]))]
+[(10.0, 100.0)]
+>>> b.cash(), b.positions(), b.equity()
+(9000.0, {'AAPL': 10.0}, 10005.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from tftrade.core.orders import Fill, Order, OrderState, OrderStatus
+from tftrade.core.types import BoolArray, Float64Array, Int64Array
+from tftrade.execution.costs import CostModel
+from tftrade.execution.errors import DuplicateOrderIdError, ExecutionError, UnknownOrderError
+from tftrade.execution.matching import BarMatch, match_orders
+
+ArrayLike = Sequence[float] | npt.NDArray[np.floating] | npt.NDArray[np.integer]
+_EPS = 1e-9
+
+
+@dataclass(slots=True)
+class _Working:
+    """Mutable book-keeping of one order at the paper broker."""
+
+    order: Order
+    state: OrderState = "new"
+    filled: float = 0.0
+    notional: float = 0.0
+    reason: str = ""
+
+    @property
+    def remaining(self) -> float:
+        return self.order.quantity - self.filled
+
+    def status(self) -> OrderStatus:
+        avg = abs(self.notional / self.filled) if self.filled else None
+        return OrderStatus(self.order.client_order_id, self.state, self.filled, avg, self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class _OpenBook:
+    """The open orders as arrays (rebuilt only when the set of open orders changes)."""
+
+    ids: list[str]
+    tickers: list[str]
+    remaining: Float64Array
+    limit: Float64Array
+    whole: BoolArray
+
+
+class PaperBroker:
+    """An in-process broker simulating fills, slippage, commission and partial fills.
+
+    Parameters
+    ----------
+    cash
+        Starting cash.
+    costs
+        Cost model; the default :class:`CostModel` charges 1 bp slippage plus impact and caps
+        fills at 10 % of a bar's volume.
+    allow_short
+        False makes a cash account (no shorts, no borrowing; see the module docstring).
+    """
+
+    def __init__(self, cash: float, costs: CostModel | None = None, allow_short: bool = True) -> None:
+        if not math.isfinite(cash):
+            raise ExecutionError(f"starting cash {cash!r} must be finite")
+        self.costs = costs if costs is not None else CostModel()
+        self.allow_short = allow_short
+        self.fills: list[Fill] = []
+        self._cash = float(cash)
+        self._positions: dict[str, float] = {}
+        self._orders: dict[str, _Working] = {}
+        self._open: dict[str, _Working] = {}  # insertion order = submission order
+        self._book: _OpenBook | None = None
+        self._where_key: tuple[object, int] | None = None
+        self._where: Int64Array = np.empty(0, dtype=np.int64)
+        self._marks: dict[str, float] = {}
+        self._pending_marks: tuple[Sequence[str], Float64Array] | None = None
+
+    # -- the Broker protocol -------------------------------------------------------------
+    def submit(self, order: Order) -> OrderStatus:
+        """Accept ``order``; re-submitting an id returns the existing order's status.
+
+        Raises
+        ------
+        DuplicateOrderIdError
+            If the id is already used by a different order.
+        """
+        known = self._orders.get(order.client_order_id)
+        if known is not None:
+            if _differs(known.order, order):
+                raise DuplicateOrderIdError(
+                    f"client order id {order.client_order_id!r} is already used by {known.order}, not {order}")
+            return known.status()
+        work = _Working(order)
+        self._orders[order.client_order_id] = work
+        refusal = self._short_refusal(order)
+        if refusal:
+            work.state, work.reason = "rejected", refusal
+        else:
+            self._open[order.client_order_id] = work
+            self._book = None
+        return work.status()
+
+    def cancel(self, client_order_id: str) -> OrderStatus:
+        """Cancel the open part of an order; a finished order's status is returned unchanged."""
+        work = self._get(client_order_id)
+        if client_order_id in self._open:
+            del self._open[client_order_id]
+            self._book = None
+            work.state, work.reason = "cancelled", "cancelled by request"
+        return work.status()
+
+    def status(self, client_order_id: str) -> OrderStatus:
+        """The status of an order (:class:`UnknownOrderError` for an id never submitted)."""
+        return self._get(client_order_id).status()
+
+    def positions(self) -> dict[str, float]:
+        """Shares per ticker, non-zero positions only."""
+        return dict(self._positions)
+
+    def cash(self) -> float:
+        """Cash balance."""
+        return self._cash
+
+    # -- market data ---------------------------------------------------------------------
+    def on_bar(self, timestamp_ns: int, tickers: Sequence[str], open: ArrayLike, high: ArrayLike,
+               low: ArrayLike, close: ArrayLike, volume: ArrayLike) -> list[Fill]:
+        """Fill open orders against one cross-section (all tickers at ``timestamp_ns``).
+
+        Also marks the closes for :meth:`equity`. Returns the fills of this bar.
+        """
+        self.mark(tickers, close)
+        if not self._open:
+            return []
+        arrays = [np.asarray(a, dtype=np.float64) for a in (open, high, low, volume)]
+        if any(a.shape != (len(tickers),) for a in arrays):
+            raise ExecutionError(f"bar at {timestamp_ns}: open/high/low/volume must each have {len(tickers)} "
+                                 f"values (one per ticker), got shapes {[a.shape for a in arrays]}")
+        book = self._open_book()
+        match = match_orders(self.costs, book.remaining, book.limit, book.whole, self._locate(tickers, book),
+                             (arrays[0], arrays[1], arrays[2], arrays[3]))
+        cash_cut = self._cash_limit(book, match) if not self.allow_short else set()
+        return self._book_fills(timestamp_ns, book, match, cash_cut)
+
+    def mark(self, tickers: Sequence[str], close: ArrayLike) -> None:
+        """Remember the last prices (NaN = no price) used by :meth:`equity`."""
+        prices = np.asarray(close, dtype=np.float64)
+        if prices.shape != (len(tickers),):
+            raise ExecutionError(f"mark: close must have {len(tickers)} values, got shape {prices.shape}")
+        pending = self._pending_marks
+        if pending is not None and pending[0] is not tickers:
+            self._merge_marks()
+        self._pending_marks = (tickers, prices)
+
+    def equity(self) -> float:
+        """Cash plus positions at their last marks (a position never marked counts at its last fill price)."""
+        self._merge_marks()
+        return self._cash + sum(q * self._marks[t] for t, q in self._positions.items())
+
+    # -- internals -----------------------------------------------------------------------
+    def _get(self, client_order_id: str) -> _Working:
+        try:
+            return self._orders[client_order_id]
+        except KeyError:
+            raise UnknownOrderError(f"no order with client order id {client_order_id!r}") from None
+
+    def _short_refusal(self, order: Order) -> str:
+        if self.allow_short or order.quantity > 0:
+            return ""
+        held = self._positions.get(order.ticker, 0.0)
+        pending = sum(-w.remaining for w in self._open.values() if w.order.ticker == order.ticker and w.remaining < 0)
+        if -order.quantity > held - pending + _EPS:
+            return (f"short selling not allowed: sell {-order.quantity:g} {order.ticker} exceeds position "
+                    f"{held:g} less pending sells {pending:g}")
+        return ""
+
+    def _open_book(self) -> _OpenBook:
+        if self._book is None:
+            works = list(self._open.values())
+            qty = np.array([w.order.quantity for w in works])
+            self._book = _OpenBook(
+                ids=[w.order.client_order_id for w in works],
+                tickers=[w.order.ticker for w in works],
+                remaining=np.array([w.remaining for w in works]),
+                limit=np.array([np.nan if w.order.limit_price is None else w.order.limit_price for w in works]),
+                whole=qty == np.round(qty),
+            )
+            self._where_key = None
+        return self._book
+
+    def _locate(self, tickers: Sequence[str], book: _OpenBook) -> Int64Array:
+        key = (tickers, len(tickers))
+        if self._where_key is None or self._where_key[0] is not tickers or self._where_key[1] != len(tickers):
+            index = {t: i for i, t in enumerate(tickers)}
+            self._where = np.array([index.get(t, -1) for t in book.tickers], dtype=np.int64)
+            self._where_key = key
+        return self._where
+
+    def _cash_limit(self, book: _OpenBook, match: BarMatch) -> set[int]:
+        """Shrink buys cash cannot pay for (in submission order); return the indices cut."""
+        sign = np.sign(book.remaining)
+        flow = match.abs_qty * match.price * sign + match.commission  # cash out (+) per order
+        buys = np.flatnonzero((sign > 0) & (match.abs_qty > 0))
+        available = self._cash - float(flow[(sign < 0) & (match.abs_qty > 0)].sum())
+        if available - float(flow[buys].sum()) >= -_EPS:
+            return set()
+        cut: set[int] = set()
+        for i in buys.tolist():
+            if flow[i] <= available + _EPS:
+                available -= flow[i]
+                continue
+            qty = self._affordable(float(match.abs_qty[i]), i, book, match, available)
+            match.abs_qty[i] = qty
+            match.commission[i] = self.costs.commission(qty, match.price[i]) if qty > 0 else 0.0
+            available -= qty * match.price[i] + match.commission[i]
+            cut.add(i)
+        return cut
+
+    def _affordable(self, want: float, i: int, book: _OpenBook, match: BarMatch, available: float) -> float:
+        """The most shares (<= want) whose price times quantity plus commission fits ``available``."""
+        price = float(match.price[i])  # slippage at the larger size: an upper bound on the price
+
+        def cost(q: float) -> float:
+            return q * price + float(self.costs.commission(q, price))
+
+        lo, hi = 0.0, want
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if cost(mid) <= available else (lo, mid)
+        return math.floor(lo) if book.whole[i] else lo
+
+    def _book_fills(self, ts: int, book: _OpenBook, match: BarMatch, cash_cut: set[int]) -> list[Fill]:
+        filled = np.flatnonzero(match.abs_qty > 0)
+        fills: list[Fill] = []
+        for i in filled.tolist():
+            work = self._open[book.ids[i]]
+            qty = float(match.abs_qty[i]) * (1.0 if work.remaining > 0 else -1.0)
+            price, commission = float(match.price[i]), float(match.commission[i])
+            fills.append(Fill(work.order.client_order_id, work.order.ticker, qty, price, commission, ts))
+            work.filled += qty
+            work.notional += qty * price
+            self._cash -= qty * price + commission
+            self._move_position(work.order.ticker, qty, price)
+            book.remaining[i] -= qty
+            work.state = "filled" if abs(work.remaining) <= _EPS else "partially_filled"
+        for i in cash_cut:
+            work = self._open[book.ids[i]]
+            if work.state != "filled":
+                work.state = "cancelled" if work.filled else "rejected"
+                work.reason = f"insufficient cash: {abs(work.remaining):g} of {abs(work.order.quantity):g} unfilled"
+        done = [cid for cid in book.ids if self._open[cid].state not in ("new", "partially_filled")]
+        for cid in done:
+            del self._open[cid]
+        if done:
+            self._book = None
+        self.fills.extend(fills)
+        return fills
+
+    def _move_position(self, ticker: str, qty: float, price: float) -> None:
+        new = self._positions.get(ticker, 0.0) + qty
+        if abs(new) <= _EPS:
+            self._positions.pop(ticker, None)
+        else:
+            self._positions[ticker] = new
+        self._marks.setdefault(ticker, price)
+
+    def _merge_marks(self) -> None:
+        if self._pending_marks is None:
+            return
+        tickers, prices = self._pending_marks
+        self._pending_marks = None
+        ok = np.isfinite(prices)
+        self._marks.update(zip((t for t, good in zip(tickers, ok, strict=True) if good),
+                               prices[ok].tolist(), strict=True))
+
+
+def _differs(a: Order, b: Order) -> bool:
+    return (a.ticker, a.quantity, a.type, a.limit_price) != (b.ticker, b.quantity, b.type, b.limit_price)

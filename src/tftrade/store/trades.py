@@ -1,0 +1,99 @@
+"""The trade list: :class:`~tftrade.core.orders.TradeRecord` rows in ``trade_executions``.
+
+Prices are written as ``Decimal`` quantised half-even to 4 places (exact on both backends,
+see :mod:`tftrade.store.coltypes`); P&L likewise into ``NUMERIC(14,4)``. The table has no
+commission or rationale columns, so those two fields of a record are not stored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, insert, select
+
+from tftrade.core.errors import DataError
+from tftrade.core.orders import TRADE_ACTIONS, TradeRecord
+from tftrade.core.types import PRICE_SCALE
+from tftrade.store.schema import trade_executions
+
+_QUANTUM = Decimal(1).scaleb(-PRICE_SCALE)
+_MAX_PNL = Decimal(10) ** 10  # NUMERIC(14, 4): 10 digits before the point
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_COLUMNS = ["id", "ticker", "action", "quantity", "price", "timestamp", "order_id", "strategy_version", "pnl"]
+
+
+class TradeRecordError(DataError):
+    """A trade record cannot be stored as it is (fractional shares, bad price, too long a field)."""
+
+
+def write_trades(engine: Engine, records: Sequence[TradeRecord]) -> int:
+    """Insert ``records`` into ``trade_executions`` in one transaction; return the number written.
+
+    Raises
+    ------
+    TradeRecordError
+        If any record is invalid (nothing is written then): a fractional share count, a
+        non-positive or non-finite price, a P&L outside ``NUMERIC(14,4)``, or a field too long.
+    """
+    rows = [_row(i, r) for i, r in enumerate(records)]
+    if not rows:
+        return 0
+    with engine.begin() as conn:
+        conn.execute(insert(trade_executions), rows)
+    return len(rows)
+
+
+def read_trades(engine: Engine, ticker: str | None = None) -> pd.DataFrame:
+    """Stored trades (of ``ticker`` if given) in time order; prices and P&L as exact ``Decimal``."""
+    query = select(*(trade_executions.c[c] for c in _COLUMNS)).order_by(trade_executions.c.timestamp,
+                                                                         trade_executions.c.id)
+    if ticker is not None:
+        query = query.where(trade_executions.c.ticker == ticker)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=_COLUMNS)
+    frame["pnl"] = [None if v is None else Decimal(v).quantize(_QUANTUM) for v in frame["pnl"]]
+    return frame.astype({"id": "int64", "quantity": "int64"})
+
+
+def ns_to_datetime(timestamp_ns: int) -> datetime:
+    """Epoch nanoseconds as an aware UTC datetime (truncated to microseconds, the databases' resolution)."""
+    return _EPOCH + timedelta(microseconds=timestamp_ns // 1000)
+
+
+def _row(i: int, r: TradeRecord) -> dict[str, Any]:
+    where = f"trade record {i} ({r.ticker} {r.action} order {r.order_id!r})"
+    exact_qty = r.quantity if r.exact_quantity is None else r.exact_quantity
+    if not math.isfinite(exact_qty) or abs(exact_qty - round(exact_qty)) > 1e-9 or round(exact_qty) != r.quantity:
+        raise TradeRecordError(f"{where}: quantity {exact_qty!r} is not a whole number of shares "
+                               f"(trade_executions.quantity is an integer)")
+    if r.action not in TRADE_ACTIONS:
+        raise TradeRecordError(f"{where}: action must be one of {', '.join(TRADE_ACTIONS)}")
+    if not (math.isfinite(r.price) and r.price > 0):
+        raise TradeRecordError(f"{where}: price {r.price!r} must be positive and finite")
+    for field, limit in (("ticker", 16), ("order_id", 255), ("strategy_version", 50)):
+        if len(getattr(r, field)) > limit:
+            raise TradeRecordError(f"{where}: {field} is longer than {limit} characters")
+    return {"ticker": r.ticker, "action": r.action, "quantity": int(r.quantity), "price": _quantise(r.price),
+            "timestamp": ns_to_datetime(r.timestamp_ns), "order_id": r.order_id,
+            "strategy_version": r.strategy_version, "pnl": _pnl(where, r.pnl)}
+
+
+def _quantise(x: float) -> Decimal:
+    return Decimal(repr(x)).quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+def _pnl(where: str, pnl: float | None) -> Decimal | None:
+    if pnl is None:
+        return None
+    if not math.isfinite(pnl):
+        raise TradeRecordError(f"{where}: pnl {pnl!r} is not finite")
+    value = _quantise(pnl)
+    if abs(value) >= _MAX_PNL:
+        raise TradeRecordError(f"{where}: pnl {pnl!r} does not fit NUMERIC(14,4)")
+    return value
