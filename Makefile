@@ -34,3 +34,19 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .tftrade-home .pytest_cache
+
+# Peer benchmark: pytorch-forecasting 1.8.0 needs an older pandas, so it lives in its own venv.
+# torch is pinned first (its CPU wheel is on disk; any other version would download GBs).
+BENCH_VENV := .venv-bench
+
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet torch==2.13.0
+	$(BENCH_VENV)/bin/pip install --quiet torch==2.13.0 pytorch-forecasting==1.8.0 pyarrow
+	touch $(BENCH_VENV)/.installed
+
+.PHONY: bench-venv bench-tft
+bench-venv: $(BENCH_VENV)/.installed
+
+bench-tft: $(STAMP) $(BENCH_VENV)/.installed
+	$(BIN)/python benchmarks/tft_vs_peer.py --peer-python $(BENCH_VENV)/bin/python
