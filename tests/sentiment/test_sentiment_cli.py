@@ -44,6 +44,13 @@ def test_ingest_aggregate_momentum(tmp_path: Path) -> None:
     assert agg["noise"]["comments"] == 40
     mom = _json(app, "sentiment", "momentum", "--window", "5min", "--last", "2")
     assert len(mom["rows"]) == 2 and mom["rows"][0]["ticker"] == "AMD"
+    assert mom["rows_written"] == 4 and set(mom["rows"][0]) >= {"window_start", "ewma_fast", "crossover", "burst"}
+    assert _json(app, "sentiment", "momentum", "--window", "5min", "--no-store")["rows_written"] == 0
+    from tftrade.cli._common import engine
+    from tftrade.store.momentum import read_momentum
+
+    stored = read_momentum(engine(), ["AMD"], "5min")
+    assert len(stored) == 4 and stored["window"].eq("5min").all()
 
 
 def test_errors_are_one_line() -> None:

@@ -66,16 +66,18 @@ def momentum_cmd(
     window: str = typer.Option("5min", "--window", help="1min, 5min, 1h or 1d."),
     ticker: str | None = typer.Option(None, "--ticker", help="Only this ticker."),
     last: int = typer.Option(1, "--last", min=1, help="Latest windows per ticker to show."),
+    store: bool = typer.Option(True, "--store/--no-store",
+                               help="Upsert the rows into reddit_sentiment_momentum (default) or only show them."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Show volume z-score, EWMA crossover and burst flags from the stored aggregates."""
-    from tftrade.sentiment.aggregate import read_aggregates
-    from tftrade.sentiment.momentum import momentum
+    """Compute volume z-score, EWMA crossover and bursts from the stored aggregates; store and show them."""
+    from tftrade.sentiment.pipeline import momentum_store
 
-    feats = momentum(read_aggregates(engine(), window, ticker))
-    rounded = feats.round({"volume_z": 3, "ewm_fast": 3, "ewm_slow": 3})
-    rows = rounded.groupby("ticker").tail(last).to_dict("records") if len(feats) else []
-    emit({"window": window, "rows": rows}, as_json, lambda r: table(f"sentiment momentum ({window})", r["rows"]))
+    rows, written = momentum_store(engine(), window, ticker, store=store)
+    shown = rows.round({"volume_z": 3, "ewma_fast": 3, "ewma_slow": 3})
+    latest = shown.groupby("ticker").tail(last).to_dict("records") if len(rows) else []
+    emit({"window": window, "rows_written": written, "rows": latest}, as_json,
+         lambda r: table(f"sentiment momentum ({window}, {r['rows_written']} rows stored)", r["rows"]))
 
 
 @app.command("train")

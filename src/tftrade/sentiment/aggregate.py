@@ -213,6 +213,38 @@ def panel(frame: pd.DataFrame, times: npt.ArrayLike, tickers: list[str], column:
     return out
 
 
+def stored_panel(engine: Engine, times: npt.ArrayLike, tickers: list[str], window: str = "1min") -> tuple[F64, F64]:
+    """Return ``(score, count)`` time × ticker arrays of the stored aggregates, for the forecaster.
+
+    ``score`` is ``avg_sentiment`` (NaN where a window has no comment or no row), ``count`` is
+    ``total_comments`` (0 there), on the window starts ``times``: exactly the arguments of
+    :func:`tftrade.features.sentiment.sentiment_features`. A window starting at ``t`` holds the
+    comments made in ``[t, t + window)``, the convention of the bars (a bar starting at ``t``
+    sees them), so ``times`` should be the bar starts of the same length as ``window``.
+
+    Raises
+    ------
+    SentimentError
+        If ``window`` is not one of :data:`WINDOWS`.
+    """
+    if window not in _FREQ:
+        raise SentimentError(f"unknown window {window!r}; expected one of {list(WINDOWS)}")
+    index = pd.to_datetime(np.asarray(times), utc=True)
+    t = reddit_sentiment_aggregated
+    q = (select(t.c.ticker, t.c.time_window, t.c.avg_sentiment, t.c.total_comments)
+         .where(t.c.window == window, t.c.ticker.in_(list(tickers))))
+    if len(index):
+        q = q.where(t.c.time_window >= index.min().to_pydatetime(), t.c.time_window <= index.max().to_pydatetime())
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(q).all(), columns=["ticker", "time_window", "avg_sentiment",
+                                                               "total_comments"])
+    frame["time_window"] = pd.to_datetime(frame["time_window"], utc=True)
+    frame["avg_sentiment"] = pd.to_numeric(frame["avg_sentiment"], errors="coerce").astype(float)
+    score = panel(frame, index, tickers, "avg_sentiment")
+    count = np.nan_to_num(panel(frame, index, tickers, "total_comments"), nan=0.0)
+    return score, count
+
+
 def _optional(values: np.ndarray) -> pd.Series:
     return pd.Series([None if np.isnan(a) else round(float(a), 3) for a in values], dtype=object)
 

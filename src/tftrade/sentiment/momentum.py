@@ -26,6 +26,7 @@ import pandas as pd
 from tftrade.sentiment.errors import SentimentError
 
 MOMENTUM_COLUMNS = ("ticker", "time_window", "volume_z", "ewm_fast", "ewm_slow", "trend", "crossover", "burst")
+_STORED_NAMES = {"time_window": "window_start", "ewm_fast": "ewma_fast", "ewm_slow": "ewma_slow"}
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,23 @@ def _one(g: pd.DataFrame, cfg: MomentumConfig) -> pd.DataFrame:
         "crossover": cross,
         "burst": (z > cfg.burst_z).fillna(False).to_numpy(dtype=bool),
     })
+
+
+def momentum_rows(features: pd.DataFrame, window: str) -> pd.DataFrame:
+    """Return :func:`momentum` output as rows of ``reddit_sentiment_momentum`` for ``window``.
+
+    Columns: ticker, window, window_start, volume_z, ewma_fast, ewma_slow, crossover, burst
+    (:data:`tftrade.store.momentum.MOMENTUM_ROW_COLUMNS`); ``trend`` is dropped (it is the sign
+    of ``ewma_fast - ewma_slow``).
+
+    Examples
+    --------
+    >>> t = pd.date_range("2024-01-02 15:00", periods=3, freq="5min", tz="UTC")
+    >>> agg = pd.DataFrame({"ticker": "X", "time_window": t, "total_comments": 1, "avg_sentiment": 0.1})
+    >>> list(momentum_rows(momentum(agg), "5min").columns)[:4]
+    ['ticker', 'window', 'window_start', 'volume_z']
+    """
+    from tftrade.store.momentum import MOMENTUM_ROW_COLUMNS
+
+    out = features.rename(columns=_STORED_NAMES).assign(window=window)
+    return out[list(MOMENTUM_ROW_COLUMNS)].reset_index(drop=True)

@@ -19,10 +19,12 @@ import pandas as pd
 from sqlalchemy import Engine, select
 
 from tftrade.data.comments import CommentIngestReport, ingest_comments, synthetic_records
-from tftrade.sentiment.aggregate import AggregateResult, aggregate, write_aggregates
+from tftrade.sentiment.aggregate import AggregateResult, aggregate, read_aggregates, write_aggregates
+from tftrade.sentiment.momentum import MomentumConfig, momentum, momentum_rows
 from tftrade.sentiment.noise import NoiseReport, noise_weights
 from tftrade.sentiment.scorer import Scorer
 from tftrade.sentiment.tickers import TickerExtractor
+from tftrade.store.momentum import write_momentum
 from tftrade.store.schema import reddit_comment_texts, reddit_comments, securities
 
 
@@ -98,3 +100,16 @@ def aggregate_store(engine: Engine, window: str, ticker: str | None = None) -> t
     written = write_aggregates(engine, result.frame)
     run = AggregateRun(window, len(mentions), result.tickers, written, result.empty_windows, noise)
     return run, result
+
+
+def momentum_store(engine: Engine, window: str, ticker: str | None = None, *, store: bool = True,
+                   config: MomentumConfig | None = None) -> tuple[pd.DataFrame, int]:
+    """Compute momentum from the stored aggregates of ``window``; upsert it into ``reddit_sentiment_momentum``.
+
+    Returns the rows (:func:`~tftrade.sentiment.momentum.momentum_rows` columns) and how many
+    were written (0 with ``store=False``). Re-running is idempotent; rows recomputed with
+    more history replace the stored ones.
+    """
+    rows = momentum_rows(momentum(read_aggregates(engine, window, ticker), config), window)
+    written = write_momentum(engine, rows) if store else 0
+    return rows, written

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -141,6 +142,23 @@ reddit_sentiment_aggregated = Table(
     UniqueConstraint("ticker", "window", "time_window"),
 )
 
+reddit_sentiment_momentum = Table(
+    "reddit_sentiment_momentum",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("ticker", String(16), nullable=False),
+    Column("window", String(8), nullable=False),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("volume_z", Float, nullable=True),
+    Column("ewma_fast", Float, nullable=False),
+    Column("ewma_slow", Float, nullable=False),
+    Column("crossover", SmallInteger, nullable=False),
+    Column("burst", Boolean, nullable=False),
+    UniqueConstraint("ticker", "window", "window_start"),
+)
+"""Sentiment momentum per ticker and window (``tftrade.sentiment.momentum``): volume z-score against the
+trailing baseline (NULL until enough history), fast/slow EWMA of the sentiment, crossover (+1/-1/0), burst."""
+
 tft_predictions = Table(
     "tft_predictions",
     metadata,
@@ -183,6 +201,7 @@ __all__ = [
     "reddit_comment_texts",
     "reddit_comments",
     "reddit_sentiment_aggregated",
+    "reddit_sentiment_momentum",
     "securities",
     "tft_predictions",
     "trade_executions",
