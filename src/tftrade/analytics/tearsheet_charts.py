@@ -1,0 +1,143 @@
+"""Plotly figures of the tearsheet's performance and exposure sections.
+
+Every builder takes plain arrays and returns a :class:`plotly.graph_objects.Figure`;
+series longer than ``max_points`` are downsampled (bucket minima and maxima kept, see
+:mod:`tftrade.analytics.downsample`) and the chart title says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import plotly.graph_objects as go
+
+from tftrade.analytics.downsample import extreme_indices, stride_indices
+from tftrade.analytics.periodic_returns import PeriodReturns, covers_two_months, period_returns
+from tftrade.core.types import Float64Array, Int64Array
+
+MAX_POINTS = 5_000
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def as_datetimes(timestamps_ns: npt.ArrayLike) -> pd.DatetimeIndex:
+    """Return epoch nanoseconds as a UTC :class:`pandas.DatetimeIndex`."""
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps_ns, dtype=np.int64), unit="ns", utc=True))
+
+
+def downsample_note(total: int, kept: int) -> str:
+    """Return the title suffix stating a downsampling (empty when nothing was dropped)."""
+    return "" if kept >= total else f" (downsampled from {total:,} to {kept:,} points; bucket min/max kept)"
+
+
+def _filled(values: Float64Array) -> Float64Array:
+    """Return ``values`` with NaNs replaced by the mean of the finite values (0 when none), for picking points."""
+    finite = np.isfinite(values)
+    fill = float(values[finite].mean()) if finite.any() else 0.0
+    return np.where(finite, values, fill)
+
+
+def _layout(fig: go.Figure, title: str, yaxis: str) -> go.Figure:
+    fig.update_layout(title=title, yaxis_title=yaxis, template="plotly_white", height=420,
+                      margin={"l": 60, "r": 30, "t": 60, "b": 40}, legend={"orientation": "h", "y": -0.15})
+    return fig
+
+
+def equity_figure(
+    timestamps: Int64Array, equity: Float64Array, benchmark: Float64Array | None, max_points: int = MAX_POINTS
+) -> go.Figure:
+    """Return strategy (and benchmark) equity over time with a linear/log scale switch."""
+    idx = extreme_indices(equity, max_points if benchmark is None else max_points // 2)
+    if benchmark is not None:
+        idx = np.union1d(idx, extreme_indices(_filled(benchmark), max_points // 2))
+    x = as_datetimes(timestamps[idx])
+    fig = go.Figure(go.Scatter(x=x, y=equity[idx], name="strategy", mode="lines"))
+    if benchmark is not None:
+        fig.add_trace(go.Scatter(x=x, y=benchmark[idx], name="benchmark", mode="lines"))
+    fig.update_layout(updatemenus=[{
+        "type": "buttons", "direction": "right", "x": 1.0, "xanchor": "right", "y": 1.15,
+        "buttons": [{"label": "linear", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
+                    {"label": "log", "method": "relayout", "args": [{"yaxis.type": "log"}]}],
+    }])
+    return _layout(fig, "Equity vs benchmark" + downsample_note(equity.shape[0], idx.shape[0]), "equity")
+
+
+def drawdown(values: Float64Array) -> Float64Array:
+    """Return the drawdown :math:`V_t / \\max_{s \\le t} V_s - 1` of an equity curve (NaNs carried).
+
+    Examples
+    --------
+    >>> drawdown(np.array([1.0, 1.2, 0.9, 1.3])).round(3).tolist()
+    [0.0, 0.0, -0.25, 0.0]
+    """
+    peak = np.fmax.accumulate(values)
+    return np.asarray(values / peak - 1.0, dtype=np.float64)
+
+
+def drawdown_figure(
+    timestamps: Int64Array, equity: Float64Array, benchmark: Float64Array | None, max_points: int = MAX_POINTS
+) -> go.Figure:
+    """Return the drawdown of the strategy (filled) and of the benchmark (line)."""
+    dd = drawdown(equity)
+    idx = extreme_indices(dd, max_points)
+    x = as_datetimes(timestamps[idx])
+    fig = go.Figure(go.Scatter(x=x, y=dd[idx], name="strategy", fill="tozeroy", mode="lines"))
+    if benchmark is not None:
+        fig.add_trace(go.Scatter(x=x, y=drawdown(benchmark)[idx], name="benchmark", mode="lines"))
+    fig.update_yaxes(tickformat=".1%")
+    return _layout(fig, "Drawdown" + downsample_note(dd.shape[0], idx.shape[0]), "drawdown")
+
+
+def period_returns_figure(timestamps: Int64Array, equity: Float64Array) -> tuple[go.Figure, PeriodReturns]:
+    """Return a monthly-returns heatmap (year x month), or daily returns when the run is under two months.
+
+    The heatmap's ``z`` holds returns as fractions (NaN where a month is outside the run).
+    """
+    if not covers_two_months(timestamps):
+        daily = period_returns(timestamps, equity, "day")
+        fig = go.Figure(go.Bar(x=daily.periods, y=daily.returns, name="daily return",
+                               marker_color=np.where(daily.returns >= 0, "#2ca02c", "#d62728")))
+        fig.update_yaxes(tickformat=".2%")
+        return _layout(fig, "Daily returns (the run covers less than two months, so daily instead of monthly)",
+                       "return"), daily
+    monthly = period_returns(timestamps, equity, "month")
+    years = np.unique(monthly.periods.year)
+    z = np.full((years.shape[0], 12), np.nan)
+    z[np.searchsorted(years, monthly.periods.year), monthly.periods.month - 1] = monthly.returns
+    text = np.where(np.isnan(z), "", np.char.mod("%.2f%%", np.nan_to_num(z) * 100.0))
+    fig = go.Figure(go.Heatmap(z=z, x=list(_MONTHS), y=[str(y) for y in years], text=text,
+                               texttemplate="%{text}", colorscale="RdYlGn", zmid=0.0,
+                               hovertemplate="%{y} %{x}: %{z:.2%}<extra></extra>", colorbar={"tickformat": ".0%"}))
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _layout(fig, "Monthly returns (month-end equity)", "year"), monthly
+
+
+def exposure_figure(
+    timestamps: Int64Array, weights: Float64Array, sectors: Sequence[str], max_points: int = MAX_POINTS
+) -> go.Figure:
+    """Return net weight by sector over time as a stacked area chart."""
+    labels = np.asarray(sectors, dtype=object)
+    names, codes = np.unique(labels.astype(str), return_inverse=True)
+    indicator = np.zeros((weights.shape[1], names.shape[0]))
+    indicator[np.arange(weights.shape[1]), codes] = 1.0
+    idx = stride_indices(weights.shape[0], max_points)
+    by_sector = np.nan_to_num(weights[idx]) @ indicator
+    x = as_datetimes(timestamps[idx])
+    fig = go.Figure([go.Scatter(x=x, y=by_sector[:, j], name=str(name), stackgroup="weights", mode="lines")
+                     for j, name in enumerate(names)])
+    fig.update_yaxes(tickformat=".0%")
+    note = downsample_note(weights.shape[0], idx.shape[0]).replace("bucket min/max kept", "evenly spaced")
+    return _layout(fig, "Weight by sector" + note, "weight")
+
+
+def beta_figure(
+    timestamps: Int64Array, beta: Float64Array, band: tuple[float, float] | None, max_points: int = MAX_POINTS
+) -> go.Figure:
+    """Return portfolio beta over time, with the allowed band shaded when given."""
+    idx = extreme_indices(_filled(beta), max_points)
+    fig = go.Figure(go.Scatter(x=as_datetimes(timestamps[idx]), y=beta[idx], name="beta", mode="lines"))
+    if band is not None:
+        fig.add_hrect(y0=band[0], y1=band[1], fillcolor="green", opacity=0.08, line_width=0)
+    return _layout(fig, "Portfolio beta" + downsample_note(beta.shape[0], idx.shape[0]), "beta")

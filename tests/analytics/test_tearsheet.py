@@ -1,0 +1,274 @@
+"""HTML tearsheet: every section, offline plotly, numbers traceable to the inputs, atomic write."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+from plotly.offline import get_plotlyjs
+
+from tftrade.analytics import AnalyticsError, brinson, metrics
+from tftrade.analytics import tearsheet as ts_module
+from tftrade.analytics.tearsheet import SECTION_TITLES, TearsheetData, build_html, render_tearsheet
+from tftrade.analytics.tearsheet_charts import equity_figure, period_returns_figure
+from tftrade.analytics.tearsheet_model_charts import forecast_fan_figure, most_traded
+
+DAY_NS = 86_400 * 10**9
+
+
+def _synthetic(
+    timestamps: np.ndarray | None = None, n_tickers: int = 6, n_trades: int = 40, seed: int = 0
+) -> TearsheetData:
+    rng = np.random.default_rng(seed)
+    if timestamps is None:  # ~14 months of business days
+        timestamps = pd.bdate_range("2023-01-02", periods=300, tz="UTC").as_unit("ns").asi8
+    steps = timestamps.shape[0]
+    tickers = [f"T{i:02d}" for i in range(n_tickers)]
+    sectors = [("Tech", "Energy", "Health")[i % 3] for i in range(n_tickers)]
+    rets = rng.normal(0.0005, 0.01, steps)
+    rets[0] = 0.0
+    bench_rets = rng.normal(0.0003, 0.009, steps)
+    bench_rets[0] = 0.0
+    equity = 1e6 * np.cumprod(1 + rets)
+    bench = 1e6 * np.cumprod(1 + bench_rets)
+    raw = rng.uniform(0, 1, (steps, n_tickers))
+    weights = raw / raw.sum(axis=1, keepdims=True)
+    when = pd.to_datetime(np.sort(rng.choice(timestamps, n_trades)), unit="ns", utc=True)
+    trades = pd.DataFrame({
+        "timestamp": when, "ticker": rng.choice(tickers, n_trades, p=np.linspace(1, 2, n_tickers) / np.linspace(
+            1, 2, n_tickers).sum()),
+        "action": rng.choice(["buy", "sell"], n_trades), "quantity": rng.integers(1, 100, n_trades).astype(float),
+        "price": rng.uniform(10, 200, n_trades), "pnl": rng.normal(0, 100, n_trades),
+        "rationale": [f"p50 {x:.4f}, confidence 0.7, top: rsi_14" for x in rng.normal(0, 0.01, n_trades)],
+    })
+    as_of = pd.to_datetime(timestamps[::5], unit="ns", utc=True)
+    forecasts = pd.concat([pd.DataFrame({
+        "ticker": t, "as_of": as_of, "horizon": h,
+        "q10": np.full(len(as_of), -0.02), "q50": rng.normal(0, 0.002, len(as_of)), "q90": np.full(len(as_of), 0.02),
+        "realised": rng.normal(0, 0.01, len(as_of)),
+    }) for t in tickers for h in (1, 5)], ignore_index=True)
+    sentiment = pd.concat([pd.DataFrame({
+        "ticker": t, "timestamp": as_of, "sentiment": rng.uniform(-1, 1, len(as_of)),
+        "price": 100 + rng.normal(0, 1, len(as_of)).cumsum(),
+    }) for t in tickers], ignore_index=True)
+    gate = pd.DataFrame({
+        "timestamp": pd.to_datetime(timestamps[[3, 10, 20]], unit="ns", utc=True),
+        "ticker": [tickers[i % n_tickers] for i in range(3)],
+        "action": ["resize", "reject", "resize"],
+        "reasons": [["per-stock cap 5%"], ["VIX 41.0 > 35: no new positions"], "sector cap 25%"],
+    })
+    w_last = weights[-1]
+    attribution = brinson(w_last, np.full(n_tickers, 1 / n_tickers), rng.normal(0.01, 0.02, n_tickers),
+                          rng.normal(0.01, 0.02, n_tickers), sectors)
+    return TearsheetData(
+        title="Synthetic backtest", timestamps=timestamps, equity=equity, benchmark=bench, tickers=tickers,
+        sectors=sectors, weights=weights, beta=rng.uniform(0.8, 1.2, steps),
+        metrics=metrics(rets[1:], bench_rets[1:], 252, weights=weights[1:]),
+        benchmark_metrics=metrics(bench_rets[1:], None, 252), periods_per_year=252.0, trades=trades,
+        forecasts=forecasts, importance={"static": {"sector": 0.6, "ticker_id": 0.4},
+                                         "encoder": {"rsi_14": 0.5, "return_1": 0.3, "sentiment": 0.2},
+                                         "decoder": {"minute_of_day": 0.7, "day_of_week": 0.3}},
+        sentiment=sentiment, attribution=attribution, gate_events=gate,
+        notes=["max_sector_weight relaxed from 0.25 to 0.34 on 2023-03-01"], beta_band=(0.8, 1.2),
+    )
+
+
+def _hand_period_returns(timestamps: np.ndarray, equity: np.ndarray, key: Any) -> dict[Any, float]:
+    """Loop-written period returns: last value of each period over the previous period's last (first: V0)."""
+    last: dict[Any, float] = {}
+    for t, v in zip(timestamps, equity, strict=True):
+        last[key(datetime.fromtimestamp(int(t) / 1e9, tz=UTC))] = float(v)
+    out, prev = {}, float(equity[0])
+    for k, v in last.items():
+        out[k] = v / prev - 1.0
+        prev = v
+    return out
+
+
+def test_every_section_and_the_inline_plotly_bundle(tmp_path: Path) -> None:
+    path = render_tearsheet(_synthetic(), tmp_path / "report.html")
+    html = path.read_text(encoding="utf-8")
+    for title in SECTION_TITLES:
+        assert f"<h2>{title}</h2>" in html
+    for chart in ("Equity vs benchmark", "Drawdown", "Monthly returns (month-end equity)", "Weight by sector",
+                  "Portfolio beta", "Forecast fan chart, horizon 1", "Variable importance", "Sentiment vs price",
+                  "Brinson attribution"):
+        assert chart in html
+    assert get_plotlyjs() in html
+    assert not re.search(r"<script[^>]*\ssrc=", html), "no external scripts: the report must work offline"
+    assert 'class="absent"' not in html
+    assert "VIX 41.0 &gt; 35: no new positions" in html and "per-stock cap 5%" in html
+    assert "max_sector_weight relaxed from 0.25 to 0.34" in html
+
+
+def test_metrics_table_numbers_match_the_input() -> None:
+    data = _synthetic()
+    html = build_html(data)
+    table = html[html.index('<table class="metrics">'):]
+    table = table[:table.index("</table>")]
+    rows = re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", table)
+    assert sorted(name for name, _ in rows) == sorted(data.metrics)
+    assert [name for name, _ in rows][:3] == ["annual_return", "annual_volatility", "sharpe"]
+    assert data.benchmark_metrics is not None
+    for name, cells in rows:
+        values = re.findall(r'data-value="([^"]+)">([^<]+)</td>', cells)
+        shown = [float(v) for v, _ in values]
+        expected = [data.metrics[name], data.benchmark_metrics[name]]
+        assert_allclose(shown, expected, equal_nan=True)
+        for (_, text), want in zip(values, expected, strict=True):
+            assert text == ("n/a" if np.isnan(want) else f"{want:.4f}")
+
+
+def test_monthly_heatmap_equals_returns_computed_by_hand() -> None:
+    data = _synthetic()
+    fig, monthly = period_returns_figure(data.timestamps, data.equity)
+    hand = _hand_period_returns(data.timestamps, data.equity, lambda d: (d.year, d.month))
+    heat = fig.data[0]
+    z = np.asarray(heat.z, dtype=float)
+    years = [int(y) for y in heat.y]
+    got = {(years[i], j + 1): z[i, j] for i in range(z.shape[0]) for j in range(12) if np.isfinite(z[i, j])}
+    assert got.keys() == hand.keys()
+    assert_allclose([got[k] for k in hand], list(hand.values()), rtol=1e-12)
+    assert_allclose(monthly.returns, list(hand.values()), rtol=1e-12)
+    assert len(hand) == 14
+
+
+def test_minute_data_is_aggregated_to_months_and_downsampled() -> None:
+    sessions = pd.bdate_range("2024-01-02", "2024-04-30", tz="UTC")
+    minutes = (sessions.as_unit("ns").asi8[:, None] + (14 * 60 + 30 + np.arange(390)) * 60 * 10**9).reshape(-1)
+    data = _synthetic(minutes, n_tickers=3)
+    _, monthly = period_returns_figure(data.timestamps, data.equity)
+    hand = _hand_period_returns(data.timestamps, data.equity, lambda d: (d.year, d.month))
+    assert_allclose(monthly.returns, list(hand.values()), rtol=1e-12)
+    assert [p.month for p in monthly.periods] == [1, 2, 3, 4]
+    eq = equity_figure(data.timestamps, data.equity, data.benchmark)
+    assert len(eq.data[0].y) <= 5_000 < minutes.shape[0]
+    assert f"downsampled from {minutes.shape[0]:,}" in eq.layout.title.text
+    assert min(eq.data[0].y) == data.equity.min() and max(eq.data[0].y) == data.equity.max()
+
+
+def test_short_run_shows_daily_returns_and_says_so() -> None:
+    sessions = pd.bdate_range("2024-03-04", periods=15, tz="UTC").as_unit("ns").asi8
+    minutes = (sessions[:, None] + np.arange(0, 390 * 60 * 10**9, 60 * 10**9)).reshape(-1)
+    data = _synthetic(minutes, n_tickers=2)
+    fig, daily = period_returns_figure(data.timestamps, data.equity)
+    assert "less than two months" in fig.layout.title.text
+    hand = _hand_period_returns(data.timestamps, data.equity, lambda d: d.date())
+    assert_allclose(np.asarray(fig.data[0].y, dtype=float), list(hand.values()), rtol=1e-12)
+    assert daily.period == "day" and len(daily.returns) == 15
+    assert "less than two months" in build_html(data)
+
+
+def test_missing_optional_sections_are_reported_absent(tmp_path: Path) -> None:
+    full = _synthetic()
+    bare = dataclasses.replace(
+        full, benchmark=None, beta=None, benchmark_metrics=None, forecasts=None, importance=None, sentiment=None,
+        attribution=None, gate_events=None, notes=(), trades=full.trades.iloc[0:0],
+    )
+    html = render_tearsheet(bare, tmp_path / "bare.html").read_text(encoding="utf-8")
+    for line in ("Portfolio beta: absent (no beta series)", "Forecast fan chart: absent (no forecasts)",
+                 "Variable importance: absent (no importance given)",
+                 "Sentiment vs price: absent (no sentiment series)",
+                 "Attribution: absent (no attribution given)", "Trades: absent (no trades)",
+                 "Risk-gate events: absent (no gate events)", "Notes: absent (no notes)"):
+        assert f'<p class="absent">{line}.</p>' in html
+    assert "<th>benchmark</th>" not in html
+    assert "Equity vs benchmark" in html and "Monthly returns" in html
+    empty_frames = dataclasses.replace(full, forecasts=full.forecasts.iloc[0:0] if full.forecasts is not None else None,
+                                       importance={"static": {}, "encoder": {}, "decoder": {}})
+    html = build_html(empty_frames)
+    assert "Forecast fan chart: absent" in html and "Variable importance: absent" in html
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"weights": np.ones((10, 6))}, r"weights has shape \(10, 6\), expected \(T, n\) = \(300, 6\)"),
+        ({"equity": np.ones(299)}, r"equity has shape \(299,\), expected \(300,\)"),
+        ({"benchmark": np.ones((300, 1))}, "benchmark has shape"),
+        ({"beta": np.ones(3)}, "beta has shape"),
+        ({"sectors": ["Tech"] * 5}, "sectors has 5 entries"),
+        ({"timestamps": np.linspace(0, 1, 300)}, "timestamps must be a 1-D integer array"),
+        ({"timestamps": np.arange(300, dtype=np.int64)[::-1].copy()}, "timestamps must be sorted"),
+        ({"equity": -np.ones(300)}, "equity must be finite and positive"),
+        ({"periods_per_year": 0.0}, "periods_per_year must be > 0"),
+        ({"importance": {"attention": {"x": 1.0}}}, r"importance has unknown groups \['attention'\]"),
+        ({"metrics": {"sharpe": "high"}}, r"metrics has non-numeric values for \['sharpe'\]"),
+    ],
+)
+def test_bad_inputs_raise_naming_the_field(change: dict[str, Any], match: str) -> None:
+    with pytest.raises(AnalyticsError, match=match):
+        dataclasses.replace(_synthetic(), **change)
+
+
+@pytest.mark.parametrize("frame", ["trades", "forecasts", "sentiment", "gate_events"])
+def test_frames_missing_columns_raise(frame: str) -> None:
+    data = _synthetic()
+    broken = getattr(data, frame).drop(columns=["ticker"])
+    with pytest.raises(AnalyticsError, match=rf"{frame} is missing columns \['ticker'\]"):
+        dataclasses.replace(data, **{frame: broken})
+
+
+def test_failed_render_leaves_the_existing_file_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "report.html"
+    target.write_text("previous report", encoding="utf-8")
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("chart failed")
+
+    monkeypatch.setattr(ts_module, "forecast_fan_figure", boom)
+    with pytest.raises(RuntimeError, match="chart failed"):
+        render_tearsheet(_synthetic(), target)
+    assert target.read_text(encoding="utf-8") == "previous report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+
+
+def test_failed_write_leaves_the_existing_file_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "report.html"
+    target.write_text("previous report", encoding="utf-8")
+
+    def no_rename(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ts_module.os, "replace", no_rename)
+    with pytest.raises(AnalyticsError, match=r"cannot write the tearsheet.*disk full"):
+        render_tearsheet(_synthetic(), target)
+    assert target.read_text(encoding="utf-8") == "previous report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+    with pytest.raises(AnalyticsError, match="is a directory"):
+        render_tearsheet(_synthetic(), tmp_path)
+
+
+def test_fan_chart_caps_to_the_most_traded_and_plots_the_input() -> None:
+    data = _synthetic(n_tickers=25, n_trades=300)
+    assert data.forecasts is not None
+    chosen = most_traded(data.trades, data.forecasts["ticker"].unique())
+    counts = data.trades["ticker"].value_counts()
+    assert len(chosen) == 20
+    assert min(counts.get(t, 0) for t in chosen) >= max(counts.get(t, 0) for t in set(data.tickers) - set(chosen))
+    fig = forecast_fan_figure(data.forecasts, chosen)
+    assert len(fig.data) == 4 * 20 and len(fig.layout.updatemenus[0].buttons) == 20
+    first = data.forecasts[(data.forecasts["ticker"] == chosen[0]) & (data.forecasts["horizon"] == 1)]
+    assert_allclose(np.asarray(fig.data[2].y, dtype=float), first.sort_values("as_of")["q50"].to_numpy())
+    assert [t.visible for t in fig.data[:5]] == [True, True, True, True, False]
+
+
+def test_trade_list_keeps_the_last_500_and_escapes_rationale() -> None:
+    data = _synthetic(n_trades=600)
+    trades = data.trades.copy()
+    trades["rationale"] = [f"r{i}" for i in range(600)]
+    trades.loc[599, "rationale"] = "<script>alert(1)</script>"
+    html = build_html(dataclasses.replace(data, trades=trades))
+    body = html[html.index('<table class="trades">'):]
+    body = body[:body.index("</table>")]
+    assert body.count("<tr>") == 1 + 500
+    assert "<td>r99</td>" not in body and "<td>r100</td>" in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>alert" not in html
+    assert "600 trades; the last 500 are listed" in html
