@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tftrade.core.orders import Fill, Order, OrderState, OrderStatus
+from tftrade.core.orders import Fill, Order, OrderState, OrderStatus, make_fills
 from tftrade.core.types import BoolArray, Float64Array, Int64Array
 from tftrade.execution.costs import CostModel
 from tftrade.execution.errors import DuplicateOrderIdError, ExecutionError, UnknownOrderError
@@ -106,6 +106,7 @@ class PaperBroker:
         self._where_key: tuple[object, int] | None = None
         self._where: Int64Array = np.empty(0, dtype=np.int64)
         self._marks: dict[str, float] = {}
+        self._fill_prices: dict[str, float] = {}  # last fill price: the mark of a ticker never marked
         self._pending_marks: tuple[Sequence[str], Float64Array] | None = None
 
     # -- the Broker protocol -------------------------------------------------------------
@@ -187,7 +188,8 @@ class PaperBroker:
     def equity(self) -> float:
         """Cash plus positions at their last marks (a position never marked counts at its last fill price)."""
         self._merge_marks()
-        return self._cash + sum(q * self._marks[t] for t, q in self._positions.items())
+        marks, fallback = self._marks, self._fill_prices
+        return self._cash + sum(q * marks.get(t, fallback[t]) for t, q in self._positions.items())
 
     # -- internals -----------------------------------------------------------------------
     def _get(self, client_order_id: str) -> _Working:
@@ -211,9 +213,9 @@ class PaperBroker:
             works = list(self._open.values())
             qty = np.array([w.order.quantity for w in works])
             self._book = _OpenBook(
-                ids=[w.order.client_order_id for w in works],
+                ids=list(self._open),
                 tickers=[w.order.ticker for w in works],
-                remaining=np.array([w.remaining for w in works]),
+                remaining=qty - np.array([w.filled for w in works]),
                 limit=np.array([np.nan if w.order.limit_price is None else w.order.limit_price for w in works]),
                 whole=qty == np.round(qty),
             )
@@ -262,39 +264,42 @@ class PaperBroker:
         return math.floor(lo) if book.whole[i] else lo
 
     def _book_fills(self, ts: int, book: _OpenBook, match: BarMatch, cash_cut: set[int]) -> list[Fill]:
-        filled = np.flatnonzero(match.abs_qty > 0)
-        fills: list[Fill] = []
-        for i in filled.tolist():
-            work = self._open[book.ids[i]]
-            qty = float(match.abs_qty[i]) * (1.0 if work.remaining > 0 else -1.0)
-            price, commission = float(match.price[i]), float(match.commission[i])
-            fills.append(Fill(work.order.client_order_id, work.order.ticker, qty, price, commission, ts))
-            work.filled += qty
-            work.notional += qty * price
-            self._cash -= qty * price + commission
-            self._move_position(work.order.ticker, qty, price)
-            book.remaining[i] -= qty
-            work.state = "filled" if abs(work.remaining) <= _EPS else "partially_filled"
+        idx = np.flatnonzero(match.abs_qty > 0)
+        rows = idx.tolist()
+        ids, tickers = [book.ids[i] for i in rows], [book.tickers[i] for i in rows]
+        qty = match.abs_qty[idx] * np.sign(book.remaining[idx])
+        price, notional = match.price[idx], qty * match.price[idx]
+        fills = make_fills(ids, tickers, qty, price, match.commission[idx], ts)
+        self._cash -= float(notional.sum() + match.commission[idx].sum())
+        book.remaining[idx] -= qty
+        complete = (np.abs(book.remaining[idx]) <= _EPS).tolist()
+        finished = []
+        positions, open_ = self._positions, self._open
+        for cid, ticker, q, n, done in zip(ids, tickers, qty.tolist(), notional.tolist(), complete, strict=True):
+            work = open_[cid]
+            work.filled += q
+            work.notional += n
+            work.state = "filled" if done else "partially_filled"
+            held = positions.get(ticker, 0.0) + q
+            if -_EPS < held < _EPS:
+                positions.pop(ticker, None)
+            else:
+                positions[ticker] = held
+            if done:
+                finished.append(cid)
+        self._fill_prices.update(zip(tickers, price.tolist(), strict=True))
         for i in cash_cut:
             work = self._open[book.ids[i]]
             if work.state != "filled":
                 work.state = "cancelled" if work.filled else "rejected"
                 work.reason = f"insufficient cash: {abs(work.remaining):g} of {abs(work.order.quantity):g} unfilled"
-        done = [cid for cid in book.ids if self._open[cid].state not in ("new", "partially_filled")]
-        for cid in done:
+                finished.append(book.ids[i])
+        for cid in finished:
             del self._open[cid]
-        if done:
+        if finished:
             self._book = None
         self.fills.extend(fills)
         return fills
-
-    def _move_position(self, ticker: str, qty: float, price: float) -> None:
-        new = self._positions.get(ticker, 0.0) + qty
-        if abs(new) <= _EPS:
-            self._positions.pop(ticker, None)
-        else:
-            self._positions[ticker] = new
-        self._marks.setdefault(ticker, price)
 
     def _merge_marks(self) -> None:
         if self._pending_marks is None:
