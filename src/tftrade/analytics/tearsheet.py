@@ -6,9 +6,10 @@ network), in this order: headline metrics (strategy vs benchmark), equity vs ben
 months), exposures (weight by sector, beta), forecast fan chart, variable importance,
 sentiment vs price, Brinson attribution, trades (last 500, with rationale), risk-gate
 events, notes. An optional section whose input is ``None`` or empty is replaced by a
-line saying it is absent. Series longer than 5,000 points are downsampled and the
-chart says so. The file is written atomically (temporary file in the same directory,
-then rename), so a failed render never leaves a half-written or clobbered report.
+line saying it is absent. Series longer than 5,000 points (1,000 per ticker in the
+per-ticker charts) are downsampled and the chart says so. The file is written
+atomically (temporary file in the same directory, then rename), so a failed render
+never leaves a half-written or clobbered report.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def _forecasts(d: TearsheetData) -> str:
         return absent_line("Forecast fan chart", "no forecasts")
     tickers = most_traded(d.trades, d.forecasts["ticker"].astype(str).unique())
     note = f'<p class="meta">Showing the {len(tickers)} most traded tickers with forecasts (at most 20).</p>'
-    return note + _figure(forecast_fan_figure(d.forecasts, tickers, MAX_POINTS))
+    return note + _figure(forecast_fan_figure(d.forecasts, tickers))
 
 
 def _importance(d: TearsheetData) -> str:
@@ -128,7 +129,7 @@ def _sentiment(d: TearsheetData) -> str:
     if d.sentiment is None or d.sentiment.empty:
         return absent_line("Sentiment vs price", "no sentiment series")
     tickers = most_traded(d.trades, d.sentiment["ticker"].astype(str).unique())
-    return _figure(sentiment_figure(d.sentiment, tickers, MAX_POINTS))
+    return _figure(sentiment_figure(d.sentiment, tickers))
 
 
 def _attribution(d: TearsheetData) -> str:

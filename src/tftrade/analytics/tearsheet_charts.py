@@ -8,10 +8,10 @@ series longer than ``max_points`` are downsampled (bucket minima and maxima kept
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import plotly.graph_objects as go
 
 from tftrade.analytics.downsample import extreme_indices, stride_indices
@@ -22,9 +22,23 @@ MAX_POINTS = 5_000
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def as_datetimes(timestamps_ns: npt.ArrayLike) -> pd.DatetimeIndex:
-    """Return epoch nanoseconds as a UTC :class:`pandas.DatetimeIndex`."""
-    return pd.DatetimeIndex(pd.to_datetime(np.asarray(timestamps_ns, dtype=np.int64), unit="ns", utc=True))
+def plot_times(timestamps_ns: npt.ArrayLike) -> npt.NDArray[np.str_]:
+    """Return UTC times as the shortest exact ISO-like strings (dates alone for daily data); keeps HTML small.
+
+    Examples
+    --------
+    >>> plot_times([0, 86_400 * 10**9]).tolist(), plot_times([60 * 10**9]).tolist()
+    (['1970-01-01', '1970-01-02'], ['1970-01-01 00:01'])
+    """
+    ns = np.asarray(timestamps_ns, dtype=np.int64).reshape(-1)
+    day, minute, second = 86_400 * 10**9, 60 * 10**9, 10**9
+    unit: Literal["D", "m", "s", "ms"] = "ms"
+    for size, name in ((day, "D"), (minute, "m"), (second, "s")):
+        if np.all(ns % size == 0):
+            unit = name  # type: ignore[assignment]  # name is one of the literals above
+            break
+    text = np.datetime_as_string(ns.astype("datetime64[ns]"), unit=unit)
+    return np.char.replace(text, "T", " ")
 
 
 def downsample_note(total: int, kept: int) -> str:
@@ -52,7 +66,7 @@ def equity_figure(
     idx = extreme_indices(equity, max_points if benchmark is None else max_points // 2)
     if benchmark is not None:
         idx = np.union1d(idx, extreme_indices(_filled(benchmark), max_points // 2))
-    x = as_datetimes(timestamps[idx])
+    x = plot_times(timestamps[idx])
     fig = go.Figure(go.Scatter(x=x, y=equity[idx], name="strategy", mode="lines"))
     if benchmark is not None:
         fig.add_trace(go.Scatter(x=x, y=benchmark[idx], name="benchmark", mode="lines"))
@@ -82,7 +96,7 @@ def drawdown_figure(
     """Return the drawdown of the strategy (filled) and of the benchmark (line)."""
     dd = drawdown(equity)
     idx = extreme_indices(dd, max_points)
-    x = as_datetimes(timestamps[idx])
+    x = plot_times(timestamps[idx])
     fig = go.Figure(go.Scatter(x=x, y=dd[idx], name="strategy", fill="tozeroy", mode="lines"))
     if benchmark is not None:
         fig.add_trace(go.Scatter(x=x, y=drawdown(benchmark)[idx], name="benchmark", mode="lines"))
@@ -124,7 +138,7 @@ def exposure_figure(
     indicator[np.arange(weights.shape[1]), codes] = 1.0
     idx = stride_indices(weights.shape[0], max_points)
     by_sector = np.nan_to_num(weights[idx]) @ indicator
-    x = as_datetimes(timestamps[idx])
+    x = plot_times(timestamps[idx])
     fig = go.Figure([go.Scatter(x=x, y=by_sector[:, j], name=str(name), stackgroup="weights", mode="lines")
                      for j, name in enumerate(names)])
     fig.update_yaxes(tickformat=".0%")
@@ -137,7 +151,7 @@ def beta_figure(
 ) -> go.Figure:
     """Return portfolio beta over time, with the allowed band shaded when given."""
     idx = extreme_indices(_filled(beta), max_points)
-    fig = go.Figure(go.Scatter(x=as_datetimes(timestamps[idx]), y=beta[idx], name="beta", mode="lines"))
+    fig = go.Figure(go.Scatter(x=plot_times(timestamps[idx]), y=beta[idx], name="beta", mode="lines"))
     if band is not None:
         fig.add_hrect(y0=band[0], y1=band[1], fillcolor="green", opacity=0.08, line_width=0)
     return _layout(fig, "Portfolio beta" + downsample_note(beta.shape[0], idx.shape[0]), "beta")

@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tftrade.analytics.attribution import BrinsonResult
 from tftrade.analytics.downsample import stride_indices
-from tftrade.analytics.tearsheet_charts import MAX_POINTS
+from tftrade.analytics.tearsheet_charts import plot_times
 
 MAX_TICKERS = 20
+#: Points kept per ticker in the per-ticker charts (up to ``MAX_TICKERS`` tickers each).
+MAX_TICKER_POINTS = 1_000
 
 
 def most_traded(trades: pd.DataFrame, candidates: Sequence[str], cap: int = MAX_TICKERS) -> list[str]:
@@ -34,6 +37,12 @@ def most_traded(trades: pd.DataFrame, candidates: Sequence[str], cap: int = MAX_
     return sorted(names, key=lambda t: (-int(counts.get(t, 0)), t))[:cap]
 
 
+def _epoch_ns(column: pd.Series) -> npt.NDArray[np.int64]:
+    """Return a datetime column (naive = UTC, or tz-aware) as epoch nanoseconds."""
+    stamps = pd.to_datetime(column, utc=True).dt.as_unit("ns")
+    return np.asarray(stamps.astype("int64").to_numpy(), dtype=np.int64)
+
+
 def _dropdown(fig: go.Figure, groups: list[tuple[str, int]]) -> go.Figure:
     """Add a dropdown showing one ticker's traces at a time; ``groups`` = (label, trace count)."""
     total = sum(k for _, k in groups)
@@ -48,7 +57,9 @@ def _dropdown(fig: go.Figure, groups: list[tuple[str, int]]) -> go.Figure:
     return fig
 
 
-def forecast_fan_figure(forecasts: pd.DataFrame, tickers: Sequence[str], max_points: int = MAX_POINTS) -> go.Figure:
+def forecast_fan_figure(
+    forecasts: pd.DataFrame, tickers: Sequence[str], max_points: int = MAX_TICKER_POINTS
+) -> go.Figure:
     """Return per-ticker q10–q90 bands, the median and realised returns at the shortest horizon."""
     horizon = int(forecasts["horizon"].min())
     frame = forecasts[forecasts["horizon"] == horizon]
@@ -58,7 +69,7 @@ def forecast_fan_figure(forecasts: pd.DataFrame, tickers: Sequence[str], max_poi
         idx = stride_indices(len(rows), max_points)
         dropped |= idx.shape[0] < len(rows)
         rows = rows.iloc[idx]
-        x = pd.to_datetime(rows["as_of"], utc=True)
+        x = plot_times(_epoch_ns(rows["as_of"]))
         fig.add_trace(go.Scatter(x=x, y=rows["q90"], name=f"{ticker} q90", mode="lines", line={"width": 0},
                                  showlegend=False))
         fig.add_trace(go.Scatter(x=x, y=rows["q10"], name=f"{ticker} q10–q90", mode="lines", line={"width": 0},
@@ -86,7 +97,9 @@ def importance_figure(importance: Mapping[str, Mapping[str, float]]) -> go.Figur
     return fig
 
 
-def sentiment_figure(sentiment: pd.DataFrame, tickers: Sequence[str], max_points: int = MAX_POINTS) -> go.Figure:
+def sentiment_figure(
+    sentiment: pd.DataFrame, tickers: Sequence[str], max_points: int = MAX_TICKER_POINTS
+) -> go.Figure:
     """Return per-ticker price (left axis) and average sentiment (right axis) over time."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     groups, dropped = [], False
@@ -95,7 +108,7 @@ def sentiment_figure(sentiment: pd.DataFrame, tickers: Sequence[str], max_points
         idx = stride_indices(len(rows), max_points)
         dropped |= idx.shape[0] < len(rows)
         rows = rows.iloc[idx]
-        x = pd.to_datetime(rows["timestamp"], utc=True)
+        x = plot_times(_epoch_ns(rows["timestamp"]))
         fig.add_trace(go.Scatter(x=x, y=rows["price"], name=f"{ticker} price", mode="lines"), secondary_y=False)
         fig.add_trace(go.Scatter(x=x, y=rows["sentiment"], name=f"{ticker} sentiment", mode="lines",
                                  line={"dash": "dot"}), secondary_y=True)
