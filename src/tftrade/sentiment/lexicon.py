@@ -82,7 +82,9 @@ _EXCLAIM = 0.292
 _ALPHA = 15.0
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z']*|!")
 _PHRASE = re.compile(r"\b(" + "|".join(re.escape(p) for p in sorted(PHRASES, key=len, reverse=True)) + r")\b", re.I)
-_EMOJI_TABLE = str.maketrans(EMOJI)
+_EMOJI_RX = re.compile("[" + "".join(EMOJI) + "]")
+_PHRASE_LAST = frozenset(p.replace("-", " ").split()[-1] for p in PHRASES)
+_LOOKBACK = ((1, 1.0), (2, 0.95), (3, 0.9))
 
 
 @cache
@@ -93,6 +95,14 @@ def _tables() -> tuple[dict[str, float], dict[str, float], frozenset[str]]:
     lexicon.update(FINANCE_LEXICON)
     negate = frozenset(NEGATE) | frozenset(w.replace("'", "") for w in NEGATE) | {"no", "nor", "neither"}
     return lexicon, dict(BOOSTER_DICT), negate
+
+
+def _emoji_token(m: re.Match[str]) -> str:
+    return EMOJI[m.group()]
+
+
+def _has_phrase(lowered: str) -> bool:
+    return any(p in lowered for p in PHRASES)
 
 
 def score_text(text: str) -> float:
@@ -108,31 +118,37 @@ def score_text(text: str) -> float:
     0.0
     """
     lexicon, boosters, negate = _tables()
-    prepared = text if text.isascii() else text.translate(_EMOJI_TABLE)
+    prepared = text if text.isascii() else _EMOJI_RX.sub(_emoji_token, text)
     lowered = prepared.lower()
-    if any(p in lowered for p in PHRASES):
+    raw: list[str] | None = None
+    if prepared.isascii():  # lower-casing ASCII keeps every token boundary: tokenise the lowered text once
+        words = _TOKEN.findall(lowered)
+        # A phrase match ends in its last word as a whole token unless an apostrophe extends it.
+        maybe_phrase = not _PHRASE_LAST.isdisjoint(words) if "'" not in lowered else _has_phrase(lowered)
+    else:
+        raw = _TOKEN.findall(prepared)
+        words = [w.lower() for w in raw]
+        maybe_phrase = _has_phrase(lowered)
+    if maybe_phrase and _has_phrase(lowered):
         prepared = _PHRASE.sub(lambda m: " " + PHRASES[m.group(1).lower()] + " ", prepared)
-    raw = _TOKEN.findall(prepared)
-    mixed_case = not prepared.isupper()
-    words = [w.lower() for w in raw]
-    total = 0.0
-    but_at = -1
+        raw = _TOKEN.findall(prepared)
+        words = [w.lower() for w in raw]
+    hits = [i for i, w in enumerate(words) if w in lexicon]
+    if not hits:
+        return 0.0
+    if prepared.isupper():  # the caps rule needs mixed case
+        raw = None
+    elif raw is None and any(len(words[i]) > 1 and words[i].upper() in prepared for i in hits):
+        raw = _TOKEN.findall(prepared)  # original case, only when a hit may be written in capitals
+    last_but = len(words) - 1 - words[::-1].index("but") if "but" in words else -1
     valences: list[float] = []
-    bangs = 0
-    for i, w in enumerate(words):
-        if w == "!":
-            bangs += 1
-            continue
-        if w == "but":
-            but_at = len(valences)
-        v = lexicon.get(w)
-        if v is None:
-            valences.append(0.0)
-            continue
-        if mixed_case and len(w) > 1 and raw[i].isupper():
+    for i in hits:
+        w = words[i]
+        v = lexicon[w]
+        if raw is not None and len(w) > 1 and raw[i].isupper():
             v += _CAPS_INCR if v > 0 else -_CAPS_INCR
-        for back, decay in ((1, 1.0), (2, 0.95), (3, 0.9)):
-            if i - back < 0:
+        for back, decay in _LOOKBACK:
+            if i < back:
                 break
             prev = words[i - back]
             b = boosters.get(prev)
@@ -140,12 +156,12 @@ def score_text(text: str) -> float:
                 v += (b if v > 0 else -b) * decay
             if prev in negate or prev.endswith("n't"):
                 v *= _NEG_SCALAR
+        if last_but >= 0:
+            v *= 0.5 if i < last_but else 1.5
         valences.append(v)
-    if but_at >= 0:
-        valences = [v * 0.5 for v in valences[:but_at]] + [v * 1.5 for v in valences[but_at:]]
     total = math.fsum(valences)
     if total:
-        total += math.copysign(min(bangs, 4) * _EXCLAIM, total)
+        total += math.copysign(min(words.count("!"), 4) * _EXCLAIM, total)
     return max(-1.0, min(1.0, total / math.sqrt(total * total + _ALPHA)))
 
 
@@ -161,5 +177,9 @@ class LexiconScorer:
     name = "lexicon"
 
     def score(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
-        """Return one score in ``[-1, 1]`` per text."""
-        return np.fromiter((score_text(t) for t in texts), dtype=np.float64, count=len(texts))
+        """Return one score in ``[-1, 1]`` per text; a text repeated within the call is scored once."""
+        seen: dict[str, float] = {}
+        for t in texts:
+            if t not in seen:
+                seen[t] = score_text(t)
+        return np.fromiter(map(seen.__getitem__, texts), dtype=np.float64, count=len(texts))
