@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cvxpy as cp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,6 +18,7 @@ from tftrade.portfolio import (
     risk_parity_weights,
     sector_matrix,
 )
+from tftrade.portfolio.covariance import factor_model
 
 TOL = 1e-6
 
@@ -167,3 +169,48 @@ def test_default_clarabel_settings_agree_with_clarabel_defaults() -> None:
     assert_allclose(tuned.weights, plain.weights, atol=1e-5)
     with pytest.raises(OptimizationError, match=r"CLARABEL rejected solver_options.*no_such_setting"):
         optimize(uni["mu"], uni["cov"], **kwargs, config=OptimizerConfig(solver_options={"no_such_setting": 1}))
+
+
+def _cvxpy_reference(uni: dict[str, np.ndarray], prev: np.ndarray, long_only: bool, cov: np.ndarray) -> np.ndarray:
+    """The optimiser's problem written independently in cvxpy (caps 6 %, sectors 40 %, beta 0.9-1.1, gross 1.5)."""
+    n = prev.shape[0]
+    w = cp.Variable(n)
+    smat = sector_matrix(uni["sectors"], n)
+    beta = uni["betas"] @ w
+    cons = [cp.sum(w) == 1, cp.abs(w) <= 0.06, cp.abs(smat @ w) <= 0.4, beta >= 0.9, beta <= 1.1]
+    cons += [w >= 0] if long_only else [cp.norm1(w) <= 1.5]
+    objective = uni["mu"] @ w - 1.25 * cp.quad_form(w, cp.psd_wrap(cov)) - 1e-3 * cp.norm1(w - prev)
+    cp.Problem(cp.Maximize(objective), cons).solve(solver="CLARABEL")
+    return np.asarray(w.value)
+
+
+_REF_CONFIG = {"max_weight": 0.06, "max_sector_weight": 0.4, "beta_min": 0.9, "beta_max": 1.1,
+               "max_gross_leverage": 1.5}
+
+
+@pytest.mark.parametrize("risk_model", ["full", "factor"])
+@pytest.mark.parametrize("long_only", [True, False])
+def test_direct_clarabel_qp_matches_an_independent_cvxpy_model(long_only: bool, risk_model: str) -> None:
+    uni = _universe(21, 60, 4)
+    prev = np.full(60, 1 / 60)
+    cfg = OptimizerConfig(long_only=long_only, risk_model=risk_model, n_factors=5, **_REF_CONFIG)
+    res = optimize(uni["mu"], uni["cov"], sectors=uni["sectors"], betas=uni["betas"], prev_weights=prev, config=cfg)
+    assert res.relaxations == ()
+    cov = uni["cov"]
+    if risk_model == "factor":
+        fm = factor_model(cov, 5)
+        cov = fm.loadings @ fm.loadings.T + np.diag(fm.specific)
+    assert_allclose(res.weights, _cvxpy_reference(uni, prev, long_only, cov), atol=2e-5)
+
+
+def test_repeated_solves_of_one_shape_follow_every_input() -> None:
+    """The cached solver is updated in place between calls; each answer must match a fresh model."""
+    cfg = OptimizerConfig(risk_model="full", **_REF_CONFIG)
+    prev = np.full(40, 1 / 40)
+    for seed in (31, 32, 32, 33):  # new data, same data again, new data
+        uni = _universe(seed, 40, 4)
+        uni["mu"] = uni["mu"] + 0.01 * seed
+        res = optimize(uni["mu"], uni["cov"], sectors=uni["sectors"], betas=uni["betas"], prev_weights=prev,
+                       config=cfg)
+        assert_allclose(res.weights, _cvxpy_reference(uni, prev, True, uni["cov"]), atol=2e-5)
+        prev = res.weights

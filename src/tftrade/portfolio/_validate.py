@@ -37,6 +37,8 @@ def as_covariance(value: npt.ArrayLike, name: str = "cov") -> Float64Array:
     arr = as_matrix(value, name, (None, None))
     if arr.shape[0] != arr.shape[1]:
         raise PortfolioError(f"{name} must be square, got shape {arr.shape}")
-    if float(np.abs(arr - arr.T).max(initial=0.0)) > 1e-8 * float(np.abs(arr).max(initial=0.0)) + 1e-12:
+    skew = arr - arr.T
+    if float(np.abs(skew).max(initial=0.0)) > 1e-8 * float(np.abs(arr).max(initial=0.0)) + 1e-12:
         raise PortfolioError(f"{name} is not symmetric")
-    return 0.5 * (arr + arr.T)
+    skew *= 0.5
+    return np.subtract(arr, skew, out=skew)  # (arr + arr.T) / 2 without another temporary

@@ -53,8 +53,9 @@ import numpy.typing as npt
 from tftrade.core.types import Float64Array
 from tftrade.portfolio._validate import as_covariance, as_vector
 from tftrade.portfolio.config import OptimizerConfig
-from tftrade.portfolio.covariance import factor_model
 from tftrade.portfolio.errors import OptimizationError, PortfolioError
+from tftrade.portfolio.qp_clarabel import QPShape, QPValues, clarabel_qp
+from tftrade.portfolio.risk_factors import RiskFactorCache
 from tftrade.portfolio.risk_parity import risk_parity_weights
 
 log = logging.getLogger(__name__)
@@ -281,7 +282,8 @@ class _Problem:
             risk = risk + cp.sum_squares(cp.multiply(self.spec, w))
         objective = cp.Maximize(self.mu @ w - risk - self.cost @ t)
         self.problem = cp.Problem(objective, cons)
-        self.risk_key: tuple[Float64Array, float] | None = None  # (cov, quad) the risk parameters hold
+        self.risk = RiskFactorCache()
+        self.risk_filled: tuple[Float64Array, Float64Array] | None = None  # the factors the parameters hold
 
 
 @lru_cache(maxsize=16)
@@ -290,6 +292,31 @@ def _problem(n: int, k: int, long_only: bool, use_beta: bool, n_factors: int) ->
 
 
 def _solve(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Float64Array | None:
+    if cfg.solver.upper() == "CLARABEL":
+        return _solve_clarabel(uni, cfg, limits)
+    return _solve_cvxpy(uni, cfg, limits)
+
+
+def _solve_clarabel(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Float64Array | None:
+    n, k = uni.mu.shape[0], uni.sector_matrix.shape[0]
+    n_factors = _n_factors(cfg, n)
+    shape = QPShape(n=n, k=k, f=n_factors or n, long_only=cfg.long_only, use_beta=uni.betas is not None,
+                    triangular=n_factors == 0)
+    qp = clarabel_qp(shape)
+    mu_eff, quad = _objective_terms(uni, cfg)
+    with qp.lock:
+        U, d = qp.risk.get(uni.cov, quad, n_factors)
+        values = QPValues(
+            mu=mu_eff, cost=np.full(n, cfg.transaction_cost_bps / 1e4 + cfg.turnover_penalty), prev=uni.prev,
+            U=U, specific=d, sector_matrix=uni.sector_matrix, betas=uni.betas, cap=limits.max_weight,
+            sector_cap=limits.max_sector_weight, beta_min=limits.beta_min, beta_max=limits.beta_max,
+            gross=cfg.max_gross_leverage,
+        )
+        w = qp.solve(values, _solver_options(cfg))
+    return None if w is None else _clean(w, cfg.long_only)
+
+
+def _solve_cvxpy(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Float64Array | None:
     n, k = uni.mu.shape[0], uni.sector_matrix.shape[0]
     n_factors = _n_factors(cfg, n)
     prob = _problem(n, k, cfg.long_only, uni.betas is not None, n_factors)
@@ -330,18 +357,12 @@ def _solver_options(cfg: OptimizerConfig) -> dict[str, Any]:
 
 
 def _fill_risk(prob: _Problem, cov: Float64Array, quad: float, n_factors: int) -> None:
-    """Set the risk parameters; skipped (no factor model / Cholesky) when ``cov`` and ``quad`` are unchanged."""
-    if prob.risk_key is not None and prob.risk_key[1] == quad and np.array_equal(prob.risk_key[0], cov):
+    """Set the risk parameters (refilled only when the factors changed)."""
+    U, d = prob.risk.get(cov, quad, n_factors)
+    if prob.risk_filled is not None and prob.risk_filled[0] is U:
         return
-    prob.risk_key = None  # stays unset if the factorisation below raises
-    if n_factors:
-        fm = factor_model(cov, n_factors)
-        prob.U.value = np.sqrt(quad) * fm.loadings.T
-        prob.spec.value = np.sqrt(quad * fm.specific)
-    else:
-        prob.U.value = np.sqrt(quad) * _cholesky_upper(cov)
-        prob.spec.value = np.zeros(cov.shape[0])
-    prob.risk_key = (cov.copy(), quad)
+    prob.U.value, prob.spec.value = U, np.sqrt(d)
+    prob.risk_filled = (U, d)
 
 
 def _fill(prob: _Problem, uni: _Universe, cfg: OptimizerConfig, limits: Limits, mu_eff: Float64Array) -> None:
@@ -354,16 +375,6 @@ def _fill(prob: _Problem, uni: _Universe, cfg: OptimizerConfig, limits: Limits, 
     prob.S.value = uni.sector_matrix if uni.sector_matrix.shape[0] else np.zeros((1, n))
     prob.beta.value = np.zeros(n) if uni.betas is None else uni.betas
     prob.bmin.value, prob.bmax.value = limits.beta_min, limits.beta_max
-
-
-def _cholesky_upper(cov: Float64Array) -> Float64Array:
-    jitter = 1e-12 * float(np.trace(cov)) / cov.shape[0]
-    for _ in range(6):
-        try:
-            return np.asarray(np.linalg.cholesky(cov + jitter * np.eye(cov.shape[0])).T, dtype=np.float64)
-        except np.linalg.LinAlgError:
-            jitter *= 100.0
-    raise PortfolioError("cov is not positive semi-definite")
 
 
 def _clean(w: Float64Array, long_only: bool) -> Float64Array:
