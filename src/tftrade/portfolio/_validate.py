@@ -14,9 +14,16 @@ def as_vector(value: npt.ArrayLike, name: str, size: int | None = None) -> Float
     arr = np.asarray(value, dtype=np.float64).reshape(-1)
     if size is not None and arr.shape[0] != size:
         raise PortfolioError(f"{name} has {arr.shape[0]} entries, expected {size}")
-    if not np.all(np.isfinite(arr)):
+    if not _all_finite(arr):
         raise PortfolioError(f"{name} contains non-finite values")
     return arr
+
+
+def _all_finite(arr: Float64Array) -> bool:
+    """Return whether every entry is finite; one sum when it is (a finite sum implies finite entries)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf or overflow: fall back to the full check
+        total = arr.sum()
+    return bool(np.isfinite(total) or np.all(np.isfinite(arr)))
 
 
 def as_matrix(value: npt.ArrayLike, name: str, shape: tuple[int | None, int | None]) -> Float64Array:
@@ -27,7 +34,7 @@ def as_matrix(value: npt.ArrayLike, name: str, shape: tuple[int | None, int | No
     ok = arr.ndim == 2 and all(want is None or got == want for got, want in zip(arr.shape, shape, strict=True))
     if not ok:
         raise PortfolioError(f"{name} has shape {arr.shape}, expected {shape}")
-    if not np.all(np.isfinite(arr)):
+    if not _all_finite(arr):
         raise PortfolioError(f"{name} contains non-finite values")
     return arr
 
@@ -37,8 +44,9 @@ def as_covariance(value: npt.ArrayLike, name: str = "cov") -> Float64Array:
     arr = as_matrix(value, name, (None, None))
     if arr.shape[0] != arr.shape[1]:
         raise PortfolioError(f"{name} must be square, got shape {arr.shape}")
-    skew = arr - arr.T
-    if float(np.abs(skew).max(initial=0.0)) > 1e-8 * float(np.abs(arr).max(initial=0.0)) + 1e-12:
+    skew = arr - arr.T  # antisymmetric, so max |skew| = max skew
+    scale = max(float(arr.max(initial=0.0)), -float(arr.min(initial=0.0)))
+    if float(skew.max(initial=0.0)) > 1e-8 * scale + 1e-12:
         raise PortfolioError(f"{name} is not symmetric")
     skew *= 0.5
     return np.subtract(arr, skew, out=skew)  # (arr + arr.T) / 2 without another temporary

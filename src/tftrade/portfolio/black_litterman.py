@@ -261,7 +261,9 @@ def _right_pick(a: Float64Array, pick: Float64Array, hot: _Hot | None = None) ->
     """Return ``a @ pick.T`` for symmetric ``a``; an O(k n) gather when every view is absolute (one-hot)."""
     if hot is not None:
         cols, vals = hot
-        return np.asarray(a[:, cols] * vals, dtype=np.float64)
+        if cols.shape[0] == a.shape[0] and np.array_equal(cols, np.arange(cols.shape[0])):
+            return np.asarray(a * vals, dtype=np.float64)  # P is a scaled identity: no gather
+        return np.asarray(a[cols].T * vals, dtype=np.float64)  # rows of symmetric a: contiguous gather
     return np.asarray((csr_array(pick) @ a).T, dtype=np.float64)
 
 
@@ -269,5 +271,6 @@ def _left_pick(pick: Float64Array, b: Float64Array, hot: _Hot | None) -> Float64
     """Return ``pick @ b`` for ``b`` of shape ``(n, k)``; a row gather for absolute views (``hot``)."""
     if hot is not None:
         cols, vals = hot
-        return np.asarray(b[cols] * vals[:, None], dtype=np.float64)
+        rows = b if np.array_equal(cols, np.arange(b.shape[0])) else b[cols]
+        return np.asarray(rows * vals[:, None], dtype=np.float64)
     return np.asarray(csr_array(pick) @ b, dtype=np.float64)

@@ -19,10 +19,10 @@ support (:math:`c = 0`) gets :math:`1 + \lambda` times the variance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import norm
 
 from tftrade.core.types import Float64Array
 from tftrade.portfolio._validate import as_vector
@@ -75,7 +75,7 @@ def views_from_forecasts(
         raise PortfolioError(f"level must lie in (0, 0.5), got {level}")
     keep = np.flatnonzero(np.isfinite(med) & np.isfinite(lo) & np.isfinite(hi))
     scale = periods_per_year / horizon
-    sigma = (hi[keep] - lo[keep]) / (2.0 * norm.ppf(1.0 - level))
+    sigma = (hi[keep] - lo[keep]) / (2.0 * NormalDist().inv_cdf(1.0 - level))
     var = np.maximum(sigma**2, 1e-12) * scale * (1.0 + sentiment_penalty * (1.0 - conf[keep]))
     P = np.zeros((keep.shape[0], med.shape[0]))
     P[np.arange(keep.shape[0]), keep] = 1.0
