@@ -1,0 +1,140 @@
+"""Backtests on the store: load bars, make walk-forward TFT forecasts, read sentiment, run, save.
+
+Used by ``tftrade backtest`` and ``tftrade demo``. ``strategy="tft"`` trains the TFT on the
+bars before the backtest start (training and validation rows) and forecasts every bar from the
+start on out of sample; ``strategy="sma"`` runs the 10/30 moving-average crossover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from tftrade.backtest.config import BacktestConfig
+from tftrade.backtest.engine import Backtest
+from tftrade.backtest.errors import BacktestError
+from tftrade.backtest.forecasts import ForecastPanel
+from tftrade.backtest.market import MarketData, load_market
+from tftrade.backtest.result import BacktestResult
+from tftrade.backtest.strategy import Strategy
+from tftrade.core.types import Timeframe
+from tftrade.execution.costs import CostModel
+from tftrade.risk.gate import GateLimits, RiskGate
+from tftrade.strategy.forecast_strategy import ForecastStrategy, StrategyConfig
+from tftrade.strategy.sentiment_input import SentimentPanel
+from tftrade.strategy.sma import SmaCrossover
+
+
+@dataclass(frozen=True)
+class ForecastSetup:
+    """How the TFT is trained for a backtest."""
+
+    preset: str = "default"
+    epochs: int = 5
+    max_samples: int | None = 20_000
+    seed: int = 0
+    train_fraction: float = 0.5
+    """Share of the bars used for training + validation when no start is given."""
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    """A finished backtest with what went into it."""
+
+    result: BacktestResult
+    forecasts: ForecastPanel | None
+    sentiment: SentimentPanel | None
+    strategy: str
+
+
+def backtest_store(
+    engine: Engine,
+    *,
+    timeframe: Timeframe = "1day",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    tickers: list[str] | None = None,
+    strategy: str = "tft",
+    forecast: ForecastSetup | None = None,
+    config: BacktestConfig | None = None,
+    strategy_config: StrategyConfig | None = None,
+    limits: GateLimits | None = None,
+    costs: CostModel | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> BacktestRun:
+    """Run a backtest on the stored bars (see the module docstring).
+
+    Raises
+    ------
+    BacktestError
+        If the store lacks bars, the range is empty, or the strategy name is unknown.
+    """
+    if strategy not in ("tft", "sma"):
+        raise BacktestError(f"unknown strategy {strategy!r}; choose tft or sma")
+    market = load_market(engine, tickers=tickers, timeframe=timeframe, end=end)
+    first = 0 if start is None else int(np.searchsorted(market.timestamps, pd.Timestamp(start).as_unit("ns").value))
+    forecasts = sentiment = None
+    strat: Strategy
+    cfg = config or BacktestConfig()
+    if strategy == "tft":
+        setup = forecast or ForecastSetup()
+        forecasts, first = _forecasts(engine, market, timeframe, setup, first if start is not None else None, on_epoch)
+        sentiment = sentiment_from_store(engine, market)
+        lookback = (strategy_config or StrategyConfig()).lookback
+        market = market_from(market, max(0, first - lookback - 1))
+        strat = ForecastStrategy(forecasts, sentiment, strategy_config)
+        cfg = cfg.model_copy(update={"warmup": max(cfg.warmup, min(first, lookback + 1))})
+    else:
+        strat = SmaCrossover()
+        market = market_from(market, first)
+    if market.n_times < 2:
+        raise BacktestError("the backtest range holds fewer than two bars")
+    bt = Backtest(market, strat, config=cfg, costs=costs, gate=RiskGate(limits or GateLimits()), on_step=on_step)
+    return BacktestRun(bt.run(), forecasts, sentiment, strategy)
+
+
+def market_from(market: MarketData, first: int) -> MarketData:
+    """The market from row ``first`` on."""
+    return market if first <= 0 else market.rows(first, market.n_times)
+
+
+def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: ForecastSetup,
+               first: int | None, on_epoch: Callable[[dict[str, float]], None] | None) -> tuple[ForecastPanel, int]:
+    from tftrade.backtest.walkforward import walk_forward
+    from tftrade.features.dataset import WARMUP
+    from tftrade.forecast.tft.config import preset
+    from tftrade.forecast.training import TrainConfig
+    from tftrade.forecast.workflows import store_panel
+
+    mc = preset(setup.preset)
+    panel, _ = store_panel(engine, list(market.tickers), timeframe, WARMUP + 4 * (mc.context + mc.horizon))
+    usable = panel.n_times - WARMUP
+    if first is None:
+        fit_share = setup.train_fraction
+    else:
+        row = int(np.searchsorted(panel.timestamps, market.timestamps[min(first, market.n_times - 1)]))
+        fit_share = (row - WARMUP) / usable
+    if not 0.2 < fit_share < 1:
+        raise BacktestError(f"the bars before the backtest start are {fit_share:.0%} of the history; the TFT needs "
+                            "between 20 % and 100 % of it for training and validation")
+    tc = TrainConfig(max_epochs=setup.epochs, max_samples_per_epoch=setup.max_samples, seed=setup.seed,
+                     split=(0.85 * fit_share, 0.15 * fit_share))
+    forecasts, _trained = walk_forward(panel, mc, tc, on_epoch=on_epoch)
+    start_ns = forecasts.timestamps[int(np.argmax(np.isfinite(forecasts.q50).any(axis=1)))]
+    return forecasts, int(np.searchsorted(market.timestamps, start_ns))
+
+
+def sentiment_from_store(engine: Engine, market: MarketData, window: str = "1min") -> SentimentPanel | None:
+    """The stored per-window sentiment of the market's tickers, smoothed; ``None`` when nothing is stored."""
+    from tftrade.sentiment.aggregate import stored_panel
+
+    score, _count = stored_panel(engine, market.timestamps, list(market.tickers), window)
+    if not np.isfinite(score).any():
+        return None
+    return SentimentPanel.from_raw(market.timestamps, market.tickers, score)

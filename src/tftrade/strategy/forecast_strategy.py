@@ -1,0 +1,103 @@
+"""The platform's strategy: TFT forecasts + sentiment → Black–Litterman → constrained weights.
+
+At each decision (the close of bar ``t``):
+
+1. :func:`~tftrade.strategy.signals.make_signals` reads the forecasts made at ``t``, the smoothed
+   sentiment up to ``t``, dollar ADV and VIX; while VIX is above the block level the strategy holds;
+2. over the tradable names: Ledoit–Wolf covariance of the trailing ``lookback`` bar returns
+   (annualised), the equilibrium prior :math:`\\pi = \\delta\\Sigma w_{eq}` (equal weights; caps are
+   rarely known intraday), one absolute view per name from its quantile forecast with Ω from the
+   quantile spread and the sentiment confidence
+   (:func:`~tftrade.portfolio.views_from_forecasts`), the BL posterior;
+3. :func:`~tftrade.portfolio.optimize` under the stock, sector and beta limits with the turnover cost
+   from the current weights; names not tradable are targeted at 0.
+
+Every target carries its rationale; relaxed optimiser limits become notes of the decision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from tftrade.backtest.config import BARS_PER_DAY, periods_per_year
+from tftrade.backtest.forecasts import ForecastPanel
+from tftrade.backtest.strategy import AccountState, Targets
+from tftrade.backtest.view import MarketView
+from tftrade.core.types import Float64Array, Timeframe
+from tftrade.portfolio import OptimizerConfig, bl_posterior, ledoit_wolf, market_implied_prior, optimize
+from tftrade.portfolio.views import views_from_forecasts
+from tftrade.strategy.estimates import betas, dollar_adv, simple_returns
+from tftrade.strategy.sentiment_input import SentimentPanel
+from tftrade.strategy.signals import SignalConfig, Signals, make_signals
+
+
+class StrategyConfig(BaseModel):
+    """Settings of :class:`ForecastStrategy` (frozen, unknown keys rejected)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    signals: SignalConfig = SignalConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    tau: float = Field(default=0.05, gt=0)
+    risk_aversion: float = Field(default=2.5, gt=0, description="delta of the equilibrium prior")
+    lookback: int = Field(default=390, ge=10, description="bars of returns for covariance and betas")
+    sentiment_penalty: float = Field(default=1.0, ge=0, description="Ω multiplier 1 + λ(1 - c)")
+
+
+class ForecastStrategy:
+    """Black–Litterman on TFT forecasts and sentiment (see the module docstring)."""
+
+    def __init__(self, forecasts: ForecastPanel, sentiment: SentimentPanel | None = None,
+                 config: StrategyConfig | None = None) -> None:
+        self.forecasts, self.sentiment = forecasts, sentiment
+        self.config = config or StrategyConfig()
+
+    def decide(self, view: MarketView, account: AccountState) -> Targets | None:
+        """Target weights at the close of ``view.t`` (``None`` when no forecast was made then)."""
+        row = self.forecasts.row(view.now_ns, view.tickers)
+        if row is None:
+            return None
+        cfg, tf = self.config, _timeframe(view.timeframe)
+        q10, q50, q90, conf = row
+        sent = None if self.sentiment is None else self.sentiment.row(view.now_ns, view.tickers)
+        close, volume = view.history("close", cfg.lookback + 1), view.history("volume", cfg.lookback)
+        prices = view.last_prices()
+        adv = dollar_adv(close[1:], volume, BARS_PER_DAY[tf])
+        sig = make_signals(q10, q50, q90, conf, sent, adv, prices, view.vix, cfg.signals)
+        if sig.vix_blocked:
+            return Targets(np.full(len(view.tickers), np.nan), sig.reasons,
+                           (f"VIX {view.vix:.1f} above {cfg.signals.vix_block:.0f}: holding, no new positions",))
+        sub = np.flatnonzero(sig.tradable)
+        if sub.shape[0] < 2 or close.shape[0] < 10:
+            return None
+        return self._allocate(view, account, sig, sub, simple_returns(close), tf)
+
+    def _allocate(self, view: MarketView, account: AccountState, sig: Signals, sub: np.ndarray,
+                  returns: Float64Array, tf: Timeframe) -> Targets:
+        cfg, ppy = self.config, periods_per_year(tf)
+        r = returns[:, sub]
+        cov = ledoit_wolf(r, ppy).cov
+        prior = market_implied_prior(cov, cfg.risk_aversion)
+        views = views_from_forecasts(sig.expected[sub], sig.q_low[sub], sig.q_high[sub],
+                                     sig.sentiment_confidence[sub], horizon=self.forecasts.horizon,
+                                     periods_per_year=ppy, sentiment_penalty=cfg.sentiment_penalty)
+        post = bl_posterior(cov, prior, views.P, views.Q, views.omega, tau=cfg.tau)
+        bench = view.benchmark_history(cfg.lookback + 1)
+        b = betas(r, None if bench is None else simple_returns(bench[:, None])[:, 0])
+        res = optimize(post.mean, cov, sectors=np.asarray(view.sectors)[sub], betas=b,
+                       prev_weights=account.weights[sub], config=cfg.optimizer)
+        n = len(view.tickers)
+        w = np.zeros(n)
+        w[sub] = res.weights
+        mu = np.full(n, np.nan)
+        mu[sub] = post.mean
+        why = [f"{sig.reasons[i]}; BL {mu[i]:+.1%}/yr; target {w[i]:.2%}" if np.isfinite(mu[i])
+               else f"{sig.reasons[i]}; not tradable: target 0" for i in range(n)]
+        notes = tuple(f"optimiser relaxed {x.limit} from {x.requested} to {x.applied}: {x.reason}"
+                      for x in res.relaxations)
+        return Targets(w, tuple(why), notes)
+
+
+def _timeframe(value: str) -> Timeframe:
+    return "1min" if value == "1min" else "1day"

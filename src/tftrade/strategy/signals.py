@@ -1,0 +1,93 @@
+r"""Signals: per ticker, what the forecast says, how sure it is, whether sentiment agrees, and whether it may trade.
+
+For each ticker at decision time:
+
+* **expected return** — the TFT's P50 of the cumulative log return over the traded horizon;
+  the 10–90 spread and the forecast's ``confidence`` (see :mod:`tftrade.forecast.prediction`)
+  travel with it.
+* **sentiment confidence** :math:`c \in [0, 1]` — how much social sentiment supports the
+  forecast's direction: with :math:`s \in [-1, 1]` the ticker's smoothed sentiment,
+  :math:`c = \mathrm{clip}(0.5 + \mathrm{sign}(q_{50})\, s, 0, 1)`; 0.5 when there is no sentiment.
+  It feeds the Black–Litterman view uncertainty Ω.
+* **tradable** — a finite forecast, a price, dollar ADV ≥ ``min_dollar_adv`` and forecast
+  confidence ≥ ``min_confidence``.
+* **regime** — while VIX > ``vix_block`` no new positions are opened (the strategy holds).
+
+Every ticker keeps a one-line rationale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from tftrade.core.types import BoolArray, Float64Array
+
+
+class SignalConfig(BaseModel):
+    """Thresholds of :func:`make_signals` (frozen, unknown keys rejected)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_dollar_adv: float = Field(default=0.0, ge=0, description="skip names trading less per day")
+    min_confidence: float = Field(default=0.0, ge=0, le=1, description="skip forecasts less confident")
+    vix_block: float = Field(default=35.0, gt=0, description="no new positions while VIX is above this")
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """Signals of one cross-section (arrays over the universe)."""
+
+    expected: Float64Array
+    q_low: Float64Array
+    q_high: Float64Array
+    confidence: Float64Array
+    sentiment: Float64Array
+    sentiment_confidence: Float64Array
+    tradable: BoolArray
+    vix_blocked: bool
+    reasons: tuple[str, ...]
+
+
+def sentiment_confidence(expected: Float64Array, sentiment: Float64Array) -> Float64Array:
+    """``clip(0.5 + sign(expected) · s, 0, 1)``; 0.5 where sentiment is unknown.
+
+    >>> sentiment_confidence(np.array([0.01, 0.01, -0.01, 0.01]), np.array([0.3, -0.3, -0.8, np.nan])).tolist()
+    [0.8, 0.2, 1.0, 0.5]
+    """
+    s = np.nan_to_num(sentiment, nan=0.0)
+    out: Float64Array = np.clip(0.5 + np.sign(np.nan_to_num(expected)) * s, 0.0, 1.0)
+    return out
+
+
+def make_signals(
+    q10: Float64Array, q50: Float64Array, q90: Float64Array, confidence: Float64Array,
+    sentiment: Float64Array | None, dollar_adv: Float64Array, prices: Float64Array, vix: float,
+    config: SignalConfig,
+) -> Signals:
+    """Combine forecasts, sentiment, liquidity and regime into :class:`Signals` (see the module docstring)."""
+    n = q50.shape[0]
+    sent = np.full(n, np.nan) if sentiment is None else sentiment
+    finite = np.isfinite(q10) & np.isfinite(q50) & np.isfinite(q90) & np.isfinite(prices) & (prices > 0)
+    liquid = dollar_adv >= config.min_dollar_adv
+    sure = np.nan_to_num(confidence) >= config.min_confidence
+    tradable = finite & liquid & sure
+    blocked = bool(np.isfinite(vix) and vix > config.vix_block)
+    c_sent = sentiment_confidence(q50, sent)
+    reasons = []
+    for i in range(n):
+        if not finite[i]:
+            reasons.append("no forecast or price")
+            continue
+        text = (f"P50 {q50[i]:+.3%} [{q10[i]:+.3%}, {q90[i]:+.3%}] conf {confidence[i]:.2f}; "
+                f"sentiment {'n/a' if np.isnan(sent[i]) else f'{sent[i]:+.2f}'} (support {c_sent[i]:.2f})")
+        if not liquid[i]:
+            text += f"; illiquid (ADV ${dollar_adv[i]:,.0f} < ${config.min_dollar_adv:,.0f})"
+        if not sure[i]:
+            text += f"; confidence below {config.min_confidence:.2f}"
+        if blocked:
+            text += f"; VIX {vix:.1f} > {config.vix_block:.0f}: no new positions"
+        reasons.append(text)
+    return Signals(q50, q10, q90, confidence, sent, c_sent, tradable, blocked, tuple(reasons))
