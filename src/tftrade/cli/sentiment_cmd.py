@@ -83,16 +83,20 @@ def momentum_cmd(
 @app.command("train")
 @command
 def train(
-    out: Path | None = typer.Option(None, "--out", help="Where to write the head (default: the shipped asset)."),
+    out: Path | None = typer.Option(None, "--out", help="Where to write the adapter (default: the shipped asset)."),
     seed: int = typer.Option(0, "--seed"),
-    epochs: int = typer.Option(50, "--epochs", min=1),
+    epochs: int = typer.Option(3, "--epochs", min=1),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Train on a seeded subset of this many texts."),
+    valid_limit: int | None = typer.Option(None, "--valid-limit", min=1,
+                                           help="Report on a seeded subset of this many validation texts."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch threads (default: torch's choice)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Train the learned scorer's head on sent_train.csv and report accuracy on sent_valid.csv."""
+    """Fine-tune MiniLM's top layers (LoRA) and a head on sent_train.csv; report accuracy on sent_valid.csv."""
     from tftrade.sentiment.evaluation import train_and_save
 
-    stderr.print("embedding the training set with MiniLM (a few minutes on CPU)...")
-    report = train_and_save(out, seed=seed, epochs=epochs)
+    stderr.print("fine-tuning MiniLM's top layers on the training set (minutes on CPU)...")
+    report = train_and_save(out, seed=seed, epochs=epochs, limit=limit, valid_limit=valid_limit, threads=threads)
     emit(report, as_json, lambda r: table("sentiment train", [asdict(r)]))
 
 

@@ -1,10 +1,11 @@
 """Social sentiment: find tickers in comments, score them, aggregate per window, detect momentum.
 
 The pipeline is ``extract`` (:mod:`~tftrade.sentiment.tickers`) → ``score``
-(:mod:`~tftrade.sentiment.lexicon` fast path, :mod:`~tftrade.sentiment.learned`
-MiniLM + trained head) → ``down-weight noise`` (:mod:`~tftrade.sentiment.noise`)
-→ ``aggregate`` (:mod:`~tftrade.sentiment.aggregate`) → ``momentum``
-(:mod:`~tftrade.sentiment.momentum`).
+(:mod:`~tftrade.sentiment.lexicon` fast path; :mod:`~tftrade.sentiment.learned`:
+MiniLM with LoRA-tuned top layers and a head, :mod:`~tftrade.sentiment.finetune`)
+→ ``down-weight noise`` (:mod:`~tftrade.sentiment.noise`) → ``aggregate``
+(:mod:`~tftrade.sentiment.aggregate`) → ``momentum``
+(:mod:`~tftrade.sentiment.momentum`, stored by :mod:`tftrade.store.momentum`).
 """
 
 from __future__ import annotations

@@ -80,26 +80,46 @@ class TrainReport:
     """What ``tftrade sentiment train`` did."""
 
     path: str
+    adapter_bytes: int
     n_train: int
     n_valid: int
     accuracy: float
     macro_f1: float
-    embed_seconds: float
+    epoch_losses: list[float]
     train_seconds: float
+    valid_seconds: float
 
 
-def train_and_save(out: Path | None = None, *, seed: int = 0, epochs: int = 50, hidden: int = 128) -> TrainReport:
-    """Embed ``sent_train``, train the head, score ``sent_valid`` and save the head (default: the shipped asset)."""
-    from tftrade.sentiment.learned import HEAD_PATH, LearnedScorer, embed, train_head
+def _subset(texts: list[str], labels: npt.NDArray[np.int64], limit: int | None,
+            seed: int) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """The first ``limit`` items of a seeded shuffle (all of them, in order, when ``limit`` is None)."""
+    if limit is None or limit >= len(texts):
+        return texts, labels
+    if limit < 1:
+        raise SentimentError(f"limit must be >= 1, got {limit}")
+    keep = np.sort(np.random.default_rng(seed).permutation(len(texts))[:limit])
+    return [texts[k] for k in keep], labels[keep]
 
-    texts, labels = load_labelled("train")
-    v_texts, v_labels = load_labelled("valid")
+
+def train_and_save(out: Path | None = None, *, seed: int = 0, epochs: int = 3, limit: int | None = None,
+                   valid_limit: int | None = None, threads: int | None = None) -> TrainReport:
+    """Fine-tune on ``sent_train``, save the adapter (default: the shipped asset), report on ``sent_valid``.
+
+    ``limit`` and ``valid_limit`` take seeded subsets (for quick runs and tests); the shipped
+    asset is trained on all of ``sent_train``. Only ``sent_train`` is used for training.
+    """
+    from tftrade.sentiment.encoder import Encoder
+    from tftrade.sentiment.finetune import FinetuneConfig, finetune
+    from tftrade.sentiment.learned import ADAPTER_PATH, LearnedScorer
+
+    texts, labels = _subset(*load_labelled("train"), limit, seed)
+    v_texts, v_labels = _subset(*load_labelled("valid"), valid_limit, seed)
+    losses: list[float] = []
     t0 = time.perf_counter()
-    emb = embed(texts)
+    adapter = finetune(Encoder.load(), texts, labels, FinetuneConfig(epochs=epochs, seed=seed), threads=threads,
+                       progress=lambda _, loss: losses.append(round(loss, 4)))
     t1 = time.perf_counter()
-    head = train_head(emb, labels, seed=seed, epochs=epochs, hidden=hidden)
-    t2 = time.perf_counter()
-    path = head.save(out or HEAD_PATH)
-    result = evaluate(LearnedScorer(head), v_texts, v_labels)
-    return TrainReport(str(path), len(texts), len(v_texts), result.accuracy, result.macro_f1,
-                       round(t1 - t0, 1), round(t2 - t1, 1))
+    path = adapter.save(out or ADAPTER_PATH)
+    result = evaluate(LearnedScorer(path, threads=threads), v_texts, v_labels)
+    return TrainReport(str(path), path.stat().st_size, len(texts), len(v_texts), result.accuracy, result.macro_f1,
+                       losses, round(t1 - t0, 1), result.seconds)
