@@ -15,7 +15,7 @@ as the interval widens.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -27,7 +27,7 @@ from tftrade.core.types import Float64Array, Int64Array, Timeframe
 from tftrade.features.dataset import WARMUP, Panel, WindowIndex, features_hash, gather
 from tftrade.features.errors import FeatureError
 from tftrade.features.known import known_features
-from tftrade.forecast.errors import InsufficientHistoryError, UnknownTickerError
+from tftrade.forecast.errors import ForecastError, InsufficientHistoryError, UnknownTickerError
 from tftrade.forecast.training import Trained, forecast_scaled
 
 Z90 = 1.2815515655446004
@@ -71,13 +71,32 @@ def align(panel: Panel, trained: Trained) -> Panel:
 
 
 def future_timestamps(last_ns: int, timeframe: Timeframe, horizon: int) -> Int64Array:
-    """Return the start times of the next ``horizon`` bars (business days, or minutes; holidays ignored)."""
-    last = pd.Timestamp(last_ns, unit="ns", tz="UTC")
-    if timeframe == "1day":
-        local = last.tz_convert("America/New_York")
-        days = pd.bdate_range(local.normalize().tz_localize(None) + pd.Timedelta(days=1), periods=horizon)
-        return np.asarray(days.tz_localize("America/New_York").tz_convert("UTC").as_unit("ns").asi8, dtype=np.int64)
-    return last_ns + np.arange(1, horizon + 1, dtype=np.int64) * 60_000_000_000
+    """Return the start times of the ``horizon`` trading bars after the bar starting at ``last_ns``.
+
+    Uses the NYSE calendar (:class:`~tftrade.core.calendar.TradingCalendar`): minute bars run from
+    the session's open to its close (13:00 on half days) and continue at the next session's open;
+    daily bars (stamped at New York midnight) skip weekends and holidays.
+
+    Examples
+    --------
+    >>> ts = pd.Timestamp("2024-07-03 16:58", tz="UTC").value  # 12:58 New York on a half day
+    >>> [str(pd.Timestamp(t, tz="UTC").tz_convert("America/New_York").time()) for t in
+    ...  future_timestamps(ts, "1min", 3)]
+    ['12:59:00', '09:30:00', '09:31:00']
+    """
+    from tftrade.core.calendar import TradingCalendar
+
+    day = pd.Timestamp(last_ns, unit="ns", tz="UTC").tz_convert("America/New_York").date()
+    span = 7 + (horizon if timeframe == "1day" else horizon // 210) * 2
+    while True:
+        cal = TradingCalendar(day, day + timedelta(days=span))
+        starts = cal.minute_starts_ns() if timeframe == "1min" else cal.session_midnights_ns()
+        ahead = starts[starts > last_ns][:horizon]
+        if len(ahead) == horizon:
+            return np.asarray(ahead, dtype=np.int64)
+        if span > 3660:
+            raise ForecastError(f"the exchange calendar has no {horizon} {timeframe} bars after {day}")
+        span *= 2
 
 
 def predict_latest(trained: Trained, raw: Panel, model_version: str = "") -> list[Forecast]:

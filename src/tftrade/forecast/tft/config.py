@@ -40,6 +40,10 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     hidden_size: int = Field(default=32, ge=4)
+    variable_size: int | None = Field(
+        default=None, ge=1,
+        description="width each real input is embedded to inside variable selection (None: hidden_size)",
+    )
     attention_heads: int = Field(default=4, ge=1)
     dropout: float = Field(default=0.1, ge=0, lt=1)
     lstm_layers: int = Field(default=1, ge=1)
@@ -49,8 +53,10 @@ class ModelConfig(BaseModel):
 
 
 PRESETS: dict[str, ModelConfig] = {
-    "default": ModelConfig(hidden_size=32, attention_heads=4, dropout=0.1, lstm_layers=1, context=60, horizon=5),
-    "institutional": ModelConfig(hidden_size=256, attention_heads=8, dropout=0.1, lstm_layers=2, context=60, horizon=5),
+    "default": ModelConfig(hidden_size=32, variable_size=8, attention_heads=4, dropout=0.1, lstm_layers=1,
+                           context=60, horizon=5),
+    "institutional": ModelConfig(hidden_size=256, variable_size=64, attention_heads=8, dropout=0.1, lstm_layers=2,
+                                 context=60, horizon=5),
 }
 
 

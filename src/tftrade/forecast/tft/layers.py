@@ -81,15 +81,3 @@ class GroupedGRN(nn.Module):
         g = F.glu(torch.baddbmm(self.bg.unsqueeze(1), self.dropout(h), self.wg), dim=-1)
         out: Tensor = self.norm(xv + g).transpose(0, 1).reshape(shape)
         return out
-
-
-class RealEmbedding(nn.Module):
-    """Embed each of ``V`` real inputs into ``d`` dimensions: ``(..., V) -> (..., V, d)``."""
-
-    def __init__(self, n_vars: int, d: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(n_vars, d) * 0.1)
-        self.bias = nn.Parameter(torch.zeros(n_vars, d))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.unsqueeze(-1) * self.weight + self.bias

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from tftrade.forecast.tft.attention import InterpretableMultiHeadAttention, causal_mask
 from tftrade.forecast.tft.config import DataSchema, ModelConfig
-from tftrade.forecast.tft.layers import GateAddNorm, GatedResidualNetwork, RealEmbedding
+from tftrade.forecast.tft.layers import GateAddNorm, GatedResidualNetwork
+from tftrade.forecast.tft.real_selection import RealVariableSelection
 from tftrade.forecast.tft.selection import StaticCovariateEncoders, VariableSelectionNetwork
 
 
@@ -52,10 +53,8 @@ class TemporalFusionTransformer(nn.Module):
         self.static_embeddings = nn.ModuleList(nn.Embedding(c, d) for c in schema.static_cardinalities)
         self.static_vsn = VariableSelectionNetwork(len(schema.static), d, p, with_context=False)
         self.static_encoders = StaticCovariateEncoders(d, p)
-        self.encoder_embedding = RealEmbedding(n_obs + n_known, d)
-        self.decoder_embedding = RealEmbedding(n_known, d)
-        self.encoder_vsn = VariableSelectionNetwork(n_obs + n_known, d, p)
-        self.decoder_vsn = VariableSelectionNetwork(n_known, d, p)
+        self.encoder_vsn = RealVariableSelection(n_obs + n_known, d, p, d_var=config.variable_size)
+        self.decoder_vsn = RealVariableSelection(n_known, d, p, d_var=config.variable_size)
         lstm_dropout = p if config.lstm_layers > 1 else 0.0
         self.lstm_encoder = nn.LSTM(d, d, config.lstm_layers, batch_first=True, dropout=lstm_dropout)
         self.lstm_decoder = nn.LSTM(d, d, config.lstm_layers, batch_first=True, dropout=lstm_dropout)
@@ -84,9 +83,9 @@ class TemporalFusionTransformer(nn.Module):
         s_emb = torch.stack([e(static[:, k]) for k, e in enumerate(self.static_embeddings)], dim=1)
         static_vec, static_w = self.static_vsn(s_emb)
         c_sel, c_enr, c_h, c_c = self.static_encoders(static_vec)
-        enc_x, enc_w = self.encoder_vsn(self.encoder_embedding(torch.cat([observed, known[:, :c]], -1)), c_sel)
-        dec_x, dec_w = self.decoder_vsn(self.decoder_embedding(known[:, c:]), c_sel)
-        state = tuple(s.unsqueeze(0).repeat(self.config.lstm_layers, 1, 1).contiguous() for s in (c_h, c_c))
+        enc_x, enc_w = self.encoder_vsn(torch.cat([observed, known[:, :c]], -1), c_sel)
+        dec_x, dec_w = self.decoder_vsn(known[:, c:], c_sel)
+        state = tuple(s.unsqueeze(0).expand(self.config.lstm_layers, -1, -1).contiguous() for s in (c_h, c_c))
         enc_out, state = self.lstm_encoder(enc_x, state)
         dec_out, _ = self.lstm_decoder(dec_x, state)
         temporal = self.post_lstm(torch.cat([enc_out, dec_out], 1), torch.cat([enc_x, dec_x], 1))

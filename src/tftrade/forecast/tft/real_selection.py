@@ -1,0 +1,167 @@
+"""Variable selection over scalar real inputs, computed without materialising the embeddings.
+
+The TFT embeds each real input ``x_v`` linearly, ``e_v = x_v w_v + b_v`` (``d`` dimensions), then
+(eq. 6–8 of the paper) weighs the variables with a GRN over the concatenated embeddings and
+passes each embedding through its own GRN. Because every ``e_v`` is rank-1 in the scalar ``x_v``,
+every linear map applied directly to embeddings folds into a map on the raw scalars:
+
+* the flat GRN's first layer ``W [e_1; …; e_V]`` equals ``x A + c`` with ``A`` (V × d) and ``c`` folded
+  from ``W`` and the embedding, so it costs ``V·d`` instead of ``V·d·d`` per step (its skip too);
+* each variable's GRN first layer ``W1_v e_v`` equals ``x_v a_v + c_v`` (elementwise), and its
+  residual is ``e_v`` itself.
+
+The result is exactly the embedding followed by the paper's variable selection network; only
+the per-variable second layer and gate remain as batched matrix products over the variable axis.
+Without gradients the per-variable stage runs in cache-sized chunks of steps.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+CHUNK_ELEMENTS = 1 << 20
+"""Per-variable activations (steps × variables × 2d) processed at once when no gradient is needed."""
+
+TRAIN_CHUNK_ELEMENTS = 1 << 22
+"""The same in training, where each chunk is recomputed in the backward pass (activation checkpointing)."""
+
+
+class RealVariableSelection(nn.Module):
+    """Embed ``V`` scalar inputs and select over them: ``(x (..., V), context (B, d) | None) ->
+    (selected (..., d), weights (..., V))``.
+
+    Parameters
+    ----------
+    n_vars
+        Number of real inputs ``V``.
+    d
+        Hidden size (width of the selected output and of the flat GRN).
+    dropout
+        Dropout inside the GRNs (training only).
+    with_context
+        Whether the selection weights are conditioned on a static context vector.
+    d_var
+        Width of each variable's embedding and of its GRN's hidden layer (pytorch-forecasting's
+        ``hidden_continuous_size``); ``None`` means ``d`` as in the paper. When it differs from ``d``
+        each variable's GRN has a linear skip ``d_var -> d``, as the paper's GRN does whenever its
+        input and output widths differ.
+
+    Examples
+    --------
+    >>> vs = RealVariableSelection(3, 4).eval()
+    >>> sel, w = vs(torch.randn(2, 5, 3), torch.randn(2, 4))
+    >>> tuple(sel.shape), tuple(w.shape), bool(torch.allclose(w.sum(-1), torch.ones(2, 5)))
+    ((2, 5, 4), (2, 5, 3), True)
+    """
+
+    def __init__(
+        self, n_vars: int, d: int, dropout: float = 0.0, with_context: bool = True, d_var: int | None = None
+    ) -> None:
+        super().__init__()
+        e = d_var or d
+        self.n_vars, self.d, self.d_var = n_vars, d, e
+        # the real-input embedding e_v = x_v * emb_w[v] + emb_b[v]
+        self.emb_w = nn.Parameter(torch.randn(n_vars, e) * 0.1)
+        self.emb_b = nn.Parameter(torch.zeros(n_vars, e))
+        # flat GRN over the concatenated embeddings (V·e -> d -> d -> V), with an optional context
+        self.flat_fc1 = nn.Linear(n_vars * e, d)
+        self.flat_context = nn.Linear(d, d, bias=False) if with_context else None
+        self.flat_fc2 = nn.Linear(d, d)
+        self.flat_gate = nn.Linear(d, 2 * n_vars)
+        self.flat_skip = nn.Linear(n_vars * e, n_vars)
+        self.flat_norm = nn.LayerNorm(n_vars)
+        # one GRN per variable (e -> e -> d), weights stacked on a leading variable axis
+        self.w1 = nn.Parameter(torch.randn(n_vars, e, e) * e**-0.5)
+        self.b1 = nn.Parameter(torch.zeros(n_vars, e))
+        self.w2 = nn.Parameter(torch.randn(n_vars, e, e) * e**-0.5)
+        self.b2 = nn.Parameter(torch.zeros(n_vars, e))
+        self.wg = nn.Parameter(torch.randn(n_vars, e, 2 * d) * e**-0.5)
+        self.bg = nn.Parameter(torch.zeros(n_vars, 2 * d))
+        self.ws = nn.Parameter(torch.randn(n_vars, e, d) * e**-0.5) if e != d else None
+        self.bs = nn.Parameter(torch.zeros(n_vars, d)) if e != d else None
+        self.norm = nn.LayerNorm(d)
+        self.dropout = nn.Dropout(dropout)
+
+    def _fold(self, weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
+        """Fold ``Linear(V·e -> k)`` applied to the embeddings into ``x @ A + c`` on the scalars."""
+        w = weight.view(weight.shape[0], self.n_vars, self.d_var)  # k × V × e
+        a = torch.einsum("ve,kve->vk", self.emb_w, w)
+        c = torch.einsum("ve,kve->k", self.emb_b, w) + bias
+        return a, c
+
+    def weights(self, x: Tensor, context: Tensor | None) -> Tensor:
+        """Return the selection weights ``(..., V)`` (softmax of the flat GRN)."""
+        flat_x = x.reshape(-1, self.n_vars)
+        a1, c1 = self._fold(self.flat_fc1.weight, self.flat_fc1.bias)
+        h = torch.addmm(c1, flat_x, a1).view(*x.shape[:-1], self.d)
+        if self.flat_context is not None and context is not None:
+            ctx = self.flat_context(context)
+            h = h + ctx.view(ctx.shape[0], *([1] * (x.dim() - 2)), self.d)
+        h = self.flat_fc2(F.elu(h))
+        gated = F.glu(self.flat_gate(self.dropout(h)), dim=-1)
+        a_s, c_s = self._fold(self.flat_skip.weight, self.flat_skip.bias)
+        skip = torch.addmm(c_s, flat_x, a_s).view(*x.shape[:-1], self.n_vars)
+        return torch.softmax(self.flat_norm(skip + gated), dim=-1)
+
+    def _rank_one(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Return ``a1, c1`` (first layer) and ``a_s, c_s`` (residual) so that each is ``x_v a + c``."""
+        a1 = torch.einsum("ve,vef->vf", self.emb_w, self.w1)
+        c1 = torch.einsum("ve,vef->vf", self.emb_b, self.w1) + self.b1
+        if self.ws is None or self.bs is None:
+            return a1, c1, self.emb_w, self.emb_b
+        a_s = torch.einsum("ve,ved->vd", self.emb_w, self.ws)
+        c_s = torch.einsum("ve,ved->vd", self.emb_b, self.ws) + self.bs
+        return a1, c1, a_s, c_s
+
+    def _per_variable(self, xv: Tensor, wv: Tensor, folded: tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
+        """Weighted sum over variables of each variable's GRN; ``xv``, ``wv`` are V × N.
+
+        The layer norm is shared by the variables, and its affine part commutes with the weighted
+        sum (the weights sum to one), so it is applied once to the N × d result.
+        """
+        a1, c1, a_s, c_s = folded
+        x3 = xv.unsqueeze(-1)
+        grad = torch.is_grad_enabled()
+        h = torch.addcmul(c1.unsqueeze(1), x3, a1.unsqueeze(1))  # V × N × e: first layer, rank-1
+        h = F.elu(h) if grad else F.elu_(h)
+        h = torch.baddbmm(self.b2.unsqueeze(1), h, self.w2)
+        if grad:
+            g = F.glu(torch.baddbmm(self.bg.unsqueeze(1), self.dropout(h), self.wg), dim=-1)
+        else:  # the gate's bias rides on a column of ones: no broadcast copy of the wide output
+            g = F.glu(torch.bmm(F.pad(h, (0, 1), value=1.0), torch.cat([self.wg, self.bg.unsqueeze(1)], 1)), dim=-1)
+        if grad:
+            z = torch.addcmul(g + c_s.unsqueeze(1), x3, a_s.unsqueeze(1))
+        else:
+            z = g.add_(c_s.unsqueeze(1)).addcmul_(x3, a_s.unsqueeze(1))
+        if grad:
+            y = F.layer_norm(z, (self.d,), eps=self.norm.eps)
+            out = (y * wv.unsqueeze(-1)).sum(dim=0)
+        else:  # Σ_v w_v (z_v - μ_v) / σ_v with the row statistics from matrix-vector products
+            ones = torch.full((self.d, 1), 1.0 / self.d, dtype=z.dtype)
+            mean = (z @ ones).squeeze(-1)
+            var = (z.square() @ ones).squeeze(-1) - mean.square()
+            scale = wv * torch.rsqrt(var.clamp_min_(0.0) + self.norm.eps)
+            out = z[0] * scale[0].unsqueeze(-1)
+            for v in range(1, self.n_vars):
+                out.addcmul_(z[v], scale[v].unsqueeze(-1))
+            out.sub_((scale * mean).sum(dim=0).unsqueeze(-1))
+        return torch.addcmul(self.norm.bias, out, self.norm.weight)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        w = self.weights(x, context)
+        folded = self._rank_one()
+        xv = x.reshape(-1, self.n_vars).t().contiguous()
+        wv = w.reshape(-1, self.n_vars).t().contiguous()
+        n = xv.shape[1]
+        step = max(CHUNK_ELEMENTS // (self.n_vars * 2 * self.d), 1)
+        if torch.is_grad_enabled():
+            step = max(TRAIN_CHUNK_ELEMENTS // (self.n_vars * 2 * self.d), 1)
+            parts = [checkpoint(self._per_variable, xv[:, s : s + step], wv[:, s : s + step], folded,
+                                use_reentrant=False) for s in range(0, n, step)]
+        else:
+            parts = [self._per_variable(xv[:, s : s + step], wv[:, s : s + step], folded) for s in range(0, n, step)]
+        selected = parts[0] if len(parts) == 1 else torch.cat(parts)
+        return selected.view(*x.shape[:-1], self.d), w
