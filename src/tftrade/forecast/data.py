@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from tftrade.core.types import Timeframe
+from tftrade.core.types import Float64Array, Int64Array, Timeframe
 from tftrade.data.synthetic import SyntheticMarket
 from tftrade.features.dataset import WARMUP, Panel, WindowIndex, build_panel, windows
 from tftrade.features.errors import FeatureError
@@ -44,8 +45,19 @@ def _sessions(market: SyntheticMarket) -> dict[str, list[object]]:
     return {k: list(v) for k, v in market.planted.earnings_sessions.items()}
 
 
-def panel_from_bars(bars: pd.DataFrame, timeframe: Timeframe, sectors: dict[str, str] | None = None) -> Panel:
+SentimentLookup = Callable[[Int64Array, list[str]], tuple[Float64Array | None, Float64Array | None]]
+"""``(bar timestamps, tickers) -> (score, count)`` time × ticker arrays, or ``(None, None)`` when absent."""
+
+
+def panel_from_bars(
+    bars: pd.DataFrame, timeframe: Timeframe, sectors: dict[str, str] | None = None,
+    sentiment: SentimentLookup | None = None,
+) -> Panel:
     """Build a panel from long bars (ticker, window_start, open, high, low, close, volume).
+
+    ``sentiment``, when given, supplies the comment score and count of each bar (see
+    :func:`tftrade.forecast.store_sentiment.stored_sentiment`); otherwise the sentiment features
+    are zero with ``sentiment_present`` 0.
 
     Bars are pivoted onto the union of timestamps; a ticker's missing bars are forward-filled
     (volume 0). Leading bars before a ticker's first trade stay missing and raise :class:`FeatureError`,
@@ -59,11 +71,13 @@ def panel_from_bars(bars: pd.DataFrame, timeframe: Timeframe, sectors: dict[str,
     tickers = [str(t) for t in close.columns]
     idx = pd.DatetimeIndex(close.index)
     ts = np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)
+    score, count = sentiment(ts, tickers) if sentiment is not None else (None, None)
     return build_panel(
         tickers=tickers, sectors=[(sectors or {}).get(t, "unknown") for t in tickers], timestamps=ts,
         open_=filled["open"].to_numpy(np.float64), high=filled["high"].to_numpy(np.float64),
         low=filled["low"].to_numpy(np.float64), close=close.to_numpy(np.float64),
         volume=wide["volume"].fillna(0.0).to_numpy(np.float64), timeframe=timeframe,
+        sentiment_score=score, sentiment_count=count,
     )
 
 

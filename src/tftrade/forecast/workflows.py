@@ -13,12 +13,13 @@ from sqlalchemy import Engine
 
 from tftrade.core.types import Timeframe
 from tftrade.features.dataset import WARMUP, Panel
-from tftrade.forecast.data import panel_from_bars
+from tftrade.forecast.data import SentimentLookup, panel_from_bars
 from tftrade.forecast.errors import ForecastError, InsufficientHistoryError, UnknownTickerError
 from tftrade.forecast.evaluation import evaluate
 from tftrade.forecast.explain import Explanation, explain
 from tftrade.forecast.prediction import Forecast, predict_latest, write_predictions
 from tftrade.forecast.registry import ModelRegistry
+from tftrade.forecast.store_sentiment import stored_sentiment
 from tftrade.forecast.tft.config import preset
 from tftrade.forecast.training import TrainConfig, fit
 
@@ -41,6 +42,10 @@ def store_panel(
     engine: Engine, tickers: list[str] | None, timeframe: Timeframe, min_bars: int
 ) -> tuple[Panel, list[str]]:
     """Read bars from the store and build a panel of the tickers with complete history.
+
+    Sentiment features come from ``reddit_sentiment_aggregated`` when it holds rows for these
+    tickers and bars (``1min`` windows for minute bars, ``1h`` for daily bars; see
+    :mod:`tftrade.forecast.store_sentiment`); otherwise they are zero with ``sentiment_present`` 0.
 
     Index and price-only series (``^VIX``, ``^MKT``) are left out. Tickers whose first bar comes
     after the panel's first bar, or with fewer than ``min_bars`` bars, are skipped and listed.
@@ -70,7 +75,7 @@ def store_panel(
             f"no {timeframe} ticker has the {min_bars} bars (warm-up + context + splits) training needs"
         )
     sectors = {s.ticker: s.sector for s in read_securities(engine)}
-    return panel_from_bars(bars[bars["ticker"].isin(ok)], timeframe, sectors), skipped
+    return panel_from_bars(bars[bars["ticker"].isin(ok)], timeframe, sectors, _sentiment(engine, timeframe)), skipped
 
 
 def train(
@@ -134,7 +139,12 @@ def _recent(engine: Engine, tickers: list[str], timeframe: Timeframe, context: i
     starts = np.sort(bars["window_start"].unique())[-keep:]
     bars = bars[bars["window_start"] >= pd.Timestamp(starts[0])]
     sectors = {s.ticker: s.sector for s in read_securities(engine)}
-    return panel_from_bars(bars, timeframe, sectors)
+    return panel_from_bars(bars, timeframe, sectors, _sentiment(engine, timeframe))
+
+
+def _sentiment(engine: Engine, timeframe: Timeframe) -> SentimentLookup:
+    """Sentiment of the stored aggregates for the bars of a panel (zero with flag 0 when absent)."""
+    return lambda ts, tickers: stored_sentiment(engine, ts, tickers, timeframe)
 
 
 def forecast_dicts(rows: list[Forecast]) -> list[dict[str, Any]]:
