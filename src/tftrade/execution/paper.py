@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +49,22 @@ ArrayLike = Sequence[float] | npt.NDArray[np.floating] | npt.NDArray[np.integer]
 _EPS = 1e-9
 
 
+_FINAL: frozenset[OrderState] = frozenset({"filled", "cancelled", "rejected"})
+_STATUS_SETTERS: tuple[Any, ...] = tuple(OrderStatus.__dict__[name].__set__ for name in OrderStatus.__slots__)
+
+
+def _new_status(client_order_id: str) -> OrderStatus:
+    """``OrderStatus(client_order_id, "new", 0.0, None, "")`` without the dataclass ``__init__`` (hot path)."""
+    out: OrderStatus = object.__new__(OrderStatus)
+    set_id, set_state, set_filled, set_avg, set_reason = _STATUS_SETTERS
+    set_id(out, client_order_id)
+    set_state(out, "new")
+    set_filled(out, 0.0)
+    set_avg(out, None)
+    set_reason(out, "")
+    return out
+
+
 @dataclass(slots=True)
 class _Working:
     """Mutable book-keeping of one order at the paper broker."""
@@ -57,14 +74,20 @@ class _Working:
     filled: float = 0.0
     notional: float = 0.0
     reason: str = ""
+    final: OrderStatus | None = None  # the status, once the order can no longer change
 
     @property
     def remaining(self) -> float:
         return self.order.quantity - self.filled
 
     def status(self) -> OrderStatus:
+        if self.final is not None:
+            return self.final
         avg = abs(self.notional / self.filled) if self.filled else None
-        return OrderStatus(self.order.client_order_id, self.state, self.filled, avg, self.reason)
+        out = OrderStatus(self.order.client_order_id, self.state, self.filled, avg, self.reason)
+        if self.state in _FINAL:
+            self.final = out
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +128,8 @@ class PaperBroker:
         self._book: _OpenBook | None = None
         self._where_key: tuple[object, int] | None = None
         self._where: Int64Array = np.empty(0, dtype=np.int64)
+        self._index_key: tuple[object, int] | None = None
+        self._index: dict[str, int] = {}
         self._marks: dict[str, float] = {}
         self._fill_prices: dict[str, float] = {}  # last fill price: the mark of a ticker never marked
         self._pending_marks: tuple[Sequence[str], Float64Array] | None = None
@@ -134,9 +159,29 @@ class PaperBroker:
             self._book = None
         return work.status()
 
+    def submit_many(self, orders: Sequence[Order]) -> list[OrderStatus]:
+        """:meth:`submit` each order in turn (same rules, same result); one call for a whole rebalance."""
+        if not self.allow_short:
+            return [self.submit(o) for o in orders]
+        known, open_, out = self._orders, self._open, []
+        for order in orders:
+            cid = order.client_order_id
+            if cid in known:
+                out.append(self.submit(order))
+                continue
+            work = _Working(order)
+            known[cid] = work
+            open_[cid] = work
+            out.append(_new_status(cid))
+        if orders:
+            self._book = None
+        return out
+
     def cancel(self, client_order_id: str) -> OrderStatus:
         """Cancel the open part of an order; a finished order's status is returned unchanged."""
         work = self._get(client_order_id)
+        if work.final is not None:
+            return work.final
         if client_order_id in self._open:
             del self._open[client_order_id]
             self._book = None
@@ -223,10 +268,18 @@ class PaperBroker:
         return self._book
 
     def _locate(self, tickers: Sequence[str], book: _OpenBook) -> Int64Array:
+        """Column of each open order's ticker in ``tickers`` (-1 when absent); cached per tickers object.
+
+        The caches key on the identity of ``tickers`` (and its length, for a list grown in place):
+        a backtest passes the same tuple every bar, so the ticker index is built once.
+        """
         key = (tickers, len(tickers))
         if self._where_key is None or self._where_key[0] is not tickers or self._where_key[1] != len(tickers):
-            index = {t: i for i, t in enumerate(tickers)}
-            self._where = np.array([index.get(t, -1) for t in book.tickers], dtype=np.int64)
+            if self._index_key is None or self._index_key[0] is not tickers or self._index_key[1] != len(tickers):
+                self._index = {t: i for i, t in enumerate(tickers)}
+                self._index_key = key
+            get = self._index.get
+            self._where = np.array([get(t, -1) for t in book.tickers], dtype=np.int64)
             self._where_key = key
         return self._where
 
