@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, stderr, table
+from tftrade.core.config import Settings
 from tftrade.core.types import parse_timeframe
+
+if TYPE_CHECKING:
+    from tftrade.forecast.workflows import RegistryRef
 
 
 def register(app: typer.Typer) -> None:
@@ -22,8 +26,15 @@ def register(app: typer.Typer) -> None:
 def train(
     tickers: list[str] | None = typer.Argument(None, help="Tickers to train on (default: every stored ticker)."),
     timeframe: str = typer.Option("1min", "--timeframe", help="1min or 1day."),
-    preset: str = typer.Option("default", "--preset", help="default (CPU serving) or institutional (hidden 256)."),
-    epochs: int = typer.Option(20, "--epochs", min=1, help="Maximum epochs (early stopping may end sooner)."),
+    preset: str | None = typer.Option(
+        None, "--preset", help="default (CPU serving) or institutional (hidden 256) [config: forecast.preset]."
+    ),
+    epochs: int | None = typer.Option(
+        None, "--epochs", min=1, help="Maximum epochs, early stopping may end sooner [config: forecast.epochs]."
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", min=1, help="Training windows per step [config: forecast.batch_size]."
+    ),
     max_samples: int | None = typer.Option(None, "--max-samples", min=1, help="Training windows per epoch."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = JsonOption,
@@ -32,6 +43,9 @@ def train(
     from tftrade.forecast import workflows
 
     cfg = settings()
+    fc = cfg.forecast
+    preset, epochs = preset or fc.preset, epochs or fc.epochs
+    _threads(fc.torch_threads)
 
     with progress("training epochs", epochs) as advance:
 
@@ -40,7 +54,8 @@ def train(
             advance(1)
 
         result = workflows.train(engine(cfg), cfg.home, tickers or None, parse_timeframe(timeframe), preset, epochs,
-                                 max_samples, seed, on_epoch=log)
+                                 max_samples, seed, on_epoch=log, batch_size=batch_size or fc.batch_size,
+                                 registry=_registry(cfg))
 
     def render(r: workflows.TrainResult) -> None:
         print(f"model version {r.model_version}: {r.tickers} tickers, {r.timeframe}, preset {r.preset}, "
@@ -60,7 +75,8 @@ def predict(
     from tftrade.forecast import workflows
 
     cfg = settings()
-    rows, v = workflows.predict(engine(cfg), cfg.home, tickers or None, version)
+    _threads(cfg.forecast.torch_threads)
+    rows, v = workflows.predict(engine(cfg), cfg.home, tickers or None, version, registry=_registry(cfg))
     result = {"model_version": v, "predictions": workflows.forecast_dicts(rows)}
     emit(result, as_json, lambda r: table(f"predictions (model {v})", [
         {k: (round(x, 5) if isinstance(x, float) else x) for k, x in p.items() if k not in ("features_hash",)}
@@ -78,7 +94,8 @@ def explain(
     from tftrade.forecast import workflows
 
     cfg = settings()
-    exp, v = workflows.explain_ticker(engine(cfg), cfg.home, ticker, version)
+    _threads(cfg.forecast.torch_threads)
+    exp, v = workflows.explain_ticker(engine(cfg), cfg.home, ticker, version, registry=_registry(cfg))
     result = {"ticker": ticker.upper(), "model_version": v, **asdict(exp)}
 
     def render(r: dict[str, Any]) -> None:
@@ -88,6 +105,19 @@ def explain(
         print("attention over past steps (oldest → origin):", ", ".join(f"{a:.3f}" for a in r["attention"]))
 
     emit(result, as_json, render)
+
+
+def _registry(cfg: Settings) -> RegistryRef:
+    from tftrade.forecast.workflows import RegistryRef
+
+    return RegistryRef(cfg.forecast.model_name, cfg.forecast.tracking_uri(cfg.home))
+
+
+def _threads(n: int | None) -> None:
+    if n is not None:
+        import torch
+
+        torch.set_num_threads(n)
 
 
 def _round(metrics: dict[str, float]) -> dict[str, float]:

@@ -47,6 +47,31 @@ class SentimentSettings(Section):
     scorer: Literal["lexicon", "learned"] = Field("lexicon", description="default comment scorer")
 
 
+class ForecastSettings(Section):
+    """The Temporal Fusion Transformer (``tftrade train | predict | explain``); CLI flags override these."""
+
+    preset: Literal["default", "institutional"] = Field("default", description="model size preset")
+    model_name: str = Field("tftrade-tft", min_length=1, description="registered model name in MLflow")
+    mlflow_tracking_uri: SecretStr | None = Field(
+        None, description="MLflow tracking/registry URI (masked when shown); default sqlite:///<home>/mlflow.db"
+    )
+    torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: torch's choice)")
+    batch_size: int = Field(256, ge=1, description="training windows per optimiser step")
+    epochs: int = Field(20, ge=1, description="maximum training epochs (early stopping may end sooner)")
+
+    def tracking_uri(self, home: Path) -> str:
+        """Return the MLflow URI: ``mlflow_tracking_uri`` if set, else a SQLite file in ``home``.
+
+        Examples
+        --------
+        >>> ForecastSettings().tracking_uri(Path("/tmp/h"))
+        'sqlite:////tmp/h/mlflow.db'
+        """
+        if self.mlflow_tracking_uri is not None:
+            return self.mlflow_tracking_uri.get_secret_value()
+        return f"sqlite:///{home / 'mlflow.db'}"
+
+
 class VendorSettings(Section):
     """Credentials for outside services; every one is optional and masked when shown."""
 
@@ -83,6 +108,7 @@ class Settings(BaseSettings):
     live_trading: bool = Field(False, description="allow a live broker; paper trading otherwise")
     ingest: IngestSettings = IngestSettings()
     sentiment: SentimentSettings = SentimentSettings()
+    forecast: ForecastSettings = ForecastSettings()
     vendors: VendorSettings = VendorSettings()
 
     @classmethod

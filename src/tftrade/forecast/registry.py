@@ -20,14 +20,15 @@ DEFAULT_NAME = "tftrade-tft"
 
 
 class ModelRegistry:
-    """Register and load TFT models in ``home/mlflow.db`` (artifacts in ``home/mlartifacts``)."""
+    """Register and load TFT models in ``home/mlflow.db`` (artifacts in ``home/mlartifacts``), or at
+    ``tracking_uri`` when given."""
 
-    def __init__(self, home: Path, name: str = DEFAULT_NAME) -> None:
+    def __init__(self, home: Path, name: str = DEFAULT_NAME, tracking_uri: str | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
         home.mkdir(parents=True, exist_ok=True)
         self.home, self.name = home, name
-        uri = f"sqlite:///{home / 'mlflow.db'}"
+        uri = tracking_uri or f"sqlite:///{home / 'mlflow.db'}"
         self.client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     def _experiment_id(self) -> str:

@@ -18,7 +18,7 @@ from tftrade.forecast.errors import ForecastError, InsufficientHistoryError, Unk
 from tftrade.forecast.evaluation import evaluate
 from tftrade.forecast.explain import Explanation, explain
 from tftrade.forecast.prediction import Forecast, predict_latest, write_predictions
-from tftrade.forecast.registry import ModelRegistry
+from tftrade.forecast.registry import DEFAULT_NAME, ModelRegistry
 from tftrade.forecast.store_sentiment import stored_sentiment
 from tftrade.forecast.tft.config import preset
 from tftrade.forecast.training import TrainConfig, fit
@@ -78,22 +78,34 @@ def store_panel(
     return panel_from_bars(bars[bars["ticker"].isin(ok)], timeframe, sectors, _sentiment(engine, timeframe)), skipped
 
 
+@dataclass(frozen=True)
+class RegistryRef:
+    """Where models are registered: MLflow model name and tracking URI (``None``: SQLite in home)."""
+
+    name: str = DEFAULT_NAME
+    tracking_uri: str | None = None
+
+    def open(self, home: Path) -> ModelRegistry:
+        return ModelRegistry(home, self.name, self.tracking_uri)
+
+
 def train(
     engine: Engine, home: Path, tickers: list[str] | None, timeframe: Timeframe, preset_name: str = "default",
     epochs: int = 20, max_samples: int | None = None, seed: int = 0,
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None, batch_size: int = 256,
+    registry: RegistryRef | None = None,
 ) -> TrainResult:
     """Train on stored bars, score against baselines on held-out data, register in MLflow."""
     config = preset(preset_name)
     panel, skipped = store_panel(engine, tickers, timeframe, WARMUP + 4 * (config.context + config.horizon))
-    tc = TrainConfig(max_epochs=epochs, max_samples_per_epoch=max_samples, seed=seed)
+    tc = TrainConfig(max_epochs=epochs, max_samples_per_epoch=max_samples, seed=seed, batch_size=batch_size)
     trained = fit(panel, config, tc, checkpoint_dir=home / "checkpoints" / f"{timeframe}-{preset_name}",
                   on_epoch=on_epoch)
     scores = evaluate(trained, panel)
     params: dict[str, Any] = {"preset": preset_name, "timeframe": timeframe, "tickers": len(panel.tickers),
                               **config.model_dump(), **tc.model_dump()}
     flat = {f"{name}.{k}": v for name, m in scores.items() for k, v in m.items()}
-    version = ModelRegistry(home).register(trained, params, flat)
+    version = (registry or RegistryRef()).open(home).register(trained, params, flat)
     _clear_checkpoint(home / "checkpoints" / f"{timeframe}-{preset_name}")
     return TrainResult(version, timeframe, preset_name, len(panel.tickers), skipped, len(trained.history), scores,
                        trained.history)
@@ -104,10 +116,11 @@ def _clear_checkpoint(folder: Path) -> None:
 
 
 def predict(
-    engine: Engine, home: Path, tickers: list[str] | None, version: str | None = None, write: bool = True
+    engine: Engine, home: Path, tickers: list[str] | None, version: str | None = None, write: bool = True,
+    registry: RegistryRef | None = None,
 ) -> tuple[list[Forecast], str]:
     """Forecast the latest bar of each ticker with a registered model; write to ``tft_predictions``."""
-    trained, v = ModelRegistry(home).load(version)
+    trained, v = (registry or RegistryRef()).open(home).load(version)
     wanted = [t.upper() for t in tickers] if tickers else trained.schema.tickers
     unknown = [t for t in wanted if t not in trained.schema.tickers]
     if unknown:
@@ -119,9 +132,11 @@ def predict(
     return rows, v
 
 
-def explain_ticker(engine: Engine, home: Path, ticker: str, version: str | None = None) -> tuple[Explanation, str]:
+def explain_ticker(
+    engine: Engine, home: Path, ticker: str, version: str | None = None, registry: RegistryRef | None = None
+) -> tuple[Explanation, str]:
     """Explain the registered model at ``ticker``'s latest window."""
-    trained, v = ModelRegistry(home).load(version)
+    trained, v = (registry or RegistryRef()).open(home).load(version)
     if ticker.upper() not in trained.schema.tickers:
         raise UnknownTickerError(f"ticker {ticker} not in model version {v}'s universe")
     panel = _recent(engine, [ticker.upper()], trained.schema.timeframe, trained.config.context + trained.config.horizon)
@@ -152,4 +167,7 @@ def forecast_dicts(rows: list[Forecast]) -> list[dict[str, Any]]:
     return [asdict(r) for r in rows]
 
 
-__all__ = ["ForecastError", "TrainResult", "explain_ticker", "forecast_dicts", "predict", "store_panel", "train"]
+__all__ = [
+    "ForecastError", "RegistryRef", "TrainResult", "explain_ticker", "forecast_dicts", "predict", "store_panel",
+    "train",
+]
