@@ -1,4 +1,4 @@
-"""Features: causality (no look-ahead), strided windows, training-window scalers, bad input."""
+"""Features: causality (no look-ahead), windows cut from the panel, training-window scalers, bad input."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_rsi_is_bounded_and_one_for_rising_prices() -> None:
     assert np.all(np.abs(r) <= 1.0 + 1e-9)
 
 
-def test_windows_are_strided_views_and_targets_are_cumulative(market) -> None:  # type: ignore[no-untyped-def]
+def test_windows_are_cut_from_the_panel_and_targets_are_cumulative(market) -> None:  # type: ignore[no-untyped-def]
     panel = panel_from_market(market, "none")
     idx = windows(panel.observed.shape[1], WARMUP + 9, WARMUP + 20)
     batch = gather(panel, idx, context=10, horizon=3)
@@ -60,6 +60,19 @@ def test_windows_are_strided_views_and_targets_are_cumulative(market) -> None:  
     expected = np.log(panel.close[o + 1 : o + 4, i] / panel.close[o, i])
     np.testing.assert_allclose(batch.target[5], expected, rtol=1e-4, atol=1e-7)
     assert batch.observed.shape == (len(idx), 10, len(panel.observed_names))
+    assert batch.observed.dtype == np.float32 and batch.observed.flags.c_contiguous
+    assert panel.window_arrays(3) is panel.window_arrays(3)  # built once per panel and horizon
+
+
+def test_a_replaced_panel_does_not_reuse_old_window_arrays(market) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    panel = panel_from_market(market, "none")
+    idx = windows(panel.observed.shape[1], WARMUP + 9, WARMUP + 12)
+    before = gather(panel, idx, context=10, horizon=3)
+    changed = replace(panel, observed=panel.observed + 1.0)
+    after = gather(changed, idx, context=10, horizon=3)
+    np.testing.assert_allclose(after.observed, before.observed + 1.0, rtol=1e-5)
 
 
 def test_scaler_is_fitted_on_training_rows_only(market) -> None:  # type: ignore[no-untyped-def]

@@ -1,9 +1,9 @@
-"""Panels of features and strided window datasets.
+"""Panels of features and windowed datasets.
 
-A :class:`Panel` holds time × ticker × feature arrays. Windows are never copied:
-:class:`WindowIndex` lists ``(origin, ticker)`` pairs and :func:`gather` cuts a
-batch out of ``numpy.lib.stride_tricks.sliding_window_view`` views, so memory
-grows with the data, not with windows × context.
+A :class:`Panel` holds time × ticker × feature arrays. Windows are never materialised:
+:class:`WindowIndex` lists ``(origin, ticker)`` pairs and :func:`gather` cuts one batch
+out of the panel's contiguous float32 arrays with a single fancy index per input, so
+memory grows with the data, not with windows × context.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from tftrade.core.types import BoolArray, Float64Array, Int64Array, Timeframe
 from tftrade.features.errors import FeatureError
@@ -23,6 +22,13 @@ from tftrade.features.technical import log_returns, technical_features
 
 WARMUP = 35
 """Rows at the start whose indicators are not yet warmed up; no window starts inside them."""
+
+
+@dataclass(frozen=True)
+class _WindowArrays:
+    observed: np.ndarray  # T × N × F float32
+    known: np.ndarray  # (T + H) × N × K float32
+    cum: np.ndarray  # (T + H) × N cumulative log returns, NaN beyond the data
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,19 @@ class Panel:
     standardizer: Standardizer | None = None
     known_future: Float64Array | None = None
     """Known inputs of the ``H`` bars after the last row (for live prediction); zeros if ``None``."""
+    _windows: dict[int, _WindowArrays] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def window_arrays(self, horizon: int) -> _WindowArrays:
+        """Return the contiguous float32 inputs and cumulative returns batches are cut from (built once)."""
+        if horizon not in self._windows:
+            tail = self.known_future if self.known_future is not None else np.zeros((horizon, *self.known.shape[1:]))
+            cum = np.cumsum(self.returns, axis=0)
+            self._windows[horizon] = _WindowArrays(
+                observed=np.ascontiguousarray(self.observed, dtype=np.float32),
+                known=np.ascontiguousarray(np.concatenate([self.known, tail[:horizon]], axis=0), dtype=np.float32),
+                cum=np.concatenate([cum, np.full((horizon, cum.shape[1]), np.nan)]),
+            )
+        return self._windows[horizon]
 
     @property
     def n_times(self) -> int:
@@ -154,25 +173,21 @@ class Batch:
 
 
 def gather(panel: Panel, idx: WindowIndex, context: int, horizon: int) -> Batch:
-    """Cut a batch out of strided views of ``panel`` (copies only the batch).
+    """Cut a batch out of ``panel`` (copies only the batch, from float32 arrays the panel builds once).
 
     The target of horizon ``h`` is ``log(close[o + h] / close[o])`` divided by the
     ticker's training scale of one-bar returns (looked up by the ticker id in ``static[:, 0]``).
     """
-    obs_view = sliding_window_view(panel.observed, context, axis=0)  # (T-C+1) × N × F × C
-    tail = panel.known_future if panel.known_future is not None else np.zeros((horizon, *panel.known.shape[1:]))
-    known_padded = np.concatenate([panel.known, tail[:horizon]], axis=0)
-    known_view = sliding_window_view(known_padded, context + horizon, axis=0)
+    arrays = panel.window_arrays(horizon)
     start = idx.origins - context + 1
-    observed = obs_view[start, idx.cols].transpose(0, 2, 1)
-    known = known_view[start, idx.cols].transpose(0, 2, 1)
-    cum = np.concatenate([np.cumsum(panel.returns, axis=0), np.full((horizon, panel.returns.shape[1]), np.nan)])
+    cols = idx.cols[:, None]
+    observed = arrays.observed[start[:, None] + np.arange(context), cols]
+    known = arrays.known[start[:, None] + np.arange(context + horizon), cols]
     ahead = idx.origins[:, None] + np.arange(1, horizon + 1)
-    target = cum[ahead, idx.cols[:, None]] - cum[idx.origins, idx.cols][:, None]
+    target = arrays.cum[ahead, cols] - arrays.cum[idx.origins, idx.cols][:, None]
     if panel.standardizer is not None:
         target = target / panel.standardizer.target_scale[panel.static[idx.cols, 0]][:, None]
-    f32 = np.float32
-    return Batch(observed.astype(f32), known.astype(f32), panel.static[idx.cols], target.astype(f32))
+    return Batch(observed, known, panel.static[idx.cols], target.astype(np.float32))
 
 
 def features_hash(batch: Batch) -> str:

@@ -131,6 +131,44 @@ def predict_latest(trained: Trained, raw: Panel, model_version: str = "") -> lis
     return _rows(panel, batch_hashes(panel, idx, c, h), q, sigma, levels, model_version)
 
 
+def forecast_windows(
+    trained: Trained, raw: Panel, idx: WindowIndex, chunk: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forecast many windows at once (e.g. every ticker at every test bar, for a walk-forward backtest).
+
+    ``raw`` is an unscaled panel of tickers in the model's universe; ``idx`` lists ``(origin, column)``
+    pairs, ``origin`` being the row of the last bar the forecast may use. Returns
+    ``(quantiles, sigma)``: quantiles of the cumulative log return ``log(close[o + h] / close[o])``
+    as ``(len(idx), H, Q)`` float64 (levels ``trained.config.quantiles``, horizons 1..H), and each
+    window's ticker training volatility of one-bar returns ``(len(idx),)`` (the ``sigma`` of
+    :func:`confidence_score`). Windows run through the network in chunks of ``chunk``.
+
+    Raises
+    ------
+    UnknownTickerError
+        If a ticker is not in the model's universe.
+    InsufficientHistoryError
+        If an origin is before warm-up + context or beyond the panel.
+    FeatureError
+        If a window's inputs are not finite.
+    """
+    c = trained.config.context
+    first = WARMUP + c - 1
+    if len(idx) and (int(idx.origins.min()) < first or int(idx.origins.max()) >= raw.n_times):
+        raise InsufficientHistoryError(
+            f"window origins must lie in rows [{first}, {raw.n_times - 1}] (warm-up {WARMUP} + context {c}); "
+            f"got [{int(idx.origins.min())}, {int(idx.origins.max())}]"
+        )
+    panel = align(raw, trained).scaled(trained.standardizer)
+    bad = np.concatenate([np.zeros((1, len(panel.tickers))), np.cumsum(~np.isfinite(panel.observed).all(-1), 0)])
+    bad_cols = np.unique(idx.cols[bad[idx.origins + 1, idx.cols] > bad[idx.origins + 1 - c, idx.cols]])
+    if len(bad_cols):
+        raise FeatureError(f"non-finite features in windows of {', '.join(panel.tickers[i] for i in bad_cols)}")
+    sigma = trained.standardizer.target_scale[panel.static[idx.cols, 0]]
+    q = forecast_scaled(trained.model, panel, idx, chunk).astype(np.float64)
+    return q * sigma[:, None, None], sigma
+
+
 def batch_hashes(panel: Panel, idx: WindowIndex, context: int, horizon: int) -> list[str]:
     """Return the features hash of each window in ``idx``."""
     return [features_hash(gather(panel, idx.take(np.array([k])), context, horizon)) for k in range(len(idx))]

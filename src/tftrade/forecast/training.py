@@ -154,7 +154,7 @@ def _train_epoch(
     return total / max(count, 1)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def forecast_scaled(model: TemporalFusionTransformer, panel: Panel, idx: WindowIndex, chunk: int = 4096) -> np.ndarray:
     """Return the model's quantiles (scaled units) for every window of ``idx``: samples × H × Q."""
     model.eval()
