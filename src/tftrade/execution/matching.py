@@ -59,22 +59,37 @@ def match_orders(
     bar
         ``(open, high, low, volume)`` arrays of the cross-section.
     """
-    open_, high, low, volume = (np.append(np.asarray(a, dtype=np.float64), np.nan) for a in bar)
-    o, h, lo, v = open_[where], high[where], low[where], volume[where]  # index -1 picks the appended NaN
-    sign = np.sign(remaining)
-    buy = sign > 0
+    absent = where < 0
+    o, h, lo, v = (np.asarray(a, dtype=np.float64)[where] for a in bar)  # -1 picks the last column ...
+    if absent.any():  # ... so blank the absent tickers out
+        for a in (o, h, lo, v):
+            a[absent] = np.nan
+    buy = remaining > 0
+    trading = np.isfinite(o + h + lo)
     is_limit = ~np.isnan(limit)
-    trading = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo)
-    gap = np.where(buy, o <= limit, o >= limit)
-    through = np.where(buy, lo < limit, h > limit)
-    can = trading & (~is_limit | gap | through)
-    reference = np.where(is_limit & ~gap, limit, o)
+    if is_limit.any():
+        gap = np.where(buy, o <= limit, o >= limit)
+        through = np.where(buy, lo < limit, h > limit)
+        can = trading & (~is_limit | gap | through)
+        reference = np.where(is_limit & ~gap, limit, o)
+    else:  # market orders only: every trading order fills at the open
+        can, reference = trading, o
     want = np.where(can, np.abs(remaining), 0.0)
-    qty = _apply_volume_cap(want, where, np.asarray(costs.volume_cap(v), dtype=np.float64))
-    qty = np.where(whole, np.floor(qty + _EPS), qty)
-    price = np.asarray(costs.fill_price(reference, sign, qty, v), dtype=np.float64)
-    price = np.where(is_limit, np.where(buy, np.minimum(price, limit), np.maximum(price, limit)), price)
-    commission = np.asarray(costs.commission(qty, price), dtype=np.float64)
+    qty = want if costs.max_volume_share == 0 else _apply_volume_cap(
+        want, where, np.asarray(costs.volume_cap(v), dtype=np.float64))
+    if whole.any():
+        qty = np.where(whole, np.floor(qty + _EPS), qty)
+    if costs.slippage_bps == 0 and costs.impact_coefficient == 0:
+        price = reference  # no slippage: the reference price itself (a limit fill is at or better than L)
+    else:
+        sign = np.sign(remaining)
+        price = np.asarray(costs.fill_price(reference, sign, qty, v), dtype=np.float64)
+        if is_limit.any():
+            price = np.where(is_limit, np.where(buy, np.minimum(price, limit), np.maximum(price, limit)), price)
+    if costs.commission_per_share == 0 and costs.commission_bps == 0 and costs.commission_min == 0:
+        commission = np.zeros(qty.shape[0])
+    else:
+        commission = np.asarray(costs.commission(qty, price), dtype=np.float64)
     return BarMatch(abs_qty=qty, price=price, commission=commission)
 
 
