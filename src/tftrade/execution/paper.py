@@ -32,7 +32,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,6 +187,20 @@ class PaperBroker:
             self._book = None
             work.state, work.reason = "cancelled", "cancelled by request"
         return work.status()
+
+    def cancel_many(self, client_order_ids: Iterable[str]) -> int:
+        """Cancel the open part of each order (finished and unknown ids are skipped); return how many were open.
+
+        One call for "cancel what is still working" before a new decision, without a status per id.
+        """
+        open_ = self._open
+        live = [cid for cid in client_order_ids if cid in open_]
+        for cid in live:
+            work = open_.pop(cid)
+            work.state, work.reason = "cancelled", "cancelled by request"
+        if live:
+            self._book = None
+        return len(live)
 
     def status(self, client_order_id: str) -> OrderStatus:
         """The status of an order (:class:`UnknownOrderError` for an id never submitted)."""
