@@ -50,3 +50,10 @@ bench-venv: $(BENCH_VENV)/.installed
 
 bench-tft: $(STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python benchmarks/tft_vs_peer.py --peer-python $(BENCH_VENV)/bin/python
+
+# Backtest peer benchmark (issue #5): vectorbt and backtrader fit .venv's pins (pip --dry-run
+# changes nothing pinned), so they are installed into .venv itself.
+.PHONY: bench-backtest
+bench-backtest: $(STAMP)
+	$(BIN)/pip install --quiet vectorbt==1.2.0 backtrader==1.9.78.123
+	$(BIN)/python benchmarks/backtest_vs_peers.py
