@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tftrade.cli import app
+from tftrade.store.migrate import head_revision
 
 runner = CliRunner()
 
@@ -21,7 +22,7 @@ def _json(args: list[str]) -> dict:  # type: ignore[type-arg]
 
 def test_db_init_creates_then_reports_current(_isolated_home: Path) -> None:
     first = _json(["db", "init"])
-    assert first["changed"] and first["revision"] == "0001" and (_isolated_home / "tftrade.db").exists()
+    assert first["changed"] and first["revision"] == head_revision() and (_isolated_home / "tftrade.db").exists()
     assert not _json(["db", "init"])["changed"]
 
 
@@ -82,12 +83,3 @@ def test_unreachable_database_is_one_clear_line_without_password(monkeypatch: py
     result = runner.invoke(app, ["data", "summary"])
     assert result.exit_code == 1 and "cannot connect to database" in result.stderr
     assert "hunter2" not in result.output
-
-
-def test_demo_runs_the_pipeline_that_exists_and_is_idempotent() -> None:
-    first = _json(["demo", "--tickers", "3", "--days", "2"])
-    assert first["ingest"]["inserted"] == 5 * 780 and first["ingest"]["quarantined"] == 0
-    assert first["comments"]["inserted"] > 0 and first["comments"]["mentions"] >= first["comments"]["inserted"]
-    assert first["sentiment_5min"]["rows_written"] > 0
-    again = _json(["demo", "--tickers", "3", "--days", "2"])
-    assert again["ingest"]["inserted"] == 0 and again["comments"]["inserted"] == 0

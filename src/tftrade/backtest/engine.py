@@ -138,7 +138,7 @@ class Backtest:
                 self._on_step(t)
         return BacktestResult(
             market=m, equity=equity, cash=cash, weights=weights, beta=beta, trades=tuple(self._trades),
-            gate_events=tuple(self._events), notes=tuple(dict.fromkeys(self._notes)), decisions=decisions,
+            gate_events=tuple(self._events), notes=tuple(self._notes), decisions=decisions,
             config=cfg,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -102,7 +103,22 @@ class BacktestResult:
             "end": str(pd.Timestamp(int(self.market.timestamps[-1]), unit="ns", tz="UTC")),
             "bars": self.market.n_times, "tickers": self.market.n_tickers,
             "initial_equity": self.config.initial_cash, "final_equity": float(self.equity[-1]),
+            "total_return": float(self.equity[-1] / self.config.initial_cash - 1.0),
+            "benchmark_total_return": None if (b := self.benchmark_equity()) is None
+            else float(b[-1] / self.config.initial_cash - 1.0),
             "decisions": self.decisions, "trades": len(self.trades), "gate_events": len(self.gate_events),
             "metrics": self.metrics(), "benchmark": self.market.benchmark_name or None,
-            "benchmark_metrics": self.benchmark_metrics(), "notes": list(self.notes),
+            "benchmark_metrics": self.benchmark_metrics(), "notes": summarise_notes(self.notes),
         }
+
+
+def summarise_notes(notes: tuple[str, ...] | list[str]) -> list[str]:
+    """Group notes that differ only in their numbers: the first of each kind and how often it occurred.
+
+    >>> summarise_notes(["VIX 40.1 above 35", "VIX 41.0 above 35", "beta 1.3 outside"])
+    ['VIX 40.1 above 35 (and 1 more like it)', 'beta 1.3 outside']
+    """
+    groups: dict[str, list[str]] = {}
+    for note in notes:
+        groups.setdefault(re.sub(r"[-+]?\d+(\.\d+)?", "#", note), []).append(note)
+    return [g[0] + (f" (and {len(g) - 1} more like it)" if len(g) > 1 else "") for g in groups.values()]

@@ -15,6 +15,7 @@ import numpy as np
 from tftrade.backtest.forecasts import ForecastPanel
 from tftrade.core.types import Float64Array
 from tftrade.features.dataset import Panel, WindowIndex
+from tftrade.forecast.explain import explain
 from tftrade.forecast.prediction import confidence_score
 from tftrade.forecast.tft.config import ModelConfig
 from tftrade.forecast.training import TrainConfig, Trained, fit, forecast_scaled
@@ -60,4 +61,7 @@ def walk_forward(
     h = horizon or model_config.horizon
     first = trained.splits.val_end - 1
     q10, q50, q90, conf = forecast_rows(trained, raw, first, h)
-    return ForecastPanel(raw.timestamps.copy(), tuple(raw.tickers), h, q10, q50, q90, conf), trained
+    exp = explain(trained, raw)
+    importance = {"static": exp.static, "encoder": exp.encoder, "decoder": exp.decoder}
+    return ForecastPanel(raw.timestamps.copy(), tuple(raw.tickers), h, q10, q50, q90, conf,
+                         importance=importance), trained

@@ -1,4 +1,8 @@
-"""``tftrade demo``: the main job on embedded defaults (no servers, no keys)."""
+"""``tftrade demo``: the main job on embedded defaults (no servers, no keys).
+
+Synthetic market → ingest → comments scored and aggregated → walk-forward TFT → backtest through
+signals, Black–Litterman, the risk gate and the paper broker → tearsheet.
+"""
 
 from __future__ import annotations
 
@@ -16,15 +20,21 @@ def register(app: typer.Typer) -> None:
 
 @command
 def demo(
-    tickers: int = typer.Option(10, "--tickers", min=1, help="Tickers in the synthetic market."),
-    days: int = typer.Option(20, "--days", min=1, help="Trading sessions of minute bars."),
+    tickers: int = typer.Option(30, "--tickers", min=2, help="Tickers in the synthetic market."),
+    days: int = typer.Option(10, "--days", min=2, help="Trading sessions of minute bars."),
+    epochs: int = typer.Option(3, "--epochs", min=1, help="TFT training epochs."),
+    max_samples: int = typer.Option(10_000, "--max-samples", min=1, help="TFT training windows per epoch."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = JsonOption,
 ) -> None:
-    """Run what exists end to end: database, synthetic market, ingest, comments scored and aggregated.
+    """Run the main job end to end on a synthetic market and print the metrics and the report's path.
 
-    Later stages (TFT training, walk-forward prediction, backtest, report) join this command as they land.
+    The TFT trains on the first half of the sessions (training + validation) and forecasts every
+    later minute out of sample; the backtest trades those minutes, rebalancing every 5 bars.
     """
+    from tftrade.backtest.report import render_run
+    from tftrade.backtest.runs import load_run
+    from tftrade.cli.backtest_cmd import render_summary, run_and_save
     from tftrade.core.config import mask_url
     from tftrade.data.ingest import ingest_synthetic
     from tftrade.data.synthetic import SyntheticConfig, generate_market
@@ -40,15 +50,22 @@ def demo(
     with progress("score and aggregate comments", None):
         comments = ingest_synthetic_comments(eng, market.comments, [(x.ticker, x.name) for x in market.securities],
                                              make_scorer(cfg.sentiment.scorer))
-        agg, _ = aggregate_store(eng, "5min")
+        agg, _ = aggregate_store(eng, "1min")
+    bt = run_and_save(eng, cfg.home, tickers=None, timeframe="1min", start=None, end=None, strategy="tft",
+                      epochs=epochs, max_samples=max_samples, preset="default", rebalance_every=5,
+                      cash=1_000_000.0, seed=seed)
+    with progress("render the tearsheet", None):
+        report = render_run(load_run(cfg.home, bt["run_id"]))
     result = {"database": mask_url(cfg.resolved_database_url()), "ingest": s.as_dict(),
-              "comments": asdict(comments), "sentiment_5min": asdict(agg), "bars": bar_summary(eng)}
+              "comments": asdict(comments), "sentiment_1min": asdict(agg), "bars": bar_summary(eng),
+              "backtest": bt, "report": str(report)}
 
     def render(r: dict) -> None:  # type: ignore[type-arg]
         print(f"database: {r['database']}")
-        print(f"ingested {s.inserted} bars ({s.duplicates} already stored, {s.quarantined} quarantined)")
-        print(f"comments: {len(market.comments)} generated; sentiment aggregated into {agg.rows_written} "
-              f"5-minute ticker windows ({agg.mentions} mentions, {agg.empty_windows} empty windows)")
-        table("bars in the store", r["bars"])
+        print(f"ingested {s.inserted} bars ({s.duplicates} already stored, {s.quarantined} quarantined); "
+              f"{len(market.comments)} comments scored, aggregated into {agg.rows_written} ticker-minutes")
+        table("bars in the store", r["bars"][:5])
+        render_summary(bt)
+        print(f"report: {report}")
 
     emit(result, as_json, render)

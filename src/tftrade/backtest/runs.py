@@ -1,0 +1,149 @@
+"""Saved backtest runs under ``$TFTRADE_HOME/backtests/<run id>/`` (what ``tftrade report`` reads).
+
+A run directory holds ``arrays.npz`` (timestamps, equity, cash, weights, beta, benchmark equity,
+tickers, sectors), ``trades.parquet``, ``gate.parquet``, ``forecasts.parquet`` and
+``sentiment.parquet`` when the strategy had them, and ``summary.json`` (metrics, counts, notes,
+variable importance). It is written to a temporary directory and renamed into place, so a run is
+either complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tftrade.backtest.errors import BacktestError
+from tftrade.backtest.forecasts import realised_returns
+from tftrade.backtest.workflow import BacktestRun
+from tftrade.core.errors import NotFoundError
+from tftrade.core.types import Float64Array, Int64Array
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A run read back from disk."""
+
+    run_id: str
+    path: Path
+    summary: dict[str, Any]
+    timestamps: Int64Array
+    equity: Float64Array
+    benchmark: Float64Array | None
+    weights: Float64Array
+    beta: Float64Array | None
+    tickers: tuple[str, ...]
+    sectors: tuple[str, ...]
+    close: Float64Array
+    trades: pd.DataFrame
+    gate_events: pd.DataFrame
+    forecasts: pd.DataFrame | None
+    sentiment: pd.DataFrame | None
+
+
+def runs_dir(home: Path) -> Path:
+    """Folder of saved runs."""
+    return home / "backtests"
+
+
+def new_run_id(strategy: str, now: datetime | None = None) -> str:
+    """``bt-YYYYmmddTHHMMSSffffff-<strategy>`` in UTC (sortable by time).
+
+    >>> new_run_id("tft", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC))
+    'bt-20240102T030405000000-tft'
+    """
+    return f"bt-{(now or datetime.now(UTC)).strftime('%Y%m%dT%H%M%S%f')}-{strategy}"
+
+
+def save_run(home: Path, run: BacktestRun, run_id: str) -> Path:
+    """Write ``run`` as ``run_id`` (atomically); returns its directory."""
+    res, m = run.result, run.result.market
+    final = runs_dir(home) / run_id
+    if final.exists():
+        raise BacktestError(f"backtest run {run_id} already exists")
+    tmp = runs_dir(home) / f".{run_id}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    bench = res.benchmark_equity()
+    np.savez_compressed(
+        tmp / "arrays.npz", timestamps=m.timestamps, equity=res.equity, cash=res.cash, weights=res.weights,
+        beta=res.beta, benchmark=np.full(m.n_times, np.nan) if bench is None else bench, close=m.close,
+        tickers=np.asarray(m.tickers), sectors=np.asarray(m.sectors),
+    )
+    res.trades_frame().to_parquet(tmp / "trades.parquet")
+    res.gate_frame().to_parquet(tmp / "gate.parquet")
+    importance = None
+    if run.forecasts is not None:
+        fc = run.forecasts
+        rows = np.searchsorted(m.timestamps, fc.timestamps)
+        inside = (rows < m.n_times) & (m.timestamps[np.minimum(rows, m.n_times - 1)] == fc.timestamps)
+        realised = np.full(fc.q50.shape, np.nan)
+        realised[inside] = realised_returns(m.close, fc.horizon)[rows[inside]]
+        keep = np.zeros(fc.q50.shape, dtype=bool)
+        keep[inside] = True
+        frame = fc.frame(np.where(keep, realised, np.nan))
+        frame[frame["as_of"] >= pd.Timestamp(int(m.timestamps[0]), unit="ns", tz="UTC")].to_parquet(
+            tmp / "forecasts.parquet")
+        importance = fc.importance
+    if run.sentiment is not None:
+        s = run.sentiment
+        rows = np.searchsorted(s.timestamps, m.timestamps)
+        ok = (rows < s.timestamps.shape[0])
+        score = np.full((m.n_times, m.n_tickers), np.nan)
+        score[ok] = s.score[rows[ok]]
+        pd.DataFrame({
+            "ticker": np.tile(np.asarray(m.tickers, dtype=object), m.n_times),
+            "timestamp": pd.to_datetime(np.repeat(m.timestamps, m.n_tickers), utc=True),
+            "sentiment": score.ravel(), "price": m.close.ravel(),
+        }).dropna(subset=["sentiment"]).to_parquet(tmp / "sentiment.parquet")
+    summary = {"run_id": run_id, "strategy": run.strategy, "timeframe": m.timeframe, **res.summary(),
+               "importance": importance, "config": res.config.model_dump()}
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+    tmp.rename(final)
+    return final
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def load_run(home: Path, run_id: str | None = None) -> SavedRun:
+    """Read a run (the latest when ``run_id`` is ``None``).
+
+    Raises
+    ------
+    NotFoundError
+        If there is no such run (or none at all).
+    """
+    folder = runs_dir(home)
+    if run_id is None:
+        done = sorted(p.name for p in folder.glob("bt-*") if p.is_dir()) if folder.exists() else []
+        if not done:
+            raise NotFoundError("no backtest has been run yet; run `tftrade backtest` first")
+        run_id = done[-1]
+    path = folder / run_id
+    if not path.is_dir():
+        raise NotFoundError(f"no backtest run {run_id} under {folder}")
+    a = np.load(path / "arrays.npz")
+    bench = a["benchmark"]
+    beta = a["beta"]
+
+    def frame(name: str) -> pd.DataFrame | None:
+        p = path / name
+        return pd.read_parquet(p) if p.exists() else None
+
+    return SavedRun(
+        run_id, path, json.loads((path / "summary.json").read_text()), a["timestamps"], a["equity"],
+        None if np.isnan(bench).all() else bench, a["weights"], None if np.isnan(beta).all() else beta,
+        tuple(str(t) for t in a["tickers"]), tuple(str(s) for s in a["sectors"]), a["close"],
+        pd.read_parquet(path / "trades.parquet"), pd.read_parquet(path / "gate.parquet"),
+        frame("forecasts.parquet"), frame("sentiment.parquet"),
+    )

@@ -1,0 +1,74 @@
+"""`tftrade demo`, `backtest` and `report` as a user runs them (reduced sizes)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tftrade.cli import app
+
+runner = CliRunner()
+
+
+def _json(args: list[str]) -> dict:  # type: ignore[type-arg]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def _trade_rows(strategy_version: str) -> int:
+    from tftrade.core.config import load_settings
+    from tftrade.store.engine import make_engine
+    from tftrade.store.trades import read_trades
+
+    trades = read_trades(make_engine(load_settings().resolved_database_url()))
+    return int((trades["strategy_version"] == strategy_version).sum())
+
+
+def test_demo_runs_the_main_job_end_to_end_and_is_idempotent_on_data() -> None:
+    args = ["demo", "--tickers", "6", "--days", "4", "--epochs", "1", "--max-samples", "300"]
+    first = _json(args)
+    assert first["ingest"]["inserted"] == 8 * 4 * 390 and first["ingest"]["quarantined"] == 0
+    assert first["comments"]["inserted"] > 0 and first["sentiment_1min"]["rows_written"] > 0
+    bt = first["backtest"]
+    assert bt["decisions"] > 10 and bt["trades"] > 0 and bt["trades_stored"] == _trade_rows(bt["run_id"])
+    assert set(bt["metrics"]) >= {"sharpe", "sortino", "max_drawdown", "alpha", "beta", "turnover"}
+    assert bt["benchmark"] == "^MKT" and bt["benchmark_metrics"]["sharpe"] is not None
+    assert any("relaxed max_weight" in n for n in bt["notes"])  # 6 names cannot each stay under 5 %
+    run = Path(bt["path"])
+    forecasts = pd.read_parquet(run / "forecasts.parquet")
+    assert len(forecasts) > 0 and forecasts["realised"].notna().mean() > 0.9
+    assert (forecasts["q10"] <= forecasts["q90"]).all()
+    html = Path(first["report"]).read_text()
+    assert "Forecast fan chart, horizon 5" in html and "Variable importance: absent" not in html
+    assert "Sentiment vs price: absent" not in html
+    assert re.search(r"<script[^>]*\bsrc=", html) is None  # plotly inlined: works offline
+    again = _json(args)
+    assert again["ingest"]["inserted"] == 0 and again["comments"]["inserted"] == 0
+    assert again["backtest"]["run_id"] != bt["run_id"]
+
+
+def test_backtest_sma_then_report_latest(tmp_path: Path) -> None:
+    _json(["ingest", "synthetic", "--tickers", "5", "--days", "3", "--seed", "2"])
+    bt = _json(["backtest", "--strategy", "sma", "--timeframe", "1min", "--rebalance-every", "1"])
+    assert bt["bars"] == 3 * 390 and bt["trades"] > 0 and bt["trades_stored"] == _trade_rows(bt["run_id"])
+    rep = _json(["report", "--out", str(tmp_path / "r.html")])
+    assert rep["run_id"] == bt["run_id"] and (tmp_path / "r.html").stat().st_size == rep["bytes"]
+    assert "Forecast fan chart: absent" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["report"], "no backtest has been run yet"),
+    (["report", "bt-nope"], "no backtest run bt-nope"),
+    (["backtest", "--strategy", "magic"], "unknown strategy 'magic'"),
+])
+def test_errors_are_one_line(args: list[str], message: str) -> None:
+    if args[0] == "backtest":
+        _json(["ingest", "synthetic", "--tickers", "2", "--days", "1"])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
