@@ -39,6 +39,7 @@ def test_write_and_read_trades_exactly(any_engine: Engine) -> None:
     assert frame["timestamp"].iloc[0] == datetime(2024, 1, 2, 14, 30, 0, 123456, tzinfo=UTC)
     assert list(frame["order_id"])[:2] == [f"AAPL-{T0}", f"MSFT-{T0 + 60_000_000_000}"]
     assert set(frame["strategy_version"]) == {"sma-1"}
+    assert set(frame["commission"]) == {Decimal("1.2500")} and set(frame["rationale"]) == {"why"}
     aapl = read_trades(any_engine, ticker="AAPL")
     assert list(aapl["quantity"]) == [100, 100, 3] and aapl["price"].iloc[2] == Decimal("9999.9999")
     assert read_trades(any_engine, ticker="NONE").empty

@@ -191,6 +191,8 @@ trade_executions = Table(
     Column("order_id", String(255), nullable=True),
     Column("strategy_version", String(50), nullable=True),
     Column("pnl", Numeric(14, 4), nullable=True),
+    Column("commission", Numeric(14, 4), nullable=True),
+    Column("rationale", Text, nullable=True),
 )
 
 __all__ = [

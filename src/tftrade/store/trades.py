@@ -1,8 +1,8 @@
 """The trade list: :class:`~tftrade.core.orders.TradeRecord` rows in ``trade_executions``.
 
 Prices are written as ``Decimal`` quantised half-even to 4 places (exact on both backends,
-see :mod:`tftrade.store.coltypes`); P&L likewise into ``NUMERIC(14,4)``. The table has no
-commission or rationale columns, so those two fields of a record are not stored.
+see :mod:`tftrade.store.coltypes`); P&L and commission likewise into ``NUMERIC(14,4)``; the
+rationale of the decision is kept as text (migration 0003).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from tftrade.store.schema import trade_executions
 _QUANTUM = Decimal(1).scaleb(-PRICE_SCALE)
 _MAX_PNL = Decimal(10) ** 10  # NUMERIC(14, 4): 10 digits before the point
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_COLUMNS = ["id", "ticker", "action", "quantity", "price", "timestamp", "order_id", "strategy_version", "pnl"]
+_COLUMNS = ["id", "ticker", "action", "quantity", "price", "timestamp", "order_id", "strategy_version", "pnl",
+            "commission", "rationale"]
 
 
 class TradeRecordError(DataError):
@@ -57,7 +58,8 @@ def read_trades(engine: Engine, ticker: str | None = None) -> pd.DataFrame:
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     frame = pd.DataFrame([tuple(r) for r in rows], columns=_COLUMNS)
-    frame["pnl"] = [None if v is None else Decimal(v).quantize(_QUANTUM) for v in frame["pnl"]]
+    for col in ("pnl", "commission"):
+        frame[col] = [None if v is None else Decimal(v).quantize(_QUANTUM) for v in frame[col]]
     return frame.astype({"id": "int64", "quantity": "int64"})
 
 
@@ -81,7 +83,8 @@ def _row(i: int, r: TradeRecord) -> dict[str, Any]:
             raise TradeRecordError(f"{where}: {field} is longer than {limit} characters")
     return {"ticker": r.ticker, "action": r.action, "quantity": int(r.quantity), "price": _quantise(r.price),
             "timestamp": ns_to_datetime(r.timestamp_ns), "order_id": r.order_id,
-            "strategy_version": r.strategy_version, "pnl": _pnl(where, r.pnl)}
+            "strategy_version": r.strategy_version, "pnl": _pnl(where, r.pnl),
+            "commission": _pnl(where, r.commission), "rationale": r.rationale or None}
 
 
 def _quantise(x: float) -> Decimal:
