@@ -179,3 +179,19 @@ def test_fast_constructors_equal_the_dataclass_constructors() -> None:
     assert make_record(fill, "BUY", 1.5, "v", None, 0.5, "r1") == TradeRecord(
         "A", "BUY", 2, 10.25, 11, "i1", "v", None, 0.5, "r1", 1.5)
     assert math.isclose(make_record(fill, "SELL", 0.4, "v", 1.0, 0.1, "").exact_quantity or 0, 0.4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(fills=fills_strategy, reverse=st.lists(st.booleans(), max_size=60))
+def test_book_fill_equals_apply_including_whole_exits(fills: list[tuple[str, float, float, float]],
+                                                      reverse: list[bool]) -> None:
+    a, b = LotBook(), LotBook()
+    last: dict[str, float] = {}
+    for i, (ticker, q, p, c) in enumerate(fills):
+        if i < len(reverse) and reverse[i] and ticker in last:
+            q = -last[ticker]  # exactly undo the previous fill: the whole-exit shortcut
+        last[ticker] = q
+        got = b.book_fill(ticker, q, p, c, i, f"o{i}")
+        assert a.apply(Fill(f"o{i}", ticker, q, p, c, i)) == got[2] / 10 ** (2 * DIGITS)
+    assert a.realised_exact == b.realised_exact
+    assert all(a.lots(t) == b.lots(t) for t in ("A", "B"))

@@ -78,9 +78,9 @@ def to_units(x: float | int | Decimal) -> int:
                 return n * _POW10[DIGITS - 6]
             s = repr(x)
             if "e" not in s:
-                whole, _, frac = s.partition(".")
-                if len(frac) <= DIGITS:
-                    return int(whole + frac) * _POW10[DIGITS - len(frac)]
+                decimals = len(s) - s.index(".") - 1
+                if decimals <= DIGITS:
+                    return int(s.replace(".", "")) * _POW10[DIGITS - decimals]
         return _decimal_units(Decimal(repr(x)))
     if isinstance(x, int):
         return int(x) * UNIT
@@ -156,7 +156,8 @@ class LotBook:
     """FIFO lots per ticker; realised P&L exact (see the module docstring for the units)."""
 
     def __init__(self) -> None:
-        # per ticker: lots oldest first, each [quantity units, cost money units, opened_ns, order_id]
+        # per ticker: lots oldest first, each [quantity units, cost money units, opened_ns, order_id,
+        # the float quantity of the fill that opened it whole, else None]
         self._lots: dict[str, deque[list[Any]]] = {}
         self._realised = 0  # money units
 
@@ -185,16 +186,30 @@ class LotBook:
         return LotChange(_as_decimal(closed, DIGITS), _as_decimal(opened, DIGITS), _as_decimal(realised, money),
                          _as_decimal(closing, money), _as_decimal(opening, money))
 
+    def book_fill(self, ticker: str, quantity: float, price: float, commission: float, timestamp_ns: int,
+                  order_id: str) -> tuple[int, int, int, int, int]:
+        """:meth:`book` taking the fill's floats (what :meth:`apply` does, without building a ``Fill``).
+
+        A fill that closes a ticker's only lot by exactly its opening quantity re-uses that lot's
+        units instead of converting the float again (the common whole exit).
+        """
+        lots = self._lots.get(ticker)
+        whole_exit = lots is not None and len(lots) == 1 and lots[0][4] == -quantity
+        qty = -lots[0][0] if whole_exit and lots is not None else to_units(quantity)
+        return self.book(ticker, qty, to_units(price), to_units(commission) * UNIT if commission else 0,
+                         timestamp_ns, order_id, quantity)
+
     def book(self, ticker: str, qty: int, price: int, commission: int, timestamp_ns: int,
-             order_id: str) -> tuple[int, int, int, int, int]:
+             order_id: str, quantity: float | None = None) -> tuple[int, int, int, int, int]:
         """Book one fill given in integer units (``qty``, ``price``: ``10**-24``; ``commission``: ``10**-48``).
 
         Returns ``(closed, opened, realised, closing_commission, opening_commission)`` in the same
-        units (quantities signed as the fill). The fast path under :meth:`apply`.
+        units (quantities signed as the fill). ``quantity`` is the fill's float quantity, if known
+        (remembered by a lot it opens whole). The fast path under :meth:`apply`.
         """
         lots = self._lots.get(ticker)
         if lots is None:  # nothing held: the whole fill opens a lot
-            self._lots[ticker] = deque(([qty, qty * price + commission, timestamp_ns, order_id],))
+            self._lots[ticker] = deque(([qty, qty * price + commission, timestamp_ns, order_id, quantity],))
             return 0, qty, 0, 0, commission
         left, realised, closing = qty, 0, 0
         abs_qty = qty if qty > 0 else -qty
@@ -208,14 +223,14 @@ class LotBook:
             else:
                 m = -left
                 released = _div(cost * m, held) if held > 0 else _div(-cost * m, -held)
-                lot[0], lot[1] = held - m, cost - released
+                lot[0], lot[1], lot[4] = held - m, cost - released, None
             part = commission if m == -qty else _div(commission * (m if m > 0 else -m), abs_qty)
             realised += m * price - part - released
             closing += part
             left += m
         opening = commission - closing
         if left:
-            lots.append([left, left * price + opening, timestamp_ns, order_id])
+            lots.append([left, left * price + opening, timestamp_ns, order_id, quantity if left == qty else None])
         if not lots:
             del self._lots[ticker]
         self._realised += realised
@@ -237,10 +252,10 @@ class LotBook:
     def lots(self, ticker: str) -> list[Lot]:
         """Open lots of ``ticker``, oldest first."""
         return [Lot(ticker, _as_decimal(q, DIGITS), _as_decimal(c, 2 * DIGITS), ts, oid)
-                for q, c, ts, oid in self._lots.get(ticker, ())]
+                for q, c, ts, oid, _ in self._lots.get(ticker, ())]
 
     def unrealised(self, ticker: str, price: float | Decimal) -> Decimal:
         """Unrealised P&L of the open lots at ``price``: ``sum(q * price - cost)``."""
         p = to_units(price)
-        total = sum(q * p - c for q, c, _, _ in self._lots.get(ticker, ()))
+        total = sum(q * p - c for q, c, *_ in self._lots.get(ticker, ()))
         return _as_decimal(total, 2 * DIGITS)

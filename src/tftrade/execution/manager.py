@@ -28,7 +28,7 @@ import numpy.typing as npt
 from tftrade.core.orders import Fill, Order, OrderStatus, TradeAction, TradeRecord
 from tftrade.execution.broker import Broker
 from tftrade.execution.errors import BrokerUnavailable, ExecutionError
-from tftrade.execution.lots import UNIT, LotBook, money_to_float, to_units
+from tftrade.execution.lots import UNIT, LotBook, money_to_float
 
 __all__ = ["OrderManager", "PositionDifference", "Reconciliation", "TradeRecord"]
 
@@ -189,17 +189,16 @@ class OrderManager:
     def record_fills(self, fills: Sequence[Fill]) -> list[TradeRecord]:
         """Apply fills to the lot book and return trade records (a fill that flips a position gives two)."""
         records: list[TradeRecord] = []
-        book, orders, version, unit = self.lots.book, self._orders, self.strategy_version, UNIT
+        book, orders, version, unit = self.lots.book_fill, self._orders, self.strategy_version, UNIT
         for fill in fills:
-            qty = fill.quantity
-            closed, opened, realised, closing, opening = book(
-                fill.ticker, to_units(qty), to_units(fill.price), to_units(fill.commission) * unit,
-                fill.timestamp_ns, fill.client_order_id)
+            qty, fee = fill.quantity, fill.commission
+            closed, opened, realised, closing, opening = book(fill.ticker, qty, fill.price, fee, fill.timestamp_ns,
+                                                              fill.client_order_id)
             order = orders.get(fill.client_order_id)
             why = order.rationale if order is not None else ""
             buy = qty > 0
             size = float(qty) if buy else -float(qty)
-            commission = float(fill.commission)
+            commission = float(fee)
             if not opened:  # closes only: one record, with the fill's own quantity and commission
                 records.append(make_record(fill, "COVER" if buy else "SELL", size, version,
                                            money_to_float(realised), commission, why))
