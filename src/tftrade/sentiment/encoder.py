@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +31,9 @@ DIM = 384
 """Width of MiniLM's token states and sentence embeddings."""
 MAX_TOKENS = 128
 """Texts are truncated to this many tokens (news tweets have about 20 after :func:`clean`)."""
+
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _SPACE = re.compile(r"\s+")
@@ -160,20 +163,31 @@ class Encoder:
         pooled = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1.0)
         return torch.nn.functional.normalize(pooled, dim=1)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, threads: int | None = None) -> F32:
+    def encode(self, texts: Sequence[str], batch_size: int = 64, threads: int | None = None,
+               precision: Precision = "fp32") -> F32:
         """Return the L2-normalised 384-d embedding of each text, in order.
 
         ``threads`` sets torch's intra-op threads for the call (``None``: torch's default,
-        one per physical core).
+        one per physical core). ``precision="bf16"`` runs the matrix products in bfloat16
+        (:func:`torch.autocast`): about 1.8x faster on CPUs with native bfloat16
+        (AVX512-BF16, AMX), slower elsewhere, and results move by about 1e-2.
+
+        Raises
+        ------
+        SentimentError
+            If ``precision`` is not ``fp32`` or ``bf16``.
         """
         import torch
 
+        if precision not in PRECISIONS:
+            raise SentimentError(f"unknown precision {precision!r}; expected one of {list(PRECISIONS)}")
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out
-        with torch_threads(threads), torch.inference_mode():
+        with (torch_threads(threads), torch.inference_mode(),
+              torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")):
             for batch in self.batches(self.tokenize(texts), batch_size):
-                out[batch.rows] = self.upper(self.lower(batch, 0), batch.mask, 0).numpy()
+                out[batch.rows] = self.upper(self.lower(batch, 0), batch.mask, 0).float().numpy()
         return out
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from tftrade.sentiment.encoder import Precision
+from tftrade.sentiment.errors import SentimentError
 from tftrade.sentiment.scorer import BULLISH_ABOVE
 
 ADAPTER_PATH = Path(__file__).parent / "assets" / "learned.npz"
@@ -56,26 +58,37 @@ def score_of_proba(proba: npt.ArrayLike) -> F64:
 class LearnedScorer:
     """Score texts with the fine-tuned MiniLM and its head.
 
-    ``threads`` sets torch's intra-op threads while scoring (``None``: torch's default).
+    ``threads`` sets torch's intra-op threads while scoring (``None``: torch's default);
+    ``precision="bf16"`` trades about 1e-2 of score for about 1.8x speed on CPUs with
+    native bfloat16 (:meth:`~tftrade.sentiment.encoder.Encoder.encode`).
     """
 
     name = "learned"
 
     def __init__(self, adapter_path: str | Path = ADAPTER_PATH, batch_size: int = 64,
-                 threads: int | None = None) -> None:
-        from tftrade.sentiment.encoder import Encoder
+                 threads: int | None = None, precision: Precision = "fp32") -> None:
+        from tftrade.sentiment.encoder import PRECISIONS, Encoder
         from tftrade.sentiment.finetune import Adapter
 
+        if precision not in PRECISIONS:
+            raise SentimentError(f"unknown precision {precision!r}; expected one of {list(PRECISIONS)}")
         self.adapter = Adapter.load(adapter_path)
         self.encoder = self.adapter.apply(Encoder.load())
         w, b = self.adapter.head()
         self._w, self._b = w.astype(np.float64) * float(self.adapter.meta["scale"]), b.astype(np.float64)
         self.batch_size = batch_size
         self.threads = threads
+        self.precision: Precision = precision
 
     def proba(self, texts: Sequence[str]) -> F64:
-        """Return class probabilities (bearish, bullish, neutral) per text; rows sum to 1."""
-        emb = self.encoder.encode(texts, self.batch_size, self.threads).astype(np.float64)
+        """Return class probabilities (bearish, bullish, neutral) per text; rows sum to 1.
+
+        A text repeated within the call is encoded once.
+        """
+        distinct = list(dict.fromkeys(texts))
+        where = {t: k for k, t in enumerate(distinct)}
+        emb = self.encoder.encode(distinct, self.batch_size, self.threads, self.precision).astype(np.float64)
+        emb = emb[[where[t] for t in texts]] if len(distinct) < len(texts) else emb
         logits = emb @ self._w.T + self._b
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
