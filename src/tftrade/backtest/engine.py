@@ -20,6 +20,7 @@ broker implementation differ.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -102,7 +103,19 @@ class Backtest:
         self._betas = np.ones(market.n_tickers)
 
     def run(self) -> BacktestResult:
-        """Step through every timestamp and return the result."""
+        """Step through every timestamp and return the result.
+
+        The garbage collector's first threshold is raised for the run (the loop allocates many
+        short-lived order objects and no reference cycles), then restored.
+        """
+        old = gc.get_threshold()
+        gc.set_threshold(max(old[0], 100_000), old[1], old[2])
+        try:
+            return self._run()
+        finally:
+            gc.set_threshold(*old)
+
+    def _run(self) -> BacktestResult:
         m, cfg = self.market, self.config
         t_n, n = m.n_times, m.n_tickers
         equity, cash = np.empty(t_n), np.empty(t_n)
@@ -196,8 +209,7 @@ class Backtest:
             target[act] = np.trunc(target[act])
         if self.gate is not None:
             target = pos + self._gate(t, ts, target - pos, last, equity, peak)
-        rationale = list(targets.rationale) if len(targets.rationale) == n else [""] * n
-        self._send(ts, target, rationale)
+        self._send(ts, target, list(targets.rationale) if len(targets.rationale) == n else None)
 
     def _gate(self, t: int, ts: int, delta: Float64Array, last: Float64Array, equity: float,
               peak: float) -> Float64Array:
@@ -224,7 +236,7 @@ class Backtest:
         out: Float64Array = res.approved
         return out
 
-    def _send(self, ts: int, target: Float64Array, rationale: list[str]) -> None:
+    def _send(self, ts: int, target: Float64Array, rationale: list[str] | None) -> None:
         statuses: list[OrderStatus] = self.manager.rebalance(
             ts, self.market.tickers, target, self._book.positions, rationale=rationale,
             min_shares=self.config.min_trade_shares if not self.config.fractional_shares else 1e-9,
@@ -232,9 +244,9 @@ class Backtest:
         self._open.update(s.client_order_id for s in statuses if s.state in _OPEN)
 
     def _cancel_open(self) -> None:
-        for oid in self._open:
-            self.broker.cancel(oid)
-        self._open.clear()
+        if self._open:
+            self.broker.cancel_many(self._open)
+            self._open.clear()
 
 
 def run_backtest(market: MarketData, strategy: Strategy, **kwargs: object) -> BacktestResult:
