@@ -59,8 +59,8 @@ class LearnedScorer:
     """Score texts with the fine-tuned MiniLM and its head.
 
     ``threads`` sets torch's intra-op threads while scoring (``None``: torch's default);
-    ``precision="bf16"`` trades about 1e-2 of score for about 1.8x speed on CPUs with
-    native bfloat16 (:meth:`~tftrade.sentiment.encoder.Encoder.encode`).
+    ``precision="bf16"`` is about 1.8x faster on CPUs with native bfloat16 and moves the
+    scores slightly (:meth:`~tftrade.sentiment.encoder.Encoder.encode`; see docs/sentiment.md).
     """
 
     name = "learned"
