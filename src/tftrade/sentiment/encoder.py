@@ -170,7 +170,7 @@ class Encoder:
         ``threads`` sets torch's intra-op threads for the call (``None``: torch's default,
         one per physical core). ``precision="bf16"`` runs the matrix products in bfloat16
         (:func:`torch.autocast`): about 1.8x faster on CPUs with native bfloat16
-        (AVX512-BF16, AMX), slower elsewhere, and the results move slightly.
+        (AVX512-BF16, AMX), expected to be slower elsewhere, and the results move slightly.
 
         Raises
         ------
