@@ -241,12 +241,14 @@ def main() -> None:
           f"batch {args.batch}, {args.epochs} epoch(s); load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     same = preset("default").model_copy(update={"hidden_size": args.hidden})
     columns = {f"tftrade (hidden {args.hidden})": run_ours(raw, same, args.epochs, args.batch, args.repeats)}
+    print(json.dumps(columns), flush=True)
     if not args.no_peer:
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp) / "panel.npz"
             export_for_peer(raw, same, data, args)
             peer = run_peer(args.peer_python, data)
         if peer is not None:
+            print(json.dumps({"peer": peer}), flush=True)
             columns[f"pytorch-forecasting ({args.hidden})"] = peer
             ours = columns[f"tftrade (hidden {args.hidden})"]
             columns["ratio ours/peer"] = {
