@@ -15,7 +15,8 @@ Each step ``t`` (bar ``t`` is the bar that just closed):
 
 Decisions at the close of ``t`` fill at the open of ``t + 1``: no look-ahead. The strategy,
 gate, order manager and broker are the objects live trading uses; only the clock and the
-broker implementation differ.
+broker implementation differ. The result covers the bars from the first decision
+(``warmup``) on: earlier bars only give the strategy its history.
 """
 
 from __future__ import annotations
@@ -149,10 +150,11 @@ class Backtest:
                 beta[t] = float(weights[t] @ self._betas) if self.gate is not None else np.nan
             if self._on_step is not None:
                 self._on_step(t)
+        s = min(cfg.warmup, t_n - 1)  # the warm-up only feeds history: results start at the first decision
         return BacktestResult(
-            market=m, equity=equity, cash=cash, weights=weights, beta=beta, trades=tuple(self._trades),
-            gate_events=tuple(self._events), notes=tuple(self._notes), decisions=decisions,
-            config=cfg,
+            market=m.rows(s, t_n), equity=equity[s:], cash=cash[s:], weights=weights[s:], beta=beta[s:],
+            trades=tuple(self._trades), gate_events=tuple(self._events), notes=tuple(self._notes),
+            decisions=decisions, config=cfg,
         )
 
     def _book_fills(self, fills: list[Fill]) -> None:

@@ -77,19 +77,22 @@ def backtest_store(
     """
     if strategy not in ("tft", "sma"):
         raise BacktestError(f"unknown strategy {strategy!r}; choose tft or sma")
-    market = load_market(engine, tickers=tickers, timeframe=timeframe, end=end)
-    first = 0 if start is None else int(np.searchsorted(market.timestamps, pd.Timestamp(start).as_unit("ns").value))
+    end_utc = None if end is None else pd.Timestamp(utc_ns(end), tz="UTC").to_pydatetime()
+    market = load_market(engine, tickers=tickers, timeframe=timeframe, end=end_utc)
+    first = 0 if start is None else int(np.searchsorted(market.timestamps, utc_ns(start)))
     forecasts = sentiment = None
     strat: Strategy
     cfg = config or BacktestConfig()
     if strategy == "tft":
         setup = forecast or ForecastSetup()
-        forecasts, first = _forecasts(engine, market, timeframe, setup, first if start is not None else None, on_epoch)
+        forecasts, forecast_first = _forecasts(engine, market, timeframe, setup,
+                                               first if start is not None else None, on_epoch)
+        first = max(first, forecast_first)
         sentiment = sentiment_from_store(engine, market)
-        lookback = (strategy_config or StrategyConfig()).lookback
-        market = market_from(market, max(0, first - lookback - 1))
+        cut = max(0, first - (strategy_config or StrategyConfig()).lookback - 1)
+        market = market_from(market, cut)
         strat = ForecastStrategy(forecasts, sentiment, strategy_config)
-        cfg = cfg.model_copy(update={"warmup": max(cfg.warmup, min(first, lookback + 1))})
+        cfg = cfg.model_copy(update={"warmup": max(cfg.warmup, first - cut)})
     else:
         strat = SmaCrossover()
         market = market_from(market, first)
@@ -97,6 +100,17 @@ def backtest_store(
         raise BacktestError("the backtest range holds fewer than two bars")
     bt = Backtest(market, strat, config=cfg, costs=costs, gate=RiskGate(limits or GateLimits()), on_step=on_step)
     return BacktestRun(bt.run(), forecasts, sentiment, strategy)
+
+
+def utc_ns(when: datetime) -> int:
+    """Epoch ns of ``when``; a naive time is New York time, as in the bar files.
+
+    >>> utc_ns(datetime(2024, 1, 2)) == pd.Timestamp("2024-01-02 05:00", tz="UTC").value
+    True
+    """
+    ts = pd.Timestamp(when)
+    ts = ts.tz_localize("America/New_York") if ts.tzinfo is None else ts
+    return int(ts.tz_convert("UTC").as_unit("ns").value)
 
 
 def market_from(market: MarketData, first: int) -> MarketData:

@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -31,6 +32,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 stderr = Console(stderr=True)
+_on_exit: ContextVar[list[Callable[[], None]] | None] = ContextVar("tftrade_cli_on_exit", default=None)
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
 
@@ -46,21 +48,33 @@ def engine(cfg: Settings | None = None, *, migrate: bool = True) -> Engine:
 
     cfg = cfg or settings()
     eng = make_engine(cfg.resolved_database_url())
+    hooks = _on_exit.get()
+    if hooks is not None:
+        hooks.append(eng.dispose)
     if migrate:
         upgrade(eng)
     return eng
 
 
 def command(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn a :class:`TftradeError` (or bad input) into one line on stderr and exit code 1."""
+    """Turn a :class:`TftradeError` (or bad input) into one line on stderr and exit code 1.
+
+    Database engines opened by the command through :func:`engine` are disposed when it ends.
+    """
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        hooks: list[Callable[[], None]] = []
+        token = _on_exit.set(hooks)
         try:
             return fn(*args, **kwargs)
         except (TftradeError, ValueError, FileNotFoundError) as e:
             stderr.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        finally:
+            for hook in reversed(hooks):
+                hook()
+            _on_exit.reset(token)
 
     return wrapper
 

@@ -22,8 +22,9 @@ def register(app: typer.Typer) -> None:
 def backtest(
     tickers: list[str] | None = typer.Argument(None, help="Universe (default: every stored ticker)."),
     timeframe: str = typer.Option("1day", "--timeframe", help="1min or 1day."),
-    start: datetime | None = typer.Option(None, "--start", help="First bar traded (UTC); the TFT trains before it."),
-    end: datetime | None = typer.Option(None, "--end", help="Bars before this time only (UTC)."),
+    start: datetime | None = typer.Option(None, "--start", help="First bar traded (naive = New York time); "
+                                          "the TFT trains on the bars before it."),
+    end: datetime | None = typer.Option(None, "--end", help="Only bars before this time (naive = New York time)."),
     strategy: str = typer.Option("tft", "--strategy", help="tft (forecasts + sentiment → Black–Litterman) or sma."),
     epochs: int = typer.Option(5, "--epochs", min=1, help="TFT training epochs (tft strategy)."),
     max_samples: int = typer.Option(20_000, "--max-samples", min=1, help="TFT training windows per epoch."),
