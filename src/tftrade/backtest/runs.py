@@ -83,8 +83,10 @@ def save_run(home: Path, run: BacktestRun, run_id: str) -> Path:
         fc = run.forecasts
         rows = np.searchsorted(m.timestamps, fc.timestamps)
         inside = (rows < m.n_times) & (m.timestamps[np.minimum(rows, m.n_times - 1)] == fc.timestamps)
+        cols = pd.Index(m.tickers).get_indexer(list(fc.tickers))
         realised = np.full(fc.q50.shape, np.nan)
-        realised[inside] = realised_returns(m.close, fc.horizon)[rows[inside]]
+        real = realised_returns(m.close, fc.horizon)[rows[inside]]
+        realised[np.ix_(np.flatnonzero(inside), np.flatnonzero(cols >= 0))] = real[:, cols[cols >= 0]]
         keep = np.zeros(fc.q50.shape, dtype=bool)
         keep[inside] = True
         frame = fc.frame(np.where(keep, realised, np.nan))
