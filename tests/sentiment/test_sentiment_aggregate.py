@@ -111,3 +111,19 @@ def test_write_is_idempotent(any_engine: Engine) -> None:
     changed = frame.assign(bullish_count=frame["bullish_count"] + 1)
     write_aggregates(any_engine, changed)
     assert read_aggregates(any_engine, "1min", "AAPL")["bullish_count"].iloc[0] == frame["bullish_count"].iloc[0] + 1
+
+
+def test_intraday_empty_windows_are_filled_only_inside_sessions() -> None:
+    m = pd.DataFrame({"ticker": ["X", "X"], "sentiment_score": [0.5, -0.5],
+                      "timestamp": pd.to_datetime(["2024-01-05 20:58:30", "2024-01-08 14:31:10"], utc=True)})
+    frame = aggregate(m, "1min").frame
+    # Friday 15:58 and 15:59 New York, then Monday 09:30 and 09:31: no weekend minutes
+    assert [str(t) for t in frame["time_window"]] == [
+        "2024-01-05 20:58:00+00:00", "2024-01-05 20:59:00+00:00", "2024-01-08 14:30:00+00:00",
+        "2024-01-08 14:31:00+00:00"]
+    assert list(frame["total_comments"]) == [1, 0, 0, 1]
+    weekend = pd.DataFrame({"ticker": ["X"], "sentiment_score": [0.1],
+                            "timestamp": pd.to_datetime(["2024-01-06 12:00:00"], utc=True)})
+    both = aggregate(pd.concat([m, weekend]), "1h").frame
+    assert "2024-01-06 12:00:00+00:00" in [str(t) for t in both["time_window"]]  # a comment keeps its window
+    assert len(both) == 3  # Fri 20:00, Sat 12:00, Mon 14:00: no empty night or weekend hours

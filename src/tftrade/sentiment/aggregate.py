@@ -18,6 +18,7 @@ counts and ``None`` averages and percentages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, get_args
@@ -159,13 +160,38 @@ def _prepared(mentions: pd.DataFrame, window: str) -> pd.DataFrame:
 
 
 def _fill_empty(sums: pd.DataFrame, window: str) -> pd.DataFrame:
+    """Add zero-comment windows between each ticker's first and last mention.
+
+    For intraday windows only windows that overlap a trading session are added (nights,
+    weekends and holidays stay absent unless someone wrote then); ``1d`` fills every day.
+    """
     pieces = []
+    all_times = sums.index.get_level_values("time_window")
+    session = _session_filter(all_times.min(), all_times.max(), window)
     for ticker, part in sums.groupby(level="ticker", sort=True):
         times = part.index.get_level_values("time_window")
         full = pd.date_range(times.min(), times.max(), freq=_FREQ[window], tz="UTC")
+        full = full[session(full) | full.isin(times)]
         idx = pd.MultiIndex.from_product([[ticker], full], names=["ticker", "time_window"])
         pieces.append(part.reindex(idx, fill_value=0))
     return pd.concat(pieces)
+
+
+def _session_filter(first: pd.Timestamp, last: pd.Timestamp,
+                    window: str) -> Callable[[pd.DatetimeIndex], npt.NDArray[np.bool_]]:
+    """A mask function: which window starts overlap an XNYS session (all True for ``1d``)."""
+    if window == "1d":
+        return lambda idx: np.ones(len(idx), dtype=bool)
+    from tftrade.core.calendar import TradingCalendar
+
+    cal = TradingCalendar((first - pd.Timedelta(days=1)).date(), (last + pd.Timedelta(days=1)).date())
+    span = pd.Timedelta(_FREQ[window]).value - 60_000_000_000
+
+    def mask(idx: pd.DatetimeIndex) -> npt.NDArray[np.bool_]:
+        start = np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)
+        return cal.in_session(start) | cal.in_session(start + span)
+
+    return mask
 
 
 def _finish(sums: pd.DataFrame, window: str) -> pd.DataFrame:
