@@ -31,3 +31,18 @@ def trained(panel: Panel) -> Trained:
 @pytest.fixture(autouse=True)
 def _home(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("TFTRADE_HOME", str(tmp_path / "home"))
+
+
+def store_market(tmp_path, monkeypatch, n_tickers: int, days: int):  # type: ignore[no-untyped-def]
+    """A workspace whose SQLite store holds the small synthetic market (``n_tickers`` × ``days``); returns its home."""
+    from tftrade.data.ingest import ingest_synthetic
+    from tftrade.store.engine import make_engine
+    from tftrade.store.migrate import upgrade
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("TFTRADE_HOME", str(home))
+    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
+    upgrade(engine)
+    ingest_synthetic(engine, generate_market(MARKET.model_copy(update={"n_tickers": n_tickers, "days": days})))
+    engine.dispose()
+    return home

@@ -9,22 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from tftrade.cli import app
-from tftrade.data.synthetic import generate_market
 
-from .conftest import MARKET
+from .conftest import store_market
 
 
 @pytest.fixture
 def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from tftrade.data.ingest import ingest_synthetic
-    from tftrade.store.engine import make_engine
-    from tftrade.store.migrate import upgrade
-
-    home = tmp_path / "home"
-    monkeypatch.setenv("TFTRADE_HOME", str(home))
-    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
-    upgrade(engine)
-    ingest_synthetic(engine, generate_market(MARKET.model_copy(update={"n_tickers": 4, "days": 320})))
+    home: Path = store_market(tmp_path, monkeypatch, 4, 320)
     return home
 
 

@@ -11,9 +11,8 @@ from typer.testing import CliRunner
 from tftrade.cli import app
 from tftrade.core.config import ForecastSettings, load_settings
 from tftrade.core.errors import ConfigError
-from tftrade.data.synthetic import generate_market
 
-from .conftest import MARKET
+from .conftest import store_market
 
 
 def test_defaults_and_tracking_uri_under_home(tmp_path: Path) -> None:
@@ -45,15 +44,7 @@ def test_bad_values_name_the_key(monkeypatch: pytest.MonkeyPatch, key: str, valu
 
 @pytest.fixture
 def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from tftrade.data.ingest import ingest_synthetic
-    from tftrade.store.engine import make_engine
-    from tftrade.store.migrate import upgrade
-
-    home = tmp_path / "home"
-    monkeypatch.setenv("TFTRADE_HOME", str(home))
-    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
-    upgrade(engine)
-    ingest_synthetic(engine, generate_market(MARKET.model_copy(update={"n_tickers": 3, "days": 300})))
+    home: Path = store_market(tmp_path, monkeypatch, 3, 300)
     return home
 
 
