@@ -145,10 +145,10 @@ def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: 
 
 
 def sentiment_from_store(engine: Engine, market: MarketData, window: str = "1min") -> SentimentPanel | None:
-    """The stored per-window sentiment of the market's tickers, smoothed; ``None`` when nothing is stored."""
+    """Sentiment level, momentum and volume surprise of the stored windows; ``None`` when nothing is stored."""
     from tftrade.sentiment.aggregate import stored_panel
 
-    score, _count = stored_panel(engine, market.timestamps, list(market.tickers), window)
+    score, count = stored_panel(engine, market.timestamps, list(market.tickers), window)
     if not np.isfinite(score).any():
         return None
-    return SentimentPanel.from_raw(market.timestamps, market.tickers, score)
+    return SentimentPanel.from_windows(market.timestamps, market.tickers, score, count)

@@ -60,11 +60,13 @@ class ForecastStrategy:
             return None
         cfg, tf = self.config, _timeframe(view.timeframe)
         q10, q50, q90, conf = row
-        sent = None if self.sentiment is None else self.sentiment.row(view.now_ns, view.tickers)
+        sent = trend = vol_z = None
+        if self.sentiment is not None and (got := self.sentiment.rows(view.now_ns, view.tickers)) is not None:
+            sent, trend, vol_z = got
         close, volume = view.history("close", cfg.lookback + 1), view.history("volume", cfg.lookback)
         prices = view.last_prices()
         adv = dollar_adv(close[1:], volume, BARS_PER_DAY[tf])
-        sig = make_signals(q10, q50, q90, conf, sent, adv, prices, view.vix, cfg.signals)
+        sig = make_signals(q10, q50, q90, conf, sent, adv, prices, view.vix, cfg.signals, trend, vol_z)
         if sig.vix_blocked:
             return Targets(np.full(len(view.tickers), np.nan), sig.reasons,
                            (f"VIX {view.vix:.1f} above {cfg.signals.vix_block:.0f}: holding, no new positions",))

@@ -1,8 +1,11 @@
-"""Sentiment as a strategy input: a smoothed per-ticker score on the market's timestamps.
+"""Sentiment as a strategy input: smoothed score, momentum trend and comment-volume surprise per ticker.
 
-The raw input is the average comment sentiment per bar window (``reddit_sentiment_aggregated``,
-NaN where nobody wrote). The strategy sees an exponentially weighted mean of the windows up to
-and including the decision bar (``halflife`` bars; causal), NaN until a ticker's first comment.
+The raw input is the average comment sentiment and the comment count per bar window
+(``reddit_sentiment_aggregated``). :meth:`SentimentPanel.from_windows` runs
+:func:`tftrade.sentiment.momentum.momentum` over them: the score is the fast EWMA of the
+sentiment, the trend the sign of fast − slow EWMA (the crossover state), and ``volume_z`` the
+comment-count z-score against the trailing windows (a burst above 3). Every value at a bar uses
+windows up to and including it (causal).
 """
 
 from __future__ import annotations
@@ -22,25 +25,50 @@ class SentimentPanel:
     timestamps: Int64Array
     tickers: tuple[str, ...]
     score: Float64Array
+    trend: Float64Array | None = None
+    volume_z: Float64Array | None = None
 
     @classmethod
-    def from_raw(cls, timestamps: Int64Array, tickers: tuple[str, ...], raw: Float64Array,
-                 halflife: float = 30.0) -> SentimentPanel:
-        """Smooth a raw ``(T, n)`` per-window average (NaN = no comments) with a causal EWMA.
+    def from_windows(cls, timestamps: Int64Array, tickers: tuple[str, ...], raw: Float64Array,
+                     count: Float64Array) -> SentimentPanel:
+        """Momentum features of per-window average sentiment ``raw`` (NaN = no comment) and ``count``."""
+        from tftrade.sentiment.momentum import momentum
 
-        >>> p = SentimentPanel.from_raw(np.arange(3), ("X",), np.array([[np.nan], [1.0], [np.nan]]))
-        >>> np.round(p.score.ravel(), 3).tolist()
-        [nan, 1.0, 1.0]
-        """
-        smooth = pd.DataFrame(raw).ewm(halflife=halflife, ignore_na=True).mean().to_numpy(np.float64)
-        return cls(np.asarray(timestamps, dtype=np.int64), tuple(tickers), smooth)
+        t, n = raw.shape
+        frame = pd.DataFrame({
+            "ticker": np.repeat(np.asarray(tickers, dtype=object), t),
+            "time_window": np.tile(np.asarray(timestamps, dtype=np.int64), n),
+            "total_comments": np.asarray(count, dtype=np.float64).T.ravel(),
+            "avg_sentiment": np.asarray(raw, dtype=np.float64).T.ravel(),
+        })
+        m = momentum(frame)
+        order = pd.Index(tickers).get_indexer(m["ticker"].iloc[::t])
+
+        def wide(col: str) -> Float64Array:
+            out = np.empty((t, n))
+            out[:, order] = m[col].to_numpy(np.float64).reshape(n, t).T
+            return out
+
+        return cls(np.asarray(timestamps, dtype=np.int64), tuple(tickers), wide("ewm_fast"), wide("trend"),
+                   wide("volume_z"))
 
     def row(self, timestamp_ns: int, tickers: tuple[str, ...]) -> Float64Array | None:
         """The smoothed sentiment at the last timestamp ``≤ timestamp_ns`` for ``tickers`` (NaN where unknown)."""
+        got = self.rows(timestamp_ns, tickers)
+        return None if got is None else got[0]
+
+    def rows(self, timestamp_ns: int, tickers: tuple[str, ...]) -> tuple[Float64Array, Float64Array,
+                                                                          Float64Array] | None:
+        """``(score, trend, volume_z)`` at the last timestamp ``≤ timestamp_ns`` (NaN where unknown)."""
         i = int(np.searchsorted(self.timestamps, timestamp_ns, side="right")) - 1
         if i < 0:
             return None
         cols = pd.Index(self.tickers).get_indexer(list(tickers))
-        out = np.full(len(tickers), np.nan)
-        out[cols >= 0] = self.score[i, cols[cols >= 0]]
-        return out
+        ok = cols >= 0
+        out = []
+        for a in (self.score, self.trend, self.volume_z):
+            v = np.full(len(tickers), np.nan)
+            if a is not None:
+                v[ok] = a[i, cols[ok]]
+            out.append(v)
+        return out[0], out[1], out[2]

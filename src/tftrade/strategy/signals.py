@@ -5,10 +5,12 @@ For each ticker at decision time:
 * **expected return** — the TFT's P50 of the cumulative log return over the traded horizon;
   the 10–90 spread and the forecast's ``confidence`` (see :mod:`tftrade.forecast.prediction`)
   travel with it.
-* **sentiment confidence** :math:`c \in [0, 1]` — how much social sentiment supports the
-  forecast's direction: with :math:`s \in [-1, 1]` the ticker's smoothed sentiment,
-  :math:`c = \mathrm{clip}(0.5 + \mathrm{sign}(q_{50})\, s, 0, 1)`; 0.5 when there is no sentiment.
-  It feeds the Black–Litterman view uncertainty Ω.
+* **sentiment confidence** :math:`c \in [0, 1]` — how much social sentiment and its momentum
+  support the forecast's direction: with :math:`s \in [-1, 1]` the ticker's smoothed sentiment
+  (fast EWMA) and :math:`m \in \{-1, 0, 1\}` its momentum (sign of fast − slow EWMA),
+  :math:`c = \mathrm{clip}(0.5 + \mathrm{sign}(q_{50})(s + 0.1\,m), 0, 1)`; 0.5 when there is no
+  sentiment. It feeds the Black–Litterman view uncertainty Ω. Comment-volume bursts
+  (z > 3 against the trailing windows) are reported in the rationale.
 * **tradable** — a finite forecast, a price, dollar ADV ≥ ``min_dollar_adv`` and forecast
   confidence ≥ ``min_confidence``.
 * **regime** — while VIX > ``vix_block`` no new positions are opened (the strategy holds).
@@ -51,13 +53,22 @@ class Signals:
     reasons: tuple[str, ...]
 
 
-def sentiment_confidence(expected: Float64Array, sentiment: Float64Array) -> Float64Array:
-    """``clip(0.5 + sign(expected) · s, 0, 1)``; 0.5 where sentiment is unknown.
+MOMENTUM_WEIGHT = 0.1
+BURST_Z = 3.0
+
+
+def sentiment_confidence(expected: Float64Array, sentiment: Float64Array,
+                         trend: Float64Array | None = None) -> Float64Array:
+    """``clip(0.5 + sign(expected) · (s + 0.1 · trend), 0, 1)``; 0.5 where sentiment is unknown.
 
     >>> sentiment_confidence(np.array([0.01, 0.01, -0.01, 0.01]), np.array([0.3, -0.3, -0.8, np.nan])).tolist()
     [0.8, 0.2, 1.0, 0.5]
+    >>> sentiment_confidence(np.array([0.01, 0.01]), np.array([0.3, 0.3]), np.array([1.0, -1.0])).round(2).tolist()
+    [0.9, 0.7]
     """
     s = np.nan_to_num(sentiment, nan=0.0)
+    if trend is not None:
+        s = s + MOMENTUM_WEIGHT * np.where(np.isnan(sentiment), 0.0, np.nan_to_num(trend))
     out: Float64Array = np.clip(0.5 + np.sign(np.nan_to_num(expected)) * s, 0.0, 1.0)
     return out
 
@@ -65,9 +76,9 @@ def sentiment_confidence(expected: Float64Array, sentiment: Float64Array) -> Flo
 def make_signals(
     q10: Float64Array, q50: Float64Array, q90: Float64Array, confidence: Float64Array,
     sentiment: Float64Array | None, dollar_adv: Float64Array, prices: Float64Array, vix: float,
-    config: SignalConfig,
+    config: SignalConfig, trend: Float64Array | None = None, volume_z: Float64Array | None = None,
 ) -> Signals:
-    """Combine forecasts, sentiment, liquidity and regime into :class:`Signals` (see the module docstring)."""
+    """Combine forecasts, sentiment (level and momentum), liquidity and regime into :class:`Signals`."""
     n = q50.shape[0]
     sent = np.full(n, np.nan) if sentiment is None else sentiment
     finite = np.isfinite(q10) & np.isfinite(q50) & np.isfinite(q90) & np.isfinite(prices) & (prices > 0)
@@ -75,14 +86,15 @@ def make_signals(
     sure = np.nan_to_num(confidence) >= config.min_confidence
     tradable = finite & liquid & sure
     blocked = bool(np.isfinite(vix) and vix > config.vix_block)
-    c_sent = sentiment_confidence(q50, sent)
+    c_sent = sentiment_confidence(q50, sent, trend)
     reasons = []
     for i in range(n):
         if not finite[i]:
             reasons.append("no forecast or price")
             continue
         text = (f"P50 {q50[i]:+.3%} [{q10[i]:+.3%}, {q90[i]:+.3%}] conf {confidence[i]:.2f}; "
-                f"sentiment {'n/a' if np.isnan(sent[i]) else f'{sent[i]:+.2f}'} (support {c_sent[i]:.2f})")
+                f"sentiment {'n/a' if np.isnan(sent[i]) else f'{sent[i]:+.2f}'}"
+                f"{_momentum_text(trend, volume_z, i)} (support {c_sent[i]:.2f})")
         if not liquid[i]:
             text += f"; illiquid (ADV ${dollar_adv[i]:,.0f} < ${config.min_dollar_adv:,.0f})"
         if not sure[i]:
@@ -91,3 +103,12 @@ def make_signals(
             text += f"; VIX {vix:.1f} > {config.vix_block:.0f}: no new positions"
         reasons.append(text)
     return Signals(q50, q10, q90, confidence, sent, c_sent, tradable, blocked, tuple(reasons))
+
+
+def _momentum_text(trend: Float64Array | None, volume_z: Float64Array | None, i: int) -> str:
+    parts = []
+    if trend is not None and np.isfinite(trend[i]):
+        parts.append({1: "momentum up", -1: "momentum down"}.get(int(trend[i]), "momentum flat"))
+    if volume_z is not None and np.isfinite(volume_z[i]) and volume_z[i] > BURST_Z:
+        parts.append(f"comment burst z {volume_z[i]:.1f}")
+    return "".join(f", {p}" for p in parts)
