@@ -15,8 +15,9 @@ Each step ``t`` (bar ``t`` is the bar that just closed):
 
 Decisions at the close of ``t`` fill at the open of ``t + 1``: no look-ahead. The strategy,
 gate, order manager and broker are the objects live trading uses; only the clock and the
-broker implementation differ. The result covers the bars from the first decision
-(``warmup``) on: earlier bars only give the strategy its history.
+broker implementation differ. At the end the order manager's FIFO lots are reconciled with
+the broker's positions; a mismatch is an error, never a silent result. The result covers the
+bars from the first decision (``warmup``) on: earlier bars only give the strategy its history.
 """
 
 from __future__ import annotations
@@ -150,6 +151,10 @@ class Backtest:
                 beta[t] = float(weights[t] @ self._betas) if self.gate is not None else np.nan
             if self._on_step is not None:
                 self._on_step(t)
+        recon = self.manager.reconcile()
+        if not recon.in_sync:
+            raise BacktestError("lot book and broker disagree at the end of the run: " + ", ".join(
+                f"{d.ticker} {d.book:g} vs {d.broker:g}" for d in recon.differences))
         s = min(cfg.warmup, t_n - 1)  # the warm-up only feeds history: results start at the first decision
         return BacktestResult(
             market=m.rows(s, t_n), equity=equity[s:], cash=cash[s:], weights=weights[s:], beta=beta[s:],
