@@ -100,8 +100,13 @@ class RealVariableSelection(nn.Module):
         if self.flat_context is not None and context is not None:
             ctx = self.flat_context(context)
             h = h + ctx.view(ctx.shape[0], *([1] * (x.dim() - 2)), self.d)
-        h = self.flat_fc2(F.elu(h))
-        gated = F.glu(self.flat_gate(self.dropout(h)), dim=-1)
+        if self.training:
+            h = self.flat_fc2(F.elu(h))
+            gated = F.glu(self.flat_gate(self.dropout(h)), dim=-1)
+        else:  # no dropout between the two layers: fold them into one (d -> 2V)
+            w_fold = self.flat_gate.weight @ self.flat_fc2.weight
+            b_fold = torch.addmv(self.flat_gate.bias, self.flat_gate.weight, self.flat_fc2.bias)
+            gated = F.glu(F.linear(F.elu(h), w_fold, b_fold), dim=-1)
         a_s, c_s = self._fold(self.flat_skip.weight, self.flat_skip.bias)
         skip = torch.addmm(c_s, flat_x, a_s).view(*x.shape[:-1], self.n_vars)
         return torch.softmax(self.flat_norm(skip + gated), dim=-1)
@@ -116,39 +121,60 @@ class RealVariableSelection(nn.Module):
         c_s = torch.einsum("ve,ved->vd", self.emb_b, self.ws) + self.bs
         return a1, c1, a_s, c_s
 
+    def _inference_weights(self, a1: Tensor, c1: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Fold for inference: the first layer gains a constant column (``ELU(1) = 1``) that carries
+        the biases, and the second layer folds into the gate (no dropout between them in eval):
+        ``(h W2 + b2) Wg + bg = [h, 1] [[W2 Wg], [b2 Wg + bg]]``.
+        """
+        ones = torch.ones(self.n_vars, 1, dtype=a1.dtype)
+        a1_ext = torch.cat([a1, torch.zeros_like(ones)], 1)
+        c1_ext = torch.cat([c1, ones], 1)
+        w_gate = torch.cat([self.w2 @ self.wg, torch.baddbmm(self.bg.unsqueeze(1), self.b2.unsqueeze(1), self.wg)], 1)
+        return a1_ext, c1_ext, w_gate
+
     def _per_variable(self, xv: Tensor, wv: Tensor, folded: tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
-        """Weighted sum over variables of each variable's GRN; ``xv``, ``wv`` are V × N.
+        """Weighted sum over variables of each variable's GRN; ``xv``, ``wv`` are V × N (training path)."""
+        a1, c1, a_s, c_s = folded
+        x3 = xv.unsqueeze(-1)
+        h = F.elu(torch.addcmul(c1.unsqueeze(1), x3, a1.unsqueeze(1)))  # V × N × e: first layer, rank-1
+        h = torch.baddbmm(self.b2.unsqueeze(1), h, self.w2)
+        g = F.glu(torch.baddbmm(self.bg.unsqueeze(1), self.dropout(h), self.wg), dim=-1)
+        z = torch.addcmul(g + c_s.unsqueeze(1), x3, a_s.unsqueeze(1))
+        y = F.layer_norm(z, (self.d,), eps=self.norm.eps)
+        out = (y * wv.unsqueeze(-1)).sum(dim=0)
+        return torch.addcmul(self.norm.bias, out, self.norm.weight)
+
+    def _per_variable_eval(
+        self, xv: Tensor, wv: Tensor, folded: tuple[Tensor, ...], out: Tensor, work: list[Tensor]
+    ) -> None:
+        """The same without gradients, written into ``out`` (N × d), with the weights of
+        :meth:`_inference_weights` and the flat scratch buffers ``work`` (reused by every chunk, so a
+        pass does not fault in fresh pages for each chunk's wide activations).
 
         The layer norm is shared by the variables, and its affine part commutes with the weighted
         sum (the weights sum to one), so it is applied once to the N × d result.
         """
-        a1, c1, a_s, c_s = folded
+        a1, c1, w_gate, a_s, c_s = folded
+        v, n, e1, d = self.n_vars, xv.shape[1], a1.shape[1], self.d
         x3 = xv.unsqueeze(-1)
-        grad = torch.is_grad_enabled()
-        h = torch.addcmul(c1.unsqueeze(1), x3, a1.unsqueeze(1))  # V × N × e: first layer, rank-1
-        h = F.elu(h) if grad else F.elu_(h)
-        h = torch.baddbmm(self.b2.unsqueeze(1), h, self.w2)
-        if grad:
-            g = F.glu(torch.baddbmm(self.bg.unsqueeze(1), self.dropout(h), self.wg), dim=-1)
-        else:  # the gate's bias rides on a column of ones: no broadcast copy of the wide output
-            g = F.glu(torch.bmm(F.pad(h, (0, 1), value=1.0), torch.cat([self.wg, self.bg.unsqueeze(1)], 1)), dim=-1)
-        if grad:
-            z = torch.addcmul(g + c_s.unsqueeze(1), x3, a_s.unsqueeze(1))
-        else:
-            z = g.add_(c_s.unsqueeze(1)).addcmul_(x3, a_s.unsqueeze(1))
-        if grad:
-            y = F.layer_norm(z, (self.d,), eps=self.norm.eps)
-            out = (y * wv.unsqueeze(-1)).sum(dim=0)
-        else:  # Σ_v w_v (z_v - μ_v) / σ_v with the row statistics from matrix-vector products
-            ones = torch.full((self.d, 1), 1.0 / self.d, dtype=z.dtype)
-            mean = (z @ ones).squeeze(-1)
-            var = (z.square() @ ones).squeeze(-1) - mean.square()
-            scale = wv * torch.rsqrt(var.clamp_min_(0.0) + self.norm.eps)
-            out = z[0] * scale[0].unsqueeze(-1)
-            for v in range(1, self.n_vars):
-                out.addcmul_(z[v], scale[v].unsqueeze(-1))
-            out.sub_((scale * mean).sum(dim=0).unsqueeze(-1))
-        return torch.addcmul(self.norm.bias, out, self.norm.weight)
+        h = work[0][: v * n * e1].view(v, n, e1)
+        gate = work[1][: v * n * 2 * d].view(v, n, 2 * d)
+        z = work[2][: v * n * d].view(v, n, d)
+        sq = work[3][: v * n * d].view(v, n, d)
+        F.elu_(torch.addcmul(c1.unsqueeze(1), x3, a1.unsqueeze(1), out=h))  # first layer, last column 1
+        torch.bmm(h, w_gate, out=gate)
+        torch.sigmoid(gate[..., d:], out=z).mul_(gate[..., :d])  # GLU
+        z.add_(c_s.unsqueeze(1)).addcmul_(x3, a_s.unsqueeze(1))
+        # Σ_v w_v (z_v - μ_v) / σ_v with the row statistics from matrix-vector products
+        ones = torch.full((d, 1), 1.0 / d, dtype=z.dtype)
+        mean = (z @ ones).squeeze(-1)
+        var = (torch.mul(z, z, out=sq) @ ones).squeeze(-1) - mean.square()
+        scale = wv * torch.rsqrt(var.clamp_min_(0.0) + self.norm.eps)
+        torch.mul(z[0], scale[0].unsqueeze(-1), out=out)
+        for k in range(1, v):
+            out.addcmul_(z[k], scale[k].unsqueeze(-1))
+        out.sub_((scale * mean).sum(dim=0).unsqueeze(-1))
+        out.mul_(self.norm.weight).add_(self.norm.bias)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         w = self.weights(x, context)
@@ -162,6 +188,13 @@ class RealVariableSelection(nn.Module):
             parts = [checkpoint(self._per_variable, xv[:, s : s + step], wv[:, s : s + step], folded,
                                 use_reentrant=False) for s in range(0, n, step)]
         else:
-            parts = [self._per_variable(xv[:, s : s + step], wv[:, s : s + step], folded) for s in range(0, n, step)]
+            a1, c1, a_s, c_s = folded
+            eval_w = (*self._inference_weights(a1, c1), a_s, c_s)
+            m = min(step, n) * self.n_vars
+            work = [xv.new_empty(m * k) for k in (self.d_var + 1, 2 * self.d, self.d, self.d)]
+            selected = xv.new_empty(n, self.d)
+            for s in range(0, n, step):
+                self._per_variable_eval(xv[:, s : s + step], wv[:, s : s + step], eval_w, selected[s : s + step], work)
+            return selected.view(*x.shape[:-1], self.d), w
         selected = parts[0] if len(parts) == 1 else torch.cat(parts)
         return selected.view(*x.shape[:-1], self.d), w
