@@ -25,6 +25,9 @@ from torch.utils.checkpoint import checkpoint
 CHUNK_ELEMENTS = 1 << 20
 """Per-variable activations (steps × variables × 2d) processed at once when no gradient is needed."""
 
+FEW_VALUES_MIN_STEPS = 4096
+"""Below this many steps inference does not look for variables with few distinct values."""
+
 TRAIN_CHUNK_ELEMENTS = 1 << 22
 """The same in training, where each chunk is recomputed in the backward pass (activation checkpointing)."""
 
@@ -55,6 +58,17 @@ class RealVariableSelection(nn.Module):
     >>> sel, w = vs(torch.randn(2, 5, 3), torch.randn(2, 4))
     >>> tuple(sel.shape), tuple(w.shape), bool(torch.allclose(w.sum(-1), torch.ones(2, 5)))
     ((2, 5, 4), (2, 5, 3), True)
+
+    Inference (no gradients) evaluates variables with few distinct values once per value; the
+    result equals the gradient path's:
+
+    >>> x = torch.randn(2, 3000, 3)
+    >>> x[..., 1] = torch.randint(0, 5, (2, 3000)).float()
+    >>> ctx = torch.randn(2, 4)
+    >>> with torch.no_grad():
+    ...     fast, _ = vs(x, ctx)
+    >>> len(vs._few_values(x.reshape(-1, 3).t())), bool(torch.allclose(fast, vs(x, ctx)[0], atol=1e-5))
+    (1, True)
     """
 
     def __init__(
@@ -152,10 +166,10 @@ class RealVariableSelection(nn.Module):
         pass does not fault in fresh pages for each chunk's wide activations).
 
         The layer norm is shared by the variables, and its affine part commutes with the weighted
-        sum (the weights sum to one), so it is applied once to the N × d result.
+        sum (the weights sum to one), so the caller applies it once to the N × d result.
         """
         a1, c1, w_gate, a_s, c_s = folded
-        v, n, e1, d = self.n_vars, xv.shape[1], a1.shape[1], self.d
+        v, n, e1, d = xv.shape[0], xv.shape[1], a1.shape[1], self.d
         x3 = xv.unsqueeze(-1)
         h = work[0][: v * n * e1].view(v, n, e1)
         gate = work[1][: v * n * 2 * d].view(v, n, 2 * d)
@@ -174,7 +188,25 @@ class RealVariableSelection(nn.Module):
         for k in range(1, v):
             out.addcmul_(z[k], scale[k].unsqueeze(-1))
         out.sub_((scale * mean).sum(dim=0).unsqueeze(-1))
-        out.mul_(self.norm.weight).add_(self.norm.bias)
+
+    def _few_values(self, xv: Tensor) -> list[tuple[int, Tensor, Tensor]]:
+        """Variables taking few distinct values (calendar inputs, flags), as ``(v, values, inverse)``.
+
+        Each per-variable GRN is a function of its scalar input alone, so for these it is evaluated
+        once per distinct value and looked up; the result is the same function of the same inputs.
+        A strided sample screens the variables so that only likely candidates are fully counted.
+        """
+        n = xv.shape[1]
+        if n < FEW_VALUES_MIN_STEPS:
+            return []
+        sample = xv[:, :: max(n // 256, 1)]
+        few = []
+        for v in range(self.n_vars):
+            if torch.unique(sample[v]).numel() <= 64:
+                values, inverse = torch.unique(xv[v], return_inverse=True)
+                if values.numel() <= n // 16:
+                    few.append((v, values, inverse))
+        return few
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         w = self.weights(x, context)
@@ -189,12 +221,26 @@ class RealVariableSelection(nn.Module):
                                 use_reentrant=False) for s in range(0, n, step)]
         else:
             a1, c1, a_s, c_s = folded
-            eval_w = (*self._inference_weights(a1, c1), a_s, c_s)
-            m = min(step, n) * self.n_vars
+            eval_w: tuple[Tensor, ...] = (*self._inference_weights(a1, c1), a_s, c_s)
+            few = self._few_values(xv)
+            dense = [v for v in range(self.n_vars) if v not in {f[0] for f in few}]
+            xd, wd, dense_w = xv, wv, eval_w
+            if few:
+                keep = torch.tensor(dense, dtype=torch.long)
+                xd, wd, dense_w = xv[keep], wv[keep], tuple(t[keep] for t in eval_w)
+            m = max(min(step, n) * len(dense), *(f[1].numel() for f in few), 1)
             work = [xv.new_empty(m * k) for k in (self.d_var + 1, 2 * self.d, self.d, self.d)]
-            selected = xv.new_empty(n, self.d)
-            for s in range(0, n, step):
-                self._per_variable_eval(xv[:, s : s + step], wv[:, s : s + step], eval_w, selected[s : s + step], work)
+            selected = xv.new_zeros(n, self.d)
+            if dense:
+                for s in range(0, n, step):
+                    self._per_variable_eval(xd[:, s : s + step], wd[:, s : s + step], dense_w,
+                                            selected[s : s + step], work)
+            for v, values, inverse in few:
+                y = xv.new_empty(values.numel(), self.d)  # the normalised GRN output of each distinct value
+                self._per_variable_eval(values.unsqueeze(0), torch.ones_like(values).unsqueeze(0),
+                                        tuple(t[v : v + 1] for t in eval_w), y, work)
+                selected.addcmul_(y[inverse], wv[v].unsqueeze(-1))
+            selected.mul_(self.norm.weight).add_(self.norm.bias)
             return selected.view(*x.shape[:-1], self.d), w
         selected = parts[0] if len(parts) == 1 else torch.cat(parts)
         return selected.view(*x.shape[:-1], self.d), w
