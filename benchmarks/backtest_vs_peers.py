@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from tftrade.backtest import Backtest, BacktestConfig, MarketData, from_frame
+from tftrade.core.config import shared_data_dir
 from tftrade.data.tabular import read_bar_file
 from tftrade.data.validation import validate_bars
 from tftrade.execution.costs import CostModel
@@ -63,10 +64,6 @@ from tftrade.strategy.sma import SmaCrossover
 
 FAST, SLOW = 10, 30
 
-
-def _shared_data() -> Path:
-    root = Path(__file__).resolve().parents[1]
-    return Path(os.environ.get("TFTRADE_SHARED_DATA", root.parent / "shared" / "data"))
 
 
 def load_frame(path: Path) -> pd.DataFrame:
@@ -247,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--weight", type=float, default=0.0, help="weight per entry (default 1/n)")
     ap.add_argument("--cash", type=float, default=1_000_000.0)
     args = ap.parse_args(argv)
-    path = _shared_data() / "sp500_daily" / "all_stocks_5yr.csv.gz"
+    path = shared_data_dir() / "sp500_daily" / "all_stocks_5yr.csv.gz"
     if not path.exists():
         sys.exit(f"{path} not found (set TFTRADE_SHARED_DATA)")
 

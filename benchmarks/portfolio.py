@@ -18,11 +18,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small dense algebra: threa
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from tftrade.core.config import shared_data_dir
 from tftrade.portfolio import (
     OptimizerConfig,
     bl_posterior,
@@ -33,13 +33,8 @@ from tftrade.portfolio import (
 )
 
 
-def _shared_data() -> Path:
-    root = Path(__file__).resolve().parents[1]
-    return Path(os.environ.get("TFTRADE_SHARED_DATA", root.parent / "shared" / "data"))
-
-
 def real_universe(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
-    data = _shared_data()
+    data = shared_data_dir()
     prices_file = data / "sp500_daily" / "all_stocks_5yr.csv.gz"
     sectors_file = data / "sp500_daily" / "constituents_2018-04-02.csv"
     index_file = data / "index" / "arch_sp500_GSPC_daily.csv"

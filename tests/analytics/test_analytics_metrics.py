@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -80,17 +79,9 @@ def test_without_benchmark_relative_metrics_are_nan_and_bad_input_raises() -> No
         metrics([0.01, np.nan])
 
 
-def _shared_data() -> Path:
-    root = Path(__file__).resolve().parents[2]
-    return Path(os.environ.get("TFTRADE_SHARED_DATA", root.parent / "shared" / "data"))
-
-
-def test_real_sp500_stock_against_pandas() -> None:
-    data = _shared_data()
-    prices_file = data / "sp500_daily" / "all_stocks_5yr.csv.gz"
-    index_file = data / "index" / "arch_sp500_GSPC_daily.csv"
-    if not (prices_file.exists() and index_file.exists()):
-        pytest.skip(f"shared data not found under {data} (set TFTRADE_SHARED_DATA)")
+def test_real_sp500_stock_against_pandas(shared_data: Path) -> None:
+    prices_file = shared_data / "sp500_daily" / "all_stocks_5yr.csv.gz"
+    index_file = shared_data / "index" / "arch_sp500_GSPC_daily.csv"
     stocks = pd.read_csv(prices_file, usecols=["date", "close", "Name"])
     aapl = stocks[stocks["Name"] == "AAPL"].set_index(pd.to_datetime(stocks.loc[stocks["Name"] == "AAPL", "date"]))
     spx = pd.read_csv(index_file)

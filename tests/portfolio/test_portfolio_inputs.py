@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +22,6 @@ from tftrade.portfolio import (
 from tftrade.portfolio.covariance import factor_model
 
 
-def _shared_data() -> Path:
-    root = Path(__file__).resolve().parents[2]
-    return Path(os.environ.get("TFTRADE_SHARED_DATA", root.parent / "shared" / "data"))
-
-
 def _hand_ledoit_wolf(x: np.ndarray) -> np.ndarray:
     """Ledoit & Wolf (2004), Lemma 3.2-3.4, written out directly."""
     t, n = x.shape
@@ -45,10 +39,8 @@ def test_ledoit_wolf_matches_the_published_formula() -> None:
     assert_allclose(ledoit_wolf(x, periods_per_year=1).cov, _hand_ledoit_wolf(x), rtol=1e-10)
 
 
-def test_ledoit_wolf_on_real_prices_matches_pyportfolioopt() -> None:
-    prices_file = _shared_data() / "sp500_daily" / "all_stocks_5yr.csv.gz"
-    if not prices_file.exists():
-        pytest.skip(f"shared data not found at {prices_file} (set TFTRADE_SHARED_DATA)")
+def test_ledoit_wolf_on_real_prices_matches_pyportfolioopt(shared_data: Path) -> None:
+    prices_file = shared_data / "sp500_daily" / "all_stocks_5yr.csv.gz"
     tickers = ["AAPL", "MSFT", "XOM", "JPM", "JNJ", "PG", "GE", "AMZN"]
     raw = pd.read_csv(prices_file, usecols=["date", "close", "Name"])
     prices = raw[raw["Name"].isin(tickers)].pivot(index="date", columns="Name", values="close").dropna()

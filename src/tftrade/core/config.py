@@ -178,3 +178,15 @@ def load_settings(**overrides: Any) -> Settings:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         raise ConfigError(f"invalid configuration at {where!r}: {first['msg']}") from None
+
+
+def shared_data_dir() -> Path:
+    """The folder of the public data sets: ``$TFTRADE_SHARED_DATA`` or ``../shared/data``.
+
+    A relative path is taken from the working directory if it exists there, else from the
+    repository root (so tests, benchmarks and the learned scorer's training agree).
+    """
+    p = Path(os.environ.get("TFTRADE_SHARED_DATA", "../shared/data")).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    return (Path(__file__).resolve().parents[3] / p).resolve()

@@ -30,6 +30,7 @@ from sqlalchemy import Engine, select
 
 from tftrade.sentiment.errors import SentimentError
 from tftrade.sentiment.scorer import label_codes
+from tftrade.store.engine import upsert_insert
 from tftrade.store.schema import reddit_sentiment_aggregated
 
 Window = Literal["1min", "5min", "1h", "1d"]
@@ -81,6 +82,11 @@ def calculate_exact_sentiment_percentages(
     return pct[0], pct[1], pct[2]
 
 
+def _check_window(window: str) -> None:
+    if window not in _FREQ:
+        raise SentimentError(f"unknown window {window!r}; expected one of {list(WINDOWS)}")
+
+
 def window_start(times: pd.Series, window: str) -> pd.Series:
     """Return the start of the ``window`` each UTC time falls in.
 
@@ -89,8 +95,7 @@ def window_start(times: pd.Series, window: str) -> pd.Series:
     SentimentError
         If ``window`` is not one of :data:`WINDOWS`.
     """
-    if window not in _FREQ:
-        raise SentimentError(f"unknown window {window!r}; expected one of {list(WINDOWS)}")
+    _check_window(window)
     return pd.to_datetime(times, utc=True).dt.floor(_FREQ[window])
 
 
@@ -253,8 +258,7 @@ def stored_panel(engine: Engine, times: npt.ArrayLike, tickers: list[str], windo
     SentimentError
         If ``window`` is not one of :data:`WINDOWS`.
     """
-    if window not in _FREQ:
-        raise SentimentError(f"unknown window {window!r}; expected one of {list(WINDOWS)}")
+    _check_window(window)
     index = pd.to_datetime(np.asarray(times), utc=True)
     t = reddit_sentiment_aggregated
     q = (select(t.c.ticker, t.c.time_window, t.c.avg_sentiment, t.c.total_comments)
@@ -287,7 +291,7 @@ def write_aggregates(engine: Engine, frame: pd.DataFrame) -> int:
     ]
     if not records:
         return 0
-    insert = _dialect_insert(engine)
+    insert = upsert_insert(engine)
     stmt = insert(reddit_sentiment_aggregated)
     update = {c: stmt.excluded[c] for c in cols if c not in ("ticker", "window", "time_window")}
     stmt = stmt.on_conflict_do_update(index_elements=["ticker", "window", "time_window"], set_=update)
@@ -305,15 +309,3 @@ def read_aggregates(engine: Engine, window: str, ticker: str | None = None) -> p
         q = q.where(t.c.ticker == ticker)
     with engine.connect() as conn:
         return pd.DataFrame(conn.execute(q).mappings().all())
-
-
-def _dialect_insert(engine: Engine):  # type: ignore[no-untyped-def]
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    if engine.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert
-    raise SentimentError(f"upsert is implemented for SQLite and PostgreSQL, not {engine.dialect.name!r}")

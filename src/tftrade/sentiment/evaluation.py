@@ -7,7 +7,6 @@ defaults to ``../shared/data`` next to the repository.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,23 +15,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from tftrade.core.config import shared_data_dir
 from tftrade.sentiment.errors import SentimentError
 from tftrade.sentiment.scorer import Scorer, label_codes
 
-SHARED_DATA_ENV = "TFTRADE_SHARED_DATA"
-_REPO_ROOT = Path(__file__).resolve().parents[3]
 _CODE_OF_LABEL = np.array([-1, 1, 0])  # 0 bearish → -1, 1 bullish → +1, 2 neutral → 0
-
-
-def shared_data_dir() -> Path:
-    """Return the folder of the public data sets (``$TFTRADE_SHARED_DATA`` or ``../shared/data``).
-
-    A relative path is taken from the working directory if it exists there, else from the repository.
-    """
-    p = Path(os.environ.get(SHARED_DATA_ENV, "../shared/data")).expanduser()
-    if p.is_absolute() or p.exists():
-        return p
-    return (_REPO_ROOT / p).resolve()
 
 
 def load_labelled(split: str) -> tuple[list[str], npt.NDArray[np.int64]]:
@@ -45,7 +32,7 @@ def load_labelled(split: str) -> tuple[list[str], npt.NDArray[np.int64]]:
     """
     path = shared_data_dir() / "sentiment" / f"sent_{split}.csv"
     if not path.is_file():
-        raise SentimentError(f"labelled sentiment data not found at {path}; set ${SHARED_DATA_ENV}")
+        raise SentimentError(f"labelled sentiment data not found at {path}; set $TFTRADE_SHARED_DATA")
     frame = pd.read_csv(path)
     if not {"text", "label"} <= set(frame.columns):
         raise SentimentError(f"{path}: expected columns text,label; found {list(frame.columns)}")

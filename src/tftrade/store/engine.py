@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -60,3 +63,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def upsert_insert(bind: Engine | Connection) -> Callable[..., Any]:
+    """The dialect's ``insert`` construct, which has ``on_conflict_do_nothing`` / ``on_conflict_do_update``.
+
+    Raises
+    ------
+    StoreError
+        For a backend other than SQLite and PostgreSQL.
+    """
+    if bind.dialect.name == "postgresql":
+        return pg_insert
+    if bind.dialect.name == "sqlite":
+        return sqlite_insert
+    raise StoreError(f"upserts are implemented for SQLite and PostgreSQL, not {bind.dialect.name!r}")

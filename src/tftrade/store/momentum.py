@@ -16,10 +16,9 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, Integer, select, type_coerce
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tftrade.core.errors import DataError, StoreError
+from tftrade.core.errors import DataError
+from tftrade.store.engine import upsert_insert
 from tftrade.store.schema import reddit_sentiment_momentum
 
 MOMENTUM_ROW_COLUMNS = ("ticker", "window", "window_start", "volume_z", "ewma_fast", "ewma_slow", "crossover",
@@ -59,7 +58,7 @@ def write_momentum(engine: Engine, frame: pd.DataFrame) -> int:
                                            frame["volume_z"], frame["ewma_fast"], frame["ewma_slow"], cross,
                                            frame["burst"], strict=True)
     ]
-    insert = _insert(engine)
+    insert = upsert_insert(engine)
     stmt = insert(reddit_sentiment_momentum)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(_KEY),
@@ -122,11 +121,3 @@ def _maybe(value: Any) -> float | None:
         return None
     v = float(value)
     return None if math.isnan(v) else v
-
-
-def _insert(engine: Engine):  # type: ignore[no-untyped-def]
-    if engine.dialect.name == "postgresql":
-        return pg_insert
-    if engine.dialect.name == "sqlite":
-        return sqlite_insert
-    raise StoreError(f"momentum upsert is implemented for SQLite and PostgreSQL, not {engine.dialect.name!r}")

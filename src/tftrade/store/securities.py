@@ -6,10 +6,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tftrade.core.types import Security
+from tftrade.store.engine import upsert_insert
 from tftrade.store.schema import securities
 
 
@@ -19,7 +18,7 @@ def upsert_securities(conn: Connection, items: Iterable[Security]) -> int:
              "updated_at": datetime.now(UTC)} for s in items]
     if not rows:
         return 0
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(conn)
     stmt = insert(securities)
     stmt = stmt.on_conflict_do_update(
         index_elements=[securities.c.ticker],
