@@ -66,6 +66,9 @@ def test_backtest_sma_then_report_latest(tmp_path: Path) -> None:
     (["report"], "no backtest has been run yet"),
     (["report", "bt-nope"], "no backtest run bt-nope"),
     (["backtest", "--strategy", "magic"], "unknown strategy 'magic'"),
+    (["backtest", "NOSUCH", "--strategy", "sma", "--timeframe", "1min"], "no 1min bars stored for NOSUCH"),
+    (["backtest", "--strategy", "sma", "--timeframe", "1min", "--start", "2030-01-02"],
+     "leaves fewer than two bars to trade; the last stored 1min bar is"),
 ])
 def test_errors_are_one_line(args: list[str], message: str) -> None:
     if args[0] == "backtest":

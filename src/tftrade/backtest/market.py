@@ -156,7 +156,7 @@ def load_market(
     Raises
     ------
     BacktestError
-        If the store holds no bars of ``timeframe`` in the range.
+        If the store holds no bars of ``timeframe`` in the range, or none for a requested ticker.
     """
     from tftrade.store.bars import read_bars
     from tftrade.store.securities import read_securities
@@ -166,6 +166,9 @@ def load_market(
     if bars.empty:
         raise BacktestError(f"no {timeframe} bars stored in the requested range; ingest some first")
     stored = set(bars["ticker"].unique())
+    missing = sorted({t.upper() for t in tickers or ()} - stored)
+    if missing:
+        raise BacktestError(f"no {timeframe} bars stored for {', '.join(missing)}; ingest them first")
     if benchmark is None:
         benchmark = next((b for b in ("^GSPC", "^MKT") if b in stored), None)
     elif benchmark not in stored:

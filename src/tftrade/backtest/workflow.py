@@ -80,6 +80,10 @@ def backtest_store(
     end_utc = None if end is None else pd.Timestamp(utc_ns(end), tz="UTC").to_pydatetime()
     market = load_market(engine, tickers=tickers, timeframe=timeframe, end=end_utc)
     first = 0 if start is None else int(np.searchsorted(market.timestamps, utc_ns(start)))
+    if first >= market.n_times - 1:
+        last = pd.Timestamp(int(market.timestamps[-1]), tz="UTC")
+        raise BacktestError(f"--start {start} leaves fewer than two bars to trade; the last stored {timeframe} "
+                            f"bar is {last}")
     forecasts = sentiment = None
     strat: Strategy
     cfg = config or BacktestConfig()
@@ -135,7 +139,8 @@ def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: 
         row = int(np.searchsorted(panel.timestamps, market.timestamps[min(first, market.n_times - 1)]))
         fit_share = (row - WARMUP) / usable
     if not 0.2 < fit_share < 1:
-        raise BacktestError(f"the bars before the backtest start are {fit_share:.0%} of the history; the TFT needs "
+        raise BacktestError(f"the bars before the backtest start are {max(fit_share, 0.0):.0%} of the history "
+                            f"({panel.n_times} bars of tickers with full history); the TFT needs "
                             "between 20 % and 100 % of it for training and validation")
     tc = TrainConfig(max_epochs=setup.epochs, max_samples_per_epoch=setup.max_samples, seed=setup.seed,
                      split=(0.85 * fit_share, 0.15 * fit_share))
