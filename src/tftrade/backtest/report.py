@@ -11,11 +11,14 @@ from tftrade.analytics.tearsheet import TearsheetData, render_tearsheet
 from tftrade.backtest.config import periods_per_year
 from tftrade.backtest.runs import SavedRun
 
+ATTRIBUTION_NOTE = ("Attribution: single period, the run's average weights against an equal-weighted universe "
+                    "(the benchmark's constituents are not known).")
+
 
 def tearsheet_data(run: SavedRun) -> TearsheetData:
     """Everything the tearsheet shows, from a saved run."""
     s = run.summary
-    notes = [*s.get("notes", []), *_attribution_note(run)]
+    notes = [*s.get("notes", []), ATTRIBUTION_NOTE]
     limits = s.get("config", {})
     return TearsheetData(
         title=f"tftrade backtest {run.run_id} ({s['strategy']}, {s['timeframe']}, {len(run.tickers)} tickers)",
@@ -43,11 +46,6 @@ def attribution(run: SavedRun) -> BrinsonResult | None:
         r = np.nan_to_num(close[-1] / first - 1.0)
     n = len(run.tickers)
     return brinson(w / w.sum(), np.full(n, 1.0 / n), r, r, np.asarray(run.sectors))
-
-
-def _attribution_note(run: SavedRun) -> list[str]:
-    return ["Attribution: single period, the run's average weights against an equal-weighted universe "
-            "(the benchmark's constituents are not known)."]
 
 
 def render_run(run: SavedRun, out: Path | None = None) -> Path:

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
-
 from tftrade.backtest.view import MarketView
 from tftrade.core.types import Float64Array
 
@@ -41,8 +39,3 @@ class Strategy(Protocol):
     def decide(self, view: MarketView, account: AccountState) -> Targets | None:
         """Return targets for the universe, or ``None`` to keep the book as it is."""
         ...
-
-
-def hold_all(n: int) -> Float64Array:
-    """Targets that change nothing (all NaN)."""
-    return np.full(n, np.nan)
