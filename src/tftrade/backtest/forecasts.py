@@ -47,14 +47,7 @@ class ForecastPanel:
         i = int(np.searchsorted(self.timestamps, timestamp_ns))
         if i >= self.timestamps.shape[0] or self.timestamps[i] != timestamp_ns:
             return None
-        cols = pd.Index(self.tickers).get_indexer(list(tickers))
-        ok = cols >= 0
-        out = []
-        for a in (self.q10, self.q50, self.q90, self.confidence):
-            v = np.full(len(tickers), np.nan)
-            v[ok] = a[i, cols[ok]]
-            out.append(v)
-        return tuple(out)
+        return take_row((self.q10, self.q50, self.q90, self.confidence), i, self.tickers, tickers)
 
     def frame(self, realised: Float64Array | None = None) -> pd.DataFrame:
         """Long frame: ticker, as_of (UTC), horizon, q10, q50, q90, realised (NaN if not given/unknown)."""
@@ -67,6 +60,24 @@ class ForecastPanel:
             "horizon": self.horizon, "q10": self.q10.ravel()[keep], "q50": self.q50.ravel()[keep],
             "q90": self.q90.ravel()[keep], "realised": real[keep],
         })
+
+
+def take_row(arrays: tuple[Float64Array | None, ...], i: int, columns: tuple[str, ...],
+             tickers: tuple[str, ...]) -> tuple[Float64Array, ...]:
+    """Row ``i`` of each ``(T, len(columns))`` array, reordered to ``tickers`` (NaN where absent or ``None``).
+
+    >>> take_row((np.array([[1.0, 2.0]]), None), 0, ("A", "B"), ("B", "X"))
+    (array([ 2., nan]), array([nan, nan]))
+    """
+    cols = pd.Index(columns).get_indexer(list(tickers))
+    ok = cols >= 0
+    out = []
+    for a in arrays:
+        v = np.full(len(tickers), np.nan)
+        if a is not None:
+            v[ok] = a[i, cols[ok]]
+        out.append(v)
+    return tuple(out)
 
 
 def realised_returns(close: Float64Array, horizon: int) -> Float64Array:

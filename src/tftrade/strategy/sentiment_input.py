@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tftrade.backtest.forecasts import take_row
 from tftrade.core.types import Float64Array, Int64Array
 
 
@@ -63,12 +64,5 @@ class SentimentPanel:
         i = int(np.searchsorted(self.timestamps, timestamp_ns, side="right")) - 1
         if i < 0:
             return None
-        cols = pd.Index(self.tickers).get_indexer(list(tickers))
-        ok = cols >= 0
-        out = []
-        for a in (self.score, self.trend, self.volume_z):
-            v = np.full(len(tickers), np.nan)
-            if a is not None:
-                v[ok] = a[i, cols[ok]]
-            out.append(v)
-        return out[0], out[1], out[2]
+        score, trend, volume_z = take_row((self.score, self.trend, self.volume_z), i, self.tickers, tickers)
+        return score, trend, volume_z
