@@ -29,7 +29,9 @@ def _naive(vs: RealVariableSelection, x: torch.Tensor, ctx: torch.Tensor) -> tup
 
 
 @pytest.mark.parametrize("d_var", [None, 3])
-def test_folded_selection_equals_explicit_embeddings(d_var: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_folded_selection_equals_explicit_embeddings(
+    d_var: int | None, inference_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     torch.manual_seed(1)
     vs = RealVariableSelection(5, 8, d_var=d_var).eval()
     with torch.no_grad():

@@ -17,10 +17,14 @@ Without gradients the per-variable stage runs in cache-sized chunks of steps.
 
 from __future__ import annotations
 
+import ctypes
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
+
+from tftrade.forecast.tft.native import VsnArgs, vsn_kernel
 
 CHUNK_ELEMENTS = 1 << 20
 """Per-variable activations (steps × variables × 2d) processed at once when no gradient is needed."""
@@ -208,7 +212,42 @@ class RealVariableSelection(nn.Module):
                     few.append((v, values, inverse))
         return few
 
+    def _forward_native(self, lib: ctypes.CDLL, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Inference through the fused C kernel (``vsn_kernel.c``): the same folded weights as
+        the tensor path, one pass per row, rows split over ``torch.get_num_threads()`` threads."""
+        n_rows = x.numel() // self.n_vars
+        fa, fc = self._fold(self.flat_fc1.weight, self.flat_fc1.bias)
+        fw = (self.flat_gate.weight @ self.flat_fc2.weight).t()
+        fb = torch.addmv(self.flat_gate.bias, self.flat_gate.weight, self.flat_fc2.bias)
+        sa, sc = self._fold(self.flat_skip.weight, self.flat_skip.bias)
+        a1, c1, a_s, c_s = self._rank_one()
+        wg = self.w2 @ self.wg
+        bg = torch.baddbmm(self.bg.unsqueeze(1), self.b2.unsqueeze(1), self.wg).squeeze(1)
+        ctx = None
+        if self.flat_context is not None and context is not None:
+            ctx = self.flat_context(context).contiguous()
+        keep = [t.float().contiguous() for t in (x, fa, fc, fw, fb, sa, sc, self.flat_norm.weight,
+                                                  self.flat_norm.bias, a1, c1, wg, bg, a_s, c_s)]
+        selected = x.new_empty(n_rows, self.d, dtype=torch.float32)
+        weights = x.new_empty(n_rows, self.n_vars, dtype=torch.float32)
+
+        def ptr(t: Tensor | None) -> ctypes._Pointer[ctypes.c_float] | None:
+            return None if t is None else ctypes.cast(t.data_ptr(), ctypes.POINTER(ctypes.c_float))
+
+        xs, fa_, fc_, fw_, fb_, sa_, sc_, flw, flb, a1_, c1_, wg_, bg_, as_, cs_ = (ptr(t) for t in keep)
+        args = VsnArgs(xs, ptr(ctx), n_rows, x.shape[1] if x.dim() == 3 else 1, self.n_vars, self.d, self.d_var,
+                       fa_, fc_, fw_, fb_, sa_, sc_, flw, flb, self.flat_norm.eps,
+                       a1_, c1_, wg_, bg_, as_, cs_, self.norm.eps, ptr(selected), ptr(weights))
+        if lib.vsn_forward(ctypes.byref(args), torch.get_num_threads()) != 0:
+            raise MemoryError("variable-selection kernel could not allocate its scratch memory")
+        selected.mul_(self.norm.weight).add_(self.norm.bias)
+        return selected.view(*x.shape[:-1], self.d), weights.view(*x.shape)
+
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if not torch.is_grad_enabled() and x.dtype == torch.float32 and (context is None or x.dim() == 3):
+            lib = vsn_kernel()
+            if lib is not None:
+                return self._forward_native(lib, x, context)
         w = self.weights(x, context)
         folded = self._rank_one()
         xv = x.reshape(-1, self.n_vars).t().contiguous()

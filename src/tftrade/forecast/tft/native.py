@@ -1,0 +1,95 @@
+"""The fused C kernel of variable selection: built once per machine, loaded with ctypes.
+
+The kernel (``vsn_kernel.c``, shipped with the package) is compiled at first use with the system C
+compiler (``$CC``, else ``cc``) into a cache directory (``$TFTRADE_KERNEL_DIR``, else
+``$XDG_CACHE_HOME/tftrade/kernels``, else ``~/.cache/tftrade/kernels``), under a name that hashes
+the source, the flags and the CPU's feature flags, and is replaced atomically. Where no compiler
+is found, compilation fails or ``TFTRADE_NATIVE=0`` is set, :func:`vsn_kernel` returns ``None``
+and the model uses its tensor path (same function, slower); the reason is logged once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp", "-fPIC", "-shared")
+_F = ctypes.POINTER(ctypes.c_float)
+
+
+class VsnArgs(ctypes.Structure):
+    """Mirror of ``vsn_args`` in ``vsn_kernel.c`` (field order and types must match)."""
+
+    _fields_ = [
+        ("x", _F), ("ctx", _F), ("n", ctypes.c_long), ("steps", ctypes.c_long),
+        ("nv", ctypes.c_int), ("d", ctypes.c_int), ("e", ctypes.c_int),
+        ("fa", _F), ("fc", _F), ("fw", _F), ("fb", _F), ("sa", _F), ("sc", _F), ("flw", _F), ("flb", _F),
+        ("feps", ctypes.c_float),
+        ("a1", _F), ("c1", _F), ("wg", _F), ("bg", _F), ("as_", _F), ("cs", _F), ("eps", ctypes.c_float),
+        ("sel", _F), ("wout", _F),
+    ]
+
+
+def kernel_dir() -> Path:
+    """Where compiled kernels are cached."""
+    if explicit := os.environ.get("TFTRADE_KERNEL_DIR"):
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tftrade" / "kernels"
+
+
+def _cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _build(source: str, compiler: str) -> Path:
+    key = hashlib.sha256("\0".join([source, compiler, *FLAGS, platform.machine(), _cpu_flags()]).encode())
+    target = kernel_dir() / f"vsn-{key.hexdigest()[:16]}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        src, out = Path(tmp) / "vsn_kernel.c", Path(tmp) / "vsn.so"
+        src.write_text(source)
+        proc = subprocess.run([compiler, *FLAGS, "-o", str(out), str(src), "-lm"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{compiler} failed: {proc.stderr.strip()[-500:]}")
+        os.replace(out, target)
+    return target
+
+
+@lru_cache(maxsize=1)
+def vsn_kernel() -> ctypes.CDLL | None:
+    """Return the loaded kernel library, or ``None`` if it is disabled or cannot be built."""
+    if os.environ.get("TFTRADE_NATIVE", "1") == "0":
+        return None
+    compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if compiler is None:
+        log.warning("no C compiler found: variable selection uses the slower tensor path")
+        return None
+    try:
+        source = resources.files("tftrade.forecast.tft").joinpath("vsn_kernel.c").read_text()
+        lib = ctypes.CDLL(str(_build(source, compiler)))
+    except (OSError, RuntimeError) as exc:
+        log.warning("fused variable-selection kernel unavailable (%s): using the tensor path", exc)
+        return None
+    lib.vsn_forward.argtypes = [ctypes.POINTER(VsnArgs), ctypes.c_int]
+    lib.vsn_forward.restype = ctypes.c_int
+    return lib

@@ -1,0 +1,131 @@
+"""The fused C kernel of variable selection: same function as the tensor path, built once, optional."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tftrade.features.dataset import Panel, WindowIndex, gather
+from tftrade.forecast.tft import native
+from tftrade.forecast.tft.real_selection import RealVariableSelection
+from tftrade.forecast.training import Trained, to_tensors
+
+
+def _perturbed(n_vars: int, d: int, d_var: int | None, context: bool = True) -> RealVariableSelection:
+    torch.manual_seed(5)
+    vs = RealVariableSelection(n_vars, d, with_context=context, d_var=d_var).eval()
+    with torch.no_grad():
+        for p in vs.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    return vs
+
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+
+def _both(vs: RealVariableSelection, x: torch.Tensor, ctx: torch.Tensor | None,
+          monkeypatch: pytest.MonkeyPatch) -> tuple[Pair, Pair]:
+    """(kernel, tensor path) outputs of ``vs``."""
+    out = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("TFTRADE_NATIVE", flag)
+        native.vsn_kernel.cache_clear()
+        with torch.no_grad():
+            out.append(vs(x, ctx))
+    native.vsn_kernel.cache_clear()
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize(("n_vars", "d", "d_var", "rows"), [(19, 32, 8, 37), (5, 16, None, 16), (3, 8, 3, 1)])
+def test_kernel_equals_tensor_path(n_vars: int, d: int, d_var: int | None, rows: int,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    vs = _perturbed(n_vars, d, d_var)
+    x = torch.randn(3, rows, n_vars) * 3  # large inputs reach both branches of ELU and saturate gates
+    x[0, 0] = 0.0
+    ctx = torch.randn(3, d)
+    (sel_k, w_k), (sel_t, w_t) = _both(vs, x, ctx, monkeypatch)
+    torch.testing.assert_close(w_k, w_t, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sel_k, sel_t, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(sel_k[0], sel_k[1])  # rows in different context rows differ
+
+
+def test_kernel_without_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    vs = _perturbed(4, 8, 4, context=False)
+    x = torch.randn(2, 21, 4)
+    (sel_k, w_k), (sel_t, w_t) = _both(vs, x, None, monkeypatch)
+    torch.testing.assert_close(w_k, w_t, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sel_k, sel_t, rtol=1e-4, atol=1e-5)
+
+
+def test_kernel_is_built_here() -> None:
+    """CI machines have a C compiler: the fast path must really be in use there."""
+    native.vsn_kernel.cache_clear()
+    assert native.vsn_kernel() is not None
+
+
+def test_model_forecasts_equal_through_either_path(trained: Trained, panel: Panel,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    model, c, h = trained.model.eval(), trained.config.context, trained.config.horizon
+    scaled = panel.scaled(trained.standardizer)
+    idx = WindowIndex(np.full(len(panel.tickers), scaled.n_times - 1, dtype=np.int64),
+                      np.arange(len(panel.tickers), dtype=np.int64))
+    inputs = to_tensors(gather(scaled, idx, c, h))
+    outs = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("TFTRADE_NATIVE", flag)
+        native.vsn_kernel.cache_clear()
+        with torch.inference_mode():
+            outs.append(model(*inputs))
+    native.vsn_kernel.cache_clear()
+    torch.testing.assert_close(outs[0].quantiles, outs[1].quantiles, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(outs[0].encoder_weights, outs[1].encoder_weights, rtol=1e-4, atol=1e-6)
+
+
+def test_training_never_uses_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    vs = _perturbed(3, 8, 3).train()
+    calls = []
+    monkeypatch.setattr(RealVariableSelection, "_forward_native", lambda *a: calls.append(a))
+    sel, _ = vs(torch.randn(2, 5, 3), torch.randn(2, 8))
+    sel.sum().backward()  # type: ignore[no-untyped-call]
+    assert not calls and vs.w2.grad is not None
+
+
+def test_failed_build_falls_back_to_the_tensor_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    broken = tmp_path / "cc"
+    broken.write_text("#!/bin/sh\necho 'cc: simulated failure' >&2\nexit 1\n")
+    broken.chmod(broken.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("CC", str(broken))
+    monkeypatch.setenv("TFTRADE_KERNEL_DIR", str(tmp_path / "kernels"))
+    native.vsn_kernel.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="tftrade.forecast.tft.native"):
+            assert native.vsn_kernel() is None
+        assert "simulated failure" in caplog.text
+        assert not list((tmp_path / "kernels").glob("*.so"))  # nothing half-written is left to load
+        vs = _perturbed(3, 8, 3)
+        with torch.no_grad():
+            sel, w = vs(torch.randn(2, 5, 3), torch.randn(2, 8))
+        assert sel.shape == (2, 5, 8) and torch.allclose(w.sum(-1), torch.ones(2, 5))
+    finally:
+        native.vsn_kernel.cache_clear()
+
+
+def test_build_is_cached_per_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TFTRADE_KERNEL_DIR", str(tmp_path))
+    native.vsn_kernel.cache_clear()
+    try:
+        assert native.vsn_kernel() is not None
+        built = list(tmp_path.glob("vsn-*.so"))
+        assert len(built) == 1
+        mtime = built[0].stat().st_mtime_ns
+        native.vsn_kernel.cache_clear()
+        assert native.vsn_kernel() is not None
+        assert [p.stat().st_mtime_ns for p in tmp_path.glob("vsn-*.so")] == [mtime]  # reused, not rebuilt
+    finally:
+        native.vsn_kernel.cache_clear()
