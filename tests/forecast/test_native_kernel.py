@@ -86,13 +86,17 @@ def test_model_forecasts_equal_through_either_path(trained: Trained, panel: Pane
     torch.testing.assert_close(outs[0].encoder_weights, outs[1].encoder_weights, rtol=1e-4, atol=1e-6)
 
 
-def test_training_never_uses_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_uses_the_training_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tftrade.forecast.tft import real_selection
+
     vs = _perturbed(3, 8, 3).train()
-    calls = []
-    monkeypatch.setattr(RealVariableSelection, "_forward_native", lambda *a: calls.append(a))
+    calls: list[object] = []
+    monkeypatch.setattr(RealVariableSelection, "_forward_native", lambda *a: calls.append("inference"))
+    apply = real_selection.PerVariable.apply
+    monkeypatch.setattr(real_selection.PerVariable, "apply", lambda *a: calls.append("training") or apply(*a))
     sel, _ = vs(torch.randn(2, 5, 3), torch.randn(2, 8))
     sel.sum().backward()  # type: ignore[no-untyped-call]
-    assert not calls and vs.w2.grad is not None
+    assert calls == ["training"] and vs.w2.grad is not None
 
 
 def test_failed_build_falls_back_to_the_tensor_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -129,3 +133,68 @@ def test_build_is_cached_per_source(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert [p.stat().st_mtime_ns for p in tmp_path.glob("vsn-*.so")] == [mtime]  # reused, not rebuilt
     finally:
         native.vsn_kernel.cache_clear()
+
+
+def _keep(n: int, nv: int, e: int, p: float, seed: int) -> torch.Tensor:
+    """Reference of the kernel's dropout hash: keep-and-rescale factors, N × V × e."""
+    idx = (np.arange(n, dtype=np.uint64)[:, None, None] * nv + np.arange(nv, dtype=np.uint64)[None, :, None]) * e
+    h = ((idx + np.arange(e, dtype=np.uint64)) * 0x9E3779B1 + seed) & 0xFFFFFFFF
+    for shift, mult in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
+        h = ((h ^ (h >> shift)) * mult) & 0xFFFFFFFF
+    h ^= h >> 16
+    keep = (h >> 8).astype(np.int64) >= int(np.float32(p) * np.float32(16777216.0))
+    return torch.from_numpy(keep.astype(np.float32) / (1.0 - np.float32(p)))
+
+
+def _per_variable_reference(x: torch.Tensor, w: torch.Tensor, params: list[torch.Tensor], eps: float,
+                            keep: torch.Tensor) -> torch.Tensor:
+    a1, c1, w2, b2, wg, bg, a_s, c_s = params
+    x3 = x.unsqueeze(-1)  # N × V × 1
+    h1 = torch.nn.functional.elu(x3 * a1 + c1)
+    h2 = (torch.einsum("nvi,vik->nvk", h1, w2) + b2) * keep
+    g = torch.nn.functional.glu(torch.einsum("nvk,vkj->nvj", h2, wg) + bg, dim=-1)
+    y = torch.nn.functional.layer_norm(g + c_s + x3 * a_s, (a_s.shape[1],), eps=eps)
+    return (y * w.unsqueeze(-1)).sum(1)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3])
+def test_training_kernel_matches_autograd(p: float) -> None:
+    from tftrade.forecast.tft.per_variable_kernel import PerVariable
+
+    lib = native.vsn_kernel()
+    assert lib is not None
+    torch.manual_seed(7)
+    n, nv, e, d, seed = 53, 4, 3, 8, 12345  # 53 rows: three full blocks of 16 and a partial one
+    shapes = [(nv, e), (nv, e), (nv, e, e), (nv, e), (nv, e, 2 * d), (nv, 2 * d), (nv, d), (nv, d)]
+    params = [(torch.randn(s) * 0.5).requires_grad_() for s in shapes]
+    x = torch.randn(n, nv) * 2
+    w = torch.softmax(torch.randn(n, nv), -1).requires_grad_()
+    cot = torch.randn(n, d)
+    got = PerVariable.apply(lib, x, w, 1e-5, p, seed, *params)
+    got_grads = torch.autograd.grad((got * cot).sum(), [w, *params])
+    keep = _keep(n, nv, e, p, seed)
+    if p > 0:
+        assert 0.5 < float((keep == 0).float().mean()) / p < 1.5  # about p of the units are dropped
+    want = _per_variable_reference(x, w, params, 1e-5, keep)
+    want_grads = torch.autograd.grad((want * cot).sum(), [w, *params])
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    for g, r in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4)
+
+
+def test_module_gradients_equal_through_either_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    vs = _perturbed(6, 16, 4)
+    vs.dropout.p = 0.0
+    x, ctx = torch.randn(3, 21, 6) * 2, torch.randn(3, 16)
+    grads = []
+    for flag in ("1", "0"):
+        monkeypatch.setenv("TFTRADE_NATIVE", flag)
+        native.vsn_kernel.cache_clear()
+        vs.zero_grad()
+        sel, w = vs(x, ctx)
+        (sel.sin().sum() + (w * torch.arange(6.0)).sum()).backward()  # type: ignore[no-untyped-call]
+        grads.append({k: p.grad.clone() for k, p in vs.named_parameters() if p.grad is not None})
+    native.vsn_kernel.cache_clear()
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) == len(list(vs.parameters()))
+    for k in grads[0]:
+        torch.testing.assert_close(grads[0][k], grads[1][k], rtol=1e-4, atol=1e-5, msg=k)

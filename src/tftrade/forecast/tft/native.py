@@ -41,6 +41,25 @@ class VsnArgs(ctypes.Structure):
     ]
 
 
+class PvArgs(ctypes.Structure):
+    """Mirror of ``pv_args`` in ``vsn_kernel.c`` (the per-variable stage in training)."""
+
+    _fields_ = [
+        ("x", _F), ("w", _F), ("g", _F), ("n", ctypes.c_long),
+        ("nv", ctypes.c_int), ("d", ctypes.c_int), ("e", ctypes.c_int),
+        ("a1", _F), ("c1", _F), ("w2", _F), ("b2", _F), ("wg", _F), ("bg", _F), ("as_", _F), ("cs", _F),
+        ("eps", ctypes.c_float), ("p", ctypes.c_float), ("seed", ctypes.c_uint),
+        ("sel", _F), ("dw", _F), ("grads", _F),
+    ]
+
+
+def float_ptr(t: object) -> ctypes._Pointer[ctypes.c_float] | None:
+    """A ``float *`` to a contiguous float32 tensor's data (``None`` for ``None``)."""
+    if t is None:
+        return None
+    return ctypes.cast(t.data_ptr(), _F)  # type: ignore[attr-defined]
+
+
 def kernel_dir() -> Path:
     """Where compiled kernels are cached."""
     if explicit := os.environ.get("TFTRADE_KERNEL_DIR"):
@@ -92,4 +111,7 @@ def vsn_kernel() -> ctypes.CDLL | None:
         return None
     lib.vsn_forward.argtypes = [ctypes.POINTER(VsnArgs), ctypes.c_int]
     lib.vsn_forward.restype = ctypes.c_int
+    for name in ("pv_forward", "pv_backward"):
+        getattr(lib, name).argtypes = [ctypes.POINTER(PvArgs), ctypes.c_int]
+        getattr(lib, name).restype = ctypes.c_int
     return lib

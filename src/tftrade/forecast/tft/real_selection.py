@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from tftrade.forecast.tft.native import VsnArgs, vsn_kernel
+from tftrade.forecast.tft.per_variable_kernel import PerVariable
 
 CHUNK_ELEMENTS = 1 << 20
 """Per-variable activations (steps × variables × 2d) processed at once when no gradient is needed."""
@@ -243,12 +244,23 @@ class RealVariableSelection(nn.Module):
         selected.mul_(self.norm.weight).add_(self.norm.bias)
         return selected.view(*x.shape[:-1], self.d), weights.view(*x.shape)
 
+    def _train_native(self, lib: ctypes.CDLL, x: Tensor, w: Tensor) -> Tensor:
+        """The per-variable stage with gradients through the C kernel (:class:`PerVariable`)."""
+        a1, c1, a_s, c_s = self._rank_one()
+        p = float(self.dropout.p) if self.training else 0.0
+        seed = int(torch.randint(0, 2**31 - 1, ())) if p > 0 else 0
+        out: Tensor = PerVariable.apply(lib, x.reshape(-1, self.n_vars), w.reshape(-1, self.n_vars),
+                                        self.norm.eps, p, seed, a1, c1, self.w2, self.b2, self.wg, self.bg, a_s, c_s)
+        selected = torch.addcmul(self.norm.bias, out, self.norm.weight)
+        return selected.view(*x.shape[:-1], self.d)
+
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        if not torch.is_grad_enabled() and x.dtype == torch.float32 and (context is None or x.dim() == 3):
-            lib = vsn_kernel()
-            if lib is not None:
-                return self._forward_native(lib, x, context)
+        lib = vsn_kernel() if x.dtype == torch.float32 else None
+        if lib is not None and not torch.is_grad_enabled() and (context is None or x.dim() == 3):
+            return self._forward_native(lib, x, context)
         w = self.weights(x, context)
+        if lib is not None and torch.is_grad_enabled():
+            return self._train_native(lib, x, w), w
         folded = self._rank_one()
         xv = x.reshape(-1, self.n_vars).t().contiguous()
         wv = w.reshape(-1, self.n_vars).t().contiguous()

@@ -10,6 +10,9 @@
  * loaded with ctypes.
  */
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <stdlib.h>
 
 typedef struct {
@@ -204,5 +207,270 @@ int vsn_forward(const vsn_args *a, int threads) {
             free(scratch);
         }
     }
+    return failed;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Training: the per-variable stage alone (the selection weights come from PyTorch's autograd),
+ * forward and backward. Nothing wide is stored between them: the backward recomputes each
+ * variable's GRN from the scalar inputs (activation checkpointing, fused). Dropout on each GRN's
+ * hidden layer draws its mask from a counter-based hash of (seed, row, variable, unit), so the
+ * backward regenerates exactly the forward's mask.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const float *x;     /* N x V inputs */
+    const float *w;     /* N x V selection weights */
+    const float *g;     /* N x d upstream gradient of the output (backward only) */
+    long n;
+    int nv, d, e;
+    const float *a1, *c1;   /* V x e       first layer, rank-1 */
+    const float *w2, *b2;   /* V x e x e, V x e  second layer */
+    const float *wg, *bg;   /* V x e x 2d, V x 2d gate */
+    const float *as, *cs;   /* V x d       residual, rank-1 */
+    float eps, p;           /* layer-norm epsilon, dropout probability */
+    unsigned seed;
+    float *sel;   /* forward out, N x d: sum_v w_v * normalised GRN_v (before the norm's affine) */
+    float *dw;    /* backward out, N x V */
+    float *grads; /* backward out, accumulated: a1, c1, w2, b2, wg, bg, as, cs (their shapes, in order) */
+} pv_args;
+
+typedef unsigned vu __attribute__((vector_size(4 * R), aligned(4 * R)));
+
+/* keep-and-rescale factor of dropout for lanes with counters `idx` (murmur3's finaliser) */
+static inline vf dropout_scale(vu idx, unsigned seed, float p) {
+    vu h = idx * 0x9E3779B1u + seed;
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    h ^= h >> 16;
+    vi keep = __builtin_convertvector(h >> 8, vi) >= (int)(p * 16777216.0f);
+    return vsel(keep, splat(1.0f / (1.0f - p)), splat(0.0f));
+}
+
+/* Per-variable state of one block, recomputed in forward and backward. */
+typedef struct {
+    vf *pre, *h1, *h2, *keep, *lin, *sg, *z; /* e, e, e, e, d, d, d (z holds the normalised output) */
+    vf rs;
+} pv_state;
+
+static size_t pv_vectors(const pv_args *a) { return (size_t)(4 * a->e + 3 * a->d); }
+
+static void pv_init(pv_state *s, const pv_args *a, vf *mem) {
+    s->pre = mem; mem += a->e;
+    s->h1 = mem; mem += a->e;
+    s->h2 = mem; mem += a->e;
+    s->keep = mem; mem += a->e;
+    s->lin = mem; mem += a->d;
+    s->sg = mem; mem += a->d;
+    s->z = mem;
+}
+
+static inline vf load_col(const float *m, long r0, int nr, int stride, int col) {
+    vf out = splat(0.0f);
+    for (int r = 0; r < nr; ++r) out[r] = m[(r0 + r) * stride + col];
+    return out;
+}
+
+static void pv_forward_var(const pv_args *restrict a, pv_state *restrict s, int v, vf x, long r0) {
+    const int d = a->d, e = a->e;
+    const float *a1 = a->a1 + (long)v * e, *c1 = a->c1 + (long)v * e;
+    const float *w2 = a->w2 + (long)v * e * e, *b2 = a->b2 + (long)v * e;
+    const float *wg = a->wg + (long)v * e * 2 * d, *bg = a->bg + (long)v * 2 * d;
+    const float *as = a->as + (long)v * d, *cs = a->cs + (long)v * d;
+    for (int k = 0; k < e; ++k) {
+        s->pre[k] = x * a1[k] + c1[k];
+        s->h1[k] = velu(s->pre[k]);
+    }
+    vu rows;
+    for (int r = 0; r < R; ++r) rows[r] = (unsigned)(r0 + r);
+    for (int k = 0; k < e; ++k) {
+        vf acc = splat(b2[k]);
+        for (int i = 0; i < e; ++i) acc += s->h1[i] * w2[i * e + k];
+        s->keep[k] = a->p > 0.0f ? dropout_scale((rows * (unsigned)a->nv + (unsigned)v) * (unsigned)e + (unsigned)k,
+                                                 a->seed, a->p)
+                                 : splat(1.0f);
+        s->h2[k] = acc * s->keep[k];
+    }
+    vf m = splat(0.0f), q = splat(0.0f);
+    for (int j = 0; j < d; ++j) {
+        vf lin = splat(bg[j]), gt = splat(bg[d + j]);
+        for (int k = 0; k < e; ++k) {
+            lin += s->h2[k] * wg[k * 2 * d + j];
+            gt += s->h2[k] * wg[k * 2 * d + d + j];
+        }
+        s->lin[j] = lin;
+        s->sg[j] = vsigmoid(gt);
+        s->z[j] = lin * s->sg[j] + cs[j] + x * as[j];
+        m += s->z[j];
+    }
+    m /= (float)d;
+    for (int j = 0; j < d; ++j) q += (s->z[j] - m) * (s->z[j] - m);
+    s->rs = vrsqrt(q / (float)d + a->eps);
+    for (int j = 0; j < d; ++j) s->z[j] = (s->z[j] - m) * s->rs;
+}
+
+int pv_forward(const pv_args *a, int threads) {
+    const long blocks = (a->n + R - 1) / R;
+    const int d = a->d, nv = a->nv;
+    int failed = 0;
+#pragma omp parallel num_threads(threads > 0 ? threads : 1) reduction(| : failed)
+    {
+        vf *mem = aligned_alloc(sizeof(vf), (pv_vectors(a) + d) * sizeof(vf));
+        if (!mem) {
+            failed = 1;
+        } else {
+            pv_state s;
+            pv_init(&s, a, mem);
+            vf *acc = mem + pv_vectors(a);
+#pragma omp for schedule(static)
+            for (long i = 0; i < blocks; ++i) {
+                const long r0 = i * R;
+                const int nr = a->n - r0 < R ? (int)(a->n - r0) : R;
+                for (int j = 0; j < d; ++j) acc[j] = splat(0.0f);
+                for (int v = 0; v < nv; ++v) {
+                    pv_forward_var(a, &s, v, load_col(a->x, r0, nr, nv, v), r0);
+                    const vf wv = load_col(a->w, r0, nr, nv, v);
+                    for (int j = 0; j < d; ++j) acc[j] += wv * s.z[j];
+                }
+                for (int r = 0; r < nr; ++r)
+                    for (int j = 0; j < d; ++j) a->sel[(r0 + r) * d + j] = acc[j][r];
+            }
+            free(mem);
+        }
+    }
+    return failed;
+}
+
+static inline float lane_sum(vf v) {
+    float t = 0.0f;
+    for (int r = 0; r < R; ++r) t += v[r];
+    return t;
+}
+
+#define S 8 /* blocks whose gradient terms are summed before an accumulator is touched */
+
+int pv_backward(const pv_args *a, int threads) {
+    const long blocks = (a->n + R - 1) / R, supers = (blocks + S - 1) / S;
+    const int d = a->d, nv = a->nv, e = a->e;
+    /* per-variable gradient sizes and offsets into a->grads */
+    const long sizes[8] = {e, e, (long)e * e, e, (long)e * 2 * d, 2L * d, d, d};
+    long offs[8], per_var = 0;
+    for (int t = 0; t < 8; ++t) { offs[t] = per_var; per_var += sizes[t]; }
+    int failed = 0;
+    threads = threads > 0 ? threads : 1;
+    /* each thread's partial sums, added in thread order afterwards so results are reproducible */
+    float *parts = calloc((size_t)threads * (size_t)(per_var * nv), sizeof(float));
+    if (!parts) return 1;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+#ifdef _OPENMP
+        float *mine = parts + (size_t)omp_get_thread_num() * (size_t)(per_var * nv);
+#else
+        float *mine = parts;
+#endif
+        /* S block states, their x and w, the upstream gradient of one block (d), dh2 (S x e) and
+         * lane-wise accumulators */
+        const size_t state = pv_vectors(a);
+        vf *mem = aligned_alloc(sizeof(vf), (S * state + 2 * S + d + S * e + per_var) * sizeof(vf));
+        if (!mem) {
+            failed = 1;
+        } else {
+            pv_state st[S];
+            for (int q = 0; q < S; ++q) pv_init(&st[q], a, mem + q * state);
+            vf *xs = mem + S * state, *ws = xs + S, *gb = ws + S, *dh2 = gb + d, *acc = dh2 + S * e;
+            vf *da1 = acc + offs[0], *dc1 = acc + offs[1], *dw2 = acc + offs[2], *db2 = acc + offs[3];
+            vf *dwg = acc + offs[4], *dbg = acc + offs[5], *das = acc + offs[6], *dcs = acc + offs[7];
+            for (int v = 0; v < nv; ++v) {
+                const float *w2 = a->w2 + (long)v * e * e, *wg = a->wg + (long)v * e * 2 * d;
+                for (long t = 0; t < per_var; ++t) acc[t] = splat(0.0f);
+#pragma omp for schedule(static) nowait
+                for (long i = 0; i < supers; ++i) {
+                    for (int q = 0; q < S; ++q) {
+                        /* recompute the block's GRN; a block past the end has w = g = 0 and adds 0 */
+                        pv_state *sq = &st[q];
+                        const long r0 = (i * S + q) * R;
+                        const int nr = r0 >= a->n ? 0 : a->n - r0 < R ? (int)(a->n - r0) : R;
+                        xs[q] = load_col(a->x, r0, nr, nv, v);
+                        ws[q] = load_col(a->w, r0, nr, nv, v);
+                        pv_forward_var(a, sq, v, xs[q], r0);
+                        /* d w_v = g . zhat_v; then the layer norm's backward of d zhat_v = w_v g */
+                        vf dwv = splat(0.0f), mg = splat(0.0f);
+                        for (int j = 0; j < d; ++j) {
+                            gb[j] = load_col(a->g, r0, nr, d, j);
+                            dwv += gb[j] * sq->z[j];
+                            mg += gb[j];
+                        }
+                        for (int r = 0; r < nr; ++r) a->dw[(r0 + r) * nv + v] = dwv[r];
+                        mg /= (float)d;
+                        const vf mgz = dwv / (float)d, k = ws[q] * sq->rs;
+                        for (int j = 0; j < d; ++j) {
+                            const vf dz = k * (gb[j] - mg - sq->z[j] * mgz);
+                            /* z = lin * sg + cs + x as: lin becomes d lin, sg becomes d gate, z dz */
+                            const vf dgt = dz * sq->lin[j] * sq->sg[j] * (1.0f - sq->sg[j]);
+                            sq->lin[j] = dz * sq->sg[j];
+                            sq->sg[j] = dgt;
+                            sq->z[j] = dz;
+                        }
+                    }
+                    for (int t = 0; t < S * e; ++t) dh2[t] = splat(0.0f);
+                    for (int j = 0; j < d; ++j) {
+                        vf sdz = splat(0.0f), sdzx = splat(0.0f), sdl = splat(0.0f), sdg = splat(0.0f);
+                        for (int q = 0; q < S; ++q) {
+                            sdz += st[q].z[j];
+                            sdzx += st[q].z[j] * xs[q];
+                            sdl += st[q].lin[j];
+                            sdg += st[q].sg[j];
+                        }
+                        dcs[j] += sdz;
+                        das[j] += sdzx;
+                        dbg[j] += sdl;
+                        dbg[d + j] += sdg;
+                        for (int kk = 0; kk < e; ++kk) {
+                            const float wl = wg[kk * 2 * d + j], wt = wg[kk * 2 * d + d + j];
+                            vf t1 = splat(0.0f), t2 = splat(0.0f);
+                            for (int q = 0; q < S; ++q) {
+                                t1 += st[q].h2[kk] * st[q].lin[j];
+                                t2 += st[q].h2[kk] * st[q].sg[j];
+                                dh2[q * e + kk] += wl * st[q].lin[j] + wt * st[q].sg[j];
+                            }
+                            dwg[kk * 2 * d + j] += t1;
+                            dwg[kk * 2 * d + d + j] += t2;
+                        }
+                    }
+                    for (int q = 0; q < S; ++q) {
+                        vf *g2 = dh2 + q * e;
+                        /* h2 = (h1 W2 + b2) * keep */
+                        for (int kk = 0; kk < e; ++kk) {
+                            g2[kk] *= st[q].keep[kk];
+                            db2[kk] += g2[kk];
+                            for (int ii = 0; ii < e; ++ii) dw2[ii * e + kk] += st[q].h1[ii] * g2[kk];
+                        }
+                        for (int ii = 0; ii < e; ++ii) {
+                            vf dh1 = splat(0.0f);
+                            for (int kk = 0; kk < e; ++kk) dh1 += w2[ii * e + kk] * g2[kk];
+                            /* ELU' = 1 above zero, exp(pre) = h1 + 1 below */
+                            const vf dpre = dh1 * vsel(st[q].pre[ii] > 0.0f, splat(1.0f), st[q].h1[ii] + 1.0f);
+                            da1[ii] += dpre * xs[q];
+                            dc1[ii] += dpre;
+                        }
+                    }
+                }
+                for (int t = 0; t < 8; ++t)
+                    for (long q = 0; q < sizes[t]; ++q) mine[v * per_var + offs[t] + q] += lane_sum(acc[offs[t] + q]);
+            }
+        }
+        free(mem);
+    }
+    for (int th = 0; th < threads; ++th) {
+        const float *mine = parts + (size_t)th * (size_t)(per_var * nv);
+        for (int v = 0; v < nv; ++v)
+            for (int t = 0; t < 8; ++t) {
+                float *dst = a->grads + (long)nv * offs[t] + (long)v * sizes[t];
+                for (long q = 0; q < sizes[t]; ++q) dst[q] += mine[v * per_var + offs[t] + q];
+            }
+    }
+    free(parts);
     return failed;
 }
