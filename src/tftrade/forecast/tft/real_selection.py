@@ -249,8 +249,9 @@ class RealVariableSelection(nn.Module):
         a1, c1, a_s, c_s = self._rank_one()
         p = float(self.dropout.p) if self.training else 0.0
         seed = int(torch.randint(0, 2**31 - 1, ())) if p > 0 else 0
-        out: Tensor = PerVariable.apply(lib, x.reshape(-1, self.n_vars), w.reshape(-1, self.n_vars),
-                                        self.norm.eps, p, seed, a1, c1, self.w2, self.b2, self.wg, self.bg, a_s, c_s)
+        out: Tensor = PerVariable.apply(  # type: ignore[no-untyped-call]
+            lib, x.reshape(-1, self.n_vars), w.reshape(-1, self.n_vars), self.norm.eps, p, seed,
+            a1, c1, self.w2, self.b2, self.wg, self.bg, a_s, c_s)
         selected = torch.addcmul(self.norm.bias, out, self.norm.weight)
         return selected.view(*x.shape[:-1], self.d)
 
