@@ -22,7 +22,6 @@ bars from the first decision (``warmup``) on: earlier bars only give the strateg
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,6 +34,7 @@ from tftrade.backtest.result import BacktestResult, GateEvent
 from tftrade.backtest.strategy import AccountState, Strategy, Targets
 from tftrade.backtest.view import MarketView
 from tftrade.core.clock import SimulatedClock
+from tftrade.core.gc_tuning import relaxed_gc
 from tftrade.core.orders import Fill, Order, OrderStatus
 from tftrade.core.types import Float64Array
 from tftrade.execution.costs import CostModel
@@ -110,12 +110,8 @@ class Backtest:
         The garbage collector's first threshold is raised for the run (the loop allocates many
         short-lived order objects and no reference cycles), then restored.
         """
-        old = gc.get_threshold()
-        gc.set_threshold(max(old[0], 100_000), old[1], old[2])
-        try:
+        with relaxed_gc():
             return self._run()
-        finally:
-            gc.set_threshold(*old)
 
     def _run(self) -> BacktestResult:
         m, cfg = self.market, self.config

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from tftrade.core.gc_tuning import relaxed_gc
 from tftrade.features.dataset import WARMUP, Batch, Panel, WindowIndex, gather
 from tftrade.features.scaling import Standardizer
 from tftrade.forecast.data import Splits, time_splits
@@ -34,9 +35,16 @@ class TrainConfig(BaseModel):
 
 
 def quantile_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
-    """Mean pinball loss over batch, horizons and quantiles (``pred`` B × H × Q, ``target`` B × H)."""
+    """Pinball loss averaged over batch and quantiles, horizon ``h`` weighted by ``1/√h`` (weights of mean 1).
+
+    ``pred`` is B × H × Q, ``target`` B × H. The targets are cumulative returns in units of one
+    bar's volatility, so their spread grows like ``√h``; without the weights the longest horizons
+    would dominate the loss and the one-bar forecast would get the least of the training signal.
+    """
     e = target.unsqueeze(-1) - pred
-    return torch.maximum(quantiles * e, (quantiles - 1) * e).mean()
+    h = torch.arange(1, pred.shape[1] + 1, dtype=pred.dtype)
+    weights = h.rsqrt() / h.rsqrt().mean()
+    return (torch.maximum(quantiles * e, (quantiles - 1) * e).mean(dim=(0, 2)) * weights).mean()
 
 
 @dataclass
@@ -114,7 +122,8 @@ def _loop(
     state = _Checkpoint.load(checkpoint_dir, model, opt, rng)
     for epoch in range(state.epoch, tc.max_epochs):
         order = rng.permutation(len(train_idx))[: tc.max_samples_per_epoch]
-        train_loss = _train_epoch(model, panel, train_idx.take(order), opt, qs, tc)
+        with relaxed_gc():
+            train_loss = _train_epoch(model, panel, train_idx.take(order), opt, qs, tc)
         val_loss = evaluate_loss(model, panel, val_idx)
         row = {"epoch": float(epoch + 1), "train_loss": train_loss, "val_loss": val_loss}
         state.history.append(row)
