@@ -198,3 +198,18 @@ def test_module_gradients_equal_through_either_path(monkeypatch: pytest.MonkeyPa
     assert grads[0].keys() == grads[1].keys() and len(grads[0]) == len(list(vs.parameters()))
     for k in grads[0]:
         torch.testing.assert_close(grads[0][k], grads[1][k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_hash_dropout_is_reproducible_and_rescales() -> None:
+    from tftrade.forecast.tft.layers import HashDropout
+
+    drop, x = HashDropout(0.2), torch.randn(64, 33)
+    torch.manual_seed(3)
+    a = drop(x)
+    torch.manual_seed(3)
+    b = drop(x)
+    c = drop(x)
+    assert torch.equal(a, b) and not torch.equal(b, c)  # the seed comes from torch's generator
+    kept = a != 0
+    torch.testing.assert_close(a[kept], x[kept] / 0.8)
+    assert 0.1 < 1 - float(kept.float().mean()) < 0.3

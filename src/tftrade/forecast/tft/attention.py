@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from tftrade.forecast.tft.layers import HashDropout
+
 
 class InterpretableMultiHeadAttention(nn.Module):
     """Attention whose heads share values, so the head-averaged weights explain the output (eq. 14–16).
@@ -23,7 +25,7 @@ class InterpretableMultiHeadAttention(nn.Module):
         self.k = nn.Linear(d, self.d_head * heads)
         self.v = nn.Linear(d, self.d_head)
         self.out = nn.Linear(self.d_head, d)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = HashDropout(dropout)
 
     def forward(self, q: Tensor, kv: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         b, lq, lk = q.shape[0], q.shape[1], kv.shape[1]

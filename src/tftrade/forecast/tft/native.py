@@ -111,6 +111,8 @@ def vsn_kernel() -> ctypes.CDLL | None:
         return None
     lib.vsn_forward.argtypes = [ctypes.POINTER(VsnArgs), ctypes.c_int]
     lib.vsn_forward.restype = ctypes.c_int
+    lib.dropout_mask.argtypes = [_F, ctypes.c_long, ctypes.c_float, ctypes.c_uint, ctypes.c_int]
+    lib.dropout_mask.restype = None
     for name in ("pv_forward", "pv_backward"):
         getattr(lib, name).argtypes = [ctypes.POINTER(PvArgs), ctypes.c_int]
         getattr(lib, name).restype = ctypes.c_int

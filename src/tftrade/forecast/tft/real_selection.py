@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from tftrade.forecast.tft.layers import HashDropout
 from tftrade.forecast.tft.native import VsnArgs, vsn_kernel
 from tftrade.forecast.tft.per_variable_kernel import PerVariable
 
@@ -102,7 +103,7 @@ class RealVariableSelection(nn.Module):
         self.ws = nn.Parameter(torch.randn(n_vars, e, d) * e**-0.5) if e != d else None
         self.bs = nn.Parameter(torch.zeros(n_vars, d)) if e != d else None
         self.norm = nn.LayerNorm(d)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = HashDropout(dropout)
 
     def _fold(self, weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
         """Fold ``Linear(V·e -> k)`` applied to the embeddings into ``x @ A + c`` on the scalars."""

@@ -474,3 +474,18 @@ int pv_backward(const pv_args *a, int threads) {
     free(parts);
     return failed;
 }
+
+/* Dropout's keep-and-rescale factors for n elements (0 or 1/(1-p)), from the same hash as the
+ * per-variable stage's: element i of a call with `seed` is kept iff its hash clears p. */
+void dropout_mask(float *out, long n, float p, unsigned seed, int threads) {
+    const long blocks = (n + R - 1) / R;
+#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1)
+    for (long i = 0; i < blocks; ++i) {
+        vu idx;
+        for (int r = 0; r < R; ++r) idx[r] = (unsigned)(i * R + r);
+        const vf keep = dropout_scale(idx, seed, p);
+        const long r0 = i * R;
+        const int nr = n - r0 < R ? (int)(n - r0) : R;
+        for (int r = 0; r < nr; ++r) out[r0 + r] = keep[r];
+    }
+}
