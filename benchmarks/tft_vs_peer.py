@@ -189,7 +189,9 @@ def run_peer(python: str, data: Path) -> dict[str, float] | None:
     if not Path(python).exists():
         print(f"\n[peer] {python} not found: run `make bench-venv` first; peer skipped")
         return None
-    env = {**os.environ, "OMP_NUM_THREADS": str(np.load(data)["threads"])}
+    # the same memory policy as ours (tftrade.core.memory.retain_freed_memory), through glibc's variables
+    env = {**os.environ, "OMP_NUM_THREADS": str(np.load(data)["threads"]), "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+           "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
     proc = subprocess.run([python, __file__, "--peer-worker", str(data)], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         print(f"\n[peer] failed:\n{proc.stderr[-3000:]}")
@@ -229,11 +231,13 @@ def main() -> None:
 
     import torch
 
+    from tftrade.core.memory import retain_freed_memory
     from tftrade.data.synthetic import SyntheticConfig, generate_market
     from tftrade.forecast.data import panel_from_market
     from tftrade.forecast.tft.config import preset
 
     torch.set_num_threads(args.threads)
+    retain_freed_memory()  # what the CLI does by default (forecast.retain_memory); the peer gets the same
     market = generate_market(SyntheticConfig(n_tickers=args.tickers, days=args.days, seed=0, timeframe="1day"))
     raw = panel_from_market(market, "comments")
     load = os.getloadavg()

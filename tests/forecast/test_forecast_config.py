@@ -69,3 +69,32 @@ def test_cli_uses_the_section_and_flags_override_it(stored: Path, monkeypatch: p
     res = runner.invoke(app, ["predict", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["model_version"] == "2"  # read from the configured model name
+
+
+@pytest.mark.parametrize(("retain", "calls"), [("true", 1), ("false", 0)])
+def test_tune_compute_applies_threads_and_memory_policy(monkeypatch: pytest.MonkeyPatch, retain: str,
+                                                        calls: int) -> None:
+    import torch
+
+    from tftrade.cli import _common
+    from tftrade.core import memory
+
+    seen: list[int] = []
+    monkeypatch.setattr(memory, "retain_freed_memory", lambda: seen.append(1) or True)
+    monkeypatch.setenv("TFTRADE_FORECAST__TORCH_THREADS", "1")
+    monkeypatch.setenv("TFTRADE_FORECAST__RETAIN_MEMORY", retain)
+    before = torch.get_num_threads()
+    try:
+        _common.tune_compute(load_settings())
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert len(seen) == calls
+
+
+def test_retain_freed_memory_sets_glibc_thresholds() -> None:
+    import platform
+
+    from tftrade.core.memory import retain_freed_memory
+
+    assert retain_freed_memory() is (platform.libc_ver()[0] == "glibc")

@@ -41,6 +41,18 @@ def settings() -> Settings:
     return load_settings()
 
 
+def tune_compute(cfg: Settings) -> None:
+    """Apply the ``forecast`` section's process settings: torch threads and the memory policy."""
+    if cfg.forecast.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(cfg.forecast.torch_threads)
+    if cfg.forecast.retain_memory:
+        from tftrade.core.memory import retain_freed_memory
+
+        retain_freed_memory()
+
+
 def engine(cfg: Settings | None = None, *, migrate: bool = True) -> Engine:
     """Open the configured database, bringing its schema up to date first."""
     from tftrade.store.engine import make_engine

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, stderr, table
+from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, stderr, table, tune_compute
 from tftrade.core.types import parse_timeframe
 
 
@@ -36,6 +36,7 @@ def backtest(
 ) -> None:
     """Backtest a strategy on the stored bars; save the run and its trades (report it with `tftrade report`)."""
     cfg = settings()
+    tune_compute(cfg)
     eng = engine(cfg)
     result = run_and_save(eng, cfg.home, tickers=tickers or None, timeframe=parse_timeframe(timeframe), start=start,
                           end=end, strategy=strategy, epochs=epochs, max_samples=max_samples, preset=preset,

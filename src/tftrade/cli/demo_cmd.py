@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import typer
 
-from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, table
+from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, table, tune_compute
 
 
 def register(app: typer.Typer) -> None:
@@ -43,6 +43,7 @@ def demo(
     from tftrade.store.bars import bar_summary
 
     cfg = settings()
+    tune_compute(cfg)
     eng = engine(cfg)
     market = generate_market(SyntheticConfig(n_tickers=tickers, days=days, seed=seed))
     with progress("ingest synthetic market", market.close.size) as advance:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, stderr, table
+from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, stderr, table, tune_compute
 from tftrade.core.config import Settings
 from tftrade.core.types import parse_timeframe
 
@@ -45,7 +45,7 @@ def train(
     cfg = settings()
     fc = cfg.forecast
     preset, epochs = preset or fc.preset, epochs or fc.epochs
-    _threads(fc.torch_threads)
+    tune_compute(cfg)
 
     with progress("training epochs", epochs) as advance:
 
@@ -75,7 +75,7 @@ def predict(
     from tftrade.forecast import workflows
 
     cfg = settings()
-    _threads(cfg.forecast.torch_threads)
+    tune_compute(cfg)
     rows, v = workflows.predict(engine(cfg), cfg.home, tickers or None, version, registry=_registry(cfg))
     result = {"model_version": v, "predictions": workflows.forecast_dicts(rows)}
     emit(result, as_json, lambda r: table(f"predictions (model {v})", [
@@ -94,7 +94,7 @@ def explain(
     from tftrade.forecast import workflows
 
     cfg = settings()
-    _threads(cfg.forecast.torch_threads)
+    tune_compute(cfg)
     exp, v = workflows.explain_ticker(engine(cfg), cfg.home, ticker, version, registry=_registry(cfg))
     result = {"ticker": ticker.upper(), "model_version": v, **asdict(exp)}
 
@@ -111,13 +111,6 @@ def _registry(cfg: Settings) -> RegistryRef:
     from tftrade.forecast.workflows import RegistryRef
 
     return RegistryRef(cfg.forecast.model_name, cfg.forecast.tracking_uri(cfg.home))
-
-
-def _threads(n: int | None) -> None:
-    if n is not None:
-        import torch
-
-        torch.set_num_threads(n)
 
 
 def _round(metrics: dict[str, float]) -> dict[str, float]:

@@ -56,6 +56,9 @@ class ForecastSettings(Section):
         None, description="MLflow tracking/registry URI (masked when shown); default sqlite:///<home>/mlflow.db"
     )
     torch_threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: torch's choice)")
+    retain_memory: bool = Field(
+        True, description="keep freed memory in the process (glibc) so large tensors are not page-faulted in afresh"
+    )
     batch_size: int = Field(256, ge=1, description="training windows per optimiser step")
     epochs: int = Field(20, ge=1, description="maximum training epochs (early stopping may end sooner)")
 
