@@ -28,14 +28,18 @@ class InterpretableMultiHeadAttention(nn.Module):
         self.dropout = HashDropout(dropout)
 
     def forward(self, q: Tensor, kv: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        b, lq, lk = q.shape[0], q.shape[1], kv.shape[1]
-        qh = self.q(q).view(b, lq, self.heads, self.d_head).transpose(1, 2)
-        kh = self.k(kv).view(b, lk, self.heads, self.d_head).transpose(1, 2)
-        scores = qh @ kh.transpose(-1, -2) / math.sqrt(self.d_head)
-        weights = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
-        v = self.v(kv).unsqueeze(1)
-        heads = self.dropout(weights) @ v
-        return self.out(heads.mean(dim=1)), weights.mean(dim=1)
+        b, lq, lk, h, dh = q.shape[0], q.shape[1], kv.shape[1], self.heads, self.d_head
+        # queries spread block-diagonally over the heads: row (query j, head i) holds query j's
+        # head-i part in head i's columns, so one batched product with the keys as the linear layer
+        # laid them out (B × Lk × H·dh, no transposed copy) gives every head's scores at once
+        heads_eye = torch.eye(h, dtype=q.dtype).repeat_interleave(dh, dim=1)  # H × H·dh
+        qh = (self.q(q) / math.sqrt(dh)).unsqueeze(2) * heads_eye  # B × Lq × H × H·dh
+        scores = torch.bmm(qh.view(b, lq * h, h * dh), self.k(kv).transpose(1, 2)).view(b, lq, h, lk)
+        blocked = torch.zeros(mask.shape, dtype=scores.dtype).masked_fill_(mask, float("-inf"))
+        weights = torch.softmax(scores + blocked.unsqueeze(1), dim=-1)
+        # the heads share their values, so averaging the heads' outputs = averaging their weights first
+        mean_w = self.dropout(weights).mean(dim=2)
+        return self.out(torch.bmm(mean_w, self.v(kv))), weights.mean(dim=2)
 
 
 def causal_mask(context: int, horizon: int) -> Tensor:
