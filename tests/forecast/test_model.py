@@ -66,3 +66,27 @@ def test_presets() -> None:
         preset("huge")
     with pytest.raises(ValueError):
         ModelConfig(hidden_sise=3)  # type: ignore[call-arg]
+
+
+def test_attention_equals_the_literal_per_head_computation() -> None:
+    """Eq. 14–16 written out head by head: scores per head, masked softmax, shared values, mean."""
+    import math
+
+    from tftrade.forecast.tft.attention import InterpretableMultiHeadAttention, causal_mask
+
+    torch.manual_seed(4)
+    att = InterpretableMultiHeadAttention(12, 3).eval()
+    kv, mask = torch.randn(5, 9, 12), causal_mask(6, 3)
+    q = kv[:, 6:]
+    want_out, want_w = [], []
+    v = att.v(kv)
+    for i in range(3):
+        qi = att.q(q)[..., i * 4:(i + 1) * 4]
+        ki = att.k(kv)[..., i * 4:(i + 1) * 4]
+        w = torch.softmax((qi @ ki.transpose(1, 2) / math.sqrt(4)).masked_fill(mask, float("-inf")), dim=-1)
+        want_w.append(w)
+        want_out.append(w @ v)
+    out, weights = att(q, kv, mask)
+    torch.testing.assert_close(weights, torch.stack(want_w).mean(0))
+    torch.testing.assert_close(out, att.out(torch.stack(want_out).mean(0)))
+    assert float(weights[0, 0, 7:].abs().sum()) == 0.0  # first decoder step never sees later steps
