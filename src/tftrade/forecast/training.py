@@ -117,7 +117,7 @@ def _loop(
     tc: TrainConfig, checkpoint_dir: Path | None, on_epoch: Callable[[dict[str, float]], None] | None,
 ) -> list[dict[str, float]]:
     rng = np.random.default_rng(tc.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay, fused=True)
     qs = torch.tensor(model.config.quantiles, dtype=torch.float32)
     state = _Checkpoint.load(checkpoint_dir, model, opt, rng)
     for epoch in range(state.epoch, tc.max_epochs):
