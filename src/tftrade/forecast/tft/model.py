@@ -65,6 +65,8 @@ class TemporalFusionTransformer(nn.Module):
         self.positionwise = GatedResidualNetwork(d, d, d, p)
         self.pre_output = GateAddNorm(d, d, 0.0)
         self.head = nn.Linear(d, len(config.quantiles))
+        nn.init.zeros_(self.head.weight)  # start at the zero-return forecast
+        nn.init.zeros_(self.head.bias)
         self.register_buffer("mask", causal_mask(config.context, config.horizon), persistent=False)
 
     def forward(self, observed: Tensor, known: Tensor, static: Tensor) -> TFTOutput:
