@@ -213,3 +213,12 @@ def test_hash_dropout_is_reproducible_and_rescales() -> None:
     kept = a != 0
     torch.testing.assert_close(a[kept], x[kept] / 0.8)
     assert 0.1 < 1 - float(kept.float().mean()) < 0.3
+
+
+def test_loading_the_kernel_keeps_subnormals() -> None:
+    """A library built with -ffast-math would switch the whole process to flush-to-zero."""
+    native.vsn_kernel.cache_clear()
+    assert native.vsn_kernel() is not None
+    tiny = np.float32(1e-38)
+    assert tiny / np.float32(1e3) > 0  # a subnormal, not flushed to zero
+    assert float(torch.tensor(1e-38) / 1e3) > 0

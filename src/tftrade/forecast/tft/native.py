@@ -24,7 +24,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp", "-fPIC", "-shared")
+FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fno-signed-zeros", "-freciprocal-math",
+         "-fassociative-math", "-fopenmp", "-fPIC", "-shared")
+"""Fast-math's reassociation and reciprocals, but not ``-ffast-math`` itself: linked into a shared object
+it would flush subnormals to zero for the whole process."""
 _F = ctypes.POINTER(ctypes.c_float)
 
 
