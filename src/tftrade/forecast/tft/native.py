@@ -90,7 +90,8 @@ def _build(source: str, compiler: str) -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         src, out = Path(tmp) / "vsn_kernel.c", Path(tmp) / "vsn.so"
         src.write_text(source)
-        proc = subprocess.run([compiler, *FLAGS, "-o", str(out), str(src), "-lm"], capture_output=True, text=True)
+        proc = subprocess.run([compiler, *FLAGS, "-o", str(out), str(src), "-lm"], capture_output=True, text=True,
+                              timeout=300)
         if proc.returncode != 0:
             raise RuntimeError(f"{compiler} failed: {proc.stderr.strip()[-500:]}")
         os.replace(out, target)
@@ -109,7 +110,7 @@ def vsn_kernel() -> ctypes.CDLL | None:
     try:
         source = resources.files("tftrade.forecast.tft").joinpath("vsn_kernel.c").read_text()
         lib = ctypes.CDLL(str(_build(source, compiler)))
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         log.warning("fused variable-selection kernel unavailable (%s): using the tensor path", exc)
         return None
     lib.vsn_forward.argtypes = [ctypes.POINTER(VsnArgs), ctypes.c_int]

@@ -10,9 +10,12 @@ every linear map applied directly to embeddings folds into a map on the raw scal
 * each variable's GRN first layer ``W1_v e_v`` equals ``x_v a_v + c_v`` (elementwise), and its
   residual is ``e_v`` itself.
 
-The result is exactly the embedding followed by the paper's variable selection network; only
-the per-variable second layer and gate remain as batched matrix products over the variable axis.
-Without gradients the per-variable stage runs in cache-sized chunks of steps.
+The result is exactly the embedding followed by the paper's variable selection network. What is
+left — each variable's second layer and gate, its layer norm and the weighted sum — runs in the
+fused C kernel of ``vsn_kernel.c`` when it could be built (``native.py``): the whole selection in
+inference, the per-variable stage with its backward in training (``per_variable_kernel.py``).
+Otherwise it runs as batched matrix products over the variable axis, in cache-sized chunks of
+steps (checkpointed in training).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from tftrade.forecast.tft.layers import HashDropout
-from tftrade.forecast.tft.native import VsnArgs, vsn_kernel
+from tftrade.forecast.tft.native import VsnArgs, float_ptr, vsn_kernel
 from tftrade.forecast.tft.per_variable_kernel import PerVariable
 
 CHUNK_ELEMENTS = 1 << 20
@@ -232,10 +235,7 @@ class RealVariableSelection(nn.Module):
                                                   self.flat_norm.bias, a1, c1, wg, bg, a_s, c_s)]
         selected = x.new_empty(n_rows, self.d, dtype=torch.float32)
         weights = x.new_empty(n_rows, self.n_vars, dtype=torch.float32)
-
-        def ptr(t: Tensor | None) -> ctypes._Pointer[ctypes.c_float] | None:
-            return None if t is None else ctypes.cast(t.data_ptr(), ctypes.POINTER(ctypes.c_float))
-
+        ptr = float_ptr
         xs, fa_, fc_, fw_, fb_, sa_, sc_, flw, flb, a1_, c1_, wg_, bg_, as_, cs_ = (ptr(t) for t in keep)
         args = VsnArgs(xs, ptr(ctx), n_rows, x.shape[1] if x.dim() == 3 else 1, self.n_vars, self.d, self.d_var,
                        fa_, fc_, fw_, fb_, sa_, sc_, flw, flb, self.flat_norm.eps,
