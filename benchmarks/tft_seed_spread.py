@@ -17,9 +17,10 @@ def main() -> None:
     from tftrade.data.synthetic import SyntheticConfig, generate_market
     from tftrade.features.dataset import gather
     from tftrade.forecast.data import panel_from_market
+    from tftrade.forecast.inference import forecast_scaled
     from tftrade.forecast.metrics import q_risk
     from tftrade.forecast.tft.config import preset
-    from tftrade.forecast.training import TrainConfig, fit, forecast_scaled
+    from tftrade.forecast.training import TrainConfig, fit
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

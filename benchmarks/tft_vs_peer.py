@@ -52,7 +52,8 @@ def run_ours(
     import torch
 
     from tftrade.features.dataset import WindowIndex, gather
-    from tftrade.forecast.training import TrainConfig, fit, forecast_scaled, to_tensors
+    from tftrade.forecast.inference import forecast_scaled, to_tensors
+    from tftrade.forecast.training import TrainConfig, fit
 
     tc = TrainConfig(max_epochs=epochs, patience=epochs + 1, batch_size=batch, learning_rate=1e-3,
                      max_samples_per_epoch=max_samples)

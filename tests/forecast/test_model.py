@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from tftrade.features.dataset import Panel, WindowIndex, gather
+from tftrade.forecast.inference import to_tensors
 from tftrade.forecast.tft.config import ModelConfig, preset
 from tftrade.forecast.tft.model import TemporalFusionTransformer
-from tftrade.forecast.training import schema_for, to_tensors
+from tftrade.forecast.training import schema_for
 
 CFG = ModelConfig(hidden_size=8, attention_heads=2, dropout=0.0, context=10, horizon=4)
 

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from tftrade.features.dataset import Panel, WindowIndex, gather
+from tftrade.forecast.inference import to_tensors
 from tftrade.forecast.tft import native
 from tftrade.forecast.tft.real_selection import RealVariableSelection
-from tftrade.forecast.training import Trained, to_tensors
+from tftrade.forecast.training import Trained
 
 
 def _perturbed(n_vars: int, d: int, d_var: int | None, context: bool = True) -> RealVariableSelection:

@@ -7,7 +7,8 @@ import numpy as np
 from tftrade.features.dataset import Panel, gather
 from tftrade.forecast import metrics
 from tftrade.forecast.baselines import BASELINES
-from tftrade.forecast.training import Trained, forecast_scaled
+from tftrade.forecast.inference import forecast_scaled
+from tftrade.forecast.training import Trained
 
 
 def evaluate(

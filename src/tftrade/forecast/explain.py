@@ -8,8 +8,9 @@ import numpy as np
 import torch
 
 from tftrade.features.dataset import Panel, WindowIndex, gather
+from tftrade.forecast.inference import to_tensors
 from tftrade.forecast.prediction import align
-from tftrade.forecast.training import Trained, to_tensors
+from tftrade.forecast.training import Trained
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from tftrade.features.dataset import WARMUP, Panel, WindowIndex, features_hash, 
 from tftrade.features.errors import FeatureError
 from tftrade.features.known import known_features
 from tftrade.forecast.errors import ForecastError, InsufficientHistoryError, UnknownTickerError
-from tftrade.forecast.training import Trained, forecast_scaled
+from tftrade.forecast.inference import forecast_scaled
+from tftrade.forecast.training import Trained
 
 Z90 = 1.2815515655446004
 

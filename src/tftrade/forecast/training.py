@@ -11,9 +11,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from tftrade.core.gc_tuning import relaxed_gc
-from tftrade.features.dataset import WARMUP, Batch, Panel, WindowIndex, gather
+from tftrade.features.dataset import WARMUP, Panel, WindowIndex, gather
 from tftrade.features.scaling import Standardizer
 from tftrade.forecast.data import Splits, time_splits
+from tftrade.forecast.inference import forecast_scaled, to_tensors
 from tftrade.forecast.tft.config import DataSchema, ModelConfig
 from tftrade.forecast.tft.model import TemporalFusionTransformer
 
@@ -73,11 +74,6 @@ def schema_for(panel: Panel) -> DataSchema:
         static_cardinalities=[len(panel.tickers), max(len(sectors), 1)], tickers=panel.tickers,
         sectors=sectors, timeframe=panel.timeframe,
     )
-
-
-def to_tensors(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return the model inputs of ``batch`` as tensors."""
-    return torch.from_numpy(batch.observed), torch.from_numpy(batch.known), torch.from_numpy(batch.static)
 
 
 def fit(
@@ -161,18 +157,6 @@ def _train_epoch(
         total += float(loss.detach()) * len(batch.target)
         count += len(batch.target)
     return total / max(count, 1)
-
-
-@torch.inference_mode()
-def forecast_scaled(model: TemporalFusionTransformer, panel: Panel, idx: WindowIndex, chunk: int = 4096) -> np.ndarray:
-    """Return the model's quantiles (scaled units) for every window of ``idx``: samples × H × Q."""
-    model.eval()
-    c, h = model.config.context, model.config.horizon
-    parts = [
-        model(*to_tensors(gather(panel, idx.take(np.arange(s, min(s + chunk, len(idx)))), c, h))).quantiles.numpy()
-        for s in range(0, len(idx), chunk)
-    ]
-    return np.concatenate(parts) if parts else np.zeros((0, h, len(model.config.quantiles)), np.float32)
 
 
 def evaluate_loss(model: TemporalFusionTransformer, panel: Panel, idx: WindowIndex) -> float:

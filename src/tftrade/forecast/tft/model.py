@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +24,20 @@ class TFTOutput:
     encoder_weights: Tensor  # B × C × V_enc
     decoder_weights: Tensor  # B × H × V_dec
     attention: Tensor  # B × H × (C + H)
+
+
+class StaticContexts(NamedTuple):
+    """What the static inputs contribute: selection weights ``(B, S)`` and four context vectors ``(B, d)``."""
+
+    weights: Tensor
+    selection: Tensor
+    enrichment: Tensor
+    state_h: Tensor
+    state_c: Tensor
+
+    def take(self, rows: Tensor) -> StaticContexts:
+        """The contexts of the given batch rows."""
+        return StaticContexts(*(t[rows] for t in self))
 
 
 class TemporalFusionTransformer(nn.Module):
@@ -81,19 +96,38 @@ class TemporalFusionTransformer(nn.Module):
         static
             ``(B, S)`` integer categories.
         """
-        c = self.config.context
+        contexts = self.static_contexts(static)
+        enc_x, enc_w = self.select_encoder(observed, known[:, : self.config.context], contexts)
+        return self.decode(enc_x, enc_w, known, contexts)
+
+    def static_contexts(self, static: Tensor) -> StaticContexts:
+        """Static selection weights and the four static context vectors of ``static`` ``(B, S)``."""
         s_emb = torch.stack([e(static[:, k]) for k, e in enumerate(self.static_embeddings)], dim=1)
         static_vec, static_w = self.static_vsn(s_emb)
-        c_sel, c_enr, c_h, c_c = self.static_encoders(static_vec)
-        enc_x, enc_w = self.encoder_vsn(torch.cat([observed, known[:, :c]], -1), c_sel)
-        dec_x, dec_w = self.decoder_vsn(known[:, c:], c_sel)
-        state = tuple(s.unsqueeze(0).expand(self.config.lstm_layers, -1, -1).contiguous() for s in (c_h, c_c))
+        return StaticContexts(static_w, *self.static_encoders(static_vec))
+
+    def select_encoder(self, observed: Tensor, known: Tensor, contexts: StaticContexts) -> tuple[Tensor, Tensor]:
+        """Encoder variable selection of ``(B, T, ·)`` steps: ``(selected (B, T, d), weights (B, T, V))``.
+
+        Each step's result depends only on that step's inputs and the static context, so it can be
+        computed once per bar and shared by every window that contains the bar (see
+        :func:`tftrade.forecast.inference.forecast_scaled`).
+        """
+        out: tuple[Tensor, Tensor] = self.encoder_vsn(torch.cat([observed, known], -1), contexts.selection)
+        return out
+
+    def decode(self, enc_x: Tensor, enc_w: Tensor, known: Tensor, contexts: StaticContexts) -> TFTOutput:
+        """Everything after encoder selection, for windows whose selected encoder steps are given."""
+        c = self.config.context
+        dec_x, dec_w = self.decoder_vsn(known[:, c:], contexts.selection)
+        state = tuple(s.unsqueeze(0).expand(self.config.lstm_layers, -1, -1).contiguous()
+                      for s in (contexts.state_h, contexts.state_c))
         enc_out, state = self.lstm_encoder(enc_x, state)
         dec_out, _ = self.lstm_decoder(dec_x, state)
         temporal = self.post_lstm(torch.cat([enc_out, dec_out], 1), torch.cat([enc_x, dec_x], 1))
-        enriched = self.enrichment(temporal, c_enr.unsqueeze(1))
+        enriched = self.enrichment(temporal, contexts.enrichment.unsqueeze(1))
         attn_out, attn = self.attention(enriched[:, c:], enriched, self.mask)
         x = self.post_attention(attn_out, enriched[:, c:])
         x = self.pre_output(self.positionwise(x), temporal[:, c:])
         q = torch.sort(self.head(x), dim=-1).values
-        return TFTOutput(q, static_w, enc_w, dec_w, attn)
+        return TFTOutput(q, contexts.weights, enc_w, dec_w, attn)
