@@ -1,13 +1,14 @@
-/* Fused inference kernel for RealVariableSelection (see real_selection.py).
+/* Fused kernels for RealVariableSelection (see real_selection.py): inference (vsn_forward),
+ * the per-variable stage in training (pv_forward, pv_backward) and dropout masks.
  *
- * One pass per row: the flat GRN gives the selection weights (softmax over V), then each
+ * Inference, one pass per row: the flat GRN gives the selection weights (softmax over V), then each
  * variable's GRN, its layer norm and the weighted sum are computed in registers, so none of
  * the V x N x 2d activations the tensor path materialises ever reach memory. The weights it
  * receives are the folded ones of the tensor path (rank-1 first layers, second layer folded
  * into the gate), so both compute the same function; a test compares them.
  *
- * Built at first use with the system C compiler (-O3 -march=native -ffast-math -fopenmp) and
- * loaded with ctypes.
+ * Built at first use with the system C compiler (native.py: -O3 -march=native, fast-math's
+ * reassociation and reciprocals but not -ffast-math itself, -fopenmp) and loaded with ctypes.
  */
 #include <math.h>
 #ifdef _OPENMP
