@@ -127,12 +127,19 @@ class RealVariableSelection(nn.Module):
             h = self.flat_fc2(F.elu(h))
             gated = F.glu(self.flat_gate(self.dropout(h)), dim=-1)
         else:  # no dropout between the two layers: fold them into one (d -> 2V)
-            w_fold = self.flat_gate.weight @ self.flat_fc2.weight
-            b_fold = torch.addmv(self.flat_gate.bias, self.flat_gate.weight, self.flat_fc2.bias)
-            gated = F.glu(F.linear(F.elu(h), w_fold, b_fold), dim=-1)
+            gated = F.glu(F.linear(F.elu(h), *self._flat_gate_fold()), dim=-1)
         a_s, c_s = self._fold(self.flat_skip.weight, self.flat_skip.bias)
         skip = torch.addmm(c_s, flat_x, a_s).view(*x.shape[:-1], self.n_vars)
         return torch.softmax(self.flat_norm(skip + gated), dim=-1)
+
+    def _flat_gate_fold(self) -> tuple[Tensor, Tensor]:
+        """The flat GRN's second layer folded into its gate (valid without dropout): weight, bias."""
+        w = self.flat_gate.weight @ self.flat_fc2.weight
+        return w, torch.addmv(self.flat_gate.bias, self.flat_gate.weight, self.flat_fc2.bias)
+
+    def _gate_fold(self) -> tuple[Tensor, Tensor]:
+        """Each variable's second layer folded into its gate (valid without dropout): ``V × e × 2d``, ``V × 2d``."""
+        return self.w2 @ self.wg, torch.baddbmm(self.bg.unsqueeze(1), self.b2.unsqueeze(1), self.wg).squeeze(1)
 
     def _rank_one(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Return ``a1, c1`` (first layer) and ``a_s, c_s`` (residual) so that each is ``x_v a + c``."""
@@ -152,7 +159,8 @@ class RealVariableSelection(nn.Module):
         ones = torch.ones(self.n_vars, 1, dtype=a1.dtype)
         a1_ext = torch.cat([a1, torch.zeros_like(ones)], 1)
         c1_ext = torch.cat([c1, ones], 1)
-        w_gate = torch.cat([self.w2 @ self.wg, torch.baddbmm(self.bg.unsqueeze(1), self.b2.unsqueeze(1), self.wg)], 1)
+        wg, bg = self._gate_fold()
+        w_gate = torch.cat([wg, bg.unsqueeze(1)], 1)
         return a1_ext, c1_ext, w_gate
 
     def _per_variable(self, xv: Tensor, wv: Tensor, folded: tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
@@ -222,12 +230,11 @@ class RealVariableSelection(nn.Module):
         the tensor path, one pass per row, rows split over ``torch.get_num_threads()`` threads."""
         n_rows = x.numel() // self.n_vars
         fa, fc = self._fold(self.flat_fc1.weight, self.flat_fc1.bias)
-        fw = (self.flat_gate.weight @ self.flat_fc2.weight).t()
-        fb = torch.addmv(self.flat_gate.bias, self.flat_gate.weight, self.flat_fc2.bias)
+        fw, fb = self._flat_gate_fold()
+        fw = fw.t()
         sa, sc = self._fold(self.flat_skip.weight, self.flat_skip.bias)
         a1, c1, a_s, c_s = self._rank_one()
-        wg = self.w2 @ self.wg
-        bg = torch.baddbmm(self.bg.unsqueeze(1), self.b2.unsqueeze(1), self.wg).squeeze(1)
+        wg, bg = self._gate_fold()
         ctx = None
         if self.flat_context is not None and context is not None:
             ctx = self.flat_context(context).contiguous()
