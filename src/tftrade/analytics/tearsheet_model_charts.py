@@ -7,6 +7,7 @@ group at a time; they are capped to the most traded tickers (:func:`most_traded`
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +58,15 @@ def _dropdown(fig: go.Figure, groups: list[tuple[str, int]]) -> go.Figure:
     return fig
 
 
+def _ticker_rows(frame: pd.DataFrame, ticker: str, time_col: str, max_points: int) -> tuple[pd.DataFrame, Any, bool]:
+    """One ticker's rows in time order, evenly thinned to ``max_points``: (rows, plot times, thinned?)."""
+    rows = frame[frame["ticker"].astype(str) == ticker].sort_values(time_col)
+    idx = stride_indices(len(rows), max_points)
+    thinned = bool(idx.shape[0] < len(rows))
+    rows = rows.iloc[idx]
+    return rows, plot_times(_epoch_ns(rows[time_col])), thinned
+
+
 def forecast_fan_figure(
     forecasts: pd.DataFrame, tickers: Sequence[str], max_points: int = MAX_TICKER_POINTS
 ) -> go.Figure:
@@ -65,11 +75,8 @@ def forecast_fan_figure(
     frame = forecasts[forecasts["horizon"] == horizon]
     fig, groups, dropped = go.Figure(), [], False
     for ticker in tickers:
-        rows = frame[frame["ticker"].astype(str) == ticker].sort_values("as_of")
-        idx = stride_indices(len(rows), max_points)
-        dropped |= idx.shape[0] < len(rows)
-        rows = rows.iloc[idx]
-        x = plot_times(_epoch_ns(rows["as_of"]))
+        rows, x, thinned = _ticker_rows(frame, ticker, "as_of", max_points)
+        dropped |= thinned
         fig.add_trace(go.Scatter(x=x, y=rows["q90"], name=f"{ticker} q90", mode="lines", line={"width": 0},
                                  showlegend=False))
         fig.add_trace(go.Scatter(x=x, y=rows["q10"], name=f"{ticker} q10–q90", mode="lines", line={"width": 0},
@@ -104,11 +111,8 @@ def sentiment_figure(
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     groups, dropped = [], False
     for ticker in tickers:
-        rows = sentiment[sentiment["ticker"].astype(str) == ticker].sort_values("timestamp")
-        idx = stride_indices(len(rows), max_points)
-        dropped |= idx.shape[0] < len(rows)
-        rows = rows.iloc[idx]
-        x = plot_times(_epoch_ns(rows["timestamp"]))
+        rows, x, thinned = _ticker_rows(sentiment, ticker, "timestamp", max_points)
+        dropped |= thinned
         fig.add_trace(go.Scatter(x=x, y=rows["price"], name=f"{ticker} price", mode="lines"), secondary_y=False)
         fig.add_trace(go.Scatter(x=x, y=rows["sentiment"], name=f"{ticker} sentiment", mode="lines",
                                  line={"dash": "dot"}), secondary_y=True)
