@@ -93,7 +93,8 @@ def _build(source: str, compiler: str) -> Path:
         proc = subprocess.run([compiler, *FLAGS, "-o", str(out), str(src), "-lm"], capture_output=True, text=True,
                               timeout=300)
         if proc.returncode != 0:
-            raise RuntimeError(f"{compiler} failed: {proc.stderr.strip()[-500:]}")
+            message = proc.stderr.strip()[-500:] or "no message"
+            raise RuntimeError(f"{compiler} exited with {proc.returncode}: {message}")
         os.replace(out, target)
     return target
 
