@@ -15,6 +15,9 @@
 #include <omp.h>
 #endif
 #include <stdlib.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 typedef struct {
     const float *x;     /* N x V raw (scaled) inputs */
@@ -42,7 +45,15 @@ typedef struct {
     float *wout;        /* N x V out: selection weights */
 } vsn_args;
 
-#define R 16 /* rows per block = lanes of one vector */
+/* Rows per block = lanes of one vector: a whole register where the machine has 16 float lanes
+ * (AVX-512), otherwise 8 (AVX2: a 16-lane vector would take two of its 16 registers and spill). */
+#ifndef R
+#if defined(__AVX512F__)
+#define R 16
+#else
+#define R 8
+#endif
+#endif
 
 typedef float vf __attribute__((vector_size(4 * R), aligned(4 * R)));
 typedef int vi __attribute__((vector_size(4 * R), aligned(4 * R)));
@@ -60,7 +71,34 @@ static inline vf vsel(vi m, vf a, vf b) {
     return out;
 }
 
+/* min, max and 1/v: one instruction each where the vector is one x86 register (the reciprocal an
+ * estimate refined by a Newton step, within 2 ulp of the quotient), else portable lane-wise code */
+#if R == 16 && defined(__AVX512F__)
+static inline vf vmin(vf a, vf b) { return (vf)_mm512_min_ps((__m512)a, (__m512)b); }
+static inline vf vmax(vf a, vf b) { return (vf)_mm512_max_ps((__m512)a, (__m512)b); }
+static inline vf vrcp_estimate(vf v) { return (vf)_mm512_rcp14_ps((__m512)v); }
+#elif R == 8 && defined(__AVX__)
+static inline vf vmin(vf a, vf b) { return (vf)_mm256_min_ps((__m256)a, (__m256)b); }
+static inline vf vmax(vf a, vf b) { return (vf)_mm256_max_ps((__m256)a, (__m256)b); }
+static inline vf vrcp_estimate(vf v) { return (vf)_mm256_rcp_ps((__m256)v); }
+#else
+static inline vf vmin(vf a, vf b) { return vsel(a < b, a, b); }
 static inline vf vmax(vf a, vf b) { return vsel(a > b, a, b); }
+static inline vf vrcp_estimate(vf v) { return 1.0f / v; }
+#endif
+
+static inline vf vrcp(vf v) {
+    const vf r = vrcp_estimate(v);
+    return r * (2.0f - v * r);
+}
+
+/* keep a vector in a register: without this GCC re-reads it from memory for every multiply-add
+ * that uses it, and the loads, not the arithmetic, set the pace */
+#if defined(__x86_64__)
+#define IN_REGISTER(v) __asm__("" : "+v"(v))
+#else
+#define IN_REGISTER(v) (void)0
+#endif
 
 static inline vf vrsqrt(vf v) {
     vf out;
@@ -71,8 +109,7 @@ static inline vf vrsqrt(vf v) {
 /* exp on every lane (Cephes' expf: range reduction to [-ln2/2, ln2/2], degree-6 polynomial,
  * about 1 ulp); portable through GCC vector extensions to SSE, AVX2 or AVX-512. */
 static inline vf vexp(vf x) {
-    x = vsel(x < 88.3762626647949f, x, splat(88.3762626647949f));
-    x = vmax(x, splat(-87.3365478515625f));
+    x = vmax(vmin(x, splat(88.3762626647949f)), splat(-87.3365478515625f));
     vf fx = x * 1.44269504088896341f + 0.5f;
     vi n = __builtin_convertvector(fx, vi);
     vf t = __builtin_convertvector(n, vf);
@@ -92,8 +129,33 @@ static inline vf vexp(vf x) {
     return y * scale;
 }
 
+/* out[c] = bias[c] (0 without bias) + sum_k in[k] * w[k * ldw + c] for c < nc: a small matrix product
+ * with the block's rows in the lanes. CT output columns at a time, so that CT independent
+ * accumulators stay in registers and hide the latency of the multiply-adds. */
+#define CT 8
+static __attribute__((noinline)) void vgemm(vf *restrict out, const vf *restrict in, int nk, const float *restrict w, long ldw, int nc,
+                         const float *restrict bias) {
+    int c = 0;
+    for (; c + CT <= nc; c += CT) {
+        vf acc[CT];
+        for (int t = 0; t < CT; ++t) acc[t] = splat(bias ? bias[c + t] : 0.0f);
+        for (int k = 0; k < nk; ++k) {
+            vf xk = in[k];
+            IN_REGISTER(xk);
+            const float *restrict wk = w + k * ldw + c;
+            for (int t = 0; t < CT; ++t) acc[t] += xk * wk[t];
+        }
+        for (int t = 0; t < CT; ++t) out[c + t] = acc[t];
+    }
+    for (; c < nc; ++c) {
+        vf acc = splat(bias ? bias[c] : 0.0f);
+        for (int k = 0; k < nk; ++k) acc += in[k] * w[k * ldw + c];
+        out[c] = acc;
+    }
+}
+
 static inline vf velu(vf v) { return vsel(v > 0.0f, v, vexp(v) - 1.0f); }
-static inline vf vsigmoid(vf v) { return 1.0f / (1.0f + vexp(-v)); }
+static inline vf vsigmoid(vf v) { return vrcp(1.0f + vexp(-v)); }
 
 /* Scratch for one block: every array is [feature] of vectors over the block's rows. */
 typedef struct {
@@ -124,21 +186,15 @@ static void one_block(const vsn_args *restrict a, const block *restrict b, long 
         xb[v] = col;
     }
     /* flat GRN over all variables -> selection weights */
-    for (int j = 0; j < d; ++j) h[j] = splat(a->fc[j]);
+    vgemm(h, xb, nv, a->fa, d, d, a->fc);
     if (a->ctx)
         for (int r = 0; r < nr; ++r) {
             const float *cr = a->ctx + ((r0 + r) / a->steps) * d;
             for (int j = 0; j < d; ++j) h[j][r] += cr[j];
         }
-    for (int v = 0; v < nv; ++v)
-        for (int j = 0; j < d; ++j) h[j] += xb[v] * a->fa[v * d + j];
     for (int j = 0; j < d; ++j) h[j] = velu(h[j]);
-    for (int k = 0; k < 2 * nv; ++k) g[k] = splat(a->fb[k]);
-    for (int j = 0; j < d; ++j)
-        for (int k = 0; k < 2 * nv; ++k) g[k] += h[j] * a->fw[j * 2 * nv + k];
-    for (int k = 0; k < nv; ++k) s[k] = splat(a->sc[k]);
-    for (int u = 0; u < nv; ++u)
-        for (int k = 0; k < nv; ++k) s[k] += xb[u] * a->sa[u * nv + k];
+    vgemm(g, h, d, a->fw, 2 * nv, 2 * nv, a->fb);
+    vgemm(s, xb, nv, a->sa, nv, nv, a->sc);
     vf m = splat(0.0f), q = splat(0.0f);
     for (int k = 0; k < nv; ++k) {
         s[k] += g[k] * vsigmoid(g[nv + k]);
@@ -162,14 +218,10 @@ static void one_block(const vsn_args *restrict a, const block *restrict b, long 
         const float *restrict bg = a->bg + (long)v * 2 * d;
         const float *restrict wg = a->wg + (long)v * e * 2 * d;
         const float *restrict as = a->as + (long)v * d, *restrict cs = a->cs + (long)v * d;
+        vgemm(gate, hv, e, wg, 2 * d, 2 * d, bg);
         m = splat(0.0f);
         for (int j = 0; j < d; ++j) {
-            vf lin = splat(bg[j]), gt = splat(bg[d + j]);
-            for (int k = 0; k < e; ++k) {
-                lin += hv[k] * wg[k * 2 * d + j];
-                gt += hv[k] * wg[k * 2 * d + d + j];
-            }
-            gate[j] = lin * vsigmoid(gt) + cs[j] + x * as[j];
+            gate[j] = gate[j] * vsigmoid(gate[d + j]) + cs[j] + x * as[j];
             m += gate[j];
         }
         m /= (float)d;
@@ -286,24 +338,18 @@ static void pv_forward_var(const pv_args *restrict a, pv_state *restrict s, int 
     }
     vu rows;
     for (int r = 0; r < R; ++r) rows[r] = (unsigned)(r0 + r);
+    vgemm(s->h2, s->h1, e, w2, e, e, b2);
     for (int k = 0; k < e; ++k) {
-        vf acc = splat(b2[k]);
-        for (int i = 0; i < e; ++i) acc += s->h1[i] * w2[i * e + k];
         s->keep[k] = a->p > 0.0f ? dropout_scale((rows * (unsigned)a->nv + (unsigned)v) * (unsigned)e + (unsigned)k,
                                                  a->seed, a->p)
                                  : splat(1.0f);
-        s->h2[k] = acc * s->keep[k];
+        s->h2[k] *= s->keep[k];
     }
+    vgemm(s->lin, s->h2, e, wg, 2 * d, 2 * d, bg); /* lin (d) then the gate's input, into sg (d) */
     vf m = splat(0.0f), q = splat(0.0f);
     for (int j = 0; j < d; ++j) {
-        vf lin = splat(bg[j]), gt = splat(bg[d + j]);
-        for (int k = 0; k < e; ++k) {
-            lin += s->h2[k] * wg[k * 2 * d + j];
-            gt += s->h2[k] * wg[k * 2 * d + d + j];
-        }
-        s->lin[j] = lin;
-        s->sg[j] = vsigmoid(gt);
-        s->z[j] = lin * s->sg[j] + cs[j] + x * as[j];
+        s->sg[j] = vsigmoid(s->sg[j]);
+        s->z[j] = s->lin[j] * s->sg[j] + cs[j] + x * as[j];
         m += s->z[j];
     }
     m /= (float)d;
