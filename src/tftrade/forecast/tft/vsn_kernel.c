@@ -157,6 +157,15 @@ static __attribute__((noinline)) void vgemm(vf *restrict out, const vf *restrict
 static inline vf velu(vf v) { return vsel(v > 0.0f, v, vexp(v) - 1.0f); }
 static inline vf vsigmoid(vf v) { return vrcp(1.0f + vexp(-v)); }
 
+/* out[c] = column c of rows r0 .. r0 + nr of the row-major matrix m (cols wide), as vectors over
+ * the rows; lanes past nr are zero. One pass over the rows, scattering floats into the vectors. */
+static void load_block(vf *restrict out, const float *restrict m, long r0, int nr, int cols) {
+    float *lanes = (float *)out;
+    __builtin_memset(out, 0, (size_t)cols * sizeof(vf));
+    for (int r = 0; r < nr; ++r)
+        for (int c = 0; c < cols; ++c) lanes[c * R + r] = m[(r0 + r) * cols + c];
+}
+
 /* Scratch for one block: every array is [feature] of vectors over the block's rows. */
 typedef struct {
     vf *xb, *h, *g, *s, *w, *hv, *gate;
@@ -180,11 +189,7 @@ static void one_block(const vsn_args *restrict a, const block *restrict b, long 
     const int nv = a->nv, d = a->d, e = a->e;
     vf *restrict xb = b->xb, *restrict h = b->h, *restrict g = b->g, *restrict s = b->s, *restrict w = b->w;
     vf *restrict hv = b->hv, *restrict gate = b->gate;
-    for (int v = 0; v < nv; ++v) {
-        vf col = splat(0.0f);
-        for (int r = 0; r < nr; ++r) col[r] = a->x[(r0 + r) * nv + v];
-        xb[v] = col;
-    }
+    load_block(xb, a->x, r0, nr, nv);
     /* flat GRN over all variables -> selection weights */
     vgemm(h, xb, nv, a->fa, d, d, a->fc);
     if (a->ctx)
@@ -320,12 +325,6 @@ static void pv_init(pv_state *s, const pv_args *a, vf *mem) {
     s->z = mem;
 }
 
-static inline vf load_col(const float *m, long r0, int nr, int stride, int col) {
-    vf out = splat(0.0f);
-    for (int r = 0; r < nr; ++r) out[r] = m[(r0 + r) * stride + col];
-    return out;
-}
-
 static void pv_forward_var(const pv_args *restrict a, pv_state *restrict s, int v, vf x, long r0) {
     const int d = a->d, e = a->e;
     const float *a1 = a->a1 + (long)v * e, *c1 = a->c1 + (long)v * e;
@@ -364,22 +363,23 @@ int pv_forward(const pv_args *a, int threads) {
     int failed = 0;
 #pragma omp parallel num_threads(threads > 0 ? threads : 1) reduction(| : failed)
     {
-        vf *mem = aligned_alloc(sizeof(vf), (pv_vectors(a) + d) * sizeof(vf));
+        vf *mem = aligned_alloc(sizeof(vf), (pv_vectors(a) + d + 2 * nv) * sizeof(vf));
         if (!mem) {
             failed = 1;
         } else {
             pv_state s;
             pv_init(&s, a, mem);
-            vf *acc = mem + pv_vectors(a);
+            vf *acc = mem + pv_vectors(a), *xb = acc + d, *wb = xb + nv;
 #pragma omp for schedule(static)
             for (long i = 0; i < blocks; ++i) {
                 const long r0 = i * R;
                 const int nr = a->n - r0 < R ? (int)(a->n - r0) : R;
                 for (int j = 0; j < d; ++j) acc[j] = splat(0.0f);
+                load_block(xb, a->x, r0, nr, nv);
+                load_block(wb, a->w, r0, nr, nv);
                 for (int v = 0; v < nv; ++v) {
-                    pv_forward_var(a, &s, v, load_col(a->x, r0, nr, nv, v), r0);
-                    const vf wv = load_col(a->w, r0, nr, nv, v);
-                    for (int j = 0; j < d; ++j) acc[j] += wv * s.z[j];
+                    pv_forward_var(a, &s, v, xb[v], r0);
+                    for (int j = 0; j < d; ++j) acc[j] += wb[v] * s.z[j];
                 }
                 for (int r = 0; r < nr; ++r)
                     for (int j = 0; j < d; ++j) a->sel[(r0 + r) * d + j] = acc[j][r];
@@ -398,6 +398,28 @@ static inline float lane_sum(vf v) {
 
 #define S 8 /* blocks whose gradient terms are summed before an accumulator is touched */
 
+/* acc[c] += sum_q st[q].h2[k] * st[q].lin[c] for c < nc (lin and sg are one array of 2d in the
+ * state), CT columns at a time in registers */
+static __attribute__((noinline)) void outer_add(vf *restrict acc, const pv_state *restrict st, int k, int nc) {
+    int c = 0;
+    for (; c + CT <= nc; c += CT) {
+        vf sum[CT];
+        for (int t = 0; t < CT; ++t) sum[t] = splat(0.0f);
+        for (int q = 0; q < S; ++q) {
+            vf hk = st[q].h2[k];
+            IN_REGISTER(hk);
+            const vf *restrict dq = st[q].lin + c;
+            for (int t = 0; t < CT; ++t) sum[t] += hk * dq[t];
+        }
+        for (int t = 0; t < CT; ++t) acc[c + t] += sum[t];
+    }
+    for (; c < nc; ++c) {
+        vf sum = splat(0.0f);
+        for (int q = 0; q < S; ++q) sum += st[q].h2[k] * st[q].lin[c];
+        acc[c] += sum;
+    }
+}
+
 int pv_backward(const pv_args *a, int threads) {
     const long blocks = (a->n + R - 1) / R, supers = (blocks + S - 1) / S;
     const int d = a->d, nv = a->nv, e = a->e;
@@ -409,19 +431,31 @@ int pv_backward(const pv_args *a, int threads) {
     threads = threads > 0 ? threads : 1;
     /* each thread's partial sums, added in thread order afterwards so results are reproducible */
     float *parts = calloc((size_t)threads * (size_t)(per_var * nv), sizeof(float));
-    /* the upstream gradient transposed once into [block][unit][row] vectors (S blocks of padding
-     * at the end, zero), instead of gathering it with strided loads for every variable */
-    vf *gt = aligned_alloc(sizeof(vf), (size_t)(supers * S) * (size_t)d * sizeof(vf));
-    if (!parts || !gt) {
+    /* the upstream gradient, the inputs and the selection weights transposed once into
+     * [block][column] vectors over the block's rows (S blocks of zero padding at the end), instead
+     * of gathering them with strided loads for every variable */
+    const long padded = supers * S;
+    vf *gt = aligned_alloc(sizeof(vf), (size_t)padded * (size_t)(d + 2 * nv) * sizeof(vf));
+    /* each variable's gate weights transposed (2d x e), for d h2 = D Wg^T */
+    float *wgt_all = malloc((size_t)nv * 2 * (size_t)d * (size_t)e * sizeof(float));
+    if (!parts || !gt || !wgt_all) {
         free(parts);
         free(gt);
+        free(wgt_all);
         return 1;
     }
+    for (int v = 0; v < nv; ++v)
+        for (int kk = 0; kk < e; ++kk)
+            for (int c = 0; c < 2 * d; ++c)
+                wgt_all[((long)v * 2 * d + c) * e + kk] = a->wg[((long)v * e + kk) * 2 * d + c];
+    vf *xt = gt + padded * d, *wt = xt + padded * nv;
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (long i = 0; i < supers * S; ++i) {
+    for (long i = 0; i < padded; ++i) {
         const long r0 = i * R;
         const int nr = r0 >= a->n ? 0 : a->n - r0 < R ? (int)(a->n - r0) : R;
-        for (int j = 0; j < d; ++j) gt[i * d + j] = load_col(a->g, r0, nr, d, j);
+        load_block(gt + i * d, a->g, r0, nr, d);
+        load_block(xt + i * nv, a->x, r0, nr, nv);
+        load_block(wt + i * nv, a->w, r0, nr, nv);
     }
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
@@ -430,20 +464,20 @@ int pv_backward(const pv_args *a, int threads) {
 #else
         float *mine = parts;
 #endif
-        /* S block states, their x and w, the upstream gradient of one block (d), dh2 (S x e) and
-         * lane-wise accumulators */
+        /* S block states, dh2 (S x e) and lane-wise accumulators */
         const size_t state = pv_vectors(a);
-        vf *mem = aligned_alloc(sizeof(vf), (S * state + 2 * S + d + S * e + per_var) * sizeof(vf));
+        vf *mem = aligned_alloc(sizeof(vf), (S * state + S * e + per_var) * sizeof(vf));
         if (!mem) {
             failed = 1;
         } else {
             pv_state st[S];
             for (int q = 0; q < S; ++q) pv_init(&st[q], a, mem + q * state);
-            vf *xs = mem + S * state, *ws = xs + S, *gb = ws + S, *dh2 = gb + d, *acc = dh2 + S * e;
+            vf xs[S], ws[S];
+            vf *dh2 = mem + S * state, *acc = dh2 + S * e;
             vf *da1 = acc + offs[0], *dc1 = acc + offs[1], *dw2 = acc + offs[2], *db2 = acc + offs[3];
             vf *dwg = acc + offs[4], *dbg = acc + offs[5], *das = acc + offs[6], *dcs = acc + offs[7];
             for (int v = 0; v < nv; ++v) {
-                const float *w2 = a->w2 + (long)v * e * e, *wg = a->wg + (long)v * e * 2 * d;
+                const float *w2 = a->w2 + (long)v * e * e, *wgt = wgt_all + (long)v * 2 * d * e;
                 for (long t = 0; t < per_var; ++t) acc[t] = splat(0.0f);
 #pragma omp for schedule(static) nowait
                 for (long i = 0; i < supers; ++i) {
@@ -452,13 +486,14 @@ int pv_backward(const pv_args *a, int threads) {
                         pv_state *sq = &st[q];
                         const long r0 = (i * S + q) * R;
                         const int nr = r0 >= a->n ? 0 : a->n - r0 < R ? (int)(a->n - r0) : R;
-                        xs[q] = load_col(a->x, r0, nr, nv, v);
-                        ws[q] = load_col(a->w, r0, nr, nv, v);
+                        const long blk = i * S + q;
+                        const vf *restrict gb = gt + blk * d;
+                        xs[q] = xt[blk * nv + v];
+                        ws[q] = wt[blk * nv + v];
                         pv_forward_var(a, sq, v, xs[q], r0);
                         /* d w_v = g . zhat_v; then the layer norm's backward of d zhat_v = w_v g */
                         vf dwv = splat(0.0f), mg = splat(0.0f);
                         for (int j = 0; j < d; ++j) {
-                            gb[j] = gt[(i * S + q) * d + j];
                             dwv += gb[j] * sq->z[j];
                             mg += gb[j];
                         }
@@ -474,31 +509,24 @@ int pv_backward(const pv_args *a, int threads) {
                             sq->z[j] = dz;
                         }
                     }
-                    for (int t = 0; t < S * e; ++t) dh2[t] = splat(0.0f);
                     for (int j = 0; j < d; ++j) {
-                        vf sdz = splat(0.0f), sdzx = splat(0.0f), sdl = splat(0.0f), sdg = splat(0.0f);
+                        vf sdz = splat(0.0f), sdzx = splat(0.0f);
                         for (int q = 0; q < S; ++q) {
                             sdz += st[q].z[j];
                             sdzx += st[q].z[j] * xs[q];
-                            sdl += st[q].lin[j];
-                            sdg += st[q].sg[j];
                         }
                         dcs[j] += sdz;
                         das[j] += sdzx;
-                        dbg[j] += sdl;
-                        dbg[d + j] += sdg;
-                        for (int kk = 0; kk < e; ++kk) {
-                            const float wl = wg[kk * 2 * d + j], wt = wg[kk * 2 * d + d + j];
-                            vf t1 = splat(0.0f), t2 = splat(0.0f);
-                            for (int q = 0; q < S; ++q) {
-                                t1 += st[q].h2[kk] * st[q].lin[j];
-                                t2 += st[q].h2[kk] * st[q].sg[j];
-                                dh2[q * e + kk] += wl * st[q].lin[j] + wt * st[q].sg[j];
-                            }
-                            dwg[kk * 2 * d + j] += t1;
-                            dwg[kk * 2 * d + d + j] += t2;
-                        }
                     }
+                    /* the gate's input gradient D = [d lin, d gate] (2d, contiguous in the state):
+                     * d bg += sum_q D_q, d Wg += sum_q h2_q (x) D_q, d h2_q = D_q Wg^T */
+                    for (int c = 0; c < 2 * d; ++c) {
+                        vf sd = splat(0.0f);
+                        for (int q = 0; q < S; ++q) sd += st[q].lin[c];
+                        dbg[c] += sd;
+                    }
+                    for (int kk = 0; kk < e; ++kk) outer_add(dwg + kk * 2 * d, st, kk, 2 * d);
+                    for (int q = 0; q < S; ++q) vgemm(dh2 + q * e, st[q].lin, 2 * d, wgt, e, e, NULL);
                     for (int q = 0; q < S; ++q) {
                         vf *g2 = dh2 + q * e;
                         /* h2 = (h1 W2 + b2) * keep */
@@ -533,6 +561,7 @@ int pv_backward(const pv_args *a, int threads) {
     }
     free(parts);
     free(gt);
+    free(wgt_all);
     return failed;
 }
 
