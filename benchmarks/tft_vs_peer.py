@@ -6,7 +6,7 @@ market (default 500 tickers, context 60, horizon 5, 2 CPU threads, same hidden s
 batch size, same learning rate, same train/validation/test windows and the same inputs).
 
     python benchmarks/tft_vs_peer.py [--tickers 500] [--days 250] [--epochs 1] [--hidden 64]
-                                     [--peer-python .venv-bench/bin/python] [--institutional]
+                                     [--seeds 0 1 2] [--peer-python .venv-bench/bin/python] [--institutional]
 
 pytorch-forecasting 1.8.0 pins an older pandas, so it runs in its own venv (``make bench-venv``):
 this script writes the scaled inputs to a temporary ``.npz`` and runs itself there with
@@ -16,7 +16,8 @@ this script writes the scaled inputs to a temporary ``.npz`` and runs itself the
 Targets differ in one way: ours forecasts cumulative returns ``log(c[t+h]/c[t])``, the peer the
 one-bar return at each future step. At horizon 1 they are the same number, so the q-risk compared
 directly is horizon 1's; each model's q-risk pooled over horizons on its own target is printed too
-(1.0 = the zero-return forecast on that target).
+(1.0 = the zero-return forecast on that target). With ``--seeds`` both models are trained once per
+seed and the horizon-1 q-risk is printed for each seed and as a mean (speed is timed on the first).
 """
 
 from __future__ import annotations
@@ -45,9 +46,18 @@ def _pct(ms: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
+def _seed_columns(seeds: tuple[int, ...] | list[int], per_seed: list[float]) -> dict[str, float]:
+    """``q_risk_h1_seed<k>`` for each seed and their mean (nothing extra for a single seed)."""
+    if len(per_seed) < 2:
+        return {}
+    return {**{f"q_risk_h1_seed{s}": q for s, q in zip(seeds, per_seed, strict=True)},
+            "q_risk_h1_seed_mean": float(np.mean(per_seed))}
+
+
 # ------------------------------------------------------------------------------------------ ours
 def run_ours(
-    raw: Any, config: Any, epochs: int, batch: int, repeats: int, max_samples: int | None = None
+    raw: Any, config: Any, epochs: int, batch: int, repeats: int, max_samples: int | None = None,
+    seeds: tuple[int, ...] = (0,),
 ) -> dict[str, float]:
     import torch
 
@@ -57,7 +67,7 @@ def run_ours(
     from tftrade.forecast.training import TrainConfig, fit
 
     tc = TrainConfig(max_epochs=epochs, patience=epochs + 1, batch_size=batch, learning_rate=1e-3,
-                     max_samples_per_epoch=max_samples)
+                     max_samples_per_epoch=max_samples, seed=seeds[0])
     rows: list[dict[str, float]] = []
     t0 = time.perf_counter()
     trained = fit(raw, config, tc, on_epoch=rows.append)
@@ -84,9 +94,13 @@ def run_ours(
     test = trained.splits.origins("test", n, c, h)
     pred = forecast_scaled(trained.model, panel, test)
     y = gather(panel, test, c, h).target
+    per_seed = [q_risk(y[:, 0], pred[:, 0, 1], 0.5)]
+    for seed in seeds[1:]:
+        again = fit(raw, config, tc.model_copy(update={"seed": seed}))
+        per_seed.append(q_risk(y[:, 0], forecast_scaled(again.model, panel, test)[:, 0, 1], 0.5))
     return {"train_samples_per_s": n_train * len(rows) / seconds, "predict_p50_ms": p50, "predict_p99_ms": p99,
             "live_bar_p50_ms": s50, "live_bar_p99_ms": s99,
-            "q_risk_p50_h1": q_risk(y[:, 0], pred[:, 0, 1], 0.5),
+            "q_risk_p50_h1": per_seed[0], **_seed_columns(seeds, per_seed),
             "q_risk_p50_pooled": q_risk(y, pred[..., 1], 0.5),
             "parameters": float(sum(p.numel() for p in trained.model.parameters())),
             "train_windows": float(n_train), "test_windows": float(len(test))}
@@ -107,7 +121,8 @@ def export_for_peer(raw: Any, config: Any, path: Path, args: argparse.Namespace)
              known_names=np.array(panel.known_names), warmup=WARMUP, train_end=splits.train_end,
              val_end=splits.val_end, context=config.context, horizon=config.horizon, hidden=config.hidden_size,
              heads=config.attention_heads, variable_size=config.variable_size or config.hidden_size,
-             epochs=args.epochs, batch=args.batch, threads=args.threads, repeats=args.repeats)
+             epochs=args.epochs, batch=args.batch, threads=args.threads, repeats=args.repeats,
+             seeds=np.array(args.seeds))
 
 
 # ------------------------------------------------------------------------------------------ peer
@@ -158,17 +173,27 @@ def peer_worker(path: str) -> None:  # pragma: no cover - runs in .venv-bench
     val_dl = val_ds.to_dataloader(train=False, batch_size=4096, num_workers=0)
     test_dl = test_ds.to_dataloader(train=False, batch_size=4096, num_workers=0)
     latest_dl = latest_ds.to_dataloader(train=False, batch_size=n, num_workers=0)
-    pl.seed_everything(0, verbose=False)
-    model = ptf.TemporalFusionTransformer.from_dataset(
-        train_ds, hidden_size=int(d["hidden"]), attention_head_size=int(d["heads"]), dropout=0.1,
-        hidden_continuous_size=int(d["variable_size"]), lstm_layers=1, learning_rate=1e-3,
-        loss=QuantileLoss(list(QUANTILES)), optimizer="adam", log_interval=-1)
-    trainer = pl.Trainer(max_epochs=int(d["epochs"]), accelerator="cpu", devices=1, gradient_clip_val=1.0,
-                         enable_progress_bar=False, enable_model_summary=False, logger=False,
-                         enable_checkpointing=False, num_sanity_val_steps=0)
-    t0 = time.perf_counter()
-    trainer.fit(model, train_dataloaders=train_dl, val_dataloaders=val_dl)
-    seconds = time.perf_counter() - t0
+    seeds = [int(s) for s in d["seeds"]]
+
+    def trained(seed: int) -> tuple[Any, float]:
+        pl.seed_everything(seed, verbose=False)
+        model = ptf.TemporalFusionTransformer.from_dataset(
+            train_ds, hidden_size=int(d["hidden"]), attention_head_size=int(d["heads"]), dropout=0.1,
+            hidden_continuous_size=int(d["variable_size"]), lstm_layers=1, learning_rate=1e-3,
+            loss=QuantileLoss(list(QUANTILES)), optimizer="adam", log_interval=-1)
+        trainer = pl.Trainer(max_epochs=int(d["epochs"]), accelerator="cpu", devices=1, gradient_clip_val=1.0,
+                             enable_progress_bar=False, enable_model_summary=False, logger=False,
+                             enable_checkpointing=False, num_sanity_val_steps=0)
+        t0 = time.perf_counter()
+        trainer.fit(model, train_dataloaders=train_dl, val_dataloaders=val_dl)
+        return model, time.perf_counter() - t0
+
+    def test_quantiles(model: Any) -> tuple[np.ndarray, np.ndarray]:
+        out = model.predict(test_dl, mode="quantiles", return_y=True,
+                            trainer_kwargs={"logger": False, "enable_progress_bar": False})
+        return out.output.numpy(), out.y[0].numpy()
+
+    model, seconds = trained(seeds[0])
     model.eval()
     x, _ = next(iter(latest_dl))
     fwd, full = [], []
@@ -181,15 +206,17 @@ def peer_worker(path: str) -> None:  # pragma: no cover - runs in .venv-bench
         t1 = time.perf_counter()
         model.predict(latest_dl, mode="quantiles", trainer_kwargs={"logger": False, "enable_progress_bar": False})
         full.append((time.perf_counter() - t1) * 1000)
-    out = model.predict(test_dl, mode="quantiles", return_y=True,
-                        trainer_kwargs={"logger": False, "enable_progress_bar": False})
-    q, y = out.output.numpy(), out.y[0].numpy()
+    q, y = test_quantiles(model)
+    per_seed = [q_risk(y[:, 0], q[:, 0, 1], 0.5)]
+    for seed in seeds[1:]:
+        q_s, y_s = test_quantiles(trained(seed)[0])
+        per_seed.append(q_risk(y_s[:, 0], q_s[:, 0, 1], 0.5))
     fwd50, fwd99 = _pct(fwd[2:])
     full50, full99 = _pct(full[1:])
     print(json.dumps({
         "train_samples_per_s": len(train_ds) * int(d["epochs"]) / seconds, "predict_p50_ms": fwd50,
         "predict_p99_ms": fwd99, "predict_api_p50_ms": full50, "predict_api_p99_ms": full99,
-        "q_risk_p50_h1": q_risk(y[:, 0], q[:, 0, 1], 0.5), "q_risk_p50_pooled": q_risk(y, q[..., 1], 0.5),
+        "q_risk_p50_h1": per_seed[0], **_seed_columns(seeds, per_seed), "q_risk_p50_pooled": q_risk(y, q[..., 1], 0.5),
         "parameters": float(sum(p.numel() for p in model.parameters())), "train_windows": float(len(train_ds)),
         "test_windows": float(len(y)),
     }))
@@ -228,6 +255,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="train both models once per seed for the q-risk comparison (speed: first seed)")
     ap.add_argument("--peer-python", default=str(Path(__file__).resolve().parent.parent / ".venv-bench/bin/python"))
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--institutional", action="store_true", help="also run the institutional preset")
@@ -254,7 +283,8 @@ def main() -> None:
     print(f"market: {args.tickers} tickers × {args.days} days (daily), context 60, horizon 5, {args.threads} threads, "
           f"batch {args.batch}, {args.epochs} epoch(s); load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     same = preset("default").model_copy(update={"hidden_size": args.hidden})
-    columns = {f"tftrade (hidden {args.hidden})": run_ours(raw, same, args.epochs, args.batch, args.repeats)}
+    columns = {f"tftrade (hidden {args.hidden})": run_ours(raw, same, args.epochs, args.batch, args.repeats,
+                                                           seeds=tuple(args.seeds))}
     print(json.dumps(columns), flush=True)
     if not args.no_peer:
         with tempfile.TemporaryDirectory() as tmp:
@@ -273,6 +303,9 @@ def main() -> None:
                 "live_bar_p50_ms": peer["predict_p50_ms"] / ours["live_bar_p50_ms"],
                 "q_risk_p50_h1": ours["q_risk_p50_h1"] / peer["q_risk_p50_h1"],
             }
+            if "q_risk_h1_seed_mean" in peer:
+                columns["ratio ours/peer"]["q_risk_h1_seed_mean"] = (ours["q_risk_h1_seed_mean"]
+                                                                      / peer["q_risk_h1_seed_mean"])
     if args.hidden != 32:
         columns["tftrade preset default"] = run_ours(raw, preset("default"), args.epochs, args.batch, args.repeats)
     if args.institutional:
