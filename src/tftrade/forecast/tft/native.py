@@ -25,9 +25,11 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fno-signed-zeros", "-freciprocal-math",
-         "-fassociative-math", "-fopenmp", "-fPIC", "-shared")
-"""Fast-math's reassociation and reciprocals, but not ``-ffast-math`` itself: linked into a shared object
-it would flush subnormals to zero for the whole process."""
+         "-fopenmp", "-fPIC", "-shared")
+"""Some of fast-math's freedoms, not ``-ffast-math`` itself: linked into a shared object it would flush
+subnormals to zero for the whole process. Not ``-fassociative-math`` either: it lets the compiler
+merge the two-step range reduction of ``exp`` (and undo its rounding trick); the loops are
+vectorised by hand, so it bought nothing."""
 _F = ctypes.POINTER(ctypes.c_float)
 
 

@@ -106,15 +106,15 @@ static inline vf vrsqrt(vf v) {
     return out;
 }
 
-/* exp on every lane (Cephes' expf: range reduction to [-ln2/2, ln2/2], degree-6 polynomial,
- * about 1 ulp); portable through GCC vector extensions to SSE, AVX2 or AVX-512. */
+/* exp on every lane: Cephes' expf (range reduction to [-ln2/2, ln2/2] in two steps, degree-6
+ * polynomial, about 1 ulp), portable through GCC vector extensions to SSE, AVX2 or AVX-512. The
+ * nearest integer n of x / ln 2 comes from adding 1.5 * 2^23 + 127: the sum's low mantissa bits
+ * are then n + 127, the biased exponent of 2^n, which a shift puts in place. */
 static inline vf vexp(vf x) {
+    const float shifter = 12582912.0f + 127.0f;
     x = vmax(vmin(x, splat(88.3762626647949f)), splat(-87.3365478515625f));
-    vf fx = x * 1.44269504088896341f + 0.5f;
-    vi n = __builtin_convertvector(fx, vi);
-    vf t = __builtin_convertvector(n, vf);
-    t = vsel(t > fx, t - 1.0f, t); /* floor */
-    n = __builtin_convertvector(t, vi);
+    const vf biased = x * 1.44269504088896341f + shifter;
+    const vf t = biased - shifter;
     x = x - t * 0.693359375f + t * 2.12194440e-4f;
     vf y = splat(1.9875691500e-4f);
     y = y * x + 1.3981999507e-3f;
@@ -123,7 +123,9 @@ static inline vf vexp(vf x) {
     y = y * x + 1.6666665459e-1f;
     y = y * x + 5.0000001201e-1f;
     y = y * (x * x) + x + 1.0f;
-    vi bits = (n + 127) << 23;
+    vi bits;
+    __builtin_memcpy(&bits, &biased, sizeof bits);
+    bits <<= 23;
     vf scale;
     __builtin_memcpy(&scale, &bits, sizeof scale);
     return y * scale;
