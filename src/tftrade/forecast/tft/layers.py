@@ -84,12 +84,14 @@ class GatedResidualNetwork(nn.Module):
         if self.training:
             out: Tensor = self.gate(self.fc2(F.elu(h)), self.skip(x))
             return out
-        # eval: no dropout between fc2 and the gate's linear layer, so they fold into one matrix
-        fc = self.gate.glu.fc
-        w = fc.weight @ self.fc2.weight
-        b = torch.addmv(fc.bias, fc.weight, self.fc2.bias)
-        out = self.gate.norm(self.skip(x) + F.glu(F.linear(F.elu(h), w, b), dim=-1))
+        out = self.gate.norm(self.skip(x) + F.glu(F.linear(F.elu(h), *self.folded_gate()), dim=-1))
         return out
+
+    def folded_gate(self) -> tuple[Tensor, Tensor]:
+        """``fc2`` folded into the gate's linear layer (valid in evaluation, where no dropout sits
+        between them): weight ``(2·d_out, d_hidden)`` and bias."""
+        fc = self.gate.glu.fc
+        return fc.weight @ self.fc2.weight, torch.addmv(fc.bias, fc.weight, self.fc2.bias)
 
 
 class GroupedGRN(nn.Module):

@@ -10,7 +10,9 @@ from torch import Tensor, nn
 
 from tftrade.forecast.tft.attention import InterpretableMultiHeadAttention, causal_mask
 from tftrade.forecast.tft.config import DataSchema, ModelConfig
+from tftrade.forecast.tft.fused_temporal import temporal_block
 from tftrade.forecast.tft.layers import GateAddNorm, GatedResidualNetwork
+from tftrade.forecast.tft.native import vsn_kernel
 from tftrade.forecast.tft.real_selection import RealVariableSelection
 from tftrade.forecast.tft.selection import StaticCovariateEncoders, VariableSelectionNetwork
 
@@ -124,8 +126,14 @@ class TemporalFusionTransformer(nn.Module):
                       for s in (contexts.state_h, contexts.state_c))
         enc_out, state = self.lstm_encoder(enc_x, state)
         dec_out, _ = self.lstm_decoder(dec_x, state)
-        temporal = self.post_lstm(torch.cat([enc_out, dec_out], 1), torch.cat([enc_x, dec_x], 1))
-        enriched = self.enrichment(temporal, contexts.enrichment.unsqueeze(1))
+        lstm_out, skip = torch.cat([enc_out, dec_out], 1), torch.cat([enc_x, dec_x], 1)
+        lib = None if torch.is_grad_enabled() or lstm_out.dtype != torch.float32 else vsn_kernel()
+        if lib is not None:  # both steps in one pass of the C kernel (the same function)
+            temporal, enriched = temporal_block(lib, self.post_lstm, self.enrichment, lstm_out, skip,
+                                                contexts.enrichment)
+        else:
+            temporal = self.post_lstm(lstm_out, skip)
+            enriched = self.enrichment(temporal, contexts.enrichment.unsqueeze(1))
         attn_out, attn = self.attention(enriched[:, c:], enriched, self.mask)
         x = self.post_attention(attn_out, enriched[:, c:])
         x = self.pre_output(self.positionwise(x), temporal[:, c:])

@@ -1,6 +1,6 @@
-"""The fused C kernel of variable selection: built once per machine, loaded with ctypes.
+"""The TFT's fused C kernels (variable selection, the temporal block): built once per machine, loaded with ctypes.
 
-The kernel (``vsn_kernel.c``, shipped with the package) is compiled at first use with the system C
+The kernels (``vsn_kernel.c``, shipped with the package) is compiled at first use with the system C
 compiler (``$CC``, else ``cc``) into a cache directory (``$TFTRADE_KERNEL_DIR``, else
 ``$XDG_CACHE_HOME/tftrade/kernels``, else ``~/.cache/tftrade/kernels``), under a name that hashes
 the source, the flags and the CPU's feature flags, and is replaced atomically. Where no compiler
@@ -43,6 +43,17 @@ class VsnArgs(ctypes.Structure):
         ("feps", ctypes.c_float),
         ("a1", _F), ("c1", _F), ("wg", _F), ("bg", _F), ("as_", _F), ("cs", _F), ("eps", ctypes.c_float),
         ("sel", _F), ("wout", _F),
+    ]
+
+
+class TemporalArgs(ctypes.Structure):
+    """Mirror of ``temporal_args`` in ``vsn_kernel.c`` (the post-LSTM gate and static enrichment)."""
+
+    _fields_ = [
+        ("y", _F), ("skip", _F), ("ctx", _F), ("n", ctypes.c_long), ("steps", ctypes.c_long), ("d", ctypes.c_int),
+        ("pw", _F), ("pb", _F), ("pnw", _F), ("pnb", _F), ("w1", _F), ("b1", _F), ("fw", _F), ("fb", _F),
+        ("enw", _F), ("enb", _F), ("peps", ctypes.c_float), ("eeps", ctypes.c_float),
+        ("temporal", _F), ("enriched", _F),
     ]
 
 
@@ -103,7 +114,8 @@ def _build(source: str, compiler: str) -> Path:
 
 @lru_cache(maxsize=1)
 def vsn_kernel() -> ctypes.CDLL | None:
-    """Return the loaded kernel library, or ``None`` if it is disabled or cannot be built."""
+    """Return the loaded kernel library (variable selection and the temporal block), or ``None`` if it is
+    disabled or cannot be built."""
     if os.environ.get("TFTRADE_NATIVE", "1") == "0":
         return None
     compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
@@ -123,4 +135,6 @@ def vsn_kernel() -> ctypes.CDLL | None:
     for name in ("pv_forward", "pv_backward"):
         getattr(lib, name).argtypes = [ctypes.POINTER(PvArgs), ctypes.c_int]
         getattr(lib, name).restype = ctypes.c_int
+    lib.temporal_forward.argtypes = [ctypes.POINTER(TemporalArgs), ctypes.c_int]
+    lib.temporal_forward.restype = ctypes.c_int
     return lib

@@ -1,5 +1,6 @@
-/* Fused kernels for RealVariableSelection (see real_selection.py): inference (vsn_forward),
- * the per-variable stage in training (pv_forward, pv_backward) and dropout masks.
+/* The TFT's fused CPU kernels. For RealVariableSelection (see real_selection.py): inference
+ * (vsn_forward), the per-variable stage in training (pv_forward, pv_backward) and dropout masks;
+ * for the temporal block after the LSTMs in inference (temporal_forward, see fused_temporal.py).
  *
  * Inference, one pass per row: the flat GRN gives the selection weights (softmax over V), then each
  * variable's GRN, its layer norm and the weighted sum are computed in registers, so none of
@@ -580,4 +581,83 @@ void dropout_mask(float *out, long n, float p, unsigned seed, int threads) {
         const int nr = n - r0 < R ? (int)(n - r0) : R;
         for (int r = 0; r < nr; ++r) out[r0 + r] = keep[r];
     }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Inference: the temporal block after the LSTMs (fused_temporal.py), one pass per block of rows:
+ *   temporal = LayerNorm(skip + GLU(y))                                   post-LSTM gate, add & norm
+ *   enriched = LayerNorm(temporal + GLU(ELU(temporal W1 + b1 + ctx)))      static enrichment GRN,
+ * its second layer folded into the gate (no dropout between them in evaluation).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const float *y;          /* N x d LSTM outputs */
+    const float *skip;       /* N x d selected inputs: the post-LSTM gate's residual */
+    const float *ctx;        /* B x d enrichment context term; row i belongs to context row i / steps */
+    long n, steps;
+    int d;
+    const float *pw, *pb;    /* d x 2d, 2d   post-LSTM GLU (weight transposed) */
+    const float *pnw, *pnb;  /* d            its layer norm */
+    const float *w1, *b1;    /* d x d, d     enrichment first layer (transposed) */
+    const float *fw, *fb;    /* d x 2d, 2d   enrichment second layer folded into its gate (transposed) */
+    const float *enw, *enb;  /* d            enrichment layer norm */
+    float peps, eeps;
+    float *temporal, *enriched; /* N x d out */
+} temporal_args;
+
+/* inverse of load_block: rows r0 .. r0 + nr of the row-major m (cols wide) from column vectors */
+static void store_block(float *restrict m, const vf *restrict in, long r0, int nr, int cols) {
+    const float *lanes = (const float *)in;
+    for (int r = 0; r < nr; ++r)
+        for (int c = 0; c < cols; ++c) m[(r0 + r) * cols + c] = lanes[c * R + r];
+}
+
+/* out = LayerNorm(skip + gate[:d] * sigmoid(gate[d:])) with its affine weight and bias */
+static void glu_add_norm(vf *restrict out, const vf *restrict gate, const vf *restrict skip, int d,
+                         const float *restrict lw, const float *restrict lb, float eps) {
+    vf m = splat(0.0f), q = splat(0.0f);
+    for (int j = 0; j < d; ++j) {
+        out[j] = skip[j] + gate[j] * vsigmoid(gate[d + j]);
+        m += out[j];
+    }
+    m /= (float)d;
+    for (int j = 0; j < d; ++j) q += (out[j] - m) * (out[j] - m);
+    const vf inv = vrsqrt(q / (float)d + eps);
+    for (int j = 0; j < d; ++j) out[j] = (out[j] - m) * inv * lw[j] + lb[j];
+}
+
+int temporal_forward(const temporal_args *a, int threads) {
+    const long blocks = (a->n + R - 1) / R;
+    const int d = a->d;
+    int failed = 0;
+#pragma omp parallel num_threads(threads > 0 ? threads : 1) reduction(| : failed)
+    {
+        vf *mem = aligned_alloc(sizeof(vf), (size_t)(7 * d) * sizeof(vf));
+        if (!mem) {
+            failed = 1;
+        } else {
+            vf *y = mem, *sk = y + d, *g = sk + d, *t = g + 2 * d, *h = t + d, *e = h + d;
+#pragma omp for schedule(static)
+            for (long i = 0; i < blocks; ++i) {
+                const long r0 = i * R;
+                const int nr = a->n - r0 < R ? (int)(a->n - r0) : R;
+                load_block(y, a->y, r0, nr, d);
+                load_block(sk, a->skip, r0, nr, d);
+                vgemm(g, y, d, a->pw, 2 * d, 2 * d, a->pb);
+                glu_add_norm(t, g, sk, d, a->pnw, a->pnb, a->peps);
+                store_block(a->temporal, t, r0, nr, d);
+                vgemm(h, t, d, a->w1, d, d, a->b1);
+                for (int r = 0; r < nr; ++r) {
+                    const float *cr = a->ctx + ((r0 + r) / a->steps) * d;
+                    for (int j = 0; j < d; ++j) h[j][r] += cr[j];
+                }
+                for (int j = 0; j < d; ++j) h[j] = velu(h[j]);
+                vgemm(g, h, d, a->fw, 2 * d, 2 * d, a->fb);
+                glu_add_norm(e, g, t, d, a->enw, a->enb, a->eeps);
+                store_block(a->enriched, e, r0, nr, d);
+            }
+            free(mem);
+        }
+    }
+    return failed;
 }
