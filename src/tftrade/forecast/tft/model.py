@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from tftrade.forecast.tft.attention import InterpretableMultiHeadAttention, causal_mask
 from tftrade.forecast.tft.config import DataSchema, ModelConfig
+from tftrade.forecast.tft.fused_lstm import run_lstm
 from tftrade.forecast.tft.fused_temporal import temporal_block
 from tftrade.forecast.tft.layers import GateAddNorm, GatedResidualNetwork
 from tftrade.forecast.tft.native import vsn_kernel
@@ -122,12 +123,13 @@ class TemporalFusionTransformer(nn.Module):
         """Everything after encoder selection, for windows whose selected encoder steps are given."""
         c = self.config.context
         dec_x, dec_w = self.decoder_vsn(known[:, c:], contexts.selection)
-        state = tuple(s.unsqueeze(0).expand(self.config.lstm_layers, -1, -1).contiguous()
-                      for s in (contexts.state_h, contexts.state_c))
-        enc_out, state = self.lstm_encoder(enc_x, state)
-        dec_out, _ = self.lstm_decoder(dec_x, state)
+        layers = self.config.lstm_layers
+        state = (contexts.state_h.unsqueeze(0).expand(layers, -1, -1).contiguous(),
+                 contexts.state_c.unsqueeze(0).expand(layers, -1, -1).contiguous())
+        lib = None if torch.is_grad_enabled() or enc_x.dtype != torch.float32 else vsn_kernel()
+        enc_out, state = run_lstm(lib, self.lstm_encoder, enc_x, state)
+        dec_out, _ = run_lstm(lib, self.lstm_decoder, dec_x, state)
         lstm_out, skip = torch.cat([enc_out, dec_out], 1), torch.cat([enc_x, dec_x], 1)
-        lib = None if torch.is_grad_enabled() or lstm_out.dtype != torch.float32 else vsn_kernel()
         if lib is not None:  # both steps in one pass of the C kernel (the same function)
             temporal, enriched = temporal_block(lib, self.post_lstm, self.enrichment, lstm_out, skip,
                                                 contexts.enrichment)

@@ -1,4 +1,4 @@
-"""The TFT's fused C kernels (variable selection, the temporal block): built once per machine, loaded with ctypes.
+"""The TFT's fused C kernels (variable selection, LSTM, temporal block): built once per machine, loaded with ctypes.
 
 The kernels (``vsn_kernel.c``, shipped with the package) is compiled at first use with the system C
 compiler (``$CC``, else ``cc``) into a cache directory (``$TFTRADE_KERNEL_DIR``, else
@@ -54,6 +54,15 @@ class TemporalArgs(ctypes.Structure):
         ("pw", _F), ("pb", _F), ("pnw", _F), ("pnb", _F), ("w1", _F), ("b1", _F), ("fw", _F), ("fb", _F),
         ("enw", _F), ("enb", _F), ("peps", ctypes.c_float), ("eeps", ctypes.c_float),
         ("temporal", _F), ("enriched", _F),
+    ]
+
+
+class LstmArgs(ctypes.Structure):
+    """Mirror of ``lstm_args`` in ``vsn_kernel.c`` (one LSTM layer in inference)."""
+
+    _fields_ = [
+        ("x", _F), ("w_t", _F), ("bias", _F), ("h0", _F), ("c0", _F), ("b", ctypes.c_long), ("t", ctypes.c_long),
+        ("din", ctypes.c_int), ("d", ctypes.c_int), ("out", _F), ("hn", _F), ("cn", _F),
     ]
 
 
@@ -114,8 +123,8 @@ def _build(source: str, compiler: str) -> Path:
 
 @lru_cache(maxsize=1)
 def vsn_kernel() -> ctypes.CDLL | None:
-    """Return the loaded kernel library (variable selection and the temporal block), or ``None`` if it is
-    disabled or cannot be built."""
+    """Return the loaded kernel library (variable selection, LSTM recurrence, temporal block), or ``None``
+    if it is disabled or cannot be built."""
     if os.environ.get("TFTRADE_NATIVE", "1") == "0":
         return None
     compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
@@ -137,4 +146,6 @@ def vsn_kernel() -> ctypes.CDLL | None:
         getattr(lib, name).restype = ctypes.c_int
     lib.temporal_forward.argtypes = [ctypes.POINTER(TemporalArgs), ctypes.c_int]
     lib.temporal_forward.restype = ctypes.c_int
+    lib.lstm_forward.argtypes = [ctypes.POINTER(LstmArgs), ctypes.c_int]
+    lib.lstm_forward.restype = ctypes.c_int
     return lib

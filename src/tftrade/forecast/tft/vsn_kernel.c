@@ -1,6 +1,7 @@
 /* The TFT's fused CPU kernels. For RealVariableSelection (see real_selection.py): inference
  * (vsn_forward), the per-variable stage in training (pv_forward, pv_backward) and dropout masks;
- * for the temporal block after the LSTMs in inference (temporal_forward, see fused_temporal.py).
+ * in inference also the LSTM (lstm_forward, see fused_lstm.py) and the temporal block after it
+ * (temporal_forward, see fused_temporal.py).
  *
  * Inference, one pass per row: the flat GRN gives the selection weights (softmax over V), then each
  * variable's GRN, its layer norm and the weighted sum are computed in registers, so none of
@@ -160,13 +161,18 @@ static __attribute__((noinline)) void vgemm(vf *restrict out, const vf *restrict
 static inline vf velu(vf v) { return vsel(v > 0.0f, v, vexp(v) - 1.0f); }
 static inline vf vsigmoid(vf v) { return vrcp(1.0f + vexp(-v)); }
 
-/* out[c] = column c of rows r0 .. r0 + nr of the row-major matrix m (cols wide), as vectors over
- * the rows; lanes past nr are zero. One pass over the rows, scattering floats into the vectors. */
-static void load_block(vf *restrict out, const float *restrict m, long r0, int nr, int cols) {
+/* out[c] = column c of rows r0 .. r0 + nr of the matrix m (cols wide, rows ld floats apart), as
+ * vectors over the rows; lanes past nr are zero. One pass over the rows, scattering floats. */
+static void load_rows(vf *restrict out, const float *restrict m, long r0, int nr, int cols, long ld) {
     float *lanes = (float *)out;
     __builtin_memset(out, 0, (size_t)cols * sizeof(vf));
     for (int r = 0; r < nr; ++r)
-        for (int c = 0; c < cols; ++c) lanes[c * R + r] = m[(r0 + r) * cols + c];
+        for (int c = 0; c < cols; ++c) lanes[c * R + r] = m[(r0 + r) * ld + c];
+}
+
+/* the same for a row-major matrix whose rows are contiguous */
+static void load_block(vf *restrict out, const float *restrict m, long r0, int nr, int cols) {
+    load_rows(out, m, r0, nr, cols, cols);
 }
 
 /* Scratch for one block: every array is [feature] of vectors over the block's rows. */
@@ -605,11 +611,15 @@ typedef struct {
     float *temporal, *enriched; /* N x d out */
 } temporal_args;
 
-/* inverse of load_block: rows r0 .. r0 + nr of the row-major m (cols wide) from column vectors */
-static void store_block(float *restrict m, const vf *restrict in, long r0, int nr, int cols) {
+/* inverse of load_rows: rows r0 .. r0 + nr of m (cols wide, rows ld floats apart) from column vectors */
+static void store_rows(float *restrict m, const vf *restrict in, long r0, int nr, int cols, long ld) {
     const float *lanes = (const float *)in;
     for (int r = 0; r < nr; ++r)
-        for (int c = 0; c < cols; ++c) m[(r0 + r) * cols + c] = lanes[c * R + r];
+        for (int c = 0; c < cols; ++c) m[(r0 + r) * ld + c] = lanes[c * R + r];
+}
+
+static void store_block(float *restrict m, const vf *restrict in, long r0, int nr, int cols) {
+    store_rows(m, in, r0, nr, cols, cols);
 }
 
 /* out = LayerNorm(skip + gate[:d] * sigmoid(gate[d:])) with its affine weight and bias */
@@ -655,6 +665,65 @@ int temporal_forward(const temporal_args *a, int threads) {
                 vgemm(g, h, d, a->fw, 2 * d, 2 * d, a->fb);
                 glu_add_norm(e, g, t, d, a->enw, a->enb, a->eeps);
                 store_block(a->enriched, e, r0, nr, d);
+            }
+            free(mem);
+        }
+    }
+    return failed;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Inference: one LSTM layer (fused_lstm.py), PyTorch's gate order i, f, g, o. Each block of rows
+ * runs through all steps with h and c in registers and L1 cache:
+ *   a = [x_t, h] [W_ih W_hh]^T + b_ih + b_hh;  c = sig(a_f) c + sig(a_i) tanh(a_g);  h = sig(a_o) tanh(c)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const float *x;       /* B x T x din inputs */
+    const float *w_t;     /* (din + d) x 4d  [W_ih W_hh] transposed */
+    const float *bias;    /* 4d  b_ih + b_hh */
+    const float *h0, *c0; /* B x d */
+    long b, t;
+    int din, d;
+    float *out;           /* B x T x d  h of every step */
+    float *hn, *cn;       /* B x d  final state */
+} lstm_args;
+
+static inline vf vtanh(vf v) { return 2.0f * vsigmoid(2.0f * v) - 1.0f; }
+
+int lstm_forward(const lstm_args *a, int threads) {
+    const long blocks = (a->b + R - 1) / R, steps = a->t;
+    const int d = a->d, din = a->din;
+    int failed = 0;
+#pragma omp parallel num_threads(threads > 0 ? threads : 1) reduction(| : failed)
+    {
+        vf *mem = aligned_alloc(sizeof(vf), (size_t)(din + 6 * d) * sizeof(vf));
+        if (!mem) {
+            failed = 1;
+        } else {
+            /* xh = [x_t, h] (h lives in its tail), c, the gates' pre-activations then activations g */
+            vf *xh = mem, *h = xh + din, *c = h + d, *g = c + d;
+#pragma omp for schedule(static)
+            for (long i = 0; i < blocks; ++i) {
+                const long r0 = i * R;
+                const int nr = a->b - r0 < R ? (int)(a->b - r0) : R;
+                load_block(h, a->h0, r0, nr, d);
+                load_block(c, a->c0, r0, nr, d);
+                for (long s = 0; s < steps; ++s) {
+                    load_rows(xh, a->x + s * din, r0, nr, din, steps * din);
+                    vgemm(g, xh, din + d, a->w_t, 4 * d, 4 * d, a->bias);
+                    for (int j = 0; j < d; ++j) {
+                        g[j] = vsigmoid(g[j]);
+                        g[d + j] = vsigmoid(g[d + j]);
+                        g[2 * d + j] = vtanh(g[2 * d + j]);
+                        g[3 * d + j] = vsigmoid(g[3 * d + j]);
+                        c[j] = g[d + j] * c[j] + g[j] * g[2 * d + j];
+                        h[j] = g[3 * d + j] * vtanh(c[j]);
+                    }
+                    store_rows(a->out + s * d, h, r0, nr, d, steps * d);
+                }
+                store_block(a->hn, h, r0, nr, d);
+                store_block(a->cn, c, r0, nr, d);
             }
             free(mem);
         }
