@@ -103,7 +103,7 @@ static inline vf vrcp(vf v) {
 #endif
 
 static inline vf vrsqrt(vf v) {
-    vf out;
+    vf out = v;
     for (int r = 0; r < R; ++r) out[r] = 1.0f / sqrtf(v[r]);
     return out;
 }
@@ -175,6 +175,14 @@ static void load_block(vf *restrict out, const float *restrict m, long r0, int n
     load_rows(out, m, r0, nr, cols, cols);
 }
 
+/* h[j] += ctx[row / steps][j] for the block's rows: each row adds its own context row (B x d) */
+static void add_context(vf *restrict h, const float *restrict ctx, long r0, int nr, long steps, int d) {
+    for (int r = 0; r < nr; ++r) {
+        const float *cr = ctx + ((r0 + r) / steps) * d;
+        for (int j = 0; j < d; ++j) h[j][r] += cr[j];
+    }
+}
+
 /* Scratch for one block: every array is [feature] of vectors over the block's rows. */
 typedef struct {
     vf *xb, *h, *g, *s, *w, *hv, *gate;
@@ -201,11 +209,7 @@ static void one_block(const vsn_args *restrict a, const block *restrict b, long 
     load_block(xb, a->x, r0, nr, nv);
     /* flat GRN over all variables -> selection weights */
     vgemm(h, xb, nv, a->fa, d, d, a->fc);
-    if (a->ctx)
-        for (int r = 0; r < nr; ++r) {
-            const float *cr = a->ctx + ((r0 + r) / a->steps) * d;
-            for (int j = 0; j < d; ++j) h[j][r] += cr[j];
-        }
+    if (a->ctx) add_context(h, a->ctx, r0, nr, a->steps, d);
     for (int j = 0; j < d; ++j) h[j] = velu(h[j]);
     vgemm(g, h, d, a->fw, 2 * nv, 2 * nv, a->fb);
     vgemm(s, xb, nv, a->sa, nv, nv, a->sc);
@@ -657,10 +661,7 @@ int temporal_forward(const temporal_args *a, int threads) {
                 glu_add_norm(t, g, sk, d, a->pnw, a->pnb, a->peps);
                 store_block(a->temporal, t, r0, nr, d);
                 vgemm(h, t, d, a->w1, d, d, a->b1);
-                for (int r = 0; r < nr; ++r) {
-                    const float *cr = a->ctx + ((r0 + r) / a->steps) * d;
-                    for (int j = 0; j < d; ++j) h[j][r] += cr[j];
-                }
+                add_context(h, a->ctx, r0, nr, a->steps, d);
                 for (int j = 0; j < d; ++j) h[j] = velu(h[j]);
                 vgemm(g, h, d, a->fw, 2 * d, 2 * d, a->fb);
                 glu_add_norm(e, g, t, d, a->enw, a->enb, a->eeps);
