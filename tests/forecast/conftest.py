@@ -51,9 +51,9 @@ def store_market(tmp_path, monkeypatch, n_tickers: int, days: int):  # type: ign
 @pytest.fixture(params=["kernel", "tensor"])
 def inference_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test once through the fused C kernel and once through the tensor path."""
-    from tftrade.forecast.tft.native import vsn_kernel
+    from tftrade.forecast.tft.native import tft_kernels
 
     monkeypatch.setenv("TFTRADE_NATIVE", "1" if request.param == "kernel" else "0")
-    vsn_kernel.cache_clear()
-    request.addfinalizer(vsn_kernel.cache_clear)
+    tft_kernels.cache_clear()
+    request.addfinalizer(tft_kernels.cache_clear)
     return str(request.param)

@@ -16,7 +16,7 @@ def test_kernel_equals_nn_lstm(d_in: int, d: int, layers: int, batch: int, steps
     lstm = torch.nn.LSTM(d_in, d, layers, batch_first=True).eval()
     x = torch.randn(batch, steps, d_in) * 3  # saturating gates as well as their linear range
     state = (torch.randn(layers, batch, d), torch.randn(layers, batch, d))
-    lib = native.vsn_kernel()
+    lib = native.tft_kernels()
     assert lib is not None
     with torch.inference_mode():
         out, (h, c) = run_lstm(lib, lstm, x, state)
@@ -28,7 +28,7 @@ def test_kernel_equals_nn_lstm(d_in: int, d: int, layers: int, batch: int, steps
 
 def test_training_keeps_nn_lstm(monkeypatch: pytest.MonkeyPatch) -> None:
     """With gradients recorded the kernel is not called and gradients reach the LSTM's weights."""
-    lib = native.vsn_kernel()
+    lib = native.tft_kernels()
     assert lib is not None
     lstm = torch.nn.LSTM(4, 4, 1, batch_first=True)
     monkeypatch.setattr(lib, "lstm_forward", lambda *a: pytest.fail("kernel called while training"))

@@ -26,7 +26,7 @@ def test_kernel_equals_the_modules(batch: int, steps: int, d: int) -> None:
     post, enrichment = _modules(d)
     lstm_out, skip = torch.randn(batch, steps, d) * 3, torch.randn(batch, steps, d) * 3
     context = torch.randn(batch, d)
-    lib = native.vsn_kernel()
+    lib = native.tft_kernels()
     assert lib is not None
     with torch.inference_mode():
         temporal, enriched = temporal_block(lib, post, enrichment, lstm_out, skip, context)
@@ -39,7 +39,7 @@ def test_kernel_equals_the_modules(batch: int, steps: int, d: int) -> None:
 
 
 def test_kernel_refuses_an_enrichment_without_context() -> None:
-    lib = native.vsn_kernel()
+    lib = native.tft_kernels()
     assert lib is not None
     post, plain = GateAddNorm(4, 4).eval(), GatedResidualNetwork(4, 4, 4).eval()
     x = torch.zeros(1, 2, 4)

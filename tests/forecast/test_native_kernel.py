@@ -35,10 +35,10 @@ def _both(vs: RealVariableSelection, x: torch.Tensor, ctx: torch.Tensor | None,
     out = []
     for flag in ("1", "0"):
         monkeypatch.setenv("TFTRADE_NATIVE", flag)
-        native.vsn_kernel.cache_clear()
+        native.tft_kernels.cache_clear()
         with torch.no_grad():
             out.append(vs(x, ctx))
-    native.vsn_kernel.cache_clear()
+    native.tft_kernels.cache_clear()
     return out[0], out[1]
 
 
@@ -65,8 +65,8 @@ def test_kernel_without_context(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_kernel_is_built_here() -> None:
     """CI machines have a C compiler: the fast path must really be in use there."""
-    native.vsn_kernel.cache_clear()
-    assert native.vsn_kernel() is not None
+    native.tft_kernels.cache_clear()
+    assert native.tft_kernels() is not None
 
 
 def test_model_forecasts_equal_through_either_path(trained: Trained, panel: Panel,
@@ -79,10 +79,10 @@ def test_model_forecasts_equal_through_either_path(trained: Trained, panel: Pane
     outs = []
     for flag in ("1", "0"):
         monkeypatch.setenv("TFTRADE_NATIVE", flag)
-        native.vsn_kernel.cache_clear()
+        native.tft_kernels.cache_clear()
         with torch.inference_mode():
             outs.append(model(*inputs))
-    native.vsn_kernel.cache_clear()
+    native.tft_kernels.cache_clear()
     torch.testing.assert_close(outs[0].quantiles, outs[1].quantiles, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(outs[0].encoder_weights, outs[1].encoder_weights, rtol=1e-4, atol=1e-6)
 
@@ -107,10 +107,10 @@ def test_failed_build_falls_back_to_the_tensor_path(tmp_path: Path, monkeypatch:
     broken.chmod(broken.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("CC", str(broken))
     monkeypatch.setenv("TFTRADE_KERNEL_DIR", str(tmp_path / "kernels"))
-    native.vsn_kernel.cache_clear()
+    native.tft_kernels.cache_clear()
     try:
         with caplog.at_level(logging.WARNING, logger="tftrade.forecast.tft.native"):
-            assert native.vsn_kernel() is None
+            assert native.tft_kernels() is None
         assert "simulated failure" in caplog.text
         assert not list((tmp_path / "kernels").glob("*.so"))  # nothing half-written is left to load
         vs = _perturbed(3, 8, 3)
@@ -118,22 +118,22 @@ def test_failed_build_falls_back_to_the_tensor_path(tmp_path: Path, monkeypatch:
             sel, w = vs(torch.randn(2, 5, 3), torch.randn(2, 8))
         assert sel.shape == (2, 5, 8) and torch.allclose(w.sum(-1), torch.ones(2, 5))
     finally:
-        native.vsn_kernel.cache_clear()
+        native.tft_kernels.cache_clear()
 
 
 def test_build_is_cached_per_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TFTRADE_KERNEL_DIR", str(tmp_path))
-    native.vsn_kernel.cache_clear()
+    native.tft_kernels.cache_clear()
     try:
-        assert native.vsn_kernel() is not None
-        built = list(tmp_path.glob("vsn-*.so"))
+        assert native.tft_kernels() is not None
+        built = list(tmp_path.glob("tft-*.so"))
         assert len(built) == 1
         mtime = built[0].stat().st_mtime_ns
-        native.vsn_kernel.cache_clear()
-        assert native.vsn_kernel() is not None
-        assert [p.stat().st_mtime_ns for p in tmp_path.glob("vsn-*.so")] == [mtime]  # reused, not rebuilt
+        native.tft_kernels.cache_clear()
+        assert native.tft_kernels() is not None
+        assert [p.stat().st_mtime_ns for p in tmp_path.glob("tft-*.so")] == [mtime]  # reused, not rebuilt
     finally:
-        native.vsn_kernel.cache_clear()
+        native.tft_kernels.cache_clear()
 
 
 def _keep(n: int, nv: int, e: int, p: float, seed: int) -> torch.Tensor:
@@ -162,7 +162,7 @@ def _per_variable_reference(x: torch.Tensor, w: torch.Tensor, params: list[torch
 def test_training_kernel_matches_autograd(p: float) -> None:
     from tftrade.forecast.tft.per_variable_kernel import PerVariable
 
-    lib = native.vsn_kernel()
+    lib = native.tft_kernels()
     assert lib is not None
     torch.manual_seed(7)
     n, nv, e, d, seed = 53, 4, 3, 8, 12345  # 53 rows: three full blocks of 16 and a partial one
@@ -190,12 +190,12 @@ def test_module_gradients_equal_through_either_path(monkeypatch: pytest.MonkeyPa
     grads = []
     for flag in ("1", "0"):
         monkeypatch.setenv("TFTRADE_NATIVE", flag)
-        native.vsn_kernel.cache_clear()
+        native.tft_kernels.cache_clear()
         vs.zero_grad()
         sel, w = vs(x, ctx)
         (sel.sin().sum() + (w * torch.arange(6.0)).sum()).backward()  # type: ignore[no-untyped-call]
         grads.append({k: p.grad.clone() for k, p in vs.named_parameters() if p.grad is not None})
-    native.vsn_kernel.cache_clear()
+    native.tft_kernels.cache_clear()
     assert grads[0].keys() == grads[1].keys() and len(grads[0]) == len(list(vs.parameters()))
     for k in grads[0]:
         torch.testing.assert_close(grads[0][k], grads[1][k], rtol=1e-4, atol=1e-5, msg=k)
@@ -218,8 +218,8 @@ def test_hash_dropout_is_reproducible_and_rescales() -> None:
 
 def test_loading_the_kernel_keeps_subnormals() -> None:
     """A library built with -ffast-math would switch the whole process to flush-to-zero."""
-    native.vsn_kernel.cache_clear()
-    assert native.vsn_kernel() is not None
+    native.tft_kernels.cache_clear()
+    assert native.tft_kernels() is not None
     tiny = np.float32(1e-38)
     assert tiny / np.float32(1e3) > 0  # a subnormal, not flushed to zero
     assert float(torch.tensor(1e-38) / 1e3) > 0

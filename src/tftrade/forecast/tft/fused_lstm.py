@@ -1,7 +1,7 @@
 """``nn.LSTM`` in inference through the C kernel: the same function and parameters.
 
 PyTorch's CPU LSTM (oneDNN) runs, per step, a matrix product and several elementwise passes over
-the whole batch. ``lstm_forward`` in ``vsn_kernel.c`` runs a block of rows at a time through all
+the whole batch. ``lstm_forward`` in ``tft_kernels.c`` runs a block of rows at a time through all
 steps, input and recurrent products and gate nonlinearities together, with the state in
 registers. Stacked layers run one after another (``nn.LSTM`` has no dropout between layers in
 evaluation). Training keeps ``nn.LSTM``: a fused backward measured no faster than oneDNN's here.

@@ -2,7 +2,7 @@
 
 ``temporal = LayerNorm(skip + GLU(lstm_out))`` (the post-LSTM gate) and ``enriched =
 GRN(temporal, c_e)`` (static enrichment) are four matrix products and a dozen elementwise passes
-over ``B × (C + H) × d`` tensors in PyTorch. ``temporal_forward`` in ``vsn_kernel.c`` computes
+over ``B × (C + H) × d`` tensors in PyTorch. ``temporal_forward`` in ``tft_kernels.c`` computes
 both for a block of rows at a time with everything in between kept in registers and L1 cache,
 with the enrichment's second layer folded into its gate exactly as
 :meth:`~tftrade.forecast.tft.layers.GatedResidualNetwork.forward` does in evaluation. A test

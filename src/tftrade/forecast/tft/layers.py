@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tftrade.forecast.tft.native import float_ptr, vsn_kernel
+from tftrade.forecast.tft.native import float_ptr, tft_kernels
 
 
 class HashDropout(nn.Dropout):
@@ -29,7 +29,7 @@ class HashDropout(nn.Dropout):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        lib = vsn_kernel() if x.dtype == torch.float32 else None
+        lib = tft_kernels() if x.dtype == torch.float32 else None
         if lib is None:
             return super().forward(x)
         mask = torch.empty(x.shape, dtype=torch.float32)

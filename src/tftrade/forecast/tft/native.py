@@ -1,10 +1,10 @@
 """The TFT's fused C kernels (variable selection, LSTM, temporal block): built once per machine, loaded with ctypes.
 
-The kernels (``vsn_kernel.c``, shipped with the package) is compiled at first use with the system C
+The kernels (``tft_kernels.c``, shipped with the package) are compiled at first use with the system C
 compiler (``$CC``, else ``cc``) into a cache directory (``$TFTRADE_KERNEL_DIR``, else
 ``$XDG_CACHE_HOME/tftrade/kernels``, else ``~/.cache/tftrade/kernels``), under a name that hashes
 the source, the flags and the CPU's feature flags, and is replaced atomically. Where no compiler
-is found, compilation fails or ``TFTRADE_NATIVE=0`` is set, :func:`vsn_kernel` returns ``None``
+is found, compilation fails or ``TFTRADE_NATIVE=0`` is set, :func:`tft_kernels` returns ``None``
 and the model uses its tensor path (same function, slower); the reason is logged once.
 """
 
@@ -34,7 +34,7 @@ _F = ctypes.POINTER(ctypes.c_float)
 
 
 class VsnArgs(ctypes.Structure):
-    """Mirror of ``vsn_args`` in ``vsn_kernel.c`` (field order and types must match)."""
+    """Mirror of ``vsn_args`` in ``tft_kernels.c`` (field order and types must match)."""
 
     _fields_ = [
         ("x", _F), ("ctx", _F), ("n", ctypes.c_long), ("steps", ctypes.c_long),
@@ -47,7 +47,7 @@ class VsnArgs(ctypes.Structure):
 
 
 class TemporalArgs(ctypes.Structure):
-    """Mirror of ``temporal_args`` in ``vsn_kernel.c`` (the post-LSTM gate and static enrichment)."""
+    """Mirror of ``temporal_args`` in ``tft_kernels.c`` (the post-LSTM gate and static enrichment)."""
 
     _fields_ = [
         ("y", _F), ("skip", _F), ("ctx", _F), ("n", ctypes.c_long), ("steps", ctypes.c_long), ("d", ctypes.c_int),
@@ -58,7 +58,7 @@ class TemporalArgs(ctypes.Structure):
 
 
 class LstmArgs(ctypes.Structure):
-    """Mirror of ``lstm_args`` in ``vsn_kernel.c`` (one LSTM layer in inference)."""
+    """Mirror of ``lstm_args`` in ``tft_kernels.c`` (one LSTM layer in inference)."""
 
     _fields_ = [
         ("x", _F), ("w_t", _F), ("bias", _F), ("h0", _F), ("c0", _F), ("b", ctypes.c_long), ("t", ctypes.c_long),
@@ -67,7 +67,7 @@ class LstmArgs(ctypes.Structure):
 
 
 class PvArgs(ctypes.Structure):
-    """Mirror of ``pv_args`` in ``vsn_kernel.c`` (the per-variable stage in training)."""
+    """Mirror of ``pv_args`` in ``tft_kernels.c`` (the per-variable stage in training)."""
 
     _fields_ = [
         ("x", _F), ("w", _F), ("g", _F), ("n", ctypes.c_long),
@@ -105,12 +105,12 @@ def _cpu_flags() -> str:
 
 def _build(source: str, compiler: str) -> Path:
     key = hashlib.sha256("\0".join([source, compiler, *FLAGS, platform.machine(), _cpu_flags()]).encode())
-    target = kernel_dir() / f"vsn-{key.hexdigest()[:16]}.so"
+    target = kernel_dir() / f"tft-{key.hexdigest()[:16]}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        src, out = Path(tmp) / "vsn_kernel.c", Path(tmp) / "vsn.so"
+        src, out = Path(tmp) / "tft_kernels.c", Path(tmp) / "tft.so"
         src.write_text(source)
         proc = subprocess.run([compiler, *FLAGS, "-o", str(out), str(src), "-lm"], capture_output=True, text=True,
                               timeout=300)
@@ -122,7 +122,7 @@ def _build(source: str, compiler: str) -> Path:
 
 
 @lru_cache(maxsize=1)
-def vsn_kernel() -> ctypes.CDLL | None:
+def tft_kernels() -> ctypes.CDLL | None:
     """Return the loaded kernel library (variable selection, LSTM recurrence, temporal block), or ``None``
     if it is disabled or cannot be built."""
     if os.environ.get("TFTRADE_NATIVE", "1") == "0":
@@ -132,7 +132,7 @@ def vsn_kernel() -> ctypes.CDLL | None:
         log.warning("no C compiler found: variable selection uses the slower tensor path")
         return None
     try:
-        source = resources.files("tftrade.forecast.tft").joinpath("vsn_kernel.c").read_text()
+        source = resources.files("tftrade.forecast.tft").joinpath("tft_kernels.c").read_text()
         lib = ctypes.CDLL(str(_build(source, compiler)))
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         log.warning("fused variable-selection kernel unavailable (%s): using the tensor path", exc)

@@ -1,7 +1,7 @@
 """The per-variable stage of real-input selection in training, through the fused C kernel.
 
 An autograd ``Function``: the forward computes ``Σ_v w_v · LayerNorm(GRN_v(x_v))`` (the layer norm
-without its affine part) row by row in ``vsn_kernel.c``; the backward recomputes each GRN there and
+without its affine part) row by row in ``tft_kernels.c``; the backward recomputes each GRN there and
 returns the gradients of the selection weights and of the per-variable parameters. Nothing of
 width ``V × N × 2d`` is stored or materialised in between. Dropout on each GRN's hidden layer
 uses a mask hashed from ``(seed, row, variable, unit)``, regenerated identically in the backward.

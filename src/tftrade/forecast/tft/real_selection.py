@@ -12,7 +12,7 @@ every linear map applied directly to embeddings folds into a map on the raw scal
 
 The result is exactly the embedding followed by the paper's variable selection network. What is
 left — each variable's second layer and gate, its layer norm and the weighted sum — runs in the
-fused C kernel of ``vsn_kernel.c`` when it could be built (``native.py``): the whole selection in
+fused C kernel of ``tft_kernels.c`` when it could be built (``native.py``): the whole selection in
 inference, the per-variable stage with its backward in training (``per_variable_kernel.py``).
 Otherwise it runs as batched matrix products over the variable axis, in cache-sized chunks of
 steps (checkpointed in training).
@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from tftrade.forecast.tft.layers import HashDropout
-from tftrade.forecast.tft.native import VsnArgs, float_ptr, vsn_kernel
+from tftrade.forecast.tft.native import VsnArgs, float_ptr, tft_kernels
 from tftrade.forecast.tft.per_variable_kernel import PerVariable
 
 CHUNK_ELEMENTS = 1 << 20
@@ -226,7 +226,7 @@ class RealVariableSelection(nn.Module):
         return few
 
     def _forward_native(self, lib: ctypes.CDLL, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
-        """Inference through the fused C kernel (``vsn_kernel.c``): the same folded weights as
+        """Inference through the fused C kernel (``tft_kernels.c``): the same folded weights as
         the tensor path, one pass per row, rows split over ``torch.get_num_threads()`` threads."""
         n_rows = x.numel() // self.n_vars
         fa, fc = self._fold(self.flat_fc1.weight, self.flat_fc1.bias)
@@ -264,7 +264,7 @@ class RealVariableSelection(nn.Module):
         return selected.view(*x.shape[:-1], self.d)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        lib = vsn_kernel() if x.dtype == torch.float32 else None
+        lib = tft_kernels() if x.dtype == torch.float32 else None
         if lib is not None and not torch.is_grad_enabled() and (context is None or x.dim() == 3):
             return self._forward_native(lib, x, context)
         w = self.weights(x, context)
