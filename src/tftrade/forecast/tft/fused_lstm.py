@@ -4,7 +4,8 @@ PyTorch's CPU LSTM (oneDNN) runs, per step, a matrix product and several element
 the whole batch. ``lstm_forward`` in ``tft_kernels.c`` runs a block of rows at a time through all
 steps, input and recurrent products and gate nonlinearities together, with the state in
 registers. Stacked layers run one after another (``nn.LSTM`` has no dropout between layers in
-evaluation). Training keeps ``nn.LSTM``: a fused backward measured no faster than oneDNN's here.
+evaluation). Training keeps ``nn.LSTM``: a fused forward and backward measured only 8–20 % faster than
+oneDNN's at hidden 64, and slower at 32.
 """
 
 from __future__ import annotations
