@@ -17,7 +17,7 @@
 #include <omp.h>
 #endif
 #include <stdlib.h>
-#if defined(__AVX__)
+#if defined(__SSE__)
 #include <immintrin.h>
 #endif
 
@@ -47,14 +47,18 @@ typedef struct {
     float *wout;        /* N x V out: selection weights */
 } vsn_args;
 
-/* Rows per block = lanes of one vector: a whole register where the machine has 16 float lanes
- * (AVX-512), otherwise 8 (AVX2: a 16-lane vector would take two of its 16 registers and spill). */
+/* Rows per block = lanes of one vector, sized to one register of the machine: 16 floats with
+ * AVX-512, 8 with AVX, else 4 (SSE, NEON). A vector of two registers (16 lanes on AVX2) leaves
+ * half the registers for the tiled products, which then spill: 3x slower, measured. */
 #ifndef R
 #if defined(__AVX512F__)
 #define R 16
-#else
+#elif defined(__AVX__)
 #define R 8
+#else
+#define R 4
 #endif
+#define R_IS_ONE_REGISTER 1
 #endif
 
 typedef float vf __attribute__((vector_size(4 * R), aligned(4 * R)));
@@ -83,6 +87,10 @@ static inline vf vrcp_estimate(vf v) { return (vf)_mm512_rcp14_ps((__m512)v); }
 static inline vf vmin(vf a, vf b) { return (vf)_mm256_min_ps((__m256)a, (__m256)b); }
 static inline vf vmax(vf a, vf b) { return (vf)_mm256_max_ps((__m256)a, (__m256)b); }
 static inline vf vrcp_estimate(vf v) { return (vf)_mm256_rcp_ps((__m256)v); }
+#elif R == 4 && defined(__SSE__)
+static inline vf vmin(vf a, vf b) { return (vf)_mm_min_ps((__m128)a, (__m128)b); }
+static inline vf vmax(vf a, vf b) { return (vf)_mm_max_ps((__m128)a, (__m128)b); }
+static inline vf vrcp_estimate(vf v) { return (vf)_mm_rcp_ps((__m128)v); }
 #else
 static inline vf vmin(vf a, vf b) { return vsel(a < b, a, b); }
 static inline vf vmax(vf a, vf b) { return vsel(a > b, a, b); }
@@ -96,8 +104,10 @@ static inline vf vrcp(vf v) {
 
 /* keep a vector in a register: without this GCC re-reads it from memory for every multiply-add
  * that uses it, and the loads, not the arithmetic, set the pace */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && defined(R_IS_ONE_REGISTER)
 #define IN_REGISTER(v) __asm__("" : "+v"(v))
+#elif defined(__aarch64__) && defined(R_IS_ONE_REGISTER)
+#define IN_REGISTER(v) __asm__("" : "+w"(v))
 #else
 #define IN_REGISTER(v) (void)0
 #endif
