@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import platform
+import shutil
 import stat
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import torch
 from tftrade.features.dataset import Panel, WindowIndex, gather
 from tftrade.forecast.inference import to_tensors
 from tftrade.forecast.tft import native
+from tftrade.forecast.tft.fused_lstm import run_lstm
 from tftrade.forecast.tft.real_selection import RealVariableSelection
 from tftrade.forecast.training import Trained
 
@@ -117,6 +120,40 @@ def test_failed_build_falls_back_to_the_tensor_path(tmp_path: Path, monkeypatch:
         with torch.no_grad():
             sel, w = vs(torch.randn(2, 5, 3), torch.randn(2, 8))
         assert sel.shape == (2, 5, 8) and torch.allclose(w.sum(-1), torch.ones(2, 5))
+    finally:
+        native.tft_kernels.cache_clear()
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or shutil.which("gcc") is None, reason="an x86-64 gcc build")
+def test_kernels_built_for_baseline_x86_64_compute_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built for plain x86-64 (SSE only: 4-row blocks, no AVX code), as on an old or emulated CPU,
+    the kernels still compile and equal the tensor path and ``nn.LSTM``. (An SSE-only build once
+    failed on an AVX-sized register constraint and quietly fell back to the slow path.)"""
+    wrapper = tmp_path / "cc"
+    wrapper.write_text('#!/bin/sh\nfor a do\n  shift\n  [ "$a" = -march=native ] && a=-march=x86-64\n'
+                       '  set -- "$@" "$a"\ndone\nexec gcc "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("CC", str(wrapper))
+    monkeypatch.setenv("TFTRADE_KERNEL_DIR", str(tmp_path / "kernels"))
+    vs = _perturbed(19, 12, 8)
+    x, ctx = torch.randn(3, 11, 19) * 3, torch.randn(3, 12)
+    (sel_k, w_k), (sel_t, w_t) = _both(vs, x, ctx, monkeypatch)
+    torch.testing.assert_close(w_k, w_t, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sel_k, sel_t, rtol=1e-4, atol=1e-5)
+    assert len(list((tmp_path / "kernels").glob("tft-*.so"))) == 1  # the baseline build, not the cached native one
+    monkeypatch.setenv("TFTRADE_NATIVE", "1")
+    native.tft_kernels.cache_clear()
+    try:
+        lib = native.tft_kernels()
+        assert lib is not None
+        lstm = torch.nn.LSTM(7, 6, 1, batch_first=True).eval()
+        state = (torch.randn(1, 5, 6), torch.randn(1, 5, 6))
+        x_seq = torch.randn(5, 9, 7) * 3
+        with torch.inference_mode():
+            out, (_, c) = run_lstm(lib, lstm, x_seq, state)
+            want, (_, want_c) = lstm(x_seq, state)
+        torch.testing.assert_close(out, want, rtol=1e-5, atol=2e-6)
+        torch.testing.assert_close(c, want_c, rtol=1e-5, atol=2e-6)
     finally:
         native.tft_kernels.cache_clear()
 
