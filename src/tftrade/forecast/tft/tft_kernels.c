@@ -66,6 +66,9 @@ typedef int vi __attribute__((vector_size(4 * R), aligned(4 * R)));
 
 static inline vf splat(float v) { return (vf){0} + v; }
 
+/* rows of the block starting at row r0 of n: R, fewer in the last block, 0 past the end */
+static inline int block_rows(long n, long r0) { return r0 >= n ? 0 : n - r0 < R ? (int)(n - r0) : R; }
+
 /* lane-wise m ? a : b, for a mask from a vector comparison */
 static inline vf vsel(vi m, vf a, vf b) {
     vi ai, bi, ri;
@@ -283,7 +286,7 @@ int vsn_forward(const vsn_args *a, int threads) {
 #pragma omp for schedule(static)
             for (long i = 0; i < blocks; ++i) {
                 const long r0 = i * R;
-                one_block(a, &b, r0, a->n - r0 < R ? (int)(a->n - r0) : R);
+                one_block(a, &b, r0, block_rows(a->n, r0));
             }
             free(scratch);
         }
@@ -396,7 +399,7 @@ int pv_forward(const pv_args *a, int threads) {
 #pragma omp for schedule(static)
             for (long i = 0; i < blocks; ++i) {
                 const long r0 = i * R;
-                const int nr = a->n - r0 < R ? (int)(a->n - r0) : R;
+                const int nr = block_rows(a->n, r0);
                 for (int j = 0; j < d; ++j) acc[j] = splat(0.0f);
                 load_block(xb, a->x, r0, nr, nv);
                 load_block(wb, a->w, r0, nr, nv);
@@ -475,7 +478,7 @@ int pv_backward(const pv_args *a, int threads) {
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (long i = 0; i < padded; ++i) {
         const long r0 = i * R;
-        const int nr = r0 >= a->n ? 0 : a->n - r0 < R ? (int)(a->n - r0) : R;
+        const int nr = block_rows(a->n, r0);
         load_block(gt + i * d, a->g, r0, nr, d);
         load_block(xt + i * nv, a->x, r0, nr, nv);
         load_block(wt + i * nv, a->w, r0, nr, nv);
@@ -508,7 +511,7 @@ int pv_backward(const pv_args *a, int threads) {
                         /* recompute the block's GRN; a block past the end has w = g = 0 and adds 0 */
                         pv_state *sq = &st[q];
                         const long r0 = (i * S + q) * R;
-                        const int nr = r0 >= a->n ? 0 : a->n - r0 < R ? (int)(a->n - r0) : R;
+                        const int nr = block_rows(a->n, r0);
                         const long blk = i * S + q;
                         const vf *restrict gb = gt + blk * d;
                         xs[q] = xt[blk * nv + v];
@@ -598,7 +601,7 @@ void dropout_mask(float *out, long n, float p, unsigned seed, int threads) {
         for (int r = 0; r < R; ++r) idx[r] = (unsigned)(i * R + r);
         const vf keep = dropout_scale(idx, seed, p);
         const long r0 = i * R;
-        const int nr = n - r0 < R ? (int)(n - r0) : R;
+        const int nr = block_rows(n, r0);
         for (int r = 0; r < nr; ++r) out[r0 + r] = keep[r];
     }
 }
@@ -664,7 +667,7 @@ int temporal_forward(const temporal_args *a, int threads) {
 #pragma omp for schedule(static)
             for (long i = 0; i < blocks; ++i) {
                 const long r0 = i * R;
-                const int nr = a->n - r0 < R ? (int)(a->n - r0) : R;
+                const int nr = block_rows(a->n, r0);
                 load_block(y, a->y, r0, nr, d);
                 load_block(sk, a->skip, r0, nr, d);
                 vgemm(g, y, d, a->pw, 2 * d, 2 * d, a->pb);
@@ -717,7 +720,7 @@ int lstm_forward(const lstm_args *a, int threads) {
 #pragma omp for schedule(static)
             for (long i = 0; i < blocks; ++i) {
                 const long r0 = i * R;
-                const int nr = a->b - r0 < R ? (int)(a->b - r0) : R;
+                const int nr = block_rows(a->b, r0);
                 load_block(h, a->h0, r0, nr, d);
                 load_block(c, a->c0, r0, nr, d);
                 for (long s = 0; s < steps; ++s) {
