@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tftrade.core.gc_tuning import relaxed_gc
 from tftrade.features.dataset import WARMUP, Panel, WindowIndex, gather
 from tftrade.features.scaling import Standardizer
+from tftrade.forecast.averaging import WeightAverage
 from tftrade.forecast.data import Splits, time_splits
 from tftrade.forecast.inference import forecast_scaled, to_tensors
 from tftrade.forecast.tft.config import DataSchema, ModelConfig
@@ -33,6 +35,9 @@ class TrainConfig(BaseModel):
     seed: int = 0
     max_samples_per_epoch: int | None = Field(default=None, ge=1, description="subsample training windows each epoch")
     split: tuple[float, float] = (0.7, 0.15)
+    weight_average: float = Field(
+        default=0.99, ge=0, lt=1,
+        description="decay of the moving average of the weights that is validated and kept (0: the raw weights)")
 
 
 def quantile_loss(pred: torch.Tensor, target: torch.Tensor, quantiles: torch.Tensor) -> torch.Tensor:
@@ -115,20 +120,22 @@ def _loop(
     rng = np.random.default_rng(tc.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay, fused=True)
     qs = torch.tensor(model.config.quantiles, dtype=torch.float32)
-    state = _Checkpoint.load(checkpoint_dir, model, opt, rng)
+    average = WeightAverage(model, tc.weight_average) if tc.weight_average > 0 else None
+    state = _Checkpoint.load(checkpoint_dir, model, opt, rng, average)
     for epoch in range(state.epoch, tc.max_epochs):
         order = rng.permutation(len(train_idx))[: tc.max_samples_per_epoch]
         with relaxed_gc():
-            train_loss = _train_epoch(model, panel, train_idx.take(order), opt, qs, tc)
-        val_loss = evaluate_loss(model, panel, val_idx)
+            train_loss = _train_epoch(model, panel, train_idx.take(order), opt, qs, tc, average)
+        with average.applied() if average else nullcontext():
+            val_loss = evaluate_loss(model, panel, val_idx)
+            if val_loss < state.best_loss:
+                state.best_loss, state.best_state, state.bad = val_loss, _copy_state(model), 0
+            else:
+                state.bad += 1
         row = {"epoch": float(epoch + 1), "train_loss": train_loss, "val_loss": val_loss}
         state.history.append(row)
-        if val_loss < state.best_loss:
-            state.best_loss, state.best_state, state.bad = val_loss, _copy_state(model), 0
-        else:
-            state.bad += 1
         state.epoch = epoch + 1
-        state.save(checkpoint_dir, model, opt, rng)
+        state.save(checkpoint_dir, model, opt, rng, average)
         if on_epoch:
             on_epoch(row)
         if state.bad >= tc.patience:
@@ -141,7 +148,7 @@ def _loop(
 
 def _train_epoch(
     model: TemporalFusionTransformer, panel: Panel, idx: WindowIndex, opt: torch.optim.Optimizer,
-    qs: torch.Tensor, tc: TrainConfig,
+    qs: torch.Tensor, tc: TrainConfig, average: WeightAverage | None,
 ) -> float:
     model.train()
     c, h = model.config.context, model.config.horizon
@@ -154,6 +161,8 @@ def _train_epoch(
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         opt.step()
+        if average is not None:
+            average.update()
         total += float(loss.detach()) * len(batch.target)
         count += len(batch.target)
     return total / max(count, 1)
@@ -181,7 +190,8 @@ class _Checkpoint:
 
     @classmethod
     def load(
-        cls, folder: Path | None, model: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator
+        cls, folder: Path | None, model: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator,
+        average: WeightAverage | None,
     ) -> _Checkpoint:
         path = folder / "checkpoint.pt" if folder else None
         if path is None or not path.exists():
@@ -191,15 +201,21 @@ class _Checkpoint:
         opt.load_state_dict(data["optimizer"])
         rng.bit_generator.state = data["rng"]
         torch.set_rng_state(data["torch_rng"])
+        if average is not None and data.get("average"):
+            average.load_state_dict(data["average"])
+        elif average is not None:  # a checkpoint written without an average starts one from its weights
+            average.restart()
         return cls(data["epoch"], data["best_loss"], data["bad"], data["best_state"], data["history"])
 
     def save(
-        self, folder: Path | None, model: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator
+        self, folder: Path | None, model: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator,
+        average: WeightAverage | None,
     ) -> None:
         if folder is None:
             return
         folder.mkdir(parents=True, exist_ok=True)
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
                     "torch_rng": torch.get_rng_state(), "epoch": self.epoch, "best_loss": self.best_loss,
-                    "bad": self.bad, "best_state": self.best_state, "history": self.history},
+                    "bad": self.bad, "best_state": self.best_state, "history": self.history,
+                    "average": average.state_dict() if average else None},
                    folder / "checkpoint.pt")
