@@ -16,8 +16,11 @@ this script writes the scaled inputs to a temporary ``.npz`` and runs itself the
 Targets differ in one way: ours forecasts cumulative returns ``log(c[t+h]/c[t])``, the peer the
 one-bar return at each future step. At horizon 1 they are the same number, so the q-risk compared
 directly is horizon 1's; each model's q-risk pooled over horizons on its own target is printed too
-(1.0 = the zero-return forecast on that target). With ``--seeds`` both models are trained once per
-seed and the horizon-1 q-risk is printed for each seed and as a mean (speed is timed on the first).
+(1.0 = the zero-return forecast on that target), and ``q_risk_p50_steps`` scores both on the peer's
+target pooled over horizons, ours as the differences of its cumulative medians (the one-bar move it
+implies at each step; a point forecast, so its P50 q-risk is its normalised absolute error). With
+``--seeds`` both models are trained once per seed and the horizon-1 q-risk is printed for each
+seed and as a mean (speed is timed on the first).
 """
 
 from __future__ import annotations
@@ -102,6 +105,8 @@ def run_ours(
             "live_bar_p50_ms": s50, "live_bar_p99_ms": s99,
             "q_risk_p50_h1": per_seed[0], **_seed_columns(seeds, per_seed),
             "q_risk_p50_pooled": q_risk(y, pred[..., 1], 0.5),
+            # the peer's target, one-bar returns at each future step: ours as differences of its cumulative medians
+            "q_risk_p50_steps": q_risk(np.diff(y, axis=1, prepend=0), np.diff(pred[..., 1], axis=1, prepend=0), 0.5),
             "parameters": float(sum(p.numel() for p in trained.model.parameters())),
             "train_windows": float(n_train), "test_windows": float(len(test))}
 
@@ -217,6 +222,7 @@ def peer_worker(path: str) -> None:  # pragma: no cover - runs in .venv-bench
         "train_samples_per_s": len(train_ds) * int(d["epochs"]) / seconds, "predict_p50_ms": fwd50,
         "predict_p99_ms": fwd99, "predict_api_p50_ms": full50, "predict_api_p99_ms": full99,
         "q_risk_p50_h1": per_seed[0], **_seed_columns(seeds, per_seed), "q_risk_p50_pooled": q_risk(y, q[..., 1], 0.5),
+        "q_risk_p50_steps": q_risk(y, q[..., 1], 0.5),
         "parameters": float(sum(p.numel() for p in model.parameters())), "train_windows": float(len(train_ds)),
         "test_windows": float(len(y)),
     }))
@@ -310,6 +316,7 @@ def main() -> None:
                 "predict_api_p50_ms": peer["predict_api_p50_ms"] / ours["predict_p50_ms"],
                 "live_bar_p50_ms": peer["predict_p50_ms"] / ours["live_bar_p50_ms"],
                 "q_risk_p50_h1": ours["q_risk_p50_h1"] / peer["q_risk_p50_h1"],
+                "q_risk_p50_steps": ours["q_risk_p50_steps"] / peer["q_risk_p50_steps"],
             }
             if "q_risk_h1_seed_mean" in peer:
                 columns["ratio ours/peer"]["q_risk_h1_seed_mean"] = (ours["q_risk_h1_seed_mean"]
