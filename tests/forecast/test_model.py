@@ -91,3 +91,36 @@ def test_attention_equals_the_literal_per_head_computation() -> None:
     torch.testing.assert_close(weights, torch.stack(want_w).mean(0))
     torch.testing.assert_close(out, att.out(torch.stack(want_out).mean(0)))
     assert float(weights.detach()[0, 0, 7:].abs().sum()) == 0.0  # first decoder step never sees later steps
+
+
+def test_attention_gradients_equal_the_literal_computation() -> None:
+    """In training (dropout 0) the query-side key projection and the once-projected values give the
+    literal computation's gradients; the key bias, which the softmax cancels, gets none."""
+    import math
+
+    from tftrade.forecast.tft.attention import InterpretableMultiHeadAttention, causal_mask
+
+    torch.manual_seed(5)
+    att = InterpretableMultiHeadAttention(8, 2).train()
+    kv, mask = torch.randn(3, 7, 8, requires_grad=True), causal_mask(4, 3)
+
+    def literal() -> torch.Tensor:
+        ws = []
+        for i in range(2):
+            qi, ki = att.q(kv[:, 4:])[..., i * 4:(i + 1) * 4], att.k(kv)[..., i * 4:(i + 1) * 4]
+            ws.append(torch.softmax((qi @ ki.transpose(1, 2) / math.sqrt(4)).masked_fill(mask, float("-inf")), -1))
+        return att.out(torch.stack(ws).mean(0) @ att.v(kv))
+
+    def grads(out: torch.Tensor) -> list[torch.Tensor]:
+        att.zero_grad()
+        kv.grad = None
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        named = [p.grad for n, p in att.named_parameters() if n != "k.bias"]
+        return [kv.grad.clone(), *(g.clone() for g in named if g is not None)]
+
+    want = grads(literal())
+    got = grads(att(kv[:, 4:], kv, mask)[0])
+    assert att.k.bias.grad is None
+    assert len(got) == len(want) == 1 + 7
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)

@@ -28,18 +28,21 @@ class InterpretableMultiHeadAttention(nn.Module):
         self.dropout = HashDropout(dropout)
 
     def forward(self, q: Tensor, kv: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        b, lq, lk, h, dh = q.shape[0], q.shape[1], kv.shape[1], self.heads, self.d_head
-        # queries spread block-diagonally over the heads: row (query j, head i) holds query j's
-        # head-i part in head i's columns, so one batched product with the keys as the linear layer
-        # laid them out (B × Lk × H·dh, no transposed copy) gives every head's scores at once
-        heads_eye = torch.eye(h, dtype=q.dtype).repeat_interleave(dh, dim=1)  # H × H·dh
-        qh = (self.q(q) / math.sqrt(dh)).unsqueeze(2) * heads_eye  # B × Lq × H × H·dh
-        scores = torch.bmm(qh.view(b, lq * h, h * dh), self.k(kv).transpose(1, 2)).view(b, lq, h, lk)
+        b, lq, lk, h, dh, d = q.shape[0], q.shape[1], kv.shape[1], self.heads, self.d_head, kv.shape[2]
+        # Head i's score of key k for query j is (Wq_i q_j + bq_i)·(Wk_i k + bk_i)/√dh. The key bias adds
+        # one number to all of a query's scores, which the softmax ignores, so the queries go through their
+        # heads' key weights, q̃_ji = Wk_iᵀ(Wq_i q_j + bq_i)/√dh, and meet the keys' inputs as they are:
+        # B·Lq·H·dh·d + B·Lq·H·d·Lk products instead of projecting every key (B·Lk·d·H·dh), where Lq ≪ Lk.
+        qh = self.q(q).view(b, lq, h, dh) / math.sqrt(dh)
+        qk = torch.einsum("bjhe,hed->bjhd", qh, self.k.weight.view(h, dh, d))  # B × Lq × H × d
+        scores = torch.bmm(qk.reshape(b, lq * h, d), kv.transpose(1, 2)).view(b, lq, h, lk)
         blocked = torch.zeros(mask.shape, dtype=scores.dtype).masked_fill_(mask, float("-inf"))
         weights = torch.softmax(scores + blocked.unsqueeze(1), dim=-1)
-        # the heads share their values, so averaging the heads' outputs = averaging their weights first
-        mean_w = self.dropout(weights).mean(dim=2)
-        return self.out(torch.bmm(mean_w, self.v(kv))), weights.mean(dim=2)
+        # the heads share their values, so averaging the heads' outputs = averaging their weights first;
+        # and w·(Wv k + bv) = Wv (w·k) + (Σw) bv: the weighted sum of the keys' inputs is projected once
+        mean_w = self.dropout(weights).mean(dim=2)  # B × Lq × Lk
+        values = torch.addcmul(torch.bmm(mean_w, kv) @ self.v.weight.t(), mean_w.sum(-1, keepdim=True), self.v.bias)
+        return self.out(values), weights.mean(dim=2)
 
 
 def causal_mask(context: int, horizon: int) -> Tensor:
