@@ -15,6 +15,9 @@ class InterpretableMultiHeadAttention(nn.Module):
 
     ``forward(q (B, Lq, d), kv (B, Lk, d), mask (Lq, Lk) bool, True = blocked)
     -> (out (B, Lq, d), weights (B, Lq, Lk))``.
+
+    The key layer's bias is a parameter of the paper's formula but cancels in the softmax: it is
+    kept (models saved before still load and give the same forecasts) and gets no gradient.
     """
 
     def __init__(self, d: int, heads: int, dropout: float = 0.0) -> None:
