@@ -66,6 +66,51 @@ def test_kernel_without_context(monkeypatch: pytest.MonkeyPatch) -> None:
     torch.testing.assert_close(sel_k, sel_t, rtol=1e-4, atol=1e-5)
 
 
+class _CountLookups:
+    """The kernel library, recording how many variables each ``vsn_lookup`` call looked up."""
+
+    def __init__(self, lib: object) -> None:
+        self.lib, self.found = lib, list[int]()
+
+    def __getattr__(self, name: str) -> object:
+        fn = getattr(self.lib, name)
+        if name != "vsn_lookup":
+            return fn
+
+        def counted(*args: object) -> int:
+            self.found.append(fn(*args))
+            return self.found[-1]
+        return counted
+
+
+def test_kernel_looks_up_variables_with_few_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Columns with at most 64 distinct values (one of them seen once, in the last row) are looked
+    up per value; 65 values or a continuous input are computed per row; the result is the same."""
+    from tftrade.forecast.tft import real_selection
+
+    rows, g = 2600, torch.Generator().manual_seed(3)
+    x = torch.randn(2, rows, 6, generator=g) * 2
+    x[..., 1] = torch.randint(0, 5, (2, rows), generator=g).float() / 2 - 1  # 5 values (day of week)
+    x[..., 2] = 0.0
+    x[1, -1, 2] = 1.0  # a flag raised once
+    x[..., 3] = torch.arange(2 * rows).view(2, rows).remainder(64).float() / 8  # exactly 64 values
+    x[..., 4] = torch.arange(2 * rows).view(2, rows).remainder(65).float() / 8  # 65: computed per row
+    x[..., 5] = 0.25  # constant
+    vs, ctx = _perturbed(6, 16, 8), torch.randn(2, 16, generator=g)
+    lib = native.tft_kernels()
+    assert lib is not None
+    spy = _CountLookups(lib)
+    with torch.no_grad():
+        looked_up, w_l = vs._forward_native(spy, x, ctx)  # type: ignore[arg-type]
+        monkeypatch.setattr(real_selection, "FEW_VALUES_MIN_STEPS", 1 << 40)
+        per_row, w_r = vs._forward_native(lib, x, ctx)
+    assert spy.found == [4]
+    torch.testing.assert_close(w_l, w_r, rtol=0, atol=0)
+    torch.testing.assert_close(looked_up, per_row, rtol=1e-5, atol=2e-6)
+    _, (sel_t, _) = _both(vs, x, ctx, monkeypatch)  # the tensor path, computed per row here too
+    torch.testing.assert_close(looked_up, sel_t, rtol=1e-4, atol=1e-5)
+
+
 def test_kernel_is_built_here() -> None:
     """CI machines have a C compiler: the fast path must really be in use there."""
     native.tft_kernels.cache_clear()

@@ -31,6 +31,7 @@ subnormals to zero for the whole process. Not ``-fassociative-math`` either: it 
 merge the two-step range reduction of ``exp`` (and undo its rounding trick); the loops are
 vectorised by hand, so it bought nothing."""
 _F = ctypes.POINTER(ctypes.c_float)
+_I = ctypes.POINTER(ctypes.c_int)
 
 
 class VsnArgs(ctypes.Structure):
@@ -42,6 +43,7 @@ class VsnArgs(ctypes.Structure):
         ("fa", _F), ("fc", _F), ("fw", _F), ("fb", _F), ("sa", _F), ("sc", _F), ("flw", _F), ("flb", _F),
         ("feps", ctypes.c_float),
         ("a1", _F), ("c1", _F), ("wg", _F), ("bg", _F), ("as_", _F), ("cs", _F), ("eps", ctypes.c_float),
+        ("lookup", _I), ("index", _I), ("table", _F), ("table_rows", ctypes.c_long),
         ("sel", _F), ("wout", _F),
     ]
 
@@ -83,6 +85,13 @@ def float_ptr(t: object) -> ctypes._Pointer[ctypes.c_float] | None:
     if t is None:
         return None
     return ctypes.cast(t.data_ptr(), _F)  # type: ignore[attr-defined]
+
+
+def int_ptr(t: object) -> ctypes._Pointer[ctypes.c_int] | None:
+    """An ``int *`` to a contiguous int32 tensor's data (``None`` for ``None``)."""
+    if t is None:
+        return None
+    return ctypes.cast(t.data_ptr(), _I)  # type: ignore[attr-defined]
 
 
 def kernel_dir() -> Path:
@@ -139,6 +148,8 @@ def tft_kernels() -> ctypes.CDLL | None:
         return None
     lib.vsn_forward.argtypes = [ctypes.POINTER(VsnArgs), ctypes.c_int]
     lib.vsn_forward.restype = ctypes.c_int
+    lib.vsn_lookup.argtypes = [ctypes.POINTER(VsnArgs)]
+    lib.vsn_lookup.restype = ctypes.c_int
     lib.dropout_mask.argtypes = [_F, ctypes.c_long, ctypes.c_float, ctypes.c_uint, ctypes.c_int]
     lib.dropout_mask.restype = None
     for name in ("pv_forward", "pv_backward"):

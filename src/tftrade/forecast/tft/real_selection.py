@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from tftrade.forecast.tft.layers import HashDropout
-from tftrade.forecast.tft.native import VsnArgs, float_ptr, tft_kernels
+from tftrade.forecast.tft.native import VsnArgs, float_ptr, int_ptr, tft_kernels
 from tftrade.forecast.tft.per_variable_kernel import PerVariable
 
 CHUNK_ELEMENTS = 1 << 20
@@ -36,6 +36,9 @@ CHUNK_ELEMENTS = 1 << 20
 
 FEW_VALUES_MIN_STEPS = 4096
 """Below this many steps inference does not look for variables with few distinct values."""
+
+LOOKUP_VALUES = 64
+"""The kernel looks up a variable's GRN per distinct value when it takes at most this many values."""
 
 TRAIN_CHUNK_ELEMENTS = 1 << 22
 """The same in training, where each chunk is recomputed in the backward pass (activation checkpointing)."""
@@ -244,9 +247,18 @@ class RealVariableSelection(nn.Module):
         weights = x.new_empty(n_rows, self.n_vars, dtype=torch.float32)
         ptr = float_ptr
         xs, fa_, fc_, fw_, fb_, sa_, sc_, flw, flb, a1_, c1_, wg_, bg_, as_, cs_ = (ptr(t) for t in keep)
+        # variables with few distinct values (calendar, flags): their GRN once per value, looked up per row
+        lookup = index = table = None
+        if n_rows >= FEW_VALUES_MIN_STEPS:
+            lookup = torch.empty(self.n_vars, dtype=torch.int32)
+            index = torch.empty(self.n_vars, n_rows, dtype=torch.int32)
+            table = torch.empty(self.n_vars, LOOKUP_VALUES, self.d, dtype=torch.float32)
         args = VsnArgs(xs, ptr(ctx), n_rows, x.shape[1] if x.dim() == 3 else 1, self.n_vars, self.d, self.d_var,
                        fa_, fc_, fw_, fb_, sa_, sc_, flw, flb, self.flat_norm.eps,
-                       a1_, c1_, wg_, bg_, as_, cs_, self.norm.eps, ptr(selected), ptr(weights))
+                       a1_, c1_, wg_, bg_, as_, cs_, self.norm.eps, int_ptr(lookup), int_ptr(index), ptr(table),
+                       LOOKUP_VALUES, ptr(selected), ptr(weights))
+        if lookup is not None:
+            lib.vsn_lookup(ctypes.byref(args))
         if lib.vsn_forward(ctypes.byref(args), torch.get_num_threads()) != 0:
             raise MemoryError("variable-selection kernel could not allocate its scratch memory")
         selected.mul_(self.norm.weight).add_(self.norm.bias)

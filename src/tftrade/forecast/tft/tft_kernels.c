@@ -43,6 +43,10 @@ typedef struct {
     const float *as;    /* V x d   per-variable residual, rank-1 */
     const float *cs;    /* V x d */
     float eps;          /* per-variable layer norm epsilon (affine applied by the caller) */
+    int *lookup;        /* V, or NULL: -1, or k if variable v takes few values (filled by vsn_lookup) */
+    int *index;         /* K x N: row r's value of looked-up variable k, as a row of its table */
+    float *table;       /* K x table_rows x d: normalised GRN output of each distinct value */
+    long table_rows;    /* most distinct values a variable may take to be looked up */
     float *sel;         /* N x d out: sum_v w_v * normalised GRN_v (before the norm's affine) */
     float *wout;        /* N x V out: selection weights */
 } vsn_args;
@@ -244,6 +248,7 @@ static void one_block(const vsn_args *restrict a, const block *restrict b, long 
     /* each variable's GRN, normalised, weighted and summed (the sum lives in h) */
     for (int j = 0; j < d; ++j) h[j] = splat(0.0f);
     for (int v = 0; v < nv; ++v) {
+        if (a->lookup && a->lookup[v] >= 0) continue; /* added from its table with the output below */
         const vf x = xb[v];
         for (int k = 0; k < e; ++k) hv[k] = velu(x * a->a1[v * e + k] + a->c1[v * e + k]);
         const float *restrict bg = a->bg + (long)v * 2 * d;
@@ -266,7 +271,81 @@ static void one_block(const vsn_args *restrict a, const block *restrict b, long 
         float *wo = a->wout + (r0 + r) * nv;
         for (int j = 0; j < d; ++j) out[j] = h[j][r];
         for (int k = 0; k < nv; ++k) wo[k] = w[k][r];
+        for (int v = 0; a->lookup && v < nv; ++v) {
+            const long k = a->lookup[v];
+            if (k < 0) continue;
+            const float wv = w[v][r];
+            const float *restrict row = a->table + (k * a->table_rows + a->index[k * a->n + r0 + r]) * d;
+            for (int j = 0; j < d; ++j) out[j] += wv * row[j];
+        }
     }
+}
+
+/* Column v's distinct values (at most `most`) into `values` and each row's position among them into
+ * `index`; -1 as soon as there are more. An open-addressing hash on the float's bits, 4 slots per
+ * value allowed, so a row costs a multiply and usually one probe. */
+static int distinct_values(const float *x, long n, int nv, int v, int most, int *index, float *values) {
+    enum { SLOTS = 1024 };
+    unsigned keys[SLOTS];
+    int ids[SLOTS];
+    for (int i = 0; i < SLOTS; ++i) ids[i] = -1;
+    int count = 0;
+    for (long r = 0; r < n; ++r) {
+        unsigned bits;
+        __builtin_memcpy(&bits, x + r * nv + v, sizeof bits);
+        unsigned slot = (bits * 2654435761u) >> 22;
+        while (ids[slot] >= 0 && keys[slot] != bits) slot = (slot + 1) & (SLOTS - 1);
+        if (ids[slot] < 0) {
+            if (count == most) return -1;
+            keys[slot] = bits;
+            ids[slot] = count;
+            values[count++] = x[r * nv + v];
+        }
+        index[r] = ids[slot];
+    }
+    return count;
+}
+
+/* Each variable's GRN, normalised (no affine), at the given input values: table rows of d. */
+static void tabulate(const vsn_args *a, int v, const float *values, int count, float *table) {
+    const int d = a->d, e = a->e;
+    float hv[e], gate[2 * d];
+    for (int i = 0; i < count; ++i) {
+        const float x = values[i];
+        for (int k = 0; k < e; ++k) {
+            const float h = x * a->a1[v * e + k] + a->c1[v * e + k];
+            hv[k] = h > 0.0f ? h : expf(h) - 1.0f;
+        }
+        for (int c = 0; c < 2 * d; ++c) {
+            float acc = a->bg[(long)v * 2 * d + c];
+            for (int k = 0; k < e; ++k) acc += hv[k] * a->wg[((long)v * e + k) * 2 * d + c];
+            gate[c] = acc;
+        }
+        float m = 0.0f, q = 0.0f;
+        for (int j = 0; j < d; ++j) {
+            gate[j] = gate[j] / (1.0f + expf(-gate[d + j])) + a->cs[(long)v * d + j] + x * a->as[(long)v * d + j];
+            m += gate[j];
+        }
+        m /= (float)d;
+        for (int j = 0; j < d; ++j) q += (gate[j] - m) * (gate[j] - m);
+        const float inv = 1.0f / sqrtf(q / (float)d + a->eps);
+        for (int j = 0; j < d; ++j) table[(long)i * d + j] = (gate[j] - m) * inv;
+    }
+}
+
+/* Variables taking at most table_rows distinct values (calendar inputs, flags): each one's GRN is a
+ * function of its scalar input alone, so vsn_forward looks it up per distinct value instead of
+ * computing it per row. Fills lookup, index and table; returns how many variables are looked up. */
+int vsn_lookup(const vsn_args *a) {
+    int found = 0;
+    float values[a->table_rows > 0 ? a->table_rows : 1];
+    for (int v = 0; v < a->nv; ++v) {
+        int *index = a->index + (long)found * a->n;
+        const int count = distinct_values(a->x, a->n, a->nv, v, (int)a->table_rows, index, values);
+        a->lookup[v] = count > 0 ? found : -1;
+        if (count > 0) tabulate(a, v, values, count, a->table + (long)found++ * a->table_rows * a->d);
+    }
+    return found;
 }
 
 /* Returns 0 on success, non-zero if scratch memory could not be had. Blocks of rows are shared
