@@ -72,7 +72,7 @@ class WeightAverage:
 
     def state_dict(self) -> dict[str, object]:
         """What a checkpoint needs to resume the average exactly."""
-        return {"decay": self.decay, "steps": self.steps, "shadow": [t.clone() for t in self._shadow]}
+        return {"steps": self.steps, "shadow": [t.clone() for t in self._shadow]}
 
     def load_state_dict(self, state: dict[str, object]) -> None:
         """Restore :meth:`state_dict`'s output (same model layout)."""

@@ -219,8 +219,26 @@ static void block_init(block *b, const vsn_args *a, vf *mem) {
     b->gate = mem;
 }
 
+/* Variable v's GRN at inputs x (one per lane) up to its layer norm: gate[0..d) holds the sum of the
+ * GLU and the residual, *mean its mean over the d units; returns 1 / its standard deviation. */
+static vf variable_grn(const vsn_args *restrict a, int v, vf x, vf *restrict hv, vf *restrict gate, vf *mean) {
+    const int d = a->d, e = a->e;
+    for (int k = 0; k < e; ++k) hv[k] = velu(x * a->a1[v * e + k] + a->c1[v * e + k]);
+    const float *restrict as = a->as + (long)v * d, *restrict cs = a->cs + (long)v * d;
+    vgemm(gate, hv, e, a->wg + (long)v * e * 2 * d, 2 * d, 2 * d, a->bg + (long)v * 2 * d);
+    vf m = splat(0.0f), q = splat(0.0f);
+    for (int j = 0; j < d; ++j) {
+        gate[j] = gate[j] * vsigmoid(gate[d + j]) + cs[j] + x * as[j];
+        m += gate[j];
+    }
+    m /= (float)d;
+    for (int j = 0; j < d; ++j) q += (gate[j] - m) * (gate[j] - m);
+    *mean = m;
+    return vrsqrt(q / (float)d + a->eps);
+}
+
 static void one_block(const vsn_args *restrict a, const block *restrict b, long r0, int nr) {
-    const int nv = a->nv, d = a->d, e = a->e;
+    const int nv = a->nv, d = a->d;
     vf *restrict xb = b->xb, *restrict h = b->h, *restrict g = b->g, *restrict s = b->s, *restrict w = b->w;
     vf *restrict hv = b->hv, *restrict gate = b->gate;
     load_block(xb, a->x, r0, nr, nv);
@@ -249,22 +267,9 @@ static void one_block(const vsn_args *restrict a, const block *restrict b, long 
     for (int j = 0; j < d; ++j) h[j] = splat(0.0f);
     for (int v = 0; v < nv; ++v) {
         if (a->lookup && a->lookup[v] >= 0) continue; /* added from its table with the output below */
-        const vf x = xb[v];
-        for (int k = 0; k < e; ++k) hv[k] = velu(x * a->a1[v * e + k] + a->c1[v * e + k]);
-        const float *restrict bg = a->bg + (long)v * 2 * d;
-        const float *restrict wg = a->wg + (long)v * e * 2 * d;
-        const float *restrict as = a->as + (long)v * d, *restrict cs = a->cs + (long)v * d;
-        vgemm(gate, hv, e, wg, 2 * d, 2 * d, bg);
-        m = splat(0.0f);
-        for (int j = 0; j < d; ++j) {
-            gate[j] = gate[j] * vsigmoid(gate[d + j]) + cs[j] + x * as[j];
-            m += gate[j];
-        }
-        m /= (float)d;
-        q = splat(0.0f);
-        for (int j = 0; j < d; ++j) q += (gate[j] - m) * (gate[j] - m);
-        const vf scale = w[v] * vrsqrt(q / (float)d + a->eps);
-        for (int j = 0; j < d; ++j) h[j] += scale * (gate[j] - m);
+        vf mean;
+        const vf scale = w[v] * variable_grn(a, v, xb[v], hv, gate, &mean);
+        for (int j = 0; j < d; ++j) h[j] += scale * (gate[j] - mean);
     }
     for (int r = 0; r < nr; ++r) {
         float *out = a->sel + (r0 + r) * d;
@@ -306,30 +311,18 @@ static int distinct_values(const float *x, long n, int nv, int v, int most, int 
     return count;
 }
 
-/* Each variable's GRN, normalised (no affine), at the given input values: table rows of d. */
+/* Each variable's GRN, normalised (no affine), at the given input values: table rows of d. The
+ * values go through variable_grn a register of lanes at a time, as rows do in vsn_forward. */
 static void tabulate(const vsn_args *a, int v, const float *values, int count, float *table) {
-    const int d = a->d, e = a->e;
-    float hv[e], gate[2 * d];
-    for (int i = 0; i < count; ++i) {
-        const float x = values[i];
-        for (int k = 0; k < e; ++k) {
-            const float h = x * a->a1[v * e + k] + a->c1[v * e + k];
-            hv[k] = h > 0.0f ? h : expf(h) - 1.0f;
-        }
-        for (int c = 0; c < 2 * d; ++c) {
-            float acc = a->bg[(long)v * 2 * d + c];
-            for (int k = 0; k < e; ++k) acc += hv[k] * a->wg[((long)v * e + k) * 2 * d + c];
-            gate[c] = acc;
-        }
-        float m = 0.0f, q = 0.0f;
-        for (int j = 0; j < d; ++j) {
-            gate[j] = gate[j] / (1.0f + expf(-gate[d + j])) + a->cs[(long)v * d + j] + x * a->as[(long)v * d + j];
-            m += gate[j];
-        }
-        m /= (float)d;
-        for (int j = 0; j < d; ++j) q += (gate[j] - m) * (gate[j] - m);
-        const float inv = 1.0f / sqrtf(q / (float)d + a->eps);
-        for (int j = 0; j < d; ++j) table[(long)i * d + j] = (gate[j] - m) * inv;
+    const int d = a->d;
+    vf hv[a->e], gate[2 * d];
+    for (int i0 = 0; i0 < count; i0 += R) {
+        const int nr = block_rows(count, i0);
+        vf x = splat(0.0f), mean;
+        for (int r = 0; r < nr; ++r) x[r] = values[i0 + r];
+        const vf inv = variable_grn(a, v, x, hv, gate, &mean);
+        for (int r = 0; r < nr; ++r)
+            for (int j = 0; j < d; ++j) table[(long)(i0 + r) * d + j] = (gate[j][r] - mean[r]) * inv[r];
     }
 }
 
