@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tftrade.forecast.tft.fused_gate import gate_add_norm
 from tftrade.forecast.tft.native import float_ptr, tft_kernels
 
 
@@ -60,8 +61,7 @@ class GateAddNorm(nn.Module):
         self.norm = nn.LayerNorm(d_out)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
-        out: Tensor = self.norm(skip + self.glu(x))
-        return out
+        return gate_add_norm(x, self.glu.fc, skip, self.norm, self.glu.dropout)
 
 
 class GatedResidualNetwork(nn.Module):

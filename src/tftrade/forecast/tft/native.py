@@ -1,4 +1,5 @@
-"""The TFT's fused C kernels (variable selection, LSTM, temporal block): built once per machine, loaded with ctypes.
+"""The TFT's fused C kernels (variable selection, LSTM, temporal block, GRN gates): built once per machine,
+loaded with ctypes.
 
 The kernels (``tft_kernels.c``, shipped with the package) are compiled at first use with the system C
 compiler (``$CC``, else ``cc``) into a cache directory (``$TFTRADE_KERNEL_DIR``, else
@@ -80,6 +81,16 @@ class PvArgs(ctypes.Structure):
     ]
 
 
+class GateArgs(ctypes.Structure):
+    """Mirror of ``gate_args`` in ``tft_kernels.c`` (a GRN's gate, add & norm in training)."""
+
+    _fields_ = [
+        ("z", _F), ("bias", _F), ("skip", _F), ("lw", _F), ("lb", _F), ("grad", _F), ("n", ctypes.c_long),
+        ("d", ctypes.c_int), ("eps", ctypes.c_float), ("out", _F), ("stats", _F), ("dz", _F), ("dskip", _F),
+        ("partial", _F),
+    ]
+
+
 def float_ptr(t: object) -> ctypes._Pointer[ctypes.c_float] | None:
     """A ``float *`` to a contiguous float32 tensor's data (``None`` for ``None``)."""
     if t is None:
@@ -157,6 +168,9 @@ def tft_kernels() -> ctypes.CDLL | None:
         getattr(lib, name).restype = ctypes.c_int
     lib.temporal_forward.argtypes = [ctypes.POINTER(TemporalArgs), ctypes.c_int]
     lib.temporal_forward.restype = ctypes.c_int
+    for name in ("gate_forward", "gate_backward"):
+        getattr(lib, name).argtypes = [ctypes.POINTER(GateArgs), ctypes.c_int]
+        getattr(lib, name).restype = ctypes.c_int
     lib.lstm_forward.argtypes = [ctypes.POINTER(LstmArgs), ctypes.c_int]
     lib.lstm_forward.restype = ctypes.c_int
     return lib

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from tftrade.forecast.tft.fused_gate import gate_add_norm
 from tftrade.forecast.tft.layers import HashDropout
 from tftrade.forecast.tft.native import VsnArgs, float_ptr, int_ptr, tft_kernels
 from tftrade.forecast.tft.per_variable_kernel import PerVariable
@@ -126,13 +127,13 @@ class RealVariableSelection(nn.Module):
         if self.flat_context is not None and context is not None:
             ctx = self.flat_context(context)
             h = h + ctx.view(ctx.shape[0], *([1] * (x.dim() - 2)), self.d)
-        if self.training:
-            h = self.flat_fc2(F.elu(h))
-            gated = F.glu(self.flat_gate(self.dropout(h)), dim=-1)
-        else:  # no dropout between the two layers: fold them into one (d -> 2V)
-            gated = F.glu(F.linear(F.elu(h), *self._flat_gate_fold()), dim=-1)
         a_s, c_s = self._fold(self.flat_skip.weight, self.flat_skip.bias)
         skip = torch.addmm(c_s, flat_x, a_s).view(*x.shape[:-1], self.n_vars)
+        if self.training:
+            h = self.flat_fc2(F.elu(h))
+            return torch.softmax(gate_add_norm(h, self.flat_gate, skip, self.flat_norm, self.dropout), dim=-1)
+        # no dropout between the two layers: fold them into one (d -> 2V)
+        gated = F.glu(F.linear(F.elu(h), *self._flat_gate_fold()), dim=-1)
         return torch.softmax(self.flat_norm(skip + gated), dim=-1)
 
     def _flat_gate_fold(self) -> tuple[Tensor, Tensor]:

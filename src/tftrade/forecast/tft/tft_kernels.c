@@ -816,3 +816,137 @@ int lstm_forward(const lstm_args *a, int threads) {
     }
     return failed;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Training: the gate, add & norm of every GRN, out = LayerNorm(skip + GLU(z + bias)), and its
+ * backward (fused_gate.py). The GLU's linear layer stays a matrix product in PyTorch (z is its
+ * output without the bias); everything after it is one pass over each row instead of five passes
+ * over the whole tensor, the row in the vector lanes (d need not be a multiple of R: a scalar tail).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const float *z;        /* N x 2d  the GLU's linear layer without its bias: value | gate */
+    const float *bias;     /* 2d */
+    const float *skip;     /* N x d */
+    const float *lw, *lb;  /* d  the layer norm's affine weight and bias */
+    const float *grad;     /* N x d  backward: gradient of out */
+    long n;
+    int d;
+    float eps;
+    float *out;            /* N x d  forward */
+    float *stats;          /* N x 2  mean and 1/std of each row (forward writes, backward reads) */
+    float *dz, *dskip;     /* N x 2d, N x d  backward */
+    float *partial;        /* threads x 4d  backward: each thread's sums for d bias (2d), d lw, d lb */
+} gate_args;
+
+static inline vf loadu(const float *p) { vf v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void storeu(float *p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
+static inline float hsum(vf v) { float s = 0.0f; for (int r = 0; r < R; ++r) s += v[r]; return s; }
+static inline float sigmoid1(float v) { return vsigmoid(splat(v))[0]; }
+
+int gate_forward(const gate_args *a, int threads) {
+    const int d = a->d, dv = d - d % R;
+#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1)
+    for (long i = 0; i < a->n; ++i) {
+        const float *restrict z = a->z + i * 2 * d, *restrict b = a->bias, *restrict sk = a->skip + i * d;
+        float *restrict o = a->out + i * d;
+        vf acc = splat(0.0f);
+        float m = 0.0f, q = 0.0f;
+        for (int j = 0; j < dv; j += R) {
+            const vf y = loadu(sk + j) + (loadu(z + j) + loadu(b + j)) * vsigmoid(loadu(z + d + j) + loadu(b + d + j));
+            storeu(o + j, y);
+            acc += y;
+        }
+        for (int j = dv; j < d; ++j) {
+            o[j] = sk[j] + (z[j] + b[j]) * sigmoid1(z[d + j] + b[d + j]);
+            m += o[j];
+        }
+        m = (m + hsum(acc)) / (float)d;
+        acc = splat(0.0f);
+        for (int j = 0; j < dv; j += R) { const vf c = loadu(o + j) - m; acc += c * c; }
+        for (int j = dv; j < d; ++j) q += (o[j] - m) * (o[j] - m);
+        const float rstd = 1.0f / sqrtf((q + hsum(acc)) / (float)d + a->eps);
+        for (int j = 0; j < dv; j += R) storeu(o + j, (loadu(o + j) - m) * rstd * loadu(a->lw + j) + loadu(a->lb + j));
+        for (int j = dv; j < d; ++j) o[j] = (o[j] - m) * rstd * a->lw[j] + a->lb[j];
+        a->stats[2 * i] = m;
+        a->stats[2 * i + 1] = rstd;
+    }
+    return 0;
+}
+
+/* Per row: recompute y = skip + v * s (v = value, s = sigmoid(gate)) and its normalised yh, then
+ *   gy = grad * lw,  dy = rstd * (gy - mean(gy) - yh * mean(gy * yh)),
+ *   d skip = dy,  d value = dy * s,  d gate = dy * v * s * (1 - s),
+ * and each thread sums d bias = (d value | d gate), d lw = grad * yh and d lb = grad over its rows
+ * (into its own slice of `partial`: the caller adds the slices in order, so the sums are reproducible). */
+int gate_backward(const gate_args *a, int threads) {
+    const int d = a->d, dv = d - d % R;
+    int failed = 0;
+#pragma omp parallel num_threads(threads > 0 ? threads : 1) reduction(| : failed)
+    {
+#ifdef _OPENMP
+        const int t = omp_get_thread_num();
+#else
+        const int t = 0;
+#endif
+        float *restrict acc = a->partial + (long)t * 4 * d; /* d bias (2d), d lw, d lb */
+        float *restrict sb = acc + d, *restrict lwb = acc + 2 * d, *restrict lbb = acc + 3 * d;
+        float *mem = malloc((size_t)4 * d * sizeof(float));
+        if (!mem) failed = 1;
+        for (int j = 0; j < 4 * d; ++j) acc[j] = 0.0f;
+#pragma omp for schedule(static)
+        for (long i = 0; i < a->n; ++i) {
+            if (!mem) continue;
+            float *restrict v = mem, *restrict s = mem + d, *restrict yh = mem + 2 * d, *restrict gy = mem + 3 * d;
+            const float *restrict z = a->z + i * 2 * d, *restrict b = a->bias, *restrict sk = a->skip + i * d;
+            const float *restrict g = a->grad + i * d, *restrict lw = a->lw;
+            const float m = a->stats[2 * i], rstd = a->stats[2 * i + 1];
+            vf c1v = splat(0.0f), c2v = splat(0.0f);
+            float c1 = 0.0f, c2 = 0.0f;
+            for (int j = 0; j < dv; j += R) {
+                const vf vj = loadu(z + j) + loadu(b + j), sj = vsigmoid(loadu(z + d + j) + loadu(b + d + j));
+                const vf yj = (loadu(sk + j) + vj * sj - m) * rstd, gj = loadu(g + j), gyj = gj * loadu(lw + j);
+                storeu(v + j, vj);
+                storeu(s + j, sj);
+                storeu(yh + j, yj);
+                storeu(gy + j, gyj);
+                c1v += gyj;
+                c2v += gyj * yj;
+                storeu(lwb + j, loadu(lwb + j) + gj * yj);
+                storeu(lbb + j, loadu(lbb + j) + gj);
+            }
+            for (int j = dv; j < d; ++j) {
+                v[j] = z[j] + b[j];
+                s[j] = sigmoid1(z[d + j] + b[d + j]);
+                yh[j] = (sk[j] + v[j] * s[j] - m) * rstd;
+                gy[j] = g[j] * lw[j];
+                c1 += gy[j];
+                c2 += gy[j] * yh[j];
+                lwb[j] += g[j] * yh[j];
+                lbb[j] += g[j];
+            }
+            c1 = (c1 + hsum(c1v)) / (float)d;
+            c2 = (c2 + hsum(c2v)) / (float)d;
+            float *restrict dz = a->dz + i * 2 * d, *restrict ds = a->dskip + i * d;
+            for (int j = 0; j < dv; j += R) {
+                const vf dy = rstd * (loadu(gy + j) - c1 - loadu(yh + j) * c2), sj = loadu(s + j);
+                const vf dvj = dy * sj, dgj = dy * loadu(v + j) * sj * (1.0f - sj);
+                storeu(ds + j, dy);
+                storeu(dz + j, dvj);
+                storeu(dz + d + j, dgj);
+                storeu(acc + j, loadu(acc + j) + dvj);
+                storeu(sb + j, loadu(sb + j) + dgj);
+            }
+            for (int j = dv; j < d; ++j) {
+                const float dy = rstd * (gy[j] - c1 - yh[j] * c2);
+                ds[j] = dy;
+                dz[j] = dy * s[j];
+                dz[d + j] = dy * v[j] * s[j] * (1.0f - s[j]);
+                acc[j] += dz[j];
+                sb[j] += dz[d + j];
+            }
+        }
+        free(mem);
+    }
+    return failed;
+}
