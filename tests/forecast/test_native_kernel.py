@@ -286,7 +286,7 @@ def test_module_gradients_equal_through_either_path(monkeypatch: pytest.MonkeyPa
 def test_hash_dropout_is_reproducible_and_rescales() -> None:
     from tftrade.forecast.tft.layers import HashDropout
 
-    drop, x = HashDropout(0.2), torch.randn(64, 33)
+    drop, x = HashDropout(0.2), torch.randn(65, 33, requires_grad=True)  # 2,145 elements: a partial block
     torch.manual_seed(3)
     a = drop(x)
     torch.manual_seed(3)
@@ -296,6 +296,11 @@ def test_hash_dropout_is_reproducible_and_rescales() -> None:
     kept = a != 0
     torch.testing.assert_close(a[kept], x[kept] / 0.8)
     assert 0.1 < 1 - float(kept.float().mean()) < 0.3
+    assert bool(kept[-1].any()) and not bool(kept[-1].all())  # the tail is masked too
+    grad = torch.randn(65, 33)
+    a.backward(grad)  # type: ignore[no-untyped-call]
+    assert x.grad is not None  # the backward regenerates the same mask from the seed
+    torch.testing.assert_close(x.grad, grad * kept / 0.8)
 
 
 def test_loading_the_kernel_keeps_subnormals() -> None:

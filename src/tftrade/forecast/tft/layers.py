@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,12 +13,33 @@ from tftrade.forecast.tft.fused_gate import gate_add_norm
 from tftrade.forecast.tft.native import float_ptr, tft_kernels
 
 
+class _HashedDropout(torch.autograd.Function):
+    """``apply(lib, x, p, seed)``: ``x`` times the kernel's hashed keep-and-rescale factors; the backward
+    applies the same factors, regenerated from the seed, to the gradient (no mask is stored)."""
+
+    @staticmethod
+    def forward(ctx: Any, lib: ctypes.CDLL, x: Tensor, p: float, seed: int) -> Tensor:
+        x = x.detach().contiguous()
+        out = torch.empty_like(x)
+        lib.dropout_apply(float_ptr(x), float_ptr(out), x.numel(), p, seed, torch.get_num_threads())
+        ctx.lib, ctx.p, ctx.seed = lib, p, seed
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        grad = grad.contiguous()
+        out = torch.empty_like(grad)
+        ctx.lib.dropout_apply(float_ptr(grad), float_ptr(out), grad.numel(), ctx.p, ctx.seed, torch.get_num_threads())
+        return None, out, None, None
+
+
 class HashDropout(nn.Dropout):
     """Inverted dropout whose mask comes from the C kernel's counter hash (a seed from PyTorch's
     generator, so ``torch.manual_seed`` still makes training reproducible).
 
-    Drawing the mask this way costs a fraction of ``torch.bernoulli_`` on the CPU. Without the
-    kernel it is :class:`torch.nn.Dropout`. In evaluation it is the identity.
+    The kernel multiplies by the mask as it draws it, and the backward draws it again from the seed:
+    no mask is allocated or stored, a fraction of ``torch.bernoulli_``'s cost on the CPU. Without
+    the kernel it is :class:`torch.nn.Dropout`. In evaluation it is the identity.
 
     Examples
     --------
@@ -33,10 +57,9 @@ class HashDropout(nn.Dropout):
         lib = tft_kernels() if x.dtype == torch.float32 else None
         if lib is None:
             return super().forward(x)
-        mask = torch.empty(x.shape, dtype=torch.float32)
         seed = int(torch.randint(0, 2**31 - 1, ()))
-        lib.dropout_mask(float_ptr(mask), mask.numel(), self.p, seed, torch.get_num_threads())
-        return x * mask
+        out: Tensor = _HashedDropout.apply(lib, x, self.p, seed)  # type: ignore[no-untyped-call]
+        return out
 
 
 class GatedLinearUnit(nn.Module):

@@ -161,8 +161,8 @@ def tft_kernels() -> ctypes.CDLL | None:
     lib.vsn_forward.restype = ctypes.c_int
     lib.vsn_lookup.argtypes = [ctypes.POINTER(VsnArgs)]
     lib.vsn_lookup.restype = ctypes.c_int
-    lib.dropout_mask.argtypes = [_F, ctypes.c_long, ctypes.c_float, ctypes.c_uint, ctypes.c_int]
-    lib.dropout_mask.restype = None
+    lib.dropout_apply.argtypes = [_F, _F, ctypes.c_long, ctypes.c_float, ctypes.c_uint, ctypes.c_int]
+    lib.dropout_apply.restype = None
     for name in ("pv_forward", "pv_backward"):
         getattr(lib, name).argtypes = [ctypes.POINTER(PvArgs), ctypes.c_int]
         getattr(lib, name).restype = ctypes.c_int

@@ -1,5 +1,6 @@
 /* The TFT's fused CPU kernels. For RealVariableSelection (see real_selection.py): inference
- * (vsn_forward), the per-variable stage in training (pv_forward, pv_backward) and dropout masks;
+ * (vsn_forward), the per-variable stage in training (pv_forward, pv_backward), dropout (dropout_apply)
+ * and every GRN's gate, add & norm in training (gate_forward, gate_backward);
  * in inference also the LSTM (lstm_forward, see fused_lstm.py) and the temporal block after it
  * (temporal_forward, see fused_temporal.py).
  *
@@ -663,20 +664,6 @@ int pv_backward(const pv_args *a, int threads) {
     return failed;
 }
 
-/* Dropout's keep-and-rescale factors for n elements (0 or 1/(1-p)), from the same hash as the
- * per-variable stage's: element i of a call with `seed` is kept iff its hash clears p. */
-void dropout_mask(float *out, long n, float p, unsigned seed, int threads) {
-    const long blocks = (n + R - 1) / R;
-#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1)
-    for (long i = 0; i < blocks; ++i) {
-        vu idx;
-        for (int r = 0; r < R; ++r) idx[r] = (unsigned)(i * R + r);
-        const vf keep = dropout_scale(idx, seed, p);
-        const long r0 = i * R;
-        const int nr = block_rows(n, r0);
-        for (int r = 0; r < nr; ++r) out[r0 + r] = keep[r];
-    }
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Inference: the temporal block after the LSTMs (fused_temporal.py), one pass per block of rows:
@@ -949,4 +936,21 @@ int gate_backward(const gate_args *a, int threads) {
         free(mem);
     }
     return failed;
+}
+
+/* Dropout: out[i] = x[i] times element i's keep-and-rescale factor (0 or 1/(1-p)), from the same
+ * hash as the per-variable stage's: element i of a call with `seed` is kept iff its hash clears p.
+ * The backward applies the same call to the gradient. x may be NULL: out then gets the factors. */
+void dropout_apply(const float *x, float *out, long n, float p, unsigned seed, int threads) {
+    const long blocks = (n + R - 1) / R;
+#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1)
+    for (long i = 0; i < blocks; ++i) {
+        vu idx;
+        for (int r = 0; r < R; ++r) idx[r] = (unsigned)(i * R + r);
+        const vf keep = dropout_scale(idx, seed, p);
+        const long r0 = i * R;
+        const int nr = block_rows(n, r0);
+        if (nr == R && x) storeu(out + r0, loadu(x + r0) * keep);
+        else for (int r = 0; r < nr; ++r) out[r0 + r] = x ? x[r0 + r] * keep[r] : keep[r];
+    }
 }
