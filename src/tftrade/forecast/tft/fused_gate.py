@@ -52,7 +52,8 @@ class GluAddNorm(torch.autograd.Function):
         threads = torch.get_num_threads()
         dz, dskip = torch.empty_like(z), torch.empty_like(skip)
         partial = z.new_zeros(threads, 4 * skip.shape[1])
-        args = _args(z, bias, skip, weight, norm_bias, ctx.eps, grad=grad.contiguous(), stats=stats, dz=dz,
+        grad = grad.contiguous()  # held: the kernel reads it through a raw pointer
+        args = _args(z, bias, skip, weight, norm_bias, ctx.eps, grad=grad, stats=stats, dz=dz,
                      dskip=dskip, partial=partial)
         if ctx.lib.gate_backward(ctypes.byref(args), threads) != 0:
             raise MemoryError("gate kernel could not allocate its scratch memory")

@@ -126,11 +126,11 @@ class TemporalFusionTransformer(nn.Module):
         layers = self.config.lstm_layers
         state = (contexts.state_h.unsqueeze(0).expand(layers, -1, -1).contiguous(),
                  contexts.state_c.unsqueeze(0).expand(layers, -1, -1).contiguous())
-        lib = None if torch.is_grad_enabled() or enc_x.dtype != torch.float32 else tft_kernels()
+        lib = tft_kernels() if enc_x.dtype == torch.float32 else None
         enc_out, state = run_lstm(lib, self.lstm_encoder, enc_x, state)
         dec_out, _ = run_lstm(lib, self.lstm_decoder, dec_x, state)
         lstm_out, skip = torch.cat([enc_out, dec_out], 1), torch.cat([enc_x, dec_x], 1)
-        if lib is not None:  # both steps in one pass of the C kernel (the same function)
+        if lib is not None and not torch.is_grad_enabled():  # both steps in one pass of the C kernel (same function)
             temporal, enriched = temporal_block(lib, self.post_lstm, self.enrichment, lstm_out, skip,
                                                 contexts.enrichment)
         else:

@@ -69,6 +69,16 @@ class LstmArgs(ctypes.Structure):
     ]
 
 
+class LstmTrainArgs(ctypes.Structure):
+    """Mirror of ``lstm_train_args`` in ``tft_kernels.c`` (one LSTM layer's recurrence in training)."""
+
+    _fields_ = [
+        ("gx", _F), ("bias", _F), ("w_hh_t", _F), ("w_hh", _F), ("h0", _F), ("c0", _F), ("b", ctypes.c_long),
+        ("t", ctypes.c_long), ("d", ctypes.c_int), ("gates", _F), ("c", _F), ("h", _F), ("dh", _F), ("dhn", _F),
+        ("dcn", _F), ("dgx", _F), ("dh0", _F), ("dc0", _F),
+    ]
+
+
 class PvArgs(ctypes.Structure):
     """Mirror of ``pv_args`` in ``tft_kernels.c`` (the per-variable stage in training)."""
 
@@ -170,6 +180,9 @@ def tft_kernels() -> ctypes.CDLL | None:
     lib.temporal_forward.restype = ctypes.c_int
     for name in ("gate_forward", "gate_backward"):
         getattr(lib, name).argtypes = [ctypes.POINTER(GateArgs), ctypes.c_int]
+        getattr(lib, name).restype = ctypes.c_int
+    for name in ("lstm_train_forward", "lstm_train_backward"):
+        getattr(lib, name).argtypes = [ctypes.POINTER(LstmTrainArgs), ctypes.c_int]
         getattr(lib, name).restype = ctypes.c_int
     lib.lstm_forward.argtypes = [ctypes.POINTER(LstmArgs), ctypes.c_int]
     lib.lstm_forward.restype = ctypes.c_int

@@ -954,3 +954,166 @@ void dropout_apply(const float *x, float *out, long n, float p, unsigned seed, i
         else for (int r = 0; r < nr; ++r) out[r0 + r] = x ? x[r0 + r] * keep[r] : keep[r];
     }
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Training: one LSTM layer's recurrence and its backward (fused_lstm.py). PyTorch computes what is
+ * not sequential in time as large matrix products: the input terms of every step at once,
+ * gx = x W_ih^T, and in the backward the weight and input gradients from the gates'.
+ * The kernel runs the recurrence on PyTorch's own row-major (B, T, .) arrays, RT batch rows at a
+ * time with the features in the vector lanes, so nothing is transposed. Needs d a multiple of R.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const float *gx;        /* B x T x 4d  input terms of the gates' pre-activations (x W_ih^T) */
+    const float *bias;      /* 4d  b_ih + b_hh */
+    const float *w_hh_t;    /* d x 4d  W_hh transposed (forward) */
+    const float *w_hh;      /* 4d x d  (backward) */
+    const float *h0, *c0;   /* B x d */
+    long b, t;
+    int d;
+    float *gates;           /* B x T x 4d  activated gates i, f, g, o: forward out, backward in */
+    float *c;               /* B x T x d  cell states: forward out, backward in */
+    float *h;               /* B x T x d  hidden states (the layer's output): forward out */
+    const float *dh;        /* B x T x d  backward: gradient of each step's h from the layers above */
+    const float *dhn, *dcn; /* B x d  backward: gradient of the final state */
+    float *dgx;             /* B x T x 4d  backward out: gradient of the gates' pre-activations */
+    float *dh0, *dc0;       /* B x d  backward out */
+} lstm_train_args;
+
+#define RT 4 /* batch rows per tile: RT x 4 accumulators stay in registers */
+
+/* out[r][c] = (init ? init[r][c] : 0) + sum_k in[r][k] * w[k * nc + c], for nr <= RT rows and CW
+ * vectors of columns from column c0. Inlined with constant nr and cw in the hot path. */
+static inline __attribute__((always_inline)) void row_tile(int nr, int cw, const float *const *in, int nk,
+                                                           const float *restrict w, int nc, int c0,
+                                                           const float *const *init, float *const *out) {
+    vf acc[RT][4];
+    for (int r = 0; r < nr; ++r)
+        for (int v = 0; v < cw; ++v) acc[r][v] = init ? loadu(init[r] + c0 + v * R) : splat(0.0f);
+    for (int k = 0; k < nk; ++k) {
+        vf wk[4];
+        for (int v = 0; v < cw; ++v) wk[v] = loadu(w + (long)k * nc + c0 + v * R);
+        for (int r = 0; r < nr; ++r) {
+            const float x = in[r][k];
+            for (int v = 0; v < cw; ++v) acc[r][v] += x * wk[v];
+        }
+    }
+    for (int r = 0; r < nr; ++r)
+        for (int v = 0; v < cw; ++v) storeu(out[r] + c0 + v * R, acc[r][v]);
+}
+
+static __attribute__((noinline)) void row_tile_any(int nr, int cw, const float *const *in, int nk,
+                                                   const float *restrict w, int nc, int c0,
+                                                   const float *const *init, float *const *out) {
+    row_tile(nr, cw, in, nk, w, nc, c0, init, out);
+}
+
+/* out[r] = init[r] + in[r] W for nr rows (W nk x nc row-major, nc a multiple of R) */
+static void row_gemm(int nr, const float *const *in, int nk, const float *restrict w, int nc,
+                     const float *const *init, float *const *out) {
+    for (int c0 = 0; c0 < nc; c0 += 4 * R) {
+        const int cw = nc - c0 >= 4 * R ? 4 : (nc - c0) / R;
+        if (nr == RT && cw == 4) row_tile(RT, 4, in, nk, w, nc, c0, init, out);
+        else row_tile_any(nr, cw, in, nk, w, nc, c0, init, out);
+    }
+}
+
+int lstm_train_forward(const lstm_train_args *a, int threads) {
+    const long steps = a->t, groups = (a->b + RT - 1) / RT;
+    const int d = a->d;
+#pragma omp parallel for schedule(static) num_threads(threads > 0 ? threads : 1)
+    for (long i = 0; i < groups; ++i) {
+        const long b0 = i * RT;
+        const int nr = a->b - b0 < RT ? (int)(a->b - b0) : RT;
+        for (long s = 0; s < steps; ++s) {
+            const float *hin[RT], *gin[RT];
+            float *gout[RT];
+            for (int r = 0; r < nr; ++r) {
+                const long row = (b0 + r) * steps + s;
+                hin[r] = s ? a->h + (row - 1) * d : a->h0 + (b0 + r) * d;
+                gin[r] = a->gx + row * 4 * d;
+                gout[r] = a->gates + row * 4 * d;
+            }
+            row_gemm(nr, hin, d, a->w_hh_t, 4 * d, gin, gout); /* pre-activations into gates */
+            for (int r = 0; r < nr; ++r) {
+                const long row = (b0 + r) * steps + s;
+                float *restrict g = gout[r], *restrict c = a->c + row * d, *restrict h = a->h + row * d;
+                const float *restrict cp = s ? c - d : a->c0 + (b0 + r) * d;
+                for (int j = 0; j < d; j += R) {
+                    const float *restrict bias = a->bias;
+                    const vf ig = vsigmoid(loadu(g + j) + loadu(bias + j));
+                    const vf fg = vsigmoid(loadu(g + d + j) + loadu(bias + d + j));
+                    const vf gg = vtanh(loadu(g + 2 * d + j) + loadu(bias + 2 * d + j));
+                    const vf og = vsigmoid(loadu(g + 3 * d + j) + loadu(bias + 3 * d + j));
+                    const vf cj = fg * loadu(cp + j) + ig * gg;
+                    storeu(g + j, ig);
+                    storeu(g + d + j, fg);
+                    storeu(g + 2 * d + j, gg);
+                    storeu(g + 3 * d + j, og);
+                    storeu(c + j, cj);
+                    storeu(h + j, og * vtanh(cj));
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* Back through the steps: with dh = (gradient from above) + (recurrent gradient) and tc = tanh(c_s),
+ *   dc = dc_next + dh * o * (1 - tc^2);  d pre-activations of i, f, g, o:
+ *   dc * g * i (1 - i),  dc * c_{s-1} * f (1 - f),  dc * i * (1 - g^2),  dh * tc * o (1 - o);
+ *   dc_next = dc * f;  recurrent gradient = (d pre-activations) W_hh. */
+int lstm_train_backward(const lstm_train_args *a, int threads) {
+    const long steps = a->t, groups = (a->b + RT - 1) / RT;
+    const int d = a->d;
+    int failed = 0;
+#pragma omp parallel num_threads(threads > 0 ? threads : 1) reduction(| : failed)
+    {
+        float *mem = aligned_alloc(sizeof(vf), (size_t)(2 * RT * d) * sizeof(float));
+        if (!mem) failed = 1;
+#pragma omp for schedule(static)
+        for (long i = 0; i < groups; ++i) {
+            if (!mem) continue;
+            const long b0 = i * RT;
+            const int nr = a->b - b0 < RT ? (int)(a->b - b0) : RT;
+            float *dhr[RT], *dc[RT];
+            for (int r = 0; r < nr; ++r) {
+                dhr[r] = mem + r * d;
+                dc[r] = mem + (RT + r) * d;
+                for (int j = 0; j < d; ++j) {
+                    dhr[r][j] = a->dhn ? a->dhn[(b0 + r) * d + j] : 0.0f;
+                    dc[r][j] = a->dcn ? a->dcn[(b0 + r) * d + j] : 0.0f;
+                }
+            }
+            for (long s = steps - 1; s >= 0; --s) {
+                const float *dgin[RT];
+                for (int r = 0; r < nr; ++r) {
+                    const long row = (b0 + r) * steps + s;
+                    const float *restrict g = a->gates + row * 4 * d, *restrict c = a->c + row * d;
+                    const float *restrict cp = s ? c - d : a->c0 + (b0 + r) * d, *restrict up = a->dh + row * d;
+                    float *restrict dg = a->dgx + row * 4 * d;
+                    for (int j = 0; j < d; j += R) {
+                        const vf dh = loadu(up + j) + loadu(dhr[r] + j);
+                        const vf ig = loadu(g + j), fg = loadu(g + d + j), gg = loadu(g + 2 * d + j);
+                        const vf og = loadu(g + 3 * d + j), tc = vtanh(loadu(c + j));
+                        const vf dcj = loadu(dc[r] + j) + dh * og * (1.0f - tc * tc);
+                        storeu(dg + j, dcj * gg * ig * (1.0f - ig));
+                        storeu(dg + d + j, dcj * loadu(cp + j) * fg * (1.0f - fg));
+                        storeu(dg + 2 * d + j, dcj * ig * (1.0f - gg * gg));
+                        storeu(dg + 3 * d + j, dh * tc * og * (1.0f - og));
+                        storeu(dc[r] + j, dcj * fg);
+                    }
+                    dgin[r] = dg;
+                }
+                row_gemm(nr, dgin, 4 * d, a->w_hh, d, NULL, dhr);
+            }
+            for (int r = 0; r < nr; ++r)
+                for (int j = 0; j < d; ++j) {
+                    a->dh0[(b0 + r) * d + j] = dhr[r][j];
+                    a->dc0[(b0 + r) * d + j] = dc[r][j];
+                }
+        }
+        free(mem);
+    }
+    return failed;
+}
