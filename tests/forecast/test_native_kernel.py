@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tftrade.features.dataset import Panel, WindowIndex, gather
 from tftrade.forecast.inference import to_tensors
 from tftrade.forecast.tft import native
+from tftrade.forecast.tft.fused_gate import GluAddNorm
 from tftrade.forecast.tft.fused_lstm import run_lstm
 from tftrade.forecast.tft.real_selection import RealVariableSelection
 from tftrade.forecast.training import Trained
@@ -199,6 +201,24 @@ def test_kernels_built_for_baseline_x86_64_compute_the_same(tmp_path: Path, monk
             want, (_, want_c) = lstm(x_seq, state)
         torch.testing.assert_close(out, want, rtol=1e-5, atol=2e-6)
         torch.testing.assert_close(c, want_c, rtol=1e-5, atol=2e-6)
+        # the training kernels: the LSTM's recurrence and a gate, add & norm with a scalar tail (19 = 4·4 + 3)
+        lstm16 = torch.nn.LSTM(7, 16, 1, batch_first=True)
+        xs = (torch.randn(5, 9, 7) * 3).requires_grad_()
+        got_out, _ = run_lstm(lib, lstm16, xs, (torch.zeros(1, 5, 16), torch.zeros(1, 5, 16)))
+        got = torch.autograd.grad(got_out.sin().sum(), [xs, *lstm16.parameters()])
+        want_out, _ = lstm16(xs, (torch.zeros(1, 5, 16), torch.zeros(1, 5, 16)))
+        want_grads = torch.autograd.grad(want_out.sin().sum(), [xs, *lstm16.parameters()])
+        torch.testing.assert_close(got_out, want_out, rtol=1e-5, atol=2e-6)
+        for g, w in zip(got, want_grads, strict=True):
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+        z, skip = torch.randn(6, 38, requires_grad=True), torch.randn(6, 19, requires_grad=True)
+        bias, norm_w, norm_b = torch.randn(38), torch.randn(19), torch.randn(19)
+        fused = GluAddNorm.apply(lib, z, bias, skip, norm_w, norm_b, 1e-5)
+        plain = F.layer_norm(skip + F.glu(z + bias, dim=-1), (19,), norm_w, norm_b, 1e-5)
+        torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
+        for g, w in zip(torch.autograd.grad(fused.sin().sum(), [z, skip]),
+                        torch.autograd.grad(plain.sin().sum(), [z, skip]), strict=True):
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
     finally:
         native.tft_kernels.cache_clear()
 
