@@ -89,7 +89,7 @@ def run_ours(
     p50, p99 = _pct(times[2:])
     # live: the same 500 forecasts at each of `repeats` consecutive bars, each bar's selection kept
     stream, live = StreamingForecaster(model), []
-    for origin in range(panel.n_times - repeats - 3, panel.n_times):
+    for origin in range(max(panel.n_times - repeats - 3, c - 1), panel.n_times):  # as many bars as have a context
         t1 = time.perf_counter()
         stream.forecast_at(panel, origin)
         live.append((time.perf_counter() - t1) * 1000)
