@@ -74,3 +74,38 @@ def test_inference_does_not_use_the_training_kernel(monkeypatch: pytest.MonkeyPa
     with torch.no_grad():
         out = gate(torch.randn(3, 8), torch.randn(3, 8))
     assert out.shape == (3, 8)
+
+
+def test_nan_stays_nan_in_the_kernels() -> None:
+    """A NaN in a gate's input gives NaN, as PyTorch does, not a saturated finite value (x86 min/max
+    return their second operand for NaN, so the exp's clamp must not swallow it)."""
+    lib = native.tft_kernels()
+    assert lib is not None
+    z, skip = torch.randn(3, 32), torch.randn(3, 16)
+    z[0, 20] = float("nan")  # the gate half of row 0
+    out = GluAddNorm.apply(lib, z, torch.zeros(32), skip, torch.ones(16), torch.zeros(16), 1e-5)
+    assert bool(out[0].isnan().all()) and not bool(out[1:].isnan().any())
+
+
+def test_autocast_and_other_dtypes_take_the_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under CPU autocast the products come out in bfloat16: the kernels must not see them."""
+    monkeypatch.setattr(fused_gate.GluAddNorm, "apply", lambda *a: pytest.fail("kernel used under autocast"))
+    gate = GateAddNorm(16, 16).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = gate(torch.randn(4, 16), torch.randn(4, 16))
+    out.float().sum().backward()
+    assert gate.glu.fc.weight.grad is not None
+    with pytest.raises(TypeError, match="float32"):  # the last line of defence: raw pointers are checked
+        native.float_ptr(torch.zeros(4, dtype=torch.bfloat16))
+    with pytest.raises(TypeError, match="not contiguous"):
+        native.float_ptr(torch.zeros(4, 4).t())
+
+
+def test_second_derivatives_are_refused_not_silently_zero() -> None:
+    lib = native.tft_kernels()
+    assert lib is not None
+    z = torch.randn(4, 32, requires_grad=True)
+    out = GluAddNorm.apply(lib, z, torch.zeros(32), torch.randn(4, 16), torch.ones(16), torch.zeros(16), 1e-5)
+    (gz,) = torch.autograd.grad(out.pow(2).sum(), z, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        gz.sum().backward()

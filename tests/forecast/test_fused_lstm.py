@@ -82,3 +82,18 @@ def test_stacked_layers_get_dropout_between_them_in_training() -> None:
     trained, _ = run_lstm(lib, lstm.train(), x, state)
     torch.testing.assert_close(evaluated, plain, rtol=1e-5, atol=2e-6)
     assert not torch.allclose(trained, plain, atol=1e-3)  # the second layer saw dropped-out inputs
+
+
+def test_training_lstm_propagates_nan_and_skips_autocast() -> None:
+    lib = native.tft_kernels()
+    assert lib is not None
+    lstm = torch.nn.LSTM(4, 16, 1, batch_first=True)
+    x, state = torch.randn(5, 3, 4), (torch.zeros(1, 5, 16), torch.zeros(1, 5, 16))
+    x[0, 0, 0] = float("nan")
+    out, _ = run_lstm(lib, lstm, x.requires_grad_(), state)
+    assert bool(out[0].isnan().all()) and not bool(out[1:].isnan().any())  # as nn.LSTM: row 0 is NaN throughout
+    calls: list[int] = []
+    with pytest.MonkeyPatch.context() as mp, torch.autocast("cpu", dtype=torch.bfloat16):
+        mp.setattr(fused_lstm.LstmLayer, "apply", lambda *a: calls.append(1))
+        run_lstm(lib, lstm, torch.randn(5, 3, 4).requires_grad_(), state)
+    assert calls == []  # bfloat16 products never reach the float32 kernel

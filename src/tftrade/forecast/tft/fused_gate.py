@@ -18,8 +18,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
-from tftrade.forecast.tft.native import GateArgs, float_ptr, tft_kernels
+from tftrade.forecast.tft.native import GateArgs, float_ptr, plain_float32, tft_kernels
 
 
 def _args(z: Tensor, bias: Tensor, skip: Tensor, weight: Tensor, norm_bias: Tensor, eps: float, **out: Tensor | None,
@@ -47,6 +48,7 @@ class GluAddNorm(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         z, bias, skip, weight, norm_bias, stats = ctx.saved_tensors
         threads = torch.get_num_threads()
@@ -63,8 +65,10 @@ class GluAddNorm(torch.autograd.Function):
 
 def gate_add_norm(x: Tensor, fc: nn.Linear, skip: Tensor, norm: nn.LayerNorm, dropout: nn.Module) -> Tensor:
     """``norm(skip + GLU(fc(dropout(x))))``, through :class:`GluAddNorm` when gradients are recorded for
-    float32 inputs and the kernel is built; otherwise (inference, no compiler) the modules themselves."""
-    lib = tft_kernels() if torch.is_grad_enabled() and x.dtype == torch.float32 else None
+    float32 tensors outside autocast and the kernel is built; otherwise (inference, autocast, another
+    dtype, no compiler) the modules themselves."""
+    usable = torch.is_grad_enabled() and plain_float32(x, skip, fc.weight, fc.bias, norm.weight, norm.bias)
+    lib = tft_kernels() if usable else None
     if lib is None or norm.weight is None or norm.bias is None or fc.bias is None:
         out: Tensor = norm(skip + F.glu(fc(dropout(x)), dim=-1))
         return out

@@ -22,8 +22,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
-from tftrade.forecast.tft.native import LstmArgs, LstmTrainArgs, float_ptr
+from tftrade.forecast.tft.native import LstmArgs, LstmTrainArgs, float_ptr, plain_float32
 
 State = tuple[Tensor, Tensor]
 
@@ -53,6 +54,7 @@ class LstmLayer(torch.autograd.Function):
         return h, h[:, -1].clone(), c[:, -1].clone()
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, dout: Tensor, dhn: Tensor, dcn: Tensor) -> tuple[Tensor | None, ...]:
         x, h0, c0, w_ih, w_hh, gates, c, h = ctx.saved_tensors
         (b, t, din), d = x.shape, w_hh.shape[1]
@@ -86,7 +88,7 @@ def run_lstm(lib: ctypes.CDLL | None, lstm: nn.LSTM, x: Tensor, state: State) ->
     a plain one (``state`` is ``(h0, c0)``, each ``(layers, B, d)``): the inference kernel when no
     gradient is being recorded, else the training kernel's recurrence (:class:`LstmLayer`)."""
     usable = (lib is not None and lstm.batch_first and not lstm.bidirectional and lstm.proj_size == 0 and lstm.bias
-              and x.dtype == torch.float32)
+              and plain_float32(x, *state, *lstm.parameters()))
     training = torch.is_grad_enabled()
     if not usable or (training and lstm.hidden_size % TRAIN_WIDTH):
         out, (h, c) = lstm(x, state)

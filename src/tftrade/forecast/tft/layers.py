@@ -8,9 +8,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from tftrade.forecast.tft.fused_gate import gate_add_norm
-from tftrade.forecast.tft.native import float_ptr, tft_kernels
+from tftrade.forecast.tft.native import float_ptr, plain_float32, tft_kernels
 
 
 class _HashedDropout(torch.autograd.Function):
@@ -26,6 +27,7 @@ class _HashedDropout(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         grad = grad.contiguous()
         out = torch.empty_like(grad)
@@ -54,7 +56,7 @@ class HashDropout(nn.Dropout):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        lib = tft_kernels() if x.dtype == torch.float32 else None
+        lib = tft_kernels() if plain_float32(x) else None
         if lib is None:
             return super().forward(x)
         seed = int(torch.randint(0, 2**31 - 1, ()))

@@ -13,7 +13,7 @@ from tftrade.forecast.tft.config import DataSchema, ModelConfig
 from tftrade.forecast.tft.fused_lstm import run_lstm
 from tftrade.forecast.tft.fused_temporal import temporal_block
 from tftrade.forecast.tft.layers import GateAddNorm, GatedResidualNetwork
-from tftrade.forecast.tft.native import tft_kernels
+from tftrade.forecast.tft.native import plain_float32, tft_kernels
 from tftrade.forecast.tft.real_selection import RealVariableSelection
 from tftrade.forecast.tft.selection import StaticCovariateEncoders, VariableSelectionNetwork
 
@@ -126,7 +126,7 @@ class TemporalFusionTransformer(nn.Module):
         layers = self.config.lstm_layers
         state = (contexts.state_h.unsqueeze(0).expand(layers, -1, -1).contiguous(),
                  contexts.state_c.unsqueeze(0).expand(layers, -1, -1).contiguous())
-        lib = tft_kernels() if enc_x.dtype == torch.float32 else None
+        lib = tft_kernels() if plain_float32(enc_x) else None
         enc_out, state = run_lstm(lib, self.lstm_encoder, enc_x, state)
         dec_out, _ = run_lstm(lib, self.lstm_decoder, dec_x, state)
         lstm_out, skip = torch.cat([enc_out, dec_out], 1), torch.cat([enc_x, dec_x], 1)

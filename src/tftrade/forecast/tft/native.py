@@ -23,6 +23,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import torch
+
 log = logging.getLogger(__name__)
 
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fno-signed-zeros", "-freciprocal-math",
@@ -101,18 +103,36 @@ class GateArgs(ctypes.Structure):
     ]
 
 
-def float_ptr(t: object) -> ctypes._Pointer[ctypes.c_float] | None:
-    """A ``float *`` to a contiguous float32 tensor's data (``None`` for ``None``)."""
-    if t is None:
-        return None
-    return ctypes.cast(t.data_ptr(), _F)  # type: ignore[attr-defined]
+def plain_float32(*tensors: torch.Tensor | None) -> bool:
+    """Whether the kernels may take these tensors: float32 on the CPU (``None`` is ignored) and no CPU
+    autocast active, under which the products between the kernels would come out in another dtype."""
+    return not torch.is_autocast_enabled("cpu") and all(
+        t is None or (t.dtype == torch.float32 and t.device.type == "cpu") for t in tensors)
 
 
-def int_ptr(t: object) -> ctypes._Pointer[ctypes.c_int] | None:
-    """An ``int *`` to a contiguous int32 tensor's data (``None`` for ``None``)."""
-    if t is None:
-        return None
-    return ctypes.cast(t.data_ptr(), _I)  # type: ignore[attr-defined]
+def _checked(t: torch.Tensor, dtype: torch.dtype) -> int:
+    """The data address of ``t``, which must be a contiguous CPU tensor of ``dtype``: the kernels index
+    raw memory by element counts, so any other tensor would be read (or written) out of bounds."""
+    if t.dtype != dtype or t.device.type != "cpu" or not t.is_contiguous():
+        raise TypeError(f"kernel arguments must be contiguous {dtype} CPU tensors, got {t.dtype} on {t.device}"
+                        f"{'' if t.is_contiguous() else ', not contiguous'}")
+    return int(t.data_ptr())
+
+
+def float_ptr(t: torch.Tensor | None) -> ctypes._Pointer[ctypes.c_float] | None:
+    """A ``float *`` to a contiguous float32 CPU tensor's data (``None`` for ``None``).
+
+    Raises
+    ------
+    TypeError
+        For any other tensor (another dtype or device, or not contiguous).
+    """
+    return None if t is None else ctypes.cast(_checked(t, torch.float32), _F)
+
+
+def int_ptr(t: torch.Tensor | None) -> ctypes._Pointer[ctypes.c_int] | None:
+    """An ``int *`` to a contiguous int32 CPU tensor's data (``None`` for ``None``); ``TypeError`` otherwise."""
+    return None if t is None else ctypes.cast(_checked(t, torch.int32), _I)
 
 
 def kernel_dir() -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from tftrade.forecast.tft.native import PvArgs, float_ptr
 
@@ -46,6 +47,7 @@ class PerVariable(torch.autograd.Function):
         return sel
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, w, *params = ctx.saved_tensors
         g = grad.float().contiguous()

@@ -29,7 +29,7 @@ from torch.utils.checkpoint import checkpoint
 
 from tftrade.forecast.tft.fused_gate import gate_add_norm
 from tftrade.forecast.tft.layers import HashDropout
-from tftrade.forecast.tft.native import VsnArgs, float_ptr, int_ptr, tft_kernels
+from tftrade.forecast.tft.native import VsnArgs, float_ptr, int_ptr, plain_float32, tft_kernels
 from tftrade.forecast.tft.per_variable_kernel import PerVariable
 
 CHUNK_ELEMENTS = 1 << 20
@@ -277,7 +277,7 @@ class RealVariableSelection(nn.Module):
         return selected.view(*x.shape[:-1], self.d)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        lib = tft_kernels() if x.dtype == torch.float32 else None
+        lib = tft_kernels() if plain_float32(x, context) else None
         if lib is not None and not torch.is_grad_enabled() and (context is None or x.dim() == 3):
             return self._forward_native(lib, x, context)
         w = self.weights(x, context)

@@ -132,7 +132,9 @@ static inline vf vrsqrt(vf v) {
  * are then n + 127, the biased exponent of 2^n, which a shift puts in place. */
 static inline vf vexp(vf x) {
     const float shifter = 12582912.0f + 127.0f;
-    x = vmax(vmin(x, splat(88.3762626647949f)), splat(-87.3365478515625f));
+    /* the bounds first: x86's min and max return their second operand when either is NaN, so a
+     * NaN input stays NaN (in every kernel, as in PyTorch) instead of becoming exp(88) */
+    x = vmax(splat(-87.3365478515625f), vmin(splat(88.3762626647949f), x));
     const vf biased = x * 1.44269504088896341f + shifter;
     const vf t = biased - shifter;
     x = x - t * 0.693359375f + t * 2.12194440e-4f;
