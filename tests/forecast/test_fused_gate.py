@@ -109,3 +109,14 @@ def test_second_derivatives_are_refused_not_silently_zero() -> None:
     (gz,) = torch.autograd.grad(out.pow(2).sum(), z, create_graph=True)
     with pytest.raises(RuntimeError, match="differentiate twice"):
         gz.sum().backward()
+
+
+def test_skips_that_broadcast_either_way() -> None:
+    """A skip broadcast over steps goes through the kernel; an input that would need broadcasting
+    takes the modules; both equal the plain computation."""
+    torch.manual_seed(1)
+    gate = GateAddNorm(8, 8).train()
+    gate.glu.dropout.p = 0.0
+    for x, skip in ((torch.randn(3, 5, 8), torch.randn(3, 1, 8)), (torch.randn(3, 1, 8), torch.randn(3, 5, 8))):
+        want = gate.norm(skip + F.glu(gate.glu.fc(x), dim=-1))
+        torch.testing.assert_close(gate(x, skip), want, rtol=1e-5, atol=1e-5)

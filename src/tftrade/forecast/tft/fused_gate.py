@@ -69,11 +69,13 @@ def gate_add_norm(x: Tensor, fc: nn.Linear, skip: Tensor, norm: nn.LayerNorm, dr
     dtype, no compiler) the modules themselves."""
     usable = torch.is_grad_enabled() and plain_float32(x, skip, fc.weight, fc.bias, norm.weight, norm.bias)
     lib = tft_kernels() if usable else None
-    if lib is None or norm.weight is None or norm.bias is None or fc.bias is None:
+    rows = x.shape[:-1]
+    if (lib is None or norm.weight is None or norm.bias is None or fc.bias is None
+            or torch.broadcast_shapes(rows, skip.shape[:-1]) != rows):  # type: ignore[no-untyped-call]  # skip only
         out: Tensor = norm(skip + F.glu(fc(dropout(x)), dim=-1))
         return out
     d = fc.out_features // 2
     z = F.linear(dropout(x), fc.weight).reshape(-1, 2 * d)
-    flat_skip = skip.expand(*x.shape[:-1], d).reshape(-1, d)
+    flat_skip = skip.expand(*rows, d).reshape(-1, d)
     out = GluAddNorm.apply(lib, z, fc.bias, flat_skip, norm.weight, norm.bias, norm.eps)  # type: ignore[no-untyped-call]
-    return out.view(*x.shape[:-1], d)
+    return out.view(*rows, d)
