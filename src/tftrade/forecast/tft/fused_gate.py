@@ -70,8 +70,9 @@ def gate_add_norm(x: Tensor, fc: nn.Linear, skip: Tensor, norm: nn.LayerNorm, dr
     usable = torch.is_grad_enabled() and plain_float32(x, skip, fc.weight, fc.bias, norm.weight, norm.bias)
     lib = tft_kernels() if usable else None
     rows = x.shape[:-1]
-    if (lib is None or norm.weight is None or norm.bias is None or fc.bias is None
-            or torch.broadcast_shapes(rows, skip.shape[:-1]) != rows):  # type: ignore[no-untyped-call]  # skip only
+    # the kernel path broadcasts skip to x's rows, never x to skip's
+    broadcast = torch.broadcast_shapes(rows, skip.shape[:-1])  # type: ignore[no-untyped-call]
+    if lib is None or norm.weight is None or norm.bias is None or fc.bias is None or broadcast != rows:
         out: Tensor = norm(skip + F.glu(fc(dropout(x)), dim=-1))
         return out
     d = fc.out_features // 2
