@@ -830,7 +830,6 @@ typedef struct {
 
 static inline vf loadu(const float *p) { vf v; __builtin_memcpy(&v, p, sizeof v); return v; }
 static inline void storeu(float *p, vf v) { __builtin_memcpy(p, &v, sizeof v); }
-static inline float hsum(vf v) { float s = 0.0f; for (int r = 0; r < R; ++r) s += v[r]; return s; }
 static inline float sigmoid1(float v) { return vsigmoid(splat(v))[0]; }
 
 int gate_forward(const gate_args *a, int threads) {
@@ -850,11 +849,11 @@ int gate_forward(const gate_args *a, int threads) {
             o[j] = sk[j] + (z[j] + b[j]) * sigmoid1(z[d + j] + b[d + j]);
             m += o[j];
         }
-        m = (m + hsum(acc)) / (float)d;
+        m = (m + lane_sum(acc)) / (float)d;
         acc = splat(0.0f);
         for (int j = 0; j < dv; j += R) { const vf c = loadu(o + j) - m; acc += c * c; }
         for (int j = dv; j < d; ++j) q += (o[j] - m) * (o[j] - m);
-        const float rstd = 1.0f / sqrtf((q + hsum(acc)) / (float)d + a->eps);
+        const float rstd = 1.0f / sqrtf((q + lane_sum(acc)) / (float)d + a->eps);
         for (int j = 0; j < dv; j += R) storeu(o + j, (loadu(o + j) - m) * rstd * loadu(a->lw + j) + loadu(a->lb + j));
         for (int j = dv; j < d; ++j) o[j] = (o[j] - m) * rstd * a->lw[j] + a->lb[j];
         a->stats[2 * i] = m;
@@ -914,8 +913,8 @@ int gate_backward(const gate_args *a, int threads) {
                 lwb[j] += g[j] * yh[j];
                 lbb[j] += g[j];
             }
-            c1 = (c1 + hsum(c1v)) / (float)d;
-            c2 = (c2 + hsum(c2v)) / (float)d;
+            c1 = (c1 + lane_sum(c1v)) / (float)d;
+            c2 = (c2 + lane_sum(c2v)) / (float)d;
             float *restrict dz = a->dz + i * 2 * d, *restrict ds = a->dskip + i * d;
             for (int j = 0; j < dv; j += R) {
                 const vf dy = rstd * (loadu(gy + j) - c1 - loadu(yh + j) * c2), sj = loadu(s + j);
