@@ -71,16 +71,18 @@ class LstmLayer(torch.autograd.Function):
         return (None, (dg @ w_ih).view(b, t, din), dh0, dc0, dg.t() @ x.view(b * t, din), dg.t() @ h_prev, db, db)
 
 
-def _train_lstm(lib: ctypes.CDLL, lstm: nn.LSTM, x: Tensor, state: State) -> tuple[Tensor, State]:
-    hs, cs = [], []
-    for layer in range(lstm.num_layers):
-        if layer > 0 and lstm.dropout > 0 and lstm.training:
-            x = F.dropout(x, lstm.dropout)
-        weights = (getattr(lstm, f"{k}_l{layer}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-        x, hn, cn = LstmLayer.apply(lib, x, state[0][layer], state[1][layer], *weights)  # type: ignore[no-untyped-call]
-        hs.append(hn)
-        cs.append(cn)
-    return x, (torch.stack(hs), torch.stack(cs))
+def _inference_layer(lib: ctypes.CDLL, lstm: nn.LSTM, layer: int, x: Tensor, h0: Tensor, c0: Tensor,
+                     ) -> tuple[Tensor, Tensor, Tensor]:
+    """One layer through the inference kernel: ``(out (B, T, d), hn (B, d), cn (B, d))``."""
+    b, t, d = x.shape[0], x.shape[1], lstm.hidden_size
+    w_ih, w_hh = getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}")
+    keep = [v.contiguous() for v in (x, torch.cat([w_ih, w_hh], 1).t(), getattr(lstm, f"bias_ih_l{layer}")
+                                     + getattr(lstm, f"bias_hh_l{layer}"), h0, c0)]
+    out, hn, cn = x.new_empty(b, t, d), x.new_empty(b, d), x.new_empty(b, d)
+    args = LstmArgs(*(float_ptr(v) for v in keep), b, t, x.shape[2], d, float_ptr(out), float_ptr(hn), float_ptr(cn))
+    if lib.lstm_forward(ctypes.byref(args), torch.get_num_threads()) != 0:
+        raise MemoryError("LSTM kernel could not allocate its scratch memory")
+    return out, hn, cn
 
 
 def run_lstm(lib: ctypes.CDLL | None, lstm: nn.LSTM, x: Tensor, state: State) -> tuple[Tensor, State]:
@@ -94,20 +96,15 @@ def run_lstm(lib: ctypes.CDLL | None, lstm: nn.LSTM, x: Tensor, state: State) ->
         out, (h, c) = lstm(x, state)
         return out, (h, c)
     assert lib is not None
-    if training:
-        return _train_lstm(lib, lstm, x, state)
-    b, t, d = x.shape[0], x.shape[1], lstm.hidden_size
     hs, cs = [], []
     for layer in range(lstm.num_layers):
-        w_ih, w_hh = getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}")
-        keep = [v.contiguous() for v in (x, torch.cat([w_ih, w_hh], 1).t(), getattr(lstm, f"bias_ih_l{layer}")
-                                         + getattr(lstm, f"bias_hh_l{layer}"), state[0][layer], state[1][layer])]
-        out, hn, cn = x.new_empty(b, t, d), x.new_empty(b, d), x.new_empty(b, d)
-        args = LstmArgs(*(float_ptr(v) for v in keep), b, t, x.shape[2], d, float_ptr(out), float_ptr(hn),
-                        float_ptr(cn))
-        if lib.lstm_forward(ctypes.byref(args), torch.get_num_threads()) != 0:
-            raise MemoryError("LSTM kernel could not allocate its scratch memory")
-        x = out
+        if training:
+            if layer > 0 and lstm.dropout > 0 and lstm.training:
+                x = F.dropout(x, lstm.dropout)
+            weights = (getattr(lstm, f"{k}_l{layer}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            x, hn, cn = LstmLayer.apply(lib, x, state[0][layer], state[1][layer], *weights)  # type: ignore[no-untyped-call]
+        else:
+            x, hn, cn = _inference_layer(lib, lstm, layer, x, state[0][layer], state[1][layer])
         hs.append(hn)
         cs.append(cn)
     return x, (torch.stack(hs), torch.stack(cs))
