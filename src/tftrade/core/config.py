@@ -122,6 +122,33 @@ class VendorSettings(Section):
     reddit_url: str = Field("https://www.reddit.com", description="Reddit base (token endpoint)")
 
 
+class AlertSettings(Section):
+    """Where significant events go (``tftrade serve`` and the live workers): Slack and e-mail."""
+
+    slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming-webhook URL (masked when shown)")
+    smtp_host: str | None = Field(None, description="SMTP server for alert e-mails")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_starttls: bool = Field(True, description="upgrade the SMTP connection with STARTTLS")
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    email_from: str = "tftrade@localhost"
+    email_to: tuple[str, ...] = ()
+    min_interval_s: float = Field(300.0, ge=0, description="an identical alert is sent at most once per interval")
+    max_per_hour: int = Field(30, ge=1, description="alerts sent per hour at most, across all kinds")
+
+
+class ServiceSettings(Section):
+    """The API, metrics and dashboard (``tftrade serve``)."""
+
+    host: str = Field("127.0.0.1", description="interface to bind; loopback unless told otherwise")
+    port: int = Field(8787, ge=0, le=65535)
+    cors_origins: tuple[str, ...] = Field((), description="origins allowed by CORS (none: CORS closed)")
+    rate_limit_per_minute: int = Field(1200, ge=1, description="requests per minute per API key")
+    max_request_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
+    feed_stale_s: float = Field(180.0, gt=0, description="/ready fails when the newest bar is older (in session)")
+    alerts: AlertSettings = AlertSettings()
+
+
 class Settings(BaseSettings):
     """The effective configuration of one tftrade process.
 
@@ -149,6 +176,7 @@ class Settings(BaseSettings):
     sentiment: SentimentSettings = SentimentSettings()
     forecast: ForecastSettings = ForecastSettings()
     vendors: VendorSettings = VendorSettings()
+    service: ServiceSettings = ServiceSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -186,6 +214,10 @@ class Settings(BaseSettings):
             k: ("***" if isinstance(v, SecretStr) else v)
             for k, v in dict(self.vendors).items()
         }
+        alerts = data["service"]["alerts"]
+        for key in ("slack_webhook_url", "smtp_password"):
+            if alerts[key] is not None:
+                alerts[key] = "***"
         return data
 
 
