@@ -54,7 +54,8 @@ def create(
 
     key, stored = create_key(engine(), name, Scope.parse(scope))
     emit({"key": key, "key_id": stored.key_id, "name": stored.name, "scope": stored.scope}, as_json,
-         lambda r: print(f"{r['key']}\n(key id {r['key_id']}, scope {r['scope']}: store it now, it is not shown again)"))
+         lambda r: print(f"{r['key']}\n(key id {r['key_id']}, scope {r['scope']}: store it now, "
+                         "it is not shown again)"))
 
 
 @apikey_app.command("list")

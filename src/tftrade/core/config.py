@@ -30,7 +30,7 @@ from tftrade.core.errors import ConfigError, TftradeWarning
 CONFIG_FILE_ENV = "TFTRADE_CONFIG"
 #: ``TFTRADE_*`` variables read outside :class:`Settings` (kernels, data sets, tests).
 OTHER_ENV = frozenset({CONFIG_FILE_ENV, "TFTRADE_SHARED_DATA", "TFTRADE_NATIVE", "TFTRADE_KERNEL_DIR",
-                       "TFTRADE_TEST_PG_URL"})
+                       "TFTRADE_TEST_PG_URL", "TFTRADE_TEST_REDIS_URL", "TFTRADE_SCREENSHOT_DIR"})
 
 
 class ConfigWarning(TftradeWarning):

@@ -35,7 +35,7 @@ from tftrade.service.ratelimit import RateLimiter
 from tftrade.service.security import BodyLimit, KeyStore, allows, key_from_headers
 from tftrade.service.watcher import Watcher
 from tftrade.stream.bus import Bus
-from tftrade.stream.desk import Control, Desk, DeskKind
+from tftrade.stream.desk import Control, Desk, DeskKind, EventType
 
 
 class ModelPort(Protocol):
@@ -240,6 +240,12 @@ def _register_data_routes(app: FastAPI, ctx: ServiceContext, read: Any) -> None:
     for kind in ("signals", "portfolio", "risk", "orders", "positions", "pnl"):
         _desk_route(app, ctx, read, kind)
 
+    @app.get("/status", tags=["desk"], dependencies=[read])
+    def status() -> dict[str, Any]:
+        """Operators' control flags, the trading loop's status and the feed's, as last published."""
+        return {"control": ctx.desk.control().__dict__, "status": ctx.desk.read("status"),
+                "feed": ctx.desk.read("feed")}
+
     @app.get("/models", tags=["forecasts"], dependencies=[read])
     def models() -> dict[str, Any]:
         """Registered model versions and the one served (the champion)."""
@@ -295,7 +301,7 @@ def _register_control_routes(app: FastAPI, ctx: ServiceContext, admin: Any) -> N
         control = Control(paused=paused, killed=killed, flatten=body.flatten and killed, reason=body.reason,
                           by=principal.key_id, at_ns=ctx.clock.now_ns())
         ctx.desk.set_control(control)
-        kind = "kill_switch" if killed else ("paused" if paused else "resumed")
+        kind: EventType = "kill_switch" if killed else ("paused" if paused else "resumed")
         ctx.desk.event(kind, f"{event} by key {principal.key_id}" + (f": {body.reason}" if body.reason else ""))
         return {"control": control.__dict__}
 

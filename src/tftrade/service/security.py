@@ -79,24 +79,24 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await _too_large(send, self.max_bytes)
             return
-        seen = 0
-
-        async def limited() -> MutableMapping[str, Any]:
-            nonlocal seen
+        messages: list[MutableMapping[str, Any]] = []
+        seen, more = 0, True
+        while more:  # read the body first (at most max_bytes), so the app never sees a partial one
             message = await receive()
+            if message["type"] != "http.request":
+                messages.append(message)
+                break
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise _BodyTooLarge
-            return message
+                await _too_large(send, self.max_bytes)
+                return
+            messages.append(message)
+            more = message.get("more_body", False)
 
-        try:
-            await self.app(scope, limited, send)
-        except _BodyTooLarge:
-            await _too_large(send, self.max_bytes)
+        async def replay() -> MutableMapping[str, Any]:
+            return messages.pop(0) if messages else await receive()
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 async def _too_large(send: Send, limit: int) -> None:

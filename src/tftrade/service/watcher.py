@@ -69,7 +69,7 @@ class Watcher:
         if kind == "feed" and isinstance(data, dict):
             for feed, up in (data.get("connected") or {}).items():
                 self.metrics.feed_connected.labels(feed=feed).set(1.0 if up else 0.0)
-            if data.get("last_bar_ns"):
+            if data.get("last_bar_ns") is not None:
                 self.last_bar_ns = max(self.last_bar_ns or 0, int(data["last_bar_ns"]))
 
     def check_feed(self) -> None:
