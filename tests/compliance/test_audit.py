@@ -106,7 +106,8 @@ def test_verify_detects_reordering_and_insertion(any_engine: Engine) -> None:
     fake = forged.append("note", {"forged": True})
     with any_engine.begin() as conn:
         for seq in (5, 4, 3):
-            conn.execute(text(f"UPDATE audit_log SET seq = {seq + 1} WHERE chain = 'ins' AND seq = {seq}"))
+            for table in ("audit_log", "audit_order_refs"):  # a careful forger moves the index too
+                conn.execute(text(f"UPDATE {table} SET seq = {seq + 1} WHERE chain = 'ins' AND seq = {seq}"))
         conn.execute(text("INSERT INTO audit_log VALUES ('ins', 3, 'note', :t, :b, :p, :h)"),
                      {"t": fake.recorded_at, "b": fake.body, "p": fake.prev_hash, "h": fake.entry_hash})
     report = log2.verify()
