@@ -8,9 +8,38 @@ which entries concern which order (the ids are inside the hashed entry too).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Date, Index, Integer, Numeric, String, Table, Text, UniqueConstraint
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Date, Dialect, Index, Integer, Numeric, String, Table, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from tftrade.store.schema import metadata
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """An exact decimal: ``NUMERIC(28, 10)`` on PostgreSQL, its text on SQLite (which has no exact decimal)."""
+
+    impl = Numeric(28, 10)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(28, 10, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal | int):
+            raise TypeError(f"exact decimal column given a {type(value).__name__}; pass a Decimal")
+        return str(Decimal(value)) if dialect.name == "sqlite" else Decimal(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(value) if isinstance(value, str) else Decimal(value).normalize()
+
 
 audit_log = Table(
     "audit_log",
@@ -42,9 +71,9 @@ tax_transactions = Table(
     Column("ticker", String(32), nullable=False),
     Column("trade_date", Date, nullable=False),
     Column("side", String(4), nullable=False),
-    Column("quantity", Numeric(28, 10), nullable=False),
-    Column("price", Numeric(28, 10), nullable=False),
-    Column("fees", Numeric(20, 6), nullable=False),
+    Column("quantity", ExactDecimal, nullable=False),
+    Column("price", ExactDecimal, nullable=False),
+    Column("fees", ExactDecimal, nullable=False),
     Column("lots", Text, nullable=True),
     Column("source", String(512), nullable=False),
     UniqueConstraint("account", "txn_id"),
@@ -57,8 +86,8 @@ tax_splits = Table(
     metadata,
     Column("ticker", String(32), primary_key=True),
     Column("effective", Date, primary_key=True),
-    Column("ratio", Numeric(20, 10), nullable=False),
+    Column("ratio", ExactDecimal, nullable=False),
     Column("source", String(512), nullable=False),
 )
 
-__all__ = ["audit_log", "audit_order_refs", "tax_splits", "tax_transactions"]
+__all__ = ["ExactDecimal", "audit_log", "audit_order_refs", "tax_splits", "tax_transactions"]

@@ -29,6 +29,7 @@ $$ LANGUAGE plpgsql
 
 
 def upgrade() -> None:
+    exact = sa.Numeric(28, 10).with_variant(sa.String(64), "sqlite")  # tftrade.store.schema_compliance.ExactDecimal
     int_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
     op.create_table(
         "audit_log",
@@ -57,9 +58,9 @@ def upgrade() -> None:
         sa.Column("ticker", sa.String(32), nullable=False),
         sa.Column("trade_date", sa.Date(), nullable=False),
         sa.Column("side", sa.String(4), nullable=False),
-        sa.Column("quantity", sa.Numeric(28, 10), nullable=False),
-        sa.Column("price", sa.Numeric(28, 10), nullable=False),
-        sa.Column("fees", sa.Numeric(20, 6), nullable=False),
+        sa.Column("quantity", exact, nullable=False),
+        sa.Column("price", exact, nullable=False),
+        sa.Column("fees", exact, nullable=False),
         sa.Column("lots", sa.Text(), nullable=True),
         sa.Column("source", sa.String(512), nullable=False),
         sa.UniqueConstraint("account", "txn_id", name="uq_tax_transactions_account_txn_id"),
@@ -69,7 +70,7 @@ def upgrade() -> None:
         "tax_splits",
         sa.Column("ticker", sa.String(32), nullable=False),
         sa.Column("effective", sa.Date(), nullable=False),
-        sa.Column("ratio", sa.Numeric(20, 10), nullable=False),
+        sa.Column("ratio", exact, nullable=False),
         sa.Column("source", sa.String(512), nullable=False),
         sa.PrimaryKeyConstraint("ticker", "effective", name="pk_tax_splits"),
     )
