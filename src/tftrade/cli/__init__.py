@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from tftrade.cli import backtest_cmd, config_cmd, data_cmd, db_cmd, demo_cmd, forecast_cmd, ingest_cmd, sentiment_cmd
+from tftrade.cli import audit_cmd, tax_cmd
 
 app = typer.Typer(
     name="tftrade",
@@ -26,6 +27,8 @@ app.add_typer(sentiment_cmd.app, name="sentiment")
 forecast_cmd.register(app)
 backtest_cmd.register(app)
 demo_cmd.register(app)
+audit_cmd.register(app)
+app.add_typer(tax_cmd.app, name="tax")
 
 
 def main() -> None:
