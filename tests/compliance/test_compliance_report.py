@@ -72,7 +72,8 @@ def _save_run(home: Path) -> str:
     weights[40:, 0] = 0.32  # drift over the 30 % sector... and single-stock limits (5 % default)
     rets = (weights * np.vstack([np.zeros(n), close[1:] / close[:-1] - 1])).sum(axis=1)
     equity = 1e6 * np.cumprod(1 + rets)
-    np.savez_compressed(path / "arrays.npz", timestamps=ts.as_unit("ns").asi8, equity=equity, cash=equity * 0.1, weights=weights,
+    np.savez_compressed(path / "arrays.npz", timestamps=ts.as_unit("ns").asi8, equity=equity, cash=equity * 0.1,
+                        weights=weights,
                         beta=np.full(t, 1.0), benchmark=np.full(t, np.nan), close=close,
                         tickers=np.array(["A", "B", "C", "D"]), sectors=np.array(["tech", "tech", "fin", "fin"]))
     pd.DataFrame({"ticker": [], "quantity": []}).to_parquet(path / "trades.parquet")

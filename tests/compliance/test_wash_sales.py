@@ -64,7 +64,8 @@ def test_partial_repurchase_after_the_sale_disallows_only_matched_shares() -> No
     (d,) = led.dispositions()
     assert (d.disallowed, d.gain) == (D(1000), D(-1000))
     old, new = led.open_lots()
-    assert (old.quantity, old.basis, old.replacement) == (D(50), D(9000), False)  # bought long before: not a replacement
+    # the old shares were bought long before: not a replacement
+    assert (old.quantity, old.basis, old.replacement) == (D(50), D(9000), False)
     assert (new.quantity, new.basis) == (D(25), D(4750))
 
 
@@ -87,7 +88,8 @@ def test_chain_of_wash_sales_carries_the_loss_through_several_lots() -> None:
     assert first.disallowed == D(100)
     assert second.basis == D(950) and second.disallowed == D(150)
     assert third.basis == D(970) and third.gain == D(30)  # 1000 - (820 + 150)
-    assert sum(d.gain for d in led.dispositions()) == D(900 + 800 + 1000 - 1000 - 850 - 820)  # all deferred, then recognised
+    # every loss deferred, then recognised on the last sale:
+    assert sum(d.gain for d in led.dispositions()) == D(900 + 800 + 1000 - 1000 - 850 - 820)
 
 
 def test_gain_is_never_washed_and_sold_shares_are_not_their_own_replacement() -> None:

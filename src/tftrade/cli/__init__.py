@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import typer
 
-from tftrade.cli import backtest_cmd, config_cmd, data_cmd, db_cmd, demo_cmd, forecast_cmd, ingest_cmd, sentiment_cmd
-from tftrade.cli import audit_cmd, tax_cmd
+from tftrade.cli import (
+    audit_cmd,
+    backtest_cmd,
+    config_cmd,
+    data_cmd,
+    db_cmd,
+    demo_cmd,
+    forecast_cmd,
+    ingest_cmd,
+    sentiment_cmd,
+    tax_cmd,
+)
 
 app = typer.Typer(
     name="tftrade",

@@ -55,7 +55,8 @@ def lots(
     history = load_history(engine())
     ledger = history.ledger(_method(method))
     rows = [{"account": lot.account, "ticker": lot.ticker, "lot": lot.lot_id, "purchased": lot.purchased,
-             "holding_from": lot.acquired, "shares": lot.quantity, "basis": lot.basis, "wash_adjustment": lot.adjustment}
+             "holding_from": lot.acquired, "shares": lot.quantity, "basis": lot.basis,
+             "wash_adjustment": lot.adjustment}
             for lot in ledger.open_lots(account, ticker.upper() if ticker else None)]
     emit({"lots": rows, "deferred_losses": ledger.deferred_losses(), "notes": list(history.notes)}, as_json,
          lambda r: table("open tax lots", r["lots"]))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +40,7 @@ class LinkedBrinson:
 
     labels: tuple[str, ...]
     sectors: tuple[str, ...]
-    periods: tuple[dict[str, float], ...]
+    periods: tuple[dict[str, Any], ...]
     linked: dict[str, dict[str, float]]
     portfolio_return: float
     benchmark_return: float
@@ -58,7 +59,7 @@ def carino_factor(r: float, b: float) -> float:
     """:math:`(\\ln(1+r) - \\ln(1+b)) / (r - b)`, or :math:`1/(1+r)` when ``r == b``.
 
     >>> round(carino_factor(0.1, 0.1), 6), round(carino_factor(0.1, 0.05), 6)
-    (0.909091, 0.929479)
+    (0.909091, 0.9304)
     """
     if r <= -1 or b <= -1:
         raise ComplianceError(f"returns must be above -100 % to link them (got {r}, {b})")
@@ -80,7 +81,7 @@ def link_brinson(results: Sequence[BrinsonResult], portfolio_returns: Sequence[f
     total_b = float(np.prod([1 + b for b in benchmark_returns]) - 1)
     k = carino_factor(total_r, total_b)
     linked = {name: dict.fromkeys(sectors, 0.0) for name in ("allocation", "selection", "interaction")}
-    periods = []
+    periods: list[dict[str, Any]] = []
     for res, r, b, label in zip(results, portfolio_returns, benchmark_returns, labels, strict=True):
         if res.sectors != sectors:
             raise ComplianceError("every period must have the same sectors")
@@ -89,7 +90,7 @@ def link_brinson(results: Sequence[BrinsonResult], portfolio_returns: Sequence[f
                           ("interaction", res.interaction)):
             for s, v in zip(sectors, arr, strict=True):
                 linked[name][s] += float(v) * kt / k
-        periods.append({"period": label, "portfolio": r, "benchmark": b, **res.totals()})  # type: ignore[dict-item]
+        periods.append({"period": label, "portfolio": r, "benchmark": b, **res.totals()})
     return LinkedBrinson(tuple(labels), sectors, tuple(periods), linked, total_r, total_b)
 
 

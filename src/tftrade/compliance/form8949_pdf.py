@@ -32,8 +32,10 @@ _PART_TEXT = {
     "II": ("Long-Term.", "Transactions involving capital assets you held more than 1 year are generally long-term "
            "(see instructions)."),
 }
-_LINE2 = {"I": "line 1b (if Box A above is checked), line 2 (if Box B above is checked), or line 3 (if Box C above is checked)",
-          "II": "line 8b (if Box D above is checked), line 9 (if Box E above is checked), or line 10 (if Box F above is checked)"}
+_LINE2 = {"I": "line 1b (if Box A above is checked), line 2 (if Box B above is checked), "
+               "or line 3 (if Box C above is checked)",
+          "II": "line 8b (if Box D above is checked), line 9 (if Box E above is checked), "
+                "or line 10 (if Box F above is checked)"}
 
 
 def money(x: Decimal) -> str:
@@ -46,8 +48,8 @@ def render_pdf(form: Form8949, path: Path, name: str = "") -> Path:
     pages: list[tuple[str, str, Sequence[Row8949]]] = []
     for part in ("I", "II"):
         for box, _ in _BOXES[part]:
-            rows = [r for r in form.rows if r.box == box]
-            pages += [(part, box, rows[i:i + ROWS_PER_PAGE]) for i in range(0, len(rows), ROWS_PER_PAGE)]
+            box_rows = [r for r in form.rows if r.box == box]
+            pages += [(part, box, box_rows[i:i + ROWS_PER_PAGE]) for i in range(0, len(box_rows), ROWS_PER_PAGE)]
     pdf = PdfCanvas()
     total = len(pages) + 1
     for n, (part, box, rows) in enumerate(pages, start=1):
@@ -111,7 +113,8 @@ def _page(pdf: PdfCanvas, form: Form8949, part: str, box: str, rows: Sequence[Ro
     pdf.text(_L, 31, "For Paperwork Reduction Act Notice, see your tax return instructions.", 6.5, bold=True)
     pdf.text(360, 31, "Cat. No. 37768Z", 6.5)
     pdf.text(_R, 31, f"Form 8949 ({form.year})", 7, bold=True, align="right")
-    pdf.text(_L, 22, f"Prepared by tftrade from its tax lots (relief method {form.method.upper()}; wash sales applied). "
+    pdf.text(_L, 22, "Prepared by tftrade from its tax lots (relief method "
+             f"{form.method.upper()}; wash sales applied). "
              f"{page_label}", 6)
 
 
@@ -158,11 +161,11 @@ def _table(pdf: PdfCanvas, part: str, rows: Sequence[Row8949], top: float) -> No
     for r in rows:
         t = t + Totals(r.proceeds, r.basis, r.adjustment, r.gain)
     pdf.text(_L + 2, y - 9, "2", 8, bold=True)
-    text = ["Totals. Add the amounts in columns (d), (e), (g), and (h) (subtract",
+    label = ["Totals. Add the amounts in columns (d), (e), (g), and (h) (subtract",
             "negative amounts). Enter each total here and include on your",
             "Schedule D, " + _LINE2[part].split(", or ")[0] + ",",
             "or " + _LINE2[part].split(", or ")[1]]
-    for k, s in enumerate(text):
+    for k, s in enumerate(label):
         pdf.text(_L + 10, y - 9 - 7 * k, s, 5.8, bold=k == 0)
     for col, value in ((4, t.proceeds), (5, t.basis), (7, t.adjustment), (8, t.gain)):
         pdf.text(e[col] - 3, y - 16, money(value), 7.5, bold=True, align="right")

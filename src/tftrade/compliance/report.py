@@ -34,8 +34,8 @@ from tftrade.risk.var import historical_var
 def parse_period(period: str) -> tuple[datetime, datetime, str]:
     """``2026Q1``, ``2026`` or ``2026-03`` as ``[start, end)`` in UTC and the sub-period unit.
 
-    >>> parse_period("2026Q2")[:2]
-    (datetime.datetime(2026, 4, 1, 0, 0, tzinfo=datetime.timezone.utc), datetime.datetime(2026, 7, 1, 0, 0, tzinfo=datetime.timezone.utc))
+    >>> [d.isoformat() for d in parse_period("2026Q2")[:2]]
+    ['2026-04-01T00:00:00+00:00', '2026-07-01T00:00:00+00:00']
     """
     text = period.strip().upper()
     if m := re.fullmatch(r"(\d{4})Q([1-4])", text):
@@ -49,7 +49,8 @@ def parse_period(period: str) -> tuple[datetime, datetime, str]:
         y, mo = int(m[1]), int(m[2])
         if not 1 <= mo <= 12:
             raise ComplianceError(f"period {period!r}: month {mo} is not 1-12")
-        return datetime(y, mo, 1, tzinfo=UTC), datetime(y + (mo == 12), 1 if mo == 12 else mo + 1, 1, tzinfo=UTC), "week"
+        end = datetime(y + (mo == 12), 1 if mo == 12 else mo + 1, 1, tzinfo=UTC)
+        return datetime(y, mo, 1, tzinfo=UTC), end, "week"
     raise ComplianceError(f"period {period!r} is not a quarter (2026Q1), a year (2026) or a month (2026-03)")
 
 
@@ -163,7 +164,8 @@ def _limits(run: SavedRun, inside: np.ndarray, lim: GateLimits, risk: dict[str, 
             {"limit": "VaR 95 % (one period)", "max_used": risk["var_95"], "limit_value": lim.max_var,
              "usage": risk["var_95"] / lim.max_var, "breaches": int(risk["var_95"] > lim.max_var)},
             {"limit": "drawdown", "max_used": -risk["max_drawdown"], "limit_value": lim.max_drawdown,
-             "usage": -risk["max_drawdown"] / lim.max_drawdown, "breaches": int(-risk["max_drawdown"] > lim.max_drawdown)}]
+             "usage": -risk["max_drawdown"] / lim.max_drawdown,
+             "breaches": int(-risk["max_drawdown"] > lim.max_drawdown)}]
     if run.beta is not None:
         beta = run.beta[inside]
         invested = np.abs(w).sum(axis=1) > 0
@@ -196,13 +198,18 @@ def _pct(x: float) -> str:
     return "n/a" if x != x else f"{100 * x:.2f} %"
 
 
-def _table(rows: list[dict[str, Any]], pct: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+def _cell(key: str, value: Any, pct: frozenset[str]) -> str:
+    if isinstance(value, float):
+        return _pct(value) if key in pct else f"{value:.4f}"
+    return html.escape(str(value))
+
+
+def _table(rows: list[dict[str, Any]], pct: frozenset[str] | set[str] = frozenset()) -> str:
     if not rows:
         return "<p>none</p>"
     head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(
-        f"<td>{_pct(v) if k in pct and isinstance(v, float) else html.escape(f'{v:.4f}' if isinstance(v, float) else str(v))}"
-        "</td>" for k, v in r.items()) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(k, v, frozenset(pct))}</td>" for k, v in r.items()) + "</tr>"
+                   for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 

@@ -81,8 +81,9 @@ def method_comparison(transactions: Sequence[Transaction], splits: Sequence[Spli
     """
     rows = []
     tax: dict[str, Decimal] = {}
-    for method in ("fifo", "lifo", "hifo", "mintax"):
-        ledger = build_ledger(transactions, splits, method)  # type: ignore[arg-type]
+    methods: tuple[Method, ...] = ("fifo", "lifo", "hifo", "mintax")
+    for method in methods:
+        ledger = build_ledger(transactions, splits, method)
         g = year_gains(ledger.dispositions(), year, account)
         if g.sales == 0:
             raise TaxReportError(f"no sales in {year}{' in account ' + account if account else ''}")

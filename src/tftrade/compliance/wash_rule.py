@@ -31,7 +31,7 @@ from tftrade.compliance.audit_log import AuditSink
 from tftrade.compliance.errors import TaxLotError
 from tftrade.compliance.ledger import TaxLedger
 from tftrade.compliance.money import ZERO, cents
-from tftrade.compliance.transactions import Transaction
+from tftrade.compliance.transactions import Side, Transaction
 
 WashAction = Literal["accept", "resize", "reject"]
 
@@ -97,7 +97,7 @@ class WashSaleRule:
         return out
 
     def _txn(self, order: ProposedOrder, shares: Decimal, today: date) -> Transaction:
-        side = "buy" if shares > 0 else "sell"
+        side: Side = "buy" if shares > 0 else "sell"
         return Transaction(self.account, order.ticker, today, side, abs(shares), order.price, ZERO,
                            f"proposed:{order.order_id}")
 

@@ -93,8 +93,9 @@ def tax_cost(w: np.ndarray, w0: np.ndarray, schedules: Sequence[TaxSchedule | No
 
 def tax_cost_expression(w: Any, w0: np.ndarray, schedules: Sequence[TaxSchedule | None], equity: float) -> Any:
     """The convex cvxpy expression of :func:`tax_cost` (negative rates clipped to 0)."""
-    import cvxpy as cp
+    import cvxpy
 
+    cp: Any = cvxpy  # cvxpy's type hints are incomplete (cp.pos is untyped)
     terms = []
     for i, s in enumerate(schedules):
         if s is None or not s.sizes:
@@ -169,8 +170,8 @@ def plan_harvest(lots: Sequence[OpenLot], prices: Mapping[str, Decimal], on: dat
         if recent:
             skipped.append((ticker, f"bought on {recent[0].purchased}, within 30 days: the loss would be washed"))
             continue
-        sub = substitutes.get(ticker)
-        if sub is None or sub not in prices or prices[sub] <= 0:
+        sub = substitutes.get(ticker, "")
+        if not sub or sub not in prices or prices[sub] <= 0:
             skipped.append((ticker, "no substitute configured (or no price for it)"))
             continue
         shares = sum((lot.shares for lot in losers), Decimal(0))
