@@ -73,6 +73,8 @@ def form8949(
                             "C: no 1099-B (F)."),
     out: Path | None = typer.Option(None, "--out", help="File to write (default: $TFTRADE_HOME/tax/)."),
     name: str = typer.Option("", "--name", help="Name shown on the return (PDF)."),
+    group: list[str] | None = typer.Option(None, "--group", help="TICKER=GROUP: treat tickers of one group as "
+                                           "substantially identical (repeatable)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Form 8949 (Part I/II, boxes A-F, code W) and the Schedule D totals for one tax year."""
@@ -86,7 +88,7 @@ def form8949(
     if box.upper() not in ("A", "B", "C"):
         raise ValueError(f"--box {box!r} is not A, B or C")
     history = load_history(engine())
-    ledger = history.ledger(_method(method))
+    ledger = history.ledger(_method(method), _groups(group))
     form = form_8949(ledger.dispositions(), year, account=account, short_box=box.upper(),  # type: ignore[arg-type]
                      method=method, notes=history.notes)
     summary: dict[str, Any] = {"year": year, "account": account, "method": method, "rows": len(form.rows),
@@ -134,6 +136,16 @@ def alpha(
     result = method_comparison(history.transactions, history.splits, year, account=account,
                                rates=(Decimal(short_rate), Decimal(long_rate)), chosen=_method(method))
     emit(result, as_json, lambda r: table(f"tax by relief method, {year}", r["methods"]))
+
+
+def _groups(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or []:
+        ticker, sep, grp = pair.partition("=")
+        if not sep or not ticker.strip() or not grp.strip():
+            raise ValueError(f"--group {pair!r} is not TICKER=GROUP")
+        out[ticker.strip().upper()] = grp.strip().upper()
+    return out
 
 
 def _method(method: str) -> Any:

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from tftrade.compliance.audit_chain import AuditEntry, VerifyReport, make_body, next_entry, verify_entries
-from tftrade.compliance.errors import AuditError
+from tftrade.compliance.errors import AuditError, AuditTamperError
 from tftrade.store.schema_compliance import audit_log, audit_order_refs
 
 Clock = Callable[[], datetime]
@@ -157,6 +157,34 @@ class AuditLog:
                                          .where(audit_order_refs.c.chain == self.chain)):
                 refs.setdefault(int(seq), set()).add(str(oid))
         return verify_entries(self.chain, self.entries(), expect_head, refs)
+
+    def adopt(self, chain: Iterable[AuditEntry]) -> int:
+        """Store a chain kept elsewhere (a backtest's :class:`MemoryAuditLog`) as this chain, hashes unchanged.
+
+        Raises
+        ------
+        AuditError
+            If this chain is not empty, or the entries belong to another chain.
+        AuditTamperError
+            If the entries do not verify (nothing is written).
+        """
+        entries = list(chain)
+        if any(e.chain != self.chain for e in entries):
+            raise AuditError(f"entries of another chain cannot be adopted as {self.chain!r}")
+        report = verify_entries(self.chain, entries)
+        if not report.ok:
+            raise AuditTamperError(f"chain {self.chain!r} to adopt does not verify: {report.problem}")
+        with self.engine.begin() as conn:
+            if self._last(conn) is not None:
+                raise AuditError(f"audit chain {self.chain!r} already has entries; adopt into a new chain")
+            for e in entries:
+                conn.execute(insert(audit_log).values(chain=e.chain, seq=e.seq, kind=e.kind,
+                                                      recorded_at=e.recorded_at, payload=e.body,
+                                                      prev_hash=e.prev_hash, entry_hash=e.entry_hash))
+                if e.order_ids:
+                    conn.execute(insert(audit_order_refs), [{"chain": e.chain, "seq": e.seq, "order_id": i}
+                                                            for i in e.order_ids])
+        return len(entries)
 
     def chains(self) -> dict[str, int]:
         """Every chain in the table and its number of entries."""

@@ -87,6 +87,7 @@ class TaxLedger:
         self._groups = dict(groups or {})
         self._wash = wash_sales
         self._lots: dict[tuple[str, str], list[TaxLot]] = {}
+        self._keys: dict[str, set[tuple[str, str]]] = {}  # group -> (account, ticker) keys with lots
         self._dispositions: list[Disposition] = []
         self._pending: dict[str, list[_PendingLoss]] = {}
         self._last: dict[str, date] = {}
@@ -154,6 +155,7 @@ class TaxLedger:
         lot = TaxLot(origin, origin, txn.account, txn.ticker, txn.trade_date, txn.trade_date, txn.quantity,
                      txn.gross + txn.fees, seq=self._seq)
         self._lots.setdefault((txn.account, txn.ticker), []).append(lot)
+        self._keys.setdefault(self._group(txn.ticker), set()).add((txn.account, txn.ticker))
         if self._wash:
             self._wash_with_purchase(lot)
 
@@ -192,6 +194,7 @@ class TaxLedger:
         self._lots[key] = [lot for lot in lots if lot.quantity > 0]
         if not self._lots[key]:
             del self._lots[key]
+            self._keys[self._group(txn.ticker)].discard(key)
         self._dispositions.extend(out)
         if self._wash:
             for d in out:
@@ -230,7 +233,7 @@ class TaxLedger:
         group = self._group(d.ticker)
         pending = _PendingLoss(d, d.quantity, d.loss)
         candidates = sorted(
-            (lot for (_, t), lots in self._lots.items() if self._group(t) == group for lot in lots
+            (lot for key in self._keys.get(group, ()) for lot in self._lots[key]
              if not lot.replacement and lot.origin != d.origin
              and d.sold - WINDOW <= lot.purchased <= d.sold and (lot.purchased, lot.seq) > (d.purchased, d.lot_seq)),
             key=lambda lot: (lot.purchased, lot.seq, lot.lot_id))
