@@ -97,6 +97,8 @@ class AuditLog:
     def append_many(self, items: Iterable[tuple[str, dict[str, Any], Iterable[str]]]) -> list[AuditEntry]:
         """Append several entries in one transaction (all or none)."""
         staged = [(kind, make_body(payload, ids), sorted({str(i) for i in ids})) for kind, payload, ids in items]
+        if not staged:
+            return []
         for attempt in range(5):
             try:
                 return self._write(staged)
@@ -111,16 +113,16 @@ class AuditLog:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": "audit:" + self.chain})
             last = self._last(conn)
+            refs = []
             for kind, body, ids in staged:
-                entry = next_entry(self.chain, last, kind, self._clock().isoformat(), body)
-                conn.execute(insert(audit_log).values(
-                    chain=entry.chain, seq=entry.seq, kind=entry.kind, recorded_at=entry.recorded_at,
-                    payload=entry.body, prev_hash=entry.prev_hash, entry_hash=entry.entry_hash))
-                if ids:
-                    conn.execute(insert(audit_order_refs), [{"chain": self.chain, "seq": entry.seq, "order_id": i}
-                                                            for i in ids])
-                out.append(entry)
-                last = entry
+                last = next_entry(self.chain, last, kind, self._clock().isoformat(), body)
+                out.append(last)
+                refs += [{"chain": self.chain, "seq": last.seq, "order_id": i} for i in ids]
+            conn.execute(insert(audit_log), [
+                {"chain": e.chain, "seq": e.seq, "kind": e.kind, "recorded_at": e.recorded_at, "payload": e.body,
+                 "prev_hash": e.prev_hash, "entry_hash": e.entry_hash} for e in out])
+            if refs:
+                conn.execute(insert(audit_order_refs), refs)
         return out
 
     def _last(self, conn: Any) -> AuditEntry | None:
