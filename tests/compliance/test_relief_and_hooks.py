@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from decimal import Decimal as D
 
 import numpy as np
@@ -96,3 +97,29 @@ def test_backtest_chain_adopted_into_the_database(sqlite_engine: Engine) -> None
     bad[1] = type(bad[1])(**{**{f: getattr(bad[1], f) for f in bad[1].__slots__}, "kind": "note"})  # type: ignore[attr-defined]
     with pytest.raises(AuditTamperError):
         AuditLog(sqlite_engine, "bt-1").adopt(bad)
+
+
+def test_import_round_trip_is_exact_on_both_backends(any_engine: Engine, tmp_path: Path) -> None:
+    from tftrade.compliance.tax_import import read_fills, read_splits
+    from tftrade.compliance.tax_store import import_history
+
+    fills = tmp_path / "f.csv"
+    fills.write_text("date,ticker,side,quantity,price,fees,account,lots\n"
+                     "01/02/2024,x,B,10.5,100.123456789,0.015,acct,\n"
+                     "2024-02-01,X,buy,3,99.99,0,acct,\n"
+                     "2024-09-03,X,sell,4,120.01,0.01,acct,r-placeholder\n".replace("r-placeholder", ""))
+    splits = tmp_path / "s.csv"
+    splits.write_text("date,ticker,ratio\n2024-06-03,X,1.5\n")
+    assert import_history(any_engine, [], read_splits(splits), "s.csv")["splits_inserted"] == 1
+    counts = import_history(any_engine, read_fills(fills), [], "f.csv")
+    assert counts["inserted"] == 3 and import_history(any_engine, read_fills(fills), [], "f.csv")["inserted"] == 0
+    history = load_history(any_engine)
+    first = history.transactions[0]
+    assert (first.quantity, first.price, first.fees) == (D("10.5"), D("100.123456789"), D("0.015"))
+    led = history.ledger()
+    assert sum(lot.quantity for lot in led.open_lots()) == D("10.5") * D("1.5") + D(3) * D("1.5") - 4
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,ticker,side,quantity,price,account\n2024-09-04,X,sell,1000,1,acct\n")
+    with pytest.raises(TaxLotError, match="only"):
+        import_history(any_engine, read_fills(bad), [], "bad.csv")
+    assert len(load_history(any_engine).transactions) == 3
