@@ -76,7 +76,10 @@ def _save_run(home: Path) -> str:
                         weights=weights,
                         beta=np.full(t, 1.0), benchmark=np.full(t, np.nan), close=close,
                         tickers=np.array(["A", "B", "C", "D"]), sectors=np.array(["tech", "tech", "fin", "fin"]))
-    pd.DataFrame({"ticker": [], "quantity": []}).to_parquet(path / "trades.parquet")
+    pd.DataFrame({"timestamp": [ts[1], ts[10], ts[20]], "ticker": ["A", "A", "A"], "action": ["BUY", "SELL", "BUY"],
+                  "quantity": [100, 100, 50], "price": [100.0, 90.0, 95.0], "pnl": [None, -1000.0, None],
+                  "commission": [1.0, 1.0, 0.5], "order_id": ["o1", "o2", "o3"],
+                  "rationale": ["", "", ""]}).to_parquet(path / "trades.parquet")
     pd.DataFrame({"timestamp": [ts[5], ts[50]], "ticker": ["A", "B"], "action": ["resize", "reject"],
                   "requested": [100.0, 50.0], "approved": [40.0, 0.0],
                   "reasons": ["max_weight 0.05", "sector tech 0.31 > 0.25"]}).to_parquet(path / "gate.parquet")
@@ -95,8 +98,12 @@ def test_compliance_report_cli(_isolated_home: Path) -> None:
     s = out["summary"]
     assert s["breaches"] > 0 and s["gate"]["by_action"] == {"resize": 1, "reject": 1}
     assert s["audit"]["ok"] and len(s["audit"]["head_hash"]) == 64
+    # 100 bought at 100 (+1), sold at 90 (-1): 1,002 loss, washed by the 50 bought 10 bars later (half of it)
+    assert s["tax"]["disallowed_in_year"] == "501.00000000" and s["tax"]["deferred_losses"] == "501.00000000"
+    assert s["tax"]["short_term_gains"] == "-501.00000000" and s["tax"]["tax"] == "0.00"
     html = Path(out["report"]).read_text()
-    for text in ("Carino", "Treynor", "Risk-limit usage", "single-stock weight", "2026-02", "cash", "VaR"):
+    for text in ("Carino", "Treynor", "Risk-limit usage", "single-stock weight", "2026-02", "cash", "VaR",
+                 "Tax alpha", "after-tax return"):
         assert text in html
     result = runner.invoke(app, ["compliance", "report", "--period", "2025Q1"])
     assert result.exit_code == 1 and "0 bars in 2025Q1" in result.output

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 from decimal import Decimal as D
+from pathlib import Path
 
 import numpy as np
 import pytest

@@ -13,6 +13,7 @@ import html
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ from tftrade.analytics.metrics import max_drawdown, turnover
 from tftrade.backtest.runs import SavedRun
 from tftrade.compliance.attribution import LinkedBrinson, TimingSplit, link_brinson, selection_timing, weights_with_cash
 from tftrade.compliance.audit_chain import VerifyReport
-from tftrade.compliance.errors import ComplianceError
+from tftrade.compliance.errors import ComplianceError, TaxLotError
+from tftrade.compliance.ledger import build_ledger
+from tftrade.compliance.tax_alpha import period_gains, tax_alpha_summary, transactions_from_trades
 from tftrade.core.types import Float64Array
 from tftrade.risk.gate import GateLimits
 from tftrade.risk.var import historical_var
@@ -67,6 +70,7 @@ class ComplianceReport:
     gate: dict[str, Any]
     risk: dict[str, float]
     audit: VerifyReport
+    tax: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -76,7 +80,7 @@ class ComplianceReport:
                 "linked_effects": self.attribution.linked_totals(), "risk": self.risk,
                 "breaches": sum(int(row["breaches"]) for row in self.limits), "gate": self.gate,
                 "audit": {"ok": self.audit.ok, "head_seq": self.audit.head_seq, "head_hash": self.audit.head_hash,
-                          "problem": self.audit.problem}}
+                          "problem": self.audit.problem}, "tax": self.tax}
 
 
 def build_report(run: SavedRun, period: str, audit: VerifyReport, limits: GateLimits | None = None) -> ComplianceReport:
@@ -108,8 +112,26 @@ def build_report(run: SavedRun, period: str, audit: VerifyReport, limits: GateLi
     except AnalyticsError as e:  # too few bars for the regression
         notes.append(f"Selection vs timing not computed: {e}")
     risk = _risk(returns, run.weights[inside])
+    tax = _tax(run, start, end, risk["return"], Decimal(repr(float(eq[inside[0]]))), notes)
     return ComplianceReport(period, run.run_id, int(inside.shape[0]), attribution, timing,
-                            _limits(run, inside, lim, risk), _gate(run, start, end), risk, audit, notes)
+                            _limits(run, inside, lim, risk), _gate(run, start, end), risk, audit, tax, notes)
+
+
+def _tax(run: SavedRun, start: datetime, end: datetime, pre_tax: float, equity: Decimal,
+         notes: list[str]) -> dict[str, Any] | None:
+    """Tax alpha of the period from the run's own trades (long positions)."""
+    txns, skipped = transactions_from_trades(run.trades)
+    if not txns:
+        return None
+    try:
+        ledger = build_ledger(txns)
+    except TaxLotError as e:
+        notes.append(f"Tax section not computed: {e}")
+        return None
+    if skipped:
+        notes.append(f"Tax: {skipped} short-sale records are outside the tax lots.")
+    gains = period_gains(ledger.dispositions(), start.date(), end.date())
+    return tax_alpha_summary(pre_tax, equity, gains, ledger.deferred_losses())
 
 
 def _market_returns(run: SavedRun, inside: np.ndarray) -> Float64Array:
@@ -213,6 +235,17 @@ def _table(rows: list[dict[str, Any]], pct: frozenset[str] | set[str] = frozense
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _tax_html(tax: dict[str, Any] | None) -> str:
+    if tax is None:
+        return "<h2>Tax alpha</h2><p>No long-position trades in the run.</p>"
+    rows = [{"pre-tax return": _pct(tax["pre_tax_return"]), "after-tax return": _pct(tax["after_tax_return"]),
+             "estimated tax": tax["tax"], "short-term gains": tax["short_term_gains"],
+             "long-term gains": tax["long_term_gains"], "losses disallowed (wash sales)": tax["disallowed_in_year"],
+             "deferred losses in open lots": tax["deferred_losses"]}]
+    return ("<h2>Tax alpha (FIFO lots, wash sales applied)</h2>" + _table(rows)
+            + f"<p>Rates: short-term {tax['rates']['short_term']}, long-term {tax['rates']['long_term']}.</p>")
+
+
 def render_report(report: ComplianceReport, path: Path) -> Path:
     """Write the report as one HTML file."""
     a = report.attribution
@@ -242,6 +275,7 @@ def render_report(report: ComplianceReport, path: Path) -> Path:
                                                    "interaction", "active_return"}),
         "<h2>Selection vs market timing (Treynor–Mazuy)</h2>",
         _table(timing, pct={"active", "selection", "timing", "exposure", "residual"}),
+        _tax_html(report.tax),
         "<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>",
     ]
     style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;"

@@ -16,14 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
 
 from tftrade.compliance.errors import TaxReportError
 from tftrade.compliance.ledger import build_ledger
 from tftrade.compliance.money import ZERO, cents
 from tftrade.compliance.tax_lots import Disposition
 from tftrade.compliance.transactions import Method, Split, Transaction
+from tftrade.execution.lots import exact
 
 DEFAULT_RATES = (Decimal("0.37"), Decimal("0.20"))
 
@@ -47,7 +52,12 @@ class YearGains:
 
 def year_gains(dispositions: Sequence[Disposition], year: int, account: str | None = None) -> YearGains:
     """Sum the year's dispositions (of one account, or all)."""
-    chosen = [d for d in dispositions if d.sold.year == year and (account is None or d.account == account)]
+    return period_gains(dispositions, date(year, 1, 1), date(year + 1, 1, 1), account)
+
+
+def period_gains(dispositions: Sequence[Disposition], start: date, end: date, account: str | None = None) -> YearGains:
+    """Sum the dispositions sold in ``[start, end)`` (of one account, or all)."""
+    chosen = [d for d in dispositions if start <= d.sold < end and (account is None or d.account == account)]
     return YearGains(sum((d.gain for d in chosen if d.term == "short"), ZERO),
                      sum((d.gain for d in chosen if d.term == "long"), ZERO),
                      sum((d.disallowed for d in chosen), ZERO), len(chosen))
@@ -94,3 +104,25 @@ def method_comparison(transactions: Sequence[Transaction], splits: Sequence[Spli
     pick = chosen if chosen in tax else "fifo"
     return {"year": year, "account": account, "methods": rows, "chosen": pick,
             "tax_saved_vs_fifo": tax["fifo"] - tax[pick], "rates": {"short_term": rates[0], "long_term": rates[1]}}
+
+
+def transactions_from_trades(trades: pd.DataFrame, account: str = "backtest") -> tuple[list[Transaction], int]:
+    """A run's ``BUY``/``SELL`` trade records as transactions, and how many short-sale records were skipped.
+
+    The frame's prices and commissions are the backtest's floats; each is taken by its
+    shortest repr (``0.1`` is ``Decimal('0.1')``), as the execution ledger does. Trade
+    dates are New York dates.
+    """
+    out, skipped = [], 0
+    if trades is None or not len(trades):
+        return out, 0
+    tz = ZoneInfo("America/New_York")
+    for i, r in enumerate(trades.itertuples(index=False)):
+        if r.action not in ("BUY", "SELL"):
+            skipped += 1
+            continue
+        day = pd.Timestamp(r.timestamp).tz_convert(tz).date()
+        fees = exact(float(r.commission)) if r.commission == r.commission else Decimal(0)
+        out.append(Transaction(account, str(r.ticker), day, "buy" if r.action == "BUY" else "sell",
+                               abs(exact(float(r.quantity))), exact(float(r.price)), fees, f"{r.order_id}#{i}"))
+    return out, skipped
