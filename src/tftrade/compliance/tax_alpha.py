@@ -113,7 +113,8 @@ def transactions_from_trades(trades: pd.DataFrame, account: str = "backtest") ->
     shortest repr (``0.1`` is ``Decimal('0.1')``), as the execution ledger does. Trade
     dates are New York dates.
     """
-    out, skipped = [], 0
+    out: list[Transaction] = []
+    skipped = 0
     if trades is None or not len(trades):
         return out, 0
     tz = ZoneInfo("America/New_York")
