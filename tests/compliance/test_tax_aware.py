@@ -45,6 +45,12 @@ def test_loss_sale_after_a_recent_buy_is_blocked_gain_sale_passes() -> None:
     assert (v.action, v.approved) == ("resize", D(-10))
     (v,) = WashSaleRule(ledger, "A").check([ProposedOrder("X-3", "X", D(-100), D("60"))], date(2025, 3, 20))
     assert v.action == "accept"
+    # selling beyond the position is judged on its long part: all 130 shares go, the recent 30 with them,
+    # so nothing is left to replace the sold shares and no loss is washed; a short from flat is not judged
+    (v,) = WashSaleRule(ledger, "A").check([ProposedOrder("X-4", "X", D(-200), D("35"))], date(2025, 3, 20))
+    assert (v.action, v.approved, v.disallowed_if_traded) == ("accept", D(-200), 0)
+    (v,) = WashSaleRule(ledger, "A").check([ProposedOrder("Y-1", "Y", D(-5), D("35"))], date(2025, 3, 20))
+    assert v.action == "accept" and v.approved == -5
 
 
 def test_tax_schedule_and_convex_cvxpy_term_agree() -> None:

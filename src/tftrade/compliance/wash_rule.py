@@ -87,8 +87,9 @@ class WashSaleRule:
         for order in orders:
             verdict = self._one(ledger, order, today)
             out.append(verdict)
-            if verdict.approved:
-                ledger.book(self._txn(order, verdict.approved, today))
+            booked = self._long_part(ledger, order.ticker, verdict.approved)
+            if booked:
+                ledger.book(self._txn(order, booked, today))
             if sink is not None and verdict.action != "accept":
                 sink.append("risk_check", {"rule": "wash_sale", "ticker": order.ticker, "action": verdict.action,
                                            "requested": order.shares, "approved": verdict.approved,
@@ -108,23 +109,28 @@ class WashSaleRule:
         trial.book(self._txn(order, shares, today))
         return sum((d.disallowed for d in trial.dispositions()), ZERO) - before
 
+    def _long_part(self, ledger: TaxLedger, ticker: str, shares: Decimal) -> Decimal:
+        """The part of an order the long-only tax lots book (a sale beyond the position opens a short)."""
+        return max(shares, -ledger.position(self.account, ticker)) if shares < 0 else shares
+
     def _one(self, ledger: TaxLedger, order: ProposedOrder, today: date) -> WashVerdict:
-        if order.shares == 0:
+        long_part = self._long_part(ledger, order.ticker, order.shares)
+        if long_part == 0:  # nothing to book: no position to sell (a short sale is outside the tax lots)
             return WashVerdict(order.order_id, order.ticker, order.shares, order.shares, "accept", ZERO, "")
-        washed = self._washed(ledger, order, order.shares, today)
+        washed = self._washed(ledger, order, long_part, today)
         if washed <= self.max_disallowed:
             return WashVerdict(order.order_id, order.ticker, order.shares, order.shares, "accept", washed, "")
         what = ("buying would wash a loss realised in the last 30 days" if order.shares > 0
                 else "selling at a loss within 30 days of a purchase would have the loss washed")
-        approved = self._largest(ledger, order, today) if self.mode == "resize" else ZERO
+        approved = self._largest(ledger, order, long_part, today) if self.mode == "resize" else ZERO
         action: WashAction = "resize" if approved else "reject"
         reason = (f"wash sale: {what}; {cents(washed)} of loss would be disallowed"
                   + (f"; resized to {approved} shares" if approved else ""))
         return WashVerdict(order.order_id, order.ticker, order.shares, approved, action, washed, reason)
 
-    def _largest(self, ledger: TaxLedger, order: ProposedOrder, today: date) -> Decimal:
-        sign = 1 if order.shares > 0 else -1
-        lo, hi = 0, int(abs(order.shares))  # whole shares; lo always acceptable
+    def _largest(self, ledger: TaxLedger, order: ProposedOrder, long_part: Decimal, today: date) -> Decimal:
+        sign = 1 if long_part > 0 else -1
+        lo, hi = 0, int(abs(long_part))  # whole shares; lo always acceptable
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if self._washed(ledger, order, Decimal(sign * mid), today) <= self.max_disallowed:
