@@ -108,3 +108,22 @@ def test_audit_commands(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "broken at entry" in result.output
     result = runner.invoke(app, ["audit", "show", "--order", "nope"])
     assert result.exit_code == 1 and "no audit entries" in result.output
+
+
+def test_check_and_harvest_commands(tmp_path: Path) -> None:
+    fills = tmp_path / "f.csv"
+    fills.write_text("date,ticker,side,quantity,price,account\n2025-01-02,SPY,buy,100,500,A\n"
+                     "2025-03-03,QQQ,buy,10,400,A\n2025-03-10,QQQ,sell,10,300,A\n")
+    _run(["tax", "import", str(fills)])
+    v = _run(["tax", "check", "--ticker", "QQQ", "--shares", "5", "--price", "310", "--date", "2025-03-20",
+              "--account", "A"])
+    assert v["action"] == "reject" and "wash" in v["reason"]
+    v = _run(["tax", "check", "--ticker", "QQQ", "--shares", "5", "--price", "310", "--date", "2025-04-20",
+              "--account", "A"])
+    assert v["action"] == "accept"
+    plan = _run(["tax", "harvest", "--price", "SPY=450", "--price", "VOO=410", "--substitute", "SPY=VOO",
+                 "--date", "2025-11-03"])
+    (trade,) = plan["trades"]
+    assert (trade["ticker"], trade["loss"], trade["substitute"]) == ("SPY", "5000", "VOO")
+    result = runner.invoke(app, ["tax", "harvest", "--price", "SPY", "--substitute", "SPY=VOO", "--date", "2025-11-03"])
+    assert result.exit_code == 1 and "KEY=VALUE" in result.output

@@ -138,12 +138,65 @@ def alpha(
     emit(result, as_json, lambda r: table(f"tax by relief method, {year}", r["methods"]))
 
 
+@app.command("check")
+@command
+def check(
+    ticker: str = typer.Option(..., "--ticker"),
+    shares: str = typer.Option(..., "--shares", help="Signed whole shares: > 0 buy, < 0 sell."),
+    price: str = typer.Option(..., "--price"),
+    on: str = typer.Option(..., "--date", help="Trade date YYYY-MM-DD."),
+    account: str = typer.Option("tftrade", "--account"),
+    mode: str = typer.Option("block", "--mode", help="block or resize."),
+    max_disallowed: str = typer.Option("0", "--max-disallowed", help="Loss an order may wash (dollars)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Would this order wash a loss? The pre-trade wash-sale rule on the stored history."""
+    from tftrade.compliance.money import parse_decimal
+    from tftrade.compliance.tax_import import parse_date
+    from tftrade.compliance.tax_store import load_history
+    from tftrade.compliance.wash_rule import ProposedOrder, WashSaleRule
+
+    ledger = load_history(engine()).ledger()
+    rule = WashSaleRule(ledger, account, mode, parse_decimal(max_disallowed, "--max-disallowed"))  # type: ignore[arg-type]
+    order = ProposedOrder("cli", ticker.upper(), parse_decimal(shares, "--shares"), parse_decimal(price, "--price"))
+    (verdict,) = rule.check([order], parse_date(on, "--date"))
+    emit(verdict, as_json, lambda v: print(f"{v.action}: {v.approved} of {v.requested} shares"
+                                           + (f" ({v.reason})" if v.reason else "")))
+
+
+@app.command("harvest")
+@command
+def harvest(
+    price: list[str] = typer.Option(..., "--price", help="TICKER=PRICE (repeatable), for held and substitute tickers."),
+    substitute: list[str] = typer.Option(..., "--substitute", help="TICKER=SUBSTITUTE (repeatable)."),
+    on: str = typer.Option(..., "--date", help="Trade date YYYY-MM-DD."),
+    account: str | None = typer.Option(None, "--account"),
+    min_loss_fraction: str = typer.Option("0.05", "--min-loss-fraction"),
+    min_loss: str = typer.Option("100", "--min-loss", help="Dollars per ticker."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Plan loss harvesting: lots with losses beyond the threshold, sold for a configured substitute."""
+    from tftrade.compliance.money import parse_decimal
+    from tftrade.compliance.tax_import import parse_date
+    from tftrade.compliance.tax_store import load_history
+    from tftrade.portfolio.tax import OpenLot, plan_harvest
+
+    prices = {k: parse_decimal(v, f"price of {k}") for k, v in _groups(price).items()}
+    lots = [OpenLot(lot.ticker, lot.lot_id, lot.quantity, lot.basis, lot.acquired, lot.purchased)
+            for lot in load_history(engine()).ledger().open_lots(account)]
+    plan = plan_harvest(lots, prices, parse_date(on, "--date"), substitutes=_groups(substitute),
+                        min_loss_fraction=parse_decimal(min_loss_fraction, "--min-loss-fraction"),
+                        min_loss=parse_decimal(min_loss, "--min-loss"))
+    emit({"trades": plan.trades, "skipped": [{"ticker": t, "reason": r} for t, r in plan.skipped],
+          "harvested": plan.harvested}, as_json, lambda r: table("loss harvesting plan", r["trades"]))
+
+
 def _groups(pairs: list[str] | None) -> dict[str, str]:
     out = {}
     for pair in pairs or []:
         ticker, sep, grp = pair.partition("=")
         if not sep or not ticker.strip() or not grp.strip():
-            raise ValueError(f"--group {pair!r} is not TICKER=GROUP")
+            raise ValueError(f"{pair!r} is not KEY=VALUE (e.g. SPY=VOO)")
         out[ticker.strip().upper()] = grp.strip().upper()
     return out
 
