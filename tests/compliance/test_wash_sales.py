@@ -177,10 +177,22 @@ def histories(draw: st.DrawFn) -> list[Transaction]:
     return out
 
 
+@st.composite
+def splits_within(draw: st.DrawFn, txns: list[Transaction]) -> list[Split]:
+    days = sorted({t.trade_date for t in txns})
+    picked = draw(st.lists(st.sampled_from(days), max_size=2, unique=True))
+    return [Split("X", d, D(draw(st.sampled_from(["2", "3", "0.5", "1.5"])))) for d in picked]
+
+
 @settings(max_examples=150, deadline=None)
-@given(histories(), st.sampled_from(["fifo", "lifo", "hifo", "mintax"]))
-def test_realised_plus_deferred_is_economic_pnl_and_no_basis_negative(txns: list[Transaction], method: str) -> None:
-    led = build_ledger(txns, method=method)  # type: ignore[arg-type]
+@given(histories(), st.sampled_from(["fifo", "lifo", "hifo", "mintax"]), st.data())
+def test_realised_plus_deferred_is_economic_pnl_and_no_basis_negative(txns: list[Transaction], method: str,
+                                                                      data: st.DataObject) -> None:
+    # splits change share counts; sales are drawn before them, so scale them to stay within the position
+    splits = data.draw(splits_within(txns)) if data.draw(st.booleans()) else []
+    if splits:
+        txns = _after_splits(txns, splits)
+    led = build_ledger(txns, splits, method=method)  # type: ignore[arg-type]
     realised = sum((d.gain for d in led.dispositions()), D(0))
     economic = led.net_proceeds - sum((d.cost for d in led.dispositions()), D(0))
     assert realised - led.deferred_losses() == economic  # deferred losses are negative P&L
@@ -188,6 +200,24 @@ def test_realised_plus_deferred_is_economic_pnl_and_no_basis_negative(txns: list
     assert spent == sum((d.cost for d in led.dispositions()), D(0)) + sum((lot.cost for lot in led.open_lots()), D(0))
     assert all(lot.basis >= 0 and lot.adjustment >= 0 for lot in led.open_lots())
     assert all(d.disallowed <= d.loss for d in led.dispositions())
-    no_wash = build_ledger(txns, method=method, wash_sales=False)  # type: ignore[arg-type]
+    no_wash = build_ledger(txns, splits, method=method, wash_sales=False)  # type: ignore[arg-type]
     no_wash_economic = no_wash.net_proceeds - sum((d.cost for d in no_wash.dispositions()), D(0))
     assert sum((d.gain for d in no_wash.dispositions()), D(0)) == no_wash_economic
+
+
+def _after_splits(txns: list[Transaction], splits: list[Split]) -> list[Transaction]:
+    """Scale each transaction's shares by the splits effective on or before its date (so sales stay covered)."""
+    out = []
+    for t in txns:
+        factor = D(1)
+        for sp in splits:
+            if sp.effective <= t.trade_date:
+                factor *= sp.ratio
+        if t.side == "sell":  # floor to keep within the split position; skip what rounds to nothing
+            q = (t.quantity * factor).to_integral_value(rounding="ROUND_FLOOR")
+            if q <= 0:
+                continue
+        else:
+            q = t.quantity * factor
+        out.append(Transaction(t.account, t.ticker, t.trade_date, t.side, q, t.price, t.fees, t.txn_id))
+    return out
