@@ -157,3 +157,26 @@ def test_memory_chain_matches_database_chain(sqlite_engine: Engine) -> None:
     _trade(mem)
     _trade(db)
     assert [e.entry_hash for e in mem.entries()] == [e.entry_hash for e in db.entries()]
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(any_engine: Engine) -> None:
+    import threading
+
+    log = AuditLog(any_engine, chain="busy")
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            for i in range(25):
+                log.append("note", {"writer": name, "i": i}, order_ids=[f"{name}-{i}"])
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    report = log.verify()
+    assert report.ok and report.entries == 50

@@ -16,12 +16,13 @@ Examples
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tftrade.compliance.audit_chain import AuditEntry, VerifyReport, make_body, next_entry, verify_entries
 from tftrade.compliance.errors import AuditError, AuditTamperError
@@ -99,12 +100,15 @@ class AuditLog:
         staged = [(kind, make_body(payload, ids), sorted({str(i) for i in ids})) for kind, payload, ids in items]
         if not staged:
             return []
-        for attempt in range(5):
+        for attempt in range(8):
             try:
                 return self._write(staged)
-            except IntegrityError:
-                if attempt == 4:
-                    raise AuditError(f"could not append to audit chain {self.chain!r}: concurrent writers") from None
+            except (IntegrityError, OperationalError) as e:
+                retry = isinstance(e, IntegrityError) or "locked" in str(e.orig)  # SQLite: another writer
+                if not retry or attempt == 7:
+                    raise AuditError(f"could not append to audit chain {self.chain!r}: "
+                                     f"{'concurrent writers' if retry else e.orig}") from None
+                time.sleep(0.005 * 2**attempt)
         raise AssertionError("unreachable")
 
     def _write(self, staged: list[tuple[str, str, list[str]]]) -> list[AuditEntry]:
