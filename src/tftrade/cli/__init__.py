@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from tftrade.cli import (
+    audit_cmd,
     backtest_cmd,
     config_cmd,
     data_cmd,
@@ -18,6 +19,7 @@ from tftrade.cli import (
     ingest_cmd,
     sentiment_cmd,
     service_cmd,
+    tax_cmd,
 )
 
 app = typer.Typer(
@@ -37,6 +39,8 @@ forecast_cmd.register(app)
 backtest_cmd.register(app)
 demo_cmd.register(app)
 service_cmd.register(app)
+audit_cmd.register(app)
+app.add_typer(tax_cmd.app, name="tax")
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """api keys
 
 Revision ID: 0011
-Revises: 0003
+Revises: 0009
 Create Date: 2026-12-05
 
 API keys of ``tftrade serve``: a public key id, a scope (read, trade, admin) and the SHA-256
@@ -16,7 +16,7 @@ from alembic import op
 import tftrade.store.coltypes
 
 revision = "0011"
-down_revision = "0003"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
