@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import typer
 
-from tftrade.cli import backtest_cmd, config_cmd, data_cmd, db_cmd, demo_cmd, forecast_cmd, ingest_cmd, sentiment_cmd
+from tftrade.cli import (
+    backtest_cmd,
+    config_cmd,
+    data_cmd,
+    db_cmd,
+    demo_cmd,
+    forecast_cmd,
+    ingest_cmd,
+    sentiment_cmd,
+    stream_cmd,
+)
 
 app = typer.Typer(
     name="tftrade",
@@ -23,6 +33,7 @@ ingest_cmd.app.command("comments")(sentiment_cmd.ingest_comments)
 app.add_typer(ingest_cmd.app, name="ingest")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(sentiment_cmd.app, name="sentiment")
+app.add_typer(stream_cmd.app, name="stream")
 forecast_cmd.register(app)
 backtest_cmd.register(app)
 demo_cmd.register(app)

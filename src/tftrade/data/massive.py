@@ -233,6 +233,7 @@ class MassiveSource:
                     return
                 await _settle(filler)
                 exc = session.exception()
+                await _close(client)
                 if isinstance(exc, AuthError):
                     self.stats.auth_failures += 1
                     self._emit({"event": "auth_failed", "message": str(exc)})

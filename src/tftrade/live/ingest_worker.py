@@ -122,6 +122,7 @@ class IngestWorker:
                 bad.append((d.raw.decode("utf-8", "replace"), f"undecodable bus message: {d.error}"))
             else:
                 bad.append((d.raw.decode("utf-8", "replace"), f"unexpected {type(m).__name__} on market_data"))
+        received = len(bars)
         bars = self._drop_outside_session(bars, bad)
         frames = _frames(bars, raws)
         checked = {(tf, src): validate_bars(f, tf) for (tf, src), f in frames.items()}
@@ -134,7 +135,7 @@ class IngestWorker:
                 inserted += n
                 dups += c.duplicates + len(c.good) - n
             quarantine_rows(conn, _SOURCE, all_rejects)
-        self._count(batch, bars, inserted, dups, all_rejects)
+        self._count(batch, received, bars, inserted, dups, all_rejects)
         if self._on_stored is not None and inserted:
             self._on_stored(bars)
 
@@ -154,7 +155,7 @@ class IngestWorker:
             return [b for b in bars if id(b) not in outside]
         return bars
 
-    def _count(self, batch: list[Delivery], bars: list[BarMessage], inserted: int, dups: int,
+    def _count(self, batch: list[Delivery], received: int, bars: list[BarMessage], inserted: int, dups: int,
                rejects: pd.DataFrame) -> None:
         late = 0
         for b in bars:
@@ -167,7 +168,7 @@ class IngestWorker:
             c = self.counters
             c.batches += 1
             c.messages += len(batch)
-            c.bars += len(bars)
+            c.bars += received
             c.inserted += inserted
             c.duplicates += dups
             c.quarantined += len(rejects)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import Engine, select
@@ -134,7 +134,8 @@ def _record(d: Delivery) -> RawRecord:
     raw = d.raw.decode("utf-8", "replace")
     m = d.message
     if isinstance(m, CommentMessage):
-        fields = {"id": m.id, "body": m.body, "created_utc": m.created_utc, "author": m.author,
+        created = datetime.fromtimestamp(m.created_utc, UTC).isoformat()  # µs: no sub-µs float noise
+        fields = {"id": m.id, "body": m.body, "created_utc": created, "author": m.author,
                   "subreddit": m.subreddit, "link_id": m.link_id, "score": m.score}
         return RawRecord(0, raw, fields)
     if isinstance(m, MalformedFrame):
