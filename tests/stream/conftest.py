@@ -45,3 +45,16 @@ def bus(request: pytest.FixtureRequest) -> Bus:
     if request.param == "memory":
         return InMemoryBus()
     return request.getfixturevalue("redis_bus")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def redis_admin():  # type: ignore[no-untyped-def]
+    """A plain client on the test Redis (skips, or fails in CI, when unreachable)."""
+    client = redis_or_skip()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return REDIS_URL

@@ -5,7 +5,8 @@ Publishing is ``XADD … MAXLEN ~ maxlen`` (pipelined for batches); consumer gro
 ``XREADGROUP``, acknowledge with ``XACK`` and take over a dead consumer's pending messages
 with ``XAUTOCLAIM``. A dropped connection (Redis restarting, ``CLIENT KILL``, a network
 blip) is retried with capped backoff for up to ``reconnect_timeout_s``; each retry counts
-in ``stats()["reconnects"]`` and is logged. After a reconnect every consumer re-reads its
+in ``stats()["reconnects"]`` and is logged; every connection opened (the first, and
+each one redis-py opens in place of a dropped one) counts in ``stats()["connects"]``. After a reconnect every consumer re-reads its
 own pending messages first, so a reply lost with the connection is not lost with it.
 
 ``MAXLEN`` trimming is approximate and, as in Redis itself, can drop messages no group has
@@ -22,9 +23,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 from tftrade.stream.bus import Delivery, make_delivery
 from tftrade.stream.errors import BusError
@@ -60,8 +63,9 @@ class RedisStreamsBus:
         if client is None:
             if url is None:
                 raise BusError("RedisStreamsBus needs a url or a client")
-            client = redis.Redis.from_url(url, decode_responses=False, health_check_interval=10)
+            client = redis_client(url)
         self._r = client
+        client.connection_pool.connection_kwargs["redis_connect_func"] = self._on_connect
         self._prefix = prefix
         self._maxlen = maxlen
         self._timeout = reconnect_timeout_s
@@ -93,6 +97,11 @@ class RedisStreamsBus:
                 delay = min(1.0, delay * 2)
             except ResponseError as e:
                 raise BusError(f"Redis refused {what}: {e}") from e
+
+    def _on_connect(self, connection: Any) -> None:
+        connection.on_connect()
+        self._count("connects")
+        log.info("Redis connection opened (%d so far)", self._counts["connects"])
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -214,7 +223,7 @@ class RedisStreamsBus:
     def stats(self) -> dict[str, int]:
         """Counters of this process's bus object."""
         keys = ("published", "delivered", "redelivered", "reclaimed", "acked", "decode_errors", "reconnects",
-                "trimmed_pending")
+                "connects", "trimmed_pending")
         with self._lock:
             return {k: self._counts[k] for k in keys}
 
@@ -226,6 +235,12 @@ class RedisStreamsBus:
     def close(self) -> None:
         """Close the connection pool."""
         self._r.close()
+
+
+def redis_client(url: str, *, name: str | None = None) -> redis.Redis:
+    """A client for the bus: bytes replies, and no silent retries inside redis-py (the bus retries, counts, logs)."""
+    return redis.Redis.from_url(url, decode_responses=False, health_check_interval=10, client_name=name,
+                                retry=Retry(NoBackoff(), 0))
 
 
 def _text(value: Any) -> str:
