@@ -6,8 +6,9 @@ Publishing is ``XADD … MAXLEN ~ maxlen`` (pipelined for batches); consumer gro
 with ``XAUTOCLAIM``. A dropped connection (Redis restarting, ``CLIENT KILL``, a network
 blip) is retried with capped backoff for up to ``reconnect_timeout_s``; each retry counts
 in ``stats()["reconnects"]`` and is logged; every connection opened (the first, and
-each one redis-py opens in place of a dropped one) counts in ``stats()["connects"]``. After a reconnect every consumer re-reads its
-own pending messages first, so a reply lost with the connection is not lost with it.
+each one redis-py opens in place of a dropped one) counts in ``stats()["connects"]``. After a
+reconnect every consumer re-reads its own pending messages first, so a reply lost with the
+connection is not lost with it.
 
 ``MAXLEN`` trimming is approximate and, as in Redis itself, can drop messages no group has
 read yet if consumers fall more than ``maxlen`` behind: size it for the longest outage.
