@@ -67,6 +67,7 @@ class RedisStreamsBus:
             client = redis_client(url)
         self._r = client
         client.connection_pool.connection_kwargs["redis_connect_func"] = self._on_connect
+        client.set_response_callback("XREADGROUP", _raw_reply)  # flat lists: no dict per entry
         self._prefix = prefix
         self._maxlen = maxlen
         self._timeout = reconnect_timeout_s
@@ -126,8 +127,9 @@ class RedisStreamsBus:
 
         def run() -> list[Any]:
             pipe = self._r.pipeline(transaction=False)
+            cmd: Callable[..., Any] = pipe.execute_command
             for raw in payloads:
-                pipe.xadd(key, {_FIELD: raw}, maxlen=self._maxlen, approximate=True)
+                cmd("XADD", key, "MAXLEN", "~", self._maxlen, "*", _FIELD, raw)
             return pipe.execute()
 
         ids = self._call("XADD pipeline", run) if payloads else []
@@ -171,9 +173,10 @@ class RedisStreamsBus:
 
     def _deliveries(self, topic: Topic, reply: Any, *, redelivered: bool) -> list[Delivery]:
         out: list[Delivery] = []
-        for _stream, entries in reply or []:
+        pairs = reply.items() if isinstance(reply, dict) else (reply or [])
+        for _stream, entries in pairs:
             for msg_id, fields in entries:
-                raw = fields.get(_FIELD) if fields else None
+                raw = _payload(fields)
                 if raw is None:
                     d = Delivery(topic, _text(msg_id), b"", None, "entry has no payload field 'd' (deleted?)",
                                  redelivered)
@@ -242,6 +245,22 @@ def redis_client(url: str, *, name: str | None = None) -> redis.Redis:
     """A client for the bus: bytes replies, and no silent retries inside redis-py (the bus retries, counts, logs)."""
     return redis.Redis.from_url(url, decode_responses=False, health_check_interval=10, client_name=name,
                                 retry=Retry(NoBackoff(), 0))
+
+
+def _raw_reply(response: Any, **options: Any) -> Any:
+    return response
+
+
+def _payload(fields: Any) -> bytes | None:
+    """The ``d`` field of an entry, from redis-py's dict or the flat ``[field, value, ...]`` reply."""
+    if not fields:
+        return None
+    if isinstance(fields, dict):
+        value = fields.get(_FIELD)
+    else:
+        pairs = dict(zip(fields[::2], fields[1::2], strict=True))
+        value = pairs.get(_FIELD)
+    return value if isinstance(value, bytes) else None
 
 
 def _text(value: Any) -> str:
