@@ -11,9 +11,12 @@ For each bus, three figures over ``tickers x minutes`` minute bars (all inside X
    by the real :class:`~tftrade.live.ingest_worker.IngestWorker`, wall time from the first publish
    until every bar is stored, with the producer running at the same time.
 
-Redis runs its ``--consumers`` consumers as separate processes (one consumer group, each its own
-connection and database engine), as ``tftrade worker ingest`` would scale out; the in-memory bus
-is in-process, so its consumers are threads sharing one interpreter. The store is PostgreSQL
+``redis-packed`` is Redis with ``pack=--pack`` messages per stream entry (one ``XADD`` and one entry
+to read and ack per ``pack`` messages). Redis runs its ``--consumers`` consumers as separate
+processes (one consumer group, each its own connection and database engine), as ``tftrade worker
+ingest`` would scale out; the in-memory bus is in-process, so its consumers are threads sharing one
+interpreter.
+The store is PostgreSQL
 (a fresh schema, COPY) or a SQLite file. The target is ≥ 100,000 bars/s through Redis Streams
 with two consumers. On a shared 2-core machine every figure moves with the neighbours' load.
 """
@@ -108,8 +111,8 @@ def round_trip(bus: Bus, batches: list[list[Message]], consumers: int, batch: in
     return pub, elapsed
 
 
-def _redis_consumer(prefix: str, db_url: str, name: str, batch: int, stop: Any, done: Any) -> None:
-    bus = RedisStreamsBus(REDIS_URL, prefix=prefix)
+def _redis_consumer(prefix: str, db_url: str, name: str, batch: int, pack: int, stop: Any, done: Any) -> None:
+    bus = RedisStreamsBus(REDIS_URL, prefix=prefix, pack=pack)
     engine = make_engine(db_url)
     worker = IngestWorker(bus, engine, IngestWorkerConfig(consumer=name, count=batch, block_ms=50))
     flag = threading.Event()
@@ -124,13 +127,14 @@ def _redis_consumer(prefix: str, db_url: str, name: str, batch: int, stop: Any, 
     engine.dispose()
 
 
-def pipeline_redis(prefix: str, db_url: str, batches: list[list[Message]], consumers: int, batch: int) -> float:
+def pipeline_redis(prefix: str, db_url: str, batches: list[list[Message]], consumers: int, batch: int,
+                   pack: int) -> float:
     total = sum(len(b) for b in batches)
-    bus = RedisStreamsBus(REDIS_URL, prefix=prefix, maxlen=total * 2)
+    bus = RedisStreamsBus(REDIS_URL, prefix=prefix, maxlen=total * 2, pack=pack)
     bus.subscribe("market_data", "ingest", "setup")
     ctx = mp.get_context("fork")
     stop, done = ctx.Event(), ctx.Value("q", 0)
-    procs = [ctx.Process(target=_redis_consumer, args=(prefix, db_url, f"ingest-{k}", batch, stop, done))
+    procs = [ctx.Process(target=_redis_consumer, args=(prefix, db_url, f"ingest-{k}", batch, pack, stop, done))
              for k in range(consumers)]
     for p in procs:
         p.start()
@@ -179,7 +183,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tickers", type=int, default=500)
     ap.add_argument("--minutes", type=int, default=200)
-    ap.add_argument("--buses", default="memory,redis")
+    ap.add_argument("--buses", default="memory,redis,redis-packed")
+    ap.add_argument("--pack", type=int, default=100, help="messages per stream entry for redis-packed")
     ap.add_argument("--consumers", type=int, default=2)
     ap.add_argument("--store", choices=["postgresql", "sqlite"], default="postgresql")
     ap.add_argument("--batch", type=int, default=5000, help="messages per consumer read")
@@ -191,11 +196,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.buses.split(","):
             prefix = f"bench:{uuid.uuid4().hex[:8]}"
-            bus: Bus = InMemoryBus() if kind == "memory" else RedisStreamsBus(REDIS_URL, prefix=prefix,
-                                                                                maxlen=total * 2)
+            pack = args.pack if kind == "redis-packed" else 1
+
+            def make(suffix: str, pack: int = pack, prefix: str = prefix, kind: str = kind) -> Bus:
+                if kind == "memory":
+                    return InMemoryBus()
+                return RedisStreamsBus(REDIS_URL, prefix=prefix + suffix, maxlen=total * 2, pack=pack)
+            bus, fresh = make(""), make(":rt")
             pub_s = publish_all(bus, batches)
-            fresh: Bus = InMemoryBus() if kind == "memory" else RedisStreamsBus(
-                REDIS_URL, prefix=prefix + ":rt", maxlen=total * 2)
             _, rt_s = round_trip(fresh, batches, args.consumers, args.batch)
             url, drop = store_url(args.store, tmp)
             upgrade(make_engine(url))
@@ -203,15 +211,16 @@ def main() -> None:
                 if kind == "memory":
                     pipe_s = pipeline_memory(url, batches, args.consumers, args.batch)
                 else:
-                    pipe_s = pipeline_redis(prefix + ":pipe", url, batches, args.consumers, args.batch)
+                    pipe_s = pipeline_redis(prefix + ":pipe", url, batches, args.consumers, args.batch, pack)
             finally:
                 drop()
                 for b in (bus, fresh):
                     if isinstance(b, RedisStreamsBus):
                         b.delete_topics()
-                if kind == "redis":
+                if kind != "memory":
                     RedisStreamsBus(REDIS_URL, prefix=prefix + ":pipe").delete_topics()
-            print(f"{kind:>7}: publish {total / pub_s:>10,.0f} bars/s | publish->consume->ack "
+            label = f"redis/pack={pack}" if kind == "redis-packed" else kind
+            print(f"{label:>14}: publish {total / pub_s:>10,.0f} bars/s | publish->consume->ack "
                   f"{total / rt_s:>10,.0f} bars/s | publish->consume->validate->store {total / pipe_s:>10,.0f} bars/s "
                   f"({pipe_s:.2f} s)")
     print(f"load after: {os.getloadavg()[0]:.1f} (shared machine: figures move with the neighbours' load)")
