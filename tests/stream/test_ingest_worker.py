@@ -89,3 +89,29 @@ def test_a_database_failure_acks_nothing_and_the_batch_is_stored_after_recovery(
     run_until(worker, 10)
     assert len(read_bars(sqlite_engine)) == 10
     assert worker.consumer_stats.handler_errors == 1 and bus.pending("market_data", "ingest") == 0
+
+
+def test_a_message_the_store_keeps_refusing_is_quarantined_and_the_rest_stored(sqlite_engine: Engine) -> None:
+    bus = InMemoryBus()
+    worker = IngestWorker(bus, sqlite_engine, IngestWorkerConfig(count=100, block_ms=10))
+    real = worker.handle
+
+    def refuses_bad(batch):  # type: ignore[no-untyped-def]
+        if any(getattr(d.message, "ticker", "") == "BAD" for d in batch):
+            raise RuntimeError("numeric field overflow")
+        real(batch)
+    worker.handle = refuses_bad  # type: ignore[method-assign]
+    bus.publish_many("market_data", [bar("AAPL", k) for k in range(5)] + [bar("BAD", 0)] + [bar("MSFT", 0)])
+    stop = threading.Event()
+    t = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 30
+    while worker.consumer_stats.dead_lettered < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    stop.set()
+    t.join(10)
+    assert len(read_bars(sqlite_engine)) == 6
+    q = list_quarantine(sqlite_engine)["rows"]
+    assert len(q) == 1 and '"ticker":"BAD"' in q[0]["raw"] and "numeric field overflow" in q[0]["reason"]
+    assert bus.pending("market_data", "ingest") == 0

@@ -102,7 +102,14 @@ class IngestWorker:
         cfg = self.config
         return run_consumer(self.bus, ConsumerConfig("market_data", cfg.group, cfg.consumer, count=cfg.count,
                                                      block_ms=cfg.block_ms, reclaim_idle_ms=cfg.reclaim_idle_ms),
-                            self.handle, stop, stats=self.consumer_stats)
+                            self.handle, stop, stats=self.consumer_stats, dead_letter=self.dead_letter)
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Quarantine a message the handler fails on every time (so it does not stall the topic)."""
+        row = pd.DataFrame({"row_number": [None], "raw": [delivery.raw.decode("utf-8", "replace")],
+                            "reason": [reason[:2000]]})
+        with self.engine.begin() as conn:
+            quarantine_rows(conn, _SOURCE, row)
 
     def handle(self, batch: list[Delivery]) -> None:
         """Validate and store one batch atomically (raises, storing nothing, if the database fails)."""
