@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from tftrade.live.ingest_worker import IngestWorker, IngestWorkerConfig
 from tftrade.store.bars import read_bars
-from tftrade.store.runs import list_quarantine
+from tftrade.store.runs import list_quarantine, list_runs
 from tftrade.stream.bus import Bus
 from tftrade.stream.memory import InMemoryBus
 from tftrade.stream.messages import BarMessage, MalformedFrame
@@ -60,6 +60,9 @@ def test_bars_are_stored_once_and_faults_are_quarantined_with_the_raw_frame(sqli
     raws = " ".join(r["raw"] for r in q["rows"])
     assert '"sym":"X"' in raws and '{"type":"bar","ticker":"MSFT"' in raws  # the exact bus frames
     assert bus.pending("market_data", "ingest") == 0
+    run = list_runs(sqlite_engine)[0]
+    assert (run["kind"], run["status"], run["inserted"], run["duplicates"], run["quarantined"]) == (
+        "stream", "ok", 4, 1, 3)
 
 
 def test_replaying_the_same_bars_stores_nothing_twice(sqlite_engine: Engine) -> None:

@@ -102,9 +102,10 @@ def stream_massive(
     ep = ep.model_copy(update={k: v for k, v in (("massive_rest_url", rest_url), ("massive_ws_url", ws_url)) if v})
     bus = _bus(bus_kind, cfg)
     emit = _printer(as_json)
-    worker = IngestWorker(bus, engine(cfg)) if _storing(store, bus) else None
+    eng = engine(cfg)
+    worker = IngestWorker(bus, eng) if _storing(store, bus) else None
     source = MassiveSource(bus, ep, tickers or [], config=MassiveConfig(backfill_minutes=backfill_minutes),
-                           on_event=emit)
+                           resume_from=_newest_stored(eng, tickers or []), on_event=emit)
     stop = _stop_event(duration)
     stats = _run_with_worker(source.run, worker, stop)
     emit({"event": "stopped", **stats.as_dict(), **({"ingest": worker.counters.as_dict()} if worker else {})})
@@ -183,6 +184,19 @@ def stream_replay(
     emit({"event": "stopped", **stats.as_dict()})
     if stats.bars == 0:
         stderr.print("no stored bars matched: ingest some first (tftrade data synthetic | tftrade ingest csv)")
+
+
+def _newest_stored(eng: Any, tickers: list[str]) -> dict[str, int]:
+    """Newest stored minute bar of each named ticker (epoch ns): the first backfill starts after it."""
+    from tftrade.store.bars import bar_summary
+
+    wanted = {t.upper() for t in tickers}
+    out: dict[str, int] = {}
+    for r in bar_summary(eng):
+        last, ticker = r["last"], str(r["ticker"])
+        if r["timeframe"] == "1min" and isinstance(last, datetime) and ticker in wanted:
+            out[ticker] = int(last.timestamp()) * 1_000_000_000
+    return out
 
 
 def _storing(store: bool | None, bus: Any) -> bool:
