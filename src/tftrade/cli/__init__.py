@@ -19,6 +19,7 @@ from tftrade.cli import (
     ingest_cmd,
     sentiment_cmd,
     service_cmd,
+    stream_cmd,
     tax_cmd,
 )
 
@@ -35,6 +36,7 @@ ingest_cmd.app.command("comments")(sentiment_cmd.ingest_comments)
 app.add_typer(ingest_cmd.app, name="ingest")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(sentiment_cmd.app, name="sentiment")
+app.add_typer(stream_cmd.app, name="stream")
 forecast_cmd.register(app)
 backtest_cmd.register(app)
 demo_cmd.register(app)
