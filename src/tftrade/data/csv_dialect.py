@@ -1,0 +1,186 @@
+"""Reading a delimited text file into columns of strings, whatever its dialect.
+
+Handles plain and gzip-compressed files (a truncated or corrupt one is one clear
+error), a byte-order mark, text that is not UTF-8 (read as Windows-1252), the
+delimiter (given, or sniffed among ``, ; | tab``), files without a header (columns
+named by the caller) and yfinance's three-row header (``Price,Close,…`` /
+``Ticker,AAPL,…`` / ``Date,,…``). A line with more or fewer fields than the header
+is not fatal: it is returned as a *ragged* row to quarantine, and every other row
+is kept. Each row carries its physical line number in the file.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import itertools
+import lzma
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tftrade.core.errors import DataError
+
+_CANDIDATES = (",", ";", "\t", "|")
+_Reader = Iterator[list[str]]
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How to split a text file: delimiter (``None`` = sniff), header or given column names."""
+
+    delimiter: str | None = None
+    header: bool = True
+    columns: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise ValueError(f"delimiter {self.delimiter!r} must be one character (use '\\t' for tab)")
+        if not self.header and not self.columns:
+            raise ValueError("a file without a header needs its column names (--columns a,b,c)")
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """Columns of text as read, the line number of each row, and rows that could not be split."""
+
+    frame: pd.DataFrame
+    line_numbers: np.ndarray
+    ragged: list[tuple[int, str, str]] = field(default_factory=list)
+    header_ticker: str | None = None
+    delimiter: str = ","
+
+
+def read_text(path: Path) -> str:
+    """Return a (possibly compressed) file's text.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, truncated, or not a readable compressed file.
+    """
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file")
+    try:
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        elif data[:3] == b"BZh":
+            data = bz2.decompress(data)
+        elif data[:6] == b"\xfd7zXZ\x00":
+            data = lzma.decompress(data)
+    except EOFError:
+        raise DataError(f"{path}: compressed file is truncated (it ends before its end marker); "
+                        "nothing was stored") from None
+    except (OSError, zlib.error, lzma.LZMAError, ValueError) as e:
+        raise DataError(f"{path}: corrupt compressed file ({e}); nothing was stored") from None
+    if data[:4] == b"PK\x03\x04":
+        raise DataError(f"{path}: is a zip archive; unzip it and ingest the files inside")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def split_table(text: str, fmt: CsvFormat, path: Path | str = "<input>") -> RawTable:
+    """Split ``text`` into a frame of strings (see the module docstring).
+
+    Raises
+    ------
+    DataError
+        If the file is empty, or has no rows of data.
+    """
+    if not text.strip():
+        raise DataError(f"{path}: file is empty")
+    delimiter = fmt.delimiter or sniff_delimiter(text)
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header_ticker = None
+    if fmt.header:
+        header, header_ticker, first = _yfinance_header(_header(rows, path), rows)
+    else:
+        header, first = list(fmt.columns or ()), None
+    if fmt.columns and fmt.header:
+        if len(fmt.columns) != len(header):
+            raise DataError(f"{path}: --columns names {len(fmt.columns)} columns but the file has {len(header)}")
+        header = list(fmt.columns)
+    width = len(header)
+    good: list[list[str]] = []
+    numbers: list[int] = []
+    ragged: list[tuple[int, str, str]] = []
+    for record in itertools.chain([first] if first is not None else [], rows):
+        line = rows.line_num
+        if not record or (len(record) == 1 and not record[0].strip()):
+            continue
+        if len(record) != width:
+            ragged.append((line, delimiter.join(record), f"row has {len(record)} fields, the header has {width}"))
+            continue
+        good.append(record)
+        numbers.append(line)
+    if not good and not ragged:
+        raise DataError(f"{path}: no rows of data after the header")
+    cols = _unique(header)
+    frame = pd.DataFrame(good, columns=cols, dtype=object) if good else pd.DataFrame(columns=cols, dtype=object)
+    return RawTable(frame, np.asarray(numbers, dtype=np.int64), ragged, header_ticker, delimiter)
+
+
+def sniff_delimiter(text: str) -> str:
+    """The candidate delimiter that splits the first lines into the same, largest number of fields."""
+    sample = [ln for ln in text[:64_000].splitlines()[:50] if ln.strip()]
+    best, best_score = ",", (0, 0)
+    for cand in _CANDIDATES:
+        counts = [len(next(csv.reader([ln], delimiter=cand))) for ln in sample]
+        if not counts or max(counts) < 2:
+            continue
+        mode = max(set(counts), key=counts.count)
+        score = (counts.count(mode), mode)
+        if score > best_score:
+            best, best_score = cand, score
+    return best
+
+
+def _header(rows: _Reader, path: Path | str) -> list[str]:
+    for record in rows:
+        if record and any(c.strip() for c in record):
+            return [c.strip() for c in record]
+    raise DataError(f"{path}: file has no header line")
+
+
+def _yfinance_header(header: list[str], rows: _Reader) -> tuple[list[str], str | None, list[str] | None]:
+    """Fold yfinance's ``Price/Ticker/Date`` header rows into one header (and note the ticker)."""
+    if not header or header[0].lower() != "price":
+        return header, None, None
+    second = next(rows, None)
+    if second is None or not second or second[0].strip().lower() != "ticker":
+        return header, None, second
+    third = next(rows, None)
+    names = [header[0] if i else "" for i in range(len(header))]
+    tickers = {c.strip() for c in second[1:] if c.strip()}
+    if third is not None and third and third[0].strip() and not any(c.strip() for c in third[1:]):
+        names[0] = third[0].strip()
+        third = None
+    else:
+        names[0] = "Date"
+    names[1:] = header[1:]
+    return names, (tickers.pop() if len(tickers) == 1 else None), third
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, n in enumerate(names):
+        name = n or f"column_{i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        out.append(name)
+    return out
