@@ -101,16 +101,33 @@ def split_table(text: str, fmt: CsvFormat, path: Path | str = "<input>") -> RawT
     if not text.strip():
         raise DataError(f"{path}: file is empty")
     delimiter = fmt.delimiter or sniff_delimiter(text)
-    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header_ticker = None
+    if "\r\n" in text:
+        text = text.replace("\r\n", "\n")
+    if any(ch in text for ch in ('"', "\r", "\x00")):
+        return _split_with_csv(text, fmt, delimiter, path)
+    return _split_fast(text, fmt, delimiter, path)
+
+
+def _columns(fmt: CsvFormat, rows: _Reader, path: Path | str) -> tuple[list[str], str | None, list[str] | None]:
     if fmt.header:
         header, header_ticker, first = _yfinance_header(_header(rows, path), rows)
     else:
-        header, first = list(fmt.columns or ()), None
+        header, header_ticker, first = list(fmt.columns or ()), None, None
     if fmt.columns and fmt.header:
         if len(fmt.columns) != len(header):
             raise DataError(f"{path}: --columns names {len(fmt.columns)} columns but the file has {len(header)}")
         header = list(fmt.columns)
+    return header, header_ticker, first
+
+
+def _ragged_reason(fields: int, width: int) -> str:
+    return f"row has {fields} fields, the header has {width}"
+
+
+def _split_with_csv(text: str, fmt: CsvFormat, delimiter: str, path: Path | str) -> RawTable:
+    """The general path (quoted fields, NUL bytes, bare carriage returns): Python's csv module."""
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header, header_ticker, first = _columns(fmt, rows, path)
     width = len(header)
     good: list[list[str]] = []
     numbers: list[int] = []
@@ -120,7 +137,7 @@ def split_table(text: str, fmt: CsvFormat, path: Path | str = "<input>") -> RawT
         if not record or (len(record) == 1 and not record[0].strip()):
             continue
         if len(record) != width:
-            ragged.append((line, delimiter.join(record), f"row has {len(record)} fields, the header has {width}"))
+            ragged.append((line, delimiter.join(record), _ragged_reason(len(record), width)))
             continue
         good.append(record)
         numbers.append(line)
@@ -129,6 +146,45 @@ def split_table(text: str, fmt: CsvFormat, path: Path | str = "<input>") -> RawT
     cols = _unique(header)
     frame = pd.DataFrame(good, columns=cols, dtype=object) if good else pd.DataFrame(columns=cols, dtype=object)
     return RawTable(frame, np.asarray(numbers, dtype=np.int64), ragged, header_ticker, delimiter)
+
+
+def _split_fast(text: str, fmt: CsvFormat, delimiter: str, path: Path | str) -> RawTable:
+    """Files without quotes: count fields per line, then let pandas' C parser split the good lines."""
+    lines = text.split("\n")
+    pos = 0
+
+    def records() -> Iterator[list[str]]:
+        nonlocal pos
+        while pos < len(lines):
+            pos += 1
+            if lines[pos - 1].strip():
+                yield lines[pos - 1].split(delimiter)
+
+    header, header_ticker, first = _columns(fmt, records(), path)
+    width = len(header)
+    body = lines[pos:]
+    numbers = np.arange(pos + 1, pos + 1 + len(body), dtype=np.int64)
+    fields = np.fromiter((ln.count(delimiter) + 1 if ln.strip() else 0 for ln in body), dtype=np.int64,
+                         count=len(body))
+    keep = fields == width
+    bad = (fields != width) & (fields > 0)
+    ragged = [(int(numbers[i]), body[i], _ragged_reason(int(fields[i]), width)) for i in np.flatnonzero(bad)]
+    good_lines = [ln for ln, k in zip(body, keep, strict=True) if k]
+    good_numbers = numbers[keep]
+    if first is not None:
+        if len(first) == width:
+            good_lines.insert(0, delimiter.join(first))
+            good_numbers = np.concatenate([[pos], good_numbers])
+        else:
+            ragged.insert(0, (pos, delimiter.join(first), _ragged_reason(len(first), width)))
+    if not good_lines and not ragged:
+        raise DataError(f"{path}: no rows of data after the header")
+    cols = _unique(header)
+    if not good_lines:
+        return RawTable(pd.DataFrame(columns=cols, dtype=object), good_numbers, ragged, header_ticker, delimiter)
+    frame = pd.read_csv(io.StringIO("\n".join(good_lines)), sep=delimiter, header=None, names=cols, dtype=str,
+                        na_filter=False, quoting=csv.QUOTE_NONE, skip_blank_lines=False, engine="c")
+    return RawTable(frame, good_numbers, ragged, header_ticker, delimiter)
 
 
 def sniff_delimiter(text: str) -> str:

@@ -120,16 +120,19 @@ def ingest_frame(
     run_id = run_id if run_id is not None else start_run(engine, kind, source)
     try:
         checked = validate_bars(frame, timeframe, opts.session)
-        rejects = pd.concat([r for r in (checked.rejects, _with_kind(extra_rejects)) if r is not None and len(r)],
-                            ignore_index=True) if (len(checked.rejects) or extra_rejects is not None) \
-            else checked.rejects
+        ragged = _with_kind(extra_rejects)
+        rejects = checked.rejects if ragged is None else pd.concat([checked.rejects, ragged], ignore_index=True)
         rows_read = checked.rows_read + (0 if extra_rejects is None else len(extra_rejects))
-        verdict = judge(rows_read, rejects, frame["window_start"], timeframe, opts.session, naive_tz, epoch_times)
+
+        def verdict_on(final_rejects: pd.DataFrame) -> Verdict:
+            return judge(rows_read, final_rejects, frame["window_start"], timeframe, opts.session, naive_tz,
+                         epoch_times)
+
         report = quality_report(checked.good.assign(close=checked.good["close"] / 1e4), timeframe,
                                 opts.spike_z, opts.session)
         with engine.begin() as conn:
             summary = _store(conn, checked.good, rejects, checked.duplicates, rows_read, timeframe, source, kind,
-                             opts, run_id, verdict, on_rows)
+                             opts, run_id, verdict_on, on_rows)
             summary = IngestSummary(**{**asdict(summary), "quality": report, "price_only": price_only})
             finish_run(conn, run_id, summary.status, {k: getattr(summary, k) for k in _COUNTS},
                        report=_run_report(summary), error=summary.cause)
@@ -144,9 +147,10 @@ def ingest_frame(
 
 
 def _store(conn: Connection, good: pd.DataFrame, rejects: pd.DataFrame, file_duplicates: int, rows_read: int,
-           timeframe: str, source: str, kind: str, opts: IngestOptions, run_id: int, verdict: Verdict,
-           on_rows: Callable[[int], None] | None) -> IngestSummary:
+           timeframe: str, source: str, kind: str, opts: IngestOptions, run_id: int,
+           verdict_on: Callable[[pd.DataFrame], Verdict], on_rows: Callable[[int], None] | None) -> IngestSummary:
     """Write one validated batch inside ``conn``'s transaction and say what happened to each row."""
+    verdict = verdict_on(rejects)
     base = {"source": source, "timeframe": timeframe, "rows_read": rows_read, "run_id": run_id,
             "status": verdict.status, "cause": verdict.cause, "top_reason": verdict.top_reason}
     if verdict.time_shift_suspected and not opts.force:
@@ -160,6 +164,8 @@ def _store(conn: Connection, good: pd.DataFrame, rejects: pd.DataFrame, file_dup
         updated = update_bars(conn, conflicts, timeframe, kind, run_id)
     else:
         rejects = pd.concat([rejects, _conflict_rejects(conflicts)], ignore_index=True) if len(conflicts) else rejects
+        verdict = verdict_on(rejects)
+        base |= {"status": verdict.status, "cause": verdict.cause, "top_reason": verdict.top_reason}
     quarantine_rows(conn, source, rejects)
     return IngestSummary(**base, inserted=inserted,  # type: ignore[arg-type]
                          duplicates=file_duplicates + same + len(fresh) - inserted,

@@ -27,7 +27,7 @@ import pandas as pd
 
 from tftrade.core.errors import DataError
 from tftrade.data.csv_dialect import CsvFormat, RawTable, read_text, split_table
-from tftrade.data.numeric_text import parse_numbers, parse_volume
+from tftrade.data.numeric_text import decimal_comma, parse_numbers, parse_volume
 from tftrade.data.timeframes import BarTimeframe, detect_spacing
 from tftrade.data.timestamps import DateOrder, ParsedTimes, check_zone, parse_times
 
@@ -46,6 +46,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "price": ("price", "last", "px"),
     "minute_idx": ("minute_idx", "minute_index", "minute"),
 }
+
+_STR = "string[pyarrow]"
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,11 @@ def read_bar_file(
     frame = pd.DataFrame({"raw_row": table.line_numbers})
     for name, col in cols.items():
         frame[f"raw_{name}"] = raw[col].to_numpy()
-    frame["ticker"] = (raw[cols["ticker"]].astype("string").str.strip().str.upper().to_numpy()
+    frame["ticker"] = (raw[cols["ticker"]].astype(_STR).str.strip().str.upper().to_numpy()
                        if "ticker" in cols else str(ticker).strip().upper())
     times = _times(raw, cols, opts, p)
     tf, spacing = _timeframe(frame["ticker"], times, timeframe, p)
-    frame["window_start"] = _session_midnight(times) if tf == "1day" else times.utc.to_numpy()
+    frame["window_start"] = (_session_midnight(times) if tf == "1day" else times.utc).reset_index(drop=True)
     frame["time_error"] = times.error.to_numpy()
     price_only = "price" in cols and not {"open", "high", "low", "close"} <= cols.keys()
     _prices(frame, raw, cols, price_only, table.delimiter, p)
@@ -192,7 +194,7 @@ def _daily_like(tickers: pd.Series, times: ParsedTimes) -> bool:
     return days["d"].nunique() > 1 and not days.duplicated().any()
 
 
-def _session_midnight(times: ParsedTimes) -> np.ndarray:
+def _session_midnight(times: ParsedTimes) -> pd.Series:
     """Daily bars are stamped at New York midnight of the date the file gives, in UTC.
 
     The date is the one written (in the row's own zone); for epoch numbers it is the UTC
@@ -206,14 +208,15 @@ def _session_midnight(times: ParsedTimes) -> np.ndarray:
     else:
         day = times.wall.dt.normalize()
     day = day.where(times.utc.notna())
-    stamped = day.dt.tz_localize(NY).dt.tz_convert("UTC").dt.as_unit("ns")
-    return stamped.to_numpy()
+    return day.dt.tz_localize(NY).dt.tz_convert("UTC").dt.as_unit("ns")
 
 
 def _prices(frame: pd.DataFrame, raw: pd.DataFrame, cols: dict[str, str], price_only: bool, delimiter: str,
             path: Path) -> None:
+    names = ("price",) if price_only else ("open", "high", "low", "close")
+    comma = decimal_comma([raw[cols[n]] for n in names if n in cols], delimiter)
     if price_only:
-        price = parse_numbers(raw[cols["price"]].reset_index(drop=True), delimiter)
+        price = parse_numbers(raw[cols["price"]].reset_index(drop=True), comma)
         for name in ("open", "high", "low", "close"):
             frame[name] = price.to_numpy()
             frame[f"raw_{name}"] = raw[cols["price"]].to_numpy()
@@ -225,8 +228,8 @@ def _prices(frame: pd.DataFrame, raw: pd.DataFrame, cols: dict[str, str], price_
         if name not in cols:
             raise DataError(f"{path}: no {name!r} column; found {list(raw.columns)}")
     for name in ("open", "high", "low", "close"):
-        frame[name] = parse_numbers(raw[cols[name]].reset_index(drop=True), delimiter).to_numpy(dtype=float)
-    volume, exact, problem = parse_volume(raw[cols["volume"]].reset_index(drop=True), delimiter)
+        frame[name] = parse_numbers(raw[cols[name]].reset_index(drop=True), comma).to_numpy(dtype=float)
+    volume, exact, problem = parse_volume(raw[cols["volume"]].reset_index(drop=True), comma)
     frame["volume"] = volume.to_numpy(dtype=float)
     frame["volume_exact"] = exact
     frame["value_error"] = problem.to_numpy(dtype=object)

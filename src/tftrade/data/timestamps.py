@@ -27,10 +27,12 @@ import pandas as pd
 from tftrade.core.errors import DataError
 
 DateOrder = Literal["auto", "dmy", "mdy", "ymd"]
-_ZONE = r"\s*(?:[Zz]|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
-_HAS_OFFSET = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?" + _ZONE
+_ZONE = r"\s*(?:[Zz]|UTC|GMT|[+-]\d{2}:?\d{2})$"
+_TAIL_OFFSET = r".*?(?:\d\s*(?:[Zz]|UTC|GMT)|[+-]\d{2}:?\d{2})"
 _NUMERIC_DATE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(.*)$"
 _YMD_SLASH = r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})(.*)$"
+
+_STR = "string[pyarrow]"
 
 
 @dataclass(frozen=True)
@@ -74,22 +76,23 @@ def parse_times(col: pd.Series, tz: str, date_order: DateOrder = "auto", where: 
         utc = col.dt.tz_convert("UTC")
         return _done(utc, col.dt.tz_localize(None), pd.Series("", index=col.index, dtype=object), False, False, False)
     if pd.api.types.is_datetime64_dtype(col):
-        return _localize(col.astype("datetime64[ns]"), col.astype("string"), tz, epoch=False, date_only=False)
+        return _localize(col.astype("datetime64[ns]"), col.astype(_STR), tz, epoch=False, date_only=False)
     if pd.api.types.is_numeric_dtype(col) or _all_digits(col):
         return _epoch(pd.to_numeric(col, errors="coerce"))
-    text = col.astype("string").str.strip()
+    text = col.astype(_STR).str.strip()
     text = _normalise_dates(text, date_order, where)
-    has_offset = text.str.contains(_HAS_OFFSET, regex=True).fillna(False).astype(bool)
+    has_offset = (text.str.slice(-7).str.fullmatch(_TAIL_OFFSET).fillna(False).astype(bool)
+                  & text.str.contains(":", regex=False).fillna(False).astype(bool))
     date_only = bool(text.dropna().str.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{8}").all())
     if not has_offset.any():
-        return _localize(_wall(text), col.astype("string"), tz, epoch=False, date_only=date_only)
+        return _localize(_wall(text), col.astype(_STR), tz, epoch=False, date_only=date_only)
     wall = _wall(text.where(~has_offset, text.str.replace(_ZONE, "", regex=True)).str.strip())
     offset = _offset_minutes(text.where(has_offset))
     aware_utc = (wall - pd.to_timedelta(offset, unit="min")).dt.tz_localize("UTC")
-    local = _localize(wall.where(~has_offset), col.astype("string"), tz, epoch=False, date_only=date_only)
+    local = _localize(wall.where(~has_offset), col.astype(_STR), tz, epoch=False, date_only=date_only)
     utc = aware_utc.where(has_offset, local.utc)
     error = local.error.where(~has_offset, "")
-    error = error.where(utc.notna() | (error != ""), _unparseable(col.astype("string")))
+    error = error.where(utc.notna() | (error != ""), _unparseable(col.astype(_STR)))
     return _done(utc, wall, error, naive=bool((~has_offset).any()), epoch=False, date_only=date_only)
 
 
@@ -114,18 +117,21 @@ def _localize(wall: pd.Series, raw: pd.Series, tz: str, *, epoch: bool, date_onl
     """Naive wall times in ``tz`` to UTC; skipped or repeated local times get a reason instead."""
     first = wall.dt.tz_localize(tz, ambiguous=np.ones(len(wall), bool), nonexistent="NaT")
     second = wall.dt.tz_localize(tz, ambiguous=np.zeros(len(wall), bool), nonexistent="NaT")
-    error = _unparseable(raw).where(wall.isna(), "")
-    stamp = wall.dt.strftime("%Y-%m-%d %H:%M")
+    error = pd.Series("", index=wall.index, dtype=object)
+    if wall.isna().any():
+        error = _unparseable(raw).where(wall.isna(), "")
     ambiguous = wall.notna() & first.notna() & (first != second)
     missing = wall.notna() & first.isna()
-    error = error.where(~ambiguous, "time " + stamp + f" happens twice in {tz} (DST ends); write it with its offset")
-    error = error.where(~missing, "time " + stamp + f" does not exist in {tz} (skipped when DST starts)")
+    if (ambiguous | missing).any():
+        stamp = wall.dt.strftime("%Y-%m-%d %H:%M")
+        error = error.where(~ambiguous, "time " + stamp + f" happens twice in {tz} (DST ends); write it with its offset")
+        error = error.where(~missing, "time " + stamp + f" does not exist in {tz} (skipped when DST starts)")
     utc = first.where(~ambiguous).dt.tz_convert("UTC")
     return _done(utc, wall, error, naive=True, epoch=epoch, date_only=date_only)
 
 
 def _unparseable(raw: pd.Series) -> pd.Series:
-    text = raw.astype("string")
+    text = raw.astype(_STR)
     out = text.fillna("").map(lambda s: f"unparseable time {s!r}" if s.strip() else "missing time")
     return out.astype(object)
 
@@ -153,6 +159,15 @@ def _offset_minutes(text: pd.Series) -> pd.Series:
 
 def _normalise_dates(text: pd.Series, order: DateOrder, where: str) -> pd.Series:
     """Rewrite numeric ``a/b/yyyy`` and ``yyyy/m/d`` dates as ISO ``yyyy-mm-dd`` in the file's one order."""
+    candidates = text.str.match(r"\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}|\d{4}[/.]\d").fillna(False).astype(bool)
+    if not candidates.any():
+        return text
+    text = text.copy()
+    text[candidates] = _normalise_some(text[candidates], order, where)
+    return text
+
+
+def _normalise_some(text: pd.Series, order: DateOrder, where: str) -> pd.Series:
     ymd = text.str.extract(_YMD_SLASH)
     if ymd[0].notna().any():
         hit = ymd[0].notna()

@@ -41,6 +41,8 @@ _AFTER_HOURS_NS = 240 * _NS_MIN  # 20:00 is 4 h after the 16:00 close
 TICKER_PATTERN = r"\^?[A-Z0-9][A-Z0-9.\-/=_:]{0,15}"
 OUTSIDE_SESSION = "outside trading hours"
 
+_STR = "string[pyarrow]"
+
 
 @dataclass(frozen=True)
 class ValidationResult:
@@ -92,7 +94,7 @@ def _field_reasons(frame: pd.DataFrame, timeframe: str, session: Session) -> tup
     def add(kind: str, mask: pd.Series | np.ndarray, text: _Text) -> None:
         checks.append((kind, np.asarray(mask, dtype=bool), text))
 
-    ticker = frame["ticker"].astype("string").fillna("")
+    ticker = frame["ticker"].astype(_STR).fillna("")
     add("missing ticker", ticker == "", lambda f: "ticker missing")
     bad_ticker = (ticker != "") & ~ticker.str.fullmatch(TICKER_PATTERN).fillna(False).astype(bool)
     add("invalid ticker", bad_ticker, lambda f: f["ticker"].map(_ticker_text))

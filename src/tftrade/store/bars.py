@@ -195,7 +195,7 @@ def stored_bars(conn: Connection, frame: pd.DataFrame, timeframe: str, chunk: in
     if frame.empty:
         return pd.DataFrame(columns=list(STORED_COLUMNS))
     lo, hi = frame["window_start"].min().to_pydatetime(), frame["window_start"].max().to_pydatetime()
-    tickers = sorted({str(t) for t in frame["ticker"]})
+    tickers = sorted(str(t) for t in frame["ticker"].unique())
     if conn.dialect.name == "postgresql":
         cols = ("ticker, (EXTRACT(EPOCH FROM window_start) * 1000000)::bigint, "
                 + ", ".join(f"({c} * {TICKS_PER_UNIT})::bigint" for c in _PRICES) + ", volume, price_only")
