@@ -37,7 +37,7 @@ def decimal_comma(columns: list[pd.Series], delimiter: str = ",") -> bool:
         if pd.api.types.is_numeric_dtype(col):
             continue
         text = col.astype(_STR).str.strip().dropna()
-        point |= bool(text.str.fullmatch(r"[+-]?\d{1,3}(?:,\d{3})*\.\d+|[+-]?\d+\.(?:\d{1,2}|\d{4,})").any())
+        point |= bool(text.str.fullmatch(r"[+-]?\d{1,3}(?:,\d{3})+\.\d+|[+-]?\d+\.(?:\d{1,2}|\d{4,})").any())
         comma |= bool(text.str.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3})+,\d+|[+-]?\d+,(?:\d{1,2}|\d{4,})").any())
         comma |= bool(text.str.fullmatch(r"[+-]?\d+,\d+").any()) and not point
     return comma and not point

@@ -63,8 +63,8 @@ def detect_spacing(tickers: pd.Series, utc: pd.Series, daily_like: bool) -> tupl
     Returns
     -------
     tuple
-        The timeframe (``None`` when the file is too short to tell) and the spacing seen,
-        as text (e.g. ``"5min"`` or ``"7min"``).
+        The timeframe (``None`` when the file is too short to tell) and the spacing seen as
+        text; the text ends in ``?`` when a single gap was all there was to go by.
 
     Raises
     ------
@@ -82,10 +82,21 @@ def detect_spacing(tickers: pd.Series, utc: pd.Series, daily_like: bool) -> tupl
     gaps = gaps[(gaps > 0) & (gaps < 12 * 60 * minute) & (gaps % minute == 0)] // minute
     if len(gaps) == 0:
         return None, "unknown"
+    return _spacing_from_gaps(gaps)
+
+
+def _spacing_from_gaps(gaps: np.ndarray) -> tuple[BarTimeframe | None, str]:
+    """The longest timeframe that at least 90 % of the gaps (in minutes) are whole multiples of.
+
+    Missing bars only make gaps longer multiples, and a stray bar off the grid is outvoted. A file
+    whose bars are mostly spaced at some other interval (7 minutes, say) is refused.
+    """
+    for tf in reversed(BAR_TIMEFRAMES[:-1]):
+        if np.mean(gaps % MINUTES[tf] == 0) >= 0.9:
+            break
     values, counts = np.unique(gaps, return_counts=True)
-    step = int(values[np.argmax(counts)])
-    for tf, m in MINUTES.items():
-        if m == step:
-            return tf, tf
-    raise DataError(f"bars are {step} minutes apart, which is not a supported timeframe "
-                    f"({', '.join(BAR_TIMEFRAMES)})")
+    typical = int(values[np.argmax(counts)])
+    if tf == "1min" and typical != 1 and len(gaps) >= 5 and np.mean(gaps == 1) < 0.1:
+        raise DataError(f"bars are {typical} minutes apart, which is not a supported timeframe "
+                        f"({', '.join(BAR_TIMEFRAMES)})")
+    return tf, f"{tf}" if len(gaps) >= 2 else f"{tf}?"
