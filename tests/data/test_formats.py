@@ -205,7 +205,7 @@ def test_day_month_order_is_one_for_the_whole_file(tmp_path: Path, dates: list[s
 def test_ambiguous_or_contradictory_day_month_order_is_refused(tmp_path: Path) -> None:
     header = "date,open,high,low,close,volume\n"
     amb = _write(tmp_path, header + "03/04/2024,1,2,0.5,1.5,10\n", "amb.csv")
-    with pytest.raises(DataError, match="day/month order cannot be told: '03/04/2024'.*--date-order"):
+    with pytest.raises(DataError, match=r"day/month order cannot be told: '03/04/2024'.*--date-order"):
         read_bar_file(amb, ticker="X")
     given = read_bar_file(amb, ticker="X", options=ReadOptions(date_order="dmy")).frame["window_start"]
     assert given.dt.tz_convert("America/New_York").dt.month.tolist() == [4]

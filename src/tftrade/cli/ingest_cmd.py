@@ -58,10 +58,14 @@ def ingest_csv(
     source_tz: list[str] = typer.Option(
         [], "--source-tz", help="PATTERN=ZONE: naive times of files whose name matches PATTERN are in ZONE, "
         "e.g. --source-tz 'vendor_*.csv=UTC' (repeatable; overrides --tz)."),
-    session: str = typer.Option("regular", "--session", help="regular (09:30-16:00) or extended (04:00-20:00 New York)."),
-    delimiter: str | None = typer.Option(None, "--delimiter", help="Field separator (, ; | tab); sniffed when omitted."),
-    no_header: bool = typer.Option(False, "--no-header", help="The file has no header line; name columns with --columns."),
-    columns: str | None = typer.Option(None, "--columns", help="Column names, comma-separated (with --no-header, or to rename)."),
+    session: str = typer.Option("regular", "--session",
+                                help="regular (09:30-16:00) or extended (04:00-20:00 New York)."),
+    delimiter: str | None = typer.Option(None, "--delimiter",
+                                         help="Field separator (, ; | tab); sniffed when omitted."),
+    no_header: bool = typer.Option(False, "--no-header",
+                                   help="The file has no header line; name columns with --columns."),
+    columns: str | None = typer.Option(None, "--columns",
+                                       help="Column names, comma-separated (with --no-header, or to rename)."),
     date_order: str = typer.Option("auto", "--date-order", help="auto, dmy or mdy for numeric dates like 03/04/2024."),
     update: bool = typer.Option(False, "--update", help="Apply bars that disagree with stored ones (recorded)."),
     force: bool = typer.Option(False, "--force", help="Store a run whose times look shifted (normally held back)."),

@@ -86,10 +86,10 @@ def _expected_grid(times: pd.Series, timeframe: str, session: str = "regular") -
     starts = np.repeat(opens, lengths) + offsets * minute
     step = spacing_ns(timeframe)
     if step == minute:
-        return starts
+        return np.asarray(starts, dtype=np.int64)
     ns = times.dt.as_unit("ns").astype("int64").to_numpy()
     phases, counts = np.unique(ns % step, return_counts=True)
-    return starts[starts % step == phases[np.argmax(counts)]]
+    return np.asarray(starts[starts % step == phases[np.argmax(counts)]], dtype=np.int64)
 
 
 def _missing(times: np.ndarray, grid: np.ndarray) -> int:

@@ -172,7 +172,7 @@ def _times(raw: pd.DataFrame, cols: dict[str, str], opts: ReadOptions, path: Pat
 def _timeframe(tickers: pd.Series, times: ParsedTimes, given: BarTimeframe | None,
                path: Path) -> tuple[BarTimeframe, str]:
     detected, spacing = detect_spacing(tickers, times.utc, _daily_like(tickers, times))
-    if given is not None and detected is not None and detected != given and not spacing.endswith("?"):
+    if given is not None and detected is not None and detected != given:
         raise DataError(f"{path}: the bars are {spacing} apart but --timeframe {given} was given; "
                         f"use --timeframe {detected} (or leave it out to detect it)")
     return given or detected or "1min", spacing

@@ -16,6 +16,7 @@ from tftrade.core.errors import DataError
 BarTimeframe = Literal["1min", "5min", "15min", "30min", "1h", "1day"]
 BAR_TIMEFRAMES: tuple[BarTimeframe, ...] = ("1min", "5min", "15min", "30min", "1h", "1day")
 MINUTES: dict[BarTimeframe, int] = {"1min": 1, "5min": 5, "15min": 15, "30min": 30, "1h": 60, "1day": 1440}
+_MIN_GAPS = 3
 _ALIASES: dict[str, BarTimeframe] = {
     "1m": "1min", "minute": "1min", "1minute": "1min", "5m": "5min", "15m": "15min", "30m": "30min",
     "60min": "1h", "60m": "1h", "1hour": "1h", "hour": "1h", "hourly": "1h", "1d": "1day", "day": "1day",
@@ -33,7 +34,7 @@ def parse_bar_timeframe(value: str) -> BarTimeframe:
     """
     key = value.strip().lower()
     if key in BAR_TIMEFRAMES:
-        return cast(BarTimeframe, key)
+        return key
     try:
         return _ALIASES[key]
     except KeyError:
@@ -63,8 +64,8 @@ def detect_spacing(tickers: pd.Series, utc: pd.Series, daily_like: bool) -> tupl
     Returns
     -------
     tuple
-        The timeframe (``None`` when the file is too short to tell) and the spacing seen as
-        text; the text ends in ``?`` when a single gap was all there was to go by.
+        The timeframe (``None`` when fewer than three gaps leave it open) and the spacing
+        seen, as text.
 
     Raises
     ------
@@ -99,4 +100,6 @@ def _spacing_from_gaps(gaps: np.ndarray) -> tuple[BarTimeframe | None, str]:
     if tf == "1min" and typical != 1 and len(gaps) >= 5 and np.mean(gaps == 1) < 0.1:
         raise DataError(f"bars are {typical} minutes apart, which is not a supported timeframe "
                         f"({', '.join(BAR_TIMEFRAMES)})")
-    return tf, f"{tf}" if len(gaps) >= 2 else f"{tf}?"
+    if len(gaps) < _MIN_GAPS:
+        return None, f"{typical}min"
+    return tf, tf

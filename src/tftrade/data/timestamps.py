@@ -124,7 +124,8 @@ def _localize(wall: pd.Series, raw: pd.Series, tz: str, *, epoch: bool, date_onl
     missing = wall.notna() & first.isna()
     if (ambiguous | missing).any():
         stamp = wall.dt.strftime("%Y-%m-%d %H:%M")
-        error = error.where(~ambiguous, "time " + stamp + f" happens twice in {tz} (DST ends); write it with its offset")
+        twice = f" happens twice in {tz} (DST ends); write it with its offset"
+        error = error.where(~ambiguous, "time " + stamp + twice)
         error = error.where(~missing, "time " + stamp + f" does not exist in {tz} (skipped when DST starts)")
     utc = first.where(~ambiguous).dt.tz_convert("UTC")
     return _done(utc, wall, error, naive=True, epoch=epoch, date_only=date_only)

@@ -112,7 +112,8 @@ def _field_reasons(frame: pd.DataFrame, timeframe: str, session: Session) -> tup
     ticks = {n: _ticks(frame[n]) for n in PRICE_FIELDS}
     for name in PRICE_FIELDS:
         v = frame[name]
-        add("non-positive price", v.notna() & (v <= 0), partial(_value_text, field=name, prefix=f"non-positive {name} "))
+        add("non-positive price", v.notna() & (v <= 0),
+            partial(_value_text, field=name, prefix=f"non-positive {name} "))
         add("price too large", v.notna() & ~(v * _TICK < _MAX_TICKS),
             partial(_value_text, field=name, prefix=f"{name} too large for NUMERIC(18,4) "))
         lost = v.notna() & (v > 0) & (np.abs(ticks[name] / _TICK - v) > _ROUNDING_TOLERANCE * v)
@@ -124,7 +125,8 @@ def _field_reasons(frame: pd.DataFrame, timeframe: str, session: Session) -> tup
         + " above min(open, close) " + np.minimum(f["open"], f["close"]).astype(str))
     vol = frame["volume"]
     add("negative volume", vol.notna() & (vol < 0), lambda f: "negative volume " + f["volume"].astype(str))
-    add("fractional volume", vol.notna() & (vol != np.floor(vol)), lambda f: "fractional volume " + f["volume"].astype(str))
+    add("fractional volume", vol.notna() & (vol != np.floor(vol)),
+        lambda f: "fractional volume " + f["volume"].astype(str))
     add(OUTSIDE_SESSION if is_intraday(timeframe) else "not a trading day", _outside_session(ts, timeframe, session),
         lambda f: _session_text(f["window_start"], timeframe, session))
     return _collect(frame, checks)
@@ -182,7 +184,7 @@ def _ticker_text(value: object) -> str:
     text = str(value)
     odd = sorted({f"U+{ord(ch):04X}" for ch in text if not (ch.isascii() and ch.isprintable())})
     what = f" ({', '.join(odd)})" if odd else ""
-    return f"ticker {ascii(text)} is not a ticker: letters, digits and . - / = _ : only{what}"
+    return f"ticker {text!a} is not a ticker: letters, digits and . - / = _ : only{what}"
 
 
 def _rounding_text(frame: pd.DataFrame, field: str) -> pd.Series:

@@ -10,8 +10,8 @@ through ``executemany``; PostgreSQL gets ``COPY`` into a temporary table and one
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
 import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -201,7 +201,7 @@ def stored_bars(conn: Connection, frame: pd.DataFrame, timeframe: str, chunk: in
                 + ", ".join(f"({c} * {TICKS_PER_UNIT})::bigint" for c in _PRICES) + ", volume, price_only")
     else:
         cols = f"ticker, window_start, {', '.join(_PRICES)}, volume, price_only"
-        lo, hi = to_epoch_us(lo), to_epoch_us(hi)  # type: ignore[assignment]
+        lo, hi = to_epoch_us(lo), to_epoch_us(hi)
     query = text(f"SELECT {cols} FROM {bars.name} WHERE timeframe = :tf AND ticker IN :tickers "
                  "AND window_start BETWEEN :lo AND :hi").bindparams(bindparam("tickers", expanding=True))
     parts = []
