@@ -40,6 +40,7 @@ _PRE_MARKET_NS = 330 * _NS_MIN  # 04:00 is 5.5 h before the 09:30 open
 _AFTER_HOURS_NS = 240 * _NS_MIN  # 20:00 is 4 h after the 16:00 close
 TICKER_PATTERN = r"\^?[A-Z0-9][A-Z0-9.\-/=_:]{0,15}"
 OUTSIDE_SESSION = "outside trading hours"
+_MISSING_MARKS = frozenset({".", "-", "--", "na", "n/a", "#n/a", "nan", "null", "none", "nil"})
 
 _STR = "string[pyarrow]"
 
@@ -103,7 +104,7 @@ def _field_reasons(frame: pd.DataFrame, timeframe: str, session: Session) -> tup
     add("unusable time", time_error != "", lambda f: _column(f, "time_error"))
     add("unusable time", ts.isna() & (time_error == ""), lambda f: _raw_or_missing(f, "window_start", "time"))
     for name in (*PRICE_FIELDS, "volume"):
-        add(f"unparseable {name}", frame[name].isna() & (_column(frame, "value_error") == ""),
+        add(f"missing or unparseable {name}", frame[name].isna() & (_column(frame, "value_error") == ""),
             partial(_raw_or_missing, field=name, label=name))
     value_error = _column(frame, "value_error")
     add("volume does not fit", value_error != "", lambda f: _column(f, "value_error"))
@@ -203,6 +204,8 @@ def _raw_or_missing(frame: pd.DataFrame, field: str, label: str) -> pd.Series:
         return pd.Series(f"missing {label}", index=frame.index)
     raw = frame[raw_col]
     text = raw.astype(str).map(lambda s: f"unparseable {label} {ascii(s) if not s.isprintable() else repr(s)}")
+    marked = raw.astype(str).str.strip().str.lower().isin(_MISSING_MARKS)
+    text = text.where(~marked, f"missing {label} (" + raw.astype(str).str.strip().map(repr) + ")")
     return text.where(raw.notna() & (raw.astype(str).str.strip() != ""), f"missing {label}")
 
 
