@@ -1,10 +1,11 @@
 """Judging an ingest as a whole: is it ``ok`` or ``suspect``, and what is the likely cause.
 
 A run is *suspect* when more than :data:`SUSPECT_SHARE` of its rows were quarantined,
-or when most intraday bars fall outside the session. For the latter, the times are
-re-read under other assumptions — naive times in other zones, or aware times shifted
-by whole hours — and when one puts clearly more bars inside the session it is named
-("times look like UTC: try --tz UTC").
+or when most intraday bars fall outside the session. Whenever more than 5 % of the bars
+fall outside it, the times are re-read under other assumptions — naive times in other
+zones, or aware times shifted by whole hours — and when one puts at least 90 % of the
+bars inside the session, and 10 points more than now, it is named ("times look like
+UTC: try --tz UTC") and the run counts as shifted in time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ SUSPECT_SHARE = 0.02
 CANDIDATE_ZONES = ("UTC", "America/New_York", "America/Chicago", "America/Los_Angeles", "Europe/London",
                    "Europe/Berlin", "Asia/Tokyo", "Asia/Hong_Kong", "Asia/Kolkata", "Australia/Sydney")
 _SAMPLE = 20_000
+_MIN_TIMES = 30  # fewer distinct bar times than this fit too many zones to name one
+_CHECK_BELOW = 0.95  # re-read the times when fewer than this share of bars is inside the session
+_BETTER_AT_LEAST, _BETTER_BY = 0.9, 0.1  # a re-reading is named when it puts this many inside, this many more
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,10 @@ def judge(rows_read: int, rejects: pd.DataFrame, times: pd.Series, timeframe: st
     shifted = False
     if is_intraday(timeframe) and len(times.dropna()):
         current = _inside_share(times, session)
-        if current < 0.5:
+        if current < _CHECK_BELOW and times.nunique() >= _MIN_TIMES:
             cause = _time_hypothesis(times, session, naive_tz, epoch, current)
             shifted = cause is not None
-            if cause is None:
+            if cause is None and current < 0.5:
                 cause = f"{1 - current:.0%} of bars fall outside {session} trading hours"
     if cause is None and share > SUSPECT_SHARE:
         cause = f"{share:.1%} of rows quarantined"
@@ -126,6 +130,6 @@ def _time_hypothesis(times: pd.Series, session: Session, naive_tz: str | None, e
                 what = "epoch times" if epoch else "the time offsets in the file"
                 best = (share, f"times look {abs(hours)} h {'early' if hours > 0 else 'late'}: {what} may be "
                                "wrong (local times written as UTC?)")
-    if best[1] and best[0] >= 0.8 and best[0] - current >= 0.3:
+    if best[1] and best[0] >= _BETTER_AT_LEAST and best[0] - current >= _BETTER_BY:
         return f"{1 - current:.0%} of bars fall outside {session} trading hours; {best[1]}"
     return None
