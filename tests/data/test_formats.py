@@ -277,3 +277,16 @@ def test_bar_file_frame_is_unchanged_for_plain_files(tmp_path: Path) -> None:
     f = read_bar_file(p).frame
     assert np.array_equal(f["volume_exact"].to_numpy(), [100, 100])
     assert (f["time_error"] == "").all() and (f["value_error"] == "").all()
+
+
+def test_binary_files_and_huge_fields(tmp_path: Path) -> None:
+    binary = tmp_path / "x.csv"
+    binary.write_bytes(b"\x7fELF\x02\x01" + bytes(range(32)) * 40)
+    with pytest.raises(DataError, match="looks like a binary file"):
+        read_bar_file(binary)
+    huge = _write(tmp_path, HEADER + '"' + "x" * 200_000 + '",AAPL,10,11,9,10.5,100\n' + _rows(["2024-01-03 10:00"]),
+                  "huge.csv")
+    f = read_bar_file(huge, timeframe="1min").frame
+    r = validate_bars(f, "1min")
+    assert len(r.good) == 1 and r.rejects["reason"].iloc[0].startswith("unparseable time 'xxx")
+    assert len(r.rejects["reason"].iloc[0]) < 100, "a reason quotes a value, not a whole field"

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ from tftrade.core.errors import DataError
 
 _CANDIDATES = (",", ";", "\t", "|")
 _Reader = Iterator[list[str]]
+_FIELD_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,9 @@ def read_text(path: Path) -> str:
         raise DataError(f"{path}: corrupt compressed file ({e}); nothing was stored") from None
     if data[:4] == b"PK\x03\x04":
         raise DataError(f"{path}: is a zip archive; unzip it and ingest the files inside")
+    head = data[:4096]
+    if head and sum(b < 32 and b not in (9, 10, 13) for b in head) > 0.1 * len(head):
+        raise DataError(f"{path}: looks like a binary file, not delimited text")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -126,7 +131,15 @@ def _ragged_reason(fields: int, width: int) -> str:
 
 def _split_with_csv(text: str, fmt: CsvFormat, delimiter: str, path: Path | str) -> RawTable:
     """The general path (quoted fields, NUL bytes, bare carriage returns): Python's csv module."""
-    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, _FIELD_LIMIT))  # a huge field is one bad row, not a broken file
+    try:
+        return _split_records(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), fmt, delimiter, path)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _split_records(rows: Any, fmt: CsvFormat, delimiter: str, path: Path | str) -> RawTable:
     header, header_ticker, first = _columns(fmt, rows, path)
     width = len(header)
     good: list[list[str]] = []

@@ -138,10 +138,11 @@ def resolve_columns(
         if col not in columns:
             raise DataError(f"{path}: column map points {name!r} at {col!r}, which is not in {columns}")
         out[name] = col
+    shown = ascii(columns)[:300]
     if "window_start" not in out:
-        raise DataError(f"{path}: no time column (timestamp/datetime/date/window_start); found {columns}")
+        raise DataError(f"{path}: no time column (timestamp/datetime/date/window_start); found {shown}")
     if not ({"open", "high", "low", "close"} & out.keys()) and "price" not in out:
-        raise DataError(f"{path}: no price columns (open/high/low/close or price); found {columns}")
+        raise DataError(f"{path}: no price columns (open/high/low/close or price); found {shown}")
     return out
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tftrade.core.errors import DataError
+from tftrade.data.reason_text import quoted
 
 DateOrder = Literal["auto", "dmy", "mdy", "ymd"]
 _ZONE = r"\s*(?:[Zz]|UTC|GMT|[+-]\d{2}:?\d{2})$"
@@ -133,7 +134,7 @@ def _localize(wall: pd.Series, raw: pd.Series, tz: str, *, epoch: bool, date_onl
 
 def _unparseable(raw: pd.Series) -> pd.Series:
     text = raw.astype(_STR)
-    out = text.fillna("").map(lambda s: f"unparseable time {s!r}" if s.strip() else "missing time")
+    out = text.fillna("").map(lambda s: f"unparseable time {quoted(s)}" if s.strip() else "missing time")
     return out.astype(object)
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from tftrade.core.calendar import TradingCalendar
 from tftrade.core.types import PRICE_SCALE
+from tftrade.data.reason_text import quoted
 from tftrade.data.timeframes import MINUTES, BarTimeframe, is_intraday
 
 Session = Literal["regular", "extended"]
@@ -185,7 +186,7 @@ def _ticker_text(value: object) -> str:
     text = str(value)
     odd = sorted({f"U+{ord(ch):04X}" for ch in text if not (ch.isascii() and ch.isprintable())})
     what = f" ({', '.join(odd)})" if odd else ""
-    return f"ticker {text!a} is not a ticker: letters, digits and . - / = _ : only{what}"
+    return f"ticker {text[:40]!a} is not a ticker: letters, digits and . - / = _ : only{what}"
 
 
 def _rounding_text(frame: pd.DataFrame, field: str) -> pd.Series:
@@ -203,7 +204,7 @@ def _raw_or_missing(frame: pd.DataFrame, field: str, label: str) -> pd.Series:
     if raw_col not in frame:
         return pd.Series(f"missing {label}", index=frame.index)
     raw = frame[raw_col]
-    text = raw.astype(str).map(lambda s: f"unparseable {label} {ascii(s) if not s.isprintable() else repr(s)}")
+    text = raw.astype(str).map(lambda s: f"unparseable {label} {quoted(s)}")
     marked = raw.astype(str).str.strip().str.lower().isin(_MISSING_MARKS)
     text = text.where(~marked, f"missing {label} (" + raw.astype(str).str.strip().map(repr) + ")")
     return text.where(raw.notna() & (raw.astype(str).str.strip() != ""), f"missing {label}")
