@@ -290,3 +290,26 @@ def test_binary_files_and_huge_fields(tmp_path: Path) -> None:
     r = validate_bars(f, "1min")
     assert len(r.good) == 1 and r.rejects["reason"].iloc[0].startswith("unparseable time 'xxx")
     assert len(r.rejects["reason"].iloc[0]) < 100, "a reason quotes a value, not a whole field"
+
+
+def test_daily_epoch_stamps_at_new_york_midnight_across_dst(tmp_path: Path) -> None:
+    days = pd.DatetimeIndex(["2024-03-08", "2024-03-11", "2024-03-12"]).tz_localize("America/New_York")
+    ms = [d.value // 10**6 for d in days]  # 05:00 UTC before the switch, 04:00 UTC after it
+    p = _write(tmp_path, "t,o,h,l,c,v\n" + "".join(f"{m},1,2,0.5,1.5,10\n" for m in ms))
+    bf = read_bar_file(p, ticker="X")
+    assert bf.timeframe == "1day"
+    assert bf.frame["window_start"].tolist() == list(days.tz_convert("UTC"))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(days=st.lists(st.integers(0, 3000), min_size=1, max_size=12), day_first=st.booleans(),
+       sep=st.sampled_from(["/", ".", "-"]))
+def test_numeric_dates_read_back_in_the_order_the_file_proves(tmp_path: Path, days: list[int], day_first: bool,
+                                                              sep: str) -> None:
+    dates = [pd.Timestamp("2015-01-13") + pd.Timedelta(days=d) for d in days]
+    dates.append(pd.Timestamp("2015-01-13"))  # day 13 proves the order
+    fmt = f"%d{sep}%m{sep}%Y" if day_first else f"%m{sep}%d{sep}%Y"
+    p = _write(tmp_path, "date,open,high,low,close,volume\n" + "".join(f"{d.strftime(fmt)},1,2,0.5,1.5,10\n"
+                                                                        for d in dates), f"d{len(days)}.csv")
+    got = read_bar_file(p, ticker="X", timeframe="1day").frame["window_start"]
+    assert list(got.dt.tz_convert("America/New_York").dt.date) == [d.date() for d in dates]

@@ -128,11 +128,11 @@ def ingest_frame(
             return judge(rows_read, final_rejects, frame["window_start"], timeframe, opts.session, naive_tz,
                          epoch_times)
 
-        report = quality_report(checked.good.assign(close=checked.good["close"] / 1e4), timeframe,
-                                opts.spike_z, opts.session)
         with engine.begin() as conn:
             summary = _store(conn, checked.good, rejects, checked.duplicates, rows_read, timeframe, source, kind,
                              opts, run_id, verdict_on, on_rows)
+            report = QualityReport() if summary.held_back else quality_report(
+                checked.good.assign(close=checked.good["close"] / 1e4), timeframe, opts.spike_z, opts.session)
             summary = IngestSummary(**{**asdict(summary), "quality": report, "price_only": price_only})
             finish_run(conn, run_id, summary.status, {k: getattr(summary, k) for k in _COUNTS},
                        report=_run_report(summary), error=summary.cause)

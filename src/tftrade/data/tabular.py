@@ -183,16 +183,21 @@ def _daily_like(tickers: pd.Series, times: ParsedTimes) -> bool:
     """Dates only, or every bar at one time of day with at most one bar per ticker and day."""
     if times.date_only:
         return True
-    wall = times.wall.dropna() if not times.epoch else times.utc.dropna().dt.tz_localize(None)
-    if wall.empty:
-        return False
-    tod = wall - wall.dt.normalize()
-    if tod.nunique() != 1:
-        return False
-    if tod.iloc[0] == pd.Timedelta(0):
-        return True
-    days = pd.DataFrame({"t": tickers[wall.index].to_numpy(), "d": wall.dt.normalize().to_numpy()})
-    return days["d"].nunique() > 1 and not days.duplicated().any()
+    utc = times.utc.dropna()
+    walls = [times.wall.dropna()] if not times.epoch else \
+        [utc.dt.tz_localize(None), utc.dt.tz_convert(NY).dt.tz_localize(None)]  # epochs: UTC or NY midnights
+    for wall in walls:
+        if wall.empty:
+            continue
+        tod = wall - wall.dt.normalize()
+        if tod.nunique() != 1:
+            continue
+        if tod.iloc[0] == pd.Timedelta(0):
+            return True
+        days = pd.DataFrame({"t": tickers[wall.index].to_numpy(), "d": wall.dt.normalize().to_numpy()})
+        if days["d"].nunique() > 1 and not days.duplicated().any():
+            return True
+    return False
 
 
 def _session_midnight(times: ParsedTimes) -> pd.Series:
