@@ -313,3 +313,15 @@ def test_numeric_dates_read_back_in_the_order_the_file_proves(tmp_path: Path, da
                                                                         for d in dates), f"d{len(days)}.csv")
     got = read_bar_file(p, ticker="X", timeframe="1day").frame["window_start"]
     assert list(got.dt.tz_convert("America/New_York").dt.date) == [d.date() for d in dates]
+
+
+def test_yfinance_file_of_several_tickers_becomes_one_row_per_ticker(tmp_path: Path) -> None:
+    text = ("Price,Close,Close,High,High,Low,Low,Open,Open,Volume,Volume\n"
+            "Ticker,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT,AAPL,MSFT\nDate,,,,,,,,,,\n"
+            "2024-01-02,185.6,370.9,188.4,375.9,183.9,366.5,187.2,373.9,82488700,25258600\n"
+            "2024-01-03,184.3,370.6,185.9,373.3,183.4,368.5,184.2,369.0,58414500,23083500\n")
+    f = read_bar_file(_write(tmp_path, text), ticker="WRONG").frame
+    by = f.set_index(["ticker", f["window_start"].dt.tz_convert("America/New_York").dt.day])
+    assert by.loc[("AAPL", 2), ["open", "high", "low", "close", "volume"]].tolist() == [187.2, 188.4, 183.9, 185.6,
+                                                                                     82488700.0]
+    assert by.loc[("MSFT", 3), "close"] == 370.6 and len(f) == 4

@@ -58,6 +58,11 @@ class RawTable:
     header_ticker: str | None = None
     delimiter: str = ","
 
+    @property
+    def header_names(self) -> list[str]:
+        """The frame's column names."""
+        return [str(c) for c in self.frame.columns]
+
 
 def read_text(path: Path) -> str:
     """Return a (possibly compressed) file's text.
@@ -113,16 +118,17 @@ def split_table(text: str, fmt: CsvFormat, path: Path | str = "<input>") -> RawT
     return _split_fast(text, fmt, delimiter, path)
 
 
-def _columns(fmt: CsvFormat, rows: _Reader, path: Path | str) -> tuple[list[str], str | None, list[str] | None]:
+def _columns(fmt: CsvFormat, rows: _Reader,
+             path: Path | str) -> tuple[list[str], list[str] | None, list[str] | None]:
     if fmt.header:
-        header, header_ticker, first = _yfinance_header(_header(rows, path), rows)
+        header, column_tickers, first = _yfinance_header(_header(rows, path), rows)
     else:
-        header, header_ticker, first = list(fmt.columns or ()), None, None
+        header, column_tickers, first = list(fmt.columns or ()), None, None
     if fmt.columns and fmt.header:
         if len(fmt.columns) != len(header):
             raise DataError(f"{path}: --columns names {len(fmt.columns)} columns but the file has {len(header)}")
         header = list(fmt.columns)
-    return header, header_ticker, first
+    return header, column_tickers, first
 
 
 def _ragged_reason(fields: int, width: int) -> str:
@@ -140,7 +146,7 @@ def _split_with_csv(text: str, fmt: CsvFormat, delimiter: str, path: Path | str)
 
 
 def _split_records(rows: Any, fmt: CsvFormat, delimiter: str, path: Path | str) -> RawTable:
-    header, header_ticker, first = _columns(fmt, rows, path)
+    header, column_tickers, first = _columns(fmt, rows, path)
     width = len(header)
     good: list[list[str]] = []
     numbers: list[int] = []
@@ -158,7 +164,7 @@ def _split_records(rows: Any, fmt: CsvFormat, delimiter: str, path: Path | str) 
         raise DataError(f"{path}: no rows of data after the header")
     cols = _unique(header)
     frame = pd.DataFrame(good, columns=cols, dtype=object) if good else pd.DataFrame(columns=cols, dtype=object)
-    return RawTable(frame, np.asarray(numbers, dtype=np.int64), ragged, header_ticker, delimiter)
+    return _by_ticker(RawTable(frame, np.asarray(numbers, dtype=np.int64), ragged, None, delimiter), column_tickers)
 
 
 def _split_fast(text: str, fmt: CsvFormat, delimiter: str, path: Path | str) -> RawTable:
@@ -173,7 +179,7 @@ def _split_fast(text: str, fmt: CsvFormat, delimiter: str, path: Path | str) -> 
             if lines[pos - 1].strip():
                 yield lines[pos - 1].split(delimiter)
 
-    header, header_ticker, first = _columns(fmt, records(), path)
+    header, column_tickers, first = _columns(fmt, records(), path)
     width = len(header)
     body = lines[pos:]
     numbers = np.arange(pos + 1, pos + 1 + len(body), dtype=np.int64)
@@ -194,10 +200,10 @@ def _split_fast(text: str, fmt: CsvFormat, delimiter: str, path: Path | str) -> 
         raise DataError(f"{path}: no rows of data after the header")
     cols = _unique(header)
     if not good_lines:
-        return RawTable(pd.DataFrame(columns=cols, dtype=object), good_numbers, ragged, header_ticker, delimiter)
+        return RawTable(pd.DataFrame(columns=cols, dtype=object), good_numbers, ragged, None, delimiter)
     frame = pd.read_csv(io.StringIO("\n".join(good_lines)), sep=delimiter, header=None, names=cols, dtype=str,
                         na_filter=False, quoting=csv.QUOTE_NONE, skip_blank_lines=False, engine="c")
-    return RawTable(frame, good_numbers, ragged, header_ticker, delimiter)
+    return _by_ticker(RawTable(frame, good_numbers, ragged, None, delimiter), column_tickers)
 
 
 def sniff_delimiter(text: str) -> str:
@@ -222,8 +228,8 @@ def _header(rows: _Reader, path: Path | str) -> list[str]:
     raise DataError(f"{path}: file has no header line")
 
 
-def _yfinance_header(header: list[str], rows: _Reader) -> tuple[list[str], str | None, list[str] | None]:
-    """Fold yfinance's ``Price/Ticker/Date`` header rows into one header (and note the ticker)."""
+def _yfinance_header(header: list[str], rows: _Reader) -> tuple[list[str], list[str] | None, list[str] | None]:
+    """Fold yfinance's ``Price/Ticker/Date`` header rows into one header, and the ticker of each column."""
     if not header or header[0].lower() != "price":
         return header, None, None
     second = next(rows, None)
@@ -231,14 +237,33 @@ def _yfinance_header(header: list[str], rows: _Reader) -> tuple[list[str], str |
         return header, None, second
     third = next(rows, None)
     names = [header[0] if i else "" for i in range(len(header))]
-    tickers = {c.strip() for c in second[1:] if c.strip()}
     if third is not None and third and third[0].strip() and not any(c.strip() for c in third[1:]):
         names[0] = third[0].strip()
         third = None
     else:
         names[0] = "Date"
     names[1:] = header[1:]
-    return names, (tickers.pop() if len(tickers) == 1 else None), third
+    column_tickers = [""] + [c.strip() for c in second[1:]] + [""] * max(0, len(header) - len(second))
+    return names, column_tickers[: len(names)], third
+
+
+def _by_ticker(table: RawTable, column_tickers: list[str] | None) -> RawTable:
+    """A yfinance file of one ticker notes it; one of several (``Close`` per ticker) becomes one row per ticker."""
+    tickers = sorted({t for t in column_tickers or () if t})
+    if column_tickers is None or not tickers:
+        return table
+    if len(tickers) == 1:
+        return RawTable(table.frame, table.line_numbers, table.ragged, tickers[0], table.delimiter)
+    names = list(table.header_names)
+    shared = [i for i, t in enumerate(column_tickers) if not t]
+    parts, numbers = [], []
+    for ticker in tickers:
+        own = [i for i, t in enumerate(column_tickers) if t == ticker]
+        part = table.frame.iloc[:, shared + own].copy()
+        part.columns = [names[i].split(".")[0] for i in shared + own]
+        parts.append(part.assign(Ticker=ticker))
+        numbers.append(table.line_numbers)
+    return RawTable(pd.concat(parts, ignore_index=True), np.concatenate(numbers), table.ragged, None, table.delimiter)
 
 
 def _unique(names: list[str]) -> list[str]:
