@@ -44,3 +44,20 @@ def test_sp500_constituents_load_into_the_securities_master(sqlite_engine: Engin
         upsert_securities(conn, items)
     by_ticker = {s.ticker: s for s in read_securities(sqlite_engine)}
     assert len(by_ticker) == 505 and by_ticker["MMM"].sector == "Industrials"
+
+
+@pytest.mark.slow
+def test_index_files_read_month_first_dates_and_flag_holiday_placeholders(sqlite_engine: Engine,
+                                                                         shared_data: Path) -> None:
+    gspc = ingest_file(sqlite_engine, shared_data / "index" / "arch_sp500_GSPC_daily.csv", ticker="^GSPC")
+    assert (gspc.timeframe, gspc.rows_read, gspc.inserted, gspc.status) == ("1day", 5031, 5031, "ok")
+    first = bar_summary(sqlite_engine)[0]
+    assert first["first"].isoformat() == "1999-01-04T05:00:00+00:00"  # 1/4/1999 is 4 January (M/D/YYYY)
+    assert first["last"].isoformat() == "2018-12-31T05:00:00+00:00"
+    vix = ingest_file(sqlite_engine, shared_data / "index" / "arch_vix_daily.csv", ticker="^VIX",
+                      column_map={"price": "vix"})
+    # The file writes "." for days without a value: those rows are quarantined as missing, and at
+    # 3.5 % of the file the run is suspect, not ok.
+    assert vix.quarantined == 46 and vix.status == "suspect"
+    assert vix.top_reason is not None and vix.top_reason["kind"] == "missing or unparseable open"
+    assert "missing open ('.')" in str(vix.top_reason["example"])

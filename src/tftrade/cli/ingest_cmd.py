@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, table
+from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, stderr, table
 from tftrade.core.types import parse_timeframe
 
 app = typer.Typer(help="Load bars, securities and comments into the store.", no_args_is_help=True)
@@ -24,38 +25,102 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
 
 
 def _render(summaries: list[dict[str, Any]]) -> None:
-    table("ingest", [{k: s[k] for k in ("source", "timeframe", "rows_read", "inserted", "duplicates", "quarantined")}
+    table("ingest", [{k: s[k] for k in ("source", "timeframe", "status", "rows_read", "inserted", "duplicates",
+                                        "quarantined", "conflicts", "updated")}
                      | {"gaps": s["quality"]["missing_bars"], "spikes": s["quality"]["spikes"]} for s in summaries])
+
+
+def _zone_for(path: Path, tz: str, source_tz: dict[str, str]) -> str:
+    """The zone of a file's naive times: the first ``--source-tz`` pattern matching its name or path, else ``--tz``."""
+    for pattern, zone in source_tz.items():
+        if fnmatch.fnmatch(path.name, pattern) or fnmatch.fnmatch(str(path), pattern):
+            return zone
+    return tz
+
+
+def _delimiter(value: str | None) -> str | None:
+    if value is None:
+        return None
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": " "}
+    return named.get(value.lower(), value)
 
 
 @app.command("csv")
 @command
 def ingest_csv(
-    paths: list[Path] = typer.Argument(..., help="CSV, CSV.gz or Parquet files of bars."),
+    paths: list[Path] = typer.Argument(..., help="CSV (any delimiter, .gz/.bz2/.xz too) or Parquet files of bars."),
     ticker: str | None = typer.Option(None, "--ticker", help="Ticker for files without a ticker column."),
-    timeframe: str | None = typer.Option(None, "--timeframe", help="1min or 1day (inferred when omitted)."),
+    timeframe: str | None = typer.Option(
+        None, "--timeframe", help="1min, 5min, 15min, 30min, 1h or 1day; detected from the bar spacing when omitted, "
+        "and refused when the file's spacing differs."),
     mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map window_start=Date (repeatable)."),
+    tz: str = typer.Option("America/New_York", "--tz", help="Zone of naive times (times with offsets use their own)."),
+    source_tz: list[str] = typer.Option(
+        [], "--source-tz", help="PATTERN=ZONE: naive times of files whose name matches PATTERN are in ZONE, "
+        "e.g. --source-tz 'vendor_*.csv=UTC' (repeatable; overrides --tz)."),
+    session: str = typer.Option("regular", "--session",
+                                help="regular (09:30-16:00) or extended (04:00-20:00 New York)."),
+    delimiter: str | None = typer.Option(None, "--delimiter",
+                                         help="Field separator (, ; | tab); sniffed when omitted."),
+    no_header: bool = typer.Option(False, "--no-header",
+                                   help="The file has no header line; name columns with --columns."),
+    columns: str | None = typer.Option(None, "--columns",
+                                       help="Column names, comma-separated (with --no-header, or to rename)."),
+    date_order: str = typer.Option("auto", "--date-order", help="auto, dmy or mdy for numeric dates like 03/04/2024."),
+    update: bool = typer.Option(False, "--update", help="Apply bars that disagree with stored ones (recorded)."),
+    force: bool = typer.Option(False, "--force", help="Store a run whose times look shifted (normally held back)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Import bar files: validate each row, store good rows, quarantine bad ones, skip rows already stored.
 
-    Each file is one atomic batch. Headers are recognised case-insensitively; naive
-    times are New York time. Price-only files become bars with O=H=L=C, volume 0.
+    Each file is one atomic batch, logged in the run log (``tftrade data runs``) with a
+    status: ok, or suspect (more than 2 % quarantined, or times that look shifted: then
+    nothing is stored without --force, and the likely cause is printed). A bar that
+    disagrees with the stored one is a conflict: quarantined, or applied with --update.
     """
-    from tftrade.data.ingest import ingest_file
+    from tftrade.data.csv_dialect import CsvFormat
+    from tftrade.data.ingest import IngestOptions, ingest_file
+    from tftrade.data.tabular import ReadOptions
+    from tftrade.data.timeframes import parse_bar_timeframe
+    from tftrade.data.timestamps import check_zone
 
+    if session not in ("regular", "extended"):
+        raise ValueError(f"--session {session!r} is not one of regular, extended")
+    if date_order not in ("auto", "dmy", "mdy"):
+        raise ValueError(f"--date-order {date_order!r} is not one of auto, dmy, mdy")
     cfg = settings()
-    eng = engine(cfg)
-    tf = parse_timeframe(timeframe) if timeframe else None
+    tf = parse_bar_timeframe(timeframe) if timeframe else None
     column_map = _parse_map(mapping)
+    zones = {k: check_zone(v) for k, v in _parse_pairs(source_tz, "--source-tz", "PATTERN=ZONE").items()}
+    fmt = CsvFormat(delimiter=_delimiter(delimiter), header=not no_header,
+                    columns=tuple(c.strip() for c in columns.split(",")) if columns else None)
+    opts = IngestOptions(session=session, update=update, force=force,  # type: ignore[arg-type]
+                         spike_z=cfg.ingest.spike_zscore, batch_rows=cfg.ingest.batch_rows)
+    check_zone(tz)
+    eng = engine(cfg)
     summaries = []
     for path in paths:
+        read = ReadOptions(tz=_zone_for(path, tz, zones), date_order=date_order, csv=fmt)  # type: ignore[arg-type]
         with progress(f"ingest {path.name}", None) as advance:
-            s = ingest_file(eng, path, ticker=ticker, timeframe=tf, column_map=column_map,
-                            spike_z=cfg.ingest.spike_zscore, batch_rows=cfg.ingest.batch_rows, on_rows=advance)
+            s = ingest_file(eng, path, ticker=ticker, timeframe=tf, column_map=column_map, on_rows=advance,
+                            read=read, options=opts)
         summaries.append(s.as_dict())
+        if s.status != "ok":
+            stderr.print(f"[yellow]{s.status}:[/yellow] {path.name}: {s.cause}", highlight=False, soft_wrap=True)
     emit(summaries[0] if len(summaries) == 1 else {"files": summaries}, as_json,
          lambda _: _render(summaries))
+    if any(s["held_back"] for s in summaries):
+        raise typer.Exit(1)
+
+
+def _parse_pairs(pairs: list[str], option: str, shape: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.rpartition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{option} {pair!r} is not {shape}")
+        out[key.strip()] = value.strip()
+    return out
 
 
 @app.command("synthetic")

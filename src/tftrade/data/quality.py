@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tftrade.core.calendar import TradingCalendar
-from tftrade.core.types import Timeframe
+from tftrade.data.timeframes import is_intraday, spacing_ns
 
 _MAX_EXAMPLES = 5
 
@@ -35,7 +35,8 @@ class QualityReport:
         return sum(self.spikes.values())
 
 
-def quality_report(good: pd.DataFrame, timeframe: Timeframe, spike_z: float = 12.0) -> QualityReport:
+def quality_report(good: pd.DataFrame, timeframe: str, spike_z: float = 12.0,
+                   session: str = "regular") -> QualityReport:
     """Report gaps and spikes in ``good`` (ticker, window_start, close[, ticks or floats]).
 
     Examples
@@ -49,7 +50,7 @@ def quality_report(good: pd.DataFrame, timeframe: Timeframe, spike_z: float = 12
     spikes: dict[str, int] = {}
     examples: list[dict[str, object]] = []
     ordered = good.sort_values(["ticker", "window_start"])
-    grid = _expected_grid(ordered["window_start"], timeframe)
+    grid = _expected_grid(ordered["window_start"], timeframe, session)
     for ticker, grp in ordered.groupby("ticker", sort=True):
         times = grp["window_start"].dt.as_unit("ns").astype("int64").to_numpy()
         gaps = _missing(times, grid)
@@ -64,13 +65,31 @@ def quality_report(good: pd.DataFrame, timeframe: Timeframe, spike_z: float = 12
     return QualityReport(missing, spikes, examples)
 
 
-def _expected_grid(times: pd.Series, timeframe: Timeframe) -> np.ndarray:
-    """Every bar start the calendar expects between the earliest and latest time given."""
+def _expected_grid(times: pd.Series, timeframe: str, session: str = "regular") -> np.ndarray:
+    """Every bar start the calendar expects between the earliest and latest time given.
+
+    Intraday grids step by the bar length from the session open (04:00 New York for the
+    extended session), on the file's own phase (an hourly file may start bars at :00 or :30).
+    """
     if times.empty:
         return np.empty(0, dtype=np.int64)
     first, last = (t.tz_convert("America/New_York").date() for t in (times.min(), times.max()))
     cal = TradingCalendar(first, last)
-    return cal.minute_starts_ns() if timeframe == "1min" else cal.session_midnights_ns()
+    if not is_intraday(timeframe):
+        return cal.session_midnights_ns()
+    minute = 60_000_000_000
+    opens, closes = cal.opens_ns(), cal.closes_ns()
+    if session == "extended":
+        opens, closes = opens - 330 * minute, closes + 240 * minute
+    lengths = (closes - opens) // minute
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    starts = np.repeat(opens, lengths) + offsets * minute
+    step = spacing_ns(timeframe)
+    if step == minute:
+        return np.asarray(starts, dtype=np.int64)
+    ns = times.dt.as_unit("ns").astype("int64").to_numpy()
+    phases, counts = np.unique(ns % step, return_counts=True)
+    return np.asarray(starts[starts % step == phases[np.argmax(counts)]], dtype=np.int64)
 
 
 def _missing(times: np.ndarray, grid: np.ndarray) -> int:

@@ -1,35 +1,42 @@
-"""Reading bar files (CSV, gzipped CSV, Parquet) into one normalised frame.
+"""Reading bar files (CSV in any common dialect, compressed or not, or Parquet) into one normalised frame.
 
 Headers are recognised case-insensitively (``timestamp/datetime/date/window_start``,
 ``open/high/low/close/volume`` or ``o/h/l/c/v``, ``ticker/symbol/name``), or given
 by an explicit column map. A ``price`` column without OHLC makes price-only bars
 (open = high = low = close, volume 0, flagged). A ``minute_idx`` column next to a
-date counts minutes from the 09:30 open. Naive times are read as New York time;
-every time is converted to UTC.
+date counts minutes from the 09:30 New York open. Dialects, numbers and times are
+read by :mod:`~tftrade.data.csv_dialect`, :mod:`~tftrade.data.numeric_text` and
+:mod:`~tftrade.data.timestamps`; the timeframe is detected from the bar spacing
+(:mod:`~tftrade.data.timeframes`) and a contradicting ``timeframe`` is refused.
 
-The normalised frame has the columns of :data:`NORMALISED_COLUMNS` plus
-``raw_row`` (the 1-based line in the file) and the untouched text of each field
-in ``raw_*`` columns, so rejected rows can be quarantined exactly as they came.
+The normalised frame has the columns of :data:`NORMALISED_COLUMNS`, ``raw_row`` (the
+line in the file), the untouched text of each field in ``raw_*`` columns (so
+rejected rows are quarantined exactly as they came), ``volume_exact`` (int64) and
+``time_error`` / ``value_error`` (why a time or a volume cannot be used; empty when fine).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from tftrade.core.errors import DataError
-from tftrade.core.types import Timeframe
+from tftrade.data.csv_dialect import CsvFormat, RawTable, read_text, split_table
+from tftrade.data.numeric_text import decimal_comma, parse_numbers, parse_volume
+from tftrade.data.timeframes import BarTimeframe, detect_spacing
+from tftrade.data.timestamps import DateOrder, ParsedTimes, check_zone, parse_times
 
 NY = "America/New_York"
 FIELDS = ("ticker", "window_start", "open", "high", "low", "close", "volume")
 NORMALISED_COLUMNS = (*FIELDS, "price_only")
 
 _ALIASES: dict[str, tuple[str, ...]] = {
-    "window_start": ("window_start", "timestamp", "datetime", "date", "time", "t"),
+    "window_start": ("window_start", "timestamp", "datetime", "date", "time", "t", "date_time", "timestamp_utc"),
     "open": ("open", "o"),
     "high": ("high", "h"),
     "low": ("low", "l"),
@@ -40,6 +47,20 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "minute_idx": ("minute_idx", "minute_index", "minute"),
 }
 
+_STR = "string[pyarrow]"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a file: the zone of its naive times, date order, and CSV dialect."""
+
+    tz: str = NY
+    date_order: DateOrder = "auto"
+    csv: CsvFormat = field(default_factory=CsvFormat)
+
+    def __post_init__(self) -> None:
+        check_zone(self.tz)
+
 
 @dataclass(frozen=True)
 class BarFile:
@@ -47,54 +68,52 @@ class BarFile:
 
     path: str
     frame: pd.DataFrame
-    timeframe: Timeframe
+    timeframe: BarTimeframe
     price_only: bool
+    ragged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row_number", "raw", "reason"]))
+    naive_times: bool = False
+    tz: str = NY
+    spacing: str = "unknown"
+    epoch_times: bool = False
 
 
 def read_bar_file(
     path: str | Path,
     *,
     ticker: str | None = None,
-    timeframe: Timeframe | None = None,
+    timeframe: BarTimeframe | None = None,
     column_map: Mapping[str, str] | None = None,
+    options: ReadOptions | None = None,
 ) -> BarFile:
     """Read ``path`` and return its rows normalised (see the module docstring).
 
     Raises
     ------
     DataError
-        If the file cannot be read, or no column gives the time, the ticker or a price.
+        If the file cannot be read, no column gives the time, the ticker or a price,
+        its dates are ambiguous, or its bar spacing contradicts ``timeframe``.
     """
     p = Path(path)
-    raw = _read_raw(p)
+    opts = options or ReadOptions()
+    table = _read_raw(p, opts.csv)
+    raw = table.frame
     cols = resolve_columns(list(raw.columns), column_map, p)
+    ticker = ticker or table.header_ticker
     if "ticker" not in cols and ticker is None:
         raise DataError(f"{p}: no ticker column (ticker/symbol/Name) and no --ticker given")
-    frame = pd.DataFrame({"raw_row": np.arange(2, len(raw) + 2)})
-    for field, col in cols.items():
-        frame[f"raw_{field}"] = raw[col].to_numpy()
-    frame["ticker"] = (
-        raw[cols["ticker"]].astype("string").str.strip().str.upper().to_numpy()
-        if "ticker" in cols else ticker.upper()  # type: ignore[union-attr]
-    )
-    times = _parse_times(raw, cols)
-    tf = timeframe or _infer_timeframe(times)
-    frame["window_start"] = _ny_midnight(times) if tf == "1day" else times
+    frame = pd.DataFrame({"raw_row": table.line_numbers})
+    for name, col in cols.items():
+        frame[f"raw_{name}"] = raw[col].to_numpy()
+    frame["ticker"] = (raw[cols["ticker"]].astype(_STR).str.strip().str.upper().to_numpy()
+                       if "ticker" in cols else str(ticker).strip().upper())
+    times = _times(raw, cols, opts, p)
+    tf, spacing = _timeframe(frame["ticker"], times, timeframe, p)
+    frame["window_start"] = (_session_midnight(times) if tf == "1day" else times.utc).reset_index(drop=True)
+    frame["time_error"] = times.error.to_numpy()
     price_only = "price" in cols and not {"open", "high", "low", "close"} <= cols.keys()
-    if price_only:
-        price = pd.to_numeric(raw[cols["price"]], errors="coerce")
-        for field in ("open", "high", "low", "close"):
-            frame[field] = price.to_numpy()
-            frame[f"raw_{field}"] = raw[cols["price"]].to_numpy()
-        frame["volume"] = 0.0
-        frame["raw_volume"] = 0
-    else:
-        for field in ("open", "high", "low", "close", "volume"):
-            if field not in cols:
-                raise DataError(f"{p}: no {field!r} column; found {list(raw.columns)}")
-            frame[field] = pd.to_numeric(raw[cols[field]], errors="coerce").to_numpy(dtype=float)
+    _prices(frame, raw, cols, price_only, table.delimiter, p)
     frame["price_only"] = price_only
-    return BarFile(str(p), frame, tf, price_only)
+    return BarFile(str(p), frame, tf, price_only, _ragged(table), times.naive, opts.tz, spacing, times.epoch)
 
 
 def resolve_columns(
@@ -109,88 +128,119 @@ def resolve_columns(
     """
     lower = {c.strip().lower(): c for c in columns}
     out: dict[str, str] = {}
-    for field, names in _ALIASES.items():
+    for name, names in _ALIASES.items():
         hit = next((lower[n] for n in names if n in lower), None)
         if hit is not None:
-            out[field] = hit
-    for field, col in (column_map or {}).items():
-        if field not in _ALIASES:
-            raise DataError(f"column map names unknown field {field!r}; expected one of {sorted(_ALIASES)}")
+            out[name] = hit
+    for name, col in (column_map or {}).items():
+        if name not in _ALIASES:
+            raise DataError(f"column map names unknown field {name!r}; expected one of {sorted(_ALIASES)}")
         if col not in columns:
-            raise DataError(f"{path}: column map points {field!r} at {col!r}, which is not in {columns}")
-        out[field] = col
+            raise DataError(f"{path}: column map points {name!r} at {col!r}, which is not in {columns}")
+        out[name] = col
+    shown = ascii(columns)[:300]
     if "window_start" not in out:
-        raise DataError(f"{path}: no time column (timestamp/datetime/date/window_start); found {columns}")
+        raise DataError(f"{path}: no time column (timestamp/datetime/date/window_start); found {shown}")
     if not ({"open", "high", "low", "close"} & out.keys()) and "price" not in out:
-        raise DataError(f"{path}: no price columns (open/high/low/close or price); found {columns}")
+        raise DataError(f"{path}: no price columns (open/high/low/close or price); found {shown}")
     return out
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
-    except (OSError, ValueError, pd.errors.ParserError) as e:
-        raise DataError(f"{path}: cannot read as CSV/Parquet: {str(e).splitlines()[0]}") from None
-
-
-def _parse_times(raw: pd.DataFrame, cols: dict[str, str]) -> pd.Series:
-    """Parse the time column to UTC; unparseable or non-existent local times become NaT."""
-    col = raw[cols["window_start"]]
-    if pd.api.types.is_numeric_dtype(col) or _all_digits(col):
-        return _epoch_to_utc(pd.to_numeric(col, errors="coerce"))
-    text = col.astype("string").str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=False)
-    if parsed.isna().any() and not isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=False)
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        utc = parsed.dt.tz_convert("UTC")
-    elif parsed.dtype == object:  # a mix of offsets and naive times
-        utc = pd.Series([_one_to_utc(v) for v in text], index=col.index, dtype="datetime64[ns, UTC]")
-    else:
-        utc = parsed.dt.tz_localize(NY, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
-    if "minute_idx" in cols:
-        minutes = pd.to_numeric(raw[cols["minute_idx"]], errors="coerce")
-        local_open = utc.dt.tz_convert(NY).dt.normalize() + pd.Timedelta(hours=9, minutes=30)
-        utc = (local_open + pd.to_timedelta(minutes, unit="min")).dt.tz_convert("UTC")
-    return utc.dt.as_unit("ns")
-
-
-def _one_to_utc(value: object) -> pd.Timestamp:
-    ts = pd.to_datetime(value, errors="coerce")
-    if ts is pd.NaT or ts is None:
-        return pd.NaT
-    if ts.tzinfo is None:
+def _read_raw(path: Path, fmt: CsvFormat) -> RawTable:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        if not path.exists():
+            raise DataError(f"{path}: no such file")
         try:
-            ts = ts.tz_localize(NY, ambiguous="NaT", nonexistent="NaT")
-        except (ValueError, TypeError):
-            return pd.NaT
-    return ts.tz_convert("UTC")
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path}: cannot read as Parquet: {str(e).splitlines()[0]}") from None
+        return RawTable(frame.reset_index(drop=True), np.arange(1, len(frame) + 1))
+    return split_table(read_text(path), fmt, path)
 
 
-def _all_digits(col: pd.Series) -> bool:
-    sample = col.dropna().astype(str).head(100)
-    return len(sample) > 0 and bool(sample.str.fullmatch(r"\d{9,19}").all())
+def _times(raw: pd.DataFrame, cols: dict[str, str], opts: ReadOptions, path: Path) -> ParsedTimes:
+    parsed = parse_times(raw[cols["window_start"]], opts.tz, opts.date_order, str(path))
+    if "minute_idx" not in cols:
+        return parsed
+    minutes = pd.to_numeric(raw[cols["minute_idx"]].reset_index(drop=True), errors="coerce")
+    local_open = (parsed.wall.dt.normalize() + pd.Timedelta(hours=9, minutes=30)).dt.tz_localize(NY)
+    utc = (local_open + pd.to_timedelta(minutes, unit="min")).dt.tz_convert("UTC").dt.as_unit("ns")
+    error = parsed.error.where(minutes.notna() | (parsed.error != ""), "unparseable minute index")
+    wall = utc.dt.tz_convert(NY).dt.tz_localize(None)
+    return ParsedTimes(utc, wall, error, naive=False, epoch=False, date_only=False)
 
 
-def _epoch_to_utc(values: pd.Series) -> pd.Series:
-    """Epoch numbers in s, ms, µs or ns (told apart by magnitude) to UTC times."""
-    mag = values.abs().median() if values.notna().any() else 0
-    unit = "s" if mag < 1e11 else "ms" if mag < 1e14 else "us" if mag < 1e17 else "ns"
-    return pd.to_datetime(values, unit=unit, utc=True, errors="coerce")
+def _timeframe(tickers: pd.Series, times: ParsedTimes, given: BarTimeframe | None,
+               path: Path) -> tuple[BarTimeframe, str]:
+    detected, spacing = detect_spacing(tickers, times.utc, _daily_like(tickers, times))
+    if given is not None and detected is not None and detected != given:
+        raise DataError(f"{path}: the bars are {spacing} apart but --timeframe {given} was given; "
+                        f"use --timeframe {detected} (or leave it out to detect it)")
+    return given or detected or "1min", spacing
 
 
-def _ny_midnight(times: pd.Series) -> pd.Series:
-    """Daily bars are stamped at New York midnight of their session, in UTC."""
-    local = times.dt.tz_convert(NY).dt.tz_localize(None).dt.normalize()
-    return local.dt.tz_localize(NY).dt.tz_convert("UTC")
+def _daily_like(tickers: pd.Series, times: ParsedTimes) -> bool:
+    """Dates only, or every bar at one time of day with at most one bar per ticker and day."""
+    if times.date_only:
+        return True
+    utc = times.utc.dropna()
+    walls = [times.wall.dropna()] if not times.epoch else \
+        [utc.dt.tz_localize(None), utc.dt.tz_convert(NY).dt.tz_localize(None)]  # epochs: UTC or NY midnights
+    for wall in walls:
+        if wall.empty:
+            continue
+        tod = wall - wall.dt.normalize()
+        if tod.nunique() != 1:
+            continue
+        if tod.iloc[0] == pd.Timedelta(0):
+            return True
+        days = pd.DataFrame({"t": tickers[wall.index].to_numpy(), "d": wall.dt.normalize().to_numpy()})
+        if days["d"].nunique() > 1 and not days.duplicated().any():
+            return True
+    return False
 
 
-def _infer_timeframe(times: pd.Series) -> Timeframe:
-    local = times.dropna().dt.tz_convert(NY)
-    if len(local) and bool((local.dt.normalize() == local).all()):
-        return "1day"
-    return "1min"
+def _session_midnight(times: ParsedTimes) -> pd.Series:
+    """Daily bars are stamped at New York midnight of the date the file gives, in UTC.
+
+    The date is the one written (in the row's own zone); for epoch numbers it is the UTC
+    date when every time is a UTC midnight, else the New York date.
+    """
+    if times.epoch:
+        utc = times.utc
+        at_utc_midnight = bool((utc.dropna() == utc.dropna().dt.normalize()).all())
+        day = utc.dt.tz_localize(None).dt.normalize() if at_utc_midnight \
+            else utc.dt.tz_convert(NY).dt.tz_localize(None).dt.normalize()
+    else:
+        day = times.wall.dt.normalize()
+    day = day.where(times.utc.notna())
+    return day.dt.tz_localize(NY).dt.tz_convert("UTC").dt.as_unit("ns")
+
+
+def _prices(frame: pd.DataFrame, raw: pd.DataFrame, cols: dict[str, str], price_only: bool, delimiter: str,
+            path: Path) -> None:
+    names = ("price",) if price_only else ("open", "high", "low", "close")
+    comma = decimal_comma([raw[cols[n]] for n in names if n in cols], delimiter)
+    if price_only:
+        price = parse_numbers(raw[cols["price"]].reset_index(drop=True), comma)
+        for name in ("open", "high", "low", "close"):
+            frame[name] = price.to_numpy()
+            frame[f"raw_{name}"] = raw[cols["price"]].to_numpy()
+        frame["volume"] = 0.0
+        frame["volume_exact"] = np.zeros(len(frame), dtype=np.int64)
+        frame["raw_volume"] = 0
+        return
+    for name in ("open", "high", "low", "close", "volume"):
+        if name not in cols:
+            raise DataError(f"{path}: no {name!r} column; found {list(raw.columns)}")
+    for name in ("open", "high", "low", "close"):
+        frame[name] = parse_numbers(raw[cols[name]].reset_index(drop=True), comma).to_numpy(dtype=float)
+    volume, exact, problem = parse_volume(raw[cols["volume"]].reset_index(drop=True), comma)
+    frame["volume"] = volume.to_numpy(dtype=float)
+    frame["volume_exact"] = exact
+    frame["value_error"] = problem.to_numpy(dtype=object)
+
+
+def _ragged(table: RawTable) -> pd.DataFrame:
+    rows = [(line, json.dumps({"line": text}), reason) for line, text, reason in table.ragged]
+    return pd.DataFrame(rows, columns=["row_number", "raw", "reason"])

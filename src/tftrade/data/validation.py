@@ -1,10 +1,18 @@
 """Row-level checks on bars, vectorised: each row is kept, counted as a duplicate, or rejected with a reason.
 
-Checks: every field present and parseable; prices positive; low ≤ open, close ≤ high;
-volume ≥ 0; minute bars start inside an XNYS session and daily bars fall on a
+Checks: a ticker of printable ticker characters (no control, zero-width or
+right-to-left characters); every field present and parseable; a bar time on the
+timeframe's grid (no seconds inside a minute bar); prices positive and storable at
+four decimals without losing more than 0.01 % (so nothing rounds to 0); volume a
+whole number ≥ 0 that fits a 64-bit integer; low ≤ open, close ≤ high (on the
+stored ticks); intraday bars start inside an XNYS session (regular 09:30–16:00, or
+extended 04:00–20:00 New York with ``session="extended"``) and daily bars fall on a
 session; no two rows of one file share a (ticker, time). A row that repeats an
 earlier one exactly is a duplicate; one that disagrees with it is rejected. A bad
 row never takes a good neighbour with it.
+
+Each reject carries ``reason`` (the text, naming values) and ``kind`` (the first
+failed check's name, for counting).
 """
 
 from __future__ import annotations
@@ -13,16 +21,29 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from tftrade.core.calendar import TradingCalendar
-from tftrade.core.types import PRICE_SCALE, Timeframe
+from tftrade.core.types import PRICE_SCALE
+from tftrade.data.reason_text import quoted
+from tftrade.data.timeframes import MINUTES, BarTimeframe, is_intraday
 
+Session = Literal["regular", "extended"]
 PRICE_FIELDS = ("open", "high", "low", "close")
 _TICK = 10**PRICE_SCALE
 _MAX_TICKS = 10**14  # NUMERIC(18, 4)
+_ROUNDING_TOLERANCE = 1e-4
+_NS_MIN = 60_000_000_000
+_PRE_MARKET_NS = 330 * _NS_MIN  # 04:00 is 5.5 h before the 09:30 open
+_AFTER_HOURS_NS = 240 * _NS_MIN  # 20:00 is 4 h after the 16:00 close
+TICKER_PATTERN = r"\^?[A-Z0-9][A-Z0-9.\-/=_:]{0,15}"
+OUTSIDE_SESSION = "outside trading hours"
+_MISSING_MARKS = frozenset({".", "-", "--", "na", "n/a", "#n/a", "nan", "null", "none", "nil"})
+
+_STR = "string[pyarrow]"
 
 
 @dataclass(frozen=True)
@@ -38,7 +59,7 @@ class ValidationResult:
         return len(self.good) + len(self.rejects) + self.duplicates
 
 
-def validate_bars(frame: pd.DataFrame, timeframe: Timeframe) -> ValidationResult:
+def validate_bars(frame: pd.DataFrame, timeframe: BarTimeframe | str, session: Session = "regular") -> ValidationResult:
     """Check every row of a normalised bar frame (see :mod:`tftrade.data.tabular`).
 
     Examples
@@ -51,63 +72,127 @@ def validate_bars(frame: pd.DataFrame, timeframe: Timeframe) -> ValidationResult
     (1, ['high 9.0 below max(open, close) 10.0'])
     """
     frame = frame.reset_index(drop=True)
-    reasons = _field_reasons(frame, timeframe)
+    reasons, kinds = _field_reasons(frame, timeframe, session)
     bad = reasons.str.len() > 0
     dup_exact, dup_conflict = _in_file_duplicates(frame, ~bad)
     reasons = reasons.where(~dup_conflict, "conflicts with an earlier row for the same ticker and time")
+    kinds = kinds.where(~dup_conflict, "conflicting repeat in the file")
     rejected = bad | dup_conflict
     keep = ~rejected & ~dup_exact
     return ValidationResult(
         good=_to_ticks(frame.loc[keep]),
-        rejects=_rejects(frame.loc[rejected], reasons[rejected]),
+        rejects=_rejects(frame.loc[rejected], reasons[rejected], kinds[rejected]),
         duplicates=int(dup_exact.sum()),
     )
 
 
-def _field_reasons(frame: pd.DataFrame, timeframe: Timeframe) -> pd.Series:
-    """One reason string per row ("" when the row passed); text is built only for failing rows."""
-    checks: list[tuple[np.ndarray, Callable[[pd.DataFrame], pd.Series | str]]] = []
+_Text = Callable[[pd.DataFrame], "pd.Series | str"]
 
-    def add(mask: pd.Series | np.ndarray, text: Callable[[pd.DataFrame], pd.Series | str]) -> None:
-        checks.append((np.asarray(mask, dtype=bool), text))
 
-    ticker = frame["ticker"].astype("string").fillna("")
-    add((ticker == "") | (ticker.str.len() > 16), lambda f: "ticker missing or longer than 16 characters")
+def _field_reasons(frame: pd.DataFrame, timeframe: str, session: Session) -> tuple[pd.Series, pd.Series]:
+    """One reason string per row ("" when the row passed) and the first failed check's name."""
+    checks: list[tuple[str, np.ndarray, _Text]] = []
+
+    def add(kind: str, mask: pd.Series | np.ndarray, text: _Text) -> None:
+        checks.append((kind, np.asarray(mask, dtype=bool), text))
+
+    ticker = frame["ticker"].astype(_STR).fillna("")
+    add("missing ticker", ticker == "", lambda f: "ticker missing")
+    bad_ticker = (ticker != "") & ~ticker.str.fullmatch(TICKER_PATTERN).fillna(False).astype(bool)
+    add("invalid ticker", bad_ticker, lambda f: f["ticker"].map(_ticker_text))
     ts = frame["window_start"]
-    add(ts.isna(), lambda f: _raw_or_missing(f, "window_start", "time"))
-    for field in (*PRICE_FIELDS, "volume"):
-        add(frame[field].isna(), partial(_raw_or_missing, field=field, label=field))
-    for field in PRICE_FIELDS:
-        v = frame[field]
-        add(v.notna() & (v <= 0), partial(_value_text, field=field, prefix=f"non-positive {field} "))
-        add(v.notna() & (v * _TICK >= _MAX_TICKS), partial(_value_text, field=field, prefix=f"{field} too large "))
-    o, h, low, c = (frame[f] for f in PRICE_FIELDS)
-    add(h < np.maximum(o, c), lambda f: "high " + f["high"].astype(str) + " below max(open, close) "
-        + np.maximum(f["open"], f["close"]).astype(str))
-    add(low > np.minimum(o, c), lambda f: "low " + f["low"].astype(str) + " above min(open, close) "
-        + np.minimum(f["open"], f["close"]).astype(str))
+    time_error = _column(frame, "time_error")
+    add("unusable time", time_error != "", lambda f: _column(f, "time_error"))
+    add("unusable time", ts.isna() & (time_error == ""), lambda f: _raw_or_missing(f, "window_start", "time"))
+    for name in (*PRICE_FIELDS, "volume"):
+        add(f"missing or unparseable {name}", frame[name].isna() & (_column(frame, "value_error") == ""),
+            partial(_raw_or_missing, field=name, label=name))
+    value_error = _column(frame, "value_error")
+    add("volume does not fit", value_error != "", lambda f: _column(f, "value_error"))
+    if is_intraday(timeframe):
+        _time_grid_checks(add, ts, timeframe)
+    ticks = {n: _ticks(frame[n]) for n in PRICE_FIELDS}
+    for name in PRICE_FIELDS:
+        v = frame[name]
+        add("non-positive price", v.notna() & (v <= 0),
+            partial(_value_text, field=name, prefix=f"non-positive {name} "))
+        add("price too large", v.notna() & ~(v * _TICK < _MAX_TICKS),
+            partial(_value_text, field=name, prefix=f"{name} too large for NUMERIC(18,4) "))
+        lost = v.notna() & (v > 0) & (np.abs(ticks[name] / _TICK - v) > _ROUNDING_TOLERANCE * v)
+        add("price below 4-decimal resolution", lost, partial(_rounding_text, field=name))
+    o, h, low, c = (ticks[n] for n in PRICE_FIELDS)
+    add("high below open/close", h < np.maximum(o, c), lambda f: "high " + f["high"].astype(str)
+        + " below max(open, close) " + np.maximum(f["open"], f["close"]).astype(str))
+    add("low above open/close", low > np.minimum(o, c), lambda f: "low " + f["low"].astype(str)
+        + " above min(open, close) " + np.minimum(f["open"], f["close"]).astype(str))
     vol = frame["volume"]
-    add(vol.notna() & (vol < 0), lambda f: "negative volume " + f["volume"].astype(str))
-    add(vol.notna() & (vol != np.floor(vol)), lambda f: "fractional volume " + f["volume"].astype(str))
-    add(_outside_session(ts, timeframe), lambda f: _session_text(f["window_start"], timeframe))
+    add("negative volume", vol.notna() & (vol < 0), lambda f: "negative volume " + f["volume"].astype(str))
+    add("fractional volume", vol.notna() & (vol != np.floor(vol)),
+        lambda f: "fractional volume " + f["volume"].astype(str))
+    add(OUTSIDE_SESSION if is_intraday(timeframe) else "not a trading day", _outside_session(ts, timeframe, session),
+        lambda f: _session_text(f["window_start"], timeframe, session))
+    return _collect(frame, checks)
 
-    any_bad = np.logical_or.reduce([m for m, _ in checks]) if checks else np.zeros(len(frame), bool)
+
+def _time_grid_checks(add: Callable[[str, np.ndarray, _Text], None], ts: pd.Series, timeframe: str) -> None:
+    ns = ts.dt.as_unit("ns").astype("int64").to_numpy()
+    valid = ts.notna().to_numpy()
+    seconds = valid & (ns % _NS_MIN != 0)
+    add("seconds inside a minute bar", seconds,
+        lambda f: "time " + _local(f["window_start"], "%H:%M:%S.%f").str.rstrip("0").str.rstrip(".")
+        + f" has seconds inside a {timeframe} bar")
+    step = min(MINUTES[timeframe], 30) * _NS_MIN  # type: ignore[index]
+    if step > _NS_MIN:
+        off_grid = valid & ~seconds & (ns % step != 0)
+        add("off the bar grid", off_grid,
+            lambda f: "time " + _local(f["window_start"], "%H:%M") + f" is not on a {timeframe} boundary")
+
+
+def _collect(frame: pd.DataFrame, checks: list[tuple[str, np.ndarray, _Text]]) -> tuple[pd.Series, pd.Series]:
+    any_bad = np.logical_or.reduce([m for _, m, _ in checks]) if checks else np.zeros(len(frame), bool)
     out = pd.Series("", index=frame.index, dtype=object)
+    kinds = pd.Series("", index=frame.index, dtype=object)
     if not any_bad.any():
-        return out
+        return out, kinds
     bad = frame.loc[any_bad]
     columns = []
-    for mask, text in checks:
+    first = np.full(len(bad), "", dtype=object)
+    for kind, mask, text in checks:
         sub = mask[any_bad]
         if sub.any():
             msg = text(bad)
-            if isinstance(msg, pd.Series):
-                values = np.asarray(msg.astype(str), dtype=object)
-            else:
-                values = np.full(len(bad), msg, dtype=object)
+            values = np.asarray(msg.astype(str), dtype=object) if isinstance(msg, pd.Series) \
+                else np.full(len(bad), msg, dtype=object)
             columns.append(np.where(sub, values, ""))
+            first = np.where(sub & (first == ""), kind, first)
     out.loc[bad.index] = ["; ".join(x for x in parts if x) for parts in zip(*columns, strict=True)]
-    return out
+    kinds.loc[bad.index] = first
+    return out, kinds
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name not in frame:
+        return pd.Series("", index=frame.index, dtype=object)
+    return frame[name].fillna("").astype(object)
+
+
+def _ticks(values: pd.Series) -> np.ndarray:
+    v = values.to_numpy(dtype=float)
+    finite = np.isfinite(v) & (np.abs(v) < 1e15)
+    return np.where(finite, np.rint(np.where(finite, v, 0) * _TICK), np.nan)
+
+
+def _ticker_text(value: object) -> str:
+    text = str(value)
+    odd = sorted({f"U+{ord(ch):04X}" for ch in text if not (ch.isascii() and ch.isprintable())})
+    what = f" ({', '.join(odd)})" if odd else ""
+    return f"ticker {text[:40]!a} is not a ticker: letters, digits and . - / = _ : only{what}"
+
+
+def _rounding_text(frame: pd.DataFrame, field: str) -> pd.Series:
+    stored = (_ticks(frame[field]) / _TICK).round(PRICE_SCALE)
+    return (field + " " + frame[field].astype(str) + " would be stored as "
+            + pd.Series(stored, index=frame.index).map(lambda x: f"{x:.4f}") + " (4 decimals)")
 
 
 def _value_text(frame: pd.DataFrame, field: str, prefix: str) -> pd.Series:
@@ -119,11 +204,17 @@ def _raw_or_missing(frame: pd.DataFrame, field: str, label: str) -> pd.Series:
     if raw_col not in frame:
         return pd.Series(f"missing {label}", index=frame.index)
     raw = frame[raw_col]
-    text = raw.astype(str).map(lambda s: f"unparseable {label} {s!r}")
+    text = raw.astype(str).map(lambda s: f"unparseable {label} {quoted(s)}")
+    marked = raw.astype(str).str.strip().str.lower().isin(_MISSING_MARKS)
+    text = text.where(~marked, f"missing {label} (" + raw.astype(str).str.strip().map(repr) + ")")
     return text.where(raw.notna() & (raw.astype(str).str.strip() != ""), f"missing {label}")
 
 
-def _outside_session(ts: pd.Series, timeframe: Timeframe) -> np.ndarray:
+def _local(ts: pd.Series, fmt: str) -> pd.Series:
+    return ts.dt.tz_convert("America/New_York").dt.strftime(fmt).astype(object)
+
+
+def _outside_session(ts: pd.Series, timeframe: str, session: Session) -> np.ndarray:
     valid = ts.notna().to_numpy()
     out = np.zeros(len(ts), dtype=bool)
     if not valid.any():
@@ -132,16 +223,32 @@ def _outside_session(ts: pd.Series, timeframe: Timeframe) -> np.ndarray:
     first = pd.Timestamp(ns.min(), tz="UTC").tz_convert("America/New_York").date()
     last = pd.Timestamp(ns.max(), tz="UTC").tz_convert("America/New_York").date()
     cal = TradingCalendar(first, last)
-    if timeframe == "1min":
-        out[valid] = ~cal.in_session(ns)
-    else:
+    if not is_intraday(timeframe):
         out[valid] = ~np.isin(ns, cal.session_midnights_ns())
+        return out
+    out[valid] = ~in_session(cal, ns, session)
     return out
 
 
-def _session_text(ts: pd.Series, timeframe: Timeframe) -> pd.Series:
-    what = "outside XNYS trading hours" if timeframe == "1min" else "not an XNYS trading day"
-    return ts.astype(str) + f" is {what}"
+def in_session(cal: TradingCalendar, ts_ns: np.ndarray, session: Session) -> np.ndarray:
+    """True where a bar starting at ``ts_ns`` lies inside a regular or extended-hours session."""
+    if session == "regular":
+        return cal.in_session(ts_ns)
+    opens, closes = cal.opens_ns() - _PRE_MARKET_NS, cal.closes_ns() + _AFTER_HOURS_NS
+    if len(opens) == 0:
+        return np.zeros(len(ts_ns), dtype=bool)
+    idx = np.searchsorted(opens, ts_ns, side="right") - 1
+    safe = np.clip(idx, 0, len(opens) - 1)
+    return np.asarray((idx >= 0) & (ts_ns < closes[safe]), dtype=bool)
+
+
+def _session_text(ts: pd.Series, timeframe: str, session: Session) -> pd.Series:
+    if not is_intraday(timeframe):
+        return ts.dt.tz_convert("America/New_York").dt.strftime("%Y-%m-%d").astype(object) + \
+            " is not an XNYS trading day"
+    hours = "XNYS extended hours (04:00-20:00 New York)" if session == "extended" else "XNYS trading hours"
+    local = _local(ts, "%Y-%m-%d %H:%M")
+    return ts.astype(str) + " (" + local + " New York) is outside " + hours
 
 
 def _in_file_duplicates(frame: pd.DataFrame, eligible: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -162,28 +269,34 @@ def _in_file_duplicates(frame: pd.DataFrame, eligible: pd.Series) -> tuple[pd.Se
 
 
 def _to_ticks(good: pd.DataFrame) -> pd.DataFrame:
+    volume = good["volume_exact"].to_numpy(dtype=np.int64) if "volume_exact" in good \
+        else good["volume"].to_numpy().astype(np.int64)
     out = pd.DataFrame(
         {
             "ticker": good["ticker"].astype(str).to_numpy(),
             "window_start": good["window_start"].dt.as_unit("us").reset_index(drop=True),
-            "volume": good["volume"].to_numpy().astype(np.int64),
+            "volume": volume,
             "price_only": good["price_only"].to_numpy(dtype=bool) if "price_only" in good else False,
         }
     )
-    for field in PRICE_FIELDS:
-        out[field] = np.rint(good[field].to_numpy(dtype=float) * _TICK).astype(np.int64)
+    for name in PRICE_FIELDS:
+        out[name] = np.rint(good[name].to_numpy(dtype=float) * _TICK).astype(np.int64)
+    if "raw_row" in good:
+        out["raw_row"] = good["raw_row"].to_numpy()
     return out
 
 
-def _rejects(bad: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+def _rejects(bad: pd.DataFrame, reasons: pd.Series, kinds: pd.Series) -> pd.DataFrame:
     raw_cols = [c for c in bad.columns if c.startswith("raw_") and c != "raw_row"]
-    source_cols = raw_cols or [c for c in bad.columns if c != "price_only"]
+    source_cols = raw_cols or [c for c in bad.columns if c not in ("price_only", "time_error", "value_error",
+                                                                   "volume_exact")]
     raws = [
         json.dumps({c.removeprefix("raw_"): _plain(v) for c, v in row.items()}, sort_keys=True)
         for row in bad[source_cols].to_dict("records")
     ]
     rows = bad["raw_row"] if "raw_row" in bad else pd.Series([None] * len(bad), index=bad.index)
-    return pd.DataFrame({"row_number": rows.to_numpy(), "raw": raws, "reason": reasons.to_numpy()})
+    return pd.DataFrame({"row_number": rows.to_numpy(), "raw": raws, "reason": reasons.to_numpy(),
+                         "kind": kinds.to_numpy()})
 
 
 def _plain(v: object) -> object:

@@ -10,8 +10,10 @@ through ``executemany``; PostgreSQL gets ``COPY`` into a temporary table and one
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -20,12 +22,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from psycopg.errors import UniqueViolation
-from sqlalchemy import ColumnElement, Connection, Engine, Float, Integer, func, select, text, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
-from tftrade.core.types import PRICE_SCALE, Timeframe
+from tftrade.core.types import PRICE_SCALE
 from tftrade.store.coltypes import TICKS_PER_UNIT, to_epoch_us
-from tftrade.store.schema import bars
+from tftrade.store.schema import bar_corrections, bars
 
 _PRICES = ("open", "high", "low", "close")
 _COLS = ("ticker", "timeframe", "window_start", *_PRICES, "volume", "price_only", "source")
@@ -34,7 +49,7 @@ _COLS = ("ticker", "timeframe", "window_start", *_PRICES, "volume", "price_only"
 def insert_bars(
     conn: Connection,
     frame: pd.DataFrame,
-    timeframe: Timeframe,
+    timeframe: str,
     source: str,
     *,
     batch_rows: int = 200_000,
@@ -58,7 +73,7 @@ def insert_bars(
     return inserted
 
 
-def _sqlite_batch(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, source: str) -> int:
+def _sqlite_batch(conn: Connection, part: pd.DataFrame, timeframe: str, source: str) -> int:
     n = len(part)
     rows = zip(
         part["ticker"].tolist(),
@@ -82,7 +97,7 @@ def _now_us() -> int:
     return to_epoch_us(datetime.now(UTC))
 
 
-def _copy_batch(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, source: str) -> int:
+def _copy_batch(conn: Connection, part: pd.DataFrame, timeframe: str, source: str) -> int:
     """COPY straight into the table when none of the batch's keys can exist yet, else via staging."""
     if _key_range_is_free(conn, part, timeframe):
         try:
@@ -93,7 +108,7 @@ def _copy_batch(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, sour
     return _copy_staged(conn, part, timeframe, source)
 
 
-def _key_range_is_free(conn: Connection, part: pd.DataFrame, timeframe: Timeframe) -> bool:
+def _key_range_is_free(conn: Connection, part: pd.DataFrame, timeframe: str) -> bool:
     """True when no stored bar of any ticker in ``part`` falls inside that ticker's time range in it."""
     ranges = part.groupby("ticker", sort=False)["window_start"].agg(["min", "max"])
     query = text(
@@ -106,7 +121,7 @@ def _key_range_is_free(conn: Connection, part: pd.DataFrame, timeframe: Timefram
     return conn.execute(query, params).first() is None
 
 
-def _copy_direct(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, source: str) -> int:
+def _copy_direct(conn: Connection, part: pd.DataFrame, timeframe: str, source: str) -> int:
     n = len(part)
     table = pa.table({
         "ticker": pa.array(part["ticker"].astype(str), pa.string()),
@@ -135,7 +150,7 @@ def _exact_decimals(ticks: npt.NDArray[np.int64]) -> pa.Array:
     return pa.Array.from_buffers(pa.decimal128(18, PRICE_SCALE), len(ticks), [None, pa.py_buffer(words.tobytes())])
 
 
-def _copy_staged(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, source: str) -> int:
+def _copy_staged(conn: Connection, part: pd.DataFrame, timeframe: str, source: str) -> int:
     staging = "_bars_staging"
     conn.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {staging} (ticker text, ts_us bigint, open bigint, high bigint,"
@@ -169,6 +184,68 @@ def _copy_staged(conn: Connection, part: pd.DataFrame, timeframe: Timeframe, sou
     return int(result.rowcount)
 
 
+STORED_COLUMNS = ("ticker", "ts_us", *_PRICES, "volume", "price_only")
+
+
+def stored_bars(conn: Connection, frame: pd.DataFrame, timeframe: str, chunk: int = 400) -> pd.DataFrame:
+    """The stored bars of ``frame``'s tickers inside its time range, as integer ticks.
+
+    Columns: ticker, ts_us (epoch µs), open/high/low/close (1/10,000 ticks), volume, price_only.
+    """
+    if frame.empty:
+        return pd.DataFrame(columns=list(STORED_COLUMNS))
+    lo, hi = frame["window_start"].min().to_pydatetime(), frame["window_start"].max().to_pydatetime()
+    tickers = sorted(str(t) for t in frame["ticker"].unique())
+    if conn.dialect.name == "postgresql":
+        cols = ("ticker, (EXTRACT(EPOCH FROM window_start) * 1000000)::bigint, "
+                + ", ".join(f"({c} * {TICKS_PER_UNIT})::bigint" for c in _PRICES) + ", volume, price_only")
+    else:
+        cols = f"ticker, window_start, {', '.join(_PRICES)}, volume, price_only"
+        lo, hi = to_epoch_us(lo), to_epoch_us(hi)
+    query = text(f"SELECT {cols} FROM {bars.name} WHERE timeframe = :tf AND ticker IN :tickers "
+                 "AND window_start BETWEEN :lo AND :hi").bindparams(bindparam("tickers", expanding=True))
+    parts = []
+    for start in range(0, len(tickers), chunk):
+        rows = conn.execute(query, {"tf": timeframe, "tickers": tickers[start : start + chunk], "lo": lo, "hi": hi})
+        parts.append(pd.DataFrame([tuple(r) for r in rows], columns=list(STORED_COLUMNS)))
+    out = pd.concat(parts, ignore_index=True)
+    for c in ("ts_us", *_PRICES, "volume"):
+        out[c] = out[c].astype(np.int64)
+    out["price_only"] = out["price_only"].astype(bool)
+    return out
+
+
+def update_bars(conn: Connection, changes: pd.DataFrame, timeframe: str, source: str, run_id: int) -> int:
+    """Replace stored bars by ``changes`` (validated ticks, plus the stored values as ``old_*``), recording each.
+
+    Every replaced bar gets a row in ``bar_corrections`` with its old and new values.
+    """
+    if changes.empty:
+        return 0
+    stmt = (
+        update(bars)
+        .where(bars.c.ticker == bindparam("k_ticker"), bars.c.timeframe == timeframe,
+               bars.c.window_start == bindparam("k_time"))
+        .values(**{c: bindparam(f"v_{c}") for c in (*_PRICES, "volume", "price_only")}, source=source)
+    )
+    params, records = [], []
+    for r in changes.to_dict("records"):
+        when = pd.Timestamp(r["window_start"]).to_pydatetime()
+        new = {c: _decimal(r[c]) for c in _PRICES} | {"volume": int(r["volume"]), "price_only": bool(r["price_only"])}
+        old = {c: _decimal(r[f"old_{c}"]) for c in _PRICES} | {"volume": int(r["old_volume"]),
+                                                              "price_only": bool(r["old_price_only"])}
+        params.append({"k_ticker": r["ticker"], "k_time": when} | {f"v_{k}": v for k, v in new.items()})
+        records.append({"run_id": run_id, "ticker": r["ticker"], "timeframe": timeframe, "window_start": when,
+                        "old": json.dumps(old, default=str), "new": json.dumps(new, default=str)})
+    conn.execute(stmt, params)
+    conn.execute(insert(bar_corrections), records)
+    return len(params)
+
+
+def _decimal(ticks: object) -> Decimal:
+    return Decimal(int(ticks)).scaleb(-PRICE_SCALE)  # type: ignore[call-overload]
+
+
 def _time_column(conn: Connection | Engine) -> ColumnElement[Any]:
     """The bar time as something cheap to convert in bulk (epoch µs on SQLite)."""
     if conn.dialect.name == "sqlite":
@@ -191,7 +268,7 @@ def _float_prices(conn: Connection | Engine) -> list[ColumnElement[Any]]:
 def read_bars(
     engine: Engine,
     tickers: Sequence[str] | None = None,
-    timeframe: Timeframe = "1min",
+    timeframe: str = "1min",
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> pd.DataFrame:
@@ -217,7 +294,7 @@ def read_bars(
     return frame
 
 
-def latest_bars(engine: Engine | Connection, ticker: str, timeframe: Timeframe = "1min", n: int = 60) -> pd.DataFrame:
+def latest_bars(engine: Engine | Connection, ticker: str, timeframe: str = "1min", n: int = 60) -> pd.DataFrame:
     """The newest ``n`` bars of one ticker, oldest first (the model's context window)."""
     query = (
         select(_time_column(engine), *_float_prices(engine), bars.c.volume)

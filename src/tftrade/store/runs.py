@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,12 +17,71 @@ from tftrade.store.schema import ingest_runs, quarantine
 
 
 def start_run(engine: Engine, kind: str, source: str) -> int:
-    """Record the start of an ingest in its own transaction and return its id."""
+    """Record the start of an ingest in its own transaction and return its id.
+
+    Runs left ``running`` by a process that has since died are marked ``aborted`` first.
+    """
+    mark_abandoned_runs(engine)
     with engine.begin() as conn:
         result = conn.execute(
-            insert(ingest_runs).values(kind=kind, source=source, started_at=datetime.now(UTC), status="running")
+            insert(ingest_runs).values(kind=kind, source=source[:512], started_at=datetime.now(UTC),
+                                       status="running", owner=process_owner())
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def process_owner(pid: int | None = None) -> str:
+    """``host:pid:start`` of a process; ``start`` (its start time in clock ticks) tells a reused pid apart."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid) or ''}"[:128]
+
+
+def _process_start(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _owner_alive(owner: str) -> bool | None:
+    """True/False for a process on this host; None when it runs elsewhere (cannot tell)."""
+    parts = owner.split(":")
+    if len(parts) < 3:
+        return False
+    host, pid_text, start = ":".join(parts[:-2]), parts[-2], parts[-1]
+    if host != socket.gethostname():
+        return None
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if Path("/proc").is_dir():
+        return bool(start) and _process_start(pid) == start
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_abandoned_runs(engine: Engine) -> int:
+    """Mark ``aborted`` every run still ``running`` whose process on this host has ended.
+
+    Runs without an owner (written before owners were recorded) count as ended. Returns
+    how many runs were marked.
+    """
+    with engine.begin() as conn:
+        rows = conn.execute(select(ingest_runs.c.id, ingest_runs.c.owner)
+                            .where(ingest_runs.c.status == "running")).all()
+        dead = [r.id for r in rows if r.owner is None or _owner_alive(r.owner) is False]
+        if dead:
+            conn.execute(update(ingest_runs).where(ingest_runs.c.id.in_(dead)).values(
+                status="aborted", finished_at=datetime.now(UTC),
+                error="the process running this ingest ended before it finished; nothing of it was stored"))
+    return len(dead)
 
 
 def finish_run(conn: Connection | Engine, run_id: int, status: str, counts: dict[str, int],
@@ -45,6 +107,7 @@ def quarantine_rows(conn: Connection, source: str, rejects: pd.DataFrame) -> int
     """
     if rejects.empty:
         return 0
+    source = source[:512]
     rows = [
         {"source": source, "row_number": None if pd.isna(r.row_number) else int(r.row_number),
          "raw": r.raw, "reason": r.reason, "row_hash": _row_hash(r.row_number, r.raw, r.reason)}

@@ -28,7 +28,7 @@ from sqlalchemy import (
 
 from tftrade.store.coltypes import Price, UTCDateTime
 
-metadata = MetaData(
+metadata: MetaData = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -94,7 +94,13 @@ ingest_runs = Table(
     Column("quarantined", Integer, nullable=False, server_default="0"),
     Column("report", Text, nullable=True),
     Column("error", Text, nullable=True),
+    Column("conflicts", Integer, nullable=False, server_default="0"),
+    Column("updated", Integer, nullable=False, server_default="0"),
+    Column("owner", String(128), nullable=True),
 )
+"""One row per ingest. ``status``: running, ok, suspect (a large share quarantined, or times that
+look shifted), failed, aborted (the process died mid-way; set on the next start). ``owner`` is
+``host:pid:process-start`` of the process running it."""
 
 reddit_comments = Table(
     "reddit_comments",
@@ -195,7 +201,10 @@ trade_executions = Table(
     Column("rationale", Text, nullable=True),
 )
 
+from tftrade.store.schema_ingest import bar_corrections  # noqa: E402  (registers the table on metadata)
+
 __all__ = [
+    "bar_corrections",
     "bars",
     "ingest_runs",
     "metadata",

@@ -1,0 +1,205 @@
+"""Bar times as files write them, to UTC, row by row.
+
+* Epoch numbers (s, ms, µs or ns, told apart by magnitude) are UTC.
+* A time with an offset (``-05:00``, ``Z``, ``+0100``, `` UTC``) is converted with
+  *its own* offset, so a file spanning a DST switch (``-05:00`` then ``-04:00``) reads right.
+* A naive time is wall-clock time in the source's zone (``--tz``; New York by default).
+  A naive time that does not exist there (the hour skipped when DST starts) or that
+  happens twice (the hour repeated when it ends) is not guessed: the row gets a reason.
+* Numeric dates ``D/M/YYYY`` or ``M/D/YYYY`` are read in one order for the whole file:
+  the order the file proves (a first field above 12 means day first), or the one given.
+  A file that proves both orders, or neither while some dates could be read either
+  way, is refused.
+
+The *wall* time (as written, before any zone) is kept too: a daily bar's session is
+the date written in the file, whatever the zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from tftrade.core.errors import DataError
+from tftrade.data.reason_text import quoted
+
+DateOrder = Literal["auto", "dmy", "mdy", "ymd"]
+_ZONE = r"\s*(?:[Zz]|UTC|GMT|[+-]\d{2}:?\d{2})$"
+_TAIL_OFFSET = r".*?(?:\d\s*(?:[Zz]|UTC|GMT)|[+-]\d{2}:?\d{2})"
+_NUMERIC_DATE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(.*)$"
+_YMD_SLASH = r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})(.*)$"
+
+_STR = "string[pyarrow]"
+
+
+@dataclass(frozen=True)
+class ParsedTimes:
+    """Per row: UTC time, wall time as written, and why a time is unusable ("" if it is fine)."""
+
+    utc: pd.Series
+    wall: pd.Series
+    error: pd.Series
+    naive: bool
+    epoch: bool
+    date_only: bool
+
+
+def check_zone(name: str) -> str:
+    """Return ``name`` if it is an IANA time zone, else raise ``ValueError`` with examples."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"time zone {name!r} is unknown; use an IANA name such as UTC, America/New_York, "
+                         "Europe/London") from None
+    return name
+
+
+def parse_times(col: pd.Series, tz: str, date_order: DateOrder = "auto", where: str = "<input>") -> ParsedTimes:
+    """Parse a time column (see the module docstring).
+
+    Raises
+    ------
+    DataError
+        If the day/month order of numeric dates is contradictory or cannot be told.
+
+    Examples
+    --------
+    >>> p = parse_times(pd.Series(["2024-03-08 09:30-05:00", "2024-03-11 09:30-04:00"]), "UTC")
+    >>> [str(t) for t in p.utc]
+    ['2024-03-08 14:30:00+00:00', '2024-03-11 13:30:00+00:00']
+    """
+    col = col.reset_index(drop=True)
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        utc = col.dt.tz_convert("UTC")
+        return _done(utc, col.dt.tz_localize(None), pd.Series("", index=col.index, dtype=object), False, False, False)
+    if pd.api.types.is_datetime64_dtype(col):
+        return _localize(col.astype("datetime64[ns]"), col.astype(_STR), tz, epoch=False, date_only=False)
+    if pd.api.types.is_numeric_dtype(col) or _all_digits(col):
+        return _epoch(pd.to_numeric(col, errors="coerce"))
+    text = col.astype(_STR).str.strip()
+    text = _normalise_dates(text, date_order, where)
+    has_offset = (text.str.slice(-7).str.fullmatch(_TAIL_OFFSET).fillna(False).astype(bool)
+                  & text.str.contains(":", regex=False).fillna(False).astype(bool))
+    date_only = bool(text.dropna().str.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{8}").all())
+    if not has_offset.any():
+        return _localize(_wall(text), col.astype(_STR), tz, epoch=False, date_only=date_only)
+    wall = _wall(text.where(~has_offset, text.str.replace(_ZONE, "", regex=True)).str.strip())
+    offset = _offset_minutes(text.where(has_offset))
+    aware_utc = (wall - pd.to_timedelta(offset, unit="min")).dt.tz_localize("UTC")
+    local = _localize(wall.where(~has_offset), col.astype(_STR), tz, epoch=False, date_only=date_only)
+    utc = aware_utc.where(has_offset, local.utc)
+    error = local.error.where(~has_offset, "")
+    error = error.where(utc.notna() | (error != ""), _unparseable(col.astype(_STR)))
+    return _done(utc, wall, error, naive=bool((~has_offset).any()), epoch=False, date_only=date_only)
+
+
+def _done(utc: pd.Series, wall: pd.Series, error: pd.Series, naive: bool, epoch: bool,
+          date_only: bool) -> ParsedTimes:
+    return ParsedTimes(utc.dt.as_unit("ns"), wall.astype("datetime64[ns]"), error, naive, epoch, date_only)
+
+
+def _wall(text: pd.Series) -> pd.Series:
+    wall = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    retry = wall.isna() & text.notna() & ~text.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d", regex=True).fillna(False)
+    if retry.any():
+        again = pd.to_datetime(text[retry], errors="coerce", format="mixed")
+        if isinstance(again.dtype, pd.DatetimeTZDtype):
+            again = again.dt.tz_localize(None)
+        wall = wall.astype("datetime64[ns]")
+        wall.loc[retry] = again.astype("datetime64[ns]")
+    return wall.astype("datetime64[ns]")
+
+
+def _localize(wall: pd.Series, raw: pd.Series, tz: str, *, epoch: bool, date_only: bool) -> ParsedTimes:
+    """Naive wall times in ``tz`` to UTC; skipped or repeated local times get a reason instead."""
+    first = wall.dt.tz_localize(tz, ambiguous=np.ones(len(wall), bool), nonexistent="NaT")
+    second = wall.dt.tz_localize(tz, ambiguous=np.zeros(len(wall), bool), nonexistent="NaT")
+    error = pd.Series("", index=wall.index, dtype=object)
+    if wall.isna().any():
+        error = _unparseable(raw).where(wall.isna(), "")
+    ambiguous = wall.notna() & first.notna() & (first != second)
+    missing = wall.notna() & first.isna()
+    if (ambiguous | missing).any():
+        stamp = wall.dt.strftime("%Y-%m-%d %H:%M")
+        twice = f" happens twice in {tz} (DST ends); write it with its offset"
+        error = error.where(~ambiguous, "time " + stamp + twice)
+        error = error.where(~missing, "time " + stamp + f" does not exist in {tz} (skipped when DST starts)")
+    utc = first.where(~ambiguous).dt.tz_convert("UTC")
+    return _done(utc, wall, error, naive=True, epoch=epoch, date_only=date_only)
+
+
+def _unparseable(raw: pd.Series) -> pd.Series:
+    text = raw.astype(_STR)
+    out = text.fillna("").map(lambda s: f"unparseable time {quoted(s)}" if s.strip() else "missing time")
+    return out.astype(object)
+
+
+def _epoch(values: pd.Series) -> ParsedTimes:
+    mag = values.abs().median() if values.notna().any() else 0
+    unit = "s" if mag < 1e11 else "ms" if mag < 1e14 else "us" if mag < 1e17 else "ns"
+    utc = pd.to_datetime(values, unit=unit, utc=True, errors="coerce")
+    error = pd.Series("", index=values.index, dtype=object).where(utc.notna(), "unparseable time")
+    return _done(utc, utc.dt.tz_localize(None), error, naive=False, epoch=True, date_only=False)
+
+
+def _all_digits(col: pd.Series) -> bool:
+    sample = col.dropna().astype(str).str.strip().head(200)
+    return len(sample) > 0 and bool(sample.str.fullmatch(r"\d{9,19}(?:\.\d+)?").all())
+
+
+def _offset_minutes(text: pd.Series) -> pd.Series:
+    found = text.str.extract(r"(?:(?P<z>[Zz]|UTC|GMT)|(?P<sign>[+-])(?P<h>\d{2}):?(?P<m>\d{2})?)$")
+    hours = pd.to_numeric(found["h"], errors="coerce").fillna(0)
+    minutes = pd.to_numeric(found["m"], errors="coerce").fillna(0)
+    sign = np.where((found["sign"] == "-").fillna(False).to_numpy(dtype=bool), -1, 1)
+    return (sign * (hours * 60 + minutes)).astype(float)
+
+
+def _normalise_dates(text: pd.Series, order: DateOrder, where: str) -> pd.Series:
+    """Rewrite numeric ``a/b/yyyy`` and ``yyyy/m/d`` dates as ISO ``yyyy-mm-dd`` in the file's one order."""
+    candidates = text.str.match(r"\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}|\d{4}[/.]\d").fillna(False).astype(bool)
+    if not candidates.any():
+        return text
+    text = text.copy()
+    text[candidates] = _normalise_some(text[candidates], order, where)
+    return text
+
+
+def _normalise_some(text: pd.Series, order: DateOrder, where: str) -> pd.Series:
+    ymd = text.str.extract(_YMD_SLASH)
+    if ymd[0].notna().any():
+        hit = ymd[0].notna()
+        iso = ymd[0] + "-" + ymd[1].str.zfill(2) + "-" + ymd[2].str.zfill(2) + ymd[3]
+        text = text.where(~hit, iso)
+    parts = text.str.extract(_NUMERIC_DATE)
+    hit = parts[0].notna()
+    if not hit.any():
+        return text
+    a = pd.to_numeric(parts[0], errors="coerce")
+    b = pd.to_numeric(parts[1], errors="coerce")
+    order = _date_order(text[hit], a[hit], b[hit], order, where)
+    day, month = (parts[0], parts[1]) if order == "dmy" else (parts[1], parts[0])
+    iso = parts[2] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + parts[3]
+    return text.where(~hit, iso)
+
+
+def _date_order(text: pd.Series, a: pd.Series, b: pd.Series, order: DateOrder, where: str) -> DateOrder:
+    if order in ("dmy", "mdy"):
+        return order
+    day_first, month_first = text[a > 12], text[b > 12]
+    if len(day_first) and len(month_first):
+        raise DataError(f"{where}: dates are written in both day/month order ({day_first.iloc[0]!r}) and "
+                        f"month/day order ({month_first.iloc[0]!r}); fix the file or pass --date-order dmy|mdy")
+    if len(day_first):
+        return "dmy"
+    if len(month_first):
+        return "mdy"
+    either = text[a != b]
+    if len(either):
+        raise DataError(f"{where}: day/month order cannot be told: {either.iloc[0]!r} reads as either; "
+                        "pass --date-order dmy or --date-order mdy")
+    return "mdy"
