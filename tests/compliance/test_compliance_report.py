@@ -88,7 +88,8 @@ def _save_run(home: Path) -> str:
     return run_id
 
 
-def test_compliance_report_cli(_isolated_home: Path) -> None:
+def test_compliance_report_cli(initialized_home: Path) -> None:
+    _isolated_home = initialized_home
     run_id = _save_run(_isolated_home)
     runner = CliRunner()
     result = runner.invoke(app, ["compliance", "report", "--period", "2026Q1", "--json"])
