@@ -22,6 +22,7 @@ with :class:`~tftrade.execution.errors.TradingHalted` (and journals the refusal)
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +33,8 @@ from tftrade.execution.journal import FINAL_STATES, OrderJournal
 from tftrade.execution.killswitch import KillSwitch
 
 __all__ = ["JournaledBroker"]
+
+log = logging.getLogger(__name__)
 
 _ANSWER_EVENT = {"new": "accepted", "partially_filled": "accepted", "filled": "accepted",
                  "cancelled": "cancelled", "rejected": "rejected"}
@@ -144,6 +147,9 @@ class JournaledBroker:
         """Journal and return the fills the broker reported since the last call (each once)."""
         out = []
         for x in self._drain():
+            if x.fill.client_order_id not in self._open and self.journal.intent(x.fill.client_order_id) is None:
+                log.warning("fill of %s: not our order (external); left to reconciliation", x.fill.client_order_id)
+                continue
             self._hook("fill_received")
             name = event or ("fill" if x.complete else "partial_fill")
             if self.journal.append_fill(x.fill, x.execution_id, event=name, broker_order_id=x.broker_order_id,
