@@ -100,7 +100,7 @@ class FakeAlpaca:
         class Handler(_Handler):
             owner = fake
 
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http = _QuietServer(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
         self._ws = serve(self._stream_handler, "127.0.0.1", 0)
         for target in (self._http.serve_forever, self._ws.serve_forever):
@@ -351,6 +351,8 @@ class FakeAlpaca:
         """One REST request: (status, JSON body or None, extra headers). Raises ``_Reset`` to RST the socket."""
         with self.lock:
             self.requests.append((method, path))
+            if method == "POST" and path == "/v2/orders":
+                self.post_attempts += 1
             fault = next((f for f in self.faults if f.method == method and path.startswith(f.path)), None)
             if fault is not None:
                 self.faults.remove(fault)
@@ -377,7 +379,6 @@ class FakeAlpaca:
         q = {k: v[0] for k, v in query.items()}
         with self.lock:
             if method == "POST" and path == "/v2/orders":
-                self.post_attempts += 1
                 bad = self._validate(body)
                 if bad is not None:
                     return bad
@@ -458,6 +459,11 @@ class FakeAlpaca:
         finally:
             with self.lock:
                 self._clients.discard(ws)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:  # a client that hung up (timeouts)
+        return
 
 
 class _Handler(BaseHTTPRequestHandler):
