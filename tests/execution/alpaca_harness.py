@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the loopback fakes
 
-from fakes.alpaca_server import FakeAlpaca  # noqa: E402
+from fakes.alpaca_server import FakeAlpaca
 
-from tftrade.core.orders import Fill  # noqa: E402
-from tftrade.execution.alpaca import AlpacaBroker  # noqa: E402
-from tftrade.execution.costs import CostModel  # noqa: E402
-from tftrade.execution.paper import PaperBroker  # noqa: E402
-from tftrade.execution.ratelimit import RetryPolicy, TokenBucket  # noqa: E402
-from tftrade.execution.settings import AlpacaConfig  # noqa: E402
+from tftrade.core.orders import Fill
+from tftrade.execution.alpaca import AlpacaBroker
+from tftrade.execution.costs import CostModel
+from tftrade.execution.paper import PaperBroker
+from tftrade.execution.ratelimit import RetryPolicy, TokenBucket
+from tftrade.execution.settings import AlpacaConfig
 
 __all__ = ["AlpacaDriver", "FakeAlpaca", "PaperDriver", "alpaca_config", "make_alpaca", "wait_for"]
 

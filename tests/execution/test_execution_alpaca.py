@@ -41,7 +41,7 @@ def test_limit_and_time_in_force_and_fractional(fake_alpaca: FakeAlpaca) -> None
         b.submit(Order("a-2", "AAPL", -2.0, "limit", 150.5))
         o = fake_alpaca.order_by_cid("a-2")
         assert (o["type"], o["side"], o["limit_price"], o["time_in_force"]) == ("limit", "sell", "150.5", "gtc")
-        with pytest.raises(ExecutionError, match="fractional quantity 0.5 needs time in force 'day'"):
+        with pytest.raises(ExecutionError, match=r"fractional quantity 0\.5 needs time in force 'day'"):
             b.submit(Order("a-3", "AAPL", 0.5))
         assert fake_alpaca.orders_for("a-3") == 0
         b.submit(Order("a-4", "AAPL", 0.5), time_in_force="day")

@@ -63,11 +63,11 @@ class TokenBucket:
                 self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
                 pause = self._blocked_until - now
-                if pause <= 0 and self._tokens >= 1:
-                    self._tokens -= 1
+                if pause <= 0 and self._tokens >= 1 - 1e-9:  # tolerance: float refills never stall
+                    self._tokens = max(0.0, self._tokens - 1)
                     return waited
                 if pause <= 0:
-                    pause = (1 - self._tokens) / self.rate
+                    pause = max((1 - self._tokens) / self.rate, 1e-6)
             self._sleep(pause)
             waited += pause
 
