@@ -30,6 +30,15 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def initialized_home(_isolated_home: Path) -> Path:
+    """The isolated workspace with its database created, as ``tftrade db init`` leaves it."""
+    eng = make_engine(f"sqlite:///{_isolated_home / 'tftrade.db'}")
+    upgrade(eng)
+    eng.dispose()
+    return _isolated_home
+
+
+@pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Engine:
     eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
     upgrade(eng)

@@ -26,6 +26,7 @@ def test_db_init_creates_then_reports_current(_isolated_home: Path) -> None:
     assert not _json(["db", "init"])["changed"]
 
 
+@pytest.mark.usefixtures("initialized_home")
 def test_ingest_csv_summary_and_data_commands(tmp_path: Path) -> None:
     p = tmp_path / "x.csv"
     p.write_text("date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,10\n2024-01-03,1,2,0.5,3,10\n")
@@ -39,6 +40,7 @@ def test_ingest_csv_summary_and_data_commands(tmp_path: Path) -> None:
     assert _json(["data", "runs"])["runs"][0]["inserted"] == 1
 
 
+@pytest.mark.usefixtures("initialized_home")
 def test_ingest_synthetic_reports_planted_parameters() -> None:
     s = _json(["ingest", "synthetic", "--tickers", "3", "--days", "1", "--seed", "4"])
     assert s["inserted"] == 3 * 390 + 2 * 390  # three tickers plus ^VIX and ^MKT
@@ -53,6 +55,7 @@ def test_ingest_synthetic_reports_planted_parameters() -> None:
         (["ingest", "csv", "/etc/hostname", "--map", "oops"], "is not FIELD=COLUMN"),
     ],
 )
+@pytest.mark.usefixtures("initialized_home")
 def test_errors_are_one_line_and_exit_nonzero(args: list[str], message: str) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 1

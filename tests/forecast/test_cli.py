@@ -12,6 +12,8 @@ from tftrade.cli import app
 
 from .conftest import store_market
 
+pytestmark = pytest.mark.usefixtures("initialized_home")
+
 
 @pytest.fixture
 def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

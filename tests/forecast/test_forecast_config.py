@@ -14,6 +14,8 @@ from tftrade.core.errors import ConfigError
 
 from .conftest import store_market
 
+pytestmark = pytest.mark.usefixtures("initialized_home")
+
 
 def test_defaults_and_tracking_uri_under_home(tmp_path: Path) -> None:
     s = load_settings(home=tmp_path)

@@ -31,6 +31,7 @@ def sp500_store(shared_data: Path, pg_url: str, tmp_path: Path, monkeypatch: pyt
     subset = tmp_path / "subset.csv"
     frame[frame["Name"].isin(TICKERS)].to_csv(subset, index=False)
     index = shared_data / "index"
+    _json(["db", "init"])
     _json(["ingest", "csv", str(subset)])
     _json(["ingest", "securities", str(shared_data / "sp500_daily" / "constituents_2018-04-02.csv")])
     _json(["ingest", "csv", str(index / "arch_sp500_GSPC_daily.csv"), "--ticker", "^GSPC"])

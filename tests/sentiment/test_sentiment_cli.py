@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from tftrade.cli import app
 from tftrade.cli.sentiment_cmd import ingest_comments
+
+pytestmark = pytest.mark.usefixtures("initialized_home")
 
 runner = CliRunner()
 ingest_app = typer.Typer()

@@ -7,7 +7,11 @@ Progress and logs go to stderr; with ``--json`` stdout carries exactly one JSON 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,12 +25,13 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
 
-from tftrade.core.config import Settings, load_settings
-from tftrade.core.errors import TftradeError
+from tftrade.core.config import ConfigWarning, Settings, load_settings, mask_url
+from tftrade.core.errors import StoreError, TftradeError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,8 +42,25 @@ JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdo
 
 
 def settings() -> Settings:
-    """Load the effective settings (environment, ``$TFTRADE_CONFIG`` YAML, defaults)."""
-    return load_settings()
+    """Load the effective settings (environment, ``$TFTRADE_CONFIG`` YAML, defaults).
+
+    Configuration warnings (a ``TFTRADE_*`` variable no setting reads) go to stderr as one line each.
+    """
+    quiet_libraries()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        cfg = load_settings()
+    for w in caught:
+        stderr.print(f"[yellow]warning:[/yellow] {w.message}", highlight=False, soft_wrap=True)
+    return cfg
+
+
+def quiet_libraries() -> None:
+    """Keep libraries' INFO lines and progress bars (MLflow's database setup, artifact downloads) off the terminal."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def tune_compute(cfg: Settings) -> None:
@@ -53,23 +75,72 @@ def tune_compute(cfg: Settings) -> None:
         retain_freed_memory()
 
 
-def engine(cfg: Settings | None = None, *, migrate: bool = True) -> Engine:
-    """Open the configured database, bringing its schema up to date first."""
-    from tftrade.store.engine import make_engine
-    from tftrade.store.migrate import upgrade
+def engine(cfg: Settings | None = None, *, create: bool = False) -> Engine:
+    """Open the configured database; only ``create=True`` (``tftrade db init``, the demo) creates or migrates it.
+
+    Raises
+    ------
+    StoreError
+        If the database has no tftrade schema or an older one: the message says to run ``tftrade db init``.
+    """
+    from tftrade.store.engine import make_engine, sqlite_path
+    from tftrade.store.migrate import current_revision, head_revision, upgrade
 
     cfg = cfg or settings()
-    eng = make_engine(cfg.resolved_database_url())
+    url = cfg.resolved_database_url()
+    path = sqlite_path(url)
+    if not create and path is not None and not path.exists():
+        raise StoreError(f"database {mask_url(url)!r} does not exist: run `tftrade db init` first")
+    eng = make_engine(url)
     hooks = _on_exit.get()
     if hooks is not None:
         hooks.append(eng.dispose)
-    if migrate:
+    if create:
         upgrade(eng)
+        return eng
+    current, head = current_revision(eng), head_revision()
+    if current is None:
+        raise StoreError(f"database {mask_url(url)!r} has no tftrade schema: run `tftrade db init` first")
+    if current != head:
+        raise StoreError(f"database {mask_url(url)!r} is at schema revision {current}, this tftrade needs {head}: "
+                         "run `tftrade db init` to migrate it")
     return eng
 
 
+_ERROR_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (FileNotFoundError, "not_found"), (ValueError, "invalid_input"), (OSError, "io"),
+)
+
+
+def error_kind(e: BaseException) -> str:
+    """Name the kind of an error for ``{"error": ..., "kind": ...}``: ``ConfigError`` → ``config``.
+
+    Examples
+    --------
+    >>> from tftrade.core.errors import NotFoundError
+    >>> error_kind(NotFoundError("x")), error_kind(ValueError("x")), error_kind(KeyError("x"))
+    ('not_found', 'invalid_input', 'internal')
+    """
+    if isinstance(e, TftradeError):
+        name = type(e).__name__.removesuffix("Error") or "tftrade"
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    return next((kind for cls, kind in _ERROR_KINDS if isinstance(e, cls)), "internal")
+
+
+def fail(e: BaseException, as_json: bool) -> None:
+    """Report ``e`` as one line on stderr, or as one JSON document on stdout under ``--json``."""
+    kind = error_kind(e)
+    message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if kind == "internal":
+        message = f"internal error ({type(e).__name__}): {message}"
+    if as_json:
+        sys.stdout.write(json.dumps({"error": message, "kind": kind}) + "\n")
+    else:
+        stderr.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def command(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn a :class:`TftradeError` (or bad input) into one line on stderr and exit code 1.
+    """Turn any error into one line on stderr (``--json``: one ``{"error", "kind"}`` document) and exit 1.
 
     Database engines opened by the command through :func:`engine` are disposed when it ends.
     """
@@ -80,8 +151,10 @@ def command(fn: Callable[P, R]) -> Callable[P, R]:
         token = _on_exit.set(hooks)
         try:
             return fn(*args, **kwargs)
-        except (TftradeError, ValueError, FileNotFoundError) as e:
-            stderr.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as e:
+            fail(e, bool(kwargs.get("as_json")))
             raise typer.Exit(1) from None
         finally:
             for hook in reversed(hooks):

@@ -44,7 +44,7 @@ def demo(
 
     cfg = settings()
     tune_compute(cfg)
-    eng = engine(cfg)
+    eng = engine(cfg, create=True)
     market = generate_market(SyntheticConfig(n_tickers=tickers, days=days, seed=seed))
     with progress("ingest synthetic market", market.close.size) as advance:
         s = ingest_synthetic(eng, market, batch_rows=cfg.ingest.batch_rows, on_rows=advance)

@@ -7,11 +7,17 @@ double underscore, e.g. ``TFTRADE_RISK__MAX_POSITION_PCT=0.04``.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+from urllib.parse import parse_qsl, urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,9 +25,28 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from tftrade.core.errors import ConfigError
+from tftrade.core.errors import ConfigError, TftradeWarning
 
 CONFIG_FILE_ENV = "TFTRADE_CONFIG"
+#: ``TFTRADE_*`` variables read outside :class:`Settings` (kernels, data sets, tests).
+OTHER_ENV = frozenset({CONFIG_FILE_ENV, "TFTRADE_SHARED_DATA", "TFTRADE_NATIVE", "TFTRADE_KERNEL_DIR",
+                       "TFTRADE_TEST_PG_URL"})
+
+
+class ConfigWarning(TftradeWarning):
+    """A configuration that works but is probably not what was meant (e.g. a misspelt variable)."""
+
+
+def _reject_bools(model: type[BaseModel], data: Any) -> Any:
+    """Refuse ``true``/``false`` for a numeric field (pydantic would read ``true`` as 1)."""
+    if not isinstance(data, Mapping):
+        return data
+    for name, field in model.model_fields.items():
+        value = data.get(name, data.get(field.alias or name))
+        kinds = get_args(field.annotation) or (field.annotation,)
+        if isinstance(value, bool) and bool not in kinds and any(k in (int, float) for k in kinds):
+            raise ValueError(f"{name} must be a number, not the boolean {str(value).lower()}")
+    return data
 
 
 def _default_home() -> Path:
@@ -32,6 +57,11 @@ class Section(BaseModel):
     """Base of every nested configuration section: frozen, unknown keys rejected."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        return _reject_bools(cls, data)
 
 
 class IngestSettings(Section):
@@ -79,11 +109,17 @@ class VendorSettings(Section):
     """Credentials for outside services; every one is optional and masked when shown."""
 
     polygon_api_key: SecretStr | None = None
+    massive_rest_url: str = Field("https://api.massive.com", description="Massive (Polygon) REST base URL")
+    massive_ws_url: str = Field("wss://socket.massive.com", description="Massive WebSocket base; /stocks is appended")
     alpaca_key_id: SecretStr | None = None
     alpaca_secret_key: SecretStr | None = None
+    alpaca_url: str = Field("https://paper-api.alpaca.markets", description="Alpaca REST base, without /v2")
+    alpaca_stream_url: str = Field("wss://paper-api.alpaca.markets/stream", description="Alpaca trade-updates stream")
     reddit_client_id: SecretStr | None = None
     reddit_client_secret: SecretStr | None = None
     reddit_user_agent: str = "tftrade/0.1"
+    reddit_oauth_url: str = Field("https://oauth.reddit.com", description="Reddit OAuth API base")
+    reddit_url: str = Field("https://www.reddit.com", description="Reddit base (token endpoint)")
 
 
 class Settings(BaseSettings):
@@ -113,6 +149,11 @@ class Settings(BaseSettings):
     sentiment: SentimentSettings = SentimentSettings()
     forecast: ForecastSettings = ForecastSettings()
     vendors: VendorSettings = VendorSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        return _reject_bools(cls, data)
 
     @classmethod
     def settings_customise_sources(
@@ -148,20 +189,109 @@ class Settings(BaseSettings):
         return data
 
 
+_SECRET_PARAM = re.compile(r"pass(word|wd)?|secret|token|api_?key|sslpassword", re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``.
+    """Return ``url`` with any password replaced by ``***``: in the user part and in query parameters.
 
     Examples
     --------
     >>> mask_url("postgresql://bob:hunter2@db:5432/x")
     'postgresql://bob:***@db:5432/x'
+    >>> mask_url("postgresql://bob@db/x?password=hunter2&sslmode=require")
+    'postgresql://bob@db/x?password=***&sslmode=require'
     """
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return url
-    creds, _, host = rest.rpartition("@")
-    user, colon, _ = creds.partition(":")
-    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
+    rest, qmark, query = rest.partition("?")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user, colon, _ = creds.partition(":")
+        rest = f"{user}{':***' if colon else ''}@{host}"
+    if qmark:
+        pairs = [(k, "***" if _SECRET_PARAM.fullmatch(k) else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+        query = urlencode(pairs, safe="*")
+    return f"{scheme}://{rest}{qmark}{query}"
+
+
+def url_secrets(url: str) -> list[str]:
+    """Return the secret parts of ``url`` (password, secret query values) to scrub from messages.
+
+    Examples
+    --------
+    >>> url_secrets("postgresql://bob:p@ss@db/x?password=zz")
+    ['p@ss', 'zz']
+    """
+    _, _, rest = url.partition("://")
+    rest, _, query = rest.partition("?")
+    found = []
+    if "@" in rest:
+        creds = rest.rpartition("@")[0]
+        if ":" in creds:
+            found.append(creds.partition(":")[2])
+    found += [v for k, v in parse_qsl(query, keep_blank_values=True) if _SECRET_PARAM.fullmatch(k) and v]
+    return [f for f in found if f]
+
+
+def scrub(message: str, secrets: list[str]) -> str:
+    """Return ``message`` with each secret, and each piece of it around an ``@``, replaced by ``***``.
+
+    Examples
+    --------
+    >>> scrub("failed to resolve host 'ss@db'", ["p@ss"])
+    "failed to resolve host '***@db'"
+    """
+    for secret in secrets:
+        for part in sorted({secret, *secret.split("@")}, key=len, reverse=True):
+            if len(part) >= 2:
+                message = message.replace(part, "***")
+    return message
+
+
+def _env_names(model: type[BaseModel], prefix: str) -> Iterator[str]:
+    for name, field in model.model_fields.items():
+        yield f"{prefix}{name}".upper()
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            yield from _env_names(kind, f"{prefix}{name}__")
+
+
+def unknown_env(environ: Mapping[str, str]) -> list[str]:
+    """Return one message per ``TFTRADE_*`` variable that no setting reads, naming the closest one.
+
+    Examples
+    --------
+    >>> unknown_env({"TFTRADE_INGST__SPIKE_ZSCORE": "3", "TFTRADE_HOME": "/x"})
+    ['TFTRADE_INGST__SPIKE_ZSCORE is not a tftrade setting (ignored); did you mean TFTRADE_INGEST__SPIKE_ZSCORE?']
+    """
+    known = {*_env_names(Settings, "TFTRADE_"), *OTHER_ENV}
+    out = []
+    for key in sorted(environ):
+        upper = key.upper()
+        if not upper.startswith("TFTRADE_") or upper in known:
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        out.append(f"{key} is not a tftrade setting (ignored){hint}")
+    return out
+
+
+def _read_yaml(path: str) -> None:
+    """Check that the YAML file parses to a mapping; raise one clear :class:`ConfigError` otherwise."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path!r} is not valid YAML{where}: {e.problem}") from None
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as e:
+        raise ConfigError(f"config file {path!r} cannot be read: {e}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config file {path!r} must be a mapping of settings (key: value), "
+                          f"not a {type(data).__name__}")
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -175,12 +305,17 @@ def load_settings(**overrides: Any) -> Settings:
     path = os.environ.get(CONFIG_FILE_ENV)
     if path and not Path(path).is_file():
         raise ConfigError(f"config file {path!r} (from ${CONFIG_FILE_ENV}) does not exist")
+    if path:
+        _read_yaml(path)
+    for message in unknown_env(os.environ):
+        warnings.warn(message, ConfigWarning, stacklevel=2)
     try:
         return Settings(**overrides)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise ConfigError(f"invalid configuration at {where!r}: {first['msg']}") from None
+        msg = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid configuration at {where!r}: {msg}") from None
 
 
 def shared_data_dir() -> Path:

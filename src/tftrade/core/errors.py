@@ -25,3 +25,7 @@ class StoreError(TftradeError):
 
 class NotFoundError(TftradeError):
     """A requested ticker, model or record does not exist."""
+
+
+class TftradeWarning(UserWarning):
+    """Root of tftrade's warnings: something works but is probably not what was meant."""

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from tftrade.core.config import mask_url
+from tftrade.core.config import mask_url, scrub, url_secrets
 from tftrade.core.errors import StoreError
 
 
@@ -28,6 +28,7 @@ def make_engine(url: str) -> Engine:
         If the URL is malformed or the database cannot be reached; the message
         shows the URL with its password masked.
     """
+    _check_userinfo(url)
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -39,7 +40,7 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(parsed, **_engine_options(parsed.get_backend_name()))
     except Exception as e:  # missing driver, bad option
-        raise StoreError(f"cannot create engine for {mask_url(url)!r}: {e}") from None
+        raise StoreError(f"cannot create engine for {mask_url(url)!r}: {scrub(str(e), url_secrets(url))}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
@@ -47,8 +48,34 @@ def make_engine(url: str) -> Engine:
             conn.execute(text("SELECT 1"))
     except OperationalError as e:
         reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+        reason = scrub(reason, url_secrets(url))
         raise StoreError(f"cannot connect to database {mask_url(url)!r}: {reason}") from None
     return engine
+
+
+def _check_userinfo(url: str) -> None:
+    """Refuse a URL whose user or password holds a raw ``@``: it would be read as the host's start."""
+    rest = url.partition("://")[2].partition("?")[0].partition("/")[0]
+    if rest.count("@") > 1:
+        raise StoreError(f"database URL {mask_url(url)!r} has an unescaped '@' in its user or password: "
+                         "percent-encode it as %40")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """Return the file of a SQLite URL (``None`` for other databases and in-memory SQLite).
+
+    Examples
+    --------
+    >>> sqlite_path("sqlite:////tmp/x/t.db"), sqlite_path("postgresql://db/x"), sqlite_path("sqlite://")
+    (PosixPath('/tmp/x/t.db'), None, None)
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def _engine_options(backend: str) -> dict[str, Any]:
