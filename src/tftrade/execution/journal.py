@@ -245,20 +245,17 @@ class OrderJournal:
 
     def fills(self) -> list[Fill]:
         """Every journaled fill, in the order it was booked (adjustments included)."""
+        tickers = {i.client_order_id: i.ticker for i in self.intents()}
         out = []
         for e in self.events():
             if e.event in FILL_EVENTS:
                 assert e.fill_quantity is not None and e.fill_price is not None
-                ticker = self._ticker(e.client_order_id)
+                ticker = tickers.get(e.client_order_id)
+                if ticker is None:
+                    raise ExecutionError(f"journal has a fill of {e.client_order_id!r} but no intent for it")
                 out.append(Fill(e.client_order_id, ticker, float(e.fill_quantity), float(e.fill_price),
                                 float(e.commission or 0), e.ts_ns))
         return out
-
-    def _ticker(self, client_order_id: str) -> str:
-        intent = self.intent(client_order_id)
-        if intent is None:
-            raise ExecutionError(f"journal has a fill of {client_order_id!r} but no intent for it")
-        return intent.ticker
 
     def ledger(self) -> LotBook:
         """The FIFO lot book of every journaled fill (the position ledger)."""
