@@ -145,11 +145,15 @@ def reconcile_cmd(broker: str = BrokerOption,
                   policy: str = typer.Option("halt", "--policy", help="halt | adopt | correct"),
                   live: bool = LiveOption, as_json: bool = JsonOption) -> None:
     """Reconcile the journal with the broker now (adopt missed fills, report external orders and differences)."""
-    from tftrade.execution.reconcile import reconcile
+    import time
 
+    from tftrade.execution.reconcile import reconcile
+    from tftrade.execution.settings import ExecutionConfig
+
+    days = ExecutionConfig.from_settings(settings()).recent_orders_days
     jb = _open(broker, live, trading=policy == "correct")
     try:
-        report = reconcile(jb, policy=policy)
+        report = reconcile(jb, policy=policy, since_ns=time.time_ns() - int(days * 86_400e9))
     finally:
         jb.close()
     result = {"broker": broker, "in_sync": report.in_sync, "policy": report.policy, "halted": report.halted,

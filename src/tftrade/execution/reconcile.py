@@ -2,11 +2,11 @@
 
 Run on every start and on a timer (:class:`Reconciler`). In order:
 
-1. The broker is told which fills the journal already holds, then every order the journal
-   has open is looked up by client id. Fills the journal lacks (they happened while we were
-   down, or the stream dropped them) are **adopted** (``adopted_fill`` events). An order the
-   broker has but whose submit outcome was unknown is ``resolved``; one the broker never
-   received is ``abandoned`` (it is not sent late: its decision is stale).
+1. The broker is told which fills the journal already holds, its recent orders are read (paged)
+   and every order the journal has open is found there or looked up by client id. Fills the
+   journal lacks (they happened while we were down, or the stream dropped them) are **adopted**
+   (``adopted_fill`` events). An order the broker has but whose submit outcome was unknown
+   is ``resolved``; one the broker never received is ``abandoned`` (it is not sent late: its decision is stale).
 2. Broker orders whose client id the journal does not know are reported as **external**.
 3. The ledger's positions (journaled fills) are compared with the broker's.
 4. Under the configured policy a difference (or an open external order) **halts** trading
@@ -93,10 +93,15 @@ def reconcile(broker: JournaledBroker, *, policy: str = "halt", since_ns: int | 
     broker.drain_fills()  # what the broker already reported is booked normally first
     broker.seed()
     resolved, abandoned, unreachable, diffs = [], [], [], []
+    try:  # one paged read (500 orders a request) instead of a look-up per order; it observes every fill
+        broker_orders = broker.orders(since_ns=since_ns)
+    except (AttributeError, NotImplementedError):
+        broker_orders = []
+    listed = {b.client_order_id: b.state for b in broker_orders}
     for o in journal.open_orders():
         cid = o.intent.client_order_id
         try:
-            status = broker.inner.status(cid)
+            state = listed[cid] if cid in listed else broker.inner.status(cid).state
         except UnknownOrderError:
             if o.state in ("intent", "submitted", "unknown"):
                 journal.append(cid, "abandoned", reason="never reached the broker; not sent after the fact")
@@ -110,14 +115,10 @@ def reconcile(broker: JournaledBroker, *, policy: str = "halt", since_ns: int | 
             log.warning("reconcile: %s not looked up: %s", cid, e)
             continue
         if o.state in ("intent", "submitted", "unknown"):
-            journal.append(cid, "resolved", reason=f"found at the broker ({status.state})")
+            journal.append(cid, "resolved", reason=f"found at the broker ({state})")
             resolved.append(cid)
     adopted = tuple(broker.drain_fills(event="adopted_fill"))
     broker.sync_states()
-    try:
-        broker_orders = broker.orders(since_ns=since_ns)
-    except (AttributeError, NotImplementedError):
-        broker_orders = []
     known = {i.client_order_id for i in journal.intents()}
     external = tuple(b for b in broker_orders if b.client_order_id not in known)
     ledger = journal.positions()
