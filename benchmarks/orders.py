@@ -11,6 +11,8 @@
    positions, ledger comparison), in sync; then again after a restart with 10 % of the fills
    missing from the journal (they are adopted).
 
+``--db URL`` must be a scratch database: its journal tables are emptied first.
+
 Run with ``PYTHONPATH=src python benchmarks/orders.py``. On a shared, loaded machine the
 figures are upper bounds; say so when quoting them.
 """
@@ -50,9 +52,18 @@ def broker_on(fake: FakeAlpaca, stream: bool) -> AlpacaBroker:
     return AlpacaBroker(cfg, stream=stream, bucket=TokenBucket(per_minute=1e9))
 
 
-def round_trip(n: int, url: str) -> None:
+def scratch(url: str):  # type: ignore[no-untyped-def]
+    """A migrated engine whose journal tables are empty (``--db`` must be a scratch database)."""
     eng = make_engine(url)
     upgrade(eng)
+    with eng.begin() as conn:
+        conn.execute(order_events.delete())
+        conn.execute(order_intents.delete())
+    return eng
+
+
+def round_trip(n: int, url: str) -> None:
+    eng = scratch(url)
     with FakeAlpaca() as fake:
         b = broker_on(fake, stream=True)
         fake.wait_listening()
@@ -85,8 +96,7 @@ def round_trip(n: int, url: str) -> None:
 
 
 def reconciliation(positions: int, orders: int, url: str) -> None:
-    eng = make_engine(url)
-    upgrade(eng)
+    eng = scratch(url)
     with FakeAlpaca() as fake:
         tickers = [f"T{i:04d}" for i in range(positions)]
         intents, events = [], []

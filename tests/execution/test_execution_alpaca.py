@@ -192,3 +192,40 @@ def test_orders_are_paged(fake_alpaca: FakeAlpaca) -> None:
         got = b.orders()
         assert len(got) == 1203 and len({o.client_order_id for o in got}) == 1203
         assert len(b.orders(open_only=True)) == 1203
+
+
+@pytest.mark.parametrize("fault", ["504_after_accept", "reset_before_accept", "reset_after_accept", "429", "500",
+                                   "fill_before_response", "duplicate", "stream_drop"])
+def test_after_each_fault_the_three_invariants_hold(fake_alpaca: FakeAlpaca, sqlite_engine: Engine,
+                                                    fault: str) -> None:
+    """No duplicate order at the broker; ledger == broker positions after reconciliation; the journal tells all."""
+    fake_alpaca.prices["AAPL"] = Decimal(50)
+    if fault == "fill_before_response":
+        fake_alpaca.fill_before_response = True
+    elif fault not in ("duplicate", "stream_drop"):
+        fake_alpaca.inject(fault, reset_in_s=0.0)
+    with make_alpaca(fake_alpaca) as b:
+        jb = JournaledBroker(b, OrderJournal(sqlite_engine), name="alpaca")
+        order = Order("inv-1", "AAPL", 6.0)
+        if fault == "duplicate":
+            with make_alpaca(fake_alpaca, stream=False) as other:
+                other.submit(order)  # e.g. a previous incarnation got it in
+        jb.submit(order)
+        if fault == "stream_drop":
+            fake_alpaca.drop_stream()
+        if fault != "fill_before_response":
+            fake_alpaca.trade("AAPL", 50.0)  # stream_drop: nobody listening, the fill is not pushed
+        if fault == "stream_drop":
+            fake_alpaca.wait_listening()  # alpaca-py reconnects; the broker re-reads its open orders
+            wait_for(lambda: bool(jb.drain_fills()), timeout=15)
+        else:
+            wait_for(lambda: b.cached_status("inv-1").state == "filled")
+            jb.drain_fills()
+        report = reconcile(jb)
+        assert fake_alpaca.orders_for("inv-1") == 1
+        assert report.in_sync
+        assert jb.journal.positions() == {"AAPL": Decimal(6)} and b.positions() == {"AAPL": 6.0}
+        story = jb.journal.story("inv-1")
+        assert story[:2] == ["intent", "submitted"] and story[-1] in ("fill", "adopted_fill")
+        assert sum(1 for e in story if e in ("fill", "partial_fill", "adopted_fill")) == 1
+        assert "accepted" in story

@@ -165,6 +165,8 @@ class AlpacaBroker:
         self._stream: TradingStream | None = None
         self._thread: threading.Thread | None = None
         self.requests = 0  # REST requests sent (the benchmark and tests read it)
+        self._connects = 0  # stream (re)connections: after a reconnect, open orders are re-read
+        self._resync = False
         if stream:
             self._start_stream(key, secret)
 
@@ -300,7 +302,14 @@ class AlpacaBroker:
         return len(answer)
 
     def drain_executions(self) -> list[Execution]:
-        """Fills observed since the last call (stream or REST), each once."""
+        """Fills observed since the last call (stream or REST), each once.
+
+        After the stream reconnected, the orders still open are first re-read by REST, so fills
+        sent while it was down are not waited for until the next reconciliation.
+        """
+        if self._resync:
+            self._resync = False
+            self.resync()
         with self._lock:
             out, self._pending = self._pending, []
         return out
@@ -308,6 +317,18 @@ class AlpacaBroker:
     def drain_fills(self) -> list[Fill]:
         """:meth:`drain_executions` as plain fills."""
         return [x.fill for x in self.drain_executions()]
+
+    def resync(self) -> None:
+        """Re-read every order last seen open (one REST look-up each) and queue the fills they imply."""
+        with self._lock:
+            open_ids = [cid for cid, o in self._known.items() if to_state(_raw(o.status), _dec(o.filled_qty))
+                        in ("new", "partially_filled")]
+        for cid in open_ids:
+            try:
+                self.status(cid)
+            except (UnknownOrderError, BrokerUnavailable) as e:
+                log.warning("resync of %s failed: %s", cid, e)
+                self._resync = True
 
     def seed_booked(self, booked: dict[str, tuple[Decimal, Decimal]]) -> None:
         """Tell the broker which fills are already booked (signed quantity, signed notional per client id).
@@ -350,6 +371,15 @@ class AlpacaBroker:
     def _start_stream(self, key: str, secret: str) -> None:
         stream = TradingStream(key, secret, paper=self.config.paper, url_override=self.config.stream_url)
         stream.subscribe_trade_updates(self._on_update)
+        connect: Callable[[], Any] = stream._start_ws
+
+        async def counted() -> None:  # alpaca-py reconnects on its own; we need to know that it did
+            await connect()
+            self._connects += 1
+            if self._connects > 1:
+                self._resync = True
+
+        stream._start_ws = counted  # type: ignore[method-assign]
         self._stream = stream
         self._thread = threading.Thread(target=self._run_stream, name="alpaca-trade-updates", daemon=True)
         self._thread.start()
