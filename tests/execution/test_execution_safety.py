@@ -237,3 +237,13 @@ def test_retry_policy_bounds() -> None:
         RetryPolicy(max_attempts=0)
     with pytest.raises(ExecutionError):
         TokenBucket(per_minute=0)
+
+
+def test_reconcile_with_broker_down_halts(fake_alpaca: FakeAlpaca, sqlite_engine: Engine) -> None:
+    with make_alpaca(fake_alpaca, stream=False) as b:
+        jb = JournaledBroker(b, OrderJournal(sqlite_engine), name="alpaca")
+        fake_alpaca.inject("500", method="GET", path="/v2/", times=100)
+        report = reconcile(jb)
+        assert not report.in_sync and report.unreachable == ("<broker>",) and "unreachable" in jb.halt_reason()
+        fake_alpaca.faults.clear()
+        assert reconcile(jb).in_sync and jb.halt_reason() == ""

@@ -89,6 +89,18 @@ def reconcile(broker: JournaledBroker, *, policy: str = "halt", since_ns: int | 
     if policy not in POLICIES:
         raise ExecutionError(f"reconcile policy {policy!r} is not one of {', '.join(POLICIES)}")
     t0 = time.perf_counter()
+    try:
+        return _reconcile(broker, policy, since_ns, now_ns, t0)
+    except BrokerUnavailable as e:  # cannot compare: under "halt", trading stops until a run succeeds
+        halted = f"reconciliation: broker unreachable ({e})" if policy == "halt" else ""
+        if halted:
+            broker.halted = halted
+        log.error("reconciliation failed: %s", e)
+        return ReconcileReport(policy, unreachable=("<broker>",), halted=halted, seconds=time.perf_counter() - t0)
+
+
+def _reconcile(broker: JournaledBroker, policy: str, since_ns: int | None, now_ns: Callable[[], int],
+               t0: float) -> ReconcileReport:
     journal = broker.journal
     broker.drain_fills()  # what the broker already reported is booked normally first
     broker.seed()
