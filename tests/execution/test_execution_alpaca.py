@@ -229,3 +229,18 @@ def test_after_each_fault_the_three_invariants_hold(fake_alpaca: FakeAlpaca, sql
         assert story[:2] == ["intent", "submitted"] and story[-1] in ("fill", "adopted_fill")
         assert sum(1 for e in story if e in ("fill", "partial_fill", "adopted_fill")) == 1
         assert "accepted" in story
+
+
+@pytest.mark.parametrize(("event", "state"), [("rejected", "rejected"), ("expired", "cancelled")])
+def test_rejects_and_expiries_on_the_stream_are_journaled(fake_alpaca: FakeAlpaca, sqlite_engine: Engine,
+                                                          event: str, state: str) -> None:
+    with make_alpaca(fake_alpaca) as b:
+        jb = JournaledBroker(b, OrderJournal(sqlite_engine), name="alpaca")
+        jb.submit(Order("s-1", "AAPL", 5.0, "limit", 10.0))
+        fake_alpaca.finish("s-1", event)
+        wait_for(lambda: b.cached_status("s-1").state == state)
+        assert jb.drain_fills() == []
+        o = jb.journal.order("s-1")
+        assert o is not None and o.state == state and not o.is_open and o.reason == event
+        assert jb.journal.story("s-1") == ["intent", "submitted", "accepted", "cancelled" if state == "cancelled"
+                                           else "rejected"]

@@ -200,6 +200,15 @@ class FakeAlpaca:
                         break
         return done
 
+    def finish(self, cid: str, status: str) -> None:
+        """End an open order on the broker's side: ``rejected`` (e.g. by the exchange) or ``expired`` (day end)."""
+        with self.lock:
+            o = self.orders[self.by_cid[cid]]
+            now = _iso(self._now())
+            o["status"], o["updated_at"] = status, now
+            o["failed_at" if status == "rejected" else "expired_at"] = now
+            self._emit(status, o)
+
     def drop_stream(self) -> None:
         """Close every trade-updates connection (the client reconnects)."""
         with self.lock:
