@@ -39,6 +39,7 @@ FILL_EVENTS = frozenset({"partial_fill", "fill", "adopted_fill"})
 EVENTS = frozenset({"submitted", "accepted", "cancel_requested", "cancelled", "rejected", "unknown", "resolved",
                     "abandoned", "carried", "refused", "external", "replaced"}) | FILL_EVENTS
 FINAL_STATES = frozenset({"filled", "cancelled", "rejected", "abandoned", "refused"})
+_ENDING_EVENTS = ("fill", "cancelled", "rejected", "abandoned", "refused", "replaced")  # "fill" = the last one
 _FINAL_EVENT_STATE = {"cancelled": "cancelled", "rejected": "rejected", "abandoned": "abandoned",
                       "refused": "refused", "replaced": "cancelled"}
 
@@ -240,8 +241,20 @@ class OrderJournal:
         return None if intent is None else _fold(intent, self.events(client_order_id))
 
     def open_orders(self) -> list[JournalOrder]:
-        """Orders not yet in a final state."""
-        return [o for o in self.orders() if o.is_open]
+        """Orders not yet in a final state (reads only the orders without a final event, not the whole journal)."""
+        ended = select(order_events.c.client_order_id).where(order_events.c.event.in_(_ENDING_EVENTS))
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(order_intents).where(order_intents.c.client_order_id.not_in(ended))
+                                .order_by(order_intents.c.created_ns, order_intents.c.client_order_id)).mappings().all()
+            intents = [_intent(r) for r in rows]
+            by_id: dict[str, list[JournalEvent]] = {i.client_order_id: [] for i in intents}
+            ids = list(by_id)
+            for k in range(0, len(ids), 500):
+                q = select(order_events).where(order_events.c.client_order_id.in_(ids[k:k + 500])) \
+                    .order_by(order_events.c.id)
+                for r in conn.execute(q).mappings():
+                    by_id[r["client_order_id"]].append(_event(r))
+        return [o for o in (_fold(i, by_id[i.client_order_id]) for i in intents) if o.is_open]
 
     def fills(self) -> list[Fill]:
         """Every journaled fill, in the order it was booked (adjustments included)."""
