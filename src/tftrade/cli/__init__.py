@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from tftrade.cli import (
+    audit_cmd,
     backtest_cmd,
     config_cmd,
     data_cmd,
@@ -18,6 +19,9 @@ from tftrade.cli import (
     ingest_cmd,
     orders_cmd,
     sentiment_cmd,
+    service_cmd,
+    stream_cmd,
+    tax_cmd,
 )
 
 app = typer.Typer(
@@ -33,10 +37,14 @@ ingest_cmd.app.command("comments")(sentiment_cmd.ingest_comments)
 app.add_typer(ingest_cmd.app, name="ingest")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(sentiment_cmd.app, name="sentiment")
+app.add_typer(stream_cmd.app, name="stream")
 forecast_cmd.register(app)
 backtest_cmd.register(app)
 demo_cmd.register(app)
 orders_cmd.register(app)
+service_cmd.register(app)
+audit_cmd.register(app)
+app.add_typer(tax_cmd.app, name="tax")
 
 
 def main() -> None:

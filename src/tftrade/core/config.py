@@ -30,7 +30,7 @@ from tftrade.core.errors import ConfigError, TftradeWarning
 CONFIG_FILE_ENV = "TFTRADE_CONFIG"
 #: ``TFTRADE_*`` variables read outside :class:`Settings` (kernels, data sets, tests).
 OTHER_ENV = frozenset({CONFIG_FILE_ENV, "TFTRADE_SHARED_DATA", "TFTRADE_NATIVE", "TFTRADE_KERNEL_DIR",
-                       "TFTRADE_TEST_PG_URL"})
+                       "TFTRADE_TEST_PG_URL", "TFTRADE_TEST_REDIS_URL", "TFTRADE_SCREENSHOT_DIR"})
 
 
 class ConfigWarning(TftradeWarning):
@@ -120,6 +120,34 @@ class VendorSettings(Section):
     reddit_user_agent: str = "tftrade/0.1"
     reddit_oauth_url: str = Field("https://oauth.reddit.com", description="Reddit OAuth API base")
     reddit_url: str = Field("https://www.reddit.com", description="Reddit base (token endpoint)")
+    reddit_subreddits: str = Field("wallstreetbets,stocks,investing", description="comma-separated subreddits to stream")
+
+
+class AlertSettings(Section):
+    """Where significant events go (``tftrade serve`` and the live workers): Slack and e-mail."""
+
+    slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming-webhook URL (masked when shown)")
+    smtp_host: str | None = Field(None, description="SMTP server for alert e-mails")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_starttls: bool = Field(True, description="upgrade the SMTP connection with STARTTLS")
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    email_from: str = "tftrade@localhost"
+    email_to: tuple[str, ...] = ()
+    min_interval_s: float = Field(300.0, ge=0, description="an identical alert is sent at most once per interval")
+    max_per_hour: int = Field(30, ge=1, description="alerts sent per hour at most, across all kinds")
+
+
+class ServiceSettings(Section):
+    """The API, metrics and dashboard (``tftrade serve``)."""
+
+    host: str = Field("127.0.0.1", description="interface to bind; loopback unless told otherwise")
+    port: int = Field(8787, ge=0, le=65535)
+    cors_origins: tuple[str, ...] = Field((), description="origins allowed by CORS (none: CORS closed)")
+    rate_limit_per_minute: int = Field(1200, ge=1, description="requests per minute per API key")
+    max_request_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
+    feed_stale_s: float = Field(180.0, gt=0, description="/ready fails when the newest bar is older (in session)")
+    alerts: AlertSettings = AlertSettings()
 
 
 class Settings(BaseSettings):
@@ -149,6 +177,7 @@ class Settings(BaseSettings):
     sentiment: SentimentSettings = SentimentSettings()
     forecast: ForecastSettings = ForecastSettings()
     vendors: VendorSettings = VendorSettings()
+    service: ServiceSettings = ServiceSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -186,6 +215,10 @@ class Settings(BaseSettings):
             k: ("***" if isinstance(v, SecretStr) else v)
             for k, v in dict(self.vendors).items()
         }
+        alerts = data["service"]["alerts"]
+        for key in ("slack_webhook_url", "smtp_password"):
+            if alerts[key] is not None:
+                alerts[key] = "***"
         return data
 
 

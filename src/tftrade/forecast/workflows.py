@@ -21,7 +21,7 @@ from tftrade.forecast.prediction import Forecast, predict_latest, write_predicti
 from tftrade.forecast.registry import DEFAULT_NAME, ModelRegistry
 from tftrade.forecast.store_sentiment import stored_sentiment
 from tftrade.forecast.tft.config import preset
-from tftrade.forecast.training import TrainConfig, fit
+from tftrade.forecast.training import TrainConfig, Trained, fit
 
 
 @dataclass
@@ -121,15 +121,26 @@ def predict(
 ) -> tuple[list[Forecast], str]:
     """Forecast the latest bar of each ticker with a registered model; write to ``tft_predictions``."""
     trained, v = (registry or RegistryRef()).open(home).load(version)
-    wanted = [t.upper() for t in tickers] if tickers else trained.schema.tickers
-    unknown = [t for t in wanted if t not in trained.schema.tickers]
-    if unknown:
-        raise UnknownTickerError(f"ticker(s) {', '.join(unknown)} not in model version {v}'s universe")
-    panel = _recent(engine, wanted, trained.schema.timeframe, trained.config.context)
-    rows = predict_latest(trained, panel, v)
+    rows = predict_loaded(engine, trained, v, tickers)
     if write:
         write_predictions(engine, rows)
     return rows, v
+
+
+def predict_loaded(engine: Engine, trained: Trained, version: str, tickers: list[str] | None) -> list[Forecast]:
+    """Forecast the latest bar of ``tickers`` (default: the model's universe) with an already loaded model.
+
+    Raises
+    ------
+    UnknownTickerError
+        If a ticker is not in the model's universe.
+    """
+    wanted = [t.upper() for t in tickers] if tickers else trained.schema.tickers
+    unknown = [t for t in wanted if t not in trained.schema.tickers]
+    if unknown:
+        raise UnknownTickerError(f"ticker(s) {', '.join(unknown)} not in model version {version}'s universe")
+    panel = _recent(engine, wanted, trained.schema.timeframe, trained.config.context)
+    return predict_latest(trained, panel, version)
 
 
 def explain_ticker(
@@ -168,6 +179,7 @@ def forecast_dicts(rows: list[Forecast]) -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "ForecastError", "RegistryRef", "TrainResult", "explain_ticker", "forecast_dicts", "predict", "store_panel",
+    "ForecastError", "RegistryRef", "TrainResult", "explain_ticker", "forecast_dicts", "predict", "predict_loaded",
+    "store_panel",
     "train",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import tftrade.store.schema_compliance  # noqa: F401  (registers the compliance tables)
 import tftrade.store.schema_execution  # noqa: F401  (registers the journal tables in metadata)
 from tftrade.store.schema import metadata
 

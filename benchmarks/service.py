@@ -1,0 +1,147 @@
+"""API speed under load, on loopback: ``GET /predictions`` and ``POST /predict`` for 500 tickers.
+
+Sets up a workspace (synthetic market of 500 tickers, a `default`-preset TFT trained briefly,
+an API key), starts ``tftrade serve`` as its own process, then drives it with a bounded
+asyncio load generator (httpx; loopback only; every loop ends by count and time):
+
+- ``GET /predictions`` (all 500 tickers × 5 horizons) at a paced rate with N concurrent clients,
+  then as fast as the clients can go: throughput and p50/p99;
+- ``POST /predict`` for all 500 tickers, one request at a time: p50/p99.
+
+Targets (issue #17): ``/predictions`` p99 < 10 ms at 200 requests/s; ``/predict`` p99 < 50 ms.
+
+    .venv/bin/python benchmarks/service.py [--rate 200] [--seconds 10] [--clients 8] [--predicts 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+
+def _setup(home: Path, tickers: int) -> str:
+    from tftrade.data.ingest import ingest_synthetic
+    from tftrade.data.synthetic import SyntheticConfig, generate_market
+    from tftrade.forecast import workflows
+    from tftrade.service.keys import Scope, create_key
+    from tftrade.store.engine import make_engine
+    from tftrade.store.migrate import upgrade
+
+    eng = make_engine(f"sqlite:///{home / 'tftrade.db'}")
+    upgrade(eng)
+    ingest_synthetic(eng, generate_market(SyntheticConfig(n_tickers=tickers, days=1, seed=7, comments_per_bar=0)))
+    workflows.train(eng, home, None, "1min", "default", epochs=1, max_samples=2048)
+    key = create_key(eng, "bench", Scope.READ)[0]
+    eng.dispose()
+    return key
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TFTRADE_HOME": str(home)}
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("tftrade")), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.25)
+    proc.kill()
+    raise SystemExit(f"tftrade serve did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+
+
+def _pcts(ms: list[float]) -> dict[str, float]:
+    a = np.array(ms)
+    return {"n": len(a), "p50_ms": round(float(np.percentile(a, 50)), 3),
+            "p99_ms": round(float(np.percentile(a, 99)), 3), "max_ms": round(float(a.max()), 3)}
+
+
+async def _load(url: str, key: str, rate: float | None, seconds: float, clients: int) -> dict[str, float]:
+    """``clients`` workers share a schedule of ``rate`` requests/s (``None``: back to back) for ``seconds``."""
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+    total = int(rate * seconds) if rate else 10**9
+    next_slot = iter(range(total))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for i in next_slot:
+            if rate:
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            if time.perf_counter() - start > seconds:
+                return
+            t0 = time.perf_counter()
+            r = await client.get(f"{url}/predictions", headers={"X-API-Key": key})
+            latencies.append((time.perf_counter() - t0) * 1e3)
+            errors += r.status_code != 200
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+        await asyncio.gather(*(worker(client) for _ in range(clients)))
+    elapsed = time.perf_counter() - start
+    return {**_pcts(latencies), "requests_per_s": round(len(latencies) / elapsed, 1), "errors": errors}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tickers", type=int, default=500)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--predicts", type=int, default=30)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        t0 = time.perf_counter()
+        key = _setup(home, args.tickers)
+        print(f"setup: {args.tickers} tickers, model trained, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        port = _free_port()
+        proc = _start(home, port)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            h = {"X-API-Key": key}
+            first = httpx.post(f"{url}/predict", headers=h, json={}, timeout=120)  # loads the model, fills the book
+            count = first.json()["count"]
+            predict_ms = []
+            for _ in range(args.predicts):
+                t = time.perf_counter()
+                r = httpx.post(f"{url}/predict", headers=h, json={}, timeout=60)
+                predict_ms.append((time.perf_counter() - t) * 1e3)
+                assert r.status_code == 200, r.text
+            paced = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients))
+            flat_out = asyncio.run(_load(url, key, None, args.seconds / 2, args.clients))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(json.dumps({
+        "tickers": args.tickers, "forecasts_served": count, "cores": os.cpu_count(),
+        "get_predictions_paced": {"target_rate": args.rate, "clients": args.clients, **paced},
+        "get_predictions_max": {"clients": args.clients, **flat_out},
+        "post_predict_all_tickers": _pcts(predict_ms),
+        "targets": {"get_predictions_p99_ms": 10, "post_predict_p99_ms": 50},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
