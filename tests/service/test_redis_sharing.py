@@ -54,10 +54,10 @@ def test_the_service_follows_the_redis_bus(prefix: str) -> None:
     cache = RedisCache(client=redis_client(), prefix=prefix)
     book, metrics, events = PredictionBook(cache), Metrics(), []
     w = Watcher(Desk(cache, clock), book, metrics, Alerter([]), clock, events.append)
-    stop = threading.Event()
-    thread = threading.Thread(target=w.consume_bus, args=(bus, stop), daemon=True)
+    stop, subscribed = threading.Event(), threading.Event()
+    thread = threading.Thread(target=w.consume_bus, args=(bus, stop, None, subscribed), daemon=True)
     thread.start()
-    time.sleep(0.5)  # the service subscribes to new messages only
+    assert subscribed.wait(10)  # the service follows new messages only
     bus.publish("predictions", PredictionMessage("MSFT", 10**18, 1, 400.0, -0.01, 0.003, 0.01, 0.003, 0.4,
                                                   latency_ns=12_000_000))
     bus.publish("fills", FillMessage("o-1", "MSFT", 10.0, 400.5, 0.0, 10**18))

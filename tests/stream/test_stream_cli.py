@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from tftrade.cli import app
 
+pytestmark = pytest.mark.usefixtures("initialized_home")
+
 runner = CliRunner()
 
 

@@ -120,7 +120,7 @@ class VendorSettings(Section):
     reddit_user_agent: str = "tftrade/0.1"
     reddit_oauth_url: str = Field("https://oauth.reddit.com", description="Reddit OAuth API base")
     reddit_url: str = Field("https://www.reddit.com", description="Reddit base (token endpoint)")
-    reddit_subreddits: str = Field("wallstreetbets,stocks,investing", description="comma-separated subreddits to stream")
+    reddit_subreddits: str = Field("wallstreetbets,stocks,investing", description="subreddits, comma-separated")
 
 
 class AlertSettings(Section):

@@ -122,11 +122,17 @@ class Watcher:
                     "quantity": m.quantity, "price": m.price}
         return None
 
-    def consume_bus(self, bus: Bus, stop: threading.Event, publish: Publish | None = None) -> None:
-        """Read the bus until ``stop`` is set: every message is accounted, then acknowledged."""
+    def consume_bus(self, bus: Bus, stop: threading.Event, publish: Publish | None = None,
+                    subscribed: threading.Event | None = None) -> None:
+        """Read the bus until ``stop`` is set: every message is accounted, then acknowledged.
+
+        The service follows new messages only (its group starts at the end); ``subscribed`` is set once it does.
+        """
         group, consumer = f"service-{uuid.uuid4().hex[:8]}", "api"
         for topic in BUS_TOPICS:
             bus.subscribe(topic, group, consumer, from_start=False)
+        if subscribed is not None:
+            subscribed.set()
         while not stop.is_set():
             for topic in BUS_TOPICS:
                 try:
