@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -23,3 +23,12 @@ def feed(broker: PaperBroker, ts: int, bars: dict[str, Bar]) -> list[Fill]:
 @pytest.fixture
 def bar() -> Callable[[PaperBroker, int, dict[str, Bar]], list[Fill]]:
     return feed
+
+
+@pytest.fixture
+def fake_alpaca() -> Iterator[object]:
+    """A started loopback fake Alpaca (REST + trade-updates stream), stopped afterwards."""
+    from alpaca_harness import FakeAlpaca
+
+    with FakeAlpaca() as fake:
+        yield fake

@@ -17,6 +17,7 @@ from tftrade.cli import (
     demo_cmd,
     forecast_cmd,
     ingest_cmd,
+    orders_cmd,
     sentiment_cmd,
     service_cmd,
     stream_cmd,
@@ -40,6 +41,7 @@ app.add_typer(stream_cmd.app, name="stream")
 forecast_cmd.register(app)
 backtest_cmd.register(app)
 demo_cmd.register(app)
+orders_cmd.register(app)
 service_cmd.register(app)
 audit_cmd.register(app)
 app.add_typer(tax_cmd.app, name="tax")

@@ -1,16 +1,19 @@
 """The broker port: what the order manager, the backtest and live trading need from a broker.
 
-Implementations: :class:`~tftrade.execution.paper.PaperBroker` (simulated, in process).
+Implementations: :class:`~tftrade.execution.paper.PaperBroker` (simulated, in process) and
+:class:`~tftrade.execution.alpaca.AlpacaBroker`. Both also offer ``drain_executions()``,
+``orders()``, ``position_details()`` and ``cancel_all()``, which the journal and reconciliation use.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from tftrade.core.orders import Order, OrderStatus
+from tftrade.core.orders import Fill, Order, OrderState, OrderStatus
 from tftrade.execution.errors import BrokerUnavailable, ExecutionError
 
-__all__ = ["Broker", "BrokerUnavailable", "ExecutionError"]
+__all__ = ["Broker", "BrokerOrder", "BrokerPosition", "BrokerUnavailable", "Execution", "ExecutionError"]
 
 
 @runtime_checkable
@@ -41,3 +44,50 @@ class Broker(Protocol):
     def cash(self) -> float:
         """Cash balance (negative when borrowing on margin)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """A fill as a broker reports it, with an id that is the same however often it is observed.
+
+    ``execution_id`` is ``<order id>@<cumulative filled quantity>``: the stream and a later REST
+    look-up of the same fill give the same id, so the journal stores it once.
+    ``cumulative`` is the order's signed filled quantity after this fill.
+    """
+
+    fill: Fill
+    execution_id: str
+    broker_order_id: str | None
+    cumulative: float
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrder:
+    """An order as the broker sees it (``tftrade orders`` shows these beside the journal)."""
+
+    broker_order_id: str
+    client_order_id: str
+    ticker: str
+    quantity: float  # signed
+    order_type: str
+    limit_price: float | None
+    state: OrderState
+    filled_quantity: float  # signed
+    average_price: float | None
+    submitted_ns: int
+    raw_status: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        """True while it can still fill."""
+        return self.state in ("new", "partially_filled")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    """A position at the broker: signed shares and average entry price."""
+
+    ticker: str
+    quantity: float
+    average_price: float

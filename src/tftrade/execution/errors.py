@@ -19,3 +19,11 @@ class UnknownOrderError(ExecutionError):
 
 class DuplicateOrderIdError(ExecutionError):
     """A client order id was re-used for a *different* order."""
+
+
+class TradingHalted(ExecutionError):
+    """New orders are refused: the kill switch is engaged or reconciliation halted trading."""
+
+
+class LiveTradingRefused(ExecutionError):
+    """Live (non-paper) trading was asked for without every explicit opt-in."""

@@ -41,6 +41,7 @@ import numpy.typing as npt
 
 from tftrade.core.orders import Fill, Order, OrderState, OrderStatus, make_fills
 from tftrade.core.types import BoolArray, Float64Array, Int64Array
+from tftrade.execution.broker import BrokerOrder, BrokerPosition, Execution
 from tftrade.execution.costs import CostModel
 from tftrade.execution.errors import DuplicateOrderIdError, ExecutionError, UnknownOrderError
 from tftrade.execution.matching import BarMatch, match_orders
@@ -133,6 +134,8 @@ class PaperBroker:
         self._marks: dict[str, float] = {}
         self._fill_prices: dict[str, float] = {}  # last fill price: the mark of a ticker never marked
         self._pending_marks: tuple[Sequence[str], Float64Array] | None = None
+        self._drained = 0  # fills already handed out by drain_executions
+        self._cumulative: dict[str, float] = {}
 
     # -- the Broker protocol -------------------------------------------------------------
     def submit(self, order: Order) -> OrderStatus:
@@ -213,6 +216,46 @@ class PaperBroker:
     def cash(self) -> float:
         """Cash balance."""
         return self._cash
+
+    # -- what the journal and reconciliation use (same as AlpacaBroker) --------------------
+    def drain_executions(self) -> list[Execution]:
+        """Fills since the last call, each with an id ``paper:<client id>@<cumulative quantity>``."""
+        new, self._drained = self.fills[self._drained:], len(self.fills)
+        out = []
+        cum = self._cumulative
+        for f in new:
+            total = cum[f.client_order_id] = cum.get(f.client_order_id, 0.0) + f.quantity
+            work = self._orders[f.client_order_id]
+            complete = abs(total - work.order.quantity) <= _EPS
+            out.append(Execution(f, f"paper:{f.client_order_id}@{total!r}", None, total, complete))
+        return out
+
+    def drain_fills(self) -> list[Fill]:
+        """The fills since the last :meth:`drain_fills` / :meth:`drain_executions` call."""
+        return [x.fill for x in self.drain_executions()]
+
+    def orders(self, *, open_only: bool = False, since_ns: int | None = None) -> list[BrokerOrder]:
+        """Every order this broker knows (or only the open ones), newest first."""
+        works = list(self._open.values() if open_only else self._orders.values())
+        out = []
+        for w in reversed(works):
+            if since_ns is not None and w.order.created_ns < since_ns:
+                continue
+            st = w.status()
+            out.append(BrokerOrder(w.order.client_order_id, w.order.client_order_id, w.order.ticker, w.order.quantity,
+                                   w.order.type, w.order.limit_price, st.state, st.filled_quantity, st.average_price,
+                                   w.order.created_ns, st.state))
+        return out
+
+    def position_details(self) -> dict[str, BrokerPosition]:
+        """Positions with a reference price (the last mark, else the last fill price)."""
+        self._merge_marks()
+        return {t: BrokerPosition(t, q, self._marks.get(t, self._fill_prices.get(t, 0.0)))
+                for t, q in self._positions.items()}
+
+    def cancel_all(self) -> int:
+        """Cancel every open order; return how many were open."""
+        return self.cancel_many(list(self._open))
 
     # -- market data ---------------------------------------------------------------------
     def on_bar(self, timestamp_ns: int, tickers: Sequence[str], open: ArrayLike, high: ArrayLike,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import tftrade.store.schema_compliance  # noqa: F401  (registers the compliance tables)
+from tftrade.store import schema_execution as _schema_execution  # noqa: F401  (registers the journal tables)
 from tftrade.store.schema import metadata
 
 connection = context.config.attributes["connection"]
