@@ -123,6 +123,20 @@ class VendorSettings(Section):
     reddit_subreddits: str = Field("wallstreetbets,stocks,investing", description="subreddits, comma-separated")
 
 
+class ExecutionSettings(Section):
+    """Orders at the broker: kill switch, reconciliation, care of stale and partial orders (docs/execution.md)."""
+
+    kill_switch: bool = Field(False, description="refuse every new order and cancel open ones")
+    kill_file: Path | None = Field(None, description="a file whose presence trips the kill switch (default home/KILL)")
+    reconcile_policy: Literal["halt", "adopt", "correct"] = Field(
+        "halt", description="on a difference with the broker: halt and alert, adopt its view, or correct it")
+    reconcile_interval_s: float = Field(60.0, gt=0, description="seconds between reconciliations while trading")
+    stale_limit_s: float = Field(300.0, gt=0, description="a limit order unfilled this long is cancelled and replaced")
+    partial_timeout_s: float = Field(600.0, gt=0, description="a partial fill is resolved after this many seconds")
+    partial_policy: Literal["cancel", "carry"] = Field("cancel", description="what to do with a timed-out partial fill")
+    recent_orders_days: float = Field(3.0, gt=0, description="how far back reconciliation reads the broker's orders")
+
+
 class AlertSettings(Section):
     """Where significant events go (``tftrade serve`` and the live workers): Slack and e-mail."""
 
@@ -177,6 +191,7 @@ class Settings(BaseSettings):
     sentiment: SentimentSettings = SentimentSettings()
     forecast: ForecastSettings = ForecastSettings()
     vendors: VendorSettings = VendorSettings()
+    execution: ExecutionSettings = ExecutionSettings()
     service: ServiceSettings = ServiceSettings()
 
     @model_validator(mode="before")

@@ -1,7 +1,7 @@
 """compliance: audit log (append-only), tax transactions and splits
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-05
 
 Adds the hash-chained ``audit_log`` with triggers that refuse UPDATE and DELETE (PostgreSQL:
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
