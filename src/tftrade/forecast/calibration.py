@@ -17,15 +17,18 @@ The *strength* of a forecast is its median over its calibrated spread,
 :math:`s = |q_{50}| / \hat\sigma` with :math:`\hat\sigma = (q_{hi} - q_{lo}) / (z_{hi} - z_{lo})`.
 On the validation windows the share of outcomes whose sign the median got right is measured
 per strength bin, shrunk towards a coin flip (50 pseudo-windows at 0.5) and made
-non-decreasing (pool-adjacent-violators): :math:`p_h(s)`. The confidence is
+non-decreasing (pool-adjacent-violators): :math:`p_h(s)`, interpolated between the bins' centres
+from :math:`p_h(0) = 0.5` (a zero median has no sign). The confidence is
 
 .. math::  c = g_h \cdot \max(0,\; 2\,p_h(s) - 1)
 
 — the directional edge over a coin flip (0: none, 1: the sign is always right), where the gate
-:math:`g_h` is 1 only if the model's median beats the zero-return forecast at horizon :math:`h`
-on validation: the mean per-origin gain :math:`|y| - |y - q_{50}|` has a t-statistic of at least 2
-(origins overlapping within :math:`h` bars counted once). A model with no demonstrated skill at a
-horizon gets confidence 0 there. Expected hit rate at confidence :math:`c` is :math:`(1 + c)/2`.
+:math:`g_h` is 1 only if the model beats the zero-return forecast at horizon :math:`h` on
+validation: its sign hit rate beats the zero forecast's 50 % with a t-statistic of at least 2, and
+its median's absolute error is not significantly worse than the zero forecast's (the t-statistic
+of the per-origin gain :math:`|y| - |y - q_{50}|` above −2). t-statistics are over per-origin
+means, origins overlapping within :math:`h` bars counted once. A model with no demonstrated skill
+at a horizon gets confidence 0 there. Expected hit rate at confidence :math:`c` is :math:`(1 + c)/2`.
 
 Status
 ------
@@ -66,6 +69,9 @@ class HorizonCalibration:
     """Multiplier of ``q_tau - q50`` per quantile level (1 for the median)."""
     beats_zero: bool
     t_stat: float
+    """t-statistic of the validation sign hit rate above 50 %."""
+    t_loss: float
+    """t-statistic of the validation P50 absolute-error gain over the zero-return forecast."""
     strength: list[float]
     """Centres of the strength bins (``|q50| / spread``)."""
     hit: list[float]
@@ -97,7 +103,7 @@ class Calibration:
         out = np.zeros(s.shape)
         for k, h in enumerate(self.horizons):
             if h.beats_zero:
-                p = np.interp(s[:, k], h.strength, h.hit)
+                p = np.interp(s[:, k], [0.0, *h.strength], [0.5, *h.hit])  # a zero median has no sign
                 out[:, k] = np.clip(2.0 * p - 1.0, 0.0, 1.0)
         return out
 
@@ -114,7 +120,8 @@ class Calibration:
         """Status, baselines that beat the model and per-horizon skill, for reports."""
         return {
             "status": self.status, "beaten_by": self.beaten_by, "validation_q_risk_p50": self.validation_q_risk,
-            "horizons": [{"horizon": h.horizon, "beats_zero_return": h.beats_zero, "t_stat": round(h.t_stat, 3),
+            "horizons": [{"horizon": h.horizon, "beats_zero_return": h.beats_zero, "t_hit_rate": round(h.t_stat, 3),
+                          "t_abs_error_gain": round(h.t_loss, 3),
                           "interval_factors": [round(f, 4) for f in h.factors],
                           "max_confidence": round(max(0.0, 2 * max(h.hit) - 1) if h.beats_zero else 0.0, 4)}
                          for h in self.horizons],
@@ -140,16 +147,20 @@ def calibrate(
     val = gather(panel, val_idx, c, h)
     y = val.target.astype(np.float64)
     factors = interval_factors(y, raw, levels)
-    draft = Calibration(levels, [HorizonCalibration(k + 1, factors[k], False, 0.0, [0.0], [0.5]) for k in range(h)],
+    draft = Calibration(levels, [HorizonCalibration(k + 1, factors[k], False, 0.0, 0.0, [0.0], [0.5])
+                                 for k in range(h)],
                         OK, [], {}, len(val_idx))
     q = draft.adjust(raw)
     s = strength(q, levels)
     mid = _mid(levels)
     horizons = []
     for k in range(h):
-        t = _t_stat(y[:, k], q[:, k, mid], val_idx.origins, k + 1)
-        centres, hit = hit_curve(s[:, k], y[:, k], q[:, k, mid])
-        horizons.append(HorizonCalibration(k + 1, factors[k], bool(t >= MIN_T), float(t), centres, hit))
+        m, yk = q[:, k, mid], y[:, k]
+        t_hit = _t_stat(_hits(yk, m) - 0.5, val_idx.origins, k + 1, yk != 0)
+        t_loss = _t_stat(np.abs(yk) - np.abs(yk - m), val_idx.origins, k + 1, np.ones(len(yk), dtype=bool))
+        centres, hit = hit_curve(s[:, k], yk, m)
+        horizons.append(HorizonCalibration(k + 1, factors[k], bool(t_hit >= MIN_T and t_loss > -MIN_T), t_hit,
+                                           t_loss, centres, hit))
     risk = _validation_q_risk(panel, val_idx, train_idx, y, raw[..., mid], levels, max_train_windows, c, h)
     tft = risk["tft"]
     beaten = sorted(n for n, v in risk.items() if n != "tft" and v < tft)
@@ -191,15 +202,15 @@ def interval_factors(y: Float64Array, q: Float64Array, levels: list[float]) -> l
 def hit_curve(s: Float64Array, y: Float64Array, q50: Float64Array) -> tuple[list[float], list[float]]:
     """Calibrated probability that the sign is right as a function of strength ``s`` (bin centres, values).
 
-    Bins hold equal numbers of validation windows (one bin per 500, at most 8); each bin's hit rate
+    Bins hold equal numbers of validation windows (one bin per 100, at most 8); each bin's hit rate
     is shrunk towards 0.5 by :data:`PRIOR` pseudo-windows, then made non-decreasing.
     """
     keep = y != 0
     s, y, q50 = s[keep], y[keep], q50[keep]
     if s.size == 0:
         return [0.0], [0.5]
-    hits = np.where(q50 == 0, 0.5, (np.sign(q50) == np.sign(y)).astype(np.float64))
-    nb = int(np.clip(s.size // 500, 1, 8))
+    hits = _hits(y, q50)
+    nb = int(np.clip(s.size // 100, 1, 8))
     edges = np.quantile(s, np.linspace(0, 1, nb + 1)[1:-1])
     b = np.searchsorted(edges, s, side="right")
     n = np.bincount(b, minlength=nb).astype(np.float64)
@@ -237,10 +248,16 @@ def reliability(confidence: Float64Array, y: Float64Array, q50: Float64Array,
     return rows
 
 
-def _t_stat(y: Float64Array, q50: Float64Array, origins: Int64Array, horizon: int) -> float:
-    gain = np.abs(y) - np.abs(y - q50)
-    _, g = np.unique(origins, return_inverse=True)
-    per_origin = np.bincount(g, gain) / np.bincount(g)
+def _hits(y: Float64Array, q50: Float64Array) -> Float64Array:
+    return np.where(q50 == 0, 0.5, (np.sign(q50) == np.sign(y)).astype(np.float64))
+
+
+def _t_stat(x: Float64Array, origins: Int64Array, horizon: int, keep: np.ndarray) -> float:
+    """t-statistic of the mean of ``x`` over per-origin means, ``n / horizon`` effective origins."""
+    if not keep.any():
+        return 0.0
+    _, g = np.unique(origins[keep], return_inverse=True)
+    per_origin = np.bincount(g, x[keep]) / np.bincount(g)
     n_eff = per_origin.size / horizon
     sd = float(per_origin.std(ddof=1)) if per_origin.size > 1 else 0.0
     if sd <= 0 or n_eff < 2:

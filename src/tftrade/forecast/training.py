@@ -153,9 +153,14 @@ def fit(
 
 def run_key(raw: Panel, model_config: ModelConfig, train_config: TrainConfig) -> str:
     """SHA-256 of everything a training run depends on: both configurations, the universe, the
-    timeframe and the panel's data (timestamps, prices, every input)."""
+    timeframe and the panel's data (timestamps, prices, every input).
+
+    The stopping rules (``max_epochs``, ``patience``) are left out: a run continued for more epochs
+    is the same run.
+    """
     h = hashlib.sha256()
-    h.update(json.dumps([model_config.model_dump(mode="json"), train_config.model_dump(mode="json"), raw.tickers,
+    train = train_config.model_dump(mode="json", exclude={"max_epochs", "patience"})
+    h.update(json.dumps([model_config.model_dump(mode="json"), train, raw.tickers,
                          raw.sectors, raw.timeframe, raw.observed_names, raw.known_names], sort_keys=True).encode())
     for arr in (raw.timestamps, raw.close, raw.observed, raw.known):
         h.update(np.ascontiguousarray(arr).tobytes())
