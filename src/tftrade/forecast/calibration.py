@@ -5,11 +5,14 @@ Fitted once after training on the validation windows (never on test), stored wit
 Intervals (split conformal)
 ---------------------------
 For horizon :math:`h` and quantile level :math:`\tau \ne 0.5`, the distance of the model's
-quantile from its median, :math:`d = q_\tau - q_{50}`, is multiplied by a factor :math:`f_{h,\tau}`
-chosen so that on the validation windows exactly a share :math:`\tau` of outcomes falls below
-:math:`q_{50} + f\,d` (the conformal rank :math:`\lceil (n + 1)\tau \rceil` of the ratios
-:math:`(y - q_{50}) / d`). Scaling the model's own spread keeps its heteroskedasticity (wide when
-it expects volatility); the factor corrects its level.
+quantile from its median, :math:`d = q_\tau - q_{50}`, times the window's *local volatility ratio*
+:math:`v` (the ticker's realised volatility over the last :data:`LOCAL_BARS` bars up to the origin
+over its training volatility), is multiplied by a factor :math:`f_{h,\tau}` chosen so that on the
+validation windows exactly a share :math:`\tau` of outcomes falls below :math:`q_{50} + f\,v\,d`
+(the conformal rank :math:`\lceil (n + 1)\tau \rceil` of the ratios :math:`(y - q_{50}) / (v d)`).
+The model's own spread keeps its shape across tickers and horizons, :math:`v` follows a volatility
+regime the model was not trained on (without it the 10–90 coverage of the Dow minute test period
+fell to 74 %), the factor corrects the level.
 
 Confidence = demonstrated skill
 -------------------------------
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
@@ -53,6 +56,8 @@ from tftrade.forecast.baselines import BASELINES
 from tftrade.forecast.inference import forecast_scaled
 from tftrade.forecast.tft.model import TemporalFusionTransformer
 
+LOCAL_BARS = 30
+"""Bars of realised volatility that scale each window's interval (0: none)."""
 MIN_T = 2.0
 """t-statistic of the validation gain over the zero-return forecast needed for any confidence."""
 PRIOR = 50.0
@@ -89,13 +94,17 @@ class Calibration:
     validation_q_risk: dict[str, float]
     """P50 q-risk on the validation windows of the TFT and each baseline."""
     windows: int
+    local_bars: int = LOCAL_BARS
 
-    def adjust(self, q: Float64Array) -> Float64Array:
-        """Return calibrated quantiles (``B × H × Q``, any units: the factors scale distances from the median)."""
+    def adjust(self, q: Float64Array, local: Float64Array | None = None) -> Float64Array:
+        """Return calibrated quantiles (``B × H × Q``, any units: the factors scale distances from the
+        median); ``local`` is each window's volatility ratio (:func:`local_ratio`; ``None``: 1)."""
         mid = _mid(self.levels)
-        f = np.asarray([h.factors for h in self.horizons], dtype=np.float64)
+        f = np.asarray([h.factors for h in self.horizons], dtype=np.float64)[None]
+        if local is not None:
+            f = f * local[:, None, None]
         med = q[..., mid : mid + 1]
-        return np.sort(med + (q - med) * f[None], axis=-1)
+        return np.sort(med + (q - med) * f, axis=-1)
 
     def confidence(self, q: Float64Array) -> Float64Array:
         """Return the confidence (``B × H``) of calibrated quantiles ``q`` (see the module docstring)."""
@@ -136,6 +145,24 @@ def strength(q: Float64Array, levels: list[float] | tuple[float, ...]) -> Float6
     return np.asarray(np.abs(q[..., _mid(levels)]) / np.maximum(width, 1e-12), dtype=np.float64)
 
 
+def local_ratio(panel: Panel, idx: WindowIndex, bars: int = LOCAL_BARS) -> Float64Array | None:
+    """Each window's realised volatility of one-bar returns over the ``bars`` bars up to its origin,
+    over its ticker's training volatility (``panel`` scaled); clipped to [0.2, 5]. ``None`` when
+    ``bars`` is 0 or the panel is not scaled."""
+    st = panel.standardizer
+    if bars <= 0 or st is None or not len(idx):
+        return None
+    r = panel.returns / st.target_scale[panel.static[:, 0]][None, :]
+    zero = np.zeros((1, r.shape[1]))
+    c1, c2 = np.concatenate([zero, np.cumsum(r, 0)]), np.concatenate([zero, np.cumsum(r * r, 0)])
+    o, col = idx.origins, idx.cols
+    lo = np.maximum(o + 1 - bars, 0)
+    n = (o + 1 - lo).astype(np.float64)
+    mean = (c1[o + 1, col] - c1[lo, col]) / n
+    var = (c2[o + 1, col] - c2[lo, col]) / n - mean * mean
+    return np.asarray(np.clip(np.sqrt(np.maximum(var, 0.0)), 0.2, 5.0), dtype=np.float64)
+
+
 def calibrate(
     model: TemporalFusionTransformer, panel: Panel, val_idx: WindowIndex, train_idx: WindowIndex,
     max_train_windows: int = 50_000,
@@ -146,11 +173,12 @@ def calibrate(
     raw = forecast_scaled(model, panel, val_idx).astype(np.float64)
     val = gather(panel, val_idx, c, h)
     y = val.target.astype(np.float64)
-    factors = interval_factors(y, raw, levels)
-    draft = Calibration(levels, [HorizonCalibration(k + 1, factors[k], False, 0.0, 0.0, [0.0], [0.5])
-                                 for k in range(h)],
-                        OK, [], {}, len(val_idx))
-    q = draft.adjust(raw)
+    local = local_ratio(panel, val_idx)
+    unit = [HorizonCalibration(k + 1, [1.0] * len(levels), False, 0.0, 0.0, [0.0], [0.5]) for k in range(h)]
+    factors = interval_factors(y, Calibration(levels, unit, OK, [], {}, 0).adjust(raw, local), levels)
+    draft = Calibration(levels, [replace(u, factors=factors[k]) for k, u in enumerate(unit)], OK, [], {},
+                        len(val_idx))
+    q = draft.adjust(raw, local)
     s = strength(q, levels)
     mid = _mid(levels)
     horizons = []

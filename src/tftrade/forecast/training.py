@@ -17,7 +17,7 @@ from tftrade.core.gc_tuning import relaxed_gc
 from tftrade.features.dataset import WARMUP, Panel, WindowIndex, absent_inputs, gather
 from tftrade.features.scaling import Standardizer
 from tftrade.forecast.averaging import WeightAverage
-from tftrade.forecast.calibration import Calibration, calibrate
+from tftrade.forecast.calibration import Calibration, calibrate, local_ratio
 from tftrade.forecast.data import Splits, time_splits
 from tftrade.forecast.inference import forecast_scaled, to_tensors
 from tftrade.forecast.tft.config import DataSchema, ModelConfig
@@ -85,7 +85,9 @@ class Trained:
     def quantiles(self, panel: Panel, idx: WindowIndex, chunk: int = 4096) -> np.ndarray:
         """Calibrated quantiles (scaled units, ``B × H × Q`` float64) of the windows ``idx`` of a scaled panel."""
         q = forecast_scaled(self.model, panel, idx, chunk).astype(np.float64)
-        return self.calibration.adjust(q) if self.calibration is not None else q
+        if self.calibration is None:
+            return q
+        return self.calibration.adjust(q, local_ratio(panel, idx, self.calibration.local_bars))
 
     def confidence(self, quantiles: np.ndarray) -> np.ndarray:
         """Confidence (``B × H``, demonstrated skill, see :mod:`tftrade.forecast.calibration`) of
