@@ -137,3 +137,40 @@ def test_stale_window_gets_no_confidence_and_its_age(trained: Trained, panel: Pa
     rows = predict_latest(trained, head, "v", reference_ns=int(panel.timestamps[-1]))
     age = (int(panel.timestamps[-1]) - int(panel.timestamps[-4])) / 1e9
     assert all(r.stale and r.bar_age_seconds == age and r.confidence_score == 0 for r in rows)
+
+
+def test_black_litterman_omega_is_fed_from_the_confidence() -> None:
+    from tftrade.portfolio.views import views_from_forecasts
+
+    p50, lo, hi = [0.01, 0.01, 0.01], [-0.01, -0.01, -0.01], [0.03, 0.03, 0.03]
+    full = views_from_forecasts(p50, lo, hi, horizon=5)
+    v = views_from_forecasts(p50, lo, hi, horizon=5, forecast_confidence=[1.0, 0.25, 0.0])
+    assert v.assets.tolist() == [0, 1]  # no demonstrated skill: no view
+    assert np.diag(v.omega).tolist() == pytest.approx([full.omega[0, 0], 4 * full.omega[1, 1]])
+
+
+def test_a_forecast_without_skill_does_not_move_the_portfolio() -> None:
+    from tftrade.backtest import AccountState, MarketData, MarketView
+    from tftrade.backtest.forecasts import ForecastPanel
+    from tftrade.portfolio import OptimizerConfig
+    from tftrade.strategy.forecast_strategy import ForecastStrategy, StrategyConfig
+
+    t, n, day = 80, 8, 86_400_000_000_000
+    close = 50 * np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.01, (t, n)), axis=0))
+    market = MarketData(np.arange(t, dtype=np.int64) * day, tuple(f"T{i}" for i in range(n)),
+                        tuple(f"S{i % 4}" for i in range(n)), close, close * 1.01, close * 0.99, close,
+                        np.full((t, n), 1e6), "1day", benchmark=close.mean(axis=1), vix=np.full(t, 20.0))
+    cfg = StrategyConfig(lookback=60, optimizer=OptimizerConfig(max_weight=0.3, max_sector_weight=0.6, beta_min=-5,
+                                                                beta_max=5))
+
+    def weights(p50: np.ndarray, conf: float) -> np.ndarray:
+        q50 = np.tile(p50, (t, 1))
+        fc = ForecastPanel(market.timestamps, market.tickers, 5, q50 - 0.02, q50, q50 + 0.02, np.full((t, n), conf))
+        out = ForecastStrategy(fc, config=cfg).decide(MarketView(market, t - 1), AccountState(1e6, 1e6, np.zeros(n),
+                                                                                            np.zeros(n)))
+        assert out is not None
+        return np.asarray(out.weights)
+
+    up, down = np.linspace(-0.02, 0.02, n), np.linspace(0.02, -0.02, n)
+    assert np.abs(weights(up, 1.0) - weights(down, 1.0)).max() > 0.05  # skilled forecasts move weights
+    np.testing.assert_allclose(weights(up, 0.0), weights(down, 0.0), atol=1e-6)  # unskilled ones do not
