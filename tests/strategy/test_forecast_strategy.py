@@ -24,10 +24,10 @@ def market(vix: float = 20.0, volume: float = 1e6) -> MarketData:
                       np.full((T, N), volume), "1day", benchmark=close.mean(axis=1), vix=np.full(T, vix))
 
 
-def forecasts(p50: np.ndarray, spread: float = 0.02) -> ForecastPanel:
-    q50 = np.tile(p50, (T, 1))
+def forecasts(p50: np.ndarray, spread: float = 0.02, confidence: float = 1.0) -> ForecastPanel:
+    q50 = np.tile(p50, (T, 1))  # confidence 1: full demonstrated skill, Ω from the spread alone
     return ForecastPanel(np.arange(T, dtype=np.int64) * DAY, tuple(f"T{i}" for i in range(N)), 5,
-                         q50 - spread, q50, q50 + spread, np.full((T, N), 0.5))
+                         q50 - spread, q50, q50 + spread, np.full((T, N), confidence))
 
 
 def account() -> AccountState:

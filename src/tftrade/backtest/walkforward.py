@@ -16,7 +16,7 @@ from tftrade.backtest.forecasts import ForecastPanel
 from tftrade.core.types import Float64Array
 from tftrade.features.dataset import Panel, WindowIndex
 from tftrade.forecast.explain import explain
-from tftrade.forecast.prediction import confidence_score, forecast_windows
+from tftrade.forecast.prediction import forecast_windows
 from tftrade.forecast.tft.config import ModelConfig
 from tftrade.forecast.training import TrainConfig, Trained, fit
 
@@ -24,20 +24,20 @@ from tftrade.forecast.training import TrainConfig, Trained, fit
 def forecast_rows(trained: Trained, raw: Panel, first: int, horizon: int) -> tuple[Float64Array, ...]:
     """Forecast every ticker at every row ``≥ first`` of ``raw`` (unscaled panel, the model's universe).
 
-    Returns ``(q10, q50, q90, confidence)`` as ``(T, n)`` arrays for ``horizon`` (1-based), NaN before ``first``.
+    Returns ``(q10, q50, q90, confidence)`` as ``(T, n)`` arrays for ``horizon`` (1-based), NaN before ``first``;
+    the quantiles are calibrated and the confidence is the model's demonstrated skill (validation window).
     """
     t_n, n = raw.n_times, len(raw.tickers)
     origins = np.arange(first, t_n, dtype=np.int64)
     idx = WindowIndex(np.repeat(origins, n), np.tile(np.arange(n, dtype=np.int64), len(origins)))
-    quantiles, sigma_w = forecast_windows(trained, raw, idx)
+    quantiles, _ = forecast_windows(trained, raw, idx)
     q = quantiles[:, horizon - 1, :].reshape(len(origins), n, -1)
-    sigma = sigma_w.reshape(len(origins), n)
     levels = list(trained.config.quantiles)
     lo, mid, hi = (levels.index(x) for x in (min(levels), 0.5 if 0.5 in levels else levels[len(levels) // 2],
                                              max(levels)))
     out = [np.full((t_n, n), np.nan) for _ in range(4)]
     out[0][first:], out[1][first:], out[2][first:] = q[..., lo], q[..., mid], q[..., hi]
-    out[3][first:] = confidence_score(q[..., lo], q[..., hi], sigma, np.full(sigma.shape, horizon))
+    out[3][first:] = trained.confidence(quantiles)[:, horizon - 1].reshape(len(origins), n)
     return tuple(out)
 
 

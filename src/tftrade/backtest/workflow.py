@@ -8,7 +8,7 @@ start on out of sample; ``strategy="sma"`` runs the 10/30 moving-average crossov
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -40,6 +40,9 @@ class ForecastSetup:
     seed: int = 0
     train_fraction: float = 0.5
     """Share of the bars used for training + validation when no start is given."""
+    force: bool = False
+    """Trade a model that loses to a baseline on validation (otherwise its forecasts carry confidence 0:
+    no Black–Litterman views)."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,11 @@ def backtest_store(
     forecasts = sentiment = None
     strat: Strategy
     cfg = config or BacktestConfig()
+    model_notes: tuple[str, ...] = ()
     if strategy == "tft":
         setup = forecast or ForecastSetup()
-        forecasts, forecast_first = _forecasts(engine, market, timeframe, setup,
-                                               first if start is not None else None, on_epoch)
+        forecasts, forecast_first, model_notes = _forecasts(engine, market, timeframe, setup,
+                                                            first if start is not None else None, on_epoch)
         first = max(first, forecast_first)
         sentiment = sentiment_from_store(engine, market)
         cut = max(0, first - (strategy_config or StrategyConfig()).lookback - 1)
@@ -103,7 +107,10 @@ def backtest_store(
     if market.n_times < 2:
         raise BacktestError("the backtest range holds fewer than two bars")
     bt = Backtest(market, strat, config=cfg, costs=costs, gate=RiskGate(limits or GateLimits()), on_step=on_step)
-    return BacktestRun(bt.run(), forecasts, sentiment, strategy)
+    result = bt.run()
+    if model_notes:
+        result = replace(result, notes=(*model_notes, *result.notes))
+    return BacktestRun(result, forecasts, sentiment, strategy)
 
 
 def utc_ns(when: datetime) -> int:
@@ -123,7 +130,8 @@ def market_from(market: MarketData, first: int) -> MarketData:
 
 
 def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: ForecastSetup,
-               first: int | None, on_epoch: Callable[[dict[str, float]], None] | None) -> tuple[ForecastPanel, int]:
+               first: int | None, on_epoch: Callable[[dict[str, float]], None] | None,
+               ) -> tuple[ForecastPanel, int, tuple[str, ...]]:
     from tftrade.backtest.walkforward import walk_forward
     from tftrade.features.dataset import WARMUP
     from tftrade.forecast.tft.config import preset
@@ -144,9 +152,19 @@ def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: 
                             "between 20 % and 100 % of it for training and validation")
     tc = TrainConfig(max_epochs=setup.epochs, max_samples_per_epoch=setup.max_samples, seed=setup.seed,
                      split=(0.85 * fit_share, 0.15 * fit_share))
-    forecasts, _trained = walk_forward(panel, mc, tc, on_epoch=on_epoch)
+    forecasts, trained = walk_forward(panel, mc, tc, on_epoch=on_epoch)
+    notes: tuple[str, ...] = ()
+    if trained.status == "loses_to_baseline" and trained.calibration is not None:
+        risk = trained.calibration.validation_q_risk
+        beaten = ", ".join(f"{b} {risk[b]:.4f}" for b in trained.calibration.beaten_by)
+        lost = f"the TFT loses to a baseline on validation (P50 q-risk {risk['tft']:.4f} vs {beaten})"
+        if setup.force:
+            notes = (f"{lost}: traded anyway (forced)",)
+        else:
+            forecasts = replace(forecasts, confidence=np.where(np.isfinite(forecasts.confidence), 0.0, np.nan))
+            notes = (f"{lost}: its forecasts carry confidence 0 and give no views (force to trade them)",)
     start_ns = forecasts.timestamps[int(np.argmax(np.isfinite(forecasts.q50).any(axis=1)))]
-    return forecasts, int(np.searchsorted(market.timestamps, start_ns))
+    return forecasts, int(np.searchsorted(market.timestamps, start_ns)), notes
 
 
 def sentiment_from_store(engine: Engine, market: MarketData, window: str = "1min") -> SentimentPanel | None:

@@ -7,7 +7,8 @@ At each decision (the close of bar ``t``):
 2. over the tradable names: Ledoit–Wolf covariance of the trailing ``lookback`` bar returns
    (annualised), the equilibrium prior :math:`\\pi = \\delta\\Sigma w_{eq}` (equal weights; caps are
    rarely known intraday), one absolute view per name from its quantile forecast with Ω from the
-   quantile spread and the sentiment confidence
+   quantile spread, the forecast's confidence (its demonstrated skill; 0 gives no view) and the
+   sentiment confidence
    (:func:`~tftrade.portfolio.views_from_forecasts`), the BL posterior;
 3. :func:`~tftrade.portfolio.optimize` under the stock, sector and beta limits with the turnover cost
    from the current weights; names not tradable are targeted at 0.
@@ -83,7 +84,8 @@ class ForecastStrategy:
         prior = market_implied_prior(cov, cfg.risk_aversion)
         views = views_from_forecasts(sig.expected[sub], sig.q_low[sub], sig.q_high[sub],
                                      sig.sentiment_confidence[sub], horizon=self.forecasts.horizon,
-                                     periods_per_year=ppy, sentiment_penalty=cfg.sentiment_penalty)
+                                     periods_per_year=ppy, sentiment_penalty=cfg.sentiment_penalty,
+                                     forecast_confidence=np.clip(np.nan_to_num(sig.confidence[sub]), 0.0, 1.0))
         post = bl_posterior(cov, prior, views.P, views.Q, views.omega, tau=cfg.tau)
         bench = view.benchmark_history(cfg.lookback + 1)
         b = betas(r, None if bench is None else simple_returns(bench[:, None])[:, 0])
