@@ -14,7 +14,7 @@ from tftrade.portfolio.black_litterman import (
 from tftrade.portfolio.config import OptimizerConfig
 from tftrade.portfolio.covariance import ShrunkCovariance, ledoit_wolf
 from tftrade.portfolio.errors import OptimizationError, PortfolioError
-from tftrade.portfolio.optimizer import Limits, OptimizationResult, Relaxation, optimize, sector_matrix
+from tftrade.portfolio.optimizer import Limits, OptimizationResult, Relaxation, investable, optimize, sector_matrix
 from tftrade.portfolio.risk_parity import risk_parity_weights
 from tftrade.portfolio.views import Views, views_from_forecasts
 
@@ -36,6 +36,7 @@ __all__ = [
     "market_implied_risk_aversion",
     "optimize",
     "risk_parity_weights",
+    "investable",
     "sector_matrix",
     "views_from_forecasts",
 ]
