@@ -115,7 +115,7 @@ def test_metrics_table_numbers_match_the_input() -> None:
     table = table[:table.index("</table>")]
     rows = re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", table)
     assert sorted(name for name, _ in rows) == sorted(data.metrics)
-    assert [name for name, _ in rows][:3] == ["annual_return", "annual_volatility", "sharpe"]
+    assert [name for name, _ in rows][:3] == ["total_return", "annual_return", "annual_volatility"]
     assert data.benchmark_metrics is not None
     for name, cells in rows:
         values = re.findall(r'data-value="([^"]+)">([^<]+)</td>', cells)
