@@ -138,7 +138,7 @@ def _write_folder(tmp: Path, run: BacktestRun, run_id: str) -> None:
             "sentiment": score.ravel(), "price": m.close.ravel(),
         }).dropna(subset=["sentiment"]).to_parquet(tmp / "sentiment.parquet")
     summary = {"run_id": run_id, "strategy": run.strategy, "timeframe": m.timeframe, **res.summary(),
-               "importance": importance, "config": res.config.model_dump()}
+               "importance": importance, "config": res.config.model_dump(), "comparison": run.comparison}
     (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False,
                                                  default=_json_default))
 

@@ -265,16 +265,35 @@ def _relax_beta(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> tuple[L
 
 
 def _beta_range(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> tuple[float, float]:
+    """Lowest and highest beta under the hard limits and the budget: two LPs (SciPy's HiGHS, silent)."""
+    from scipy.optimize import linprog
+
     assert uni.betas is not None
-    w = cp.Variable(uni.mu.shape[0])
-    cons = _base_constraints(w, uni.sector_matrix, cfg, limits)
+    n, smat = uni.mu.shape[0], uni.sector_matrix
+    k = smat.shape[0]
+    if cfg.long_only:
+        a_ub = smat if k else None
+        b_ub = np.full(k, limits.max_sector_weight) if k else None
+        a_eq, bounds = np.ones((1, n)), [(0.0, limits.max_weight)] * n
+        cost = uni.betas
+    else:  # variables (w, g): |w| <= g, sum g <= gross
+        eye = np.eye(n)
+        rows = [np.hstack([eye, -eye]), np.hstack([-eye, -eye]), np.r_[np.zeros(n), np.ones(n)][None, :]]
+        rhs = [np.zeros(n), np.zeros(n), [cfg.max_gross_leverage]]
+        if k:
+            rows += [np.hstack([smat, np.zeros((k, n))]), np.hstack([-smat, np.zeros((k, n))])]
+            rhs += [np.full(k, limits.max_sector_weight)] * 2
+        a_ub, b_ub = np.vstack(rows), np.concatenate([np.asarray(r, dtype=np.float64) for r in rhs])
+        a_eq = np.r_[np.ones(n), np.zeros(n)][None, :]
+        bounds = [(-limits.max_weight, limits.max_weight)] * n + [(0.0, None)] * n
+        cost = np.r_[uni.betas, np.zeros(n)]
     out = []
-    for sense in (cp.Minimize, cp.Maximize):
-        prob = cp.Problem(sense(uni.betas @ w), cons)
-        prob.solve(solver="HIGHS")
-        if prob.status != cp.OPTIMAL:
-            raise OptimizationError(f"beta range LP is {prob.status} with limits {limits}")
-        out.append(float(prob.value))
+    for sign in (1.0, -1.0):
+        res = linprog(sign * cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[limits.budget], bounds=bounds,
+                      method="highs")
+        if res.status != 0:
+            raise OptimizationError(f"beta range LP failed ({res.message}) with limits {limits}")
+        out.append(sign * float(res.fun))
     return out[0], out[1]
 
 
