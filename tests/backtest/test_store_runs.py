@@ -86,9 +86,9 @@ def test_run_records_effective_settings_and_costs_equal_the_sum_of_fills(tmp_pat
 
 
 def test_a_500_percent_position_limit_and_unknown_keys_are_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="risk.max_position"):
+    with pytest.raises(ConfigError, match=r"risk\.max_position"):
         trading_setup(Settings(home=tmp_path), "1day", {"risk.max_position": 5.0})
-    with pytest.raises(ConfigError, match="risk.max_postion"):
+    with pytest.raises(ConfigError, match=r"risk\.max_postion"):
         trading_setup(Settings(home=tmp_path), "1day", {"risk.max_postion": 0.1})
     s = Settings(home=tmp_path, risk={"max_position": 0.04}, stops={"mode": "atr"})  # type: ignore[arg-type]
     setup = trading_setup(s, "1min")

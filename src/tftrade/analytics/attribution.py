@@ -171,7 +171,8 @@ def linked_brinson(
     labels = np.asarray(sectors).reshape(-1).astype(str)
     t_n, n = w.shape if w.ndim == 2 else (0, 0)
     if r.shape != (t_n, n) or rp.shape != (t_n,) or rb.shape != (t_n,) or labels.shape != (n,) or t_n < 2:
-        raise AnalyticsError("weights and asset_returns must be (T, n) with T >= 2, returns (T,), one sector per asset")
+        raise AnalyticsError("weights and asset_returns must be (T, n) with T >= 2, returns (T,), "
+                             "one sector per asset")
     names = np.unique(np.r_[labels, ["cash"]])
     codes = np.searchsorted(names, labels)
     cash_code = int(np.searchsorted(names, "cash"))
@@ -186,10 +187,7 @@ def linked_brinson(
         has = np.isfinite(rt)
         rt = np.where(has, rt, 0.0)
         wp = np.nan_to_num(w[t - 1])
-        if fixed_b is not None:
-            wb = fixed_b
-        else:
-            wb = np.where(has, 1.0 / max(int(has.sum()), 1), 0.0)
+        wb = fixed_b if fixed_b is not None else np.where(has, 1.0 / max(int(has.sum()), 1), 0.0)
         sw_p = np.bincount(codes, wp, minlength=k)
         sw_p[cash_code] += 1.0 - wp.sum()
         sw_b = np.bincount(codes, wb, minlength=k)
@@ -215,7 +213,8 @@ def linked_brinson(
         other=(("trading, costs and intra-bar timing", trading), (f"{benchmark_name} vs its proxy", proxy_gap)),
         portfolio_return=r_total_p, benchmark_return=r_total_b,
         description=(f"Active return against {benchmark_name}, the benchmark of the headline: the run's total return "
-                     f"{r_total_p:+.2%} minus the benchmark's {r_total_b:+.2%}. Sector weights of the benchmark: {how}. "
+                     f"{r_total_p:+.2%} minus the benchmark's {r_total_b:+.2%}. "
+                     f"Sector weights of the benchmark: {how}. "
                      "Brinson–Fachler per bar on the weights held at the previous close, Carino-linked so that the "
                      "parts add up to the active return."),
     )

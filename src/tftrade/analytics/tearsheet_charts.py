@@ -180,8 +180,10 @@ def beta_figure(
 def colorbar_format(z: Float64Array) -> str:
     """A percent format with enough decimals that the colour bar's ticks differ (not all "0%").
 
-    >>> colorbar_format(np.array([0.2, -0.1])), colorbar_format(np.array([0.004, np.nan])), colorbar_format(np.array([np.nan]))
-    ('.0%', '.2%', '.1%')
+    >>> colorbar_format(np.array([0.2, -0.1])), colorbar_format(np.array([0.004, np.nan]))
+    ('.0%', '.2%')
+    >>> colorbar_format(np.array([np.nan]))
+    '.1%'
     """
     finite = np.abs(z[np.isfinite(z)])
     span = float(finite.max()) if finite.size else 0.0

@@ -141,14 +141,17 @@ def costs_exposure_table(summary: Mapping[str, object]) -> str:
         ("  commission", _money_cell(_num(co.get("commission"))), "broker commission"),
         ("gross exposure (mean)", _pct_cell(_num(ex.get("gross_mean"))), "sum of |weights|, fraction of equity"),
         ("net exposure (mean)", _pct_cell(_num(ex.get("net_mean"))), "sum of weights, fraction of equity"),
-        ("cash (mean / final)", f'<td class="num">{_num(ex.get("cash_mean")):.1%} / {_num(ex.get("cash_final")):.1%}</td>',
+        ("cash (mean / final)",
+         f'<td class="num">{_num(ex.get("cash_mean")):.1%} / {_num(ex.get("cash_final")):.1%}</td>',
          "fraction of equity held in cash (the cash sleeve when hard caps bind)"),
         ("turnover", f'<td class="num">{_num(ex.get("turnover_per_bar")):.2%} per bar</td>',
          "one-way, ½ Σ |Δw| per bar, fraction of equity"),
-        ("traded notional", f'<td class="num">{_num(ex.get("traded_notional_x_mean_equity")):.2f}× mean equity</td>',
+        ("traded notional",
+         f'<td class="num">{_num(ex.get("traded_notional_x_mean_equity")):.2f}× mean equity</td>',
          "buys plus sells over the run"),
         ("stop-loss exits", f'<td class="num">{_num(st.get("stop_loss_exits")):.0f}</td>',
-         f"realised P&L {_num(st.get('stop_loss_pnl')):,.2f}; traded {_num(st.get('stop_loss_turnover')):.2f}× mean equity"),
+         f"realised P&L {_num(st.get('stop_loss_pnl')):,.2f}; traded "
+         f"{_num(st.get('stop_loss_turnover')):.2f}× mean equity"),
         ("take-profit exits", f'<td class="num">{_num(st.get("take_profit_exits")):.0f}</td>',
          f"realised P&L {_num(st.get('take_profit_pnl')):,.2f}; traded "
          f"{_num(st.get('take_profit_turnover')):.2f}× mean equity"),
@@ -170,11 +173,12 @@ def settings_table(settings: Mapping[str, object]) -> str:
 
 def comparison_table(rows: Sequence[Mapping[str, object]]) -> str:
     """Return the same run under other forecasts / without sentiment, side by side."""
-    body = [[_cell(r.get("variant")), _pct_cell(_num(r.get("total_return"))), _pct_cell(_num(r.get("gross_total_return"))),
+    body = [[_cell(r.get("variant")), _pct_cell(_num(r.get("total_return"))),
+             _pct_cell(_num(r.get("gross_total_return"))),
              _pct_cell(_num(r.get("benchmark_total_return"))), _pct_cell(_num(r.get("max_drawdown"))),
              _cell(r.get("trades")), _money_cell(_num(r.get("costs")))] for r in rows]
-    return _table(["variant", "total return (net)", "gross", "benchmark return", "max drawdown", "trades", "costs"], body,
-                  "comparison")
+    header = ["variant", "total return (net)", "gross", "benchmark return", "max drawdown", "trades", "costs"]
+    return _table(header, body, "comparison")
 
 
 def _num(value: object) -> float:

@@ -85,7 +85,11 @@ def save_run(home: Path, run: BacktestRun, run_id: str, engine: Engine | None = 
 
         def publish() -> Callable[[], None]:
             tmp.rename(final)
-            return lambda: final.rename(tmp)
+
+            def undo() -> None:
+                final.rename(tmp)
+
+            return undo
 
         if engine is None:
             publish()

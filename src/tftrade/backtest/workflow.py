@@ -7,8 +7,8 @@ start on out of sample; ``strategy="sma"`` runs the 10/30 moving-average crossov
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 

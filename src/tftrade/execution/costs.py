@@ -32,10 +32,10 @@ Examples
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 FloatLike = float | npt.NDArray[np.float64]

@@ -31,12 +31,12 @@ __all__ = [
     "bl_posterior",
     "default_omega",
     "idzorek_omega",
+    "investable",
     "ledoit_wolf",
     "market_implied_prior",
     "market_implied_risk_aversion",
     "optimize",
     "risk_parity_weights",
-    "investable",
     "sector_matrix",
     "views_from_forecasts",
 ]

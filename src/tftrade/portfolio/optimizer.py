@@ -221,7 +221,7 @@ def investable(cfg: OptimizerConfig, smat: Float64Array) -> float:
     counts = smat.sum(axis=1)
     cap = float(np.minimum(cfg.max_sector_weight, counts * cfg.max_weight).sum()) if counts.size \
         else n * cfg.max_weight
-    return min(cap, n * cfg.max_weight, cfg.max_gross_leverage if not cfg.long_only else np.inf)
+    return float(min(cap, n * cfg.max_weight, cfg.max_gross_leverage if not cfg.long_only else np.inf))
 
 
 def _budget(cfg: OptimizerConfig, smat: Float64Array) -> tuple[Limits, list[Relaxation]]:
@@ -285,7 +285,7 @@ def _beta_range(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> tuple[f
             rhs += [np.full(k, limits.max_sector_weight)] * 2
         a_ub, b_ub = np.vstack(rows), np.concatenate([np.asarray(r, dtype=np.float64) for r in rhs])
         a_eq = np.r_[np.ones(n), np.zeros(n)][None, :]
-        bounds = [(-limits.max_weight, limits.max_weight)] * n + [(0.0, None)] * n
+        bounds = [(-limits.max_weight, limits.max_weight)] * n + [(0.0, np.inf)] * n
         cost = np.r_[uni.betas, np.zeros(n)]
     out = []
     for sign in (1.0, -1.0):

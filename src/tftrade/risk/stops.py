@@ -47,10 +47,9 @@ def check_stops(
     lo, hi = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
     sl, tp = np.asarray(stop_loss, dtype=np.float64), np.asarray(take_profit, dtype=np.float64)
     if not (np.all(sl > 0) and np.all(tp > 0)):  # NaN fails too
-        raise RiskError(f"stop_loss and take_profit must be > 0, got {stop_loss}, {take_profit}")
-    stop_loss, take_profit = sl, tp  # type: ignore[assignment]
-    stop = ((s > 0) & (lo <= p0 * (1 - stop_loss))) | ((s < 0) & (hi >= p0 * (1 + stop_loss)))
-    take = ((s > 0) & (hi >= p0 * (1 + take_profit))) | ((s < 0) & (lo <= p0 * (1 - take_profit)))
+        raise RiskError(f"stop_loss and take_profit must be > 0, got {stop_loss!r}, {take_profit!r}")
+    stop = ((s > 0) & (lo <= p0 * (1 - sl))) | ((s < 0) & (hi >= p0 * (1 + sl)))
+    take = ((s > 0) & (hi >= p0 * (1 + tp))) | ((s < 0) & (lo <= p0 * (1 - tp)))
     out = np.where(stop, Exit.STOP_LOSS, np.where(take, Exit.TAKE_PROFIT, Exit.HOLD))
     return out.astype(np.int8)
 
