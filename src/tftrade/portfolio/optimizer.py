@@ -363,7 +363,7 @@ def _solve_clarabel(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Flo
             gross=cfg.max_gross_leverage, budget=limits.budget,
         )
         w = qp.solve(values, _solver_options(cfg))
-    return None if w is None else _clean(w, cfg.long_only, limits)
+    return None if w is None else _clean(w, cfg.long_only, limits, uni.sector_matrix)
 
 
 def _solve_cvxpy(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Float64Array | None:
@@ -382,7 +382,7 @@ def _solve_cvxpy(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Float6
             raise OptimizationError(f"solver {cfg.solver} rejected solver_options: {exc}") from exc
         if prob.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or prob.w.value is None:
             return None
-        return _clean(np.asarray(prob.w.value, dtype=np.float64), cfg.long_only, limits)
+        return _clean(np.asarray(prob.w.value, dtype=np.float64), cfg.long_only, limits, uni.sector_matrix)
 
 
 def _objective_terms(uni: _Universe, cfg: OptimizerConfig) -> tuple[Float64Array, float]:
@@ -428,13 +428,23 @@ def _fill(prob: _Problem, uni: _Universe, cfg: OptimizerConfig, limits: Limits, 
     prob.bmin.value, prob.bmax.value = limits.beta_min, limits.beta_max
 
 
-def _clean(w: Float64Array, long_only: bool, limits: Limits) -> Float64Array:
-    """Zero the solver's dust, scale to the budget and clip to the stock cap (never above a hard limit)."""
+def _clean(w: Float64Array, long_only: bool, limits: Limits, smat: Float64Array) -> Float64Array:
+    """Zero the solver's dust, scale down to the budget (never up), and pull any stock or sector the solver's
+    tolerance left above its cap back onto it: no output exceeds a hard limit."""
     w = np.where(np.abs(w) < 1e-10, 0.0, w)
     if long_only:
         w = np.maximum(w, 0.0)
-    w = w * (limits.budget / w.sum())
-    return np.asarray(np.clip(w, -limits.max_weight, limits.max_weight), dtype=np.float64)
+    total = float(w.sum())
+    if total > limits.budget:
+        w = w * (limits.budget / total)
+    w = np.clip(w, -limits.max_weight, limits.max_weight)
+    if smat.shape[0]:
+        sums = np.abs(smat @ w)
+        over = sums > limits.max_sector_weight
+        if over.any():
+            shrink = np.where(over, limits.max_sector_weight / np.where(over, sums, 1.0), 1.0)
+            w = w * (shrink @ smat)
+    return np.asarray(w, dtype=np.float64)
 
 
 def _result(w: Float64Array, uni: _Universe, limits: Limits, relaxed: tuple[Relaxation, ...]) -> OptimizationResult:
