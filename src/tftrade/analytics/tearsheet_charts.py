@@ -51,6 +51,29 @@ def plot_times(timestamps_ns: npt.ArrayLike) -> npt.NDArray[np.str_]:
     return np.char.replace(text, "T", " ")
 
 
+def session_rangebreaks(timestamps_ns: npt.ArrayLike) -> list[dict[str, object]]:
+    """Plotly ``rangebreaks`` that hide weekends, holidays (weekdays without data) and, intraday, 16:00–09:30.
+
+    For charts whose traces do not share one x grid (per-ticker dropdowns), where a categorical
+    axis would misorder points. Labels are New York time as in :func:`plot_times`.
+
+    >>> [b.get("bounds") for b in session_rangebreaks([1704205800 * 10**9, 1704205860 * 10**9])]
+    [['sat', 'mon'], [16, 9.5]]
+    """
+    labels = plot_times(timestamps_ns)
+    if labels.size == 0:
+        return []
+    breaks: list[dict[str, object]] = [{"bounds": ["sat", "mon"]}]
+    if any(len(x) > 10 for x in labels.tolist()):
+        breaks.append({"bounds": [16, 9.5], "pattern": "hour"})
+    days = {x[:10] for x in labels.tolist()}
+    weekdays = pd.bdate_range(min(days), max(days)).strftime("%Y-%m-%d")
+    missing = [d for d in weekdays if d not in days]
+    if missing:
+        breaks.append({"values": missing})
+    return breaks
+
+
 def trading_time_axis(fig: go.Figure, n_ticks: int = 8) -> go.Figure:
     """Put the x axis on trading time: one slot per observation, so nights, weekends and holidays take no width.
 
@@ -130,7 +153,7 @@ def period_returns_figure(timestamps: Int64Array, equity: Float64Array) -> tuple
     """
     if not covers_two_months(timestamps):
         daily = period_returns(timestamps, equity, "day")
-        fig = go.Figure(go.Bar(x=daily.periods, y=daily.returns, name="daily return",
+        fig = go.Figure(go.Bar(x=list(daily.periods.strftime("%Y-%m-%d")), y=daily.returns, name="daily return",
                                marker_color=np.where(daily.returns >= 0, "#2ca02c", "#d62728")))
         fig.update_yaxes(tickformat=".2%")
         return _layout(fig, "Daily returns (the run covers less than two months, so daily instead of monthly)",

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from tftrade.analytics.attribution import BrinsonResult
 from tftrade.analytics.downsample import stride_indices
-from tftrade.analytics.tearsheet_charts import plot_times
+from tftrade.analytics.tearsheet_charts import plot_times, session_rangebreaks
 
 MAX_TICKERS = 20
 #: Points kept per ticker in the per-ticker charts (up to ``MAX_TICKERS`` tickers each).
@@ -88,6 +88,7 @@ def forecast_fan_figure(
     title = f"Forecast fan chart, horizon {horizon} (log returns)"
     title += " (downsampled, evenly spaced)" if dropped else ""
     fig.update_layout(title=title, template="plotly_white", height=440, yaxis_title="log return")
+    fig.update_xaxes(rangebreaks=session_rangebreaks(_epoch_ns(frame["as_of"])))
     return _dropdown(fig, groups)
 
 
