@@ -185,13 +185,20 @@ def render_summary(r: dict[str, Any]) -> None:
           f"{st['stop_loss_turnover']:.2f}x mean equity), {st['take_profit_exits']:.0f} take-profit exits "
           f"(P&L {st['take_profit_pnl']:,.2f})")
     if not r["annualised"]:
-        print(f"note: {r['sessions']:.1f} sessions < {r['annualise_min_sessions']}: the annualised metrics below "
-              f"extrapolate a short run and are not meaningful; per session {r['per_session_return']:+.3%}")
+        print(f"note: {r['sessions']:.1f} sessions < {r['annualise_min_sessions']}: returns are for the period, "
+              f"not annualised; per session {r['per_session_return']:+.3%}")
     print(f"equity {r['initial_equity']:,.0f} -> {r['final_equity']:,.2f}; {r['decisions']} decisions, "
           f"{r['trades']} trades, {r['gate_events']} orders resized or rejected by the risk gate")
     bench = r.get("benchmark_metrics") or {}
-    table(f"metrics vs benchmark {r.get('benchmark') or '(none)'}",
-          [{"metric": k, "strategy": _fmt(v), "benchmark": _fmt(bench.get(k))} for k, v in r["metrics"].items()])
+    annualised = ("annual_return", "annual_volatility", "sharpe", "sortino", "calmar", "alpha", "tracking_error",
+                  "information_ratio")
+    shown = {k: v for k, v in r["metrics"].items() if r.get("annualised", True) or k not in annualised}
+    table(f"metrics vs benchmark {r.get('benchmark') or '(none)'}"
+          + ("" if r.get("annualised", True) else " (annualised figures omitted: see the tearsheet)"),
+          [{"metric": k, "strategy": _fmt(v), "benchmark": _fmt(bench.get(k))} for k, v in shown.items()])
+    for c in r.get("comparison") or []:
+        print(f"compare: {c['variant']}: total return {c['total_return']:+.2%} (gross {c['gross_total_return']:+.2%}), "
+              f"{c['trades']} trades")
     for note in r.get("notes", [])[:10]:
         print(f"note: {note}")
     print(f"saved to {r['path']}; render the tearsheet with: tftrade report {r['run_id']}")
