@@ -64,6 +64,9 @@ def test_backtest_sma_then_report_latest(tmp_path: Path) -> None:
     rep = _json(["report", "--out", str(tmp_path / "r.html")])
     assert rep["run_id"] == bt["run_id"] and (tmp_path / "r.html").stat().st_size == rep["bytes"]
     assert "Forecast fan chart: absent" in (tmp_path / "r.html").read_text()
+    assert "not annualised" in (tmp_path / "r.html").read_text()  # 3 sessions: period returns lead
+    _json(["report", "--out", str(tmp_path / "r1.html"), "--annualise-min-sessions", "1"])
+    assert "not annualised" not in (tmp_path / "r1.html").read_text()
 
 
 def test_backtest_flags_override_the_configuration_and_the_run_records_them(tmp_path: Path) -> None:

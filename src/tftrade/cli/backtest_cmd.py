@@ -212,6 +212,9 @@ def _fmt(v: Any) -> str:
 def report(
     run_id: str | None = typer.Argument(None, help="Run to report (default: the latest)."),
     out: Path | None = typer.Option(None, "--out", help="HTML file to write (default: in the run's folder)."),
+    annualise_min_sessions: int | None = typer.Option(
+        None, "--annualise-min-sessions", min=1,
+        help="Shorter runs lead with period returns and set annualised figures apart (default 252)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Render a backtest run's self-contained HTML tearsheet (works offline)."""
@@ -219,6 +222,6 @@ def report(
     from tftrade.backtest.runs import load_run
 
     run = load_run(settings().home, run_id)
-    path = render_run(run, out)
+    path = render_run(run, out, annualise_min_sessions)
     emit({"run_id": run.run_id, "report": str(path), "bytes": path.stat().st_size}, as_json,
          lambda r: print(f"report of {r['run_id']}: {r['report']}"))
