@@ -78,3 +78,15 @@ def test_attribution_parts_add_up_to_the_headline_active_return(tmp_path: Path) 
     assert "equal weights" in res.description and "cash" in res.sectors
     html = render_run(saved).read_text()
     assert "active return (headline)" in html and "sum of the parts" in html
+
+
+def test_the_risk_free_rate_of_the_settings_is_used_and_reported() -> None:
+    import dataclasses
+
+    res = _run().result
+    with_rf = dataclasses.replace(res, setup={"risk": {"risk_free_rate": 0.05}})
+    m0, m5 = res.metrics(), with_rf.metrics()
+    rf_bar = 1.05 ** (1 / res.periods_per_year) - 1
+    r = res.returns()
+    assert m5["sharpe"] == pytest.approx((r - rf_bar).mean() / (r - rf_bar).std(ddof=1) * res.periods_per_year**0.5)
+    assert m5["sharpe"] < m0["sharpe"] and with_rf.summary()["risk_free_rate"] == 0.05

@@ -72,11 +72,12 @@ def test_backtest_sma_then_report_latest(tmp_path: Path) -> None:
 def test_backtest_flags_override_the_configuration_and_the_run_records_them(tmp_path: Path) -> None:
     _json(["ingest", "synthetic", "--tickers", "4", "--days", "2", "--seed", "2"])
     bt = _json(["backtest", "--strategy", "sma", "--timeframe", "1min", "--max-position", "0.2", "--stops", "off",
-                "--commission-per-share", "0.005", "--set", "risk.max_var=0.05"])
+                "--commission-per-share", "0.005", "--set", "risk.max_var=0.05", "--risk-free-rate", "0.04"])
     summary = json.loads((Path(bt["path"]) / "summary.json").read_text())
     assert summary["settings"]["risk"]["max_position"] == 0.2 and summary["settings"]["risk"]["max_var"] == 0.05
     assert summary["settings"]["stops"]["mode"] == "off" and summary["stops"]["stop_loss_exits"] == 0
     assert summary["settings"]["costs"]["commission_per_share"] == 0.005 and summary["costs"]["commission"] > 0
+    assert summary["risk_free_rate"] == 0.04 and summary["settings"]["risk"]["risk_free_rate"] == 0.04
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -85,9 +85,17 @@ class BacktestResult:
         out: Float64Array = np.asarray(self.config.initial_cash * np.cumprod(1.0 + r), dtype=np.float64)
         return out
 
+    @property
+    def risk_free_rate(self) -> float:
+        """The annual risk-free rate of the run's settings (0 when not recorded)."""
+        risk = self.setup.get("risk") or {}
+        return float(risk.get("risk_free_rate", 0.0))
+
     def metrics(self) -> dict[str, float]:
-        """:func:`tftrade.analytics.metrics` of the strategy against the benchmark."""
-        return metrics(self.returns(), self.benchmark_returns(), self.periods_per_year, weights=self.weights)
+        """:func:`tftrade.analytics.metrics` of the strategy against the benchmark (per-bar risk-free rate)."""
+        rf = (1.0 + self.risk_free_rate) ** (1.0 / self.periods_per_year) - 1.0
+        return metrics(self.returns(), self.benchmark_returns(), self.periods_per_year, weights=self.weights,
+                       risk_free=rf)
 
     def benchmark_metrics(self) -> dict[str, float] | None:
         """The same metrics for the benchmark itself (``None`` without one)."""
@@ -198,7 +206,7 @@ class BacktestResult:
             "annualise_min_sessions": annualise_min_sessions,
             "per_session_return": float((self.equity[-1] / self.config.initial_cash) ** (1.0 / sessions) - 1.0),
             "per_bar_volatility": float(np.std(r, ddof=1)) if r.shape[0] > 1 else float("nan"),
-            "risk_free_rate": 0.0,
+            "risk_free_rate": self.risk_free_rate,
             "costs": self.costs(), "exposure": self.exposure(), "stops": self.stops(),
             "settings": self.setup,
             "start": str(pd.Timestamp(int(self.market.timestamps[0]), unit="ns", tz="UTC")),

@@ -33,6 +33,7 @@ StopLossOption = typer.Option(None, "--stop-loss", help="Fixed stop as a fractio
 TakeProfitOption = typer.Option(None, "--take-profit", help="Fixed take-profit as a fraction of entry.")
 AtrStopOption = typer.Option(None, "--atr-stop", help="ATR stop multiple.")
 AtrTakeOption = typer.Option(None, "--atr-take", help="ATR take-profit multiple.")
+RiskFreeOption = typer.Option(None, "--risk-free-rate", help="Annual risk-free rate for Sharpe, Sortino, alpha.")
 SetOption = typer.Option(None, "--set", help="Any risk/costs/stops key, e.g. --set risk.max_var=0.02 (repeatable).")
 
 
@@ -43,7 +44,8 @@ def risk_overrides(*, max_position: float | None = None, max_sector: float | Non
                    commission_min: float | None = None, commission_bps: float | None = None,
                    half_spread_bps: float | None = None, impact: float | None = None, stops: str | None = None,
                    stop_loss: float | None = None, take_profit: float | None = None, atr_stop: float | None = None,
-                   atr_take: float | None = None, set_: list[str] | None = None) -> dict[str, Any]:
+                   atr_take: float | None = None, risk_free_rate: float | None = None,
+                   set_: list[str] | None = None) -> dict[str, Any]:
     """The ``"section.key"`` overrides of the risk/costs/stops flags (for `backtest` and `live`).
 
     Raises
@@ -59,6 +61,7 @@ def risk_overrides(*, max_position: float | None = None, max_sector: float | Non
         "costs.commission_bps": commission_bps, "costs.half_spread_bps": half_spread_bps,
         "costs.impact_coefficient": impact, "stops.mode": stops, "stops.stop_loss": stop_loss,
         "stops.take_profit": take_profit, "stops.atr_stop": atr_stop, "stops.atr_take": atr_take,
+        "risk.risk_free_rate": risk_free_rate,
     }
     for item in set_ or []:
         key, eq, value = item.partition("=")
@@ -105,6 +108,7 @@ def backtest(
     take_profit: float | None = TakeProfitOption,
     atr_stop: float | None = AtrStopOption,
     atr_take: float | None = AtrTakeOption,
+    risk_free_rate: float | None = RiskFreeOption,
     set_: list[str] | None = SetOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -120,7 +124,7 @@ def backtest(
         max_drawdown=max_drawdown, turnover_penalty=turnover_penalty, rebalance_every=rebalance_every,
         commission_per_share=commission_per_share, commission_min=commission_min, commission_bps=commission_bps,
         half_spread_bps=half_spread_bps, impact=impact, stops=stops, stop_loss=stop_loss, take_profit=take_profit,
-        atr_stop=atr_stop, atr_take=atr_take, set_=set_)
+        atr_stop=atr_stop, atr_take=atr_take, risk_free_rate=risk_free_rate, set_=set_)
     tf = parse_timeframe(timeframe)
     from tftrade.backtest.config import trading_setup
 
