@@ -41,7 +41,8 @@ def test_demo_runs_the_main_job_end_to_end_and_is_idempotent_on_data() -> None:
     assert bt["benchmark"] == "^MKT" and bt["benchmark_metrics"]["sharpe"] is not None
     assert any("relaxed budget" in n and "stays in cash" in n for n in bt["notes"])  # 6 names x 5 %: 70 % cash
     assert [c["variant"] for c in bt["comparison"]] == [
-        "TFT + sentiment (this run)", "TFT, no sentiment in the strategy", "ridge on past returns, no sentiment"]
+        "TFT + sentiment (this run)", "TFT (still fed sentiment features), no sentiment in the strategy",
+        "ridge on past returns, no sentiment"]
     run = Path(bt["path"])
     forecasts = pd.read_parquet(run / "forecasts.parquet")
     assert len(forecasts) > 0 and forecasts["realised"].notna().mean() > 0.9

@@ -143,7 +143,7 @@ def comparison_runs(engine: Engine, run: BacktestRun, **kwargs: object) -> Backt
     m = load_market(engine, tickers=kwargs.get("tickers"), timeframe=kwargs.get("timeframe", "1day"))  # type: ignore[arg-type]
     ridge = ridge_forecasts(m.timestamps, m.tickers, m.close, tft)
     rows: list[dict[str, object]] = [_headline("TFT + sentiment (this run)", run.result)]
-    for name, panel, sent in (("TFT, no sentiment in the strategy", tft, False),
+    for name, panel, sent in (("TFT (still fed sentiment features), no sentiment in the strategy", tft, False),
                               ("ridge on past returns, no sentiment", ridge, False)):
         other = backtest_store(engine, strategy="tft", forecasts_given=panel, use_sentiment=sent,
                                **kwargs)  # type: ignore[arg-type]
