@@ -41,7 +41,7 @@ from tftrade.execution.costs import CostModel
 from tftrade.execution.manager import OrderManager, TradeRecord
 from tftrade.execution.paper import PaperBroker
 from tftrade.risk.gate import AccountSnapshot, MarketSnapshot, RiskGate
-from tftrade.risk.stops import Exit, check_stops
+from tftrade.risk.stops import Exit, atr_fractions, average_true_range, check_stops
 from tftrade.strategy.estimates import betas, share_adv, simple_returns
 
 _OPEN = ("new", "partially_filled")
@@ -103,6 +103,8 @@ class Backtest:
         self._events: list[GateEvent] = []
         self._notes: list[str] = []
         self._betas = np.ones(market.n_tickers)
+        self._atr = (average_true_range(market.high, market.low, market.close, self.config.atr_period)
+                     if self.config.stop_mode == "atr" else None)
 
     def run(self) -> BacktestResult:
         """Step through every timestamp and return the result.
@@ -178,8 +180,10 @@ class Backtest:
         held = self._book.positions != 0
         if (cfg.stop_loss is None and cfg.take_profit is None) or not held.any():
             return exiting
-        code = check_stops(np.sign(self._book.positions), self._book.entry, m.low[t], m.high[t],
-                           cfg.stop_loss or np.inf, cfg.take_profit or np.inf)
+        sl, tp = ((cfg.stop_loss or np.inf, cfg.take_profit or np.inf) if self._atr is None else
+                  atr_fractions(self._atr[t - 1] if t else np.full(m.n_tickers, np.nan), self._book.entry,
+                                cfg.atr_stop if cfg.stop_loss else np.inf, cfg.atr_take if cfg.take_profit else np.inf))
+        code = check_stops(np.sign(self._book.positions), self._book.entry, m.low[t], m.high[t], sl, tp)
         hit = (code != Exit.HOLD) & ~np.isnan(m.low[t]) & (exiting == 0)
         if hit.any():
             self._cancel_open()

@@ -7,6 +7,7 @@ start on out of sample; ``strategy="sma"`` runs the 10/30 moving-average crossov
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from tftrade.backtest.config import BacktestConfig
+from tftrade.backtest.config import BacktestConfig, TradingSetup
 from tftrade.backtest.engine import Backtest
 from tftrade.backtest.errors import BacktestError
 from tftrade.backtest.forecasts import ForecastPanel
@@ -53,6 +54,8 @@ class BacktestRun:
     forecasts: ForecastPanel | None
     sentiment: SentimentPanel | None
     strategy: str
+    comparison: list[dict[str, object]] | None = None
+    """Headline numbers of the same run with other forecasts or without sentiment (see :func:`comparison_runs`)."""
 
 
 def backtest_store(
@@ -68,10 +71,18 @@ def backtest_store(
     strategy_config: StrategyConfig | None = None,
     limits: GateLimits | None = None,
     costs: CostModel | None = None,
+    setup: TradingSetup | None = None,
+    forecasts_given: ForecastPanel | None = None,
+    use_sentiment: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> BacktestRun:
     """Run a backtest on the stored bars (see the module docstring).
+
+    ``setup`` (from :func:`~tftrade.backtest.config.trading_setup`) supplies the risk limits, the
+    optimiser's hard caps, the costs and the stops; explicit ``limits``/``costs`` win over it.
+    ``forecasts_given`` skips training and trades those forecasts; ``use_sentiment=False`` gives
+    the strategy no sentiment (neutral confidence).
 
     Raises
     ------
@@ -91,12 +102,22 @@ def backtest_store(
     strat: Strategy
     cfg = config or BacktestConfig()
     model_notes: tuple[str, ...] = ()
+    if setup is not None:
+        cfg = setup.backtest_config(cfg)
+        limits = limits or setup.gate_limits()
+        costs = costs or setup.cost_model()
+        base = strategy_config or StrategyConfig()
+        strategy_config = base.model_copy(update={"optimizer": setup.optimizer(base.optimizer)})
     if strategy == "tft":
-        setup = forecast or ForecastSetup()
-        forecasts, forecast_first, model_notes = _forecasts(engine, market, timeframe, setup,
-                                                            first if start is not None else None, on_epoch)
+        if forecasts_given is None:
+            forecasts, forecast_first, model_notes = _forecasts(engine, market, timeframe, forecast or ForecastSetup(),
+                                                                first if start is not None else None, on_epoch)
+        else:
+            forecasts = forecasts_given
+            start_ns = forecasts.timestamps[int(np.argmax(np.isfinite(forecasts.q50).any(axis=1)))]
+            forecast_first = int(np.searchsorted(market.timestamps, start_ns))
         first = max(first, forecast_first)
-        sentiment = sentiment_from_store(engine, market)
+        sentiment = sentiment_from_store(engine, market) if use_sentiment else None
         cut = max(0, first - (strategy_config or StrategyConfig()).lookback - 1)
         market = market_from(market, cut)
         strat = ForecastStrategy(forecasts, sentiment, strategy_config)
@@ -107,10 +128,40 @@ def backtest_store(
     if market.n_times < 2:
         raise BacktestError("the backtest range holds fewer than two bars")
     bt = Backtest(market, strat, config=cfg, costs=costs, gate=RiskGate(limits or GateLimits()), on_step=on_step)
-    result = bt.run()
+    result = dataclasses.replace(bt.run(), cost_model=bt.broker.costs,
+                                 setup=setup.effective() if setup is not None else {})
     if model_notes:
         result = replace(result, notes=(*model_notes, *result.notes))
     return BacktestRun(result, forecasts, sentiment, strategy)
+
+
+def comparison_runs(engine: Engine, run: BacktestRun, **kwargs: object) -> BacktestRun:
+    """``run`` with ``comparison`` filled: the same backtest with TFT forecasts but no sentiment in the
+    strategy, and with price-only ridge forecasts and no sentiment (same bars, costs, limits, stops).
+
+    ``kwargs`` are the :func:`backtest_store` arguments of ``run`` (timeframe, start, end, ...).
+    """
+    from tftrade.backtest.walkforward import ridge_forecasts
+
+    if run.forecasts is None:
+        return run
+    tft = run.forecasts
+    m = load_market(engine, tickers=kwargs.get("tickers"), timeframe=kwargs.get("timeframe", "1day"))  # type: ignore[arg-type]
+    ridge = ridge_forecasts(m.timestamps, m.tickers, m.close, tft)
+    rows: list[dict[str, object]] = [_headline("TFT + sentiment (this run)", run.result)]
+    for name, panel, sent in (("TFT (still fed sentiment features), no sentiment in the strategy", tft, False),
+                              ("ridge on past returns, no sentiment", ridge, False)):
+        other = backtest_store(engine, strategy="tft", forecasts_given=panel, use_sentiment=sent,
+                               **kwargs)  # type: ignore[arg-type]
+        rows.append(_headline(name, other.result))
+    return dataclasses.replace(run, comparison=rows)
+
+
+def _headline(name: str, res: BacktestResult) -> dict[str, object]:
+    s = res.summary()
+    return {"variant": name, "total_return": s["total_return"], "gross_total_return": s["gross_total_return"],
+            "benchmark_total_return": s["benchmark_total_return"], "trades": s["trades"],
+            "costs": res.costs()["total"], "max_drawdown": res.metrics()["max_drawdown"]}
 
 
 def utc_ns(when: datetime) -> int:

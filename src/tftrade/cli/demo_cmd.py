@@ -54,7 +54,7 @@ def demo(
         agg, _ = aggregate_store(eng, "1min")
     bt = run_and_save(eng, cfg.home, tickers=None, timeframe="1min", start=None, end=None, strategy="tft",
                       epochs=epochs, max_samples=max_samples, preset="default", rebalance_every=5,
-                      cash=1_000_000.0, seed=seed)
+                      cash=1_000_000.0, seed=seed, compare=True)
     with progress("render the tearsheet", None):
         report = render_run(load_run(cfg.home, bt["run_id"]))
     result = {"database": mask_url(cfg.resolved_database_url()), "ingest": s.as_dict(),

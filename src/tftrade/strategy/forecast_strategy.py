@@ -64,7 +64,8 @@ class ForecastStrategy:
         sent = trend = vol_z = None
         if self.sentiment is not None and (got := self.sentiment.rows(view.now_ns, view.tickers)) is not None:
             sent, trend, vol_z = got
-        close, volume = view.history("close", cfg.lookback + 1), view.history("volume", cfg.lookback)
+        # volume over the same rows as close[1:], also when fewer than lookback + 1 bars exist yet
+        close, volume = view.history("close", cfg.lookback + 1), view.history("volume", cfg.lookback + 1)[1:]
         prices = view.last_prices()
         adv = dollar_adv(close[1:], volume, BARS_PER_DAY[tf])
         sig = make_signals(q10, q50, q90, conf, sent, adv, prices, view.vix, cfg.signals, trend, vol_z)
