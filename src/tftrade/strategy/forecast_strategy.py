@@ -20,16 +20,16 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from tftrade.backtest.config import BARS_PER_DAY, periods_per_year
-from tftrade.backtest.forecasts import ForecastPanel
-from tftrade.backtest.strategy import AccountState, Targets
-from tftrade.backtest.view import MarketView
 from tftrade.core.types import Float64Array, Timeframe
 from tftrade.portfolio import OptimizerConfig, bl_posterior, ledoit_wolf, market_implied_prior, optimize
 from tftrade.portfolio.views import views_from_forecasts
+from tftrade.strategy.bars import BARS_PER_DAY, periods_per_year
+from tftrade.strategy.contract import AccountState, Targets
 from tftrade.strategy.estimates import betas, dollar_adv, simple_returns
+from tftrade.strategy.forecasts import ForecastPanel
 from tftrade.strategy.sentiment_input import SentimentPanel
 from tftrade.strategy.signals import SignalConfig, Signals, make_signals
+from tftrade.strategy.view import MarketView
 
 
 class StrategyConfig(BaseModel):
