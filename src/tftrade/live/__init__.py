@@ -1,0 +1,1 @@
+"""Live trading: the bus feed, the workers (ingest, sentiment, predict, trade), their supervisor."""

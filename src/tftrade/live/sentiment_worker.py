@@ -1,0 +1,142 @@
+"""The sentiment worker: ``social_data`` → ticker extraction → scoring → store → per-minute aggregates.
+
+It runs the batch path's code on each batch of comments from the bus: the comment importer
+(:func:`~tftrade.data.comments.ingest_comments`: validation, quarantine, idempotent on the
+comment id), the same :func:`~tftrade.sentiment.pipeline.annotator` (extractor + scorer), then
+re-aggregates the 1-minute windows the batch touched from everything stored for them
+(noise-weighted like ``tftrade sentiment aggregate``) and upserts them. Replaying or
+redelivering a batch therefore changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from tftrade.data.comments import Annotate, RawRecord, ingest_comments
+from tftrade.sentiment.aggregate import aggregate, write_aggregates
+from tftrade.sentiment.pipeline import with_noise_weights
+from tftrade.store.schema import reddit_comment_texts, reddit_comments
+from tftrade.stream.bus import Bus, Delivery
+from tftrade.stream.consumer import ConsumerConfig, ConsumerStats, run_consumer
+from tftrade.stream.messages import CommentMessage
+
+log = logging.getLogger(__name__)
+_SOURCE = "bus:social_data"
+
+
+@dataclass
+class SentimentCounters:
+    """What the worker has done since it started."""
+
+    messages: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    mentions: int = 0
+    aggregate_rows: int = 0
+    batches: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SentimentWorkerConfig:
+    """Consumer group and batch settings of the sentiment worker."""
+
+    group: str = "sentiment"
+    consumer: str = "sentiment-1"
+    count: int = 512
+    block_ms: int = 200
+    reclaim_idle_ms: int = 30_000
+
+
+class SentimentWorker:
+    """Consume ``social_data`` into the store and the 1-minute sentiment aggregates.
+
+    Parameters
+    ----------
+    bus, engine
+        The bus to read and the migrated database to write.
+    annotate
+        Texts → (tickers, scores), e.g. ``annotator(extractor_from_store(engine), make_scorer("lexicon"))``.
+    """
+
+    def __init__(self, bus: Bus, engine: Engine, annotate: Annotate,
+                 config: SentimentWorkerConfig | None = None) -> None:
+        self.bus = bus
+        self.engine = engine
+        self.annotate = annotate
+        self.config = config or SentimentWorkerConfig()
+        self.counters = SentimentCounters()
+        self.consumer_stats = ConsumerStats()
+        self._lock = threading.Lock()
+
+    def run(self, stop: threading.Event) -> ConsumerStats:
+        """Consume until ``stop`` is set."""
+        cfg = self.config
+        return run_consumer(self.bus, ConsumerConfig("social_data", cfg.group, cfg.consumer, count=cfg.count,
+                                                     block_ms=cfg.block_ms, reclaim_idle_ms=cfg.reclaim_idle_ms),
+                            self.handle, stop, stats=self.consumer_stats)
+
+    def handle(self, batch: list[Delivery]) -> None:
+        """Store one batch of comments and refresh the aggregates of the minutes it touched."""
+        records = [_record(d) for d in batch]
+        report = ingest_comments(self.engine, records, _SOURCE, self.annotate, kind="reddit")
+        ids = [d.message.id for d in batch if isinstance(d.message, CommentMessage)]
+        written = self._reaggregate(ids)
+        with self._lock:
+            c = self.counters
+            c.batches += 1
+            c.messages += len(batch)
+            c.inserted += report.inserted
+            c.duplicates += report.duplicates
+            c.quarantined += report.quarantined
+            c.mentions += report.mentions
+            c.aggregate_rows += written
+        if report.quarantined:
+            log.warning("quarantined %d social_data messages: %s", report.quarantined, report.reasons)
+
+    def _reaggregate(self, comment_ids: list[str]) -> int:
+        if not comment_ids:
+            return 0
+        m, t = reddit_comments, reddit_comment_texts
+        with self.engine.connect() as conn:
+            touched = pd.DataFrame(conn.execute(
+                select(m.c.ticker, m.c.timestamp).where(m.c.comment_id.in_(comment_ids))).all(),
+                columns=["ticker", "timestamp"])
+            if touched.empty:
+                return 0
+            touched["timestamp"] = pd.to_datetime(touched["timestamp"], utc=True)
+            lo = touched["timestamp"].min().floor("1min")
+            hi = touched["timestamp"].max().floor("1min") + timedelta(minutes=1)
+            q = (select(m.c.comment_id, m.c.ticker, m.c.timestamp, m.c.sentiment_score, m.c.upvotes,
+                        t.c.body, t.c.author)
+                 .join(t, t.c.comment_id == m.c.comment_id)
+                 .where(m.c.ticker.in_(sorted(set(touched["ticker"]))),
+                        m.c.timestamp >= lo.to_pydatetime(), m.c.timestamp < hi.to_pydatetime()))
+            mentions = pd.DataFrame(conn.execute(q).all(), columns=["comment_id", "ticker", "timestamp",
+                                                                    "sentiment_score", "upvotes", "body", "author"])
+        mentions["sentiment_score"] = mentions["sentiment_score"].astype(float)
+        mentions["timestamp"] = pd.to_datetime(mentions["timestamp"], utc=True)
+        weighted, _ = with_noise_weights(mentions)
+        result = aggregate(weighted, "1min", fill_empty=False)
+        return write_aggregates(self.engine, result.frame)
+
+
+def _record(d: Delivery) -> RawRecord:
+    raw = d.raw.decode("utf-8", "replace")
+    m = d.message
+    if isinstance(m, CommentMessage):
+        fields = {"id": m.id, "body": m.body, "created_utc": m.created_utc, "author": m.author,
+                  "subreddit": m.subreddit, "link_id": m.link_id, "score": m.score}
+        return RawRecord(0, raw, fields)
+    if m is None:
+        return RawRecord(0, raw, None, f"undecodable bus message: {d.error}")
+    return RawRecord(0, raw, None, f"unexpected {type(m).__name__} on social_data")

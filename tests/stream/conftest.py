@@ -1,0 +1,47 @@
+"""Bus fixtures: every implementation of the port, with Redis on unique stream names per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tftrade.stream.bus import Bus
+from tftrade.stream.memory import InMemoryBus
+
+REDIS_URL = os.environ.get("TFTRADE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def redis_or_skip():  # type: ignore[no-untyped-def]
+    """A client on the test Redis; fails in CI and skips elsewhere when it is unreachable."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=False, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as e:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI and unreachable: {e}")
+        pytest.skip(f"Redis unreachable: {e}")
+    return client
+
+
+@pytest.fixture
+def redis_bus() -> Iterator[Bus]:
+    from tftrade.stream.redis_bus import RedisStreamsBus
+
+    bus = RedisStreamsBus(client=redis_or_skip(), prefix=f"test:{uuid.uuid4().hex}", reconnect_timeout_s=10)
+    yield bus
+    bus.delete_topics()
+    bus.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def bus(request: pytest.FixtureRequest) -> Bus:
+    """Every bus: the conformance suite runs over each."""
+    if request.param == "memory":
+        return InMemoryBus()
+    return request.getfixturevalue("redis_bus")  # type: ignore[no-any-return]

@@ -1,0 +1,91 @@
+"""The ingest worker: bars stored once, bad input quarantined with its raw frame, late bars counted."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from tftrade.live.ingest_worker import IngestWorker, IngestWorkerConfig
+from tftrade.store.bars import read_bars
+from tftrade.store.runs import list_quarantine
+from tftrade.stream.bus import Bus
+from tftrade.stream.memory import InMemoryBus
+from tftrade.stream.messages import BarMessage, MalformedFrame
+
+T0 = int(pd.Timestamp("2024-01-02 15:00", tz="UTC").value)  # 10:00 New York
+MIN = 60_000_000_000
+
+
+def bar(ticker: str, k: int, close: float = 10.5, **kw: object) -> BarMessage:
+    return BarMessage(ticker, T0 + k * MIN, 10.0, 11.0, 9.0, close, 100.0, source="test", **kw)  # type: ignore[arg-type]
+
+
+def run_until(worker: IngestWorker, n_messages: int) -> None:
+    stop = threading.Event()
+    t = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 30
+    while worker.counters.messages < n_messages and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    t.join(10)
+    assert worker.counters.messages == n_messages
+
+
+def test_bars_are_stored_once_and_faults_are_quarantined_with_the_raw_frame(sqlite_engine: Engine) -> None:
+    bus = InMemoryBus()
+    worker = IngestWorker(bus, sqlite_engine, IngestWorkerConfig(count=4, block_ms=10))
+    msgs = [bar("AAPL", 0), bar("AAPL", 2), bar("AAPL", 1),  # out of order
+            bar("AAPL", 2), bar("MSFT", 0),                 # duplicate
+            BarMessage("MSFT", T0 + MIN, 10.0, 9.0, 9.5, 10.5, 5.0, source="test"),  # high below close
+            BarMessage("MSFT", T0 - 120 * MIN, 10.0, 11.0, 9.0, 10.5, 5.0, source="test"),  # 08:00 New York
+            MalformedFrame("massive-ws", '[{"ev":"AM","sym":"X","o":"oops"}]', "o: expected a number")]
+    bus.publish_many("market_data", msgs)
+    bus.publish_raw("market_data", b'{"type":"bar","ticker":')
+    run_until(worker, len(msgs) + 1)
+
+    stored = read_bars(sqlite_engine, ["AAPL", "MSFT"])
+    assert stored.groupby("ticker").size().to_dict() == {"AAPL": 3, "MSFT": 1}
+    c = worker.counters
+    assert (c.inserted, c.duplicates, c.quarantined, c.outside_session, c.late) == (4, 1, 3, 1, 1)
+    q = list_quarantine(sqlite_engine)
+    reasons = sorted(r["reason"] for r in q["rows"])
+    assert q["total"] == 3
+    assert any("high 9.0 below max(open, close)" in r for r in reasons)
+    assert any(r.startswith("massive-ws: o: expected a number") for r in reasons)
+    assert any(r.startswith("undecodable bus message: not a JSON message") for r in reasons)
+    raws = " ".join(r["raw"] for r in q["rows"])
+    assert '"sym":"X"' in raws and '{\\"type\\":\\"bar\\",\\"ticker\\":\\"MSFT\\"' in raws
+    assert bus.pending("market_data", "ingest") == 0
+
+
+def test_replaying_the_same_bars_stores_nothing_twice(sqlite_engine: Engine) -> None:
+    bus: Bus = InMemoryBus()
+    worker = IngestWorker(bus, sqlite_engine, IngestWorkerConfig(count=50, block_ms=10))
+    msgs = [bar(t, k) for k in range(20) for t in ("AAPL", "MSFT")]
+    bus.publish_many("market_data", msgs)
+    bus.publish_many("market_data", msgs)
+    run_until(worker, 80)
+    assert len(read_bars(sqlite_engine)) == 40
+    assert (worker.counters.inserted, worker.counters.duplicates) == (40, 40)
+
+
+def test_a_database_failure_acks_nothing_and_the_batch_is_stored_after_recovery(sqlite_engine: Engine) -> None:
+    bus = InMemoryBus()
+    calls = {"n": 0}
+    worker = IngestWorker(bus, sqlite_engine, IngestWorkerConfig(count=100, block_ms=10))
+    real = worker.handle
+
+    def flaky(batch):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database is locked")
+        real(batch)
+    worker.handle = flaky  # type: ignore[method-assign]
+    bus.publish_many("market_data", [bar("AAPL", k) for k in range(10)])
+    run_until(worker, 10)
+    assert len(read_bars(sqlite_engine)) == 10
+    assert worker.consumer_stats.handler_errors == 1 and bus.pending("market_data", "ingest") == 0
