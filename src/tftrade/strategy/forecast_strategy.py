@@ -26,7 +26,7 @@ from tftrade.portfolio.views import views_from_forecasts
 from tftrade.strategy.bars import BARS_PER_DAY, periods_per_year
 from tftrade.strategy.contract import AccountState, Targets
 from tftrade.strategy.estimates import betas, dollar_adv, simple_returns
-from tftrade.strategy.forecasts import ForecastPanel
+from tftrade.strategy.forecasts import ForecastRows
 from tftrade.strategy.sentiment_input import SentimentPanel
 from tftrade.strategy.signals import SignalConfig, Signals, make_signals
 from tftrade.strategy.view import MarketView
@@ -48,7 +48,7 @@ class StrategyConfig(BaseModel):
 class ForecastStrategy:
     """Black–Litterman on TFT forecasts and sentiment (see the module docstring)."""
 
-    def __init__(self, forecasts: ForecastPanel, sentiment: SentimentPanel | None = None,
+    def __init__(self, forecasts: ForecastRows, sentiment: SentimentPanel | None = None,
                  config: StrategyConfig | None = None) -> None:
         self.forecasts, self.sentiment = forecasts, sentiment
         self.config = config or StrategyConfig()

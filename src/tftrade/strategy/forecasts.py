@@ -7,12 +7,26 @@ no forecast are NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from tftrade.core.types import Float64Array, Int64Array
 from tftrade.strategy.errors import StrategyError
+
+
+class ForecastRows(Protocol):
+    """Where a strategy reads the forecasts made at a bar: a backtest's panel or the live predictions."""
+
+    @property
+    def horizon(self) -> int:
+        """Bars ahead the forecasts are for."""
+        ...
+
+    def row(self, timestamp_ns: int, tickers: tuple[str, ...]) -> tuple[Float64Array, ...] | None:
+        """``(q10, q50, q90, confidence)`` made at ``timestamp_ns`` for ``tickers``, or ``None`` if none was made."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""Bars from the bus → closed cross-sections (every ticker of the universe at one timestamp).
+
+A cross-section closes when every ticker of the universe has reported its bar for that minute,
+or when a bar of a later minute arrives (tickers that did not report are missing: NaN prices,
+volume 0 — the gap rule of :func:`~tftrade.backtest.market.from_frame`), or on :meth:`flush`.
+A bar for a timestamp already closed is late: it is counted and dropped (decisions made on that
+cross-section cannot be unmade). Duplicates of a bar are absorbed. Each closed cross-section
+carries the bus ids of its bars so a worker acks them only once it has processed it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tftrade.core.types import Float64Array
+from tftrade.stream.messages import BarMessage
+
+
+@dataclass(frozen=True, slots=True)
+class CrossSection:
+    """One timestamp's bars of the universe (NaN where a ticker did not report) and the bus ids they came in."""
+
+    timestamp_ns: int
+    open: Float64Array
+    high: Float64Array
+    low: Float64Array
+    close: Float64Array
+    volume: Float64Array
+    ids: tuple[str, ...]
+    received_ns: int
+    """Latest time a bar of it was received (the feed's arrival time, for latency)."""
+
+
+@dataclass
+class _Open:
+    values: Float64Array
+    seen: set[int] = field(default_factory=set)
+    ids: list[str] = field(default_factory=list)
+    received_ns: int = 0
+
+
+class Assembler:
+    """Collects bar messages into :class:`CrossSection` (see the module docstring)."""
+
+    def __init__(self, tickers: tuple[str, ...]) -> None:
+        self.tickers = tickers
+        self._index = {t: i for i, t in enumerate(tickers)}
+        self._open: dict[int, _Open] = {}
+        self.last_closed = -1
+        self.late = self.duplicates = self.foreign = 0
+        self.late_ids: list[str] = []
+        """Bus ids of late, duplicate and foreign bars: nothing to process, safe to ack."""
+
+    def add(self, message: BarMessage, bus_id: str = "") -> list[CrossSection]:
+        """Add one bar; return the cross-sections it closed (oldest first)."""
+        i = self._index.get(message.ticker)
+        ts = message.start_ns
+        if i is None or ts <= self.last_closed:
+            if i is None:
+                self.foreign += 1
+            else:
+                self.late += 1
+            self.late_ids.append(bus_id)
+            return []
+        cur = self._open.get(ts)
+        if cur is None:
+            cur = self._open[ts] = _Open(np.full((5, len(self.tickers)), np.nan))
+            cur.values[4] = 0.0
+        if i in cur.seen:
+            self.duplicates += 1
+            self.late_ids.append(bus_id)
+            return []
+        cur.seen.add(i)
+        cur.values[:, i] = (message.open, message.high, message.low, message.close, message.volume)
+        cur.ids.append(bus_id)
+        cur.received_ns = max(cur.received_ns, message.received_ns)
+        done = [t for t in self._open if t < ts]
+        if len(cur.seen) == len(self.tickers):
+            done.append(ts)
+        return self._close(sorted(done))
+
+    def flush(self) -> list[CrossSection]:
+        """Close every open cross-section (end of a replay, shutdown)."""
+        return self._close(sorted(self._open))
+
+    def _close(self, stamps: list[int]) -> list[CrossSection]:
+        out = []
+        for ts in stamps:
+            cur = self._open.pop(ts)
+            v = cur.values
+            out.append(CrossSection(ts, v[0], v[1], v[2], v[3], v[4], tuple(cur.ids), cur.received_ns))
+            self.last_closed = max(self.last_closed, ts)
+        return out
