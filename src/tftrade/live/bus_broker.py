@@ -24,14 +24,16 @@ def fill_message(f: Fill) -> FillMessage:
 
 
 class PublishingBroker:
-    """Forwards to ``inner`` and publishes the orders it accepts; ``on_orders`` sees them as they go."""
+    """Forwards to ``inner`` and publishes the orders it accepts (``bus=None``: none); ``on_orders`` sees them."""
 
-    def __init__(self, inner: Broker, bus: Bus, on_orders: Callable[[Sequence[Order]], None] | None = None) -> None:
+    def __init__(self, inner: Broker, bus: Bus | None,
+                 on_orders: Callable[[Sequence[Order]], None] | None = None) -> None:
         self.inner, self.bus, self._on_orders = inner, bus, on_orders
 
     def _sent(self, orders: Sequence[Order]) -> None:
         if orders:
-            self.bus.publish_many("orders", [order_message(o) for o in orders])
+            if self.bus is not None:
+                self.bus.publish_many("orders", [order_message(o) for o in orders])
             if self._on_orders is not None:
                 self._on_orders(orders)
 
