@@ -13,7 +13,7 @@ from tftrade.backtest import BacktestConfig, MarketData, from_frame
 from tftrade.data.synthetic import SyntheticConfig, generate_market
 from tftrade.forecast.data import panel_from_bars
 from tftrade.forecast.tft.config import ModelConfig
-from tftrade.forecast.training import Trained, TrainConfig, fit
+from tftrade.forecast.training import TrainConfig, Trained, fit
 from tftrade.live.parity import replay_parity
 from tftrade.live.predictor import TftPredictor, forecast_panel
 from tftrade.store.bars import bar_summary
