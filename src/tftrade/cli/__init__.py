@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import typer
 
-from tftrade.cli import backtest_cmd, config_cmd, data_cmd, db_cmd, demo_cmd, forecast_cmd, ingest_cmd, sentiment_cmd
+from tftrade.cli import (
+    backtest_cmd,
+    config_cmd,
+    data_cmd,
+    db_cmd,
+    demo_cmd,
+    forecast_cmd,
+    ingest_cmd,
+    live_cmd,
+    sentiment_cmd,
+)
 
 app = typer.Typer(
     name="tftrade",
@@ -26,6 +36,7 @@ app.add_typer(sentiment_cmd.app, name="sentiment")
 forecast_cmd.register(app)
 backtest_cmd.register(app)
 demo_cmd.register(app)
+live_cmd.register(app)
 
 
 def main() -> None:
