@@ -74,11 +74,13 @@ class PredictWorker:
                     done.extend(self.assembler.add(d.message, d.id))
                 else:
                     self.reader.ack([d.id])  # not a bar: the ingest worker quarantines it; nothing to do here
-            self._process(done)
+            self._process(done, stop)
         return self.counters
 
-    def _process(self, sections: list[CrossSection]) -> None:
+    def _process(self, sections: list[CrossSection], stop: threading.Event | None = None) -> None:
         for cs in sections:
+            if stop is not None and stop.is_set():  # the rest stays pending (unacked)
+                return
             row = self.window.append(cs.timestamp_ns, cs.open, cs.high, cs.low, cs.close, cs.volume)
             q = self.predictor.predict(self.window, row)
             self._publish(cs, q)

@@ -165,7 +165,10 @@ class TradeWorker:
                     done.extend(self.assembler.add(d.message, d.id))
                 else:
                     self.bars.ack([d.id])
-            yield from done
+            for cs in done:
+                if stop.is_set():  # the rest stays pending (unacked): a restart gets it back
+                    return
+                yield cs
             if self.assembler.late_ids:
                 self.counters.late = self.assembler.late
                 self.bars.ack(self.assembler.late_ids)
