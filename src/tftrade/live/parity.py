@@ -189,3 +189,51 @@ def replay_parity(market: MarketData, make_strategy: StrategyFactory, *,
     return ParityReport(backtest, live, published[0] if published else 0,
                         None if iw is None else iw.counters.inserted,
                         0 if pw is None else pw.counters.predictions_published)
+
+
+def demo_parity(engine: Engine, *, bars: int = 120, seed: int = 0) -> dict[str, object]:
+    """The parity check on the stored 1-minute market's last ``bars`` bars, with a small TFT fitted on the rest.
+
+    What ``tftrade demo`` ends with: the live workers fed a replay make the backtest's decisions,
+    orders and fills. The model is fitted briefly (it only has to be the same model on both sides).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: more threads only contend
+    try:
+        return _demo_parity(engine, bars, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _demo_parity(engine: Engine, bars: int, seed: int) -> dict[str, object]:
+    import time
+
+    from tftrade.backtest.market import from_frame
+    from tftrade.features.dataset import WARMUP
+    from tftrade.forecast.data import panel_from_bars
+    from tftrade.forecast.tft.config import ModelConfig
+    from tftrade.forecast.training import TrainConfig, fit
+    from tftrade.live.predictor import TftPredictor
+    from tftrade.store.bars import read_bars
+    from tftrade.store.securities import read_securities
+    from tftrade.strategy.forecast_strategy import ForecastStrategy, StrategyConfig
+
+    t0 = time.perf_counter()
+    stored = read_bars(engine, None, "1min", None, None)
+    universe = stored[~stored["ticker"].str.startswith("^")]
+    sectors = {s.ticker: s.sector or "Unknown" for s in read_securities(engine)}
+    market = from_frame(universe, timeframe="1min", sectors=sectors)
+    mc = ModelConfig(hidden_size=8, variable_size=4, attention_heads=2, context=20, horizon=2)
+    cut = max(0, market.n_times - bars - (WARMUP + mc.context))
+    fit_rows = universe[universe["window_start"] < universe["window_start"].sort_values().unique()[cut]] \
+        if cut > 0 else universe
+    trained = fit(panel_from_bars(fit_rows, "1min", sectors), mc, TrainConfig(max_epochs=1, max_samples_per_epoch=300,
+                                                                               seed=seed))
+    tail = market.rows(cut, market.n_times)
+    report = replay_parity(tail, lambda f: ForecastStrategy(f, None, StrategyConfig(lookback=60)),  # type: ignore[arg-type]
+                           predictor=lambda: TftPredictor(trained),
+                           config=BacktestConfig(rebalance_every=5, warmup=WARMUP + mc.context))
+    return {**report.summary(), "bars": tail.n_times, "tickers": tail.n_tickers,
+            "seconds": round(time.perf_counter() - t0, 2)}

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -42,6 +42,7 @@ class PredictCounters:
     stored: int = 0
     late: int = 0
     last_latency_ms: float = float("nan")
+    latencies_ms: list[float] = field(default_factory=list)
 
 
 class PredictWorker:
@@ -49,7 +50,8 @@ class PredictWorker:
 
     def __init__(self, bus: Bus, predictor: Predictor, tickers: tuple[str, ...], sectors: tuple[str, ...],
                  timeframe: Timeframe = "1min", *, engine: Engine | None = None, group: str = "predict",
-                 consumer: str = "predict-1", on_event: Callable[[dict[str, object]], None] | None = None) -> None:
+                 consumer: str = "predict-1", on_event: Callable[[dict[str, object]], None] | None = None,
+                 keep_latencies: bool = False) -> None:
         self.bus, self.predictor, self.engine = bus, predictor, engine
         self.tickers = tickers
         self.window = RollingMarket(tickers, sectors, timeframe, capacity=max(predictor.history, 2))
@@ -57,6 +59,7 @@ class PredictWorker:
         self.reader = TopicReader(bus, ReaderConfig("market_data", group, consumer))
         self.counters = PredictCounters()
         self._on_event = on_event
+        self._keep = keep_latencies
 
     def run(self, stop: threading.Event, end: threading.Event | None = None) -> PredictCounters:
         """Work until ``stop``; or, once ``end`` is set (source finished) and the topic is drained, flush and return."""
@@ -111,6 +114,8 @@ class PredictWorker:
         c.predictions_published += len(msgs)
         if latency is not None:
             c.last_latency_ms = latency / 1e6
+            if self._keep:
+                c.latencies_ms.append(c.last_latency_ms)
         if self.engine is not None:
             c.stored += self._store(cs, q)
         if self._on_event is not None:

@@ -63,7 +63,8 @@ class ForecastStrategy:
         sent = trend = vol_z = None
         if self.sentiment is not None and (got := self.sentiment.rows(view.now_ns, view.tickers)) is not None:
             sent, trend, vol_z = got
-        close, volume = view.history("close", cfg.lookback + 1), view.history("volume", cfg.lookback)
+        close = view.history("close", cfg.lookback + 1)
+        volume = view.history("volume", close.shape[0] - 1)  # the bars of the returns (fewer early on)
         prices = view.last_prices()
         adv = dollar_adv(close[1:], volume, BARS_PER_DAY[tf])
         sig = make_signals(q10, q50, q90, conf, sent, adv, prices, view.vix, cfg.signals, trend, vol_z)
