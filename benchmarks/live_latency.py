@@ -53,6 +53,7 @@ def _load(stop: mp.synchronize.Event, n_tickers: int, counter: mp.sharedctypes.S
     logging.disable(logging.WARNING)
     sm = generate_market(SyntheticConfig(n_tickers=n_tickers, days=1, seed=11))
     market = from_frame(sm.bars_frame(), timeframe="1min")
+    done = 0
     while not stop.is_set():
         with tempfile.TemporaryDirectory() as d:
             eng = make_engine(f"sqlite:///{d}/load.db")
@@ -64,10 +65,12 @@ def _load(stop: mp.synchronize.Event, n_tickers: int, counter: mp.sharedctypes.S
             th.start()
             replay_bars(bus, market, stop=None)
             while w.counters.bars < np.isfinite(market.close).sum() and not stop.is_set():
+                counter.value = done + int(w.counters.inserted)
                 time.sleep(0.05)
             worker_stop.set()
             th.join()
-            counter.value += int(w.counters.inserted)
+            done += int(w.counters.inserted)
+            counter.value = done
             eng.dispose()
 
 
@@ -139,6 +142,9 @@ def main() -> None:
         replay_bars(bus, first, stop=stop)
         while counters.steps < warm - 1 and not stop.is_set():  # the last warm-up bar closes with the next
             time.sleep(0.05)
+        deadline = time.monotonic() + 120
+        while neighbour is not None and loaded.value == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)  # measure only once the neighbour is storing bars
         counters.decision_latencies_ms.clear()
         counters.order_latencies_ms.clear()
         pw.counters.latencies_ms.clear()

@@ -208,7 +208,9 @@ def massive_source(bus: Bus, tickers: Sequence[str]) -> Callable[[threading.Even
         endpoints: Any = importlib.import_module("tftrade.data.endpoints")
     except ImportError as e:
         raise LiveError(f"the Massive source is not available in this build ({e})") from None
-    src = massive.MassiveSource(bus, endpoints.VendorEndpoints.from_settings(), list(tickers))
+    from tftrade.core.config import load_settings
+
+    src = massive.MassiveSource(bus, endpoints.VendorEndpoints.from_settings(load_settings()), list(tickers))
     return lambda stop: src.run(stop)
 
 
