@@ -39,9 +39,40 @@ def redis_bus() -> Iterator[Bus]:
     bus.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture
+def packed_redis_bus() -> Iterator[Bus]:
+    from tftrade.stream.redis_bus import RedisStreamsBus
+
+    bus = RedisStreamsBus(client=redis_or_skip(), prefix=f"test:{uuid.uuid4().hex}", reconnect_timeout_s=10, pack=3)
+    yield bus
+    bus.delete_topics()
+    bus.close()
+
+
+@pytest.fixture(params=["memory", "redis", "redis-packed"])
 def bus(request: pytest.FixtureRequest) -> Bus:
     """Every bus: the conformance suite runs over each."""
+    if request.param == "memory":
+        return InMemoryBus()
+    return request.getfixturevalue("redis_bus" if request.param == "redis" else "packed_redis_bus")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def redis_admin():  # type: ignore[no-untyped-def]
+    """A plain client on the test Redis (skips, or fails in CI, when unreachable)."""
+    client = redis_or_skip()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return REDIS_URL
+
+
+@pytest.fixture(params=["memory", "redis"])
+def unpacked_bus(request: pytest.FixtureRequest) -> Bus:
+    """Buses whose pending state, counts and acks are per message (``pack=1``)."""
     if request.param == "memory":
         return InMemoryBus()
     return request.getfixturevalue("redis_bus")  # type: ignore[no-any-return]

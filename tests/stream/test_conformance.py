@@ -43,7 +43,8 @@ def test_messages_arrive_in_publish_order_per_key(bus: Bus) -> None:
     assert bus.pending("market_data", "g") == 0
 
 
-def test_unacked_messages_come_back_after_resubscribe(bus: Bus) -> None:
+def test_unacked_messages_come_back_after_resubscribe(unpacked_bus: Bus) -> None:
+    bus = unpacked_bus
     bus.subscribe("market_data", "g", "c1")
     bus.publish_many("market_data", bars(10))
     first = bus.read("market_data", "g", "c1", count=4, block_ms=10)
@@ -60,7 +61,8 @@ def test_unacked_messages_come_back_after_resubscribe(bus: Bus) -> None:
     assert [m.start_ns for m in drain(bus, "g", "c1")] == [k * 60_000_000_000 for k in range(5, 10)]
 
 
-def test_a_dead_consumers_pending_messages_are_reclaimed(bus: Bus) -> None:
+def test_a_dead_consumers_pending_messages_are_reclaimed(unpacked_bus: Bus) -> None:
+    bus = unpacked_bus
     bus.subscribe("market_data", "g", "dead")
     bus.subscribe("market_data", "g", "alive")
     bus.publish_many("market_data", bars(6))
@@ -148,7 +150,8 @@ def test_nothing_is_lost_across_a_consumer_crash_and_restart(bus: Bus) -> None:
     assert stats.redelivered > 0 and bus.pending("market_data", "ingest") == 0
 
 
-def test_a_failing_handler_acks_nothing_and_gets_the_batch_again(bus: Bus) -> None:
+def test_a_failing_handler_acks_nothing_and_gets_the_batch_again(unpacked_bus: Bus) -> None:
+    bus = unpacked_bus
     bus.subscribe("market_data", "g", "c")
     bus.publish_many("market_data", bars(5))
     attempts: list[int] = []
@@ -163,3 +166,16 @@ def test_a_failing_handler_acks_nothing_and_gets_the_batch_again(bus: Bus) -> No
                          stats=ConsumerStats(), sleep=lambda s: None)
     assert attempts == [5, 5] and stats.handler_errors == 1 and stats.acked == 5
     assert "database down" in stats.last_error
+
+
+def test_a_packed_entry_is_pending_and_acked_as_one(packed_redis_bus: Bus) -> None:
+    bus = packed_redis_bus
+    bus.subscribe("market_data", "g", "c")
+    ids = bus.publish_many("market_data", bars(7))  # entries of 3, 3, 1
+    assert [i.split("/")[1] for i in ids] == ["0", "1", "2", "0", "1", "2", "0"]
+    got = bus.read("market_data", "g", "c", count=6, block_ms=10)  # two entries
+    assert [d.id for d in got] == ids[:6] and bus.pending("market_data", "g") == 2
+    assert bus.ack("market_data", "g", [got[0].id]) == 1  # acks the first entry, all three messages
+    bus.subscribe("market_data", "g", "c")
+    again = bus.read("market_data", "g", "c", count=6, block_ms=10)
+    assert [d.id for d in again] == ids[3:6] and all(d.redelivered for d in again)

@@ -18,6 +18,7 @@ from tftrade.cli import (
     ingest_cmd,
     live_cmd,
     sentiment_cmd,
+    stream_cmd,
 )
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ ingest_cmd.app.command("comments")(sentiment_cmd.ingest_comments)
 app.add_typer(ingest_cmd.app, name="ingest")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(sentiment_cmd.app, name="sentiment")
+app.add_typer(stream_cmd.app, name="stream")
 forecast_cmd.register(app)
 backtest_cmd.register(app)
 demo_cmd.register(app)

@@ -122,11 +122,13 @@ class IngestWorker:
                 bad.append((d.raw.decode("utf-8", "replace"), f"undecodable bus message: {d.error}"))
             else:
                 bad.append((d.raw.decode("utf-8", "replace"), f"unexpected {type(m).__name__} on market_data"))
+        received = len(bars)
         bars = self._drop_outside_session(bars, bad)
-        frames = _frames(bars, raws)
+        frames = _frames(bars)
         checked = {(tf, src): validate_bars(f, tf) for (tf, src), f in frames.items()}
         inserted = dups = 0
-        rejects = [_bad_frame(bad)] + [c.rejects for c in checked.values()]
+        payloads = [raws[id(b)] for b in bars]
+        rejects = [_bad_frame(bad)] + [_with_payloads(c.rejects, payloads) for c in checked.values()]
         all_rejects = pd.concat([r for r in rejects if not r.empty] or [rejects[0]], ignore_index=True)
         with self.engine.begin() as conn:
             for (tf, src), c in checked.items():
@@ -134,7 +136,7 @@ class IngestWorker:
                 inserted += n
                 dups += c.duplicates + len(c.good) - n
             quarantine_rows(conn, _SOURCE, all_rejects)
-        self._count(batch, bars, inserted, dups, all_rejects)
+        self._count(batch, received, bars, inserted, dups, all_rejects)
         if self._on_stored is not None and inserted:
             self._on_stored(bars)
 
@@ -154,7 +156,7 @@ class IngestWorker:
             return [b for b in bars if id(b) not in outside]
         return bars
 
-    def _count(self, batch: list[Delivery], bars: list[BarMessage], inserted: int, dups: int,
+    def _count(self, batch: list[Delivery], received: int, bars: list[BarMessage], inserted: int, dups: int,
                rejects: pd.DataFrame) -> None:
         late = 0
         for b in bars:
@@ -167,7 +169,7 @@ class IngestWorker:
             c = self.counters
             c.batches += 1
             c.messages += len(batch)
-            c.bars += len(bars)
+            c.bars += received
             c.inserted += inserted
             c.duplicates += dups
             c.quarantined += len(rejects)
@@ -181,22 +183,31 @@ class IngestWorker:
             log.warning("quarantined %d market_data messages: %s", len(rejects), rejects["reason"].iloc[0])
 
 
-def _frames(bars: list[BarMessage], raws: dict[int, bytes]) -> dict[tuple[Timeframe, str], pd.DataFrame]:
-    """Bars as normalised frames per (timeframe, source); ``raw_payload`` makes a reject's raw the bus frame."""
-    groups: dict[tuple[Timeframe, str], list[BarMessage]] = {}
-    for b in bars:
-        groups.setdefault((_TIMEFRAMES[b.timeframe], b.source[:32]), []).append(b)
+def _frames(bars: list[BarMessage]) -> dict[tuple[Timeframe, str], pd.DataFrame]:
+    """Bars as normalised frames per (timeframe, source); ``raw_row`` is each bar's position in ``bars``."""
+    groups: dict[tuple[Timeframe, str], list[tuple[int, BarMessage]]] = {}
+    for k, b in enumerate(bars):
+        groups.setdefault((_TIMEFRAMES[b.timeframe], b.source[:32]), []).append((k, b))
     out = {}
-    for key, items in groups.items():
+    for key, pairs in groups.items():
+        items = [b for _, b in pairs]
         out[key] = pd.DataFrame({
             "ticker": [b.ticker for b in items],
             "window_start": pd.to_datetime(np.fromiter((b.start_ns for b in items), np.int64, len(items)), utc=True),
             "open": [b.open for b in items], "high": [b.high for b in items],
             "low": [b.low for b in items], "close": [b.close for b in items],
             "volume": [b.volume for b in items], "price_only": False,
-            "raw_payload": [raws[id(b)].decode("utf-8", "replace") for b in items],
+            "raw_row": np.fromiter((k for k, _ in pairs), np.int64, len(pairs)),
         })
     return out
+
+
+def _with_payloads(rejects: pd.DataFrame, payloads: list[bytes]) -> pd.DataFrame:
+    """Replace each rejected row's raw text by the exact bus frame it came from (found by ``raw_row``)."""
+    if rejects.empty:
+        return rejects
+    raw = [payloads[int(k)].decode("utf-8", "replace") for k in rejects["row_number"]]
+    return rejects.assign(raw=raw, row_number=None)
 
 
 def _bad_frame(bad: list[tuple[str, str]]) -> pd.DataFrame:

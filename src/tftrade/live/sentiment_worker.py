@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import Engine, select
@@ -24,7 +24,7 @@ from tftrade.sentiment.pipeline import with_noise_weights
 from tftrade.store.schema import reddit_comment_texts, reddit_comments
 from tftrade.stream.bus import Bus, Delivery
 from tftrade.stream.consumer import ConsumerConfig, ConsumerStats, run_consumer
-from tftrade.stream.messages import CommentMessage
+from tftrade.stream.messages import CommentMessage, MalformedFrame
 
 log = logging.getLogger(__name__)
 _SOURCE = "bus:social_data"
@@ -134,9 +134,12 @@ def _record(d: Delivery) -> RawRecord:
     raw = d.raw.decode("utf-8", "replace")
     m = d.message
     if isinstance(m, CommentMessage):
-        fields = {"id": m.id, "body": m.body, "created_utc": m.created_utc, "author": m.author,
+        created = datetime.fromtimestamp(m.created_utc, UTC).isoformat()  # µs: no sub-µs float noise
+        fields = {"id": m.id, "body": m.body, "created_utc": created, "author": m.author,
                   "subreddit": m.subreddit, "link_id": m.link_id, "score": m.score}
         return RawRecord(0, raw, fields)
+    if isinstance(m, MalformedFrame):
+        return RawRecord(0, m.raw, None, f"{m.source}: {m.reason}")
     if m is None:
         return RawRecord(0, raw, None, f"undecodable bus message: {d.error}")
     return RawRecord(0, raw, None, f"unexpected {type(m).__name__} on social_data")

@@ -5,8 +5,10 @@ Publishing is ``XADD … MAXLEN ~ maxlen`` (pipelined for batches); consumer gro
 ``XREADGROUP``, acknowledge with ``XACK`` and take over a dead consumer's pending messages
 with ``XAUTOCLAIM``. A dropped connection (Redis restarting, ``CLIENT KILL``, a network
 blip) is retried with capped backoff for up to ``reconnect_timeout_s``; each retry counts
-in ``stats()["reconnects"]`` and is logged. After a reconnect every consumer re-reads its
-own pending messages first, so a reply lost with the connection is not lost with it.
+in ``stats()["reconnects"]`` and is logged; every connection opened (the first, and
+each one redis-py opens in place of a dropped one) counts in ``stats()["connects"]``. After a
+reconnect every consumer re-reads its own pending messages first, so a reply lost with the
+connection is not lost with it.
 
 ``MAXLEN`` trimming is approximate and, as in Redis itself, can drop messages no group has
 read yet if consumers fall more than ``maxlen`` behind: size it for the longest outage.
@@ -22,9 +24,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 from tftrade.stream.bus import Delivery, make_delivery
 from tftrade.stream.errors import BusError
@@ -34,6 +38,7 @@ from tftrade.stream.topics import Topic, check_topic
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _FIELD = b"d"
+_PACKED = b"p"
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
@@ -52,16 +57,24 @@ class RedisStreamsBus:
         Approximate length each stream is trimmed to on publish.
     reconnect_timeout_s
         How long to keep retrying a lost connection before raising :class:`BusError`.
+    pack
+        With ``pack > 1``, ``publish_many`` puts up to ``pack`` messages in one stream entry
+        (newline-separated, field ``p``): far fewer Redis commands per message. Messages of one
+        entry share its pending state: acking any of them acks the entry, and ``count``,
+        ``pending`` and the ``acked`` counter are in entries. Readers decode both layouts.
     """
 
     def __init__(self, url: str | None = None, *, client: redis.Redis | None = None, prefix: str = "tftrade",
-                 maxlen: int = 1_000_000, reconnect_timeout_s: float = 30.0,
+                 maxlen: int = 1_000_000, reconnect_timeout_s: float = 30.0, pack: int = 1,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if client is None:
             if url is None:
                 raise BusError("RedisStreamsBus needs a url or a client")
-            client = redis.Redis.from_url(url, decode_responses=False, health_check_interval=10)
+            client = redis_client(url)
         self._r = client
+        self._pack = max(1, pack)
+        client.connection_pool.connection_kwargs["redis_connect_func"] = self._on_connect
+        client.set_response_callback("XREADGROUP", _raw_reply)  # flat lists: no dict per entry
         self._prefix = prefix
         self._maxlen = maxlen
         self._timeout = reconnect_timeout_s
@@ -94,6 +107,14 @@ class RedisStreamsBus:
             except ResponseError as e:
                 raise BusError(f"Redis refused {what}: {e}") from e
 
+    def _on_connect(self, connection: Any) -> None:
+        connection.on_connect()
+        self._count("connects")
+        log.info("Redis connection opened (%d so far)", self._counts["connects"])
+
+    def _entries(self, count: int) -> int:
+        return max(1, count // self._pack)
+
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
             self._counts[key] += n
@@ -113,16 +134,22 @@ class RedisStreamsBus:
         """``XADD`` many messages in one pipelined round trip; return their ids."""
         key = self.stream(topic)
         payloads = [encode(m) for m in messages]
+        n = self._pack
+        chunks = [payloads] if n == 1 else [payloads[k: k + n] for k in range(0, len(payloads), n)]
+        field, entries = (_FIELD, payloads) if n == 1 else (_PACKED, [b"\n".join(c) for c in chunks])
 
         def run() -> list[Any]:
             pipe = self._r.pipeline(transaction=False)
-            for raw in payloads:
-                pipe.xadd(key, {_FIELD: raw}, maxlen=self._maxlen, approximate=True)
+            cmd: Callable[..., Any] = pipe.execute_command
+            for raw in entries:
+                cmd("XADD", key, "MAXLEN", "~", self._maxlen, "*", field, raw)
             return pipe.execute()
 
-        ids = self._call("XADD pipeline", run) if payloads else []
-        self._count("published", len(ids))
-        return [_text(i) for i in ids]
+        ids = [_text(i) for i in self._call("XADD pipeline", run)] if payloads else []
+        self._count("published", len(payloads))
+        if n == 1:
+            return ids
+        return [f"{eid}/{k}" for eid, chunk in zip(ids, chunks, strict=True) for k in range(len(chunk))]
 
     def subscribe(self, topic: Topic, group: str, consumer: str, *, from_start: bool = True) -> None:
         """Create the group if missing (``XGROUP CREATE … MKSTREAM``); the consumer's next read returns its pending."""
@@ -148,28 +175,35 @@ class RedisStreamsBus:
         with self._lock:
             cursor = self._restarting.get(who)
         if cursor is not None:
-            reply = self._call("XREADGROUP", lambda: self._r.xreadgroup(group, consumer, {key: cursor}, count=count))
+            reply = self._call("XREADGROUP", lambda: self._r.xreadgroup(group, consumer, {key: cursor},
+                                                                        count=self._entries(count)))
             out = self._deliveries(topic, reply, redelivered=True)
             with self._lock:
                 if out:
-                    self._restarting[who] = out[-1].id
+                    self._restarting[who] = out[-1].id.split("/", 1)[0]
                     return out
                 self._restarting.pop(who, None)
         reply = self._call("XREADGROUP", lambda: self._r.xreadgroup(
-            group, consumer, {key: ">"}, count=count, block=block_ms if block_ms > 0 else None))
+            group, consumer, {key: ">"}, count=self._entries(count), block=block_ms if block_ms > 0 else None))
         return self._deliveries(topic, reply, redelivered=False)
 
     def _deliveries(self, topic: Topic, reply: Any, *, redelivered: bool) -> list[Delivery]:
         out: list[Delivery] = []
-        for _stream, entries in reply or []:
+        pairs = reply.items() if isinstance(reply, dict) else (reply or [])
+        for _stream, entries in pairs:
             for msg_id, fields in entries:
-                raw = fields.get(_FIELD) if fields else None
-                if raw is None:
-                    d = Delivery(topic, _text(msg_id), b"", None, "entry has no payload field 'd' (deleted?)",
-                                 redelivered)
+                eid = _text(msg_id)
+                values = _fields(fields)
+                packed = values.get(_PACKED)
+                raw = values.get(_FIELD)
+                if packed is not None:
+                    out.extend(make_delivery(topic, f"{eid}/{k}", part, redelivered=redelivered)
+                               for k, part in enumerate(packed.split(b"\n")))
+                elif raw is None:
+                    out.append(Delivery(topic, eid, b"", None, "entry has no payload field 'd' (deleted?)",
+                                        redelivered))
                 else:
-                    d = make_delivery(topic, _text(msg_id), raw, redelivered=redelivered)
-                out.append(d)
+                    out.append(make_delivery(topic, eid, raw, redelivered=redelivered))
         bad = sum(d.error is not None for d in out)
         with self._lock:
             self._counts["redelivered" if redelivered else "delivered"] += len(out)
@@ -181,7 +215,8 @@ class RedisStreamsBus:
         if not ids:
             return 0
         key = self.stream(topic)
-        n = int(self._call("XACK", lambda: self._r.xack(key, group, *ids)))
+        entry_ids = list(dict.fromkeys(i.split("/", 1)[0] for i in ids))
+        n = int(self._call("XACK", lambda: self._r.xack(key, group, *entry_ids)))
         self._count("acked", n)
         return n
 
@@ -190,7 +225,7 @@ class RedisStreamsBus:
         """``XAUTOCLAIM`` messages idle for ``min_idle_ms``; ids whose entry was trimmed are acked and counted."""
         key = self.stream(topic)
         reply = self._call("XAUTOCLAIM", lambda: self._r.xautoclaim(key, group, consumer, min_idle_ms, "0-0",
-                                                                     count=count))
+                                                                     count=self._entries(count)))
         entries = reply[1] if len(reply) > 1 else []
         deleted = reply[2] if len(reply) > 2 else []
         if deleted:
@@ -214,7 +249,7 @@ class RedisStreamsBus:
     def stats(self) -> dict[str, int]:
         """Counters of this process's bus object."""
         keys = ("published", "delivered", "redelivered", "reclaimed", "acked", "decode_errors", "reconnects",
-                "trimmed_pending")
+                "connects", "trimmed_pending")
         with self._lock:
             return {k: self._counts[k] for k in keys}
 
@@ -226,6 +261,25 @@ class RedisStreamsBus:
     def close(self) -> None:
         """Close the connection pool."""
         self._r.close()
+
+
+def redis_client(url: str, *, name: str | None = None) -> redis.Redis:
+    """A client for the bus: bytes replies, and no silent retries inside redis-py (the bus retries, counts, logs)."""
+    return redis.Redis.from_url(url, decode_responses=False, health_check_interval=10, client_name=name,
+                                retry=Retry(NoBackoff(), 0))
+
+
+def _raw_reply(response: Any, **options: Any) -> Any:
+    return response
+
+
+def _fields(fields: Any) -> dict[bytes, bytes]:
+    """An entry's fields, from redis-py's dict or the flat ``[field, value, ...]`` reply."""
+    if not fields:
+        return {}
+    if isinstance(fields, dict):
+        return fields
+    return dict(zip(fields[::2], fields[1::2], strict=True))
 
 
 def _text(value: Any) -> str:
