@@ -65,6 +65,8 @@ class LiveOptions:
     tracking_uri: str | None = None
     model_name: str = "tft"
     scorer: str = "lexicon"
+    bus_prefix: str = "tftrade"
+    """Redis key prefix of the streams (and of the trade lease) of ``tftrade worker``."""
 
 
 def open_bus(redis_url: str | None, prefix: str = "tftrade") -> Bus:
@@ -147,7 +149,7 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
     services = _services(bus, engine, opts)
     if on_stack is not None:
         on_stack(stack, pw)
-    source = _source(bus, market, opts)
+    source = _source(bus, engine, market, opts)
     if opts.duration_s is not None:
         timer = threading.Timer(opts.duration_s, stop.set)
         timer.daemon = True
@@ -183,11 +185,13 @@ def _services(bus: Bus, engine: Engine, opts: LiveOptions) -> list[tuple[str, Se
             ("sentiment", sentiment.run, lambda: True)]
 
 
-def _source(bus: Bus, market: Any, opts: LiveOptions) -> Callable[[threading.Event], object] | None:
+def _source(bus: Bus, engine: Engine, market: Any, opts: LiveOptions) -> Callable[[threading.Event], object] | None:
     if opts.source == "replay":
-        from tftrade.live.replay import replay_bars
+        from tftrade.data.replay import ReplayConfig, ReplaySource
 
-        return lambda stop: replay_bars(bus, market, speed=opts.speed or None, stop=stop)
+        replay = ReplaySource(bus, engine, ReplayConfig(tickers=tuple(market.tickers), timeframe=opts.timeframe,
+                                                        start=opts.start, end=opts.end, speed=opts.speed))
+        return lambda stop: replay.run(stop)
     if opts.source == "massive":
         return massive_source(bus, market.tickers)
     raise LiveError(f"unknown source {opts.source!r}; choose replay or massive")
@@ -214,12 +218,16 @@ def massive_source(bus: Bus, tickers: Sequence[str]) -> Callable[[threading.Even
     return lambda stop: src.run(stop)
 
 
-def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event) -> dict[str, object]:
-    """Run one worker against Redis Streams until ``stop`` (see the module docstring)."""
+def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
+               clock: Clock | None = None) -> dict[str, object]:
+    """Run one worker against Redis Streams until ``stop`` (see the module docstring).
+
+    ``clock`` (default: the system clock) is the trade worker's time, which the session reads.
+    """
     if not opts.redis_url:
         raise LiveError("a separate worker needs Redis: set TFTRADE_REDIS_URL or pass --redis-url")
-    bus = open_bus(opts.redis_url)
-    me = f"{name}-{socket.gethostname()}-{os.getpid()}"
+    bus = open_bus(opts.redis_url, opts.bus_prefix)
+    me = f"{name}-{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}"
     try:
         if name == "ingest":
             from tftrade.live.ingest_worker import IngestWorker, IngestWorkerConfig
@@ -243,20 +251,20 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
             pw.run(stop)
             return {"event": "summary", "worker": name, **vars(pw.counters)}
         if name == "trade":
-            return _trade_worker(bus, engine, market, opts, emit, stop, me)
+            return _trade_worker(bus, market, opts, emit, stop, me, clock or SystemClock())
         raise LiveError(f"unknown worker {name!r}; choose ingest, sentiment, predict or trade")
     finally:
         bus.close()
 
 
-def _trade_worker(bus: Bus, engine: Engine, market: Any, opts: LiveOptions, emit: Emit, stop: threading.Event,
-                  me: str) -> dict[str, object]:
+def _trade_worker(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, stop: threading.Event, me: str,
+                  clock: Clock) -> dict[str, object]:
     import redis
 
     from tftrade.live.lease import RedisLease
 
     assert opts.redis_url is not None
-    lease = RedisLease(redis.Redis.from_url(opts.redis_url), "tftrade:lease:trade", me)
+    lease = RedisLease(redis.Redis.from_url(opts.redis_url), f"{opts.bus_prefix}:lease:trade", me)
     lease.hold(stop)
     try:
         predictor = load_predictor(opts) if opts.strategy == "tft" else None
@@ -264,7 +272,7 @@ def _trade_worker(bus: Bus, engine: Engine, market: Any, opts: LiveOptions, emit
         cfg = LiveConfig(trading=TradingConfig(rebalance_every=opts.cadence), window=opts.window,
                          flatten_minutes=opts.flatten_minutes)
         stack = build_trade_worker(bus, market.tickers, market.sectors, opts.timeframe,
-                                   make_strategy(opts.strategy, predictor), kit, SystemClock(), config=cfg,
+                                   make_strategy(opts.strategy, predictor), kit, clock, config=cfg,
                                    gate=RiskGate(GateLimits()), session=XnysSession(opts.flatten_minutes),
                                    horizon=predictor.horizon if predictor is not None else None, emit=emit,
                                    consumer=me)

@@ -53,8 +53,11 @@ class Assembler:
         self.late_ids: list[str] = []
         """Bus ids of late, duplicate and foreign bars: nothing to process, safe to ack."""
 
-    def add(self, message: BarMessage, bus_id: str = "") -> list[CrossSection]:
-        """Add one bar; return the cross-sections it closed (oldest first)."""
+    def add(self, message: BarMessage, bus_id: str = "", read_ns: int = 0) -> list[CrossSection]:
+        """Add one bar; return the cross-sections it closed (oldest first).
+
+        A bar's arrival is its ``received_ns`` (stamped by the source), else ``read_ns``.
+        """
         i = self._index.get(message.ticker)
         ts = message.start_ns
         if i is None or ts <= self.last_closed:
@@ -75,7 +78,7 @@ class Assembler:
         cur.seen.add(i)
         cur.values[:, i] = (message.open, message.high, message.low, message.close, message.volume)
         cur.ids.append(bus_id)
-        cur.received_ns = max(cur.received_ns, message.received_ns)
+        cur.received_ns = max(cur.received_ns, message.received_ns or read_ns)
         done = [t for t in self._open if t < ts]
         if len(cur.seen) == len(self.tickers):
             done.append(ts)

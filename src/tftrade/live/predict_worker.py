@@ -71,10 +71,11 @@ class PredictWorker:
                     return self.counters
                 continue
             done: list[CrossSection] = []
+            now = time.time_ns()
             for d in batch:
                 if isinstance(d.message, BarMessage):
                     self.counters.bars += 1
-                    done.extend(self.assembler.add(d.message, d.id))
+                    done.extend(self.assembler.add(d.message, d.id, now))
                 else:
                     self.reader.ack([d.id])  # not a bar: the ingest worker quarantines it; nothing to do here
             self._process(done, stop)

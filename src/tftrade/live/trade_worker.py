@@ -159,10 +159,11 @@ class TradeWorker:
                     return
                 continue
             done: list[CrossSection] = []
+            now = time.time_ns()
             for d in batch:
                 if isinstance(d.message, BarMessage):
                     self.counters.bars += 1
-                    done.extend(self.assembler.add(d.message, d.id))
+                    done.extend(self.assembler.add(d.message, d.id, now))
                 else:
                     self.bars.ack([d.id])
             for cs in done:
