@@ -1,5 +1,6 @@
-"""Live fixtures: buses (in memory and Redis Streams on unique names) from the stream tests."""
+"""Live fixtures: every bus of the stream tests (in memory, Redis Streams, packed), on unique names."""
 
-from tests.stream.conftest import bus, redis_bus, redis_or_skip
+from tests.stream.conftest import *  # noqa: F403
+from tests.stream.conftest import redis_or_skip
 
-__all__ = ["bus", "redis_bus", "redis_or_skip"]
+__all__ = ["redis_or_skip"]

@@ -2,7 +2,8 @@
 
 Unlike a batch-at-a-time consumer, the predict and trade workers ack a bar only after the
 cross-section it belongs to has been processed (a cross-section spans reads), so they keep
-the ids and ack them themselves.
+the ids and ack them themselves. On a bus that packs several messages into one entry (ids
+``entry/k``, acked per entry) an entry is acked only once every message of it was processed.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class TopicReader:
         self._next_reclaim = 0.0
         self.bus_errors = 0
         self.acked = 0
+        """Messages acknowledged (each message of a packed entry counts)."""
+        self._parts: dict[str, set[str]] = {}  # packed entry -> its messages not yet processed
 
     def read(self, block_ms: int | None = None) -> list[Delivery]:
         """Next deliveries (own pending ones first after a restart; reclaimed ones now and then)."""
@@ -57,6 +60,10 @@ class TopicReader:
                                             count=c.count))
             out.extend(self.bus.read(c.topic, c.group, c.consumer, count=c.count,
                                      block_ms=c.block_ms if block_ms is None else block_ms))
+            for d in out:
+                entry, sep, _ = d.id.partition("/")
+                if sep:
+                    self._parts.setdefault(entry, set()).add(d.id)
             return out
         except BusError as e:
             self.bus_errors += 1
@@ -70,8 +77,22 @@ class TopicReader:
         ids = [i for i in ids if i]
         if not ids:
             return
+        ready: list[str] = []
+        for i in ids:
+            entry, sep, _ = i.partition("/")
+            parts = self._parts.get(entry) if sep else None
+            if parts is None:
+                ready.append(i)
+                continue
+            parts.discard(i)
+            if not parts:
+                del self._parts[entry]
+                ready.append(i)
+        if not ready:
+            return
         try:
-            self.acked += self.bus.ack(self.config.topic, self.config.group, ids)
+            self.bus.ack(self.config.topic, self.config.group, ready)
+            self.acked += len(ids)
         except BusError as e:  # not acked: they come back and are absorbed as duplicates
             self.bus_errors += 1
             log.warning("%s/%s: ack failed (the messages will be redelivered): %s", self.config.topic,
