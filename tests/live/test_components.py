@@ -114,3 +114,14 @@ def test_only_one_trade_worker_holds_the_lease_and_a_lost_lease_stops_it() -> No
     again.hold(threading.Event())
     again.release()
     assert client.get(key) is None
+
+
+def test_series_travel_with_the_bars_and_carry_forward_when_missing() -> None:
+    a = Assembler(("A",), {"vix": "^VIX"})
+    assert a.add(_bar("A", MIN), "1") == []  # waits for the series too
+    (cs,) = a.add(_bar("^VIX", MIN, 20.0), "2")
+    assert cs.series == {"vix": 20.0}
+    w = RollingMarket(("A",), ("S",), "1min", capacity=4, vix=True)
+    w.append(MIN, *(np.ones(1) for _ in range(5)), series=cs.series)
+    w.append(2 * MIN, *(np.ones(1) for _ in range(5)), series={})
+    assert w.vix is not None and w.vix.tolist() == [20.0, 20.0] and w.benchmark is None

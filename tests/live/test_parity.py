@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -54,6 +56,20 @@ def test_sma_replay_through_the_live_workers_matches_the_backtest(market: tuple[
     assert any("-" in o[0] for o in report.live.orders)
     assert report.backtest.final_equity == report.live.final_equity
     assert report.bars_published == int(np.isfinite(m.close).sum())
+
+
+def test_the_benchmark_and_vix_travel_with_the_bars_and_the_gate_sees_the_same(
+        market: tuple[MarketData, object]) -> None:
+    base = market[0]
+    rng = np.random.default_rng(0)
+    m = replace(base, benchmark=np.nanmean(base.close, axis=1),
+                vix=np.where(rng.random(base.n_times) < 0.1, np.nan, 20 + rng.normal(0, 1, base.n_times)))
+    m = replace(m, vix=pd.Series(m.vix).ffill().to_numpy())
+    cfg = BacktestConfig(rebalance_every=3, warmup=20)
+    plain = replay_parity(m, lambda _: SmaCrossover(5, 20), config=cfg,
+                          series={"benchmark": "^MKT", "vix": "^VIX"})
+    assert plain.same, plain.differences
+    assert plain.bars_published == int(np.isfinite(m.close).sum()) + 2 * m.n_times
 
 
 def test_tft_replay_matches_the_backtest_decision_for_decision(market: tuple[MarketData, object], trained: Trained,

@@ -123,7 +123,18 @@ def _universe(engine: Engine, opts: LiveOptions) -> Any:
     from tftrade.backtest.market import load_market
 
     return load_market(engine, tickers=list(opts.tickers) or None, timeframe=opts.timeframe, start=opts.start,
-                       end=opts.end, vix=None)
+                       end=opts.end)
+
+
+def _series(market: Any) -> dict[str, str]:
+    """Role → ticker of the benchmark and volatility index that travel with the bars: none yet.
+
+    The stored ``^MKT``/``^GSPC``/``^VIX`` series are price-only rows, which the replay source
+    does not publish, and the live sources carry no index; a series configured here that never
+    arrives would hold every cross-section until the next minute. Live, the gate's betas use the
+    equal-weighted mean and the VIX block is off.
+    """
+    return {}
 
 
 def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
@@ -140,7 +151,8 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
     stack = build_trade_worker(bus, tickers, sectors, opts.timeframe, make_strategy(opts.strategy, predictor), kit,
                                clock, config=cfg, gate=RiskGate(GateLimits()),
                                session=XnysSession(opts.flatten_minutes),
-                               horizon=predictor.horizon if predictor is not None else None, emit=emit)
+                               horizon=predictor.horizon if predictor is not None else None, emit=emit,
+                               series=_series(market))
     workers: list[tuple[str, Work]] = [("trade", stack.worker.run)]
     pw = None
     if predictor is not None:
@@ -189,7 +201,8 @@ def _source(bus: Bus, engine: Engine, market: Any, opts: LiveOptions) -> Callabl
     if opts.source == "replay":
         from tftrade.data.replay import ReplayConfig, ReplaySource
 
-        replay = ReplaySource(bus, engine, ReplayConfig(tickers=tuple(market.tickers), timeframe=opts.timeframe,
+        wanted = (*market.tickers, *_series(market).values())
+        replay = ReplaySource(bus, engine, ReplayConfig(tickers=wanted, timeframe=opts.timeframe,
                                                         start=opts.start, end=opts.end, speed=opts.speed))
         return lambda stop: replay.run(stop)
     if opts.source == "massive":
@@ -275,7 +288,7 @@ def _trade_worker(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, stop: th
                                    make_strategy(opts.strategy, predictor), kit, clock, config=cfg,
                                    gate=RiskGate(GateLimits()), session=XnysSession(opts.flatten_minutes),
                                    horizon=predictor.horizon if predictor is not None else None, emit=emit,
-                                   consumer=me)
+                                   consumer=me, series=_series(market))
         stack.worker.run(stop)
         c = stack.worker.counters
         return {"event": "summary", "worker": "trade", "steps": c.steps, "decisions": c.decisions,

@@ -1,6 +1,7 @@
 """Bars from the bus → closed cross-sections (every ticker of the universe at one timestamp).
 
-A cross-section closes when every ticker of the universe has reported its bar for that minute,
+A cross-section closes when every ticker of the universe (and every series ticker: benchmark,
+volatility index) has reported its bar for that minute,
 or when a bar of a later minute arrives (tickers that did not report are missing: NaN prices,
 volume 0 — the gap rule of :func:`~tftrade.backtest.market.from_frame`), or on :meth:`flush`.
 A bar for a timestamp already closed is late: it is counted and dropped (decisions made on that
@@ -31,6 +32,8 @@ class CrossSection:
     ids: tuple[str, ...]
     received_ns: int
     """Latest time a bar of it was received (the feed's arrival time, for latency)."""
+    series: dict[str, float] = field(default_factory=dict)
+    """Closes of the series tickers (benchmark, volatility index) that reported, by role."""
 
 
 @dataclass
@@ -39,13 +42,19 @@ class _Open:
     seen: set[int] = field(default_factory=set)
     ids: list[str] = field(default_factory=list)
     received_ns: int = 0
+    series: dict[str, float] = field(default_factory=dict)
 
 
 class Assembler:
     """Collects bar messages into :class:`CrossSection` (see the module docstring)."""
 
-    def __init__(self, tickers: tuple[str, ...]) -> None:
+    def __init__(self, tickers: tuple[str, ...], series: dict[str, str] | None = None) -> None:
         self.tickers = tickers
+        self.series = dict(series or {})
+        """Role (``benchmark``, ``vix``) → ticker of series that are not traded but carried with the bars."""
+        self._roles = {t: role for role, t in self.series.items()}
+        self._slot = {t: k for k, t in enumerate(self._roles)}
+        self._expected = len(tickers) + len(self._roles)
         self._index = {t: i for i, t in enumerate(tickers)}
         self._open: dict[int, _Open] = {}
         self.last_closed = -1
@@ -58,7 +67,8 @@ class Assembler:
 
         A bar's arrival is its ``received_ns`` (stamped by the source), else ``read_ns``.
         """
-        i = self._index.get(message.ticker)
+        role = self._roles.get(message.ticker)
+        i = self._index.get(message.ticker) if role is None else len(self.tickers) + self._slot[message.ticker]
         ts = message.start_ns
         if i is None or ts <= self.last_closed:
             if i is None:
@@ -76,11 +86,14 @@ class Assembler:
             self.late_ids.append(bus_id)
             return []
         cur.seen.add(i)
-        cur.values[:, i] = (message.open, message.high, message.low, message.close, message.volume)
+        if role is not None:
+            cur.series[role] = message.close
+        else:
+            cur.values[:, i] = (message.open, message.high, message.low, message.close, message.volume)
         cur.ids.append(bus_id)
         cur.received_ns = max(cur.received_ns, message.received_ns or read_ns)
         done = [t for t in self._open if t < ts]
-        if len(cur.seen) == len(self.tickers):
+        if len(cur.seen) == self._expected:
             done.append(ts)
         return self._close(sorted(done))
 
@@ -93,6 +106,6 @@ class Assembler:
         for ts in stamps:
             cur = self._open.pop(ts)
             v = cur.values
-            out.append(CrossSection(ts, v[0], v[1], v[2], v[3], v[4], tuple(cur.ids), cur.received_ns))
+            out.append(CrossSection(ts, v[0], v[1], v[2], v[3], v[4], tuple(cur.ids), cur.received_ns, cur.series))
             self.last_closed = max(self.last_closed, ts)
         return out

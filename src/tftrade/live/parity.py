@@ -130,12 +130,14 @@ def _fills(fills: Sequence[Fill]) -> list[tuple[str, str, float, float, float, i
 def replay_parity(market: MarketData, make_strategy: StrategyFactory, *,
                   predictor: Callable[[], Predictor] | None = None, config: BacktestConfig | None = None,
                   limits: GateLimits | None = None, costs: CostModel | None = None, bus: Bus | None = None,
-                  engine: Engine | None = None, window: int | None = None) -> ParityReport:
+                  engine: Engine | None = None, window: int | None = None,
+                  series: dict[str, str] | None = None) -> ParityReport:
     """Run ``market`` through the backtest and through the live workers; compare (see the module docstring).
 
     ``predictor`` builds a fresh predictor for each side (the strategy then reads forecasts);
     ``engine`` adds the ingest worker storing the replayed bars; ``window`` is the live window
-    (default: the whole market).
+    (default: the whole market); ``series`` names the tickers the market's benchmark and
+    volatility index travel under (``{"benchmark": "^MKT", "vix": "^VIX"}``; none by default).
     """
     cfg = config or BacktestConfig()
     costs = costs or CostModel()
@@ -165,7 +167,8 @@ def replay_parity(market: MarketData, make_strategy: StrategyFactory, *,
     stack = build_trade_worker(bus, market.tickers, market.sectors, market.timeframe, strategy, kit,
                                SimulatedClock(int(market.timestamps[0])), config=live_cfg,
                                gate=RiskGate(limits or GateLimits()),
-                               horizon=panel.horizon if panel is not None else None, on_orders=live_orders.extend)
+                               horizon=panel.horizon if panel is not None else None, on_orders=live_orders.extend,
+                               series=series)
     workers: list[tuple[str, Work]] = [("trade", stack.worker.run)]
     pw = None
     if predictor is not None:
@@ -179,7 +182,8 @@ def replay_parity(market: MarketData, make_strategy: StrategyFactory, *,
 
         ingest = iw = IngestWorker(bus, engine)
         services.append(("ingest", ingest.run, lambda: bool(published) and ingest.counters.bars >= published[0]))
-    run_workers(workers, threading.Event(), source=lambda stop: published.append(replay_bars(bus, market, stop=stop)),
+    run_workers(workers, threading.Event(), source=lambda stop: published.append(replay_bars(bus, market, stop=stop,
+                                                                                  series=series)),
                 services=services)
     live = Side(recording[0].decisions, _orders(live_orders), _fills(getattr(stack.kit.broker, "fills", [])),
                 stack.worker.counters.equity)

@@ -69,12 +69,14 @@ def build_trade_worker(bus: Bus, tickers: tuple[str, ...], sectors: tuple[str, .
                        gate: RiskGate | None, session: Session | None = None, horizon: int | None = None,
                        emit: Emit | None = None, publish: bool = True, group: str = "trade",
                        consumer: str = "trade-1",
-                       on_orders: Callable[[Sequence[Order]], None] | None = None) -> TradeStack:
+                       on_orders: Callable[[Sequence[Order]], None] | None = None,
+                       series: dict[str, str] | None = None) -> TradeStack:
     """Wire the trading loop to the bus (see the module docstring).
 
     ``horizon`` given: the strategy reads live predictions of that horizon. A
     :class:`~tftrade.core.clock.SimulatedClock` is moved to each bar's timestamp (a replay).
-    ``on_orders`` also sees every batch of orders as it reaches the broker.
+    ``on_orders`` also sees every batch of orders as it reaches the broker. ``series`` names the
+    tickers carried as the benchmark and the volatility index (``{"benchmark": "^GSPC", "vix": "^VIX"}``).
     """
     counters = TradeCounters()
     recorder = LiveRecorder(counters, emit, config.keep_latencies)
@@ -90,11 +92,13 @@ def build_trade_worker(bus: Bus, tickers: tuple[str, ...], sectors: tuple[str, .
     forecasts = None if horizon is None else LiveForecasts(tickers, horizon)
     loop = TradingLoop(tickers, make_strategy(forecasts), manager, fills, clock, config=config.trading, gate=gate,
                        recorder=recorder, session=session)
-    window = RollingMarket(tickers, sectors, timeframe, capacity=config.window)
+    roles = series or {}
+    window = RollingMarket(tickers, sectors, timeframe, capacity=config.window, benchmark="benchmark" in roles,
+                           vix="vix" in roles)
     worker = TradeWorker(bus, loop, window, forecasts=forecasts,
                          replay_clock=clock if isinstance(clock, SimulatedClock) else None, group=group,
                          consumer=consumer, wait_predictions_s=config.wait_predictions_s, counters=counters,
-                         recorder=recorder)
+                         recorder=recorder, series=roles)
     return TradeStack(worker, loop, kit, recorder, forecasts)
 
 

@@ -14,9 +14,10 @@ import numpy as np
 from tftrade.live.trade_worker import TradeCounters
 
 
-def json_lines(out: TextIO = sys.stdout) -> Callable[[dict[str, object]], None]:
-    """An event sink writing one JSON document per line (thread-safe)."""
+def json_lines(out: TextIO | None = None) -> Callable[[dict[str, object]], None]:
+    """An event sink writing one JSON document per line (thread-safe) to ``out`` (default: stdout now)."""
     lock = threading.Lock()
+    out = out or sys.stdout
 
     def write(event: dict[str, object]) -> None:
         line = json.dumps({"ts_ns": time.time_ns(), **event}, default=_plain)

@@ -126,17 +126,19 @@ class TradeWorker:
         Live predictions the strategy reads; ``None`` for a strategy without forecasts.
     replay_clock
         A simulated clock to move to each bar's timestamp (replays); ``None`` live.
+    series
+        Tickers carried as the window's ``benchmark`` and ``vix`` series (role → ticker).
     """
 
     def __init__(self, bus: Bus, loop: TradingLoop, window: RollingMarket, *, forecasts: LiveForecasts | None = None,
                  replay_clock: SimulatedClock | None = None, group: str = "trade", consumer: str = "trade-1",
                  wait_predictions_s: float = 5.0, counters: TradeCounters | None = None,
-                 recorder: LiveRecorder | None = None) -> None:
+                 recorder: LiveRecorder | None = None, series: dict[str, str] | None = None) -> None:
         self.bus, self.loop, self.window, self.forecasts = bus, loop, window, forecasts
         self.replay_clock = replay_clock
         self.bars = TopicReader(bus, ReaderConfig("market_data", group, consumer))
         self.predictions = TopicReader(bus, ReaderConfig("predictions", group, consumer))
-        self.assembler = Assembler(window.tickers)
+        self.assembler = Assembler(window.tickers, series)
         self.counters = counters or TradeCounters()
         self.recorder = recorder
         self.wait_predictions_s = wait_predictions_s
@@ -177,7 +179,7 @@ class TradeWorker:
 
     def process(self, cs: CrossSection, stop: threading.Event | None = None) -> None:
         """Step the loop on one closed cross-section, then ack its bars (and the predictions it used)."""
-        row = self.window.append(cs.timestamp_ns, cs.open, cs.high, cs.low, cs.close, cs.volume)
+        row = self.window.append(cs.timestamp_ns, cs.open, cs.high, cs.low, cs.close, cs.volume, cs.series)
         if self.replay_clock is not None:
             self.replay_clock.advance_to(cs.timestamp_ns)
         event = BarEvent(self._step, row, self.window)

@@ -32,7 +32,7 @@ class RollingMarket:
     """
 
     def __init__(self, tickers: tuple[str, ...], sectors: tuple[str, ...], timeframe: Timeframe, *,
-                 capacity: int) -> None:
+                 capacity: int, benchmark: bool = False, vix: bool = False) -> None:
         if capacity < 1 or not tickers or len(sectors) != len(tickers):
             raise LiveError(f"a rolling market needs capacity >= 1 and one sector per ticker "
                             f"({capacity=}, {len(tickers)} tickers, {len(sectors)} sectors)")
@@ -42,15 +42,17 @@ class RollingMarket:
         self._ts = np.zeros(size, np.int64)
         self._data = {f: np.full((size, n), np.nan) for f in _FIELDS}
         self._start = self._end = 0
-        self.benchmark: Float64Array | None = None
-        self.vix: Float64Array | None = None
+        self._series = {name: np.full(size, np.nan) for name, on in (("benchmark", benchmark), ("vix", vix)) if on}
 
     def __len__(self) -> int:
         return self._end - self._start
 
     def append(self, timestamp_ns: int, open: Float64Array, high: Float64Array, low: Float64Array,
-               close: Float64Array, volume: Float64Array) -> int:
+               close: Float64Array, volume: Float64Array, series: dict[str, float] | None = None) -> int:
         """Add the cross-section of ``timestamp_ns`` (NaN = no bar; volume 0); return its row.
+
+        ``series`` holds the benchmark's and the volatility index's closes at this time (NaN or
+        absent: the last known value carries forward, as the backtest's market does).
 
         Raises
         ------
@@ -63,13 +65,16 @@ class RollingMarket:
         if self._end == self._ts.shape[0]:
             keep = self.capacity - 1
             self._ts[:keep] = self._ts[self._end - keep:self._end]
-            for a in self._data.values():
+            for a in (*self._data.values(), *self._series.values()):
                 a[:keep] = a[self._end - keep:self._end]
             self._start, self._end = 0, keep
         e = self._end
         self._ts[e] = timestamp_ns
         for name, row in zip(_FIELDS, (open, high, low, close, volume), strict=True):
             self._data[name][e] = row
+        for name, a in self._series.items():
+            v = (series or {}).get(name, np.nan)
+            a[e] = v if np.isfinite(v) or e == 0 else a[e - 1]
         self._end = e + 1
         if self._end - self._start > self.capacity:
             self._start += 1
@@ -82,6 +87,18 @@ class RollingMarket:
 
     def _field(self, name: str) -> Float64Array:
         return self._data[name][self._start:self._end]
+
+    @property
+    def benchmark(self) -> Float64Array | None:
+        """The benchmark's closes ``(rows,)`` (forward-filled), or ``None`` without one."""
+        a = self._series.get("benchmark")
+        return None if a is None else a[self._start:self._end]
+
+    @property
+    def vix(self) -> Float64Array | None:
+        """The volatility index's closes ``(rows,)`` (forward-filled), or ``None`` without one."""
+        a = self._series.get("vix")
+        return None if a is None else a[self._start:self._end]
 
     @property
     def open(self) -> Float64Array:
