@@ -50,3 +50,13 @@ def test_the_tft_strategy_without_a_trained_model_says_what_to_do() -> None:
     _ingest()
     result = runner.invoke(app, ["live"])
     assert result.exit_code == 1 and "no trained model" in result.output and "--strategy sma" in result.output
+
+
+def test_demo_ends_by_showing_the_live_path_makes_the_backtests_decisions() -> None:
+    result = runner.invoke(app, ["demo", "--tickers", "4", "--days", "3", "--epochs", "1", "--max-samples", "200",
+                                 "--parity-bars", "60", "--json"])
+    assert result.exit_code == 0, result.output
+    parity = json.loads(result.stdout)["live_parity"]
+    assert parity["same"] and parity["differences"] == []
+    assert parity["decisions"][0] == parity["decisions"][1] > 0 and parity["fills"][0] == parity["fills"][1]
+    assert parity["predictions_published"] > 0
