@@ -179,3 +179,44 @@ def test_a_packed_entry_is_pending_and_acked_as_one(packed_redis_bus: Bus) -> No
     bus.subscribe("market_data", "g", "c")
     again = bus.read("market_data", "g", "c", count=6, block_ms=10)
     assert [d.id for d in again] == ids[3:6] and all(d.redelivered for d in again)
+
+
+def test_a_poison_message_is_dead_lettered_and_the_topic_goes_on(bus: Bus) -> None:
+    bus.subscribe("market_data", "g", "c")
+    msgs = bars(9)
+    bus.publish_many("market_data", msgs[:4])
+    bus.publish("market_data", BarMessage("POISON", 0, 1.0, 1.0, 1.0, 1.0, 1.0))
+    bus.publish_many("market_data", msgs[4:])
+    stored: list[str] = []
+    parked: list[tuple[str, str]] = []
+    stop = threading.Event()
+
+    def handle(batch: list) -> None:  # type: ignore[type-arg]
+        if any(d.message.ticker == "POISON" for d in batch):
+            raise ValueError("value out of range for the column")
+        stored.extend(f"{d.message.ticker}@{d.message.start_ns}" for d in batch)
+        if len(stored) == 9:
+            stop.set()
+
+    stats = run_consumer(bus, ConsumerConfig("market_data", "g", "c", count=20, block_ms=10), handle, stop,
+                         sleep=lambda s: None, dead_letter=lambda d, why: parked.append((d.raw.decode(), why)))
+    assert len(stored) == 9 and stats.dead_lettered == 1 and len(parked) == 1
+    assert '"ticker":"POISON"' in parked[0][0] and "value out of range" in parked[0][1]
+    assert bus.pending("market_data", "g") == 0
+
+
+def test_when_every_message_fails_nothing_is_dead_lettered(unpacked_bus: Bus) -> None:
+    bus = unpacked_bus
+    bus.subscribe("market_data", "g", "c")
+    bus.publish_many("market_data", bars(4))
+    calls = {"n": 0}
+    stop = threading.Event()
+
+    def handle(batch: list) -> None:  # type: ignore[type-arg]
+        calls["n"] += 1
+        if calls["n"] <= 12:
+            raise ConnectionError("database down")
+        stop.set()
+    stats = run_consumer(bus, ConsumerConfig("market_data", "g", "c", block_ms=10), handle, stop,
+                         sleep=lambda s: None, dead_letter=lambda d, why: pytest.fail("dead-lettered " + why))
+    assert stats.dead_lettered == 0 and stats.acked == 4 and bus.pending("market_data", "g") == 0

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from tftrade.live.ingest_worker import IngestWorker, IngestWorkerConfig
 from tftrade.store.bars import read_bars
-from tftrade.store.runs import list_quarantine
+from tftrade.store.runs import list_quarantine, list_runs
 from tftrade.stream.bus import Bus
 from tftrade.stream.memory import InMemoryBus
 from tftrade.stream.messages import BarMessage, MalformedFrame
@@ -60,6 +60,9 @@ def test_bars_are_stored_once_and_faults_are_quarantined_with_the_raw_frame(sqli
     raws = " ".join(r["raw"] for r in q["rows"])
     assert '"sym":"X"' in raws and '{"type":"bar","ticker":"MSFT"' in raws  # the exact bus frames
     assert bus.pending("market_data", "ingest") == 0
+    run = list_runs(sqlite_engine)[0]
+    assert (run["kind"], run["status"], run["inserted"], run["duplicates"], run["quarantined"]) == (
+        "stream", "ok", 4, 1, 3)
 
 
 def test_replaying_the_same_bars_stores_nothing_twice(sqlite_engine: Engine) -> None:
@@ -89,3 +92,29 @@ def test_a_database_failure_acks_nothing_and_the_batch_is_stored_after_recovery(
     run_until(worker, 10)
     assert len(read_bars(sqlite_engine)) == 10
     assert worker.consumer_stats.handler_errors == 1 and bus.pending("market_data", "ingest") == 0
+
+
+def test_a_message_the_store_keeps_refusing_is_quarantined_and_the_rest_stored(sqlite_engine: Engine) -> None:
+    bus = InMemoryBus()
+    worker = IngestWorker(bus, sqlite_engine, IngestWorkerConfig(count=100, block_ms=10))
+    real = worker.handle
+
+    def refuses_bad(batch):  # type: ignore[no-untyped-def]
+        if any(getattr(d.message, "ticker", "") == "BAD" for d in batch):
+            raise RuntimeError("numeric field overflow")
+        real(batch)
+    worker.handle = refuses_bad  # type: ignore[method-assign]
+    bus.publish_many("market_data", [bar("AAPL", k) for k in range(5)] + [bar("BAD", 0)] + [bar("MSFT", 0)])
+    stop = threading.Event()
+    t = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 30
+    while worker.consumer_stats.dead_lettered < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    stop.set()
+    t.join(10)
+    assert len(read_bars(sqlite_engine)) == 6
+    q = list_quarantine(sqlite_engine)["rows"]
+    assert len(q) == 1 and '"ticker":"BAD"' in q[0]["raw"] and "numeric field overflow" in q[0]["reason"]
+    assert bus.pending("market_data", "ingest") == 0

@@ -74,3 +74,28 @@ def test_stream_replay_publishes_every_stored_bar() -> None:
     assert result.exit_code == 0, result.output
     events = lines(result.stdout)
     assert events[-1]["event"] == "stopped" and events[-1]["bars"] == 780 and len(events) == 391
+
+
+def test_stream_tail_prints_what_another_process_published(redis_url: str, redis_admin,  # type: ignore[no-untyped-def]
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import uuid
+
+    from tftrade.stream.messages import FillMessage
+    from tftrade.stream.redis_bus import RedisStreamsBus
+
+    prefix = f"test:{uuid.uuid4().hex}"
+    pub = RedisStreamsBus(redis_url, prefix=prefix)
+    try:
+        pub.publish("fills", FillMessage("o-1", "AAPL", 2.0, 190.5, 0.0, 7))
+        pub.publish_raw("fills", b"garbage")
+        monkeypatch.setenv("TFTRADE_REDIS_URL", redis_url)
+        result = runner.invoke(app, ["stream", "tail", "fills", "--prefix", prefix, "--from-start",
+                                     "--duration", "1", "--json"])
+    finally:
+        pub.delete_topics()
+        pub.close()
+    assert result.exit_code == 0, result.output
+    events = lines(result.stdout)
+    assert events[0]["event"] == "message" and events[0]["client_order_id"] == "o-1" and events[0]["type"] == "fill"
+    assert events[1]["event"] == "undecodable" and events[1]["raw"] == "garbage"
+    assert events[-1] == {**events[-1], "event": "stopped", "messages": 2}

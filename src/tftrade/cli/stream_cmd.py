@@ -57,13 +57,13 @@ def _stop_event(duration: float | None) -> threading.Event:
     return stop
 
 
-def _bus(kind: str, cfg: Any) -> Any:
+def _bus(kind: str, cfg: Any, prefix: str = "tftrade") -> Any:
     from tftrade.stream.factory import make_bus
 
     if kind not in ("auto", "memory", "redis"):
         raise ValueError(f"--bus {kind!r} is not one of auto, memory, redis")
     url = cfg.redis_url.get_secret_value() if cfg.redis_url is not None else None
-    return make_bus(kind, url)  # type: ignore[arg-type]
+    return make_bus(kind, url, prefix=prefix)  # type: ignore[arg-type]
 
 
 def _run_with_worker(run_source: Callable[[threading.Event], Any], worker: Any | None,
@@ -102,9 +102,10 @@ def stream_massive(
     ep = ep.model_copy(update={k: v for k, v in (("massive_rest_url", rest_url), ("massive_ws_url", ws_url)) if v})
     bus = _bus(bus_kind, cfg)
     emit = _printer(as_json)
-    worker = IngestWorker(bus, engine(cfg)) if _storing(store, bus) else None
+    eng = engine(cfg)
+    worker = IngestWorker(bus, eng) if _storing(store, bus) else None
     source = MassiveSource(bus, ep, tickers or [], config=MassiveConfig(backfill_minutes=backfill_minutes),
-                           on_event=emit)
+                           resume_from=_newest_stored(eng, tickers or []), on_event=emit)
     stop = _stop_event(duration)
     stats = _run_with_worker(source.run, worker, stop)
     emit({"event": "stopped", **stats.as_dict(), **({"ingest": worker.counters.as_dict()} if worker else {})})
@@ -185,7 +186,56 @@ def stream_replay(
         stderr.print("no stored bars matched: ingest some first (tftrade data synthetic | tftrade ingest csv)")
 
 
+def _newest_stored(eng: Any, tickers: list[str]) -> dict[str, int]:
+    """Newest stored minute bar of each named ticker (epoch ns): the first backfill starts after it."""
+    from tftrade.store.bars import bar_summary
+
+    wanted = {t.upper() for t in tickers}
+    out: dict[str, int] = {}
+    for r in bar_summary(eng):
+        last, ticker = r["last"], str(r["ticker"])
+        if r["timeframe"] == "1min" and isinstance(last, datetime) and ticker in wanted:
+            out[ticker] = int(last.timestamp()) * 1_000_000_000
+    return out
+
+
 def _storing(store: bool | None, bus: Any) -> bool:
     from tftrade.stream.memory import InMemoryBus
 
     return isinstance(bus, InMemoryBus) if store is None else store
+
+
+@app.command("tail")
+@command
+def stream_tail(
+    topic: str = typer.Argument(..., help="market_data, social_data, predictions, orders or fills."),
+    group: str | None = typer.Option(None, "--group", help="Consumer group (default: a fresh one; others unaffected)."),
+    from_start: bool = typer.Option(False, "--from-start", help="Begin at the oldest message kept, not new ones."),
+    prefix: str = typer.Option("tftrade", "--prefix", help="Redis stream-name prefix."),
+    bus_kind: str = typer.Option("redis", "--bus", help="redis (tail another process's bus) or memory."),
+    duration: float | None = DurationOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Print the messages on a topic of the Redis bus, one line each (acked in the tail's own group)."""
+    import uuid
+
+    import msgspec
+
+    from tftrade.stream.consumer import ConsumerConfig, run_consumer
+    from tftrade.stream.topics import check_topic
+
+    name = check_topic(topic)
+    bus = _bus(bus_kind, settings(), prefix)
+    emit = _printer(as_json)
+    cfg = ConsumerConfig(name, group or f"tail-{uuid.uuid4().hex[:8]}", "tail", count=256, block_ms=200,
+                         from_start=from_start)
+
+    def show(batch: list[Any]) -> None:
+        for d in batch:
+            if d.message is None:
+                emit({"event": "undecodable", "id": d.id, "error": d.error, "raw": d.raw.decode("utf-8", "replace")})
+            else:
+                emit({"event": "message", "id": d.id, **msgspec.to_builtins(d.message)})
+
+    stats = run_consumer(bus, cfg, show, _stop_event(duration))
+    emit({"event": "stopped", "messages": stats.messages, "bus_errors": stats.bus_errors})

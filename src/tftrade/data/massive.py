@@ -7,8 +7,8 @@ the stream goes on — and ``RESTClient.list_aggs`` (``next_url`` pagination, re
 backoff on 429 and 5xx honouring ``Retry-After``) for the backfill.
 
 On start and after every reconnect, once the socket is subscribed, each ticker is backfilled
-over REST from the minute after the newest bar seen (or ``backfill_minutes`` back) to now, so
-a disconnect leaves no hole. Bars arriving twice (socket and backfill, a replay) or out of
+over REST from the minute after the newest bar seen (but at most ``backfill_minutes`` back) to
+now, so a disconnect leaves no hole. Bars arriving twice (socket and backfill, a replay) or out of
 order are published as they come: the store's key keeps one copy. A bar that arrives more than
 ``late_after_s`` after its minute closed, or older than the newest bar of its ticker, is
 counted and reported as late. Reconnects wait with capped exponential backoff; an auth
@@ -303,7 +303,7 @@ class MassiveSource:
         names = list(tickers) if tickers is not None else sorted({*self.tickers, *self._last, *self._unfilled})
         total = 0
         for t in names:
-            start = self._last[t] + _MIN_NS if t in self._last else now - self.config.backfill_minutes * _MIN_NS
+            start = max(self._last.get(t, 0) + _MIN_NS, now - self.config.backfill_minutes * _MIN_NS)
             try:
                 total += self._backfill_one(t, start, now)
                 self._unfilled.discard(t)

@@ -30,7 +30,7 @@ from tftrade.core.calendar import TradingCalendar
 from tftrade.core.types import Timeframe
 from tftrade.data.validation import validate_bars
 from tftrade.store.bars import insert_bars
-from tftrade.store.runs import quarantine_rows
+from tftrade.store.runs import finish_run, quarantine_rows, start_run
 from tftrade.stream.bus import Bus, Delivery
 from tftrade.stream.consumer import ConsumerConfig, ConsumerStats, run_consumer
 from tftrade.stream.messages import BarMessage, MalformedFrame
@@ -98,11 +98,32 @@ class IngestWorker:
         self._lock = threading.Lock()
 
     def run(self, stop: threading.Event) -> ConsumerStats:
-        """Consume until ``stop`` is set."""
+        """Consume until ``stop`` is set; the run is logged in ``ingest_runs`` (kind ``stream``) with its counts."""
         cfg = self.config
-        return run_consumer(self.bus, ConsumerConfig("market_data", cfg.group, cfg.consumer, count=cfg.count,
-                                                     block_ms=cfg.block_ms, reclaim_idle_ms=cfg.reclaim_idle_ms),
-                            self.handle, stop, stats=self.consumer_stats)
+        run_id = start_run(self.engine, "stream", f"{_SOURCE}/{cfg.group}/{cfg.consumer}")
+        status, error = "ok", None
+        try:
+            return run_consumer(self.bus, ConsumerConfig("market_data", cfg.group, cfg.consumer, count=cfg.count,
+                                                         block_ms=cfg.block_ms, reclaim_idle_ms=cfg.reclaim_idle_ms),
+                                self.handle, stop, stats=self.consumer_stats, dead_letter=self.dead_letter)
+        except BaseException as e:
+            status, error = "failed", f"{type(e).__name__}: {e}"[:2000]
+            raise
+        finally:
+            c = self.counters
+            counts = {"rows_read": c.bars, "inserted": c.inserted, "duplicates": c.duplicates,
+                      "quarantined": c.quarantined}
+            try:
+                finish_run(self.engine, run_id, status, counts, report=c.as_dict(), error=error)
+            except Exception as e:  # the database may be what failed; the counters were logged anyway
+                log.error("could not close ingest run %d: %s", run_id, e)
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Quarantine a message the handler fails on every time (so it does not stall the topic)."""
+        row = pd.DataFrame({"row_number": [None], "raw": [delivery.raw.decode("utf-8", "replace")],
+                            "reason": [reason[:2000]]})
+        with self.engine.begin() as conn:
+            quarantine_rows(conn, _SOURCE, row)
 
     def handle(self, batch: list[Delivery]) -> None:
         """Validate and store one batch atomically (raises, storing nothing, if the database fails)."""

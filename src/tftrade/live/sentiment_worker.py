@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from tftrade.data.comments import Annotate, RawRecord, ingest_comments
 from tftrade.sentiment.aggregate import aggregate, write_aggregates
 from tftrade.sentiment.pipeline import with_noise_weights
+from tftrade.store.runs import quarantine_rows
 from tftrade.store.schema import reddit_comment_texts, reddit_comments
 from tftrade.stream.bus import Bus, Delivery
 from tftrade.stream.consumer import ConsumerConfig, ConsumerStats, run_consumer
@@ -83,7 +84,14 @@ class SentimentWorker:
         cfg = self.config
         return run_consumer(self.bus, ConsumerConfig("social_data", cfg.group, cfg.consumer, count=cfg.count,
                                                      block_ms=cfg.block_ms, reclaim_idle_ms=cfg.reclaim_idle_ms),
-                            self.handle, stop, stats=self.consumer_stats)
+                            self.handle, stop, stats=self.consumer_stats, dead_letter=self.dead_letter)
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Quarantine a message the handler fails on every time (so it does not stall the topic)."""
+        row = pd.DataFrame({"row_number": [None], "raw": [delivery.raw.decode("utf-8", "replace")],
+                            "reason": [reason[:2000]]})
+        with self.engine.begin() as conn:
+            quarantine_rows(conn, _SOURCE, row)
 
     def handle(self, batch: list[Delivery]) -> None:
         """Store one batch of comments and refresh the aggregates of the minutes it touched."""

@@ -1,9 +1,15 @@
 """Run one consumer: read batches, hand them to a handler, ack only what the handler finished.
 
 The loop is at-least-once by construction: a batch is acknowledged after ``handle`` returns,
-never before. If ``handle`` raises, nothing of the batch is acked; the consumer re-subscribes
-(so the batch comes back first) and retries after a capped backoff. Messages a dead consumer
-of the same group left pending are reclaimed every ``reclaim_every_s``.
+never before. If ``handle`` raises, nothing of the batch is acked and the same batch is retried
+after a capped backoff (it also stays pending on the bus, so a crash does not lose it).
+
+A *poison* message — one the handler fails on every time while its neighbours go through —
+must not stall the topic: after ``max_batch_failures`` failures the batch is handled one
+message at a time; if some succeed and some keep failing, the failing ones go to
+``dead_letter(delivery, reason)`` (workers quarantine them) and are acked. If every message
+fails (the database is down) nothing is dead-lettered and the retries go on. Messages a dead
+consumer of the same group left pending are reclaimed every ``reclaim_every_s``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[list[Delivery]], None]
 """Processes one batch; returns normally only when every delivery is durably handled."""
+DeadLetter = Callable[[Delivery, str], None]
+"""Takes a message the handler keeps failing on, with the reason (e.g. writes it to the quarantine)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class ConsumerConfig:
     reclaim_every_s: float = 5.0
     max_backoff_s: float = 5.0
     from_start: bool = True
+    max_batch_failures: int = 3
 
 
 @dataclass
@@ -49,13 +58,15 @@ class ConsumerStats:
     redelivered: int = 0
     reclaimed: int = 0
     handler_errors: int = 0
+    dead_lettered: int = 0
     bus_errors: int = 0
     last_error: str = ""
     extra: dict[str, int] = field(default_factory=dict)
 
 
 def run_consumer(bus: Bus, config: ConsumerConfig, handle: Handler, stop: threading.Event,
-                 *, stats: ConsumerStats | None = None, sleep: Callable[[float], None] = time.sleep) -> ConsumerStats:
+                 *, stats: ConsumerStats | None = None, sleep: Callable[[float], None] = time.sleep,
+                 dead_letter: DeadLetter | None = None) -> ConsumerStats:
     """Consume ``config.topic`` until ``stop`` is set; return the counters.
 
     Examples
@@ -97,29 +108,71 @@ def run_consumer(bus: Bus, config: ConsumerConfig, handle: Handler, stop: thread
             continue
         if not batch:
             continue
-        try:
-            handle(batch)
-        except Exception as e:  # the handler's failure must not ack the batch
-            st.handler_errors += 1
-            st.last_error = f"{type(e).__name__}: {e}"
-            backoff = _next_backoff(backoff, config.max_backoff_s)
-            log.error("handler failed on %d messages of %s (%s); not acked, retrying in %.2fs",
-                      len(batch), config.topic, st.last_error, backoff)
-            sleep(backoff)
-            subscribed = False  # re-subscribing returns the unacked batch first
-            continue
-        backoff = 0.0
+        done = _handle_until_done(batch, config, handle, stop, st, sleep, dead_letter)
         st.batches += 1
-        st.messages += len(batch)
-        st.redelivered += sum(d.redelivered for d in batch)
+        st.messages += len(done)
+        st.redelivered += sum(d.redelivered for d in done)
+        if len(done) < len(batch):
+            subscribed = False  # stopped while failing: the rest stays pending and comes back first
+        if not done:
+            continue
         try:
-            st.acked += bus.ack(config.topic, config.group, [d.id for d in batch])
+            st.acked += bus.ack(config.topic, config.group, [d.id for d in done])
         except BusError as e:  # handled but not acked: it comes back and the idempotent write skips it
             st.bus_errors += 1
             st.last_error = str(e)
             log.warning("ack failed on %s (%s); the batch will be redelivered", config.topic, e)
             subscribed = False
     return st
+
+
+def _handle_until_done(batch: list[Delivery], config: ConsumerConfig, handle: Handler, stop: threading.Event,
+                       st: ConsumerStats, sleep: Callable[[float], None],
+                       dead_letter: DeadLetter | None) -> list[Delivery]:
+    """Handle ``batch`` (retrying; splitting out poison messages); return the deliveries to ack."""
+    backoff = 0.0
+    failures = 0
+    while True:
+        try:
+            handle(batch)
+            return batch
+        except Exception as e:  # the handler's failure must not ack the batch
+            failures += 1
+            st.handler_errors += 1
+            st.last_error = f"{type(e).__name__}: {e}"
+        if failures >= config.max_batch_failures and len(batch) > 1:
+            done = _split(batch, handle, st, dead_letter)
+            if done is not None:
+                return done
+        backoff = _next_backoff(backoff, config.max_backoff_s)
+        log.error("handler failed on %d messages of %s (%s); not acked, retrying in %.2fs",
+                  len(batch), config.topic, st.last_error, backoff)
+        if stop.is_set():
+            return []
+        sleep(backoff)
+
+
+def _split(batch: list[Delivery], handle: Handler, st: ConsumerStats,
+           dead_letter: DeadLetter | None) -> list[Delivery] | None:
+    """One message at a time: dead-letter the ones that fail while others pass; ``None`` if all fail."""
+    failed: list[tuple[Delivery, str]] = []
+    for d in batch:
+        try:
+            handle([d])
+        except Exception as e:
+            failed.append((d, f"{type(e).__name__}: {e}"))
+    if len(failed) == len(batch):
+        return None  # nothing passes: a transient fault (database down), not a poison message
+    for d, reason in failed:
+        log.error("message %s of %s fails every time (%s); dead-lettered", d.id, d.topic, reason)
+        if dead_letter is not None:
+            try:
+                dead_letter(d, f"handler failed on this message every time: {reason}")
+            except Exception as e:  # cannot park it either: keep it pending and retry later
+                log.error("dead-lettering %s failed (%s); it stays pending", d.id, e)
+                return None
+        st.dead_lettered += 1
+    return batch
 
 
 def _next_backoff(current: float, cap: float) -> float:
