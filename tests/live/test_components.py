@@ -125,3 +125,22 @@ def test_series_travel_with_the_bars_and_carry_forward_when_missing() -> None:
     w.append(MIN, *(np.ones(1) for _ in range(5)), series=cs.series)
     w.append(2 * MIN, *(np.ones(1) for _ in range(5)), series={})
     assert w.vix is not None and w.vix.tolist() == [20.0, 20.0] and w.benchmark is None
+
+
+def test_live_forecasts_are_complete_only_when_every_ticker_reported_once() -> None:
+    from tftrade.live.forecasts import NO_FORECAST_HORIZON, LiveForecasts
+    from tftrade.stream.messages import PredictionMessage
+
+    f = LiveForecasts(("A", "B"), horizon=5)
+
+    def msg(t: str, h: int = 5) -> PredictionMessage:
+        return PredictionMessage(t, MIN, h, 10.0, -0.01, 0.001, 0.01, 0.001, 0.5)
+
+    f.add(msg("A"))
+    f.add(msg("A"))  # redelivered
+    assert not f.complete(MIN)
+    f.add(msg("B", NO_FORECAST_HORIZON))
+    assert f.complete(MIN)
+    _, q50, _, conf = f.row(MIN, ("B", "A"))  # type: ignore[misc]
+    assert np.isnan(q50[0]) and q50[1] == 0.001 and conf[1] == 0.5
+    assert f.row(2 * MIN, ("A",)) is None

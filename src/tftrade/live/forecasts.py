@@ -24,7 +24,7 @@ class LiveForecasts:
     def __init__(self, tickers: tuple[str, ...], horizon: int, keep: int = 64) -> None:
         self.tickers, self._horizon, self.keep = tickers, horizon, keep
         self._index = {t: i for i, t in enumerate(tickers)}
-        self._rows: dict[int, tuple[Float64Array, int]] = {}  # as_of -> (4 × n values, messages seen)
+        self._rows: dict[int, tuple[Float64Array, set[int]]] = {}  # as_of -> (4 × n values, tickers seen)
         self.last_latency_ns: int | None = None
 
     @property
@@ -39,21 +39,21 @@ class LiveForecasts:
             return
         got = self._rows.get(message.as_of_ns)
         if got is None:
-            got = (np.full((4, len(self.tickers)), np.nan), 0)
+            got = (np.full((4, len(self.tickers)), np.nan), set())
             self._rows[message.as_of_ns] = got
             for old in sorted(self._rows)[:-self.keep]:
                 del self._rows[old]
         values, seen = got
         if message.horizon != NO_FORECAST_HORIZON:
             values[:, i] = (message.q10, message.q50, message.q90, message.confidence_score)
-        self._rows[message.as_of_ns] = (values, seen + 1)
+        seen.add(i)  # a redelivered message counts once
         if message.latency_ns is not None:
             self.last_latency_ns = message.latency_ns
 
     def complete(self, timestamp_ns: int) -> bool:
         """True once every ticker's message for the bar at ``timestamp_ns`` has arrived."""
         got = self._rows.get(timestamp_ns)
-        return got is not None and got[1] >= len(self.tickers)
+        return got is not None and len(got[1]) == len(self.tickers)
 
     def row(self, timestamp_ns: int, tickers: tuple[str, ...]) -> tuple[Float64Array, ...] | None:
         """``(q10, q50, q90, confidence)`` made at ``timestamp_ns``; ``None`` when no ticker has one."""
