@@ -101,12 +101,12 @@ def test_only_one_trade_worker_holds_the_lease_and_a_lost_lease_stops_it() -> No
     client = redis_or_skip()
     key = f"test:lease:{uuid.uuid4().hex}"
     stop = threading.Event()
-    first = RedisLease(client, key, "one", ttl_ms=300)
+    first = RedisLease(client, key, "one", ttl_ms=2000)
     first.hold(stop)
     with pytest.raises(LiveError, match="held by 'one'"):
-        RedisLease(client, key, "two", ttl_ms=300).hold(threading.Event())
+        RedisLease(client, key, "two", ttl_ms=2000).hold(threading.Event())
     client.set(key, "intruder")  # someone else took it (e.g. after an expiry)
-    assert first.lost.wait(2.0) and stop.is_set()
+    assert first.lost.wait(10.0) and stop.is_set()
     first.release()
     assert client.get(key) == b"intruder"  # not ours: left alone
     client.delete(key)
