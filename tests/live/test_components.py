@@ -144,3 +144,19 @@ def test_live_forecasts_are_complete_only_when_every_ticker_reported_once() -> N
     _, q50, _, conf = f.row(MIN, ("B", "A"))  # type: ignore[misc]
     assert np.isnan(q50[0]) and q50[1] == 0.001 and conf[1] == 0.5
     assert f.row(2 * MIN, ("A",)) is None
+
+
+def test_a_restarted_worker_starts_with_the_stored_bars_as_history(sqlite_engine: object) -> None:
+    from tftrade.data.ingest import ingest_synthetic
+    from tftrade.data.synthetic import SyntheticConfig, generate_market
+    from tftrade.live.warm import warm_window
+
+    sm = generate_market(SyntheticConfig(n_tickers=3, days=1, seed=4))
+    ingest_synthetic(sqlite_engine, sm)  # type: ignore[arg-type]
+    tickers = tuple(sm.tickers)
+    w, a = RollingMarket(tickers, ("S",) * 3, "1min", capacity=50), Assembler(tickers)
+    last = int(sm.timestamps[-1])
+    assert warm_window(sqlite_engine, w, a, until_ns=last + MIN) == 50  # type: ignore[arg-type]
+    assert int(w.timestamps[-1]) == last and w.timestamps.tolist() == sm.timestamps[-50:].tolist()
+    np.testing.assert_allclose(w.close, sm.close[-50:], rtol=1e-4)  # stored as 1/10,000 ticks
+    assert a.add(_bar(tickers[0], last), "dup") == [] and a.late == 1  # already in the window

@@ -36,7 +36,8 @@ def test_the_trade_worker_trades_from_redis_and_a_second_one_is_refused(sqlite_e
     redis_or_skip()
     ingest_synthetic(sqlite_engine, generate_market(SyntheticConfig(n_tickers=4, days=1, seed=2)))  # type: ignore[arg-type]
     prefix = f"test:{uuid.uuid4().hex}"
-    opts = LiveOptions(strategy="sma", redis_url="redis://127.0.0.1:6379/0", bus_prefix=prefix, cadence=1)
+    opts = LiveOptions(strategy="sma", redis_url="redis://127.0.0.1:6379/0", bus_prefix=prefix, cadence=1,
+                       warm_start=False)
     market = load_market(sqlite_engine, timeframe="1min", vix=None)  # type: ignore[arg-type]
     bus = open_bus(opts.redis_url, prefix)
     stop, events, result = threading.Event(), [], {}
@@ -61,7 +62,8 @@ def test_no_decision_outside_the_session(sqlite_engine: object) -> None:
     redis_or_skip()
     ingest_synthetic(sqlite_engine, generate_market(SyntheticConfig(n_tickers=3, days=1, seed=2)))  # type: ignore[arg-type]
     prefix = f"test:{uuid.uuid4().hex}"
-    opts = LiveOptions(strategy="sma", redis_url="redis://127.0.0.1:6379/0", bus_prefix=prefix, cadence=1)
+    opts = LiveOptions(strategy="sma", redis_url="redis://127.0.0.1:6379/0", bus_prefix=prefix, cadence=1,
+                       warm_start=False)
     bus = open_bus(opts.redis_url, prefix)
     replay_bars(bus, load_market(sqlite_engine, timeframe="1min", vix=None).rows(0, 60))  # type: ignore[arg-type]
     sunday = pd.Timestamp("2024-01-07 12:00", tz="America/New_York").value

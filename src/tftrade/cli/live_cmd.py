@@ -147,6 +147,7 @@ def worker(
     cash: float = typer.Option(1_000_000.0, "--cash", min=1.0),
     flatten_minutes: int | None = typer.Option(None, "--flatten-minutes", min=1),
     redis_url: str | None = typer.Option(None, "--redis-url", help="Redis URL (default: TFTRADE_REDIS_URL)."),
+    warm_start: bool = typer.Option(True, "--warm-start/--no-warm-start", help="Start with the stored bars."),
     as_json: bool = JsonOption,
 ) -> None:
     """Run one worker against Redis Streams (consumer groups); the trade worker holds a lease (one at a time)."""
@@ -154,7 +155,7 @@ def worker(
     from tftrade.live.status import json_lines
 
     cfg, opts = _options(tickers, broker=broker, cadence=cadence, strategy=strategy, model=model, cash=cash,
-                         flatten_minutes=flatten_minutes, redis_url=redis_url)
+                         flatten_minutes=flatten_minutes, redis_url=redis_url, warm_start=warm_start)
     eng = engine(cfg)
     stop = threading.Event()
     sink = json_lines() if as_json else (lambda e: None)

@@ -67,6 +67,8 @@ class LiveOptions:
     scorer: str = "lexicon"
     bus_prefix: str = "tftrade"
     """Redis key prefix of the streams (and of the trade lease) of ``tftrade worker``."""
+    warm_start: bool = True
+    """Live workers (``--source massive``, ``tftrade worker``) start with the stored bars as history."""
 
 
 def open_bus(redis_url: str | None, prefix: str = "tftrade") -> Bus:
@@ -159,6 +161,12 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
         pw = PredictWorker(bus, predictor, tickers, sectors, opts.timeframe, engine=engine, on_event=emit)
         workers.append(("predict", pw.run))
     services = _services(bus, engine, opts)
+    if opts.source == "massive" and opts.warm_start:
+        from tftrade.live.warm import warm_window
+
+        warm_window(engine, stack.worker.window, stack.worker.assembler)
+        if pw is not None:
+            warm_window(engine, pw.window, pw.assembler)
     if on_stack is not None:
         on_stack(stack, pw)
     source = _source(bus, engine, market, opts)
@@ -261,17 +269,21 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
         if name == "predict":
             pw = PredictWorker(bus, load_predictor(opts), market.tickers, market.sectors, opts.timeframe,
                                engine=engine, consumer=me, on_event=emit)
+            if opts.warm_start:
+                from tftrade.live.warm import warm_window
+
+                warm_window(engine, pw.window, pw.assembler)
             pw.run(stop)
             return {"event": "summary", "worker": name, **vars(pw.counters)}
         if name == "trade":
-            return _trade_worker(bus, market, opts, emit, stop, me, clock or SystemClock())
+            return _trade_worker(bus, engine, market, opts, emit, stop, me, clock or SystemClock())
         raise LiveError(f"unknown worker {name!r}; choose ingest, sentiment, predict or trade")
     finally:
         bus.close()
 
 
-def _trade_worker(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, stop: threading.Event, me: str,
-                  clock: Clock) -> dict[str, object]:
+def _trade_worker(bus: Bus, engine: Engine, market: Any, opts: LiveOptions, emit: Emit, stop: threading.Event,
+                  me: str, clock: Clock) -> dict[str, object]:
     import redis
 
     from tftrade.live.lease import RedisLease
@@ -289,6 +301,10 @@ def _trade_worker(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, stop: th
                                    gate=RiskGate(GateLimits()), session=XnysSession(opts.flatten_minutes),
                                    horizon=predictor.horizon if predictor is not None else None, emit=emit,
                                    consumer=me, series=_series(market))
+        if opts.warm_start:
+            from tftrade.live.warm import warm_window
+
+            warm_window(engine, stack.worker.window, stack.worker.assembler)
         stack.worker.run(stop)
         c = stack.worker.counters
         return {"event": "summary", "worker": "trade", "steps": c.steps, "decisions": c.decisions,
