@@ -21,17 +21,10 @@ from tftrade.core.types import Timeframe
 from tftrade.execution.costs import CostModel
 from tftrade.portfolio.config import OptimizerConfig
 from tftrade.risk.gate import GateLimits
+from tftrade.strategy.bars import BARS_PER_DAY, periods_per_year
 
-BARS_PER_DAY: dict[Timeframe, int] = {"1min": 390, "1day": 1}
-
-
-def periods_per_year(timeframe: Timeframe) -> float:
-    """Bars per year: 252 sessions × bars per session.
-
-    >>> periods_per_year("1min"), periods_per_year("1day")
-    (98280.0, 252.0)
-    """
-    return 252.0 * BARS_PER_DAY[timeframe]
+__all__ = ["BARS_PER_DAY", "BacktestConfig", "StopRule", "TradingSetup", "apply_overrides", "periods_per_year",
+           "stop_rule", "trading_setup"]
 
 
 class BacktestConfig(BaseModel):

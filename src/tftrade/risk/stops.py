@@ -92,20 +92,32 @@ def average_true_range(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.Array
     [2.0, 2.0, 1.75]
     """
     hi, lo, cl = (np.atleast_2d(np.asarray(a, dtype=np.float64)) for a in (high, low, close))
-    if period < 1:
-        raise RiskError(f"ATR period must be >= 1, got {period}")
-    prev = np.vstack([np.full((1, cl.shape[1]), np.nan), cl[:-1]])
-    tr = np.fmax(hi - lo, np.fmax(np.abs(hi - prev), np.abs(lo - prev)))
-    out = np.full(tr.shape, np.nan)
-    atr = np.full(tr.shape[1], np.nan)
-    seen = np.zeros(tr.shape[1])
-    for t in range(tr.shape[0]):
-        ok = np.isfinite(tr[t])
-        seen[ok] += 1
-        alpha = np.where(seen < period, 1.0 / np.maximum(seen, 1), 1.0 / period)
-        atr = np.where(ok, np.where(np.isnan(atr), tr[t], atr + alpha * (tr[t] - atr)), atr)
-        out[t] = atr
+    state = AtrState(cl.shape[1], period)
+    out = np.full(cl.shape, np.nan)
+    for t in range(cl.shape[0]):
+        out[t] = state.update(hi[t], lo[t], cl[t - 1] if t else np.full(cl.shape[1], np.nan))
     return out
+
+
+class AtrState:
+    """Wilder's ATR bar by bar (what :func:`average_true_range` computes over a whole array), for a live loop."""
+
+    def __init__(self, n: int, period: int = 14) -> None:
+        if period < 1:
+            raise RiskError(f"ATR period must be >= 1, got {period}")
+        self.period = period
+        self.atr = np.full(n, np.nan)
+        self._seen = np.zeros(n)
+
+    def update(self, high: npt.ArrayLike, low: npt.ArrayLike, prev_close: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Take one bar (and the close before it); return the ATR up to and including this bar."""
+        hi, lo, prev = (np.asarray(a, dtype=np.float64) for a in (high, low, prev_close))
+        tr = np.fmax(hi - lo, np.fmax(np.abs(hi - prev), np.abs(lo - prev)))
+        ok = np.isfinite(tr)
+        self._seen[ok] += 1
+        alpha = np.where(self._seen < self.period, 1.0 / np.maximum(self._seen, 1), 1.0 / self.period)
+        self.atr = np.where(ok, np.where(np.isnan(self.atr), tr, self.atr + alpha * (tr - self.atr)), self.atr)
+        return self.atr.copy()
 
 
 def atr_fractions(atr: npt.ArrayLike, entry_price: npt.ArrayLike, k_stop: float,

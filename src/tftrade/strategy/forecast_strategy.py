@@ -21,16 +21,16 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from tftrade.backtest.config import BARS_PER_DAY, periods_per_year
-from tftrade.backtest.forecasts import ForecastPanel
-from tftrade.backtest.strategy import AccountState, Targets
-from tftrade.backtest.view import MarketView
 from tftrade.core.types import Float64Array, Timeframe
 from tftrade.portfolio import OptimizerConfig, bl_posterior, ledoit_wolf, market_implied_prior, optimize
 from tftrade.portfolio.views import views_from_forecasts
+from tftrade.strategy.bars import BARS_PER_DAY, periods_per_year
+from tftrade.strategy.contract import AccountState, Targets
 from tftrade.strategy.estimates import betas, dollar_adv, simple_returns
+from tftrade.strategy.forecasts import ForecastRows
 from tftrade.strategy.sentiment_input import SentimentPanel
 from tftrade.strategy.signals import SignalConfig, Signals, make_signals
+from tftrade.strategy.view import MarketView
 
 
 class StrategyConfig(BaseModel):
@@ -49,7 +49,7 @@ class StrategyConfig(BaseModel):
 class ForecastStrategy:
     """Black–Litterman on TFT forecasts and sentiment (see the module docstring)."""
 
-    def __init__(self, forecasts: ForecastPanel, sentiment: SentimentPanel | None = None,
+    def __init__(self, forecasts: ForecastRows, sentiment: SentimentPanel | None = None,
                  config: StrategyConfig | None = None) -> None:
         self.forecasts, self.sentiment = forecasts, sentiment
         self.config = config or StrategyConfig()
@@ -64,8 +64,8 @@ class ForecastStrategy:
         sent = trend = vol_z = None
         if self.sentiment is not None and (got := self.sentiment.rows(view.now_ns, view.tickers)) is not None:
             sent, trend, vol_z = got
-        # volume over the same rows as close[1:], also when fewer than lookback + 1 bars exist yet
-        close, volume = view.history("close", cfg.lookback + 1), view.history("volume", cfg.lookback + 1)[1:]
+        close = view.history("close", cfg.lookback + 1)
+        volume = view.history("volume", close.shape[0] - 1)  # the bars of the returns (fewer early on)
         prices = view.last_prices()
         adv = dollar_adv(close[1:], volume, BARS_PER_DAY[tf])
         sig = make_signals(q10, q50, q90, conf, sent, adv, prices, view.vix, cfg.signals, trend, vol_z)
