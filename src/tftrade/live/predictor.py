@@ -109,10 +109,9 @@ class TftPredictor:
 
     def predict(self, frame: MarketFrame, row: int) -> Quantiles | None:
         """Forecast every ticker from the ``history`` bars ending at ``row`` (``None`` if fewer or any missing)."""
-        from tftrade.features.dataset import build_panel
+        from tftrade.features.dataset import WindowIndex, build_panel
         from tftrade.features.errors import FeatureError
         from tftrade.features.known import known_features
-        from tftrade.features.dataset import WindowIndex
         from tftrade.forecast.calibration import local_ratio
         from tftrade.forecast.prediction import align
 
