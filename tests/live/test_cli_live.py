@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from tftrade.cli import app
+
+pytestmark = pytest.mark.usefixtures("initialized_home")
 
 runner = CliRunner()
 

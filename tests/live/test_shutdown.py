@@ -81,6 +81,7 @@ def test_sigint_stops_tftrade_live_cleanly_with_a_summary(tmp_path: Path) -> Non
     env = {**os.environ, "TFTRADE_HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src")}
     cli = [sys.executable, "-m", "tftrade.cli"] if (ROOT / "src/tftrade/cli/__main__.py").exists() else \
         [sys.executable, "-c", "from tftrade.cli import main; main()"]
+    subprocess.run([*cli, "db", "init"], env=env, check=True, capture_output=True)
     subprocess.run([*cli, "ingest", "synthetic", "--tickers", "4", "--days", "1", "--json"], env=env, check=True,
                    capture_output=True)
     proc = subprocess.Popen([*cli, "live", "--strategy", "sma", "--speed", "600", "--json"], env=env,
