@@ -25,10 +25,43 @@ def _json(target: typer.Typer, *args: str) -> Any:
 
 
 def test_score_json() -> None:
-    out = _json(app, "sentiment", "score", "$TSLA to the moon 🚀", "IT is ON, puts on NVDA", "meh")
+    out = _json(app, "sentiment", "score", "$TSLA to the moon 🚀", "IT is ON, puts on NVDA", "meh", "--scorer", "lexicon")
     assert out["scorer"] == "lexicon"
     labels = [(r["label"], r["tickers"]) for r in out["results"]]
     assert labels == [("bullish", ["TSLA"]), ("bearish", ["NVDA"]), ("neutral", [])]
+
+
+def test_score_defaults_to_social_and_weighs_foreign_text_low() -> None:
+    out = _json(app, "sentiment", "score", "$TSLA to the moon 🚀", "großartig, kaufen!")
+    assert out["scorer"] == "social"
+    (moon, german) = out["results"]
+    assert moon["label"] == "bullish" and moon["score"] > 0.5 and moon["weight"] == 1.0
+    assert german["score"] == 0.0 and german["label"] == "neutral" and german["weight"] == 0.1
+
+
+def test_score_reads_stdin_a_file_and_texts_starting_with_a_dash(tmp_path: Path) -> None:
+    texts = "-5% today on $AAPL, dumping\n\n$NVDA to the moon 🚀\n--worst stock ever, selling $AMD\n"
+    result = runner.invoke(app, ["sentiment", "score", "-", "--scorer", "lexicon", "--json"], input=texts)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["results"]
+    assert [r["text"] for r in rows] == ["-5% today on $AAPL, dumping", "$NVDA to the moon 🚀",
+                                         "--worst stock ever, selling $AMD"]
+    assert [r["label"] for r in rows] == ["bearish", "bullish", "bearish"]
+    path = tmp_path / "texts.txt"
+    path.write_text(texts, encoding="utf-8")
+    from_file = _json(app, "sentiment", "score", "--file", str(path), "--scorer", "lexicon")["results"]
+    assert from_file == rows
+    dashed = _json(app, "sentiment", "score", "-3% and falling, puts", "--scorer", "lexicon")["results"]
+    assert dashed[0]["text"] == "-3% and falling, puts" and dashed[0]["label"] == "bearish"
+    literal = _json(app, "sentiment", "score", "--scorer", "lexicon", "--", "--json")["results"]
+    assert literal[0]["text"] == "--json"
+
+
+def test_score_without_texts_or_with_a_missing_file_is_one_line() -> None:
+    result = runner.invoke(app, ["sentiment", "score", "--scorer", "lexicon"], input="")
+    assert result.exit_code == 1 and "no texts to score" in result.output
+    result = runner.invoke(app, ["sentiment", "score", "--file", "/nonexistent/texts.txt"])
+    assert result.exit_code == 1 and "no such file of texts" in result.output
 
 
 def test_ingest_aggregate_momentum(tmp_path: Path) -> None:
@@ -36,9 +69,9 @@ def test_ingest_aggregate_momentum(tmp_path: Path) -> None:
              "author": f"u{k}", "created_utc": 1704207600 + 30 * k, "score": k} for k in range(40)]
     path = tmp_path / "c.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken\n", encoding="utf-8")
-    first = _json(ingest_app, "comments", str(path))["files"][0]
+    first = _json(ingest_app, "comments", str(path), "--scorer", "lexicon")["files"][0]
     assert (first["inserted"], first["quarantined"], first["mentions"]) == (40, 1, 40)
-    assert _json(ingest_app, "comments", str(path))["files"][0]["duplicates"] == 40
+    assert _json(ingest_app, "comments", str(path), "--scorer", "lexicon")["files"][0]["duplicates"] == 40
     agg = _json(app, "sentiment", "aggregate", "--window", "5min")
     assert (agg["mentions"], agg["tickers"], agg["rows_written"]) == (40, 1, 4)
     assert agg["noise"]["comments"] == 40

@@ -134,6 +134,26 @@ def train(
     emit(report, as_json, lambda r: table("sentiment train", [asdict(r)]))
 
 
+@app.command("train-social")
+@command
+def train_social(
+    out: Path | None = typer.Option(None, "--out", help="Where to write the model (default: the shipped asset)."),
+    limit: int | None = typer.Option(None, "--limit", min=50,
+                                     help="Use only the first N tagged messages in time (quick runs)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="Torch threads for the MiniLM encoders."),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines",
+                                   help="Also report the lexicon and learned scorers on the held-out fifth."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Train the social scorer on StockTwits' first four fifths in time; report on the last fifth."""
+    from tftrade.sentiment.social_train import train_and_save_social
+
+    stderr.print("encoding the StockTwits messages with two MiniLM encoders (minutes on CPU)...")
+    report = train_and_save_social(out, threads=threads, limit=limit, baselines=baselines)
+    emit(report, as_json, lambda r: table("sentiment train-social (held-out last fifth in time)",
+                                          [asdict(r.heldout), *(asdict(b) for b in r.baselines)]))
+
+
 @command
 def ingest_comments(
     paths: list[Path] = typer.Argument(..., help="JSONL/NDJSON/JSON/CSV comment files (optionally .gz)."),

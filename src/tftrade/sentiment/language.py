@@ -8,7 +8,8 @@ score read from word fragments (the lexicon scored German *großartig, kaufen!*
 A text is *foreign* when
 
 * more than 30 % of its letters are outside the Latin script (Cyrillic, CJK, Arabic, ...), or
-* its words of foreign evidence outnumber its English words.
+* its words of foreign evidence outnumber its English words, or are at least two and
+  as many.
 
 Foreign evidence is a function word or common market word of German, French,
 Spanish, Italian, Portuguese or Dutch that is not also English (:data:`FOREIGN_WORDS`),
@@ -111,7 +112,7 @@ def is_foreign(text: str) -> bool:
             en += 1
         elif w in FOREIGN_WORDS or _NON_ENGLISH_LATIN.search(w):
             fo += 1
-    return fo > en
+    return fo > en or fo >= max(2, en)
 
 
 def language_weights(texts: Sequence[str]) -> npt.NDArray[np.float64]:
