@@ -25,7 +25,8 @@ def _json(target: typer.Typer, *args: str) -> Any:
 
 
 def test_score_json() -> None:
-    out = _json(app, "sentiment", "score", "$TSLA to the moon 🚀", "IT is ON, puts on NVDA", "meh", "--scorer", "lexicon")
+    out = _json(app, "sentiment", "score", "$TSLA to the moon 🚀", "IT is ON, puts on NVDA", "meh",
+                "--scorer", "lexicon")
     assert out["scorer"] == "lexicon"
     labels = [(r["label"], r["tickers"]) for r in out["results"]]
     assert labels == [("bullish", ["TSLA"]), ("bearish", ["NVDA"]), ("neutral", [])]
@@ -53,8 +54,8 @@ def test_score_reads_stdin_a_file_and_texts_starting_with_a_dash(tmp_path: Path)
     assert from_file == rows
     dashed = _json(app, "sentiment", "score", "-3% and falling, puts", "--scorer", "lexicon")["results"]
     assert dashed[0]["text"] == "-3% and falling, puts" and dashed[0]["label"] == "bearish"
-    literal = _json(app, "sentiment", "score", "--scorer", "lexicon", "--", "--json")["results"]
-    assert literal[0]["text"] == "--json"
+    result = runner.invoke(app, ["sentiment", "score", "--scorer", "lexicon", "--json", "--", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["results"][0]["text"] == "--json"
 
 
 def test_score_without_texts_or_with_a_missing_file_is_one_line() -> None:
@@ -102,3 +103,20 @@ def test_train_on_a_small_subset(tmp_path: Path, shared_data: Path) -> None:
     assert 0.0 <= report["accuracy"] <= 1.0
     scored = _json(app, "sentiment", "score", "shares plunge", "--scorer", "learned")
     assert scored["scorer"] == "learned" and -1.0 <= scored["results"][0]["score"] <= 1.0
+
+
+def test_ingest_hostile_records_without_traceback(tmp_path: Path) -> None:
+    rows = [{"id": "ok1", "body": "$AMD calls", "created_utc": 1704207600},
+            {"id": "big", "body": "$AMD", "created_utc": 1704207600, "score": 1e30},
+            {"id": "nul", "body": "$AMD \u0000", "created_utc": 1704207600},
+            {"id": "y" * 300, "body": "$AMD", "created_utc": 1704207600},
+            {"id": "ok2", "body": "$AMD puts", "created_utc": 1704207660}]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    report = _json(ingest_app, "comments", str(path), "--scorer", "lexicon")["files"][0]
+    assert (report["inserted"], report["quarantined"]) == (2, 3)
+    assert report["reasons"] == {"score": 1, "body": 1, "id": 1}
+    csv_path = tmp_path / "noid.csv"
+    csv_path.write_text('author,created_utc,body\nu1,1704207600,"$AMD calls"\n', encoding="utf-8")
+    report = _json(ingest_app, "comments", str(csv_path), "--scorer", "lexicon")["files"][0]
+    assert (report["inserted"], report["quarantined"]) == (1, 0)

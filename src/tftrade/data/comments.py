@@ -126,12 +126,9 @@ def parse_record(fields: dict[str, Any], *, derive_id: bool = False) -> CommentR
     _storable("body", body, None)
     created = _time(fields.get("created_utc"))
     author = _name("author", fields.get("author"))
-    if derive_id:
-        cid = derived_id(author, created, body)
-    else:
-        cid = _name("id", fields.get("id"))
-        if not cid:
-            raise MalformedComment(f"id: {_show(fields.get('id'))}; expected a non-empty comment id")
+    cid = derived_id(author, created, body) if derive_id else _name("id", fields.get("id"))
+    if not cid:
+        raise MalformedComment(f"id: {_show(fields.get('id'))}; expected a non-empty comment id")
     score_raw = fields.get("score", fields.get("ups"))
     return CommentRecord(
         comment_id=cid,

@@ -103,11 +103,13 @@ class SocialModel:
         """Write the model as a compressed ``.npz`` (float32 weights, JSON metadata)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {k: np.asarray(getattr(self, k), dtype=np.float32)
-                  for k in ("emb_w", "emb_b", "word_idf", "word_w", "word_b", "center", "scale", "platt")}
+        arrays: dict[str, Any] = {k: np.asarray(getattr(self, k), dtype=np.float32)
+                                  for k in ("emb_w", "emb_b", "word_idf", "word_w", "word_b", "center", "scale",
+                                            "platt")}
+        arrays["word_idx"] = self.word_idx.astype(np.int32)
+        arrays["meta"] = np.frombuffer(json.dumps(self.meta, sort_keys=True).encode(), dtype=np.uint8)
         with p.open("wb") as fh:
-            np.savez_compressed(fh, word_idx=self.word_idx.astype(np.int32), **arrays,
-                                meta=np.frombuffer(json.dumps(self.meta, sort_keys=True).encode(), dtype=np.uint8))
+            np.savez_compressed(fh, **arrays)
         return p
 
     @classmethod
