@@ -120,3 +120,14 @@ def test_ingest_hostile_records_without_traceback(tmp_path: Path) -> None:
     csv_path.write_text('author,created_utc,body\nu1,1704207600,"$AMD calls"\n', encoding="utf-8")
     report = _json(ingest_app, "comments", str(csv_path), "--scorer", "lexicon")["files"][0]
     assert (report["inserted"], report["quarantined"]) == (1, 0)
+
+
+def test_train_social_on_a_small_subset(tmp_path: Path, shared_data: Path) -> None:
+    from tftrade.sentiment.social import SocialScorer
+
+    out = tmp_path / "social.npz"
+    report = _json(app, "sentiment", "train-social", "--limit", "400", "--no-baselines", "--out", str(out))
+    assert report["path"] == str(out) and out.stat().st_size == report["model_bytes"] < 3_000_000
+    assert report["n_train"] == 320 and report["heldout"]["n"] == 80 and report["baselines"] == []
+    assert 0.0 <= report["heldout"]["auc"] <= 1.0
+    assert SocialScorer(out).score(["$TSLA to the moon 🚀"]).shape == (1,)

@@ -67,8 +67,13 @@ def test_better_than_chance_on_a_sample_of_sent_valid(scorer: Scorer, shared_dat
 
     texts, labels = load_labelled("valid")
     pick = np.random.default_rng(0).choice(len(texts), 200, replace=False)
+    if scorer.name == "social":  # no neutral class (StockTwits authors tag bullish or bearish): judge polarity
+        polar = [k for k in pick if labels[k] != 2]
+        s = scorer.score([texts[k] for k in polar])
+        assert np.mean((s > 0) == (labels[polar] == 1)) > 0.75
+        return
     result = evaluate(scorer, [texts[k] for k in pick], labels[pick])
-    floor = {"lexicon": 0.4, "learned": 0.6, "social": 0.4}[scorer.name]  # chance macro-F1 is about 0.33
+    floor = {"lexicon": 0.4, "learned": 0.6}[scorer.name]  # chance macro-F1 is about 0.33
     assert result.macro_f1 > floor, result
 
 

@@ -5,13 +5,14 @@ Two linear models and a stacker, trained on self-tagged StockTwits messages
 
 * **embedding**: logistic regression on the 384-d sentence embedding of the
   news-tuned MiniLM (the ``learned`` scorer's encoder, :mod:`tftrade.sentiment.learned`);
-* **words**: logistic regression on hashed word and emoji counts (``$TSLA``, ``🚀``,
+* **words**: logistic regression on hashed word and emoji counts (``$ticker``, ``🚀``,
   ``puts``, ``fuckkkked`` are tokens; :data:`TOKEN_PATTERN`), sub-linear TF-IDF,
   L2-normalised; no vocabulary ships, only the weights of the hashed features seen in
   training;
 * **stacker**: logistic regression on the two models' out-of-fold log-odds.
 
-Classes are weighted to balance, so the stacked log-odds :math:`z` compare bullish
+The words model reads the text with its cashtags replaced by one token (:func:`words_text`):
+which ticker is named must not decide the view. Classes are weighted to balance, so the stacked log-odds :math:`z` compare bullish
 with bearish under an even prior, and the score is
 
 .. math:: s = \\tanh(z / 2) = P(\\text{bullish}) - P(\\text{bearish}),
@@ -44,6 +45,22 @@ N_FEATURES = 2**18
 
 F64 = npt.NDArray[np.float64]
 _CONTENT = re.compile(r"[^\W_]|[^\w\s]", re.UNICODE)
+_CASHTAG = re.compile(r"(?<![\w$])\$[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z]+)?")
+
+
+def words_text(text: str) -> str:
+    """The text the words model reads: lower case, each cashtag replaced by the same token ``$ticker``.
+
+    Which ticker is named says nothing about the author's view in general (in the
+    training month ``$TSLA`` was mostly tagged bearish), so the words model may not
+    learn it (the embeddings still see the ticker: see docs/sentiment.md).
+
+    Examples
+    --------
+    >>> words_text("$TSLA and $brk.b to the MOON, $5 calls")
+    '$ticker and $ticker to the moon, $5 calls'
+    """
+    return _CASHTAG.sub("$ticker", text).lower()
 
 
 def hasher() -> Any:
@@ -51,7 +68,7 @@ def hasher() -> Any:
     from sklearn.feature_extraction.text import HashingVectorizer
 
     return HashingVectorizer(n_features=N_FEATURES, analyzer="word", ngram_range=(1, 1), token_pattern=TOKEN_PATTERN,
-                             lowercase=True, alternate_sign=False, norm=None)
+                             preprocessor=words_text, alternate_sign=False, norm=None)
 
 
 def tfidf(counts: Any, idf: F64) -> Any:
@@ -164,7 +181,7 @@ def score_of_log_odds(z: npt.ArrayLike) -> F64:
 
 
 def has_content(text: str) -> bool:
-    """Whether ``text`` has a letter, digit, symbol or emoji to read (not only spaces and punctuation-free void).
+    """Whether ``text`` has a letter, digit, symbol or emoji to read (not only white space).
 
     Examples
     --------
@@ -197,8 +214,8 @@ class SocialScorer:
         distinct = list(dict.fromkeys(texts))
         out = [e.encode(distinct, self.batch_size, self.threads, self.precision) for e in self.encoders]
         if len(distinct) < len(texts):
-            where = [{t: k for k, t in enumerate(distinct)}[t] for t in texts]
-            out = [e[where] for e in out]
+            index = {t: k for k, t in enumerate(distinct)}
+            out = [e[[index[t] for t in texts]] for e in out]
         return out
 
     def log_odds(self, texts: Sequence[str]) -> F64:

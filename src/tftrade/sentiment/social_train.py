@@ -28,7 +28,15 @@ import pandas as pd
 from tftrade.core.config import shared_data_dir
 from tftrade.sentiment.errors import SentimentError
 from tftrade.sentiment.scorer import label_codes
-from tftrade.sentiment.social import ENCODERS, N_FEATURES, SOCIAL_PATH, SocialModel, hasher, scores_of, tfidf
+from tftrade.sentiment.social import (
+    ENCODERS,
+    N_FEATURES,
+    SOCIAL_PATH,
+    SocialModel,
+    hasher,
+    scores_of,
+    tfidf,
+)
 
 STOCKTWITS = Path("sentiment_social") / "stocktwits_2021-05.csv"
 HOLDOUT = 0.2
