@@ -65,7 +65,8 @@ _NON_ENGLISH_LATIN = re.compile("[ßäöüñçãõâêîôûàèìòùáéíóú
 _DROP = re.compile(r"https?://\S+|www\.\S+|[$@#][\w.]+")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _LATIN_LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
-_FOREIGN_HINT = re.compile(r"\b(?:" + "|".join(sorted(w for w in FOREIGN_WORDS if w.isascii())) + r")\b", re.I)
+_ASCII_FOREIGN = frozenset(w for w in FOREIGN_WORDS if w.isascii())
+_ASCII_WORD = re.compile(r"[a-z]+")
 
 
 def _read_words(path: Path) -> set[str]:
@@ -97,7 +98,7 @@ def dictionary_words() -> frozenset[str]:
 
 def is_foreign(text: str) -> bool:
     """Return whether ``text`` is in a language other than English (see the module's rules)."""
-    if text.isascii() and not _FOREIGN_HINT.search(text):
+    if text.isascii() and _ASCII_FOREIGN.isdisjoint(_ASCII_WORD.findall(text.lower())):
         return False  # fast path: plain ASCII without a foreign word
     kept = _DROP.sub(" ", unicodedata.normalize("NFKC", text))
     letters = [c for c in kept if c.isalpha()]

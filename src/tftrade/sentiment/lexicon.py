@@ -186,5 +186,6 @@ class LexiconScorer:
         seen: dict[str, float] = {}
         for t in texts:
             if t not in seen:
-                seen[t] = 0.0 if is_foreign(t) else score_text(t)
+                v = score_text(t)
+                seen[t] = 0.0 if v and is_foreign(t) else v  # a text already neutral needs no language check
         return np.fromiter(map(seen.__getitem__, texts), dtype=np.float64, count=len(texts))
