@@ -1,24 +1,24 @@
 """The social scorer: bullish or bearish, as StockTwits and Reddit users write it.
 
-Two linear models and a stacker, trained on self-tagged StockTwits messages
+Three linear models, trained on self-tagged StockTwits messages
 (:mod:`tftrade.sentiment.social_train`, ``tftrade sentiment train-social``):
 
-* **embedding**: logistic regression on the 384-d sentence embedding of the
-  news-tuned MiniLM (the ``learned`` scorer's encoder, :mod:`tftrade.sentiment.learned`);
-* **words**: logistic regression on hashed word and emoji counts (``$ticker``, ``🚀``,
-  ``puts``, ``fuckkkked`` are tokens; :data:`TOKEN_PATTERN`), sub-linear TF-IDF,
-  L2-normalised; no vocabulary ships, only the weights of the hashed features seen in
-  training;
-* **stacker**: logistic regression on the two models' out-of-fold log-odds.
+* **embeddings**: logistic regression on the 384-d sentence embedding of the news-tuned
+  MiniLM (the ``learned`` scorer's encoder) and, separately, of the frozen MiniLM
+  (:data:`ENCODERS`);
+* **words**: logistic regression on hashed word and emoji counts (``🚀``, ``puts``,
+  ``fuckkkked`` are tokens; :data:`TOKEN_PATTERN`), sub-linear TF-IDF, L2-normalised; every
+  cashtag is the one token ``$ticker`` (:func:`words_text`), so which ticker is named does
+  not decide; no vocabulary ships, only the weights of the hashed features seen in training.
 
-The words model reads the text with its cashtags replaced by one token (:func:`words_text`):
-which ticker is named must not decide the view. Classes are weighted to balance, so the stacked log-odds :math:`z` compare bullish
-with bearish under an even prior, and the score is
+Each model's log-odds are standardised by their out-of-fold mean and deviation and summed
+with equal weights; Platt scaling of the sum gives the log-odds :math:`z` of bullish against
+bearish under an even prior (all fits weight the classes to balance). The score is
 
-.. math:: s = \\tanh(z / 2) = P(\\text{bullish}) - P(\\text{bearish}),
+.. math:: s = \\tanh(z),
 
-bullish above 0.3 (:math:`P > 0.65`), bearish below -0.3, neutral in between. A text
-without words or emoji, or in another language than English, scores 0.
+bullish above 0.3 (:math:`P(\\text{bullish}) > 0.58`), bearish below -0.3, neutral in
+between. A text without content, or in another language than English, scores 0.
 
 Everything ships in ``assets/social.npz`` (plain arrays and JSON metadata; no pickle).
 """

@@ -9,8 +9,8 @@ the first four fifths train, the last fifth is held out and used only to report
 
 Imbalanced as it is (89 % bullish), the data are reported by **balanced accuracy**
 (the mean of the bullish and bearish recalls, where a neutral label counts as a miss),
-per-class recall and **AUC** of the score; the hyper-parameters (the two models'
-regularisation, the stacker) were chosen on the last fifth of the training part, never
+per-class recall and **AUC** of the score; the hyper-parameters (the models'
+regularisation, how they are combined) were chosen on the last fifth of the training part, never
 on the held-out fifth. ``tftrade sentiment train-social`` regenerates ``assets/social.npz``.
 """
 
