@@ -74,7 +74,8 @@ class IngestSettings(Section):
 class SentimentSettings(Section):
     """Social sentiment."""
 
-    scorer: Literal["lexicon", "learned"] = Field("lexicon", description="default comment scorer")
+    scorer: Literal["social", "lexicon", "learned"] = Field(
+        "social", description="default comment scorer (social: trained on StockTwits; lexicon; learned: news)")
 
 
 class ForecastSettings(Section):
