@@ -14,7 +14,6 @@ import typer
 
 from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, table, tune_compute
 
-
 #: The synthetic market's comments are written from the lexicon's vocabulary: the lexicon scores them
 #: well and ~100x faster than the social model (which is for real Reddit/StockTwits text).
 _DEMO_SCORER = "lexicon"
