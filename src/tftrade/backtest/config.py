@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tftrade.core.config import CostSettings, RiskSettings, Settings, StopSettings
 from tftrade.core.errors import ConfigError
+from tftrade.core.timeframes import bar_minutes
 from tftrade.core.types import Timeframe
 from tftrade.execution.costs import CostModel
 from tftrade.portfolio.config import OptimizerConfig
@@ -114,12 +115,17 @@ class StopRule:
 
 
 def stop_rule(stops: StopSettings, timeframe: Timeframe) -> StopRule:
-    """Resolve the timeframe defaults: fixed 2 %/4 % on minute bars, 3/6 ATR(14) on daily bars.
+    """Resolve the timeframe defaults: fixed 2 %/4 % on bars under an hour, 3/6 ATR(14) on hourly and daily bars.
+
+    Fourteen hourly bars are two sessions, so ATR stops scale with the bar as on daily bars; on
+    1-30 minute bars ATR(14) is too short a look at the range and fixed fractions are used.
 
     >>> stop_rule(StopSettings(), "1min").stop_loss, stop_rule(StopSettings(), "1day").mode
     (0.02, 'atr')
+    >>> [stop_rule(StopSettings(), t).mode for t in ("5min", "15min", "30min", "1h")]
+    ['fixed', 'fixed', 'fixed', 'atr']
     """
-    mode = stops.mode or ("fixed" if timeframe == "1min" else "atr")
+    mode = stops.mode or ("fixed" if bar_minutes(timeframe) < 60 else "atr")
     return StopRule(mode, stops.stop_loss if stops.stop_loss is not None else 0.02,
                     stops.take_profit if stops.take_profit is not None else 0.04,
                     stops.atr_period, stops.atr_stop, stops.atr_take)

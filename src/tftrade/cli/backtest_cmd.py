@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
 @command
 def backtest(
     tickers: list[str] | None = typer.Argument(None, help="Universe (default: every stored ticker)."),
-    timeframe: str = typer.Option("1day", "--timeframe", help="1min or 1day."),
+    timeframe: str = typer.Option("1day", "--timeframe", help="1min, 5min, 15min, 30min, 1h or 1day."),
     start: datetime | None = typer.Option(None, "--start", help="First bar traded (naive = New York time); "
                                           "the TFT trains on the bars before it."),
     end: datetime | None = typer.Option(None, "--end", help="Only bars before this time (naive = New York time)."),

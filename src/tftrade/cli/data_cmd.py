@@ -37,10 +37,21 @@ def quarantine(
 @app.command("runs")
 @command
 def runs(limit: int = typer.Option(20, "--limit", min=1), as_json: bool = JsonOption) -> None:
-    """The ingest-run log: what each ingest read, inserted, skipped and quarantined."""
+    """The ingest-run log: what each ingest read, inserted, skipped, quarantined, found in conflict and updated.
+
+    Status is ok, suspect (too much quarantined, or times that look shifted), failed (with the
+    error), aborted (the process died mid-way) or running; ``cause`` says why a run is not ok.
+    """
     from tftrade.store.runs import list_runs
 
-    rows = list_runs(engine(), limit)
+    rows = [{**row, "cause": row.get("error")} for row in list_runs(engine(), limit)]
     emit({"runs": rows}, as_json, lambda r: table("ingest runs", [
-        {k: row[k] for k in ("id", "kind", "status", "rows_read", "inserted", "duplicates", "quarantined")}
+        {k: row.get(k) for k in ("id", "kind", "source", "status", "rows_read", "inserted", "duplicates",
+                                 "quarantined", "conflicts", "updated")} | {"cause": _short(row["cause"])}
         for row in r["runs"]]))
+
+
+def _short(text: str | None, width: int = 80) -> str:
+    if not text:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 @command
 def train(
     tickers: list[str] | None = typer.Argument(None, help="Tickers to train on (default: every stored ticker)."),
-    timeframe: str = typer.Option("1min", "--timeframe", help="1min or 1day."),
+    timeframe: str = typer.Option("1min", "--timeframe", help="1min, 5min, 15min, 30min, 1h or 1day."),
     preset: str | None = typer.Option(
         None, "--preset", help="default (CPU serving) or institutional (hidden 256) [config: forecast.preset]."
     ),

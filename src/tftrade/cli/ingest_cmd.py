@@ -54,19 +54,23 @@ def ingest_csv(
         None, "--timeframe", help="1min, 5min, 15min, 30min, 1h or 1day; detected from the bar spacing when omitted, "
         "and refused when the file's spacing differs."),
     mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map window_start=Date (repeatable)."),
-    tz: str = typer.Option("America/New_York", "--tz", help="Zone of naive times (times with offsets use their own)."),
+    tz: str | None = typer.Option(
+        None, "--tz", help="Zone of naive times (times with offsets use their own) [config: ingest.sources; "
+        "default America/New_York]."),
     source_tz: list[str] = typer.Option(
         [], "--source-tz", help="PATTERN=ZONE: naive times of files whose name matches PATTERN are in ZONE, "
         "e.g. --source-tz 'vendor_*.csv=UTC' (repeatable; overrides --tz)."),
     session: str = typer.Option("regular", "--session",
                                 help="regular (09:30-16:00) or extended (04:00-20:00 New York)."),
-    delimiter: str | None = typer.Option(None, "--delimiter",
-                                         help="Field separator (, ; | tab); sniffed when omitted."),
+    delimiter: str | None = typer.Option(
+        None, "--delimiter", help="Field separator (, ; | tab); from ingest.sources, else sniffed, when omitted."),
     no_header: bool = typer.Option(False, "--no-header",
                                    help="The file has no header line; name columns with --columns."),
     columns: str | None = typer.Option(None, "--columns",
                                        help="Column names, comma-separated (with --no-header, or to rename)."),
-    date_order: str = typer.Option("auto", "--date-order", help="auto, dmy or mdy for numeric dates like 03/04/2024."),
+    date_order: str | None = typer.Option(
+        None, "--date-order", help="auto, dmy or mdy for numeric dates like 03/04/2024 [config: ingest.sources; "
+        "default auto]."),
     update: bool = typer.Option(False, "--update", help="Apply bars that disagree with stored ones (recorded)."),
     force: bool = typer.Option(False, "--force", help="Store a run whose times look shifted (normally held back)."),
     as_json: bool = JsonOption,
@@ -77,6 +81,8 @@ def ingest_csv(
     status: ok, or suspect (more than 2 % quarantined, or times that look shifted: then
     nothing is stored without --force, and the likely cause is printed). A bar that
     disagrees with the stored one is a conflict: quarantined, or applied with --update.
+    Files matching a pattern of the ``ingest.sources`` setting take its tz, delimiter and
+    date order unless the flag is given.
     """
     from tftrade.data.csv_dialect import CsvFormat
     from tftrade.data.ingest import IngestOptions, ingest_file
@@ -86,21 +92,25 @@ def ingest_csv(
 
     if session not in ("regular", "extended"):
         raise ValueError(f"--session {session!r} is not one of regular, extended")
-    if date_order not in ("auto", "dmy", "mdy"):
+    if date_order not in (None, "auto", "dmy", "mdy"):
         raise ValueError(f"--date-order {date_order!r} is not one of auto, dmy, mdy")
     cfg = settings()
     tf = parse_bar_timeframe(timeframe) if timeframe else None
     column_map = _parse_map(mapping)
     zones = {k: check_zone(v) for k, v in _parse_pairs(source_tz, "--source-tz", "PATTERN=ZONE").items()}
-    fmt = CsvFormat(delimiter=_delimiter(delimiter), header=not no_header,
-                    columns=tuple(c.strip() for c in columns.split(",")) if columns else None)
+    names = tuple(c.strip() for c in columns.split(",")) if columns else None
     opts = IngestOptions(session=session, update=update, force=force,  # type: ignore[arg-type]
                          spike_z=cfg.ingest.spike_zscore, batch_rows=cfg.ingest.batch_rows)
-    check_zone(tz)
+    if tz is not None:
+        check_zone(tz)
     eng = engine(cfg)
     summaries = []
     for path in paths:
-        read = ReadOptions(tz=_zone_for(path, tz, zones), date_order=date_order, csv=fmt)  # type: ignore[arg-type]
+        source = cfg.ingest.source_for(path)
+        fmt = CsvFormat(delimiter=_delimiter(delimiter or source.delimiter), header=not no_header, columns=names)
+        zone = _zone_for(path, tz or source.tz or "America/New_York", zones)
+        order = date_order or source.date_order or "auto"
+        read = ReadOptions(tz=check_zone(zone), date_order=order, csv=fmt)  # type: ignore[arg-type]
         with progress(f"ingest {path.name}", None) as advance:
             s = ingest_file(eng, path, ticker=ticker, timeframe=tf, column_map=column_map, on_rows=advance,
                             read=read, options=opts)
@@ -129,7 +139,7 @@ def ingest_synthetic_cmd(
     tickers: int = typer.Option(10, "--tickers", min=1, help="Number of tickers."),
     days: int = typer.Option(20, "--days", min=1, help="Trading sessions."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same market)."),
-    timeframe: str = typer.Option("1min", "--timeframe", help="1min or 1day."),
+    timeframe: str = typer.Option("1min", "--timeframe", help="1min, 5min, 15min, 30min, 1h or 1day."),
     as_json: bool = JsonOption,
 ) -> None:
     """Generate a synthetic market with planted structure and store it (securities, bars, ^VIX, ^MKT)."""

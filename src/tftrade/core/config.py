@@ -64,11 +64,49 @@ class Section(BaseModel):
         return _reject_bools(cls, data)
 
 
+class SourceSettings(Section):
+    """How to read the files of one source (``ingest.sources``); unset fields keep the defaults."""
+
+    tz: str | None = Field(None, description="zone of naive times, e.g. UTC (default America/New_York)")
+    delimiter: str | None = Field(None, min_length=1, max_length=9,
+                                  description="field separator: , ; | tab (default: sniffed)")
+    date_order: Literal["auto", "dmy", "mdy"] | None = Field(None, description="order of numeric dates")
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> SourceSettings:
+        if self.tz is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(self.tz)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"tz {self.tz!r} is not a known time zone (e.g. UTC, America/New_York)") from None
+        return self
+
+
 class IngestSettings(Section):
     """Market-data ingest."""
 
     spike_zscore: float = Field(12.0, gt=0, description="robust z-score of a return reported as a spike")
     batch_rows: int = Field(200_000, gt=0, description="rows per database round trip in bulk loads")
+    sources: dict[str, SourceSettings] = Field(
+        default_factory=dict,
+        description="file-name pattern -> {tz, delimiter, date_order} for `ingest csv` (first match wins; "
+        "CLI flags override)")
+
+    def source_for(self, path: Path) -> SourceSettings:
+        """The settings of the first pattern matching ``path``'s name or full path (empty when none).
+
+        >>> s = IngestSettings(sources={"vendor_*.csv": {"tz": "UTC"}})
+        >>> s.source_for(Path("/data/vendor_1.csv")).tz, s.source_for(Path("other.csv")).tz
+        ('UTC', None)
+        """
+        import fnmatch
+
+        for pattern, source in self.sources.items():
+            if fnmatch.fnmatch(path.name, pattern) or fnmatch.fnmatch(str(path), pattern):
+                return source
+        return SourceSettings()
 
 
 class SentimentSettings(Section):

@@ -10,8 +10,14 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-Timeframe = Literal["1min", "1day"]
-TIMEFRAMES: tuple[Timeframe, ...] = ("1min", "1day")
+Timeframe = Literal["1min", "5min", "15min", "30min", "1h", "1day"]
+"""Bar lengths the whole system handles; bar lengths and bars per session are in :mod:`tftrade.core.timeframes`."""
+TIMEFRAMES: tuple[Timeframe, ...] = ("1min", "5min", "15min", "30min", "1h", "1day")
+_TIMEFRAME_ALIASES: dict[str, Timeframe] = {
+    "1m": "1min", "minute": "1min", "1minute": "1min", "5m": "5min", "15m": "15min", "30m": "30min",
+    "60min": "1h", "60m": "1h", "1hour": "1h", "hour": "1h", "hourly": "1h", "1d": "1day", "day": "1day",
+    "daily": "1day", "d": "1day",
+}
 
 Float64Array = npt.NDArray[np.float64]
 Int64Array = npt.NDArray[np.int64]
@@ -22,13 +28,21 @@ PRICE_SCALE = 4
 
 
 def parse_timeframe(value: str) -> Timeframe:
-    """Return ``value`` as a :data:`Timeframe` or raise ``ValueError`` naming the choices."""
-    aliases: dict[str, Timeframe] = {"1min": "1min", "1m": "1min", "minute": "1min",
-                                     "1day": "1day", "1d": "1day", "day": "1day", "daily": "1day"}
+    """Return ``value`` as a :data:`Timeframe` or raise ``ValueError`` naming the choices.
+
+    Examples
+    --------
+    >>> parse_timeframe("5m"), parse_timeframe("60min"), parse_timeframe("daily"), parse_timeframe("15min")
+    ('5min', '1h', '1day', '15min')
+    """
+    key = value.strip().lower()
+    for tf in TIMEFRAMES:
+        if key == tf:
+            return tf
     try:
-        return aliases[value.strip().lower()]
+        return _TIMEFRAME_ALIASES[key]
     except KeyError:
-        raise ValueError(f"timeframe {value!r} is not one of 1min, 1day") from None
+        raise ValueError(f"timeframe {value!r} is not one of {', '.join(TIMEFRAMES)}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,11 +26,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from tftrade.core.calendar import TradingCalendar
+from tftrade.core.timeframes import bar_minutes, bar_ns, bar_starts_ns, is_intraday, periods_per_year
 from tftrade.core.types import BoolArray, Float64Array, Int64Array, Security, Timeframe
 from tftrade.data.universe import synthetic_universe
 
 _NY = "America/New_York"
-_BARS_PER_YEAR = {"1min": 252 * 390, "1day": 252}
 
 
 class SyntheticConfig(BaseModel):
@@ -41,7 +41,7 @@ class SyntheticConfig(BaseModel):
     n_tickers: int = Field(10, ge=1, le=2000)
     days: int = Field(20, ge=1, le=5000, description="trading sessions")
     seed: int = 0
-    timeframe: Timeframe = "1min"
+    timeframe: Timeframe = Field("1min", description="bar length: 1min, 5min, 15min, 30min, 1h or 1day")
     start: date = date(2024, 1, 2)
     sentiment_lead: int = Field(5, ge=0, description="bars by which sentiment leads returns")
     sentiment_r2: float = Field(0.25, ge=0, lt=1, description="share of return variance explained by lagged sentiment")
@@ -121,6 +121,8 @@ def generate_market(config: SyntheticConfig | None = None) -> SyntheticMarket:
     >>> m = generate_market(SyntheticConfig(n_tickers=3, days=2, seed=1))
     >>> m.close.shape
     (780, 3)
+    >>> generate_market(SyntheticConfig(n_tickers=2, days=2, timeframe="15min")).close.shape
+    (52, 2)
     >>> bool((m.low <= np.minimum(m.open, m.close)).all())
     True
     """
@@ -129,7 +131,7 @@ def generate_market(config: SyntheticConfig | None = None) -> SyntheticMarket:
     securities = synthetic_universe(cfg.n_tickers)
     times, minute_of_day, session_idx, sessions = _bar_times(cfg)
     n_t, n = len(times), cfg.n_tickers
-    bar_vol = 0.2 / np.sqrt(_BARS_PER_YEAR[cfg.timeframe])  # 20 % annualised market volatility
+    bar_vol = 0.2 / np.sqrt(periods_per_year(cfg.timeframe))  # 20 % annualised market volatility
 
     regime = _regime(rng, n_t, cfg)
     market = _garch(rng, n_t, 1, bar_vol, regime)[:, 0]
@@ -150,7 +152,7 @@ def generate_market(config: SyntheticConfig | None = None) -> SyntheticMarket:
     returns = base + coef * lagged + jumps
 
     prices = _prices(rng, returns, bar_vol, minute_of_day)
-    volume = _volume(rng, returns, minute_of_day, bar_vol)
+    volume = _volume(rng, returns, minute_of_day, bar_vol, cfg.timeframe)
     vix = _vix(rng, market, regime, bar_vol, cfg.timeframe)
     comments = _comments(rng, cfg, securities, times, sentiment)
     planted = PlantedParameters(
@@ -194,14 +196,13 @@ def _bar_times(cfg: SyntheticConfig) -> tuple[Int64Array, Int64Array, Int64Array
     if len(sessions) < cfg.days:
         raise ValueError(f"calendar has only {len(sessions)} sessions after {cfg.start}; asked for {cfg.days}")
     cal = TradingCalendar(sessions[0], sessions[-1])
-    if cfg.timeframe == "1day":
-        midnight = pd.DatetimeIndex([pd.Timestamp(d) for d in sessions]).tz_localize(_NY).tz_convert("UTC")
-        times = np.asarray(midnight.as_unit("ns").asi8, dtype=np.int64)
+    times = bar_starts_ns(cal, cfg.timeframe)
+    if not is_intraday(cfg.timeframe):
         return times, np.zeros(len(times), dtype=np.int64), np.arange(len(times)), sessions
-    lengths = cal.session_minutes()
-    session_idx = np.repeat(np.arange(len(sessions)), lengths)
-    minute = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return cal.minute_starts_ns(), minute.astype(np.int64), session_idx, sessions
+    opens = cal.opens_ns()
+    session_idx = np.searchsorted(opens, times, side="right") - 1
+    minute = (times - opens[session_idx]) // 60_000_000_000
+    return times, minute.astype(np.int64), session_idx.astype(np.int64), sessions
 
 
 def _regime(rng: np.random.Generator, n_t: int, cfg: SyntheticConfig) -> BoolArray:
@@ -276,11 +277,12 @@ def _prices(
 
 
 def _volume(
-    rng: np.random.Generator, returns: Float64Array, minute_of_day: Int64Array, bar_vol: float
+    rng: np.random.Generator, returns: Float64Array, minute_of_day: Int64Array, bar_vol: float,
+    timeframe: Timeframe = "1min",
 ) -> Int64Array:
-    """Intraday U-shaped volume that rises with the size of the move."""
+    """Intraday U-shaped volume that rises with the size of the move (a bar of k minutes trades ~k minutes' worth)."""
     n = returns.shape[1]
-    base = np.exp(rng.normal(9, 0.5, n))
+    base = np.exp(rng.normal(9, 0.5, n)) * (bar_minutes(timeframe) if is_intraday(timeframe) else 1)
     x = (minute_of_day - 195) / 195.0
     u_shape = 1.0 + 2.0 * x**2
     noise = np.exp(rng.normal(0, 0.3, returns.shape))
@@ -292,7 +294,7 @@ def _vix(
     rng: np.random.Generator, market: Float64Array, regime: BoolArray, bar_vol: float, timeframe: Timeframe
 ) -> Float64Array:
     """A VIX-like index: ~15 in calm markets, above 35 in the high-volatility regime."""
-    window = 30 if timeframe == "1min" else 5
+    window = max(5, 30 // bar_minutes(timeframe)) if is_intraday(timeframe) else 5  # ~30 minutes, at least 5 bars
     realised = pd.Series(market**2).rolling(window, min_periods=1).mean().to_numpy() ** 0.5 / bar_vol
     level = 13.0 + 2.0 * np.clip(realised, 0, 3) + np.where(regime, 25.0, 0.0)
     vix: Float64Array = np.round(level + rng.normal(0, 0.5, len(market)), 2)
@@ -321,8 +323,8 @@ def _comments(
     reps = counts[t_idx, i_idx]
     t_idx, i_idx = np.repeat(t_idx, reps), np.repeat(i_idx, reps)
     tone = np.tanh(1.2 * sentiment[t_idx, i_idx] + rng.normal(0, 0.5, len(t_idx)))
-    bar_ns = 60_000_000_000 if cfg.timeframe == "1min" else 23_400_000_000_000
-    created = times[t_idx] + (rng.random(len(t_idx)) * bar_ns).astype(np.int64)
+    length = bar_ns(cfg.timeframe) if is_intraday(cfg.timeframe) else 23_400_000_000_000
+    created = times[t_idx] + (rng.random(len(t_idx)) * length).astype(np.int64)
     tickers = np.array([s.ticker for s in securities], dtype=object)
     names = np.array([s.name.split()[0].rstrip(".,") for s in securities], dtype=object)
     use_name = rng.random(len(t_idx)) < 0.3

@@ -1,27 +1,27 @@
 """Bar timeframes a file may hold, and detecting a file's bar spacing from its times.
 
-The store keeps any of :data:`BAR_TIMEFRAMES` (its ``timeframe`` column is text);
-models and backtests read the ones :data:`tftrade.core.types.TIMEFRAMES` names.
+The timeframes and their bar lengths are :data:`tftrade.core.types.TIMEFRAMES` and
+:data:`tftrade.core.timeframes.TIMEFRAME_TABLE`; this module re-exports them under the names ingest uses.
 """
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from tftrade.core.errors import DataError
+from tftrade.core.timeframes import TIMEFRAME_TABLE, is_intraday
+from tftrade.core.types import TIMEFRAMES, Timeframe, parse_timeframe
 
-BarTimeframe = Literal["1min", "5min", "15min", "30min", "1h", "1day"]
-BAR_TIMEFRAMES: tuple[BarTimeframe, ...] = ("1min", "5min", "15min", "30min", "1h", "1day")
-MINUTES: dict[BarTimeframe, int] = {"1min": 1, "5min": 5, "15min": 15, "30min": 30, "1h": 60, "1day": 1440}
+__all__ = ["BAR_TIMEFRAMES", "MINUTES", "BarTimeframe", "detect_spacing", "is_intraday", "parse_bar_timeframe",
+           "spacing_ns"]
+
+BarTimeframe = Timeframe
+BAR_TIMEFRAMES: tuple[BarTimeframe, ...] = TIMEFRAMES
+MINUTES: dict[BarTimeframe, int] = {tf: spec.minutes for tf, spec in TIMEFRAME_TABLE.items()}
 _MIN_GAPS = 3
-_ALIASES: dict[str, BarTimeframe] = {
-    "1m": "1min", "minute": "1min", "1minute": "1min", "5m": "5min", "15m": "15min", "30m": "30min",
-    "60min": "1h", "60m": "1h", "1hour": "1h", "hour": "1h", "hourly": "1h", "1d": "1day", "day": "1day",
-    "daily": "1day", "d": "1day",
-}
 
 
 def parse_bar_timeframe(value: str) -> BarTimeframe:
@@ -32,18 +32,7 @@ def parse_bar_timeframe(value: str) -> BarTimeframe:
     >>> parse_bar_timeframe("5m"), parse_bar_timeframe("60min"), parse_bar_timeframe("daily")
     ('5min', '1h', '1day')
     """
-    key = value.strip().lower()
-    if key in BAR_TIMEFRAMES:
-        return key
-    try:
-        return _ALIASES[key]
-    except KeyError:
-        raise ValueError(f"timeframe {value!r} is not one of {', '.join(BAR_TIMEFRAMES)}") from None
-
-
-def is_intraday(timeframe: str) -> bool:
-    """True for every timeframe shorter than a day."""
-    return timeframe != "1day"
+    return parse_timeframe(value)
 
 
 def spacing_ns(timeframe: str) -> int:

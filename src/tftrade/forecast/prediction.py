@@ -63,9 +63,11 @@ def align(panel: Panel, trained: Trained) -> Panel:
 def future_timestamps(last_ns: int, timeframe: Timeframe, horizon: int) -> Int64Array:
     """Return the start times of the ``horizon`` trading bars after the bar starting at ``last_ns``.
 
-    Uses the NYSE calendar (:class:`~tftrade.core.calendar.TradingCalendar`): minute bars run from
-    the session's open to its close (13:00 on half days) and continue at the next session's open;
-    daily bars (stamped at New York midnight) skip weekends and holidays.
+    Uses the NYSE calendar (:class:`~tftrade.core.calendar.TradingCalendar`) and the bar grid of
+    :func:`tftrade.core.timeframes.bar_starts_ns`: intraday bars step by their length from the
+    session's open (on the phase of ``last_ns``: hourly bars stamped on the hour stay on the hour)
+    while they start before the close (13:00 on half days), and continue at the next session's
+    open; daily bars (stamped at New York midnight) skip weekends and holidays.
 
     Examples
     --------
@@ -73,14 +75,20 @@ def future_timestamps(last_ns: int, timeframe: Timeframe, horizon: int) -> Int64
     >>> [str(pd.Timestamp(t, tz="UTC").tz_convert("America/New_York").time()) for t in
     ...  future_timestamps(ts, "1min", 3)]
     ['12:59:00', '09:30:00', '09:31:00']
+    >>> ts = pd.Timestamp("2024-07-03 16:30", tz="UTC").value  # 12:30 New York on a half day
+    >>> [str(pd.Timestamp(t, tz="UTC").tz_convert("America/New_York").time()) for t in
+    ...  future_timestamps(ts, "15min", 3)]
+    ['12:45:00', '09:30:00', '09:45:00']
     """
     from tftrade.core.calendar import TradingCalendar
+    from tftrade.core.timeframes import bar_starts_ns, bars_per_session, grid_phase
 
     day = pd.Timestamp(last_ns, unit="ns", tz="UTC").tz_convert("America/New_York").date()
-    span = 7 + (horizon if timeframe == "1day" else horizon // 210) * 2
+    phase = grid_phase(last_ns, timeframe)
+    span = 7 + (horizon // max(bars_per_session(timeframe) * 210 // 390, 1)) * 2
     while True:
         cal = TradingCalendar(day, day + timedelta(days=span))
-        starts = cal.minute_starts_ns() if timeframe == "1min" else cal.session_midnights_ns()
+        starts = bar_starts_ns(cal, timeframe, phase)
         ahead = starts[starts > last_ns][:horizon]
         if len(ahead) == horizon:
             return np.asarray(ahead, dtype=np.int64)

@@ -1,7 +1,8 @@
 """Sentiment inputs for the forecaster from the store's ``reddit_sentiment_aggregated`` table.
 
 Minute bars read the ``1min`` aggregates: the window starting at ``t`` holds the comments made in
-``[t, t + 1 min)``, exactly the bar starting at ``t``. Daily bars read the ``1h`` aggregates and
+``[t, t + 1 min)``, exactly the bar starting at ``t``; longer intraday bars (5min ... 1h) sum the
+``1min`` windows inside ``[t, t + bar)``, count-weighted. Daily bars read the ``1h`` aggregates and
 give each daily bar the comments of the hours that end after the previous session's close and at
 or before its own close (13:00 New York on half days), so no comment made after a bar's close ever
 reaches it. Without any aggregate rows for the panel both arrays are ``None``: the sentiment
@@ -17,6 +18,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from tftrade.core.calendar import TradingCalendar
+from tftrade.core.timeframes import bar_ns, is_intraday
 from tftrade.core.types import Float64Array, Int64Array, Timeframe
 from tftrade.sentiment.aggregate import stored_panel
 
@@ -37,11 +39,33 @@ def stored_sentiment(
         return None, None
     if timeframe == "1min":
         score, count = stored_panel(engine, pd.to_datetime(ts, utc=True), tickers, "1min")
+    elif is_intraday(timeframe):
+        score, count = _intraday(engine, ts, tickers, bar_ns(timeframe))
     else:
         score, count = _daily(engine, ts, tickers)
     if not np.any(count > 0):
         return None, None
     return score, count
+
+
+def _intraday(engine: Engine, ts: Int64Array, tickers: list[str], length: int) -> tuple[Float64Array, Float64Array]:
+    """Count-weighted ``1min`` aggregates of the minutes inside each bar ``[t, t + length)``."""
+    minute = 60_000_000_000
+    minutes = np.unique((ts[:, None] + np.arange(0, length, minute)[None, :]).ravel())
+    score_m, count_m = stored_panel(engine, pd.to_datetime(minutes, utc=True), tickers, "1min")
+    bar = np.searchsorted(ts, minutes, side="right") - 1
+    keep = (bar >= 0) & (minutes < ts[np.clip(bar, 0, None)] + length)
+    return _bucket(score_m[keep], count_m[keep], bar[keep], len(ts), len(tickers))
+
+
+def _bucket(score: Float64Array, count: Float64Array, bar: Int64Array, n_t: int,
+            n: int) -> tuple[Float64Array, Float64Array]:
+    weight = np.where(np.isfinite(score), count, 0.0)
+    total, counts = np.zeros((n_t, n)), np.zeros((n_t, n))
+    np.add.at(total, bar, np.nan_to_num(score) * weight)
+    np.add.at(counts, bar, weight)
+    with np.errstate(invalid="ignore"):
+        return np.where(counts > 0, total / np.maximum(counts, 1e-12), np.nan), counts
 
 
 def _daily(engine: Engine, ts: Int64Array, tickers: list[str]) -> tuple[Float64Array, Float64Array]:
@@ -52,12 +76,7 @@ def _daily(engine: Engine, ts: Int64Array, tickers: list[str]) -> tuple[Float64A
     ends = np.asarray(hours.as_unit("ns").asi8, dtype=np.int64) + _HOUR_NS
     bar = np.searchsorted(closes, ends, side="left")  # first bar whose close is at or after the hour's end
     keep = bar < len(ts)
-    weight = np.where(np.isfinite(score_h), count_h, 0.0)[keep]
-    total, count = np.zeros((len(ts), len(tickers))), np.zeros((len(ts), len(tickers)))
-    np.add.at(total, bar[keep], np.nan_to_num(score_h[keep]) * weight)
-    np.add.at(count, bar[keep], weight)
-    with np.errstate(invalid="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1e-12), np.nan), count
+    return _bucket(score_h[keep], count_h[keep], bar[keep], len(ts), len(tickers))
 
 
 def session_closes(midnights: Int64Array) -> Int64Array:

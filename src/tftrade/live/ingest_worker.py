@@ -38,7 +38,7 @@ from tftrade.stream.messages import BarMessage, MalformedFrame
 log = logging.getLogger(__name__)
 _SOURCE = "bus:market_data"
 _TIMEFRAMES: dict[str, Timeframe] = {"1min": "1min", "1m": "1min", "minute": "1min", "1day": "1day", "1d": "1day",
-                                     "day": "1day"}
+                                     "day": "1day", "5min": "5min", "15min": "15min", "30min": "30min", "1h": "1h"}
 
 
 @dataclass
@@ -133,7 +133,8 @@ class IngestWorker:
         for d in batch:
             m = d.message
             if isinstance(m, BarMessage) and m.timeframe not in _TIMEFRAMES:
-                bad.append((d.raw.decode("utf-8", "replace"), f"timeframe {m.timeframe!r} is not one of 1min, 1day"))
+                bad.append((d.raw.decode("utf-8", "replace"),
+                            f"timeframe {m.timeframe!r} is not one of 1min, 5min, 15min, 30min, 1h, 1day"))
             elif isinstance(m, BarMessage):
                 bars.append(m)
                 raws[id(m)] = d.raw
@@ -162,7 +163,7 @@ class IngestWorker:
             self._on_stored(bars)
 
     def _drop_outside_session(self, bars: list[BarMessage], bad: list[tuple[str, str]]) -> list[BarMessage]:
-        minute = [b for b in bars if b.timeframe in ("1min", "1m", "minute")]
+        minute = [b for b in bars if _TIMEFRAMES.get(b.timeframe, "1day") != "1day"]
         if not minute:
             return bars
         ns = np.fromiter((b.start_ns for b in minute), dtype=np.int64, count=len(minute))

@@ -18,7 +18,7 @@ from tftrade.strategy.view import MarketFrame
 from tftrade.stream.bus import Bus
 from tftrade.stream.messages import BarMessage
 
-_INTERVAL_S = {"1min": 60.0, "1day": 86_400.0}
+_INTERVAL_S = {"1min": 60.0, "5min": 300.0, "15min": 900.0, "30min": 1800.0, "1h": 3600.0, "1day": 86_400.0}
 
 
 def replay_bars(bus: Bus, market: MarketFrame, *, speed: float | None = None, stop: threading.Event | None = None,

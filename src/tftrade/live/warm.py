@@ -16,7 +16,8 @@ from sqlalchemy import Engine
 from tftrade.live.assembler import Assembler
 from tftrade.live.window import RollingMarket
 
-_SPAN = {"1min": timedelta(minutes=1), "1day": timedelta(days=1)}
+_SPAN = {"1min": timedelta(minutes=1), "5min": timedelta(minutes=5), "15min": timedelta(minutes=15),
+         "30min": timedelta(minutes=30), "1h": timedelta(hours=1), "1day": timedelta(days=1)}
 
 
 def warm_window(engine: Engine, window: RollingMarket, assembler: Assembler, until_ns: int | None = None) -> int:
@@ -29,7 +30,7 @@ def warm_window(engine: Engine, window: RollingMarket, assembler: Assembler, unt
     span = _SPAN.get(window.timeframe, timedelta(minutes=1))
     end = None if until_ns is None else datetime.fromtimestamp(until_ns / 1e9, tz=UTC)
     # sessions are 390 minutes: look back far enough to cover the window across nights and weekends
-    back = span * window.capacity * (1 if window.timeframe == "1day" else 4) + timedelta(days=4)
+    back = span * window.capacity * (1 if window.timeframe == "1day" else 4 if span.seconds <= 60 else 6) + timedelta(4)
     start = (end or datetime.now(UTC)) - back
     bars = read_bars(engine, list(window.tickers), window.timeframe, start, end)
     if bars.empty:

@@ -1,16 +1,14 @@
-"""Bar counts per session and per year, by timeframe (what annualisation and ADV need)."""
+"""Bar counts per session and per year, by timeframe (what annualisation and ADV need).
+
+Both come from the one table in :mod:`tftrade.core.timeframes`.
+"""
 
 from __future__ import annotations
 
+from tftrade.core.timeframes import TIMEFRAME_TABLE, periods_per_year
 from tftrade.core.types import Timeframe
 
-BARS_PER_DAY: dict[Timeframe, int] = {"1min": 390, "1day": 1}
+__all__ = ["BARS_PER_DAY", "periods_per_year"]
 
-
-def periods_per_year(timeframe: Timeframe) -> float:
-    """Bars per year: 252 sessions × bars per session.
-
-    >>> periods_per_year("1min"), periods_per_year("1day")
-    (98280.0, 252.0)
-    """
-    return 252.0 * BARS_PER_DAY[timeframe]
+BARS_PER_DAY: dict[Timeframe, int] = {tf: spec.bars_per_session for tf, spec in TIMEFRAME_TABLE.items()}
+"""Bars in a full regular session, by timeframe (390 minute bars, 7 hourly bars, 1 daily bar)."""

@@ -105,4 +105,4 @@ class ForecastStrategy:
 
 
 def _timeframe(value: str) -> Timeframe:
-    return "1min" if value == "1min" else "1day"
+    return value if value in BARS_PER_DAY else "1day"

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tftrade.core.types import Timeframe
+
 PresetName = Literal["default", "institutional"]
 
 
@@ -20,7 +22,7 @@ class DataSchema(BaseModel):
     static_cardinalities: list[int]
     tickers: list[str]
     sectors: list[str] = Field(description="sector vocabulary (index = sector id)")
-    timeframe: Literal["1min", "1day"]
+    timeframe: Timeframe
     absent: list[str] = Field(
         default_factory=list,
         description="inputs absent from the training data (constant or masked everywhere): left out of selection")
