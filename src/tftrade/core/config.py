@@ -197,11 +197,11 @@ class CostSettings(Section):
 class StopSettings(Section):
     """Per-position stops: fixed fractions, volatility-scaled (ATR), or off.
 
-    ``None`` fields take the timeframe's default: fixed 2 % / 4 % on minute bars (the
-    specification's levels) and ATR stops (3 ATR / 6 ATR of 14 bars) on daily bars.
+    ``None`` fields take the timeframe's default: fixed 2 % / 4 % on bars under an hour (the
+    specification's levels) and ATR stops (3 ATR / 6 ATR of 14 bars) on hourly and daily bars.
     """
 
-    mode: Literal["fixed", "atr", "off"] | None = Field(None, description="None: fixed on 1min, atr on 1day")
+    mode: Literal["fixed", "atr", "off"] | None = Field(None, description="None: fixed under 1h, atr on 1h/1day")
     stop_loss: float | None = Field(None, gt=0, le=1, description="fixed mode: stop as a fraction of entry")
     take_profit: float | None = Field(None, gt=0, le=10, description="fixed mode: take-profit fraction")
     atr_period: int = Field(14, ge=2, le=1000, description="bars in the average true range")
