@@ -29,7 +29,8 @@ def _times(ns: np.ndarray) -> list[str]:
     ("1h", "2024-11-27 15:00", ["11-29 10:00", "11-29 11:00", "11-29 12:00", "12-02 10:00"]),  # on the hour
     ("1day", "2024-11-27 00:00", ["11-29 00:00", "12-02 00:00"]),
 ])
-def test_future_bars_follow_the_grid_sessions_and_half_days(tf: Timeframe, last: str, expected: list[str | None]) -> None:
+def test_future_bars_follow_the_grid_sessions_and_half_days(tf: Timeframe, last: str,
+                                                             expected: list[str | None]) -> None:
     got = _times(future_timestamps(pd.Timestamp(last, tz=NY).value, tf, len(expected)))
     assert len(got) == len(expected)
     assert all(e is None or g == e for g, e in zip(got, expected, strict=True)), got

@@ -36,8 +36,8 @@ def _local(ns: np.ndarray) -> pd.DatetimeIndex:
 
 def test_one_table_covers_every_timeframe_and_everyone_reads_it() -> None:
     assert TIMEFRAMES == get_args(Timeframe) == tuple(TIMEFRAME_TABLE) == BAR_TIMEFRAMES
-    assert BARS_PER_DAY == {tf: bars_per_session(tf) for tf in TIMEFRAMES}
-    assert MINUTES == {tf: bar_minutes(tf) for tf in TIMEFRAMES}
+    assert {tf: bars_per_session(tf) for tf in TIMEFRAMES} == BARS_PER_DAY
+    assert {tf: bar_minutes(tf) for tf in TIMEFRAMES} == MINUTES
     for tf in INTRADAY:  # enough bars of the bar length to cover 09:30-16:00, not one more
         assert (bars_per_session(tf) - 1) * bar_minutes(tf) < 390 <= bars_per_session(tf) * bar_minutes(tf)
 
