@@ -154,7 +154,7 @@ def stream_replay(
     speed: float = typer.Option(0.0, "--speed", min=0.0, help="N x real time; 0 = as fast as possible."),
     start: datetime | None = typer.Option(None, "--start", help="First bar time (UTC)."),
     end: datetime | None = typer.Option(None, "--end", help="End (exclusive, UTC)."),
-    timeframe: str = typer.Option("1min", "--timeframe", help="1min or 1day."),
+    timeframe: str = typer.Option("1min", "--timeframe", help="1min, 5min, 15min, 30min, 1h or 1day."),
     bus_kind: str = BusOption,
     bars: bool = typer.Option(False, "--bars", help="One event per bar (default: one per time step)."),
     duration: float | None = DurationOption,
