@@ -36,7 +36,7 @@ from tftrade.core.errors import StoreError, TftradeError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)  # a message is one line, however narrow the terminal
 _on_exit: ContextVar[list[Callable[[], None]] | None] = ContextVar("tftrade_cli_on_exit", default=None)
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
