@@ -6,6 +6,9 @@ progress and logs go to stderr; errors are one line and exit code 1.
 
 from __future__ import annotations
 
+import inspect
+import re
+
 import typer
 
 from tftrade.cli import (
@@ -45,6 +48,25 @@ orders_cmd.register(app)
 service_cmd.register(app)
 audit_cmd.register(app)
 app.add_typer(tax_cmd.app, name="tax")
+
+
+def _reflow(doc: str) -> str:
+    """A docstring as help text: each paragraph on one line (Typer keeps the source's line breaks)."""
+    paragraphs = [" ".join(line.strip() for line in p.splitlines()) for p in inspect.cleandoc(doc).split("\n\n")]
+    return re.sub(r"``(.+?)``", r"`\1`", "\n\n".join(paragraphs))
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    for info in typer_app.registered_commands:
+        doc = info.help or (inspect.getdoc(info.callback) if info.callback else None)
+        if doc:
+            info.help = _reflow(doc)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _reflow_help(group.typer_instance)
+
+
+_reflow_help(app)
 
 
 def main() -> None:
