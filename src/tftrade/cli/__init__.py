@@ -7,9 +7,14 @@ progress and logs go to stderr; errors are one line and exit code 1.
 from __future__ import annotations
 
 import inspect
+import json
 import re
+import sys
+from collections.abc import Sequence
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from tftrade.cli import (
     audit_cmd,
@@ -27,7 +32,28 @@ from tftrade.cli import (
     tax_cmd,
 )
 
+
+class _JsonErrorsGroup(TyperGroup):
+    """Under ``--json``, a usage error (bad value, unknown or missing option) is one ``{"error", "kind"}`` line too."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv or "--help" in argv:
+            return super().main(args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
+        try:
+            rv = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.TyperException as e:  # Typer's own click: UsageError, BadParameter, NoSuchOption, ...
+            sys.stdout.write(json.dumps({"error": e.format_message(), "kind": "usage"}) + "\n")
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            sys.stdout.write(json.dumps({"error": "aborted", "kind": "aborted"}) + "\n")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=_JsonErrorsGroup,
     name="tftrade",
     help="Forecast minute returns with a Temporal Fusion Transformer and trade them under hard risk limits.",
     no_args_is_help=True,
