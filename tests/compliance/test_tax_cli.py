@@ -147,3 +147,12 @@ def test_a_fill_that_does_not_book_is_named_by_its_row(tmp_path: Path) -> None:
     error = json.loads(runner.invoke(app, ["tax", "import", str(older), "--json"]).stdout)["error"]
     assert error.startswith("older.csv row 2: Y trade dated 2024-02-01") and "already imported" in error
     assert len(_run(["tax", "lots"])["lots"]) == 2  # nothing of the refused files was stored
+
+
+def test_audit_tail_json_carries_full_hashes_that_match_verify(tmp_path: Path) -> None:
+    _run(["tax", "import", str(_files(tmp_path))])
+    head = _run(["audit", "verify"])["head_hash"]
+    tail = _run(["audit", "tail", "-n", "5"])["entries"]
+    assert tail[-1]["hash"] == head and len(head) == 64 and tail[-1]["orders"] == []
+    shown = runner.invoke(app, ["audit", "tail"])
+    assert shown.exit_code == 0 and head[:16] in shown.output
