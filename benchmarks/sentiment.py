@@ -13,7 +13,10 @@ no repeat for the lexicon's per-call dedupe to exploit), on one thread
 ``--compare-st`` also times the previous path (the frozen model through
 ``sentence-transformers``' ``encode``) on the same batches.
 Accuracy and macro-F1 are on the whole of ``$TFTRADE_SHARED_DATA/sentiment/sent_valid.csv``
-with the ±0.3 label thresholds. Figures are printed, never asserted; targets are
+with the ±0.3 label thresholds. Social text: every scorer on the held-out last fifth in
+time of the self-tagged StockTwits messages (``sentiment_social/``): balanced accuracy
+(neutral counts as a miss), per-class recall, AUC and the share called neutral
+(``--skip-social`` leaves it out). Figures are printed, never asserted; targets are
 shown next to them.
 """
 
@@ -58,6 +61,7 @@ def main() -> None:
     parser.add_argument("--lexicon-batches", type=int, default=50)
     parser.add_argument("--learned-batches", type=int, default=3)
     parser.add_argument("--skip-learned", action="store_true")
+    parser.add_argument("--skip-social", action="store_true")
     parser.add_argument("--compare-st", action="store_true",
                         help="also time the frozen model through sentence-transformers (the previous path)")
     args = parser.parse_args()
@@ -81,6 +85,7 @@ def main() -> None:
     print(f"{'scorer':12} {'corpus':10} {'cpu c/s':>10} {'cpu p99 ms':>10} {'wall c/s':>10} {'wall p99 ms':>11}"
           "   targets: lexicon >= 50k/s; < 100 ms per 1000")
     names = ["lexicon"] + ([] if args.skip_learned else ["learned", "learned-bf16"])
+    names += [] if args.skip_social else ["social"]
     for name in names:
         scorer = build(name)
         n_batches = args.lexicon_batches if name == "lexicon" else args.learned_batches
@@ -104,6 +109,19 @@ def main() -> None:
         print(f"{name:12} {result.accuracy:9.3f} {result.macro_f1:9.3f}")
     majority = float(np.mean(labels == np.bincount(labels).argmax()))
     print(f"{'majority':12} {majority:9.3f} {'':>9}   (always the most frequent class)")
+    if not args.skip_social:
+        from tftrade.sentiment.social_train import evaluate_social, load_stocktwits, time_split
+
+        st_texts, st_y = load_stocktwits()
+        cut = time_split(len(st_texts))
+        held, y = st_texts[cut:], st_y[cut:]
+        print(f"\nStockTwits, held-out last fifth in time: {len(held)} messages, {int((y == 0).sum())} bearish "
+              "(targets: balanced accuracy >= 0.70, AUC >= 0.85)")
+        print(f"{'scorer':12} {'bal.acc':>8} {'bull rec':>8} {'bear rec':>8} {'AUC':>6} {'neutral':>8}")
+        for name in [n for n in names if n != "learned-bf16"]:
+            r = evaluate_social(name, build(name).score(held), y)
+            print(f"{name:12} {r.balanced_accuracy:8.3f} {r.recall_bullish:8.3f} {r.recall_bearish:8.3f} "
+                  f"{r.auc:6.3f} {r.neutral_share:8.3f}")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

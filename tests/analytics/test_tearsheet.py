@@ -77,7 +77,24 @@ def _synthetic(
                                          "decoder": {"minute_of_day": 0.7, "day_of_week": 0.3}},
         sentiment=sentiment, attribution=attribution, gate_events=gate,
         notes=["max_sector_weight relaxed from 0.25 to 0.34 on 2023-03-01"], beta_band=(0.8, 1.2),
+        summary=SUMMARY, cash=equity * 0.1,
+        comparison=[{"variant": "TFT + sentiment", "total_return": 0.12, "gross_total_return": 0.13,
+                     "benchmark_total_return": 0.05, "trades": 40, "costs": 1234.5, "max_drawdown": -0.04},
+                    {"variant": "ridge, no sentiment", "total_return": 0.01, "gross_total_return": 0.02,
+                     "benchmark_total_return": 0.05, "trades": 38, "costs": 1200.0, "max_drawdown": -0.06}],
     )
+
+
+SUMMARY = {
+    "total_return": 0.12, "gross_total_return": 0.13, "risk_free_rate": 0.0,
+    "costs": {"spread": 200.0, "impact": 900.0, "fees": 34.5, "commission": 100.0, "total": 1234.5,
+              "total_bps_of_initial_equity": 12.345},
+    "exposure": {"gross_mean": 0.9, "net_mean": 0.9, "cash_mean": 0.1, "cash_final": 0.1, "turnover_per_bar": 0.02,
+                 "traded_notional_x_mean_equity": 5.5},
+    "stops": {"stop_loss_exits": 3.0, "stop_loss_pnl": -1500.0, "stop_loss_turnover": 0.2, "take_profit_exits": 2.0,
+              "take_profit_pnl": 900.0, "take_profit_turnover": 0.1},
+    "settings": {"risk": {"max_position": 0.05}, "costs": {"half_spread_bps": 2.0}, "stops": {"mode": "atr"}},
+}
 
 
 def _hand_period_returns(timestamps: np.ndarray, equity: np.ndarray, key: Any) -> dict[Any, float]:
@@ -115,7 +132,7 @@ def test_metrics_table_numbers_match_the_input() -> None:
     table = table[:table.index("</table>")]
     rows = re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", table)
     assert sorted(name for name, _ in rows) == sorted(data.metrics)
-    assert [name for name, _ in rows][:3] == ["annual_return", "annual_volatility", "sharpe"]
+    assert [name for name, _ in rows][:3] == ["total_return", "annual_return", "annual_volatility"]
     assert data.benchmark_metrics is not None
     for name, cells in rows:
         values = re.findall(r'data-value="([^"]+)">([^<]+)</td>', cells)
@@ -272,3 +289,53 @@ def test_trade_list_keeps_the_last_500_and_escapes_rationale() -> None:
     assert "<td>r99</td>" not in body and "<td>r100</td>" in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body and "<script>alert" not in html
     assert "600 trades; the last 500 are listed" in html
+
+
+def test_short_run_leads_with_period_return_and_sets_annualised_figures_apart() -> None:
+    """Six sessions: the period return leads, a warning says nothing is annualised, annual rows sit in <details>."""
+    ts = pd.bdate_range("2024-03-04", periods=6, tz="America/New_York").as_unit("ns").asi8
+    minutes = np.concatenate([t + (9 * 60 + 30 + np.arange(390)) * 60 * 10**9 for t in ts])
+    data = _synthetic(minutes)
+    html = build_html(data)
+    head = html[html.index("<h2>Headline metrics</h2>"):html.index("<h2>Equity vs benchmark</h2>")]
+    assert "over 6.0 trading sessions" in head
+    assert "fewer than 252" in head and "not annualised" in head
+    first_table = head[head.index('<table class="metrics">'):]
+    first_table = first_table[:first_table.index("</table>")]
+    assert "annual_return" not in first_table and "sharpe" not in first_table
+    assert re.findall(r"<tr><td>(\w+)</td>", first_table)[0] == "total_return"
+    details = head[head.index("<details>"):]
+    assert "annual_return" in details and "sharpe" in details
+    long = build_html(_synthetic())
+    long_head = long[long.index("<h2>Headline metrics</h2>"):long.index("<h2>Equity vs benchmark</h2>")]
+    assert "<details>" not in long_head and "not annualised" not in long_head
+
+
+def test_time_axes_are_trading_time_and_labels_new_york_time() -> None:
+    ts = pd.bdate_range("2024-03-04", periods=3, tz="America/New_York").as_unit("ns").asi8
+    minutes = np.concatenate([t + (9 * 60 + 30 + np.arange(390)) * 60 * 10**9 for t in ts])
+    html = build_html(_synthetic(minutes))
+    assert '"type":"category"' in html.replace(" ", "")  # one slot per bar: no overnight/weekend width
+    assert "2024-03-04 09:30" in html  # New York time, minutes, no nanoseconds
+    assert "000000000" not in html[html.index("<body>"):html.index("<h2>")]  # the subtitle is formatted
+
+
+def test_heatmap_colorbar_ticks_are_not_all_zero_percent() -> None:
+    from tftrade.analytics.tearsheet_charts import colorbar_format, period_returns_figure
+
+    ts = pd.bdate_range("2023-01-02", periods=300, tz="UTC").as_unit("ns").asi8
+    equity = 1e6 * np.cumprod(1 + np.full(300, 0.00005))  # about +0.1 % a month
+    fig, monthly = period_returns_figure(ts, equity)
+    fmt = fig.data[0].colorbar.tickformat
+    assert fmt == colorbar_format(np.asarray(monthly.returns)) and fmt in (".1%", ".2%", ".3%")
+    labels = {format(v, fmt.replace("%", "").lstrip(".").join(["." , "%"])) for v in np.linspace(0, 0.0012, 5)}
+    assert len(labels) > 2
+
+
+def test_costs_settings_and_comparison_sections() -> None:
+    html = build_html(_synthetic())
+    costs = html[html.index("<h2>Costs, exposure and turnover</h2>"):html.index("<h2>Where the return comes from")]
+    for text in ("1,234.50", "12.3 bps", "SEC fee and FINRA TAF", "per bar", "risk-free rate", "stop-loss exits",
+                 "gross exposure", "net exposure", "cash (mean / final)"):
+        assert text in costs
+    assert "ridge, no sentiment" in html and "risk.max_position" in html

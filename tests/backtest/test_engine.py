@@ -137,3 +137,27 @@ def test_a_wrong_number_of_targets_is_refused(random_market) -> None:  # type: i
 
     with pytest.raises(BacktestError, match="3 target weights for 12 tickers"):
         run_backtest(random_market, Bad())
+
+
+def test_the_backtest_is_the_trading_loop_on_a_historical_feed_and_a_simulated_clock(random_market) -> None:  # type: ignore[no-untyped-def]
+    from tftrade.backtest import Backtest
+    from tftrade.core.clock import SimulatedClock
+    from tftrade.trading import BarFills, TradingLoop
+
+    seen: list[int] = []
+
+    class Clocked:
+        def __init__(self, clock: SimulatedClock) -> None:
+            self.clock = clock
+
+        def decide(self, view: MarketView, account: AccountState) -> Targets | None:
+            seen.append(self.clock.now_ns() - view.now_ns)  # the clock stands at the bar being decided
+            return None
+
+    bt = Backtest(random_market, SmaCrossover(5, 20), config=BacktestConfig(stop_loss=None, take_profit=None))
+    bt.loop.strategy = Clocked(bt.clock)
+    bt.run()
+    assert isinstance(bt.loop, TradingLoop) and isinstance(bt.loop.fill_source, BarFills)
+    assert seen == [0] * random_market.n_times
+    assert bt.clock.now_ns() == int(random_market.timestamps[-1])
+    assert bt.loop.manager is bt.manager and bt.loop.reconcile().in_sync

@@ -41,7 +41,10 @@ def test_demo_runs_the_main_job_end_to_end_and_is_idempotent_on_data() -> None:
     assert bt["decisions"] > 10 and bt["trades"] > 0 and bt["trades_stored"] == _trade_rows(bt["run_id"])
     assert set(bt["metrics"]) >= {"sharpe", "sortino", "max_drawdown", "alpha", "beta", "turnover"}
     assert bt["benchmark"] == "^MKT" and bt["benchmark_metrics"]["sharpe"] is not None
-    assert any("relaxed max_weight" in n for n in bt["notes"])  # 6 names cannot each stay under 5 %
+    assert any("relaxed budget" in n and "stays in cash" in n for n in bt["notes"])  # 6 names x 5 %: 70 % cash
+    assert [c["variant"] for c in bt["comparison"]] == [
+        "TFT + sentiment (this run)", "TFT (still fed sentiment features), no sentiment in the strategy",
+        "ridge on past returns, no sentiment"]
     run = Path(bt["path"])
     forecasts = pd.read_parquet(run / "forecasts.parquet")
     assert len(forecasts) > 0 and forecasts["realised"].notna().mean() > 0.9
@@ -49,6 +52,8 @@ def test_demo_runs_the_main_job_end_to_end_and_is_idempotent_on_data() -> None:
     html = Path(first["report"]).read_text()
     assert "Forecast fan chart, horizon 5" in html and "Variable importance: absent" not in html
     assert "Sentiment vs price: absent" not in html
+    assert "sentiment leads returns by design" in html and "ridge on past returns, no sentiment" in html
+    assert "NaN" not in (run / "summary.json").read_text()
     assert re.search(r"<script[^>]*\bsrc=", html) is None  # plotly inlined: works offline
     again = _json(args)
     assert again["ingest"]["inserted"] == 0 and again["comments"]["inserted"] == 0
@@ -62,9 +67,26 @@ def test_backtest_sma_then_report_latest(tmp_path: Path) -> None:
     rep = _json(["report", "--out", str(tmp_path / "r.html")])
     assert rep["run_id"] == bt["run_id"] and (tmp_path / "r.html").stat().st_size == rep["bytes"]
     assert "Forecast fan chart: absent" in (tmp_path / "r.html").read_text()
+    assert "not annualised" in (tmp_path / "r.html").read_text()  # 3 sessions: period returns lead
+    _json(["report", "--out", str(tmp_path / "r1.html"), "--annualise-min-sessions", "1"])
+    assert "not annualised" not in (tmp_path / "r1.html").read_text()
+
+
+def test_backtest_flags_override_the_configuration_and_the_run_records_them(tmp_path: Path) -> None:
+    _json(["ingest", "synthetic", "--tickers", "4", "--days", "2", "--seed", "2"])
+    bt = _json(["backtest", "--strategy", "sma", "--timeframe", "1min", "--max-position", "0.2", "--stops", "off",
+                "--commission-per-share", "0.005", "--set", "risk.max_var=0.05", "--risk-free-rate", "0.04"])
+    summary = json.loads((Path(bt["path"]) / "summary.json").read_text())
+    assert summary["settings"]["risk"]["max_position"] == 0.2 and summary["settings"]["risk"]["max_var"] == 0.05
+    assert summary["settings"]["stops"]["mode"] == "off" and summary["stops"]["stop_loss_exits"] == 0
+    assert summary["settings"]["costs"]["commission_per_share"] == 0.005 and summary["costs"]["commission"] > 0
+    assert summary["risk_free_rate"] == 0.04 and summary["settings"]["risk"]["risk_free_rate"] == 0.04
 
 
 @pytest.mark.parametrize(("args", "message"), [
+    (["backtest", "--max-position", "5"], "invalid configuration at 'risk.max_position'"),
+    (["backtest", "--set", "risk.max_postion=0.1"], "invalid configuration at 'risk.max_postion'"),
+    (["backtest", "--stops", "sometimes"], "invalid configuration at 'stops.mode'"),
     (["report"], "no backtest has been run yet"),
     (["report", "bt-nope"], "no backtest run bt-nope"),
     (["backtest", "--strategy", "magic"], "unknown strategy 'magic'"),

@@ -80,7 +80,10 @@ def test_training_keeps_the_average_not_the_last_step(panel: Panel) -> None:
 
 def test_checkpoint_without_an_average_resumes_with_one(panel: Panel, tmp_path) -> None:  # type: ignore[no-untyped-def]
     cfg = TrainConfig(max_epochs=1, batch_size=128, max_samples_per_epoch=128, seed=2, patience=5)
-    fit(panel, SMALL, cfg.model_copy(update={"weight_average": 0.0}), checkpoint_dir=tmp_path)
+    fit(panel, SMALL, cfg, checkpoint_dir=tmp_path)
+    data = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    torch.save({**data, "average": None}, tmp_path / "checkpoint.pt")  # as written by a run without one
     resumed = fit(panel, SMALL, cfg.model_copy(update={"max_epochs": 2}), checkpoint_dir=tmp_path)
+    assert resumed.resumed_epoch == 1
     assert len(resumed.history) == 2
     assert np.isfinite(resumed.history[1]["val_loss"])

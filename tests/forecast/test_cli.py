@@ -32,7 +32,7 @@ def test_train_predict_explain_json(stored: Path) -> None:
     res = runner.invoke(app, ["predict", "--json"])
     assert res.exit_code == 0, res.output
     preds = json.loads(res.stdout)["predictions"]
-    assert len(preds) == 4 * 5 and all(0 < p["confidence_score"] < 1 for p in preds)
+    assert len(preds) == 4 * 5 and all(0 <= p["confidence_score"] < 1 and not p["stale"] for p in preds)
     from sqlalchemy import text
 
     from tftrade.store.engine import make_engine

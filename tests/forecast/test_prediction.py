@@ -24,16 +24,21 @@ def test_forecasts_cover_every_ticker_and_horizon(trained: Trained, panel: Panel
     assert len(rows) == len(panel.tickers) * trained.config.horizon
     for r in rows:
         assert r.q10 <= r.q50 <= r.q90
-        assert 0 < r.confidence_score < 1
+        assert 0 <= r.confidence_score < 1 and not r.stale and r.bar_age_seconds == 0
         assert r.predicted_return == r.q50
         assert len(r.features_hash) == 64
 
 
-def test_confidence_falls_as_interval_widens() -> None:
-    widths = np.linspace(0.001, 0.2, 20)
-    c = confidence_score(-widths / 2, widths / 2, np.full(20, 0.01), np.ones(20, dtype=np.int64))
-    assert np.all(np.diff(c) < 0)
-    assert np.all((c > 0) & (c <= 1))
+def test_confidence_is_the_calibrated_skill_not_the_interval_width(trained: Trained) -> None:
+    q = np.zeros((4, trained.config.horizon, 3))
+    q[..., 0], q[..., 2] = -0.02, 0.02
+    q[:, :, 1] = np.array([0.0, 0.001, 0.01, 0.02])[:, None]  # same width, stronger medians
+    c = confidence_score(trained, q)
+    assert (c[0] == 0).all()  # a zero median has no edge
+    skilled = [k for k, h in enumerate(trained.calibration.horizons) if h.beats_zero]  # type: ignore[union-attr]
+    assert skilled and np.all(np.diff(c[:, skilled], axis=0) >= 0) and c[3, skilled].max() > 0
+    unskilled = [k for k in range(trained.config.horizon) if k not in skilled]
+    assert (c[:, unskilled] == 0).all()
 
 
 def test_save_load_predict_identical(trained: Trained, panel: Panel, tmp_path: Path) -> None:

@@ -101,6 +101,21 @@ def test_beta_band_limits_a_move_away_from_the_band() -> None:
     assert partial.decisions[0].action == "accept"
 
 
+def test_beta_gate_lets_a_breached_book_buy_towards_its_band() -> None:
+    """At beta 0.07 a rebalance that sells one name and buys another must keep the buy (it was all rejected)."""
+    limits = GateLimits(max_weight=1.0, max_sector_weight=1.0, max_var=1.0, beta_min=0.8, beta_max=1.2)
+    market = _market(betas=np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0]))
+    held = np.array([0, 0, 0, 0, 0, 700.0])  # 7 % of equity at beta 1: portfolio beta 0.07
+    deltas = np.array([500.0, 0, 0, 0, 0, -700.0])  # buy 5 %, sell 7 %: beta would fall to 0.05
+    res = RiskGate(limits).check_deltas(deltas, market, _account(held))
+    assert res.approved[0] == 500.0  # the buy moves beta towards the band: untouched
+    assert res.approved[5] == pytest.approx(-500.0, abs=1.0)  # the sale is cut so beta stays at 0.07
+    beta_after = float((held + res.approved) * 100.0 / 1e6 @ market.betas)
+    assert beta_after == pytest.approx(0.07, abs=2e-4)
+    buy = next(d for d in res.decisions if d.index == 0)
+    assert buy.action == "accept"
+
+
 def test_var_limit_shrinks_orders_until_within_limit() -> None:
     rng = np.random.default_rng(0)
     hist = rng.normal(0, 0.02, size=(500, N))

@@ -28,10 +28,44 @@ def _json(target: typer.Typer, *args: str) -> Any:
 
 
 def test_score_json() -> None:
-    out = _json(app, "sentiment", "score", "$TSLA to the moon 🚀", "IT is ON, puts on NVDA", "meh")
+    out = _json(app, "sentiment", "score", "$TSLA to the moon 🚀", "IT is ON, puts on NVDA", "meh",
+                "--scorer", "lexicon")
     assert out["scorer"] == "lexicon"
     labels = [(r["label"], r["tickers"]) for r in out["results"]]
     assert labels == [("bullish", ["TSLA"]), ("bearish", ["NVDA"]), ("neutral", [])]
+
+
+def test_score_defaults_to_social_and_weighs_foreign_text_low() -> None:
+    out = _json(app, "sentiment", "score", "$TSLA to the moon 🚀", "großartig, kaufen!")
+    assert out["scorer"] == "social"
+    (moon, german) = out["results"]
+    assert moon["label"] == "bullish" and moon["score"] > 0.5 and moon["weight"] == 1.0
+    assert german["score"] == 0.0 and german["label"] == "neutral" and german["weight"] == 0.1
+
+
+def test_score_reads_stdin_a_file_and_texts_starting_with_a_dash(tmp_path: Path) -> None:
+    texts = "-5% today on $AAPL, dumping\n\n$NVDA to the moon 🚀\n--worst stock ever, selling $AMD\n"
+    result = runner.invoke(app, ["sentiment", "score", "-", "--scorer", "lexicon", "--json"], input=texts)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["results"]
+    assert [r["text"] for r in rows] == ["-5% today on $AAPL, dumping", "$NVDA to the moon 🚀",
+                                         "--worst stock ever, selling $AMD"]
+    assert [r["label"] for r in rows] == ["bearish", "bullish", "bearish"]
+    path = tmp_path / "texts.txt"
+    path.write_text(texts, encoding="utf-8")
+    from_file = _json(app, "sentiment", "score", "--file", str(path), "--scorer", "lexicon")["results"]
+    assert from_file == rows
+    dashed = _json(app, "sentiment", "score", "-3% and falling, puts", "--scorer", "lexicon")["results"]
+    assert dashed[0]["text"] == "-3% and falling, puts" and dashed[0]["label"] == "bearish"
+    result = runner.invoke(app, ["sentiment", "score", "--scorer", "lexicon", "--json", "--", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["results"][0]["text"] == "--json"
+
+
+def test_score_without_texts_or_with_a_missing_file_is_one_line() -> None:
+    result = runner.invoke(app, ["sentiment", "score", "--scorer", "lexicon"], input="")
+    assert result.exit_code == 1 and "no texts to score" in result.output
+    result = runner.invoke(app, ["sentiment", "score", "--file", "/nonexistent/texts.txt"])
+    assert result.exit_code == 1 and "no such file of texts" in result.output
 
 
 def test_ingest_aggregate_momentum(tmp_path: Path) -> None:
@@ -39,9 +73,9 @@ def test_ingest_aggregate_momentum(tmp_path: Path) -> None:
              "author": f"u{k}", "created_utc": 1704207600 + 30 * k, "score": k} for k in range(40)]
     path = tmp_path / "c.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken\n", encoding="utf-8")
-    first = _json(ingest_app, "comments", str(path))["files"][0]
+    first = _json(ingest_app, "comments", str(path), "--scorer", "lexicon")["files"][0]
     assert (first["inserted"], first["quarantined"], first["mentions"]) == (40, 1, 40)
-    assert _json(ingest_app, "comments", str(path))["files"][0]["duplicates"] == 40
+    assert _json(ingest_app, "comments", str(path), "--scorer", "lexicon")["files"][0]["duplicates"] == 40
     agg = _json(app, "sentiment", "aggregate", "--window", "5min")
     assert (agg["mentions"], agg["tickers"], agg["rows_written"]) == (40, 1, 4)
     assert agg["noise"]["comments"] == 40
@@ -72,3 +106,31 @@ def test_train_on_a_small_subset(tmp_path: Path, shared_data: Path) -> None:
     assert 0.0 <= report["accuracy"] <= 1.0
     scored = _json(app, "sentiment", "score", "shares plunge", "--scorer", "learned")
     assert scored["scorer"] == "learned" and -1.0 <= scored["results"][0]["score"] <= 1.0
+
+
+def test_ingest_hostile_records_without_traceback(tmp_path: Path) -> None:
+    rows = [{"id": "ok1", "body": "$AMD calls", "created_utc": 1704207600},
+            {"id": "big", "body": "$AMD", "created_utc": 1704207600, "score": 1e30},
+            {"id": "nul", "body": "$AMD \u0000", "created_utc": 1704207600},
+            {"id": "y" * 300, "body": "$AMD", "created_utc": 1704207600},
+            {"id": "ok2", "body": "$AMD puts", "created_utc": 1704207660}]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    report = _json(ingest_app, "comments", str(path), "--scorer", "lexicon")["files"][0]
+    assert (report["inserted"], report["quarantined"]) == (2, 3)
+    assert report["reasons"] == {"score": 1, "body": 1, "id": 1}
+    csv_path = tmp_path / "noid.csv"
+    csv_path.write_text('author,created_utc,body\nu1,1704207600,"$AMD calls"\n', encoding="utf-8")
+    report = _json(ingest_app, "comments", str(csv_path), "--scorer", "lexicon")["files"][0]
+    assert (report["inserted"], report["quarantined"]) == (1, 0)
+
+
+def test_train_social_on_a_small_subset(tmp_path: Path, shared_data: Path) -> None:
+    from tftrade.sentiment.social import SocialScorer
+
+    out = tmp_path / "social.npz"
+    report = _json(app, "sentiment", "train-social", "--limit", "400", "--no-baselines", "--out", str(out))
+    assert report["path"] == str(out) and out.stat().st_size == report["model_bytes"] < 3_000_000
+    assert report["n_train"] == 320 and report["heldout"]["n"] == 80 and report["baselines"] == []
+    assert 0.0 <= report["heldout"]["auc"] <= 1.0
+    assert SocialScorer(out).score(["$TSLA to the moon 🚀"]).shape == (1,)

@@ -97,3 +97,71 @@ def test_unknown_format(tmp_path: Path) -> None:
         list(read_comment_file(tmp_path / "c.txt"))
     with pytest.raises(DataError, match="no such comment file"):
         list(read_comment_file(tmp_path / "missing.jsonl"))
+
+
+HOSTILE = [
+    {"id": "h1", "body": "$AAPL fine", "created_utc": 1704207600, "score": 1e30},
+    {"id": "h2", "body": "$AAPL with a \u0000 NUL", "created_utc": 1704207600},
+    {"id": "x" * 300, "body": "$AAPL long id", "created_utc": 1704207600},
+    {"id": "h4", "body": "$AAPL lone \ud800 surrogate", "created_utc": 1704207600},
+    {"id": "h5", "body": "$AAPL", "created_utc": 1704207600, "author": "a" * 256},
+    {"id": "h6", "body": "$AAPL", "created_utc": 1704207600, "score": True},
+    {"id": {"nested": 1}, "body": "$AAPL", "created_utc": 1704207600},
+    {"id": "h8", "body": "$AAPL", "created_utc": "1e30"},
+]
+
+
+def test_hostile_records_are_quarantined_and_the_rest_imported(any_engine: Engine, tmp_path: Path) -> None:
+    lines = [json.dumps(GOOD[0])] + [json.dumps(h) for h in HOSTILE] + [json.dumps(GOOD[1]), "\x00{bad"]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", errors="surrogatepass")
+    report = ingest_comments(any_engine, read_comment_file(path), str(path), ANNOTATE)
+    assert (report.inserted, report.quarantined) == (2, len(HOSTILE) + 1)
+    with any_engine.connect() as conn:
+        ids = conn.execute(select(reddit_comment_texts.c.comment_id)).scalars().all()
+        reasons = dict(conn.execute(select(quarantine.c.row_number, quarantine.c.reason)).all())
+        raws = conn.execute(select(quarantine.c.raw)).scalars().all()
+    assert sorted(ids) == ["c1", "c2"]
+    assert reasons[2] == "score: 1e+30; expected an integer between -2147483648 and 2147483647"
+    assert reasons[3].startswith("body: contains a NUL character")
+    assert reasons[4].startswith("id: 'xxxxxxxx") and reasons[4].endswith("expected at most 255 characters")
+    assert "(300 characters)" in reasons[4]
+    assert "lone surrogate" in reasons[5] and reasons[6].startswith("author:")
+    assert reasons[7].startswith("score: True") and reasons[8].startswith("id: {'nested'")
+    assert reasons[9].startswith("created_utc: '1e30'") and reasons[11].startswith("not JSON")
+    assert all("\x00" not in r for r in raws)
+
+
+def test_store_refusal_quarantines_one_comment_not_the_batch(pg_engine: Engine, tmp_path: Path) -> None:
+    import numpy as np
+
+    def annotate(texts):  # type: ignore[no-untyped-def]
+        # a ticker longer than the column's 16 characters: PostgreSQL refuses the row
+        return [("TOOLONGTICKERSYMBOL",) if "bad" in t else ("AAPL",) for t in texts], np.full(len(texts), 0.5)
+
+    rows = [{"id": f"k{k}", "body": f"$AAPL {'bad' if k == 2 else 'ok'}", "created_utc": 1704207600 + k}
+            for k in range(4)]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    report = ingest_comments(pg_engine, read_comment_file(path), str(path), annotate)
+    with pg_engine.connect() as conn:
+        ids = conn.execute(select(reddit_comment_texts.c.comment_id)).scalars().all()
+        reasons = conn.execute(select(quarantine.c.row_number, quarantine.c.reason)).all()
+    assert sorted(ids) == ["k0", "k1", "k3"] and report.inserted == 3 and report.quarantined == 1
+    assert reasons[0][0] == 3 and reasons[0][1].startswith("database:")
+
+
+def test_csv_without_id_gets_a_stable_derived_id(any_engine: Engine, tmp_path: Path) -> None:
+    a = tmp_path / "a.csv"
+    a.write_text('author,created_utc,body\nu1,1704207600,"$AMD calls"\nu2,2024-01-02T15:00:00Z,"$AMD puts"\n'
+                 'u1,1704207600,"$AMD calls"\n', encoding="utf-8")
+    b = tmp_path / "b.csv"  # the same comments, other order and time format
+    b.write_text('body,created_utc,author\n"$AMD puts",1704207600,u2\n"$AMD calls",2024-01-02 15:00:00,u1\n',
+                 encoding="utf-8")
+    first = ingest_comments(any_engine, read_comment_file(a), str(a), ANNOTATE)
+    assert (first.inserted, first.duplicates, first.quarantined) == (2, 1, 0)
+    second = ingest_comments(any_engine, read_comment_file(b), str(b), ANNOTATE)
+    assert (second.inserted, second.duplicates, second.quarantined) == (0, 2, 0)
+    with any_engine.connect() as conn:
+        ids = conn.execute(select(reddit_comment_texts.c.comment_id)).scalars().all()
+    assert len(ids) == 2 and all(i.startswith("h-") and len(i) == 34 for i in ids)

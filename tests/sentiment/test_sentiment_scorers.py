@@ -24,14 +24,14 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module", params=["lexicon", "learned"])
+@pytest.fixture(scope="module", params=["lexicon", "learned", "social"])
 def scorer(request: pytest.FixtureRequest) -> Iterator[Scorer]:
     yield make_scorer(request.param)
 
 
 def test_is_a_scorer(scorer: Scorer) -> None:
     assert isinstance(scorer, Scorer)
-    assert scorer.name in ("lexicon", "learned")
+    assert scorer.name in ("lexicon", "learned", "social")
 
 
 def test_scores_in_range_one_per_text(scorer: Scorer) -> None:
@@ -67,6 +67,11 @@ def test_better_than_chance_on_a_sample_of_sent_valid(scorer: Scorer, shared_dat
 
     texts, labels = load_labelled("valid")
     pick = np.random.default_rng(0).choice(len(texts), 200, replace=False)
+    if scorer.name == "social":  # no neutral class (StockTwits authors tag bullish or bearish): judge polarity
+        polar = [k for k in pick if labels[k] != 2]
+        s = scorer.score([texts[k] for k in polar])
+        assert np.mean((s > 0) == (labels[polar] == 1)) > 0.75
+        return
     result = evaluate(scorer, [texts[k] for k in pick], labels[pick])
     floor = {"lexicon": 0.4, "learned": 0.6}[scorer.name]  # chance macro-F1 is about 0.33
     assert result.macro_f1 > floor, result

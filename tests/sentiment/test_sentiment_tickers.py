@@ -48,3 +48,40 @@ def test_cashtags_can_be_restricted_to_known() -> None:
 def test_name_alias_strips_legal_suffixes() -> None:
     assert name_alias("JPMorgan Chase & Co.") == "jpmorgan chase"
     assert name_alias("Schlumberger Ltd.") == "schlumberger"
+
+
+@pytest.fixture(scope="module")
+def master() -> TickerExtractor:
+    # a slice of a real securities master: single letters, dictionary-word names and symbols
+    return TickerExtractor.from_securities([
+        ("M", "Macy's Inc."), ("D", "Dominion Energy"), ("TGT", "Target Corp."), ("BLL", "Ball Corp"),
+        ("KEY", "KeyCorp"), ("CAT", "Caterpillar Inc."), ("IBM", "International Business Machines"),
+        ("NOW", "ServiceNow"), ("T", "AT&T Inc."), ("GM", "General Motors"),
+    ])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("M and D are down today", ()),
+        ("price target raised to 200", ()),
+        ("they dropped the ball on this one", ()),
+        ("Target and Ball report tomorrow", ()),
+        ("KEY to this trade: buy NOW, the CAT is out of the bag", ()),
+        ("$M $D $TGT $BLL $KEY", ("M", "D", "TGT", "BLL", "KEY")),
+        ("TGT and BLL beat; IBM and GM too", ("TGT", "BLL", "IBM", "GM")),
+        ("Caterpillar digs, Macy's sells", ("CAT", "M")),
+        ("gme and amc and pltr, tsla", ("GME", "AMC", "PLTR", "TSLA")),
+        ("SPY puts and COST calls", ("SPY", "COST")),
+        ("the cost of a spy", ()),
+        ("ibm and tgt in lower case are not on the watch list", ()),
+    ],
+)
+def test_master_words_and_letters_are_not_tickers(master: TickerExtractor, text: str,
+                                                   expected: tuple[str, ...]) -> None:
+    assert master.extract(text) == expected
+
+
+def test_watch_list_adds_lower_case_tickers() -> None:
+    ex = TickerExtractor.from_securities([("TGT", "Target Corp."), ("IBM", "IBM")], watch=["ibm"])
+    assert ex.extract("ibm earnings, tgt too") == ("IBM",)

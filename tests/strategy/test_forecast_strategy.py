@@ -24,10 +24,10 @@ def market(vix: float = 20.0, volume: float = 1e6) -> MarketData:
                       np.full((T, N), volume), "1day", benchmark=close.mean(axis=1), vix=np.full(T, vix))
 
 
-def forecasts(p50: np.ndarray, spread: float = 0.02) -> ForecastPanel:
-    q50 = np.tile(p50, (T, 1))
+def forecasts(p50: np.ndarray, spread: float = 0.02, confidence: float = 1.0) -> ForecastPanel:
+    q50 = np.tile(p50, (T, 1))  # confidence 1: full demonstrated skill, Ω from the spread alone
     return ForecastPanel(np.arange(T, dtype=np.int64) * DAY, tuple(f"T{i}" for i in range(N)), 5,
-                         q50 - spread, q50, q50 + spread, np.full((T, N), 0.5))
+                         q50 - spread, q50, q50 + spread, np.full((T, N), confidence))
 
 
 def account() -> AccountState:
@@ -82,3 +82,18 @@ def test_no_forecast_at_this_time_means_no_decision() -> None:
     q[-1] = np.nan
     fc = ForecastPanel(fc.timestamps[:-1], fc.tickers, 5, fc.q10[:-1], fc.q50[:-1], fc.q90[:-1], fc.confidence[:-1])
     assert ForecastStrategy(fc, config=CFG).decide(MarketView(market(), T - 1), account()) is None
+
+
+def test_a_decision_with_less_history_than_the_lookback_still_works() -> None:
+    p50 = np.linspace(-0.02, 0.02, N)
+    short = MarketView(market(), 30)  # 31 bars < lookback 60 + 1 (e.g. a live window just started)
+    targets = ForecastStrategy(forecasts(p50), config=CFG).decide(short, account())
+    assert targets is not None and np.corrcoef(targets.weights, p50)[0, 1] > 0.5
+
+
+def test_the_strategy_contract_lives_in_strategy_and_backtest_re_exports_it() -> None:
+    import tftrade.backtest as bt
+    import tftrade.strategy as st
+
+    assert bt.MarketView is st.MarketView and bt.Targets is st.Targets and bt.AccountState is st.AccountState
+    assert ForecastPanel is st.ForecastPanel

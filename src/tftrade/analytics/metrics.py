@@ -4,6 +4,7 @@ Per-period simple returns :math:`r_t`, benchmark :math:`b_t`, risk-free rate per
 :math:`r_f` (default 0), :math:`m` periods per year, :math:`T` periods:
 
 =====================  ===============================================================
+``total_return``       :math:`\prod_t (1 + r_t) - 1` over the whole period (never annualised)
 ``annual_return``      CAGR :math:`\bigl(\prod_t (1 + r_t)\bigr)^{m/T} - 1`
 ``annual_volatility``  :math:`\mathrm{std}(r, \mathrm{ddof}=1)\sqrt m`
 ``sharpe``             :math:`\overline{r - r_f} / \mathrm{std}(r - r_f, \mathrm{ddof}=1)\,\sqrt m`
@@ -12,6 +13,7 @@ Per-period simple returns :math:`r_t`, benchmark :math:`b_t`, risk-free rate per
 ``calmar``             ``annual_return`` / :math:`|`\ ``max_drawdown``:math:`|` (NaN without drawdown)
 ``beta``               :math:`\mathrm{cov}(r - r_f, b - r_f) / \mathrm{var}(b - r_f)` (both ddof=0)
 ``alpha``              :math:`(1 + \overline{(r - r_f) - \beta (b - r_f)})^m - 1` (compounded, as empyrical)
+``tracking_error``     :math:`\mathrm{std}(r - b, \mathrm{ddof}=1)\sqrt m` (annualised)
 ``information_ratio``  :math:`\overline{r - b} / \mathrm{std}(r - b, \mathrm{ddof}=1)\,\sqrt m` (annualised;
                        empyrical's ``excess_sharpe`` is the same without :math:`\sqrt m`)
 ``win_rate``           share of periods with :math:`r_t > 0` among periods with :math:`r_t \ne 0`
@@ -32,8 +34,8 @@ from tftrade.analytics.errors import AnalyticsError
 from tftrade.core.types import Float64Array
 
 METRIC_NAMES = (
-    "annual_return", "annual_volatility", "sharpe", "sortino", "max_drawdown", "calmar",
-    "alpha", "beta", "information_ratio", "win_rate", "profit_factor", "turnover",
+    "total_return", "annual_return", "annual_volatility", "sharpe", "sortino", "max_drawdown", "calmar",
+    "alpha", "beta", "tracking_error", "information_ratio", "win_rate", "profit_factor", "turnover",
 )
 
 
@@ -67,7 +69,8 @@ def metrics(
     (0.025049, -0.005, 0.6666666666666666)
     """
     r, b = _aligned(returns, benchmark)
-    out = _absolute(r, periods_per_year, risk_free)
+    out = {"total_return": float(np.prod(1.0 + r) - 1.0)}
+    out.update(_absolute(r, periods_per_year, risk_free))
     out.update(_relative(r, b, periods_per_year, risk_free))
     out["turnover"] = turnover(weights) if weights is not None else float("nan")
     return out
@@ -110,13 +113,14 @@ def _absolute(r: Float64Array, m: float, rf: float) -> dict[str, float]:
 def _relative(r: Float64Array, b: Float64Array | None, m: float, rf: float) -> dict[str, float]:
     nan = float("nan")
     if b is None:
-        return {"alpha": nan, "beta": nan, "information_ratio": nan}
+        return {"alpha": nan, "beta": nan, "tracking_error": nan, "information_ratio": nan}
     ex, bx = r - rf, b - rf
     beta = _ratio(np.mean((ex - ex.mean()) * (bx - bx.mean())), bx.var())
     active = r - b
     return {
         "alpha": float((1.0 + np.mean(ex - beta * bx)) ** m - 1.0),
         "beta": beta,
+        "tracking_error": float(active.std(ddof=1) * np.sqrt(m)) if active.shape[0] > 1 else nan,
         "information_ratio": _ratio(active.mean(), active.std(ddof=1)) * np.sqrt(m),
     }
 

@@ -25,13 +25,16 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from tftrade.analytics.errors import AnalyticsError
+from tftrade.analytics.periodic_returns import period_returns
 from tftrade.analytics.tearsheet_charts import (
     MAX_POINTS,
     beta_figure,
     drawdown_figure,
     equity_figure,
+    exposure_cash_figure,
     exposure_figure,
     period_returns_figure,
+    plot_times,
 )
 from tftrade.analytics.tearsheet_data import TearsheetData
 from tftrade.analytics.tearsheet_model_charts import (
@@ -41,13 +44,24 @@ from tftrade.analytics.tearsheet_model_charts import (
     most_traded,
     sentiment_figure,
 )
-from tftrade.analytics.tearsheet_tables import MAX_ROWS, attribution_table, gate_table, metrics_table, trades_table
+from tftrade.analytics.tearsheet_tables import (
+    ANNUALISED,
+    MAX_ROWS,
+    attribution_table,
+    comparison_table,
+    costs_exposure_table,
+    gate_table,
+    metrics_table,
+    settings_table,
+    trades_table,
+)
 
 __all__ = ["SECTION_TITLES", "TearsheetData", "absent_line", "build_html", "render_tearsheet"]
 
 SECTION_TITLES = (
-    "Headline metrics", "Equity vs benchmark", "Drawdown", "Period returns", "Exposures", "Forecast fan chart",
-    "Variable importance", "Sentiment vs price", "Attribution", "Trades", "Risk-gate events", "Notes",
+    "Headline metrics", "Equity vs benchmark", "Drawdown", "Period returns", "Exposures",
+    "Costs, exposure and turnover", "Where the return comes from", "Forecast fan chart",
+    "Variable importance", "Sentiment vs price", "Attribution", "Trades", "Risk-gate events", "Settings", "Notes",
 )
 
 _STYLE = """
@@ -58,6 +72,9 @@ th, td { border: 1px solid #e0e0e0; padding: 3px 8px; text-align: left; vertical
 td.num { text-align: right; font-variant-numeric: tabular-nums; } thead th { background: #f5f5f5; }
 .absent { color: #888; font-style: italic; } .scroll { max-height: 480px; overflow-y: auto; }
 .meta { color: #666; font-size: 13px; }
+.headline { font-size: 17px; margin: 10px 0; } .warn { background: #fff4e5; border-left: 4px solid #f0a020;
+padding: 6px 10px; } .context { background: #eef4fb; border-left: 4px solid #4a7fc0; padding: 6px 10px; }
+details summary { cursor: pointer; color: #444; margin: 8px 0; }
 """
 
 
@@ -83,8 +100,69 @@ def _section(title: str, body: str) -> str:
     return f'<section id="{escape(anchor)}"><h2>{escape(title)}</h2>{body}</section>'
 
 
+def sessions_of(d: TearsheetData) -> float:
+    """Trading sessions of the run: ``d.sessions``, else the distinct New York dates of the timestamps."""
+    if d.sessions is not None:
+        return float(d.sessions)
+    return float(len(set(str(x)[:10] for x in plot_times(d.timestamps))))
+
+
 def _metrics(d: TearsheetData) -> str:
-    return metrics_table(d.metrics, d.benchmark_metrics)
+    sessions = sessions_of(d)
+    total = d.metrics.get("total_return", float(d.equity[-1] / d.equity[0] - 1.0))
+    bench = None if d.benchmark_metrics is None else d.benchmark_metrics.get("total_return")
+    gross = None if d.summary is None else d.summary.get("gross_total_return")
+    line = f"Total return <b>{total:+.2%}</b> net of costs"
+    line += "" if gross is None else f" ({float(gross):+.2%} gross)"
+    if bench is not None and np.isfinite(bench):
+        line += f" vs the benchmark's {bench:+.2%}: active {total - bench:+.2%}"
+    line += f", over {sessions:,.1f} trading sessions ({_span(d)})."
+    head = f'<p class="headline">{line}</p>'
+    if sessions >= d.annualise_min_sessions:
+        return head + metrics_table(d.metrics, d.benchmark_metrics)
+    days = period_returns(d.timestamps, np.asarray(d.equity, dtype=np.float64), "day").returns
+    per = (1.0 + total) ** (1.0 / max(sessions, 1.0)) - 1.0
+    warn = (f'<p class="warn">This run spans {sessions:,.1f} sessions, fewer than {d.annualise_min_sessions}: '
+            "returns are reported for the period and per session, not annualised. Annualised figures extrapolate "
+            "a short run to a year and are shown apart, for reference only.</p>")
+    per_day = (f"<ul><li>period return {total:+.2%}</li><li>per session (geometric mean) {per:+.3%}</li>"
+               f"<li>session returns: mean {days.mean():+.3%}, standard deviation "
+               f"{(days.std(ddof=1) if days.size > 1 else float('nan')):.3%}, best {days.max():+.2%}, "
+               f"worst {days.min():+.2%}</li></ul>") if days.size else ""
+    period_table = metrics_table(d.metrics, d.benchmark_metrics, exclude=ANNUALISED)
+    annual = metrics_table(d.metrics, d.benchmark_metrics, only=ANNUALISED)
+    return (head + warn + per_day + period_table
+            + f"<details><summary>Annualised figures (extrapolated from {sessions:,.1f} sessions)</summary>"
+            + annual + "</details>")
+
+
+def _span(d: TearsheetData) -> str:
+    first, last = plot_times(np.asarray([d.timestamps[0], d.timestamps[-1]]))
+    return f"{first} → {last}"
+
+
+def _costs(d: TearsheetData) -> str:
+    if d.summary is None:
+        return absent_line("Costs, exposure and turnover", "no run summary")
+    parts = [costs_exposure_table(d.summary)]
+    if d.cash is not None:
+        frac = np.asarray(d.cash, dtype=np.float64) / np.asarray(d.equity, dtype=np.float64)
+        parts.append(_figure(exposure_cash_figure(d.timestamps, np.asarray(d.weights, dtype=np.float64), frac)))
+    return "".join(parts)
+
+
+def _comparison(d: TearsheetData) -> str:
+    if not d.comparison:
+        return absent_line("Where the return comes from", "no comparison runs; `tftrade demo` makes them")
+    return ('<p class="meta">The same bars, costs, limits and stops; only the forecasts or the sentiment input '
+            "change.</p>" + comparison_table(d.comparison))
+
+
+def _settings(d: TearsheetData) -> str:
+    settings = None if d.summary is None else d.summary.get("settings")
+    if not settings:
+        return absent_line("Settings", "no recorded settings")
+    return settings_table(settings)
 
 
 def _equity(d: TearsheetData) -> str:
@@ -161,8 +239,8 @@ def _notes(d: TearsheetData) -> str:
 
 
 _BUILDERS: tuple[Callable[[TearsheetData], str], ...] = (
-    _metrics, _equity, _drawdown, _periods, _exposures, _forecasts,
-    _importance, _sentiment, _attribution, _trades, _gate, _notes,
+    _metrics, _equity, _drawdown, _periods, _exposures, _costs, _comparison, _forecasts,
+    _importance, _sentiment, _attribution, _trades, _gate, _settings, _notes,
 )
 
 
@@ -172,9 +250,10 @@ def _bench(d: TearsheetData) -> np.ndarray | None:
 
 def build_html(data: TearsheetData) -> str:
     """Return the complete tearsheet HTML document for ``data`` (plotly.js inlined)."""
-    start, end = (np.datetime64(int(t), "ns") for t in (data.timestamps[0], data.timestamps[-1]))
-    meta = (f'<p class="meta">{start} – {end} UTC · {len(data.timestamps):,} steps · {len(data.tickers)} tickers · '
-            f"{data.periods_per_year:g} periods per year</p>")
+    meta = (f'<p class="meta">{_span(data)} (New York time) · {len(data.timestamps):,} bars · '
+            f"{len(data.tickers)} tickers · {data.periods_per_year:,.0f} bars per year · charts on trading time "
+            "(nights, weekends and holidays take no width)</p>")
+    meta += "".join(f'<p class="context">{escape(c)}</p>' for c in data.context)
     sections = "".join(_section(title, build(data)) for title, build in zip(SECTION_TITLES, _BUILDERS, strict=True))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(data.title)}</title>'
             f'<style>{_STYLE}</style><script type="text/javascript">{get_plotlyjs()}</script></head>'

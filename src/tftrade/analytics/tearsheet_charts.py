@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import plotly.graph_objects as go
 
 from tftrade.analytics.downsample import extreme_indices, stride_indices
@@ -19,19 +20,28 @@ from tftrade.analytics.periodic_returns import PeriodReturns, covers_two_months,
 from tftrade.core.types import Float64Array, Int64Array
 
 MAX_POINTS = 5_000
+EXCHANGE_TZ = "America/New_York"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def plot_times(timestamps_ns: npt.ArrayLike) -> npt.NDArray[np.str_]:
-    """Return UTC times as the shortest exact ISO-like strings (dates alone for daily data); keeps HTML small.
+    """Return times as the shortest exact strings, in New York time (dates alone for daily data).
+
+    Series stamped at UTC midnight (daily data kept in UTC) stay dates; anything else is shown
+    in the exchange's time zone, so a session reads 09:30–16:00.
 
     Examples
     --------
-    >>> plot_times([0, 86_400 * 10**9]).tolist(), plot_times([60 * 10**9]).tolist()
-    (['1970-01-01', '1970-01-02'], ['1970-01-01 00:01'])
+    >>> plot_times([0, 86_400 * 10**9]).tolist()
+    ['1970-01-01', '1970-01-02']
+    >>> plot_times([1704205800 * 10**9]).tolist(), plot_times([1704171600 * 10**9]).tolist()
+    (['2024-01-02 09:30'], ['2024-01-02'])
     """
     ns = np.asarray(timestamps_ns, dtype=np.int64).reshape(-1)
     day, minute, second = 86_400 * 10**9, 60 * 10**9, 10**9
+    if ns.size and not np.all(ns % day == 0):
+        local = pd.DatetimeIndex(ns.astype("datetime64[ns]"), tz="UTC").tz_convert(EXCHANGE_TZ).tz_localize(None)
+        ns = np.asarray(local.asi8, dtype=np.int64)
     unit: Literal["D", "m", "s", "ms"] = "ms"
     for size, name in ((day, "D"), (minute, "m"), (second, "s")):
         if np.all(ns % size == 0):
@@ -39,6 +49,38 @@ def plot_times(timestamps_ns: npt.ArrayLike) -> npt.NDArray[np.str_]:
             break
     text = np.datetime_as_string(ns.astype("datetime64[ns]"), unit=unit)
     return np.char.replace(text, "T", " ")
+
+
+def session_rangebreaks(timestamps_ns: npt.ArrayLike) -> list[dict[str, object]]:
+    """Plotly ``rangebreaks`` that hide weekends, holidays (weekdays without data) and, intraday, 16:00–09:30.
+
+    For charts whose traces do not share one x grid (per-ticker dropdowns), where a categorical
+    axis would misorder points. Labels are New York time as in :func:`plot_times`.
+
+    >>> [b.get("bounds") for b in session_rangebreaks([1704205800 * 10**9, 1704205860 * 10**9])]
+    [['sat', 'mon'], [16, 9.5]]
+    """
+    labels = plot_times(timestamps_ns)
+    if labels.size == 0:
+        return []
+    breaks: list[dict[str, object]] = [{"bounds": ["sat", "mon"]}]
+    if any(len(x) > 10 for x in labels.tolist()):
+        breaks.append({"bounds": [16, 9.5], "pattern": "hour"})
+    days = {x[:10] for x in labels.tolist()}
+    weekdays = pd.bdate_range(min(days), max(days)).strftime("%Y-%m-%d")
+    missing = [d for d in weekdays if d not in days]
+    if missing:
+        breaks.append({"values": missing})
+    return breaks
+
+
+def trading_time_axis(fig: go.Figure, n_ticks: int = 8) -> go.Figure:
+    """Put the x axis on trading time: one slot per observation, so nights, weekends and holidays take no width.
+
+    The axis is categorical over the (sorted) time labels; ``n_ticks`` labels are shown.
+    """
+    fig.update_xaxes(type="category", nticks=n_ticks, tickangle=0, showgrid=False)
+    return fig
 
 
 def downsample_note(total: int, kept: int) -> str:
@@ -53,10 +95,10 @@ def _filled(values: Float64Array) -> Float64Array:
     return np.where(finite, values, fill)
 
 
-def _layout(fig: go.Figure, title: str, yaxis: str) -> go.Figure:
+def _layout(fig: go.Figure, title: str, yaxis: str, trading_time: bool = False) -> go.Figure:
     fig.update_layout(title=title, yaxis_title=yaxis, template="plotly_white", height=420,
                       margin={"l": 60, "r": 30, "t": 60, "b": 40}, legend={"orientation": "h", "y": -0.15})
-    return fig
+    return trading_time_axis(fig) if trading_time else fig
 
 
 def equity_figure(
@@ -75,7 +117,7 @@ def equity_figure(
         "buttons": [{"label": "linear", "method": "relayout", "args": [{"yaxis.type": "linear"}]},
                     {"label": "log", "method": "relayout", "args": [{"yaxis.type": "log"}]}],
     }])
-    return _layout(fig, "Equity vs benchmark" + downsample_note(equity.shape[0], idx.shape[0]), "equity")
+    return _layout(fig, "Equity vs benchmark" + downsample_note(equity.shape[0], idx.shape[0]), "equity", True)
 
 
 def drawdown(values: Float64Array) -> Float64Array:
@@ -101,7 +143,7 @@ def drawdown_figure(
     if benchmark is not None:
         fig.add_trace(go.Scatter(x=x, y=drawdown(benchmark)[idx], name="benchmark", mode="lines"))
     fig.update_yaxes(tickformat=".1%")
-    return _layout(fig, "Drawdown" + downsample_note(dd.shape[0], idx.shape[0]), "drawdown")
+    return _layout(fig, "Drawdown" + downsample_note(dd.shape[0], idx.shape[0]), "drawdown", True)
 
 
 def period_returns_figure(timestamps: Int64Array, equity: Float64Array) -> tuple[go.Figure, PeriodReturns]:
@@ -111,11 +153,11 @@ def period_returns_figure(timestamps: Int64Array, equity: Float64Array) -> tuple
     """
     if not covers_two_months(timestamps):
         daily = period_returns(timestamps, equity, "day")
-        fig = go.Figure(go.Bar(x=daily.periods, y=daily.returns, name="daily return",
+        fig = go.Figure(go.Bar(x=list(daily.periods.strftime("%Y-%m-%d")), y=daily.returns, name="daily return",
                                marker_color=np.where(daily.returns >= 0, "#2ca02c", "#d62728")))
         fig.update_yaxes(tickformat=".2%")
         return _layout(fig, "Daily returns (the run covers less than two months, so daily instead of monthly)",
-                       "return"), daily
+                       "return", True), daily
     monthly = period_returns(timestamps, equity, "month")
     years = np.unique(monthly.periods.year)
     z = np.full((years.shape[0], 12), np.nan)
@@ -123,7 +165,8 @@ def period_returns_figure(timestamps: Int64Array, equity: Float64Array) -> tuple
     text = np.where(np.isnan(z), "", np.char.mod("%.2f%%", np.nan_to_num(z) * 100.0))
     fig = go.Figure(go.Heatmap(z=z, x=list(_MONTHS), y=[str(y) for y in years], text=text,
                                texttemplate="%{text}", colorscale="RdYlGn", zmid=0.0,
-                               hovertemplate="%{y} %{x}: %{z:.2%}<extra></extra>", colorbar={"tickformat": ".0%"}))
+                               hovertemplate="%{y} %{x}: %{z:.2%}<extra></extra>",
+                               colorbar={"tickformat": colorbar_format(z)}))
     fig.update_yaxes(autorange="reversed", type="category")
     return _layout(fig, "Monthly returns (month-end equity)", "year"), monthly
 
@@ -143,7 +186,7 @@ def exposure_figure(
                      for j, name in enumerate(names)])
     fig.update_yaxes(tickformat=".0%")
     note = downsample_note(weights.shape[0], idx.shape[0]).replace("bucket min/max kept", "evenly spaced")
-    return _layout(fig, "Weight by sector" + note, "weight")
+    return _layout(fig, "Weight by sector" + note, "weight", True)
 
 
 def beta_figure(
@@ -154,4 +197,35 @@ def beta_figure(
     fig = go.Figure(go.Scatter(x=plot_times(timestamps[idx]), y=beta[idx], name="beta", mode="lines"))
     if band is not None:
         fig.add_hrect(y0=band[0], y1=band[1], fillcolor="green", opacity=0.08, line_width=0)
-    return _layout(fig, "Portfolio beta" + downsample_note(beta.shape[0], idx.shape[0]), "beta")
+    return _layout(fig, "Portfolio beta" + downsample_note(beta.shape[0], idx.shape[0]), "beta", True)
+
+
+def colorbar_format(z: Float64Array) -> str:
+    """A percent format with enough decimals that the colour bar's ticks differ (not all "0%").
+
+    >>> colorbar_format(np.array([0.2, -0.1])), colorbar_format(np.array([0.004, np.nan]))
+    ('.0%', '.2%')
+    >>> colorbar_format(np.array([np.nan]))
+    '.1%'
+    """
+    finite = np.abs(z[np.isfinite(z)])
+    span = float(finite.max()) if finite.size else 0.0
+    if span == 0.0:
+        return ".1%"
+    decimals = int(np.clip(np.ceil(-np.log10(span)) - 1, 0, 3))  # ticks ~ span/5 need this many decimals
+    return f".{decimals}%"
+
+
+def exposure_cash_figure(timestamps: Int64Array, weights: Float64Array, cash_fraction: Float64Array | None,
+                         max_points: int = MAX_POINTS) -> go.Figure:
+    """Return gross exposure (sum |w|), net exposure (sum w) and cash (fraction of equity) over time."""
+    idx = stride_indices(weights.shape[0], max_points)
+    w = np.nan_to_num(weights[idx])
+    x = plot_times(timestamps[idx])
+    fig = go.Figure([go.Scatter(x=x, y=np.abs(w).sum(axis=1), name="gross exposure", mode="lines"),
+                     go.Scatter(x=x, y=w.sum(axis=1), name="net exposure", mode="lines")])
+    if cash_fraction is not None:
+        fig.add_trace(go.Scatter(x=x, y=cash_fraction[idx], name="cash", mode="lines", line={"dash": "dot"}))
+    fig.update_yaxes(tickformat=".0%")
+    note = downsample_note(weights.shape[0], idx.shape[0]).replace("bucket min/max kept", "evenly spaced")
+    return _layout(fig, "Gross and net exposure, cash (fraction of equity)" + note, "fraction of equity", True)

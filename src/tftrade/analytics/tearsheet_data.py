@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,18 @@ class TearsheetData:
     gate_events: pd.DataFrame | None
     notes: Sequence[str] = ()
     beta_band: tuple[float, float] | None = None
+    summary: Mapping[str, Any] | None = None
+    """A run's summary (costs, exposure, stops, settings, gross return...) for the cost and settings sections."""
+    cash: Float64Array | None = None
+    """Cash per step (same units as equity), for the exposure chart."""
+    annualise_min_sessions: int = 252
+    """Runs shorter than this many sessions lead with period returns; annualised figures are set apart."""
+    sessions: float | None = None
+    """Trading sessions the run spans (from the timestamps' New York dates when ``None``)."""
+    comparison: Sequence[Mapping[str, Any]] | None = None
+    """The same run under other forecasts or without sentiment (variant, total_return, ...)."""
+    context: Sequence[str] = ()
+    """Paragraphs shown under the title (what the market is, survivorship, ...)."""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -99,6 +112,10 @@ def validate(data: TearsheetData) -> None:
         unknown = set(data.importance) - set(IMPORTANCE_GROUPS)
         if unknown:
             raise AnalyticsError(f"importance has unknown groups {sorted(unknown)}; expected {IMPORTANCE_GROUPS}")
+    if data.cash is not None:
+        _series(data.cash, "cash", steps)
+    if data.annualise_min_sessions < 1:
+        raise AnalyticsError(f"annualise_min_sessions must be >= 1, got {data.annualise_min_sessions}")
     if data.beta_band is not None and not data.beta_band[0] <= data.beta_band[1]:
         raise AnalyticsError(f"beta_band {data.beta_band} is not (low, high)")
 

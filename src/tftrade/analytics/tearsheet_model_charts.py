@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from tftrade.analytics.attribution import BrinsonResult
 from tftrade.analytics.downsample import stride_indices
-from tftrade.analytics.tearsheet_charts import plot_times
+from tftrade.analytics.tearsheet_charts import plot_times, session_rangebreaks
 
 MAX_TICKERS = 20
 #: Points kept per ticker in the per-ticker charts (up to ``MAX_TICKERS`` tickers each).
@@ -88,6 +88,7 @@ def forecast_fan_figure(
     title = f"Forecast fan chart, horizon {horizon} (log returns)"
     title += " (downsampled, evenly spaced)" if dropped else ""
     fig.update_layout(title=title, template="plotly_white", height=440, yaxis_title="log return")
+    fig.update_xaxes(rangebreaks=session_rangebreaks(_epoch_ns(frame["as_of"])))
     return _dropdown(fig, groups)
 
 
@@ -107,18 +108,27 @@ def importance_figure(importance: Mapping[str, Mapping[str, float]]) -> go.Figur
 def sentiment_figure(
     sentiment: pd.DataFrame, tickers: Sequence[str], max_points: int = MAX_TICKER_POINTS
 ) -> go.Figure:
-    """Return per-ticker price (left axis) and average sentiment (right axis) over time."""
+    """Return per-ticker price (left axis) and average sentiment (right axis) on a session index.
+
+    The x axis counts the distinct timestamps of the frame (trading time: nights, weekends and
+    holidays take no width), labelled with New York times.
+    """
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     groups, dropped = [], False
+    grid = np.unique(_epoch_ns(sentiment["timestamp"]))
     for ticker in tickers:
-        rows, x, thinned = _ticker_rows(sentiment, ticker, "timestamp", max_points)
+        rows, _, thinned = _ticker_rows(sentiment, ticker, "timestamp", max_points)
         dropped |= thinned
+        x = np.searchsorted(grid, _epoch_ns(rows["timestamp"]))
         fig.add_trace(go.Scatter(x=x, y=rows["price"], name=f"{ticker} price", mode="lines"), secondary_y=False)
         fig.add_trace(go.Scatter(x=x, y=rows["sentiment"], name=f"{ticker} sentiment", mode="lines",
                                  line={"dash": "dot"}), secondary_y=True)
         groups.append((ticker, 2))
     fig.update_yaxes(title_text="price", secondary_y=False)
     fig.update_yaxes(title_text="sentiment", secondary_y=True)
+    if grid.size:
+        ticks = np.unique(np.linspace(0, grid.size - 1, min(8, grid.size)).round().astype(np.int64))
+        fig.update_xaxes(tickmode="array", tickvals=ticks.tolist(), ticktext=plot_times(grid[ticks]).tolist())
     title = "Sentiment vs price" + (" (downsampled, evenly spaced)" if dropped else "")
     fig.update_layout(title=title, template="plotly_white", height=440)
     return _dropdown(fig, groups)

@@ -48,9 +48,18 @@ def _number_cell(value: float | None) -> str:
     return f'<td class="num" data-value="{float(value)!r}">{format_number(float(value))}</td>'
 
 
-def metrics_table(strategy: Mapping[str, float], benchmark: Mapping[str, float] | None) -> str:
-    """Return the headline metrics, strategy vs benchmark (standard metrics first, then any extras)."""
+ANNUALISED = ("annual_return", "annual_volatility", "sharpe", "sortino", "calmar", "alpha", "tracking_error",
+              "information_ratio")
+
+
+def metrics_table(strategy: Mapping[str, float], benchmark: Mapping[str, float] | None,
+                  only: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> str:
+    """Return the headline metrics, strategy vs benchmark (total return first, then the standard ones, then extras).
+
+    ``only`` keeps just those names; ``exclude`` drops names.
+    """
     names = [m for m in METRIC_NAMES if m in strategy] + [m for m in strategy if m not in METRIC_NAMES]
+    names = [m for m in names if (only is None or m in only) and m not in exclude]
     header = ["metric", "strategy"] + (["benchmark"] if benchmark is not None else [])
     rows = []
     for name in names:
@@ -81,19 +90,108 @@ def gate_table(events: pd.DataFrame, limit: int = MAX_ROWS) -> str:
 
 
 def attribution_table(result: BrinsonResult) -> str:
-    """Return Brinson effects per sector and their totals."""
+    """Return Brinson effects per sector, their totals, the other parts, and the active return they add up to."""
     rows = [[_cell(s), _number_cell(a), _number_cell(b), _number_cell(c)]
             for s, a, b, c in zip(result.sectors, result.allocation, result.selection, result.interaction, strict=True)]
     tot = result.totals()
     rows.append([_cell("total"), _number_cell(tot["allocation"]), _number_cell(tot["selection"]),
                  _number_cell(tot["interaction"])])
-    return _table(["sector", "allocation", "selection", "interaction"], rows, "attribution")
+    effects = _table(["sector", "allocation", "selection", "interaction"], rows, "attribution")
+    parts = [("allocation", tot["allocation"]), ("selection", tot["selection"]), ("interaction", tot["interaction"]),
+             *result.other]
+    summary_rows = [[_cell(name), _pct_cell(value)] for name, value in parts]
+    summary_rows.append([_cell("sum of the parts"), _pct_cell(sum(v for _, v in parts))])
+    summary_rows.append([_cell("active return (headline)"), _pct_cell(result.active_return)])
+    intro = f'<p class="meta">{escape(result.description)}</p>' if result.description else ""
+    return intro + _table(["part", "contribution"], summary_rows, "attribution-parts") + effects
+
+
+def _pct_cell(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '<td class="num">n/a</td>'
+    return f'<td class="num" data-value="{float(value)!r}">{float(value):+.{digits}%}</td>'
+
+
+def _money_cell(value: float | None) -> str:
+    if value is None:
+        return '<td class="num">n/a</td>'
+    return f'<td class="num" data-value="{float(value)!r}">{float(value):,.2f}</td>'
+
+
+def key_value_table(rows: Sequence[tuple[str, str, str]], css: str = "kv") -> str:
+    """Return a three-column table of (item, value, what it means) rows; values are pre-formatted HTML cells."""
+    return _table(["item", "value", "meaning"], [[_cell(a), b, _cell(c)] for a, b, c in rows], css)
+
+
+def costs_exposure_table(summary: Mapping[str, object]) -> str:
+    """Return exposure, cash, turnover, costs (gross vs net), stops and the risk-free rate of a run's summary."""
+    ex = summary.get("exposure") or {}
+    co = summary.get("costs") or {}
+    st = summary.get("stops") or {}
+    assert isinstance(ex, Mapping) and isinstance(co, Mapping) and isinstance(st, Mapping)
+    rows: list[tuple[str, str, str]] = [
+        ("total return, net of costs", _pct_cell(_num(summary.get("total_return"))), "what the account made"),
+        ("total return, gross of costs", _pct_cell(_num(summary.get("gross_total_return"))),
+         "with every cost paid added back"),
+        ("costs paid", _money_cell(_num(co.get("total"))),
+         f"{_num(co.get('total_bps_of_initial_equity')):.1f} bps of initial equity"),
+        ("  half-spread", _money_cell(_num(co.get("spread"))), "half the quoted spread on every fill"),
+        ("  market impact", _money_cell(_num(co.get("impact"))), "square-root impact of the fill's size"),
+        ("  regulatory fees", _money_cell(_num(co.get("fees"))), "SEC fee and FINRA TAF, sells only"),
+        ("  commission", _money_cell(_num(co.get("commission"))), "broker commission"),
+        ("gross exposure (mean)", _pct_cell(_num(ex.get("gross_mean"))), "sum of |weights|, fraction of equity"),
+        ("net exposure (mean)", _pct_cell(_num(ex.get("net_mean"))), "sum of weights, fraction of equity"),
+        ("cash (mean / final)",
+         f'<td class="num">{_num(ex.get("cash_mean")):.1%} / {_num(ex.get("cash_final")):.1%}</td>',
+         "fraction of equity held in cash (the cash sleeve when hard caps bind)"),
+        ("turnover", f'<td class="num">{_num(ex.get("turnover_per_bar")):.2%} per bar</td>',
+         "one-way, ½ Σ |Δw| per bar, fraction of equity"),
+        ("traded notional",
+         f'<td class="num">{_num(ex.get("traded_notional_x_mean_equity")):.2f}× mean equity</td>',
+         "buys plus sells over the run"),
+        ("stop-loss exits", f'<td class="num">{_num(st.get("stop_loss_exits")):.0f}</td>',
+         f"realised P&L {_num(st.get('stop_loss_pnl')):,.2f}; traded "
+         f"{_num(st.get('stop_loss_turnover')):.2f}× mean equity"),
+        ("take-profit exits", f'<td class="num">{_num(st.get("take_profit_exits")):.0f}</td>',
+         f"realised P&L {_num(st.get('take_profit_pnl')):,.2f}; traded "
+         f"{_num(st.get('take_profit_turnover')):.2f}× mean equity"),
+        ("risk-free rate", _pct_cell(_num(summary.get("risk_free_rate"))),
+         "used in Sharpe, Sortino and alpha (per year)"),
+    ]
+    return key_value_table(rows, "costs")
+
+
+def settings_table(settings: Mapping[str, object]) -> str:
+    """Return the effective risk, cost and stop settings of a run (section.key = value)."""
+    rows = []
+    for section in ("risk", "costs", "stops"):
+        values = settings.get(section)
+        if isinstance(values, Mapping):
+            rows += [[_cell(f"{section}.{k}"), _cell(v)] for k, v in values.items()]
+    return _table(["setting", "value"], rows, "settings")
+
+
+def comparison_table(rows: Sequence[Mapping[str, object]]) -> str:
+    """Return the same run under other forecasts / without sentiment, side by side."""
+    body = [[_cell(r.get("variant")), _pct_cell(_num(r.get("total_return"))),
+             _pct_cell(_num(r.get("gross_total_return"))),
+             _pct_cell(_num(r.get("benchmark_total_return"))), _pct_cell(_num(r.get("max_drawdown"))),
+             _cell(r.get("trades")), _money_cell(_num(r.get("costs")))] for r in rows]
+    header = ["variant", "total return (net)", "gross", "benchmark return", "max drawdown", "trades", "costs"]
+    return _table(header, body, "comparison")
+
+
+def _num(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _when(value: object) -> str:
     stamp = pd.Timestamp(value)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return str(stamp.strftime("%Y-%m-%d %H:%M:%S"))
+    return str(stamp.strftime("%Y-%m-%d %H:%M"))
 
 
 def _reasons(value: object) -> str:

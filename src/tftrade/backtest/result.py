@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,13 @@ from tftrade.core.types import Float64Array
 
 if TYPE_CHECKING:
     from tftrade.backtest.market import MarketData
+    from tftrade.execution.costs import CostModel
     from tftrade.execution.manager import TradeRecord
+
+#: Runs shorter than this many sessions show period returns, not annualised ones (GIPS: never
+#: annualise less than a year). Override per call or with ``TearsheetData.annualise_min_sessions``.
+ANNUALISE_MIN_SESSIONS = 252
+_COST_PARTS = ("spread", "impact", "fees", "commission")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,10 @@ class BacktestResult:
     notes: tuple[str, ...]
     decisions: int
     config: BacktestConfig
+    cost_model: CostModel | None = None
+    """The broker's cost model (splits each fill's costs into spread, impact, fees, commission)."""
+    setup: dict[str, Any] = field(default_factory=dict)
+    """The effective risk, cost and stop settings of the run (see ``TradingSetup.effective``)."""
 
     @property
     def periods_per_year(self) -> float:
@@ -74,9 +85,17 @@ class BacktestResult:
         out: Float64Array = np.asarray(self.config.initial_cash * np.cumprod(1.0 + r), dtype=np.float64)
         return out
 
+    @property
+    def risk_free_rate(self) -> float:
+        """The annual risk-free rate of the run's settings (0 when not recorded)."""
+        risk = self.setup.get("risk") or {}
+        return float(risk.get("risk_free_rate", 0.0))
+
     def metrics(self) -> dict[str, float]:
-        """:func:`tftrade.analytics.metrics` of the strategy against the benchmark."""
-        return metrics(self.returns(), self.benchmark_returns(), self.periods_per_year, weights=self.weights)
+        """:func:`tftrade.analytics.metrics` of the strategy against the benchmark (per-bar risk-free rate)."""
+        rf = (1.0 + self.risk_free_rate) ** (1.0 / self.periods_per_year) - 1.0
+        return metrics(self.returns(), self.benchmark_returns(), self.periods_per_year, weights=self.weights,
+                       risk_free=rf)
 
     def benchmark_metrics(self) -> dict[str, float] | None:
         """The same metrics for the benchmark itself (``None`` without one)."""
@@ -84,11 +103,84 @@ class BacktestResult:
         return None if r is None else metrics(r, None, self.periods_per_year)
 
     def trades_frame(self) -> pd.DataFrame:
-        """Trades as a frame: timestamp (UTC), ticker, action, quantity, price, pnl, commission, order_id, rationale."""
+        """Trades as a frame: timestamp (UTC), ticker, action, quantity, price, pnl, commission, order_id,
+        rationale, and the cost split ``spread``, ``impact``, ``fees``, ``commission_only``, ``cost``."""
         cols = ["timestamp", "ticker", "action", "quantity", "price", "pnl", "commission", "order_id", "rationale"]
         rows = [(pd.Timestamp(r.timestamp_ns, unit="ns", tz="UTC"), r.ticker, r.action, r.quantity, r.price,
                  r.pnl, r.commission, r.order_id, r.rationale) for r in self.trades]
-        return pd.DataFrame(rows, columns=cols)
+        frame = pd.DataFrame(rows, columns=cols)
+        parts = self.trade_costs()
+        for name in _COST_PARTS:
+            frame["commission_only" if name == "commission" else name] = parts[name]
+        frame["cost"] = parts["total"]
+        return frame
+
+    def trade_costs(self) -> dict[str, Float64Array]:
+        """Per trade record, dollars paid: half-spread and impact (price against the bar's open), fees, commission.
+
+        Without a cost model everything but the commission column is 0.
+        """
+        n = len(self.trades)
+        out = {name: np.zeros(n) for name in (*_COST_PARTS, "total")}
+        if n == 0:
+            return out
+        m = self.market
+        col = {t: i for i, t in enumerate(m.tickers)}
+        rows = np.searchsorted(m.timestamps, [r.timestamp_ns for r in self.trades])
+        for k, r in enumerate(self.trades):
+            sign = 1.0 if r.action in ("BUY", "COVER") else -1.0
+            qty = sign * float(r.exact_quantity if r.exact_quantity is not None else r.quantity)
+            row = int(min(rows[k], m.n_times - 1))
+            ref = float(m.open[row, col[r.ticker]]) if m.timestamps[row] == r.timestamp_ns else float("nan")
+            if self.cost_model is None or not math.isfinite(ref):
+                out["commission"][k] = r.commission
+            else:
+                c = self.cost_model.breakdown(ref, qty, r.price, r.commission, float("nan"))
+                out["spread"][k], out["impact"][k], out["fees"][k], out["commission"][k] = (
+                    c.spread, c.impact, c.fees, c.commission)
+        out["total"] = out["spread"] + out["impact"] + out["fees"] + out["commission"]
+        return out
+
+    def costs(self) -> dict[str, float]:
+        """Total dollars paid by part, their sum, and the sum as bps of initial equity."""
+        parts = self.trade_costs()
+        out = {name: float(parts[name].sum()) for name in (*_COST_PARTS, "total")}
+        out["total_bps_of_initial_equity"] = out["total"] / self.config.initial_cash * 1e4
+        return out
+
+    def gross_equity(self) -> Float64Array:
+        """Equity with every cost paid so far added back (what the run would have made at zero cost)."""
+        paid = np.zeros(self.market.n_times)
+        total = self.trade_costs()["total"]
+        if total.shape[0]:
+            rows = np.searchsorted(self.market.timestamps, [r.timestamp_ns for r in self.trades])
+            np.add.at(paid, np.minimum(rows, self.market.n_times - 1), total)
+        out: Float64Array = self.equity + np.cumsum(paid)
+        return out
+
+    def exposure(self) -> dict[str, float]:
+        """Average gross (sum |w|) and net (sum w) exposure and cash, as fractions of equity; turnover."""
+        w = self.weights
+        eq = np.where(self.equity > 0, self.equity, np.nan)
+        traded = sum(float(r.price) * float(r.exact_quantity or r.quantity) for r in self.trades)
+        return {
+            "gross_mean": float(np.abs(w).sum(axis=1).mean()), "net_mean": float(w.sum(axis=1).mean()),
+            "cash_mean": float(np.nanmean(self.cash / eq)), "cash_final": float(self.cash[-1] / eq[-1]),
+            "turnover_per_bar": float(np.mean(0.5 * np.abs(np.diff(w, axis=0)).sum(axis=1))) if len(w) > 1 else 0.0,
+            "traded_notional_x_mean_equity": traded / float(np.nanmean(eq)),
+        }
+
+    def stops(self) -> dict[str, float]:
+        """Exits caused by stops and take-profits: counts, realised P&L, traded notional / mean equity."""
+        out: dict[str, float] = {}
+        mean_eq = float(np.nanmean(self.equity))
+        for kind in ("stop-loss", "take-profit"):
+            hits = [r for r in self.trades if r.rationale.startswith(kind)]
+            key = kind.replace("-", "_")
+            out[f"{key}_exits"] = float(len(hits))
+            out[f"{key}_pnl"] = float(sum(r.pnl or 0.0 for r in hits))
+            out[f"{key}_turnover"] = sum(r.price * float(r.exact_quantity or r.quantity) for r in hits) / mean_eq
+        return out
 
     def gate_frame(self) -> pd.DataFrame:
         """Gate events as a frame: timestamp (UTC), ticker, action, requested, approved, reasons."""
@@ -96,14 +188,31 @@ class BacktestResult:
                  e.reasons) for e in self.gate_events]
         return pd.DataFrame(rows, columns=["timestamp", "ticker", "action", "requested", "approved", "reasons"])
 
-    def summary(self) -> dict[str, object]:
-        """Headline numbers for the CLI: metrics vs benchmark, final equity, counts."""
+    def sessions(self) -> float:
+        """Trading sessions the run spans (bars / bars per session)."""
+        from tftrade.backtest.config import BARS_PER_DAY
+
+        return self.market.n_times / BARS_PER_DAY[self.market.timeframe]
+
+    def summary(self, annualise_min_sessions: int = ANNUALISE_MIN_SESSIONS) -> dict[str, object]:
+        """Headline numbers for the CLI: total, gross and period returns, metrics vs benchmark, costs, counts."""
+        gross = self.gross_equity()
+        sessions = self.sessions()
+        r = self.returns()
         return {
+            "total_return": float(self.equity[-1] / self.config.initial_cash - 1.0),
+            "gross_total_return": float(gross[-1] / self.config.initial_cash - 1.0),
+            "sessions": sessions, "annualised": sessions >= annualise_min_sessions,
+            "annualise_min_sessions": annualise_min_sessions,
+            "per_session_return": float((self.equity[-1] / self.config.initial_cash) ** (1.0 / sessions) - 1.0),
+            "per_bar_volatility": float(np.std(r, ddof=1)) if r.shape[0] > 1 else float("nan"),
+            "risk_free_rate": self.risk_free_rate,
+            "costs": self.costs(), "exposure": self.exposure(), "stops": self.stops(),
+            "settings": self.setup,
             "start": str(pd.Timestamp(int(self.market.timestamps[0]), unit="ns", tz="UTC")),
             "end": str(pd.Timestamp(int(self.market.timestamps[-1]), unit="ns", tz="UTC")),
             "bars": self.market.n_times, "tickers": self.market.n_tickers,
             "initial_equity": self.config.initial_cash, "final_equity": float(self.equity[-1]),
-            "total_return": float(self.equity[-1] / self.config.initial_cash - 1.0),
             "benchmark_total_return": None if (b := self.benchmark_equity()) is None
             else float(b[-1] / self.config.initial_cash - 1.0),
             "decisions": self.decisions, "trades": len(self.trades), "gate_events": len(self.gate_events),
@@ -122,3 +231,20 @@ def summarise_notes(notes: tuple[str, ...] | list[str]) -> list[str]:
     for note in notes:
         groups.setdefault(re.sub(r"[-+]?\d+(\.\d+)?", "#", note), []).append(note)
     return [g[0] + (f" (and {len(g) - 1} more like it)" if len(g) > 1 else "") for g in groups.values()]
+
+
+def json_safe(value: object) -> object:
+    """``value`` with NaN and infinities replaced by ``None`` and numpy scalars by Python ones (strict JSON).
+
+    >>> json_safe({"a": float("nan"), "b": [1.0, float("inf")], "c": np.float64(2.5)})
+    {'a': None, 'b': [1.0, None], 'c': 2.5}
+    """
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -3,14 +3,17 @@
 A run directory holds ``arrays.npz`` (timestamps, equity, cash, weights, beta, benchmark equity,
 tickers, sectors), ``trades.parquet``, ``gate.parquet``, ``forecasts.parquet`` and
 ``sentiment.parquet`` when the strategy had them, and ``summary.json`` (metrics, counts, notes,
-variable importance). It is written to a temporary directory and renamed into place, so a run is
-either complete or absent.
+variable importance, effective settings, costs, exposure, stops). It is written to a temporary
+directory; :func:`save_run` with an engine inserts the run's trades into ``trade_executions`` and
+renames the folder into place inside one database transaction, so the folder and the rows exist
+together or not at all (a failed commit renames the folder back and removes it).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +21,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Engine
 
 from tftrade.backtest.errors import BacktestError
 from tftrade.backtest.forecasts import realised_returns
+from tftrade.backtest.result import json_safe
 from tftrade.backtest.workflow import BacktestRun
 from tftrade.core.errors import NotFoundError
 from tftrade.core.types import Float64Array, Int64Array
@@ -45,6 +50,8 @@ class SavedRun:
     gate_events: pd.DataFrame
     forecasts: pd.DataFrame | None
     sentiment: pd.DataFrame | None
+    cash: Float64Array | None = None
+    gross_equity: Float64Array | None = None
 
 
 def runs_dir(home: Path) -> Path:
@@ -61,18 +68,48 @@ def new_run_id(strategy: str, now: datetime | None = None) -> str:
     return f"bt-{(now or datetime.now(UTC)).strftime('%Y%m%dT%H%M%S%f')}-{strategy}"
 
 
-def save_run(home: Path, run: BacktestRun, run_id: str) -> Path:
-    """Write ``run`` as ``run_id`` (atomically); returns its directory."""
-    res, m = run.result, run.result.market
+def save_run(home: Path, run: BacktestRun, run_id: str, engine: Engine | None = None) -> Path:
+    """Write ``run`` as ``run_id`` atomically (with its trades in ``engine`` when given); returns its directory.
+
+    Raises
+    ------
+    BacktestError
+        If the run exists already. Any error leaves neither the folder nor the rows behind.
+    """
     final = runs_dir(home) / run_id
     if final.exists():
         raise BacktestError(f"backtest run {run_id} already exists")
     tmp = runs_dir(home) / f".{run_id}.tmp"
+    try:
+        _write_folder(tmp, run, run_id)
+
+        def publish() -> Callable[[], None]:
+            tmp.rename(final)
+
+            def undo() -> None:
+                final.rename(tmp)
+
+            return undo
+
+        if engine is None:
+            publish()
+        else:
+            from tftrade.store.trades import write_trades
+
+            write_trades(engine, run.result.trades, publish=publish)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _write_folder(tmp: Path, run: BacktestRun, run_id: str) -> None:
+    res, m = run.result, run.result.market
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     bench = res.benchmark_equity()
     np.savez_compressed(
         tmp / "arrays.npz", timestamps=m.timestamps, equity=res.equity, cash=res.cash, weights=res.weights,
+        gross_equity=res.gross_equity(),
         beta=res.beta, benchmark=np.full(m.n_times, np.nan) if bench is None else bench, close=m.close,
         tickers=np.asarray(m.tickers), sectors=np.asarray(m.sectors),
     )
@@ -105,10 +142,9 @@ def save_run(home: Path, run: BacktestRun, run_id: str) -> Path:
             "sentiment": score.ravel(), "price": m.close.ravel(),
         }).dropna(subset=["sentiment"]).to_parquet(tmp / "sentiment.parquet")
     summary = {"run_id": run_id, "strategy": run.strategy, "timeframe": m.timeframe, **res.summary(),
-               "importance": importance, "config": res.config.model_dump()}
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-    tmp.rename(final)
-    return final
+               "importance": importance, "config": res.config.model_dump(), "comparison": run.comparison}
+    (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False,
+                                                 default=_json_default))
 
 
 def _json_default(value: object) -> object:
@@ -148,4 +184,5 @@ def load_run(home: Path, run_id: str | None = None) -> SavedRun:
         tuple(str(t) for t in a["tickers"]), tuple(str(s) for s in a["sectors"]), a["close"],
         pd.read_parquet(path / "trades.parquet"), pd.read_parquet(path / "gate.parquet"),
         frame("forecasts.parquet"), frame("sentiment.parquet"),
+        a["cash"] if "cash" in a.files else None, a["gross_equity"] if "gross_equity" in a.files else None,
     )

@@ -7,15 +7,16 @@ start on out of sample; ``strategy="sma"`` runs the 10/30 moving-average crossov
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from tftrade.backtest.config import BacktestConfig
+from tftrade.backtest.config import BacktestConfig, TradingSetup
 from tftrade.backtest.engine import Backtest
 from tftrade.backtest.errors import BacktestError
 from tftrade.backtest.forecasts import ForecastPanel
@@ -40,6 +41,9 @@ class ForecastSetup:
     seed: int = 0
     train_fraction: float = 0.5
     """Share of the bars used for training + validation when no start is given."""
+    force: bool = False
+    """Trade a model that loses to a baseline on validation (otherwise its forecasts carry confidence 0:
+    no Black–Litterman views)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class BacktestRun:
     forecasts: ForecastPanel | None
     sentiment: SentimentPanel | None
     strategy: str
+    comparison: list[dict[str, object]] | None = None
+    """Headline numbers of the same run with other forecasts or without sentiment (see :func:`comparison_runs`)."""
 
 
 def backtest_store(
@@ -65,10 +71,18 @@ def backtest_store(
     strategy_config: StrategyConfig | None = None,
     limits: GateLimits | None = None,
     costs: CostModel | None = None,
+    setup: TradingSetup | None = None,
+    forecasts_given: ForecastPanel | None = None,
+    use_sentiment: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> BacktestRun:
     """Run a backtest on the stored bars (see the module docstring).
+
+    ``setup`` (from :func:`~tftrade.backtest.config.trading_setup`) supplies the risk limits, the
+    optimiser's hard caps, the costs and the stops; explicit ``limits``/``costs`` win over it.
+    ``forecasts_given`` skips training and trades those forecasts; ``use_sentiment=False`` gives
+    the strategy no sentiment (neutral confidence).
 
     Raises
     ------
@@ -87,12 +101,23 @@ def backtest_store(
     forecasts = sentiment = None
     strat: Strategy
     cfg = config or BacktestConfig()
+    model_notes: tuple[str, ...] = ()
+    if setup is not None:
+        cfg = setup.backtest_config(cfg)
+        limits = limits or setup.gate_limits()
+        costs = costs or setup.cost_model()
+        base = strategy_config or StrategyConfig()
+        strategy_config = base.model_copy(update={"optimizer": setup.optimizer(base.optimizer)})
     if strategy == "tft":
-        setup = forecast or ForecastSetup()
-        forecasts, forecast_first = _forecasts(engine, market, timeframe, setup,
-                                               first if start is not None else None, on_epoch)
+        if forecasts_given is None:
+            forecasts, forecast_first, model_notes = _forecasts(engine, market, timeframe, forecast or ForecastSetup(),
+                                                                first if start is not None else None, on_epoch)
+        else:
+            forecasts = forecasts_given
+            start_ns = forecasts.timestamps[int(np.argmax(np.isfinite(forecasts.q50).any(axis=1)))]
+            forecast_first = int(np.searchsorted(market.timestamps, start_ns))
         first = max(first, forecast_first)
-        sentiment = sentiment_from_store(engine, market)
+        sentiment = sentiment_from_store(engine, market) if use_sentiment else None
         cut = max(0, first - (strategy_config or StrategyConfig()).lookback - 1)
         market = market_from(market, cut)
         strat = ForecastStrategy(forecasts, sentiment, strategy_config)
@@ -103,7 +128,40 @@ def backtest_store(
     if market.n_times < 2:
         raise BacktestError("the backtest range holds fewer than two bars")
     bt = Backtest(market, strat, config=cfg, costs=costs, gate=RiskGate(limits or GateLimits()), on_step=on_step)
-    return BacktestRun(bt.run(), forecasts, sentiment, strategy)
+    result = dataclasses.replace(bt.run(), cost_model=bt.broker.costs,
+                                 setup=setup.effective() if setup is not None else {})
+    if model_notes:
+        result = replace(result, notes=(*model_notes, *result.notes))
+    return BacktestRun(result, forecasts, sentiment, strategy)
+
+
+def comparison_runs(engine: Engine, run: BacktestRun, **kwargs: object) -> BacktestRun:
+    """``run`` with ``comparison`` filled: the same backtest with TFT forecasts but no sentiment in the
+    strategy, and with price-only ridge forecasts and no sentiment (same bars, costs, limits, stops).
+
+    ``kwargs`` are the :func:`backtest_store` arguments of ``run`` (timeframe, start, end, ...).
+    """
+    from tftrade.backtest.walkforward import ridge_forecasts
+
+    if run.forecasts is None:
+        return run
+    tft = run.forecasts
+    m = load_market(engine, tickers=kwargs.get("tickers"), timeframe=kwargs.get("timeframe", "1day"))  # type: ignore[arg-type]
+    ridge = ridge_forecasts(m.timestamps, m.tickers, m.close, tft)
+    rows: list[dict[str, object]] = [_headline("TFT + sentiment (this run)", run.result)]
+    for name, panel, sent in (("TFT (still fed sentiment features), no sentiment in the strategy", tft, False),
+                              ("ridge on past returns, no sentiment", ridge, False)):
+        other = backtest_store(engine, strategy="tft", forecasts_given=panel, use_sentiment=sent,
+                               **kwargs)  # type: ignore[arg-type]
+        rows.append(_headline(name, other.result))
+    return dataclasses.replace(run, comparison=rows)
+
+
+def _headline(name: str, res: BacktestResult) -> dict[str, object]:
+    s = res.summary()
+    return {"variant": name, "total_return": s["total_return"], "gross_total_return": s["gross_total_return"],
+            "benchmark_total_return": s["benchmark_total_return"], "trades": s["trades"],
+            "costs": res.costs()["total"], "max_drawdown": res.metrics()["max_drawdown"]}
 
 
 def utc_ns(when: datetime) -> int:
@@ -123,7 +181,8 @@ def market_from(market: MarketData, first: int) -> MarketData:
 
 
 def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: ForecastSetup,
-               first: int | None, on_epoch: Callable[[dict[str, float]], None] | None) -> tuple[ForecastPanel, int]:
+               first: int | None, on_epoch: Callable[[dict[str, float]], None] | None,
+               ) -> tuple[ForecastPanel, int, tuple[str, ...]]:
     from tftrade.backtest.walkforward import walk_forward
     from tftrade.features.dataset import WARMUP
     from tftrade.forecast.tft.config import preset
@@ -144,9 +203,19 @@ def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: 
                             "between 20 % and 100 % of it for training and validation")
     tc = TrainConfig(max_epochs=setup.epochs, max_samples_per_epoch=setup.max_samples, seed=setup.seed,
                      split=(0.85 * fit_share, 0.15 * fit_share))
-    forecasts, _trained = walk_forward(panel, mc, tc, on_epoch=on_epoch)
+    forecasts, trained = walk_forward(panel, mc, tc, on_epoch=on_epoch)
+    notes: tuple[str, ...] = ()
+    if trained.status == "loses_to_baseline" and trained.calibration is not None:
+        risk = trained.calibration.validation_q_risk
+        beaten = ", ".join(f"{b} {risk[b]:.4f}" for b in trained.calibration.beaten_by)
+        lost = f"the TFT loses to a baseline on validation (P50 q-risk {risk['tft']:.4f} vs {beaten})"
+        if setup.force:
+            notes = (f"{lost}: traded anyway (forced)",)
+        else:
+            forecasts = replace(forecasts, confidence=np.where(np.isfinite(forecasts.confidence), 0.0, np.nan))
+            notes = (f"{lost}: its forecasts carry confidence 0 and give no views (force to trade them)",)
     start_ns = forecasts.timestamps[int(np.argmax(np.isfinite(forecasts.q50).any(axis=1)))]
-    return forecasts, int(np.searchsorted(market.timestamps, start_ns))
+    return forecasts, int(np.searchsorted(market.timestamps, start_ns)), notes
 
 
 def sentiment_from_store(engine: Engine, market: MarketData, window: str = "1min") -> SentimentPanel | None:

@@ -25,6 +25,7 @@ from tftrade.cli import (
     demo_cmd,
     forecast_cmd,
     ingest_cmd,
+    live_cmd,
     orders_cmd,
     sentiment_cmd,
     service_cmd,
@@ -74,6 +75,7 @@ orders_cmd.register(app)
 service_cmd.register(app)
 audit_cmd.register(app)
 app.add_typer(tax_cmd.app, name="tax")
+live_cmd.register(app)
 
 
 def _reflow(doc: str) -> str:

@@ -55,12 +55,23 @@ def train(
 
         result = workflows.train(engine(cfg), cfg.home, tickers or None, parse_timeframe(timeframe), preset, epochs,
                                  max_samples, seed, on_epoch=log, batch_size=batch_size or fc.batch_size,
-                                 registry=_registry(cfg))
+                                 registry=_registry(cfg), on_note=lambda m: stderr.print(f"checkpoint: {m}"))
 
     def render(r: workflows.TrainResult) -> None:
         print(f"model version {r.model_version}: {r.tickers} tickers, {r.timeframe}, preset {r.preset}, "
-              f"{r.epochs} epochs" + (f"; skipped {', '.join(r.skipped)}" if r.skipped else ""))
+              f"{r.epochs} epochs, status {r.status}")
+        if r.status != "ok":
+            print(f"warning: beaten on validation by {', '.join(r.skill.get('beaten_by', []))}: registered but marked; "
+                  "its forecasts are not traded unless forced (predict --force)")
+        for s in r.skipped:
+            print(f"skipped {s['ticker']}: {s['reason']}")
+        if r.price_only:
+            print(f"price-only series (OHLC/volume inputs masked): {', '.join(r.price_only)}")
+        if r.absent_inputs:
+            print(f"absent inputs (left out of selection): {', '.join(r.absent_inputs)}")
         table("held-out metrics (cumulative log returns)", [{"model": k, **_round(v)} for k, v in r.metrics.items()])
+        table("skill per horizon (validation)", r.skill.get("horizons", []))
+        table("reliability of the confidence (test windows)", r.reliability)
 
     emit(asdict(result), as_json, lambda r: render(result))
 
@@ -69,19 +80,37 @@ def train(
 def predict(
     tickers: list[str] | None = typer.Argument(None, help="Tickers (default: the model's universe)."),
     version: str | None = typer.Option(None, "--version", help="Registered model version (default: latest)."),
+    force: bool = typer.Option(
+        False, "--force", help="Keep the confidences of a model marked loses_to_baseline (otherwise 0: not traded)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Forecast each ticker's next 1..H bars from its latest bar and store them in tft_predictions."""
+    """Forecast each ticker's next 1..H bars from its own latest window and store them in tft_predictions.
+
+    Tickers whose last bar is older than the universe's latest are flagged stale (with the bar's
+    age) and get confidence 0; tickers without enough history are listed under skipped.
+    """
     from tftrade.forecast import workflows
 
     cfg = settings()
     tune_compute(cfg)
-    rows, v = workflows.predict(engine(cfg), cfg.home, tickers or None, version, registry=_registry(cfg))
-    result = {"model_version": v, "predictions": workflows.forecast_dicts(rows)}
-    emit(result, as_json, lambda r: table(f"predictions (model {v})", [
-        {k: (round(x, 5) if isinstance(x, float) else x) for k, x in p.items() if k not in ("features_hash",)}
-        for p in r["predictions"]
-    ]))
+    res = workflows.predict(engine(cfg), cfg.home, tickers or None, version, registry=_registry(cfg), force=force)
+    v = res.model_version
+    result = {"model_version": v, "status": res.status, "forced": res.forced,
+              "predictions": workflows.forecast_dicts(res.predictions), "skipped": res.skipped}
+
+    def render(r: dict[str, Any]) -> None:
+        if r["status"] != "ok":
+            print(f"warning: model {v} is marked {r['status']}: "
+                  + ("confidences kept (--force)" if r["forced"] else "confidences set to 0 (not for trading)"))
+        table(f"predictions (model {v})", [
+            {k: (round(x, 5) if isinstance(x, float) else x) for k, x in p.items() if k not in ("features_hash",)}
+            for p in r["predictions"]
+        ])
+        for s in r["skipped"]:
+            print(f"skipped {s['ticker']}: {s['reason']}")
+
+    emit(result, as_json, render)
 
 
 @command
@@ -102,6 +131,8 @@ def explain(
         for part in ("static", "encoder", "decoder"):
             ranked = sorted(r[part].items(), key=lambda kv: -kv[1])
             table(f"{part} variable importance", [{"variable": k, "weight": round(w, 4)} for k, w in ranked])
+        if r["absent"]:
+            print("absent from the training data (not selected):", ", ".join(r["absent"]))
         print("attention over past steps (oldest → origin):", ", ".join(f"{a:.3f}" for a in r["attention"]))
 
     emit(result, as_json, render)

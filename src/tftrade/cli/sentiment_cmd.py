@@ -14,35 +14,67 @@ app = typer.Typer(help="Score comments, aggregate sentiment per ticker and windo
                   no_args_is_help=True)
 
 DEFAULT_SCORER = "lexicon"
+COMMENT_SCORER = "social"
+"""Default for comment sources (Reddit, StockTwits): the scorer trained on social text."""
 
 
-def _scorer_name(name: str | None) -> str:
-    """The scorer asked for, else ``sentiment.scorer`` from the settings when present, else ``lexicon``."""
+def _scorer_name(name: str | None, default: str = DEFAULT_SCORER) -> str:
+    """The scorer asked for, else ``sentiment.scorer`` when the configuration sets it, else ``default``."""
     if name:
         return name
     section = getattr(settings(), "sentiment", None)
-    return str(getattr(section, "scorer", DEFAULT_SCORER))
+    if section is not None and "scorer" in getattr(section, "model_fields_set", ()):
+        return str(section.scorer)
+    return default
 
 
-ScorerOption = typer.Option(None, "--scorer", help="lexicon (fast, default) or learned (MiniLM + head).")
+ScorerOption = typer.Option(None, "--scorer",
+                            help="social (default: trained on StockTwits), lexicon (fast) or learned (news).")
 
 
-@app.command("score")
+def _read_texts(texts: list[str] | None, file: str | None) -> list[str]:
+    """Texts from the arguments, plus one per line from FILE or stdin (``-``); blank lines are skipped."""
+    import sys
+
+    out: list[str] = []
+    sources = ([file] if file is not None else []) + [t for t in texts or [] if t == "-"]
+    for src in dict.fromkeys(sources):
+        if src == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            path = Path(src)
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: no such file of texts")
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        out.extend(line for line in lines if line.strip())
+    out.extend(t for t in texts or [] if t != "-")
+    if not out:
+        raise ValueError("no texts to score: give TEXT..., --file PATH or - (stdin), one text per line")
+    return out
+
+
+@app.command("score", context_settings={"ignore_unknown_options": True})
 @command
 def score(
-    texts: list[str] = typer.Argument(..., help="Texts to score."),
+    texts: list[str] | None = typer.Argument(
+        None, help="Texts to score; '-' reads one text per line from stdin. Texts may start with '-' "
+                   "(use '--' before one that is also an option name, e.g. -- --json)."),
+    file: str | None = typer.Option(None, "--file", help="Read one text per line from this file ('-': stdin)."),
     scorer: str | None = ScorerOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Score TEXT...: sentiment in [-1, 1], label (±0.3) and the tickers mentioned."""
+    """Score TEXT...: sentiment in [-1, 1], label (±0.3), weight (low for a foreign language) and tickers."""
+    from tftrade.sentiment.language import language_weights
     from tftrade.sentiment.scorer import label_of, make_scorer
     from tftrade.sentiment.tickers import TickerExtractor
 
-    s = make_scorer(_scorer_name(scorer))
+    items = _read_texts(texts, file)
+    s = make_scorer(_scorer_name(scorer, COMMENT_SCORER))
     extractor = TickerExtractor.default()
-    scores = s.score(texts)
-    rows = [{"text": t, "score": round(float(v), 3), "label": label_of(float(v)),
-             "tickers": list(extractor.extract(t))} for t, v in zip(texts, scores, strict=True)]
+    scores = s.score(items)
+    weights = language_weights(items)
+    rows = [{"text": t, "score": round(float(v), 3), "label": label_of(float(v)), "weight": float(w),
+             "tickers": list(extractor.extract(t))} for t, v, w in zip(items, scores, weights, strict=True)]
     emit({"scorer": s.name, "results": rows}, as_json, lambda r: table(f"sentiment ({r['scorer']})", r["results"]))
 
 
@@ -102,6 +134,26 @@ def train(
     emit(report, as_json, lambda r: table("sentiment train", [asdict(r)]))
 
 
+@app.command("train-social")
+@command
+def train_social(
+    out: Path | None = typer.Option(None, "--out", help="Where to write the model (default: the shipped asset)."),
+    limit: int | None = typer.Option(None, "--limit", min=50,
+                                     help="Use only the first N tagged messages in time (quick runs)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="Torch threads for the MiniLM encoders."),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines",
+                                   help="Also report the lexicon and learned scorers on the held-out fifth."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Train the social scorer on StockTwits' first four fifths in time; report on the last fifth."""
+    from tftrade.sentiment.social_train import train_and_save_social
+
+    stderr.print("encoding the StockTwits messages with two MiniLM encoders (minutes on CPU)...")
+    report = train_and_save_social(out, threads=threads, limit=limit, baselines=baselines)
+    emit(report, as_json, lambda r: table("sentiment train-social (held-out last fifth in time)",
+                                          [asdict(r.heldout), *(asdict(b) for b in r.baselines)]))
+
+
 @command
 def ingest_comments(
     paths: list[Path] = typer.Argument(..., help="JSONL/NDJSON/JSON/CSV comment files (optionally .gz)."),
@@ -115,7 +167,7 @@ def ingest_comments(
     from tftrade.sentiment.scorer import make_scorer
 
     eng = engine()
-    annotate = annotator(extractor_from_store(eng), make_scorer(_scorer_name(scorer)))
+    annotate = annotator(extractor_from_store(eng), make_scorer(_scorer_name(scorer, COMMENT_SCORER)))
     reports = [asdict(ingest(eng, read_comment_file(p), str(p), annotate)) for p in paths]
     emit({"files": reports}, as_json, lambda r: table("ingest comments", [_flat(x) for x in r["files"]]))
 

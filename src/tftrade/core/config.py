@@ -74,7 +74,8 @@ class IngestSettings(Section):
 class SentimentSettings(Section):
     """Social sentiment."""
 
-    scorer: Literal["lexicon", "learned"] = Field("lexicon", description="default comment scorer")
+    scorer: Literal["social", "lexicon", "learned"] = Field(
+        "social", description="default comment scorer (social: trained on StockTwits; lexicon; learned: news)")
 
 
 class ForecastSettings(Section):
@@ -103,6 +104,71 @@ class ForecastSettings(Section):
         if self.mlflow_tracking_uri is not None:
             return self.mlflow_tracking_uri.get_secret_value()
         return f"sqlite:///{home / 'mlflow.db'}"
+
+
+class RiskSettings(Section):
+    """Hard risk limits, soft objectives and the rebalance cadence (``tftrade backtest | live``).
+
+    The limits are maximums: the optimiser and the gate never exceed them and hold the rest
+    in cash instead. CLI flags override these (``--max-position``, ``--max-sector``, ...).
+    """
+
+    max_position: float = Field(0.05, gt=0, le=1, description="hard cap on |weight| per stock")
+    max_sector: float = Field(0.25, gt=0, le=1, description="hard cap on |weight| per sector")
+    beta_min: float = Field(0.8, ge=-3, le=3, description="portfolio beta band, lower edge (soft: gives way last)")
+    beta_max: float = Field(1.2, ge=-3, le=3, description="portfolio beta band, upper edge (hard: cash brings it down)")
+    long_only: bool = Field(True, description="False allows shorts down to -max_position")
+    max_gross: float = Field(1.0, gt=0, le=10, description="hard cap on gross exposure sum |w| (long-short)")
+    max_var: float = Field(0.03, gt=0, le=1, description="one-period VaR limit as a fraction of equity")
+    var_alpha: float = Field(0.95, ge=0.5, lt=1, description="VaR confidence")
+    max_adv_fraction: float = Field(0.05, gt=0, le=1, description="max order size as a fraction of ADV")
+    vix_block: float = Field(35.0, gt=0, le=200, description="no new positions while VIX is above this")
+    max_drawdown: float = Field(0.15, gt=0, lt=1, description="drawdown that trips the circuit breaker")
+    turnover_penalty: float = Field(0.0, ge=0, le=1, description="soft: extra cost per unit of traded weight")
+    risk_parity_blend: float = Field(0.0, ge=0, lt=1, description="soft: pull towards risk-parity weights")
+    rebalance_every: int = Field(5, ge=1, le=100_000, description="decide every k-th bar")
+    risk_free_rate: float = Field(0.0, ge=0, le=0.25, description="annual risk-free rate for Sharpe, Sortino, alpha")
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.beta_min > self.beta_max:
+            raise ValueError(f"beta_min {self.beta_min} exceeds beta_max {self.beta_max}")
+
+
+class CostSettings(Section):
+    """Trading costs of simulated fills; defaults match a US equity account at a commission-free broker.
+
+    Regulatory fees are charged on sells only: the SEC Section 31 fee (``sec_fee_rate`` per dollar
+    sold; $27.80 per million from 2024-05-22) and FINRA's Trading Activity Fee (``taf_per_share``
+    per share sold, at most ``taf_max`` per trade). Rates change yearly: set the ones in force.
+    """
+
+    commission_per_share: float = Field(0.0, ge=0, le=1, description="dollars per share")
+    commission_min: float = Field(0.0, ge=0, le=100, description="minimum commission per fill, dollars")
+    commission_bps: float = Field(0.0, ge=0, le=100, description="commission in bps of notional")
+    sec_fee_rate: float = Field(27.8e-6, ge=0, le=1e-3, description="SEC fee per dollar of sale proceeds")
+    taf_per_share: float = Field(0.000166, ge=0, le=0.01, description="FINRA TAF per share sold")
+    taf_max: float = Field(8.30, ge=0, le=100, description="FINRA TAF cap per trade, dollars")
+    half_spread_bps: float = Field(2.0, ge=0, le=500, description="half the quoted spread, paid on every fill")
+    impact_coefficient: float = Field(
+        0.01, ge=0, le=10,
+        description="square-root impact Y*sigma_daily: price moves coefficient*sqrt(q / daily volume)",
+    )
+    max_volume_share: float = Field(0.1, ge=0, le=1, description="share of a bar's volume that may fill")
+
+
+class StopSettings(Section):
+    """Per-position stops: fixed fractions, volatility-scaled (ATR), or off.
+
+    ``None`` fields take the timeframe's default: fixed 2 % / 4 % on minute bars (the
+    specification's levels) and ATR stops (3 ATR / 6 ATR of 14 bars) on daily bars.
+    """
+
+    mode: Literal["fixed", "atr", "off"] | None = Field(None, description="None: fixed on 1min, atr on 1day")
+    stop_loss: float | None = Field(None, gt=0, le=1, description="fixed mode: stop as a fraction of entry")
+    take_profit: float | None = Field(None, gt=0, le=10, description="fixed mode: take-profit fraction")
+    atr_period: int = Field(14, ge=2, le=1000, description="bars in the average true range")
+    atr_stop: float = Field(3.0, gt=0, le=50, description="atr mode: stop at entry - k * ATR")
+    atr_take: float = Field(6.0, gt=0, le=100, description="atr mode: take-profit at entry + k * ATR")
 
 
 class VendorSettings(Section):
@@ -190,6 +256,9 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     sentiment: SentimentSettings = SentimentSettings()
     forecast: ForecastSettings = ForecastSettings()
+    risk: RiskSettings = RiskSettings()
+    costs: CostSettings = CostSettings()
+    stops: StopSettings = StopSettings()
     vendors: VendorSettings = VendorSettings()
     execution: ExecutionSettings = ExecutionSettings()
     service: ServiceSettings = ServiceSettings()

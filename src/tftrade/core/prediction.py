@@ -10,9 +10,11 @@ from datetime import datetime
 class Prediction:
     """A quantile forecast of the cumulative log return from ``as_of`` to ``horizon`` bars later.
 
-    ``predicted_return`` is the median (q50); ``confidence_score`` in (0, 1) falls as the
-    10–90 interval widens (see :func:`tftrade.forecast.prediction.confidence_score`).
-    ``features_hash`` is the SHA-256 of the exact model inputs.
+    ``predicted_return`` is the median (q50); ``confidence_score`` in [0, 1] is the model's
+    demonstrated out-of-sample skill at that horizon (see :mod:`tftrade.forecast.prediction`), 0
+    when it showed none. ``features_hash`` is the SHA-256 of the exact model inputs. ``stale`` marks a
+    forecast from a window whose last bar is ``bar_age_seconds`` older than the universe's latest bar
+    (its confidence is 0).
     """
 
     ticker: str
@@ -27,6 +29,8 @@ class Prediction:
     timeframe: str
     model_version: str
     features_hash: str
+    stale: bool = False
+    bar_age_seconds: float = 0.0
 
     @property
     def interval_width(self) -> float:

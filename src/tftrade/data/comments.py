@@ -3,8 +3,12 @@
 Each record needs Reddit's fields ``id``, ``body`` and ``created_utc`` (epoch
 seconds or an ISO-8601 time; naive times are UTC); ``author``, ``subreddit``,
 ``link_id`` and ``score`` (or ``ups``) are kept when present; other fields are
-ignored. A record that breaks these rules is quarantined with the reason and
-nothing else is lost. Import is idempotent on the comment id: a comment already
+ignored. A CSV file without an ``id`` column gets a stable id derived from each
+row's author, time and text (:func:`derived_id`). A record that breaks these rules
+(or that the database refuses) is quarantined with the reason and nothing else is
+lost: every value must fit its column (ids and names at most 255 characters, the
+score a 32-bit integer, text without NUL characters or lone surrogates, which
+PostgreSQL cannot store). Import is idempotent on the comment id: a comment already
 stored (or repeated in the input) is counted as a duplicate and left alone.
 
 The text goes to ``reddit_comment_texts`` (so scores can be recomputed); one
@@ -31,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from tftrade.core.errors import DataError
 from tftrade.store.schema import ingest_runs, quarantine, reddit_comment_texts, reddit_comments
@@ -41,6 +46,9 @@ Annotate = Callable[[Sequence[str]], tuple[list[tuple[str, ...]], npt.NDArray[np
 _MIN_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 _MAX_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 _CHUNK = 500
+MAX_NAME = 255
+"""Longest ``id``, ``author``, ``subreddit`` or ``link_id`` the store takes (``String(255)``)."""
+_INT32 = (-(2**31), 2**31 - 1)
 
 
 class MalformedComment(DataError):
@@ -68,6 +76,8 @@ class RawRecord:
     raw: str
     fields: dict[str, Any] | None
     error: str | None = None
+    derive_id: bool = False
+    """The file has no ``id`` column: the id is derived from author, time and text."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +94,11 @@ class CommentIngestReport:
     reasons: dict[str, int]
 
 
-def parse_record(fields: dict[str, Any]) -> CommentRecord:
+def parse_record(fields: dict[str, Any], *, derive_id: bool = False) -> CommentRecord:
     """Validate one record's fields into a :class:`CommentRecord`.
+
+    With ``derive_id`` the record's id is :func:`derived_id` of its author, time and text
+    (for files without an ``id`` column) instead of its ``id`` field.
 
     Raises
     ------
@@ -100,25 +113,76 @@ def parse_record(fields: dict[str, Any]) -> CommentRecord:
     Traceback (most recent call last):
     ...
     tftrade.data.comments.MalformedComment: body: empty; expected the comment text
+    >>> parse_record({"id": "abc", "body": "x", "created_utc": 1704207600, "score": 1e30})
+    Traceback (most recent call last):
+    ...
+    tftrade.data.comments.MalformedComment: score: 1e+30; expected an integer between -2147483648 and 2147483647
     """
-    cid = _text(fields.get("id"))
-    if not cid:
-        raise MalformedComment(f"id: {fields.get('id')!r}; expected a non-empty comment id")
     body = fields.get("body")
     if not isinstance(body, str):
-        raise MalformedComment(f"body: {body!r}; expected the comment text")
+        raise MalformedComment(f"body: {_show(body)}; expected the comment text")
     if not body.strip():
         raise MalformedComment("body: empty; expected the comment text")
+    _storable("body", body, None)
+    created = _time(fields.get("created_utc"))
+    author = _name("author", fields.get("author"))
+    cid = derived_id(author, created, body) if derive_id else _name("id", fields.get("id"))
+    if not cid:
+        raise MalformedComment(f"id: {_show(fields.get('id'))}; expected a non-empty comment id")
     score_raw = fields.get("score", fields.get("ups"))
     return CommentRecord(
         comment_id=cid,
         body=body,
-        created_utc=_time(fields.get("created_utc")),
-        author=_text(fields.get("author")),
-        subreddit=_text(fields.get("subreddit")),
-        link_id=_text(fields.get("link_id")),
+        created_utc=created,
+        author=author,
+        subreddit=_name("subreddit", fields.get("subreddit")),
+        link_id=_name("link_id", fields.get("link_id")),
         score=_int(score_raw),
     )
+
+
+def derived_id(author: str | None, created_utc: datetime, body: str) -> str:
+    """Return a stable comment id from author, time and text (for files without ids).
+
+    The same comment gives the same id in any file and row order, so re-importing it
+    is a duplicate, not a second comment.
+
+    Examples
+    --------
+    >>> t = datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
+    >>> derived_id("a", t, "hi") == derived_id("a", t, "hi") != derived_id("b", t, "hi")
+    True
+    >>> derived_id("a", t, "hi")[:2]
+    'h-'
+    """
+    key = "\x1f".join([author or "", created_utc.astimezone(UTC).isoformat(), body])
+    return "h-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _show(value: Any) -> str:
+    """``repr`` of a value for a message, shortened (a 300-character id is not repeated in full)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(str(value))} characters)"
+
+
+def _storable(field: str, value: str, limit: int | None) -> str:
+    """Check that the database can hold ``value``: length, no NUL, valid UTF-8."""
+    if limit is not None and len(value) > limit:
+        raise MalformedComment(f"{field}: {_show(value)}; expected at most {limit} characters")
+    if "\x00" in value:
+        raise MalformedComment(f"{field}: contains a NUL character (\\u0000); expected text without NUL")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedComment(f"{field}: {_show(value)}; not valid Unicode (a lone surrogate)") from None
+    return value
+
+
+def _name(field: str, value: Any) -> str | None:
+    if isinstance(value, dict | list):
+        raise MalformedComment(f"{field}: {_show(value)}; expected a string")
+    out = _text(value)
+    return None if out is None else _storable(field, out, MAX_NAME)
 
 
 def _text(value: Any) -> str | None:
@@ -131,12 +195,15 @@ def _text(value: Any) -> str | None:
 def _int(value: Any) -> int | None:
     if _text(value) is None:
         return None
+    expected = f"expected an integer between {_INT32[0]} and {_INT32[1]}"
+    if isinstance(value, bool):
+        raise MalformedComment(f"score: {value!r}; {expected}")
     try:
         f = float(value)
     except (TypeError, ValueError):
-        raise MalformedComment(f"score: {value!r}; expected an integer") from None
-    if not math.isfinite(f) or f != int(f):
-        raise MalformedComment(f"score: {value!r}; expected an integer")
+        raise MalformedComment(f"score: {_show(value)}; {expected}") from None
+    if not math.isfinite(f) or f != int(f) or not _INT32[0] <= f <= _INT32[1]:
+        raise MalformedComment(f"score: {_show(value)}; {expected}")
     return int(f)
 
 
@@ -148,11 +215,11 @@ def _time(value: Any) -> datetime:
     except (TypeError, ValueError, OverflowError):
         try:
             ts = pd.Timestamp(str(value))
-        except (TypeError, ValueError):
-            raise MalformedComment(f"created_utc: {value!r}; expected epoch seconds or an ISO-8601 time") from None
+        except (TypeError, ValueError, OverflowError):
+            raise MalformedComment(f"created_utc: {_show(value)}; expected epoch seconds or an ISO-8601 time") from None
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     if pd.isna(ts) or not _MIN_TIME <= ts.to_pydatetime() < _MAX_TIME:
-        raise MalformedComment(f"created_utc: {value!r}; expected a time between 2000 and 2100")
+        raise MalformedComment(f"created_utc: {_show(value)}; expected a time between 2000 and 2100")
     out: datetime = ts.to_pydatetime()
     return out
 
@@ -211,6 +278,7 @@ def _json(text: str) -> Iterator[RawRecord]:
 
 def _csv(text: str) -> Iterator[RawRecord]:
     reader = csv.DictReader(io.StringIO(text))
+    derive = "id" not in (reader.fieldnames or [])
     for row in reader:
         raw = json.dumps(row, ensure_ascii=False)
         line = reader.line_num
@@ -219,7 +287,7 @@ def _csv(text: str) -> Iterator[RawRecord]:
         elif any(v is None for v in row.values()):
             yield RawRecord(line, raw, None, "too few fields")
         else:
-            yield RawRecord(line, raw, dict(row))
+            yield RawRecord(line, raw, dict(row), derive_id=derive)
 
 
 def synthetic_records(comments: pd.DataFrame) -> Iterator[RawRecord]:
@@ -251,6 +319,7 @@ def ingest_comments(
     """
     started = datetime.now(UTC)
     good: dict[str, CommentRecord] = {}
+    origin: dict[str, RawRecord] = {}
     bad: list[tuple[RawRecord, str]] = []
     rows = duplicates = 0
     for rec in records:
@@ -258,7 +327,7 @@ def ingest_comments(
         try:
             if rec.fields is None:
                 raise MalformedComment(rec.error or "unreadable record")
-            c = parse_record(rec.fields)
+            c = parse_record(rec.fields, derive_id=rec.derive_id)
         except MalformedComment as e:
             bad.append((rec, str(e)))
             continue
@@ -266,12 +335,15 @@ def ingest_comments(
             duplicates += 1
         else:
             good[c.comment_id] = c
+            origin[c.comment_id] = rec
     with engine.begin() as conn:
         stored = _existing_ids(conn, list(good))
     new = [c for cid, c in good.items() if cid not in stored]
     duplicates += len(good) - len(new)
     tickers, scores = annotate([c.body for c in new]) if new else ([], np.zeros(0))
-    mentions = _store(engine, new, tickers, scores, kind)
+    mentions, refused = _store(engine, new, tickers, scores, kind)
+    bad.extend((origin[cid], reason) for cid, reason in refused.items())
+    new = [c for c in new if c.comment_id not in refused]
     _quarantine(engine, source, bad)
     reasons: dict[str, int] = {}
     for _, reason in bad:
@@ -292,25 +364,53 @@ def _existing_ids(conn: Any, ids: list[str]) -> set[str]:
 
 
 def _store(engine: Engine, new: list[CommentRecord], tickers: list[tuple[str, ...]],
-           scores: npt.NDArray[np.float64], kind: str) -> int:
-    texts = [{**asdict(c), "source": kind} for c in new]
-    mentions = [
-        {"comment_id": c.comment_id, "ticker": t, "sentiment_score": round(float(s), 3),
-         "timestamp": c.created_utc, "upvotes": c.score, "content_length": len(c.body)}
-        for c, ts, s in zip(new, tickers, scores, strict=True) for t in ts
+           scores: npt.NDArray[np.float64], kind: str) -> tuple[int, dict[str, str]]:
+    """Store the comments and their mentions; return the mention count and the comments refused.
+
+    All rows go in one transaction; if the database refuses it (a value validation did not
+    foresee), each comment is stored in its own transaction and the ones refused are
+    returned with the database's reason, to be quarantined: one bad record never loses the rest.
+    """
+    rows = [
+        ({**asdict(c), "source": kind},
+         [{"comment_id": c.comment_id, "ticker": t, "sentiment_score": round(float(s), 3),
+           "timestamp": c.created_utc, "upvotes": c.score, "content_length": len(c.body)} for t in ts])
+        for c, ts, s in zip(new, tickers, scores, strict=True)
     ]
+    try:
+        _store_rows(engine, rows)
+        return sum(len(m) for _, m in rows), {}
+    except DBAPIError:
+        pass
+    stored, refused = 0, {}
+    for one in rows:
+        try:
+            _store_rows(engine, [one])
+            stored += len(one[1])
+        except DBAPIError as e:
+            first = str(e.orig).strip().splitlines()[0] if e.orig is not None else type(e).__name__
+            refused[one[0]["comment_id"]] = f"database: {first}"
+    return stored, refused
+
+
+def _store_rows(engine: Engine, rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
     with engine.begin() as conn:
-        _insert_ignore(conn, engine, reddit_comment_texts, texts, ["comment_id"])
-        _insert_ignore(conn, engine, reddit_comments, mentions, ["comment_id", "ticker"])
-    return len(mentions)
+        _insert_ignore(conn, engine, reddit_comment_texts, [t for t, _ in rows], ["comment_id"])
+        _insert_ignore(conn, engine, reddit_comments, [m for _, ms in rows for m in ms], ["comment_id", "ticker"])
 
 
 def _quarantine(engine: Engine, source: str, bad: list[tuple[RawRecord, str]]) -> None:
-    rows = [{"source": source[-512:], "row_number": rec.row_number, "raw": rec.raw, "reason": reason,
-             "row_hash": hashlib.sha256(f"{rec.row_number}\x00{rec.raw}".encode()).hexdigest()}
+    rows = [{"source": _printable(source[-512:]), "row_number": rec.row_number, "raw": _printable(rec.raw),
+             "reason": _printable(reason), "row_hash": hashlib.sha256(
+                 f"{rec.row_number}\x00{rec.raw}".encode("utf-8", "surrogatepass")).hexdigest()}
             for rec, reason in bad]
     with engine.begin() as conn:
         _insert_ignore(conn, engine, quarantine, rows, ["source", "row_hash"])
+
+
+def _printable(text: str) -> str:
+    """``text`` as any database stores it: NUL and lone surrogates written as escapes."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _log_run(engine: Engine, report: CommentIngestReport, started: datetime) -> None:

@@ -86,10 +86,10 @@ def match_orders(
         price = np.asarray(costs.fill_price(reference, sign, qty, v), dtype=np.float64)
         if is_limit.any():
             price = np.where(is_limit, np.where(buy, np.minimum(price, limit), np.maximum(price, limit)), price)
-    if costs.commission_per_share == 0 and costs.commission_bps == 0 and costs.commission_min == 0:
+    if not costs.charges_commission:
         commission = np.zeros(qty.shape[0])
     else:
-        commission = np.asarray(costs.commission(qty, price), dtype=np.float64)
+        commission = np.asarray(costs.commission(qty, price, np.sign(remaining)), dtype=np.float64)
     return BarMatch(abs_qty=qty, price=price, commission=commission)
 
 

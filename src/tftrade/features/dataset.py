@@ -23,6 +23,9 @@ from tftrade.features.technical import log_returns, technical_features
 WARMUP = 35
 """Rows at the start whose indicators are not yet warmed up; no window starts inside them."""
 
+OHLC_INPUTS = ("log_volume", "hl_range", "atr", "vwap_distance")
+"""Observed inputs that need open/high/low or volume: masked for price-only series."""
+
 
 @dataclass(frozen=True)
 class _WindowArrays:
@@ -55,6 +58,9 @@ class Panel:
     standardizer: Standardizer | None = None
     known_future: Float64Array | None = None
     """Known inputs of the ``H`` bars after the last row (for live prediction); zeros if ``None``."""
+    input_mask: BoolArray | None = None
+    """N × F, ``False`` where a ticker lacks an observed input (the OHLC- and volume-based inputs of a
+    price-only series): such entries are 0 in the raw panel, ignored by the scaler and 0 once scaled."""
     _windows: dict[int, _WindowArrays] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def window_arrays(self, horizon: int) -> _WindowArrays:
@@ -74,8 +80,44 @@ class Panel:
         return int(self.observed.shape[0])
 
     def scaled(self, standardizer: Standardizer) -> Panel:
-        """Return a copy whose observed inputs are standardised by ``standardizer``."""
-        return replace(self, observed=standardizer.transform(self.observed), standardizer=standardizer)
+        """Return a copy whose observed inputs are standardised by ``standardizer``.
+
+        When the standardizer names its inputs, the copy keeps those inputs only (in that order);
+        masked entries (:attr:`input_mask`) are 0 after scaling.
+
+        Raises
+        ------
+        FeatureError
+            If the panel lacks an input the standardizer was fitted on.
+        """
+        panel = self if standardizer.observed is None else self.restrict(standardizer.observed, standardizer.known)
+        observed = standardizer.transform(panel.observed)
+        if panel.input_mask is not None and not panel.input_mask.all():
+            observed = np.where(panel.input_mask[None], observed, 0.0)
+        return replace(panel, observed=observed, standardizer=standardizer)
+
+    def restrict(self, observed: tuple[str, ...] | list[str], known: tuple[str, ...] | list[str] | None) -> Panel:
+        """Return the panel with only the named observed (and known, when given) inputs, in that order.
+
+        Raises
+        ------
+        FeatureError
+            If a name is not one of the panel's inputs.
+        """
+        if list(observed) == self.observed_names and (known is None or list(known) == self.known_names):
+            return self
+        missing = [n for n in observed if n not in self.observed_names]
+        missing += [n for n in (known or ()) if n not in self.known_names]
+        if missing:
+            raise FeatureError(f"the panel has no input(s) {', '.join(missing)}; the model was trained with them")
+        o = [self.observed_names.index(n) for n in observed]
+        k = list(range(len(self.known_names))) if known is None else [self.known_names.index(n) for n in known]
+        return replace(
+            self, observed=self.observed[..., o], observed_names=list(observed), known=self.known[..., k],
+            known_names=[self.known_names[i] for i in k],
+            known_future=None if self.known_future is None else self.known_future[..., k],
+            input_mask=None if self.input_mask is None else self.input_mask[:, o],
+        )
 
     def select(self, tickers: list[str]) -> Panel:
         """Return the panel restricted to ``tickers``."""
@@ -85,6 +127,7 @@ class Panel:
             known=self.known[:, cols],
             known_future=None if self.known_future is None else self.known_future[:, cols],
             static=self.static[cols], returns=self.returns[:, cols], close=self.close[:, cols],
+            input_mask=None if self.input_mask is None else self.input_mask[cols],
         )
 
 
@@ -103,8 +146,14 @@ def build_panel(
     sentiment_count: Float64Array | None = None,
     earnings: BoolArray | None = None,
     sector_vocab: list[str] | None = None,
+    price_only: list[bool] | None = None,
 ) -> Panel:
     """Compute every feature for a time × ticker market.
+
+    ``price_only`` marks series that have one price per bar and no OHLC or volume (open = high =
+    low = close = the price): their returns and close-based indicators are computed from the price,
+    and their OHLC- and volume-based inputs (:data:`OHLC_INPUTS`) are masked (see
+    :attr:`Panel.input_mask`).
 
     Raises
     ------
@@ -119,14 +168,45 @@ def build_panel(
     sent = sentiment_features(sentiment_score, sentiment_count, close.shape)
     names = list(tech) + list(sent)
     observed = np.stack([*tech.values(), *sent.values()], axis=-1)
+    mask = None
+    if price_only is not None and any(price_only):
+        mask = np.ones((len(tickers), len(names)), dtype=bool)
+        cols = np.asarray([names.index(n) for n in OHLC_INPUTS], dtype=np.int64)
+        mask[np.ix_(np.asarray(price_only, dtype=bool), cols)] = False
+        observed[:, ~mask] = 0.0
     vocab = sector_vocab or sorted(set(sectors))
     static = np.stack([np.arange(len(tickers)), [vocab.index(s) if s in vocab else 0 for s in sectors]], axis=-1)
     return Panel(
         tickers=list(tickers), sectors=list(sectors), timeframe=timeframe, timestamps=np.asarray(timestamps),
         observed=observed, known=known_features(timestamps, timeframe, earnings, len(tickers)),
         static=static.astype(np.int64), returns=log_returns(close), close=close, observed_names=names,
-        known_names=known_feature_names(timeframe),
+        known_names=known_feature_names(timeframe), input_mask=mask,
     )
+
+
+def absent_inputs(panel: Panel, start: int, end: int) -> list[str]:
+    """Return the inputs that carry nothing on rows ``start:end``: constant (e.g. sentiment when no
+    comments were scored, earnings flags with no earnings dates) or masked for every ticker.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, (60, 2)), axis=0))
+    >>> p = build_panel(tickers=["A", "B"], sectors=["x", "x"], timestamps=np.arange(60) * 86_400 * 10**9,
+    ...                 open_=c, high=c, low=c, close=c, volume=np.zeros((60, 2)), timeframe="1day",
+    ...                 price_only=[True, True])
+    >>> absent_inputs(p, 35, 60)[:4]
+    ['log_volume', 'hl_range', 'atr', 'vwap_distance']
+    """
+    out = []
+    for f, name in enumerate(panel.observed_names):
+        x = panel.observed[start:end, :, f]
+        if panel.input_mask is not None:
+            x = x[:, panel.input_mask[:, f]]
+        if x.size == 0 or float(np.ptp(x)) <= 1e-12:
+            out.append(name)
+    out += [n for k, n in enumerate(panel.known_names) if float(np.ptp(panel.known[start:end, :, k])) <= 1e-12]
+    return out
 
 
 def _check_prices(tickers: list[str], timestamps: Int64Array, arrays: dict[str, Float64Array]) -> None:

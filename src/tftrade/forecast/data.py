@@ -59,6 +59,9 @@ def panel_from_bars(
     :func:`tftrade.forecast.store_sentiment.stored_sentiment`); otherwise the sentiment features
     are zero with ``sentiment_present`` 0.
 
+    A ``price_only`` column (bars ingested from a file of prices only) marks a ticker as price-only:
+    its OHLC- and volume-based inputs are masked (see :func:`tftrade.features.dataset.build_panel`).
+
     Bars are pivoted onto the union of timestamps; a ticker's missing bars are forward-filled
     (volume 0). Leading bars before a ticker's first trade stay missing and raise :class:`FeatureError`,
     so select tickers with full history first (see :func:`complete_tickers`).
@@ -72,12 +75,16 @@ def panel_from_bars(
     idx = pd.DatetimeIndex(close.index)
     ts = np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)
     score, count = sentiment(ts, tickers) if sentiment is not None else (None, None)
+    price_only = None
+    if "price_only" in frame.columns:
+        flags = frame.groupby("ticker")["price_only"].any()
+        price_only = [bool(flags.get(t, False)) for t in tickers]
     return build_panel(
         tickers=tickers, sectors=[(sectors or {}).get(t, "unknown") for t in tickers], timestamps=ts,
         open_=filled["open"].to_numpy(np.float64), high=filled["high"].to_numpy(np.float64),
         low=filled["low"].to_numpy(np.float64), close=close.to_numpy(np.float64),
         volume=wide["volume"].fillna(0.0).to_numpy(np.float64), timeframe=timeframe,
-        sentiment_score=score, sentiment_count=count,
+        sentiment_score=score, sentiment_count=count, price_only=price_only,
     )
 
 

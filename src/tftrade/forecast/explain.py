@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -17,14 +17,17 @@ from tftrade.forecast.training import Trained
 class Explanation:
     """Mean selection weights by variable name and mean attention by position.
 
-    ``attention[k]`` is the weight on encoder step ``k - context + 1`` relative to the forecast origin
-    (so the last entry is the origin bar itself), averaged over horizons and windows.
+    ``absent`` lists the inputs absent from the training data (constant, e.g. sentiment with no
+    comments or earnings flags with no dates, or masked for every ticker): they were left out of
+    selection and have no weight. ``attention[k]`` is the weight on encoder step ``k - context + 1``
+    relative to the forecast origin (so the last entry is the origin bar itself), averaged over horizons and windows.
     """
 
     static: dict[str, float]
     encoder: dict[str, float]
     decoder: dict[str, float]
     attention: list[float]
+    absent: list[str] = field(default_factory=list)
 
     def top_encoder(self, k: int = 3) -> list[str]:
         """Return the ``k`` most important encoder variables."""
@@ -44,7 +47,7 @@ def explain_windows(trained: Trained, panel: Panel, idx: WindowIndex) -> Explana
     attn = out.attention.mean(dim=(0, 1)).numpy()[:c]
     return Explanation(
         static=_named(schema.static, stat), encoder=_named(schema.encoder_variables, enc),
-        decoder=_named(schema.known, dec), attention=[round(float(a), 6) for a in attn],
+        decoder=_named(schema.known, dec), attention=[round(float(a), 6) for a in attn], absent=list(schema.absent),
     )
 
 

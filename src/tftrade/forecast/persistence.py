@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from tftrade.features.scaling import Standardizer
+from tftrade.forecast.calibration import Calibration
 from tftrade.forecast.data import Splits
 from tftrade.forecast.errors import ModelNotFoundError
 from tftrade.forecast.tft.config import DataSchema, ModelConfig
@@ -27,6 +28,7 @@ def save_model(trained: Trained, folder: Path) -> Path:
         "standardizer": trained.standardizer.to_dict(),
         "splits": [trained.splits.train_end, trained.splits.val_end, trained.splits.n_times],
         "history": trained.history,
+        "calibration": None if trained.calibration is None else trained.calibration.to_dict(),
     }
     (folder / META).write_text(json.dumps(meta, indent=1))
     return folder
@@ -46,4 +48,6 @@ def load_model(folder: Path) -> Trained:
     model = TemporalFusionTransformer(DataSchema(**meta["schema"]), ModelConfig(**meta["config"]))
     model.load_state_dict(torch.load(folder / WEIGHTS, weights_only=True))
     model.eval()
-    return Trained(model, Standardizer.from_dict(meta["standardizer"]), Splits(*meta["splits"]), meta["history"])
+    cal = meta.get("calibration")
+    return Trained(model, Standardizer.from_dict(meta["standardizer"]), Splits(*meta["splits"]), meta["history"],
+                   None if cal is None else Calibration.from_dict(cal))

@@ -2,14 +2,12 @@
 
 Confidence
 ----------
-For horizon :math:`h` the 10–90 interval width :math:`w = q_{90} - q_{10}` is compared with the
-width a random walk with the ticker's training volatility :math:`\\sigma` would give,
-:math:`w_{rw} = 2 \\cdot 1.2816 \\, \\sigma \\sqrt{h}`:
-
-.. math::  \\text{confidence} = \\frac{1}{1 + w / w_{rw}}
-
-It lies in (0, 1), equals 0.5 when the model is exactly as unsure as the random walk, and falls
-as the interval widens.
+``confidence_score`` is the model's **demonstrated out-of-sample skill** at that horizon, from the
+validation window (:mod:`tftrade.forecast.calibration`): ``2 p - 1`` where ``p`` is the calibrated
+probability that the forecast's sign is right given its strength, and 0 at every horizon where the
+model did not beat the zero-return forecast on validation. 0 means "no demonstrated skill" (a coin
+flip), not "a wide interval". A forecast from a stale window (the ticker's last bar is older than
+the universe's latest bar) has confidence 0 and is flagged with the bar's age.
 """
 
 from __future__ import annotations
@@ -23,32 +21,23 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from tftrade.core.prediction import Prediction
-from tftrade.core.types import Float64Array, Int64Array, Timeframe
+from tftrade.core.types import Int64Array, Timeframe
 from tftrade.features.dataset import WARMUP, Panel, WindowIndex, features_hash, gather
 from tftrade.features.errors import FeatureError
 from tftrade.features.known import known_features
 from tftrade.forecast.errors import ForecastError, InsufficientHistoryError, UnknownTickerError
-from tftrade.forecast.inference import forecast_scaled
 from tftrade.forecast.training import Trained
-
-Z90 = 1.2815515655446004
-
 
 Forecast = Prediction
 """Forecasts are :class:`tftrade.core.prediction.Prediction` records."""
 
 
-def confidence_score(q10: Float64Array, q90: Float64Array, sigma: Float64Array, horizon: Int64Array) -> Float64Array:
-    """Return ``1 / (1 + (q90 - q10) / (2 · 1.2816 · sigma · sqrt(h)))`` (see the module docstring).
+def confidence_score(trained: Trained, quantiles: np.ndarray) -> np.ndarray:
+    """Return the confidence (``B × H``, in [0, 1]) of calibrated ``quantiles`` (``B × H × Q``, any units).
 
-    Examples
-    --------
-    >>> c = confidence_score(np.array([-0.02, -0.04]), np.array([0.02, 0.04]), np.array([0.01, 0.01]), np.array([1, 1]))
-    >>> c.round(4).tolist()
-    [0.3905, 0.2426]
+    See the module docstring; 0 for an uncalibrated model and at horizons without demonstrated skill.
     """
-    width = np.maximum(q90 - q10, 0.0)
-    return 1.0 / (1.0 + width / (2 * Z90 * sigma * np.sqrt(horizon)))
+    return trained.confidence(quantiles)
 
 
 def align(panel: Panel, trained: Trained) -> Panel:
@@ -100,8 +89,13 @@ def future_timestamps(last_ns: int, timeframe: Timeframe, horizon: int) -> Int64
         span *= 2
 
 
-def predict_latest(trained: Trained, raw: Panel, model_version: str = "") -> list[Forecast]:
+def predict_latest(
+    trained: Trained, raw: Panel, model_version: str = "", reference_ns: int | None = None
+) -> list[Forecast]:
     """Forecast every ticker of ``raw`` from its last bar, for horizons 1..H.
+
+    ``reference_ns`` is the start of the universe's latest bar: when ``raw``'s last bar is older, its
+    forecasts are flagged ``stale`` with ``bar_age_seconds`` and get confidence 0.
 
     Raises
     ------
@@ -128,8 +122,12 @@ def predict_latest(trained: Trained, raw: Panel, model_version: str = "") -> lis
         bad = sorted({panel.tickers[i] for i in np.nonzero(~np.isfinite(batch.observed).all(axis=(1, 2)))[0]})
         raise FeatureError(f"non-finite features in the last window of {', '.join(bad) or 'the known inputs'}")
     sigma = trained.standardizer.target_scale[panel.static[:, 0]]
-    q = forecast_scaled(trained.model, panel, idx).astype(np.float64) * sigma[:, None, None]
-    return _rows(panel, batch_hashes(panel, idx, c, h), q, sigma, levels, model_version)
+    q = trained.quantiles(panel, idx) * sigma[:, None, None]
+    conf = trained.confidence(q)
+    age = 0.0 if reference_ns is None else max(0.0, (reference_ns - int(panel.timestamps[-1])) / 1e9)
+    if age > 0:
+        conf = np.zeros_like(conf)
+    return _rows(panel, batch_hashes(panel, idx, c, h), q, conf, levels, model_version, age)
 
 
 def forecast_windows(
@@ -140,9 +138,10 @@ def forecast_windows(
     ``raw`` is an unscaled panel of tickers in the model's universe; ``idx`` lists ``(origin, column)``
     pairs, ``origin`` being the row of the last bar the forecast may use. Returns
     ``(quantiles, sigma)``: quantiles of the cumulative log return ``log(close[o + h] / close[o])``
-    as ``(len(idx), H, Q)`` float64 (levels ``trained.config.quantiles``, horizons 1..H), and each
-    window's ticker training volatility of one-bar returns ``(len(idx),)`` (the ``sigma`` of
-    :func:`confidence_score`). Windows run through the network in chunks of ``chunk``.
+    as ``(len(idx), H, Q)`` float64 (levels ``trained.config.quantiles``, horizons 1..H; calibrated
+    on the validation window), and each window's ticker training volatility of one-bar returns
+    ``(len(idx),)``. :func:`confidence_score` gives their confidence. Windows run through the
+    network in chunks of ``chunk``.
 
     Raises
     ------
@@ -166,7 +165,7 @@ def forecast_windows(
     if len(bad_cols):
         raise FeatureError(f"non-finite features in windows of {', '.join(panel.tickers[i] for i in bad_cols)}")
     sigma = trained.standardizer.target_scale[panel.static[idx.cols, 0]]
-    q = forecast_scaled(trained.model, panel, idx, chunk).astype(np.float64)
+    q = trained.quantiles(panel, idx, chunk)
     return q * sigma[:, None, None], sigma
 
 
@@ -176,20 +175,21 @@ def batch_hashes(panel: Panel, idx: WindowIndex, context: int, horizon: int) -> 
 
 
 def _rows(
-    panel: Panel, hashes: list[str], q: np.ndarray, sigma: Float64Array, levels: tuple[float, ...], version: str
+    panel: Panel, hashes: list[str], q: np.ndarray, conf: np.ndarray, levels: tuple[float, ...], version: str,
+    age: float = 0.0,
 ) -> list[Forecast]:
     lo, mid, hi = 0, levels.index(0.5) if 0.5 in levels else len(levels) // 2, len(levels) - 1
     hs = np.arange(1, q.shape[1] + 1)
     as_of = pd.Timestamp(int(panel.timestamps[-1]), unit="ns", tz="UTC").to_pydatetime()
     out = []
     for i, t in enumerate(panel.tickers):
-        conf = confidence_score(q[i, :, lo], q[i, :, hi], np.full(len(hs), sigma[i]), hs)
         for k, hz in enumerate(hs):
             out.append(Forecast(
                 ticker=t, horizon=int(hz), as_of=as_of, current_price=float(panel.close[-1, i]),
                 q10=float(q[i, k, lo]), q50=float(q[i, k, mid]), q90=float(q[i, k, hi]),
-                predicted_return=float(q[i, k, mid]), confidence_score=float(conf[k]),
+                predicted_return=float(q[i, k, mid]), confidence_score=float(conf[i, k]),
                 timeframe=panel.timeframe, model_version=version, features_hash=hashes[i],
+                stale=age > 0, bar_age_seconds=age,
             ))
     return out
 
@@ -205,6 +205,7 @@ def write_predictions(engine: Engine, forecasts: list[Forecast]) -> int:
             "predicted_return": _dec(f.predicted_return, 5), "confidence_score": _dec(f.confidence_score, 3),
             "model_version": f.model_version[:50], "features_hash": f.features_hash, "timeframe": f.timeframe,
             "horizon": f.horizon, "as_of": f.as_of, "q10": _dec(f.q10, 6), "q50": _dec(f.q50, 6), "q90": _dec(f.q90, 6),
+            "stale": f.stale, "bar_age_seconds": round(f.bar_age_seconds, 3),
         }
         for f in forecasts
     ]

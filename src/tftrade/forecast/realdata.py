@@ -1,8 +1,9 @@
 """Loaders for the public data sets in ``shared/data`` as feature panels.
 
-``dow_1min`` has prices only: each bar's open is the previous minute's price, high/low the
-max/min of open and close, and volume 1 (so volume features carry no information). Said here
-so nobody reads skill into them.
+``dow_1min`` has prices only: its bars are price-only series (open = high = low = close = the
+minute's price, no volume), so returns and close-based indicators come from the price and the
+OHLC- and volume-based inputs are masked and left out of the model (see
+:func:`tftrade.features.dataset.absent_inputs`).
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ def dow_1min(folder: Path, days: int | None = None) -> Panel:
     local = pd.to_datetime(raw["date"]) + pd.Timedelta(hours=9, minutes=30) + pd.to_timedelta(raw["minute_idx"], "m")
     raw = raw.assign(window_start=local.dt.tz_localize("America/New_York").dt.tz_convert("UTC"))
     raw = raw.sort_values(["ticker", "window_start"])
-    close = raw["price"].to_numpy(np.float64)
-    prev = raw.groupby("ticker")["price"].shift(1).fillna(raw["price"]).to_numpy(np.float64)
+    price = raw["price"].to_numpy(np.float64)
     bars = pd.DataFrame({
-        "ticker": raw["ticker"].to_numpy(), "window_start": raw["window_start"].to_numpy(), "open": prev,
-        "high": np.maximum(prev, close), "low": np.minimum(prev, close), "close": close, "volume": 1.0,
+        "ticker": raw["ticker"].to_numpy(), "window_start": raw["window_start"].to_numpy(), "open": price,
+        "high": price, "low": price, "close": price, "volume": 0.0, "price_only": True,
     })
     return panel_from_bars(bars, "1min")

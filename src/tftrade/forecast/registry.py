@@ -37,8 +37,14 @@ class ModelRegistry:
             return str(exp.experiment_id)
         return str(self.client.create_experiment(self.name, artifact_location=(self.home / "mlartifacts").as_uri()))
 
-    def register(self, trained: Trained, params: dict[str, Any], metrics: dict[str, float]) -> str:
-        """Log ``trained`` with ``params`` and ``metrics``; return the new version number as a string."""
+    def register(
+        self, trained: Trained, params: dict[str, Any], metrics: dict[str, float], tags: dict[str, str] | None = None
+    ) -> str:
+        """Log ``trained`` with ``params`` and ``metrics``; return the new version number as a string.
+
+        ``tags`` are set on the run and the model version (e.g. ``status=loses_to_baseline``), so the
+        MLflow UI shows a model that lost to a baseline on validation as such.
+        """
         from mlflow.entities import Metric, Param
         from mlflow.exceptions import MlflowException
 
@@ -51,10 +57,13 @@ class ModelRegistry:
         )
         with tempfile.TemporaryDirectory() as tmp:
             self.client.log_artifacts(run_id, str(save_model(trained, Path(tmp) / "model")), "model")
+        for k, v in (tags or {}).items():
+            self.client.set_tag(run_id, k, v)
         self.client.set_terminated(run_id)
         with contextlib.suppress(MlflowException):  # already registered
             self.client.create_registered_model(self.name)
-        version = self.client.create_model_version(self.name, f"{run.info.artifact_uri}/model", run_id)
+        version = self.client.create_model_version(self.name, f"{run.info.artifact_uri}/model", run_id,
+                                                   tags=tags or None)
         return str(version.version)
 
     def versions(self) -> list[str]:

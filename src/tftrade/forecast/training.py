@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -12,9 +14,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from tftrade.core.gc_tuning import relaxed_gc
-from tftrade.features.dataset import WARMUP, Panel, WindowIndex, gather
+from tftrade.features.dataset import WARMUP, Panel, WindowIndex, absent_inputs, gather
 from tftrade.features.scaling import Standardizer
 from tftrade.forecast.averaging import WeightAverage
+from tftrade.forecast.calibration import Calibration, calibrate, local_ratio
 from tftrade.forecast.data import Splits, time_splits
 from tftrade.forecast.inference import forecast_scaled, to_tensors
 from tftrade.forecast.tft.config import DataSchema, ModelConfig
@@ -61,6 +64,10 @@ class Trained:
     standardizer: Standardizer
     splits: Splits
     history: list[dict[str, float]] = field(default_factory=list)
+    calibration: Calibration | None = None
+    """Interval factors, skill and status from the validation window (``None``: not calibrated)."""
+    resumed_epoch: int = 0
+    """Epochs taken from a checkpoint of the identical run (0: trained from scratch)."""
 
     @property
     def schema(self) -> DataSchema:
@@ -69,6 +76,25 @@ class Trained:
     @property
     def config(self) -> ModelConfig:
         return self.model.config
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``loses_to_baseline`` (on validation) or ``uncalibrated``."""
+        return self.calibration.status if self.calibration is not None else "uncalibrated"
+
+    def quantiles(self, panel: Panel, idx: WindowIndex, chunk: int = 4096) -> np.ndarray:
+        """Calibrated quantiles (scaled units, ``B × H × Q`` float64) of the windows ``idx`` of a scaled panel."""
+        q = forecast_scaled(self.model, panel, idx, chunk).astype(np.float64)
+        if self.calibration is None:
+            return q
+        return self.calibration.adjust(q, local_ratio(panel, idx, self.calibration.local_bars))
+
+    def confidence(self, quantiles: np.ndarray) -> np.ndarray:
+        """Confidence (``B × H``, demonstrated skill, see :mod:`tftrade.forecast.calibration`) of
+        calibrated quantiles in any units; 0 for an uncalibrated model."""
+        if self.calibration is None:
+            return np.zeros(quantiles.shape[:2])
+        return self.calibration.confidence(quantiles)
 
 
 def schema_for(panel: Panel) -> DataSchema:
@@ -88,11 +114,17 @@ def fit(
     *,
     checkpoint_dir: Path | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> Trained:
-    """Train a TFT on ``raw`` (an unscaled panel) with time-ordered splits.
+    """Train a TFT on ``raw`` (an unscaled panel) with time-ordered splits, then calibrate it.
 
-    Scalers are fitted on the training rows only. The same seed and inputs give the same weights.
-    With ``checkpoint_dir``, the state after each epoch is saved there and a run resumes from it.
+    Scalers are fitted on the training rows only. Inputs absent from the training rows (constant,
+    e.g. sentiment with no comments, or masked for every ticker) are left out of the model and
+    listed in ``schema.absent``. The same seed and inputs give the same weights. With
+    ``checkpoint_dir``, the state after each epoch is saved there with the run's key
+    (:func:`run_key`: configuration and data); a run resumes only from a checkpoint of the identical
+    run and otherwise starts fresh, saying so through ``on_note``. After training the model is
+    calibrated on the validation window (:func:`tftrade.forecast.calibration.calibrate`).
 
     Raises
     ------
@@ -102,26 +134,54 @@ def fit(
     tc = train_config or TrainConfig()
     c, h = model_config.context, model_config.horizon
     splits = time_splits(raw.n_times, c, h, tc.split)
-    standardizer = Standardizer.fit(raw.observed, raw.returns, WARMUP, splits.train_end)
+    absent = absent_inputs(raw, WARMUP, splits.train_end)
+    observed = tuple(n for n in raw.observed_names if n not in absent)
+    known = tuple(n for n in raw.known_names if n not in absent)
+    kept = raw.restrict(observed, known)
+    standardizer = Standardizer.fit(kept.observed, kept.returns, WARMUP, splits.train_end, kept.input_mask,
+                                    (observed, known))
     panel = raw.scaled(standardizer)
     n = len(panel.tickers)
     train_idx, val_idx = (splits.origins(p, n, c, h) for p in ("train", "val"))
+    key = run_key(raw, model_config, tc)
     with torch.random.fork_rng():
         torch.manual_seed(tc.seed)
-        model = TemporalFusionTransformer(schema_for(panel), model_config)
-        history = _loop(model, panel, train_idx, val_idx, tc, checkpoint_dir, on_epoch)
-    return Trained(model, standardizer, splits, history)
+        model = TemporalFusionTransformer(schema_for(panel).model_copy(update={"absent": absent}), model_config)
+        history, resumed = _loop(model, panel, train_idx, val_idx, tc, checkpoint_dir, on_epoch,
+                                 key, on_note or (lambda _m: None))
+    calibration = calibrate(model, panel, val_idx, train_idx)
+    return Trained(model, standardizer, splits, history, calibration, resumed)
+
+
+def run_key(raw: Panel, model_config: ModelConfig, train_config: TrainConfig) -> str:
+    """SHA-256 of everything a training run depends on: both configurations, the universe, the
+    timeframe and the panel's data (timestamps, prices, every input).
+
+    The stopping rules (``max_epochs``, ``patience``) are left out: a run continued for more epochs
+    is the same run.
+    """
+    h = hashlib.sha256()
+    train = train_config.model_dump(mode="json", exclude={"max_epochs", "patience"})
+    h.update(json.dumps([model_config.model_dump(mode="json"), train, raw.tickers,
+                         raw.sectors, raw.timeframe, raw.observed_names, raw.known_names], sort_keys=True).encode())
+    for arr in (raw.timestamps, raw.close, raw.observed, raw.known):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    if raw.input_mask is not None:
+        h.update(raw.input_mask.tobytes())
+    return h.hexdigest()
 
 
 def _loop(
     model: TemporalFusionTransformer, panel: Panel, train_idx: WindowIndex, val_idx: WindowIndex,
     tc: TrainConfig, checkpoint_dir: Path | None, on_epoch: Callable[[dict[str, float]], None] | None,
-) -> list[dict[str, float]]:
+    key: str, note: Callable[[str], None],
+) -> tuple[list[dict[str, float]], int]:
     rng = np.random.default_rng(tc.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay, fused=True)
     qs = torch.tensor(model.config.quantiles, dtype=torch.float32)
     average = WeightAverage(model, tc.weight_average) if tc.weight_average > 0 else None
-    state = _Checkpoint.load(checkpoint_dir, model, opt, rng, average)
+    state = _Checkpoint.load(checkpoint_dir, model, opt, rng, average, key, note)
+    resumed = state.epoch
     for epoch in range(state.epoch, tc.max_epochs):
         order = rng.permutation(len(train_idx))[: tc.max_samples_per_epoch]
         with relaxed_gc():
@@ -135,7 +195,7 @@ def _loop(
         row = {"epoch": float(epoch + 1), "train_loss": train_loss, "val_loss": val_loss}
         state.history.append(row)
         state.epoch = epoch + 1
-        state.save(checkpoint_dir, model, opt, rng, average)
+        state.save(checkpoint_dir, model, opt, rng, average, key)
         if on_epoch:
             on_epoch(row)
         if state.bad >= tc.patience:
@@ -143,7 +203,7 @@ def _loop(
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     model.eval()
-    return state.history
+    return state.history, resumed
 
 
 def _train_epoch(
@@ -191,13 +251,32 @@ class _Checkpoint:
     @classmethod
     def load(
         cls, folder: Path | None, model: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator,
-        average: WeightAverage | None,
+        average: WeightAverage | None, key: str = "", note: Callable[[str], None] = lambda _m: None,
     ) -> _Checkpoint:
         path = folder / "checkpoint.pt" if folder else None
-        if path is None or not path.exists():
+        if path is None:
             return cls()
-        data = torch.load(path, weights_only=False)
-        model.load_state_dict(data["model"])
+        if not path.exists():
+            note(f"no checkpoint of this run (key {key[:12]}) in {folder}: training from scratch")
+            return cls()
+        try:
+            data = torch.load(path, weights_only=False)
+        except (RuntimeError, EOFError, OSError) as exc:
+            note(f"the checkpoint in {folder} is unreadable ({exc}): training from scratch")
+            return cls()
+        if not isinstance(data, dict) or data.get("key") != key:
+            note(f"the checkpoint in {folder} belongs to another run (other data or settings): "
+                 f"ignored, training from scratch (key {key[:12]})")
+            return cls()
+        fresh = {k: v.clone() for k, v in model.state_dict().items()}
+        try:
+            model.load_state_dict(data["model"])
+        except RuntimeError as exc:
+            model.load_state_dict(fresh)
+            note(f"the checkpoint in {folder} does not fit this model ({str(exc).splitlines()[0]}): "
+                 "training from scratch")
+            return cls()
+        note(f"resuming the identical run (key {key[:12]}) from its checkpoint after epoch {data['epoch']}")
         opt.load_state_dict(data["optimizer"])
         rng.bit_generator.state = data["rng"]
         torch.set_rng_state(data["torch_rng"])
@@ -209,13 +288,14 @@ class _Checkpoint:
 
     def save(
         self, folder: Path | None, model: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator,
-        average: WeightAverage | None,
+        average: WeightAverage | None, key: str = "",
     ) -> None:
         if folder is None:
             return
         folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "checkpoint.pt.tmp"
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng.bit_generator.state,
                     "torch_rng": torch.get_rng_state(), "epoch": self.epoch, "best_loss": self.best_loss,
                     "bad": self.bad, "best_state": self.best_state, "history": self.history,
-                    "average": average.state_dict() if average else None},
-                   folder / "checkpoint.pt")
+                    "average": average.state_dict() if average else None, "key": key}, tmp)
+        tmp.replace(folder / "checkpoint.pt")  # atomic: a run killed mid-save leaves the previous checkpoint

@@ -14,7 +14,7 @@ from tftrade.portfolio.black_litterman import (
 from tftrade.portfolio.config import OptimizerConfig
 from tftrade.portfolio.covariance import ShrunkCovariance, ledoit_wolf
 from tftrade.portfolio.errors import OptimizationError, PortfolioError
-from tftrade.portfolio.optimizer import Limits, OptimizationResult, Relaxation, optimize, sector_matrix
+from tftrade.portfolio.optimizer import Limits, OptimizationResult, Relaxation, investable, optimize, sector_matrix
 from tftrade.portfolio.risk_parity import risk_parity_weights
 from tftrade.portfolio.views import Views, views_from_forecasts
 
@@ -31,6 +31,7 @@ __all__ = [
     "bl_posterior",
     "default_omega",
     "idzorek_omega",
+    "investable",
     "ledoit_wolf",
     "market_implied_prior",
     "market_implied_risk_aversion",

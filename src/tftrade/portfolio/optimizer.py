@@ -15,17 +15,23 @@ where :math:`S` is the sector indicator matrix, :math:`w_0` the current weights,
 :math:`w_{rp}` the equal-risk-contribution portfolio and
 :math:`\gamma = \tfrac{\delta}{2}\,b/(1-b)` for ``risk_parity_blend`` :math:`b`.
 
-Relaxation order
-----------------
-A limit that makes the problem infeasible is relaxed, never dropped, in this order,
-each to the nearest value that restores feasibility, and reported in
+Hard limits and what gives way
+------------------------------
+``max_weight``, ``max_sector_weight``, ``max_gross_leverage`` and ``beta_max`` are hard:
+no output ever exceeds them. When they cannot hold a fully invested book, the soft goals
+give way, in this order, each to the nearest feasible value, reported in
 :attr:`OptimizationResult.relaxations`:
 
-1. ``max_weight``: raised to :math:`1/n` when :math:`n\bar w < 1`.
-2. ``max_sector_weight``: raised to the smallest :math:`\bar s` with
-   :math:`\sum_s \min(\bar s, n_s \bar w) \ge 1`.
-3. ``beta_band``: widened just enough to touch the achievable range
-   :math:`[\min \beta^\top w, \max \beta^\top w]` under the other limits (two LPs).
+1. ``budget`` (full investment): the weights sum to
+   :math:`b = \min(1, \sum_s \min(\bar s, n_s \bar w))` instead of 1 and the rest is a
+   **cash sleeve** (e.g. 8 names at 5 % hold 40 % and 60 % cash).
+2. ``beta_min`` (the band's floor): lowered to the largest beta reachable under the hard
+   limits (two LPs) when the band cannot be reached from below.
+3. ``budget`` again when even the lowest reachable beta exceeds ``beta_max``: the book is
+   scaled towards cash until its beta is at ``beta_max``.
+
+The objective's soft terms (turnover penalty, transaction cost, risk-parity blend) never
+make the problem infeasible; they trade off against return and risk.
 
 Risk model
 ----------
@@ -61,7 +67,7 @@ from tftrade.portfolio.risk_parity import risk_parity_weights
 log = logging.getLogger(__name__)
 cp: Any = _cvxpy  # cvxpy's type hints are incomplete (cp.sum, cp.norm1, ... are untyped)
 
-LimitName = Literal["max_weight", "max_sector_weight", "beta_band"]
+LimitName = Literal["budget", "beta_min", "beta_band"]
 _SLACK = 1e-5
 #: Clarabel settings used when ``OptimizerConfig.solver_options`` is ``None``. Iterative
 #: refinement of the KKT solves costs a third of the solve time on 500 assets and moves
@@ -87,6 +93,8 @@ class Limits:
     max_sector_weight: float
     beta_min: float
     beta_max: float
+    budget: float = 1.0
+    """Sum of the weights; below 1 the rest is held in cash."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +157,12 @@ def optimize(
     """
     cfg = config or OptimizerConfig()
     uni = _universe(mu, cov, sectors, betas, prev_weights)
-    limits, relaxed = _static_relaxations(cfg, uni.sector_matrix)
+    limits, relaxed = _budget(cfg, uni.sector_matrix)
     weights = _solve(uni, cfg, limits)
     if weights is None and uni.betas is not None:
-        limits, beta_relax = _relax_beta(uni, cfg, limits)
-        if beta_relax.applied != beta_relax.requested:
-            relaxed.append(beta_relax)
+        limits, more = _relax_beta(uni, cfg, limits)
+        if more:
+            relaxed.extend(more)
             weights = _solve(uni, cfg, limits)
     if weights is None:
         raise OptimizationError(f"optimiser found no solution with limits {limits}")
@@ -199,56 +207,98 @@ def sector_matrix(sectors: npt.ArrayLike | None, n: int) -> Float64Array:
     return out
 
 
-def _static_relaxations(cfg: OptimizerConfig, smat: Float64Array) -> tuple[Limits, list[Relaxation]]:
+def investable(cfg: OptimizerConfig, smat: Float64Array) -> float:
+    """The largest net weight the hard caps allow: sum over sectors of min(sector cap, names x stock cap).
+
+    Examples
+    --------
+    >>> investable(OptimizerConfig(), sector_matrix(["a"] * 8, 8))
+    0.25
+    >>> round(investable(OptimizerConfig(), sector_matrix(list("abcdefgh"), 8)), 6)
+    0.4
+    """
     n = smat.shape[1]
-    relaxed: list[Relaxation] = []
-    cap = cfg.max_weight
-    if n * cap < 1.0:
-        cap = 1.0 / n * (1.0 + _SLACK)
-        relaxed.append(Relaxation("max_weight", (cfg.max_weight,), (cap,), f"{n} assets x {cfg.max_weight} < 100%"))
-    sec = cfg.max_sector_weight
     counts = smat.sum(axis=1)
-    if counts.size and np.minimum(sec, counts * cap).sum() < 1.0:
-        sec = _min_sector_cap(counts * cap)
-        relaxed.append(Relaxation("max_sector_weight", (cfg.max_sector_weight,), (sec,),
-                                  f"{counts.size} sectors cannot hold 100% at {cfg.max_sector_weight} each"))
-    return Limits(cap, sec, cfg.beta_min, cfg.beta_max), relaxed
+    cap = float(np.minimum(cfg.max_sector_weight, counts * cfg.max_weight).sum()) if counts.size \
+        else n * cfg.max_weight
+    return float(min(cap, n * cfg.max_weight, cfg.max_gross_leverage if not cfg.long_only else np.inf))
 
 
-def _min_sector_cap(capacity: Float64Array) -> float:
-    lo, hi = 0.0, float(capacity.max())
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (lo, mid) if np.minimum(mid, capacity).sum() >= 1.0 else (mid, hi)
-    return hi * (1.0 + _SLACK)
+def _budget(cfg: OptimizerConfig, smat: Float64Array) -> tuple[Limits, list[Relaxation]]:
+    limits = Limits(cfg.max_weight, cfg.max_sector_weight, cfg.beta_min, cfg.beta_max)
+    room = investable(cfg, smat)
+    if room >= 1.0:
+        return limits, []
+    budget = room * (1.0 - _SLACK)
+    reason = (f"{smat.shape[1]} assets under a {cfg.max_weight:.2%} stock cap and a {cfg.max_sector_weight:.2%} "
+              f"sector cap can hold {room:.2%}: {1 - budget:.2%} stays in cash")
+    return Limits(cfg.max_weight, cfg.max_sector_weight, cfg.beta_min, cfg.beta_max, budget), [
+        Relaxation("budget", (1.0,), (budget,), reason)]
 
 
-def _relax_beta(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> tuple[Limits, Relaxation]:
+def _relax_beta(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> tuple[Limits, list[Relaxation]]:
+    """Give way on the beta floor, then on the budget (the beta ceiling and the caps are hard)."""
     assert uni.betas is not None
     lo, hi = _beta_range(uni, cfg, limits)
     margin = _SLACK * max(1.0, abs(lo), abs(hi))
-    new_min, new_max = min(limits.beta_min, hi - margin), max(limits.beta_max, lo + margin)
-    relax = Relaxation("beta_band", (limits.beta_min, limits.beta_max), (new_min, new_max),
-                       f"achievable beta range under the other limits is [{lo:.4f}, {hi:.4f}]")
-    return Limits(limits.max_weight, limits.max_sector_weight, new_min, new_max), relax
+    out: list[Relaxation] = []
+    new = limits
+    if hi < limits.beta_min:
+        floor = hi - margin
+        out.append(Relaxation("beta_min", (limits.beta_min,), (floor,),
+                              f"the highest beta reachable under the hard limits is {hi:.4f}"))
+        new = Limits(new.max_weight, new.max_sector_weight, floor, new.beta_max, new.budget)
+    elif lo > limits.beta_max and lo > 0:
+        target = min(limits.beta_max, max(limits.beta_min, limits.beta_max - margin))
+        budget = new.budget * target / lo
+        out.append(Relaxation("budget", (new.budget,), (budget,),
+                              f"the lowest reachable beta {lo:.4f} exceeds the hard ceiling {limits.beta_max}: "
+                              f"{1 - budget:.2%} held in cash"))
+        new = Limits(new.max_weight, new.max_sector_weight, new.beta_min, new.beta_max, budget)
+    else:  # the band meets the reachable range but the solve failed (numerically tight): lower the floor
+        floor = min(limits.beta_min, hi - margin)
+        if floor != limits.beta_min:
+            out.append(Relaxation("beta_band", (limits.beta_min, limits.beta_max), (floor, limits.beta_max),
+                                  f"achievable beta range under the hard limits is [{lo:.4f}, {hi:.4f}]"))
+            new = Limits(new.max_weight, new.max_sector_weight, floor, new.beta_max, new.budget)
+    return new, out
 
 
 def _beta_range(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> tuple[float, float]:
+    """Lowest and highest beta under the hard limits and the budget: two LPs (SciPy's HiGHS, silent)."""
+    from scipy.optimize import linprog
+
     assert uni.betas is not None
-    w = cp.Variable(uni.mu.shape[0])
-    cons = _base_constraints(w, uni.sector_matrix, cfg, limits)
+    n, smat = uni.mu.shape[0], uni.sector_matrix
+    k = smat.shape[0]
+    if cfg.long_only:
+        a_ub = smat if k else None
+        b_ub = np.full(k, limits.max_sector_weight) if k else None
+        a_eq, bounds = np.ones((1, n)), [(0.0, limits.max_weight)] * n
+        cost = uni.betas
+    else:  # variables (w, g): |w| <= g, sum g <= gross
+        eye = np.eye(n)
+        rows = [np.hstack([eye, -eye]), np.hstack([-eye, -eye]), np.r_[np.zeros(n), np.ones(n)][None, :]]
+        rhs = [np.zeros(n), np.zeros(n), [cfg.max_gross_leverage]]
+        if k:
+            rows += [np.hstack([smat, np.zeros((k, n))]), np.hstack([-smat, np.zeros((k, n))])]
+            rhs += [np.full(k, limits.max_sector_weight)] * 2
+        a_ub, b_ub = np.vstack(rows), np.concatenate([np.asarray(r, dtype=np.float64) for r in rhs])
+        a_eq = np.r_[np.ones(n), np.zeros(n)][None, :]
+        bounds = [(-limits.max_weight, limits.max_weight)] * n + [(0.0, np.inf)] * n
+        cost = np.r_[uni.betas, np.zeros(n)]
     out = []
-    for sense in (cp.Minimize, cp.Maximize):
-        prob = cp.Problem(sense(uni.betas @ w), cons)
-        prob.solve(solver="HIGHS")
-        if prob.status != cp.OPTIMAL:
-            raise OptimizationError(f"beta range LP is {prob.status} with limits {limits}")
-        out.append(float(prob.value))
+    for sign in (1.0, -1.0):
+        res = linprog(sign * cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=[limits.budget], bounds=bounds,
+                      method="highs")
+        if res.status != 0:
+            raise OptimizationError(f"beta range LP failed ({res.message}) with limits {limits}")
+        out.append(sign * float(res.fun))
     return out[0], out[1]
 
 
 def _base_constraints(w: Any, smat: Float64Array, cfg: OptimizerConfig, limits: Limits) -> list[Any]:
-    cons: list[Any] = [cp.sum(w) == 1, w <= limits.max_weight]
+    cons: list[Any] = [cp.sum(w) == limits.budget, w <= limits.max_weight]
     cons += [w >= 0] if cfg.long_only else [w >= -limits.max_weight, cp.norm1(w) <= cfg.max_gross_leverage]
     if smat.shape[0]:
         cons.append(smat @ w <= limits.max_sector_weight)
@@ -267,11 +317,11 @@ class _Problem:
         self.U = cp.Parameter((n_factors, n)) if n_factors else cp.Parameter((n, n))
         self.spec = cp.Parameter(n, nonneg=True)
         self.cost = cp.Parameter(n, nonneg=True)
-        self.cap, self.sec, self.gross = (cp.Parameter(nonneg=True) for _ in range(3))
+        self.cap, self.sec, self.gross, self.budget = (cp.Parameter(nonneg=True) for _ in range(4))
         self.S, self.beta = cp.Parameter((max(k, 1), n)), cp.Parameter(n)
         self.bmin, self.bmax = cp.Parameter(), cp.Parameter()
         w = self.w
-        cons = [cp.sum(w) == 1, w <= self.cap, t >= w - self.prev, t >= self.prev - w]
+        cons = [cp.sum(w) == self.budget, w <= self.cap, t >= w - self.prev, t >= self.prev - w]
         cons += [w >= 0] if long_only else [w >= -self.cap, cp.norm1(w) <= self.gross]
         if k:
             cons += [self.S @ w <= self.sec] + ([] if long_only else [self.S @ w >= -self.sec])
@@ -310,10 +360,10 @@ def _solve_clarabel(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Flo
             mu=mu_eff, cost=np.full(n, cfg.transaction_cost_bps / 1e4 + cfg.turnover_penalty), prev=uni.prev,
             U=U, specific=d, sector_matrix=uni.sector_matrix, betas=uni.betas, cap=limits.max_weight,
             sector_cap=limits.max_sector_weight, beta_min=limits.beta_min, beta_max=limits.beta_max,
-            gross=cfg.max_gross_leverage,
+            gross=cfg.max_gross_leverage, budget=limits.budget,
         )
         w = qp.solve(values, _solver_options(cfg))
-    return None if w is None else _clean(w, cfg.long_only)
+    return None if w is None else _clean(w, cfg.long_only, limits, uni.sector_matrix)
 
 
 def _solve_cvxpy(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Float64Array | None:
@@ -332,7 +382,7 @@ def _solve_cvxpy(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Float6
             raise OptimizationError(f"solver {cfg.solver} rejected solver_options: {exc}") from exc
         if prob.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or prob.w.value is None:
             return None
-        return _clean(np.asarray(prob.w.value, dtype=np.float64), cfg.long_only)
+        return _clean(np.asarray(prob.w.value, dtype=np.float64), cfg.long_only, limits, uni.sector_matrix)
 
 
 def _objective_terms(uni: _Universe, cfg: OptimizerConfig) -> tuple[Float64Array, float]:
@@ -372,16 +422,29 @@ def _fill(prob: _Problem, uni: _Universe, cfg: OptimizerConfig, limits: Limits, 
     prob.cost.value = np.full(n, cfg.transaction_cost_bps / 1e4 + cfg.turnover_penalty)
     prob.cap.value, prob.sec.value = limits.max_weight, limits.max_sector_weight
     prob.gross.value = cfg.max_gross_leverage
+    prob.budget.value = limits.budget
     prob.S.value = uni.sector_matrix if uni.sector_matrix.shape[0] else np.zeros((1, n))
     prob.beta.value = np.zeros(n) if uni.betas is None else uni.betas
     prob.bmin.value, prob.bmax.value = limits.beta_min, limits.beta_max
 
 
-def _clean(w: Float64Array, long_only: bool) -> Float64Array:
+def _clean(w: Float64Array, long_only: bool, limits: Limits, smat: Float64Array) -> Float64Array:
+    """Zero the solver's dust, scale down to the budget (never up), and pull any stock or sector the solver's
+    tolerance left above its cap back onto it: no output exceeds a hard limit."""
     w = np.where(np.abs(w) < 1e-10, 0.0, w)
     if long_only:
         w = np.maximum(w, 0.0)
-    return np.asarray(w / w.sum(), dtype=np.float64)
+    total = float(w.sum())
+    if total > limits.budget:
+        w = w * (limits.budget / total)
+    w = np.clip(w, -limits.max_weight, limits.max_weight)
+    if smat.shape[0]:
+        sums = np.abs(smat @ w)
+        over = sums > limits.max_sector_weight
+        if over.any():
+            shrink = np.where(over, limits.max_sector_weight / np.where(over, sums, 1.0), 1.0)
+            w = w * (shrink @ smat)
+    return np.asarray(w, dtype=np.float64)
 
 
 def _result(w: Float64Array, uni: _Universe, limits: Limits, relaxed: tuple[Relaxation, ...]) -> OptimizationResult:

@@ -7,7 +7,7 @@ factor part) and specific variances :math:`d` (zero for the full model), the var
 .. math::
 
     \min_x\ -\mu^\top w + c^\top t + \|y\|^2 + \textstyle\sum_i d_i w_i^2
-    \quad\text{s.t.}\quad \mathbf 1^\top w = 1,\ Uw - y = 0,\
+    \quad\text{s.t.}\quad \mathbf 1^\top w = b,\ Uw - y = 0,\
     -\ell \le w \le \bar w,\ |w - w_0| \le t,\ S w \le \bar s\ (-S w \le \bar s),\
     \beta_{min} \le \beta^\top w \le \beta_{max}\ [,\ |w| \le g,\ \mathbf 1^\top g \le G]
 
@@ -65,6 +65,7 @@ class QPValues:
     beta_min: float
     beta_max: float
     gross: float
+    budget: float = 1.0
 
 
 class _Blocks:
@@ -156,7 +157,7 @@ class ClarabelQP:
         s = self.shape
         n = s.n
         lower = 0.0 if s.long_only else v.cap
-        parts = [np.r_[1.0, np.zeros(s.f)], np.full(n, v.cap), np.full(n, lower), v.prev, -v.prev]
+        parts = [np.r_[v.budget, np.zeros(s.f)], np.full(n, v.cap), np.full(n, lower), v.prev, -v.prev]
         parts += [np.full(s.k * (1 if s.long_only else 2), v.sector_cap)]
         parts += [np.array([-v.beta_min, v.beta_max])] if s.use_beta else []
         parts += [np.zeros(2 * n), np.array([v.gross])] if not s.long_only else []

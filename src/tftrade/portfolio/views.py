@@ -14,6 +14,11 @@ identity in :math:`P`). For a forecast over ``horizon`` periods with median
 with :math:`m` periods per year, sentiment confidence :math:`c \in [0, 1]` and
 penalty :math:`\lambda` (``sentiment_penalty``): a view with no sentiment
 support (:math:`c = 0`) gets :math:`1 + \lambda` times the variance.
+
+With the forecast's confidence :math:`s \in [0, 1]` (its demonstrated out-of-sample skill,
+:mod:`tftrade.forecast.calibration`), :math:`\omega` is divided by :math:`s`: a forecast with
+full skill keeps its own predictive variance, less skill inflates it, and a forecast with no
+demonstrated skill (:math:`s = 0`) gives no view at all.
 """
 
 from __future__ import annotations
@@ -52,10 +57,12 @@ def views_from_forecasts(
     horizon: int = 1,
     periods_per_year: float = 252.0,
     sentiment_penalty: float = 1.0,
+    forecast_confidence: npt.ArrayLike | None = None,
 ) -> Views:
     """Return absolute views (P, Q, diagonal Ω) from quantile forecasts of returns.
 
-    Tickers whose forecast is NaN get no view. See the module docstring for the formulas.
+    Tickers whose forecast is NaN, or whose ``forecast_confidence`` is 0 or NaN, get no view. See the
+    module docstring for the formulas (``forecast_confidence=None``: every forecast at full skill).
 
     Raises
     ------
@@ -73,10 +80,14 @@ def views_from_forecasts(
     conf = _confidence(sentiment_confidence, med.shape[0])
     if not 0.0 < level < 0.5:
         raise PortfolioError(f"level must lie in (0, 0.5), got {level}")
-    keep = np.flatnonzero(np.isfinite(med) & np.isfinite(lo) & np.isfinite(hi))
+    skill = np.ones(med.shape[0]) if forecast_confidence is None else np.asarray(
+        forecast_confidence, dtype=np.float64).reshape(-1)
+    if skill.shape[0] != med.shape[0] or np.any(skill[np.isfinite(skill)] < 0) or np.any(skill > 1):
+        raise PortfolioError(f"forecast_confidence needs {med.shape[0]} entries in [0, 1]")
+    keep = np.flatnonzero(np.isfinite(med) & np.isfinite(lo) & np.isfinite(hi) & (np.nan_to_num(skill) > 0))
     scale = periods_per_year / horizon
     sigma = (hi[keep] - lo[keep]) / (2.0 * NormalDist().inv_cdf(1.0 - level))
-    var = np.maximum(sigma**2, 1e-12) * scale * (1.0 + sentiment_penalty * (1.0 - conf[keep]))
+    var = np.maximum(sigma**2, 1e-12) * scale * (1.0 + sentiment_penalty * (1.0 - conf[keep])) / skill[keep]
     P = np.zeros((keep.shape[0], med.shape[0]))
     P[np.arange(keep.shape[0]), keep] = 1.0
     return Views(P, med[keep] * scale, np.diag(var), keep.astype(np.int64))

@@ -18,9 +18,9 @@ Checks, in order (each may reject or shrink orders; every change is recorded):
 6. **liquidity** — :math:`|\Delta x_i| \le` ``max_adv_fraction`` :math:`\cdot\,\mathrm{ADV}_i`.
 7. **buying power** — buys minus sell proceeds may not exceed buying power; buys scaled pro rata.
 8. **beta band** — if the post-trade beta :math:`\sum_i x_i p_i \beta_i / E` leaves
-   [``beta_min``, ``beta_max``], all orders are scaled so it stops at the band edge (or, if the book
-   was already outside on that side, at its current beta). Moving towards the band from
-   outside (e.g. building up from cash) is allowed.
+   [``beta_min``, ``beta_max``], the orders that push it further out are scaled (pro rata) so it
+   stops at the band edge (or, if the book was already outside on that side, at its current
+   beta). Orders that move beta towards the band are never cut: a book at beta 0.07 may buy.
 9. **VaR limit** — likewise for the one-period VaR at ``var_alpha`` (method ``var_method``) of the
    post-trade weights over the return history; scaled by bisection.
 
@@ -240,14 +240,22 @@ class RiskGate:
             w.delta = np.where(notional > 0, w.delta * scale, w.delta)
 
     def _beta(self, w: _Work) -> None:
+        """Scale only the orders that push beta away from the band; orders towards it always pass."""
         lo, hi = self.limits.beta_min, self.limits.beta_max
         b0 = float(w.weights(np.zeros_like(w.delta)) @ w.market.betas)
-        b1 = float(w.weights() @ w.market.betas)
+        contrib = w.delta * w.market.prices * w.market.betas / w.account.equity
+        b1 = b0 + float(contrib.sum())
         bound = max(hi, b0) if b1 > hi else min(lo, b0)
         if lo <= b1 <= hi or (b1 > hi and b1 <= bound + 1e-12) or (b1 < lo and b1 >= bound - 1e-12):
             return
-        scale = (bound - b0) / (b1 - b0)
-        self._scale_all(w, scale, f"portfolio beta {b1:.2f} outside [{lo}, {hi}]")
+        up = b1 > hi
+        away = (contrib > 0) if up else (contrib < 0)
+        push, rest = float(contrib[away].sum()), float(contrib[~away].sum())
+        scale = float(np.clip((bound - b0 - rest) / push, 0.0, 1.0)) if push != 0 else 0.0
+        reason = f"portfolio beta {b1:.2f} outside [{lo}, {hi}] (was {b0:.2f})"
+        w.note(away & (w.delta != 0), reason)
+        w.portfolio.append(reason)
+        w.delta = np.where(away, w.delta * scale, w.delta)
 
     def _var(self, w: _Work) -> None:
         history = w.market.returns

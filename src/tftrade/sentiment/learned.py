@@ -96,7 +96,9 @@ class LearnedScorer:
         return out
 
     def score(self, texts: Sequence[str]) -> F64:
-        """Return one score in ``[-1, 1]`` per text (:func:`score_of_proba`)."""
+        """Return one score in ``[-1, 1]`` per text (:func:`score_of_proba`); 0 for a foreign-language text."""
+        from tftrade.sentiment.language import neutralise_foreign
+
         if len(texts) == 0:
             return np.zeros(0)
-        return score_of_proba(self.proba(texts))
+        return neutralise_foreign(texts, score_of_proba(self.proba(texts)))

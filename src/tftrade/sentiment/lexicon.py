@@ -177,9 +177,15 @@ class LexiconScorer:
     name = "lexicon"
 
     def score(self, texts: Sequence[str]) -> npt.NDArray[np.float64]:
-        """Return one score in ``[-1, 1]`` per text; a text repeated within the call is scored once."""
+        """Return one score in ``[-1, 1]`` per text; a text repeated within the call is scored once.
+
+        A text in another language than English scores 0 (:func:`~tftrade.sentiment.language.is_foreign`).
+        """
+        from tftrade.sentiment.language import is_foreign
+
         seen: dict[str, float] = {}
         for t in texts:
             if t not in seen:
-                seen[t] = score_text(t)
+                v = score_text(t)
+                seen[t] = 0.0 if v and is_foreign(t) else v  # a text already neutral needs no language check
         return np.fromiter(map(seen.__getitem__, texts), dtype=np.float64, count=len(texts))

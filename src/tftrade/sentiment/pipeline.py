@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 
 from tftrade.data.comments import CommentIngestReport, ingest_comments, synthetic_records
 from tftrade.sentiment.aggregate import AggregateResult, aggregate, read_aggregates, write_aggregates
+from tftrade.sentiment.language import language_weights
 from tftrade.sentiment.momentum import MomentumConfig, momentum, momentum_rows
 from tftrade.sentiment.noise import NoiseReport, noise_weights
 from tftrade.sentiment.scorer import Scorer
@@ -66,9 +67,15 @@ def load_mentions(engine: Engine, ticker: str | None = None) -> pd.DataFrame:
 
 
 def with_noise_weights(mentions: pd.DataFrame) -> tuple[pd.DataFrame, NoiseReport]:
-    """Add a ``weight`` column from :func:`~tftrade.sentiment.noise.noise_weights`, computed once per comment."""
+    """Add a ``weight`` column, computed once per comment.
+
+    The weight is :func:`~tftrade.sentiment.noise.noise_weights` times
+    :func:`~tftrade.sentiment.language.language_weights` (a comment in another language
+    than English weighs 0.1: its neutral score says only that no scorer could read it).
+    """
     comments = mentions.drop_duplicates("comment_id")
     weights, report = noise_weights(comments)
+    weights = weights * language_weights(comments["body"].astype(str).tolist())
     by_id = pd.Series(weights, index=comments["comment_id"].to_numpy())
     return mentions.assign(weight=mentions["comment_id"].map(by_id).to_numpy(dtype=float)), report
 

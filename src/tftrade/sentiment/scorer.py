@@ -2,6 +2,10 @@
 
 A comment is *bullish* when its score is strictly above ``0.3`` and *bearish*
 when strictly below ``-0.3``; a score of exactly ``±0.3`` is neutral.
+
+Every scorer knows English only: a text in another language scores 0 (neutral)
+and weighs :data:`~tftrade.sentiment.language.FOREIGN_WEIGHT` in aggregates
+(:mod:`tftrade.sentiment.language`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy.typing as npt
 from tftrade.sentiment.errors import SentimentError
 
 Label = Literal["bullish", "bearish", "neutral"]
-ScorerName = Literal["lexicon", "learned"]
+ScorerName = Literal["social", "lexicon", "learned"]
 SCORER_NAMES: tuple[str, ...] = get_args(ScorerName)
 BULLISH_ABOVE = 0.3
 BEARISH_BELOW = -0.3
@@ -60,7 +64,11 @@ def label_codes(scores: npt.ArrayLike) -> npt.NDArray[np.int8]:
 
 
 def make_scorer(name: str) -> Scorer:
-    """Build the scorer called ``name`` (``lexicon`` or ``learned``).
+    """Build the scorer called ``name``: ``social``, ``lexicon`` or ``learned``.
+
+    ``social`` (MiniLM embeddings, hashed words and emoji, the lexicon; trained on
+    StockTwits and news) is the one for Reddit and StockTwits text; ``learned`` (MiniLM
+    fine-tuned on news headlines) for news; ``lexicon`` is the fast one.
 
     Raises
     ------
@@ -80,4 +88,8 @@ def make_scorer(name: str) -> Scorer:
         from tftrade.sentiment.learned import LearnedScorer
 
         return LearnedScorer()
+    if name == "social":
+        from tftrade.sentiment.social import SocialScorer
+
+        return SocialScorer()
     raise SentimentError(f"unknown scorer {name!r}; expected one of {list(SCORER_NAMES)}")

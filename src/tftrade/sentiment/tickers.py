@@ -1,15 +1,24 @@
 """Find the tickers a comment talks about.
 
-Three kinds of mention are recognised:
+Four kinds of mention are recognised:
 
-* cashtags (``$TSLA``, ``$brk.b``): always a ticker, even a stop-listed word
+* cashtags (``$TSLA``, ``$brk.b``, ``$M``): always a ticker, even a stop-listed word
   (``$ON``, ``$ALL``);
-* bare upper-case symbols (``NVDA``) that are in the known universe and not on
-  the stop-list of words that are also tickers (``A``, ``ALL``, ``IT``, ``ON``,
-  ``DD``, ``CEO``, ``YOLO``, ...);
-* company names and aliases (``Tesla``, ``Nvidia``, ``Home Depot``); aliases
+* bare upper-case symbols (``NVDA``) that are in the known universe, have at least two
+  letters, are not on the stop-list of words that are also tickers (``ALL``, ``IT``,
+  ``ON``, ``DD``, ``CEO``, ``YOLO``, ...) and are not English dictionary words
+  (:func:`~tftrade.sentiment.language.dictionary_words`: ``KEY``, ``NOW``, ``CAT``), unless
+  they are on the watch list (``COST``, ``SPY``);
+* lower-case watch-list symbols of three or more letters that are not dictionary words
+  (``gme``, ``tsla``);
+* company names and aliases (``Tesla``, ``Nvidia``, ``Home Depot``); built-in aliases
   that are also ordinary words (``apple``, ``meta``, ``intel``) count only when
-  capitalised.
+  capitalised, and a name from the securities master that is one dictionary word
+  (*Target*, *Ball*) is never taken, so "price target" is not TGT and "dropped the
+  ball" is not BLL.
+
+The watch list defaults to the built-in universe (:data:`EXTRA_TICKERS` and the
+well-known companies); pass ``watch`` to add the tickers you follow.
 
 A comment can mention several tickers; each is reported once, in order of first
 mention.
@@ -61,6 +70,7 @@ _SUFFIXES = re.compile(
 )
 _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,7}(?:\.[A-Za-z])?)\b")
 _BARE = re.compile(r"(?<![\w$])([A-Z][A-Z0-9]{0,7}(?:\.[A-Z])?)(?![\w])")
+_LOWER = re.compile(r"(?<![\w$])([a-z]{3,5})(?![\w])")
 
 
 def name_alias(name: str) -> str:
@@ -94,6 +104,10 @@ class TickerExtractor:
         Upper-case words never taken as bare symbols.
     cashtags_must_be_known
         Drop cashtags of tickers outside ``known``.
+    watch
+        Tickers found bare even when they are dictionary words, and in lower case.
+    words
+        Dictionary words (lower case) never taken as bare symbols outside the watch list.
 
     Examples
     --------
@@ -102,12 +116,16 @@ class TickerExtractor:
     ('TSLA', 'NVDA', 'AAPL')
     >>> ex.extract("$ON semi is up, ALL in")
     ('ON',)
+    >>> ex.extract("gme and pltr, price target raised")
+    ('GME', 'PLTR')
     """
 
     known: frozenset[str]
     aliases: Mapping[str, str]
     stop_list: frozenset[str] = STOP_LIST
     cashtags_must_be_known: bool = False
+    watch: frozenset[str] = frozenset()
+    words: frozenset[str] = frozenset()
     _alias_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -122,22 +140,32 @@ class TickerExtractor:
 
     @classmethod
     def from_securities(cls, securities: Iterable[tuple[str, str]], *, include_builtin: bool = True,
-                        cashtags_must_be_known: bool = False) -> TickerExtractor:
-        """Build an extractor from ``(ticker, company name)`` pairs, e.g. the securities master."""
+                        cashtags_must_be_known: bool = False, watch: Iterable[str] = ()) -> TickerExtractor:
+        """Build an extractor from ``(ticker, company name)`` pairs, e.g. the securities master.
+
+        ``watch`` adds tickers to the watch list (the built-in universe when ``include_builtin``).
+        """
+        from tftrade.sentiment.language import dictionary_words
+
+        words = dictionary_words()
         known: set[str] = set()
         aliases: dict[str, str] = {}
         for ticker, name in securities:
             known.add(ticker.upper())
             alias = name_alias(name)
-            if len(alias) > 3 and not alias.startswith("synthetic company"):
+            if len(alias) > 3 and not alias.startswith("synthetic company") and alias not in words:
                 aliases.setdefault(alias, ticker.upper())
+        watched = {t.upper() for t in watch}
         if include_builtin:
-            known.update(t for t, _, _ in KNOWN_COMPANIES)
-            known.update(EXTRA_TICKERS)
+            builtin = {t for t, _, _ in KNOWN_COMPANIES} | set(EXTRA_TICKERS)
+            known.update(builtin)
+            watched.update(builtin)
             for alias, ticker in ALIASES.items():
                 aliases.setdefault(alias, ticker)
+        known.update(watched)
         aliases = {a: t for a, t in aliases.items() if t in known}
-        return cls(frozenset(known), aliases, cashtags_must_be_known=cashtags_must_be_known)
+        return cls(frozenset(known), aliases, cashtags_must_be_known=cashtags_must_be_known,
+                   watch=frozenset(watched), words=words)
 
     def extract(self, text: str) -> tuple[str, ...]:
         """Return the tickers ``text`` mentions, each once, in order of first mention."""
@@ -148,8 +176,13 @@ class TickerExtractor:
                 found.append((m.start(), sym))
         for m in _BARE.finditer(text):
             sym = m.group(1)
-            if sym in self.known and sym not in self.stop_list:
+            if self._bare(sym):
                 found.append((m.start(), sym))
+        if self.watch:
+            for m in _LOWER.finditer(text):
+                sym = m.group(1).upper()
+                if sym in self.watch and m.group(1) not in self.words and sym not in self.stop_list:
+                    found.append((m.start(), sym))
         for m in self._alias_re.finditer(text):
             word = m.group(1)
             key = word.lower()
@@ -160,6 +193,12 @@ class TickerExtractor:
         for _, sym in sorted(found):
             seen.setdefault(sym, None)
         return tuple(seen)
+
+    def _bare(self, sym: str) -> bool:
+        """Whether an upper-case word standing alone is a ticker."""
+        if sym not in self.known or sym in self.stop_list or len(sym) < 2:
+            return False
+        return sym in self.watch or sym.lower() not in self.words
 
     def extract_many(self, texts: Iterable[str]) -> list[tuple[str, ...]]:
         """Return :meth:`extract` of every text."""

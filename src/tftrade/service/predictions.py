@@ -43,7 +43,7 @@ def prediction_row(raw: dict[str, Any]) -> dict[str, Any]:
             value = value.isoformat()
         row[key] = value
     row["ticker"] = str(row["ticker"]).upper()
-    for extra in ("stale", "bar_age_s"):
+    for extra in ("stale", "bar_age_seconds"):
         if extra in raw:
             row[extra] = raw[extra]
     return row

@@ -52,7 +52,8 @@ class ServingModel:
     def predict(self, tickers: list[str] | None) -> list[dict[str, Any]]:
         """Forecast the latest bar of ``tickers`` (default: the model's universe)."""
         trained, version = self._model()
-        return [asdict(f) for f in predict_loaded(self._engine, trained, version, tickers)]
+        rows, _skipped = predict_loaded(self._engine, trained, version, tickers)
+        return [asdict(f) for f in rows]
 
     def explain(self, ticker: str) -> dict[str, Any]:
         """Variable importance and attention at ``ticker``'s latest window."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,11 @@ from tftrade.core.errors import StoreError
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url`` and check that the database answers.
 
-    SQLite files get their folder created, WAL journaling and foreign keys on.
-    PostgreSQL URLs use psycopg 3 (``postgresql://`` is read as ``postgresql+psycopg://``).
+    SQLite files get their folder created, WAL journaling (readers never block the writer),
+    a busy timeout of ``SQLITE_BUSY_TIMEOUT_S`` seconds (a writer waits for another one instead of
+    failing with ``database is locked``) and foreign keys on; the first connection is retried
+    while another process holds the lock. PostgreSQL URLs use psycopg 3 (``postgresql://`` is
+    read as ``postgresql+psycopg://``).
 
     Raises
     ------
@@ -43,13 +47,17 @@ def make_engine(url: str) -> Engine:
         raise StoreError(f"cannot create engine for {mask_url(url)!r}: {scrub(str(e), url_secrets(url))}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as e:
-        reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
-        reason = scrub(reason, url_secrets(url))
-        raise StoreError(f"cannot connect to database {mask_url(url)!r}: {reason}") from None
+    for attempt in range(_CONNECT_RETRIES):
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            break
+        except OperationalError as e:
+            reason = scrub(str(e.orig).strip().splitlines()[0] if e.orig else str(e), url_secrets(url))
+            if "locked" in reason.lower() and attempt < _CONNECT_RETRIES - 1:
+                time.sleep(0.2 * 2**attempt)
+                continue
+            raise StoreError(f"cannot connect to database {mask_url(url)!r}: {reason}") from None
     return engine
 
 
@@ -78,14 +86,22 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+#: Seconds an SQLite connection waits for a lock before ``database is locked``.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+_CONNECT_RETRIES = 5
+
+
 def _engine_options(backend: str) -> dict[str, Any]:
     if backend == "postgresql":
         return {"pool_pre_ping": True}
+    if backend == "sqlite":
+        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
     return {}
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")

@@ -182,6 +182,8 @@ tft_predictions = Table(
     Column("q10", Numeric(10, 6), nullable=True),
     Column("q50", Numeric(10, 6), nullable=True),
     Column("q90", Numeric(10, 6), nullable=True),
+    Column("stale", Boolean, nullable=True),
+    Column("bar_age_seconds", Numeric(14, 3), nullable=True),
     Index(None, "ticker", "as_of"),
 )
 

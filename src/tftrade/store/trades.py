@@ -8,15 +8,17 @@ rationale of the decision is kept as text (migration 0003).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import OperationalError
 
-from tftrade.core.errors import DataError
+from tftrade.core.errors import DataError, StoreError
 from tftrade.core.orders import TRADE_ACTIONS, TradeRecord
 from tftrade.core.types import PRICE_SCALE
 from tftrade.store.schema import trade_executions
@@ -32,21 +34,58 @@ class TradeRecordError(DataError):
     """A trade record cannot be stored as it is (fractional shares, bad price, too long a field)."""
 
 
-def write_trades(engine: Engine, records: Sequence[TradeRecord]) -> int:
+#: Attempts and first back-off (seconds, doubled each time) when the database reports a lock.
+LOCK_RETRIES, LOCK_BACKOFF = 6, 0.2
+
+
+def write_trades(engine: Engine, records: Sequence[TradeRecord],
+                 publish: Callable[[], Callable[[], None]] | None = None) -> int:
     """Insert ``records`` into ``trade_executions`` in one transaction; return the number written.
+
+    ``publish`` runs inside the transaction, after the insert and before the commit (a backtest
+    renames its run folder into place there); it returns an undo that runs if the commit then
+    fails, so the rows and whatever ``publish`` made exist together or not at all. A locked
+    database (SQLite's ``database is locked``) is retried with back-off.
 
     Raises
     ------
     TradeRecordError
         If any record is invalid (nothing is written then): a fractional share count, a
         non-positive or non-finite price, a P&L outside ``NUMERIC(14,4)``, or a field too long.
+    StoreError
+        If the database stays locked through every retry (nothing is written then).
     """
     rows = [_row(i, r) for i, r in enumerate(records)]
     if not rows:
+        if publish is not None:
+            publish()
         return 0
-    with engine.begin() as conn:
-        conn.execute(insert(trade_executions), rows)
-    return len(rows)
+    delay = LOCK_BACKOFF
+    for attempt in range(LOCK_RETRIES):
+        undo: Callable[[], None] | None = None
+        try:
+            with engine.begin() as conn:
+                conn.execute(insert(trade_executions), rows)
+                if publish is not None:
+                    undo = publish()
+            return len(rows)
+        except BaseException as e:
+            if undo is not None:
+                undo()
+            if not (isinstance(e, OperationalError) and is_locked(e)):
+                raise
+            if attempt == LOCK_RETRIES - 1:
+                raise StoreError(f"database stayed locked through {LOCK_RETRIES} attempts to write "
+                                 f"{len(rows)} trades; nothing was written") from None
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_locked(error: OperationalError) -> bool:
+    """Whether ``error`` is a transient lock (SQLite ``database is locked`` / ``busy``)."""
+    text = str(error.orig or error).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
 
 
 def read_trades(engine: Engine, ticker: str | None = None) -> pd.DataFrame:

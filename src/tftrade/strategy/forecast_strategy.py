@@ -7,7 +7,8 @@ At each decision (the close of bar ``t``):
 2. over the tradable names: Ledoit–Wolf covariance of the trailing ``lookback`` bar returns
    (annualised), the equilibrium prior :math:`\\pi = \\delta\\Sigma w_{eq}` (equal weights; caps are
    rarely known intraday), one absolute view per name from its quantile forecast with Ω from the
-   quantile spread and the sentiment confidence
+   quantile spread, the forecast's confidence (its demonstrated skill; 0 gives no view) and the
+   sentiment confidence
    (:func:`~tftrade.portfolio.views_from_forecasts`), the BL posterior;
 3. :func:`~tftrade.portfolio.optimize` under the stock, sector and beta limits with the turnover cost
    from the current weights; names not tradable are targeted at 0.
@@ -20,16 +21,16 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from tftrade.backtest.config import BARS_PER_DAY, periods_per_year
-from tftrade.backtest.forecasts import ForecastPanel
-from tftrade.backtest.strategy import AccountState, Targets
-from tftrade.backtest.view import MarketView
 from tftrade.core.types import Float64Array, Timeframe
 from tftrade.portfolio import OptimizerConfig, bl_posterior, ledoit_wolf, market_implied_prior, optimize
 from tftrade.portfolio.views import views_from_forecasts
+from tftrade.strategy.bars import BARS_PER_DAY, periods_per_year
+from tftrade.strategy.contract import AccountState, Targets
 from tftrade.strategy.estimates import betas, dollar_adv, simple_returns
+from tftrade.strategy.forecasts import ForecastRows
 from tftrade.strategy.sentiment_input import SentimentPanel
 from tftrade.strategy.signals import SignalConfig, Signals, make_signals
+from tftrade.strategy.view import MarketView
 
 
 class StrategyConfig(BaseModel):
@@ -48,7 +49,7 @@ class StrategyConfig(BaseModel):
 class ForecastStrategy:
     """Black–Litterman on TFT forecasts and sentiment (see the module docstring)."""
 
-    def __init__(self, forecasts: ForecastPanel, sentiment: SentimentPanel | None = None,
+    def __init__(self, forecasts: ForecastRows, sentiment: SentimentPanel | None = None,
                  config: StrategyConfig | None = None) -> None:
         self.forecasts, self.sentiment = forecasts, sentiment
         self.config = config or StrategyConfig()
@@ -63,7 +64,8 @@ class ForecastStrategy:
         sent = trend = vol_z = None
         if self.sentiment is not None and (got := self.sentiment.rows(view.now_ns, view.tickers)) is not None:
             sent, trend, vol_z = got
-        close, volume = view.history("close", cfg.lookback + 1), view.history("volume", cfg.lookback)
+        close = view.history("close", cfg.lookback + 1)
+        volume = view.history("volume", close.shape[0] - 1)  # the bars of the returns (fewer early on)
         prices = view.last_prices()
         adv = dollar_adv(close[1:], volume, BARS_PER_DAY[tf])
         sig = make_signals(q10, q50, q90, conf, sent, adv, prices, view.vix, cfg.signals, trend, vol_z)
@@ -83,7 +85,8 @@ class ForecastStrategy:
         prior = market_implied_prior(cov, cfg.risk_aversion)
         views = views_from_forecasts(sig.expected[sub], sig.q_low[sub], sig.q_high[sub],
                                      sig.sentiment_confidence[sub], horizon=self.forecasts.horizon,
-                                     periods_per_year=ppy, sentiment_penalty=cfg.sentiment_penalty)
+                                     periods_per_year=ppy, sentiment_penalty=cfg.sentiment_penalty,
+                                     forecast_confidence=np.clip(np.nan_to_num(sig.confidence[sub]), 0.0, 1.0))
         post = bl_posterior(cov, prior, views.P, views.Q, views.omega, tau=cfg.tau)
         bench = view.benchmark_history(cfg.lookback + 1)
         b = betas(r, None if bench is None else simple_returns(bench[:, None])[:, 0])

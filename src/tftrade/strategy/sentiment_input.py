@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tftrade.backtest.forecasts import take_row
 from tftrade.core.types import Float64Array, Int64Array
+from tftrade.strategy.forecasts import take_row
 
 
 @dataclass(frozen=True)

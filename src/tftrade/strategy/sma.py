@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tftrade.backtest.strategy import AccountState, Targets
-from tftrade.backtest.view import MarketView
 from tftrade.core.errors import ConfigError
 from tftrade.core.types import BoolArray
+from tftrade.strategy.contract import AccountState, Targets
+from tftrade.strategy.view import MarketView
 
 
 class SmaCrossover:

@@ -21,6 +21,9 @@ class DataSchema(BaseModel):
     tickers: list[str]
     sectors: list[str] = Field(description="sector vocabulary (index = sector id)")
     timeframe: Literal["1min", "1day"]
+    absent: list[str] = Field(
+        default_factory=list,
+        description="inputs absent from the training data (constant or masked everywhere): left out of selection")
 
     @property
     def encoder_variables(self) -> list[str]:

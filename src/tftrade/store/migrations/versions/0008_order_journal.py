@@ -1,7 +1,7 @@
 """order-intent journal
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-05
 
 Adds ``order_intents`` (one row per order, written before it is sent) and the append-only
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,167 @@
+"""``tftrade live`` (every worker in one process) and ``tftrade worker NAME`` (one worker on Redis Streams)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from tftrade.cli._common import JsonOption, command, emit, engine, settings, tune_compute
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``tftrade live`` and ``tftrade worker`` to the top-level app."""
+    app.command("live")(live)
+    app.command("worker")(worker)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Any:
+    """SIGINT/SIGTERM set ``stop``: the workers finish what they hold, ack it, and return."""
+    def handler(signum: int, frame: object) -> None:
+        print(f"{signal.Signals(signum).name}: stopping after the work in hand", file=sys.stderr)
+        stop.set()
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _options(tickers: list[str] | None, **kw: Any) -> Any:
+    from tftrade.live.app import LiveOptions
+
+    cfg = settings()
+    tune_compute(cfg)
+    redis_url = kw.pop("redis_url") or (cfg.redis_url.get_secret_value() if cfg.redis_url else None)
+    return cfg, LiveOptions(tickers=tuple(t.upper() for t in tickers or ()), home=cfg.home,
+                            tracking_uri=cfg.forecast.tracking_uri(cfg.home), model_name=cfg.forecast.model_name,
+                            scorer=cfg.sentiment.scorer, redis_url=redis_url, **kw)
+
+
+@command
+def live(
+    tickers: list[str] | None = typer.Argument(None, help="Universe (default: every stored ticker)."),
+    source: str = typer.Option("replay", "--source", help="replay (stored bars) or massive (live aggregates)."),
+    broker: str = typer.Option("paper", "--broker", help="Broker by name (paper; others when installed)."),
+    cadence: int = typer.Option(5, "--cadence", min=1, help="Decide every N bars."),
+    strategy: str = typer.Option("tft", "--strategy", help="tft (forecasts + Black-Litterman) or sma."),
+    model: Path | None = typer.Option(None, "--model", help="Saved model folder (default: the registry's latest)."),
+    speed: float = typer.Option(0.0, "--speed", min=0, help="Replay speed x real time (0: as fast as possible)."),
+    start: datetime | None = typer.Option(None, "--start", help="Replay from (UTC)."),
+    end: datetime | None = typer.Option(None, "--end", help="Replay to (UTC)."),
+    cash: float = typer.Option(1_000_000.0, "--cash", min=1.0),
+    flatten_minutes: int | None = typer.Option(None, "--flatten-minutes", min=1, help="Flatten before the close."),
+    duration: float | None = typer.Option(None, "--duration", min=0, help="Stop after N seconds."),
+    redis_url: str | None = typer.Option(None, "--redis-url", help="Bus on Redis Streams (default: in process)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Trade live: ingest, sentiment, predict and trade workers in one process, on the backtest's loop.
+
+    Decisions only inside the XNYS session; Ctrl-C (or SIGTERM) stops cleanly: nothing is
+    acknowledged on the bus that was not processed. With --json, one JSON line per event.
+    """
+    from tftrade.live.app import run_live
+    from tftrade.live.status import json_lines
+
+    if source not in ("replay", "massive") or strategy not in ("tft", "sma"):
+        raise ValueError(f"--source must be replay or massive and --strategy tft or sma (got {source}, {strategy})")
+    cfg, opts = _options(tickers, source=source, broker=broker, cadence=cadence, strategy=strategy, model=model,
+                         speed=speed, start=start, end=end, cash=cash, flatten_minutes=flatten_minutes,
+                         duration_s=duration, redis_url=redis_url)
+    eng = engine(cfg)
+    stop = threading.Event()
+    if as_json:
+        sink = json_lines()
+        with _stop_on_signals(stop):
+            summary = run_live(eng, opts, sink, stop)
+        sink(summary)
+        return
+    with _stop_on_signals(stop):
+        summary = _with_view(lambda on_stack: run_live(eng, opts, lambda e: None, stop, on_stack), opts.cash)
+    emit(summary, False, _render)
+
+
+def _with_view(run: Any, cash: float) -> dict[str, object]:
+    """Run with a rich status view refreshed twice a second (on a terminal)."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from tftrade.live.status import status_table
+
+    console = Console(stderr=True)
+    holder: dict[str, Any] = {}
+
+    def on_stack(stack: Any, pw: Any) -> None:
+        holder["stack"], holder["pw"] = stack, pw
+
+    done = threading.Event()
+    result: dict[str, object] = {}
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.update(run(on_stack))
+        except BaseException as e:  # re-raised in the main thread
+            errors.append(e)
+        finally:
+            done.set()
+
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=2) as view:
+            while not done.wait(0.5):
+                if "stack" in holder:
+                    s, pw = holder["stack"], holder["pw"]
+                    view.update(status_table("tftrade live", s.worker.counters, dict(s.kit.broker.positions()), cash,
+                                             None if pw is None else pw.counters.last_latency_ms))
+    while th.is_alive():
+        th.join(0.2)
+    if errors:
+        raise errors[0]
+    return result
+
+
+def _render(r: dict[str, Any]) -> None:
+    print(f"{r['steps']} bars stepped over {r['tickers']} tickers in {r['seconds']} s: {r['decisions']} decisions, "
+          f"{r['orders']} orders, {r['fills']} fills; equity {r['equity']:,.2f} (P&L {r['pnl']:+,.2f}); "
+          f"book {'in sync' if r['in_sync'] else 'OUT OF SYNC'} with the broker")
+
+
+@command
+def worker(
+    name: str = typer.Argument(..., help="ingest, sentiment, predict or trade."),
+    tickers: list[str] | None = typer.Argument(None, help="Universe of predict/trade (default: every stored ticker)."),
+    broker: str = typer.Option("paper", "--broker"),
+    cadence: int = typer.Option(5, "--cadence", min=1),
+    strategy: str = typer.Option("tft", "--strategy"),
+    model: Path | None = typer.Option(None, "--model"),
+    cash: float = typer.Option(1_000_000.0, "--cash", min=1.0),
+    flatten_minutes: int | None = typer.Option(None, "--flatten-minutes", min=1),
+    redis_url: str | None = typer.Option(None, "--redis-url", help="Redis URL (default: TFTRADE_REDIS_URL)."),
+    warm_start: bool = typer.Option(True, "--warm-start/--no-warm-start", help="Start with the stored bars."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run one worker against Redis Streams (consumer groups); the trade worker holds a lease (one at a time)."""
+    from tftrade.live.app import run_worker
+    from tftrade.live.status import json_lines
+
+    cfg, opts = _options(tickers, broker=broker, cadence=cadence, strategy=strategy, model=model, cash=cash,
+                         flatten_minutes=flatten_minutes, redis_url=redis_url, warm_start=warm_start)
+    eng = engine(cfg)
+    stop = threading.Event()
+    sink = json_lines() if as_json else (lambda e: None)
+    with _stop_on_signals(stop):
+        summary = run_worker(name, eng, opts, sink, stop)
+    if as_json:
+        sink(summary)
+    else:
+        emit(summary, False)

@@ -1,0 +1,111 @@
+"""Bars from the bus → closed cross-sections (every ticker of the universe at one timestamp).
+
+A cross-section closes when every ticker of the universe (and every series ticker: benchmark,
+volatility index) has reported its bar for that minute,
+or when a bar of a later minute arrives (tickers that did not report are missing: NaN prices,
+volume 0 — the gap rule of :func:`~tftrade.backtest.market.from_frame`), or on :meth:`flush`.
+A bar for a timestamp already closed is late: it is counted and dropped (decisions made on that
+cross-section cannot be unmade). Duplicates of a bar are absorbed. Each closed cross-section
+carries the bus ids of its bars so a worker acks them only once it has processed it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tftrade.core.types import Float64Array
+from tftrade.stream.messages import BarMessage
+
+
+@dataclass(frozen=True, slots=True)
+class CrossSection:
+    """One timestamp's bars of the universe (NaN where a ticker did not report) and the bus ids they came in."""
+
+    timestamp_ns: int
+    open: Float64Array
+    high: Float64Array
+    low: Float64Array
+    close: Float64Array
+    volume: Float64Array
+    ids: tuple[str, ...]
+    received_ns: int
+    """Latest time a bar of it was received (the feed's arrival time, for latency)."""
+    series: dict[str, float] = field(default_factory=dict)
+    """Closes of the series tickers (benchmark, volatility index) that reported, by role."""
+
+
+@dataclass
+class _Open:
+    values: Float64Array
+    seen: set[int] = field(default_factory=set)
+    ids: list[str] = field(default_factory=list)
+    received_ns: int = 0
+    series: dict[str, float] = field(default_factory=dict)
+
+
+class Assembler:
+    """Collects bar messages into :class:`CrossSection` (see the module docstring)."""
+
+    def __init__(self, tickers: tuple[str, ...], series: dict[str, str] | None = None) -> None:
+        self.tickers = tickers
+        self.series = dict(series or {})
+        """Role (``benchmark``, ``vix``) → ticker of series that are not traded but carried with the bars."""
+        self._roles = {t: role for role, t in self.series.items()}
+        self._slot = {t: k for k, t in enumerate(self._roles)}
+        self._expected = len(tickers) + len(self._roles)
+        self._index = {t: i for i, t in enumerate(tickers)}
+        self._open: dict[int, _Open] = {}
+        self.last_closed = -1
+        self.late = self.duplicates = self.foreign = 0
+        self.late_ids: list[str] = []
+        """Bus ids of late, duplicate and foreign bars: nothing to process, safe to ack."""
+
+    def add(self, message: BarMessage, bus_id: str = "", read_ns: int = 0) -> list[CrossSection]:
+        """Add one bar; return the cross-sections it closed (oldest first).
+
+        A bar's arrival is its ``received_ns`` (stamped by the source), else ``read_ns``.
+        """
+        role = self._roles.get(message.ticker)
+        i = self._index.get(message.ticker) if role is None else len(self.tickers) + self._slot[message.ticker]
+        ts = message.start_ns
+        if i is None or ts <= self.last_closed:
+            if i is None:
+                self.foreign += 1
+            else:
+                self.late += 1
+            self.late_ids.append(bus_id)
+            return []
+        cur = self._open.get(ts)
+        if cur is None:
+            cur = self._open[ts] = _Open(np.full((5, len(self.tickers)), np.nan))
+            cur.values[4] = 0.0
+        if i in cur.seen:
+            self.duplicates += 1
+            self.late_ids.append(bus_id)
+            return []
+        cur.seen.add(i)
+        if role is not None:
+            cur.series[role] = message.close
+        else:
+            cur.values[:, i] = (message.open, message.high, message.low, message.close, message.volume)
+        cur.ids.append(bus_id)
+        cur.received_ns = max(cur.received_ns, message.received_ns or read_ns)
+        done = [t for t in self._open if t < ts]
+        if len(cur.seen) == self._expected:
+            done.append(ts)
+        return self._close(sorted(done))
+
+    def flush(self) -> list[CrossSection]:
+        """Close every open cross-section (end of a replay, shutdown)."""
+        return self._close(sorted(self._open))
+
+    def _close(self, stamps: list[int]) -> list[CrossSection]:
+        out = []
+        for ts in stamps:
+            cur = self._open.pop(ts)
+            v = cur.values
+            out.append(CrossSection(ts, v[0], v[1], v[2], v[3], v[4], tuple(cur.ids), cur.received_ns, cur.series))
+            self.last_closed = max(self.last_closed, ts)
+        return out

@@ -1,0 +1,73 @@
+"""The predictions the trade worker has read from the bus, served to the strategy like a forecast panel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tftrade.core.types import Float64Array
+from tftrade.stream.messages import PredictionMessage
+
+NO_FORECAST_HORIZON = 0
+"""``horizon`` of a prediction message that says "no forecast for this ticker at this bar".
+
+The predict worker publishes one message per ticker of the universe at every bar it forecasts,
+so the trade worker knows when a bar's predictions are complete.
+"""
+
+
+class LiveForecasts:
+    """Predictions per bar, as :class:`~tftrade.strategy.forecasts.ForecastRows` (what the strategy reads).
+
+    Only the last ``keep`` bars are kept.
+    """
+
+    def __init__(self, tickers: tuple[str, ...], horizon: int, keep: int = 64) -> None:
+        self.tickers, self._horizon, self.keep = tickers, horizon, keep
+        self._index = {t: i for i, t in enumerate(tickers)}
+        self._rows: dict[int, tuple[Float64Array, set[int]]] = {}  # as_of -> (4 × n values, tickers seen)
+        self.last_latency_ns: int | None = None
+
+    @property
+    def horizon(self) -> int:
+        """Bars ahead."""
+        return self._horizon
+
+    def add(self, message: PredictionMessage) -> None:
+        """Take one prediction (an unknown ticker or a repeat of a known one changes nothing)."""
+        i = self._index.get(message.ticker)
+        if i is None:
+            return
+        got = self._rows.get(message.as_of_ns)
+        if got is None:
+            got = (np.full((4, len(self.tickers)), np.nan), set())
+            self._rows[message.as_of_ns] = got
+            for old in sorted(self._rows)[:-self.keep]:
+                del self._rows[old]
+        values, seen = got
+        if message.horizon != NO_FORECAST_HORIZON:
+            values[:, i] = (message.q10, message.q50, message.q90, message.confidence_score)
+        seen.add(i)  # a redelivered message counts once
+        if message.latency_ns is not None:
+            self.last_latency_ns = message.latency_ns
+
+    def complete(self, timestamp_ns: int) -> bool:
+        """True once every ticker's message for the bar at ``timestamp_ns`` has arrived."""
+        got = self._rows.get(timestamp_ns)
+        return got is not None and len(got[1]) == len(self.tickers)
+
+    def row(self, timestamp_ns: int, tickers: tuple[str, ...]) -> tuple[Float64Array, ...] | None:
+        """``(q10, q50, q90, confidence)`` made at ``timestamp_ns``; ``None`` when no ticker has one."""
+        got = self._rows.get(timestamp_ns)
+        if got is None or not np.isfinite(got[0][1]).any():
+            return None
+        values = got[0]
+        if tickers == self.tickers:
+            return tuple(values[k].copy() for k in range(4))
+        cols = np.array([self._index.get(t, -1) for t in tickers])
+        ok = cols >= 0
+        out = []
+        for k in range(4):
+            v = np.full(len(tickers), np.nan)
+            v[ok] = values[k, cols[ok]]
+            out.append(v)
+        return tuple(out)

@@ -1,0 +1,142 @@
+"""The predict worker: each closed cross-section of ``market_data`` → forecasts → ``predictions`` (and the store).
+
+It keeps its own rolling window of bars (as long as the predictor's history), runs the
+predictor on every closed cross-section, publishes one :class:`PredictionMessage` per ticker of
+the universe (``horizon=0`` where there is no forecast, so a reader knows when a bar is
+complete), writes the forecasts to ``tft_predictions`` when given a database, and only then
+acks the bars.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import Engine
+
+from tftrade.core.types import Timeframe
+from tftrade.live.assembler import Assembler, CrossSection
+from tftrade.live.forecasts import NO_FORECAST_HORIZON
+from tftrade.live.predictor import Predictor, Quantiles
+from tftrade.live.reader import ReaderConfig, TopicReader
+from tftrade.live.window import RollingMarket
+from tftrade.stream.bus import Bus
+from tftrade.stream.messages import BarMessage, PredictionMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PredictCounters:
+    """What the predict worker has done."""
+
+    bars: int = 0
+    cross_sections: int = 0
+    forecasts: int = 0
+    predictions_published: int = 0
+    stored: int = 0
+    late: int = 0
+    last_latency_ms: float = float("nan")
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+class PredictWorker:
+    """Consume ``market_data``, forecast each closed bar, publish ``predictions`` (see the module docstring)."""
+
+    def __init__(self, bus: Bus, predictor: Predictor, tickers: tuple[str, ...], sectors: tuple[str, ...],
+                 timeframe: Timeframe = "1min", *, engine: Engine | None = None, group: str = "predict",
+                 consumer: str = "predict-1", on_event: Callable[[dict[str, object]], None] | None = None,
+                 keep_latencies: bool = False) -> None:
+        self.bus, self.predictor, self.engine = bus, predictor, engine
+        self.tickers = tickers
+        self.window = RollingMarket(tickers, sectors, timeframe, capacity=max(predictor.history, 2))
+        self.assembler = Assembler(tickers)
+        self.reader = TopicReader(bus, ReaderConfig("market_data", group, consumer))
+        self.counters = PredictCounters()
+        self._on_event = on_event
+        self._keep = keep_latencies
+
+    def run(self, stop: threading.Event, end: threading.Event | None = None) -> PredictCounters:
+        """Work until ``stop``; or, once ``end`` is set (source finished) and the topic is drained, flush and return."""
+        while not stop.is_set():
+            batch = self.reader.read()
+            if not batch:
+                if end is not None and end.is_set():
+                    self._process(self.assembler.flush())
+                    return self.counters
+                continue
+            done: list[CrossSection] = []
+            now = time.time_ns()
+            for d in batch:
+                if isinstance(d.message, BarMessage):
+                    self.counters.bars += 1
+                    done.extend(self.assembler.add(d.message, d.id, now))
+                else:
+                    self.reader.ack([d.id])  # not a bar: the ingest worker quarantines it; nothing to do here
+            self._process(done, stop)
+        return self.counters
+
+    def _process(self, sections: list[CrossSection], stop: threading.Event | None = None) -> None:
+        for cs in sections:
+            if stop is not None and stop.is_set():  # the rest stays pending (unacked)
+                return
+            row = self.window.append(cs.timestamp_ns, cs.open, cs.high, cs.low, cs.close, cs.volume)
+            q = self.predictor.predict(self.window, row)
+            self._publish(cs, q)
+            self.reader.ack(cs.ids)
+        if self.assembler.late_ids:
+            self.counters.late = self.assembler.late
+            self.reader.ack(self.assembler.late_ids)
+            self.assembler.late_ids.clear()
+
+    def _publish(self, cs: CrossSection, q: Quantiles | None) -> None:
+        c = self.counters
+        c.cross_sections += 1
+        if q is None or not np.isfinite(q.q50).any():
+            return
+        now = time.time_ns()
+        latency = now - cs.received_ns if cs.received_ns else None
+        h, version = self.predictor.horizon, self.predictor.model_version
+        msgs = []
+        for i, t in enumerate(self.tickers):
+            ok = bool(np.isfinite(q.q50[i]))
+            msgs.append(PredictionMessage(
+                t, cs.timestamp_ns, h if ok else NO_FORECAST_HORIZON, float(np.nan_to_num(cs.close[i])),
+                float(q.q10[i]) if ok else 0.0, float(q.q50[i]) if ok else 0.0, float(q.q90[i]) if ok else 0.0,
+                float(q.q50[i]) if ok else 0.0, float(q.confidence[i]) if ok else 0.0,
+                self.window.timeframe, version, "", latency))
+        self.bus.publish_many("predictions", msgs)
+        c.forecasts += 1
+        c.predictions_published += len(msgs)
+        if latency is not None:
+            c.last_latency_ms = latency / 1e6
+            if self._keep:
+                c.latencies_ms.append(c.last_latency_ms)
+        if self.engine is not None:
+            c.stored += self._store(cs, q)
+        if self._on_event is not None:
+            self._on_event({"event": "prediction", "as_of_ns": cs.timestamp_ns,
+                            "tickers": int(np.isfinite(q.q50).sum()),
+                            "latency_ms": None if latency is None else round(latency / 1e6, 3)})
+
+    def _store(self, cs: CrossSection, q: Quantiles) -> int:
+        from tftrade.core.prediction import Prediction
+        from tftrade.forecast.prediction import write_predictions
+
+        as_of = datetime.fromtimestamp(cs.timestamp_ns / 1e9, tz=UTC)
+        rows = [Prediction(ticker=t, horizon=self.predictor.horizon, as_of=as_of, current_price=float(cs.close[i]),
+                           q10=float(q.q10[i]), q50=float(q.q50[i]), q90=float(q.q90[i]),
+                           predicted_return=float(q.q50[i]), confidence_score=float(q.confidence[i]),
+                           timeframe=self.window.timeframe, model_version=self.predictor.model_version,
+                           features_hash="")
+                for i, t in enumerate(self.tickers) if np.isfinite(q.q50[i]) and np.isfinite(cs.close[i])]
+        try:
+            return write_predictions(self.engine, rows) if self.engine is not None else 0
+        except Exception as e:  # the bus copy is published; a store outage is logged, not fatal to trading
+            log.error("could not store %d predictions at %d: %s", len(rows), cs.timestamp_ns, e)
+            return 0

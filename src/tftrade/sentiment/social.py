@@ -1,0 +1,249 @@
+"""The social scorer: bullish or bearish, as StockTwits and Reddit users write it.
+
+Three linear models, trained on self-tagged StockTwits messages
+(:mod:`tftrade.sentiment.social_train`, ``tftrade sentiment train-social``):
+
+* **embeddings**: logistic regression on the 384-d sentence embedding of the news-tuned
+  MiniLM (the ``learned`` scorer's encoder) and, separately, of the frozen MiniLM
+  (:data:`ENCODERS`);
+* **words**: logistic regression on hashed word and emoji counts (``🚀``, ``puts``,
+  ``fuckkkked`` are tokens; :data:`TOKEN_PATTERN`), sub-linear TF-IDF, L2-normalised; every
+  cashtag is the one token ``$ticker`` (:func:`words_text`), so which ticker is named does
+  not decide; no vocabulary ships, only the weights of the hashed features seen in training.
+
+Each model's log-odds are standardised by their out-of-fold mean and deviation and summed
+with equal weights; Platt scaling of the sum gives the log-odds :math:`z` of bullish against
+bearish under an even prior (all fits weight the classes to balance). The score is
+
+.. math:: s = \\tanh(z),
+
+bullish above 0.3 (:math:`P(\\text{bullish}) > 0.58`), bearish below -0.3, neutral in
+between. A text without content, or in another language than English, scores 0.
+
+Everything ships in ``assets/social.npz`` (plain arrays and JSON metadata; no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tftrade.sentiment.encoder import Precision
+from tftrade.sentiment.errors import SentimentError
+
+SOCIAL_PATH = Path(__file__).parent / "assets" / "social.npz"
+TOKEN_PATTERN = r"(?u)\$?\b\w+\b|[^\w\s]"
+"""Words (with their cashtag ``$``), numbers, and single symbols or emoji."""
+N_FEATURES = 2**18
+
+F64 = npt.NDArray[np.float64]
+_CONTENT = re.compile(r"[^\W_]|[^\w\s]", re.UNICODE)
+_CASHTAG = re.compile(r"(?<![\w$])\$[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z]+)?")
+
+
+def words_text(text: str) -> str:
+    """The text the words model reads: lower case, each cashtag replaced by the same token ``$ticker``.
+
+    Which ticker is named says nothing about the author's view in general (in the
+    training month ``$TSLA`` was mostly tagged bearish), so the words model may not
+    learn it (the embeddings still see the ticker: see docs/sentiment.md).
+
+    Examples
+    --------
+    >>> words_text("$TSLA and $brk.b to the MOON, $5 calls")
+    '$ticker and $ticker to the moon, $5 calls'
+    """
+    return _CASHTAG.sub("$ticker", text).lower()
+
+
+def hasher() -> Any:
+    """Return the stateless hashing vectoriser of the words model (raw counts; scikit-learn's)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(n_features=N_FEATURES, analyzer="word", ngram_range=(1, 1), token_pattern=TOKEN_PATTERN,
+                             preprocessor=words_text, alternate_sign=False, norm=None)
+
+
+def tfidf(counts: Any, idf: F64) -> Any:
+    """Sub-linear TF-IDF, L2-normalised rows, of a sparse count matrix (what scikit-learn's transformer does)."""
+    from sklearn.preprocessing import normalize
+
+    x = counts.astype(np.float64).tocsr()
+    np.log(x.data, out=x.data)
+    x.data += 1.0
+    x = x.multiply(idf).tocsr()
+    return normalize(x, norm="l2", copy=False)
+
+
+ENCODERS = ("learned", "base")
+"""The embeddings the model reads: the news-tuned MiniLM (the ``learned`` scorer's) and the frozen one."""
+
+
+@dataclass(frozen=True)
+class SocialModel:
+    """The shipped weights: two embedding models, the words model, how they are combined.
+
+    Attributes
+    ----------
+    emb_w, emb_b
+        Embedding models, one row per :data:`ENCODERS`: bullish log-odds ``emb_k @ emb_w[k] + emb_b[k]``.
+    word_idx, word_idf, word_w, word_b
+        Words model over the hashed features ``word_idx`` (the others weigh 0).
+    center, scale
+        Each model's log-odds are standardised with these (their out-of-fold mean and
+        deviation in training: learned, base, words) and summed.
+    platt
+        ``(a, b)``: the log-odds are ``a * sum + b`` (fitted on the out-of-fold sums).
+    meta
+        Training data, split, hyper-parameters and held-out figures.
+    """
+
+    emb_w: F64
+    emb_b: F64
+    word_idx: npt.NDArray[np.int64]
+    word_idf: F64
+    word_w: F64
+    word_b: float
+    center: F64
+    scale: F64
+    platt: F64
+    meta: dict[str, Any]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as a compressed ``.npz`` (float32 weights, JSON metadata)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, Any] = {k: np.asarray(getattr(self, k), dtype=np.float32)
+                                  for k in ("emb_w", "emb_b", "word_idf", "word_w", "word_b", "center", "scale",
+                                            "platt")}
+        arrays["word_idx"] = self.word_idx.astype(np.int32)
+        arrays["meta"] = np.frombuffer(json.dumps(self.meta, sort_keys=True).encode(), dtype=np.uint8)
+        with p.open("wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path = SOCIAL_PATH) -> SocialModel:
+        """Read a model written by :meth:`save`.
+
+        Raises
+        ------
+        SentimentError
+            If the file is missing or not a social model.
+        """
+        p = Path(path)
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+            f = {k: a[k].astype(np.float64) for k in ("emb_w", "emb_b", "word_idf", "word_w", "center", "scale",
+                                                      "platt")}
+            return cls(word_idx=a["word_idx"].astype(np.int64), word_b=float(a["word_b"]),
+                       meta=json.loads(a["meta"].tobytes().decode()), **f)
+        except (OSError, KeyError, ValueError) as e:
+            raise SentimentError(f"cannot read the social model {p}: {e}") from e
+
+    def word_log_odds(self, texts: Sequence[str]) -> F64:
+        """The words model's bullish log-odds of each text."""
+        idf = np.zeros(N_FEATURES)
+        w = np.zeros(N_FEATURES)
+        idf[self.word_idx] = self.word_idf
+        w[self.word_idx] = self.word_w
+        out: F64 = np.asarray(tfidf(hasher().transform(texts), idf) @ w) + self.word_b
+        return out
+
+    def log_odds(self, embeddings: Sequence[npt.ArrayLike], texts: Sequence[str]) -> F64:
+        """Combined bullish-versus-bearish log-odds of texts, given their embeddings (one per :data:`ENCODERS`)."""
+        parts = [np.asarray(e, dtype=np.float64) @ w + b
+                 for e, w, b in zip(embeddings, self.emb_w, self.emb_b, strict=True)]
+        parts.append(self.word_log_odds(texts))
+        total = sum((z - c) / s for z, c, s in zip(parts, self.center, self.scale, strict=True))
+        out: F64 = self.platt[0] * np.asarray(total) + self.platt[1]
+        return out
+
+
+def score_of_log_odds(z: npt.ArrayLike) -> F64:
+    """Return :math:`\\tanh(z)` for log-odds ``z``: bullish above 0.3 means :math:`P(\\text{bullish}) > 0.58`.
+
+    Examples
+    --------
+    >>> score_of_log_odds([0.0, 2.0, -0.5]).round(3).tolist()
+    [0.0, 0.964, -0.462]
+    """
+    out: F64 = np.tanh(np.asarray(z, dtype=np.float64))
+    return out
+
+
+def has_content(text: str) -> bool:
+    """Whether ``text`` has a letter, digit, symbol or emoji to read (not only white space).
+
+    Examples
+    --------
+    >>> has_content(""), has_content("   "), has_content("🚀"), has_content("$HOTH")
+    (False, False, True, True)
+    """
+    return _CONTENT.search(text) is not None
+
+
+class SocialScorer:
+    """Score social-media texts with the shipped :class:`SocialModel` (see the module docstring).
+
+    ``threads`` and ``precision`` are passed to the MiniLM encoder
+    (:meth:`~tftrade.sentiment.encoder.Encoder.encode`). ``encoder`` lets a caller share one
+    already loaded, in the order of :data:`ENCODERS` (:func:`load_encoders`).
+    """
+
+    name = "social"
+
+    def __init__(self, path: str | Path = SOCIAL_PATH, batch_size: int = 64, threads: int | None = None,
+                 precision: Precision = "fp32", encoders: Sequence[Any] | None = None) -> None:
+        self.model = SocialModel.load(path)
+        self.encoders = list(encoders) if encoders is not None else load_encoders()
+        self.batch_size = batch_size
+        self.threads = threads
+        self.precision: Precision = precision
+
+    def embed(self, texts: Sequence[str]) -> list[npt.NDArray[np.float32]]:
+        """Return each encoder's embeddings of the texts (a text repeated within the call is encoded once)."""
+        distinct = list(dict.fromkeys(texts))
+        out = [e.encode(distinct, self.batch_size, self.threads, self.precision) for e in self.encoders]
+        if len(distinct) < len(texts):
+            index = {t: k for k, t in enumerate(distinct)}
+            out = [e[[index[t] for t in texts]] for e in out]
+        return out
+
+    def log_odds(self, texts: Sequence[str]) -> F64:
+        """Return the combined bullish-versus-bearish log-odds of each text."""
+        if len(texts) == 0:
+            return np.zeros(0)
+        return self.model.log_odds(self.embed(texts), texts)
+
+    def score(self, texts: Sequence[str]) -> F64:
+        """Return one score in ``[-1, 1]`` per text; 0 for a text without content or in a foreign language."""
+        if len(texts) == 0:
+            return np.zeros(0)
+        return scores_of(texts, self.log_odds(texts))
+
+
+def load_encoders() -> list[Any]:
+    """Load the encoders of :data:`ENCODERS`: MiniLM with the ``learned`` adapter merged, and MiniLM as shipped."""
+    from tftrade.sentiment.encoder import Encoder
+    from tftrade.sentiment.finetune import Adapter
+    from tftrade.sentiment.learned import ADAPTER_PATH
+
+    return [Adapter.load(ADAPTER_PATH).apply(Encoder.load()), Encoder.load()]
+
+
+def scores_of(texts: Sequence[str], z: npt.ArrayLike) -> F64:
+    """Scores of texts from their log-odds: :func:`score_of_log_odds`, 0 without content or in a foreign language."""
+    from tftrade.sentiment.language import neutralise_foreign
+
+    s = score_of_log_odds(z)
+    s[[k for k, t in enumerate(texts) if not has_content(t)]] = 0.0
+    return neutralise_foreign(texts, s)

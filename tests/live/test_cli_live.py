@@ -1,0 +1,65 @@
+"""`tftrade live` and `tftrade worker` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tftrade.cli import app
+
+pytestmark = pytest.mark.usefixtures("initialized_home")
+
+runner = CliRunner()
+
+
+def _ingest() -> None:
+    result = runner.invoke(app, ["ingest", "synthetic", "--tickers", "5", "--days", "1", "--json"])
+    assert result.exit_code == 0, result.output
+
+
+def test_live_replays_the_store_through_every_worker_with_one_json_line_per_event() -> None:
+    _ingest()
+    result = runner.invoke(app, ["live", "--strategy", "sma", "--cadence", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = {e["event"] for e in events}
+    assert events[0]["event"] == "start" and events[0]["tickers"] == 5
+    assert {"decision", "orders", "fills"} <= kinds
+    summary = events[-1]
+    assert summary["event"] == "summary" and summary["steps"] == 390 and summary["in_sync"]
+    assert summary["orders"] == sum(e["count"] for e in events if e["event"] == "orders")
+
+
+def test_live_prints_a_summary_without_json() -> None:
+    _ingest()
+    result = runner.invoke(app, ["live", "--strategy", "sma"])
+    assert result.exit_code == 0, result.output
+    assert "390 bars stepped over 5 tickers" in result.stdout and "in sync" in result.stdout
+
+
+def test_bad_choices_are_one_clear_line() -> None:
+    _ingest()
+    result = runner.invoke(app, ["live", "--strategy", "sma", "--broker", "nope"])
+    assert result.exit_code == 1 and "unknown broker 'nope'" in result.output
+    result = runner.invoke(app, ["live", "--source", "carrier-pigeon"])
+    assert result.exit_code == 1 and "--source must be replay or massive" in result.output
+    result = runner.invoke(app, ["worker", "trade", "--strategy", "sma"], env={"TFTRADE_REDIS_URL": ""})
+    assert result.exit_code == 1 and "needs Redis" in result.output
+
+
+def test_the_tft_strategy_without_a_trained_model_says_what_to_do() -> None:
+    _ingest()
+    result = runner.invoke(app, ["live"])
+    assert result.exit_code == 1 and "no trained model" in result.output and "--strategy sma" in result.output
+
+
+def test_demo_ends_by_showing_the_live_path_makes_the_backtests_decisions() -> None:
+    result = runner.invoke(app, ["demo", "--tickers", "4", "--days", "3", "--epochs", "1", "--max-samples", "200",
+                                 "--parity-bars", "60", "--json"])
+    assert result.exit_code == 0, result.output
+    parity = json.loads(result.stdout)["live_parity"]
+    assert parity["same"] and parity["differences"] == []
+    assert parity["decisions"][0] == parity["decisions"][1] > 0 and parity["fills"][0] == parity["fills"][1]
+    assert parity["predictions_published"] > 0
