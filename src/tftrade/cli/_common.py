@@ -84,7 +84,7 @@ def engine(cfg: Settings | None = None, *, create: bool = False) -> Engine:
         If the database has no tftrade schema or an older one: the message says to run ``tftrade db init``.
     """
     from tftrade.store.engine import make_engine, sqlite_path
-    from tftrade.store.migrate import current_revision, head_revision, upgrade
+    from tftrade.store.migrate import current_revision, head_revision, is_known, unknown_revision_message, upgrade
 
     cfg = cfg or settings()
     url = cfg.resolved_database_url()
@@ -101,6 +101,8 @@ def engine(cfg: Settings | None = None, *, create: bool = False) -> Engine:
     current, head = current_revision(eng), head_revision()
     if current is None:
         raise StoreError(f"database {mask_url(url)!r} has no tftrade schema: run `tftrade db init` first")
+    if current != head and not is_known(current):
+        raise StoreError(unknown_revision_message(mask_url(url), current))
     if current != head:
         raise StoreError(f"database {mask_url(url)!r} is at schema revision {current}, this tftrade needs {head}: "
                          "run `tftrade db init` to migrate it")
