@@ -37,6 +37,7 @@ Session = Literal["regular", "extended"]
 PRICE_FIELDS = ("open", "high", "low", "close")
 _TICK = 10**PRICE_SCALE
 _MAX_TICKS = 10**14  # NUMERIC(18, 4)
+_INT64_LIMIT = 2.0**63  # the first float volume a BIGINT cannot hold
 _ROUNDING_TOLERANCE = 1e-4
 _NS_MIN = 60_000_000_000
 _PRE_MARKET_NS = 330 * _NS_MIN  # 04:00 is 5.5 h before the 09:30 open
@@ -139,6 +140,9 @@ def _field_reasons(frame: pd.DataFrame, timeframe: str,
         vol, ok = values["volume"], present["volume"]
         add("negative volume", ok & (vol < 0), lambda f: "negative volume " + f["volume"].astype(str))
         add("fractional volume", ok & (vol != np.floor(vol)), lambda f: "fractional volume " + f["volume"].astype(str))
+        if "volume_exact" not in frame:  # a file's reader checked its text; numbers (stream, frames) are checked here
+            add("volume does not fit", ok & (vol >= _INT64_LIMIT),
+                lambda f: "volume " + f["volume"].astype(str) + " does not fit a 64-bit integer")
     add(OUTSIDE_SESSION if is_intraday(timeframe) else "not a trading day", _outside_session(ts, timeframe, session),
         lambda f: _session_text(f["window_start"], timeframe, session))
     return _collect(frame, checks)
@@ -330,7 +334,7 @@ def _to_ticks(good: pd.DataFrame) -> pd.DataFrame:
 def _rejects(bad: pd.DataFrame, reasons: pd.Series, kinds: pd.Series) -> pd.DataFrame:
     if bad.empty:  # the usual case: skip building records
         rows_dtype = bad["raw_row"].dtype if "raw_row" in bad else object
-        return pd.DataFrame({"row_number": np.empty(0, dtype=rows_dtype), "raw": np.empty(0, dtype=object),
+        return pd.DataFrame({"row_number": np.empty(0, dtype=rows_dtype), "raw": np.empty(0, dtype=np.float64),
                              "reason": np.empty(0, dtype=object), "kind": np.empty(0, dtype=object)})
     raw_cols = [c for c in bad.columns if c.startswith("raw_") and c != "raw_row"]
     source_cols = raw_cols or [c for c in bad.columns if c not in ("price_only", "time_error", "value_error",

@@ -116,18 +116,21 @@ def _key_range_is_free(conn: Connection, part: pd.DataFrame, timeframe: str) -> 
     answer only chooses the fast path: a key it missed still makes the direct ``COPY`` fail, and the
     batch goes through staging.
     """
+    return conn.execute(text(_FREE_RANGE_SQL), _free_range_params(part, timeframe)).first() is None
+
+
+def _free_range_params(part: pd.DataFrame, timeframe: str) -> dict[str, object]:
     tickers, lo_us, hi_us = _ticker_ranges(part)
-    query = text(
-        "SELECT 1 FROM unnest(CAST(:tickers AS text[]), CAST(:los AS bigint[]), CAST(:his AS bigint[])) "
-        f"AS r(ticker, lo, hi) CROSS JOIN LATERAL (SELECT 1 FROM {bars.name} b WHERE b.ticker = r.ticker "
-        f"AND b.timeframe = :tf AND b.window_start BETWEEN {_EPOCH_US.format('r.lo')} AND {_EPOCH_US.format('r.hi')} "
-        "LIMIT 1) AS hit LIMIT 1"
-    )
-    params = {"tickers": tickers, "los": lo_us.tolist(), "his": hi_us.tolist(), "tf": timeframe}
-    return conn.execute(query, params).first() is None
+    return {"tickers": tickers, "los": lo_us.tolist(), "his": hi_us.tolist(), "tf": timeframe}
 
 
-_EPOCH_US = "(TIMESTAMPTZ 'epoch' + {} * INTERVAL '1 microsecond')"
+_EPOCH_US = "(TIMESTAMPTZ 'epoch' + {} * INTERVAL '1 microsecond')"  # exact below 2**53 µs (year 2255)
+_FREE_RANGE_SQL = (
+    "SELECT 1 FROM unnest(CAST(:tickers AS text[]), CAST(:los AS bigint[]), CAST(:his AS bigint[])) "
+    f"AS r(ticker, lo, hi) CROSS JOIN LATERAL (SELECT 1 FROM {bars.name} b WHERE b.ticker = r.ticker "
+    f"AND b.timeframe = :tf AND b.window_start BETWEEN {_EPOCH_US.format('r.lo')} AND {_EPOCH_US.format('r.hi')} "
+    "LIMIT 1) AS hit LIMIT 1"
+)
 
 
 def _ticker_ranges(part: pd.DataFrame) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
