@@ -201,9 +201,6 @@ class IngestWorker:
             log.warning("quarantined %d market_data messages: %s", len(rejects), rejects["reason"].iloc[0])
 
 
-_VALUES = ("open", "high", "low", "close", "volume")
-
-
 @dataclass(frozen=True)
 class BarColumns:
     """Bar messages as columns, read in one pass per field; row ``k`` is message ``k``.
@@ -230,7 +227,11 @@ class BarColumns:
         return cls(
             ticker=np.array([b.ticker for b in bars], dtype=object),
             start_ns=np.fromiter((b.start_ns for b in bars), np.int64, n),
-            values={name: np.fromiter([getattr(b, name) for b in bars], np.float64, n) for name in _VALUES},
+            values={"open": np.fromiter([b.open for b in bars], np.float64, n),
+                    "high": np.fromiter([b.high for b in bars], np.float64, n),
+                    "low": np.fromiter([b.low for b in bars], np.float64, n),
+                    "close": np.fromiter([b.close for b in bars], np.float64, n),
+                    "volume": np.fromiter([b.volume for b in bars], np.float64, n)},
             timeframe=np.array([b.timeframe for b in bars], dtype=object),
             source=np.array([b.source for b in bars], dtype=object),
         )
