@@ -83,3 +83,16 @@ def test_optimizer_result_does_not_depend_on_call_history() -> None:
     optimize(mus[2], covs[0], sectors=sectors, betas=betas, config=cfg)  # same covariance, other returns
     again = optimize(mus[0], covs[0], sectors=sectors, betas=betas, config=cfg).weights
     assert np.array_equal(first, again)
+
+
+def test_single_threaded_blas_limits_and_restores() -> None:
+    from threadpoolctl import threadpool_info
+
+    from tftrade.portfolio.threads import single_threaded_blas
+
+    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+    with single_threaded_blas():
+        inside = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    after = [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+    assert inside and all(n == 1 for n in inside)
+    assert after == before
