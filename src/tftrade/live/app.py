@@ -46,6 +46,8 @@ from tftrade.trading.recorder import Recorder
 log = logging.getLogger(__name__)
 
 Emit = Callable[[dict[str, object]], None]
+RecorderFactory = Callable[[tuple[str, ...]], Sequence[Recorder]]
+"""Builds extra recorders for a universe (``tftrade live``: the audit chain)."""
 
 
 @dataclass(frozen=True)
@@ -236,21 +238,26 @@ def settle(stack: TradeStack, parts: DeskParts, timeout_s: float) -> None:
 
 def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
              on_stack: Callable[[TradeStack, PredictWorker | None], None] | None = None, *,
-             settings: Any = None, desk: Desk | None = None, recorders: Sequence[Recorder] = ()) -> dict[str, object]:
+             settings: Any = None, desk: Desk | None = None,
+             recorders: RecorderFactory | None = None, bus: Bus | None = None) -> dict[str, object]:
     """Run every worker in this process until ``stop`` (or the replay ends); return the summary.
 
     ``desk`` (given by ``tftrade live``) receives the desk's documents and events and carries the
     operators' control; ``recorders`` (the audit chain) see everything the loop does; ``settings``
-    are what a real broker reads (endpoints, keys, kill file).
+    are what a real broker reads (endpoints, keys, kill file). ``bus`` (default: one opened for
+    the run and closed after it) lets the caller share it (the in-process API of ``--serve``).
     """
     market = _universe(engine, opts)
     tickers = market.tickers
     predictor = load_predictor(opts) if opts.strategy == "tft" else None
     clock: Clock = SimulatedClock(int(market.timestamps[0])) if opts.source == "replay" else SystemClock()
     kit = open_kit(opts, engine, clock, emit, settings)
-    bus = open_bus(opts.redis_url, prefix=f"tftrade-live-{os.getpid()}" if opts.redis_url else "tftrade")
+    own_bus = bus is None
+    if bus is None:
+        bus = open_bus(opts.redis_url, prefix=live_bus_prefix(opts))
     try:
-        stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk, recorders=recorders)
+        stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk,
+                                   recorders=recorders(tickers) if recorders is not None else ())
         workers: list[tuple[str, Work]] = [("trade", stack.worker.run)]
         pw = None
         if predictor is not None:
@@ -290,9 +297,15 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
         }
         return summary
     finally:
-        bus.close()
+        if own_bus:
+            bus.close()
         if kit.close is not None:
             kit.close()
+
+
+def live_bus_prefix(opts: LiveOptions) -> str:
+    """The bus's key prefix of one ``tftrade live`` process (its own streams on a shared Redis)."""
+    return f"tftrade-live-{os.getpid()}" if opts.redis_url else "tftrade"
 
 
 def _services(bus: Bus, engine: Engine, opts: LiveOptions) -> list[tuple[str, Service, Callable[[], bool]]]:
@@ -343,7 +356,7 @@ def massive_source(bus: Bus, tickers: Sequence[str]) -> Callable[[threading.Even
 
 def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
                clock: Clock | None = None, *, settings: Any = None, desk: Desk | None = None,
-               recorders: Sequence[Recorder] = ()) -> dict[str, object]:
+               recorders: RecorderFactory | None = None) -> dict[str, object]:
     """Run one worker against Redis Streams until ``stop`` (see the module docstring).
 
     ``clock`` (default: the system clock) is the trade worker's time, which the session reads;
@@ -389,7 +402,7 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
 
 def _trade_worker(bus: Bus, engine: Engine, market: Any, opts: LiveOptions, emit: Emit, stop: threading.Event,
                   me: str, clock: Clock, settings: Any = None, desk: Desk | None = None,
-                  recorders: Sequence[Recorder] = ()) -> dict[str, object]:
+                  recorders: RecorderFactory | None = None) -> dict[str, object]:
     import redis
 
     from tftrade.live.lease import RedisLease
@@ -401,8 +414,8 @@ def _trade_worker(bus: Bus, engine: Engine, market: Any, opts: LiveOptions, emit
     try:
         predictor = load_predictor(opts) if opts.strategy == "tft" else None
         kit = open_kit(opts, engine, clock, emit, settings)
-        stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk, recorders=recorders,
-                                   consumer=me)
+        stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk,
+                                   recorders=recorders(market.tickers) if recorders is not None else (), consumer=me)
         if opts.warm_start:
             from tftrade.live.warm import warm_window
 
