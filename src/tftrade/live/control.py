@@ -114,6 +114,8 @@ class LiveControl(NullRecorder):
         self.killed = ""
         """Why trading is killed now ('' while it is not)."""
         self.last_kill: KillOutcome | None = None
+        self.killed_at_ns: int | None = None
+        """The clock's time when the kill path last ran."""
         self._ours = False  # this process engaged the switch (desk kill or breaker): a resume releases it
         self._peak: float | None = None
         self.drawdown = 0.0
@@ -151,6 +153,7 @@ class LiveControl(NullRecorder):
 
     def _kill(self, reason: str, flatten: bool, event: str | None) -> None:
         self.killed = reason
+        self.killed_at_ns = self.clock.now_ns()
         outcome = kill_book(self.broker, self.switch, reason=reason, flatten=flatten, now_ns=self.clock.now_ns())
         self.last_kill = outcome
         log.error("trading killed: %s (%d open orders cancelled, %d flatten orders)", reason, outcome.cancelled,
@@ -194,7 +197,8 @@ class ControlledSession:
         self.control = control
 
     def can_decide(self, now_ns: int) -> bool:
-        """Inside the inner window and neither paused nor killed."""
+        """Inside the inner window and neither paused nor killed (the control is read now, before the decision)."""
+        self.control.refresh()
         return not self.control.paused and self.inner.can_decide(now_ns)
 
     def flatten_due(self, now_ns: int) -> bool:
@@ -215,6 +219,7 @@ class GuardedBroker:
         self.inner, self.control = inner, control
         self._cash, self._on_order = cash, on_order
         self.refused = 0
+        self._refused: dict[str, OrderStatus] = {}  # the loop may ask about an order it was refused (an exit)
         self._status = getattr(inner, "cached_status", inner.status)
 
     def _refusal(self, order: Order) -> OrderStatus | None:
@@ -223,22 +228,32 @@ class GuardedBroker:
         why = self.control.killed if self.control is not None else ""
         if not why:
             return None
+        return self._refuse(order, why)
+
+    def _refuse(self, order: Order, why: str) -> OrderStatus:
         self.refused += 1
-        return OrderStatus(order.client_order_id, "rejected", 0.0, None, REFUSED + why)
+        status = OrderStatus(order.client_order_id, "rejected", 0.0, None, REFUSED + why)
+        if len(self._refused) > 10_000:
+            self._refused.clear()
+        self._refused[order.client_order_id] = status
+        return status
 
     def submit(self, order: Order) -> OrderStatus:
         """Place one order (or refuse it)."""
+        if self.control is not None:
+            self.control.refresh()
         refused = self._refusal(order)
         if refused is not None:
             return refused
         try:
             return self.inner.submit(order)
         except TradingHalted as e:
-            self.refused += 1
-            return OrderStatus(order.client_order_id, "rejected", 0.0, None, REFUSED + str(e))
+            return self._refuse(order, str(e))
 
     def submit_many(self, orders: Sequence[Order]) -> list[OrderStatus]:
         """Place orders in turn (in one call when nothing is refused and the broker can)."""
+        if self.control is not None:
+            self.control.refresh()
         killed = self.control.killed if self.control is not None else ""
         if not killed and not _halt_reason(self.inner):
             many = getattr(self.inner, "submit_many", None)
@@ -270,6 +285,9 @@ class GuardedBroker:
 
     def status(self, client_order_id: str) -> OrderStatus:
         """An order's status (the stream's last word when the broker keeps one)."""
+        refused = self._refused.get(client_order_id)
+        if refused is not None:
+            return refused
         out: OrderStatus = self._status(client_order_id)
         return out
 

@@ -191,7 +191,10 @@ class DeskRecorder:
             self._bar_wall_ns = self._wall_ns()
             if math.isfinite(equity):
                 self.peak = equity if self.peak is None else max(self.peak, equity)
-                self.history.append([event.timestamp_ns, equity])
+                if self.history and self.history[-1][0] == event.timestamp_ns:
+                    self.history[-1] = [event.timestamp_ns, equity]  # the same bar marked again (end of a run)
+                else:
+                    self.history.append([event.timestamp_ns, equity])
             for kind in ("pnl", "positions", "portfolio", "risk", "status", "feed"):
                 self._touch(kind)
 
