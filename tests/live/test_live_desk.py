@@ -270,18 +270,17 @@ def test_an_order_the_broker_rejects_is_a_significant_event() -> None:
 
 
 def test_the_desk_in_redis_is_seen_by_another_process(home_engine: Engine) -> None:
-    try:
-        cache = RedisCache("redis://127.0.0.1:6379/0", prefix=f"test-desk-{uuid.uuid4().hex}")
-        cache.put("probe", 1)
-    except Exception as e:  # noqa: BLE001
-        from tests.conftest import _unavailable
-        _unavailable("Redis", str(e))
+    from tests.stream.conftest import redis_or_skip
+
+    client = redis_or_skip()
+    prefix = f"test-desk-{uuid.uuid4().hex}"
+    cache = RedisCache(client=client, prefix=prefix)
     desk = Desk(cache, SimulatedClock(0))
     stop, events = threading.Event(), []
     th, out = _run_in_thread(home_engine, _opts(), desk, stop, events)
     th.join(120)
     assert "error" not in out, out.get("error")
-    other = Desk(RedisCache("redis://127.0.0.1:6379/0", prefix=cache._prefix), SimulatedClock(0))  # a `serve`
+    other = Desk(RedisCache(client=client, prefix=prefix), SimulatedClock(0))  # as `tftrade serve` reads it
     assert other.read("pnl")["data"]["equity"] == pytest.approx(out["summary"]["equity"], rel=1e-12)
     other.set_control(Control(paused=True))  # and its control reaches the live process's desk
     assert desk.control().paused
