@@ -124,6 +124,44 @@ def test_live_trades_through_alpaca_orders_reach_the_broker_and_fills_come_back(
         assert {"decision", "order_intent", "fill"} <= kinds
 
 
+class _LoopQuotes(dict[str, Decimal]):
+    """The fake's price book quoting each ticker at the running loop's last close (fills at market prices)."""
+
+    stack: TradeStack | None = None
+
+    def get(self, key: str, default: Any = None) -> Decimal | None:  # type: ignore[override]
+        if self.stack is None or key not in self.stack.loop.tickers:
+            return None
+        px = float(self.stack.loop.last[self.stack.loop.tickers.index(key)])
+        return Decimal(str(round(px, 4))) if np.isfinite(px) else None
+
+
+def test_a_restarted_alpaca_run_starts_from_the_journals_positions(
+        home_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    with FakeAlpaca() as fake:
+        fake.fill_before_response = True
+        quotes = fake.prices = _LoopQuotes()
+        for key, value in {"ALPACA_URL": fake.rest_url, "ALPACA_STREAM_URL": fake.stream_url,
+                           "ALPACA_KEY_ID": fake.key_id, "ALPACA_SECRET_KEY": fake.secret_key}.items():
+            monkeypatch.setenv(f"TFTRADE_VENDORS__{key}", value)
+        cfg = load_settings()
+
+        def run(**kw: Any) -> dict[str, Any]:
+            def on_stack(stack: TradeStack, pw: object) -> None:
+                quotes.stack = stack
+            return run_live(home_engine, _opts(broker="alpaca", cadence=30, **kw), lambda e: None,
+                            threading.Event(), on_stack, settings=cfg)
+        first = run(end=datetime(2024, 1, 2, 16, 30, tzinfo=UTC))
+        held = first["positions"]
+        assert held and held == fake.position_map() and first["in_sync"]
+        second = run(start=datetime(2024, 1, 2, 16, 31, tzinfo=UTC))
+        assert second["in_sync"]  # the loop's ledger started from the journal's: no phantom or forgotten position
+        assert second["positions"] == fake.position_map()
+        assert {t: float(q) for t, q in OrderJournal(home_engine).positions().items()} == fake.position_map()
+
+
 def test_live_money_without_the_opt_ins_is_refused_in_one_line(home_engine: Engine) -> None:
     result = runner.invoke(app, ["live", "--strategy", "sma", "--broker", "alpaca", "--live"])
     assert result.exit_code == 1 and "not the live endpoint" in result.output

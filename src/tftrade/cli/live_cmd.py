@@ -6,7 +6,7 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ def _options(tickers: list[str] | None, **kw: Any) -> Any:
 
     cfg = settings()
     tune_compute(cfg)
+    for k in ("start", "end"):  # the command line's times are UTC
+        if isinstance(kw.get(k), datetime) and kw[k].tzinfo is None:
+            kw[k] = kw[k].replace(tzinfo=UTC)
     redis_url = kw.pop("redis_url") or (cfg.redis_url.get_secret_value() if cfg.redis_url else None)
     return cfg, LiveOptions(tickers=tuple(t.upper() for t in tickers or ()), home=cfg.home,
                             tracking_uri=cfg.forecast.tracking_uri(cfg.home), model_name=cfg.forecast.model_name,

@@ -195,9 +195,15 @@ def build_stack(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, clock: Clo
         desk_rec.counters, desk_rec.forecasts = stack.worker.counters, stack.forecasts
         if isinstance(kit.fills, BrokerDuties):
             kit.fills.on_mismatch = desk_rec.reconciliation_mismatch
+    if isinstance(kit.fills, BrokerDuties):
+        kit.fills.universe = frozenset(market.tickers)
     control.refresh()  # a kill file or a desk kill already there: nothing is sent
     if kit.start is not None:
         kit.start()
+    if kit.ledger is not None:
+        from tftrade.live.duties import seed_loop
+
+        seed_loop(stack.loop, kit.ledger())
     return stack, DeskParts(control, desk_rec)
 
 

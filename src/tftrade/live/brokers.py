@@ -67,6 +67,8 @@ class BrokerKit:
     """Drain the fills still in flight when a run stops (timeout in seconds)."""
     close: Callable[[], None] | None = None
     """Release the broker (stream threads, sessions)."""
+    ledger: Callable[[], Any] | None = None
+    """The journal's position ledger (a ``LotBook``) a restarted loop starts from."""
 
 
 BrokerFactory = Callable[[BrokerSettings], BrokerKit]
@@ -114,7 +116,7 @@ def alpaca_kit(settings: BrokerSettings) -> BrokerKit:
                                     partial_timeout_s=execution.partial_timeout_s,
                                     partial_policy=execution.partial_policy), settings.clock)
     return BrokerKit(broker, duties, switch=broker.kill_switch, cash=duties.cash, start=duties.start,
-                     settle=duties.settle, close=broker.close)
+                     settle=duties.settle, close=broker.close, ledger=broker.journal.ledger)
 
 
 _FACTORIES: dict[str, BrokerFactory] = {"paper": _paper, "alpaca": alpaca_kit}
