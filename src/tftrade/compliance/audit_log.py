@@ -58,6 +58,17 @@ class MemoryAuditLog:
         self._entries.append(entry)
         return entry
 
+    def append_many(self, items: Iterable[tuple[str, dict[str, Any], Iterable[str]]]) -> list[AuditEntry]:
+        """Append several entries (all or none: a bad one leaves the chain as it was)."""
+        staged = [(kind, make_body(payload, ids)) for kind, payload, ids in items]
+        out: list[AuditEntry] = []
+        last = self._entries[-1] if self._entries else None
+        for kind, body in staged:
+            last = next_entry(self.chain, last, kind, self._clock().isoformat(), body)
+            out.append(last)
+        self._entries.extend(out)
+        return out
+
     def entries(self) -> list[AuditEntry]:
         """All entries in order."""
         return list(self._entries)
