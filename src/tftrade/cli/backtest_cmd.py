@@ -153,8 +153,10 @@ def run_and_save(eng: Any, home: Path, *, tickers: list[str] | None, timeframe: 
     from tftrade.backtest.config import trading_setup
     from tftrade.backtest.runs import new_run_id, save_run
     from tftrade.backtest.workflow import ForecastSetup, backtest_store, comparison_runs
+    from tftrade.compliance.run_audit import BacktestAudit
 
     run_id = new_run_id(strategy)
+    audit = BacktestAudit(run_id, strategy_version=run_id)
     more = dict(overrides or {})
     if rebalance_every is not None:
         more.setdefault("risk.rebalance_every", rebalance_every)
@@ -168,13 +170,13 @@ def run_and_save(eng: Any, home: Path, *, tickers: list[str] | None, timeframe: 
     with progress(f"backtest ({strategy})", None) as advance:
         run = backtest_store(eng, timeframe=timeframe, start=start, end=end, tickers=tickers, strategy=strategy,
                              forecast=forecast, config=config, setup=setup, on_epoch=epoch,
-                             on_step=lambda _t: advance(1))
+                             on_step=lambda _t: advance(1), audit=audit)
     if compare and strategy == "tft":
         with progress("comparison runs: ridge forecasts, TFT without sentiment", None):
             run = comparison_runs(eng, run, timeframe=timeframe, start=start, end=end, tickers=tickers,
                                   forecast=forecast, config=config, setup=setup)
     path = save_run(home, run, run_id, eng)
-    return {"run_id": run_id, "path": str(path), "trades_stored": len(run.result.trades),
+    return {"run_id": run_id, "path": str(path), "trades_stored": len(run.result.trades), **audit.summary(),
             **run.result.summary(), **({"comparison": run.comparison} if run.comparison else {})}
 
 
@@ -210,6 +212,9 @@ def render_summary(r: dict[str, Any]) -> None:
     for note in r.get("notes", [])[:10]:
         print(f"note: {note}")
     print(f"saved to {r['path']}; render the tearsheet with: tftrade report {r['run_id']}")
+    if r.get("audit_chain"):
+        print(f"audit chain {r['audit_chain']}: {r['audit_entries']} entries; check it with: tftrade audit verify "
+              f"--chain {r['audit_chain']}")
 
 
 def _fmt(v: Any) -> str:

@@ -6,7 +6,7 @@ in one batch when the bar is marked (one transaction for an :class:`~tftrade.com
 in the order it happened:
 
 * ``fill`` — one per trade booked at the bar (exact decimals of the signed quantity, price,
-  commission, and the realised P&L of a closing trade);
+  commission, the realised P&L of a closing trade and the order's rationale, e.g. a stop's);
 * ``decision`` — the targets (weight per ticker, ``null`` = leave alone), the rationale per
   ticker, the notes, the strategy / model version and features hash when known, and the ids
   of every order the decision led to (placed or rejected by the gate);
@@ -110,7 +110,8 @@ class AuditRecorder:
             self._fills.append(("fill", {
                 "account": acct, "ticker": r.ticker, "action": r.action, "quantity": _dec(signed),
                 "price": _dec(r.price), "commission": _dec(r.commission), "timestamp_ns": r.timestamp_ns,
-                "realised_pnl": _dec(r.pnl), "strategy_version": r.strategy_version}, [r.order_id]))
+                "realised_pnl": _dec(r.pnl), "strategy_version": r.strategy_version, "rationale": r.rationale},
+                [r.order_id]))
 
     def decision(self, event: BarEvent, targets: Targets) -> None:
         """Buffer the decision (written with the ids of the orders it leads to)."""

@@ -1,0 +1,42 @@
+"""`tftrade backtest` keeps its own audit chain; `tftrade audit verify/show` read it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tftrade.cli import app
+
+pytestmark = pytest.mark.usefixtures("initialized_home")
+
+runner = CliRunner()
+
+
+def _json(args: list[str]) -> dict:  # type: ignore[type-arg]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_a_backtest_run_saves_its_audit_chain_and_audit_commands_read_it() -> None:
+    _json(["ingest", "synthetic", "--tickers", "4", "--days", "2", "--seed", "5"])
+    bt = _json(["backtest", "--strategy", "sma", "--timeframe", "1min", "--rebalance-every", "5"])
+    chain = bt["audit_chain"]
+    assert chain == bt["run_id"] and bt["audit_entries"] > bt["trades"] > 0
+    summary = json.loads((Path(bt["path"]) / "summary.json").read_text())
+    assert summary["audit_chain"] == chain and summary["audit_entries"] == bt["audit_entries"]
+    report = _json(["audit", "verify", "--chain", chain, "--expect-head", summary["audit_head"]])
+    assert report["ok"] and report["entries"] == bt["audit_entries"]
+    trades = pd.read_parquet(Path(bt["path"]) / "trades.parquet")
+    decided = trades[~trades["rationale"].fillna("").str.contains("stop-loss|take-profit")]
+    oid = str(decided["order_id"].iloc[-1])
+    story = _json(["audit", "show", "--order", oid, "--chain", chain])
+    kinds = [e["kind"] for e in story["entries"]]
+    assert kinds[0] == "decision" and "risk_check" in kinds and "order_intent" in kinds and kinds[-1] == "fill"
+    assert story["entries"][0]["payload"]["strategy_version"] == bt["run_id"]
+    # the live chain is untouched
+    assert _json(["audit", "verify"])["entries"] == 0
