@@ -40,3 +40,18 @@ def test_a_backtest_run_saves_its_audit_chain_and_audit_commands_read_it() -> No
     assert story["entries"][0]["payload"]["strategy_version"] == bt["run_id"]
     # the live chain is untouched
     assert _json(["audit", "verify"])["entries"] == 0
+
+
+def test_the_wash_sale_setting_blocks_washing_orders_and_the_run_records_why() -> None:
+    _json(["ingest", "synthetic", "--tickers", "4", "--days", "2", "--seed", "5"])
+    args = ["backtest", "--strategy", "sma", "--timeframe", "1min", "--rebalance-every", "1", "--stops", "off",
+            "--beta-min", "-3", "--max-position", "0.3"]  # a gate that lets the crossovers sell
+    off = _json(args)
+    block = _json([*args, "--set", "risk.wash_sale=block"])
+    gate = pd.read_parquet(Path(block["path"]) / "gate.parquet")
+    wash = gate[gate["reasons"].str.startswith("wash sale:")]
+    assert len(wash) > 0 and set(wash["action"]) <= {"reject"}
+    assert block["trades"] < off["trades"]
+    assert json.loads((Path(block["path"]) / "summary.json").read_text())["settings"]["risk"]["wash_sale"] == "block"
+    bad = runner.invoke(app, [*args, "--set", "risk.wash_sale=sometimes", "--json"])
+    assert bad.exit_code == 1 and "risk.wash_sale" in bad.output

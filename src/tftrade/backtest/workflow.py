@@ -30,6 +30,7 @@ from tftrade.risk.gate import GateLimits, RiskGate
 from tftrade.strategy.forecast_strategy import ForecastStrategy, StrategyConfig
 from tftrade.strategy.sentiment_input import SentimentPanel
 from tftrade.strategy.sma import SmaCrossover
+from tftrade.trading.loop import OrderCheck
 from tftrade.trading.recorder import Recorder
 
 
@@ -101,6 +102,7 @@ def backtest_store(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     on_step: Callable[[int], None] | None = None,
     audit: RunAudit | None = None,
+    order_check: Callable[[], OrderCheck] | None = None,
 ) -> BacktestRun:
     """Run a backtest on the stored bars (see the module docstring).
 
@@ -109,6 +111,8 @@ def backtest_store(
     ``forecasts_given`` skips training and trades those forecasts; ``use_sentiment=False`` gives
     the strategy no sentiment (neutral confidence). ``audit`` records the run's decisions, gate
     checks, orders and fills in its own chain (it changes neither the results nor the trades).
+    ``order_check`` makes the rule applied after the gate (the wash-sale rule of ``risk.wash_sale``),
+    a fresh one per run.
 
     Raises
     ------
@@ -155,7 +159,8 @@ def backtest_store(
         raise BacktestError("the backtest range holds fewer than two bars")
     bt = Backtest(market, strat, config=cfg, costs=costs, gate=RiskGate(limits or GateLimits()), on_step=on_step,
                   audit=None if audit is None else audit.recorder(
-                      market.tickers, gated=True, model_version=forecasts.model_version or None if forecasts else None))
+                      market.tickers, gated=True, model_version=forecasts.model_version or None if forecasts else None),
+                  check=None if order_check is None else order_check())
     result = dataclasses.replace(bt.run(), cost_model=bt.broker.costs,
                                  setup=setup.effective() if setup is not None else {})
     if model_notes:

@@ -163,6 +163,7 @@ def run_and_save(eng: Any, home: Path, *, tickers: list[str] | None, timeframe: 
     setup = trading_setup(settings_ or settings(), timeframe, more)
     config = BacktestConfig(initial_cash=cash, strategy_version=run_id)
     forecast = ForecastSetup(preset=preset, epochs=epochs, max_samples=max_samples, seed=seed, force=force_model)
+    check = wash_sale_check(setup.risk.wash_sale)
 
     def epoch(row: dict[str, float]) -> None:
         stderr.print(f"TFT epoch {int(row['epoch'])}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}")
@@ -170,14 +171,23 @@ def run_and_save(eng: Any, home: Path, *, tickers: list[str] | None, timeframe: 
     with progress(f"backtest ({strategy})", None) as advance:
         run = backtest_store(eng, timeframe=timeframe, start=start, end=end, tickers=tickers, strategy=strategy,
                              forecast=forecast, config=config, setup=setup, on_epoch=epoch,
-                             on_step=lambda _t: advance(1), audit=audit)
+                             on_step=lambda _t: advance(1), audit=audit, order_check=check)
     if compare and strategy == "tft":
         with progress("comparison runs: ridge forecasts, TFT without sentiment", None):
             run = comparison_runs(eng, run, timeframe=timeframe, start=start, end=end, tickers=tickers,
-                                  forecast=forecast, config=config, setup=setup)
+                                  forecast=forecast, config=config, setup=setup, order_check=check)
     path = save_run(home, run, run_id, eng)
     return {"run_id": run_id, "path": str(path), "trades_stored": len(run.result.trades), **audit.summary(),
             **run.result.summary(), **({"comparison": run.comparison} if run.comparison else {})}
+
+
+def wash_sale_check(mode: str) -> Any:
+    """A factory of the post-gate wash-sale check for ``risk.wash_sale`` (``None`` when it is off)."""
+    if mode == "off":
+        return None
+    from tftrade.compliance.wash_check import WashSaleCheck
+
+    return lambda: WashSaleCheck(mode)  # type: ignore[arg-type]
 
 
 def render_summary(r: dict[str, Any]) -> None:
