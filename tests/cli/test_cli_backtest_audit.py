@@ -55,3 +55,21 @@ def test_the_wash_sale_setting_blocks_washing_orders_and_the_run_records_why() -
     assert json.loads((Path(block["path"]) / "summary.json").read_text())["settings"]["risk"]["wash_sale"] == "block"
     bad = runner.invoke(app, [*args, "--set", "risk.wash_sale=sometimes", "--json"])
     assert bad.exit_code == 1 and "risk.wash_sale" in bad.output
+
+
+def test_the_run_and_its_report_carry_the_tax_alpha(tmp_path: Path) -> None:
+    _json(["ingest", "synthetic", "--tickers", "4", "--days", "2", "--seed", "5"])
+    bt = _json(["backtest", "--strategy", "sma", "--timeframe", "1min", "--rebalance-every", "1", "--stops", "off",
+                "--beta-min", "-3", "--max-position", "0.3"])
+    tax = bt["tax_alpha"]
+    assert tax["pre_tax_return"] == pytest.approx(bt["total_return"]) and tax["sales"] > 0
+    assert tax["after_tax_return"] <= tax["pre_tax_return"]
+    html = Path(_json(["report", "--out", str(tmp_path / "a.html")])["report"]).read_text()
+    assert "<h2>Tax alpha</h2>" in html and "Tax alpha: absent" not in html and "before tax" in html
+    # a run saved without the figures gets them computed from its trades when reported
+    summary_path = Path(bt["path"]) / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    del summary["tax_alpha"]
+    summary_path.write_text(json.dumps(summary))
+    html = Path(_json(["report", "--out", str(tmp_path / "b.html")])["report"]).read_text()
+    assert "Tax alpha: absent" not in html and f"{tax['pre_tax_return']:+.2%}" in html

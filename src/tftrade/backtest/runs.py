@@ -146,7 +146,7 @@ def _write_folder(tmp: Path, run: BacktestRun, run_id: str) -> None:
         }).dropna(subset=["sentiment"]).to_parquet(tmp / "sentiment.parquet")
     summary = {"run_id": run_id, "strategy": run.strategy, "timeframe": m.timeframe, **res.summary(),
                "importance": importance, "config": res.config.model_dump(), "comparison": run.comparison,
-               **(run.audit.summary() if run.audit is not None else {})}
+               **(run.audit.summary(res) if run.audit is not None else {})}
     (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False,
                                                  default=_json_default))
 

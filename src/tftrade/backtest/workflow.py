@@ -74,8 +74,9 @@ class RunAudit(Protocol):
         """The recorder the loop writes to beside the result's arrays (``model_version``: the forecaster's)."""
         ...
 
-    def summary(self) -> dict[str, object]:
-        """What the run's summary keeps about the chain (name, length, head hash)."""
+    def summary(self, result: BacktestResult | None = None) -> dict[str, object]:
+        """What the run's summary keeps about the chain (name, length, head hash) and, given the
+        result, the run's compliance figures (tax alpha)."""
         ...
 
     def store(self, conn: Connection) -> int:

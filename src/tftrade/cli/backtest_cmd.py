@@ -177,7 +177,8 @@ def run_and_save(eng: Any, home: Path, *, tickers: list[str] | None, timeframe: 
             run = comparison_runs(eng, run, timeframe=timeframe, start=start, end=end, tickers=tickers,
                                   forecast=forecast, config=config, setup=setup, order_check=check)
     path = save_run(home, run, run_id, eng)
-    return {"run_id": run_id, "path": str(path), "trades_stored": len(run.result.trades), **audit.summary(),
+    return {"run_id": run_id, "path": str(path), "trades_stored": len(run.result.trades),
+            **audit.summary(run.result),
             **run.result.summary(), **({"comparison": run.comparison} if run.comparison else {})}
 
 
@@ -245,6 +246,11 @@ def report(
     from tftrade.backtest.runs import load_run
 
     run = load_run(settings().home, run_id)
+    s = run.summary
+    if "tax_alpha" not in s and s.get("initial_equity") and s.get("total_return") is not None:  # an older run
+        from tftrade.compliance.run_tax import run_tax_alpha
+
+        s["tax_alpha"] = run_tax_alpha(run.trades, float(s["initial_equity"]), float(s["total_return"]))
     path = render_run(run, out, annualise_min_sessions)
     emit({"run_id": run.run_id, "report": str(path), "bytes": path.stat().st_size}, as_json,
          lambda r: print(f"report of {r['run_id']}: {r['report']}"))

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from tftrade.backtest.result import BacktestResult
 from tftrade.compliance.audit_log import AuditLog, MemoryAuditLog
 from tftrade.compliance.recorder import AuditRecorder
+from tftrade.compliance.run_tax import run_tax_alpha
 from tftrade.execution.manager import OrderManager
 from tftrade.execution.paper import PaperBroker
 
@@ -62,11 +64,15 @@ class BacktestAudit:
         if self._recorder is not None:
             self._recorder.flush()
 
-    def summary(self) -> dict[str, object]:
-        """The chain's name, length and head hash (kept in the run's summary to detect truncation)."""
+    def summary(self, result: BacktestResult | None = None) -> dict[str, object]:
+        """The chain's name, length and head hash (kept in the run's summary to detect truncation),
+        and with ``result`` the run's tax alpha (:func:`~tftrade.compliance.run_tax.run_tax_alpha`)."""
         entries = self.log.entries()
-        return {"audit_chain": self.chain, "audit_entries": len(entries),
-                "audit_head": entries[-1].entry_hash if entries else None}
+        out: dict[str, object] = {"audit_chain": self.chain, "audit_entries": len(entries),
+                                  "audit_head": entries[-1].entry_hash if entries else None}
+        if result is not None:
+            out["tax_alpha"] = result_tax_alpha(result)
+        return out
 
     def store(self, conn: Connection) -> int:
         """Write the chain into the database in ``conn``'s transaction; return the number of entries.
@@ -81,3 +87,9 @@ class BacktestAudit:
         self.finish()
         engine = conn.engine
         return AuditLog(engine, self.chain).adopt(self.log.entries(), conn=conn)
+
+
+def result_tax_alpha(result: BacktestResult) -> dict[str, object]:
+    """The tax alpha of a finished run (pre-tax return: the run's total return net of costs)."""
+    cash = float(result.config.initial_cash)
+    return run_tax_alpha(result.trades_frame(), cash, float(result.equity[-1] / cash - 1.0))
