@@ -361,7 +361,8 @@ def test_tax_alpha_section_shows_after_vs_pre_tax_gains_by_term_and_deferred_los
                  "37% on net short-term", "20% on net long-term", "100,000.00", "-2,500.50", "812.25", "400.10",
                  "3 short-sale trades", "2023", "13,875.00"):
         assert text in section, text
-    absent = build_html(dataclasses.replace(base, summary={k: v for k, v in (base.summary or {}).items() if k != "tax_alpha"}))
+    without = {k: v for k, v in (base.summary or {}).items() if k != "tax_alpha"}
+    absent = build_html(dataclasses.replace(base, summary=without))
     assert "Tax alpha: absent" in absent
-    broken = build_html(dataclasses.replace(base, summary={**(base.summary or {}), "tax_alpha": {"error": "bad lots"}}))
+    broken = build_html(dataclasses.replace(base, summary={**without, "tax_alpha": {"error": "bad lots"}}))
     assert "Tax alpha: absent (bad lots)" in broken
