@@ -63,8 +63,9 @@ class MemoryAuditLog:
         staged = [(kind, make_body(payload, ids)) for kind, payload, ids in items]
         out: list[AuditEntry] = []
         last = self._entries[-1] if self._entries else None
+        now = self._clock().isoformat()  # one batch, one time
         for kind, body in staged:
-            last = next_entry(self.chain, last, kind, self._clock().isoformat(), body)
+            last = next_entry(self.chain, last, kind, now, body)
             out.append(last)
         self._entries.extend(out)
         return out
