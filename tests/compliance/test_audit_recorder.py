@@ -72,9 +72,9 @@ def test_a_backtest_writes_decisions_checks_orders_and_fills_and_the_chain_verif
     assert len(resized) == len(res.gate_events) > 0
     assert [(p["ticker"], p["action"], p["requested"], p["approved"]) for p in resized] == [
         (g.ticker, g.action, g.requested, g.approved) for g in res.gate_events]
-    # the decision names the targets (NaN = leave alone → null), the rationale and the model
+    # the decision names the targets it sets (NaN = leave alone: not listed), the rationale and the model
     d = next(e.payload for e in entries if e.kind == "decision")
-    assert d["targets"]["T3"] is None and d["targets"]["T0"] == pytest.approx(0.3)
+    assert "T3" not in d["targets"] and d["targets"]["T0"] == pytest.approx(0.3)
     assert d["rationale"]["T0"] == "momentum up" and "T3" not in d["rationale"]
     assert (d["model_version"], d["features_hash"], d["strategy_version"]) == ("tft-7", "abc", "v-test")
     assert "book rotated" in d["notes"]

@@ -42,7 +42,7 @@ from tftrade.trading.config import TradingConfig
 from tftrade.trading.errors import TradingError
 from tftrade.trading.feed import BarEvent
 from tftrade.trading.fills import BarFills
-from tftrade.trading.loop import TradingLoop
+from tftrade.trading.loop import OrderCheck, TradingLoop
 from tftrade.trading.recorder import FanOutRecorder, Recorder
 
 
@@ -57,7 +57,8 @@ class Backtest:
     ``gate=None`` trades the strategy's targets unchecked (used by the peer benchmark).
     ``audit`` is an extra recorder (e.g. :class:`~tftrade.compliance.recorder.AuditRecorder`)
     that receives everything the loop records beside the result's arrays; ``None`` (the
-    default) records the arrays only.
+    default) records the arrays only. ``check`` is a rule applied after the gate (the wash-sale
+    rule, :class:`~tftrade.compliance.wash_check.WashSaleCheck`); ``None`` (the default) applies none.
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class Backtest:
         gate: RiskGate | None = None,
         on_step: Callable[[int], None] | None = None,
         audit: Recorder | None = None,
+        check: OrderCheck | None = None,
     ) -> None:
         self.market, self.strategy = market, strategy
         self.config = config or BacktestConfig()
@@ -80,7 +82,8 @@ class Backtest:
         self.recorder = ArrayRecorder(market.n_times, market.n_tickers)
         recorder: Recorder = self.recorder if audit is None else FanOutRecorder(self.recorder, audit)
         self.loop = TradingLoop(market.tickers, strategy, self.manager, BarFills(self.broker), self.clock,
-                                config=trading_config(self.config), gate=gate, recorder=recorder)
+                                config=trading_config(self.config), gate=gate, recorder=recorder,
+                                check=check)
         self._on_step = on_step
 
     def run(self) -> BacktestResult:

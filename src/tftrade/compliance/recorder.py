@@ -6,8 +6,8 @@ in one batch when the bar is marked (one transaction for an :class:`~tftrade.com
 in the order it happened:
 
 * ``fill`` — one per trade booked at the bar (exact decimals of the signed quantity, price,
-  commission, and the realised P&L of a closing trade);
-* ``decision`` — the targets (weight per ticker, ``null`` = leave alone), the rationale per
+  commission, the realised P&L of a closing trade and the order's rationale, e.g. a stop's);
+* ``decision`` — the targets (weight per ticker it sets; a ticker left alone is not listed), the rationale per
   ticker, the notes, the strategy / model version and features hash when known, and the ids
   of every order the decision led to (placed or rejected by the gate);
 * ``risk_check`` — the gate's verdict per order: ``resize`` / ``reject`` with the requested and
@@ -36,6 +36,8 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 from tftrade.compliance.audit_log import AuditSink
 from tftrade.core.orders import OrderStatus, TradeRecord
@@ -110,7 +112,8 @@ class AuditRecorder:
             self._fills.append(("fill", {
                 "account": acct, "ticker": r.ticker, "action": r.action, "quantity": _dec(signed),
                 "price": _dec(r.price), "commission": _dec(r.commission), "timestamp_ns": r.timestamp_ns,
-                "realised_pnl": _dec(r.pnl), "strategy_version": r.strategy_version}, [r.order_id]))
+                "realised_pnl": _dec(r.pnl), "strategy_version": r.strategy_version, "rationale": r.rationale},
+                [r.order_id]))
 
     def decision(self, event: BarEvent, targets: Targets) -> None:
         """Buffer the decision (written with the ids of the orders it leads to)."""
@@ -191,8 +194,9 @@ class AuditRecorder:
         return items
 
     def _decision_payload(self, ts: int, targets: Targets, notes: Iterable[str]) -> dict[str, Any]:
-        tickers = self.tickers
-        weights = {t: _num(float(w)) for t, w in zip(tickers, targets.weights, strict=False)}
+        tickers, w = self.tickers, np.asarray(targets.weights, dtype=np.float64)
+        set_ = np.flatnonzero(np.isfinite(w)).tolist()  # NaN = leave alone: not listed (keeps entries small)
+        weights = {tickers[i]: float(w[i]) for i in set_ if i < len(tickers)}
         rationale = {t: r for t, r in zip(tickers, targets.rationale, strict=False) if r}
         return {"decided_ns": ts, "strategy_version": self.strategy_version, "model_version": self.model_version,
                 "features_hash": self.features_hash, "targets": weights, "rationale": rationale,
