@@ -11,6 +11,10 @@ For each bus, three figures over ``tickers x minutes`` minute bars (all inside X
    by the real :class:`~tftrade.live.ingest_worker.IngestWorker`, wall time from the first publish
    until every bar is stored, with the producer running at the same time.
 
+Then (``--no-worker-alone`` to skip) **worker alone**: one worker's ``handle`` on already decoded
+batches of ``--batch`` bars, no bus and no producer, and the conversion + validation part of it alone
+(the difference is the store write) — where the pipeline's time goes.
+
 ``redis-packed`` is Redis with ``pack=--pack`` messages per stream entry (one ``XADD`` and one entry
 to read and ack per ``pack`` messages). Redis runs its ``--consumers`` consumers as separate
 processes (one consumer group, each its own connection and database engine), as ``tftrade worker
@@ -38,13 +42,14 @@ import numpy as np
 from sqlalchemy import text
 
 from tftrade.core.calendar import TradingCalendar
-from tftrade.live.ingest_worker import IngestWorker, IngestWorkerConfig
+from tftrade.data.validation import validate_bars
+from tftrade.live.ingest_worker import BarColumns, IngestWorker, IngestWorkerConfig
 from tftrade.store.engine import make_engine
 from tftrade.store.migrate import upgrade
-from tftrade.stream.bus import Bus
+from tftrade.stream.bus import Bus, make_delivery
 from tftrade.stream.consumer import ConsumerConfig, run_consumer
 from tftrade.stream.memory import InMemoryBus
-from tftrade.stream.messages import BarMessage, Message
+from tftrade.stream.messages import BarMessage, Message, encode
 from tftrade.stream.redis_bus import RedisStreamsBus
 
 REDIS_URL = os.environ.get("TFTRADE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -174,6 +179,31 @@ def pipeline_memory(db_url: str, batches: list[list[Message]], consumers: int, b
     return elapsed
 
 
+def worker_alone(db_url: str, batches: list[list[Message]], batch: int) -> tuple[float, float]:
+    """One ingest worker's ``handle`` on decoded batches, no bus: (bars/s stored, bars/s validated only).
+
+    The second figure runs only the worker's conversion and ``validate_bars`` on the same batches, so
+    the difference is the store write (``insert_bars`` + commit).
+    """
+    flat = [m for minute in batches for m in minute]
+    deliveries = [make_delivery("market_data", str(k), encode(m)) for k, m in enumerate(flat)]
+    chunks = [deliveries[k : k + batch] for k in range(0, len(deliveries), batch)]
+    engine = make_engine(db_url)
+    worker = IngestWorker(InMemoryBus(), engine)
+    t0 = time.perf_counter()
+    for chunk in chunks:
+        worker.handle(chunk)
+    stored_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for chunk in chunks:
+        bars = [d.message for d in chunk if isinstance(d.message, BarMessage)]
+        for (tf, _), frame in BarColumns.of(bars).frames().items():
+            validate_bars(frame, tf)
+    checked_s = time.perf_counter() - t0
+    engine.dispose()
+    return len(flat) / stored_s, len(flat) / checked_s
+
+
 def _stored(engine: Any) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM stocks_minute_candlesticks")).scalar_one())
@@ -188,6 +218,8 @@ def main() -> None:
     ap.add_argument("--consumers", type=int, default=2)
     ap.add_argument("--store", choices=["postgresql", "sqlite"], default="postgresql")
     ap.add_argument("--batch", type=int, default=5000, help="messages per consumer read")
+    ap.add_argument("--worker-alone", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time one ingest worker on decoded batches without a bus (and validation alone)")
     args = ap.parse_args()
     batches = make_minutes(args.tickers, args.minutes)
     total = sum(len(b) for b in batches)
@@ -223,6 +255,15 @@ def main() -> None:
             print(f"{label:>14}: publish {total / pub_s:>10,.0f} bars/s | publish->consume->ack "
                   f"{total / rt_s:>10,.0f} bars/s | publish->consume->validate->store {total / pipe_s:>10,.0f} bars/s "
                   f"({pipe_s:.2f} s)")
+        if args.worker_alone:
+            url, drop = store_url(args.store, tmp)
+            upgrade(make_engine(url))
+            try:
+                stored, checked = worker_alone(url, batches, args.batch)
+            finally:
+                drop()
+            print(f"{'worker alone':>14}: decoded batches -> validate -> store {stored:>10,.0f} bars/s | "
+                  f"conversion + validation only {checked:>10,.0f} bars/s (one consumer, no bus)")
     print(f"load after: {os.getloadavg()[0]:.1f} (shared machine: figures move with the neighbours' load)")
 
 

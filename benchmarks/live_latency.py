@@ -120,7 +120,9 @@ def main() -> None:
     sm = generate_market(SyntheticConfig(n_tickers=args.tickers, days=days, seed=5))
     bars = sm.bars_frame()
     universe = bars[~bars["ticker"].str.startswith("^")]
-    market = from_frame(universe, timeframe="1min")
+    # the generator's GICS-like sectors: with one "Unknown" sector its 25 % cap would hold 25 % of the book
+    # and every decision would also relax the beta floor (two LPs and a second solve)
+    market = from_frame(universe, timeframe="1min", sectors={s.ticker: s.sector for s in sm.securities})
     trained = fit(panel_from_bars(universe, "1min"), mc, TrainConfig(max_epochs=1, max_samples_per_epoch=512))
     print(f"setup: {args.tickers} tickers, {market.n_times} bars, preset {args.preset} "
           f"(context {mc.context}, horizon {mc.horizon}); fitted in {time.perf_counter() - t0:.1f} s",

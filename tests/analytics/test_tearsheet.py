@@ -94,6 +94,9 @@ SUMMARY = {
     "stops": {"stop_loss_exits": 3.0, "stop_loss_pnl": -1500.0, "stop_loss_turnover": 0.2, "take_profit_exits": 2.0,
               "take_profit_pnl": 900.0, "take_profit_turnover": 0.1},
     "settings": {"risk": {"max_position": 0.05}, "costs": {"half_spread_bps": 2.0}, "stops": {"mode": "atr"}},
+    "tax_alpha": {"pre_tax_return": 0.12, "after_tax_return": 0.1, "tax": "20000.00", "tax_drag": 0.02,
+                  "short_term_gains": "54054.05", "long_term_gains": "0.00", "disallowed_in_year": "0.00",
+                  "deferred_losses": "0.00", "sales": 5, "rates": {"short_term": "0.37", "long_term": "0.20"}},
 }
 
 
@@ -339,3 +342,27 @@ def test_costs_settings_and_comparison_sections() -> None:
                  "gross exposure", "net exposure", "cash (mean / final)"):
         assert text in costs
     assert "ridge, no sentiment" in html and "risk.max_position" in html
+
+
+def test_tax_alpha_section_shows_after_vs_pre_tax_gains_by_term_and_deferred_losses() -> None:
+    base = _synthetic()
+    tax = {"pre_tax_return": 0.1, "after_tax_return": 0.063, "tax": "37000.00", "tax_drag": 0.037,
+           "short_term_gains": "100000.00", "long_term_gains": "-2500.50", "disallowed_in_year": "812.25",
+           "deferred_losses": "400.10", "sales": 12, "method": "fifo", "skipped_short_trades": 3,
+           "rates": {"short_term": "0.37", "long_term": "0.20"},
+           "years": [{"year": 2023, "short_term_gains": "60000.00", "long_term_gains": "0.00", "disallowed": "812.25",
+                      "sales": 8, "tax": "22200.00"},
+                     {"year": 2024, "short_term_gains": "40000.00", "long_term_gains": "-2500.50",
+                      "disallowed": "0.00", "sales": 4, "tax": "13875.00"}]}
+    html = build_html(dataclasses.replace(base, summary={**(base.summary or {}), "tax_alpha": tax}))
+    section = html[html.index("<h2>Tax alpha</h2>"):html.index("<h2>Where the return comes from")]
+    assert html.index("<h2>Costs, exposure and turnover</h2>") < html.index("<h2>Tax alpha</h2>")
+    for text in ("After tax <b>+6.30%</b> vs <b>+10.00%</b> before tax", "37,000.00", "3.70% of initial equity",
+                 "37% on net short-term", "20% on net long-term", "100,000.00", "-2,500.50", "812.25", "400.10",
+                 "3 short-sale trades", "2023", "13,875.00"):
+        assert text in section, text
+    without = {k: v for k, v in (base.summary or {}).items() if k != "tax_alpha"}
+    absent = build_html(dataclasses.replace(base, summary=without))
+    assert "Tax alpha: absent" in absent
+    broken = build_html(dataclasses.replace(base, summary={**without, "tax_alpha": {"error": "bad lots"}}))
+    assert "Tax alpha: absent (bad lots)" in broken

@@ -142,6 +142,20 @@ def test_an_old_schema_is_not_migrated_behind_the_users_back(initialized_home: P
     eng.dispose()
 
 
+def test_a_schema_from_a_newer_tftrade_asks_for_a_newer_tftrade(initialized_home: Path) -> None:
+    eng = make_engine(f"sqlite:///{initialized_home / 'tftrade.db'}")
+    with eng.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9a9b'")  # as a later release would leave it
+    for args in (["data", "summary", "--json"], ["db", "init", "--json"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, args
+        error = json.loads(result.stdout)
+        assert error["kind"] == "store" and "revision 9a9b, which this tftrade does not know" in error["error"]
+        assert "upgrade tftrade" in error["error"] and "db init" not in error["error"]
+    assert current_revision(eng) == "9a9b"  # nothing was changed
+    eng.dispose()
+
+
 @pytest.mark.usefixtures("initialized_home")
 @pytest.mark.parametrize(
     ("args", "kind"),

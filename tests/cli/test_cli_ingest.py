@@ -108,3 +108,21 @@ def test_bad_options_are_one_line(tmp_path: Path, args: list[str], message: str)
     p.write_text(HEADER + "2024-01-03 10:00,AAPL,10,11,9,10.5,100\n")
     result = runner.invoke(app, ["ingest", "csv", str(p), *args])
     assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.output
+
+
+def test_several_files_one_broken_the_others_are_stored_and_reported(tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "2024-03-05 09:30:00,AAPL,10,11,9,10.5,100\n2024-03-05 09:31:00,AAPL,10,11,9,10.5,100\n")
+    broken = tmp_path / "broken.csv"
+    broken.write_text(HEADER)
+    later = tmp_path / "later.csv"
+    later.write_text(HEADER + "2024-03-05 09:30:00,MSFT,10,11,9,10.5,100\n")
+    result = runner.invoke(app, ["ingest", "csv", str(good), str(broken), str(later), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)  # one document: what was stored, and what failed
+    assert [(f["source"].rsplit("/", 1)[-1], f["inserted"]) for f in report["files"]] == [("good.csv", 2),
+                                                                                         ("later.csv", 1)]
+    assert report["failed"] == [{"source": str(broken), "status": "failed",
+                                 "error": f"{broken}: no rows of data after the header"}]
+    summary = json.loads(runner.invoke(app, ["data", "summary", "--json"]).stdout)
+    assert sorted(t["ticker"] for t in summary["tickers"]) == ["AAPL", "MSFT"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import date, timedelta
@@ -60,6 +61,35 @@ def test_pdf_has_one_page_per_14_rows_per_box_and_the_form_text(tmp_path: Path) 
                  b"(Example Fund)", b"(W)", b"(Form 8949 \\(2024\\))", b"(Schedule D \\(Form 1040\\))"):
         assert text in data
     assert data.rstrip().endswith(b"%%EOF")
+
+
+def test_pdf_text_stays_inside_its_column(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tftrade.compliance import form8949_pdf
+    from tftrade.compliance.pdf_canvas import PdfCanvas, text_width
+
+    drawn: list[tuple[float, float, str, float, bool, str]] = []
+    original = PdfCanvas.text
+
+    def record(self, x, y, text, size=7, bold=False, align="left", *args, **kw):  # type: ignore[no-untyped-def]
+        drawn.append((x, y, text, size, bold, align))
+        return original(self, x, y, text, size, bold, align, *args, **kw)
+
+    monkeypatch.setattr(PdfCanvas, "text", record)
+    txns = [Transaction("A", "BIG", date(2024, 1, 2), "buy", D(100_000), D("99.99"), D(0), "b1"),
+            Transaction("A", "BIG", date(2024, 3, 1), "sell", D(100_000), D("90.00"), D(0), "s1"),
+            Transaction("A", "BIG", date(2024, 3, 15), "buy", D(100_000), D("91.00"), D(0), "b2")]
+    render_pdf(form_8949(build_ledger(txns).dispositions(), 2024), tmp_path / "f.pdf", "Example Fund")
+    edges = form8949_pdf._EDGES
+    cells = 0
+    for x, _y, text, size, bold, align in drawn:
+        for left, right in itertools.pairwise(edges):
+            if align == "center" and abs(x - (left + right) / 2) < 0.01 and left > edges[0]:
+                cells += 1
+                assert text_width(text, size, bold) <= right - left - 1, (text, size, right - left)
+            if align == "right" and abs(x - (right - 3)) < 0.01:
+                cells += 1
+                assert text_width(text, size, bold) <= right - left - 4, (text, size, right - left)
+    assert cells > 20  # the headers of (b)-(h) and the amounts were all checked
 
 
 def test_txf_records() -> None:

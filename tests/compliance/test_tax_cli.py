@@ -130,3 +130,29 @@ def test_check_and_harvest_commands(tmp_path: Path) -> None:
     assert (trade["ticker"], trade["loss"], trade["substitute"]) == ("SPY", "5000", "VOO")
     result = runner.invoke(app, ["tax", "harvest", "--price", "SPY", "--substitute", "SPY=VOO", "--date", "2025-11-03"])
     assert result.exit_code == 1 and "KEY=VALUE" in result.output
+
+
+def test_a_fill_that_does_not_book_is_named_by_its_row(tmp_path: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text("date,ticker,side,quantity,price\n2024-01-02,X,buy,1,10\n2024-03-01,Y,buy,1,10\n")
+    assert _run(["tax", "import", str(first)])["inserted"] == 2
+    oversell = tmp_path / "oversell.csv"
+    oversell.write_text("date,ticker,side,quantity,price\n\n2024-03-05,Y,buy,1,10\n2024-03-06,X,sell,2,11\n")
+    result = runner.invoke(app, ["tax", "import", str(oversell), "--json"])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error.startswith("oversell.csv row 4: sells 2 X") and "r-" not in error
+    older = tmp_path / "older.csv"  # Y on 2024-02-01 is older than the stored 2024-03-01
+    older.write_text("date,ticker,side,quantity,price\n2024-02-01,Y,buy,1,10\n")
+    error = json.loads(runner.invoke(app, ["tax", "import", str(older), "--json"]).stdout)["error"]
+    assert error.startswith("older.csv row 2: Y trade dated 2024-02-01") and "already imported" in error
+    assert len(_run(["tax", "lots"])["lots"]) == 2  # nothing of the refused files was stored
+
+
+def test_audit_tail_json_carries_full_hashes_that_match_verify(tmp_path: Path) -> None:
+    _run(["tax", "import", str(_files(tmp_path))])
+    head = _run(["audit", "verify"])["head_hash"]
+    tail = _run(["audit", "tail", "-n", "5"])["entries"]
+    assert tail[-1]["hash"] == head and len(head) == 64 and tail[-1]["orders"] == []
+    shown = runner.invoke(app, ["audit", "tail"])
+    assert shown.exit_code == 0 and head[:16] in shown.output

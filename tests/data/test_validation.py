@@ -65,3 +65,30 @@ def test_daily_bar_on_a_holiday_is_rejected() -> None:
 def test_prices_become_exact_integer_ticks() -> None:
     r = validate_bars(_frame(open=[10.1234, 10.0], low=[9.0, 9.0]), "1min")
     assert r.good["open"].tolist() == [101234, 100000]
+
+
+@pytest.mark.parametrize("volume", [2.0**63, 1e20, float("inf")])
+def test_a_numeric_volume_beyond_bigint_is_rejected_not_wrapped(volume: float) -> None:
+    r = validate_bars(_frame(volume=[100.0, volume]), "1min")
+    assert len(r.good) == 1 and r.good["volume"].tolist() == [100]
+    assert r.rejects["reason"].iloc[0] == f"volume {volume} does not fit a 64-bit integer"
+    assert r.rejects["kind"].iloc[0] == "volume does not fit"
+
+
+def test_the_largest_float_volume_below_two_to_the_63_is_kept() -> None:
+    below = float(2**63 - 1024)  # the float just under 2**63
+    r = validate_bars(_frame(volume=[100.0, below]), "1min")
+    assert r.good["volume"].tolist() == [100, 2**63 - 1024]
+
+
+def test_session_calendar_is_built_once_per_range_and_agrees_with_the_calendar() -> None:
+    from datetime import date
+
+    from tftrade.core.calendar import TradingCalendar
+    from tftrade.data.validation import session_calendar
+
+    a, b = session_calendar(date(2024, 11, 25), date(2024, 11, 29)), session_calendar(date(2024, 11, 25),
+                                                                                      date(2024, 11, 29))
+    assert a is b
+    ref = TradingCalendar(date(2024, 11, 25), date(2024, 11, 29))
+    assert a.sessions == ref.sessions and (a.closes_ns() == ref.closes_ns()).all()

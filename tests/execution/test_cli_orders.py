@@ -101,3 +101,16 @@ def test_paper_views_are_the_journal(_isolated_home: Path) -> None:
     assert run("kill", "--reason", "drill")["engaged"] is True
     bad = runner.invoke(app, ["orders", "--broker", "ib", "--json"])
     assert bad.exit_code == 1 and "unknown broker 'ib'" in bad.stdout
+
+
+@pytest.mark.parametrize("command", [["orders"], ["positions"], ["reconcile"]])
+def test_wrong_alpaca_keys_are_one_clear_error_not_an_internal_one(env: FakeAlpaca, command: list[str]) -> None:
+    env.secret_key = "the-keys-were-rotated"  # the configured secret is now wrong: 401 on every request
+    result = runner.invoke(app, [*command, "--broker", "alpaca", "--json"])
+    assert result.exit_code == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    error = json.loads(lines[0])
+    assert error["kind"] == "broker_auth", error
+    assert "Alpaca rejected the API keys" in error["error"] and "TFTRADE_VENDORS__ALPACA_SECRET_KEY" in error["error"]
+    assert "internal" not in error["error"] and "fake-secret" not in result.output and env.key_id not in result.output

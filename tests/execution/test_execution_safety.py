@@ -247,3 +247,19 @@ def test_reconcile_with_broker_down_halts(fake_alpaca: FakeAlpaca, sqlite_engine
         assert not report.in_sync and report.unreachable == ("<broker>",) and "unreachable" in jb.halt_reason()
         fake_alpaca.faults.clear()
         assert reconcile(jb).in_sync and jb.halt_reason() == ""
+
+
+def test_reconcile_correct_sends_nothing_while_the_kill_switch_is_engaged(fake_alpaca: FakeAlpaca,
+                                                                         sqlite_engine: Engine,
+                                                                         tmp_path: Path) -> None:
+    fake_alpaca.set_position("NVDA", 4.0, 120.0)  # the ledger holds none: correct would sell 4
+    switch = KillSwitch(file=tmp_path / "KILL")
+    switch.engage("drawdown breaker: -12.0% from peak")
+    with make_alpaca(fake_alpaca) as b:
+        jb = JournaledBroker(b, OrderJournal(sqlite_engine), name="alpaca", kill_switch=switch)
+        report = reconcile(jb, policy="correct")
+        assert report.corrections == () and not report.in_sync
+        assert "kill switch engaged" in report.halted and "1 position difference(s) not corrected" in report.halted
+        assert fake_alpaca.created == 0  # no order reached the broker
+        switch.release()
+        assert reconcile(jb, policy="correct").corrections  # released: the correction goes out

@@ -128,3 +128,22 @@ def test_cors_is_closed_by_default(service: Service) -> None:
     r = service.client.options("/predictions", headers={"Origin": "https://evil.example",
                                                         "Access-Control-Request-Method": "GET"})
     assert "access-control-allow-origin" not in {k.lower() for k in r.headers}
+
+
+def test_control_routes_need_no_body(service: Service) -> None:
+    h = {"X-API-Key": service.keys["admin"]}
+    r = service.client.post("/pause", headers=h)  # curl -X POST /pause
+    assert r.status_code == 200, r.text
+    assert r.json()["control"]["paused"] is True
+    assert service.client.post("/resume", headers=h).json()["control"]["paused"] is False
+    killed = service.client.post("/kill", headers=h)
+    assert killed.status_code == 200 and killed.json()["control"]["killed"] is True
+    assert service.client.post("/pause", headers=h, json={"bogus": 1}).status_code == 422  # still strict
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(service: Service) -> None:
+    h = {"X-API-Key": service.keys["read"]}
+    r = service.client.get("/no-such-route", headers=h)
+    assert r.status_code == 404 and r.json() == {"error": "no such route", "kind": "not_found"}
+    r = service.client.delete("/predictions", headers=h)
+    assert r.status_code == 405 and r.json()["kind"] == "method_not_allowed" and "allow" in r.headers

@@ -5,15 +5,17 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import Engine
 
-from tftrade.live.ingest_worker import IngestWorker, IngestWorkerConfig
+from tftrade.live.ingest_worker import BarColumns, IngestWorker, IngestWorkerConfig, _late_bars
 from tftrade.store.bars import read_bars
 from tftrade.store.runs import list_quarantine, list_runs
-from tftrade.stream.bus import Bus
+from tftrade.stream.bus import Bus, make_delivery
 from tftrade.stream.memory import InMemoryBus
-from tftrade.stream.messages import BarMessage, MalformedFrame
+from tftrade.stream.messages import BarMessage, MalformedFrame, encode
 
 T0 = int(pd.Timestamp("2024-01-02 15:00", tz="UTC").value)  # 10:00 New York
 MIN = 60_000_000_000
@@ -118,3 +120,57 @@ def test_a_message_the_store_keeps_refusing_is_quarantined_and_the_rest_stored(s
     q = list_quarantine(sqlite_engine)["rows"]
     assert len(q) == 1 and '"ticker":"BAD"' in q[0]["raw"] and "numeric field overflow" in q[0]["reason"]
     assert bus.pending("market_data", "ingest") == 0
+
+
+def _late_reference(tickers: list[str], times: list[int], newest: dict[str, int]) -> int:
+    late = 0
+    for t, ns in zip(tickers, times, strict=True):
+        if t in newest and ns < newest[t]:
+            late += 1
+        newest[t] = max(newest.get(t, ns), ns)
+    return late
+
+
+@pytest.mark.parametrize("in_order", [True, False])
+def test_late_count_matches_bar_by_bar_over_batches(in_order: bool) -> None:
+    rng = np.random.default_rng(3)
+    fast: dict[str, int] = {}
+    slow: dict[str, int] = {}
+    for _ in range(30):
+        n = int(rng.integers(0, 40))
+        tickers = rng.choice(["A", "B", "C", "D"], n).tolist()
+        times = (T0 + rng.integers(0, 50, n) * MIN).tolist()
+        if in_order:
+            times = sorted(times)  # each ticker in time order: the vectorised path
+        expected = _late_reference(tickers, times, slow)
+        got = _late_bars(np.array(tickers, dtype=object), np.array(times, dtype=np.int64), fast)
+        assert (got, fast) == (expected, slow)
+
+
+def test_a_mixed_batch_is_split_per_timeframe_and_source_and_only_minute_bars_are_session_checked(
+        sqlite_engine: Engine) -> None:
+    day = int(pd.Timestamp("2024-01-02", tz="America/New_York").value)
+    msgs = [bar("AAPL", 0), BarMessage("AAPL", day, 10.0, 11.0, 9.0, 10.5, 1e6, timeframe="1d", source="eod"),
+            BarMessage("AAPL", T0 - 120 * MIN, 10.0, 11.0, 9.0, 10.5, 5.0, timeframe="1m", source="test"),  # 08:00
+            BarMessage("MSFT", T0 + MIN, 10.0, 11.0, 9.0, 10.5, 5.0, timeframe="minute", source="other")]
+    cols = BarColumns.of(msgs)
+    assert cols.is_minute().tolist() == [True, False, True, True]
+    frames = cols.frames()
+    assert {k: f["raw_row"].tolist() for k, f in frames.items()} == {
+        ("1min", "test"): [0, 2], ("1day", "eod"): [1], ("1min", "other"): [3]}
+    worker = IngestWorker(InMemoryBus(), sqlite_engine)
+    worker.handle([make_delivery("market_data", str(k), encode(m)) for k, m in enumerate(msgs)])
+    assert (worker.counters.inserted, worker.counters.outside_session, worker.counters.quarantined) == (3, 1, 0)
+    stored = read_bars(sqlite_engine, ["AAPL"], "1day")
+    assert len(stored) == 1 and stored["volume"].tolist() == [1_000_000]
+
+
+def test_a_volume_too_large_for_bigint_is_quarantined_not_wrapped(sqlite_engine: Engine) -> None:
+    worker = IngestWorker(InMemoryBus(), sqlite_engine)
+    msgs = [bar("AAPL", 0), BarMessage("AAPL", T0 + MIN, 10.0, 11.0, 9.0, 10.5, 1e20, source="test"),
+            BarMessage("AAPL", T0 + 2 * MIN, 10.0, 11.0, 9.0, 10.5, 2.0**63, source="test")]
+    worker.handle([make_delivery("market_data", str(k), encode(m)) for k, m in enumerate(msgs)])
+    assert (worker.counters.inserted, worker.counters.quarantined) == (1, 2)
+    reasons = sorted(r["reason"] for r in list_quarantine(sqlite_engine)["rows"])
+    assert reasons == ["volume 1e+20 does not fit a 64-bit integer",
+                       "volume 9.223372036854776e+18 does not fit a 64-bit integer"]

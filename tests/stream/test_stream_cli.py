@@ -101,3 +101,19 @@ def test_stream_tail_prints_what_another_process_published(redis_url: str, redis
     assert events[0]["event"] == "message" and events[0]["client_order_id"] == "o-1" and events[0]["type"] == "fill"
     assert events[1]["event"] == "undecodable" and events[1]["raw"] == "garbage"
     assert events[-1] == {**events[-1], "event": "stopped", "messages": 2}
+
+
+def test_stream_replay_of_nothing_says_so_in_one_line_naming_real_commands() -> None:
+    tickers = ["NOSUCHTICKER1", "NOSUCHTICKER2", "NOSUCHTICKER3", "NOSUCHTICKER4"]
+    result = runner.invoke(app, ["stream", "replay", *tickers, "--json"])
+    assert result.exit_code == 0, result.output
+    assert lines(result.stdout)[-1]["bars"] == 0
+    said = result.stderr.strip().splitlines()
+    assert len(said) == 1, said  # one line, even on an 80-column (or no) terminal
+    assert "NOSUCHTICKER4" in said[0] and "tftrade ingest synthetic" in said[0] and "data synthetic" not in said[0]
+
+
+def test_stream_replay_refuses_an_end_before_the_start() -> None:
+    result = runner.invoke(app, ["stream", "replay", "--start", "2024-03-02", "--end", "2024-03-01", "--json"])
+    assert result.exit_code == 1
+    assert "is not after --start" in json.loads(result.stdout)["error"]

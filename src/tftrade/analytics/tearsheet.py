@@ -3,13 +3,14 @@
 :func:`render_tearsheet` writes one HTML file with plotly.js inlined (no CDN, no
 network), in this order: headline metrics (strategy vs benchmark), equity vs benchmark
 (linear/log switch), drawdown, monthly returns (daily when the run covers less than two
-months), exposures (weight by sector, beta), forecast fan chart, variable importance,
-sentiment vs price, Brinson attribution, trades (last 500, with rationale), risk-gate
-events, notes. An optional section whose input is ``None`` or empty is replaced by a
-line saying it is absent. Series longer than 5,000 points (1,000 per ticker in the
-per-ticker charts) are downsampled and the chart says so. The file is written
-atomically (temporary file in the same directory, then rename), so a failed render
-never leaves a half-written or clobbered report.
+months), exposures (weight by sector, beta), costs, tax alpha (the run summary's
+``tax_alpha``: after- vs pre-tax return, short- and long-term gains, washed and deferred
+losses), forecast fan chart, variable importance, sentiment vs price, Brinson attribution,
+trades (last 500, with rationale), risk-gate events, notes. An optional section whose
+input is ``None`` or empty is replaced by a line saying it is absent. Series longer than
+5,000 points (1,000 per ticker in the per-ticker charts) are downsampled and the chart
+says so. The file is written atomically (temporary file in the same directory, then
+rename), so a failed render never leaves a half-written or clobbered report.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from tftrade.analytics.tearsheet_tables import (
     gate_table,
     metrics_table,
     settings_table,
+    tax_alpha_table,
     trades_table,
 )
 
@@ -60,7 +62,7 @@ __all__ = ["SECTION_TITLES", "TearsheetData", "absent_line", "build_html", "rend
 
 SECTION_TITLES = (
     "Headline metrics", "Equity vs benchmark", "Drawdown", "Period returns", "Exposures",
-    "Costs, exposure and turnover", "Where the return comes from", "Forecast fan chart",
+    "Costs, exposure and turnover", "Tax alpha", "Where the return comes from", "Forecast fan chart",
     "Variable importance", "Sentiment vs price", "Attribution", "Trades", "Risk-gate events", "Settings", "Notes",
 )
 
@@ -151,6 +153,15 @@ def _costs(d: TearsheetData) -> str:
     return "".join(parts)
 
 
+def _tax(d: TearsheetData) -> str:
+    tax = None if d.summary is None else d.summary.get("tax_alpha")
+    if not tax:
+        return absent_line("Tax alpha", "no tax figures in the run's summary (`tftrade report` adds them)")
+    if tax.get("error"):
+        return absent_line("Tax alpha", str(tax["error"]))
+    return tax_alpha_table(tax)
+
+
 def _comparison(d: TearsheetData) -> str:
     if not d.comparison:
         return absent_line("Where the return comes from", "no comparison runs; `tftrade demo` makes them")
@@ -239,7 +250,7 @@ def _notes(d: TearsheetData) -> str:
 
 
 _BUILDERS: tuple[Callable[[TearsheetData], str], ...] = (
-    _metrics, _equity, _drawdown, _periods, _exposures, _costs, _comparison, _forecasts,
+    _metrics, _equity, _drawdown, _periods, _exposures, _costs, _tax, _comparison, _forecasts,
     _importance, _sentiment, _attribution, _trades, _gate, _settings, _notes,
 )
 

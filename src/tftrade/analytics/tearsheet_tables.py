@@ -200,3 +200,54 @@ def _reasons(value: object) -> str:
     if isinstance(value, Iterable):
         return "; ".join(str(v) for v in value)
     return str(value)
+
+
+def _money_text(value: object) -> str:
+    """A money amount given as an exact decimal string (or number), with thousands separators."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return f"{Decimal(str(value)):,.2f}"
+    except (InvalidOperation, ValueError):
+        return "n/a"
+
+
+def tax_alpha_table(tax: Mapping[str, object]) -> str:
+    """Return the tax-alpha section of a run: after- vs pre-tax return, gains by holding period,
+    wash-sale losses (washed, still deferred), and one row per calendar year when the run spans several."""
+    rates = tax.get("rates") or {}
+    assert isinstance(rates, Mapping)
+    st, lt = _num(rates.get("short_term")), _num(rates.get("long_term"))
+    pre, post = _num(tax.get("pre_tax_return")), _num(tax.get("after_tax_return"))
+    head = (f'<p class="headline">After tax <b>{post:+.2%}</b> vs <b>{pre:+.2%}</b> before tax: estimated tax '
+            f"{escape(_money_text(tax.get('tax')))} ({_num(tax.get('tax_drag')):.2%} of initial equity) at "
+            f"{st:.0%} on net short-term and {lt:.0%} on net long-term gains.</p>")
+    money = '<td class="num">{}</td>'.format
+    rows: list[tuple[str, str, str]] = [
+        ("pre-tax return", _pct_cell(pre), "total return net of trading costs"),
+        ("after-tax return", _pct_cell(post), "pre-tax return minus the estimated tax over initial equity"),
+        ("estimated tax", money(escape(_money_text(tax.get("tax")))),
+         "each calendar year's net gains taxed on their own; a net loss costs no tax (no carry-over)"),
+        ("short-term gains", money(escape(_money_text(tax.get("short_term_gains")))),
+         "net, lots held one year or less (after wash-sale adjustments)"),
+        ("long-term gains", money(escape(_money_text(tax.get("long_term_gains")))), "net, lots held over a year"),
+        ("losses washed", money(escape(_money_text(tax.get("disallowed_in_year")))),
+         "losses disallowed by the wash-sale rule over the run (added to the replacement shares' basis)"),
+        ("deferred losses", money(escape(_money_text(tax.get("deferred_losses")))),
+         "washed losses still in open lots' basis at the end: deducted when those shares are sold"),
+        ("sales", f'<td class="num">{_num(tax.get("sales")):.0f}</td>',
+         f"lot dispositions ({escape(str(tax.get('method', 'fifo')))} relief)"
+         + (f"; {_num(tax.get('skipped_short_trades')):.0f} short-sale trades outside the long-only lots"
+            if _num(tax.get("skipped_short_trades")) > 0 else "")),
+    ]
+    out = head + key_value_table(rows, "tax")
+    years = tax.get("years") or []
+    assert isinstance(years, Sequence)
+    if len(years) > 1:
+        out += _table(["year", "short-term gains", "long-term gains", "losses washed", "sales", "tax"],
+                      [[_cell(y.get("year")), money(escape(_money_text(y.get("short_term_gains")))),
+                        money(escape(_money_text(y.get("long_term_gains")))),
+                        money(escape(_money_text(y.get("disallowed")))), _cell(y.get("sales")),
+                        money(escape(_money_text(y.get("tax"))))] for y in years if isinstance(y, Mapping)],
+                      "tax-years")
+    return out

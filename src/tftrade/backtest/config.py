@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from tftrade.core.config import CostSettings, RiskSettings, Settings, StopSettings
 from tftrade.core.errors import ConfigError
@@ -23,35 +23,22 @@ from tftrade.execution.costs import CostModel
 from tftrade.portfolio.config import OptimizerConfig
 from tftrade.risk.gate import GateLimits
 from tftrade.strategy.bars import BARS_PER_DAY, periods_per_year
+from tftrade.trading.config import TradingConfig
 
 __all__ = ["BARS_PER_DAY", "BacktestConfig", "StopRule", "TradingSetup", "apply_overrides", "periods_per_year",
            "stop_rule", "trading_setup"]
 
 
-class BacktestConfig(BaseModel):
-    """How the engine steps and trades.
+class BacktestConfig(TradingConfig):
+    """How the engine steps and trades: the trading loop's settings plus the starting cash and the run's name.
 
     Examples
     --------
-    >>> BacktestConfig().initial_cash
-    1000000.0
+    >>> BacktestConfig().initial_cash, BacktestConfig(rebalance_every=5).is_decision_step(5)
+    (1000000.0, True)
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     initial_cash: float = Field(default=1_000_000.0, gt=0, allow_inf_nan=False)
-    rebalance_every: int = Field(default=1, ge=1, description="decide every k-th bar")
-    warmup: int = Field(default=0, ge=0, description="bars before the first decision")
-    stop_loss: float | None = Field(default=0.02, gt=0, description="per-position stop (None disables)")
-    take_profit: float | None = Field(default=0.04, gt=0, description="per-position take-profit (None disables)")
-    stop_mode: Literal["fixed", "atr"] = Field(default="fixed", description="fixed fractions or multiples of ATR")
-    atr_period: int = Field(default=14, ge=2, description="bars in the average true range (atr mode)")
-    atr_stop: float = Field(default=3.0, gt=0, description="atr mode: stop at entry - k ATR")
-    atr_take: float = Field(default=6.0, gt=0, description="atr mode: take-profit at entry + k ATR")
-    risk_lookback: int = Field(default=60, ge=5, description="bars of returns for betas and VaR in the gate")
-    fractional_shares: bool = False
-    min_trade_shares: float = Field(default=1.0, ge=0, description="smaller deltas are not traded")
-    cancel_open_orders: bool = Field(default=True, description="cancel what is unfilled before a new decision")
     strategy_version: str = "backtest"
 
 

@@ -42,7 +42,8 @@ from tftrade.trading.config import TradingConfig
 from tftrade.trading.errors import TradingError
 from tftrade.trading.feed import BarEvent
 from tftrade.trading.fills import BarFills
-from tftrade.trading.loop import TradingLoop
+from tftrade.trading.loop import OrderCheck, TradingLoop
+from tftrade.trading.recorder import FanOutRecorder, Recorder
 
 
 def trading_config(config: BacktestConfig) -> TradingConfig:
@@ -54,6 +55,10 @@ class Backtest:
     """Run a :class:`Strategy` over :class:`MarketData` with a paper broker, a risk gate and stops.
 
     ``gate=None`` trades the strategy's targets unchecked (used by the peer benchmark).
+    ``audit`` is an extra recorder (e.g. :class:`~tftrade.compliance.recorder.AuditRecorder`)
+    that receives everything the loop records beside the result's arrays; ``None`` (the
+    default) records the arrays only. ``check`` is a rule applied after the gate (the wash-sale
+    rule, :class:`~tftrade.compliance.wash_check.WashSaleCheck`); ``None`` (the default) applies none.
     """
 
     def __init__(
@@ -65,6 +70,8 @@ class Backtest:
         costs: CostModel | None = None,
         gate: RiskGate | None = None,
         on_step: Callable[[int], None] | None = None,
+        audit: Recorder | None = None,
+        check: OrderCheck | None = None,
     ) -> None:
         self.market, self.strategy = market, strategy
         self.config = config or BacktestConfig()
@@ -73,8 +80,10 @@ class Backtest:
         self.broker = PaperBroker(cash=self.config.initial_cash, costs=costs or CostModel())
         self.manager = OrderManager(self.broker, strategy_version=self.config.strategy_version)
         self.recorder = ArrayRecorder(market.n_times, market.n_tickers)
+        recorder: Recorder = self.recorder if audit is None else FanOutRecorder(self.recorder, audit)
         self.loop = TradingLoop(market.tickers, strategy, self.manager, BarFills(self.broker), self.clock,
-                                config=trading_config(self.config), gate=gate, recorder=self.recorder)
+                                config=trading_config(self.config), gate=gate, recorder=recorder,
+                                check=check)
         self._on_step = on_step
 
     def run(self) -> BacktestResult:

@@ -6,7 +6,9 @@ tickers, sectors), ``trades.parquet``, ``gate.parquet``, ``forecasts.parquet`` a
 variable importance, effective settings, costs, exposure, stops). It is written to a temporary
 directory; :func:`save_run` with an engine inserts the run's trades into ``trade_executions`` and
 renames the folder into place inside one database transaction, so the folder and the rows exist
-together or not at all (a failed commit renames the folder back and removes it).
+together or not at all (a failed commit renames the folder back and removes it). A run recorded
+with an audit trail also stores its chain (named after the run id) in that transaction, and its
+summary names the chain, its length and its head hash.
 """
 
 from __future__ import annotations
@@ -96,7 +98,8 @@ def save_run(home: Path, run: BacktestRun, run_id: str, engine: Engine | None = 
         else:
             from tftrade.store.trades import write_trades
 
-            write_trades(engine, run.result.trades, publish=publish)
+            write_trades(engine, run.result.trades, publish=publish,
+                         within=None if run.audit is None else run.audit.store)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
@@ -142,7 +145,8 @@ def _write_folder(tmp: Path, run: BacktestRun, run_id: str) -> None:
             "sentiment": score.ravel(), "price": m.close.ravel(),
         }).dropna(subset=["sentiment"]).to_parquet(tmp / "sentiment.parquet")
     summary = {"run_id": run_id, "strategy": run.strategy, "timeframe": m.timeframe, **res.summary(),
-               "importance": importance, "config": res.config.model_dump(), "comparison": run.comparison}
+               "importance": importance, "config": res.config.model_dump(), "comparison": run.comparison,
+               **(run.audit.summary(res) if run.audit is not None else {})}
     (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False,
                                                  default=_json_default))
 

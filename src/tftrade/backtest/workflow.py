@@ -11,10 +11,11 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from tftrade.backtest.config import BacktestConfig, TradingSetup
 from tftrade.backtest.engine import Backtest
@@ -29,6 +30,8 @@ from tftrade.risk.gate import GateLimits, RiskGate
 from tftrade.strategy.forecast_strategy import ForecastStrategy, StrategyConfig
 from tftrade.strategy.sentiment_input import SentimentPanel
 from tftrade.strategy.sma import SmaCrossover
+from tftrade.trading.loop import OrderCheck
+from tftrade.trading.recorder import Recorder
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,29 @@ class BacktestRun:
     strategy: str
     comparison: list[dict[str, object]] | None = None
     """Headline numbers of the same run with other forecasts or without sentiment (see :func:`comparison_runs`)."""
+    audit: RunAudit | None = None
+    """The run's audit chain when it was recorded (saved with the run by :func:`~tftrade.backtest.runs.save_run`)."""
+
+
+class RunAudit(Protocol):
+    """A backtest's audit trail (implemented by :class:`tftrade.compliance.run_audit.BacktestAudit`).
+
+    The backtest asks it for a recorder once the universe is known, and the run's save
+    transaction asks it to store the chain.
+    """
+
+    def recorder(self, tickers: tuple[str, ...], *, gated: bool, model_version: str | None = None) -> Recorder:
+        """The recorder the loop writes to beside the result's arrays (``model_version``: the forecaster's)."""
+        ...
+
+    def summary(self, result: BacktestResult | None = None) -> dict[str, object]:
+        """What the run's summary keeps about the chain (name, length, head hash) and, given the
+        result, the run's compliance figures (tax alpha)."""
+        ...
+
+    def store(self, conn: Connection) -> int:
+        """Write the chain in ``conn``'s open transaction; return the number of entries."""
+        ...
 
 
 def backtest_store(
@@ -76,13 +102,18 @@ def backtest_store(
     use_sentiment: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     on_step: Callable[[int], None] | None = None,
+    audit: RunAudit | None = None,
+    order_check: Callable[[], OrderCheck] | None = None,
 ) -> BacktestRun:
     """Run a backtest on the stored bars (see the module docstring).
 
     ``setup`` (from :func:`~tftrade.backtest.config.trading_setup`) supplies the risk limits, the
     optimiser's hard caps, the costs and the stops; explicit ``limits``/``costs`` win over it.
     ``forecasts_given`` skips training and trades those forecasts; ``use_sentiment=False`` gives
-    the strategy no sentiment (neutral confidence).
+    the strategy no sentiment (neutral confidence). ``audit`` records the run's decisions, gate
+    checks, orders and fills in its own chain (it changes neither the results nor the trades).
+    ``order_check`` makes the rule applied after the gate (the wash-sale rule of ``risk.wash_sale``),
+    a fresh one per run.
 
     Raises
     ------
@@ -127,12 +158,15 @@ def backtest_store(
         market = market_from(market, first)
     if market.n_times < 2:
         raise BacktestError("the backtest range holds fewer than two bars")
-    bt = Backtest(market, strat, config=cfg, costs=costs, gate=RiskGate(limits or GateLimits()), on_step=on_step)
+    bt = Backtest(market, strat, config=cfg, costs=costs, gate=RiskGate(limits or GateLimits()), on_step=on_step,
+                  audit=None if audit is None else audit.recorder(
+                      market.tickers, gated=True, model_version=forecasts.model_version or None if forecasts else None),
+                  check=None if order_check is None else order_check())
     result = dataclasses.replace(bt.run(), cost_model=bt.broker.costs,
                                  setup=setup.effective() if setup is not None else {})
     if model_notes:
         result = replace(result, notes=(*model_notes, *result.notes))
-    return BacktestRun(result, forecasts, sentiment, strategy)
+    return BacktestRun(result, forecasts, sentiment, strategy, audit=audit)
 
 
 def comparison_runs(engine: Engine, run: BacktestRun, **kwargs: object) -> BacktestRun:

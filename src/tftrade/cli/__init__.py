@@ -6,7 +6,15 @@ progress and logs go to stderr; errors are one line and exit code 1.
 
 from __future__ import annotations
 
+import inspect
+import json
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from tftrade.cli import (
     audit_cmd,
@@ -25,7 +33,28 @@ from tftrade.cli import (
     tax_cmd,
 )
 
+
+class _JsonErrorsGroup(TyperGroup):
+    """Under ``--json``, a usage error (bad value, unknown or missing option) is one ``{"error", "kind"}`` line too."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or "--json" not in argv or "--help" in argv:
+            return super().main(args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
+        try:
+            rv = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.TyperException as e:  # Typer's own click: UsageError, BadParameter, NoSuchOption, ...
+            sys.stdout.write(json.dumps({"error": e.format_message(), "kind": "usage"}) + "\n")
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            sys.stdout.write(json.dumps({"error": "aborted", "kind": "aborted"}) + "\n")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=_JsonErrorsGroup,
     name="tftrade",
     help="Forecast minute returns with a Temporal Fusion Transformer and trade them under hard risk limits.",
     no_args_is_help=True,
@@ -47,6 +76,25 @@ service_cmd.register(app)
 audit_cmd.register(app)
 app.add_typer(tax_cmd.app, name="tax")
 live_cmd.register(app)
+
+
+def _reflow(doc: str) -> str:
+    """A docstring as help text: each paragraph on one line (Typer keeps the source's line breaks)."""
+    paragraphs = [" ".join(line.strip() for line in p.splitlines()) for p in inspect.cleandoc(doc).split("\n\n")]
+    return re.sub(r"``(.+?)``", r"`\1`", "\n\n".join(paragraphs))
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    for info in typer_app.registered_commands:
+        doc = info.help or (inspect.getdoc(info.callback) if info.callback else None)
+        if doc:
+            info.help = _reflow(doc)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _reflow_help(group.typer_instance)
+
+
+_reflow_help(app)
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ from tftrade.core.errors import StoreError, TftradeError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-stderr = Console(stderr=True)
+stderr = Console(stderr=True, soft_wrap=True)  # a message is one line, however narrow the terminal
 _on_exit: ContextVar[list[Callable[[], None]] | None] = ContextVar("tftrade_cli_on_exit", default=None)
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
@@ -84,7 +84,7 @@ def engine(cfg: Settings | None = None, *, create: bool = False) -> Engine:
         If the database has no tftrade schema or an older one: the message says to run ``tftrade db init``.
     """
     from tftrade.store.engine import make_engine, sqlite_path
-    from tftrade.store.migrate import current_revision, head_revision, upgrade
+    from tftrade.store.migrate import current_revision, head_revision, is_known, unknown_revision_message, upgrade
 
     cfg = cfg or settings()
     url = cfg.resolved_database_url()
@@ -101,6 +101,8 @@ def engine(cfg: Settings | None = None, *, create: bool = False) -> Engine:
     current, head = current_revision(eng), head_revision()
     if current is None:
         raise StoreError(f"database {mask_url(url)!r} has no tftrade schema: run `tftrade db init` first")
+    if current != head and not is_known(current):
+        raise StoreError(unknown_revision_message(mask_url(url), current))
     if current != head:
         raise StoreError(f"database {mask_url(url)!r} is at schema revision {current}, this tftrade needs {head}: "
                          "run `tftrade db init` to migrate it")

@@ -153,14 +153,17 @@ def run_and_save(eng: Any, home: Path, *, tickers: list[str] | None, timeframe: 
     from tftrade.backtest.config import trading_setup
     from tftrade.backtest.runs import new_run_id, save_run
     from tftrade.backtest.workflow import ForecastSetup, backtest_store, comparison_runs
+    from tftrade.compliance.run_audit import BacktestAudit
 
     run_id = new_run_id(strategy)
+    audit = BacktestAudit(run_id, strategy_version=run_id)
     more = dict(overrides or {})
     if rebalance_every is not None:
         more.setdefault("risk.rebalance_every", rebalance_every)
     setup = trading_setup(settings_ or settings(), timeframe, more)
     config = BacktestConfig(initial_cash=cash, strategy_version=run_id)
     forecast = ForecastSetup(preset=preset, epochs=epochs, max_samples=max_samples, seed=seed, force=force_model)
+    check = wash_sale_check(setup.risk.wash_sale)
 
     def epoch(row: dict[str, float]) -> None:
         stderr.print(f"TFT epoch {int(row['epoch'])}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}")
@@ -168,14 +171,24 @@ def run_and_save(eng: Any, home: Path, *, tickers: list[str] | None, timeframe: 
     with progress(f"backtest ({strategy})", None) as advance:
         run = backtest_store(eng, timeframe=timeframe, start=start, end=end, tickers=tickers, strategy=strategy,
                              forecast=forecast, config=config, setup=setup, on_epoch=epoch,
-                             on_step=lambda _t: advance(1))
+                             on_step=lambda _t: advance(1), audit=audit, order_check=check)
     if compare and strategy == "tft":
         with progress("comparison runs: ridge forecasts, TFT without sentiment", None):
             run = comparison_runs(eng, run, timeframe=timeframe, start=start, end=end, tickers=tickers,
-                                  forecast=forecast, config=config, setup=setup)
+                                  forecast=forecast, config=config, setup=setup, order_check=check)
     path = save_run(home, run, run_id, eng)
     return {"run_id": run_id, "path": str(path), "trades_stored": len(run.result.trades),
+            **audit.summary(run.result),
             **run.result.summary(), **({"comparison": run.comparison} if run.comparison else {})}
+
+
+def wash_sale_check(mode: str) -> Any:
+    """A factory of the post-gate wash-sale check for ``risk.wash_sale`` (``None`` when it is off)."""
+    if mode == "off":
+        return None
+    from tftrade.compliance.wash_check import WashSaleCheck
+
+    return lambda: WashSaleCheck(mode)  # type: ignore[arg-type]
 
 
 def render_summary(r: dict[str, Any]) -> None:
@@ -210,6 +223,9 @@ def render_summary(r: dict[str, Any]) -> None:
     for note in r.get("notes", [])[:10]:
         print(f"note: {note}")
     print(f"saved to {r['path']}; render the tearsheet with: tftrade report {r['run_id']}")
+    if r.get("audit_chain"):
+        print(f"audit chain {r['audit_chain']}: {r['audit_entries']} entries; check it with: tftrade audit verify "
+              f"--chain {r['audit_chain']}")
 
 
 def _fmt(v: Any) -> str:
@@ -230,6 +246,11 @@ def report(
     from tftrade.backtest.runs import load_run
 
     run = load_run(settings().home, run_id)
+    s = run.summary
+    if "tax_alpha" not in s and s.get("initial_equity") and s.get("total_return") is not None:  # an older run
+        from tftrade.compliance.run_tax import run_tax_alpha
+
+        s["tax_alpha"] = run_tax_alpha(run.trades, float(s["initial_equity"]), float(s["total_return"]))
     path = render_run(run, out, annualise_min_sessions)
     emit({"run_id": run.run_id, "report": str(path), "bytes": path.stat().st_size}, as_json,
          lambda r: print(f"report of {r['run_id']}: {r['report']}"))

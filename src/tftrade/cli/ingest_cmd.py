@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, stderr, table
+from tftrade.core.errors import TftradeError
 from tftrade.core.types import parse_timeframe
 
 app = typer.Typer(help="Load bars, securities and comments into the store.", no_args_is_help=True)
@@ -104,22 +106,31 @@ def ingest_csv(
     if tz is not None:
         check_zone(tz)
     eng = engine(cfg)
-    summaries = []
+    summaries: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     for path in paths:
         source = cfg.ingest.source_for(path)
         fmt = CsvFormat(delimiter=_delimiter(delimiter or source.delimiter), header=not no_header, columns=names)
         zone = _zone_for(path, tz or source.tz or "America/New_York", zones)
         order = date_order or source.date_order or "auto"
         read = ReadOptions(tz=check_zone(zone), date_order=order, csv=fmt)  # type: ignore[arg-type]
-        with progress(f"ingest {path.name}", None) as advance:
-            s = ingest_file(eng, path, ticker=ticker, timeframe=tf, column_map=column_map, on_rows=advance,
-                            read=read, options=opts)
+        try:
+            with progress(f"ingest {path.name}", None) as advance:
+                s = ingest_file(eng, path, ticker=ticker, timeframe=tf, column_map=column_map, on_rows=advance,
+                                read=read, options=opts)
+        except (TftradeError, ValueError) as e:
+            if len(paths) == 1:
+                raise
+            # several files: each is its own batch, so the others are still read and the report says what was stored
+            failed.append({"source": str(path), "status": "failed", "error": str(e).splitlines()[0]})
+            stderr.print(f"[red]failed:[/red] {escape(failed[-1]['error'])}", highlight=False)
+            continue
         summaries.append(s.as_dict())
         if s.status != "ok":
             stderr.print(f"[yellow]{s.status}:[/yellow] {path.name}: {s.cause}", highlight=False, soft_wrap=True)
-    emit(summaries[0] if len(summaries) == 1 else {"files": summaries}, as_json,
+    emit(summaries[0] if len(paths) == 1 else {"files": summaries, "failed": failed}, as_json,
          lambda _: _render(summaries))
-    if any(s["held_back"] for s in summaries):
+    if failed or any(s["held_back"] for s in summaries):
         raise typer.Exit(1)
 
 

@@ -6,7 +6,7 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ def _options(tickers: list[str] | None, **kw: Any) -> Any:
 
     cfg = settings()
     tune_compute(cfg)
+    for k in ("start", "end"):  # the command line's times are UTC
+        if isinstance(kw.get(k), datetime) and kw[k].tzinfo is None:
+            kw[k] = kw[k].replace(tzinfo=UTC)
     redis_url = kw.pop("redis_url") or (cfg.redis_url.get_secret_value() if cfg.redis_url else None)
     return cfg, LiveOptions(tickers=tuple(t.upper() for t in tickers or ()), home=cfg.home,
                             tracking_uri=cfg.forecast.tracking_uri(cfg.home), model_name=cfg.forecast.model_name,
@@ -61,32 +64,85 @@ def live(
     flatten_minutes: int | None = typer.Option(None, "--flatten-minutes", min=1, help="Flatten before the close."),
     duration: float | None = typer.Option(None, "--duration", min=0, help="Stop after N seconds."),
     redis_url: str | None = typer.Option(None, "--redis-url", help="Bus on Redis Streams (default: in process)."),
+    live_money: bool = typer.Option(False, "--live", help="Trade a live (real-money) Alpaca account: needs "
+                                    "TFTRADE_LIVE_TRADING=true and live keys too (default: paper endpoints)."),
+    serve: bool = typer.Option(False, "--serve", help="Run the API and dashboard in this process (127.0.0.1)."),
+    port: int = typer.Option(8787, "--port", min=0, max=65535, help="Port of --serve (0: any free port)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Trade live: ingest, sentiment, predict and trade workers in one process, on the backtest's loop.
 
     Decisions only inside the XNYS session; Ctrl-C (or SIGTERM) stops cleanly: nothing is
-    acknowledged on the bus that was not processed. With --json, one JSON line per event.
+    acknowledged on the bus that was not processed. The desk's state is published to the cache
+    (Redis when configured, so `tftrade serve` elsewhere shows it; --serve runs the API here),
+    operators' pause/kill is obeyed, and every decision, gate check, order and fill goes to the
+    audit chain. With --json, one JSON line per event.
     """
-    from tftrade.live.app import run_live
+    from tftrade.live.app import live_bus_prefix, open_bus, run_live
     from tftrade.live.status import json_lines
 
     if source not in ("replay", "massive") or strategy not in ("tft", "sma"):
         raise ValueError(f"--source must be replay or massive and --strategy tft or sma (got {source}, {strategy})")
     cfg, opts = _options(tickers, source=source, broker=broker, cadence=cadence, strategy=strategy, model=model,
                          speed=speed, start=start, end=end, cash=cash, flatten_minutes=flatten_minutes,
-                         duration_s=duration, redis_url=redis_url)
+                         duration_s=duration, redis_url=redis_url, live_money=live_money)
     eng = engine(cfg)
     stop = threading.Event()
-    if as_json:
-        sink = json_lines()
+    desk = live_desk(opts.redis_url)
+    bus = open_bus(opts.redis_url, prefix=live_bus_prefix(opts))
+    sink = json_lines() if as_json else (lambda e: None)
+    server = None
+    try:
+        if serve:
+            server = serve_in_process(cfg, eng, desk, bus, port, with_model=strategy == "tft")
+            sink({"event": "serving", "url": f"http://{server.host}:{server.port}/"})
+            print(f"API and dashboard on http://{server.host}:{server.port}/", file=sys.stderr)
+
+        def run(on_stack: Any = None) -> dict[str, object]:
+            return run_live(eng, opts, sink, stop, on_stack, settings=cfg, desk=desk, recorders=audit_recorders(
+                eng, opts.broker), bus=bus)
         with _stop_on_signals(stop):
-            summary = run_live(eng, opts, sink, stop)
+            summary = run() if as_json else _with_view(run, opts.cash)
+    finally:
+        if server is not None:
+            server.stop()
+        bus.close()
+    if as_json:
         sink(summary)
-        return
-    with _stop_on_signals(stop):
-        summary = _with_view(lambda on_stack: run_live(eng, opts, lambda e: None, stop, on_stack), opts.cash)
-    emit(summary, False, _render)
+    else:
+        emit(summary, False, _render)
+
+
+def live_desk(redis_url: str | None) -> Any:
+    """The desk a live process publishes to: Redis (shared with `tftrade serve`) when configured."""
+    from tftrade.core.clock import SystemClock
+    from tftrade.service.build import desk_cache
+    from tftrade.stream.desk import Desk
+
+    return Desk(desk_cache(redis_url), SystemClock())
+
+
+def serve_in_process(cfg: Any, eng: Any, desk: Any, bus: Any, port: int, *, with_model: bool) -> Any:
+    """Start the API on 127.0.0.1:``port`` in this process around the live desk and bus; return the server."""
+    from tftrade.service.app import create_app
+    from tftrade.service.build import BackgroundServer, live_context
+
+    ctx = live_context(cfg, eng, desk, bus, with_model=with_model)
+    return BackgroundServer(create_app(ctx), "127.0.0.1", port).start()
+
+
+def audit_recorders(eng: Any, broker: str) -> Any:
+    """The live audit chain's recorder factory (``None`` in a build without ``compliance.recorder``)."""
+    try:
+        from tftrade.compliance.audit_log import AuditLog
+        from tftrade.compliance.recorder import AuditRecorder
+    except ImportError:  # pragma: no cover - every full build has it
+        return None
+
+    def make(tickers: tuple[str, ...]) -> list[Any]:
+        return [AuditRecorder(AuditLog(eng, chain="live"), tickers, strategy_version="live", gated=True,
+                              account=broker)]
+    return make
 
 
 def _with_view(run: Any, cash: float) -> dict[str, object]:
@@ -148,19 +204,28 @@ def worker(
     flatten_minutes: int | None = typer.Option(None, "--flatten-minutes", min=1),
     redis_url: str | None = typer.Option(None, "--redis-url", help="Redis URL (default: TFTRADE_REDIS_URL)."),
     warm_start: bool = typer.Option(True, "--warm-start/--no-warm-start", help="Start with the stored bars."),
+    live_money: bool = typer.Option(False, "--live", help="Trade a live (real-money) Alpaca account (all opt-ins)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Run one worker against Redis Streams (consumer groups); the trade worker holds a lease (one at a time)."""
+    """Run one worker against Redis Streams (consumer groups); the trade worker holds a lease (one at a time).
+
+    The trade worker publishes the desk to Redis (`tftrade serve` shows it), obeys pause/kill and
+    keeps the audit chain.
+    """
     from tftrade.live.app import run_worker
     from tftrade.live.status import json_lines
 
     cfg, opts = _options(tickers, broker=broker, cadence=cadence, strategy=strategy, model=model, cash=cash,
-                         flatten_minutes=flatten_minutes, redis_url=redis_url, warm_start=warm_start)
+                         flatten_minutes=flatten_minutes, redis_url=redis_url, warm_start=warm_start,
+                         live_money=live_money)
     eng = engine(cfg)
     stop = threading.Event()
     sink = json_lines() if as_json else (lambda e: None)
+    trade = name == "trade"
     with _stop_on_signals(stop):
-        summary = run_worker(name, eng, opts, sink, stop)
+        summary = run_worker(name, eng, opts, sink, stop, settings=cfg,
+                             desk=live_desk(opts.redis_url) if trade and opts.redis_url else None,
+                             recorders=audit_recorders(eng, opts.broker) if trade else None)
     if as_json:
         sink(summary)
     else:

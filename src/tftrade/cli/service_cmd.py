@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import sys
 from datetime import UTC, datetime
 
 import typer
@@ -20,7 +22,7 @@ def register(app: typer.Typer) -> None:
 @command
 def serve(
     host: str | None = typer.Option(None, help="Interface to bind (default: service.host, 127.0.0.1)."),
-    port: int | None = typer.Option(None, help="Port (default: service.port, 8787)."),
+    port: int | None = typer.Option(None, min=0, max=65535, help="Port (default: service.port, 8787; 0: any free)."),
     no_model: bool = typer.Option(False, "--no-model", help="Serve without loading a model (no /predict, /explain)."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -36,10 +38,22 @@ def serve(
     if bind_host not in ("127.0.0.1", "localhost", "::1"):
         stderr.print(f"[yellow]warning:[/yellow] binding {bind_host}: the API is reachable from other machines "
                      "(keys are still required)", highlight=False)
-    emit({"event": "serving", "url": f"http://{bind_host}:{bind_port}", "dashboard": f"http://{bind_host}:{bind_port}/",
-          "docs": f"http://{bind_host}:{bind_port}/docs"}, as_json,
-         lambda r: stderr.print(f"serving {r['url']} (dashboard {r['dashboard']}, OpenAPI {r['docs']})"))
-    uvicorn.run(create_app(ctx), host=bind_host, port=bind_port, log_level="warning", access_log=False)
+    try:  # listen before saying "serving": a port in use is one clear error, not uvicorn's log and exit 3
+        sock = socket.create_server((bind_host, bind_port), family=_family(bind_host))
+    except OSError as e:
+        raise OSError(f"cannot listen on {bind_host}:{bind_port}: {e.strerror or e}") from None
+    bind_port = sock.getsockname()[1]
+    url = f"http://{bind_host}:{bind_port}" if ":" not in bind_host else f"http://[{bind_host}]:{bind_port}"
+    emit({"event": "serving", "url": url, "dashboard": f"{url}/", "docs": f"{url}/docs"}, as_json,
+         lambda r: stderr.print(f"serving {r['url']} (dashboard {r['dashboard']}, OpenAPI {r['docs']})",
+                                highlight=False))
+    sys.stdout.flush()
+    server = uvicorn.Server(uvicorn.Config(create_app(ctx), log_level="warning", access_log=False))
+    server.run(sockets=[sock])
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 @apikey_app.command("create")

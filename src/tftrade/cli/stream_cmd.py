@@ -168,6 +168,8 @@ def stream_replay(
     bus = _bus(bus_kind, cfg)
     emit = _printer(as_json)
     utc = [t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t for t in (start, end)]
+    if utc[0] is not None and utc[1] is not None and utc[1] <= utc[0]:
+        raise ValueError(f"--end {utc[1].isoformat()} is not after --start {utc[0].isoformat()}")
     config = ReplayConfig(tickers=tuple(t.upper() for t in tickers or []), timeframe=parse_timeframe(timeframe),
                           start=utc[0], end=utc[1], speed=speed)
 
@@ -183,7 +185,9 @@ def stream_replay(
     stats = ReplaySource(bus, engine(cfg), config, on_step=on_step).run(stop)
     emit({"event": "stopped", **stats.as_dict()})
     if stats.bars == 0:
-        stderr.print("no stored bars matched: ingest some first (tftrade data synthetic | tftrade ingest csv)")
+        which = f"{timeframe} bars" + (f" of {', '.join(config.tickers)}" if config.tickers else "")
+        stderr.print(f"no stored {which} matched: ingest some first (tftrade ingest synthetic | tftrade ingest csv)",
+                     highlight=False)
 
 
 def _newest_stored(eng: Any, tickers: list[str]) -> dict[str, int]:

@@ -26,13 +26,18 @@ def import_file(
 ) -> None:
     """Import a broker's fills (or splits); checked whole first, then stored at once (re-import adds nothing)."""
     from tftrade.compliance.audit_log import AuditLog
-    from tftrade.compliance.tax_import import read_fills, read_splits
+    from tftrade.compliance.errors import TaxLotError
+    from tftrade.compliance.tax_import import locate, read_fills, read_splits
     from tftrade.compliance.tax_store import import_history
 
-    fills = [] if splits else read_fills(path, account)
+    rows: dict[str, int] = {}
+    fills = [] if splits else read_fills(path, account, rows)
     split_rows = read_splits(path) if splits else []
     eng = engine()
-    counts = import_history(eng, fills, split_rows, str(path))
+    try:
+        counts = import_history(eng, fills, split_rows, str(path))
+    except TaxLotError as e:  # name the file's row, not the fill's internal id
+        raise locate(e, path, rows) from None
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     AuditLog(eng).append("tax_import", {"file": str(path), "sha256": digest, "kind": "splits" if splits else "fills",
                                         **counts})

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tftrade.compliance.audit_chain import AuditEntry, VerifyReport, make_body, next_entry, verify_entries
@@ -57,6 +57,18 @@ class MemoryAuditLog:
                            self._clock().isoformat(), make_body(payload, order_ids))
         self._entries.append(entry)
         return entry
+
+    def append_many(self, items: Iterable[tuple[str, dict[str, Any], Iterable[str]]]) -> list[AuditEntry]:
+        """Append several entries (all or none: a bad one leaves the chain as it was)."""
+        staged = [(kind, make_body(payload, ids)) for kind, payload, ids in items]
+        out: list[AuditEntry] = []
+        last = self._entries[-1] if self._entries else None
+        now = self._clock().isoformat()  # one batch, one time
+        for kind, body in staged:
+            last = next_entry(self.chain, last, kind, now, body)
+            out.append(last)
+        self._entries.extend(out)
+        return out
 
     def entries(self) -> list[AuditEntry]:
         """All entries in order."""
@@ -164,8 +176,12 @@ class AuditLog:
                 refs.setdefault(int(seq), set()).add(str(oid))
         return verify_entries(self.chain, self.entries(), expect_head, refs)
 
-    def adopt(self, chain: Iterable[AuditEntry]) -> int:
+    def adopt(self, chain: Iterable[AuditEntry], conn: Connection | None = None) -> int:
         """Store a chain kept elsewhere (a backtest's :class:`MemoryAuditLog`) as this chain, hashes unchanged.
+
+        With ``conn`` the entries are written in that connection's open transaction (a backtest
+        run saves its trades, its folder and its chain together); otherwise in a transaction of
+        their own.
 
         Raises
         ------
@@ -180,17 +196,24 @@ class AuditLog:
         report = verify_entries(self.chain, entries)
         if not report.ok:
             raise AuditTamperError(f"chain {self.chain!r} to adopt does not verify: {report.problem}")
-        with self.engine.begin() as conn:
-            if self._last(conn) is not None:
-                raise AuditError(f"audit chain {self.chain!r} already has entries; adopt into a new chain")
-            for e in entries:
-                conn.execute(insert(audit_log).values(chain=e.chain, seq=e.seq, kind=e.kind,
-                                                      recorded_at=e.recorded_at, payload=e.body,
-                                                      prev_hash=e.prev_hash, entry_hash=e.entry_hash))
-                if e.order_ids:
-                    conn.execute(insert(audit_order_refs), [{"chain": e.chain, "seq": e.seq, "order_id": i}
-                                                            for i in e.order_ids])
+        if conn is not None:
+            self._adopt(conn, entries)
+        else:
+            with self.engine.begin() as own:
+                self._adopt(own, entries)
         return len(entries)
+
+    def _adopt(self, conn: Connection, entries: list[AuditEntry]) -> None:
+        if self._last(conn) is not None:
+            raise AuditError(f"audit chain {self.chain!r} already has entries; adopt into a new chain")
+        if not entries:
+            return
+        conn.execute(insert(audit_log), [{"chain": e.chain, "seq": e.seq, "kind": e.kind, "recorded_at": e.recorded_at,
+                                          "payload": e.body, "prev_hash": e.prev_hash, "entry_hash": e.entry_hash}
+                                         for e in entries])
+        refs = [{"chain": e.chain, "seq": e.seq, "order_id": i} for e in entries for i in e.order_ids]
+        if refs:
+            conn.execute(insert(audit_order_refs), refs)
 
     def chains(self) -> dict[str, int]:
         """Every chain in the table and its number of entries."""

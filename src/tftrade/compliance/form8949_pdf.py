@@ -12,12 +12,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from tftrade.compliance.form8949 import Form8949, Row8949, Totals
-from tftrade.compliance.pdf_canvas import PdfCanvas
+from tftrade.compliance.pdf_canvas import PdfCanvas, text_width
 
 ROWS_PER_PAGE = 14
 _L, _R = 36.0, 576.0
 # column edges: (a) (b) (c) (d) (e) (f) (g) (h)
-_EDGES = (36.0, 190.0, 240.0, 290.0, 362.0, 434.0, 460.0, 512.0, 576.0)
+_EDGES = (36.0, 190.0, 240.0, 290.0, 362.0, 434.0, 462.0, 512.0, 576.0)
 _BOXES = {
     "I": (("A", "Short-term transactions reported on Form(s) 1099-B showing basis was reported to the IRS"),
           ("B", "Short-term transactions reported on Form(s) 1099-B showing basis wasn't reported to the IRS"),
@@ -127,15 +127,17 @@ def _table(pdf: PdfCanvas, part: str, rows: Sequence[Row8949], top: float) -> No
              ("(b)", ["Date acquired", "(Mo., day, yr.)"]), ("(c)", ["Date sold or", "disposed of", "(Mo., day, yr.)"]),
              ("(d)", ["Proceeds", "(sales price)", "(see instructions)"]),
              ("(e)", ["Cost or other basis.", "See the Note below", "and see Column (e)"]),
-             ("(f)", ["Code(s) from", "instructions"]), ("(g)", ["Amount of", "adjustment"]),
+             ("(f)", ["Code(s)", "from", "instructions"]), ("(g)", ["Amount of", "adjustment"]),
              ("(h)", ["Gain or (loss).", "Subtract column (e)", "from column (d) and", "combine the result",
                       "with column (g)"])]
     for i, (tag, lines) in enumerate(heads):
         cx = (e[i] + e[i + 1]) / 2
         drop = 10.0 if i in (5, 6) else 0.0  # (f) and (g) sit under their shared heading
         pdf.text(cx, top - 9 - drop, tag, 7, bold=True, align="center")
-        for k, text in enumerate(lines):
-            pdf.text(cx, top - 17 - drop - 6.5 * k, text, 5.6, align="center")
+        room = e[i + 1] - e[i] - 2.0
+        for k, text in enumerate(lines):  # shrunk where a line would cross its column's rules
+            size = min(5.6, 5.6 * room / text_width(text, 5.6))
+            pdf.text(cx, top - 17 - drop - 6.2 * k, text, size, align="center")
     pdf.line(e[5], top - 11, e[7], top - 11, 0.3)
     pdf.text((e[5] + e[7]) / 2, top - 5, "Adjustment, if any, to gain", 4.8, align="center")
     pdf.text((e[5] + e[7]) / 2, top - 10, "or loss. See instructions.", 4.8, align="center")

@@ -49,14 +49,15 @@ def _rows(path: Path, required: set[str]) -> Iterator[tuple[int, dict[str, str]]
         if missing:
             raise TaxImportError(f"{path}: missing column(s) {', '.join(sorted(missing))} "
                                  f"(has {', '.join(sorted(header)) or 'no header'})")
-        for n, raw in enumerate(reader, start=2):
+        for raw in reader:  # the row is the file's line (DictReader skips blank lines; counting records would not)
+            n = reader.line_num
             row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
             if any(row.values()):
                 yield n, row
 
 
-def read_fills(path: Path, default_account: str = "default") -> list[Transaction]:
-    """Parse a fills CSV into transactions.
+def read_fills(path: Path, default_account: str = "default", rows: dict[str, int] | None = None) -> list[Transaction]:
+    """Parse a fills CSV into transactions (``rows``, when given, gets each transaction's row number).
 
     Raises
     ------
@@ -78,9 +79,19 @@ def read_fills(path: Path, default_account: str = "default") -> list[Transaction
                                  f"{last[key]} in account {txn.account}; fills must be in date order")
         last[key] = txn.trade_date
         out.append(txn)
+        if rows is not None:
+            rows[txn.txn_id] = n
     if not out:
         raise TaxImportError(f"{path}: no fills")
     return out
+
+
+def locate(error: TaxLotError, path: Path, rows: dict[str, int]) -> TaxLotError:
+    """A booking error about a fill of ``path`` said with its row (``fills.csv row 3: sells 20 AAA ...``)."""
+    ident, sep, rest = str(error).partition(": ")
+    if isinstance(error, TaxImportError) or not sep or ident not in rows:
+        return error
+    return TaxImportError(f"{path.name} row {rows[ident]}: {rest}")
 
 
 def _fill(row: dict[str, str], where: str, default_account: str, seen: dict[str, int]) -> Transaction:

@@ -166,6 +166,11 @@ class RiskSettings(Section):
     risk_parity_blend: float = Field(0.0, ge=0, lt=1, description="soft: pull towards risk-parity weights")
     rebalance_every: int = Field(5, ge=1, le=100_000, description="decide every k-th bar")
     risk_free_rate: float = Field(0.0, ge=0, le=0.25, description="annual risk-free rate for Sharpe, Sortino, alpha")
+    wash_sale: Literal["off", "block", "resize"] = Field(
+        "off", description="after the gate: block or resize orders that would wash a loss (off: no check)")
+    tax_aware: bool = Field(False, description="the optimiser subtracts the tax of selling (portfolio.tax)")
+    tax_rate_short: float = Field(0.37, ge=0, le=1, description="tax rate on short-term gains (tax_aware)")
+    tax_rate_long: float = Field(0.20, ge=0, le=1, description="tax rate on long-term gains (tax_aware)")
 
     def model_post_init(self, _context: Any) -> None:
         if self.beta_min > self.beta_max:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tftrade.core.calendar import TradingCalendar
 from tftrade.data.timeframes import is_intraday, spacing_ns
+from tftrade.data.validation import session_calendar
 
 _MAX_EXAMPLES = 5
 
@@ -74,7 +74,7 @@ def _expected_grid(times: pd.Series, timeframe: str, session: str = "regular") -
     if times.empty:
         return np.empty(0, dtype=np.int64)
     first, last = (t.tz_convert("America/New_York").date() for t in (times.min(), times.max()))
-    cal = TradingCalendar(first, last)
+    cal = session_calendar(first, last)
     if not is_intraday(timeframe):
         return cal.session_midnights_ns()
     minute = 60_000_000_000

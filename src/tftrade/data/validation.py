@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
+from datetime import date
+from functools import lru_cache, partial
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from tftrade.core.calendar import TradingCalendar
@@ -35,6 +37,7 @@ Session = Literal["regular", "extended"]
 PRICE_FIELDS = ("open", "high", "low", "close")
 _TICK = 10**PRICE_SCALE
 _MAX_TICKS = 10**14  # NUMERIC(18, 4)
+_INT64_LIMIT = 2.0**63  # the first float volume a BIGINT cannot hold
 _ROUNDING_TOLERANCE = 1e-4
 _NS_MIN = 60_000_000_000
 _PRE_MARKET_NS = 330 * _NS_MIN  # 04:00 is 5.5 h before the 09:30 open
@@ -72,15 +75,15 @@ def validate_bars(frame: pd.DataFrame, timeframe: BarTimeframe | str, session: S
     (1, ['high 9.0 below max(open, close) 10.0'])
     """
     frame = frame.reset_index(drop=True)
-    reasons, kinds = _field_reasons(frame, timeframe, session)
-    bad = reasons.str.len() > 0
+    reasons, kinds, bad = _field_reasons(frame, timeframe, session)
     dup_exact, dup_conflict = _in_file_duplicates(frame, ~bad)
-    reasons = reasons.where(~dup_conflict, "conflicts with an earlier row for the same ticker and time")
-    kinds = kinds.where(~dup_conflict, "conflicting repeat in the file")
+    if dup_conflict.any():
+        reasons = reasons.where(~dup_conflict, "conflicts with an earlier row for the same ticker and time")
+        kinds = kinds.where(~dup_conflict, "conflicting repeat in the file")
     rejected = bad | dup_conflict
     keep = ~rejected & ~dup_exact
     return ValidationResult(
-        good=_to_ticks(frame.loc[keep]),
+        good=_to_ticks(frame if keep.all() else frame.loc[keep]),
         rejects=_rejects(frame.loc[rejected], reasons[rejected], kinds[rejected]),
         duplicates=int(dup_exact.sum()),
     )
@@ -89,46 +92,57 @@ def validate_bars(frame: pd.DataFrame, timeframe: BarTimeframe | str, session: S
 _Text = Callable[[pd.DataFrame], "pd.Series | str"]
 
 
-def _field_reasons(frame: pd.DataFrame, timeframe: str, session: Session) -> tuple[pd.Series, pd.Series]:
-    """One reason string per row ("" when the row passed) and the first failed check's name."""
+def _field_reasons(frame: pd.DataFrame, timeframe: str,
+                   session: Session) -> tuple[pd.Series, pd.Series, npt.NDArray[np.bool_]]:
+    """One reason string per row ("" when the row passed), the first failed check's name, and the failed rows.
+
+    The masks are computed on NumPy arrays (one conversion per column); the texts only for failed rows.
+    """
     checks: list[tuple[str, np.ndarray, _Text]] = []
 
     def add(kind: str, mask: pd.Series | np.ndarray, text: _Text) -> None:
-        checks.append((kind, np.asarray(mask, dtype=bool), text))
+        hit = np.asarray(mask, dtype=bool)
+        if hit.any():  # a check no row fails adds nothing to any row's reason
+            checks.append((kind, hit, text))
 
     ticker = frame["ticker"].astype(_STR).fillna("")
-    add("missing ticker", ticker == "", lambda f: "ticker missing")
-    bad_ticker = (ticker != "") & ~ticker.str.fullmatch(TICKER_PATTERN).fillna(False).astype(bool)
+    no_ticker = (ticker == "").to_numpy(dtype=bool)
+    add("missing ticker", no_ticker, lambda f: "ticker missing")
+    bad_ticker = ~no_ticker & ~ticker.str.fullmatch(TICKER_PATTERN).fillna(False).to_numpy(dtype=bool)
     add("invalid ticker", bad_ticker, lambda f: f["ticker"].map(_ticker_text))
     ts = frame["window_start"]
-    time_error = _column(frame, "time_error")
-    add("unusable time", time_error != "", lambda f: _column(f, "time_error"))
-    add("unusable time", ts.isna() & (time_error == ""), lambda f: _raw_or_missing(f, "window_start", "time"))
+    time_error = _has_text(frame, "time_error")
+    add("unusable time", time_error, lambda f: _column(f, "time_error"))
+    add("unusable time", ts.isna().to_numpy() & ~time_error, lambda f: _raw_or_missing(f, "window_start", "time"))
+    values = {name: _floats(frame[name]) for name in (*PRICE_FIELDS, "volume")}
+    present = {name: ~np.isnan(v) for name, v in values.items()}
+    value_error = _has_text(frame, "value_error")
     for name in (*PRICE_FIELDS, "volume"):
-        add(f"missing or unparseable {name}", frame[name].isna() & (_column(frame, "value_error") == ""),
+        add(f"missing or unparseable {name}", ~present[name] & ~value_error,
             partial(_raw_or_missing, field=name, label=name))
-    value_error = _column(frame, "value_error")
-    add("volume does not fit", value_error != "", lambda f: _column(f, "value_error"))
+    add("volume does not fit", value_error, lambda f: _column(f, "value_error"))
     if is_intraday(timeframe):
         _time_grid_checks(add, ts, timeframe)
-    ticks = {n: _ticks(frame[n]) for n in PRICE_FIELDS}
-    for name in PRICE_FIELDS:
-        v = frame[name]
-        add("non-positive price", v.notna() & (v <= 0),
-            partial(_value_text, field=name, prefix=f"non-positive {name} "))
-        add("price too large", v.notna() & ~(v * _TICK < _MAX_TICKS),
-            partial(_value_text, field=name, prefix=f"{name} too large for NUMERIC(18,4) "))
-        lost = v.notna() & (v > 0) & (np.abs(ticks[name] / _TICK - v) > _ROUNDING_TOLERANCE * v)
-        add("price below 4-decimal resolution", lost, partial(_rounding_text, field=name))
-    o, h, low, c = (ticks[n] for n in PRICE_FIELDS)
-    add("high below open/close", h < np.maximum(o, c), lambda f: "high " + f["high"].astype(str)
-        + " below max(open, close) " + np.maximum(f["open"], f["close"]).astype(str))
-    add("low above open/close", low > np.minimum(o, c), lambda f: "low " + f["low"].astype(str)
-        + " above min(open, close) " + np.minimum(f["open"], f["close"]).astype(str))
-    vol = frame["volume"]
-    add("negative volume", vol.notna() & (vol < 0), lambda f: "negative volume " + f["volume"].astype(str))
-    add("fractional volume", vol.notna() & (vol != np.floor(vol)),
-        lambda f: "fractional volume " + f["volume"].astype(str))
+    ticks = {n: _ticks(values[n]) for n in PRICE_FIELDS}
+    with np.errstate(all="ignore"):  # NaN and inf are masked by ``present``; pandas ignored them the same way
+        for name in PRICE_FIELDS:
+            v, ok = values[name], present[name]
+            add("non-positive price", ok & (v <= 0), partial(_value_text, field=name, prefix=f"non-positive {name} "))
+            add("price too large", ok & ~(v * _TICK < _MAX_TICKS),
+                partial(_value_text, field=name, prefix=f"{name} too large for NUMERIC(18,4) "))
+            lost = ok & (v > 0) & (np.abs(ticks[name] / _TICK - v) > _ROUNDING_TOLERANCE * v)
+            add("price below 4-decimal resolution", lost, partial(_rounding_text, field=name))
+        o, h, low, c = (ticks[n] for n in PRICE_FIELDS)
+        add("high below open/close", h < np.maximum(o, c), lambda f: "high " + f["high"].astype(str)
+            + " below max(open, close) " + np.maximum(f["open"], f["close"]).astype(str))
+        add("low above open/close", low > np.minimum(o, c), lambda f: "low " + f["low"].astype(str)
+            + " above min(open, close) " + np.minimum(f["open"], f["close"]).astype(str))
+        vol, ok = values["volume"], present["volume"]
+        add("negative volume", ok & (vol < 0), lambda f: "negative volume " + f["volume"].astype(str))
+        add("fractional volume", ok & (vol != np.floor(vol)), lambda f: "fractional volume " + f["volume"].astype(str))
+        if "volume_exact" not in frame:  # a file's reader checked its text; numbers (stream, frames) are checked here
+            add("volume does not fit", ok & (vol >= _INT64_LIMIT),
+                lambda f: "volume " + f["volume"].astype(str) + " does not fit a 64-bit integer")
     add(OUTSIDE_SESSION if is_intraday(timeframe) else "not a trading day", _outside_session(ts, timeframe, session),
         lambda f: _session_text(f["window_start"], timeframe, session))
     return _collect(frame, checks)
@@ -148,12 +162,13 @@ def _time_grid_checks(add: Callable[[str, np.ndarray, _Text], None], ts: pd.Seri
             lambda f: "time " + _local(f["window_start"], "%H:%M") + f" is not on a {timeframe} boundary")
 
 
-def _collect(frame: pd.DataFrame, checks: list[tuple[str, np.ndarray, _Text]]) -> tuple[pd.Series, pd.Series]:
+def _collect(frame: pd.DataFrame,
+             checks: list[tuple[str, np.ndarray, _Text]]) -> tuple[pd.Series, pd.Series, npt.NDArray[np.bool_]]:
     any_bad = np.logical_or.reduce([m for _, m, _ in checks]) if checks else np.zeros(len(frame), bool)
     out = pd.Series("", index=frame.index, dtype=object)
     kinds = pd.Series("", index=frame.index, dtype=object)
     if not any_bad.any():
-        return out, kinds
+        return out, kinds, any_bad
     bad = frame.loc[any_bad]
     columns = []
     first = np.full(len(bad), "", dtype=object)
@@ -165,9 +180,12 @@ def _collect(frame: pd.DataFrame, checks: list[tuple[str, np.ndarray, _Text]]) -
                 else np.full(len(bad), msg, dtype=object)
             columns.append(np.where(sub, values, ""))
             first = np.where(sub & (first == ""), kind, first)
-    out.loc[bad.index] = ["; ".join(x for x in parts if x) for parts in zip(*columns, strict=True)]
+    joined = ["; ".join(x for x in parts if x) for parts in zip(*columns, strict=True)]
+    out.loc[bad.index] = joined
     kinds.loc[bad.index] = first
-    return out, kinds
+    failed = any_bad.copy()
+    failed[any_bad] = np.array([len(r) > 0 for r in joined], dtype=bool)
+    return out, kinds, failed
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -176,8 +194,20 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     return frame[name].fillna("").astype(object)
 
 
-def _ticks(values: pd.Series) -> np.ndarray:
-    v = values.to_numpy(dtype=float)
+def _has_text(frame: pd.DataFrame, name: str) -> npt.NDArray[np.bool_]:
+    """Rows whose optional text column ``name`` (set by the file reader) is non-empty."""
+    if name not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    return np.asarray(_column(frame, name) != "", dtype=bool)
+
+
+def _floats(values: pd.Series) -> npt.NDArray[np.float64]:
+    """A numeric column as float64, NaN where missing (``None``, ``NaN``, ``pd.NA``)."""
+    return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+
+
+def _ticks(values: pd.Series | np.ndarray) -> np.ndarray:
+    v = _floats(values) if isinstance(values, pd.Series) else np.asarray(values, dtype=float)
     finite = np.isfinite(v) & (np.abs(v) < 1e15)
     return np.where(finite, np.rint(np.where(finite, v, 0) * _TICK), np.nan)
 
@@ -222,12 +252,22 @@ def _outside_session(ts: pd.Series, timeframe: str, session: Session) -> np.ndar
     ns = ts[valid].dt.as_unit("ns").astype("int64").to_numpy()
     first = pd.Timestamp(ns.min(), tz="UTC").tz_convert("America/New_York").date()
     last = pd.Timestamp(ns.max(), tz="UTC").tz_convert("America/New_York").date()
-    cal = TradingCalendar(first, last)
+    cal = session_calendar(first, last)
     if not is_intraday(timeframe):
         out[valid] = ~np.isin(ns, cal.session_midnights_ns())
         return out
     out[valid] = ~in_session(cal, ns, session)
     return out
+
+
+@lru_cache(maxsize=64)
+def session_calendar(first: date, last: date) -> TradingCalendar:
+    """The XNYS calendar from ``first`` to ``last`` (New York dates), built once per range.
+
+    A stream validates batch after batch of the same day or two; the calendar (an immutable
+    schedule) is reused instead of being sliced again for every batch.
+    """
+    return TradingCalendar(first, last)
 
 
 def in_session(cal: TradingCalendar, ts_ns: np.ndarray, session: Session) -> np.ndarray:
@@ -257,8 +297,7 @@ def _in_file_duplicates(frame: pd.DataFrame, eligible: pd.Series) -> tuple[pd.Se
     values = [*key, *PRICE_FIELDS, "volume"]
     exact = pd.Series(False, index=frame.index)
     conflict = pd.Series(False, index=frame.index)
-    keys = frame.loc[eligible, key]
-    if not keys.duplicated(keep=False).any():
+    if not _any_repeated_key(frame.loc[eligible, key] if not eligible.all() else frame[key]):
         return exact, conflict
     sub = frame.loc[eligible, values]
     repeat_key = sub.duplicated(key, keep="first")
@@ -268,25 +307,35 @@ def _in_file_duplicates(frame: pd.DataFrame, eligible: pd.Series) -> tuple[pd.Se
     return exact, conflict
 
 
+def _any_repeated_key(keys: pd.DataFrame) -> bool:
+    """Whether two rows share a (ticker, window_start); rows here have both (they passed the field checks)."""
+    tickers, _ = pd.factorize(keys["ticker"], sort=False)
+    times, distinct_times = pd.factorize(keys["window_start"], sort=False)
+    combined = tickers.astype(np.int64) * max(len(distinct_times), 1) + times
+    return bool(pd.Index(combined).has_duplicates)
+
+
 def _to_ticks(good: pd.DataFrame) -> pd.DataFrame:
     volume = good["volume_exact"].to_numpy(dtype=np.int64) if "volume_exact" in good \
         else good["volume"].to_numpy().astype(np.int64)
-    out = pd.DataFrame(
-        {
-            "ticker": good["ticker"].astype(str).to_numpy(),
-            "window_start": good["window_start"].dt.as_unit("us").reset_index(drop=True),
-            "volume": volume,
-            "price_only": good["price_only"].to_numpy(dtype=bool) if "price_only" in good else False,
-        }
-    )
+    columns: dict[str, object] = {
+        "ticker": good["ticker"].astype(str).to_numpy(),
+        "window_start": good["window_start"].dt.as_unit("us").reset_index(drop=True),
+        "volume": volume,
+        "price_only": good["price_only"].to_numpy(dtype=bool) if "price_only" in good else False,
+    }
     for name in PRICE_FIELDS:
-        out[name] = np.rint(good[name].to_numpy(dtype=float) * _TICK).astype(np.int64)
+        columns[name] = np.rint(good[name].to_numpy(dtype=float) * _TICK).astype(np.int64)
     if "raw_row" in good:
-        out["raw_row"] = good["raw_row"].to_numpy()
-    return out
+        columns["raw_row"] = good["raw_row"].to_numpy()
+    return pd.DataFrame(columns)
 
 
 def _rejects(bad: pd.DataFrame, reasons: pd.Series, kinds: pd.Series) -> pd.DataFrame:
+    if bad.empty:  # the usual case: skip building records
+        rows_dtype = bad["raw_row"].dtype if "raw_row" in bad else object
+        return pd.DataFrame({"row_number": np.empty(0, dtype=rows_dtype), "raw": np.empty(0, dtype=np.float64),
+                             "reason": np.empty(0, dtype=object), "kind": np.empty(0, dtype=object)})
     raw_cols = [c for c in bad.columns if c.startswith("raw_") and c != "raw_row"]
     source_cols = raw_cols or [c for c in bad.columns if c not in ("price_only", "time_error", "value_error",
                                                                    "volume_exact")]

@@ -62,7 +62,13 @@ with warnings.catch_warnings():  # alpaca.trading imports websockets.legacy, dep
 
 from tftrade.core.orders import Fill, Order, OrderState, OrderStatus
 from tftrade.execution.broker import BrokerOrder, BrokerPosition, Execution
-from tftrade.execution.errors import BrokerUnavailable, DuplicateOrderIdError, ExecutionError, UnknownOrderError
+from tftrade.execution.errors import (
+    BrokerAuthError,
+    BrokerUnavailable,
+    DuplicateOrderIdError,
+    ExecutionError,
+    UnknownOrderError,
+)
 from tftrade.execution.ratelimit import RetryPolicy, TokenBucket
 from tftrade.execution.settings import AlpacaConfig
 
@@ -426,6 +432,10 @@ class AlpacaBroker:
                     self._bucket.block_for(wait)
                     last = "429 rate limited"
                     continue
+                if code == 401:  # wrong or revoked keys: repeating cannot help
+                    raise BrokerAuthError(f"Alpaca rejected the API keys ({what}: 401 {self._message(e)}); check "
+                                          "TFTRADE_VENDORS__ALPACA_KEY_ID and TFTRADE_VENDORS__ALPACA_SECRET_KEY "
+                                          "(paper keys for the paper URL)") from None
                 if code is not None and code >= 500:
                     last = f"{code} {self._message(e)}"
                     if not idempotent:

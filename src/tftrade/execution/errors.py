@@ -13,6 +13,10 @@ class BrokerUnavailable(ExecutionError):
     """The broker cannot be reached right now (transient: the order manager retries)."""
 
 
+class BrokerAuthError(ExecutionError):
+    """The broker refused the credentials (HTTP 401): not retried, the keys must be fixed."""
+
+
 class UnknownOrderError(ExecutionError):
     """No order with the given client order id exists at the broker."""
 

@@ -162,6 +162,10 @@ def _reconcile(broker: JournaledBroker, policy: str, since_ns: int | None, now_n
                 journal.append_fill(Fill(cid, d.ticker, float(d.difference), price, 0.0, stamp), f"adopt@{stamp}",
                                     event="adopted_fill", reason="adopted by reconciliation")
                 corrections.append(cid)
+        elif (killed := broker.kill_switch.reason()) and pos_diffs:
+            # correct, but the kill switch stops every new order (only its own flatten passes): report, send nothing
+            halted = f"{killed}; {len(pos_diffs)} position difference(s) not corrected"
+            log.error("reconciliation: %s", halted)
         else:  # correct: make the broker match the ledger, with tagged orders
             for d in pos_diffs:
                 cid = f"reconcile-{d.ticker[:10]}-{stamp}"

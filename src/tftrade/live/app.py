@@ -19,11 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from sqlalchemy import Engine
 
 from tftrade.core.clock import Clock, SimulatedClock, SystemClock
 from tftrade.core.types import Timeframe
-from tftrade.live.brokers import BrokerSettings, make_broker
+from tftrade.live.brokers import BrokerKit, BrokerSettings, make_broker
+from tftrade.live.control import LiveControl
+from tftrade.live.desk_recorder import DeskRecorder
+from tftrade.live.duties import BrokerDuties
 from tftrade.live.errors import LiveError
 from tftrade.live.predict_worker import PredictWorker
 from tftrade.live.predictor import Predictor, TftPredictor
@@ -34,11 +38,16 @@ from tftrade.risk.gate import GateLimits, RiskGate
 from tftrade.strategy.contract import Strategy
 from tftrade.strategy.forecasts import ForecastRows
 from tftrade.stream.bus import Bus
+from tftrade.stream.desk import Desk
 from tftrade.trading.config import TradingConfig
+from tftrade.trading.feed import BarEvent
+from tftrade.trading.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[dict[str, object]], None]
+RecorderFactory = Callable[[tuple[str, ...]], Sequence[Recorder]]
+"""Builds extra recorders for a universe (``tftrade live``: the audit chain)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,10 @@ class LiveOptions:
     """Redis key prefix of the streams (and of the trade lease) of ``tftrade worker``."""
     warm_start: bool = True
     """Live workers (``--source massive``, ``tftrade worker``) start with the stored bars as history."""
+    live_money: bool = False
+    """``--live``: trade a live (real-money) account; only with every opt-in (docs/execution.md)."""
+    settle_s: float = 5.0
+    """At the end of a run, how long to wait for the fills of orders still at a real broker."""
 
 
 def open_bus(redis_url: str | None, prefix: str = "tftrade") -> Bus:
@@ -139,58 +152,166 @@ def _series(market: Any) -> dict[str, str]:
     return {}
 
 
-def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
-             on_stack: Callable[[TradeStack, PredictWorker | None], None] | None = None) -> dict[str, object]:
-    """Run every worker in this process until ``stop`` (or the replay ends); return the summary."""
-    market = _universe(engine, opts)
-    tickers, sectors = market.tickers, market.sectors
-    predictor = load_predictor(opts) if opts.strategy == "tft" else None
-    bus = open_bus(opts.redis_url, prefix=f"tftrade-live-{os.getpid()}" if opts.redis_url else "tftrade")
-    clock: Clock = SimulatedClock(int(market.timestamps[0])) if opts.source == "replay" else SystemClock()
-    kit = make_broker(opts.broker, BrokerSettings(cash=opts.cash))
+def open_kit(opts: LiveOptions, engine: Engine, clock: Clock, emit: Emit, settings: Any = None) -> BrokerKit:
+    """The broker by name (``--broker``), with the live opt-in (``--live``) and the settings it reads."""
+    def announce(line: str) -> None:
+        log.warning("%s", line)
+        emit({"event": "broker", "broker": opts.broker, "line": line})
+    return make_broker(opts.broker, BrokerSettings(cash=opts.cash, live=opts.live_money, settings=settings,
+                                                   engine=engine, clock=clock, announce=announce))
+
+
+@dataclass
+class DeskParts:
+    """What a trade stack publishes through and is braked by."""
+
+    control: LiveControl
+    recorder: DeskRecorder | None
+
+
+def build_stack(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, clock: Clock, kit: BrokerKit,
+                predictor: Predictor | None, *, desk: Desk | None = None, recorders: Sequence[Recorder] = (),
+                consumer: str = "trade-1") -> tuple[TradeStack, DeskParts]:
+    """One trade stack with its control (pause, kill, breaker), desk recorder and extra recorders (audit)."""
+    gate = RiskGate(GateLimits())
+    control = LiveControl(kit.broker, kit.switch, clock, desk=desk, max_drawdown=gate.limits.max_drawdown, emit=emit)
+    desk_rec = None
+    if desk is not None:
+        desk_rec = DeskRecorder(desk, market.tickers, market.sectors, initial_cash=opts.cash, limits=gate.limits,
+                                about={"broker": opts.broker, "source": opts.source, "strategy": opts.strategy,
+                                       "cadence": opts.cadence, "tickers": len(market.tickers)},
+                                control=control)
     cfg = LiveConfig(trading=TradingConfig(rebalance_every=opts.cadence), window=opts.window,
                      flatten_minutes=opts.flatten_minutes)
-    stack = build_trade_worker(bus, tickers, sectors, opts.timeframe, make_strategy(opts.strategy, predictor), kit,
-                               clock, config=cfg, gate=RiskGate(GateLimits()),
+    recs: list[Recorder] = [control, *([desk_rec] if desk_rec is not None else []), *recorders]
+    stack = build_trade_worker(bus, market.tickers, market.sectors, opts.timeframe,
+                               make_strategy(opts.strategy, predictor), kit, clock, config=cfg, gate=gate,
                                session=XnysSession(opts.flatten_minutes),
                                horizon=predictor.horizon if predictor is not None else None, emit=emit,
-                               series=_series(market))
-    workers: list[tuple[str, Work]] = [("trade", stack.worker.run)]
-    pw = None
-    if predictor is not None:
-        pw = PredictWorker(bus, predictor, tickers, sectors, opts.timeframe, engine=engine, on_event=emit)
-        workers.append(("predict", pw.run))
-    services = _services(bus, engine, opts)
-    if opts.source == "massive" and opts.warm_start:
-        from tftrade.live.warm import warm_window
+                               series=_series(market), recorders=recs, control=control, consumer=consumer,
+                               on_order=desk_rec.order_seen if desk_rec is not None else None)
+    if desk_rec is not None:
+        desk_rec.attach(stack.loop)
+        desk_rec.counters, desk_rec.forecasts = stack.worker.counters, stack.forecasts
+        if isinstance(kit.fills, BrokerDuties):
+            kit.fills.on_mismatch = desk_rec.reconciliation_mismatch
+    if isinstance(kit.fills, BrokerDuties):
+        kit.fills.universe = frozenset(market.tickers)
+    control.refresh()  # a kill file or a desk kill already there: nothing is sent
+    if kit.start is not None:
+        kit.start()
+    if kit.ledger is not None:
+        from tftrade.live.duties import seed_loop
 
-        warm_window(engine, stack.worker.window, stack.worker.assembler)
-        if pw is not None:
-            warm_window(engine, pw.window, pw.assembler)
-    if on_stack is not None:
-        on_stack(stack, pw)
-    source = _source(bus, engine, market, opts)
-    if opts.duration_s is not None:
-        timer = threading.Timer(opts.duration_s, stop.set)
-        timer.daemon = True
-        timer.start()
-    emit({"event": "start", "tickers": len(tickers), "source": opts.source, "broker": opts.broker,
-          "strategy": opts.strategy, "cadence": opts.cadence})
-    t0 = time.monotonic()
+        seed_loop(stack.loop, kit.ledger())
+    return stack, DeskParts(control, desk_rec)
+
+
+def watch_control(parts: DeskParts, every_s: float = 0.5) -> Callable[[threading.Event], object]:
+    """A service: read the brakes and publish what the throttle held back, every ``every_s`` seconds."""
+    def run(stop: threading.Event) -> None:
+        while not stop.wait(every_s):
+            try:
+                with parts.control.lock:
+                    parts.control.refresh()
+                    if parts.recorder is not None:
+                        parts.recorder.flush_due()
+            except Exception:  # the loop keeps its own per-bar check; a failed round is logged and retried
+                log.exception("control round failed")
+    return run
+
+
+def settle(stack: TradeStack, parts: DeskParts, timeout_s: float) -> None:
+    """Book the fills still in flight at a real broker, mark the book once more, publish everything."""
+    kit, loop, worker = stack.kit, stack.loop, stack.worker
+    with parts.control.lock:
+        if kit.settle is not None:
+            fills = kit.settle(timeout_s)
+            if fills:
+                loop.book(fills)
+                worker.counters.fills = stack.recorder.c.fills
+        if len(worker.window) and worker.counters.steps:
+            event = BarEvent(worker.counters.steps - 1, len(worker.window) - 1, worker.window)
+            value = loop.positions * np.nan_to_num(loop.last)
+            equity = loop.broker.cash() + float(value.sum())
+            worker.counters.equity = equity
+            eq = equity if equity > 0 else float("nan")
+            beta = float((value / eq) @ loop.betas) if np.isfinite(eq) else float("nan")
+            loop.recorder.mark(event, equity, loop.broker.cash(), value, beta)
+        if parts.recorder is not None:
+            parts.recorder.flush()
+
+
+def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
+             on_stack: Callable[[TradeStack, PredictWorker | None], None] | None = None, *,
+             settings: Any = None, desk: Desk | None = None,
+             recorders: RecorderFactory | None = None, bus: Bus | None = None) -> dict[str, object]:
+    """Run every worker in this process until ``stop`` (or the replay ends); return the summary.
+
+    ``desk`` (given by ``tftrade live``) receives the desk's documents and events and carries the
+    operators' control; ``recorders`` (the audit chain) see everything the loop does; ``settings``
+    are what a real broker reads (endpoints, keys, kill file). ``bus`` (default: one opened for
+    the run and closed after it) lets the caller share it (the in-process API of ``--serve``).
+    """
+    market = _universe(engine, opts)
+    tickers = market.tickers
+    predictor = load_predictor(opts) if opts.strategy == "tft" else None
+    clock: Clock = SimulatedClock(int(market.timestamps[0])) if opts.source == "replay" else SystemClock()
+    kit = open_kit(opts, engine, clock, emit, settings)
+    own_bus = bus is None
+    if bus is None:
+        bus = open_bus(opts.redis_url, prefix=live_bus_prefix(opts))
     try:
-        run_workers(workers, stop, source=source, services=services)
+        stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk,
+                                   recorders=recorders(tickers) if recorders is not None else ())
+        workers: list[tuple[str, Work]] = [("trade", stack.worker.run)]
+        pw = None
+        if predictor is not None:
+            pw = PredictWorker(bus, predictor, tickers, market.sectors, opts.timeframe, engine=engine, on_event=emit)
+            workers.append(("predict", pw.run))
+        services = _services(bus, engine, opts)
+        services.append(("control", watch_control(parts), lambda: True))
+        if opts.source == "massive" and opts.warm_start:
+            from tftrade.live.warm import warm_window
+
+            warm_window(engine, stack.worker.window, stack.worker.assembler)
+            if pw is not None:
+                warm_window(engine, pw.window, pw.assembler)
+        if on_stack is not None:
+            on_stack(stack, pw)
+        source = _source(bus, engine, market, opts)
+        if opts.duration_s is not None:
+            timer = threading.Timer(opts.duration_s, stop.set)
+            timer.daemon = True
+            timer.start()
+        emit({"event": "start", "tickers": len(tickers), "source": opts.source, "broker": opts.broker,
+              "strategy": opts.strategy, "cadence": opts.cadence})
+        t0 = time.monotonic()
+        try:
+            run_workers(workers, stop, source=source, services=services)
+        finally:
+            settle(stack, parts, opts.settle_s)
+        c = stack.worker.counters
+        summary: dict[str, object] = {
+            "event": "summary", "seconds": round(time.monotonic() - t0, 3), "tickers": len(tickers),
+            "bars": c.bars, "steps": c.steps, "decisions": c.decisions, "orders": c.orders, "fills": c.fills,
+            "late_bars": c.late, "equity": c.equity, "pnl": c.equity - opts.cash,
+            "positions": stack.kit.broker.positions(), "in_sync": stack.loop.reconcile().in_sync,
+            "killed": parts.control.killed or None,
+            "predictions": None if pw is None else pw.counters.predictions_published,
+            "last_prediction_latency_ms": None if pw is None else pw.counters.last_latency_ms,
+        }
+        return summary
     finally:
-        bus.close()
-    c = stack.worker.counters
-    summary: dict[str, object] = {
-        "event": "summary", "seconds": round(time.monotonic() - t0, 3), "tickers": len(tickers),
-        "bars": c.bars, "steps": c.steps, "decisions": c.decisions, "orders": c.orders, "fills": c.fills,
-        "late_bars": c.late, "equity": c.equity, "pnl": c.equity - opts.cash,
-        "positions": stack.kit.broker.positions(), "in_sync": stack.loop.reconcile().in_sync,
-        "predictions": None if pw is None else pw.counters.predictions_published,
-        "last_prediction_latency_ms": None if pw is None else pw.counters.last_latency_ms,
-    }
-    return summary
+        if own_bus:
+            bus.close()
+        if kit.close is not None:
+            kit.close()
+
+
+def live_bus_prefix(opts: LiveOptions) -> str:
+    """The bus's key prefix of one ``tftrade live`` process (its own streams on a shared Redis)."""
+    return f"tftrade-live-{os.getpid()}" if opts.redis_url else "tftrade"
 
 
 def _services(bus: Bus, engine: Engine, opts: LiveOptions) -> list[tuple[str, Service, Callable[[], bool]]]:
@@ -240,10 +361,12 @@ def massive_source(bus: Bus, tickers: Sequence[str]) -> Callable[[threading.Even
 
 
 def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
-               clock: Clock | None = None) -> dict[str, object]:
+               clock: Clock | None = None, *, settings: Any = None, desk: Desk | None = None,
+               recorders: RecorderFactory | None = None) -> dict[str, object]:
     """Run one worker against Redis Streams until ``stop`` (see the module docstring).
 
-    ``clock`` (default: the system clock) is the trade worker's time, which the session reads.
+    ``clock`` (default: the system clock) is the trade worker's time, which the session reads;
+    ``settings``, ``desk`` and ``recorders`` are the trade worker's, as in :func:`run_live`.
     """
     if not opts.redis_url:
         raise LiveError("a separate worker needs Redis: set TFTRADE_REDIS_URL or pass --redis-url")
@@ -276,14 +399,16 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
             pw.run(stop)
             return {"event": "summary", "worker": name, **vars(pw.counters)}
         if name == "trade":
-            return _trade_worker(bus, engine, market, opts, emit, stop, me, clock or SystemClock())
+            return _trade_worker(bus, engine, market, opts, emit, stop, me, clock or SystemClock(), settings, desk,
+                                 recorders)
         raise LiveError(f"unknown worker {name!r}; choose ingest, sentiment, predict or trade")
     finally:
         bus.close()
 
 
 def _trade_worker(bus: Bus, engine: Engine, market: Any, opts: LiveOptions, emit: Emit, stop: threading.Event,
-                  me: str, clock: Clock) -> dict[str, object]:
+                  me: str, clock: Clock, settings: Any = None, desk: Desk | None = None,
+                  recorders: RecorderFactory | None = None) -> dict[str, object]:
     import redis
 
     from tftrade.live.lease import RedisLease
@@ -291,24 +416,23 @@ def _trade_worker(bus: Bus, engine: Engine, market: Any, opts: LiveOptions, emit
     assert opts.redis_url is not None
     lease = RedisLease(redis.Redis.from_url(opts.redis_url), f"{opts.bus_prefix}:lease:trade", me)
     lease.hold(stop)
+    kit: BrokerKit | None = None
     try:
         predictor = load_predictor(opts) if opts.strategy == "tft" else None
-        kit = make_broker(opts.broker, BrokerSettings(cash=opts.cash))
-        cfg = LiveConfig(trading=TradingConfig(rebalance_every=opts.cadence), window=opts.window,
-                         flatten_minutes=opts.flatten_minutes)
-        stack = build_trade_worker(bus, market.tickers, market.sectors, opts.timeframe,
-                                   make_strategy(opts.strategy, predictor), kit, clock, config=cfg,
-                                   gate=RiskGate(GateLimits()), session=XnysSession(opts.flatten_minutes),
-                                   horizon=predictor.horizon if predictor is not None else None, emit=emit,
-                                   consumer=me, series=_series(market))
+        kit = open_kit(opts, engine, clock, emit, settings)
+        stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk,
+                                   recorders=recorders(market.tickers) if recorders is not None else (), consumer=me)
         if opts.warm_start:
             from tftrade.live.warm import warm_window
 
             warm_window(engine, stack.worker.window, stack.worker.assembler)
-        stack.worker.run(stop)
+        run_workers([("trade", stack.worker.run)], stop, services=[("control", watch_control(parts), lambda: True)])
+        settle(stack, parts, opts.settle_s)
         c = stack.worker.counters
         return {"event": "summary", "worker": "trade", "steps": c.steps, "decisions": c.decisions,
                 "orders": c.orders, "fills": c.fills, "equity": c.equity, "lease_lost": lease.lost.is_set(),
-                "decision_ms": percentiles(c.decision_latencies_ms)}
+                "killed": parts.control.killed or None, "decision_ms": percentiles(c.decision_latencies_ms)}
     finally:
+        if kit is not None and kit.close is not None:
+            kit.close()
         lease.release()

@@ -40,14 +40,15 @@ class PublishingBroker:
     def submit(self, order: Order) -> OrderStatus:
         """Place one order."""
         status = self.inner.submit(order)
-        self._sent([order])
+        if status.state != "rejected":
+            self._sent([order])
         return status
 
     def submit_many(self, orders: Sequence[Order]) -> list[OrderStatus]:
-        """Place orders in one call when the inner broker can."""
+        """Place orders in one call when the inner broker can; rejected ones are not published."""
         many = getattr(self.inner, "submit_many", None)
         statuses: list[OrderStatus] = many(orders) if many is not None else [self.inner.submit(o) for o in orders]
-        self._sent(orders)
+        self._sent([o for o, s in zip(orders, statuses, strict=True) if s.state != "rejected"])
         return statuses
 
     def cancel(self, client_order_id: str) -> OrderStatus:

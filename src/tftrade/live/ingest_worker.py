@@ -20,15 +20,16 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine
 
-from tftrade.core.calendar import TradingCalendar
 from tftrade.core.types import Timeframe
-from tftrade.data.validation import validate_bars
+from tftrade.data.validation import session_calendar, validate_bars
 from tftrade.store.bars import insert_bars
 from tftrade.store.runs import finish_run, quarantine_rows, start_run
 from tftrade.stream.bus import Bus, Delivery
@@ -38,7 +39,7 @@ from tftrade.stream.messages import BarMessage, MalformedFrame
 log = logging.getLogger(__name__)
 _SOURCE = "bus:market_data"
 _TIMEFRAMES: dict[str, Timeframe] = {"1min": "1min", "1m": "1min", "minute": "1min", "1day": "1day", "1d": "1day",
-                                     "day": "1day", "5min": "5min", "15min": "15min", "30min": "30min", "1h": "1h"}
+                                     "day": "1day"}
 
 
 @dataclass
@@ -128,16 +129,15 @@ class IngestWorker:
     def handle(self, batch: list[Delivery]) -> None:
         """Validate and store one batch atomically (raises, storing nothing, if the database fails)."""
         bars: list[BarMessage] = []
-        raws: dict[int, bytes] = {}
+        raws: list[bytes] = []
         bad: list[tuple[str, str]] = []
         for d in batch:
             m = d.message
-            if isinstance(m, BarMessage) and m.timeframe not in _TIMEFRAMES:
-                bad.append((d.raw.decode("utf-8", "replace"),
-                            f"timeframe {m.timeframe!r} is not one of 1min, 5min, 15min, 30min, 1h, 1day"))
-            elif isinstance(m, BarMessage):
+            if isinstance(m, BarMessage) and m.timeframe in _TIMEFRAMES:
                 bars.append(m)
-                raws[id(m)] = d.raw
+                raws.append(d.raw)
+            elif isinstance(m, BarMessage):
+                bad.append((d.raw.decode("utf-8", "replace"), f"timeframe {m.timeframe!r} is not one of 1min, 1day"))
             elif isinstance(m, MalformedFrame):
                 bad.append((m.raw, f"{m.source}: {m.reason}"))
             elif m is None:
@@ -145,12 +145,15 @@ class IngestWorker:
             else:
                 bad.append((d.raw.decode("utf-8", "replace"), f"unexpected {type(m).__name__} on market_data"))
         received = len(bars)
-        bars = self._drop_outside_session(bars, bad)
-        frames = _frames(bars)
-        checked = {(tf, src): validate_bars(f, tf) for (tf, src), f in frames.items()}
+        cols = BarColumns.of(bars)
+        keep = self._session_mask(cols)
+        if not keep.all():
+            bars = [b for b, ok in zip(bars, keep.tolist(), strict=True) if ok]
+            raws = [r for r, ok in zip(raws, keep.tolist(), strict=True) if ok]
+            cols = cols.take(keep)
+        checked = {key: validate_bars(f, key[0]) for key, f in cols.frames().items()}
         inserted = dups = 0
-        payloads = [raws[id(b)] for b in bars]
-        rejects = [_bad_frame(bad)] + [_with_payloads(c.rejects, payloads) for c in checked.values()]
+        rejects = [_bad_frame(bad)] + [_with_payloads(c.rejects, raws) for c in checked.values()]
         all_rejects = pd.concat([r for r in rejects if not r.empty] or [rejects[0]], ignore_index=True)
         with self.engine.begin() as conn:
             for (tf, src), c in checked.items():
@@ -158,35 +161,28 @@ class IngestWorker:
                 inserted += n
                 dups += c.duplicates + len(c.good) - n
             quarantine_rows(conn, _SOURCE, all_rejects)
-        self._count(batch, received, bars, inserted, dups, all_rejects)
+        self._count(batch, received, cols, inserted, dups, all_rejects)
         if self._on_stored is not None and inserted:
             self._on_stored(bars)
 
-    def _drop_outside_session(self, bars: list[BarMessage], bad: list[tuple[str, str]]) -> list[BarMessage]:
-        minute = [b for b in bars if _TIMEFRAMES.get(b.timeframe, "1day") != "1day"]
-        if not minute:
-            return bars
-        ns = np.fromiter((b.start_ns for b in minute), dtype=np.int64, count=len(minute))
-        lo, hi = (pd.Timestamp(int(x), tz="UTC").tz_convert("America/New_York").date() for x in (ns.min(), ns.max()))
-        inside = TradingCalendar(lo, hi).in_session(ns)
+    def _session_mask(self, cols: BarColumns) -> npt.NDArray[np.bool_]:
+        """False for minute bars outside the XNYS session when those are skipped (and counted)."""
+        keep = np.ones(len(cols), dtype=bool)
+        minute = cols.is_minute()
+        if self.config.extended_hours != "skip" or not minute.any():
+            return keep  # with "quarantine" the validation rejects them
+        ns = cols.start_ns[minute]
+        inside = session_calendar(*_ny_dates(ns)).in_session(ns)
         if inside.all():
-            return bars
-        outside = {id(b) for b, ok in zip(minute, inside, strict=True) if not ok}
-        if self.config.extended_hours == "skip":
-            with self._lock:
-                self.counters.outside_session += len(outside)
-            return [b for b in bars if id(b) not in outside]
-        return bars
+            return keep
+        keep[np.flatnonzero(minute)[~inside]] = False
+        with self._lock:
+            self.counters.outside_session += int((~inside).sum())
+        return keep
 
-    def _count(self, batch: list[Delivery], received: int, bars: list[BarMessage], inserted: int, dups: int,
+    def _count(self, batch: list[Delivery], received: int, cols: BarColumns, inserted: int, dups: int,
                rejects: pd.DataFrame) -> None:
-        late = 0
-        for b in bars:
-            newest = self._newest.get(b.ticker)
-            if newest is not None and b.start_ns < newest:
-                late += 1
-            if newest is None or b.start_ns > newest:
-                self._newest[b.ticker] = b.start_ns
+        late = _late_bars(cols.ticker, cols.start_ns, self._newest)
         with self._lock:
             c = self.counters
             c.batches += 1
@@ -200,28 +196,120 @@ class IngestWorker:
                 key = str(reason).split(":")[0][:60]
                 c.by_reason[key] = c.by_reason.get(key, 0) + 1
         if late:
-            log.info("%d late (out-of-order) bars in a batch of %d", late, len(bars))
+            log.info("%d late (out-of-order) bars in a batch of %d", late, len(cols))
         if not rejects.empty:
             log.warning("quarantined %d market_data messages: %s", len(rejects), rejects["reason"].iloc[0])
 
 
-def _frames(bars: list[BarMessage]) -> dict[tuple[Timeframe, str], pd.DataFrame]:
-    """Bars as normalised frames per (timeframe, source); ``raw_row`` is each bar's position in ``bars``."""
-    groups: dict[tuple[Timeframe, str], list[tuple[int, BarMessage]]] = {}
-    for k, b in enumerate(bars):
-        groups.setdefault((_TIMEFRAMES[b.timeframe], b.source[:32]), []).append((k, b))
-    out = {}
-    for key, pairs in groups.items():
-        items = [b for _, b in pairs]
-        out[key] = pd.DataFrame({
-            "ticker": [b.ticker for b in items],
-            "window_start": pd.to_datetime(np.fromiter((b.start_ns for b in items), np.int64, len(items)), utc=True),
-            "open": [b.open for b in items], "high": [b.high for b in items],
-            "low": [b.low for b in items], "close": [b.close for b in items],
-            "volume": [b.volume for b in items], "price_only": False,
-            "raw_row": np.fromiter((k for k, _ in pairs), np.int64, len(pairs)),
-        })
-    return out
+@dataclass(frozen=True)
+class BarColumns:
+    """Bar messages as columns, read in one pass per field; row ``k`` is message ``k``.
+
+    Examples
+    --------
+    >>> cols = BarColumns.of([BarMessage("X", 0, 1.0, 2.0, 0.5, 1.5, 10.0),
+    ...                       BarMessage("Y", 60, 2.0, 2.0, 2.0, 2.0, 0.0)])
+    >>> len(cols), cols.ticker.tolist(), cols.values["close"].tolist()
+    (2, ['X', 'Y'], [1.5, 2.0])
+    """
+
+    ticker: npt.NDArray[np.object_]
+    start_ns: npt.NDArray[np.int64]
+    values: dict[str, npt.NDArray[np.float64]]
+    """open, high, low, close, volume as the vendor sent them (floats)."""
+    timeframe: npt.NDArray[np.object_]
+    source: npt.NDArray[np.object_]
+
+    @classmethod
+    def of(cls, bars: list[BarMessage]) -> BarColumns:
+        """The columns of ``bars``."""
+        n = len(bars)
+        return cls(
+            ticker=np.array([b.ticker for b in bars], dtype=object),
+            start_ns=np.fromiter((b.start_ns for b in bars), np.int64, n),
+            values={"open": np.fromiter([b.open for b in bars], np.float64, n),
+                    "high": np.fromiter([b.high for b in bars], np.float64, n),
+                    "low": np.fromiter([b.low for b in bars], np.float64, n),
+                    "close": np.fromiter([b.close for b in bars], np.float64, n),
+                    "volume": np.fromiter([b.volume for b in bars], np.float64, n)},
+            timeframe=np.array([b.timeframe for b in bars], dtype=object),
+            source=np.array([b.source for b in bars], dtype=object),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ticker)
+
+    def take(self, rows: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> BarColumns:
+        """The rows selected by a mask or positions."""
+        return BarColumns(self.ticker[rows], self.start_ns[rows], {k: v[rows] for k, v in self.values.items()},
+                          self.timeframe[rows], self.source[rows])
+
+    def is_minute(self) -> npt.NDArray[np.bool_]:
+        """True for the minute bars (timeframe ``1min``, ``1m`` or ``minute``)."""
+        if len(self) and _all_equal(self.timeframe):
+            return np.full(len(self), _TIMEFRAMES.get(self.timeframe[0]) == "1min")
+        return np.array([_TIMEFRAMES.get(t) == "1min" for t in self.timeframe], dtype=bool)
+
+    def frames(self) -> dict[tuple[Timeframe, str], pd.DataFrame]:
+        """Normalised frames per (timeframe, source); ``raw_row`` is each bar's row here."""
+        n = len(self)
+        groups: dict[tuple[Timeframe, str], npt.NDArray[np.intp]]
+        if n and _all_equal(self.timeframe) and _all_equal(self.source):
+            groups = {(_TIMEFRAMES[self.timeframe[0]], str(self.source[0])[:32]): np.arange(n)}
+        else:
+            rows: dict[tuple[Timeframe, str], list[int]] = {}
+            for k, (tf, src) in enumerate(zip(self.timeframe.tolist(), self.source.tolist(), strict=True)):
+                rows.setdefault((_TIMEFRAMES[tf], src[:32]), []).append(k)
+            groups = {key: np.asarray(ks, dtype=np.intp) for key, ks in rows.items()}
+        out = {}
+        for key, idx in groups.items():
+            part = self if len(idx) == n else self.take(idx)
+            out[key] = pd.DataFrame({
+                "ticker": part.ticker,
+                "window_start": pd.to_datetime(part.start_ns, utc=True),
+                **part.values,
+                "price_only": False,
+                "raw_row": idx.astype(np.int64),
+            })
+        return out
+
+
+def _all_equal(values: npt.NDArray[np.object_]) -> bool:
+    return bool((values == values[0]).all())
+
+
+def _ny_dates(ns: npt.NDArray[np.int64]) -> tuple[date, date]:
+    """The New York dates of the earliest and the latest of ``ns`` (UTC nanoseconds)."""
+    lo, hi = (pd.Timestamp(int(x), tz="UTC").tz_convert("America/New_York").date() for x in (ns.min(), ns.max()))
+    return lo, hi
+
+
+def _late_bars(tickers: npt.NDArray[np.object_], start_ns: npt.NDArray[np.int64], newest: dict[str, int]) -> int:
+    """Count the bars older than the newest bar of their ticker seen before them; update ``newest``.
+
+    Vectorised when each ticker's bars in the batch are in time order (the usual case), else bar by bar.
+    """
+    if len(tickers) == 0:
+        return 0
+    codes, names = pd.factorize(tickers, sort=False)
+    order = np.argsort(codes, kind="stable")
+    by_code, times = codes[order], start_ns[order]
+    same = by_code[1:] == by_code[:-1]
+    late = 0
+    if (same & (times[1:] < times[:-1])).any():
+        for t, ns in zip(tickers.tolist(), start_ns.tolist(), strict=True):
+            seen = newest.get(t)
+            if seen is not None and ns < seen:
+                late += 1
+            if seen is None or ns > seen:
+                newest[t] = ns
+        return late
+    floor = np.iinfo(np.int64).min
+    before = np.array([newest.get(t, floor) for t in names.tolist()], dtype=np.int64)
+    late = int((times < before[by_code]).sum())
+    latest = np.maximum(before, np.maximum.reduceat(times, np.flatnonzero(np.r_[True, ~same])))
+    newest.update(zip(names.tolist(), latest.tolist(), strict=True))
+    return late
 
 
 def _with_payloads(rejects: pd.DataFrame, payloads: list[bytes]) -> pd.DataFrame:

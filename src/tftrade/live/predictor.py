@@ -21,6 +21,7 @@ from tftrade.strategy.forecasts import ForecastPanel
 from tftrade.strategy.view import MarketFrame
 
 if TYPE_CHECKING:
+    from tftrade.features.dataset import Panel
     from tftrade.forecast.training import Trained
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class TftPredictor:
         self._levels = (levels.index(min(levels)), levels.index(0.5) if 0.5 in levels else len(levels) // 2,
                         levels.index(max(levels)))
         self._future: tuple[int, Int64Array] | None = None
+        self._static: tuple[tuple[str, ...], tuple[str, ...], Int64Array] | None = None
 
     @property
     def horizon(self) -> int:
@@ -113,7 +115,6 @@ class TftPredictor:
         from tftrade.features.errors import FeatureError
         from tftrade.features.known import known_features
         from tftrade.forecast.calibration import local_ratio
-        from tftrade.forecast.prediction import align
 
         if row + 1 < self._history:
             return None
@@ -127,7 +128,7 @@ class TftPredictor:
         except FeatureError as e:
             log.warning("no forecast at row %d: %s", row, e)
             return None
-        panel = align(panel, tr)
+        panel = self._align(panel, frame)
         h = tr.config.horizon
         future = known_features(self._future_starts(int(panel.timestamps[-1]), panel.timeframe, h),
                                 panel.timeframe, None, len(panel.tickers))
@@ -145,6 +146,17 @@ class TftPredictor:
         q = q_all[:, self._horizon - 1, :] * sigma[:, None]
         lo, mid, hi = (q[:, k] for k in self._levels)
         return Quantiles(lo, mid, hi, conf)
+
+    def _align(self, panel: Panel, frame: MarketFrame) -> Panel:
+        """``forecast.prediction.align`` (the model's category ids), looked up once per universe."""
+        from tftrade.forecast.prediction import align
+
+        c = self._static
+        if c is not None and c[0] == tuple(frame.tickers) and c[1] == tuple(frame.sectors):
+            return replace(panel, static=c[2])
+        panel = align(panel, self.trained)
+        self._static = (tuple(frame.tickers), tuple(frame.sectors), panel.static)
+        return panel
 
     def _future_starts(self, last_ns: int, timeframe: Timeframe, h: int) -> Int64Array:
         """The ``h`` bar starts after ``last_ns`` (from a cached stretch of the exchange calendar)."""

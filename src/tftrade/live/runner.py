@@ -23,6 +23,7 @@ from tftrade.core.types import Timeframe
 from tftrade.execution.manager import OrderManager
 from tftrade.live.brokers import BrokerKit
 from tftrade.live.bus_broker import PublishingBroker, PublishingFills
+from tftrade.live.control import ControlledSession, GuardedBroker, LiveControl
 from tftrade.live.forecasts import LiveForecasts
 from tftrade.live.trade_worker import Emit, LiveRecorder, TradeCounters, TradeWorker
 from tftrade.live.window import RollingMarket
@@ -32,6 +33,7 @@ from tftrade.strategy.forecasts import ForecastRows
 from tftrade.stream.bus import Bus
 from tftrade.trading.config import TradingConfig
 from tftrade.trading.loop import TradingLoop
+from tftrade.trading.recorder import FanOutRecorder, Recorder
 from tftrade.trading.session import Session
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class TradeStack:
     kit: BrokerKit
     recorder: LiveRecorder
     forecasts: LiveForecasts | None
+    control: LiveControl | None = None
 
 
 def build_trade_worker(bus: Bus, tickers: tuple[str, ...], sectors: tuple[str, ...], timeframe: Timeframe,
@@ -70,13 +73,18 @@ def build_trade_worker(bus: Bus, tickers: tuple[str, ...], sectors: tuple[str, .
                        emit: Emit | None = None, publish: bool = True, group: str = "trade",
                        consumer: str = "trade-1",
                        on_orders: Callable[[Sequence[Order]], None] | None = None,
-                       series: dict[str, str] | None = None) -> TradeStack:
+                       series: dict[str, str] | None = None, recorders: Sequence[Recorder] = (),
+                       control: LiveControl | None = None,
+                       on_order: Callable[[Order], None] | None = None) -> TradeStack:
     """Wire the trading loop to the bus (see the module docstring).
 
     ``horizon`` given: the strategy reads live predictions of that horizon. A
     :class:`~tftrade.core.clock.SimulatedClock` is moved to each bar's timestamp (a replay).
     ``on_orders`` also sees every batch of orders as it reaches the broker. ``series`` names the
     tickers carried as the benchmark and the volatility index (``{"benchmark": "^GSPC", "vix": "^VIX"}``).
+    ``recorders`` also receive everything the loop reports (desk, audit; the control's breaker);
+    ``control`` (pause, kill, breaker) guards the orders, closes the session while paused and
+    holds its lock while the loop steps; ``on_order`` sees every order before the broker does.
     """
     counters = TradeCounters()
     recorder = LiveRecorder(counters, emit, config.keep_latencies)
@@ -86,20 +94,26 @@ def build_trade_worker(bus: Bus, tickers: tuple[str, ...], sectors: tuple[str, .
         if on_orders is not None:
             on_orders(orders)
 
-    broker = PublishingBroker(kit.broker, bus if publish else None, on_orders=sent)
+    inner = kit.broker
+    if control is not None or kit.cash is not None or on_order is not None:
+        inner = GuardedBroker(kit.broker, control, cash=kit.cash, on_order=on_order)
+    broker = PublishingBroker(inner, bus if publish else None, on_orders=sent)
     fills = PublishingFills(kit.fills, bus) if publish else kit.fills
     manager = OrderManager(broker, strategy_version=config.strategy_version)
     forecasts = None if horizon is None else LiveForecasts(tickers, horizon)
+    if control is not None:
+        session = ControlledSession(session, control)
+    fan: Recorder = FanOutRecorder(recorder, *recorders) if recorders else recorder
     loop = TradingLoop(tickers, make_strategy(forecasts), manager, fills, clock, config=config.trading, gate=gate,
-                       recorder=recorder, session=session)
+                       recorder=fan, session=session)
     roles = series or {}
     window = RollingMarket(tickers, sectors, timeframe, capacity=config.window, benchmark="benchmark" in roles,
                            vix="vix" in roles)
     worker = TradeWorker(bus, loop, window, forecasts=forecasts,
                          replay_clock=clock if isinstance(clock, SimulatedClock) else None, group=group,
                          consumer=consumer, wait_predictions_s=config.wait_predictions_s, counters=counters,
-                         recorder=recorder, series=roles)
-    return TradeStack(worker, loop, kit, recorder, forecasts)
+                         recorder=recorder, series=roles, step_lock=control.lock if control is not None else None)
+    return TradeStack(worker, loop, kit, recorder, forecasts, control)
 
 
 Work = Callable[[threading.Event, threading.Event | None], object]

@@ -15,7 +15,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 from tftrade.core.clock import SimulatedClock
 from tftrade.core.orders import Fill, Order, OrderStatus, TradeRecord
@@ -128,12 +130,15 @@ class TradeWorker:
         A simulated clock to move to each bar's timestamp (replays); ``None`` live.
     series
         Tickers carried as the window's ``benchmark`` and ``vix`` series (role → ticker).
+    step_lock
+        Held while the loop steps (the live control's kill path never interleaves with a step).
     """
 
     def __init__(self, bus: Bus, loop: TradingLoop, window: RollingMarket, *, forecasts: LiveForecasts | None = None,
                  replay_clock: SimulatedClock | None = None, group: str = "trade", consumer: str = "trade-1",
                  wait_predictions_s: float = 5.0, counters: TradeCounters | None = None,
-                 recorder: LiveRecorder | None = None, series: dict[str, str] | None = None) -> None:
+                 recorder: LiveRecorder | None = None, series: dict[str, str] | None = None,
+                 step_lock: AbstractContextManager[Any] | None = None) -> None:
         self.bus, self.loop, self.window, self.forecasts = bus, loop, window, forecasts
         self.replay_clock = replay_clock
         self.bars = TopicReader(bus, ReaderConfig("market_data", group, consumer))
@@ -144,6 +149,7 @@ class TradeWorker:
         self.wait_predictions_s = wait_predictions_s
         self._prediction_ids: dict[int, list[str]] = {}
         self._step = 0
+        self.step_lock = step_lock
 
     def run(self, stop: threading.Event, end: threading.Event | None = None) -> TradeCounters:
         """Work until ``stop``; or, once ``end`` is set and the topic is drained, flush and return."""
@@ -189,7 +195,11 @@ class TradeWorker:
             self.recorder.arrival_ns = cs.received_ns
         if cs.received_ns:
             self.counters.feed_lag_ms = (time.time_ns() - cs.received_ns) / 1e6
-        self.counters.equity = self.loop.step(event)
+        if self.step_lock is not None:
+            with self.step_lock:
+                self.counters.equity = self.loop.step(event)
+        else:
+            self.counters.equity = self.loop.step(event)
         self._step += 1
         self.counters.steps = self._step
         self.bars.ack(cs.ids)

@@ -251,10 +251,12 @@ def _one_hot(pick: Float64Array) -> _Hot | None:
     k = pick.shape[0]
     if np.count_nonzero(pick) != k:
         return None
-    rows, cols = np.nonzero(pick)
-    if not np.array_equal(rows, np.arange(k)):
+    rows = np.arange(k)
+    cols = np.argmax(pick != 0, axis=1) if k else np.zeros(0, dtype=np.intp)  # the first non-zero of each row
+    vals = pick[rows, cols]
+    if np.count_nonzero(vals) != k:  # a row of zeros: then another row holds two non-zeros
         return None
-    return cols, pick[rows, cols]
+    return cols.astype(np.intp), vals
 
 
 def _right_pick(a: Float64Array, pick: Float64Array, hot: _Hot | None = None) -> Float64Array:

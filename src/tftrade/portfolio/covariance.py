@@ -5,6 +5,14 @@ identity :math:`\mu I` (:math:`\mu = \mathrm{tr}(S)/n`) with the intensity
 :math:`\rho^*` that minimises the expected Frobenius loss:
 
 .. math:: \hat\Sigma = (1 - \rho^*)\, S + \rho^* \mu I
+
+The estimate is computed directly (the same formulas as scikit-learn's ``LedoitWolf``, which
+also builds an unused precision matrix by a full eigendecomposition): with :math:`X` the
+centred returns (:math:`T \times n`), :math:`S = X^\top X / T`,
+:math:`\delta = \|S - \mu I\|_F^2 / n` and
+:math:`\beta = \bigl(\sum_t \|x_t\|^4 / T - \|S\|_F^2\bigr) / (nT)`
+(:math:`\sum_{ij}\sum_t x_{ti}^2 x_{tj}^2 = \sum_t \|x_t\|^4`, so no :math:`n \times n`
+product of squares is formed), :math:`\rho^* = \min(\beta, \delta) / \delta`.
 """
 
 from __future__ import annotations
@@ -13,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.covariance import LedoitWolf
 
 from tftrade.core.types import Float64Array
 from tftrade.portfolio.errors import PortfolioError
@@ -49,9 +56,28 @@ def ledoit_wolf(returns: npt.ArrayLike, periods_per_year: float = 252.0) -> Shru
         raise PortfolioError(f"returns must be 2-D with at least 2 rows, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise PortfolioError("returns contain non-finite values; drop or fill them first")
-    model = LedoitWolf(assume_centered=False).fit(x)
-    cov = np.asarray(model.covariance_, dtype=np.float64) * periods_per_year
-    return ShrunkCovariance(0.5 * (cov + cov.T), float(model.shrinkage_))
+    cov, shrinkage = _ledoit_wolf(x)
+    cov *= periods_per_year
+    return ShrunkCovariance(cov, shrinkage)
+
+
+def _ledoit_wolf(x: Float64Array) -> tuple[Float64Array, float]:
+    """Return the shrunk per-period covariance of the rows of ``x`` and the intensity (module docstring)."""
+    t, n = x.shape
+    xc = x - x.mean(axis=0)
+    s = xc.T @ xc  # BLAS syrk: symmetric by construction
+    s /= t
+    diag = np.diagonal(s)
+    mu = float(diag.sum()) / n
+    s_fro2 = float(np.einsum("ij,ij->", s, s))
+    row_sq = np.einsum("ij,ij->i", xc, xc)
+    beta = (float(row_sq @ row_sq) / t - s_fro2) / (n * t)
+    delta = (s_fro2 - 2.0 * mu * float(diag.sum()) + n * mu * mu) / n
+    beta = min(beta, delta)
+    rho = 0.0 if beta == 0.0 else beta / delta
+    s *= 1.0 - rho
+    s[np.diag_indices(n)] += rho * mu
+    return s, float(rho)
 
 
 @dataclass(frozen=True, slots=True)

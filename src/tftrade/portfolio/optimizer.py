@@ -33,6 +33,16 @@ give way, in this order, each to the nearest feasible value, reported in
 The objective's soft terms (turnover penalty, transaction cost, risk-parity blend) never
 make the problem infeasible; they trade off against return and risk.
 
+Tax-aware term (optional)
+-------------------------
+With ``tax=TaxTerm(schedules, equity)`` the objective also subtracts the tax of selling,
+:math:`\sum_i T_i(\text{equity}\,(w_{0,i} - w_i)^+)/\text{equity}`
+(:func:`~tftrade.portfolio.tax.tax_cost_expression`: convex, piecewise linear in the lots,
+losses' negative tax clipped to 0), so a sale must earn its tax. That problem depends on the
+lots, so it is built per call (cvxpy, the configured solver) instead of the cached one; the
+limits and their relaxations are the same. ``tax=None`` (the default) solves exactly as before.
+Settings: ``risk.tax_aware`` and the rates ``risk.tax_rate_short`` / ``risk.tax_rate_long``.
+
 Risk model
 ----------
 ``risk_model="full"`` uses :math:`\|U w\|^2` with :math:`U^\top U = \Sigma` (Cholesky).
@@ -48,6 +58,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -63,6 +74,7 @@ from tftrade.portfolio.errors import OptimizationError, PortfolioError
 from tftrade.portfolio.qp_clarabel import QPShape, QPValues, clarabel_qp
 from tftrade.portfolio.risk_factors import RiskFactorCache
 from tftrade.portfolio.risk_parity import risk_parity_weights
+from tftrade.portfolio.tax import TaxSchedule, tax_cost_expression
 
 log = logging.getLogger(__name__)
 cp: Any = _cvxpy  # cvxpy's type hints are incomplete (cp.sum, cp.norm1, ... are untyped)
@@ -114,6 +126,18 @@ class OptimizationResult:
 
 
 @dataclass(frozen=True, slots=True)
+class TaxTerm:
+    """The tax of selling per asset (``None``: nothing held, no tax) and the equity weights are fractions of."""
+
+    schedules: Sequence[TaxSchedule | None]
+    equity: float
+
+    def active(self) -> bool:
+        """Whether any asset has lots to tax."""
+        return any(s is not None and s.sizes for s in self.schedules)
+
+
+@dataclass(frozen=True, slots=True)
 class _Universe:
     mu: Float64Array
     cov: Float64Array
@@ -130,6 +154,7 @@ def optimize(
     betas: npt.ArrayLike | None = None,
     prev_weights: npt.ArrayLike | None = None,
     config: OptimizerConfig | None = None,
+    tax: TaxTerm | None = None,
 ) -> OptimizationResult:
     """Return the constrained optimal weights for expected returns ``mu`` and covariance ``cov``.
 
@@ -141,6 +166,7 @@ def optimize(
     betas : beta of each asset against the benchmark; no beta band when ``None``.
     prev_weights : current weights (cash = 0); zeros when ``None``.
     config : limits and penalties; :class:`OptimizerConfig` defaults when ``None``.
+    tax : the tax of selling (see "Tax-aware term"); none when ``None``.
 
     Raises
     ------
@@ -157,13 +183,18 @@ def optimize(
     """
     cfg = config or OptimizerConfig()
     uni = _universe(mu, cov, sectors, betas, prev_weights)
+    if tax is not None:
+        if len(tax.schedules) != uni.mu.shape[0] or not (np.isfinite(tax.equity) and tax.equity > 0):
+            raise PortfolioError(f"tax term: {len(tax.schedules)} schedules for {uni.mu.shape[0]} assets and equity "
+                                 f"{tax.equity!r}; need one schedule (or None) per asset and a positive equity")
+        tax = tax if tax.active() else None
     limits, relaxed = _budget(cfg, uni.sector_matrix)
-    weights = _solve(uni, cfg, limits)
+    weights = _solve(uni, cfg, limits, tax)
     if weights is None and uni.betas is not None:
         limits, more = _relax_beta(uni, cfg, limits)
         if more:
             relaxed.extend(more)
-            weights = _solve(uni, cfg, limits)
+            weights = _solve(uni, cfg, limits, tax)
     if weights is None:
         raise OptimizationError(f"optimiser found no solution with limits {limits}")
     for r in relaxed:
@@ -341,7 +372,9 @@ def _problem(n: int, k: int, long_only: bool, use_beta: bool, n_factors: int) ->
     return _Problem(n, k, long_only, use_beta, n_factors)
 
 
-def _solve(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Float64Array | None:
+def _solve(uni: _Universe, cfg: OptimizerConfig, limits: Limits, tax: TaxTerm | None = None) -> Float64Array | None:
+    if tax is not None:
+        return _solve_tax_aware(uni, cfg, limits, tax)
     if cfg.solver.upper() == "CLARABEL":
         return _solve_clarabel(uni, cfg, limits)
     return _solve_cvxpy(uni, cfg, limits)
@@ -383,6 +416,29 @@ def _solve_cvxpy(uni: _Universe, cfg: OptimizerConfig, limits: Limits) -> Float6
         if prob.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or prob.w.value is None:
             return None
         return _clean(np.asarray(prob.w.value, dtype=np.float64), cfg.long_only, limits, uni.sector_matrix)
+
+
+def _solve_tax_aware(uni: _Universe, cfg: OptimizerConfig, limits: Limits, tax: TaxTerm) -> Float64Array | None:
+    """The problem of the module docstring with the tax of selling subtracted (built per call)."""
+    n = uni.mu.shape[0]
+    mu_eff, quad = _objective_terms(uni, cfg)
+    w = cp.Variable(n)
+    cons = _base_constraints(w, uni.sector_matrix, cfg, limits)
+    if uni.betas is not None:
+        cons += [uni.betas @ w >= limits.beta_min, uni.betas @ w <= limits.beta_max]
+    cost = np.full(n, cfg.transaction_cost_bps / 1e4 + cfg.turnover_penalty)
+    objective = (mu_eff @ w - quad * cp.quad_form(w, cp.psd_wrap(uni.cov)) - cost @ cp.abs(w - uni.prev)
+                 - tax_cost_expression(w, uni.prev, tax.schedules, tax.equity))
+    problem = cp.Problem(cp.Maximize(objective), cons)
+    try:
+        problem.solve(solver=cfg.solver, **_solver_options(cfg))
+    except cp.SolverError as exc:
+        raise OptimizationError(f"solver {cfg.solver} failed: {exc}") from exc
+    except TypeError as exc:
+        raise OptimizationError(f"solver {cfg.solver} rejected solver_options: {exc}") from exc
+    if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or w.value is None:
+        return None
+    return _clean(np.asarray(w.value, dtype=np.float64), cfg.long_only, limits, uni.sector_matrix)
 
 
 def _objective_terms(uni: _Universe, cfg: OptimizerConfig) -> tuple[Float64Array, float]:

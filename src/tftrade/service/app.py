@@ -165,6 +165,7 @@ async def _poll_forever(ctx: ServiceContext, watcher: Watcher, stop: threading.E
 
 def _register_errors(app: FastAPI) -> None:
     from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(_Denied)
     async def denied(_r: Request, e: _Denied) -> JSONResponse:
@@ -175,6 +176,12 @@ def _register_errors(app: FastAPI) -> None:
         first = e.errors()[0] if e.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"])
         return _error(422, f"{where}: {first['msg']}", "invalid_input")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_r: Request, e: StarletteHTTPException) -> JSONResponse:
+        kinds = {404: "not_found", 405: "method_not_allowed"}
+        message = {404: "no such route", 405: "method not allowed on this route"}.get(e.status_code, str(e.detail))
+        return _error(e.status_code, message, kinds.get(e.status_code, "http_error"), dict(e.headers or {}))
 
     @app.exception_handler(NotFoundError)
     async def not_found(_r: Request, e: NotFoundError) -> JSONResponse:
@@ -310,7 +317,9 @@ def _readiness(ctx: ServiceContext, watcher: Watcher) -> dict[str, dict[str, Any
 
 
 def _register_control_routes(app: FastAPI, ctx: ServiceContext, admin: Any) -> None:
-    def act(principal: Principal, body: ControlRequest, *, paused: bool, killed: bool, event: str) -> dict[str, Any]:
+    def act(principal: Principal, body: ControlRequest | None, *, paused: bool, killed: bool,
+            event: str) -> dict[str, Any]:
+        body = body or ControlRequest()  # every field has a default: `curl -X POST /pause` needs no body
         control = Control(paused=paused, killed=killed, flatten=body.flatten and killed, reason=body.reason,
                           by=principal.key_id, at_ns=ctx.clock.now_ns())
         ctx.desk.set_control(control)
@@ -319,19 +328,19 @@ def _register_control_routes(app: FastAPI, ctx: ServiceContext, admin: Any) -> N
         return {"control": control.__dict__}
 
     @app.post("/kill", tags=["control"])
-    def kill(body: ControlRequest, principal: Principal = admin) -> dict[str, Any]:
+    def kill(body: ControlRequest | None = None, principal: Principal = admin) -> dict[str, Any]:
         """Kill switch: cancel open orders, stop new ones (``flatten``: close positions too)."""
         return act(principal, body, paused=True, killed=True, event="kill switch")
 
     @app.post("/pause", tags=["control"])
-    def pause(body: ControlRequest, principal: Principal = admin) -> dict[str, Any]:
+    def pause(body: ControlRequest | None = None, principal: Principal = admin) -> dict[str, Any]:
         """Stop new decisions; open orders and positions stay."""
         if ctx.desk.control().killed:
             raise _Denied(409, "the kill switch is on: resume first", "conflict")
         return act(principal, body, paused=True, killed=False, event="paused")
 
     @app.post("/resume", tags=["control"])
-    def resume(body: ControlRequest, principal: Principal = admin) -> dict[str, Any]:
+    def resume(body: ControlRequest | None = None, principal: Principal = admin) -> dict[str, Any]:
         """Resume decisions (also clears the kill switch)."""
         return act(principal, body, paused=False, killed=False, event="resumed")
 

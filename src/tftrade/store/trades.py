@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import OperationalError
 
 from tftrade.core.errors import DataError, StoreError
@@ -39,13 +39,15 @@ LOCK_RETRIES, LOCK_BACKOFF = 6, 0.2
 
 
 def write_trades(engine: Engine, records: Sequence[TradeRecord],
-                 publish: Callable[[], Callable[[], None]] | None = None) -> int:
+                 publish: Callable[[], Callable[[], None]] | None = None,
+                 within: Callable[[Connection], object] | None = None) -> int:
     """Insert ``records`` into ``trade_executions`` in one transaction; return the number written.
 
     ``publish`` runs inside the transaction, after the insert and before the commit (a backtest
     renames its run folder into place there); it returns an undo that runs if the commit then
-    fails, so the rows and whatever ``publish`` made exist together or not at all. A locked
-    database (SQLite's ``database is locked``) is retried with back-off.
+    fails, so the rows and whatever ``publish`` made exist together or not at all. ``within``
+    writes more rows in the same transaction (a backtest's audit chain), before ``publish``. A
+    locked database (SQLite's ``database is locked``) is retried with back-off.
 
     Raises
     ------
@@ -56,7 +58,7 @@ def write_trades(engine: Engine, records: Sequence[TradeRecord],
         If the database stays locked through every retry (nothing is written then).
     """
     rows = [_row(i, r) for i, r in enumerate(records)]
-    if not rows:
+    if not rows and within is None:
         if publish is not None:
             publish()
         return 0
@@ -65,7 +67,10 @@ def write_trades(engine: Engine, records: Sequence[TradeRecord],
         undo: Callable[[], None] | None = None
         try:
             with engine.begin() as conn:
-                conn.execute(insert(trade_executions), rows)
+                if rows:
+                    conn.execute(insert(trade_executions), rows)
+                if within is not None:
+                    within(conn)
                 if publish is not None:
                     undo = publish()
             return len(rows)

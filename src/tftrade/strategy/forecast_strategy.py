@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tftrade.core.types import Float64Array, Timeframe
 from tftrade.portfolio import OptimizerConfig, bl_posterior, ledoit_wolf, market_implied_prior, optimize
+from tftrade.portfolio.threads import single_threaded_blas
 from tftrade.portfolio.views import views_from_forecasts
 from tftrade.strategy.bars import BARS_PER_DAY, periods_per_year
 from tftrade.strategy.contract import AccountState, Targets
@@ -75,7 +76,8 @@ class ForecastStrategy:
         sub = np.flatnonzero(sig.tradable)
         if sub.shape[0] < 2 or close.shape[0] < 10:
             return None
-        return self._allocate(view, account, sig, sub, simple_returns(close), tf)
+        with single_threaded_blas():  # small dense algebra: more BLAS threads only contend (portfolio.threads)
+            return self._allocate(view, account, sig, sub, simple_returns(close), tf)
 
     def _allocate(self, view: MarketView, account: AccountState, sig: Signals, sub: np.ndarray,
                   returns: Float64Array, tf: Timeframe) -> Targets:

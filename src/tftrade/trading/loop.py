@@ -21,12 +21,14 @@ no wall clock: time comes from the bars and the injected clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from tftrade.core.clock import Clock
-from tftrade.core.orders import Fill, Order, OrderStatus
+from tftrade.core.orders import Fill, Order, OrderStatus, TradeRecord
 from tftrade.core.types import Float64Array
 from tftrade.execution.broker import Broker
 from tftrade.execution.manager import OrderManager, PositionDifference, Reconciliation
@@ -44,6 +46,33 @@ from tftrade.trading.recorder import NullRecorder, Recorder
 from tftrade.trading.session import AlwaysOpen, Session
 
 _OPEN = ("new", "partially_filled")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckVerdict:
+    """An :class:`OrderCheck` resized (``approved`` shares, same sign, smaller) or rejected (0) order ``index``."""
+
+    index: int
+    action: str
+    approved: float
+    reason: str
+
+
+class OrderCheck(Protocol):
+    """A rule applied after the risk gate to a decision's orders (e.g. the wash-sale rule).
+
+    It sees the booked trades (its own ledger) and may only shrink the gate-approved share
+    deltas; each change is recorded as a gate event. Stop exits and flattening are not checked.
+    """
+
+    def book(self, trades: Sequence[TradeRecord]) -> None:
+        """Trades booked at a bar."""
+        ...
+
+    def check(self, timestamp_ns: int, tickers: tuple[str, ...], delta: Float64Array,
+              prices: Float64Array) -> Sequence[CheckVerdict]:
+        """Verdicts for the orders it changes (the others pass as they are)."""
+        ...
 
 
 class TradingLoop:
@@ -69,11 +98,14 @@ class TradingLoop:
         Receives decisions, orders, trades, gate changes and marks.
     session
         Decision window (default: always open).
+    check
+        A rule applied after the gate (e.g. the wash-sale rule); ``None``: none.
     """
 
     def __init__(self, tickers: tuple[str, ...], strategy: Strategy, manager: OrderManager, fills: FillSource,
                  clock: Clock, *, config: TradingConfig | None = None, gate: RiskGate | None = None,
-                 recorder: Recorder | None = None, session: Session | None = None) -> None:
+                 recorder: Recorder | None = None, session: Session | None = None,
+                 check: OrderCheck | None = None) -> None:
         self.tickers, self.strategy, self.manager = tickers, strategy, manager
         self.broker: Broker = manager.broker
         self.fill_source, self.clock = fills, clock
@@ -81,6 +113,7 @@ class TradingLoop:
         self.gate = gate
         self.recorder: Recorder = recorder or NullRecorder()
         self.session: Session = session or AlwaysOpen()
+        self.check = check
         n = len(tickers)
         self._index = {t: i for i, t in enumerate(tickers)}
         self.positions = np.zeros(n)
@@ -147,7 +180,10 @@ class TradingLoop:
         the fills' own quantities, so a whole exit nets to exactly zero);
         :meth:`reconcile` checks it against the lots and the broker.
         """
-        self.recorder.trades(self.manager.record_fills(fills))
+        records = self.manager.record_fills(fills)
+        self.recorder.trades(records)
+        if self.check is not None:
+            self.check.book(records)
         index, pos, entry = self._index, self.positions, self.entry
         for f in fills:
             i, qty, price = index[f.ticker], f.quantity, f.price
@@ -217,9 +253,10 @@ class TradingLoop:
         n = len(self.tickers)
         targets = Targets(np.zeros(n), ("flatten before the close",) * n, ("session: flattening before the close",))
         self.recorder.decision(event, targets)
-        self._trade(event, targets, exits, equity)
+        self._trade(event, targets, exits, equity, checked=False)
 
-    def _trade(self, event: BarEvent, targets: Targets, exits: Float64Array, equity: float) -> None:
+    def _trade(self, event: BarEvent, targets: Targets, exits: Float64Array, equity: float,
+               checked: bool = True) -> None:
         n, t, frame, last = len(self.tickers), event.row, event.frame, self.last
         w = np.asarray(targets.weights, dtype=np.float64)
         if w.shape != (n,):
@@ -237,6 +274,8 @@ class TradingLoop:
             target[act] = np.trunc(target[act])
         if self.gate is not None:
             target = pos + self._gate(event, target - pos, equity)
+        if checked and self.check is not None:
+            target = pos + self._check(event, target - pos)
         self._send(event, target, list(targets.rationale) if len(targets.rationale) == n else None)
 
     def _gate(self, event: BarEvent, delta: Float64Array, equity: float) -> Float64Array:
@@ -262,6 +301,16 @@ class TradingLoop:
         for reason in res.portfolio_reasons:
             self.recorder.note(reason)
         out: Float64Array = res.approved
+        return out
+
+    def _check(self, event: BarEvent, delta: Float64Array) -> Float64Array:
+        assert self.check is not None
+        ts, out = event.timestamp_ns, np.where(np.isfinite(delta), delta, 0.0)
+        for v in self.check.check(ts, self.tickers, out.copy(), self.last.copy()):
+            requested = float(out[v.index])
+            ok = abs(v.approved) <= abs(requested) and v.approved * requested >= 0  # a check only shrinks
+            out[v.index] = v.approved if ok else 0.0
+            self.recorder.gate(ts, self.tickers[v.index], v.action, requested, float(out[v.index]), v.reason)
         return out
 
     def _send(self, event: BarEvent, target: Float64Array, rationale: list[str] | None) -> None:

@@ -61,3 +61,41 @@ class NullRecorder:
 
     def mark(self, event: BarEvent, equity: float, cash: float, value: Float64Array, beta: float) -> None:
         """Ignore."""
+
+
+class FanOutRecorder:
+    """Passes everything to several recorders in turn (e.g. a backtest's arrays and its audit chain)."""
+
+    def __init__(self, *recorders: Recorder) -> None:
+        self.recorders = recorders
+
+    def trades(self, records: Sequence[TradeRecord]) -> None:
+        """To each recorder."""
+        for r in self.recorders:
+            r.trades(records)
+
+    def decision(self, event: BarEvent, targets: Targets) -> None:
+        """To each recorder."""
+        for r in self.recorders:
+            r.decision(event, targets)
+
+    def orders(self, event: BarEvent, statuses: Sequence[OrderStatus]) -> None:
+        """To each recorder."""
+        for r in self.recorders:
+            r.orders(event, statuses)
+
+    def gate(self, timestamp_ns: int, ticker: str, action: str, requested: float, approved: float,
+             reasons: str) -> None:
+        """To each recorder."""
+        for r in self.recorders:
+            r.gate(timestamp_ns, ticker, action, requested, approved, reasons)
+
+    def note(self, text: str) -> None:
+        """To each recorder."""
+        for r in self.recorders:
+            r.note(text)
+
+    def mark(self, event: BarEvent, equity: float, cash: float, value: Float64Array, beta: float) -> None:
+        """To each recorder."""
+        for r in self.recorders:
+            r.mark(event, equity, cash, value, beta)
