@@ -28,7 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine
 
-from tftrade.core.types import Timeframe
+from tftrade.core.types import TIMEFRAMES, Timeframe
 from tftrade.data.validation import session_calendar, validate_bars
 from tftrade.store.bars import insert_bars
 from tftrade.store.runs import finish_run, quarantine_rows, start_run
@@ -38,8 +38,9 @@ from tftrade.stream.messages import BarMessage, MalformedFrame
 
 log = logging.getLogger(__name__)
 _SOURCE = "bus:market_data"
-_TIMEFRAMES: dict[str, Timeframe] = {"1min": "1min", "1m": "1min", "minute": "1min", "1day": "1day", "1d": "1day",
-                                     "day": "1day"}
+_TIMEFRAMES: dict[str, Timeframe] = {
+    **{tf: tf for tf in TIMEFRAMES}, "1m": "1min", "minute": "1min", "5m": "5min", "15m": "15min", "30m": "30min",
+    "60min": "1h", "hour": "1h", "1d": "1day", "day": "1day"}
 
 
 @dataclass
@@ -137,7 +138,7 @@ class IngestWorker:
                 bars.append(m)
                 raws.append(d.raw)
             elif isinstance(m, BarMessage):
-                bad.append((d.raw.decode("utf-8", "replace"), f"timeframe {m.timeframe!r} is not one of 1min, 1day"))
+                bad.append((d.raw.decode("utf-8", "replace"), f"timeframe {m.timeframe!r} is not one of {', '.join(TIMEFRAMES)}"))
             elif isinstance(m, MalformedFrame):
                 bad.append((m.raw, f"{m.source}: {m.reason}"))
             elif m is None:
@@ -245,10 +246,10 @@ class BarColumns:
                           self.timeframe[rows], self.source[rows])
 
     def is_minute(self) -> npt.NDArray[np.bool_]:
-        """True for the minute bars (timeframe ``1min``, ``1m`` or ``minute``)."""
+        """True for intraday bars (every timeframe but ``1day``): the ones that must lie inside a session."""
         if len(self) and _all_equal(self.timeframe):
-            return np.full(len(self), _TIMEFRAMES.get(self.timeframe[0]) == "1min")
-        return np.array([_TIMEFRAMES.get(t) == "1min" for t in self.timeframe], dtype=bool)
+            return np.full(len(self), _TIMEFRAMES.get(self.timeframe[0]) not in (None, "1day"))
+        return np.array([_TIMEFRAMES.get(t) not in (None, "1day") for t in self.timeframe], dtype=bool)
 
     def frames(self) -> dict[tuple[Timeframe, str], pd.DataFrame]:
         """Normalised frames per (timeframe, source); ``raw_row`` is each bar's row here."""
