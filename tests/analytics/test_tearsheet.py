@@ -19,6 +19,7 @@ from tftrade.analytics import tearsheet as ts_module
 from tftrade.analytics.tearsheet import SECTION_TITLES, TearsheetData, build_html, render_tearsheet
 from tftrade.analytics.tearsheet_charts import equity_figure, period_returns_figure
 from tftrade.analytics.tearsheet_model_charts import forecast_fan_figure, most_traded
+from tftrade.analytics.tearsheet_tables import costs_exposure_table, format_metric, metrics_table
 
 DAY_NS = 86_400 * 10**9
 
@@ -140,7 +141,33 @@ def test_metrics_table_numbers_match_the_input() -> None:
         expected = [data.metrics[name], data.benchmark_metrics[name]]
         assert_allclose(shown, expected, equal_nan=True)
         for (_, text), want in zip(values, expected, strict=True):
-            assert text == ("n/a" if np.isnan(want) else f"{want:.4f}")
+            assert text == format_metric(name, want)
+
+
+def test_metrics_read_as_percentages_and_ratios() -> None:
+    """A manager reads +3.96 % and Sharpe 1.06, not 0.0396 and 1.0634; the exact value stays in data-value."""
+    html = metrics_table({"total_return": 0.0396, "max_drawdown": -0.0244, "sharpe": 1.0634, "turnover": 0.0165,
+                          "win_rate": 0.5347, "beta": 0.3476, "alpha": float("nan")}, {"total_return": 0.1937})
+    cells = dict(re.findall(r"<tr><td>(\w+)</td><td[^>]*>([^<]+)</td>", html))
+    assert cells == {"total_return": "+3.96%", "max_drawdown": "-2.44%", "sharpe": "1.06", "turnover": "1.65% per bar",
+                     "win_rate": "53.47%", "beta": "0.35", "alpha": "n/a"}
+    assert 'data-value="0.0396">+3.96%</td><td class="num" data-value="0.1937">+19.37%</td>' in html
+    assert "<td>sharpe</td><td" in html and '>–</td>' in html  # benchmark has no sharpe given: a dash
+
+
+def test_attribution_sector_effects_are_percent_like_the_parts() -> None:
+    """The sector table and the parts above it use one unit (percent), so the totals can be read against each other."""
+    html = build_html(_synthetic())
+    table = html[html.index('<table class="attribution">'):]
+    table = table[:table.index("</table>")]
+    shown = re.findall(r'class="num" data-value="([^"]+)">([^<]+)</td>', table)
+    assert shown and all(text.endswith("%") for _, text in shown)
+    assert all(text == f"{float(v):+.2%}" for v, text in shown)
+
+
+def test_cash_line_does_not_blame_hard_caps_for_all_cash() -> None:
+    html = costs_exposure_table({"exposure": {"cash_mean": 0.62, "cash_final": 0.76}})
+    assert "what the strategy left uninvested" in html and "62.0% / 76.0%" in html
 
 
 def test_monthly_heatmap_equals_returns_computed_by_hand() -> None:
@@ -298,7 +325,7 @@ def test_short_run_leads_with_period_return_and_sets_annualised_figures_apart() 
     data = _synthetic(minutes)
     html = build_html(data)
     head = html[html.index("<h2>Headline metrics</h2>"):html.index("<h2>Equity vs benchmark</h2>")]
-    assert "over 6.0 trading sessions" in head
+    assert "over 6 trading sessions" in head
     assert "fewer than 252" in head and "not annualised" in head
     first_table = head[head.index('<table class="metrics">'):]
     first_table = first_table[:first_table.index("</table>")]

@@ -42,10 +42,38 @@ def _cell(text: object) -> str:
     return f"<td>{escape(str(text))}</td>"
 
 
-def _number_cell(value: float | None) -> str:
+PERCENT_METRICS = ("total_return", "annual_return", "annual_volatility", "max_drawdown", "alpha", "tracking_error",
+                   "win_rate", "turnover")
+"""Metrics that are fractions (of equity, or of trades for ``win_rate``): shown as percentages."""
+
+METRIC_UNITS = {"turnover": " per bar"}
+
+
+def format_metric(name: str, value: float | None) -> str:
+    """Return a headline metric as a reader sees it: fractions in percent, ratios with two decimals.
+
+    Examples
+    --------
+    >>> format_metric("total_return", 0.0396), format_metric("sharpe", 1.0634), format_metric("turnover", 0.0165)
+    ('+3.96%', '1.06', '1.65% per bar')
+    >>> format_metric("beta", None), format_metric("max_drawdown", float("nan"))
+    ('–', 'n/a')
+    """
+    if value is None:
+        return "–"
+    value = float(value)
+    if not math.isfinite(value):
+        return format_number(value)
+    if name in PERCENT_METRICS:
+        signed = name in ("total_return", "annual_return", "alpha")
+        return (f"{value:+.2%}" if signed else f"{value:.2%}") + METRIC_UNITS.get(name, "")
+    return f"{value:.2f}"
+
+
+def _metric_cell(name: str, value: float | None) -> str:
     if value is None:
         return '<td class="num">–</td>'
-    return f'<td class="num" data-value="{float(value)!r}">{format_number(float(value))}</td>'
+    return f'<td class="num" data-value="{float(value)!r}">{escape(format_metric(name, value))}</td>'
 
 
 ANNUALISED = ("annual_return", "annual_volatility", "sharpe", "sortino", "calmar", "alpha", "tracking_error",
@@ -63,9 +91,9 @@ def metrics_table(strategy: Mapping[str, float], benchmark: Mapping[str, float] 
     header = ["metric", "strategy"] + (["benchmark"] if benchmark is not None else [])
     rows = []
     for name in names:
-        row = [_cell(name), _number_cell(strategy[name])]
+        row = [_cell(name), _metric_cell(name, strategy[name])]
         if benchmark is not None:
-            row.append(_number_cell(benchmark.get(name)))
+            row.append(_metric_cell(name, benchmark.get(name)))
         rows.append(row)
     return _table(header, rows, "metrics")
 
@@ -91,11 +119,11 @@ def gate_table(events: pd.DataFrame, limit: int = MAX_ROWS) -> str:
 
 def attribution_table(result: BrinsonResult) -> str:
     """Return Brinson effects per sector, their totals, the other parts, and the active return they add up to."""
-    rows = [[_cell(s), _number_cell(a), _number_cell(b), _number_cell(c)]
+    rows = [[_cell(s), _pct_cell(a), _pct_cell(b), _pct_cell(c)]
             for s, a, b, c in zip(result.sectors, result.allocation, result.selection, result.interaction, strict=True)]
     tot = result.totals()
-    rows.append([_cell("total"), _number_cell(tot["allocation"]), _number_cell(tot["selection"]),
-                 _number_cell(tot["interaction"])])
+    rows.append([_cell("total"), _pct_cell(tot["allocation"]), _pct_cell(tot["selection"]),
+                 _pct_cell(tot["interaction"])])
     effects = _table(["sector", "allocation", "selection", "interaction"], rows, "attribution")
     parts = [("allocation", tot["allocation"]), ("selection", tot["selection"]), ("interaction", tot["interaction"]),
              *result.other]
@@ -143,7 +171,8 @@ def costs_exposure_table(summary: Mapping[str, object]) -> str:
         ("net exposure (mean)", _pct_cell(_num(ex.get("net_mean"))), "sum of weights, fraction of equity"),
         ("cash (mean / final)",
          f'<td class="num">{_num(ex.get("cash_mean")):.1%} / {_num(ex.get("cash_final")):.1%}</td>',
-         "fraction of equity held in cash (the cash sleeve when hard caps bind)"),
+         "fraction of equity held in cash: what the strategy left uninvested, "
+         "including the cash sleeve when hard caps bind"),
         ("turnover", f'<td class="num">{_num(ex.get("turnover_per_bar")):.2%} per bar</td>',
          "one-way, ½ Σ |Δw| per bar, fraction of equity"),
         ("traded notional",
