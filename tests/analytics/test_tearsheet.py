@@ -366,3 +366,29 @@ def test_costs_settings_and_comparison_sections() -> None:
                  "gross exposure", "net exposure", "cash (mean / final)"):
         assert text in costs
     assert "ridge, no sentiment" in html and "risk.max_position" in html
+
+
+def test_trade_and_gate_times_are_new_york_dates_for_daily_bars() -> None:
+    """Daily bars stamped at New York midnight read as dates, not 05:00 / 04:00 UTC that shift with DST."""
+    data = _synthetic(n_trades=4)
+    when = pd.to_datetime(["2017-03-09 05:00", "2017-03-16 04:00", "2017-12-22 05:00", "2017-12-22 05:00"], utc=True)
+    trades = data.trades.head(4).assign(timestamp=when)
+    gate = pd.DataFrame({"timestamp": when[:2], "ticker": ["AAL", "KSS"], "action": ["resize", "resize"],
+                         "reasons": ["beta", "beta"]})
+    html = build_html(dataclasses.replace(data, trades=trades, gate_events=gate))
+    for css in ("trades", "gate"):
+        table = html[html.index(f'<table class="{css}">'):]
+        table = table[:table.index("</table>")]
+        assert "<th>time (New York)</th>" in table and "UTC" not in table
+        assert "<td>2017-03-16</td>" in table and "04:00" not in table and "05:00" not in table
+    minute = dataclasses.replace(data, trades=trades.assign(timestamp=pd.to_datetime(
+        ["2024-01-02 14:31"] * 4, utc=True)))
+    assert "<td>2024-01-02 09:31</td>" in build_html(minute)
+
+
+def test_stop_lines_say_realised_pnl_is_not_the_stops_effect() -> None:
+    stops = {"stop_loss_exits": 765, "stop_loss_pnl": -82137.1, "stop_loss_turnover": 1.24,
+             "take_profit_exits": 666, "take_profit_pnl": 125935.8, "take_profit_turnover": 1.36}
+    html = costs_exposure_table({"stops": stops})
+    assert ">765<" in html and "-82,137.10" in html and "125,935.80" in html and "1.36× mean equity" in html
+    assert "not what the stops added or cost" in html and "--stops off" in html

@@ -13,6 +13,7 @@ import pandas as pd
 
 from tftrade.analytics.attribution import BrinsonResult
 from tftrade.analytics.metrics import METRIC_NAMES
+from tftrade.analytics.tearsheet_charts import plot_times
 
 MAX_ROWS = 500
 
@@ -101,10 +102,11 @@ def metrics_table(strategy: Mapping[str, float], benchmark: Mapping[str, float] 
 def trades_table(trades: pd.DataFrame, limit: int = MAX_ROWS) -> str:
     """Return the last ``limit`` trades (by timestamp, newest last) with their rationale."""
     frame = trades.sort_values("timestamp", kind="stable").tail(limit)
-    rows = [[_cell(_when(r.timestamp)), _cell(r.ticker), _cell(r.action), _cell(format_number(float(r.quantity), 2)),
+    when = _times(frame["timestamp"])
+    rows = [[_cell(w), _cell(r.ticker), _cell(r.action), _cell(format_number(float(r.quantity), 2)),
              _cell(format_number(float(r.price), 4)), _cell(format_number(float(r.pnl), 2)), _cell(r.rationale)]
-            for r in frame.itertuples(index=False)]
-    return _table(["time (UTC)", "ticker", "action", "quantity", "price", "P&L", "rationale"], rows, "trades")
+            for w, r in zip(when, frame.itertuples(index=False), strict=True)]
+    return _table(["time (New York)", "ticker", "action", "quantity", "price", "P&L", "rationale"], rows, "trades")
 
 
 def gate_table(events: pd.DataFrame, limit: int = MAX_ROWS) -> str:
@@ -112,9 +114,10 @@ def gate_table(events: pd.DataFrame, limit: int = MAX_ROWS) -> str:
     counts = events["action"].astype(str).value_counts().sort_index()
     summary = _table(["action", "events"], [[_cell(a), _cell(int(c))] for a, c in counts.items()], "gate-summary")
     frame = events.sort_values("timestamp", kind="stable").tail(limit)
-    rows = [[_cell(_when(r.timestamp)), _cell(r.ticker), _cell(r.action), _cell(_reasons(r.reasons))]
-            for r in frame.itertuples(index=False)]
-    return summary + _table(["time (UTC)", "ticker", "action", "reasons"], rows, "gate")
+    when = _times(frame["timestamp"])
+    rows = [[_cell(w), _cell(r.ticker), _cell(r.action), _cell(_reasons(r.reasons))]
+            for w, r in zip(when, frame.itertuples(index=False), strict=True)]
+    return summary + _table(["time (New York)", "ticker", "action", "reasons"], rows, "gate")
 
 
 def attribution_table(result: BrinsonResult) -> str:
@@ -179,11 +182,13 @@ def costs_exposure_table(summary: Mapping[str, object]) -> str:
          f'<td class="num">{_num(ex.get("traded_notional_x_mean_equity")):.2f}× mean equity</td>',
          "buys plus sells over the run"),
         ("stop-loss exits", f'<td class="num">{_num(st.get("stop_loss_exits")):.0f}</td>',
-         f"realised P&L {_num(st.get('stop_loss_pnl')):,.2f}; traded "
+         f"realised P&L of the exited lots {_num(st.get('stop_loss_pnl')):,.2f}; traded "
          f"{_num(st.get('stop_loss_turnover')):.2f}× mean equity"),
         ("take-profit exits", f'<td class="num">{_num(st.get("take_profit_exits")):.0f}</td>',
          f"realised P&L {_num(st.get('take_profit_pnl')):,.2f}; traded "
-         f"{_num(st.get('take_profit_turnover')):.2f}× mean equity"),
+         f"{_num(st.get('take_profit_turnover')):.2f}× mean equity. Realised P&L is the gain since entry, "
+         "not what the stops added or cost: the cash they leave until the strategy buys again is not in it; "
+         "compare a run with --stops off"),
         ("risk-free rate", _pct_cell(_num(summary.get("risk_free_rate"))),
          "used in Sharpe, Sortino and alpha (per year)"),
     ]
@@ -217,10 +222,10 @@ def _num(value: object) -> float:
         return float("nan")
 
 
-def _when(value: object) -> str:
-    stamp = pd.Timestamp(value)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return str(stamp.strftime("%Y-%m-%d %H:%M"))
+def _times(values: pd.Series) -> list[str]:
+    """Times of a table column as the charts and the subtitle show them: New York time, dates alone for daily bars."""
+    stamps = pd.to_datetime(values, utc=True).dt.as_unit("ns")
+    return [str(x) for x in plot_times(stamps.astype("int64").to_numpy())]
 
 
 def _reasons(value: object) -> str:
