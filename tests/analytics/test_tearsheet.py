@@ -392,3 +392,10 @@ def test_stop_lines_say_realised_pnl_is_not_the_stops_effect() -> None:
     html = costs_exposure_table({"stops": stops})
     assert ">765<" in html and "-82,137.10" in html and "125,935.80" in html and "1.36× mean equity" in html
     assert "not what the stops added or cost" in html and "--stops off" in html
+
+
+def test_percent_cells_never_show_minus_zero() -> None:
+    from tftrade.analytics.tearsheet_tables import _pct_cell
+
+    assert ">+0.00%<" in _pct_cell(-0.000004) and 'data-value="-4e-06"' in _pct_cell(-0.000004)
+    assert ">-0.01%<" in _pct_cell(-0.00005) and ">+0.01%<" in _pct_cell(0.00006)

@@ -140,7 +140,8 @@ def attribution_table(result: BrinsonResult) -> str:
 def _pct_cell(value: float | None, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return '<td class="num">n/a</td>'
-    return f'<td class="num" data-value="{float(value)!r}">{float(value):+.{digits}%}</td>'
+    shown = float(value) if abs(float(value)) >= 0.5 * 10.0 ** -(digits + 2) else 0.0  # no "-0.00%"
+    return f'<td class="num" data-value="{float(value)!r}">{shown:+.{digits}%}</td>'
 
 
 def _money_cell(value: float | None) -> str:
