@@ -19,6 +19,7 @@ from tftrade.analytics import tearsheet as ts_module
 from tftrade.analytics.tearsheet import SECTION_TITLES, TearsheetData, build_html, render_tearsheet
 from tftrade.analytics.tearsheet_charts import equity_figure, period_returns_figure
 from tftrade.analytics.tearsheet_model_charts import forecast_fan_figure, most_traded
+from tftrade.analytics.tearsheet_tables import costs_exposure_table, format_metric, metrics_table
 
 DAY_NS = 86_400 * 10**9
 
@@ -143,7 +144,33 @@ def test_metrics_table_numbers_match_the_input() -> None:
         expected = [data.metrics[name], data.benchmark_metrics[name]]
         assert_allclose(shown, expected, equal_nan=True)
         for (_, text), want in zip(values, expected, strict=True):
-            assert text == ("n/a" if np.isnan(want) else f"{want:.4f}")
+            assert text == format_metric(name, want)
+
+
+def test_metrics_read_as_percentages_and_ratios() -> None:
+    """A manager reads +3.96 % and Sharpe 1.06, not 0.0396 and 1.0634; the exact value stays in data-value."""
+    html = metrics_table({"total_return": 0.0396, "max_drawdown": -0.0244, "sharpe": 1.0634, "turnover": 0.0165,
+                          "win_rate": 0.5347, "beta": 0.3476, "alpha": float("nan")}, {"total_return": 0.1937})
+    cells = dict(re.findall(r"<tr><td>(\w+)</td><td[^>]*>([^<]+)</td>", html))
+    assert cells == {"total_return": "+3.96%", "max_drawdown": "-2.44%", "sharpe": "1.06", "turnover": "1.65% per bar",
+                     "win_rate": "53.47%", "beta": "0.35", "alpha": "n/a"}
+    assert 'data-value="0.0396">+3.96%</td><td class="num" data-value="0.1937">+19.37%</td>' in html
+    assert "<td>sharpe</td><td" in html and '>–</td>' in html  # benchmark has no sharpe given: a dash
+
+
+def test_attribution_sector_effects_are_percent_like_the_parts() -> None:
+    """The sector table and the parts above it use one unit (percent), so the totals can be read against each other."""
+    html = build_html(_synthetic())
+    table = html[html.index('<table class="attribution">'):]
+    table = table[:table.index("</table>")]
+    shown = re.findall(r'class="num" data-value="([^"]+)">([^<]+)</td>', table)
+    assert shown and all(text.endswith("%") for _, text in shown)
+    assert all(text == f"{float(v):+.2%}" for v, text in shown)
+
+
+def test_cash_line_does_not_blame_hard_caps_for_all_cash() -> None:
+    html = costs_exposure_table({"exposure": {"cash_mean": 0.62, "cash_final": 0.76}})
+    assert "what the strategy left uninvested" in html and "62.0% / 76.0%" in html
 
 
 def test_monthly_heatmap_equals_returns_computed_by_hand() -> None:
@@ -301,7 +328,7 @@ def test_short_run_leads_with_period_return_and_sets_annualised_figures_apart() 
     data = _synthetic(minutes)
     html = build_html(data)
     head = html[html.index("<h2>Headline metrics</h2>"):html.index("<h2>Equity vs benchmark</h2>")]
-    assert "over 6.0 trading sessions" in head
+    assert "over 6 trading sessions" in head
     assert "fewer than 252" in head and "not annualised" in head
     first_table = head[head.index('<table class="metrics">'):]
     first_table = first_table[:first_table.index("</table>")]
@@ -366,3 +393,36 @@ def test_tax_alpha_section_shows_after_vs_pre_tax_gains_by_term_and_deferred_los
     assert "Tax alpha: absent" in absent
     broken = build_html(dataclasses.replace(base, summary={**without, "tax_alpha": {"error": "bad lots"}}))
     assert "Tax alpha: absent (bad lots)" in broken
+
+
+def test_trade_and_gate_times_are_new_york_dates_for_daily_bars() -> None:
+    """Daily bars stamped at New York midnight read as dates, not 05:00 / 04:00 UTC that shift with DST."""
+    data = _synthetic(n_trades=4)
+    when = pd.to_datetime(["2017-03-09 05:00", "2017-03-16 04:00", "2017-12-22 05:00", "2017-12-22 05:00"], utc=True)
+    trades = data.trades.head(4).assign(timestamp=when)
+    gate = pd.DataFrame({"timestamp": when[:2], "ticker": ["AAL", "KSS"], "action": ["resize", "resize"],
+                         "reasons": ["beta", "beta"]})
+    html = build_html(dataclasses.replace(data, trades=trades, gate_events=gate))
+    for css in ("trades", "gate"):
+        table = html[html.index(f'<table class="{css}">'):]
+        table = table[:table.index("</table>")]
+        assert "<th>time (New York)</th>" in table and "UTC" not in table
+        assert "<td>2017-03-16</td>" in table and "04:00" not in table and "05:00" not in table
+    minute = dataclasses.replace(data, trades=trades.assign(timestamp=pd.to_datetime(
+        ["2024-01-02 14:31"] * 4, utc=True)))
+    assert "<td>2024-01-02 09:31</td>" in build_html(minute)
+
+
+def test_stop_lines_say_realised_pnl_is_not_the_stops_effect() -> None:
+    stops = {"stop_loss_exits": 765, "stop_loss_pnl": -82137.1, "stop_loss_turnover": 1.24,
+             "take_profit_exits": 666, "take_profit_pnl": 125935.8, "take_profit_turnover": 1.36}
+    html = costs_exposure_table({"stops": stops})
+    assert ">765<" in html and "-82,137.10" in html and "125,935.80" in html and "1.36× mean equity" in html
+    assert "not what the stops added or cost" in html and "--stops off" in html
+
+
+def test_percent_cells_never_show_minus_zero() -> None:
+    from tftrade.analytics.tearsheet_tables import _pct_cell
+
+    assert ">+0.00%<" in _pct_cell(-0.000004) and 'data-value="-4e-06"' in _pct_cell(-0.000004)
+    assert ">-0.01%<" in _pct_cell(-0.00005) and ">+0.01%<" in _pct_cell(0.00006)

@@ -118,13 +118,13 @@ def _metrics(d: TearsheetData) -> str:
     line += "" if gross is None else f" ({float(gross):+.2%} gross)"
     if bench is not None and np.isfinite(bench):
         line += f" vs the benchmark's {bench:+.2%}: active {total - bench:+.2%}"
-    line += f", over {sessions:,.1f} trading sessions ({_span(d)})."
+    line += f", over {sessions:,g} trading sessions ({_span(d)})."
     head = f'<p class="headline">{line}</p>'
     if sessions >= d.annualise_min_sessions:
         return head + metrics_table(d.metrics, d.benchmark_metrics)
     days = period_returns(d.timestamps, np.asarray(d.equity, dtype=np.float64), "day").returns
     per = (1.0 + total) ** (1.0 / max(sessions, 1.0)) - 1.0
-    warn = (f'<p class="warn">This run spans {sessions:,.1f} sessions, fewer than {d.annualise_min_sessions}: '
+    warn = (f'<p class="warn">This run spans {sessions:,g} sessions, fewer than {d.annualise_min_sessions}: '
             "returns are reported for the period and per session, not annualised. Annualised figures extrapolate "
             "a short run to a year and are shown apart, for reference only.</p>")
     per_day = (f"<ul><li>period return {total:+.2%}</li><li>per session (geometric mean) {per:+.3%}</li>"
@@ -134,7 +134,7 @@ def _metrics(d: TearsheetData) -> str:
     period_table = metrics_table(d.metrics, d.benchmark_metrics, exclude=ANNUALISED)
     annual = metrics_table(d.metrics, d.benchmark_metrics, only=ANNUALISED)
     return (head + warn + per_day + period_table
-            + f"<details><summary>Annualised figures (extrapolated from {sessions:,.1f} sessions)</summary>"
+            + f"<details><summary>Annualised figures (extrapolated from {sessions:,g} sessions)</summary>"
             + annual + "</details>")
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from tftrade.analytics.attribution import BrinsonResult
 from tftrade.analytics.metrics import METRIC_NAMES
+from tftrade.analytics.tearsheet_charts import plot_times
 
 MAX_ROWS = 500
 
@@ -42,10 +43,38 @@ def _cell(text: object) -> str:
     return f"<td>{escape(str(text))}</td>"
 
 
-def _number_cell(value: float | None) -> str:
+PERCENT_METRICS = ("total_return", "annual_return", "annual_volatility", "max_drawdown", "alpha", "tracking_error",
+                   "win_rate", "turnover")
+"""Metrics that are fractions (of equity, or of trades for ``win_rate``): shown as percentages."""
+
+METRIC_UNITS = {"turnover": " per bar"}
+
+
+def format_metric(name: str, value: float | None) -> str:
+    """Return a headline metric as a reader sees it: fractions in percent, ratios with two decimals.
+
+    Examples
+    --------
+    >>> format_metric("total_return", 0.0396), format_metric("sharpe", 1.0634), format_metric("turnover", 0.0165)
+    ('+3.96%', '1.06', '1.65% per bar')
+    >>> format_metric("beta", None), format_metric("max_drawdown", float("nan"))
+    ('–', 'n/a')
+    """
+    if value is None:
+        return "–"
+    value = float(value)
+    if not math.isfinite(value):
+        return format_number(value)
+    if name in PERCENT_METRICS:
+        signed = name in ("total_return", "annual_return", "alpha")
+        return (f"{value:+.2%}" if signed else f"{value:.2%}") + METRIC_UNITS.get(name, "")
+    return f"{value:.2f}"
+
+
+def _metric_cell(name: str, value: float | None) -> str:
     if value is None:
         return '<td class="num">–</td>'
-    return f'<td class="num" data-value="{float(value)!r}">{format_number(float(value))}</td>'
+    return f'<td class="num" data-value="{float(value)!r}">{escape(format_metric(name, value))}</td>'
 
 
 ANNUALISED = ("annual_return", "annual_volatility", "sharpe", "sortino", "calmar", "alpha", "tracking_error",
@@ -63,9 +92,9 @@ def metrics_table(strategy: Mapping[str, float], benchmark: Mapping[str, float] 
     header = ["metric", "strategy"] + (["benchmark"] if benchmark is not None else [])
     rows = []
     for name in names:
-        row = [_cell(name), _number_cell(strategy[name])]
+        row = [_cell(name), _metric_cell(name, strategy[name])]
         if benchmark is not None:
-            row.append(_number_cell(benchmark.get(name)))
+            row.append(_metric_cell(name, benchmark.get(name)))
         rows.append(row)
     return _table(header, rows, "metrics")
 
@@ -73,10 +102,11 @@ def metrics_table(strategy: Mapping[str, float], benchmark: Mapping[str, float] 
 def trades_table(trades: pd.DataFrame, limit: int = MAX_ROWS) -> str:
     """Return the last ``limit`` trades (by timestamp, newest last) with their rationale."""
     frame = trades.sort_values("timestamp", kind="stable").tail(limit)
-    rows = [[_cell(_when(r.timestamp)), _cell(r.ticker), _cell(r.action), _cell(format_number(float(r.quantity), 2)),
+    when = _times(frame["timestamp"])
+    rows = [[_cell(w), _cell(r.ticker), _cell(r.action), _cell(format_number(float(r.quantity), 2)),
              _cell(format_number(float(r.price), 4)), _cell(format_number(float(r.pnl), 2)), _cell(r.rationale)]
-            for r in frame.itertuples(index=False)]
-    return _table(["time (UTC)", "ticker", "action", "quantity", "price", "P&L", "rationale"], rows, "trades")
+            for w, r in zip(when, frame.itertuples(index=False), strict=True)]
+    return _table(["time (New York)", "ticker", "action", "quantity", "price", "P&L", "rationale"], rows, "trades")
 
 
 def gate_table(events: pd.DataFrame, limit: int = MAX_ROWS) -> str:
@@ -84,18 +114,19 @@ def gate_table(events: pd.DataFrame, limit: int = MAX_ROWS) -> str:
     counts = events["action"].astype(str).value_counts().sort_index()
     summary = _table(["action", "events"], [[_cell(a), _cell(int(c))] for a, c in counts.items()], "gate-summary")
     frame = events.sort_values("timestamp", kind="stable").tail(limit)
-    rows = [[_cell(_when(r.timestamp)), _cell(r.ticker), _cell(r.action), _cell(_reasons(r.reasons))]
-            for r in frame.itertuples(index=False)]
-    return summary + _table(["time (UTC)", "ticker", "action", "reasons"], rows, "gate")
+    when = _times(frame["timestamp"])
+    rows = [[_cell(w), _cell(r.ticker), _cell(r.action), _cell(_reasons(r.reasons))]
+            for w, r in zip(when, frame.itertuples(index=False), strict=True)]
+    return summary + _table(["time (New York)", "ticker", "action", "reasons"], rows, "gate")
 
 
 def attribution_table(result: BrinsonResult) -> str:
     """Return Brinson effects per sector, their totals, the other parts, and the active return they add up to."""
-    rows = [[_cell(s), _number_cell(a), _number_cell(b), _number_cell(c)]
+    rows = [[_cell(s), _pct_cell(a), _pct_cell(b), _pct_cell(c)]
             for s, a, b, c in zip(result.sectors, result.allocation, result.selection, result.interaction, strict=True)]
     tot = result.totals()
-    rows.append([_cell("total"), _number_cell(tot["allocation"]), _number_cell(tot["selection"]),
-                 _number_cell(tot["interaction"])])
+    rows.append([_cell("total"), _pct_cell(tot["allocation"]), _pct_cell(tot["selection"]),
+                 _pct_cell(tot["interaction"])])
     effects = _table(["sector", "allocation", "selection", "interaction"], rows, "attribution")
     parts = [("allocation", tot["allocation"]), ("selection", tot["selection"]), ("interaction", tot["interaction"]),
              *result.other]
@@ -109,7 +140,8 @@ def attribution_table(result: BrinsonResult) -> str:
 def _pct_cell(value: float | None, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return '<td class="num">n/a</td>'
-    return f'<td class="num" data-value="{float(value)!r}">{float(value):+.{digits}%}</td>'
+    shown = float(value) if abs(float(value)) >= 0.5 * 10.0 ** -(digits + 2) else 0.0  # no "-0.00%"
+    return f'<td class="num" data-value="{float(value)!r}">{shown:+.{digits}%}</td>'
 
 
 def _money_cell(value: float | None) -> str:
@@ -143,18 +175,21 @@ def costs_exposure_table(summary: Mapping[str, object]) -> str:
         ("net exposure (mean)", _pct_cell(_num(ex.get("net_mean"))), "sum of weights, fraction of equity"),
         ("cash (mean / final)",
          f'<td class="num">{_num(ex.get("cash_mean")):.1%} / {_num(ex.get("cash_final")):.1%}</td>',
-         "fraction of equity held in cash (the cash sleeve when hard caps bind)"),
+         "fraction of equity held in cash: what the strategy left uninvested, "
+         "including the cash sleeve when hard caps bind"),
         ("turnover", f'<td class="num">{_num(ex.get("turnover_per_bar")):.2%} per bar</td>',
          "one-way, ½ Σ |Δw| per bar, fraction of equity"),
         ("traded notional",
          f'<td class="num">{_num(ex.get("traded_notional_x_mean_equity")):.2f}× mean equity</td>',
          "buys plus sells over the run"),
         ("stop-loss exits", f'<td class="num">{_num(st.get("stop_loss_exits")):.0f}</td>',
-         f"realised P&L {_num(st.get('stop_loss_pnl')):,.2f}; traded "
+         f"realised P&L of the exited lots {_num(st.get('stop_loss_pnl')):,.2f}; traded "
          f"{_num(st.get('stop_loss_turnover')):.2f}× mean equity"),
         ("take-profit exits", f'<td class="num">{_num(st.get("take_profit_exits")):.0f}</td>',
          f"realised P&L {_num(st.get('take_profit_pnl')):,.2f}; traded "
-         f"{_num(st.get('take_profit_turnover')):.2f}× mean equity"),
+         f"{_num(st.get('take_profit_turnover')):.2f}× mean equity. Realised P&L is the gain since entry, "
+         "not what the stops added or cost: the cash they leave until the strategy buys again is not in it; "
+         "compare a run with --stops off"),
         ("risk-free rate", _pct_cell(_num(summary.get("risk_free_rate"))),
          "used in Sharpe, Sortino and alpha (per year)"),
     ]
@@ -188,10 +223,10 @@ def _num(value: object) -> float:
         return float("nan")
 
 
-def _when(value: object) -> str:
-    stamp = pd.Timestamp(value)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return str(stamp.strftime("%Y-%m-%d %H:%M"))
+def _times(values: pd.Series) -> list[str]:
+    """Times of a table column as the charts and the subtitle show them: New York time, dates alone for daily bars."""
+    stamps = pd.to_datetime(values, utc=True).dt.as_unit("ns")
+    return [str(x) for x in plot_times(stamps.astype("int64").to_numpy())]
 
 
 def _reasons(value: object) -> str:

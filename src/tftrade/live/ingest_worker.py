@@ -138,7 +138,8 @@ class IngestWorker:
                 bars.append(m)
                 raws.append(d.raw)
             elif isinstance(m, BarMessage):
-                bad.append((d.raw.decode("utf-8", "replace"), f"timeframe {m.timeframe!r} is not one of {', '.join(TIMEFRAMES)}"))
+                bad.append((d.raw.decode("utf-8", "replace"),
+                            f"timeframe {m.timeframe!r} is not one of {', '.join(TIMEFRAMES)}"))
             elif isinstance(m, MalformedFrame):
                 bad.append((m.raw, f"{m.source}: {m.reason}"))
             elif m is None:
