@@ -206,10 +206,13 @@ def predict(
 
 def predict_loaded(
     engine: Engine, trained: Trained, version: str, tickers: list[str] | None, *, force: bool = False,
+    bars: pd.DataFrame | None = None,
 ) -> tuple[list[Forecast], list[dict[str, str]]]:
     """Forecast ``tickers`` (default: the model's universe) with an already loaded model; return forecasts and skips.
 
     Each ticker is forecast from its own latest window (see :func:`predict`); nothing is written.
+    ``bars`` (the frame :func:`tftrade.store.bars.read_bars` returns, holding at least each ticker's
+    latest windows) saves reading them from the store: a server keeps them in memory.
 
     Raises
     ------
@@ -220,7 +223,8 @@ def predict_loaded(
     unknown = [t for t in wanted if t not in trained.schema.tickers]
     if unknown:
         raise UnknownTickerError(f"ticker(s) {', '.join(unknown)} not in model version {version}'s universe")
-    groups, skipped, reference = _latest_windows(engine, wanted, trained.schema.timeframe, trained.config.context)
+    groups, skipped, reference = _latest_windows(engine, wanted, trained.schema.timeframe, trained.config.context,
+                                                 bars)
     rows: list[Forecast] = []
     for panel in groups:
         try:
@@ -250,8 +254,13 @@ def _recent(engine: Engine, tickers: list[str], timeframe: Timeframe, context: i
     return groups[0]
 
 
+def latest_window_bars(context: int) -> int:
+    """How many of a ticker's latest bars a forecast reads (warm-up and context, three times over for gaps)."""
+    return 3 * (WARMUP + context)
+
+
 def _latest_windows(
-    engine: Engine, tickers: list[str], timeframe: Timeframe, context: int
+    engine: Engine, tickers: list[str], timeframe: Timeframe, context: int, bars: pd.DataFrame | None = None,
 ) -> tuple[list[Panel], list[dict[str, str]], int | None]:
     """Panels of each ticker's latest bars, grouped by the time of the last bar.
 
@@ -262,11 +271,11 @@ def _latest_windows(
     from tftrade.store.bars import read_bars
     from tftrade.store.securities import read_securities
 
-    bars = read_bars(engine, tickers, timeframe)
+    bars = read_bars(engine, tickers, timeframe) if bars is None else bars[bars["ticker"].isin(tickers)]
     if bars.empty:
         raise InsufficientHistoryError(f"no {timeframe} bars stored for {', '.join(tickers)}")
     sectors = {s.ticker: s.sector for s in read_securities(engine)}
-    need, keep = WARMUP + context, 3 * (WARMUP + context)
+    need, keep = WARMUP + context, latest_window_bars(context)
     last = bars.groupby("ticker")["window_start"].max()
     skipped = [{"ticker": t, "reason": f"no {timeframe} bars stored"} for t in tickers if t not in last.index]
     panels: list[Panel] = []

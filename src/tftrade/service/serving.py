@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict
+import time
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from tftrade.forecast.training import Trained
-from tftrade.forecast.workflows import RegistryRef, predict_loaded
+from tftrade.forecast.workflows import RegistryRef, latest_window_bars, predict_loaded
+
+#: Seconds after which the bar cache is read whole again (a correction to an older bar shows up then).
+FULL_RELOAD_S = 300.0
 
 
 class ServingModel:
@@ -25,6 +30,8 @@ class ServingModel:
         self._lock = threading.Lock()
         self._trained: Trained | None = None
         self.version: str | None = None
+        self._bars: pd.DataFrame | None = None
+        self._loaded_at = 0.0
 
     def versions(self) -> list[str]:
         """Registered versions, oldest first."""
@@ -37,7 +44,7 @@ class ServingModel:
             return None
         trained, version = self._registry.open(self._home).load(known[-1])
         with self._lock:
-            self._trained, self.version = trained, version
+            self._trained, self.version, self._bars = trained, version, None
         return version
 
     def _model(self) -> tuple[Trained, str]:
@@ -52,8 +59,32 @@ class ServingModel:
     def predict(self, tickers: list[str] | None) -> list[dict[str, Any]]:
         """Forecast the latest bar of ``tickers`` (default: the model's universe)."""
         trained, version = self._model()
-        rows, _skipped = predict_loaded(self._engine, trained, version, tickers)
-        return [asdict(f) for f in rows]
+        rows, _skipped = predict_loaded(self._engine, trained, version, tickers, bars=self._recent_bars(trained))
+        return [{f.name: getattr(r, f.name) for f in fields(r)} for r in rows]
+
+    def _recent_bars(self, trained: Trained) -> pd.DataFrame:
+        """The universe's latest windows of bars, kept in memory: only bars from the newest one on are read again.
+
+        The whole window is read afresh every :data:`FULL_RELOAD_S` seconds and when the model changes.
+        """
+        from tftrade.store.bars import read_bars
+
+        universe, timeframe = trained.schema.tickers, trained.schema.timeframe
+        keep = latest_window_bars(trained.config.context)
+        with self._lock:
+            cached, fresh = self._bars, time.monotonic() - self._loaded_at < FULL_RELOAD_S
+        if cached is None or cached.empty or not fresh:
+            bars = read_bars(self._engine, universe, timeframe)
+            self._loaded_at = time.monotonic()
+        else:
+            newest = cached["window_start"].max().to_pydatetime()
+            new = read_bars(self._engine, universe, timeframe, start=newest)
+            bars = pd.concat([cached, new]).drop_duplicates(["ticker", "window_start"], keep="last")
+            bars = bars.sort_values(["ticker", "window_start"], kind="stable")
+        bars = bars.groupby("ticker", sort=False).tail(keep).reset_index(drop=True)
+        with self._lock:
+            self._bars = bars
+        return bars
 
     def explain(self, ticker: str) -> dict[str, Any]:
         """Variable importance and attention at ``ticker``'s latest window."""
