@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from forecast.conftest import store_market
 from sqlalchemy import text
 
 from tftrade.forecast import workflows
 from tftrade.service.serving import ServingModel
 from tftrade.store.engine import make_engine
-
-from forecast.conftest import store_market
 
 BARS = "stocks_minute_candlesticks"
 
@@ -38,7 +37,7 @@ def test_cached_bars_give_the_forecasts_of_predict_and_follow_new_bars(
         assert first[(f.ticker, f.horizon)]["q50"] == pytest.approx(f.q50, rel=1e-6, abs=1e-9)
     with engine.begin() as conn:  # the held-back session lands in the store
         conn.execute(text(f"insert into {BARS} ({', '.join(held[0].keys())}) values "
-                          f"({', '.join(':' + k for k in held[0].keys())})"), [dict(r) for r in held])
+                          f"({', '.join(':' + k for k in held[0])})"), [dict(r) for r in held])
     second = _by_key(served.predict(None))
     again = workflows.predict(engine, home, None, write=False).predictions
     assert {r["as_of"] for r in second.values()} == {f.as_of for f in again} != {r["as_of"] for r in first.values()}
