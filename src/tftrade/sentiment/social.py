@@ -160,6 +160,7 @@ class SocialModel:
         try:
             with np.load(p, allow_pickle=False) as z:
                 a = {k: z[k] for k in z.files}
+            a.setdefault("weights", np.ones_like(a["center"]))  # written before the parts were weighted
             f = {k: a[k].astype(np.float64) for k in ("emb_w", "emb_b", "word_idf", "word_w", "center", "scale",
                                                       "weights", "platt")}
             return cls(word_idx=a["word_idx"].astype(np.int64), word_b=float(a["word_b"]),

@@ -197,8 +197,9 @@ def fit_social(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence
         meta=meta)
 
 
-GAINS = (1.0, 1.5, 2.0, 3.0)
-SHIFTS = tuple(np.round(np.arange(-1.5, 1.51, 0.1), 2))
+TOLERANCE = 0.01
+GAINS = (1.0, 1.5, 2.0, 3.0, 4.0)
+SHIFTS = tuple(np.round(np.arange(-3.0, 3.01, 0.1), 2))
 
 
 def choose_decision(z: npt.ArrayLike, labels: npt.ArrayLike, texts: Sequence[str]) -> tuple[float, float]:
@@ -206,18 +207,17 @@ def choose_decision(z: npt.ArrayLike, labels: npt.ArrayLike, texts: Sequence[str
 
     The score is ``tanh(gain * z + shift)`` with the ±0.3 labels (neutral counts as a
     miss): ``shift`` moves the threshold between bullish and bearish, ``gain`` narrows
-    the neutral band. Ties go to the smallest gain, then the smallest ``|shift|``.
+    the neutral band. Of the rules within :data:`TOLERANCE` of the best, the one with the
+    smallest gain, then the smallest ``|shift|`` (the least adjustment that does as well).
     """
     y = np.asarray(labels, dtype=np.int64)
     zz = np.asarray(z, dtype=np.float64)
-    best: tuple[float, float, float] | None = None
-    for gain in GAINS:
-        for shift in sorted(SHIFTS, key=abs):
-            ba = evaluate_social("choose", scores_of(texts, gain * zz + shift), y).balanced_accuracy
-            if best is None or ba > best[0]:
-                best = (ba, gain, float(shift))
-    assert best is not None
-    return best[1], best[2]
+    grid = [(evaluate_social("choose", scores_of(texts, gain * zz + shift), y).balanced_accuracy, gain, float(shift))
+            for gain in GAINS for shift in SHIFTS]
+    top = max(ba for ba, _, _ in grid)
+    near = [(gain, abs(shift), shift) for ba, gain, shift in grid if ba >= top - TOLERANCE]
+    gain, _, shift = min(near)
+    return gain, shift
 
 
 def fit_and_evaluate(texts: Sequence[str], labels: npt.ArrayLike,
