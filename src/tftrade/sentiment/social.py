@@ -6,19 +6,23 @@ Three linear models, trained on self-tagged StockTwits messages
 * **embeddings**: logistic regression on the 384-d sentence embedding of the news-tuned
   MiniLM (the ``learned`` scorer's encoder) and, separately, of the frozen MiniLM
   (:data:`ENCODERS`);
-* **words**: logistic regression on hashed word and emoji counts (``🚀``, ``puts``,
+* **words**: logistic regression on hashed word and emoji counts (word n-grams and
+  character n-grams optional: :func:`hasher`) (``🚀``, ``puts``,
   ``fuckkkked`` are tokens; :data:`TOKEN_PATTERN`), sub-linear TF-IDF, L2-normalised; every
   cashtag is the one token ``$ticker`` (:func:`words_text`), so which ticker is named does
   not decide; no vocabulary ships, only the weights of the hashed features seen in training.
 
 Each model's log-odds are standardised by their out-of-fold mean and deviation and summed
-with equal weights; Platt scaling of the sum gives the log-odds :math:`z` of bullish against
-bearish under an even prior (all fits weight the classes to balance). The score is
+with weights (equal; the lexicon's score is a fourth input when ``meta["lexicon"]``); Platt
+scaling of the sum gives the log-odds of bullish against bearish under an even prior (all
+fits weight the classes to balance), and a decision rule chosen on a validation split
+(:func:`~tftrade.sentiment.social_train.choose_decision`) multiplies them by a gain and
+moves them by a shift, giving :math:`z`. The score is
 
 .. math:: s = \\tanh(z),
 
-bullish above 0.3 (:math:`P(\\text{bullish}) > 0.58`), bearish below -0.3, neutral in
-between. A text without content, or in another language than English, scores 0.
+bullish above 0.3, bearish below -0.3, neutral in between. A text without content, or in
+another language than English, scores 0.
 
 Everything ships in ``assets/social.npz`` (plain arrays and JSON metadata; no pickle).
 """
