@@ -29,20 +29,20 @@ def test_shipped_weights_are_small_and_plain() -> None:
     assert SOCIAL_PATH.stat().st_size < 3_000_000
     model = SocialModel.load()
     assert model.emb_w.shape == (2, 384) and len(model.word_idx) == len(model.word_w) > 1000
-    assert model.meta["heldout"]["balanced_accuracy"] >= 0.71 and model.meta["heldout"]["auc"] >= 0.83
+    assert model.meta["heldout"]["balanced_accuracy"] >= 0.73 and model.meta["heldout"]["auc"] >= 0.83
     assert model.meta["inner"]["n"] == model.meta["cut"] - model.meta["inner_cut"]  # the rule's validation split
 
 
 def test_held_out_fifth(social: SocialScorer, shared_data: Path) -> None:
     # the targets are balanced accuracy >= 0.70 and AUC >= 0.85; the shipped model reaches
-    # 0.713 and 0.834 (docs/sentiment.md: the variant with AUC >= 0.85 does so by learning which
+    # 0.733 and 0.834 (docs/sentiment.md: the variant with AUC >= 0.85 does so by learning which
     # tickers were bearish that month). Asserted: what it reaches, and far above the other scorers.
     texts, y = load_stocktwits()
     cut = time_split(len(texts))
     result = evaluate_social("social", social.score(texts[cut:]), y[cut:])
     assert result.n_bearish > 100
-    assert result.balanced_accuracy >= 0.71 and result.auc >= 0.83, result
-    assert result.recall_bearish >= 0.8 and result.recall_bullish >= 0.58, result
+    assert result.balanced_accuracy >= 0.73 and result.auc >= 0.83, result
+    assert result.recall_bearish >= 0.65 and result.recall_bullish >= 0.78, result
     lexicon = evaluate_social("lexicon", make_scorer("lexicon").score(texts[cut:]), y[cut:])
     assert result.balanced_accuracy > lexicon.balanced_accuracy + 0.3 and result.auc > lexicon.auc + 0.15
 
@@ -125,7 +125,8 @@ def test_choose_decision_finds_the_shift_and_gain() -> None:
     y = (rng.random(600) < 0.85).astype(np.int64)
     z = np.where(y == 1, 1.5, 0.5) + rng.normal(scale=0.3, size=600)  # the classes split at z = 1, not 0
     texts = ["buy"] * 600
-    gain, shift = choose_decision(z, y, texts)
+    gain, shift = choose_decision(z, y, texts, shifts=np.round(np.arange(-3, 3.01, 0.1), 2).tolist())
+    assert choose_decision(z, y, texts)[1] == 0.0  # the shipped recipe keeps the sign
     before = evaluate_social("as is", score_of_log_odds(z), y).balanced_accuracy
     after = evaluate_social("chosen", score_of_log_odds(gain * z + shift), y).balanced_accuracy
     assert before < 0.6 and after > 0.85 and shift < 0

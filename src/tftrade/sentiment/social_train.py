@@ -199,10 +199,13 @@ def fit_social(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence
 
 TOLERANCE = 0.01
 GAINS = (1.0, 1.5, 2.0, 3.0, 4.0)
-SHIFTS = tuple(np.round(np.arange(-3.0, 3.01, 0.1), 2))
+SHIFTS: tuple[float, ...] = (0.0,)
+"""The shipped recipe keeps the sign of the Platt log-odds: a shift fitted to the training month's
+later, more bearish messages made every weak text bearish (docs/sentiment.md)."""
 
 
-def choose_decision(z: npt.ArrayLike, labels: npt.ArrayLike, texts: Sequence[str]) -> tuple[float, float]:
+def choose_decision(z: npt.ArrayLike, labels: npt.ArrayLike, texts: Sequence[str], *,
+                    gains: Sequence[float] = GAINS, shifts: Sequence[float] = SHIFTS) -> tuple[float, float]:
     """Return the ``(gain, shift)`` of the log-odds that maximise balanced accuracy on validation messages.
 
     The score is ``tanh(gain * z + shift)`` with the ±0.3 labels (neutral counts as a
@@ -213,7 +216,7 @@ def choose_decision(z: npt.ArrayLike, labels: npt.ArrayLike, texts: Sequence[str
     y = np.asarray(labels, dtype=np.int64)
     zz = np.asarray(z, dtype=np.float64)
     grid = [(evaluate_social("choose", scores_of(texts, gain * zz + shift), y).balanced_accuracy, gain, float(shift))
-            for gain in GAINS for shift in SHIFTS]
+            for gain in gains for shift in shifts]
     top = max(ba for ba, _, _ in grid)
     near = [(gain, abs(shift), shift) for ba, gain, shift in grid if ba >= top - TOLERANCE]
     gain, _, shift = min(near)
