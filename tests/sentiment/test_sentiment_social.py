@@ -10,7 +10,7 @@ import pytest
 
 from tftrade.sentiment import BEARISH_BELOW, BULLISH_ABOVE, Scorer, make_scorer
 from tftrade.sentiment.social import SOCIAL_PATH, SocialModel, SocialScorer, has_content, score_of_log_odds
-from tftrade.sentiment.social_train import evaluate_social, fit_social, load_stocktwits, time_split
+from tftrade.sentiment.social_train import choose_decision, evaluate_social, fit_social, load_stocktwits, time_split
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +29,20 @@ def test_shipped_weights_are_small_and_plain() -> None:
     assert SOCIAL_PATH.stat().st_size < 3_000_000
     model = SocialModel.load()
     assert model.emb_w.shape == (2, 384) and len(model.word_idx) == len(model.word_w) > 1000
-    assert model.meta["heldout"]["balanced_accuracy"] >= 0.68 and model.meta["heldout"]["auc"] >= 0.83
+    assert model.meta["heldout"]["balanced_accuracy"] >= 0.73 and model.meta["heldout"]["auc"] >= 0.83
+    assert model.meta["inner"]["n"] == model.meta["cut"] - model.meta["inner_cut"]  # the rule's validation split
 
 
 def test_held_out_fifth(social: SocialScorer, shared_data: Path) -> None:
     # the targets are balanced accuracy >= 0.70 and AUC >= 0.85; the shipped model reaches
-    # 0.685 and 0.834 (docs/sentiment.md: the variant that meets them does so by learning which
+    # 0.733 and 0.834 (docs/sentiment.md: the variant with AUC >= 0.85 does so by learning which
     # tickers were bearish that month). Asserted: what it reaches, and far above the other scorers.
     texts, y = load_stocktwits()
     cut = time_split(len(texts))
     result = evaluate_social("social", social.score(texts[cut:]), y[cut:])
     assert result.n_bearish > 100
-    assert result.balanced_accuracy >= 0.68 and result.auc >= 0.83, result
-    assert result.recall_bearish >= 0.55 and result.recall_bullish >= 0.7, result
+    assert result.balanced_accuracy >= 0.73 and result.auc >= 0.83, result
+    assert result.recall_bearish >= 0.65 and result.recall_bullish >= 0.78, result
     lexicon = evaluate_social("lexicon", make_scorer("lexicon").score(texts[cut:]), y[cut:])
     assert result.balanced_accuracy > lexicon.balanced_accuracy + 0.3 and result.auc > lexicon.auc + 0.15
 
@@ -103,3 +104,29 @@ def test_round_trip(tmp_path: Path) -> None:
 
 def test_has_content() -> None:
     assert not has_content(" \n") and has_content("🚀") and has_content("a")
+
+
+def test_fit_with_char_ngrams_bigrams_and_the_lexicon_learns() -> None:
+    rng = np.random.default_rng(1)
+    words = ["alpha", "beta", "gamma", "delta", "omega"]
+    texts = [" ".join(rng.choice(words, 4)) + (" zoom" if k % 4 else " gloom") for k in range(200)]
+    labels = np.array([int(k % 4 != 0) for k in range(200)])
+    noise = rng.normal(size=(200, 8))
+    model = fit_social(texts[:160], labels[:160], [noise[:160]], word_ngrams=(1, 2), char_ngrams=(2, 4),
+                       lexicon=True)
+    assert len(model.weights) == 3 and model.meta["char_ngrams"] == [2, 4]
+    assert int(model.word_idx.max()) >= 2**18  # character n-grams hash into the second block
+    z = model.log_odds([noise[160:]], texts[160:])
+    assert evaluate_social("fit", score_of_log_odds(z), labels[160:]).auc > 0.95
+
+
+def test_choose_decision_finds_the_shift_and_gain() -> None:
+    rng = np.random.default_rng(2)
+    y = (rng.random(600) < 0.85).astype(np.int64)
+    z = np.where(y == 1, 1.5, 0.5) + rng.normal(scale=0.3, size=600)  # the classes split at z = 1, not 0
+    texts = ["buy"] * 600
+    gain, shift = choose_decision(z, y, texts, shifts=np.round(np.arange(-3, 3.01, 0.1), 2).tolist())
+    assert choose_decision(z, y, texts)[1] == 0.0  # the shipped recipe keeps the sign
+    before = evaluate_social("as is", score_of_log_odds(z), y).balanced_accuracy
+    after = evaluate_social("chosen", score_of_log_odds(gain * z + shift), y).balanced_accuracy
+    assert before < 0.6 and after > 0.85 and shift < 0

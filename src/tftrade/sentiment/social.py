@@ -6,19 +6,23 @@ Three linear models, trained on self-tagged StockTwits messages
 * **embeddings**: logistic regression on the 384-d sentence embedding of the news-tuned
   MiniLM (the ``learned`` scorer's encoder) and, separately, of the frozen MiniLM
   (:data:`ENCODERS`);
-* **words**: logistic regression on hashed word and emoji counts (``🚀``, ``puts``,
+* **words**: logistic regression on hashed word and emoji counts (word n-grams and
+  character n-grams optional: :func:`hasher`) (``🚀``, ``puts``,
   ``fuckkkked`` are tokens; :data:`TOKEN_PATTERN`), sub-linear TF-IDF, L2-normalised; every
   cashtag is the one token ``$ticker`` (:func:`words_text`), so which ticker is named does
   not decide; no vocabulary ships, only the weights of the hashed features seen in training.
 
 Each model's log-odds are standardised by their out-of-fold mean and deviation and summed
-with equal weights; Platt scaling of the sum gives the log-odds :math:`z` of bullish against
-bearish under an even prior (all fits weight the classes to balance). The score is
+with weights (equal; the lexicon's score is a fourth input when ``meta["lexicon"]``); Platt
+scaling of the sum gives the log-odds of bullish against bearish under an even prior (all
+fits weight the classes to balance), and a decision rule chosen on a validation split
+(:func:`~tftrade.sentiment.social_train.choose_decision`) multiplies them by a gain and
+moves them by a shift, giving :math:`z`. The score is
 
 .. math:: s = \\tanh(z),
 
-bullish above 0.3 (:math:`P(\\text{bullish}) > 0.58`), bearish below -0.3, neutral in
-between. A text without content, or in another language than English, scores 0.
+bullish above 0.3, bearish below -0.3, neutral in between. A text without content, or in
+another language than English, scores 0.
 
 Everything ships in ``assets/social.npz`` (plain arrays and JSON metadata; no pickle).
 """
@@ -63,12 +67,28 @@ def words_text(text: str) -> str:
     return _CASHTAG.sub("$ticker", text).lower()
 
 
-def hasher() -> Any:
-    """Return the stateless hashing vectoriser of the words model (raw counts; scikit-learn's)."""
-    from sklearn.feature_extraction.text import HashingVectorizer
+def hasher(word_ngrams: Sequence[int] = (1, 1), char_ngrams: Sequence[int] | None = None) -> Any:
+    """Return the stateless hashing vectoriser of the words model (raw counts; scikit-learn's).
 
-    return HashingVectorizer(n_features=N_FEATURES, analyzer="word", ngram_range=(1, 1), token_pattern=TOKEN_PATTERN,
-                             preprocessor=words_text, alternate_sign=False, norm=None)
+    Word n-grams over :data:`TOKEN_PATTERN` hash into the first :data:`N_FEATURES` columns;
+    with ``char_ngrams`` (``(lo, hi)``), character n-grams within word boundaries of the same
+    text (:func:`words_text`) hash into the next :data:`N_FEATURES`.
+    """
+    from sklearn.feature_extraction.text import HashingVectorizer
+    from sklearn.pipeline import FeatureUnion
+
+    words = HashingVectorizer(n_features=N_FEATURES, analyzer="word", ngram_range=(word_ngrams[0], word_ngrams[1]),
+                              token_pattern=TOKEN_PATTERN, preprocessor=words_text, alternate_sign=False, norm=None)
+    if char_ngrams is None:
+        return words
+    chars = HashingVectorizer(n_features=N_FEATURES, analyzer="char_wb", ngram_range=(char_ngrams[0], char_ngrams[1]),
+                              preprocessor=words_text, alternate_sign=False, norm=None)
+    return FeatureUnion([("words", words), ("chars", chars)])
+
+
+def model_hasher(meta: dict[str, Any]) -> Any:
+    """The :func:`hasher` a model's metadata names (word unigrams when it names none)."""
+    return hasher(meta.get("word_ngrams", (1, 1)), meta.get("char_ngrams"))
 
 
 def tfidf(counts: Any, idf: F64) -> Any:
@@ -96,9 +116,10 @@ class SocialModel:
         Embedding models, one row per :data:`ENCODERS`: bullish log-odds ``emb_k @ emb_w[k] + emb_b[k]``.
     word_idx, word_idf, word_w, word_b
         Words model over the hashed features ``word_idx`` (the others weigh 0).
-    center, scale
+    center, scale, weights
         Each model's log-odds are standardised with these (their out-of-fold mean and
-        deviation in training: learned, base, words) and summed.
+        deviation in training: learned, base, words, then the lexicon's score when
+        ``meta["lexicon"]``) and summed with ``weights``.
     platt
         ``(a, b)``: the log-odds are ``a * sum + b`` (fitted on the out-of-fold sums).
     meta
@@ -113,6 +134,7 @@ class SocialModel:
     word_b: float
     center: F64
     scale: F64
+    weights: F64
     platt: F64
     meta: dict[str, Any]
 
@@ -122,7 +144,7 @@ class SocialModel:
         p.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, Any] = {k: np.asarray(getattr(self, k), dtype=np.float32)
                                   for k in ("emb_w", "emb_b", "word_idf", "word_w", "word_b", "center", "scale",
-                                            "platt")}
+                                            "weights", "platt")}
         arrays["word_idx"] = self.word_idx.astype(np.int32)
         arrays["meta"] = np.frombuffer(json.dumps(self.meta, sort_keys=True).encode(), dtype=np.uint8)
         with p.open("wb") as fh:
@@ -142,8 +164,9 @@ class SocialModel:
         try:
             with np.load(p, allow_pickle=False) as z:
                 a = {k: z[k] for k in z.files}
+            a.setdefault("weights", np.ones_like(a["center"]))  # written before the parts were weighted
             f = {k: a[k].astype(np.float64) for k in ("emb_w", "emb_b", "word_idf", "word_w", "center", "scale",
-                                                      "platt")}
+                                                      "weights", "platt")}
             return cls(word_idx=a["word_idx"].astype(np.int64), word_b=float(a["word_b"]),
                        meta=json.loads(a["meta"].tobytes().decode()), **f)
         except (OSError, KeyError, ValueError) as e:
@@ -151,11 +174,12 @@ class SocialModel:
 
     def word_log_odds(self, texts: Sequence[str]) -> F64:
         """The words model's bullish log-odds of each text."""
-        idf = np.zeros(N_FEATURES)
-        w = np.zeros(N_FEATURES)
+        width = N_FEATURES * (1 if self.meta.get("char_ngrams") is None else 2)
+        idf = np.zeros(width)
+        w = np.zeros(width)
         idf[self.word_idx] = self.word_idf
         w[self.word_idx] = self.word_w
-        out: F64 = np.asarray(tfidf(hasher().transform(texts), idf) @ w) + self.word_b
+        out: F64 = np.asarray(tfidf(model_hasher(self.meta).transform(texts), idf) @ w) + self.word_b
         return out
 
     def log_odds(self, embeddings: Sequence[npt.ArrayLike], texts: Sequence[str]) -> F64:
@@ -163,9 +187,19 @@ class SocialModel:
         parts = [np.asarray(e, dtype=np.float64) @ w + b
                  for e, w, b in zip(embeddings, self.emb_w, self.emb_b, strict=True)]
         parts.append(self.word_log_odds(texts))
-        total = sum((z - c) / s for z, c, s in zip(parts, self.center, self.scale, strict=True))
+        if self.meta.get("lexicon"):
+            parts.append(lexicon_scores(texts))
+        total = sum(w * (z - c) / s for z, c, s, w in zip(parts, self.center, self.scale, self.weights, strict=True))
         out: F64 = self.platt[0] * np.asarray(total) + self.platt[1]
         return out
+
+
+def lexicon_scores(texts: Sequence[str]) -> F64:
+    """The lexicon scorer's scores (VADER plus the finance/WSB words and emoji), one input of the sum."""
+    from tftrade.sentiment.lexicon import LexiconScorer
+
+    out: F64 = np.asarray(LexiconScorer().score(texts), dtype=np.float64)
+    return out
 
 
 def score_of_log_odds(z: npt.ArrayLike) -> F64:

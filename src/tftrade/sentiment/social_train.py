@@ -34,6 +34,7 @@ from tftrade.sentiment.social import (
     SOCIAL_PATH,
     SocialModel,
     hasher,
+    lexicon_scores,
     scores_of,
     tfidf,
 )
@@ -43,6 +44,9 @@ HOLDOUT = 0.2
 C_EMB = 1.0
 C_WORDS = 2.0
 FOLDS = 5
+WORD_NGRAMS = (1, 1)
+CHAR_NGRAMS: tuple[int, int] | None = None
+LEXICON = False
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -130,13 +134,18 @@ def _logit_model(x: object, y: I64, c: float) -> object:
 
 
 def fit_social(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence[npt.ArrayLike], *,
-               c_emb: float = C_EMB, c_words: float = C_WORDS, folds: int = FOLDS, seed: int = 0) -> SocialModel:
+               c_emb: float = C_EMB, c_words: float = C_WORDS, folds: int = FOLDS, seed: int = 0,
+               word_ngrams: Sequence[int] = WORD_NGRAMS, char_ngrams: Sequence[int] | None = CHAR_NGRAMS,
+               lexicon: bool = LEXICON, weights: Sequence[float] | None = None,
+               gain: float = 1.0, shift: float = 0.0) -> SocialModel:
     """Fit the embedding and words models on tagged messages, and how to combine them.
 
-    Each model's log-odds are standardised by their out-of-fold mean and deviation
-    (``folds`` seeded folds) and summed with equal weights; a one-feature logistic
-    regression on the out-of-fold sums (Platt scaling) turns the sum into log-odds.
-    All fits weight the classes to balance.
+    Each model's log-odds (and the lexicon's score, with ``lexicon``) are standardised by
+    their out-of-fold mean and deviation (``folds`` seeded folds) and summed with
+    ``weights`` (equal by default); a one-feature logistic regression on the out-of-fold
+    sums (Platt scaling) turns the sum into log-odds, which are then multiplied by ``gain``
+    and moved by ``shift`` (the decision rule chosen on a validation split:
+    :func:`choose_decision`). All fits weight the classes to balance.
     """
     from sklearn.feature_extraction.text import TfidfTransformer
     from sklearn.model_selection import StratifiedKFold
@@ -145,36 +154,99 @@ def fit_social(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence
     embs = [np.asarray(e, dtype=np.float64) for e in embeddings]
     if len(y) != len(texts) or any(len(e) != len(texts) for e in embs) or set(np.unique(y)) != {0, 1}:
         raise SentimentError("need embeddings and one 0/1 label per text, with both labels present")
-    counts = hasher().transform(texts)
+    counts = hasher(word_ngrams, char_ngrams).transform(texts).tocsr()
+    lex = lexicon_scores(texts) if lexicon else None
+    n_parts = len(embs) + 1 + (lex is not None)
+    w_parts = np.ones(n_parts) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(w_parts) != n_parts:
+        raise SentimentError(f"need {n_parts} weights (one per model); got {len(w_parts)}")
 
     def words_features(rows: I64) -> tuple[object, F64]:
         idf = TfidfTransformer(sublinear_tf=True).fit(counts[rows]).idf_
         return tfidf(counts, idf), idf
 
-    oof = np.zeros((len(y), len(embs) + 1))
+    oof = np.zeros((len(y), n_parts))
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(embs[0], y):
         for k, e in enumerate(embs):
             oof[te, k] = _logit_model(e[tr], y[tr], c_emb).decision_function(e[te])  # type: ignore[attr-defined]
         x, _ = words_features(tr)
-        oof[te, -1] = _logit_model(x[tr], y[tr], c_words).decision_function(x[te])  # type: ignore[attr-defined,index]
+        oof[te, len(embs)] = _logit_model(x[tr], y[tr], c_words).decision_function(x[te])  # type: ignore[attr-defined,index]
+    if lex is not None:
+        oof[:, -1] = lex
     center, scale = oof.mean(axis=0), oof.std(axis=0)
-    platt = _logit_model(((oof - center) / scale).sum(axis=1, keepdims=True), y, 1e6)
+    scale[scale == 0] = 1.0
+    platt = _logit_model((((oof - center) / scale) * w_parts).sum(axis=1, keepdims=True), y, 1e6)
     emb_models = [_logit_model(e, y, c_emb) for e in embs]
     x, idf = words_features(np.arange(len(y)))
     words_model = _logit_model(x, y, c_words)
     w_words = words_model.coef_[0]  # type: ignore[attr-defined]
     used = np.flatnonzero(np.asarray(counts.sum(axis=0)).ravel() > 0)
+    a, b = platt.coef_[0, 0], platt.intercept_[0]  # type: ignore[attr-defined]
     meta = {"c_emb": c_emb, "c_words": c_words, "folds": folds, "seed": seed, "n_train": len(y),
             "n_bearish": int((y == 0).sum()), "n_features": N_FEATURES, "encoders": list(ENCODERS),
+            "word_ngrams": list(word_ngrams), "char_ngrams": None if char_ngrams is None else list(char_ngrams),
+            "lexicon": lexicon, "weights": w_parts.tolist(), "gain": gain, "shift": shift,
             "labels": "1 bullish, 0 bearish; classes weighted to balance"}
     return SocialModel(
         emb_w=np.stack([m.coef_[0] for m in emb_models]),  # type: ignore[attr-defined]
         emb_b=np.array([m.intercept_[0] for m in emb_models]),  # type: ignore[attr-defined]
         word_idx=used.astype(np.int64), word_idf=idf[used], word_w=w_words[used],
         word_b=float(words_model.intercept_[0]),  # type: ignore[attr-defined]
-        center=center, scale=scale,
-        platt=np.array([platt.coef_[0, 0], platt.intercept_[0]]),  # type: ignore[attr-defined]
+        center=center, scale=scale, weights=w_parts,
+        platt=np.array([gain * a, gain * b + shift]),
         meta=meta)
+
+
+TOLERANCE = 0.01
+GAINS = (1.0, 1.5, 2.0, 3.0, 4.0)
+SHIFTS: tuple[float, ...] = (0.0,)
+"""The shipped recipe keeps the sign of the Platt log-odds: a shift fitted to the training month's
+later, more bearish messages made every weak text bearish (docs/sentiment.md)."""
+
+
+def choose_decision(z: npt.ArrayLike, labels: npt.ArrayLike, texts: Sequence[str], *,
+                    gains: Sequence[float] = GAINS, shifts: Sequence[float] = SHIFTS) -> tuple[float, float]:
+    """Return the ``(gain, shift)`` of the log-odds that maximise balanced accuracy on validation messages.
+
+    The score is ``tanh(gain * z + shift)`` with the ±0.3 labels (neutral counts as a
+    miss): ``shift`` moves the threshold between bullish and bearish, ``gain`` narrows
+    the neutral band. Of the rules within :data:`TOLERANCE` of the best, the one with the
+    smallest gain, then the smallest ``|shift|`` (the least adjustment that does as well).
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    zz = np.asarray(z, dtype=np.float64)
+    grid = [(evaluate_social("choose", scores_of(texts, gain * zz + shift), y).balanced_accuracy, gain, float(shift))
+            for gain in gains for shift in shifts]
+    top = max(ba for ba, _, _ in grid)
+    near = [(gain, abs(shift), shift) for ba, gain, shift in grid if ba >= top - TOLERANCE]
+    gain, _, shift = min(near)
+    return gain, shift
+
+
+def fit_and_evaluate(texts: Sequence[str], labels: npt.ArrayLike,
+                     embeddings: Sequence[npt.ArrayLike]) -> tuple[SocialModel, SocialEvaluation]:
+    """Fit on the first four fifths in time and report on the last fifth (the recipe of the shipped model).
+
+    The decision rule (:func:`choose_decision`) is chosen on the last fifth of the training
+    part with a model fitted on the rest of it; the model is then refitted on the whole
+    training part with that rule. The held-out fifth is only scored. The metadata records
+    the split, the inner and the held-out figures.
+    """
+    y = np.asarray(labels, dtype=np.int64)
+    embs = [np.asarray(e) for e in embeddings]
+    cut = time_split(len(texts))
+    inner = time_split(cut)
+    first = fit_social(texts[:inner], y[:inner], [e[:inner] for e in embs])
+    z_inner = first.log_odds([e[inner:cut] for e in embs], texts[inner:cut])
+    gain, shift = choose_decision(z_inner, y[inner:cut], texts[inner:cut])
+    inner_result = evaluate_social("social", scores_of(texts[inner:cut], gain * z_inner + shift), y[inner:cut])
+    model = fit_social(texts[:cut], y[:cut], [e[:cut] for e in embs], gain=gain, shift=shift)
+    heldout_scores = scores_of(texts[cut:], model.log_odds([e[cut:] for e in embs], texts[cut:]))
+    result = evaluate_social("social", heldout_scores, y[cut:])
+    model = SocialModel(**{**asdict(model), "meta": {**model.meta, "heldout": asdict(result), "cut": cut,
+                                                     "inner_cut": inner, "inner": asdict(inner_result),
+                                                     "n_messages": len(texts)}})
+    return model, result
 
 
 @dataclass(frozen=True)
@@ -210,12 +282,8 @@ def train_and_save_social(out: Path | None = None, *, threads: int | None = 1, d
     t0 = time.perf_counter()
     embs = [e.encode(texts, 64, threads) for e in (learned.encoder, Encoder.load())]
     t1 = time.perf_counter()
-    model = fit_social(texts[:cut], y[:cut], [e[:cut] for e in embs])
+    model, result = fit_and_evaluate(texts, y, embs)
     t2 = time.perf_counter()
-    heldout_scores = scores_of(texts[cut:], model.log_odds([e[cut:] for e in embs], texts[cut:]))
-    result = evaluate_social("social", heldout_scores, y[cut:])
-    model = SocialModel(**{**asdict(model), "meta": {**model.meta, "heldout": asdict(result), "cut": cut,
-                                                     "n_messages": len(texts)}})
     path = model.save(out or SOCIAL_PATH)
     others: list[SocialEvaluation] = []
     if baselines:
