@@ -7,13 +7,15 @@ Implementations: :class:`~tftrade.execution.paper.PaperBroker` (simulated, in pr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from tftrade.core.orders import Fill, Order, OrderState, OrderStatus
 from tftrade.execution.errors import BrokerUnavailable, ExecutionError
 
-__all__ = ["Broker", "BrokerOrder", "BrokerPosition", "BrokerUnavailable", "Execution", "ExecutionError"]
+__all__ = ["Broker", "BrokerOrder", "BrokerPosition", "BrokerUnavailable", "Execution", "ExecutionError",
+           "cancel_many"]
 
 
 @runtime_checkable
@@ -91,3 +93,18 @@ class BrokerPosition:
     ticker: str
     quantity: float
     average_price: float
+
+
+def cancel_many(broker: object, client_order_ids: Iterable[str]) -> int:
+    """Cancel orders through ``broker.cancel_many`` when it has one (one round trip), else one by one.
+
+    Returns how many the broker counted (its own figure) or how many were asked to cancel.
+    """
+    many = getattr(broker, "cancel_many", None)
+    if many is not None:
+        n: int = many(client_order_ids)
+        return n
+    ids = list(client_order_ids)
+    for cid in ids:
+        broker.cancel(cid)  # type: ignore[attr-defined]
+    return len(ids)

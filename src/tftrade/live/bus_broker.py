@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from tftrade.core.orders import Fill, Order, OrderStatus
-from tftrade.execution.broker import Broker
+from tftrade.execution.broker import Broker, cancel_many
 from tftrade.stream.bus import Bus
 from tftrade.stream.messages import FillMessage, OrderMessage
 from tftrade.trading.feed import BarEvent
@@ -57,14 +57,7 @@ class PublishingBroker:
 
     def cancel_many(self, client_order_ids: Iterable[str]) -> int:
         """Cancel many orders."""
-        many = getattr(self.inner, "cancel_many", None)
-        if many is not None:
-            n: int = many(client_order_ids)
-            return n
-        ids = list(client_order_ids)
-        for cid in ids:
-            self.inner.cancel(cid)
-        return len(ids)
+        return cancel_many(self.inner, client_order_ids)
 
     def status(self, client_order_id: str) -> OrderStatus:
         """Status of an order."""

@@ -33,7 +33,7 @@ from typing import Any
 from tftrade.core.clock import Clock
 from tftrade.core.orders import Order, OrderStatus
 from tftrade.core.types import Float64Array
-from tftrade.execution.broker import Broker
+from tftrade.execution.broker import Broker, cancel_many
 from tftrade.execution.errors import TradingHalted
 from tftrade.execution.journaled import JournaledBroker
 from tftrade.execution.killswitch import KillSwitch, kill
@@ -274,14 +274,7 @@ class GuardedBroker:
 
     def cancel_many(self, client_order_ids: Iterable[str]) -> int:
         """Cancel many orders."""
-        many = getattr(self.inner, "cancel_many", None)
-        if many is not None:
-            n: int = many(client_order_ids)
-            return n
-        ids = list(client_order_ids)
-        for cid in ids:
-            self.inner.cancel(cid)
-        return len(ids)
+        return cancel_many(self.inner, client_order_ids)
 
     def status(self, client_order_id: str) -> OrderStatus:
         """An order's status (the stream's last word when the broker keeps one)."""
