@@ -156,3 +156,17 @@ def test_a_run_saves_while_another_process_writes_to_the_sqlite_store(tmp_path: 
     assert path.exists()
     with eng.connect() as conn:
         assert conn.execute(select(func.count()).select_from(trade_executions)).scalar_one() == len(run.result.trades)
+
+
+def test_sma_with_a_start_warms_up_on_earlier_bars_and_trades_from_the_start(tmp_path: Path) -> None:
+    """The bars before ``--start`` feed the SMA's averages: its first decision is the start bar, not 30 bars later."""
+    import pandas as pd
+
+    from tftrade.backtest.market import load_market
+
+    eng = _store(tmp_path, tickers=4, days=120, timeframe="1day")
+    stamps = load_market(eng, timeframe="1day").timestamps
+    start = pd.Timestamp(int(stamps[60]), tz="UTC").tz_convert("America/New_York").tz_localize(None).to_pydatetime()
+    res = backtest_store(eng, timeframe="1day", strategy="sma", start=start).result
+    assert int(res.market.timestamps[0]) == int(stamps[60])  # results begin at the start, not before
+    assert min(int(t.timestamp_ns) for t in res.trades) <= int(stamps[62])  # no 30-bar idle wait

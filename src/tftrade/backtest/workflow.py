@@ -155,7 +155,9 @@ def backtest_store(
         cfg = cfg.model_copy(update={"warmup": max(cfg.warmup, first - cut)})
     else:
         strat = SmaCrossover()
-        market = market_from(market, first)
+        cut = max(0, first - strat.slow)  # the bars before the start feed its averages: it trades from the start
+        market = market_from(market, cut)
+        cfg = cfg.model_copy(update={"warmup": max(cfg.warmup, first - cut)})
     if market.n_times < 2:
         raise BacktestError("the backtest range holds fewer than two bars")
     bt = Backtest(market, strat, config=cfg, costs=costs, gate=RiskGate(limits or GateLimits()), on_step=on_step,
