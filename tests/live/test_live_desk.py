@@ -354,3 +354,27 @@ def test_live_with_the_api_in_process_serves_the_loops_equity_and_takes_a_kill(h
     finally:
         server.stop()
         bus.close()
+
+
+def test_live_takes_the_risk_and_stops_settings_and_the_wash_sale_rule(home_engine: Engine,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same limits, stops and post-gate rule as ``tftrade backtest`` (``trading_setup``), not the defaults."""
+    from tftrade.cli.live_cmd import wash_check
+    from tftrade.compliance.wash_check import WashSaleCheck
+
+    monkeypatch.setenv("TFTRADE_RISK__MAX_POSITION", "0.02")
+    monkeypatch.setenv("TFTRADE_RISK__WASH_SALE", "block")
+    monkeypatch.setenv("TFTRADE_STOPS__MODE", "off")
+    cfg = load_settings()
+    seen: dict[str, Any] = {}
+
+    def on_stack(stack: TradeStack, pw: object) -> None:
+        seen["loop"] = stack.loop
+
+    check = wash_check(cfg)
+    summary = run_live(home_engine, _opts(), lambda e: None, threading.Event(), on_stack, settings=cfg, check=check)
+    loop = seen["loop"]
+    assert isinstance(check, WashSaleCheck) and loop.check is check
+    assert loop.gate.limits.max_weight == 0.02
+    assert loop.config.stop_loss is None and loop.config.take_profit is None and loop.config.rebalance_every == 2
+    assert summary["decisions"] > 0  # type: ignore[operator]

@@ -100,7 +100,7 @@ def live(
 
         def run(on_stack: Any = None) -> dict[str, object]:
             return run_live(eng, opts, sink, stop, on_stack, settings=cfg, desk=desk, recorders=audit_recorders(
-                eng, opts.broker), bus=bus)
+                eng, opts.broker), bus=bus, check=wash_check(cfg))
         with _stop_on_signals(stop):
             summary = run() if as_json else _with_view(run, opts.cash)
     finally:
@@ -129,6 +129,14 @@ def serve_in_process(cfg: Any, eng: Any, desk: Any, bus: Any, port: int, *, with
 
     ctx = live_context(cfg, eng, desk, bus, with_model=with_model)
     return BackgroundServer(create_app(ctx), "127.0.0.1", port).start()
+
+
+def wash_check(cfg: Any) -> Any:
+    """The wash-sale rule after the gate when ``risk.wash_sale`` asks for it (as in ``tftrade backtest``)."""
+    from tftrade.cli.backtest_cmd import wash_sale_check
+
+    make = wash_sale_check(cfg.risk.wash_sale)
+    return None if make is None else make()
 
 
 def audit_recorders(eng: Any, broker: str) -> Any:

@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from tftrade.core.clock import Clock, SimulatedClock, SystemClock
+from tftrade.core.config import Settings
 from tftrade.core.types import Timeframe
 from tftrade.live.brokers import BrokerKit, BrokerSettings, make_broker
 from tftrade.live.control import LiveControl
@@ -41,6 +42,7 @@ from tftrade.stream.bus import Bus
 from tftrade.stream.desk import Desk
 from tftrade.trading.config import TradingConfig
 from tftrade.trading.feed import BarEvent
+from tftrade.trading.loop import OrderCheck
 from tftrade.trading.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -171,9 +173,23 @@ class DeskParts:
 
 def build_stack(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, clock: Clock, kit: BrokerKit,
                 predictor: Predictor | None, *, desk: Desk | None = None, recorders: Sequence[Recorder] = (),
-                consumer: str = "trade-1") -> tuple[TradeStack, DeskParts]:
-    """One trade stack with its control (pause, kill, breaker), desk recorder and extra recorders (audit)."""
+                consumer: str = "trade-1", settings: Any = None,
+                check: OrderCheck | None = None) -> tuple[TradeStack, DeskParts]:
+    """One trade stack with its control (pause, kill, breaker), desk recorder and extra recorders (audit).
+
+    With ``settings``, the ``risk`` and ``stops`` sections set the gate's limits and the loop's stops as
+    in a backtest (:func:`~tftrade.backtest.config.trading_setup`); ``check`` is the rule applied after
+    the gate (the wash-sale rule of ``risk.wash_sale``).
+    """
+    trading = TradingConfig(rebalance_every=opts.cadence)
     gate = RiskGate(GateLimits())
+    if isinstance(settings, Settings):
+        from tftrade.backtest.config import trading_setup
+
+        setup = trading_setup(settings, opts.timeframe)
+        gate = RiskGate(setup.gate_limits())
+        looped = setup.backtest_config().model_dump(include=set(TradingConfig.model_fields))
+        trading = TradingConfig(**{**looped, "rebalance_every": opts.cadence})
     control = LiveControl(kit.broker, kit.switch, clock, desk=desk, max_drawdown=gate.limits.max_drawdown, emit=emit)
     desk_rec = None
     if desk is not None:
@@ -181,15 +197,14 @@ def build_stack(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, clock: Clo
                                 about={"broker": opts.broker, "source": opts.source, "strategy": opts.strategy,
                                        "cadence": opts.cadence, "tickers": len(market.tickers)},
                                 control=control)
-    cfg = LiveConfig(trading=TradingConfig(rebalance_every=opts.cadence), window=opts.window,
-                     flatten_minutes=opts.flatten_minutes)
+    cfg = LiveConfig(trading=trading, window=opts.window, flatten_minutes=opts.flatten_minutes)
     recs: list[Recorder] = [control, *([desk_rec] if desk_rec is not None else []), *recorders]
     stack = build_trade_worker(bus, market.tickers, market.sectors, opts.timeframe,
                                make_strategy(opts.strategy, predictor), kit, clock, config=cfg, gate=gate,
                                session=XnysSession(opts.flatten_minutes),
                                horizon=predictor.horizon if predictor is not None else None, emit=emit,
                                series=_series(market), recorders=recs, control=control, consumer=consumer,
-                               on_order=desk_rec.order_seen if desk_rec is not None else None)
+                               on_order=desk_rec.order_seen if desk_rec is not None else None, check=check)
     if desk_rec is not None:
         desk_rec.attach(stack.loop)
         desk_rec.counters, desk_rec.forecasts = stack.worker.counters, stack.forecasts
@@ -245,7 +260,8 @@ def settle(stack: TradeStack, parts: DeskParts, timeout_s: float) -> None:
 def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
              on_stack: Callable[[TradeStack, PredictWorker | None], None] | None = None, *,
              settings: Any = None, desk: Desk | None = None,
-             recorders: RecorderFactory | None = None, bus: Bus | None = None) -> dict[str, object]:
+             recorders: RecorderFactory | None = None, bus: Bus | None = None,
+             check: OrderCheck | None = None) -> dict[str, object]:
     """Run every worker in this process until ``stop`` (or the replay ends); return the summary.
 
     ``desk`` (given by ``tftrade live``) receives the desk's documents and events and carries the
@@ -263,7 +279,8 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
         bus = open_bus(opts.redis_url, prefix=live_bus_prefix(opts))
     try:
         stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk,
-                                   recorders=recorders(tickers) if recorders is not None else ())
+                                   recorders=recorders(tickers) if recorders is not None else (),
+                                   settings=settings, check=check)
         workers: list[tuple[str, Work]] = [("trade", stack.worker.run)]
         pw = None
         if predictor is not None:
@@ -421,7 +438,8 @@ def _trade_worker(bus: Bus, engine: Engine, market: Any, opts: LiveOptions, emit
         predictor = load_predictor(opts) if opts.strategy == "tft" else None
         kit = open_kit(opts, engine, clock, emit, settings)
         stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk,
-                                   recorders=recorders(market.tickers) if recorders is not None else (), consumer=me)
+                                   recorders=recorders(market.tickers) if recorders is not None else (), consumer=me,
+                                   settings=settings)
         if opts.warm_start:
             from tftrade.live.warm import warm_window
 

@@ -32,7 +32,7 @@ from tftrade.strategy.contract import Strategy
 from tftrade.strategy.forecasts import ForecastRows
 from tftrade.stream.bus import Bus
 from tftrade.trading.config import TradingConfig
-from tftrade.trading.loop import TradingLoop
+from tftrade.trading.loop import OrderCheck, TradingLoop
 from tftrade.trading.recorder import FanOutRecorder, Recorder
 from tftrade.trading.session import Session
 
@@ -75,7 +75,8 @@ def build_trade_worker(bus: Bus, tickers: tuple[str, ...], sectors: tuple[str, .
                        on_orders: Callable[[Sequence[Order]], None] | None = None,
                        series: dict[str, str] | None = None, recorders: Sequence[Recorder] = (),
                        control: LiveControl | None = None,
-                       on_order: Callable[[Order], None] | None = None) -> TradeStack:
+                       on_order: Callable[[Order], None] | None = None,
+                       check: OrderCheck | None = None) -> TradeStack:
     """Wire the trading loop to the bus (see the module docstring).
 
     ``horizon`` given: the strategy reads live predictions of that horizon. A
@@ -105,7 +106,7 @@ def build_trade_worker(bus: Bus, tickers: tuple[str, ...], sectors: tuple[str, .
         session = ControlledSession(session, control)
     fan: Recorder = FanOutRecorder(recorder, *recorders) if recorders else recorder
     loop = TradingLoop(tickers, make_strategy(forecasts), manager, fills, clock, config=config.trading, gate=gate,
-                       recorder=fan, session=session)
+                       recorder=fan, session=session, check=check)
     roles = series or {}
     window = RollingMarket(tickers, sectors, timeframe, capacity=config.window, benchmark="benchmark" in roles,
                            vix="vix" in roles)
