@@ -33,7 +33,7 @@ from tftrade.data.validation import session_calendar, validate_bars
 from tftrade.store.bars import insert_bars
 from tftrade.store.runs import finish_run, quarantine_rows, start_run
 from tftrade.stream.bus import Bus, Delivery
-from tftrade.stream.consumer import ConsumerConfig, ConsumerStats, run_consumer
+from tftrade.stream.consumer import ConsumerStats, WorkerSettings, run_consumer
 from tftrade.stream.messages import BarMessage, MalformedFrame
 
 log = logging.getLogger(__name__)
@@ -63,14 +63,12 @@ class IngestCounters:
 
 
 @dataclass(frozen=True)
-class IngestWorkerConfig:
+class IngestWorkerConfig(WorkerSettings):
     """Consumer group and batch settings of the ingest worker."""
 
     group: str = "ingest"
     consumer: str = "ingest-1"
     count: int = 2048
-    block_ms: int = 200
-    reclaim_idle_ms: int = 30_000
     extended_hours: Literal["skip", "quarantine"] = "skip"
 
 
@@ -105,9 +103,8 @@ class IngestWorker:
         run_id = start_run(self.engine, "stream", f"{_SOURCE}/{cfg.group}/{cfg.consumer}")
         status, error = "ok", None
         try:
-            return run_consumer(self.bus, ConsumerConfig("market_data", cfg.group, cfg.consumer, count=cfg.count,
-                                                         block_ms=cfg.block_ms, reclaim_idle_ms=cfg.reclaim_idle_ms),
-                                self.handle, stop, stats=self.consumer_stats, dead_letter=self.dead_letter)
+            return run_consumer(self.bus, cfg.on("market_data"), self.handle, stop, stats=self.consumer_stats,
+                                dead_letter=self.dead_letter)
         except BaseException as e:
             status, error = "failed", f"{type(e).__name__}: {e}"[:2000]
             raise

@@ -24,7 +24,7 @@ from tftrade.sentiment.pipeline import with_noise_weights
 from tftrade.store.runs import quarantine_rows
 from tftrade.store.schema import reddit_comment_texts, reddit_comments
 from tftrade.stream.bus import Bus, Delivery
-from tftrade.stream.consumer import ConsumerConfig, ConsumerStats, run_consumer
+from tftrade.stream.consumer import ConsumerStats, WorkerSettings, run_consumer
 from tftrade.stream.messages import CommentMessage, MalformedFrame
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,11 @@ class SentimentCounters:
 
 
 @dataclass(frozen=True)
-class SentimentWorkerConfig:
+class SentimentWorkerConfig(WorkerSettings):
     """Consumer group and batch settings of the sentiment worker."""
 
     group: str = "sentiment"
     consumer: str = "sentiment-1"
-    count: int = 512
-    block_ms: int = 200
-    reclaim_idle_ms: int = 30_000
 
 
 class SentimentWorker:
@@ -82,9 +79,8 @@ class SentimentWorker:
     def run(self, stop: threading.Event) -> ConsumerStats:
         """Consume until ``stop`` is set."""
         cfg = self.config
-        return run_consumer(self.bus, ConsumerConfig("social_data", cfg.group, cfg.consumer, count=cfg.count,
-                                                     block_ms=cfg.block_ms, reclaim_idle_ms=cfg.reclaim_idle_ms),
-                            self.handle, stop, stats=self.consumer_stats, dead_letter=self.dead_letter)
+        return run_consumer(self.bus, cfg.on("social_data"), self.handle, stop, stats=self.consumer_stats,
+                            dead_letter=self.dead_letter)
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Quarantine a message the handler fails on every time (so it does not stall the topic)."""

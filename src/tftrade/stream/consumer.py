@@ -33,6 +33,22 @@ DeadLetter = Callable[[Delivery, str], None]
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """A worker's consumer group and batch settings (its topic is fixed by the worker)."""
+
+    group: str = "worker"
+    consumer: str = "worker-1"
+    count: int = 512
+    block_ms: int = 200
+    reclaim_idle_ms: int = 30_000
+
+    def on(self, topic: Topic) -> ConsumerConfig:
+        """The :class:`ConsumerConfig` of these settings on ``topic``."""
+        return ConsumerConfig(topic, self.group, self.consumer, count=self.count, block_ms=self.block_ms,
+                              reclaim_idle_ms=self.reclaim_idle_ms)
+
+
+@dataclass(frozen=True)
 class ConsumerConfig:
     """Where and how one consumer reads."""
 
