@@ -89,3 +89,22 @@ def test_journaled_paper_broker_tells_the_whole_story(any_engine: Engine) -> Non
         assert jb.journal.story(o.intent.client_order_id) == ["intent", "submitted", "accepted", "fill"]
     assert jb.journal.positions() == {"AAPL": Decimal(10), "MSFT": Decimal(-5)}
     assert m.reconcile().in_sync
+
+
+def test_fill_listeners_get_every_journaled_fill_once_whoever_drains(any_engine: Engine) -> None:
+    import numpy as np
+
+    from tftrade.execution.costs import CostModel
+    from tftrade.execution.manager import OrderManager
+
+    paper = PaperBroker(cash=1e6, costs=CostModel.none())
+    jb = JournaledBroker(paper, OrderJournal(any_engine), name="paper")
+    heard: list[list[Fill]] = []
+    jb.on_fills(heard.append)
+    OrderManager(jb, strategy_version="s-1").rebalance(1_000, ["AAPL"], [10.0], [0.0])
+    p = np.array([100.0])
+    paper.on_bar(2_000, ["AAPL"], p, p, p, p, np.array([1e6]))  # filled inside, not yet drained
+    assert heard == []
+    drained = jb.drain_fills(event="adopted_fill")  # e.g. reconciliation drains, not the loop
+    assert [f.quantity for f in drained] == [10.0] and heard == [drained]
+    assert jb.drain_fills() == [] and len(heard) == 1  # nothing journaled twice, nothing heard twice

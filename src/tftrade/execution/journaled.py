@@ -11,7 +11,9 @@ and the trading loop use it unchanged. For each submit:
    id, and reconciliation resolves whatever is still unknown; nothing is re-sent blindly.
 
 Fills come from :meth:`drain_fills` (and :meth:`on_bar` for the paper broker); each is
-journaled once (its execution id is unique per order) before it is handed to the caller.
+journaled once (its execution id is unique per order) before it is handed to the caller and
+to every listener added with :meth:`on_fills` (so a fill drained by reconciliation still
+reaches the trading loop's ledger).
 While the kill switch is engaged or reconciliation halted trading, :meth:`submit` refuses
 with :class:`~tftrade.execution.errors.TradingHalted` (and journals the refusal).
 
@@ -71,6 +73,7 @@ class JournaledBroker:
         self._takes_tif = "time_in_force" in inspect.signature(inner.submit).parameters
         self._answered: dict[str, str] = {}  # cid -> last answer event journaled
         self._open: set[str] = set()
+        self._listeners: list[Callable[[list[Fill]], None]] = []
         for o in journal.open_orders():
             self._open.add(o.intent.client_order_id)
         self.seed()
@@ -143,6 +146,10 @@ class JournaledBroker:
         return self.inner.cash()
 
     # -- fills and states ----------------------------------------------------------------
+    def on_fills(self, listener: Callable[[list[Fill]], None]) -> None:
+        """Call ``listener`` with the fills of every :meth:`drain_fills` that journaled some, whoever drained."""
+        self._listeners.append(listener)
+
     def drain_fills(self, event: str | None = None) -> list[Fill]:
         """Journal and return the fills the broker reported since the last call (each once)."""
         out = []
@@ -159,6 +166,9 @@ class JournaledBroker:
             if x.complete:
                 self._open.discard(x.fill.client_order_id)
         self.sync_states()
+        if out:
+            for listener in self._listeners:
+                listener(out)
         return out
 
     def _drain(self) -> list[Execution]:

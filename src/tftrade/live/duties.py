@@ -10,7 +10,8 @@ At the start of every step :meth:`BrokerDuties.fills`:
    resolved).
 
 Every fill the journaled broker hands out — to these duties or to a reconciliation's own
-drains (fills it adopts, or that arrived just before it ran) — is captured and handed to the
+drains (fills it adopts, or that arrived just before it ran) — reaches them through the broker's
+fill listener (:meth:`~tftrade.execution.journaled.JournaledBroker.on_fills`) and is handed to the
 loop once, so nothing the journal books is missed by the loop's ledger.
 
 It also keeps the account's cash without a request per bar: read from the broker on start
@@ -70,14 +71,11 @@ class BrokerDuties:
         self._captured: list[Fill] = []
         self.universe: frozenset[str] | None = None
         """Tickers the loop trades; fills of others stay in the journal only (reconciliation's business)."""
-        drain = broker.drain_fills
+        broker.on_fills(self._capture)
 
-        def capture(event: str | None = None) -> list[Fill]:
-            got = drain(event)
-            with self._lock:
-                self._captured.extend(got)
-            return got
-        broker.drain_fills = capture  # type: ignore[method-assign]
+    def _capture(self, fills: list[Fill]) -> None:
+        with self._lock:
+            self._captured.extend(fills)
 
     def start(self) -> ReconcileReport:
         """Reconcile once (adopt fills made while down, resolve unknown outcomes) and read the cash.
