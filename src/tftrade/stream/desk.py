@@ -2,8 +2,9 @@
 
 Documents live under ``desk:<kind>`` as ``{"kind", "as_of_ns", "seq", "data"}``; ``seq`` grows by
 one per publish so a reader can tell new from seen. Significant events (kill switch, drawdown
-breaker, reconciliation mismatch, order rejected, model promoted) are appended to a bounded
-list under ``desk:events``; the service turns them into alerts and dashboard updates.
+breaker, reconciliation mismatch, order rejected, model promoted) are appended atomically
+(:meth:`Cache.append`: several processes may write) to a bounded list under ``desk:events``;
+the service turns them into alerts and dashboard updates.
 
 Control requests from the API (``pause``, ``resume``, ``kill``) are the ``control`` document:
 the trading loop reads it before each decision.
@@ -70,15 +71,12 @@ class Desk:
 
     def event(self, type_: EventType, message: str, **detail: Any) -> dict[str, Any]:
         """Append a significant event (kept: the newest :data:`MAX_EVENTS`); return it."""
-        events: list[dict[str, Any]] = self.cache.get(EVENTS_KEY) or []
-        seq = events[-1]["seq"] + 1 if events else 1
-        ev = {"seq": seq, "type": type_, "message": message, "at_ns": self.clock.now_ns(), "detail": detail}
-        self.cache.put(EVENTS_KEY, [*events[-(MAX_EVENTS - 1):], ev])
-        return ev
+        ev = {"type": type_, "message": message, "at_ns": self.clock.now_ns(), "detail": detail}
+        return self.cache.append(EVENTS_KEY, ev, MAX_EVENTS)
 
     def events(self, after_seq: int = 0) -> list[dict[str, Any]]:
         """Events with ``seq`` greater than ``after_seq``, oldest first."""
-        return [e for e in (self.cache.get(EVENTS_KEY) or []) if e["seq"] > after_seq]
+        return [e for e in self.cache.items(EVENTS_KEY) if e["seq"] > after_seq]
 
     def control(self) -> Control:
         """The operators' current request."""
