@@ -36,7 +36,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -84,6 +84,13 @@ class BarArrays:
         """The raw arrays (NaN prices and volume 0 where a bar is missing)."""
         return Prices(self.open, self.high, self.low, self.close, self.volume)
 
+    def rows(self, start: int, end: int | None = None) -> BarArrays:
+        """Timestamps ``[start, end)`` (views, no copies)."""
+        sl = slice(start, end)
+        return replace(self, timestamps=self.timestamps[sl], open=self.open[sl], high=self.high[sl],
+                       low=self.low[sl], close=self.close[sl], volume=self.volume[sl],
+                       series={r: a[sl] for r, a in self.series.items()})
+
     def features(self) -> Prices:
         """The arrays the features are computed from (:func:`feature_prices`)."""
         return feature_prices(self.open, self.high, self.low, self.close, self.volume)
@@ -99,8 +106,8 @@ def assemble_bars(
 ) -> BarArrays:
     """Pivot long bars (``ticker, window_start, open, high, low, close, volume[, price_only]``) into arrays.
 
-    ``tickers`` is the universe (sorted; default: every ticker of ``bars`` not named in
-    ``series``); ``series`` maps a role to the ticker whose closes travel with the bars. The
+    ``tickers`` is the universe, in that order (default: every ticker of ``bars`` not named in
+    ``series``, sorted); ``series`` maps a role to the ticker whose closes travel with the bars. The
     timestamps are those of the universe's bars; the gap rule is the module docstring's.
 
     Raises
@@ -116,7 +123,7 @@ def assemble_bars(
     names = bars["ticker"].astype(str)
     if tickers is None:
         tickers = sorted(set(names) - set(roles.values()))
-    universe = tuple(sorted(str(t) for t in tickers))
+    universe = tuple(str(t) for t in tickers)
     rows_in = names.isin(universe).to_numpy()
     if not rows_in.any():
         raise FeatureError("no bar of the universe's tickers to assemble")
