@@ -91,3 +91,15 @@ def test_bad_input_is_refused() -> None:
         assemble_bars(gapped_bars(0).drop(columns=["volume"]))
     with pytest.raises(FeatureError, match="no bar"):
         assemble_bars(gapped_bars(0), ["ZZZ"])
+
+
+@pytest.mark.parametrize("start", [0, 1, 5, 12, 30])
+def test_a_window_of_feature_prices_equals_the_full_history_sliced(start: int) -> None:
+    from tftrade.features.market import feature_window
+
+    m = assemble_bars(gapped_bars(7))
+    full = m.features()
+    end = start + 10
+    part = feature_window(*m.prices(), start, end)
+    for a, b in zip(part, full, strict=True):
+        np.testing.assert_array_equal(a, b[start:end])

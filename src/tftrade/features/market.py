@@ -185,3 +185,34 @@ def feature_prices(open_: Float64Array, high: Float64Array, low: Float64Array, c
         return Prices(open_, high, low, close, v)
     o, h, lo = (np.where(np.isnan(x), c, x) for x in (open_, high, low))
     return Prices(o, h, lo, c, v)
+
+
+def feature_window(open_: Float64Array, high: Float64Array, low: Float64Array, close: Float64Array,
+                   volume: Float64Array, start: int, end: int) -> Prices:
+    """:func:`feature_prices` of rows ``[start, end)``, carrying closes from the rows before ``start``.
+
+    Equals ``feature_prices`` of all the rows, sliced (what training sees), but touches only the
+    window and, for a ticker missing at ``start``, its last close before it. This is the call for
+    a live predictor on its rolling window::
+
+        f = feature_window(w.open, w.high, w.low, w.close, w.volume, row + 1 - history, row + 1)
+        build_panel(..., open_=f.open, high=f.high, low=f.low, close=f.close, volume=f.volume, ...)
+
+    Examples
+    --------
+    >>> c = np.array([[1.0, np.nan], [np.nan, np.nan], [3.0, 5.0]])
+    >>> feature_window(c, c, c, c, np.ones_like(c), 1, 3).close.tolist()
+    [[1.0, nan], [3.0, 5.0]]
+    """
+    s = slice(start, end)
+    o, h, lo, c, v = open_[s], high[s], low[s], close[s], volume[s]
+    lead = np.isnan(c[0]) if c.shape[0] else np.zeros(0, dtype=bool)
+    if start <= 0 or not lead.any():
+        return feature_prices(o, h, lo, c, v)
+    cols = np.flatnonzero(lead)
+    past = ~np.isnan(close[:start, cols])
+    last = start - 1 - np.argmax(past[::-1], axis=0)
+    seed = np.full(c.shape[1], np.nan)
+    seed[cols] = np.where(past.any(axis=0), close[last, cols], np.nan)
+    f = feature_prices(*(np.vstack([seed, x]) for x in (o, h, lo, c)), np.vstack([np.zeros(c.shape[1]), v]))
+    return Prices(*(x[1:] for x in f))
