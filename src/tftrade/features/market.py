@@ -214,5 +214,6 @@ def feature_window(open_: Float64Array, high: Float64Array, low: Float64Array, c
     last = start - 1 - np.argmax(past[::-1], axis=0)
     seed = np.full(c.shape[1], np.nan)
     seed[cols] = np.where(past.any(axis=0), close[last, cols], np.nan)
-    f = feature_prices(*(np.vstack([seed, x]) for x in (o, h, lo, c)), np.vstack([np.zeros(c.shape[1]), v]))
+    o2, h2, lo2, c2 = (np.vstack([seed, x]) for x in (o, h, lo, c))
+    f = feature_prices(o2, h2, lo2, c2, np.vstack([np.zeros(c.shape[1]), v]))
     return Prices(*(x[1:] for x in f))
