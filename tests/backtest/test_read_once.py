@@ -22,7 +22,7 @@ def test_a_tft_backtest_with_comparisons_reads_bars_once_and_each_sentiment_wind
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     eng = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     upgrade(eng)
-    ingest_synthetic(eng, generate_market(SyntheticConfig(n_tickers=3, days=260, seed=3, timeframe="1day")))
+    ingest_synthetic(eng, generate_market(SyntheticConfig(n_tickers=3, days=320, seed=3, timeframe="1day")))
     bar_reads: list[tuple[Any, ...]] = []
     window_reads: list[str] = []
     read_bars, read_windows = bars_module.read_bars, sentiment_module.read_sentiment_windows
