@@ -135,7 +135,8 @@ def assemble_bars(
         a = np.full((times.shape[0], len(universe)), 0.0 if name == "volume" else np.nan)
         a[row, col] = bars[name].to_numpy(np.float64)[rows_in]
         arrays[name] = a
-    flags = bars.loc[rows_in].groupby(names[rows_in])["price_only"].any() if "price_only" in bars.columns else {}
+    flags = (bars.loc[rows_in, "price_only"].groupby(names.to_numpy()[rows_in]).any()
+             if "price_only" in bars.columns else {})
     closes = {role: carried(ts[(names == t).to_numpy()], bars["close"].to_numpy(np.float64)[(names == t).to_numpy()],
                             times) for role, t in roles.items()}
     return BarArrays(times.astype(np.int64), universe, price_only=tuple(bool(flags.get(t, False)) for t in universe),
