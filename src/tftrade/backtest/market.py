@@ -1,7 +1,8 @@
 """Market data as cross-sections: ``(T, n)`` arrays of one timeframe, one row per timestamp.
 
-A missing bar (ticker not trading, not yet listed) is NaN in every price field and 0 volume;
-strategies, the broker and the gate all treat NaN as "no price now".
+The arrays come from :func:`tftrade.features.market.assemble_bars`, whose gap rule every mode
+shares: a missing bar (ticker not trading, not yet listed) is NaN in every price field and 0
+volume; strategies, the broker and the gate all treat NaN as "no price now".
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from tftrade.backtest.errors import BacktestError
-from tftrade.core.types import Float64Array, Int64Array, Timeframe
+from tftrade.core.types import BoolArray, Float64Array, Int64Array, Timeframe
+from tftrade.features.market import BarArrays, assemble_bars
+from tftrade.features.market import present as bars_present
+from tftrade.features.stored import StoredMarket
 
 FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -63,6 +67,11 @@ class MarketData:
         return int(self.timestamps.shape[0])
 
     @property
+    def present(self) -> BoolArray:
+        """``(T, n)``: True where the ticker has a bar (the gap rule of :mod:`tftrade.features.market`)."""
+        return bars_present(self.close)
+
+    @property
     def n_tickers(self) -> int:
         """Number of tickers ``n``."""
         return len(self.tickers)
@@ -105,37 +114,25 @@ def from_frame(
     if missing:
         raise BacktestError(f"bars lack column(s) {', '.join(missing)}")
     specials = {s for s in (benchmark, vix) if s}
-    ts = pd.DatetimeIndex(pd.to_datetime(bars["window_start"], utc=True)).as_unit("ns").asi8
-    frame = bars.assign(ts=ts)
-    universe = frame[~frame["ticker"].isin(specials) & ~frame["ticker"].str.startswith("^")]
-    if universe.empty:
+    names = bars["ticker"].astype(str)
+    universe = sorted(set(names[~names.isin(specials) & ~names.str.startswith("^")]))
+    if not universe:
         raise BacktestError("no tradable tickers in the bars (only indices)")
-    times = np.unique(universe["ts"].to_numpy(np.int64))
-    tickers = tuple(sorted(universe["ticker"].unique()))
-    row = np.searchsorted(times, universe["ts"].to_numpy(np.int64))
-    col = pd.Index(tickers).get_indexer(universe["ticker"])
-    arrays: dict[str, Float64Array] = {}
-    for name in FIELDS:
-        a = np.full((times.shape[0], len(tickers)), 0.0 if name == "volume" else np.nan)
-        a[row, col] = universe[name].to_numpy(np.float64)
-        arrays[name] = a
+    roles = {role: t for role, t in (("benchmark", benchmark), ("vix", vix)) if t}
+    return from_arrays(assemble_bars(bars, universe, roles), timeframe=timeframe, sectors=sectors,
+                       benchmark_name=benchmark or "")
+
+
+def from_arrays(market: BarArrays, *, timeframe: Timeframe, sectors: dict[str, str] | None = None,
+                benchmark_name: str = "") -> MarketData:
+    """:class:`MarketData` of an assembled market (:func:`tftrade.features.market.assemble_bars`)."""
     sec = sectors or {}
     return MarketData(
-        timestamps=times.astype(np.int64), tickers=tickers,
-        sectors=tuple(sec.get(t, "Unknown") or "Unknown" for t in tickers),
-        timeframe=timeframe, benchmark=_series(frame, benchmark, times), vix=_series(frame, vix, times),
-        benchmark_name=benchmark or "", **arrays,
+        timestamps=market.timestamps, tickers=market.tickers,
+        sectors=tuple(sec.get(t, "Unknown") or "Unknown" for t in market.tickers), timeframe=timeframe,
+        open=market.open, high=market.high, low=market.low, close=market.close, volume=market.volume,
+        benchmark=market.series.get("benchmark"), vix=market.series.get("vix"), benchmark_name=benchmark_name,
     )
-
-
-def _series(frame: pd.DataFrame, ticker: str | None, times: Int64Array) -> Float64Array | None:
-    if not ticker:
-        return None
-    rows = frame[frame["ticker"] == ticker].sort_values("ts")
-    if rows.empty:
-        return None
-    s = pd.Series(rows["close"].to_numpy(np.float64), index=rows["ts"].to_numpy(np.int64))
-    return np.asarray(s.reindex(s.index.union(times)).ffill().reindex(times).to_numpy(np.float64))
 
 
 def load_market(
@@ -158,21 +155,47 @@ def load_market(
     BacktestError
         If the store holds no bars of ``timeframe`` in the range, or none for a requested ticker.
     """
-    from tftrade.store.bars import read_bars
-    from tftrade.store.securities import read_securities
+    stored = read_stored(engine, tickers=tickers, timeframe=timeframe, start=start, end=end, benchmark=benchmark,
+                         vix=vix)
+    return market_of(stored, tickers=tickers, benchmark=benchmark, vix=vix)
 
+
+def read_stored(
+    engine: Engine, *, tickers: Sequence[str] | None = None, timeframe: Timeframe = "1day",
+    start: datetime | None = None, end: datetime | None = None, benchmark: str | None = None,
+    vix: str | None = "^VIX",
+) -> StoredMarket:
+    """Read what a backtest of ``tickers`` needs from the store once: their bars, the benchmark's and the
+    volatility index's (and the default benchmarks'), the sectors; sentiment when first used."""
     wanted = None if not tickers else [*tickers, *(s for s in (benchmark, vix, "^GSPC", "^MKT") if s)]
-    bars = read_bars(engine, wanted, timeframe, start, end)
+    return StoredMarket.read(engine, wanted, timeframe, start, end)
+
+
+def market_of(
+    stored: StoredMarket, *, tickers: Sequence[str] | None = None, benchmark: str | None = None,
+    vix: str | None = "^VIX", end_ns: int | None = None,
+) -> MarketData:
+    """:class:`MarketData` of a store read (bars before ``end_ns`` when given; see :func:`load_market`).
+
+    Raises
+    ------
+    BacktestError
+        If no bars are left, or none for a requested ticker, or the benchmark has none.
+    """
+    bars = stored.before(end_ns).bars
+    timeframe = stored.timeframe
+    if tickers:
+        bars = bars[bars["ticker"].isin([*(t.upper() for t in tickers), *(s.upper() for s in (benchmark, vix, "^GSPC",
+                                                                                              "^MKT") if s)])]
     if bars.empty:
         raise BacktestError(f"no {timeframe} bars stored in the requested range; ingest some first")
-    stored = set(bars["ticker"].unique())
-    missing = sorted({t.upper() for t in tickers or ()} - stored)
+    present = set(bars["ticker"].unique())
+    missing = sorted({t.upper() for t in tickers or ()} - present)
     if missing:
         raise BacktestError(f"no {timeframe} bars stored for {', '.join(missing)}; ingest them first")
     if benchmark is None:
-        benchmark = next((b for b in ("^GSPC", "^MKT") if b in stored), None)
-    elif benchmark not in stored:
+        benchmark = next((b for b in ("^GSPC", "^MKT") if b in present), None)
+    elif benchmark not in present:
         raise BacktestError(f"benchmark {benchmark} has no {timeframe} bars stored")
-    sectors = {s.ticker: s.sector or "Unknown" for s in read_securities(engine)}
-    return from_frame(bars, timeframe=timeframe, sectors=sectors, benchmark=benchmark,
-                      vix=vix if vix in stored else None)
+    return from_frame(bars, timeframe=timeframe, sectors=stored.sectors, benchmark=benchmark,
+                      vix=vix if vix in present else None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -21,11 +21,13 @@ from tftrade.backtest.config import BacktestConfig, TradingSetup
 from tftrade.backtest.engine import Backtest
 from tftrade.backtest.errors import BacktestError
 from tftrade.backtest.forecasts import ForecastPanel
-from tftrade.backtest.market import MarketData, load_market
+from tftrade.backtest.market import MarketData, market_of, read_stored
 from tftrade.backtest.result import BacktestResult
 from tftrade.backtest.strategy import Strategy
 from tftrade.core.types import Timeframe
 from tftrade.execution.costs import CostModel
+from tftrade.features.bar_sentiment import SentimentWindows
+from tftrade.features.stored import StoredMarket
 from tftrade.risk.gate import GateLimits, RiskGate
 from tftrade.strategy.forecast_strategy import ForecastStrategy, StrategyConfig
 from tftrade.strategy.sentiment_input import SentimentPanel
@@ -61,6 +63,8 @@ class BacktestRun:
     """Headline numbers of the same run with other forecasts or without sentiment (see :func:`comparison_runs`)."""
     audit: RunAudit | None = None
     """The run's audit chain when it was recorded (saved with the run by :func:`~tftrade.backtest.runs.save_run`)."""
+    stored: StoredMarket | None = field(default=None, repr=False, compare=False)
+    """What the run read from the store (bars, sectors, sentiment): the comparison runs reuse it."""
 
 
 class RunAudit(Protocol):
@@ -104,6 +108,7 @@ def backtest_store(
     on_step: Callable[[int], None] | None = None,
     audit: RunAudit | None = None,
     order_check: Callable[[], OrderCheck] | None = None,
+    stored: StoredMarket | None = None,
 ) -> BacktestRun:
     """Run a backtest on the stored bars (see the module docstring).
 
@@ -113,7 +118,10 @@ def backtest_store(
     the strategy no sentiment (neutral confidence). ``audit`` records the run's decisions, gate
     checks, orders and fills in its own chain (it changes neither the results nor the trades).
     ``order_check`` makes the rule applied after the gate (the wash-sale rule of ``risk.wash_sale``),
-    a fresh one per run.
+    a fresh one per run. ``stored`` is an earlier read of the store to reuse (a
+    :func:`~tftrade.backtest.market.read_stored` of these tickers and timeframe, without ``end``);
+    otherwise the store is read once here: bars, sectors and sentiment for the market, the TFT's
+    training and the strategy's sentiment alike.
 
     Raises
     ------
@@ -122,8 +130,12 @@ def backtest_store(
     """
     if strategy not in ("tft", "sma"):
         raise BacktestError(f"unknown strategy {strategy!r}; choose tft or sma")
-    end_utc = None if end is None else pd.Timestamp(utc_ns(end), tz="UTC").to_pydatetime()
-    market = load_market(engine, tickers=tickers, timeframe=timeframe, end=end_utc)
+    end_ns = None if end is None else utc_ns(end)
+    if stored is None:  # the TFT trains on every stored bar of the universe (its split ends before the start)
+        trains = strategy == "tft" and forecasts_given is None
+        read_end = None if trains or end_ns is None else pd.Timestamp(end_ns, tz="UTC").to_pydatetime()
+        stored = read_stored(engine, tickers=tickers, timeframe=timeframe, end=read_end)
+    market = market_of(stored, tickers=tickers, end_ns=end_ns)
     first = 0 if start is None else int(np.searchsorted(market.timestamps, utc_ns(start)))
     if first >= market.n_times - 1:
         last = pd.Timestamp(int(market.timestamps[-1]), tz="UTC")
@@ -142,13 +154,14 @@ def backtest_store(
     if strategy == "tft":
         if forecasts_given is None:
             forecasts, forecast_first, model_notes = _forecasts(engine, market, timeframe, forecast or ForecastSetup(),
-                                                                first if start is not None else None, on_epoch)
+                                                                first if start is not None else None, on_epoch,
+                                                                stored)
         else:
             forecasts = forecasts_given
             start_ns = forecasts.timestamps[int(np.argmax(np.isfinite(forecasts.q50).any(axis=1)))]
             forecast_first = int(np.searchsorted(market.timestamps, start_ns))
         first = max(first, forecast_first)
-        sentiment = sentiment_from_store(engine, market) if use_sentiment else None
+        sentiment = sentiment_panel(stored.sentiment, market) if use_sentiment else None
         cut = max(0, first - (strategy_config or StrategyConfig()).lookback - 1)
         market = market_from(market, cut)
         strat = ForecastStrategy(forecasts, sentiment, strategy_config)
@@ -168,7 +181,7 @@ def backtest_store(
                                  setup=setup.effective() if setup is not None else {})
     if model_notes:
         result = replace(result, notes=(*model_notes, *result.notes))
-    return BacktestRun(result, forecasts, sentiment, strategy, audit=audit)
+    return BacktestRun(result, forecasts, sentiment, strategy, audit=audit, stored=stored)
 
 
 def comparison_runs(engine: Engine, run: BacktestRun, **kwargs: object) -> BacktestRun:
@@ -182,12 +195,14 @@ def comparison_runs(engine: Engine, run: BacktestRun, **kwargs: object) -> Backt
     if run.forecasts is None:
         return run
     tft = run.forecasts
-    m = load_market(engine, tickers=kwargs.get("tickers"), timeframe=kwargs.get("timeframe", "1day"))  # type: ignore[arg-type]
+    stored = run.stored or read_stored(engine, tickers=kwargs.get("tickers"),  # type: ignore[arg-type]
+                                       timeframe=kwargs.get("timeframe", "1day"))  # type: ignore[arg-type]
+    m = market_of(stored, tickers=kwargs.get("tickers"))  # type: ignore[arg-type]
     ridge = ridge_forecasts(m.timestamps, m.tickers, m.close, tft)
     rows: list[dict[str, object]] = [_headline("TFT + sentiment (this run)", run.result)]
     for name, panel, sent in (("TFT (still fed sentiment features), no sentiment in the strategy", tft, False),
                               ("ridge on past returns, no sentiment", ridge, False)):
-        other = backtest_store(engine, strategy="tft", forecasts_given=panel, use_sentiment=sent,
+        other = backtest_store(engine, strategy="tft", forecasts_given=panel, use_sentiment=sent, stored=stored,
                                **kwargs)  # type: ignore[arg-type]
         rows.append(_headline(name, other.result))
     return dataclasses.replace(run, comparison=rows)
@@ -218,7 +233,7 @@ def market_from(market: MarketData, first: int) -> MarketData:
 
 def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: ForecastSetup,
                first: int | None, on_epoch: Callable[[dict[str, float]], None] | None,
-               ) -> tuple[ForecastPanel, int, tuple[str, ...]]:
+               stored: StoredMarket) -> tuple[ForecastPanel, int, tuple[str, ...]]:
     from tftrade.backtest.walkforward import walk_forward
     from tftrade.features.dataset import WARMUP
     from tftrade.forecast.tft.config import preset
@@ -226,7 +241,7 @@ def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: 
     from tftrade.forecast.workflows import store_panel
 
     mc = preset(setup.preset)
-    panel, _ = store_panel(engine, list(market.tickers), timeframe, WARMUP + 4 * (mc.context + mc.horizon))
+    panel, _ = store_panel(engine, list(market.tickers), timeframe, WARMUP + 4 * (mc.context + mc.horizon), stored)
     usable = panel.n_times - WARMUP
     if first is None:
         fit_share = setup.train_fraction
@@ -256,9 +271,14 @@ def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: 
 
 def sentiment_from_store(engine: Engine, market: MarketData, window: str = "1min") -> SentimentPanel | None:
     """Sentiment level, momentum and volume surprise of the stored windows; ``None`` when nothing is stored."""
-    from tftrade.sentiment.aggregate import stored_panel
+    names = list(market.tickers)
+    ts = market.timestamps
+    return sentiment_panel(SentimentWindows.from_store(engine, names, int(ts[0]), int(ts[-1])), market, window)
 
-    score, count = stored_panel(engine, market.timestamps, list(market.tickers), window)
+
+def sentiment_panel(windows: SentimentWindows, market: MarketData, window: str = "1min") -> SentimentPanel | None:
+    """:func:`sentiment_from_store` from aggregates already read (a ``StoredMarket``'s)."""
+    score, count = windows.on_windows(market.timestamps, list(market.tickers), window)
     if not np.isfinite(score).any():
         return None
     return SentimentPanel.from_windows(market.timestamps, market.tickers, score, count)

@@ -293,6 +293,8 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=_default_home, description="workspace: database file, models, reports")
     database_url: SecretStr | None = Field(None, description="SQLAlchemy URL; default is a SQLite file in home")
     redis_url: SecretStr | None = Field(None, description="Redis URL; default is in-process")
+    trade_lease: Literal["redis", "postgres"] = Field(
+        "redis", description="what keeps the trade worker single: a Redis lease or a PostgreSQL advisory lock")
     shared_data: Path = Field(Path("../shared/data"), description="folder of the public data sets")
     log_level: str = "INFO"
     live_trading: bool = Field(False, description="allow a live broker; paper trading otherwise")

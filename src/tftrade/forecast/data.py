@@ -14,6 +14,7 @@ from tftrade.data.synthetic import SyntheticMarket
 from tftrade.features.dataset import WARMUP, Panel, WindowIndex, build_panel, windows
 from tftrade.features.errors import FeatureError
 from tftrade.features.known import earnings_flags
+from tftrade.features.market import BarArrays, assemble_bars
 from tftrade.features.sentiment import aggregate_comments
 
 SentimentSource = Literal["latent", "comments", "none"]
@@ -56,35 +57,33 @@ def panel_from_bars(
     """Build a panel from long bars (ticker, window_start, open, high, low, close, volume).
 
     ``sentiment``, when given, supplies the comment score and count of each bar (see
-    :func:`tftrade.forecast.store_sentiment.stored_sentiment`); otherwise the sentiment features
+    :func:`tftrade.features.stored.SentimentWindows.on_bars`); otherwise the sentiment features
     are zero with ``sentiment_present`` 0.
 
     A ``price_only`` column (bars ingested from a file of prices only) marks a ticker as price-only:
     its OHLC- and volume-based inputs are masked (see :func:`tftrade.features.dataset.build_panel`).
 
-    Bars are pivoted onto the union of timestamps; a ticker's missing bars are forward-filled
-    (volume 0). Leading bars before a ticker's first trade stay missing and raise :class:`FeatureError`,
-    so select tickers with full history first (see :func:`complete_tickers`).
+    Bars are assembled by :func:`tftrade.features.market.assemble_bars` (every ticker of ``bars``)
+    and the features see its gap rule (:func:`tftrade.features.market.feature_prices`): a
+    ticker's missing bars carry its last close (volume 0). Leading bars before a ticker's first
+    trade stay missing and raise :class:`FeatureError`, so select tickers with full history first.
     """
-    frame = bars.sort_values(["window_start", "ticker"])
-    wide = {c: frame.pivot_table(index="window_start", columns="ticker", values=c, aggfunc="last")
-            for c in ("open", "high", "low", "close", "volume")}
-    close = wide["close"].ffill()
-    filled = {c: wide[c].fillna(close) if c != "volume" else wide[c].fillna(0.0) for c in ("open", "high", "low")}
-    tickers = [str(t) for t in close.columns]
-    idx = pd.DatetimeIndex(close.index)
-    ts = np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)
-    score, count = sentiment(ts, tickers) if sentiment is not None else (None, None)
-    price_only = None
-    if "price_only" in frame.columns:
-        flags = frame.groupby("ticker")["price_only"].any()
-        price_only = [bool(flags.get(t, False)) for t in tickers]
+    market = assemble_bars(bars, sorted(str(t) for t in bars["ticker"].unique()))
+    return panel_from_arrays(market, timeframe, sectors, sentiment)
+
+
+def panel_from_arrays(
+    market: BarArrays, timeframe: Timeframe, sectors: dict[str, str] | None = None,
+    sentiment: SentimentLookup | None = None,
+) -> Panel:
+    """Build a panel from an assembled market (its feature prices; see :func:`panel_from_bars`)."""
+    tickers = list(market.tickers)
+    score, count = sentiment(market.timestamps, tickers) if sentiment is not None else (None, None)
+    f = market.features()
     return build_panel(
-        tickers=tickers, sectors=[(sectors or {}).get(t, "unknown") for t in tickers], timestamps=ts,
-        open_=filled["open"].to_numpy(np.float64), high=filled["high"].to_numpy(np.float64),
-        low=filled["low"].to_numpy(np.float64), close=close.to_numpy(np.float64),
-        volume=wide["volume"].fillna(0.0).to_numpy(np.float64), timeframe=timeframe,
-        sentiment_score=score, sentiment_count=count, price_only=price_only,
+        tickers=tickers, sectors=[(sectors or {}).get(t, "unknown") for t in tickers], timestamps=market.timestamps,
+        open_=f.open, high=f.high, low=f.low, close=f.close, volume=f.volume, timeframe=timeframe,
+        sentiment_score=score, sentiment_count=count, price_only=list(market.price_only),
     )
 
 

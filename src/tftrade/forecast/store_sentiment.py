@@ -1,29 +1,18 @@
 """Sentiment inputs for the forecaster from the store's ``reddit_sentiment_aggregated`` table.
 
-Minute bars read the ``1min`` aggregates: the window starting at ``t`` holds the comments made in
-``[t, t + 1 min)``, exactly the bar starting at ``t``; longer intraday bars (5min ... 1h) sum the
-``1min`` windows inside ``[t, t + bar)``, count-weighted. Daily bars read the ``1h`` aggregates and
-give each daily bar the comments of the hours that end after the previous session's close and at
-or before its own close (13:00 New York on half days), so no comment made after a bar's close ever
-reaches it. Without any aggregate rows for the panel both arrays are ``None``: the sentiment
-features are zero and ``sentiment_present`` is 0.
+The rules (which aggregates reach which bar) live in :mod:`tftrade.features.bar_sentiment`; a
+command that builds several panels reads the aggregates once with
+:class:`~tftrade.features.bar_sentiment.SentimentWindows` (see
+:class:`~tftrade.features.stored.StoredMarket`). :func:`stored_sentiment` is the one-shot form.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import numpy as np
-import pandas as pd
 from sqlalchemy import Engine
 
-from tftrade.core.calendar import TradingCalendar
-from tftrade.core.timeframes import bar_ns, is_intraday
 from tftrade.core.types import Float64Array, Int64Array, Timeframe
-from tftrade.sentiment.aggregate import stored_panel
-
-_NY = "America/New_York"
-_HOUR_NS = 3_600_000_000_000
+from tftrade.features.bar_sentiment import SentimentWindows, session_closes
 
 
 def stored_sentiment(
@@ -37,64 +26,7 @@ def stored_sentiment(
     ts = np.asarray(timestamps, dtype=np.int64)
     if len(ts) == 0:
         return None, None
-    if timeframe == "1min":
-        score, count = stored_panel(engine, pd.to_datetime(ts, utc=True), tickers, "1min")
-    elif is_intraday(timeframe):
-        score, count = _intraday(engine, ts, tickers, bar_ns(timeframe))
-    else:
-        score, count = _daily(engine, ts, tickers)
-    if not np.any(count > 0):
-        return None, None
-    return score, count
+    return SentimentWindows.from_store(engine, tickers, int(ts.min()), int(ts.max())).on_bars(ts, tickers, timeframe)
 
 
-def _intraday(engine: Engine, ts: Int64Array, tickers: list[str], length: int) -> tuple[Float64Array, Float64Array]:
-    """Count-weighted ``1min`` aggregates of the minutes inside each bar ``[t, t + length)``."""
-    minute = 60_000_000_000
-    minutes = np.unique((ts[:, None] + np.arange(0, length, minute)[None, :]).ravel())
-    score_m, count_m = stored_panel(engine, pd.to_datetime(minutes, utc=True), tickers, "1min")
-    bar = np.searchsorted(ts, minutes, side="right") - 1
-    keep = (bar >= 0) & (minutes < ts[np.clip(bar, 0, None)] + length)
-    return _bucket(score_m[keep], count_m[keep], bar[keep], len(ts), len(tickers))
-
-
-def _bucket(score: Float64Array, count: Float64Array, bar: Int64Array, n_t: int,
-            n: int) -> tuple[Float64Array, Float64Array]:
-    weight = np.where(np.isfinite(score), count, 0.0)
-    total, counts = np.zeros((n_t, n)), np.zeros((n_t, n))
-    np.add.at(total, bar, np.nan_to_num(score) * weight)
-    np.add.at(counts, bar, weight)
-    with np.errstate(invalid="ignore"):
-        return np.where(counts > 0, total / np.maximum(counts, 1e-12), np.nan), counts
-
-
-def _daily(engine: Engine, ts: Int64Array, tickers: list[str]) -> tuple[Float64Array, Float64Array]:
-    closes = session_closes(ts)
-    start = pd.Timestamp(int(ts[0]), tz="UTC").floor("h") - pd.Timedelta(days=1)
-    hours = pd.date_range(start, pd.Timestamp(int(closes[-1]), tz="UTC"), freq="1h")
-    score_h, count_h = stored_panel(engine, hours, tickers, "1h")
-    ends = np.asarray(hours.as_unit("ns").asi8, dtype=np.int64) + _HOUR_NS
-    bar = np.searchsorted(closes, ends, side="left")  # first bar whose close is at or after the hour's end
-    keep = bar < len(ts)
-    return _bucket(score_h[keep], count_h[keep], bar[keep], len(ts), len(tickers))
-
-
-def session_closes(midnights: Int64Array) -> Int64Array:
-    """Return the NYSE close of each daily bar (stamped at New York midnight of its session).
-
-    Stamps that are not sessions get 16:00 New York of their date.
-
-    Examples
-    --------
-    >>> d = pd.DatetimeIndex(["2024-11-27", "2024-11-29"]).tz_localize(_NY).as_unit("ns").asi8
-    >>> [str(pd.Timestamp(c, tz="UTC").tz_convert(_NY).time()) for c in session_closes(d)]
-    ['16:00:00', '13:00:00']
-    """
-    local = pd.to_datetime(midnights, utc=True).tz_convert(_NY)
-    cal = TradingCalendar(local[0].date() - timedelta(days=1), local[-1].date() + timedelta(days=1))
-    mids, closes = cal.session_midnights_ns(), cal.closes_ns()
-    pos = np.clip(np.searchsorted(mids, midnights), 0, max(len(mids) - 1, 0))
-    default = np.asarray((local.normalize() + pd.Timedelta(hours=16)).as_unit("ns").asi8, dtype=np.int64)
-    if len(mids) == 0:
-        return default
-    return np.where(mids[pos] == midnights, closes[pos], default)
+__all__ = ["session_closes", "stored_sentiment"]

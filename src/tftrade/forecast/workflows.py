@@ -14,13 +14,13 @@ from sqlalchemy import Engine
 from tftrade.core.types import Timeframe
 from tftrade.features.dataset import WARMUP, Panel
 from tftrade.features.errors import FeatureError
+from tftrade.features.stored import StoredMarket
 from tftrade.forecast.data import SentimentLookup, panel_from_bars
 from tftrade.forecast.errors import ForecastError, InsufficientHistoryError, UnknownTickerError
 from tftrade.forecast.evaluation import evaluate, reliability_table
 from tftrade.forecast.explain import Explanation, explain
 from tftrade.forecast.prediction import Forecast, predict_latest, write_predictions
 from tftrade.forecast.registry import DEFAULT_NAME, ModelRegistry
-from tftrade.forecast.store_sentiment import stored_sentiment
 from tftrade.forecast.tft.config import preset
 from tftrade.forecast.training import TrainConfig, Trained, fit, run_key
 
@@ -53,13 +53,16 @@ class TrainResult:
 
 
 def store_panel(
-    engine: Engine, tickers: list[str] | None, timeframe: Timeframe, min_bars: int
+    engine: Engine, tickers: list[str] | None, timeframe: Timeframe, min_bars: int, stored: StoredMarket | None = None,
 ) -> tuple[Panel, list[dict[str, str]]]:
     """Read bars from the store and build a panel of the tickers with complete history.
 
+    ``stored`` (a :class:`~tftrade.features.stored.StoredMarket` of ``timeframe`` holding at least
+    these tickers' bars) is used instead of reading the store again.
+
     Sentiment features come from ``reddit_sentiment_aggregated`` when it holds rows for these
     tickers and bars (``1min`` windows for minute bars, ``1h`` for daily bars; see
-    :mod:`tftrade.forecast.store_sentiment`); otherwise they are zero with ``sentiment_present`` 0.
+    :mod:`tftrade.features.bar_sentiment`); otherwise they are zero with ``sentiment_present`` 0.
 
     Price-only series (ingested from files of prices only) are used: returns and close-based
     indicators come from the price, their OHLC- and volume-based inputs are masked. Index series
@@ -72,10 +75,9 @@ def store_panel(
     InsufficientHistoryError
         If no ticker has enough history.
     """
-    from tftrade.store.bars import read_bars
-    from tftrade.store.securities import read_securities
-
-    bars = read_bars(engine, tickers, timeframe)
+    if stored is None:
+        stored = StoredMarket.read(engine, tickers, timeframe)
+    bars = stored.select([t.upper() for t in tickers]) if tickers else stored.bars
     if tickers:
         missing = sorted({t.upper() for t in tickers} - set(bars["ticker"]))
         if missing:
@@ -101,8 +103,7 @@ def store_panel(
         raise InsufficientHistoryError(
             f"no {timeframe} ticker has the {min_bars} bars (warm-up + context + splits) training needs"
         )
-    sectors = {s.ticker: s.sector for s in read_securities(engine)}
-    panel = panel_from_bars(bars[bars["ticker"].isin(ok)], timeframe, sectors, _sentiment(engine, timeframe))
+    panel = panel_from_bars(bars[bars["ticker"].isin(ok)], timeframe, stored.sectors, _sentiment(stored))
     return panel, sorted(skipped, key=lambda d: d["ticker"])
 
 
@@ -268,13 +269,16 @@ def _latest_windows(
     group the bars are pivoted as in training (gaps forward-filled); a ticker whose bars start later
     than the group's window gets a panel of its own bars; one with too few bars is skipped.
     """
-    from tftrade.store.bars import read_bars
     from tftrade.store.securities import read_securities
 
-    bars = read_bars(engine, tickers, timeframe) if bars is None else bars[bars["ticker"].isin(tickers)]
+    if bars is None:
+        stored = StoredMarket.read(engine, tickers, timeframe)
+    else:
+        sectors = {s.ticker: s.sector for s in read_securities(engine) if s.sector is not None}
+        stored = StoredMarket.of(engine, bars[bars["ticker"].isin(tickers)], timeframe, sectors)
+    bars, sectors, sentiment = stored.bars, stored.sectors, _sentiment(stored)
     if bars.empty:
         raise InsufficientHistoryError(f"no {timeframe} bars stored for {', '.join(tickers)}")
-    sectors = {s.ticker: s.sector for s in read_securities(engine)}
     need, keep = WARMUP + context, latest_window_bars(context)
     last = bars.groupby("ticker")["window_start"].max()
     skipped = [{"ticker": t, "reason": f"no {timeframe} bars stored"} for t in tickers if t not in last.index]
@@ -295,14 +299,14 @@ def _latest_windows(
                 skipped += [{"ticker": t, "reason": f"fewer than {need} bars (warm-up {WARMUP} + context {context}) "
                                                     f"in its latest window"} for t in batch]
                 continue
-            panels.append(panel_from_bars(own, timeframe, sectors, _sentiment(engine, timeframe)))
+            panels.append(panel_from_bars(own, timeframe, sectors, sentiment))
     reference = int(pd.Timestamp(last.max()).value) if len(last) else None
     return panels, skipped, reference
 
 
-def _sentiment(engine: Engine, timeframe: Timeframe) -> SentimentLookup:
-    """Sentiment of the stored aggregates for the bars of a panel (zero with flag 0 when absent)."""
-    return lambda ts, tickers: stored_sentiment(engine, ts, tickers, timeframe)
+def _sentiment(stored: StoredMarket) -> SentimentLookup:
+    """Sentiment of the stored aggregates for the bars of a panel (zero with flag 0 when absent), read once."""
+    return lambda ts, tickers: stored.sentiment.on_bars(ts, tickers, stored.timeframe)
 
 
 def forecast_dicts(rows: list[Forecast]) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 ``run_live`` runs every worker in one process (ingest → store, sentiment, predict, trade) fed by
 a replay of stored bars or by Massive's live minute aggregates. ``run_worker`` runs one worker
 against Redis Streams, so each scales out as its own process (consumer groups); the trade worker
-holds a Redis lease so only one runs.
+holds a lease (Redis, or a PostgreSQL advisory lock: setting ``trade_lease``) so only one runs.
 """
 
 from __future__ import annotations
@@ -426,12 +426,10 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
 def _trade_worker(bus: Bus, engine: Engine, market: Any, opts: LiveOptions, emit: Emit, stop: threading.Event,
                   me: str, clock: Clock, settings: Any = None, desk: Desk | None = None,
                   recorders: RecorderFactory | None = None) -> dict[str, object]:
-    import redis
+    from tftrade.live.lease import make_lease
 
-    from tftrade.live.lease import RedisLease
-
-    assert opts.redis_url is not None
-    lease = RedisLease(redis.Redis.from_url(opts.redis_url), f"{opts.bus_prefix}:lease:trade", me)
+    lease = make_lease(getattr(settings, "trade_lease", "redis"), f"{opts.bus_prefix}:lease:trade", me,
+                       redis_url=opts.redis_url, database_url=engine.url.render_as_string(hide_password=False))
     lease.hold(stop)
     kit: BrokerKit | None = None
     try:

@@ -2,8 +2,11 @@
 
 A cross-section closes when every ticker of the universe (and every series ticker: benchmark,
 volatility index) has reported its bar for that minute,
-or when a bar of a later minute arrives (tickers that did not report are missing: NaN prices,
-volume 0 — the gap rule of :func:`~tftrade.backtest.market.from_frame`), or on :meth:`flush`.
+or when a bar of a later minute arrives, or on :meth:`flush`. Closed cross-sections follow the gap
+rule of :mod:`tftrade.features.market`, so a window they are appended to equals
+:func:`~tftrade.features.market.assemble_bars` of the same bars: tickers that did not report are
+missing (NaN prices, volume 0), and a minute where only series tickers reported is no row of its
+own (their closes carry into the next cross-section, and their bus ids are acked with it).
 A bar for a timestamp already closed is late: it is counted and dropped (decisions made on that
 cross-section cannot be unmade). Duplicates of a bar are absorbed. Each closed cross-section
 carries the bus ids of its bars so a worker acks them only once it has processed it.
@@ -61,6 +64,8 @@ class Assembler:
         self.late = self.duplicates = self.foreign = 0
         self.late_ids: list[str] = []
         """Bus ids of late, duplicate and foreign bars: nothing to process, safe to ack."""
+        self._carry: _Open | None = None
+        """Series closes (and their bus ids) of minutes without a universe bar, for the next cross-section."""
 
     def add(self, message: BarMessage, bus_id: str = "", read_ns: int = 0) -> list[CrossSection]:
         """Add one bar; return the cross-sections it closed (oldest first).
@@ -99,13 +104,31 @@ class Assembler:
 
     def flush(self) -> list[CrossSection]:
         """Close every open cross-section (end of a replay, shutdown)."""
-        return self._close(sorted(self._open))
+        out = self._close(sorted(self._open))
+        if self._carry is not None:  # series closes with no later row: nothing will read them
+            self.late_ids.extend(self._carry.ids)
+            self._carry = None
+        return out
 
     def _close(self, stamps: list[int]) -> list[CrossSection]:
         out = []
         for ts in stamps:
             cur = self._open.pop(ts)
+            self.last_closed = max(self.last_closed, ts)
+            if len(cur.seen) == len(cur.series):  # only series reported: no row (the gap rule's timestamps)
+                self._carry = self._merge(cur)
+                continue
+            cur = self._merge(cur)
             v = cur.values
             out.append(CrossSection(ts, v[0], v[1], v[2], v[3], v[4], tuple(cur.ids), cur.received_ns, cur.series))
-            self.last_closed = max(self.last_closed, ts)
         return out
+
+    def _merge(self, cur: _Open) -> _Open:
+        """``cur`` with the carried series closes under its own, and the carried bus ids."""
+        carry, self._carry = self._carry, None
+        if carry is None:
+            return cur
+        cur.series = {**carry.series, **cur.series}
+        cur.ids = [*carry.ids, *cur.ids]
+        cur.received_ns = max(cur.received_ns, carry.received_ns)
+        return cur

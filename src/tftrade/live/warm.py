@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 from sqlalchemy import Engine
 
+from tftrade.features.market import assemble_bars
 from tftrade.live.assembler import Assembler
 from tftrade.live.window import RollingMarket
 
@@ -23,7 +23,8 @@ _SPAN = {"1min": timedelta(minutes=1), "5min": timedelta(minutes=5), "15min": ti
 def warm_window(engine: Engine, window: RollingMarket, assembler: Assembler, until_ns: int | None = None) -> int:
     """Append the last ``window.capacity`` stored bars (up to ``until_ns``) to ``window``; return how many rows.
 
-    Timestamps missing for a ticker are gaps (NaN), as in the backtest's market.
+    The rows are :func:`~tftrade.features.market.assemble_bars` of the stored bars (the gap rule
+    every mode shares), the assembler's series (benchmark, volatility index) included.
     """
     from tftrade.store.bars import read_bars
 
@@ -32,22 +33,11 @@ def warm_window(engine: Engine, window: RollingMarket, assembler: Assembler, unt
     # sessions are 390 minutes: look back far enough to cover the window across nights and weekends
     back = span * window.capacity * (1 if window.timeframe == "1day" else 4 if span.seconds <= 60 else 6) + timedelta(4)
     start = (end or datetime.now(UTC)) - back
-    bars = read_bars(engine, list(window.tickers), window.timeframe, start, end)
-    if bars.empty:
+    roles = {role: t for role, t in assembler.series.items() if getattr(window, role, None) is not None}
+    bars = read_bars(engine, [*window.tickers, *roles.values()], window.timeframe, start, end)
+    if bars.empty or not bars["ticker"].isin(window.tickers).any():
         return 0
-    ts = np.asarray(bars["window_start"].to_numpy(dtype="datetime64[ns]").astype(np.int64))
-    times = np.unique(ts)[-window.capacity:]
-    keep = ts >= times[0]
-    rows = np.searchsorted(times, ts[keep])
-    col = {t: i for i, t in enumerate(window.tickers)}
-    cols = np.array([col[t] for t in bars["ticker"][keep]])
-    n = len(window.tickers)
-    arrays = {}
-    for name in ("open", "high", "low", "close", "volume"):
-        a = np.full((times.shape[0], n), 0.0 if name == "volume" else np.nan)
-        a[rows, cols] = bars[name].to_numpy(np.float64)[keep]
-        arrays[name] = a
-    for k, t in enumerate(times.tolist()):
-        window.append(t, *(arrays[f][k] for f in ("open", "high", "low", "close", "volume")))
-    assembler.last_closed = max(assembler.last_closed, int(times[-1]))
-    return int(times.shape[0])
+    market = assemble_bars(bars, window.tickers, roles)
+    rows = window.append_bars(market.rows(max(0, len(market.timestamps) - window.capacity)))
+    assembler.last_closed = max(assembler.last_closed, int(market.timestamps[-1]))
+    return rows

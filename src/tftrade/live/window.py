@@ -4,13 +4,19 @@
 and the predictor read it through the same :class:`~tftrade.strategy.view.MarketView` as a
 backtest's :class:`~tftrade.backtest.market.MarketData`, so a window at least as long as every
 look-back gives them exactly the slices the backtest gives.
+
+Rows follow the gap rule of :mod:`tftrade.features.market` (NaN prices and volume 0 where a
+ticker has no bar; series closes carried forward), so a window fed the cross-sections of
+:class:`~tftrade.live.assembler.Assembler` equals :func:`~tftrade.features.market.assemble_bars`
+of the same bars (its last ``capacity`` rows): see :meth:`RollingMarket.append_bars` for history.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tftrade.core.types import Float64Array, Int64Array, Timeframe
+from tftrade.core.types import BoolArray, Float64Array, Int64Array, Timeframe
+from tftrade.features.market import BarArrays, present
 from tftrade.live.errors import LiveError
 
 _FIELDS = ("open", "high", "low", "close", "volume")
@@ -43,6 +49,7 @@ class RollingMarket:
         self._data = {f: np.full((size, n), np.nan) for f in _FIELDS}
         self._start = self._end = 0
         self._series = {name: np.full(size, np.nan) for name, on in (("benchmark", benchmark), ("vix", vix)) if on}
+        self._last = {name: np.nan for name in self._series}
 
     def __len__(self) -> int:
         return self._end - self._start
@@ -74,11 +81,33 @@ class RollingMarket:
             self._data[name][e] = row
         for name, a in self._series.items():
             v = (series or {}).get(name, np.nan)
-            a[e] = v if np.isfinite(v) or e == 0 else a[e - 1]
+            if np.isfinite(v):
+                self._last[name] = v
+            a[e] = self._last[name]
         self._end = e + 1
         if self._end - self._start > self.capacity:
             self._start += 1
         return len(self) - 1
+
+    def append_bars(self, market: BarArrays) -> int:
+        """Append every row of an assembled market (history: a warm start); return how many.
+
+        Raises
+        ------
+        LiveError
+            If its tickers are not the window's, or a timestamp is not after the last one.
+        """
+        if market.tickers != self.tickers:
+            raise LiveError(f"assembled tickers {market.tickers} are not the window's {self.tickers}")
+        for k, t in enumerate(market.timestamps.tolist()):
+            self.append(t, market.open[k], market.high[k], market.low[k], market.close[k], market.volume[k],
+                        {name: float(a[k]) for name, a in market.series.items()})
+        return int(market.timestamps.shape[0])
+
+    @property
+    def present(self) -> BoolArray:
+        """``(rows, n)``: True where the ticker had a bar."""
+        return present(self.close)
 
     @property
     def timestamps(self) -> Int64Array:
