@@ -109,10 +109,3 @@ def test_copy_paths_store_exact_prices_volumes_and_times(pg_engine: Engine, path
     assert [r.close for r in rows] == [Decimal(int(t)).scaleb(-4) for t in ticks]
     assert [r.volume for r in rows] == part["volume"].tolist()
     assert [r.price_only for r in rows] == part["price_only"].tolist() and {r.source for r in rows} == {"src"}
-
-
-def test_utc_text_formats_each_time_exactly() -> None:
-    us = np.array([-1, 0, 1_709_910_000_000_001, 1_709_910_000_000_001, 4_102_444_740_000_000], dtype=np.int64)
-    got = bars_repo._utc_text(us).to_pylist()
-    assert got == [pd.Timestamp(int(x), unit="us", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ") for x in us]
-    assert got[0] == "1969-12-31T23:59:59.999999Z"
