@@ -29,8 +29,15 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from tftrade.core.types import TIMEFRAMES, Timeframe
-from tftrade.data.validation import session_calendar, validate_bars
-from tftrade.store.bars import insert_bars
+from tftrade.data.validation import (
+    CONFLICT_KIND,
+    CONFLICT_REASON,
+    check_bar_columns,
+    session_calendar,
+    validate_bars,
+)
+from tftrade.store.bar_copy import BarRows
+from tftrade.store.bars import bar_rows, insert_bar_rows
 from tftrade.store.runs import finish_run, quarantine_rows, start_run
 from tftrade.stream.bus import Bus, Delivery
 from tftrade.stream.consumer import ConsumerStats, WorkerSettings, run_consumer
@@ -150,13 +157,13 @@ class IngestWorker:
             bars = [b for b, ok in zip(bars, keep.tolist(), strict=True) if ok]
             raws = [r for r, ok in zip(raws, keep.tolist(), strict=True) if ok]
             cols = cols.take(keep)
-        checked = {key: validate_bars(f, key[0]) for key, f in cols.frames().items()}
+        checked = {key: cols.check(key[0], idx) for key, idx in cols.groups().items()}
         inserted = dups = 0
         rejects = [_bad_frame(bad)] + [_with_payloads(c.rejects, raws) for c in checked.values()]
         all_rejects = pd.concat([r for r in rejects if not r.empty] or [rejects[0]], ignore_index=True)
         with self.engine.begin() as conn:
             for (tf, src), c in checked.items():
-                n = insert_bars(conn, c.good, tf, src or "stream")
+                n = insert_bar_rows(conn, c.good, tf, src or "stream")
                 inserted += n
                 dups += c.duplicates + len(c.good) - n
             quarantine_rows(conn, _SOURCE, all_rejects)
@@ -249,28 +256,54 @@ class BarColumns:
             return np.full(len(self), _TIMEFRAMES.get(self.timeframe[0]) not in (None, "1day"))
         return np.array([_TIMEFRAMES.get(t) not in (None, "1day") for t in self.timeframe], dtype=bool)
 
+    def groups(self) -> dict[tuple[Timeframe, str], npt.NDArray[np.intp]]:
+        """The rows of each (timeframe, source), sources cut to the store's 32 characters."""
+        n = len(self)
+        if n and _all_equal(self.timeframe) and _all_equal(self.source):
+            return {(_TIMEFRAMES[self.timeframe[0]], str(self.source[0])[:32]): np.arange(n)}
+        rows: dict[tuple[Timeframe, str], list[int]] = {}
+        for k, (tf, src) in enumerate(zip(self.timeframe.tolist(), self.source.tolist(), strict=True)):
+            rows.setdefault((_TIMEFRAMES[tf], src[:32]), []).append(k)
+        return {key: np.asarray(ks, dtype=np.intp) for key, ks in rows.items()}
+
+    def frame(self, idx: npt.NDArray[np.intp]) -> pd.DataFrame:
+        """The normalised frame of rows ``idx`` (what :func:`validate_bars` takes); ``raw_row`` is each bar's row."""
+        part = self if len(idx) == len(self) else self.take(idx)
+        return pd.DataFrame({
+            "ticker": part.ticker,
+            "window_start": pd.to_datetime(part.start_ns, utc=True),
+            **part.values,
+            "price_only": False,
+            "raw_row": idx.astype(np.int64),
+        })
+
     def frames(self) -> dict[tuple[Timeframe, str], pd.DataFrame]:
         """Normalised frames per (timeframe, source); ``raw_row`` is each bar's row here."""
-        n = len(self)
-        groups: dict[tuple[Timeframe, str], npt.NDArray[np.intp]]
-        if n and _all_equal(self.timeframe) and _all_equal(self.source):
-            groups = {(_TIMEFRAMES[self.timeframe[0]], str(self.source[0])[:32]): np.arange(n)}
-        else:
-            rows: dict[tuple[Timeframe, str], list[int]] = {}
-            for k, (tf, src) in enumerate(zip(self.timeframe.tolist(), self.source.tolist(), strict=True)):
-                rows.setdefault((_TIMEFRAMES[tf], src[:32]), []).append(k)
-            groups = {key: np.asarray(ks, dtype=np.intp) for key, ks in rows.items()}
-        out = {}
-        for key, idx in groups.items():
-            part = self if len(idx) == n else self.take(idx)
-            out[key] = pd.DataFrame({
-                "ticker": part.ticker,
-                "window_start": pd.to_datetime(part.start_ns, utc=True),
-                **part.values,
-                "price_only": False,
-                "raw_row": idx.astype(np.int64),
-            })
-        return out
+        return {key: self.frame(idx) for key, idx in self.groups().items()}
+
+    def check(self, timeframe: Timeframe, idx: npt.NDArray[np.intp]) -> CheckedBars:
+        """Validate rows ``idx``: columnar (:func:`check_bar_columns`) when every row passes the field checks,
+        else by :func:`validate_bars` on their frame — the same bars kept, duplicates and rejects either way."""
+        part = self if len(idx) == len(self) else self.take(idx)
+        fast = check_bar_columns(part.ticker, part.start_ns, part.values, timeframe)
+        if fast is None:
+            slow = validate_bars(self.frame(idx), timeframe)
+            return CheckedBars(bar_rows(slow.good), slow.rejects, slow.duplicates)
+        k = fast.keep
+        good = BarRows(part.ticker[k], part.start_ns[k] // 1000, fast.ticks, fast.volume, np.zeros(len(k), dtype=bool))
+        rejects = pd.DataFrame({"row_number": idx[fast.conflicts].astype(np.int64), "raw": "",
+                                "reason": CONFLICT_REASON, "kind": CONFLICT_KIND})
+        return CheckedBars(good, rejects, fast.duplicates)
+
+
+@dataclass(frozen=True)
+class CheckedBars:
+    """One (timeframe, source) group of a batch after validation: bars to store, rejects, exact repeats."""
+
+    good: BarRows
+    rejects: pd.DataFrame
+    """row_number (the bar's row in the batch), raw, reason, kind."""
+    duplicates: int
 
 
 def _all_equal(values: npt.NDArray[np.object_]) -> bool:
