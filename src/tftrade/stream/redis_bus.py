@@ -30,7 +30,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from tftrade.stream.bus import Delivery, make_delivery
+from tftrade.stream.bus import Delivery, make_deliveries, make_delivery
 from tftrade.stream.errors import BusError
 from tftrade.stream.messages import Message, encode
 from tftrade.stream.topics import Topic, check_topic
@@ -197,8 +197,9 @@ class RedisStreamsBus:
                 packed = values.get(_PACKED)
                 raw = values.get(_FIELD)
                 if packed is not None:
-                    out.extend(make_delivery(topic, f"{eid}/{k}", part, redelivered=redelivered)
-                               for k, part in enumerate(packed.split(b"\n")))
+                    parts = packed.split(b"\n")
+                    out += make_deliveries(topic, [f"{eid}/{k}" for k in range(len(parts))], parts,
+                                           redelivered=redelivered)
                 elif raw is None:
                     out.append(Delivery(topic, eid, b"", None, "entry has no payload field 'd' (deleted?)",
                                         redelivered))
