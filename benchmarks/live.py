@@ -258,48 +258,58 @@ def _with_app(db_url: str, app: str) -> str:
     return f"{db_url}{'&' if '?' in db_url else '?'}application_name={app}"
 
 
-def stages(db_url: str, batches: list[list[Message]], batch: int, profile: bool) -> dict[str, float]:
-    """One consumer's stages on ``batch``-message chunks, no bus: bars/s of each (perf_counter spans).
+def stages(db_url: str, batches: list[list[Message]], batch: int, profile: bool) -> dict[str, tuple[float, float]]:
+    """One consumer's stages on ``batch``-message chunks, no bus: (bars/s wall, CPU µs per bar of this process).
 
     decode: payloads -> deliveries (:func:`make_deliveries`, what a bus read does); validate: deliveries ->
-    columns -> :meth:`BarColumns.check`; store: :func:`insert_bar_rows` + commit; handle: the worker's whole
-    ``handle`` (validate + store + session and late-bar bookkeeping) on the decoded chunks, on an emptied store.
+    columns -> :meth:`BarColumns.check`; store: :func:`insert_bar_rows` + commit (the database's own CPU is not
+    in this process's figure); handle: the worker's whole ``handle`` (validate + store + session and late-bar
+    bookkeeping) on the decoded chunks, on an emptied store.
     """
     raws = encode_many([m for minute in batches for m in minute])
     chunks = [raws[k : k + batch] for k in range(0, len(raws), batch)]
-    spans = dict.fromkeys(("decode", "validate", "store"), 0.0)
+    spans = {k: [0.0, 0.0] for k in ("decode", "validate", "store", "handle")}
     engine = make_engine(db_url)
+
+    def clocks() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    def add(name: str, since: tuple[float, float]) -> tuple[float, float]:
+        now = clocks()
+        spans[name][0] += now[0] - since[0]
+        spans[name][1] += now[1] - since[1]
+        return now
+
     decoded = []
     for k, chunk in enumerate(chunks):
-        t0 = time.perf_counter()
+        t = clocks()
         decoded.append(make_deliveries("market_data", [f"{k}-{j}" for j in range(len(chunk))], chunk))
-        spans["decode"] += time.perf_counter() - t0
+        add("decode", t)
     for part in decoded:
-        t0 = time.perf_counter()
+        t = clocks()
         cols = BarColumns.of([d.message for d in part if isinstance(d.message, BarMessage)])
         checked = {key: cols.check(key[0], idx) for key, idx in cols.groups().items()}
-        t1 = time.perf_counter()
+        t = add("validate", t)
         with engine.begin() as conn:
             for (tf, src), c in checked.items():
                 insert_bar_rows(conn, c.good, tf, src)
-        spans["validate"] += t1 - t0
-        spans["store"] += time.perf_counter() - t1
+        add("store", t)
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM stocks_minute_candlesticks"))
     worker = IngestWorker(InMemoryBus(), engine)
     prof = cProfile.Profile() if profile else None
-    t0 = time.perf_counter()
+    t = clocks()
     if prof is not None:
         prof.enable()
     for part in decoded:
         worker.handle(part)
     if prof is not None:
         prof.disable()
-    spans["handle"] = time.perf_counter() - t0
+    add("handle", t)
     engine.dispose()
     if prof is not None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(15)
-    return {k: len(raws) / v for k, v in spans.items()}
+    return {k: (len(raws) / wall, cpu / len(raws) * 1e6) for k, (wall, cpu) in spans.items()}
 
 
 def main() -> None:
@@ -357,8 +367,9 @@ def main() -> None:
                 rates = stages(url, batches, args.batch, args.cprofile)
             finally:
                 drop()
-            print(f"{'stages':>14}: " + " | ".join(f"{k} {v:,.0f} bars/s" for k, v in rates.items())
-                  + " (one consumer, no bus)")
+            print(f"{'stages':>14}: " + " | ".join(f"{k} {v:,.0f} bars/s ({us:.1f} us CPU)"
+                                                    for k, (v, us) in rates.items())
+                  + " (one consumer, no bus; CPU of the consumer only)")
     print(f"load after: {os.getloadavg()[0]:.1f} (shared machine: figures move with the neighbours' load)")
 
 
