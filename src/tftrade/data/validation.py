@@ -137,7 +137,7 @@ def check_bar_columns(ticker: npt.NDArray[np.object_], start_ns: npt.NDArray[np.
     ticks = {n: np.rint(values[n] * _TICK).astype(np.int64) for n in PRICE_FIELDS}
     volume = values["volume"].astype(np.int64)
     everything = np.arange(len(ticker))
-    if not _any_repeated_key(pd.DataFrame({"ticker": ticker, "window_start": start_ns})):
+    if not _repeated_keys(ticker, start_ns):
         return ColumnCheck(everything, ticks, volume, everything[:0], 0)
     frame = pd.DataFrame({"ticker": ticker, "window_start": start_ns, **values})
     exact, conflict = _in_file_duplicates(frame, pd.Series(True, index=frame.index))
@@ -173,6 +173,13 @@ def _fields_pass(ticker: npt.NDArray[np.object_], start_ns: npt.NDArray[np.int64
         if not ((vol >= 0) & (vol == np.floor(vol)) & (vol < _INT64_LIMIT)).all():
             return False
     return not _outside_session_ns(start_ns, timeframe, session).any()
+
+
+def _repeated_keys(ticker: npt.NDArray[np.object_], start_ns: npt.NDArray[np.int64]) -> bool:
+    """Whether two rows share a (ticker, time) — on NumPy arrays (a frame's string column costs more)."""
+    tickers, _ = pd.factorize(ticker, sort=False)
+    times, distinct = pd.factorize(start_ns, sort=False)
+    return bool(pd.Index(tickers.astype(np.int64) * max(len(distinct), 1) + times).has_duplicates)
 
 
 @lru_cache(maxsize=65_536)

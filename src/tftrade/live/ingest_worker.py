@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from operator import attrgetter
 from typing import Literal
 
 import numpy as np
@@ -133,33 +134,17 @@ class IngestWorker:
 
     def handle(self, batch: list[Delivery]) -> None:
         """Validate and store one batch atomically (raises, storing nothing, if the database fails)."""
-        bars: list[BarMessage] = []
-        raws: list[bytes] = []
-        bad: list[tuple[str, str]] = []
-        for d in batch:
-            m = d.message
-            if isinstance(m, BarMessage) and m.timeframe in _TIMEFRAMES:
-                bars.append(m)
-                raws.append(d.raw)
-            elif isinstance(m, BarMessage):
-                bad.append((d.raw.decode("utf-8", "replace"),
-                            f"timeframe {m.timeframe!r} is not one of {', '.join(TIMEFRAMES)}"))
-            elif isinstance(m, MalformedFrame):
-                bad.append((m.raw, f"{m.source}: {m.reason}"))
-            elif m is None:
-                bad.append((d.raw.decode("utf-8", "replace"), f"undecodable bus message: {d.error}"))
-            else:
-                bad.append((d.raw.decode("utf-8", "replace"), f"unexpected {type(m).__name__} on market_data"))
+        bars, carriers, bad = _split(batch)
         received = len(bars)
         cols = BarColumns.of(bars)
         keep = self._session_mask(cols)
         if not keep.all():
             bars = [b for b, ok in zip(bars, keep.tolist(), strict=True) if ok]
-            raws = [r for r, ok in zip(raws, keep.tolist(), strict=True) if ok]
+            carriers = [d for d, ok in zip(carriers, keep.tolist(), strict=True) if ok]
             cols = cols.take(keep)
         checked = {key: cols.check(key[0], idx) for key, idx in cols.groups().items()}
         inserted = dups = 0
-        rejects = [_bad_frame(bad)] + [_with_payloads(c.rejects, raws) for c in checked.values()]
+        rejects = [_bad_frame(bad)] + [_with_payloads(c.rejects, carriers) for c in checked.values()]
         all_rejects = pd.concat([r for r in rejects if not r.empty] or [rejects[0]], ignore_index=True)
         with self.engine.begin() as conn:
             for (tf, src), c in checked.items():
@@ -230,16 +215,15 @@ class BarColumns:
     def of(cls, bars: list[BarMessage]) -> BarColumns:
         """The columns of ``bars``."""
         n = len(bars)
+
+        def column(name: str) -> list[object]:
+            return list(map(attrgetter(name), bars))
         return cls(
-            ticker=np.array([b.ticker for b in bars], dtype=object),
-            start_ns=np.fromiter((b.start_ns for b in bars), np.int64, n),
-            values={"open": np.fromiter([b.open for b in bars], np.float64, n),
-                    "high": np.fromiter([b.high for b in bars], np.float64, n),
-                    "low": np.fromiter([b.low for b in bars], np.float64, n),
-                    "close": np.fromiter([b.close for b in bars], np.float64, n),
-                    "volume": np.fromiter([b.volume for b in bars], np.float64, n)},
-            timeframe=np.array([b.timeframe for b in bars], dtype=object),
-            source=np.array([b.source for b in bars], dtype=object),
+            ticker=np.array(column("ticker"), dtype=object),
+            start_ns=np.fromiter(column("start_ns"), np.int64, n),
+            values={k: np.fromiter(column(k), np.float64, n) for k in ("open", "high", "low", "close", "volume")},
+            timeframe=np.array(column("timeframe"), dtype=object),
+            source=np.array(column("source"), dtype=object),
         )
 
     def __len__(self) -> int:
@@ -291,6 +275,8 @@ class BarColumns:
             return CheckedBars(bar_rows(slow.good), slow.rejects, slow.duplicates)
         k = fast.keep
         good = BarRows(part.ticker[k], part.start_ns[k] // 1000, fast.ticks, fast.volume, np.zeros(len(k), dtype=bool))
+        if not len(fast.conflicts):
+            return CheckedBars(good, _NO_REJECTS, fast.duplicates)
         rejects = pd.DataFrame({"row_number": idx[fast.conflicts].astype(np.int64), "raw": "",
                                 "reason": CONFLICT_REASON, "kind": CONFLICT_KIND})
         return CheckedBars(good, rejects, fast.duplicates)
@@ -304,6 +290,10 @@ class CheckedBars:
     rejects: pd.DataFrame
     """row_number (the bar's row in the batch), raw, reason, kind."""
     duplicates: int
+
+
+_NO_REJECTS = pd.DataFrame({"row_number": np.empty(0, np.int64), "raw": np.empty(0, object),
+                            "reason": np.empty(0, object), "kind": np.empty(0, object)})
 
 
 def _all_equal(values: npt.NDArray[np.object_]) -> bool:
@@ -344,11 +334,36 @@ def _late_bars(tickers: npt.NDArray[np.object_], start_ns: npt.NDArray[np.int64]
     return late
 
 
-def _with_payloads(rejects: pd.DataFrame, payloads: list[bytes]) -> pd.DataFrame:
+def _split(batch: list[Delivery]) -> tuple[list[BarMessage], list[Delivery], list[tuple[str, str]]]:
+    """The batch's bars (of a known timeframe), the deliveries carrying them, and (raw, reason) of the rest."""
+    msgs = [d.message for d in batch]
+    if {type(m) for m in msgs} == {BarMessage} and {m.timeframe for m in msgs} <= _TIMEFRAMES.keys():  # type: ignore[union-attr]
+        return msgs, batch, []  # type: ignore[return-value]  # the usual batch: bars only
+    bars: list[BarMessage] = []
+    carriers: list[Delivery] = []
+    bad: list[tuple[str, str]] = []
+    for d in batch:
+        m = d.message
+        if isinstance(m, BarMessage) and m.timeframe in _TIMEFRAMES:
+            bars.append(m)
+            carriers.append(d)
+        elif isinstance(m, BarMessage):
+            bad.append((d.raw.decode("utf-8", "replace"),
+                        f"timeframe {m.timeframe!r} is not one of {', '.join(TIMEFRAMES)}"))
+        elif isinstance(m, MalformedFrame):
+            bad.append((m.raw, f"{m.source}: {m.reason}"))
+        elif m is None:
+            bad.append((d.raw.decode("utf-8", "replace"), f"undecodable bus message: {d.error}"))
+        else:
+            bad.append((d.raw.decode("utf-8", "replace"), f"unexpected {type(m).__name__} on market_data"))
+    return bars, carriers, bad
+
+
+def _with_payloads(rejects: pd.DataFrame, carriers: list[Delivery]) -> pd.DataFrame:
     """Replace each rejected row's raw text by the exact bus frame it came from (found by ``raw_row``)."""
     if rejects.empty:
         return rejects
-    raw = [payloads[int(k)].decode("utf-8", "replace") for k in rejects["row_number"]]
+    raw = [carriers[int(k)].raw.decode("utf-8", "replace") for k in rejects["row_number"]]
     return rejects.assign(raw=raw, row_number=None)
 
 

@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 import numpy as np
@@ -62,17 +63,18 @@ def copy_buffer(rows: BarRows, timeframe: str, source: str) -> bytearray:
     ValueError
         If a price is beyond ``NUMERIC(18, 4)`` (validation rejects those first) or a ticker is not ASCII.
     """
-    tickers = np.asarray(rows.ticker.astype(str), dtype=np.bytes_)  # ASCII, as validated (else UnicodeError)
+    tickers = np.asarray(rows.ticker, dtype=np.bytes_)  # ASCII, as validated (else UnicodeEncodeError)
     lengths = np.char.str_len(tickers)
     out = bytearray(COPY_SIGNATURE)
     for length in np.unique(lengths).tolist():
         idx = np.flatnonzero(lengths == length)
         idx = idx[np.lexsort((rows.ts_us[idx], tickers[idx]))]  # one ticker's bars together: index-friendly
-        out += _records(rows, idx, tickers, int(length), timeframe.encode(), source.encode()).tobytes()
+        out += _records(rows, idx, tickers, int(length), timeframe.encode(), source.encode()).view(np.uint8).data
     out += COPY_TRAILER
     return out
 
 
+@lru_cache(maxsize=256)
 def _record_dtype(ticker_len: int, tf_len: int, src_len: int) -> np.dtype[np.void]:
     fields: list[tuple[str, str]] = [("nfields", ">i2"), ("ticker_n", ">i4"), ("ticker", f"S{ticker_len}"),
                                      ("tf_n", ">i4"), ("tf", f"S{tf_len}"), ("ts_n", ">i4"), ("ts", ">i8")]
@@ -86,26 +88,39 @@ def _record_dtype(ticker_len: int, tf_len: int, src_len: int) -> np.dtype[np.voi
     return np.dtype(fields)
 
 
+@lru_cache(maxsize=256)
+def _template(ticker_len: int, timeframe: bytes, source: bytes) -> npt.NDArray[np.void]:
+    """One record with every constant part (field count, lengths, numeric headers, timeframe, source) set."""
+    dtype = _record_dtype(ticker_len, len(timeframe), len(source))
+    rec = np.zeros(1, dtype=dtype)
+    rec["nfields"] = len(COPY_COLUMNS)
+    rec["ticker_n"] = dtype["ticker"].itemsize
+    rec["tf_n"], rec["tf"], rec["ts_n"] = len(timeframe), timeframe, 8
+    for name in _PRICES:
+        rec[f"{name}_n"], rec[f"{name}_head"], rec[f"{name}_weight"], rec[f"{name}_dscale"] = 16, 4, 2, 4
+    rec["volume_n"], rec["price_only_n"], rec["source_n"] = 8, 1, len(source)
+    if source:
+        rec["source"] = source
+    rec.flags.writeable = False  # shared by every batch of this shape
+    return rec
+
+
 def _records(rows: BarRows, idx: npt.NDArray[np.intp], tickers: npt.NDArray[np.bytes_], ticker_len: int,
              timeframe: bytes, source: bytes) -> npt.NDArray[np.void]:
-    rec = np.zeros(len(idx), dtype=_record_dtype(ticker_len, len(timeframe), len(source)))
-    rec["nfields"] = len(COPY_COLUMNS)
-    rec["ticker_n"], rec["ticker"] = ticker_len, tickers[idx]
-    rec["tf_n"], rec["tf"] = len(timeframe), timeframe
-    rec["ts_n"], rec["ts"] = 8, rows.ts_us[idx] - PG_EPOCH_US
+    rec = np.repeat(_template(ticker_len, timeframe, source), len(idx))
+    rec["ticker"] = tickers[idx]
+    rec["ts"] = rows.ts_us[idx] - PG_EPOCH_US
     for name in _PRICES:
         ticks = rows.prices[name][idx]
         mag = np.abs(ticks)
         if len(mag) and int(mag.max()) >= _MAX_TICKS:
             raise ValueError(f"{name} {int(mag.max())} ticks is beyond NUMERIC(18, 4)")
-        rec[f"{name}_n"], rec[f"{name}_head"], rec[f"{name}_weight"], rec[f"{name}_dscale"] = 16, 4, 2, 4
-        rec[f"{name}_sign"] = np.where(ticks < 0, _NUMERIC_NEG, 0)
+        if (ticks < 0).any():
+            rec[f"{name}_sign"] = np.where(ticks < 0, _NUMERIC_NEG, 0)
         whole = mag // _NBASE
-        rec[f"{name}_digits"] = np.stack([whole // _NBASE**2, (whole // _NBASE) % _NBASE, whole % _NBASE,
-                                          mag % _NBASE], axis=1)
-    rec["volume_n"], rec["volume"] = 8, rows.volume[idx]
-    rec["price_only_n"], rec["price_only"] = 1, rows.price_only[idx]
-    rec["source_n"] = len(source)
-    if source:
-        rec["source"] = source
+        digits = rec[f"{name}_digits"]
+        digits[:, 0], digits[:, 1] = whole // _NBASE**2, (whole // _NBASE) % _NBASE
+        digits[:, 2], digits[:, 3] = whole % _NBASE, mag % _NBASE
+    rec["volume"] = rows.volume[idx]
+    rec["price_only"] = rows.price_only[idx]
     return rec
