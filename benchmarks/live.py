@@ -283,7 +283,7 @@ def stages(db_url: str, batches: list[list[Message]], batch: int, profile: bool)
     decoded = []
     for k, chunk in enumerate(chunks):
         t = clocks()
-        decoded.append(make_deliveries("market_data", [f"{k}-{j}" for j in range(len(chunk))], chunk))
+        decoded.append(make_deliveries("market_data", [f"{k}-{j}" for j in range(len(chunk))], chunk)[0])
         add("decode", t)
     for part in decoded:
         t = clocks()

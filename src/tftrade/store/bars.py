@@ -147,12 +147,15 @@ def _key_range_is_free(conn: Connection, part: pd.DataFrame | BarRows, timeframe
 def _free_range_params(part: pd.DataFrame | BarRows, timeframe: str) -> dict[str, object]:
     rows = bar_rows(part) if isinstance(part, pd.DataFrame) else part
     tickers, lo_us, hi_us = _ticker_ranges(rows)
-    return {"tickers": tickers, "los": lo_us.tolist(), "his": hi_us.tolist(), "tf": timeframe}
+    return {"tickers": _TEXT_SEP.join(tickers), "los": ",".join(map(str, lo_us.tolist())),
+            "his": ",".join(map(str, hi_us.tolist())), "tf": timeframe}
 
 
+_TEXT_SEP = "\x1f"  # the unit separator: never in a ticker; three texts bind faster than three lists
 _EPOCH_US = "(TIMESTAMPTZ 'epoch' + {} * INTERVAL '1 microsecond')"  # exact below 2**53 µs (year 2255)
 _FREE_RANGE_SQL = (
-    "SELECT 1 FROM unnest(CAST(:tickers AS text[]), CAST(:los AS bigint[]), CAST(:his AS bigint[])) "
+    "SELECT 1 FROM unnest(string_to_array(:tickers, E'\\x1f'), CAST(string_to_array(:los, ',') AS bigint[]), "
+    "CAST(string_to_array(:his, ',') AS bigint[])) "
     f"AS r(ticker, lo, hi) CROSS JOIN LATERAL (SELECT 1 FROM {bars.name} b WHERE b.ticker = r.ticker "
     f"AND b.timeframe = :tf AND b.window_start BETWEEN {_EPOCH_US.format('r.lo')} AND {_EPOCH_US.format('r.hi')} "
     "LIMIT 1) AS hit LIMIT 1"

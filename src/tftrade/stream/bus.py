@@ -52,12 +52,16 @@ def make_delivery(topic: Topic, msg_id: str, raw: bytes, *, redelivered: bool = 
 
 
 def make_deliveries(topic: Topic, ids: Sequence[str], raws: Sequence[bytes], *,
-                    redelivered: bool = False) -> list[Delivery]:
-    """:func:`make_delivery` of each (id, payload), decoding them all in one call when they all decode."""
+                    redelivered: bool = False) -> tuple[list[Delivery], int]:
+    """:func:`make_delivery` of each (id, payload), decoding them all in one call when they all decode.
+
+    Returns the deliveries and how many of them did not decode.
+    """
     msgs = decode_many(list(raws))
     if msgs is None:
-        return [make_delivery(topic, i, r, redelivered=redelivered) for i, r in zip(ids, raws, strict=True)]
-    return [Delivery(topic, i, r, m, None, redelivered) for i, r, m in zip(ids, raws, msgs, strict=True)]
+        out = [make_delivery(topic, i, r, redelivered=redelivered) for i, r in zip(ids, raws, strict=True)]
+        return out, sum(d.error is not None for d in out)
+    return [Delivery(topic, i, r, m, None, redelivered) for i, r, m in zip(ids, raws, msgs, strict=True)], 0
 
 
 class Bus(Protocol):

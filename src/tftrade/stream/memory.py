@@ -154,9 +154,9 @@ class InMemoryBus:
         mark = _Pending(consumer, now)  # immutable in use: one record for the whole batch
         for s in seqs:
             g.pending[s] = mark
-        out = make_deliveries(topic, [_id(s) for s in seqs], [log.entries[s - log.base] for s in seqs],
-                              redelivered=redelivered)
-        self._counts["decode_errors"] += sum(d.error is not None for d in out)
+        out, bad = make_deliveries(topic, [_id(s) for s in seqs], [log.entries[s - log.base] for s in seqs],
+                                   redelivered=redelivered)
+        self._counts["decode_errors"] += bad
         self._counts["redelivered" if redelivered else "delivered"] += len(out)
         return out
 

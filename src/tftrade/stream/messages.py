@@ -21,6 +21,7 @@ tftrade.stream.errors.MessageError: bar: schema version 9 is not supported (this
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Final
 
 import msgspec
@@ -156,6 +157,7 @@ Message = BarMessage | CommentMessage | PredictionMessage | OrderMessage | FillM
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder(Message)
 _MANY_DECODER: Final = msgspec.json.Decoder(list[Message])
+_VERSION: Final = attrgetter("v")
 
 
 def encode(message: Message) -> bytes:
@@ -212,7 +214,7 @@ def decode_many(raws: list[bytes]) -> list[Message] | None:
         msgs: list[Message] = _MANY_DECODER.decode(b"[" + b",".join(raws) + b"]")
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
-    if len(msgs) != len(raws) or any(m.v != SCHEMA_VERSION for m in msgs):
+    if len(msgs) != len(raws) or set(map(_VERSION, msgs)) != {SCHEMA_VERSION}:
         return None  # a payload that was not one JSON value, or a version this build does not read
     return msgs
 

@@ -189,6 +189,7 @@ class RedisStreamsBus:
 
     def _deliveries(self, topic: Topic, reply: Any, *, redelivered: bool) -> list[Delivery]:
         out: list[Delivery] = []
+        bad = 0
         pairs = reply.items() if isinstance(reply, dict) else (reply or [])
         for _stream, entries in pairs:
             for msg_id, fields in entries:
@@ -198,14 +199,17 @@ class RedisStreamsBus:
                 raw = values.get(_FIELD)
                 if packed is not None:
                     parts = packed.split(b"\n")
-                    out += make_deliveries(topic, [f"{eid}/{k}" for k in range(len(parts))], parts,
-                                           redelivered=redelivered)
+                    got, errors = make_deliveries(topic, [f"{eid}/{k}" for k in range(len(parts))], parts,
+                                                  redelivered=redelivered)
+                    out += got
+                    bad += errors
                 elif raw is None:
                     out.append(Delivery(topic, eid, b"", None, "entry has no payload field 'd' (deleted?)",
                                         redelivered))
+                    bad += 1
                 else:
                     out.append(make_delivery(topic, eid, raw, redelivered=redelivered))
-        bad = sum(d.error is not None for d in out)
+                    bad += out[-1].error is not None
         with self._lock:
             self._counts["redelivered" if redelivered else "delivered"] += len(out)
             self._counts["decode_errors"] += bad
@@ -216,7 +220,7 @@ class RedisStreamsBus:
         if not ids:
             return 0
         key = self.stream(topic)
-        entry_ids = list(dict.fromkeys(i.split("/", 1)[0] for i in ids))
+        entry_ids = list(dict.fromkeys(i.partition("/")[0] for i in ids))
         n = int(self._call("XACK", lambda: self._r.xack(key, group, *entry_ids)))
         self._count("acked", n)
         return n
