@@ -29,6 +29,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 COPY_SIGNATURE: Final = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 COPY_TRAILER: Final = b"\xff\xff"
@@ -53,6 +54,13 @@ class BarRows:
 
     def __len__(self) -> int:
         return len(self.ticker)
+
+    def by_ticker_then_time(self) -> BarRows:
+        """The rows ordered by ticker then time: one ticker's bars land together in the key index."""
+        codes, _ = pd.factorize(self.ticker, sort=True)
+        order = np.lexsort((self.ts_us, codes))
+        return BarRows(self.ticker[order], self.ts_us[order], {k: v[order] for k, v in self.prices.items()},
+                       self.volume[order], self.price_only[order])
 
 
 def copy_buffer(rows: BarRows, timeframe: str, source: str) -> bytearray:
