@@ -64,7 +64,7 @@ def insert_bars(
     inserted = 0
     for start in range(0, len(frame), batch_rows):
         part = frame.iloc[start : start + batch_rows]
-        inserted += insert_bar_rows(conn, bar_rows(part), timeframe, source)
+        inserted += insert_bar_rows(conn, bar_rows(part), timeframe, source, probe=True)
         if on_batch is not None:
             on_batch(len(part))
     return inserted
@@ -81,18 +81,21 @@ def bar_rows(frame: pd.DataFrame) -> BarRows:
     )
 
 
-def insert_bar_rows(conn: Connection, rows: BarRows, timeframe: str, source: str) -> int:
+def insert_bar_rows(conn: Connection, rows: BarRows, timeframe: str, source: str, *, probe: bool = False) -> int:
     """Insert validated bars given as columns (the stream's path: no frame); skip keys already stored.
 
-    PostgreSQL: binary ``COPY`` straight into the table when none of the keys can exist yet,
-    else binary ``COPY`` into a staging table and one ``INSERT … ON CONFLICT DO NOTHING``.
+    PostgreSQL: binary ``COPY`` straight into the table (in a savepoint), and when a key is already
+    stored — the ``COPY`` stops at the first one — binary ``COPY`` into a staging table and one
+    ``INSERT … ON CONFLICT DO NOTHING``. With ``probe`` (file imports: large batches that often
+    overlap what is stored), one index probe per ticker first decides whether to try the direct
+    ``COPY`` at all; a stream batch rarely holds a stored key, and the probe would cost ~6 % of its CPU.
     SQLite: ``INSERT OR IGNORE`` through ``executemany``, rows by ticker then time. Returns the number of
     rows inserted.
     """
     if len(rows) == 0:
         return 0
     if conn.dialect.name == "postgresql":
-        return _copy_batch(conn, rows, timeframe, source)
+        return _copy_batch(conn, rows, timeframe, source, probe)
     return _sqlite_batch(conn, rows.by_ticker_then_time(), timeframe, source)  # B-tree friendly: ~40 % less CPU
 
 
@@ -120,15 +123,15 @@ def _now_us() -> int:
     return to_epoch_us(datetime.now(UTC))
 
 
-def _copy_batch(conn: Connection, rows: BarRows, timeframe: str, source: str) -> int:
-    """COPY straight into the table when none of the batch's keys can exist yet, else via staging."""
+def _copy_batch(conn: Connection, rows: BarRows, timeframe: str, source: str, probe: bool) -> int:
+    """COPY straight into the table (unless the probe finds a stored key in the batch's range), else via staging."""
     buffer = copy_buffer(rows, timeframe, source)
-    if _key_range_is_free(conn, rows, timeframe):
+    if not probe or _key_range_is_free(conn, rows, timeframe):
         try:
             with conn.begin_nested():  # a concurrent writer's row makes COPY fail: retry via staging
                 _copy(conn, bars.name, buffer)
                 return len(rows)
-        except (IntegrityError, UniqueViolation):
+        except (IntegrityError, UniqueViolation):  # a stored key: the savepoint undid the partial COPY
             pass
     return _copy_staged(conn, buffer, timeframe)
 
