@@ -1,28 +1,32 @@
 """Bus throughput: bars/s through InMemoryBus and RedisStreamsBus. Prints figures; asserts nothing.
 
-    .venv/bin/python benchmarks/live.py [--tickers 500] [--minutes 200] [--buses memory,redis]
+    .venv/bin/python benchmarks/live.py [--tickers 500] [--minutes 200] [--buses memory,redis,redis-packed]
                                         [--consumers 2] [--store postgresql|sqlite] [--batch 5000]
+                                        [--no-stages] [--cprofile]
 
 For each bus, three figures over ``tickers x minutes`` minute bars (all inside XNYS sessions):
 
 1. **publish**: bars/s one producer appends (``publish_many``, one call per minute of all tickers);
 2. **bus round trip**: publish → consumer-group read → decode → ack, nothing stored;
-3. **pipeline**: publish → read → decode → ``validate_bars`` → ``insert_bars`` (+ quarantine) → ack,
-   by the real :class:`~tftrade.live.ingest_worker.IngestWorker`, wall time from the first publish
-   until every bar is stored, with the producer running at the same time.
+3. **pipeline**: publish → read → decode → validation → store (+ quarantine) → ack, by the real
+   :class:`~tftrade.live.ingest_worker.IngestWorker`, wall time from the first publish until every
+   bar is stored (the consumers report their counters), with the producer running at the same time;
+   below it the run's **CPU per bar** by part: publisher, consumers, the PostgreSQL backends of the
+   run (by ``application_name``, from ``/proc``: same host only) and Redis (``INFO cpu``, every
+   client), and what the machine's idle cores would carry at that cost.
 
-Then (``--no-worker-alone`` to skip) **worker alone**: one worker's ``handle`` on already decoded
-batches of ``--batch`` bars, no bus and no producer, and the conversion + validation part of it alone
-(the difference is the store write) — where the pipeline's time goes.
+Then (``--no-stages`` to skip) **stages**: one consumer's steps on ``--batch``-bar chunks without a
+bus or producer — decode, validate, store, and the worker's whole ``handle`` — in wall bars/s and
+CPU µs per bar of the consumer; ``--cprofile`` prints the top functions of ``handle``.
 
 ``redis-packed`` is Redis with ``pack=--pack`` messages per stream entry (one ``XADD`` and one entry
 to read and ack per ``pack`` messages). Redis runs its ``--consumers`` consumers as separate
 processes (one consumer group, each its own connection and database engine), as ``tftrade worker
 ingest`` would scale out; the in-memory bus is in-process, so its consumers are threads sharing one
-interpreter.
-The store is PostgreSQL
-(a fresh schema, COPY) or a SQLite file. The target is ≥ 100,000 bars/s through Redis Streams
-with two consumers. On a shared 2-core machine every figure moves with the neighbours' load.
+interpreter with the publisher (its CPU line counts the whole process as consumers).
+The store is PostgreSQL (a fresh schema, binary COPY) or a SQLite file. The target is ≥ 100,000
+bars/s through Redis Streams with two consumers. On a shared 2-core machine every wall figure moves
+with the neighbours' load; the CPU figures much less.
 """
 
 from __future__ import annotations
