@@ -48,6 +48,8 @@ from tftrade.stream.consumer import ConsumerStats, WorkerSettings, run_consumer
 from tftrade.stream.messages import BarMessage, MalformedFrame
 
 log = logging.getLogger(__name__)
+_MESSAGE = attrgetter("message")
+_TIMEFRAME = attrgetter("timeframe")
 _SOURCE = "bus:market_data"
 _TIMEFRAMES: dict[str, Timeframe] = {
     **{tf: tf for tf in TIMEFRAMES}, "1m": "1min", "minute": "1min", "5m": "5min", "15m": "15min", "30m": "30min",
@@ -306,7 +308,8 @@ _NO_REJECTS = pd.DataFrame({"row_number": np.empty(0, np.int64), "raw": np.empty
 
 
 def _all_equal(values: npt.NDArray[np.object_]) -> bool:
-    return bool((values == values[0]).all())
+    items = values.tolist()
+    return bool(items.count(items[0]) == len(items))  # list.count: C loop, identity first (one interned text)
 
 
 def _ny_dates(ns: npt.NDArray[np.int64]) -> tuple[date, date]:
@@ -345,9 +348,9 @@ def _late_bars(tickers: npt.NDArray[np.object_], start_ns: npt.NDArray[np.int64]
 
 def _split(batch: list[Delivery]) -> tuple[list[BarMessage], list[Delivery], list[tuple[str, str]]]:
     """The batch's bars (of a known timeframe), the deliveries carrying them, and (raw, reason) of the rest."""
-    msgs = [d.message for d in batch]
-    if {type(m) for m in msgs} == {BarMessage} and {m.timeframe for m in msgs} <= _TIMEFRAMES.keys():  # type: ignore[union-attr]
-        return msgs, batch, []  # type: ignore[return-value]  # the usual batch: bars only
+    msgs = list(map(_MESSAGE, batch))
+    if set(map(type, msgs)) == {BarMessage} and set(map(_TIMEFRAME, msgs)) <= _TIMEFRAMES.keys():
+        return msgs, batch, []  # the usual batch: bars only
     bars: list[BarMessage] = []
     carriers: list[Delivery] = []
     bad: list[tuple[str, str]] = []
