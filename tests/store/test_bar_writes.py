@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from tftrade.store import bars as bars_repo
-from tftrade.store.bars import insert_bars
+from tftrade.store.bar_copy import BarRows, copy_buffer
+from tftrade.store.bars import insert_bar_rows, insert_bars
 from tftrade.store.schema import bars
 
 T0 = pd.Timestamp("2024-03-08 15:00", tz="UTC")  # the Friday before the US switch to summer time
@@ -111,8 +112,27 @@ def test_copy_paths_store_exact_prices_volumes_and_times(pg_engine: Engine, path
     assert [r.price_only for r in rows] == part["price_only"].tolist() and {r.source for r in rows} == {"src"}
 
 
-def test_utc_text_formats_each_time_exactly() -> None:
-    us = np.array([-1, 0, 1_709_910_000_000_001, 1_709_910_000_000_001, 4_102_444_740_000_000], dtype=np.int64)
-    got = bars_repo._utc_text(us).to_pylist()
-    assert got == [pd.Timestamp(int(x), unit="us", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ") for x in us]
-    assert got[0] == "1969-12-31T23:59:59.999999Z"
+def test_insert_bar_rows_stores_exact_values_with_an_empty_source(any_engine: Engine) -> None:
+    ticks = np.array([1, 99_999_999_999_999, 10_000], dtype=np.int64)
+    rows = BarRows(np.array(["A", "BRK.B", "^VIX"], dtype=object),
+                   np.array([-1, 0, 1_709_910_000_000_001], dtype=np.int64),
+                   {c: ticks for c in ("open", "high", "low", "close")}, np.array([0, 2**63 - 1, 7]),
+                   np.array([True, False, True]))
+    with any_engine.begin() as conn:
+        assert insert_bar_rows(conn, rows, "1min", "") == 3
+        assert insert_bar_rows(conn, rows, "1min", "") == 0
+    with any_engine.connect() as conn:
+        got = conn.execute(select(bars.c.ticker, bars.c.window_start, bars.c.low, bars.c.volume, bars.c.price_only,
+                                  bars.c.source).order_by(bars.c.window_start)).all()
+    assert [(r.ticker, pd.Timestamp(r.window_start).value // 1000, r.low, r.volume, r.price_only, r.source)
+            for r in got] == [("A", -1, Decimal("0.0001"), 0, True, ""),
+                              ("BRK.B", 0, Decimal("9999999999.9999"), 2**63 - 1, False, ""),
+                              ("^VIX", 1_709_910_000_000_001, Decimal("1.0000"), 7, True, "")]
+
+
+def test_copy_buffer_refuses_a_price_beyond_numeric_18_4() -> None:
+    rows = BarRows(np.array(["A"], dtype=object), np.array([0], dtype=np.int64),
+                   {c: np.array([10**16], dtype=np.int64) for c in ("open", "high", "low", "close")},
+                   np.array([1]), np.array([False]))
+    with pytest.raises(ValueError, match="beyond NUMERIC"):
+        copy_buffer(rows, "1min", "x")

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tftrade.core.orders import InvalidOrderError, Order
 from tftrade.core.prediction import Prediction
 from tftrade.core.types import Bar
+from tftrade.stream.bus import make_deliveries, make_delivery
 from tftrade.stream.convert import (
     bar_message,
     order_message,
@@ -62,3 +63,13 @@ def test_every_kind_is_tagged_and_keyed() -> None:
     comment = CommentMessage("c1", "hi", 1.0)
     assert encode(bar).startswith(b'{"type":"bar"') and bar.key == "MSFT"
     assert encode(comment).startswith(b'{"type":"comment"') and comment.key == "c1"
+
+
+def test_a_batch_decodes_as_each_payload_would_alone() -> None:
+    good = encode(BarMessage("AAPL", 1, 1.0, 1.0, 1.0, 1.0, 0.0))
+    newer = good.replace(b'"v":1', b'"v":2')
+    for raws in ([good, good], [good, b"{", good], [good, newer], [good, b"1,2"], [b'{"type":"fill"}', good], []):
+        ids = [f"1-{k}" for k in range(len(raws))]
+        one_by_one = [make_delivery("market_data", i, r) for i, r in zip(ids, raws, strict=True)]
+        assert make_deliveries("market_data", ids, raws) == (one_by_one, sum(d.error is not None
+                                                                             for d in one_by_one))

@@ -18,6 +18,7 @@ failed check's name, for counting).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -43,6 +44,7 @@ _NS_MIN = 60_000_000_000
 _PRE_MARKET_NS = 330 * _NS_MIN  # 04:00 is 5.5 h before the 09:30 open
 _AFTER_HOURS_NS = 240 * _NS_MIN  # 20:00 is 4 h after the 16:00 close
 TICKER_PATTERN = r"\^?[A-Z0-9][A-Z0-9.\-/=_:]{0,15}"
+_TICKER_RE = re.compile(TICKER_PATTERN)
 OUTSIDE_SESSION = "outside trading hours"
 _MISSING_MARKS = frozenset({".", "-", "--", "na", "n/a", "#n/a", "nan", "null", "none", "nil"})
 
@@ -87,6 +89,110 @@ def validate_bars(frame: pd.DataFrame, timeframe: BarTimeframe | str, session: S
         rejects=_rejects(frame.loc[rejected], reasons[rejected], kinds[rejected]),
         duplicates=int(dup_exact.sum()),
     )
+
+
+CONFLICT_REASON = "conflicts with an earlier row for the same ticker and time"
+CONFLICT_KIND = "conflicting repeat in the file"
+
+
+@dataclass(frozen=True)
+class ColumnCheck:
+    """The outcome of :func:`check_bar_columns` on a batch whose every row passed the field checks.
+
+    ``keep`` are the positions of the bars to store, in input order, with their prices in
+    1/10,000 ticks and whole volumes; ``conflicts`` the positions rejected (with
+    :data:`CONFLICT_REASON`) for repeating an earlier row's (ticker, time) with other values;
+    ``duplicates`` how many rows repeated an earlier row exactly.
+    """
+
+    keep: npt.NDArray[np.intp]
+    ticks: dict[str, npt.NDArray[np.int64]]
+    volume: npt.NDArray[np.int64]
+    conflicts: npt.NDArray[np.intp]
+    duplicates: int
+
+
+def check_bar_columns(ticker: npt.NDArray[np.object_], start_ns: npt.NDArray[np.int64],
+                      values: dict[str, npt.NDArray[np.float64]], timeframe: BarTimeframe | str,
+                      session: Session = "regular") -> ColumnCheck | None:
+    """:func:`validate_bars` on columns (a stream batch), with NumPy only, when no row fails a field check.
+
+    The same checks and the same split into kept, duplicate and conflicting rows as
+    :func:`validate_bars` on the frame of these columns; ``None`` when any row fails a field
+    check (then call :func:`validate_bars` for the reasons — texts are its job).
+
+    Examples
+    --------
+    >>> ns = np.array([pd.Timestamp("2024-01-02 15:00", tz="UTC").value] * 2)
+    >>> v = {"open": np.array([10.0, 10.0]), "high": np.array([11.0, 11.0]), "low": np.array([9.0, 9.0]),
+    ...      "close": np.array([10.5, 10.5]), "volume": np.array([5.0, 5.0])}
+    >>> c = check_bar_columns(np.array(["X", "X"], object), ns, v, "1min")
+    >>> c.keep.tolist(), c.ticks["close"].tolist(), c.duplicates
+    ([0], [105000], 1)
+    >>> check_bar_columns(np.array(["X"], object), ns[:1], {k: a[:1] * -1 for k, a in v.items()}, "1min") is None
+    True
+    """
+    if not _fields_pass(ticker, start_ns, values, timeframe, session):
+        return None
+    ticks = {n: np.rint(values[n] * _TICK).astype(np.int64) for n in PRICE_FIELDS}
+    volume = values["volume"].astype(np.int64)
+    everything = np.arange(len(ticker))
+    if not _repeated_keys(ticker, start_ns):
+        return ColumnCheck(everything, ticks, volume, everything[:0], 0)
+    frame = pd.DataFrame({"ticker": ticker, "window_start": start_ns, **values})
+    exact, conflict = _in_file_duplicates(frame, pd.Series(True, index=frame.index))
+    keep = np.flatnonzero(~(exact | conflict).to_numpy())
+    return ColumnCheck(keep, {n: t[keep] for n, t in ticks.items()}, volume[keep],
+                       np.flatnonzero(conflict.to_numpy()), int(exact.sum()))
+
+
+def _fields_pass(ticker: npt.NDArray[np.object_], start_ns: npt.NDArray[np.int64],
+                 values: dict[str, npt.NDArray[np.float64]], timeframe: str, session: Session) -> bool:
+    """Whether every row passes every field check of :func:`_field_reasons` (same order of cheapness)."""
+    if len(ticker) == 0:
+        return True
+    if not all(_is_ticker(t) for t in set(ticker.tolist())):
+        return False
+    if (start_ns == np.iinfo(np.int64).min).any():  # NaT
+        return False
+    if is_intraday(timeframe):
+        step = min(MINUTES[timeframe], 30) * _NS_MIN  # type: ignore[index]
+        if (start_ns % _NS_MIN != 0).any() or (start_ns % step != 0).any():
+            return False
+    with np.errstate(all="ignore"):
+        for name in PRICE_FIELDS:
+            v = values[name]
+            if not (v > 0).all() or not (v * _TICK < _MAX_TICKS).all():  # also False for NaN
+                return False
+            if (np.abs(np.rint(v * _TICK) / _TICK - v) > _ROUNDING_TOLERANCE * v).any():
+                return False
+        o, h, low, c = (np.rint(values[n] * _TICK) for n in PRICE_FIELDS)
+        if (h < np.maximum(o, c)).any() or (low > np.minimum(o, c)).any():
+            return False
+        vol = values["volume"]
+        if not ((vol >= 0) & (vol == np.floor(vol)) & (vol < _INT64_LIMIT)).all():
+            return False
+    return not _outside_session_ns(start_ns, timeframe, session).any()
+
+
+def _repeated_keys(ticker: npt.NDArray[np.object_], start_ns: npt.NDArray[np.int64]) -> bool:
+    """Whether two rows share a (ticker, time) — on NumPy arrays (a frame's string column costs more)."""
+    tickers, _ = pd.factorize(ticker, sort=False)
+    times, distinct = pd.factorize(start_ns, sort=False)
+    return bool(pd.Index(tickers.astype(np.int64) * max(len(distinct), 1) + times).has_duplicates)
+
+
+@lru_cache(maxsize=65_536)
+def _is_ticker(value: object) -> bool:
+    return isinstance(value, str) and _TICKER_RE.fullmatch(value) is not None
+
+
+def _outside_session_ns(ns: npt.NDArray[np.int64], timeframe: str, session: Session) -> npt.NDArray[np.bool_]:
+    first, last = (pd.Timestamp(int(x), tz="UTC").tz_convert("America/New_York").date() for x in (ns.min(), ns.max()))
+    cal = session_calendar(first, last)
+    if not is_intraday(timeframe):
+        return ~np.isin(ns, cal.session_midnights_ns())
+    return ~in_session(cal, ns, session)
 
 
 _Text = Callable[[pd.DataFrame], "pd.Series | str"]

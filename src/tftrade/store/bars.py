@@ -1,10 +1,11 @@
 """The bar repository: bulk writes that skip rows already stored, and reads as arrays.
 
-Writes take validated frames with integer price ticks (1/10,000) and run inside the
-caller's transaction, so a batch is all or nothing. SQLite gets ``INSERT OR IGNORE``
-through ``executemany``; PostgreSQL gets ``COPY`` into a temporary table and one
-``INSERT … ON CONFLICT DO NOTHING`` — or, when none of a batch's keys can exist yet,
-``COPY`` straight into the table from an Arrow-encoded CSV with exact decimals.
+Writes take validated bars with integer price ticks (1/10,000) — a frame, or columns
+(:class:`~tftrade.store.bar_copy.BarRows`, the stream's path) — and run inside the caller's
+transaction, so a batch is all or nothing. SQLite gets ``INSERT OR IGNORE`` through
+``executemany``; PostgreSQL gets a binary ``COPY`` (exact ``NUMERIC`` built with NumPy, see
+:mod:`tftrade.store.bar_copy`) into a temporary table and one ``INSERT … ON CONFLICT DO
+NOTHING`` — or, when none of a batch's keys can exist yet, straight into the table.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 from psycopg.errors import UniqueViolation
 from sqlalchemy import (
     ColumnElement,
@@ -38,11 +37,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from tftrade.core.types import PRICE_SCALE
+from tftrade.store.bar_copy import COPY_COLUMNS, BarRows, copy_buffer
 from tftrade.store.coltypes import TICKS_PER_UNIT, to_epoch_us
 from tftrade.store.schema import bar_corrections, bars
 
 _PRICES = ("open", "high", "low", "close")
-_COLS = ("ticker", "timeframe", "window_start", *_PRICES, "volume", "price_only", "source")
 
 
 def insert_bars(
@@ -61,34 +60,62 @@ def insert_bars(
     int
         The number of rows actually inserted.
     """
-    writer = _copy_batch if conn.dialect.name == "postgresql" else _sqlite_batch
     frame = frame.sort_values(["ticker", "window_start"], kind="stable")  # index-friendly order
     inserted = 0
     for start in range(0, len(frame), batch_rows):
         part = frame.iloc[start : start + batch_rows]
-        inserted += writer(conn, part, timeframe, source)
+        inserted += insert_bar_rows(conn, bar_rows(part), timeframe, source, probe=True)
         if on_batch is not None:
             on_batch(len(part))
     return inserted
 
 
-def _sqlite_batch(conn: Connection, part: pd.DataFrame, timeframe: str, source: str) -> int:
-    n = len(part)
-    rows = zip(
-        part["ticker"].tolist(),
+def bar_rows(frame: pd.DataFrame) -> BarRows:
+    """The columns of a validated frame (integer ticks) as :class:`BarRows`."""
+    return BarRows(
+        ticker=frame["ticker"].to_numpy(dtype=object),
+        ts_us=frame["window_start"].dt.as_unit("us").astype("int64").to_numpy(),
+        prices={c: frame[c].to_numpy(dtype=np.int64) for c in _PRICES},
+        volume=frame["volume"].to_numpy(dtype=np.int64),
+        price_only=frame["price_only"].to_numpy(dtype=bool),
+    )
+
+
+def insert_bar_rows(conn: Connection, rows: BarRows, timeframe: str, source: str, *, probe: bool = False) -> int:
+    """Insert validated bars given as columns (the stream's path: no frame); skip keys already stored.
+
+    PostgreSQL: binary ``COPY`` straight into the table (in a savepoint), and when a key is already
+    stored — the ``COPY`` stops at the first one — binary ``COPY`` into a staging table and one
+    ``INSERT … ON CONFLICT DO NOTHING``. With ``probe`` (file imports: large batches that often
+    overlap what is stored), one index probe per ticker first decides whether to try the direct
+    ``COPY`` at all; a stream batch rarely holds a stored key, and the probe would cost ~6 % of its CPU.
+    SQLite: ``INSERT OR IGNORE`` through ``executemany``, rows by ticker then time. Returns the number of
+    rows inserted.
+    """
+    if len(rows) == 0:
+        return 0
+    if conn.dialect.name == "postgresql":
+        return _copy_batch(conn, rows, timeframe, source, probe)
+    return _sqlite_batch(conn, rows.by_ticker_then_time(), timeframe, source)  # B-tree friendly: ~40 % less CPU
+
+
+def _sqlite_batch(conn: Connection, rows: BarRows, timeframe: str, source: str) -> int:
+    n = len(rows)
+    values = zip(
+        rows.ticker.tolist(),
         [timeframe] * n,
-        part["window_start"].dt.as_unit("us").astype("int64").tolist(),
-        *(part[c].tolist() for c in _PRICES),
-        part["volume"].tolist(),
-        part["price_only"].astype(int).tolist(),
+        rows.ts_us.tolist(),
+        *(rows.prices[c].tolist() for c in _PRICES),
+        rows.volume.tolist(),
+        rows.price_only.astype(int).tolist(),
         [source] * n,
         [_now_us()] * n,
         strict=True,
     )
-    cols = (*_COLS, "created_at")
+    cols = (*COPY_COLUMNS, "created_at")
     sql = f"INSERT OR IGNORE INTO {bars.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.executemany(sql, rows)
+    cursor.executemany(sql, values)
     return int(cursor.rowcount)
 
 
@@ -96,18 +123,20 @@ def _now_us() -> int:
     return to_epoch_us(datetime.now(UTC))
 
 
-def _copy_batch(conn: Connection, part: pd.DataFrame, timeframe: str, source: str) -> int:
-    """COPY straight into the table when none of the batch's keys can exist yet, else via staging."""
-    if _key_range_is_free(conn, part, timeframe):
+def _copy_batch(conn: Connection, rows: BarRows, timeframe: str, source: str, probe: bool) -> int:
+    """COPY straight into the table (unless the probe finds a stored key in the batch's range), else via staging."""
+    buffer = copy_buffer(rows, timeframe, source)
+    if not probe or _key_range_is_free(conn, rows, timeframe):
         try:
             with conn.begin_nested():  # a concurrent writer's row makes COPY fail: retry via staging
-                return _copy_direct(conn, part, timeframe, source)
-        except (IntegrityError, UniqueViolation):
+                _copy(conn, bars.name, buffer)
+                return len(rows)
+        except (IntegrityError, UniqueViolation):  # a stored key: the savepoint undid the partial COPY
             pass
-    return _copy_staged(conn, part, timeframe, source)
+    return _copy_staged(conn, buffer, timeframe)
 
 
-def _key_range_is_free(conn: Connection, part: pd.DataFrame, timeframe: str) -> bool:
+def _key_range_is_free(conn: Connection, part: pd.DataFrame | BarRows, timeframe: str) -> bool:
     """True when no stored bar of any ticker in ``part`` falls inside that ticker's time range in it.
 
     One probe of the unique index (ticker, timeframe, window_start) per ticker: the ``LATERAL … LIMIT 1``
@@ -119,101 +148,56 @@ def _key_range_is_free(conn: Connection, part: pd.DataFrame, timeframe: str) -> 
     return conn.execute(text(_FREE_RANGE_SQL), _free_range_params(part, timeframe)).first() is None
 
 
-def _free_range_params(part: pd.DataFrame, timeframe: str) -> dict[str, object]:
-    tickers, lo_us, hi_us = _ticker_ranges(part)
-    return {"tickers": tickers, "los": lo_us.tolist(), "his": hi_us.tolist(), "tf": timeframe}
+def _free_range_params(part: pd.DataFrame | BarRows, timeframe: str) -> dict[str, object]:
+    rows = bar_rows(part) if isinstance(part, pd.DataFrame) else part
+    tickers, lo_us, hi_us = _ticker_ranges(rows)
+    return {"tickers": _TEXT_SEP.join(tickers), "los": ",".join(map(str, lo_us.tolist())),
+            "his": ",".join(map(str, hi_us.tolist())), "tf": timeframe}
 
 
+_TEXT_SEP = "\x1f"  # the unit separator: never in a ticker; three texts bind faster than three lists
 _EPOCH_US = "(TIMESTAMPTZ 'epoch' + {} * INTERVAL '1 microsecond')"  # exact below 2**53 µs (year 2255)
 _FREE_RANGE_SQL = (
-    "SELECT 1 FROM unnest(CAST(:tickers AS text[]), CAST(:los AS bigint[]), CAST(:his AS bigint[])) "
+    "SELECT 1 FROM unnest(string_to_array(:tickers, E'\\x1f'), CAST(string_to_array(:los, ',') AS bigint[]), "
+    "CAST(string_to_array(:his, ',') AS bigint[])) "
     f"AS r(ticker, lo, hi) CROSS JOIN LATERAL (SELECT 1 FROM {bars.name} b WHERE b.ticker = r.ticker "
     f"AND b.timeframe = :tf AND b.window_start BETWEEN {_EPOCH_US.format('r.lo')} AND {_EPOCH_US.format('r.hi')} "
     "LIMIT 1) AS hit LIMIT 1"
 )
 
 
-def _ticker_ranges(part: pd.DataFrame) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Each ticker of ``part`` with its first and last bar time (epoch µs)."""
-    codes, uniques = pd.factorize(part["ticker"].to_numpy(), sort=False)
-    us = part["window_start"].dt.as_unit("us").astype("int64").to_numpy()
+def _ticker_ranges(rows: BarRows) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each ticker of ``rows`` with its first and last bar time (epoch µs)."""
+    codes, uniques = pd.factorize(rows.ticker, sort=False)
     lo = np.full(len(uniques), np.iinfo(np.int64).max, dtype=np.int64)
     hi = np.full(len(uniques), np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(lo, codes, us)
-    np.maximum.at(hi, codes, us)
+    np.minimum.at(lo, codes, rows.ts_us)
+    np.maximum.at(hi, codes, rows.ts_us)
     return [str(t) for t in uniques], lo, hi
 
 
-def _copy_direct(conn: Connection, part: pd.DataFrame, timeframe: str, source: str) -> int:
-    n = len(part)
-    table = pa.table({
-        "ticker": pa.array(part["ticker"].astype(str), pa.string()),
-        "timeframe": pa.repeat(timeframe, n),
-        "window_start": _utc_text(part["window_start"].dt.as_unit("us").astype("int64").to_numpy()),
-        **{c: _exact_decimals(part[c].to_numpy()) for c in _PRICES},
-        "volume": pa.array(part["volume"].to_numpy(dtype=np.int64)),
-        "price_only": pa.array(part["price_only"].to_numpy(dtype=bool)),
-        "source": pa.repeat(source, n),
-    })
+def _copy(conn: Connection, table: str, buffer: bytearray) -> None:
     raw = conn.connection.driver_connection
-    sql = f"COPY {bars.name} ({', '.join(_COLS)}) FROM STDIN WITH (FORMAT csv)"
+    sql = f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN WITH (FORMAT binary)"
     with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
-        copy.write(_csv(table))
-    return n
+        copy.write(buffer)
 
 
-def _csv(table: pa.Table) -> memoryview:
-    sink = pa.BufferOutputStream()
-    pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False))
-    return memoryview(sink.getvalue())
+_STAGING = "_bars_staging"
 
 
-def _utc_text(us: npt.NDArray[np.int64]) -> pa.Array:
-    """Epoch µs as ISO 8601 UTC text (``2024-01-02T14:30:00.000000Z``), formatting each distinct time once.
-
-    Arrow's CSV writer formats a zoned timestamp column about twenty times slower; a batch holds
-    few distinct minutes (one per minute of all tickers).
-    """
-    codes, uniques = pd.factorize(us, sort=False)
-    text = np.datetime_as_string(np.asarray(uniques, dtype=np.int64).astype("datetime64[us]"), unit="us",
-                                 timezone="UTC")
-    return pa.array(text, pa.string()).take(pa.array(codes, pa.int64()))
-
-
-def _exact_decimals(ticks: npt.NDArray[np.int64]) -> pa.Array:
-    """Integer 1/10,000 ticks as an Arrow decimal128(18, 4) array, exactly (no float on the way)."""
-    words = np.empty((len(ticks), 2), dtype=np.int64)  # little-endian 128-bit two's complement
-    words[:, 0] = ticks
-    words[:, 1] = np.where(ticks < 0, -1, 0)
-    return pa.Array.from_buffers(pa.decimal128(18, PRICE_SCALE), len(ticks), [None, pa.py_buffer(words.tobytes())])
-
-
-def _copy_staged(conn: Connection, part: pd.DataFrame, timeframe: str, source: str) -> int:
-    staging = "_bars_staging"
+def _copy_staged(conn: Connection, buffer: bytearray, timeframe: str) -> int:
     conn.exec_driver_sql(
-        f"CREATE TEMP TABLE IF NOT EXISTS {staging} (ticker text, ts_us bigint, open bigint, high bigint,"
-        " low bigint, close bigint, volume bigint, price_only boolean) ON COMMIT DROP"
+        f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (ticker text, timeframe text, window_start timestamptz,"
+        " open numeric, high numeric, low numeric, close numeric, volume bigint, price_only boolean, source text)"
+        " ON COMMIT DROP"
     )
-    conn.exec_driver_sql(f"TRUNCATE {staging}")
-    table = pa.table({
-        "ticker": pa.array(part["ticker"].astype(str), pa.string()),
-        "ts_us": pa.array(part["window_start"].dt.as_unit("us").astype("int64").to_numpy()),
-        **{c: pa.array(part[c].to_numpy(dtype=np.int64)) for c in _PRICES},
-        "volume": pa.array(part["volume"].to_numpy(dtype=np.int64)),
-        "price_only": pa.array(part["price_only"].to_numpy(dtype=bool)),
-    })
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {staging} FROM STDIN WITH (FORMAT csv)") as copy:  # type: ignore[union-attr]
-        copy.write(_csv(table))
-    prices = ", ".join(f"{c}::numeric / {TICKS_PER_UNIT}" for c in _PRICES)
-    result = conn.execute(
-        text(
-            f"INSERT INTO {bars.name} ({', '.join(_COLS)}) "
-            f"SELECT ticker, :tf, TIMESTAMPTZ 'epoch' + ts_us * INTERVAL '1 microsecond', {prices}, "
-            f"volume, price_only, :src FROM {staging} "
-            "ON CONFLICT (ticker, timeframe, window_start) DO NOTHING"
-        ),
-        {"tf": timeframe, "src": source},
+    conn.exec_driver_sql(f"TRUNCATE {_STAGING}")
+    _copy(conn, _STAGING, buffer)
+    cols = ", ".join(COPY_COLUMNS)
+    result = conn.exec_driver_sql(
+        f"INSERT INTO {bars.name} ({cols}) SELECT {cols} FROM {_STAGING} "
+        "ON CONFLICT (ticker, timeframe, window_start) DO NOTHING"
     )
     return int(result.rowcount)
 

@@ -19,17 +19,21 @@ Semantics every implementation passes (``tests/stream/test_conformance.py``):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from tftrade.stream.errors import MessageError
-from tftrade.stream.messages import Message, decode
+from tftrade.stream.messages import Message, decode, decode_many
 from tftrade.stream.topics import Topic
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One message handed to a consumer: its id (ack it), the decoded message or the decode error, the raw bytes."""
+class Delivery(msgspec.Struct, frozen=True, gc=False):
+    """One message handed to a consumer: its id (ack it), the decoded message or the decode error, the raw bytes.
+
+    A frozen ``msgspec.Struct`` (not a dataclass): a consumer builds one per message, and a
+    frozen dataclass costs more to build than decoding the message does.
+    """
 
     topic: Topic
     id: str
@@ -45,6 +49,19 @@ def make_delivery(topic: Topic, msg_id: str, raw: bytes, *, redelivered: bool = 
         return Delivery(topic, msg_id, raw, decode(raw), None, redelivered)
     except MessageError as e:
         return Delivery(topic, msg_id, raw, None, str(e), redelivered)
+
+
+def make_deliveries(topic: Topic, ids: Sequence[str], raws: Sequence[bytes], *,
+                    redelivered: bool = False) -> tuple[list[Delivery], int]:
+    """:func:`make_delivery` of each (id, payload), decoding them all in one call when they all decode.
+
+    Returns the deliveries and how many of them did not decode.
+    """
+    msgs = decode_many(list(raws))
+    if msgs is None:
+        out = [make_delivery(topic, i, r, redelivered=redelivered) for i, r in zip(ids, raws, strict=True)]
+        return out, sum(d.error is not None for d in out)
+    return [Delivery(topic, i, r, m, None, redelivered) for i, r, m in zip(ids, raws, msgs, strict=True)], 0
 
 
 class Bus(Protocol):

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from tftrade.stream.bus import Bus, Delivery
 from tftrade.stream.errors import BusError
@@ -26,6 +27,8 @@ from tftrade.stream.topics import Topic
 
 log = logging.getLogger(__name__)
 
+_ID = attrgetter("id")
+_REDELIVERED = attrgetter("redelivered")
 Handler = Callable[[list[Delivery]], None]
 """Processes one batch; returns normally only when every delivery is durably handled."""
 DeadLetter = Callable[[Delivery, str], None]
@@ -127,13 +130,13 @@ def run_consumer(bus: Bus, config: ConsumerConfig, handle: Handler, stop: thread
         done = _handle_until_done(batch, config, handle, stop, st, sleep, dead_letter)
         st.batches += 1
         st.messages += len(done)
-        st.redelivered += sum(d.redelivered for d in done)
+        st.redelivered += sum(map(_REDELIVERED, done))
         if len(done) < len(batch):
             subscribed = False  # stopped while failing: the rest stays pending and comes back first
         if not done:
             continue
         try:
-            st.acked += bus.ack(config.topic, config.group, [d.id for d in done])
+            st.acked += bus.ack(config.topic, config.group, list(map(_ID, done)))
         except BusError as e:  # handled but not acked: it comes back and the idempotent write skips it
             st.bus_errors += 1
             st.last_error = str(e)

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tftrade.core.clock import Clock, SystemClock
-from tftrade.stream.bus import Delivery, make_delivery
+from tftrade.stream.bus import Delivery, make_deliveries
 from tftrade.stream.errors import BusError
 from tftrade.stream.messages import Message, encode
 from tftrade.stream.topics import Topic, check_topic
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Pending:
     consumer: str
     delivered_ns: int
@@ -151,13 +151,12 @@ class InMemoryBus:
     def _deliver(self, topic: Topic, log: _Log, g: _Group, consumer: str, seqs: list[int],
                  *, redelivered: bool) -> list[Delivery]:
         now = self._clock.now_ns()
-        out = []
+        mark = _Pending(consumer, now)  # immutable in use: one record for the whole batch
         for s in seqs:
-            g.pending[s] = _Pending(consumer, now)
-            d = make_delivery(topic, _id(s), log.entries[s - log.base], redelivered=redelivered)
-            if d.error is not None:
-                self._counts["decode_errors"] += 1
-            out.append(d)
+            g.pending[s] = mark
+        out, bad = make_deliveries(topic, [_id(s) for s in seqs], [log.entries[s - log.base] for s in seqs],
+                                   redelivered=redelivered)
+        self._counts["decode_errors"] += bad
         self._counts["redelivered" if redelivered else "delivered"] += len(out)
         return out
 

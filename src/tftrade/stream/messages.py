@@ -21,6 +21,7 @@ tftrade.stream.errors.MessageError: bar: schema version 9 is not supported (this
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Final
 
 import msgspec
@@ -155,6 +156,8 @@ Message = BarMessage | CommentMessage | PredictionMessage | OrderMessage | FillM
 
 _ENCODER: Final = msgspec.json.Encoder()
 _DECODER: Final = msgspec.json.Decoder(Message)
+_MANY_DECODER: Final = msgspec.json.Decoder(list[Message])
+_VERSION: Final = attrgetter("v")
 
 
 def encode(message: Message) -> bytes:
@@ -191,6 +194,29 @@ def decode(raw: bytes | str) -> Message:
         raise MessageError(f"{type(msg).__name__}: schema version {msg.v} is not supported "
                            f"(this build reads {SCHEMA_VERSION})")
     return msg
+
+
+def decode_many(raws: list[bytes]) -> list[Message] | None:
+    """Parse many payloads in one call (one JSON array); ``None`` if any of them would not :func:`decode`.
+
+    The fast path of a consumer's batch: the caller decodes one by one when this returns ``None``,
+    so each bad payload gets its own error.
+
+    Examples
+    --------
+    >>> bar = BarMessage("AAPL", 0, 1.0, 1.0, 1.0, 1.0, 0.0)
+    >>> decode_many([encode(bar), encode(bar)]) == [bar, bar], decode_many([encode(bar), b"{"])
+    (True, None)
+    """
+    if not raws:
+        return []
+    try:
+        msgs: list[Message] = _MANY_DECODER.decode(b"[" + b",".join(raws) + b"]")
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if len(msgs) != len(raws) or set(map(_VERSION, msgs)) != {SCHEMA_VERSION}:
+        return None  # a payload that was not one JSON value, or a version this build does not read
+    return msgs
 
 
 def _version_of(raw: bytes | str) -> int | None:

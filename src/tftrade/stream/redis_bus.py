@@ -17,6 +17,7 @@ read yet if consumers fall more than ``maxlen`` behind: size it for the longest 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import Counter
@@ -30,7 +31,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from tftrade.stream.bus import Delivery, make_delivery
+from tftrade.stream.bus import Delivery, make_deliveries, make_delivery
 from tftrade.stream.errors import BusError
 from tftrade.stream.messages import Message, encode
 from tftrade.stream.topics import Topic, check_topic
@@ -40,6 +41,7 @@ T = TypeVar("T")
 _FIELD = b"d"
 _PACKED = b"p"
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
+_ENTRY_ID = re.compile(r"^[^/\n]*", re.MULTILINE)
 
 
 class RedisStreamsBus:
@@ -189,6 +191,7 @@ class RedisStreamsBus:
 
     def _deliveries(self, topic: Topic, reply: Any, *, redelivered: bool) -> list[Delivery]:
         out: list[Delivery] = []
+        bad = 0
         pairs = reply.items() if isinstance(reply, dict) else (reply or [])
         for _stream, entries in pairs:
             for msg_id, fields in entries:
@@ -197,14 +200,18 @@ class RedisStreamsBus:
                 packed = values.get(_PACKED)
                 raw = values.get(_FIELD)
                 if packed is not None:
-                    out.extend(make_delivery(topic, f"{eid}/{k}", part, redelivered=redelivered)
-                               for k, part in enumerate(packed.split(b"\n")))
+                    parts = packed.split(b"\n")
+                    got, errors = make_deliveries(topic, [f"{eid}/{k}" for k in range(len(parts))], parts,
+                                                  redelivered=redelivered)
+                    out += got
+                    bad += errors
                 elif raw is None:
                     out.append(Delivery(topic, eid, b"", None, "entry has no payload field 'd' (deleted?)",
                                         redelivered))
+                    bad += 1
                 else:
                     out.append(make_delivery(topic, eid, raw, redelivered=redelivered))
-        bad = sum(d.error is not None for d in out)
+                    bad += out[-1].error is not None
         with self._lock:
             self._counts["redelivered" if redelivered else "delivered"] += len(out)
             self._counts["decode_errors"] += bad
@@ -215,7 +222,7 @@ class RedisStreamsBus:
         if not ids:
             return 0
         key = self.stream(topic)
-        entry_ids = list(dict.fromkeys(i.split("/", 1)[0] for i in ids))
+        entry_ids = list(dict.fromkeys(_ENTRY_ID.findall("\n".join(ids))))  # "E/k" -> "E", in C
         n = int(self._call("XACK", lambda: self._r.xack(key, group, *entry_ids)))
         self._count("acked", n)
         return n
