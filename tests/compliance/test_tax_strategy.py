@@ -21,7 +21,7 @@ from tftrade.execution.costs import CostModel
 from tftrade.portfolio import OptimizerConfig
 from tftrade.strategy.contract import AccountState, OpenLotView
 from tftrade.strategy.forecast_strategy import ForecastStrategy, StrategyConfig
-from tftrade.strategy.tax_inputs import HarvestConfig, TaxAwareConfig
+from tftrade.strategy.tax_inputs import TaxAwareConfig
 from tftrade.strategy.view import MarketView
 
 

@@ -203,7 +203,8 @@ def build_stack(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, clock: Clo
     cfg = LiveConfig(trading=trading, window=opts.window, flatten_minutes=opts.flatten_minutes)
     recs: list[Recorder] = [control, *([desk_rec] if desk_rec is not None else []), *recorders]
     stack = build_trade_worker(bus, market.tickers, market.sectors, opts.timeframe,
-                               make_strategy(opts.strategy, predictor, strategy_config), kit, clock, config=cfg, gate=gate,
+                               make_strategy(opts.strategy, predictor, strategy_config), kit, clock, config=cfg,
+                               gate=gate,
                                session=XnysSession(opts.flatten_minutes),
                                horizon=predictor.horizon if predictor is not None else None, emit=emit,
                                series=_series(market), recorders=recs, control=control, consumer=consumer,

@@ -56,7 +56,6 @@ or Cholesky factor) are recomputed only when the covariance changes between call
 
 from __future__ import annotations
 
-
 import logging
 import threading
 import warnings

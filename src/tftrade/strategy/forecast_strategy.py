@@ -33,7 +33,7 @@ from tftrade.strategy.estimates import betas, dollar_adv, simple_returns
 from tftrade.strategy.forecasts import ForecastRows
 from tftrade.strategy.sentiment_input import SentimentPanel
 from tftrade.strategy.signals import SignalConfig, Signals, make_signals
-from tftrade.strategy.tax_inputs import Harvester, HarvestConfig, TaxAwareConfig, tax_term
+from tftrade.strategy.tax_inputs import HarvestConfig, Harvester, TaxAwareConfig, tax_term
 from tftrade.strategy.view import MarketView
 
 
