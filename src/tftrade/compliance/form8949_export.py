@@ -53,7 +53,21 @@ def to_dict(form: Form8949) -> dict[str, Any]:
             "schedule_d": [{"line": ln.line, "label": ln.label, "proceeds": ln.totals.proceeds,
                             "basis": ln.totals.basis, "adjustment": ln.totals.adjustment, "gain": ln.totals.gain}
                            for ln in form.schedule_d],
+            "capital_loss": None if form.loss is None else capital_loss_dict(form),
             "notes": list(form.notes)}
+
+
+def capital_loss_dict(form: Form8949) -> dict[str, Any]:
+    """The year's capital-loss limit: carryover in and out by character, the deduction, the worksheet."""
+    loss = form.loss
+    assert loss is not None
+    return {"limit": loss.limit, "carryover_in": {"short_term": loss.carry_in.short_term,
+                                                  "long_term": loss.carry_in.long_term},
+            "net_short_term": loss.net_short, "net_long_term": loss.net_long, "net": loss.total,
+            "deducted": loss.deduction,
+            "carryover_to_next_year": {"short_term": loss.carry_out.short_term,
+                                       "long_term": loss.carry_out.long_term},
+            "carryover_worksheet": loss.worksheet()}
 
 
 def to_txf(form: Form8949, today: date) -> str:
