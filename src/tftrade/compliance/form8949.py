@@ -4,10 +4,11 @@ One row per disposition (the shares of one lot sold by one sale). Part I holds s
 rows, Part II long-term. The box says how the broker reported basis on Form 1099-B:
 A/D basis reported to the IRS, B/E not reported, C/F no Form 1099-B. Columns:
 
-(a) description ("100 sh. XYZ"), (b) date acquired (the holding period's start: earlier
-than the purchase for a wash-sale replacement), (c) date sold, (d) proceeds, (e) cost or
-other basis, (f) code (``W`` for a wash sale), (g) adjustment (the disallowed loss,
-positive), (h) gain or loss = (d) − (e) + (g).
+(a) description ("100 sh. XYZ"; "100 sh. XYZ (short sale)" for a short sale closed), (b) date
+acquired (the holding period's start: earlier than the purchase for a wash-sale replacement;
+for a short sale, the day the shares delivered to close it were bought), (c) date sold (for a
+short sale, the day it was closed), (d) proceeds, (e) cost or other basis, (f) code (``W`` for
+a wash sale), (g) adjustment (the disallowed loss, positive), (h) gain or loss = (d) − (e) + (g).
 
 Amounts are rounded to cents per row, and (h) is computed from the rounded (d), (e), (g),
 so every printed row adds up; totals are sums of the printed rows.
@@ -50,6 +51,9 @@ class Row8949:
     quantity: Decimal
     lot_id: str
     sale_id: str
+    short_sale: bool = False
+    opened: date | None = None
+    """The day of the short sale, for a short sale closed ((b) and (c) are the day it was covered)."""
 
     @property
     def part(self) -> Literal["I", "II"]:
@@ -109,9 +113,10 @@ def row(d: Disposition, short_box: ShortBox = "A") -> Row8949:
     """The Form 8949 row of one disposition."""
     box: Box = short_box if d.term == "short" else _LONG_BOX[short_box]
     proceeds, basis, adjustment = cents(d.proceeds), cents(d.basis), cents(d.disallowed)
-    return Row8949(box, f"{fmt_quantity(d.quantity)} sh. {d.ticker}", d.acquired, d.sold, proceeds, basis,
-                   "W" if d.disallowed > 0 else "", adjustment, proceeds - basis + adjustment, d.account, d.ticker,
-                   d.quantity, d.lot_id, d.sale_id)
+    what = f"{fmt_quantity(d.quantity)} sh. {d.ticker}" + (" (short sale)" if d.short_sale else "")
+    return Row8949(box, what, d.acquired, d.sold, proceeds, basis, "W" if d.disallowed > 0 else "", adjustment,
+                   proceeds - basis + adjustment, d.account, d.ticker, d.quantity, d.lot_id, d.sale_id, d.short_sale,
+                   d.opened)
 
 
 def form_8949(dispositions: Sequence[Disposition], year: int, *, account: str | None = None,

@@ -47,7 +47,7 @@ def to_dict(form: Form8949) -> dict[str, Any]:
         return {"part": r.part, "box": r.box, "a_description": r.description, "b_acquired": r.acquired,
                 "c_sold": r.sold, "d_proceeds": r.proceeds, "e_basis": r.basis, "f_code": r.code,
                 "g_adjustment": r.adjustment, "h_gain_or_loss": r.gain, "account": r.account, "lot_id": r.lot_id,
-                "sale_id": r.sale_id}
+                "sale_id": r.sale_id, "short_sale": r.short_sale, "short_sale_opened": r.opened}
     return {"year": form.year, "account": form.account, "method": form.method, "rows": [row(r) for r in form.rows],
             "box_totals": {b: t for b, t in sorted(form.box_totals().items())},
             "schedule_d": [{"line": ln.line, "label": ln.label, "proceeds": ln.totals.proceeds,

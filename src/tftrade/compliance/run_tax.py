@@ -24,7 +24,6 @@ from tftrade.compliance.tax_alpha import DEFAULT_RATES, YearGains, tax_alpha_sum
 from tftrade.compliance.transactions import Method
 from tftrade.execution.lots import exact
 
-
 HARVEST = "tax-loss harvest"
 """How the rationale of a harvesting order starts (:class:`~tftrade.strategy.tax_inputs.Harvester`)."""
 
