@@ -22,7 +22,7 @@ A net short-term loss of $10,000: $3,000 deducted, $7,000 carried as short-term.
 
 >>> r = limit_losses(Decimal(-10000), Decimal(0), Carryover())
 >>> r.deduction, r.carry_out.short_term, r.carry_out.long_term
-(Decimal('3000'), Decimal('7000'), Decimal('0'))
+(Decimal('3000.00'), Decimal('7000.00'), Decimal('0'))
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from tftrade.compliance.tax_lots import Disposition
 
 FilingStatus = Literal["single", "mfj", "mfs", "hoh", "qss"]
 FILING_STATUSES: tuple[FilingStatus, ...] = get_args(FilingStatus)
-LIMIT = Decimal(3000)
-LIMIT_MFS = Decimal(1500)
+LIMIT = Decimal("3000.00")
+LIMIT_MFS = Decimal("1500.00")
 
 
 def loss_limit(status: FilingStatus = "single") -> Decimal:

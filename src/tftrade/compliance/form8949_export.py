@@ -12,9 +12,11 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from tftrade.compliance.form8949 import Form8949, Row8949
+from tftrade.compliance.money import cents
 
 TXF_CODE = {"A": 711, "B": 712, "C": 321, "D": 713, "E": 714, "F": 323}
 CSV_COLUMNS = ("part", "box", "description", "date_acquired", "date_sold", "proceeds", "cost_basis", "code",
@@ -61,13 +63,19 @@ def capital_loss_dict(form: Form8949) -> dict[str, Any]:
     """The year's capital-loss limit: carryover in and out by character, the deduction, the worksheet."""
     loss = form.loss
     assert loss is not None
-    return {"limit": loss.limit, "carryover_in": {"short_term": loss.carry_in.short_term,
+    return _cents({"limit": loss.limit, "carryover_in": {"short_term": loss.carry_in.short_term,
                                                   "long_term": loss.carry_in.long_term},
             "net_short_term": loss.net_short, "net_long_term": loss.net_long, "net": loss.total,
             "deducted": loss.deduction,
             "carryover_to_next_year": {"short_term": loss.carry_out.short_term,
                                        "long_term": loss.carry_out.long_term},
-            "carryover_worksheet": loss.worksheet()}
+            "carryover_worksheet": loss.worksheet()})
+
+
+def _cents(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return cents(obj)
+    return {k: _cents(v) for k, v in obj.items()} if isinstance(obj, dict) else obj
 
 
 def to_txf(form: Form8949, today: date) -> str:

@@ -60,7 +60,7 @@ class YearGains:
 
         >>> tax, lim = YearGains(Decimal(-10000), ZERO, ZERO, 1).tax_with_offset(Carryover())
         >>> tax, lim.deduction, lim.carry_out.short_term
-        (Decimal('-1110.00'), Decimal('3000'), Decimal('7000'))
+        (Decimal('-1110.00'), Decimal('3000.00'), Decimal('7000.00'))
         """
         lim = limit_losses(self.short_term, self.long_term, carry_in, status)
         ordinary = rates[0] if ordinary_rate is None else ordinary_rate
