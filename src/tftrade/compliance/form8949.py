@@ -168,6 +168,6 @@ def schedule_d(rows: Sequence[Row8949], loss: LossLimit | None = None) -> tuple[
             ScheduleDLine("15", "Net long-term capital gain or (loss)", long),
             ScheduleDLine("16", "Combine lines 7 and 15", short + long)]
     if loss is not None and loss.deduction > 0:
-        out.append(ScheduleDLine("21", f"Loss deducted: smaller of the line 16 loss or ({loss.limit:,.0f})",
+        out.append(ScheduleDLine("21", f"Loss deducted: smaller of the line 16 loss or ${loss.limit:,.0f}",
                                  Totals(gain=-loss.deduction)))
     return tuple(out)
