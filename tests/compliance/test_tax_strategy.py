@@ -21,14 +21,14 @@ from tftrade.execution.costs import CostModel
 from tftrade.portfolio import OptimizerConfig
 from tftrade.strategy.contract import AccountState, OpenLotView
 from tftrade.strategy.forecast_strategy import ForecastStrategy, StrategyConfig
-from tftrade.strategy.tax_inputs import TaxAwareConfig
+from tftrade.strategy.tax_inputs import HarvestConfig, TaxAwareConfig
 from tftrade.strategy.view import MarketView
 
 
 def market(t: int = 300, n: int = 6, drift: float = 0.002, seed: int = 1) -> MarketData:
     rng = np.random.default_rng(seed)
     days = pd.bdate_range("2022-01-03", periods=t)
-    ts = (days + pd.Timedelta(hours=21)).tz_localize("UTC").asi8.astype(np.int64)
+    ts = (days + pd.Timedelta(hours=21)).tz_localize("UTC").as_unit("ns").asi8.astype(np.int64)
     close = 50 * np.exp(np.cumsum(rng.normal(drift, 0.01, (t, n)), axis=0))
     return MarketData(ts, tuple(f"T{i}" for i in range(n)), tuple(f"S{i % 3}" for i in range(n)), close,
                       close * 1.01, close * 0.99, close, np.full((t, n), 1e7), "1day", benchmark=close.mean(axis=1),
@@ -84,3 +84,48 @@ def test_without_tax_inputs_the_lots_are_never_read(rising: MarketData) -> None:
     seen = strategy.decide(view, AccountState(1e6, 1e6, w * 1e6 / rising.close[200], w, _Untouchable()))
     assert blind is not None and seen is not None
     assert np.array_equal(blind.weights, seen.weights) and blind.rationale == seen.rationale
+
+
+def falling_first(t: int = 260, n: int = 6, seed: int = 4) -> MarketData:
+    """T0 is flat for 80 sessions, loses a third over the next 60, then recovers; the others drift up."""
+    m = market(t, n, drift=0.0008, seed=seed)
+    close = m.close.copy()
+    path = np.concatenate([np.zeros(80), np.linspace(0, np.log(0.67), 60),
+                           np.linspace(np.log(0.67), np.log(0.9), t - 140)])
+    close[:, 0] = 50 * np.exp(path)
+    return MarketData(m.timestamps, m.tickers, m.sectors, close, close * 1.01, close * 0.99, close, m.volume, "1day",
+                      benchmark=close.mean(axis=1), vix=m.vix)
+
+
+def test_loss_harvesting_sells_the_loser_buys_the_substitute_and_never_washes() -> None:
+    m = falling_first()
+    t, n = m.close.shape
+    q50 = np.tile(np.linspace(0.004, 0.001, n), (t, 1))  # T0 always has the best forecast: it would be re-bought
+    fc = ForecastPanel(m.timestamps, m.tickers, 5, q50 - 0.02, q50, q50 + 0.02, np.ones((t, n)))
+    harvest = HarvestConfig(substitutes={"T0": "T3"}, min_loss_fraction=Decimal("0.05"), min_loss=Decimal(1000))
+    res, tax = run(m, fc, harvest=harvest)
+    trades = res.trades_frame()
+    harvested = trades[trades["rationale"].str.startswith("tax-loss harvest: sell")]
+    assert len(harvested) >= 1 and set(harvested["ticker"]) == {"T0"} and set(harvested["action"]) == {"SELL"}
+    subs = trades[trades["rationale"].str.startswith("tax-loss harvest: substitute")]
+    assert "T3" in set(subs["ticker"]) and set(subs["action"]) <= {"BUY"}
+    for sold in harvested["timestamp"]:  # the original is not bought back within the 30 days after
+        window = trades[(trades["ticker"] == "T0") & (trades["action"] == "BUY") & (trades["timestamp"] > sold)
+                        & (trades["timestamp"] <= sold + pd.Timedelta(days=30))]
+        assert window.empty
+    assert (trades[(trades["ticker"] == "T0") & (trades["action"] == "BUY")]["timestamp"] > harvested["timestamp"].max()
+            ).any()  # and is bought again after it
+    assert Decimal(tax["harvested_losses"]) > 1000 and tax["harvest_sales"] == len(harvested)
+    assert tax["harvest_washed"] == "0.00"  # no harvested loss was washed
+    from tftrade.analytics.tearsheet_tables import tax_alpha_table
+
+    assert "losses harvested" in tax_alpha_table(tax) and "capital loss deducted" in tax_alpha_table(tax)
+    _, plain = run(m, fc)
+    assert plain["harvest_sales"] == 0 and plain["harvested_losses"] == "0.00"
+
+
+def test_a_substitute_that_is_the_same_security_is_refused() -> None:
+    with pytest.raises(ValueError, match="substantially identical"):
+        HarvestConfig(substitutes={"SPY": "SPY"})
+    with pytest.raises(ValueError, match="substantially identical"):
+        HarvestConfig(substitutes={"SPY": "IVV"}, groups={"SPY": "sp500", "IVV": "sp500"})

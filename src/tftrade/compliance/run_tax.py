@@ -41,7 +41,8 @@ def run_tax_alpha(trades: pd.DataFrame, start_equity: float, pre_tax_return: flo
     ``loss_offset_benefit`` (that times ``ordinary_rate``, default the short-term rate: it is in
     ``tax`` as negative tax), ``carryover`` (loss left to carry at the end, by character),
     ``filing_status``, ``loss_limit``; tax-loss harvesting: ``harvested_losses`` (losses realised
-    by harvesting sales, after wash sales) and ``harvest_sales``; or ``error`` when the trades
+    by harvesting sales, after wash sales), ``harvest_sales`` and ``harvest_washed`` (their loss
+    disallowed by a wash sale: 0 when the no-repurchase window held); or ``error`` when the trades
     cannot be booked.
 
     Examples
@@ -89,6 +90,7 @@ def run_tax_alpha(trades: pd.DataFrame, start_equity: float, pre_tax_return: flo
                loss_offset_benefit=deducted * ordinary,
                carryover={"short_term": carry.short_term, "long_term": carry.long_term},
                harvested_losses=harvested, harvest_sales=len({d.sale_id for d in disps if d.sale_id in harvest}),
+               harvest_washed=sum((d.disallowed for d in disps if d.sale_id in harvest), ZERO),
                skipped_short_trades=skipped, years=rows)
     plain: dict[str, Any] = _plain(out)
     return plain

@@ -9,10 +9,12 @@ they make the same decisions. Dates are New York dates (the trade date of a US e
   long-term rate by holding period on the decision date) for
   :func:`~tftrade.portfolio.optimize`'s ``tax=`` argument. Short lots have none (covering is a
   purchase).
-- :class:`Harvester` sells a whole position whose every lot lost at least the threshold
-  (:func:`~tftrade.portfolio.tax.plan_harvest`), buys the configured substitute — never the
+- :class:`Harvester` sells a whole position that lost at least the thresholds (all its lots
+  together, :func:`~tftrade.portfolio.tax.plan_harvest`: selling every share leaves none
+  bought in the last 30 days to wash the loss), buys the configured substitute — never the
   same ticker or group — for its weight, and then keeps the original from being bought back
-  for 31 days (the wash-sale window); it never buys a substitute harvested in that window.
+  for 31 days after the sale fills (the wash-sale window; counted from the decision plus
+  ``fill_lag_days``); it never buys a substitute harvested in that window.
 
 The ledger's lots are cost basis with commissions and no wash-sale adjustment (the ledger
 books fills, not §1091): after a washed loss a lot's basis here is its cost.
@@ -21,7 +23,7 @@ books fills, not §1091): after a washed loss a lot's basis here is its cost.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -56,6 +58,9 @@ class HarvestConfig(BaseModel):
     min_loss_fraction: Decimal = Field(default=Decimal("0.05"), ge=0, lt=1, description="loss / basis of each lot")
     min_loss: Decimal = Field(default=Decimal("100"), ge=0, description="dollars of loss per ticker")
     groups: dict[str, str] = Field(default_factory=dict, description="ticker -> group of identical securities")
+    fill_lag_days: int = Field(default=5, ge=0, le=30,
+                               description="calendar days a decision's orders may take to fill (a daily bar's fill "
+                               "waits for the next session): the no-repurchase window is this much longer")
 
     @field_validator("min_loss_fraction", "min_loss", mode="before")
     @classmethod
@@ -86,6 +91,18 @@ def long_lots(source: LotSource, ticker: str) -> list[OpenLot]:
             day = ny_date(lot.opened_ns)
             out.append(OpenLot(ticker, lot.order_id, lot.quantity, lot.cost, day, day))
     return out
+
+
+def _position(lots: Sequence[OpenLot]) -> OpenLot | None:
+    """A ticker's lots as one: harvesting sells the whole position, so no share bought in the 30 days before
+    the sale is left to wash its loss (and first-in-first-out relief cannot pick other lots)."""
+    if not lots:
+        return None
+    shares = sum((lot.shares for lot in lots), Decimal(0))
+    basis = sum((lot.basis for lot in lots), Decimal(0))
+    first, last = lots[0], lots[-1]
+    return OpenLot(first.ticker, "+".join(lot.lot_id for lot in lots) if len(lots) < 4 else
+                   f"{first.lot_id}..{last.lot_id} ({len(lots)} lots)", shares, basis, first.acquired, last.purchased)
 
 
 def _price(p: float) -> Decimal | None:
@@ -140,12 +157,13 @@ class Harvester:
                  account: AccountState, on: date, index: dict[str, int]) -> list[str]:
         assert account.lots is not None
         cfg, notes = self.config, []
-        lots = [lot for t in tickers if t in cfg.substitutes for lot in long_lots(account.lots, t)]
+        positions = [_position(long_lots(account.lots, t)) for t in tickers if t in cfg.substitutes]
+        lots = [p for p in positions if p is not None]
         price = {t: p for t, x in zip(tickers, prices, strict=True) if (p := _price(float(x))) is not None}
         plan = plan_harvest(lots, price, on, substitutes=cfg.substitutes, min_loss_fraction=cfg.min_loss_fraction,
                             min_loss=cfg.min_loss, groups=cfg.groups)
         for trade in plan.trades:
-            skip = self._skip(trade, lots, index, on)
+            skip = self._skip(trade, index)
             if skip:
                 notes.append(f"tax-loss harvest of {trade.ticker} skipped: {skip}")
                 continue
@@ -154,19 +172,17 @@ class Harvester:
             w[i] = 0.0
             base = float(account.weights[j]) if not np.isfinite(w[j]) else float(w[j])
             w[j] = min(max(base, 0.0) + moved, max(self.max_weight, base))
-            self.blocked[trade.ticker] = trade.no_repurchase_until
+            until = trade.no_repurchase_until + timedelta(days=cfg.fill_lag_days)
+            self.blocked[trade.ticker] = until
             why[i] = (f"tax-loss harvest: sell {trade.shares} sh. (lots {', '.join(trade.lots)}) at a loss of "
-                      f"${trade.loss:,.2f}; buy {trade.substitute}; no repurchase before {trade.no_repurchase_until}")
+                      f"${trade.loss:,.2f}; buy {trade.substitute}; no repurchase before {until}")
             why[j] = f"tax-loss harvest: substitute for {trade.ticker}, target {w[j]:.2%}"
         notes += [f"tax-loss harvest of {t} skipped: {reason}" for t, reason in plan.skipped]
         return notes
 
-    def _skip(self, trade: HarvestTrade, lots: Sequence[OpenLot], index: dict[str, int], on: date) -> str:
-        held = sum((lot.shares for lot in lots if lot.ticker == trade.ticker), Decimal(0))
+    def _skip(self, trade: HarvestTrade, index: dict[str, int]) -> str:
         if trade.substitute not in index:
             return f"substitute {trade.substitute} is not in the traded universe"
-        if trade.shares != held:
-            return "not every lot is at a loss (the ledger relieves lots first in, first out)"
         if trade.substitute in self.blocked:
             return f"substitute {trade.substitute} was harvested within 30 days (buying it would wash that loss)"
         return ""
