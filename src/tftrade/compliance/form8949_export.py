@@ -63,13 +63,14 @@ def capital_loss_dict(form: Form8949) -> dict[str, Any]:
     """The year's capital-loss limit: carryover in and out by character, the deduction, the worksheet."""
     loss = form.loss
     assert loss is not None
-    return _cents({"limit": loss.limit, "carryover_in": {"short_term": loss.carry_in.short_term,
-                                                  "long_term": loss.carry_in.long_term},
-            "net_short_term": loss.net_short, "net_long_term": loss.net_long, "net": loss.total,
-            "deducted": loss.deduction,
-            "carryover_to_next_year": {"short_term": loss.carry_out.short_term,
-                                       "long_term": loss.carry_out.long_term},
-            "carryover_worksheet": loss.worksheet()})
+    c_in, c_out = loss.carry_in, loss.carry_out
+    out: dict[str, Any] = _cents({
+        "limit": loss.limit, "carryover_in": {"short_term": c_in.short_term, "long_term": c_in.long_term},
+        "net_short_term": loss.net_short, "net_long_term": loss.net_long, "net": loss.total,
+        "deducted": loss.deduction,
+        "carryover_to_next_year": {"short_term": c_out.short_term, "long_term": c_out.long_term},
+        "carryover_worksheet": loss.worksheet()})
+    return out
 
 
 def _cents(obj: Any) -> Any:
