@@ -129,3 +129,23 @@ def test_a_substitute_that_is_the_same_security_is_refused() -> None:
         HarvestConfig(substitutes={"SPY": "SPY"})
     with pytest.raises(ValueError, match="substantially identical"):
         HarvestConfig(substitutes={"SPY": "IVV"}, groups={"SPY": "sp500", "IVV": "sp500"})
+
+
+def test_the_settings_reach_the_strategy() -> None:
+    from tftrade.backtest.config import apply_overrides, trading_setup
+    from tftrade.core.config import Settings
+    from tftrade.core.errors import ConfigError
+
+    base = Settings(home="/tmp/x")
+    assert trading_setup(base, "1day").strategy().tax is None and trading_setup(base, "1day").strategy().harvest is None
+    s = apply_overrides(base, {"risk.tax_aware": "true", "risk.tax_rate_short": "0.40", "risk.harvest": "true",
+                               "risk.harvest_substitutes": "SPY=VOO, QQQ=QQQM", "risk.harvest_min_loss": "500"})
+    cfg = trading_setup(s, "1day").strategy()
+    assert cfg.tax is not None and cfg.tax.short_rate == 0.40
+    assert cfg.harvest is not None and cfg.harvest.substitutes == {"SPY": "VOO", "QQQ": "QQQM"}
+    assert cfg.harvest.min_loss == Decimal(500) and cfg.optimizer.max_weight == s.risk.max_position
+    with pytest.raises(ConfigError, match="substantially identical"):
+        trading_setup(apply_overrides(base, {"risk.harvest": "true", "risk.harvest_substitutes": "SPY=SPY"}),
+                      "1day").strategy()
+    with pytest.raises(ConfigError, match="not TICKER=SUBSTITUTE"):
+        apply_overrides(base, {"risk.harvest_substitutes": "SPY"})

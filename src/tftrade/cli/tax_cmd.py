@@ -70,8 +70,13 @@ def lots(
              "holding_from": lot.acquired, "shares": lot.quantity, "basis": lot.basis,
              "wash_adjustment": lot.adjustment}
             for lot in ledger.open_lots(account, ticker.upper() if ticker else None)]
-    emit({"lots": rows, "deferred_losses": ledger.deferred_losses(), "notes": list(history.notes)}, as_json,
-         lambda r: table("open tax lots", r["lots"]))
+    shorts = [{"account": lot.account, "ticker": lot.ticker, "lot": lot.lot_id, "sold_short": lot.opened,
+               "shares": lot.quantity, "proceeds": lot.proceeds, "wash_adjustment": lot.adjustment,
+               "loss_long_term": lot.long_term_loss}
+              for lot in ledger.open_short_lots(account, ticker.upper() if ticker else None)]
+    emit({"lots": rows, "short_lots": shorts, "deferred_losses": ledger.deferred_losses(),
+          "account_types": dict(history.account_types), "notes": list(history.notes)}, as_json,
+         _render_lots)
 
 
 @app.command("8949")
@@ -234,6 +239,12 @@ def _method(method: str) -> Any:
     if method not in METHODS:
         raise ValueError(f"--method {method!r} is not one of {', '.join(METHODS)}")
     return method
+
+
+def _render_lots(r: dict[str, Any]) -> None:
+    table("open tax lots", r["lots"])
+    if r["short_lots"]:
+        table("open short sales", r["short_lots"])
 
 
 def _render_form(d: dict[str, Any]) -> None:
