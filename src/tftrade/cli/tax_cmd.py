@@ -166,7 +166,8 @@ def alpha(
 
     history = load_history(engine())
     result = method_comparison(history.transactions, history.splits, year, account=account,
-                               rates=(Decimal(short_rate), Decimal(long_rate)), chosen=_method(method))
+                               rates=(Decimal(short_rate), Decimal(long_rate)), chosen=_method(method),
+                               ira_accounts=sorted(history.ira_accounts))
     emit(result, as_json, lambda r: table(f"tax by relief method, {year}", r["methods"]))
 
 

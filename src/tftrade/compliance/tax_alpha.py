@@ -106,7 +106,7 @@ def tax_alpha_summary(pre_tax_return: float, start_equity: Decimal, gains: YearG
 
 def method_comparison(transactions: Sequence[Transaction], splits: Sequence[Split], year: int, *,
                       account: str | None = None, rates: tuple[Decimal, Decimal] = DEFAULT_RATES,
-                      chosen: Method = "fifo") -> dict[str, Any]:
+                      chosen: Method = "fifo", ira_accounts: Sequence[str] = ()) -> dict[str, Any]:
     """The year's gains and tax under each relief method; tax alpha of ``chosen`` against FIFO.
 
     Raises
@@ -118,8 +118,8 @@ def method_comparison(transactions: Sequence[Transaction], splits: Sequence[Spli
     tax: dict[str, Decimal] = {}
     methods: tuple[Method, ...] = ("fifo", "lifo", "hifo", "mintax")
     for method in methods:
-        ledger = build_ledger(transactions, splits, method)
-        g = year_gains(ledger.dispositions(), year, account)
+        ledger = build_ledger(transactions, splits, method, ira_accounts=ira_accounts)
+        g = year_gains(ledger.taxable_dispositions(), year, account)
         if g.sales == 0:
             raise TaxReportError(f"no sales in {year}{' in account ' + account if account else ''}")
         tax[method] = g.tax(rates)
