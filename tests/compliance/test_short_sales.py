@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tftrade.compliance.errors import TaxLotError
 from tftrade.compliance.form8949 import form_8949
@@ -135,3 +137,34 @@ def test_ira_purchase_disallows_a_taxable_loss_for_good() -> None:
     assert more.dispositions()[-1].disallowed == 0
     row = form_8949(more.taxable_dispositions(), 2024).rows[0]
     assert (row.code, row.adjustment, row.gain) == ("W", D("1000.00"), D("0.00"))
+
+
+@st.composite
+def _short_history(draw: st.DrawFn) -> list[Transaction]:
+    day, out, short = date(2024, 1, 2), [], 0
+    for _ in range(draw(st.integers(1, 12))):
+        day = day + timedelta(days=draw(st.integers(0, 40)))
+        price, fees = str(draw(st.integers(1, 200))), str(draw(st.integers(0, 3)))
+        if short and draw(st.booleans()):
+            q = draw(st.integers(1, short))
+            out.append(T(day, "cover", q, price, fees=fees))
+            short -= q
+        else:
+            q = draw(st.integers(1, 50))
+            out.append(T(day, "short", q, price, fees=fees))
+            short += q
+    if short:
+        out.append(T(day + timedelta(days=1), "cover", short, str(draw(st.integers(1, 200)))))
+    return out
+
+
+@given(_short_history())
+def test_short_sales_account_for_every_cent(txns: list[Transaction]) -> None:
+    """All covered: recognised results = short-sale proceeds − cover costs exactly (washed losses come back on
+    the replacement's cover); no disallowed amount exceeds its loss."""
+    led = build_ledger(txns)
+    net = sum((t.gross - t.fees for t in txns if t.side == "short"), D(0))
+    cost = sum((t.gross + t.fees for t in txns if t.side == "cover"), D(0))
+    disps = led.dispositions()
+    assert sum((d.gain for d in disps), D(0)) + led.deferred_losses() == net - cost
+    assert not led.open_short_lots() and all(0 <= d.disallowed <= d.loss for d in disps)
