@@ -108,3 +108,11 @@ def test_compliance_report_cli(initialized_home: Path) -> None:
         assert text in html
     result = runner.invoke(app, ["compliance", "report", "--period", "2025Q1"])
     assert result.exit_code == 1 and "0 bars in 2025Q1" in result.output
+    # the spelling, `tftrade report compliance --period Q`, is the same command
+    alias = runner.invoke(app, ["report", "compliance", "--period", "2026Q1", "--run", run_id, "--json"])
+    assert alias.exit_code == 0, alias.output
+    assert json.loads(alias.stdout)["summary"] == out["summary"]
+    result = runner.invoke(app, ["report", "compliance", "--period", "2025Q1"])
+    assert result.exit_code == 1 and "0 bars in 2025Q1" in result.output
+    result = runner.invoke(app, ["report", "compliance", "--period", "2026Q9", "--json"])
+    assert result.exit_code == 1 and json.loads(result.stdout)["error"]

@@ -64,10 +64,14 @@ def test_our_own_trades_are_tax_lots(sqlite_engine: Engine) -> None:
     write_trades(sqlite_engine, [rec("BUY", 10, 100.0, 1), rec("SELL", 10, 90.0, 4), rec("BUY", 10, 95.0, 12),
                                  rec("SHORT", 5, 95.0, 13)])
     history = load_history(sqlite_engine)
-    assert len(history.transactions) == 3 and "1 short-sale" in history.notes[0]
+    assert len(history.transactions) == 4 and not history.notes  # the short sale is a short lot
+    assert history.ledger().short_position("tftrade", "X") == 5
     (d,) = history.ledger().dispositions()
     assert d.account == "tftrade" and d.disallowed == D(102)  # 100 + 1 fee loss, re-bought 8 days later
-    assert history.ledger().open_lots()[0].basis == D(950 + 1 + 102)
+    lots = history.ledger().open_lots()
+    assert sum(lot.basis for lot in lots) == D(950 + 1 + 102)
+    # shorting 5 while holding 10 bought 1 day before: 5 of them start their holding period at the cover
+    assert sorted((lot.quantity, lot.suspended_by) for lot in lots) == [(5, ""), (5, "te-4")]
 
 
 def test_audited_broker_records_intents_states_fills_and_gate() -> None:

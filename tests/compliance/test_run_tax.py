@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal as D
+
 import pandas as pd
 import pytest
 
@@ -26,13 +28,31 @@ def test_short_and_long_term_gains_are_taxed_at_their_rates() -> None:
     assert [y["year"] for y in s["years"]] == [2023]
 
 
-def test_each_year_nets_on_its_own() -> None:
-    # a 2023 loss cannot offset a 2024 gain (no carry-over is modelled): tax is on 2024's gain alone
+def test_each_year_nets_on_its_own_and_a_loss_offsets_ordinary_income() -> None:
+    # a 2023 loss of 200 (under the $3,000 limit) is deducted from 2023's ordinary income at 37 %;
+    # nothing is carried, so 2024's gain is taxed whole
     t = _trades([("2023-01-03", "A", "BUY", 10, 100.0), ("2023-06-01", "A", "SELL", 10, 80.0),
                  ("2024-01-03", "B", "BUY", 10, 100.0), ("2024-06-03", "B", "SELL", 10, 120.0)])
     s = run_tax_alpha(t, 10_000.0, 0.0)
-    assert s["short_term_gains"] == "0.00" and s["tax"] == "74.00"
-    assert [(y["year"], y["tax"]) for y in s["years"]] == [(2023, "0.00"), (2024, "74.00")]
+    assert s["short_term_gains"] == "0.00" and s["tax"] == "0.00" and s["loss_deducted"] == "200.00"
+    assert [(y["year"], y["tax"]) for y in s["years"]] == [(2023, "-74.00"), (2024, "74.00")]
+
+
+def test_a_loss_beyond_the_limit_is_carried_with_its_character() -> None:
+    # 2023: short-term loss 10,000 -> 3,000 deducted (at 37 %), 7,000 carried; 2024: a 5,000 long-term gain
+    # nets against the short-term carryover (Schedule D lines 6/7 and 15/16): -2,000 -> 2,000 deducted
+    t = _trades([("2023-01-03", "A", "BUY", 100, 200.0), ("2023-06-01", "A", "SELL", 100, 100.0),
+                 ("2023-01-03", "B", "BUY", 100, 100.0), ("2024-06-03", "B", "SELL", 100, 150.0)])
+    s = run_tax_alpha(t, 100_000.0, 0.0, ordinary_rate=D("0.30"))
+    (y23, y24) = s["years"]
+    assert (y23["loss_deducted"], y23["carryover_short_term"], y23["tax"]) == ("3000.00", "7000.00", "-900.00")
+    assert (y24["long_term_gains"], y24["loss_deducted"], y24["carryover_short_term"]) == ("5000.00", "2000.00",
+                                                                                         "0.00")
+    assert y24["tax"] == "-600.00" and s["tax"] == "-1500.00" and s["carryover"] == {"short_term": "0.00",
+                                                                                      "long_term": "0.00"}
+    assert s["after_tax_return"] == pytest.approx(0.015)  # the offset is worth 1,500 on 100,000
+    mfs = run_tax_alpha(t, 100_000.0, 0.0, status="mfs")
+    assert mfs["years"][0]["loss_deducted"] == "1500.00" and mfs["years"][0]["carryover_short_term"] == "8500.00"
 
 
 def test_a_washed_loss_is_deferred_into_the_replacement_shares() -> None:
@@ -40,7 +60,13 @@ def test_a_washed_loss_is_deferred_into_the_replacement_shares() -> None:
                  ("2024-01-20", "A", "BUY", 10, 91.0), ("2024-03-01", "B", "SHORT", 5, 10.0)])
     s = run_tax_alpha(t, 10_000.0, -0.01)
     assert s["disallowed_in_year"] == "100.00" and s["deferred_losses"] == "100.00"
-    assert s["short_term_gains"] == "0.00" and s["tax"] == "0.00" and s["skipped_short_trades"] == 1
+    assert s["short_term_gains"] == "0.00" and s["tax"] == "0.00" and s["skipped_short_trades"] == 0
+
+
+def test_short_sales_are_taxed_when_covered() -> None:
+    t = _trades([("2024-02-01", "B", "SHORT", 10, 50.0), ("2024-03-01", "B", "COVER", 10, 40.0)])
+    s = run_tax_alpha(t, 10_000.0, 0.01)
+    assert s["short_term_gains"] == "100.00" and s["tax"] == "37.00"
 
 
 def test_bad_inputs() -> None:

@@ -156,3 +156,58 @@ def test_audit_tail_json_carries_full_hashes_that_match_verify(tmp_path: Path) -
     assert tail[-1]["hash"] == head and len(head) == 64 and tail[-1]["orders"] == []
     shown = runner.invoke(app, ["audit", "tail"])
     assert shown.exit_code == 0 and head[:16] in shown.output
+
+
+SHORTS_AND_IRA = """date,ticker,side,quantity,price,fees,account,account_type,id
+2024-01-02,XYZ,buy,100,200.00,0,taxable,taxable,t1
+2024-06-03,XYZ,sell,100,100.00,0,taxable,taxable,t2
+2024-06-10,XYZ,buy,10,101.00,0,roth,ira,r1
+2024-07-01,QQQ,sell short,50,400.00,1.00,taxable,,q1
+2024-08-01,QQQ,buy to cover,50,380.00,1.00,taxable,,q2
+"""
+
+
+def test_short_sales_ira_accounts_and_the_loss_carryover_end_to_end(tmp_path: Path) -> None:
+    fills = tmp_path / "fills.csv"
+    fills.write_text(SHORTS_AND_IRA)
+    assert _run(["tax", "import", str(fills)])["accounts_typed"] == 2
+    form = _run(["tax", "8949", "--year", "2024"])
+    xyz = next(r for r in form["rows"] if r["a_description"] == "100 sh. XYZ")
+    # loss 10,000 on the taxable sale; 10 shares bought in the IRA 7 days later wash 1,000 of it for good
+    assert (xyz["f_code"], xyz["g_adjustment"], xyz["h_gain_or_loss"]) == ("W", "1000.00", "-9000.00")
+    qqq = next(r for r in form["rows"] if r["short_sale"])
+    assert (qqq["a_description"], qqq["b_acquired"], qqq["c_sold"]) == ("50 sh. QQQ (short sale)", "2024-08-01",
+                                                                         "2024-08-01")
+    assert (qqq["d_proceeds"], qqq["e_basis"], qqq["h_gain_or_loss"]) == ("19999.00", "19001.00", "998.00")
+    assert all(r["account"] == "taxable" for r in form["rows"])  # the IRA reports nothing
+    lines = {s["line"]: s["gain"] for s in form["schedule_d"]}
+    assert (lines["16"], lines["21"]) == ("-8002.00", "-3000.00")
+    loss = form["capital_loss"]
+    assert loss["carryover_to_next_year"] == {"short_term": "5002.00", "long_term": "0.00"}
+    ira = next(lot for lot in _run(["tax", "lots"])["lots"] if lot["account"] == "roth")
+    assert (ira["basis"], ira["wash_adjustment"]) == ("1010.00", "0")  # no basis increase in the IRA
+    pdf = _run(["tax", "8949", "--year", "2024", "--format", "pdf", "--out", str(tmp_path / "f.pdf"),
+                "--filing-status", "mfs"])
+    assert pdf["schedule_d"]["21"]["gain"] == "-1500.00"
+    assert pdf["capital_loss"]["carryover_to_next_year"]["short_term"] == "6502.00"
+
+
+def test_bad_short_sale_and_account_type_input_changes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,ticker,side,quantity,price,account\n2024-07-01,QQQ,short,50,400,a\n"
+                   "2024-08-01,QQQ,cover,60,380,a\n")
+    result = runner.invoke(app, ["tax", "import", str(bad), "--json"])
+    assert result.exit_code == 1
+    assert "bad.csv row 3: covers 60 QQQ in account a but only 50 are sold short" in json.loads(result.stdout)["error"]
+    kind = tmp_path / "kind.csv"
+    kind.write_text("date,ticker,side,quantity,price,account\n2024-07-01,QQQ,buy,5,400,a\n")
+    assert _run(["tax", "import", str(kind), "--account-type", "roth"])["accounts_typed"] == 1
+    again = tmp_path / "again.csv"
+    again.write_text("date,ticker,side,quantity,price,account\n2024-07-02,QQQ,buy,5,400,a\n")
+    result = runner.invoke(app, ["tax", "import", str(again), "--account-type", "taxable", "--json"])
+    assert result.exit_code == 1 and "account a is ira; it cannot become taxable" in result.stdout
+    result = runner.invoke(app, ["tax", "import", str(again), "--account-type", "401k", "--json"])
+    assert result.exit_code == 1 and "'401k' is not taxable or ira" in result.stdout
+    assert len(_run(["tax", "lots"])["lots"]) == 1  # only the one good import
+    result = runner.invoke(app, ["tax", "8949", "--year", "2024", "--filing-status", "married", "--json"])
+    assert result.exit_code == 1 and "filing status 'married'" in result.stdout

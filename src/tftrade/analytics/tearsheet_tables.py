@@ -247,6 +247,16 @@ def _money_text(value: object) -> str:
         return "n/a"
 
 
+def _sum_money(parts: object) -> str:
+    """The sum of a mapping's exact money strings (e.g. a carryover's short- and long-term parts)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return str(sum((Decimal(str(v)) for v in parts.values()), Decimal(0))) if isinstance(parts, Mapping) else "n/a"
+    except InvalidOperation:
+        return "n/a"
+
+
 def tax_alpha_table(tax: Mapping[str, object]) -> str:
     """Return the tax-alpha section of a run: after- vs pre-tax return, gains by holding period,
     wash-sale losses (washed, still deferred), and one row per calendar year when the run spans several."""
@@ -262,7 +272,10 @@ def tax_alpha_table(tax: Mapping[str, object]) -> str:
         ("pre-tax return", _pct_cell(pre), "total return net of trading costs"),
         ("after-tax return", _pct_cell(post), "pre-tax return minus the estimated tax over initial equity"),
         ("estimated tax", money(escape(_money_text(tax.get("tax")))),
-         "each calendar year's net gains taxed on their own; a net loss costs no tax (no carry-over)"),
+         "each calendar year's net gains taxed on their own" + (
+             "; a net loss costs no tax (no carry-over)" if "loss_deducted" not in tax else
+             f"; a net loss is deducted from ordinary income (at most {_money_text(tax.get('loss_limit'))} a "
+             f"year, at {_num(rates.get('ordinary')):.0%}) and the rest carried over")),
         ("short-term gains", money(escape(_money_text(tax.get("short_term_gains")))),
          "net, lots held one year or less (after wash-sale adjustments)"),
         ("long-term gains", money(escape(_money_text(tax.get("long_term_gains")))), "net, lots held over a year"),
@@ -270,6 +283,14 @@ def tax_alpha_table(tax: Mapping[str, object]) -> str:
          "losses disallowed by the wash-sale rule over the run (added to the replacement shares' basis)"),
         ("deferred losses", money(escape(_money_text(tax.get("deferred_losses")))),
          "washed losses still in open lots' basis at the end: deducted when those shares are sold"),
+        *([("capital loss deducted", money(escape(_money_text(tax.get("loss_deducted")))),
+            "net capital losses deducted from ordinary income (in the tax above as a benefit)"),
+           ("loss carried forward", money(escape(_money_text(_sum_money(tax.get("carryover"))))),
+            "net capital loss left to carry into the year after the run (short- and long-term)")]
+          if "loss_deducted" in tax else []),
+        *([("losses harvested", money(escape(_money_text(tax.get("harvested_losses")))),
+            f"losses realised by {_num(tax.get('harvest_sales')):.0f} tax-loss harvesting sales")]
+          if _num(tax.get("harvest_sales")) > 0 else []),
         ("sales", f'<td class="num">{_num(tax.get("sales")):.0f}</td>',
          f"lot dispositions ({escape(str(tax.get('method', 'fifo')))} relief)"
          + (f"; {_num(tax.get('skipped_short_trades')):.0f} short-sale trades outside the long-only lots"

@@ -23,6 +23,8 @@ from tftrade.execution.costs import CostModel
 from tftrade.portfolio.config import OptimizerConfig
 from tftrade.risk.gate import GateLimits
 from tftrade.strategy.bars import BARS_PER_DAY, periods_per_year
+from tftrade.strategy.forecast_strategy import StrategyConfig
+from tftrade.strategy.tax_inputs import HarvestConfig, TaxAwareConfig
 from tftrade.trading.config import TradingConfig
 
 __all__ = ["BARS_PER_DAY", "BacktestConfig", "StopRule", "TradingSetup", "apply_overrides", "periods_per_year",
@@ -136,6 +138,22 @@ class TradingSetup:
             "turnover_penalty": r.turnover_penalty, "risk_parity_blend": r.risk_parity_blend,
             "transaction_cost_bps": self.costs.half_spread_bps + self.costs.commission_bps,
         })
+
+    def strategy(self, base: StrategyConfig | None = None) -> StrategyConfig:
+        """The forecast strategy's settings: the optimiser's (:meth:`optimizer`) and the tax inputs of
+        ``risk.tax_aware`` and ``risk.harvest`` (other fields from ``base``)."""
+        r, cfg = self.risk, base or StrategyConfig()
+        tax = TaxAwareConfig(short_rate=r.tax_rate_short, long_rate=r.tax_rate_long) if r.tax_aware else None
+        harvest = None
+        if r.harvest:
+            try:
+                harvest = HarvestConfig(substitutes=r.harvest_substitutes, min_loss=r.harvest_min_loss,
+                                        min_loss_fraction=r.harvest_min_loss_fraction)
+            except ValidationError as e:
+                raise ConfigError(f"invalid configuration at 'risk.harvest_substitutes': "
+                                  f"{e.errors()[0]['msg']}") from None
+        return cfg.model_copy(update={"optimizer": self.optimizer(cfg.optimizer), "tax": tax or cfg.tax,
+                                      "harvest": harvest or cfg.harvest})
 
     def gate_limits(self) -> GateLimits:
         """The pre-trade gate's limits."""

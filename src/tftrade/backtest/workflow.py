@@ -149,8 +149,7 @@ def backtest_store(
         cfg = setup.backtest_config(cfg)
         limits = limits or setup.gate_limits()
         costs = costs or setup.cost_model()
-        base = strategy_config or StrategyConfig()
-        strategy_config = base.model_copy(update={"optimizer": setup.optimizer(base.optimizer)})
+        strategy_config = setup.strategy(strategy_config)
     if strategy == "tft":
         if forecasts_given is None:
             forecasts, forecast_first, model_notes = _forecasts(engine, market, timeframe, forecast or ForecastSetup(),

@@ -39,9 +39,9 @@ class _JsonErrorsGroup(TyperGroup):
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = _aliases(list(sys.argv[1:] if args is None else args))
         if not standalone_mode or "--json" not in argv or "--help" in argv:
-            return super().main(args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
+            return super().main(argv, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
         try:
             rv = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
         except typer.TyperException as e:  # Typer's own click: UsageError, BadParameter, NoSuchOption, ...
@@ -51,6 +51,15 @@ class _JsonErrorsGroup(TyperGroup):
             sys.stdout.write(json.dumps({"error": "aborted", "kind": "aborted"}) + "\n")
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _aliases(argv: list[str]) -> list[str]:
+    """``tftrade report compliance ...`` (issue #18's spelling) is ``tftrade compliance report ...``.
+
+    ``tftrade report RUN_ID`` takes a run id as its first argument, so a sub-command there would
+    change its parsing; run ids never read ``compliance``.
+    """
+    return ["compliance", "report", *argv[2:]] if argv[:2] == ["report", "compliance"] else argv
 
 
 app = typer.Typer(

@@ -22,20 +22,27 @@ def import_file(
     path: Path = typer.Argument(..., help="CSV: date, ticker, side, quantity, price, fees, account [, id, lots]."),
     splits: bool = typer.Option(False, "--splits", help="The file lists stock splits: date, ticker, ratio."),
     account: str = typer.Option("default", "--account", help="Account for rows without an account column."),
+    account_type: str | None = typer.Option(None, "--account-type",
+                                            help="taxable or ira: the type of the file's accounts that have no "
+                                            "account_type column (default: as stored, else taxable)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Import a broker's fills (or splits); checked whole first, then stored at once (re-import adds nothing)."""
     from tftrade.compliance.audit_log import AuditLog
     from tftrade.compliance.errors import TaxLotError
-    from tftrade.compliance.tax_import import locate, read_fills, read_splits
+    from tftrade.compliance.tax_import import locate, parse_account_type, read_fills, read_splits
     from tftrade.compliance.tax_store import import_history
 
     rows: dict[str, int] = {}
-    fills = [] if splits else read_fills(path, account, rows)
+    types: dict[str, Any] = {}
+    default_type = None if account_type is None else parse_account_type(account_type, "--account-type")
+    fills = [] if splits else read_fills(path, account, rows, types)
+    if default_type is not None:
+        types = {t.account: types.get(t.account, default_type) for t in fills} | types
     split_rows = read_splits(path) if splits else []
     eng = engine()
     try:
-        counts = import_history(eng, fills, split_rows, str(path))
+        counts = import_history(eng, fills, split_rows, str(path), types)
     except TaxLotError as e:  # name the file's row, not the fill's internal id
         raise locate(e, path, rows) from None
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -63,8 +70,13 @@ def lots(
              "holding_from": lot.acquired, "shares": lot.quantity, "basis": lot.basis,
              "wash_adjustment": lot.adjustment}
             for lot in ledger.open_lots(account, ticker.upper() if ticker else None)]
-    emit({"lots": rows, "deferred_losses": ledger.deferred_losses(), "notes": list(history.notes)}, as_json,
-         lambda r: table("open tax lots", r["lots"]))
+    shorts = [{"account": lot.account, "ticker": lot.ticker, "lot": lot.lot_id, "sold_short": lot.opened,
+               "shares": lot.quantity, "proceeds": lot.proceeds, "wash_adjustment": lot.adjustment,
+               "loss_long_term": lot.long_term_loss}
+              for lot in ledger.open_short_lots(account, ticker.upper() if ticker else None)]
+    emit({"lots": rows, "short_lots": shorts, "deferred_losses": ledger.deferred_losses(),
+          "account_types": dict(history.account_types), "notes": list(history.notes)}, as_json,
+         _render_lots)
 
 
 @app.command("8949")
@@ -80,11 +92,18 @@ def form8949(
     name: str = typer.Option("", "--name", help="Name shown on the return (PDF)."),
     group: list[str] | None = typer.Option(None, "--group", help="TICKER=GROUP: treat tickers of one group as "
                                            "substantially identical (repeatable)."),
+    filing_status: str = typer.Option("single", "--filing-status",
+                                      help="single, mfj, mfs, hoh or qss: the capital-loss limit ($1,500 for mfs, "
+                                      "else $3,000)."),
+    carryover_short: str = typer.Option("0", "--carryover-short", help="Short-term capital loss carried into the "
+                                        "first year of the history from before it (dollars)."),
+    carryover_long: str = typer.Option("0", "--carryover-long", help="Long-term capital loss carried in likewise."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Form 8949 (Part I/II, boxes A-F, code W) and the Schedule D totals for one tax year."""
+    """Form 8949 (Part I/II, boxes A-F, code W) and the Schedule D totals for one tax year, with the
+    $3,000 capital-loss limit and its carryover worked out from the earlier years' sales."""
     from tftrade.compliance.form8949 import form_8949
-    from tftrade.compliance.form8949_export import to_csv, to_dict, to_txf
+    from tftrade.compliance.form8949_export import capital_loss_dict, to_csv, to_dict, to_txf
     from tftrade.compliance.form8949_pdf import render_pdf
     from tftrade.compliance.tax_store import load_history
 
@@ -92,12 +111,20 @@ def form8949(
         raise ValueError(f"--format {fmt!r} is not one of {', '.join(_FORMATS)}")
     if box.upper() not in ("A", "B", "C"):
         raise ValueError(f"--box {box!r} is not A, B or C")
+    from tftrade.compliance.capital_loss import Carryover, loss_limit
+    from tftrade.compliance.money import parse_decimal
+
+    loss_limit(filing_status)  # type: ignore[arg-type]  # refuses an unknown status before any work
+    carry = Carryover(parse_decimal(carryover_short, "--carryover-short"),
+                      parse_decimal(carryover_long, "--carryover-long"))
     history = load_history(engine())
     ledger = history.ledger(_method(method), _groups(group))
-    form = form_8949(ledger.dispositions(), year, account=account, short_box=box.upper(),  # type: ignore[arg-type]
-                     method=method, notes=history.notes)
+    form = form_8949(ledger.taxable_dispositions(), year, account=account,
+                     short_box=box.upper(), method=method, notes=history.notes,  # type: ignore[arg-type]
+                     status=filing_status, carryover=carry)  # type: ignore[arg-type]
     summary: dict[str, Any] = {"year": year, "account": account, "method": method, "rows": len(form.rows),
                                "schedule_d": {ln.line: ln.totals for ln in form.schedule_d},
+                               "capital_loss": capital_loss_dict(form),
                                "wash_sales": sum(1 for r in form.rows if r.code == "W"),
                                "notes": list(form.notes)}
     if fmt == "json" and out is None:
@@ -139,7 +166,8 @@ def alpha(
 
     history = load_history(engine())
     result = method_comparison(history.transactions, history.splits, year, account=account,
-                               rates=(Decimal(short_rate), Decimal(long_rate)), chosen=_method(method))
+                               rates=(Decimal(short_rate), Decimal(long_rate)), chosen=_method(method),
+                               ira_accounts=sorted(history.ira_accounts))
     emit(result, as_json, lambda r: table(f"tax by relief method, {year}", r["methods"]))
 
 
@@ -212,6 +240,12 @@ def _method(method: str) -> Any:
     if method not in METHODS:
         raise ValueError(f"--method {method!r} is not one of {', '.join(METHODS)}")
     return method
+
+
+def _render_lots(r: dict[str, Any]) -> None:
+    table("open tax lots", r["lots"])
+    if r["short_lots"]:
+        table("open short sales", r["short_lots"])
 
 
 def _render_form(d: dict[str, Any]) -> None:

@@ -4,10 +4,11 @@ One row per disposition (the shares of one lot sold by one sale). Part I holds s
 rows, Part II long-term. The box says how the broker reported basis on Form 1099-B:
 A/D basis reported to the IRS, B/E not reported, C/F no Form 1099-B. Columns:
 
-(a) description ("100 sh. XYZ"), (b) date acquired (the holding period's start: earlier
-than the purchase for a wash-sale replacement), (c) date sold, (d) proceeds, (e) cost or
-other basis, (f) code (``W`` for a wash sale), (g) adjustment (the disallowed loss,
-positive), (h) gain or loss = (d) − (e) + (g).
+(a) description ("100 sh. XYZ"; "100 sh. XYZ (short sale)" for a short sale closed), (b) date
+acquired (the holding period's start: earlier than the purchase for a wash-sale replacement;
+for a short sale, the day the shares delivered to close it were bought), (c) date sold (for a
+short sale, the day it was closed), (d) proceeds, (e) cost or other basis, (f) code (``W`` for
+a wash sale), (g) adjustment (the disallowed loss, positive), (h) gain or loss = (d) − (e) + (g).
 
 Amounts are rounded to cents per row, and (h) is computed from the rounded (d), (e), (g),
 so every printed row adds up; totals are sums of the printed rows.
@@ -21,6 +22,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
+from tftrade.compliance.capital_loss import Carryover, FilingStatus, LossLimit, loss_years, year_nets
 from tftrade.compliance.errors import TaxReportError
 from tftrade.compliance.money import ZERO, cents, fmt_quantity
 from tftrade.compliance.tax_lots import Disposition
@@ -49,6 +51,9 @@ class Row8949:
     quantity: Decimal
     lot_id: str
     sale_id: str
+    short_sale: bool = False
+    opened: date | None = None
+    """The day of the short sale, for a short sale closed ((b) and (c) are the day it was covered)."""
 
     @property
     def part(self) -> Literal["I", "II"]:
@@ -89,6 +94,8 @@ class Form8949:
     rows: tuple[Row8949, ...]
     schedule_d: tuple[ScheduleDLine, ...]
     notes: tuple[str, ...] = ()
+    loss: LossLimit | None = None
+    """The capital-loss limit of the year: carryover in (lines 6, 14), deduction (line 21), carryover out."""
 
     def part(self, part: Literal["I", "II"]) -> tuple[Row8949, ...]:
         """Rows of one part, by box then date sold."""
@@ -106,14 +113,21 @@ def row(d: Disposition, short_box: ShortBox = "A") -> Row8949:
     """The Form 8949 row of one disposition."""
     box: Box = short_box if d.term == "short" else _LONG_BOX[short_box]
     proceeds, basis, adjustment = cents(d.proceeds), cents(d.basis), cents(d.disallowed)
-    return Row8949(box, f"{fmt_quantity(d.quantity)} sh. {d.ticker}", d.acquired, d.sold, proceeds, basis,
-                   "W" if d.disallowed > 0 else "", adjustment, proceeds - basis + adjustment, d.account, d.ticker,
-                   d.quantity, d.lot_id, d.sale_id)
+    what = f"{fmt_quantity(d.quantity)} sh. {d.ticker}" + (" (short sale)" if d.short_sale else "")
+    return Row8949(box, what, d.acquired, d.sold, proceeds, basis, "W" if d.disallowed > 0 else "", adjustment,
+                   proceeds - basis + adjustment, d.account, d.ticker, d.quantity, d.lot_id, d.sale_id, d.short_sale,
+                   d.opened)
 
 
 def form_8949(dispositions: Sequence[Disposition], year: int, *, account: str | None = None,
-              short_box: ShortBox = "A", method: str = "fifo", notes: Sequence[str] = ()) -> Form8949:
+              short_box: ShortBox = "A", method: str = "fifo", notes: Sequence[str] = (),
+              status: FilingStatus = "single", carryover: Carryover | None = None,
+              first_year: int | None = None) -> Form8949:
     """Form 8949 and Schedule D for sales in ``year`` (of ``account``, or all).
+
+    The capital-loss carryover into ``year`` is worked out from the earlier years' sales in
+    ``dispositions`` (:mod:`~tftrade.compliance.capital_loss`), starting from ``carryover``
+    into ``first_year`` (default: the first year with sales); ``status`` sets the limit.
 
     Raises
     ------
@@ -125,11 +139,16 @@ def form_8949(dispositions: Sequence[Disposition], year: int, *, account: str | 
         where = f" in account {account}" if account else ""
         raise TaxReportError(f"no sales in {year}{where}: nothing to report on Form 8949")
     rows = sorted((row(d, short_box) for d in chosen), key=lambda r: (r.box, r.sold, r.ticker, r.acquired, r.lot_id))
-    return Form8949(year, account, method, tuple(rows), schedule_d(rows), tuple(notes))
+    loss = loss_years(year_nets(dispositions, account), year, status, carryover, first_year)[year]
+    return Form8949(year, account, method, tuple(rows), schedule_d(rows, loss), tuple(notes), loss)
 
 
-def schedule_d(rows: Sequence[Row8949]) -> tuple[ScheduleDLine, ...]:
-    """Schedule D lines 1b, 2, 3, 7 (net short-term), 8b, 9, 10, 15 (net long-term) and 16 (total)."""
+def schedule_d(rows: Sequence[Row8949], loss: LossLimit | None = None) -> tuple[ScheduleDLine, ...]:
+    """Schedule D lines 1b, 2, 3, 6 (short-term carryover), 7 (net short-term), 8b, 9, 10, 14 (long-term
+    carryover), 15 (net long-term), 16 (total) and, for a net loss, 21 (the loss deducted, at most the limit).
+
+    Lines 6, 14 and 21 carry only column (h); lines 7 and 15 add the carryover to the rows' totals.
+    """
     per_box: dict[str, Totals] = {}
     for r in rows:
         per_box[r.box] = per_box.get(r.box, Totals()) + Totals(r.proceeds, r.basis, r.adjustment, r.gain)
@@ -137,11 +156,18 @@ def schedule_d(rows: Sequence[Row8949]) -> tuple[ScheduleDLine, ...]:
               "reported)", "C": "Form 8949 box C (short-term, no 1099-B)", "D": "Form 8949 box D (long-term, basis "
               "reported)", "E": "Form 8949 box E (long-term, basis not reported)", "F": "Form 8949 box F (long-term, "
               "no 1099-B)"}
+    carry = loss.carry_in if loss is not None else Carryover()
     out = [ScheduleDLine(SCHEDULE_D_LINE[b], labels[b], per_box.get(b, Totals())) for b in "ABC"]
-    short = sum((line.totals for line in out), Totals())
-    out.append(ScheduleDLine("7", "Net short-term capital gain or (loss)", short))
+    short = sum((line.totals for line in out), Totals()) + Totals(gain=-carry.short_term)
+    out += [ScheduleDLine("6", "Short-term capital loss carryover from last year", Totals(gain=-carry.short_term)),
+            ScheduleDLine("7", "Net short-term capital gain or (loss)", short)]
     long_lines = [ScheduleDLine(SCHEDULE_D_LINE[b], labels[b], per_box.get(b, Totals())) for b in "DEF"]
-    long = sum((line.totals for line in long_lines), Totals())
-    out += [*long_lines, ScheduleDLine("15", "Net long-term capital gain or (loss)", long),
+    long = sum((line.totals for line in long_lines), Totals()) + Totals(gain=-carry.long_term)
+    out += [*long_lines,
+            ScheduleDLine("14", "Long-term capital loss carryover from last year", Totals(gain=-carry.long_term)),
+            ScheduleDLine("15", "Net long-term capital gain or (loss)", long),
             ScheduleDLine("16", "Combine lines 7 and 15", short + long)]
+    if loss is not None and loss.deduction > 0:
+        out.append(ScheduleDLine("21", f"Loss deducted: smaller of the line 16 loss or ${loss.limit:,.0f}",
+                                 Totals(gain=-loss.deduction)))
     return tuple(out)

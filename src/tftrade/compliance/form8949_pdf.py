@@ -38,6 +38,9 @@ _LINE2 = {"I": "line 1b (if Box A above is checked), line 2 (if Box B above is c
                 "or line 10 (if Box F above is checked)"}
 
 
+_GAIN_ONLY = ("6", "7", "14", "15", "16", "21")
+
+
 def money(x: Decimal) -> str:
     """``1,234.50`` or ``(1,234.50)`` for a negative amount."""
     return f"({abs(x):,.2f})" if x < 0 else f"{x:,.2f}"
@@ -194,20 +197,42 @@ def _schedule_d(pdf: PdfCanvas, form: Form8949, page_label: str) -> None:
     y -= 6
     pdf.line(_L, y, _R, y)
     for ln in form.schedule_d:
+        if ln.line == "21":
+            y -= 10
+            pdf.text(_L, y, "Part III  Summary", 8, bold=True)
         y -= 16
-        bold = ln.line in ("7", "15", "16")
+        bold = ln.line in ("7", "15", "16", "21")
         pdf.text(_L + 2, y + 4, ln.line, 8, bold=True)
         pdf.text(_L + 24, y + 4, ln.label, 7, bold=bold)
         t = ln.totals
         for col, value in ((2, t.proceeds), (3, t.basis), (4, t.adjustment), (5, t.gain)):
-            if not (ln.line in ("7", "15", "16") and col < 5):
+            if not (ln.line in _GAIN_ONLY and col < 5):
                 pdf.text(cols[col] - 3, y + 4, money(value), 7.5, bold=bold, align="right")
         pdf.line(_L, y, _R, y, 0.8 if bold else 0.3)
         if ln.line == "7":
             y -= 10
             pdf.text(_L, y, "Part II  Long-Term Capital Gains and Losses", 8, bold=True)
-    y -= 24
+    y = _carryover(pdf, form, y - 24)
     for note in form.notes:
         pdf.text(_L, y, note[:150], 6.5)
         y -= 9
     pdf.text(_L, 22, f"Prepared by tftrade. {page_label}", 6)
+
+
+def _carryover(pdf: PdfCanvas, form: Form8949, y: float) -> float:
+    """The capital-loss limit and the carryover to next year (the Schedule D instructions' worksheet)."""
+    loss = form.loss
+    if loss is None or (loss.deduction == 0 and loss.carry_in.total == 0):
+        return y
+    pdf.text(_L, y, f"Capital loss carryover (limit {money(loss.limit)} a year; IRC 1211(b), 1212(b))", 8, bold=True)
+    lines = [("Carried in from last year: short-term (line 6)", loss.carry_in.short_term),
+             ("Carried in from last year: long-term (line 14)", loss.carry_in.long_term),
+             ("Deducted from ordinary income this year (line 21)", loss.deduction),
+             ("Carried to next year: short-term (worksheet line 8)", loss.carry_out.short_term),
+             ("Carried to next year: long-term (worksheet line 13)", loss.carry_out.long_term)]
+    for label, value in lines:
+        y -= 12
+        pdf.text(_L + 24, y, label, 7)
+        pdf.text(_R - 3, y, money(value), 7.5, align="right")
+        pdf.line(_L + 24, y - 3, _R, y - 3, 0.3)
+    return y - 20

@@ -2,10 +2,11 @@
 
 Fills: a header row with ``date, ticker, side, quantity, price, fees, account`` (any order,
 any case; ``fees`` and ``account`` may be absent: 0 and ``--account``), optional ``id``
-(the broker's trade id) and ``lots`` (specific identification for a sale:
-``"b1:50;b7:30"`` = 50 shares of purchase ``b1`` and 30 of ``b7``). Dates are
-``YYYY-MM-DD`` or ``MM/DD/YYYY``; sides ``buy``/``sell`` (or ``B``/``S``). Within the file
-each account's trades in a ticker must be in date order.
+(the broker's trade id), ``lots`` (specific identification for a sale:
+``"b1:50;b7:30"`` = 50 shares of purchase ``b1`` and 30 of ``b7``) and ``account_type``
+(``taxable`` or ``ira``). Dates are ``YYYY-MM-DD`` or ``MM/DD/YYYY``; sides ``buy``/``sell``
+(or ``B``/``S``), ``short`` (``sell short``, ``SS``: a short sale) and ``cover`` (``buy to
+cover``, ``BTC``). Within the file each account's trades in a ticker must be in date order.
 
 Splits: ``date, ticker, ratio`` (new shares per old: ``2`` for 2-for-1, ``0.1`` for
 1-for-10), or ``date, ticker, new, old``.
@@ -22,9 +23,13 @@ from pathlib import Path
 
 from tftrade.compliance.errors import TaxImportError, TaxLotError
 from tftrade.compliance.money import ZERO, parse_decimal
-from tftrade.compliance.transactions import Split, Transaction
+from tftrade.compliance.transactions import AccountType, Split, Transaction
 
-_SIDES = {"buy": "buy", "b": "buy", "bought": "buy", "sell": "sell", "s": "sell", "sold": "sell"}
+_SIDES = {"buy": "buy", "b": "buy", "bought": "buy", "sell": "sell", "s": "sell", "sold": "sell",
+          "short": "short", "ss": "short", "sell short": "short", "short sale": "short", "sell_short": "short",
+          "cover": "cover", "bc": "cover", "btc": "cover", "buy to cover": "cover", "buy_to_cover": "cover"}
+_TYPES: dict[str, AccountType] = {"taxable": "taxable", "ira": "ira", "roth": "ira", "roth ira": "ira",
+                                  "traditional ira": "ira"}
 
 
 def parse_date(text: str, where: str) -> date:
@@ -56,13 +61,16 @@ def _rows(path: Path, required: set[str]) -> Iterator[tuple[int, dict[str, str]]
                 yield n, row
 
 
-def read_fills(path: Path, default_account: str = "default", rows: dict[str, int] | None = None) -> list[Transaction]:
-    """Parse a fills CSV into transactions (``rows``, when given, gets each transaction's row number).
+def read_fills(path: Path, default_account: str = "default", rows: dict[str, int] | None = None,
+               types: dict[str, AccountType] | None = None) -> list[Transaction]:
+    """Parse a fills CSV into transactions (``rows``, when given, gets each transaction's row number;
+    ``types`` the ``account_type`` column's value per account).
 
     Raises
     ------
     TaxImportError
-        Naming the file, the row and the field for anything malformed or out of order.
+        Naming the file, the row and the field for anything malformed or out of order, or an
+        account given two types.
     """
     out: list[Transaction] = []
     last: dict[tuple[str, str], date] = {}
@@ -73,6 +81,8 @@ def read_fills(path: Path, default_account: str = "default", rows: dict[str, int
             txn = _fill(row, where, default_account, seen)
         except (ValueError, TaxLotError) as e:
             raise TaxImportError(f"{where}: {e}") from None
+        if row.get("account_type") and types is not None:
+            _account_type(row["account_type"], txn.account, where, types)
         key = (txn.account, txn.ticker)
         if key in last and txn.trade_date < last[key]:
             raise TaxImportError(f"{where}: {txn.ticker} trade dated {txn.trade_date} comes after one dated "
@@ -86,6 +96,20 @@ def read_fills(path: Path, default_account: str = "default", rows: dict[str, int
     return out
 
 
+def parse_account_type(text: str, where: str) -> AccountType:
+    """``taxable`` or ``ira`` (``roth``, ``roth ira``, ``traditional ira`` are IRAs), any case."""
+    kind = _TYPES.get(text.strip().lower())
+    if kind is None:
+        raise TaxImportError(f"{where}: account type {text!r} is not taxable or ira")
+    return kind
+
+
+def _account_type(text: str, account: str, where: str, types: dict[str, AccountType]) -> None:
+    kind = parse_account_type(text, where)
+    if types.setdefault(account, kind) != kind:
+        raise TaxImportError(f"{where}: account {account} is {kind} here but {types[account]} on an earlier row")
+
+
 def locate(error: TaxLotError, path: Path, rows: dict[str, int]) -> TaxLotError:
     """A booking error about a fill of ``path`` said with its row (``fills.csv row 3: sells 20 AAA ...``)."""
     ident, sep, rest = str(error).partition(": ")
@@ -97,7 +121,7 @@ def locate(error: TaxLotError, path: Path, rows: dict[str, int]) -> TaxLotError:
 def _fill(row: dict[str, str], where: str, default_account: str, seen: dict[str, int]) -> Transaction:
     side = _SIDES.get(row["side"].lower())
     if side is None:
-        raise ValueError(f"side {row['side']!r} is not buy or sell")
+        raise ValueError(f"side {row['side']!r} is not buy, sell, short or cover")
     account = row.get("account") or default_account
     fees = parse_decimal(row["fees"], "fees") if row.get("fees") else ZERO
     lots = tuple(_lot(part, where) for part in row.get("lots", "").split(";") if part.strip())

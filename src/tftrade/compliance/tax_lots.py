@@ -39,6 +39,8 @@ class TaxLot:
     seq: int = 0
     replacement: bool = False
     pieces: int = field(default=0, repr=False)
+    suspended_by: str = ""
+    """A short sale (its lot origin) whose closing starts this lot's holding period (IRC §1233(b)(2))."""
 
     @property
     def basis(self) -> Decimal:
@@ -52,7 +54,7 @@ class TaxLot:
         self.pieces += 1
         piece = TaxLot(f"{self.origin}.{self.pieces}" if shares != self.quantity else self.lot_id, self.origin,
                        self.account, self.ticker, self.purchased, self.acquired, shares, cost, adjustment,
-                       self.seq, self.replacement)
+                       self.seq, self.replacement, suspended_by=self.suspended_by)
         self.quantity -= shares
         self.cost -= cost
         self.adjustment -= adjustment
@@ -60,11 +62,49 @@ class TaxLot:
 
 
 @dataclass(slots=True, eq=False)
+class ShortLot:
+    """An open short sale: ``quantity`` shares sold short on ``opened`` for net ``proceeds``.
+
+    ``adjustment`` is the loss of an earlier cover disallowed by the wash-sale rule; it is added
+    to the cost of closing this one. ``long_term_loss`` marks shares sold short while
+    substantially identical stock had been held for more than a year: a loss on closing them is
+    long-term (IRC §1233(d)).
+    """
+
+    lot_id: str
+    origin: str
+    account: str
+    ticker: str
+    opened: date
+    quantity: Decimal
+    proceeds: Decimal
+    adjustment: Decimal = ZERO
+    seq: int = 0
+    replacement: bool = False
+    long_term_loss: bool = False
+    pieces: int = field(default=0, repr=False)
+
+    def take(self, shares: Decimal) -> ShortLot:
+        """Split ``shares`` off this short lot (proceeds and adjustment pro rata); this lot keeps the rest."""
+        proceeds = prorata(self.proceeds, shares, self.quantity)
+        adjustment = prorata(self.adjustment, shares, self.quantity)
+        self.pieces += 1
+        piece = ShortLot(f"{self.origin}.{self.pieces}" if shares != self.quantity else self.lot_id, self.origin,
+                         self.account, self.ticker, self.opened, shares, proceeds, adjustment, self.seq,
+                         self.replacement, self.long_term_loss)
+        self.quantity -= shares
+        self.proceeds -= proceeds
+        self.adjustment -= adjustment
+        return piece
+
+
+@dataclass(slots=True, eq=False)
 class Disposition:
-    """Shares of one lot sold by one sale: one row of Form 8949.
+    """Shares of one lot sold by one sale (or one short sale closed by a cover): one row of Form 8949.
 
     ``disallowed`` is the loss disallowed by the wash-sale rule (column (g), positive);
-    ``replacements`` the lots that received it.
+    ``replacements`` the lots that received it. For a short sale, ``proceeds`` are the short
+    sale's and ``cost`` the cover's.
     """
 
     account: str
@@ -83,6 +123,14 @@ class Disposition:
     seq: int
     disallowed: Decimal = ZERO
     replacements: list[str] = field(default_factory=list)
+    permanent: Decimal = ZERO
+    """The part of ``disallowed`` lost for good: washed by a purchase in an IRA (Rev. Rul. 2008-5)."""
+    short_sale: bool = False
+    """Closes a short sale (``purchased``/``acquired``/``sold`` are then the day it was covered)."""
+    opened: date | None = None
+    """The day of the short sale, for a cover."""
+    holding: Term | None = None
+    """The holding period where a special rule sets it (IRC §1233: short sales)."""
 
     @property
     def basis(self) -> Decimal:
@@ -101,8 +149,8 @@ class Disposition:
 
     @property
     def term(self) -> Term:
-        """Short- or long-term by the (possibly tacked) holding period."""
-        return term(self.acquired, self.sold)
+        """Short- or long-term by the (possibly tacked) holding period, or as a special rule sets it."""
+        return self.holding or term(self.acquired, self.sold)
 
 
 def relief_order(lots: Sequence[TaxLot], method: Method, sold: date, net_per_share: Decimal) -> list[TaxLot]:

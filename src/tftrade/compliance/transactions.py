@@ -1,4 +1,4 @@
-"""What the tax-lot engine books: purchases and sales of shares, and stock splits.
+"""What the tax-lot engine books: purchases and sales of shares, short sales and covers, and stock splits.
 
 Money and quantities are exact ``Decimal``; a float is refused at the boundary.
 """
@@ -13,14 +13,22 @@ from typing import Literal, get_args
 from tftrade.compliance.errors import TaxLotError
 from tftrade.compliance.money import ZERO, parse_decimal
 
-Side = Literal["buy", "sell"]
+Side = Literal["buy", "sell", "short", "cover"]
+SIDES: tuple[Side, ...] = get_args(Side)
+SIDE_OF_ACTION: dict[str, Side] = {"BUY": "buy", "SELL": "sell", "SHORT": "short", "COVER": "cover"}
+"""A trade record's action (``trade_executions.action``) as a transaction's side."""
+AccountType = Literal["taxable", "ira"]
+ACCOUNT_TYPES: tuple[AccountType, ...] = get_args(AccountType)
 Method = Literal["fifo", "lifo", "hifo", "specific", "mintax"]
 METHODS: tuple[Method, ...] = get_args(Method)
 
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
-    """One fill of a long position: ``quantity`` shares (positive) at ``price``, ``fees`` paid.
+    """One fill: ``quantity`` shares (positive) at ``price``, ``fees`` paid.
+
+    ``buy``/``sell`` open and close long lots; ``short`` (a short sale) opens a short lot and
+    ``cover`` (a purchase that closes the short sale) closes it.
 
     ``lots`` names, for a sale under specific identification, which purchases (by their
     ``txn_id``) the shares come from and how many: ``(("b1", Decimal(50)), ...)``.
@@ -52,8 +60,8 @@ class Transaction:
             raise TaxLotError(f"transaction {name}: {e}") from None
         if not self.ticker or not self.account:
             raise TaxLotError(f"transaction {name}: ticker and account are required")
-        if self.side not in ("buy", "sell"):
-            raise TaxLotError(f"transaction {name}: side {self.side!r} is not buy or sell")
+        if self.side not in SIDES:
+            raise TaxLotError(f"transaction {name}: side {self.side!r} is not one of {', '.join(SIDES)}")
         if self.quantity <= 0:
             raise TaxLotError(f"transaction {name}: quantity {self.quantity} must be positive")
         if self.price < 0 or self.fees < 0:

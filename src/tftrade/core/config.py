@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, urlencode
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -171,6 +171,25 @@ class RiskSettings(Section):
     tax_aware: bool = Field(False, description="the optimiser subtracts the tax of selling (portfolio.tax)")
     tax_rate_short: float = Field(0.37, ge=0, le=1, description="tax rate on short-term gains (tax_aware)")
     tax_rate_long: float = Field(0.20, ge=0, le=1, description="tax rate on long-term gains (tax_aware)")
+    harvest: bool = Field(False, description="tax-loss harvesting: sell losing positions, buy a substitute")
+    harvest_substitutes: dict[str, str] = Field(
+        default_factory=dict, description="harvest: ticker -> substitute, e.g. 'SPY=VOO,QQQ=QQQM' on --set")
+    harvest_min_loss_fraction: float = Field(0.05, ge=0, lt=1, description="harvest: each lot's loss / basis")
+    harvest_min_loss: int = Field(100, ge=0, description="harvest: whole dollars of loss per ticker")
+
+    @field_validator("harvest_substitutes", mode="before")
+    @classmethod
+    def _pairs(cls, v: Any) -> Any:
+        """Accept ``"SPY=VOO,QQQ=QQQM"`` (what ``--set`` passes) as well as a mapping."""
+        if not isinstance(v, str):
+            return v
+        out: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in v.split(","))):
+            key, eq, value = pair.partition("=")
+            if not eq or not key.strip() or not value.strip():
+                raise ValueError(f"{pair!r} is not TICKER=SUBSTITUTE")
+            out[key.strip()] = value.strip()
+        return out
 
     def model_post_init(self, _context: Any) -> None:
         if self.beta_min > self.beta_max:

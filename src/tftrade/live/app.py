@@ -121,8 +121,9 @@ def load_predictor(opts: LiveOptions) -> Predictor:
                         "or use --strategy sma") from None
 
 
-def make_strategy(name: str, predictor: Predictor | None) -> Callable[[ForecastRows | None], Strategy]:
-    """The strategy factory for ``name``."""
+def make_strategy(name: str, predictor: Predictor | None,
+                  config: Any = None) -> Callable[[ForecastRows | None], Strategy]:
+    """The strategy factory for ``name`` (``config``: the forecast strategy's ``StrategyConfig``, as a backtest's)."""
     if name == "sma":
         from tftrade.strategy.sma import SmaCrossover
 
@@ -132,7 +133,7 @@ def make_strategy(name: str, predictor: Predictor | None) -> Callable[[ForecastR
     def tft(forecasts: ForecastRows | None) -> Strategy:
         if forecasts is None:
             raise LiveError("the tft strategy needs predictions")
-        return ForecastStrategy(forecasts)
+        return ForecastStrategy(forecasts, None, config)
     return tft
 
 
@@ -183,11 +184,13 @@ def build_stack(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, clock: Clo
     """
     trading = TradingConfig(rebalance_every=opts.cadence)
     gate = RiskGate(GateLimits())
+    strategy_config = None
     if isinstance(settings, Settings):
         from tftrade.backtest.config import trading_setup
 
         setup = trading_setup(settings, opts.timeframe)
         gate = RiskGate(setup.gate_limits())
+        strategy_config = setup.strategy()  # optimiser limits, tax-aware term and harvesting as in a backtest
         looped = setup.backtest_config().model_dump(include=set(TradingConfig.model_fields))
         trading = TradingConfig(**{**looped, "rebalance_every": opts.cadence})
     control = LiveControl(kit.broker, kit.switch, clock, desk=desk, max_drawdown=gate.limits.max_drawdown, emit=emit)
@@ -200,7 +203,8 @@ def build_stack(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, clock: Clo
     cfg = LiveConfig(trading=trading, window=opts.window, flatten_minutes=opts.flatten_minutes)
     recs: list[Recorder] = [control, *([desk_rec] if desk_rec is not None else []), *recorders]
     stack = build_trade_worker(bus, market.tickers, market.sectors, opts.timeframe,
-                               make_strategy(opts.strategy, predictor), kit, clock, config=cfg, gate=gate,
+                               make_strategy(opts.strategy, predictor, strategy_config), kit, clock, config=cfg,
+                               gate=gate,
                                session=XnysSession(opts.flatten_minutes),
                                horizon=predictor.horizon if predictor is not None else None, emit=emit,
                                series=_series(market), recorders=recs, control=control, consumer=consumer,

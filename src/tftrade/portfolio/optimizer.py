@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -431,7 +432,9 @@ def _solve_tax_aware(uni: _Universe, cfg: OptimizerConfig, limits: Limits, tax: 
                  - tax_cost_expression(w, uni.prev, tax.schedules, tax.equity))
     problem = cp.Problem(cp.Maximize(objective), cons)
     try:
-        problem.solve(solver=cfg.solver, **_solver_options(cfg))
+        with warnings.catch_warnings():  # an inaccurate solution is accepted below, as in the other paths
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+            problem.solve(solver=cfg.solver, **_solver_options(cfg))
     except cp.SolverError as exc:
         raise OptimizationError(f"solver {cfg.solver} failed: {exc}") from exc
     except TypeError as exc:

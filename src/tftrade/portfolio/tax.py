@@ -72,8 +72,20 @@ class TaxSchedule:
         return total
 
 
-def tax_schedule(lots: Sequence[OpenLot], price: Decimal, on: date, short_rate: float, long_rate: float) -> TaxSchedule:
-    """The selling schedule of one asset's lots at ``price`` on ``on``."""
+def tax_schedule(lots: Sequence[OpenLot], price: Decimal, on: date, short_rate: float, long_rate: float,
+                 resolution: float = 0.0) -> TaxSchedule:
+    """The selling schedule of one asset's lots at ``price`` on ``on``.
+
+    ``resolution`` > 0 merges neighbouring tranches whose tax per dollar is within it of the
+    first of them (value-weighted: the tax of selling a merged tranche whole is unchanged, and
+    the schedule stays convex) — fewer breakpoints for an asset built up in many small lots.
+
+    >>> lots = [OpenLot("X", str(i), Decimal(1), Decimal(90 + i), date(2025, 1, 2), date(2025, 1, 2))
+    ...         for i in range(4)]
+    >>> s = tax_schedule(lots, Decimal(100), date(2025, 6, 2), 0.4, 0.2, resolution=0.01)
+    >>> s.sizes, [round(r, 4) for r in s.rates], round(s.tax(400), 6) == round(0.4 * (10 + 9 + 8 + 7), 6)
+    ((300.0, 100.0), [0.032, 0.04], True)
+    """
     tranches = []
     for lot in lots:
         value = lot.shares * price
@@ -82,7 +94,20 @@ def tax_schedule(lots: Sequence[OpenLot], price: Decimal, on: date, short_rate: 
         rate = long_rate if _long_term(lot.acquired, on) else short_rate
         tranches.append((float(value), rate * float((value - lot.basis) / value)))
     tranches.sort(key=lambda t: t[1])
+    if resolution > 0:
+        tranches = _merged(tranches, resolution)
     return TaxSchedule(tuple(t[0] for t in tranches), tuple(t[1] for t in tranches))
+
+
+def _merged(tranches: list[tuple[float, float]], resolution: float) -> list[tuple[float, float]]:
+    out: list[tuple[float, float, float]] = []  # size, tax, first rate
+    for size, rate in tranches:
+        if out and rate - out[-1][2] <= resolution:
+            s, tax, first = out[-1]
+            out[-1] = (s + size, tax + size * rate, first)
+        else:
+            out.append((size, size * rate, rate))
+    return [(s, tax / s) for s, tax, _ in out]
 
 
 def tax_cost(w: np.ndarray, w0: np.ndarray, schedules: Sequence[TaxSchedule | None], equity: float) -> float:

@@ -70,7 +70,7 @@ tax_transactions = Table(
     Column("account", String(64), nullable=False),
     Column("ticker", String(32), nullable=False),
     Column("trade_date", Date, nullable=False),
-    Column("side", String(4), nullable=False),
+    Column("side", String(8), nullable=False),
     Column("quantity", ExactDecimal, nullable=False),
     Column("price", ExactDecimal, nullable=False),
     Column("fees", ExactDecimal, nullable=False),
@@ -90,4 +90,13 @@ tax_splits = Table(
     Column("source", String(512), nullable=False),
 )
 
-__all__ = ["ExactDecimal", "audit_log", "audit_order_refs", "tax_splits", "tax_transactions"]
+tax_accounts = Table(
+    "tax_accounts",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("account_type", String(8), nullable=False),
+    Column("source", String(512), nullable=False),
+)
+"""The type of each account of the tax history: ``taxable`` or ``ira`` (migration 0012); unlisted = taxable."""
+
+__all__ = ["ExactDecimal", "audit_log", "audit_order_refs", "tax_accounts", "tax_splits", "tax_transactions"]

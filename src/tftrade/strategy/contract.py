@@ -4,20 +4,58 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol
 
 from tftrade.core.types import Float64Array
 from tftrade.strategy.view import MarketView
 
 
+class OpenLotView(Protocol):
+    """What a strategy may read of one open lot of the position ledger (``execution.lots.Lot`` is one)."""
+
+    @property
+    def quantity(self) -> Decimal:
+        """Signed shares (negative: a short lot)."""
+        ...
+
+    @property
+    def cost(self) -> Decimal:
+        """Signed cost including the opening commission (a short lot's is the proceeds, negative)."""
+        ...
+
+    @property
+    def opened_ns(self) -> int:
+        """When the lot was opened (UTC nanoseconds)."""
+        ...
+
+    @property
+    def order_id(self) -> str:
+        """The order that opened it."""
+        ...
+
+
+class LotSource(Protocol):
+    """The open lots of the one position ledger (``execution.lots.LotBook`` is one)."""
+
+    def lots(self, ticker: str) -> Sequence[OpenLotView]:
+        """Open lots of ``ticker``, oldest first."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class AccountState:
-    """The account at decision time: ``positions`` in shares per ticker, ``weights`` of equity."""
+    """The account at decision time: ``positions`` in shares per ticker, ``weights`` of equity.
+
+    ``lots`` is the position ledger's open lots (read during the decision; ``None`` when the
+    caller has no ledger): a tax-aware strategy builds its tax-of-selling schedules from them.
+    """
 
     cash: float
     equity: float
     positions: Float64Array
     weights: Float64Array
+    lots: LotSource | None = None
 
 
 @dataclass(frozen=True, slots=True)

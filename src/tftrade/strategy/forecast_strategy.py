@@ -11,7 +11,9 @@ At each decision (the close of bar ``t``):
    sentiment confidence
    (:func:`~tftrade.portfolio.views_from_forecasts`), the BL posterior;
 3. :func:`~tftrade.portfolio.optimize` under the stock, sector and beta limits with the turnover cost
-   from the current weights; names not tradable are targeted at 0.
+   from the current weights; names not tradable are targeted at 0. With ``tax`` set, the optimiser
+   also subtracts the tax of selling the account's open lots (:func:`~tftrade.strategy.tax_inputs.tax_term`);
+4. with ``harvest`` set, tax-loss harvesting on top (:class:`~tftrade.strategy.tax_inputs.Harvester`).
 
 Every target carries its rationale; relaxed optimiser limits become notes of the decision.
 """
@@ -31,6 +33,7 @@ from tftrade.strategy.estimates import betas, dollar_adv, simple_returns
 from tftrade.strategy.forecasts import ForecastRows
 from tftrade.strategy.sentiment_input import SentimentPanel
 from tftrade.strategy.signals import SignalConfig, Signals, make_signals
+from tftrade.strategy.tax_inputs import HarvestConfig, Harvester, TaxAwareConfig, tax_term
 from tftrade.strategy.view import MarketView
 
 
@@ -45,6 +48,8 @@ class StrategyConfig(BaseModel):
     risk_aversion: float = Field(default=2.5, gt=0, description="delta of the equilibrium prior")
     lookback: int = Field(default=390, ge=10, description="bars of returns for covariance and betas")
     sentiment_penalty: float = Field(default=1.0, ge=0, description="Ω multiplier 1 + λ(1 - c)")
+    tax: TaxAwareConfig | None = Field(default=None, description="tax of selling in the optimiser (None: off)")
+    harvest: HarvestConfig | None = Field(default=None, description="tax-loss harvesting (None: off)")
 
 
 class ForecastStrategy:
@@ -54,6 +59,8 @@ class ForecastStrategy:
                  config: StrategyConfig | None = None) -> None:
         self.forecasts, self.sentiment = forecasts, sentiment
         self.config = config or StrategyConfig()
+        h = self.config.harvest
+        self.harvester = None if h is None else Harvester(h, self.config.optimizer.max_weight)
 
     def decide(self, view: MarketView, account: AccountState) -> Targets | None:
         """Target weights at the close of ``view.t`` (``None`` when no forecast was made then)."""
@@ -92,8 +99,10 @@ class ForecastStrategy:
         post = bl_posterior(cov, prior, views.P, views.Q, views.omega, tau=cfg.tau)
         bench = view.benchmark_history(cfg.lookback + 1)
         b = betas(r, None if bench is None else simple_returns(bench[:, None])[:, 0])
+        tax = None if cfg.tax is None else tax_term(account, [view.tickers[i] for i in sub],
+                                                     view.last_prices()[sub], view.now_ns, cfg.tax)
         res = optimize(post.mean, cov, sectors=np.asarray(view.sectors)[sub], betas=b,
-                       prev_weights=account.weights[sub], config=cfg.optimizer)
+                       prev_weights=account.weights[sub], config=cfg.optimizer, tax=tax)
         n = len(view.tickers)
         w = np.zeros(n)
         w[sub] = res.weights
@@ -103,6 +112,11 @@ class ForecastStrategy:
                else f"{sig.reasons[i]}; not tradable: target 0" for i in range(n)]
         notes = tuple(f"optimiser relaxed {x.limit} from {x.requested} to {x.applied}: {x.reason}"
                       for x in res.relaxations)
+        if self.harvester is not None:
+            w, harvest_why, harvest_notes = self.harvester.apply(w, view.tickers, view.last_prices(), account,
+                                                                 view.now_ns)
+            why = [h or y for h, y in zip(harvest_why, why, strict=True)]
+            notes = (*notes, *harvest_notes)
         return Targets(w, tuple(why), notes)
 
 

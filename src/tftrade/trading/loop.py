@@ -163,7 +163,7 @@ class TradingLoop:
             elif self.session.can_decide(now):
                 n = len(self.tickers)
                 w_now = value / eq if eq > 0 else np.zeros(n)
-                account = AccountState(self.broker.cash(), eq, self.positions.copy(), w_now)
+                account = AccountState(self.broker.cash(), eq, self.positions.copy(), w_now, self.manager.lots)
                 targets = self.strategy.decide(MarketView(frame, t, last.copy()), account)
                 if targets is not None:
                     self.decisions += 1
