@@ -61,6 +61,42 @@ def test_the_words_model_ignores_which_ticker_is_named(social: SocialScorer) -> 
     assert np.all(s > 0.5)
 
 
+SWAPS = ("$TSLA", "$GME", "$AAPL", "$SPY", "$AMC", "$PLTR", "$BRK.B", "$ZZZQ")
+"""Cashtags: the month's most bearish-tagged names (TSLA, SPY), meme stocks, and one that never occurs."""
+
+
+def test_swapping_the_cashtag_does_not_change_the_score(social: SocialScorer) -> None:
+    # the embeddings saw the ticker before (docs/sentiment.md): "$GME / $TSLA / $AAPL squeeze is on"
+    # scored +0.53 / +0.99 / +1.00. Every part now reads the masked text.
+    templates = ["{} squeeze is on", "{} to the moon 🚀", "puts on {}, this is going to zero",
+                 "{} meh", "anyone watching {} today?", "{} and $AMD both red, selling {}"]
+    texts = [t.replace("{}", tag) for t in templates for tag in SWAPS]
+    s = social.score(texts).reshape(len(templates), len(SWAPS))
+    assert np.ptp(s, axis=1).max() < 1e-3, s
+    z = social.log_odds(texts).reshape(len(templates), len(SWAPS))
+    assert np.ptp(z, axis=1).max() < 1e-3, z
+
+
+def test_cashtags_are_masked_for_every_part() -> None:
+    from tftrade.sentiment.social import mask_cashtags
+
+    assert mask_cashtags("$TSLA to the MOON 🚀, $5 calls on $brk.b") == "$ticker to the MOON 🚀, $5 calls on $ticker"
+    # a model trained where one ticker is always bearish learns nothing from it
+    rng = np.random.default_rng(3)
+    words = ["alpha", "beta", "gamma", "delta"]
+    texts, y = [], []
+    for k in range(240):
+        bull = k % 3 != 0
+        texts.append(("$UPUP " if bull else "$DOWN ") + " ".join(rng.choice(words, 3)) + (" zoom" if k % 2 else ""))
+        y.append(int(bull))
+    labels = np.array(y)
+    emb = rng.normal(size=(240, 8))  # embeddings of the masked texts carry nothing about the ticker
+    model = fit_social(texts, labels, [emb])
+    probe = ["$UPUP alpha beta gamma", "$DOWN alpha beta gamma"]
+    z = model.log_odds([emb[:1].repeat(2, axis=0)], probe)
+    assert abs(z[0] - z[1]) < 1e-9
+
+
 def test_foreign_and_empty_are_neutral(social: SocialScorer) -> None:
     s = social.score(["großartig, kaufen!", "", "   ", "Die Aktie ist gut, jetzt kaufen"])
     np.testing.assert_array_equal(s, [0.0, 0.0, 0.0, 0.0])
@@ -84,11 +120,11 @@ def test_fit_learns_a_planted_word() -> None:
         y.append(int(bull))
     labels = np.array(y)
     weak = rng.normal(size=(300, 16)) + 0.5 * labels[:, None]  # embeddings that carry a weak signal
-    model = fit_social(texts[:240], labels[:240], [weak[:240], weak[:240]])
+    model = fit_social(texts[:240], labels[:240], [weak[:240], weak[:240]], lexicon=False)  # "gloom" is a lexicon word
     z = model.log_odds([weak[240:], weak[240:]], texts[240:])
     result = evaluate_social("fit", score_of_log_odds(z), labels[240:])
     assert result.auc > 0.95 and result.balanced_accuracy > 0.85, result
-    shuffled = fit_social(texts[:240], rng.permutation(labels[:240]), [weak[:240], weak[:240]])
+    shuffled = fit_social(texts[:240], rng.permutation(labels[:240]), [weak[:240], weak[:240]], lexicon=False)
     chance = evaluate_social("shuffled", score_of_log_odds(shuffled.log_odds([weak[240:], weak[240:]],
                                                                               texts[240:])), labels[240:])
     assert chance.auc < result.auc - 0.2
