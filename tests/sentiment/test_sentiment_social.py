@@ -29,22 +29,24 @@ def test_shipped_weights_are_small_and_plain() -> None:
     assert SOCIAL_PATH.stat().st_size < 3_000_000
     model = SocialModel.load()
     assert model.emb_w.shape == (2, 384) and len(model.word_idx) == len(model.word_w) > 1000
-    assert model.meta["heldout"]["balanced_accuracy"] >= 0.73 and model.meta["heldout"]["auc"] >= 0.83
+    assert model.meta["heldout"]["balanced_accuracy"] >= 0.66 and model.meta["heldout"]["auc"] >= 0.77
+    assert model.meta["lexicon"] and len(model.weights) == 4
     assert model.meta["inner"]["n"] == model.meta["cut"] - model.meta["inner_cut"]  # the rule's validation split
 
 
 def test_held_out_fifth(social: SocialScorer, shared_data: Path) -> None:
-    # the targets are balanced accuracy >= 0.70 and AUC >= 0.85; the shipped model reaches
-    # 0.733 and 0.834 (docs/sentiment.md: the variant with AUC >= 0.85 does so by learning which
-    # tickers were bearish that month). Asserted: what it reaches, and far above the other scorers.
+    # the targets are balanced accuracy >= 0.70 and AUC >= 0.85; with the cashtags masked for
+    # every part the shipped model reaches 0.665 and 0.780 (docs/sentiment.md: the models that met more
+    # of the targets did so by learning which tickers were bearish that month). Asserted: what it
+    # reaches, and far above the other scorers.
     texts, y = load_stocktwits()
     cut = time_split(len(texts))
     result = evaluate_social("social", social.score(texts[cut:]), y[cut:])
     assert result.n_bearish > 100
-    assert result.balanced_accuracy >= 0.73 and result.auc >= 0.83, result
-    assert result.recall_bearish >= 0.65 and result.recall_bullish >= 0.78, result
+    assert result.balanced_accuracy >= 0.66 and result.auc >= 0.77, result
+    assert result.recall_bearish >= 0.55 and result.recall_bullish >= 0.76, result
     lexicon = evaluate_social("lexicon", make_scorer("lexicon").score(texts[cut:]), y[cut:])
-    assert result.balanced_accuracy > lexicon.balanced_accuracy + 0.3 and result.auc > lexicon.auc + 0.15
+    assert result.balanced_accuracy > lexicon.balanced_accuracy + 0.3 and result.auc > lexicon.auc + 0.1
 
 
 def test_slang_emoji_and_direction(social: SocialScorer) -> None:
