@@ -11,7 +11,9 @@ Imbalanced as it is (89 % bullish), the data are reported by **balanced accuracy
 (the mean of the bullish and bearish recalls, where a neutral label counts as a miss),
 per-class recall and **AUC** of the score; the hyper-parameters (the models'
 regularisation, how they are combined) were chosen on the last fifth of the training part, never
-on the held-out fifth. ``tftrade sentiment train-social`` regenerates ``assets/social.npz``.
+on the held-out fifth. Every model reads the messages with their cashtags masked
+(:func:`~tftrade.sentiment.social.mask_cashtags`), so no model learns which tickers were
+bearish that month. ``tftrade sentiment train-social`` regenerates ``assets/social.npz``.
 """
 
 from __future__ import annotations
@@ -147,10 +149,10 @@ def fit_social(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence
 
     ``texts`` are the messages as written and ``embeddings`` those of the masked messages
     (:func:`~tftrade.sentiment.social.embed_masked`); the words model and the lexicon mask
-    the cashtags themselves. Each model's log-odds (and the lexicon's score, with ``lexicon``) are standardised by
-    their out-of-fold mean and deviation (``folds`` seeded folds) and summed with
-    ``weights`` (by default :data:`WEIGHTS` for the two encoders, the words and the lexicon,
-    else equal); a one-feature logistic regression on the out-of-fold
+    the cashtags themselves. Each model's log-odds (and the lexicon's score, with
+    ``lexicon``) are standardised by their out-of-fold mean and deviation (``folds`` seeded
+    folds) and summed with ``weights`` (by default :data:`WEIGHTS` for the two encoders, the
+    words and the lexicon, else equal); a one-feature logistic regression on the out-of-fold
     sums (Platt scaling) turns the sum into log-odds, which are then multiplied by ``gain``
     and moved by ``shift`` (the decision rule chosen on a validation split:
     :func:`choose_decision`). All fits weight the classes to balance.
