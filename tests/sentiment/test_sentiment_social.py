@@ -29,22 +29,24 @@ def test_shipped_weights_are_small_and_plain() -> None:
     assert SOCIAL_PATH.stat().st_size < 3_000_000
     model = SocialModel.load()
     assert model.emb_w.shape == (2, 384) and len(model.word_idx) == len(model.word_w) > 1000
-    assert model.meta["heldout"]["balanced_accuracy"] >= 0.73 and model.meta["heldout"]["auc"] >= 0.83
+    assert model.meta["heldout"]["balanced_accuracy"] >= 0.66 and model.meta["heldout"]["auc"] >= 0.77
+    assert model.meta["lexicon"] and len(model.weights) == 4
     assert model.meta["inner"]["n"] == model.meta["cut"] - model.meta["inner_cut"]  # the rule's validation split
 
 
 def test_held_out_fifth(social: SocialScorer, shared_data: Path) -> None:
-    # the issue's targets are balanced accuracy >= 0.70 and AUC >= 0.85; the shipped model reaches
-    # 0.733 and 0.834 (docs/sentiment.md: the variant with AUC >= 0.85 does so by learning which
-    # tickers were bearish that month). Asserted: what it reaches, and far above the other scorers.
+    # the issue's targets are balanced accuracy >= 0.70 and AUC >= 0.85; with the cashtags masked for
+    # every part the shipped model reaches 0.665 and 0.780 (docs/sentiment.md: the models that met more
+    # of the targets did so by learning which tickers were bearish that month). Asserted: what it
+    # reaches, and far above the other scorers.
     texts, y = load_stocktwits()
     cut = time_split(len(texts))
     result = evaluate_social("social", social.score(texts[cut:]), y[cut:])
     assert result.n_bearish > 100
-    assert result.balanced_accuracy >= 0.73 and result.auc >= 0.83, result
-    assert result.recall_bearish >= 0.65 and result.recall_bullish >= 0.78, result
+    assert result.balanced_accuracy >= 0.66 and result.auc >= 0.77, result
+    assert result.recall_bearish >= 0.55 and result.recall_bullish >= 0.76, result
     lexicon = evaluate_social("lexicon", make_scorer("lexicon").score(texts[cut:]), y[cut:])
-    assert result.balanced_accuracy > lexicon.balanced_accuracy + 0.3 and result.auc > lexicon.auc + 0.15
+    assert result.balanced_accuracy > lexicon.balanced_accuracy + 0.3 and result.auc > lexicon.auc + 0.1
 
 
 def test_slang_emoji_and_direction(social: SocialScorer) -> None:
@@ -59,6 +61,42 @@ def test_the_words_model_ignores_which_ticker_is_named(social: SocialScorer) -> 
     assert z[0] == z[1] == z[2]
     s = social.score(["$TSLA to the moon 🚀", "$GME to the moon 🚀", "$AAPL to the moon 🚀"])
     assert np.all(s > 0.5)
+
+
+SWAPS = ("$TSLA", "$GME", "$AAPL", "$SPY", "$AMC", "$PLTR", "$BRK.B", "$ZZZQ")
+"""Cashtags: the month's most bearish-tagged names (TSLA, SPY), meme stocks, and one that never occurs."""
+
+
+def test_swapping_the_cashtag_does_not_change_the_score(social: SocialScorer) -> None:
+    # the embeddings saw the ticker before (docs/sentiment.md): "$GME / $TSLA / $AAPL squeeze is on"
+    # scored +0.53 / +0.99 / +1.00. Every part now reads the masked text.
+    templates = ["{} squeeze is on", "{} to the moon 🚀", "puts on {}, this is going to zero",
+                 "{} meh", "anyone watching {} today?", "{} and $AMD both red, selling {}"]
+    texts = [t.replace("{}", tag) for t in templates for tag in SWAPS]
+    s = social.score(texts).reshape(len(templates), len(SWAPS))
+    assert np.ptp(s, axis=1).max() < 1e-3, s
+    z = social.log_odds(texts).reshape(len(templates), len(SWAPS))
+    assert np.ptp(z, axis=1).max() < 1e-3, z
+
+
+def test_cashtags_are_masked_for_every_part() -> None:
+    from tftrade.sentiment.social import mask_cashtags
+
+    assert mask_cashtags("$TSLA to the MOON 🚀, $5 calls on $brk.b") == "$ticker to the MOON 🚀, $5 calls on $ticker"
+    # a model trained where one ticker is always bearish learns nothing from it
+    rng = np.random.default_rng(3)
+    words = ["alpha", "beta", "gamma", "delta"]
+    texts, y = [], []
+    for k in range(240):
+        bull = k % 3 != 0
+        texts.append(("$UPUP " if bull else "$DOWN ") + " ".join(rng.choice(words, 3)) + (" zoom" if k % 2 else ""))
+        y.append(int(bull))
+    labels = np.array(y)
+    emb = rng.normal(size=(240, 8))  # embeddings of the masked texts carry nothing about the ticker
+    model = fit_social(texts, labels, [emb])
+    probe = ["$UPUP alpha beta gamma", "$DOWN alpha beta gamma"]
+    z = model.log_odds([emb[:1].repeat(2, axis=0)], probe)
+    assert abs(z[0] - z[1]) < 1e-9
 
 
 def test_foreign_and_empty_are_neutral(social: SocialScorer) -> None:
@@ -84,11 +122,11 @@ def test_fit_learns_a_planted_word() -> None:
         y.append(int(bull))
     labels = np.array(y)
     weak = rng.normal(size=(300, 16)) + 0.5 * labels[:, None]  # embeddings that carry a weak signal
-    model = fit_social(texts[:240], labels[:240], [weak[:240], weak[:240]])
+    model = fit_social(texts[:240], labels[:240], [weak[:240], weak[:240]], lexicon=False)  # "gloom" is a lexicon word
     z = model.log_odds([weak[240:], weak[240:]], texts[240:])
     result = evaluate_social("fit", score_of_log_odds(z), labels[240:])
     assert result.auc > 0.95 and result.balanced_accuracy > 0.85, result
-    shuffled = fit_social(texts[:240], rng.permutation(labels[:240]), [weak[:240], weak[:240]])
+    shuffled = fit_social(texts[:240], rng.permutation(labels[:240]), [weak[:240], weak[:240]], lexicon=False)
     chance = evaluate_social("shuffled", score_of_log_odds(shuffled.log_odds([weak[240:], weak[240:]],
                                                                               texts[240:])), labels[240:])
     assert chance.auc < result.auc - 0.2

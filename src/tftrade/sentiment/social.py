@@ -1,6 +1,8 @@
 """The social scorer: bullish or bearish, as StockTwits and Reddit users write it.
 
-Three linear models, trained on self-tagged StockTwits messages
+Every model reads the text with its cashtags masked (:func:`mask_cashtags`: each is the
+one token ``$ticker``), so which ticker a message names cannot decide its score. Three
+linear models and the lexicon, trained on self-tagged StockTwits messages
 (:mod:`tftrade.sentiment.social_train`, ``tftrade sentiment train-social``):
 
 * **embeddings**: logistic regression on the 384-d sentence embedding of the news-tuned
@@ -8,12 +10,14 @@ Three linear models, trained on self-tagged StockTwits messages
   (:data:`ENCODERS`);
 * **words**: logistic regression on hashed word and emoji counts (word n-grams and
   character n-grams optional: :func:`hasher`) (``🚀``, ``puts``,
-  ``fuckkkked`` are tokens; :data:`TOKEN_PATTERN`), sub-linear TF-IDF, L2-normalised; every
-  cashtag is the one token ``$ticker`` (:func:`words_text`), so which ticker is named does
-  not decide; no vocabulary ships, only the weights of the hashed features seen in training.
+  ``fuckkkked`` are tokens; :data:`TOKEN_PATTERN`), sub-linear TF-IDF, L2-normalised
+  (:func:`words_text`); no vocabulary ships, only the weights of the hashed features seen
+  in training;
+* **lexicon** (when ``meta["lexicon"]``): the lexicon scorer's score (VADER plus the
+  finance/WSB words and emoji).
 
-Each model's log-odds are standardised by their out-of-fold mean and deviation and summed
-with weights (equal; the lexicon's score is a fourth input when ``meta["lexicon"]``); Platt
+Each part's log-odds are standardised by their out-of-fold mean and deviation and summed
+with ``weights``; Platt
 scaling of the sum gives the log-odds of bullish against bearish under an even prior (all
 fits weight the classes to balance), and a decision rule chosen on a validation split
 (:func:`~tftrade.sentiment.social_train.choose_decision`) multiplies them by a gain and
@@ -52,19 +56,31 @@ _CONTENT = re.compile(r"[^\W_]|[^\w\s]", re.UNICODE)
 _CASHTAG = re.compile(r"(?<![\w$])\$[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z]+)?")
 
 
-def words_text(text: str) -> str:
-    """The text the words model reads: lower case, each cashtag replaced by the same token ``$ticker``.
+def mask_cashtags(text: str) -> str:
+    """Return ``text`` with each cashtag replaced by the same token ``$ticker``: what every model reads.
 
     Which ticker is named says nothing about the author's view in general (in the
-    training month ``$TSLA`` was mostly tagged bearish), so the words model may not
-    learn it (the embeddings still see the ticker: see docs/sentiment.md).
+    training month ``$TSLA`` was mostly tagged bearish), so no model may learn it: the
+    encoders, the words model and the lexicon all read the masked text, and a message
+    scores the same whichever cashtag it names.
+
+    Examples
+    --------
+    >>> mask_cashtags("$TSLA and $brk.b to the MOON, $5 calls")
+    '$ticker and $ticker to the MOON, $5 calls'
+    """
+    return _CASHTAG.sub("$ticker", text)
+
+
+def words_text(text: str) -> str:
+    """The text the words model reads: :func:`mask_cashtags`, lower case.
 
     Examples
     --------
     >>> words_text("$TSLA and $brk.b to the MOON, $5 calls")
     '$ticker and $ticker to the moon, $5 calls'
     """
-    return _CASHTAG.sub("$ticker", text).lower()
+    return mask_cashtags(text).lower()
 
 
 def hasher(word_ngrams: Sequence[int] = (1, 1), char_ngrams: Sequence[int] | None = None) -> Any:
@@ -183,12 +199,17 @@ class SocialModel:
         return out
 
     def log_odds(self, embeddings: Sequence[npt.ArrayLike], texts: Sequence[str]) -> F64:
-        """Combined bullish-versus-bearish log-odds of texts, given their embeddings (one per :data:`ENCODERS`)."""
+        """Combined bullish-versus-bearish log-odds of texts, given their embeddings (one per :data:`ENCODERS`).
+
+        The embeddings are those of the masked texts (:func:`mask_cashtags`, as
+        :meth:`SocialScorer.embed` computes them); the words model and the lexicon mask
+        the texts themselves.
+        """
         parts = [np.asarray(e, dtype=np.float64) @ w + b
                  for e, w, b in zip(embeddings, self.emb_w, self.emb_b, strict=True)]
         parts.append(self.word_log_odds(texts))
         if self.meta.get("lexicon"):
-            parts.append(lexicon_scores(texts))
+            parts.append(lexicon_scores([mask_cashtags(t) for t in texts]))
         total = sum(w * (z - c) / s for z, c, s, w in zip(parts, self.center, self.scale, self.weights, strict=True))
         out: F64 = self.platt[0] * np.asarray(total) + self.platt[1]
         return out
@@ -244,13 +265,11 @@ class SocialScorer:
         self.precision: Precision = precision
 
     def embed(self, texts: Sequence[str]) -> list[npt.NDArray[np.float32]]:
-        """Return each encoder's embeddings of the texts (a text repeated within the call is encoded once)."""
-        distinct = list(dict.fromkeys(texts))
-        out = [e.encode(distinct, self.batch_size, self.threads, self.precision) for e in self.encoders]
-        if len(distinct) < len(texts):
-            index = {t: k for k, t in enumerate(distinct)}
-            out = [e[[index[t] for t in texts]] for e in out]
-        return out
+        """Return each encoder's embeddings of the texts with their cashtags masked (:func:`mask_cashtags`).
+
+        A masked text repeated within the call is encoded once.
+        """
+        return embed_masked(self.encoders, texts, self.batch_size, self.threads, self.precision)
 
     def log_odds(self, texts: Sequence[str]) -> F64:
         """Return the combined bullish-versus-bearish log-odds of each text."""
@@ -263,6 +282,18 @@ class SocialScorer:
         if len(texts) == 0:
             return np.zeros(0)
         return scores_of(texts, self.log_odds(texts))
+
+
+def embed_masked(encoders: Sequence[Any], texts: Sequence[str], batch_size: int = 64, threads: int | None = None,
+                 precision: Precision = "fp32") -> list[npt.NDArray[np.float32]]:
+    """Return each encoder's embeddings of ``texts``, cashtags masked; each distinct masked text encoded once."""
+    masked = [mask_cashtags(t) for t in texts]
+    distinct = list(dict.fromkeys(masked))
+    out = [e.encode(distinct, batch_size, threads, precision) for e in encoders]
+    if len(distinct) < len(masked):
+        index = {t: k for k, t in enumerate(distinct)}
+        out = [e[[index[t] for t in masked]] for e in out]
+    return out
 
 
 def load_encoders() -> list[Any]:

@@ -11,7 +11,9 @@ Imbalanced as it is (89 % bullish), the data are reported by **balanced accuracy
 (the mean of the bullish and bearish recalls, where a neutral label counts as a miss),
 per-class recall and **AUC** of the score; the hyper-parameters (the models'
 regularisation, how they are combined) were chosen on the last fifth of the training part, never
-on the held-out fifth. ``tftrade sentiment train-social`` regenerates ``assets/social.npz``.
+on the held-out fifth. Every model reads the messages with their cashtags masked
+(:func:`~tftrade.sentiment.social.mask_cashtags`), so no model learns which tickers were
+bearish that month. ``tftrade sentiment train-social`` regenerates ``assets/social.npz``.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ from tftrade.sentiment.social import (
     N_FEATURES,
     SOCIAL_PATH,
     SocialModel,
+    embed_masked,
     hasher,
     lexicon_scores,
+    mask_cashtags,
     scores_of,
     tfidf,
 )
@@ -46,7 +50,10 @@ C_WORDS = 2.0
 FOLDS = 5
 WORD_NGRAMS = (1, 1)
 CHAR_NGRAMS: tuple[int, int] | None = None
-LEXICON = False
+LEXICON = True
+WEIGHTS = (1.5, 0.5, 1.0, 0.5)
+"""Weights of the standardised parts: news-tuned embeddings, frozen embeddings, words, lexicon
+(chosen by time-ordered validation inside the training part: docs/sentiment.md)."""
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -140,9 +147,12 @@ def fit_social(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence
                gain: float = 1.0, shift: float = 0.0) -> SocialModel:
     """Fit the embedding and words models on tagged messages, and how to combine them.
 
-    Each model's log-odds (and the lexicon's score, with ``lexicon``) are standardised by
-    their out-of-fold mean and deviation (``folds`` seeded folds) and summed with
-    ``weights`` (equal by default); a one-feature logistic regression on the out-of-fold
+    ``texts`` are the messages as written and ``embeddings`` those of the masked messages
+    (:func:`~tftrade.sentiment.social.embed_masked`); the words model and the lexicon mask
+    the cashtags themselves. Each model's log-odds (and the lexicon's score, with
+    ``lexicon``) are standardised by their out-of-fold mean and deviation (``folds`` seeded
+    folds) and summed with ``weights`` (by default :data:`WEIGHTS` for the two encoders, the
+    words and the lexicon, else equal); a one-feature logistic regression on the out-of-fold
     sums (Platt scaling) turns the sum into log-odds, which are then multiplied by ``gain``
     and moved by ``shift`` (the decision rule chosen on a validation split:
     :func:`choose_decision`). All fits weight the classes to balance.
@@ -155,9 +165,10 @@ def fit_social(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence
     if len(y) != len(texts) or any(len(e) != len(texts) for e in embs) or set(np.unique(y)) != {0, 1}:
         raise SentimentError("need embeddings and one 0/1 label per text, with both labels present")
     counts = hasher(word_ngrams, char_ngrams).transform(texts).tocsr()
-    lex = lexicon_scores(texts) if lexicon else None
+    lex = lexicon_scores([mask_cashtags(t) for t in texts]) if lexicon else None
     n_parts = len(embs) + 1 + (lex is not None)
-    w_parts = np.ones(n_parts) if weights is None else np.asarray(weights, dtype=np.float64)
+    default = WEIGHTS if n_parts == len(WEIGHTS) else (1.0,) * n_parts
+    w_parts = np.asarray(default if weights is None else weights, dtype=np.float64)
     if len(w_parts) != n_parts:
         raise SentimentError(f"need {n_parts} weights (one per model); got {len(w_parts)}")
 
@@ -280,7 +291,7 @@ def train_and_save_social(out: Path | None = None, *, threads: int | None = 1, d
     cut = time_split(len(texts))
     learned = LearnedScorer(threads=threads)
     t0 = time.perf_counter()
-    embs = [e.encode(texts, 64, threads) for e in (learned.encoder, Encoder.load())]
+    embs = embed_masked([learned.encoder, Encoder.load()], texts, 64, threads)
     t1 = time.perf_counter()
     model, result = fit_and_evaluate(texts, y, embs)
     t2 = time.perf_counter()
