@@ -43,3 +43,11 @@ def test_help_flows_its_paragraphs_and_offers_json(path: tuple[str, ...], doc: s
         words = " ".join(paragraph.split()).replace("``", "`")
         assert any(words in line for line in shown), (words, result.output)  # one paragraph, one line
     assert "``" not in result.output
+
+
+def test_python_dash_m_tftrade_runs_the_cli() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "tftrade", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "Temporal Fusion Transformer" in out.stdout
