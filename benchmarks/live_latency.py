@@ -158,6 +158,8 @@ def main() -> None:
         counters.decision_latencies_ms.clear()
         counters.order_latencies_ms.clear()
         pw.counters.latencies_ms.clear()
+        pw.counters.assembly_ms.clear()
+        pw.counters.forecast_ms.clear()
         replay_bars(bus, paced, speed=60_000.0 / args.interval_ms, stop=stop)
 
     t1 = time.perf_counter()
@@ -174,7 +176,9 @@ def main() -> None:
     print(f"{paced.n_times} measured cross-sections of {args.tickers} bars, one every {args.interval_ms:.0f} ms "
           f"({wall:.1f} s); strategy {args.strategy}; torch threads {args.threads}")
     print(f"{'latency from bar arrival':28s} {'p50 ms':>9s} {'p99 ms':>9s} {'n':>5s}  target")
-    for name, p, target in (("prediction published", pred, "p99 < 50 ms"), ("decision", dec, ""),
+    spans = (("  arrival → predictor", percentiles(pw.counters.assembly_ms), "(bus, assembly)"),
+             ("  predictor", percentiles(pw.counters.forecast_ms), "(features, network)"))
+    for name, p, target in (("prediction published", pred, "p99 < 50 ms"), *spans, ("decision", dec, ""),
                             ("order at the broker", order, "p99 < 100 ms")):
         print(f"{name:28s} {p['p50'] or float('nan'):9.1f} {p['p99'] or float('nan'):9.1f} {p['n']:5d}  {target}")
     print(f"decisions {counters.decisions}, orders {counters.orders}, fills {counters.fills}, "

@@ -78,6 +78,7 @@ def test_a_market_without_sentiment_is_served_from_the_rolling_window_with_predi
         assert got.keys() == {(f.ticker, f.horizon) for f in expected}
         for f in expected:
             g = got[(f.ticker, f.horizon)]
+            assert g.keys() == vars_of(f).keys()
             for k in ("q10", "q50", "q90", "confidence_score", "current_price"):
                 assert g[k] == pytest.approx(getattr(f, k), rel=1e-6, abs=1e-9), (f.ticker, f.horizon, k)
             assert (g["as_of"], g["stale"]) == (f.as_of, f.stale)

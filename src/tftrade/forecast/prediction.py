@@ -198,26 +198,17 @@ def _rows(
     panel: Panel, hashes: list[str], q: np.ndarray, conf: np.ndarray, levels: tuple[float, ...], version: str,
     age: float = 0.0,
 ) -> list[Forecast]:
-    return forecast_rows(panel.tickers, int(panel.timestamps[-1]), panel.close[-1], panel.timeframe, hashes, q, conf,
-                         levels, version, age)
-
-
-def forecast_rows(
-    tickers: list[str], as_of_ns: int, close: np.ndarray, timeframe: Timeframe, hashes: list[str], q: np.ndarray,
-    conf: np.ndarray, levels: tuple[float, ...], version: str, age: float = 0.0,
-) -> list[Forecast]:
-    """One :data:`Forecast` per ticker and horizon from quantiles ``N × H × Q`` and confidence ``N × H``."""
     lo, mid, hi = 0, levels.index(0.5) if 0.5 in levels else len(levels) // 2, len(levels) - 1
     hs = np.arange(1, q.shape[1] + 1)
-    as_of = pd.Timestamp(as_of_ns, unit="ns", tz="UTC").to_pydatetime()
+    as_of = pd.Timestamp(int(panel.timestamps[-1]), unit="ns", tz="UTC").to_pydatetime()
     out = []
-    for i, t in enumerate(tickers):
+    for i, t in enumerate(panel.tickers):
         for k, hz in enumerate(hs):
             out.append(Forecast(
-                ticker=t, horizon=int(hz), as_of=as_of, current_price=float(close[i]),
+                ticker=t, horizon=int(hz), as_of=as_of, current_price=float(panel.close[-1, i]),
                 q10=float(q[i, k, lo]), q50=float(q[i, k, mid]), q90=float(q[i, k, hi]),
                 predicted_return=float(q[i, k, mid]), confidence_score=float(conf[i, k]),
-                timeframe=timeframe, model_version=version, features_hash=hashes[i],
+                timeframe=panel.timeframe, model_version=version, features_hash=hashes[i],
                 stale=age > 0, bar_age_seconds=age,
             ))
     return out

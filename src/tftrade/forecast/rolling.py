@@ -27,6 +27,7 @@ from tftrade.features.dataset import WARMUP
 from tftrade.features.errors import FeatureError
 from tftrade.features.incremental import IncrementalFeatures
 from tftrade.features.known import known_feature_names, known_features
+from tftrade.forecast.inference import intra_op_threads
 from tftrade.forecast.streaming import StreamingForecaster
 from tftrade.forecast.training import Trained
 
@@ -52,6 +53,9 @@ class RollingForecaster:
         The universe, in column order.
     timeframe
         The bars' timeframe.
+    threads
+        Torch intra-op threads of the network's forward (``None``: the process's setting); see
+        :func:`~tftrade.forecast.inference.intra_op_threads`.
 
     Raises
     ------
@@ -62,7 +66,7 @@ class RollingForecaster:
     """
 
     def __init__(self, trained: Trained, tickers: tuple[str, ...], sectors: tuple[str, ...],
-                 timeframe: Timeframe) -> None:
+                 timeframe: Timeframe, threads: int | None = 1) -> None:
         from tftrade.forecast.prediction import model_ids
 
         self.trained, self.tickers, self.sectors, self.timeframe = trained, tuple(tickers), tuple(sectors), timeframe
@@ -80,6 +84,7 @@ class RollingForecaster:
         cal = trained.calibration
         self._local_bars = cal.local_bars if cal is not None else 0
         self.streaming = StreamingForecaster(trained.model)
+        self.threads = threads
         self._future: Int64Array = np.zeros(0, np.int64)
         self.reset()
 
@@ -135,7 +140,8 @@ class RollingForecaster:
         take = slice(max(len(rows) - c, 0), len(rows))
         obs = np.ascontiguousarray(np.stack(rows[take], axis=1))  # N × T × F
         kn = np.ascontiguousarray(known[take].swapaxes(0, 1))  # N × T × K
-        self.streaming.append_bars(self.static, np.asarray(timestamps[take], np.int64), obs, kn)
+        with intra_op_threads(self.threads):
+            self.streaming.append_bars(self.static, np.asarray(timestamps[take], np.int64), obs, kn)
         self._inputs = (self._inputs + [(obs[:, k], kn[:, k]) for k in range(obs.shape[1])])[-c:]
         self.last_ns = int(timestamps[-1])
         self._close = np.asarray(close[-1], np.float64)
@@ -148,7 +154,9 @@ class RollingForecaster:
         if self._memo is not None:
             return self._memo
         tr = self.trained
-        q = self.streaming.forecast_latest(self._future_known(self.last_ns)).astype(np.float64)
+        future = self._future_known(self.last_ns)
+        with intra_op_threads(self.threads):
+            q = self.streaming.forecast_latest(future).astype(np.float64)
         if tr.calibration is not None:
             q = tr.calibration.adjust(q, self._local_ratio())
         conf = tr.confidence(q)

@@ -43,6 +43,10 @@ class PredictCounters:
     late: int = 0
     last_latency_ms: float = float("nan")
     latencies_ms: list[float] = field(default_factory=list)
+    assembly_ms: list[float] = field(default_factory=list)
+    """With ``keep_latencies``: from a cross-section's arrival until the worker starts on it (bus, assembly, queue)."""
+    forecast_ms: list[float] = field(default_factory=list)
+    """With ``keep_latencies``: the predictor's time per cross-section (features, network)."""
 
 
 class PredictWorker:
@@ -85,8 +89,12 @@ class PredictWorker:
         for cs in sections:
             if stop is not None and stop.is_set():  # the rest stays pending (unacked)
                 return
+            start = time.time_ns()
             row = self.window.append(cs.timestamp_ns, cs.open, cs.high, cs.low, cs.close, cs.volume)
             q = self.predictor.predict(self.window, row)
+            if self._keep and cs.received_ns:
+                self.counters.assembly_ms.append((start - cs.received_ns) / 1e6)
+                self.counters.forecast_ms.append((time.time_ns() - start) / 1e6)
             self._publish(cs, q)
             self.reader.ack(cs.ids)
         if self.assembler.late_ids:

@@ -71,6 +71,8 @@ class TftPredictor:
         Written with every prediction.
     force
         Keep the confidence of a model marked ``loses_to_baseline`` (otherwise 0: no views), as ``predict --force``.
+    threads
+        Torch intra-op threads of each forecast (default 1; ``None``: the process's setting).
 
     The predictor keeps a :class:`~tftrade.forecast.rolling.RollingForecaster` per universe: when
     ``row`` is the bar after the last one it saw, only that bar's features are computed and selected;
@@ -80,7 +82,7 @@ class TftPredictor:
     """
 
     def __init__(self, trained: Trained, horizon: int | None = None, model_version: str = "",
-                 force: bool = False) -> None:
+                 force: bool = False, threads: int | None = 1) -> None:
         from tftrade.features.dataset import WARMUP
 
         self.trained = trained
@@ -95,6 +97,7 @@ class TftPredictor:
         self._levels = (levels.index(min(levels)), levels.index(0.5) if 0.5 in levels else len(levels) // 2,
                         levels.index(max(levels)))
         self._rolling: RollingForecaster | None = None
+        self._threads = threads
 
     @property
     def horizon(self) -> int:
@@ -145,7 +148,7 @@ class TftPredictor:
         r = self._rolling
         if r is None or r.tickers != tuple(frame.tickers) or r.sectors != tuple(frame.sectors):
             r = self._rolling = RollingForecaster(self.trained, tuple(frame.tickers), tuple(frame.sectors),
-                                                  frame.timeframe)
+                                                  frame.timeframe, self._threads)
         return r
 
     def _cold(self, r: RollingForecaster, frame: MarketFrame, row: int) -> None:

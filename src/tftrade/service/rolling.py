@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
@@ -147,12 +146,19 @@ class RollingWindow:
         return n == len(times)  # the newest minute still arriving: the full build groups by each ticker's last bar
 
     def _make_rows(self, r: RollingForecaster) -> list[dict[str, Any]]:
-        from tftrade.forecast.prediction import forecast_rows
-
+        """The fields of ``core.prediction.Prediction`` per ticker and horizon, as ``predict`` gives them."""
         f = r.forecast()
         assert f is not None
-        rows = forecast_rows(self.tickers, f.timestamp_ns, f.close, self.timeframe, r.features_hashes(), f.quantiles,
-                             f.confidence, self.trained.config.quantiles, self.version)
-        if self.trained.status == "loses_to_baseline":
-            rows = [replace(x, confidence_score=0.0) for x in rows]
-        return [{k.name: getattr(x, k.name) for k in fields(x)} for x in rows]
+        levels = list(self.trained.config.quantiles)
+        mid = levels.index(0.5) if 0.5 in levels else len(levels) // 2
+        q = f.quantiles
+        conf = np.zeros_like(f.confidence) if self.trained.status == "loses_to_baseline" else f.confidence
+        lo, med, hi = q[..., 0].tolist(), q[..., mid].tolist(), q[..., -1].tolist()
+        confs, close, hashes = conf.tolist(), f.close.tolist(), r.features_hashes()
+        as_of = pd.Timestamp(f.timestamp_ns, unit="ns", tz="UTC").to_pydatetime()
+        tf, version = self.timeframe, self.version
+        return [{"ticker": t, "horizon": k + 1, "as_of": as_of, "current_price": close[i], "q10": lo[i][k],
+                 "q50": med[i][k], "q90": hi[i][k], "predicted_return": med[i][k], "confidence_score": confs[i][k],
+                 "timeframe": tf, "model_version": version, "features_hash": hashes[i], "stale": False,
+                 "bar_age_seconds": 0.0}
+                for i, t in enumerate(self.tickers) for k in range(q.shape[1])]

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from tftrade.forecast.inference import intra_op_threads
 from tftrade.forecast.training import Trained
 from tftrade.forecast.workflows import RegistryRef, latest_window_bars, predict_loaded
 from tftrade.service.rolling import RollingWindow, usable
@@ -76,7 +77,8 @@ class ServingModel:
                 keep = set(wanted or ())
                 return rows if wanted is None else [r for r in rows if r["ticker"] in keep]
         self.built += 1
-        built, _skipped = predict_loaded(self._engine, trained, version, tickers, bars=self._recent_bars(trained))
+        with intra_op_threads(1):  # see forecast.inference.intra_op_threads
+            built, _skipped = predict_loaded(self._engine, trained, version, tickers, bars=self._recent_bars(trained))
         return [{f.name: getattr(r, f.name) for f in fields(r)} for r in built]
 
     def _from_window(self, trained: Trained, version: str) -> list[dict[str, Any]] | None:
