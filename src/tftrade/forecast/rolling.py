@@ -86,6 +86,7 @@ class RollingForecaster:
         self.streaming = StreamingForecaster(trained.model)
         self.threads = threads
         self._future: Int64Array = np.zeros(0, np.int64)
+        self._known_at: dict[int, np.ndarray] = {}  # bar start → its known inputs (K,), the same for every ticker
         self.reset()
 
     def reset(self) -> None:
@@ -135,8 +136,9 @@ class RollingForecaster:
             self.reset()
             raise
         c = self.trained.config.context
-        known = known_features(np.asarray(timestamps, np.int64), self.timeframe, None, len(self.tickers))
-        known = known[..., self._known].astype(np.float32)
+        n = len(self.tickers)
+        known = np.broadcast_to(self._known_rows(np.asarray(timestamps, np.int64))[:, None], (len(timestamps), n,
+                                                                                              len(self._known)))
         take = slice(max(len(rows) - c, 0), len(rows))
         obs = np.ascontiguousarray(np.stack(rows[take], axis=1))  # N × T × F
         kn = np.ascontiguousarray(known[take].swapaxes(0, 1))  # N × T × K
@@ -197,6 +199,21 @@ class RollingForecaster:
         if ahead.shape[0] < h:
             stretch = future_timestamps(last_ns, self.timeframe, h + (2000 if self.timeframe == "1min" else 30))
             self._future = np.concatenate([[last_ns], stretch]).astype(np.int64)
+            self._known_at = {}
+            self._known_rows(stretch)  # the whole stretch at once: the next bars' rows are looked up
             ahead = stretch[:h]
-        known = known_features(ahead, self.timeframe, None, len(self.tickers))[..., self._known]
-        return np.ascontiguousarray(known.swapaxes(0, 1), dtype=np.float32)
+        rows = self._known_rows(ahead)
+        return np.ascontiguousarray(np.broadcast_to(rows[None], (len(self.tickers), *rows.shape)))
+
+    def _known_rows(self, timestamps: Int64Array) -> np.ndarray:
+        """Known inputs ``T × K`` (float32) of bars starting at ``timestamps`` (computed once per bar start).
+
+        Without earnings flags they do not depend on the ticker (``known_features`` per time, broadcast).
+        """
+        cache = self._known_at
+        missing = np.asarray([t for t in timestamps.tolist() if t not in cache], dtype=np.int64)
+        if len(missing):
+            rows = known_features(missing, self.timeframe, None, 1)[:, 0, self._known].astype(np.float32)
+            cache.update(zip(missing.tolist(), rows, strict=True))
+        return np.stack([cache[t] for t in timestamps.tolist()]) if len(timestamps) else np.zeros(
+            (0, len(self._known)), np.float32)
