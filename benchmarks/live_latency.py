@@ -150,7 +150,9 @@ def main() -> None:
 
     def source(stop: threading.Event) -> None:
         replay_bars(bus, first, stop=stop)
-        while counters.steps < warm - 1 and not stop.is_set():  # the last warm-up bar closes with the next
+        # the last warm-up bar closes with the next; both workers must be through the warm-up backlog, or the
+        # first measured bars queue behind it
+        while (counters.steps < warm - 1 or pw.counters.cross_sections < warm - 1) and not stop.is_set():
             time.sleep(0.05)
         deadline = time.monotonic() + 120
         while neighbour is not None and loaded.value == 0 and time.monotonic() < deadline:
