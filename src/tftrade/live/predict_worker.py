@@ -109,15 +109,13 @@ class PredictWorker:
             return
         now = time.time_ns()
         latency = now - cs.received_ns if cs.received_ns else None
-        h, version = self.predictor.horizon, self.predictor.model_version
-        msgs = []
-        for i, t in enumerate(self.tickers):
-            ok = bool(np.isfinite(q.q50[i]))
-            msgs.append(PredictionMessage(
-                t, cs.timestamp_ns, h if ok else NO_FORECAST_HORIZON, float(np.nan_to_num(cs.close[i])),
-                float(q.q10[i]) if ok else 0.0, float(q.q50[i]) if ok else 0.0, float(q.q90[i]) if ok else 0.0,
-                float(q.q50[i]) if ok else 0.0, float(q.confidence[i]) if ok else 0.0,
-                self.window.timeframe, version, "", latency))
+        h, version, tf = self.predictor.horizon, self.predictor.model_version, self.window.timeframe
+        ok = np.isfinite(q.q50)
+        close = np.nan_to_num(cs.close).tolist()
+        lo, mid, hi, conf = (np.where(ok, a, 0.0).tolist() for a in (q.q10, q.q50, q.q90, q.confidence))
+        msgs = [PredictionMessage(t, cs.timestamp_ns, h if good else NO_FORECAST_HORIZON, close[i], lo[i], mid[i],
+                                  hi[i], mid[i], conf[i], tf, version, "", latency)
+                for i, (t, good) in enumerate(zip(self.tickers, ok.tolist(), strict=True))]
         self.bus.publish_many("predictions", msgs)
         c.forecasts += 1
         c.predictions_published += len(msgs)
