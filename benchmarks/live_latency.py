@@ -170,7 +170,9 @@ def main() -> None:
     load_stop.set()
     if neighbour is not None:
         neighbour.join(30)
-    pred = percentiles(pw.counters.latencies_ms)
+    # the last warm-up cross-section closes when the first measured bar arrives: keep the measured ones only
+    n = paced.n_times
+    pred = percentiles(pw.counters.latencies_ms[-n:])
     dec = percentiles(counters.decision_latencies_ms)
     order = percentiles(counters.order_latencies_ms)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores; "
@@ -178,8 +180,8 @@ def main() -> None:
     print(f"{paced.n_times} measured cross-sections of {args.tickers} bars, one every {args.interval_ms:.0f} ms "
           f"({wall:.1f} s); strategy {args.strategy}; torch threads {args.threads}")
     print(f"{'latency from bar arrival':28s} {'p50 ms':>9s} {'p99 ms':>9s} {'n':>5s}  target")
-    spans = (("  arrival → predictor", percentiles(pw.counters.assembly_ms), "(bus, assembly)"),
-             ("  predictor", percentiles(pw.counters.forecast_ms), "(features, network)"))
+    spans = (("  arrival → predictor", percentiles(pw.counters.assembly_ms[-n:]), "(bus, assembly)"),
+             ("  predictor", percentiles(pw.counters.forecast_ms[-n:]), "(features, network)"))
     for name, p, target in (("prediction published", pred, "p99 < 50 ms"), *spans, ("decision", dec, ""),
                             ("order at the broker", order, "p99 < 100 ms")):
         print(f"{name:28s} {p['p50'] or float('nan'):9.1f} {p['p99'] or float('nan'):9.1f} {p['n']:5d}  {target}")
