@@ -13,6 +13,9 @@ Latencies are measured from a cross-section's arrival (the time its bars were pu
 * **bar → decision**: until the strategy has returned its targets;
 * **bar → order**: until the orders have reached the broker.
 
+The predict worker's share is split into the time from arrival until it starts on the
+cross-section (bus, assembly, queue) and the predictor's own time (features, network).
+
 While it runs, a separate process runs the **ingest worker** loading 500-ticker minute bars
 from its own bus into a SQLite store as fast as it can (``--no-load`` turns it off), so the
 figures are taken with a neighbour busy on the same cores. Warm-up bars (the model's

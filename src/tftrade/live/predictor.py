@@ -45,7 +45,7 @@ class Predictor(Protocol):
 
     @property
     def history(self) -> int:
-        """Rows of history a forecast needs (the live window keeps at least this many)."""
+        """Rows of history the live window keeps for the predictor (a cold start reads this many)."""
         ...
 
     @property
