@@ -13,6 +13,9 @@ Latencies are measured from a cross-section's arrival (the time its bars were pu
 * **bar → decision**: until the strategy has returned its targets;
 * **bar → order**: until the orders have reached the broker.
 
+The predict worker's share is split into the time from arrival until it starts on the
+cross-section (bus, assembly, queue) and the predictor's own time (features, network).
+
 While it runs, a separate process runs the **ingest worker** loading 500-ticker minute bars
 from its own bus into a SQLite store as fast as it can (``--no-load`` turns it off), so the
 figures are taken with a neighbour busy on the same cores. Warm-up bars (the model's
@@ -150,7 +153,9 @@ def main() -> None:
 
     def source(stop: threading.Event) -> None:
         replay_bars(bus, first, stop=stop)
-        while counters.steps < warm - 1 and not stop.is_set():  # the last warm-up bar closes with the next
+        # the last warm-up bar closes with the next; both workers must be through the warm-up backlog, or the
+        # first measured bars queue behind it
+        while (counters.steps < warm - 1 or pw.counters.cross_sections < warm - 1) and not stop.is_set():
             time.sleep(0.05)
         deadline = time.monotonic() + 120
         while neighbour is not None and loaded.value == 0 and time.monotonic() < deadline:
@@ -158,6 +163,8 @@ def main() -> None:
         counters.decision_latencies_ms.clear()
         counters.order_latencies_ms.clear()
         pw.counters.latencies_ms.clear()
+        pw.counters.assembly_ms.clear()
+        pw.counters.forecast_ms.clear()
         replay_bars(bus, paced, speed=60_000.0 / args.interval_ms, stop=stop)
 
     t1 = time.perf_counter()
@@ -166,7 +173,9 @@ def main() -> None:
     load_stop.set()
     if neighbour is not None:
         neighbour.join(30)
-    pred = percentiles(pw.counters.latencies_ms)
+    # the last warm-up cross-section closes when the first measured bar arrives: keep the measured ones only
+    n = paced.n_times
+    pred = percentiles(pw.counters.latencies_ms[-n:])
     dec = percentiles(counters.decision_latencies_ms)
     order = percentiles(counters.order_latencies_ms)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores; "
@@ -174,7 +183,9 @@ def main() -> None:
     print(f"{paced.n_times} measured cross-sections of {args.tickers} bars, one every {args.interval_ms:.0f} ms "
           f"({wall:.1f} s); strategy {args.strategy}; torch threads {args.threads}")
     print(f"{'latency from bar arrival':28s} {'p50 ms':>9s} {'p99 ms':>9s} {'n':>5s}  target")
-    for name, p, target in (("prediction published", pred, "p99 < 50 ms"), ("decision", dec, ""),
+    spans = (("  arrival → predictor", percentiles(pw.counters.assembly_ms[-n:]), "(bus, assembly)"),
+             ("  predictor", percentiles(pw.counters.forecast_ms[-n:]), "(features, network)"))
+    for name, p, target in (("prediction published", pred, "p99 < 50 ms"), *spans, ("decision", dec, ""),
                             ("order at the broker", order, "p99 < 100 ms")):
         print(f"{name:28s} {p['p50'] or float('nan'):9.1f} {p['p99'] or float('nan'):9.1f} {p['n']:5d}  {target}")
     print(f"decisions {counters.decisions}, orders {counters.orders}, fills {counters.fills}, "

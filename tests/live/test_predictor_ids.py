@@ -47,7 +47,8 @@ def test_a_reordered_universe_gets_its_own_ids(setup: tuple[MarketData, Trained]
     fresh = TftPredictor(trained).predict(flipped, 80)
     assert first is not None and again is not None and fresh is not None
     np.testing.assert_array_equal(again.q50, fresh.q50)
-    np.testing.assert_array_equal(again.q50, first.q50[order])
+    # the same windows in another row order: equal up to float32 rounding (the kernels block rows)
+    np.testing.assert_allclose(again.q50, first.q50[order], rtol=1e-5, atol=1e-9)
     back = used.predict(m, 80)
     assert back is not None
     np.testing.assert_array_equal(back.q50, first.q50)

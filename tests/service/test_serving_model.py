@@ -50,3 +50,57 @@ def vars_of(f: object) -> dict[str, object]:
     from dataclasses import fields
 
     return {x.name: getattr(f, x.name) for x in fields(f)}  # type: ignore[arg-type]
+
+
+def test_a_market_without_sentiment_is_served_from_the_rolling_window_with_predicts_forecasts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tftrade.data.ingest import ingest_synthetic
+    from tftrade.data.synthetic import SyntheticConfig, generate_market
+    from tftrade.store.migrate import upgrade
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("TFTRADE_HOME", str(home))
+    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
+    upgrade(engine)
+    ingest_synthetic(engine, generate_market(SyntheticConfig(n_tickers=4, days=1, seed=5, comments_per_bar=0)))
+    with engine.begin() as conn:  # hold the last two minutes back: they arrive later
+        stamps = [r[0] for r in conn.execute(text(f"select distinct window_start from {BARS} order by 1 desc limit 2"))]
+        held = [conn.execute(text(f"select * from {BARS} where window_start = :w and ticker not like '^%' "
+                                  "order by ticker"), {"w": w}).mappings().all() for w in stamps[::-1]]
+        conn.execute(text(f"delete from {BARS} where window_start >= :w"), {"w": stamps[-1]})
+    workflows.train(engine, home, None, "1min", epochs=1, max_samples=64)
+    served = ServingModel(engine, home, workflows.RegistryRef())
+
+    def check(rows: list[dict[str, object]]) -> None:
+        expected = workflows.predict(engine, home, None, write=False).predictions
+        got = _by_key(rows)
+        assert got.keys() == {(f.ticker, f.horizon) for f in expected}
+        for f in expected:
+            g = got[(f.ticker, f.horizon)]
+            assert g.keys() == vars_of(f).keys()
+            for k in ("q10", "q50", "q90", "confidence_score", "current_price"):
+                assert g[k] == pytest.approx(getattr(f, k), rel=1e-6, abs=1e-9), (f.ticker, f.horizon, k)
+            assert (g["as_of"], g["stale"]) == (f.as_of, f.stale)
+
+    def land(rows: list[object]) -> None:
+        with engine.begin() as conn:
+            conn.execute(text(f"insert into {BARS} ({', '.join(held[0][0].keys())}) values "
+                              f"({', '.join(':' + k for k in held[0][0])})"), [dict(r) for r in rows])  # type: ignore[call-overload]
+
+    first = served.predict(None)
+    check(first)
+    assert served.built == 0 and served.window is not None and served.window.appended == 0
+    assert served.predict(None) is first  # no new bar: the same rows (the API reuses their encoded answer)
+    one = str(first[0]["ticker"])
+    assert {r["ticker"] for r in served.predict([one.lower()])} == {one} and served.built == 0
+    land(held[0])  # the next minute, every ticker
+    check(served.predict(None))
+    assert served.built == 0 and served.window.appended == 1
+    land(held[1][:2])  # the minute after it, half the tickers so far: predict groups them by last bar
+    check(served.predict(None))
+    assert served.built == 1
+    land(held[1][2:])
+    check(served.predict(None))
+    assert served.built == 1 and served.window.appended == 2
+    engine.dispose()

@@ -48,16 +48,28 @@ def align(panel: Panel, trained: Trained) -> Panel:
     UnknownTickerError
         If a ticker was not in the training universe.
     """
+    return replace(panel, static=model_ids(trained, panel.tickers, panel.sectors))
+
+
+def model_ids(trained: Trained, tickers: list[str], sectors: list[str]) -> Int64Array:
+    """The model's category ids ``N × 2`` (ticker id, sector id) of ``tickers`` and their ``sectors``.
+
+    Raises
+    ------
+    UnknownTickerError
+        If a ticker was not in the training universe.
+    """
     schema = trained.schema
-    unknown = [t for t in panel.tickers if t not in schema.tickers]
+    unknown = [t for t in tickers if t not in schema.tickers]
     if unknown:
         raise UnknownTickerError(
             f"ticker(s) {', '.join(unknown)} not in the model's universe ({len(schema.tickers)} tickers); "
             "retrain with them included"
         )
-    ids = [schema.tickers.index(t) for t in panel.tickers]
-    sector = [schema.sectors.index(s) if s in schema.sectors else 0 for s in panel.sectors]
-    return replace(panel, static=np.stack([ids, sector], axis=-1).astype(np.int64))
+    index = {t: i for i, t in enumerate(schema.tickers)}
+    ids = [index[t] for t in tickers]
+    sector = [schema.sectors.index(s) if s in schema.sectors else 0 for s in sectors]
+    return np.stack([ids, sector], axis=-1).astype(np.int64).reshape(len(tickers), 2)
 
 
 def future_timestamps(last_ns: int, timeframe: Timeframe, horizon: int) -> Int64Array:

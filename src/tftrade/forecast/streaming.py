@@ -6,6 +6,10 @@ inputs and the ticker's static context, so :class:`StreamingForecaster` keeps th
 selected bars of every ticker and, at each new bar, selects only the bars it has not seen.
 The rest of the network (LSTMs, enrichment, attention) runs on the full windows as usual; the
 forecasts are those of the plain forward pass (a test compares them bar by bar).
+
+A live predictor that keeps its inputs itself (:class:`~tftrade.forecast.rolling.RollingForecaster`)
+hands over only each new bar's scaled inputs (:meth:`StreamingForecaster.append_bars`) and asks for
+the forecast of the latest window (:meth:`StreamingForecaster.forecast_latest`): no panel at all.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ class StreamingForecaster:
 
     def __init__(self, model: TemporalFusionTransformer) -> None:
         self.model = model.eval()
-        self._key: tuple[tuple[str, ...], int] | None = None  # tickers and the scaling of the cached bars
+        # tickers and the scaling of the cached bars (or the static ids of appended bars)
+        self._key: tuple[tuple[str, ...], int] | tuple[bytes, int] | None = None
         self._contexts: StaticContexts | None = None
         self._times = np.zeros(0, np.int64)  # timestamps of the cached bars, oldest first
         self._selected: Tensor | None = None  # N × (≤ C) × d
@@ -85,3 +90,46 @@ class StreamingForecaster:
             np.ascontiguousarray(arrays.known[origin - c + 1 : origin + h + 1].swapaxes(0, 1)))
         out = self.model.decode(sel, w, window_known, self._contexts)
         return out.quantiles.numpy()
+
+    @torch.inference_mode()
+    def append_bars(self, static: np.ndarray, times: np.ndarray, observed: np.ndarray, known: np.ndarray) -> None:
+        """Select the bars ``times`` (after the cached ones) of every ticker and keep the last ``C``.
+
+        ``static`` is ``N × S`` (the model's category ids), ``observed`` ``N × T × F`` and ``known``
+        ``N × T × K`` the bars' scaled float32 inputs. Bars that do not follow the cached ones, or
+        other tickers, start the cache afresh.
+        """
+        key = (static.tobytes(), -1)
+        times = np.asarray(times, np.int64)
+        if key != self._key or (len(self._times) and times[0] <= self._times[-1]):
+            self._key, self._times, self._selected, self._weights = key, np.zeros(0, np.int64), None, None
+            self._contexts = self.model.static_contexts(torch.from_numpy(np.ascontiguousarray(static)))
+        assert self._contexts is not None
+        sel, w = self.model.select_encoder(torch.from_numpy(observed), torch.from_numpy(known), self._contexts)
+        self.selected_bars += len(times)
+        c = self.model.config.context
+        if self._selected is not None and self._weights is not None:
+            keep = max(len(self._times) + len(times) - c, 0)
+            sel = torch.cat([self._selected[:, keep:], sel], 1)
+            w = torch.cat([self._weights[:, keep:], w], 1)
+            times = np.concatenate([self._times[keep:], times])
+        self._times, self._selected, self._weights = times[-c:], sel[:, -c:], w[:, -c:]
+
+    @torch.inference_mode()
+    def forecast_latest(self, known_future: np.ndarray) -> np.ndarray:
+        """Quantiles (scaled units, ``N × H × Q``) of the window of the last ``C`` appended bars.
+
+        ``known_future`` is ``N × H × K``: the known inputs of the ``H`` bars after the last one.
+
+        Raises
+        ------
+        InsufficientHistoryError
+            If fewer than ``C`` bars were appended.
+        """
+        c = self.model.config.context
+        if self._selected is None or self._weights is None or self._contexts is None or len(self._times) < c:
+            raise InsufficientHistoryError(f"{len(self._times)} bars appended; a forecast needs {c}")
+        n, h, k = known_future.shape
+        window_known = torch.zeros(n, c + h, k)  # decode reads only the decoder steps
+        window_known[:, c:] = torch.from_numpy(known_future)
+        return self.model.decode(self._selected, self._weights, window_known, self._contexts).quantiles.numpy()

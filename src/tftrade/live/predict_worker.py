@@ -43,6 +43,10 @@ class PredictCounters:
     late: int = 0
     last_latency_ms: float = float("nan")
     latencies_ms: list[float] = field(default_factory=list)
+    assembly_ms: list[float] = field(default_factory=list)
+    """With ``keep_latencies``: from a cross-section's arrival until the worker starts on it (bus, assembly, queue)."""
+    forecast_ms: list[float] = field(default_factory=list)
+    """With ``keep_latencies``: the predictor's time per cross-section (features, network)."""
 
 
 class PredictWorker:
@@ -85,8 +89,12 @@ class PredictWorker:
         for cs in sections:
             if stop is not None and stop.is_set():  # the rest stays pending (unacked)
                 return
+            start = time.time_ns()
             row = self.window.append(cs.timestamp_ns, cs.open, cs.high, cs.low, cs.close, cs.volume)
             q = self.predictor.predict(self.window, row)
+            if self._keep and cs.received_ns:
+                self.counters.assembly_ms.append((start - cs.received_ns) / 1e6)
+                self.counters.forecast_ms.append((time.time_ns() - start) / 1e6)
             self._publish(cs, q)
             self.reader.ack(cs.ids)
         if self.assembler.late_ids:
@@ -101,15 +109,13 @@ class PredictWorker:
             return
         now = time.time_ns()
         latency = now - cs.received_ns if cs.received_ns else None
-        h, version = self.predictor.horizon, self.predictor.model_version
-        msgs = []
-        for i, t in enumerate(self.tickers):
-            ok = bool(np.isfinite(q.q50[i]))
-            msgs.append(PredictionMessage(
-                t, cs.timestamp_ns, h if ok else NO_FORECAST_HORIZON, float(np.nan_to_num(cs.close[i])),
-                float(q.q10[i]) if ok else 0.0, float(q.q50[i]) if ok else 0.0, float(q.q90[i]) if ok else 0.0,
-                float(q.q50[i]) if ok else 0.0, float(q.confidence[i]) if ok else 0.0,
-                self.window.timeframe, version, "", latency))
+        h, version, tf = self.predictor.horizon, self.predictor.model_version, self.window.timeframe
+        ok = np.isfinite(q.q50)
+        close = np.nan_to_num(cs.close).tolist()
+        lo, mid, hi, conf = (np.where(ok, a, 0.0).tolist() for a in (q.q10, q.q50, q.q90, q.confidence))
+        msgs = [PredictionMessage(t, cs.timestamp_ns, h if good else NO_FORECAST_HORIZON, close[i], lo[i], mid[i],
+                                  hi[i], mid[i], conf[i], tf, version, "", latency)
+                for i, (t, good) in enumerate(zip(self.tickers, ok.tolist(), strict=True))]
         self.bus.publish_many("predictions", msgs)
         c.forecasts += 1
         c.predictions_published += len(msgs)

@@ -1,27 +1,26 @@
 """Forecasts at each closed bar from the bars up to it: the predict worker's model, and the backtest's too.
 
 A :class:`Predictor` sees a :class:`~tftrade.strategy.view.MarketFrame` and a row and returns the
-quantile forecasts made at that row's close. :class:`TftPredictor` builds the TFT's features
-from the last ``warm-up + context`` bars and runs the
-:class:`~tftrade.forecast.streaming.StreamingForecaster` (each bar's variable selection computed
-once). :func:`forecast_panel` applies a predictor row by row to stored history, which is what the
+quantile forecasts made at that row's close. :class:`TftPredictor` keeps the TFT's inputs
+up to date bar by bar (:class:`~tftrade.forecast.rolling.RollingForecaster`: only the new bar's
+features are computed and selected) and runs the rest of the network once per bar.
+:func:`forecast_panel` applies a predictor row by row to stored history, which is what the
 predict worker does bar by bar live: the same inputs give the same forecasts in both.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
-from tftrade.core.types import Float64Array, Int64Array, Timeframe
+from tftrade.core.types import Float64Array
 from tftrade.strategy.forecasts import ForecastPanel
 from tftrade.strategy.view import MarketFrame
 
 if TYPE_CHECKING:
-    from tftrade.features.dataset import Panel
+    from tftrade.forecast.rolling import RollingForecaster
     from tftrade.forecast.training import Trained
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ class Predictor(Protocol):
 
     @property
     def history(self) -> int:
-        """Rows of history a forecast needs (the live window keeps at least this many)."""
+        """Rows of history the live window keeps for the predictor (a cold start reads this many)."""
         ...
 
     @property
@@ -60,7 +59,7 @@ class Predictor(Protocol):
 
 
 class TftPredictor:
-    """The trained TFT on the last ``WARMUP + context`` bars of each ticker (see the module docstring).
+    """The trained TFT on each ticker's bars, one closed bar at a time (see the module docstring).
 
     Parameters
     ----------
@@ -72,27 +71,33 @@ class TftPredictor:
         Written with every prediction.
     force
         Keep the confidence of a model marked ``loses_to_baseline`` (otherwise 0: no views), as ``predict --force``.
+    threads
+        Torch intra-op threads of each forecast (default 1; ``None``: the process's setting).
+
+    The predictor keeps a :class:`~tftrade.forecast.rolling.RollingForecaster` per universe: when
+    ``row`` is the bar after the last one it saw, only that bar's features are computed and selected;
+    otherwise (first call, a gap, another frame) it starts afresh from the frame's last ``history``
+    rows (after the last one with a missing price). The forecast at a row is that of
+    ``tftrade predict`` on the rows fed since that start, to float rounding.
     """
 
     def __init__(self, trained: Trained, horizon: int | None = None, model_version: str = "",
-                 force: bool = False) -> None:
+                 force: bool = False, threads: int | None = 1) -> None:
         from tftrade.features.dataset import WARMUP
-        from tftrade.forecast.streaming import StreamingForecaster
 
         self.trained = trained
         cfg = trained.config
         self._horizon = horizon or cfg.horizon
         if not 1 <= self._horizon <= cfg.horizon:
             raise ValueError(f"horizon {self._horizon} outside the model's 1..{cfg.horizon}")
-        self._history = WARMUP + cfg.context
+        self._history = 3 * (WARMUP + cfg.context)  # what `tftrade predict` reads: a cold start matches it
         self._version = model_version
         self._mute = trained.status == "loses_to_baseline" and not force
-        self.streaming = StreamingForecaster(trained.model)
         levels = list(cfg.quantiles)
         self._levels = (levels.index(min(levels)), levels.index(0.5) if 0.5 in levels else len(levels) // 2,
                         levels.index(max(levels)))
-        self._future: tuple[int, Int64Array] | None = None
-        self._static: tuple[tuple[str, ...], tuple[str, ...], Int64Array] | None = None
+        self._rolling: RollingForecaster | None = None
+        self._threads = threads
 
     @property
     def horizon(self) -> int:
@@ -101,7 +106,7 @@ class TftPredictor:
 
     @property
     def history(self) -> int:
-        """Warm-up + context bars."""
+        """Rows a cold start reads: three times warm-up + context, as ``tftrade predict``."""
         return self._history
 
     @property
@@ -110,66 +115,56 @@ class TftPredictor:
         return self._version
 
     def predict(self, frame: MarketFrame, row: int) -> Quantiles | None:
-        """Forecast every ticker from the ``history`` bars ending at ``row`` (``None`` if fewer or any missing)."""
-        from tftrade.features.dataset import WindowIndex, build_panel
+        """Forecast every ticker at ``row`` (``None`` until warm-up + context clean bars were seen)."""
         from tftrade.features.errors import FeatureError
-        from tftrade.features.known import known_features
-        from tftrade.forecast.calibration import local_ratio
 
-        if row + 1 < self._history:
-            return None
-        s = slice(row + 1 - self._history, row + 1)
-        tr = self.trained
+        r = self._forecaster(frame)
+        ts = frame.timestamps
+        t = int(ts[row])
         try:
-            panel = build_panel(tickers=list(frame.tickers), sectors=list(frame.sectors),
-                                timestamps=frame.timestamps[s], open_=frame.open[s], high=frame.high[s],
-                                low=frame.low[s], close=frame.close[s], volume=frame.volume[s],
-                                timeframe=frame.timeframe)
+            if r.last_ns is not None and r.last_ns == t:
+                pass  # the same bar again
+            elif row >= 1 and r.last_ns is not None and r.last_ns == int(ts[row - 1]):
+                r.append(t, *(getattr(frame, f)[row] for f in _FIELDS))
+            else:
+                self._cold(r, frame, row)
         except FeatureError as e:
             log.warning("no forecast at row %d: %s", row, e)
             return None
-        panel = self._align(panel, frame)
-        h = tr.config.horizon
-        future = known_features(self._future_starts(int(panel.timestamps[-1]), panel.timeframe, h),
-                                panel.timeframe, None, len(panel.tickers))
-        scaled = replace(panel, known_future=future).scaled(tr.standardizer)
-        sigma = tr.standardizer.target_scale[scaled.static[:, 0]]
-        last = scaled.n_times - 1
-        q_all = self.streaming.forecast_at(scaled, last).astype(np.float64)  # B × H × Q, scaled units
-        if tr.calibration is not None:  # the intervals and confidence calibrated on validation, as in `predict`
-            n = len(panel.tickers)
-            idx = WindowIndex(np.full(n, last, dtype=np.int64), np.arange(n, dtype=np.int64))
-            q_all = tr.calibration.adjust(q_all, local_ratio(scaled, idx, tr.calibration.local_bars))
-        conf = tr.confidence(q_all)[:, self._horizon - 1]
+        f = r.forecast()
+        if f is None:
+            return None
+        conf = f.confidence[:, self._horizon - 1]
         if self._mute:
             conf = np.zeros_like(conf)
-        q = q_all[:, self._horizon - 1, :] * sigma[:, None]
+        q = f.quantiles[:, self._horizon - 1, :]
         lo, mid, hi = (q[:, k] for k in self._levels)
         return Quantiles(lo, mid, hi, conf)
 
-    def _align(self, panel: Panel, frame: MarketFrame) -> Panel:
-        """``forecast.prediction.align`` (the model's category ids), looked up once per universe."""
-        from tftrade.forecast.prediction import align
+    def _forecaster(self, frame: MarketFrame) -> RollingForecaster:
+        """The rolling state of ``frame``'s universe (a new one for another universe or order)."""
+        from tftrade.forecast.rolling import RollingForecaster
 
-        c = self._static
-        if c is not None and c[0] == tuple(frame.tickers) and c[1] == tuple(frame.sectors):
-            return replace(panel, static=c[2])
-        panel = align(panel, self.trained)
-        self._static = (tuple(frame.tickers), tuple(frame.sectors), panel.static)
-        return panel
+        r = self._rolling
+        if r is None or r.tickers != tuple(frame.tickers) or r.sectors != tuple(frame.sectors):
+            r = self._rolling = RollingForecaster(self.trained, tuple(frame.tickers), tuple(frame.sectors),
+                                                  frame.timeframe, self._threads)
+        return r
 
-    def _future_starts(self, last_ns: int, timeframe: Timeframe, h: int) -> Int64Array:
-        """The ``h`` bar starts after ``last_ns`` (from a cached stretch of the exchange calendar)."""
-        from tftrade.forecast.prediction import future_timestamps
+    def _cold(self, r: RollingForecaster, frame: MarketFrame, row: int) -> None:
+        """Start afresh from the last ``history`` rows up to ``row`` that follow the last row with a missing bar."""
+        start = max(0, row + 1 - self._history)
+        arrays = [getattr(frame, f)[start : row + 1] for f in _FIELDS]
+        bad = np.zeros(row + 1 - start, dtype=bool)
+        for a in arrays[:4]:
+            bad |= (~np.isfinite(a) | (a <= 0)).any(axis=1)
+        bad |= ~np.isfinite(arrays[4]).all(axis=1)
+        first = int(np.nonzero(bad)[0][-1]) + 1 if bad.any() else 0
+        r.reset()
+        r.extend(frame.timestamps[start + first : row + 1], *(a[first:] for a in arrays))
 
-        c = self._future
-        if c is not None and c[0] == h and c[1].shape[0] and c[1][0] <= last_ns:
-            ahead = c[1][c[1] > last_ns][:h]
-            if ahead.shape[0] == h:
-                return ahead
-        stretch = future_timestamps(last_ns, timeframe, h + (2000 if timeframe == "1min" else 30))
-        self._future = (h, np.concatenate([[last_ns], stretch]).astype(np.int64))
-        return stretch[:h]
+
+_FIELDS = ("open", "high", "low", "close", "volume")
 
 
 def forecast_panel(predictor: Predictor, frame: MarketFrame, first: int = 0) -> ForecastPanel:

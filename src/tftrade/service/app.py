@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import BackgroundTasks, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, text
@@ -30,7 +30,7 @@ from tftrade.service.alerts import Alerter
 from tftrade.service.events import EventHub
 from tftrade.service.keys import KeyRejected, Principal, Scope
 from tftrade.service.metrics import Metrics
-from tftrade.service.predictions import PredictionBook
+from tftrade.service.predictions import PredictAnswers, PredictionBook
 from tftrade.service.ratelimit import RateLimiter
 from tftrade.service.security import BodyLimit, KeyStore, allows, key_from_headers
 from tftrade.service.watcher import Watcher
@@ -229,6 +229,8 @@ def _desk_doc(ctx: ServiceContext, kind: DeskKind) -> dict[str, Any]:
 
 
 def _register_data_routes(app: FastAPI, ctx: ServiceContext, read: Any) -> None:
+    answers = PredictAnswers()
+
     @app.get("/health", tags=["status"])
     def health() -> dict[str, str]:
         """Liveness: the process answers (no key needed, nothing revealed)."""
@@ -248,14 +250,16 @@ def _register_data_routes(app: FastAPI, ctx: ServiceContext, read: Any) -> None:
         return Response(ctx.book.encoded(wanted), media_type="application/json")
 
     @app.post("/predict", tags=["forecasts"], dependencies=[read])
-    async def predict(body: PredictRequest) -> Response:
+    async def predict(body: PredictRequest, background: BackgroundTasks) -> Response:
         """Forecast the given tickers (default: the model's universe) from their latest bars, now."""
         if ctx.model is None:
             raise _Denied(503, "no model is served: start with a registered model (`tftrade train`)", "not_ready")
         model = ctx.model
         rows = await asyncio.to_thread(model.predict, body.tickers)
-        ctx.book.update(rows)
-        return Response(ctx.book.encoded(sorted({r["ticker"] for r in rows})), media_type="application/json")
+        payload, new = answers.answer(rows)
+        if new:  # into the book (what /predictions serves) once the answer is out
+            background.add_task(ctx.book.update, rows)
+        return Response(payload, media_type="application/json")
 
     for kind in ("signals", "portfolio", "risk", "orders", "positions", "pnl"):
         _desk_route(app, ctx, read, kind)

@@ -100,3 +100,32 @@ class PredictionBook:
         """Tickers with at least one forecast."""
         self._refresh()
         return sorted(self._rows)
+
+
+class PredictAnswers:
+    """The encoded answers of ``POST /predict``, kept for the rows they were made of.
+
+    The served model hands out the same row objects until a new bar arrives, so a repeated
+    request is answered with the bytes encoded the first time, and only new rows need to go
+    into the :class:`PredictionBook`.
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._answers: dict[tuple[int, ...], tuple[list[dict[str, Any]], bytes]] = {}
+
+    def answer(self, rows: list[dict[str, Any]]) -> tuple[bytes, bool]:
+        """The JSON answer for ``rows`` (sorted by ticker and horizon) and whether these rows are new."""
+        key = tuple(id(r) for r in rows)  # the rows are held below, so their ids are not reused meanwhile
+        with self._lock:
+            hit = self._answers.get(key)
+        if hit is not None:
+            return hit[1], False
+        out = sorted((prediction_row(r) for r in rows), key=lambda r: (r["ticker"], r["horizon"]))
+        payload = json.dumps({"predictions": out, "count": len(out)}).encode()
+        with self._lock:
+            if len(self._answers) >= self._keep:
+                self._answers.pop(next(iter(self._answers)))
+            self._answers[key] = (rows, payload)
+        return payload, True

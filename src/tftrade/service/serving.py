@@ -11,8 +11,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from tftrade.forecast.inference import intra_op_threads
 from tftrade.forecast.training import Trained
 from tftrade.forecast.workflows import RegistryRef, latest_window_bars, predict_loaded
+from tftrade.service.rolling import RollingWindow, usable
 
 #: Seconds after which the bar cache is read whole again (a correction to an older bar shows up then).
 FULL_RELOAD_S = 300.0
@@ -32,6 +34,11 @@ class ServingModel:
         self.version: str | None = None
         self._bars: pd.DataFrame | None = None
         self._loaded_at = 0.0
+        self._window_lock = threading.Lock()
+        self.window: RollingWindow | None = None
+        """The rolling window ``predict`` answers from when it can (:mod:`tftrade.service.rolling`)."""
+        self.built = 0
+        """Requests answered by building the panels in full (the window could not answer)."""
 
     def versions(self) -> list[str]:
         """Registered versions, oldest first."""
@@ -57,10 +64,35 @@ class ServingModel:
         return self._trained, self.version
 
     def predict(self, tickers: list[str] | None) -> list[dict[str, Any]]:
-        """Forecast the latest bar of ``tickers`` (default: the model's universe)."""
+        """Forecast the latest bar of ``tickers`` (default: the model's universe).
+
+        From the rolling window when it can answer (the same forecasts as ``tftrade predict``, to
+        float rounding), else by building each ticker's panel as ``tftrade predict`` does.
+        """
         trained, version = self._model()
-        rows, _skipped = predict_loaded(self._engine, trained, version, tickers, bars=self._recent_bars(trained))
-        return [{f.name: getattr(r, f.name) for f in fields(r)} for r in rows]
+        wanted = [t.upper() for t in tickers] if tickers else None
+        if wanted is None or set(wanted) <= set(trained.schema.tickers):
+            rows = self._from_window(trained, version)
+            if rows is not None:  # the same row objects until a new bar (the API keeps their encoded answer)
+                keep = set(wanted or ())
+                return rows if wanted is None else [r for r in rows if r["ticker"] in keep]
+        self.built += 1
+        with intra_op_threads(1):  # see forecast.inference.intra_op_threads
+            built, _skipped = predict_loaded(self._engine, trained, version, tickers, bars=self._recent_bars(trained))
+        return [{f.name: getattr(r, f.name) for f in fields(r)} for r in built]
+
+    def _from_window(self, trained: Trained, version: str) -> list[dict[str, Any]] | None:
+        """Rows of the whole universe from the rolling window, or ``None`` when it cannot answer."""
+        if not usable(trained):
+            return None
+        with self._window_lock:
+            w = self.window
+            if w is None or w.trained is not trained:
+                from tftrade.store.securities import read_securities
+
+                sectors: dict[str, Any] = {s.ticker: s.sector for s in read_securities(self._engine)}  # as predict
+                w = self.window = RollingWindow(self._engine, trained, version, sectors)
+            return w.rows()
 
     def _recent_bars(self, trained: Trained) -> pd.DataFrame:
         """The universe's latest windows of bars, kept in memory: only bars from the newest one on are read again.

@@ -1,0 +1,79 @@
+"""The live predictor keeps its inputs bar by bar and forecasts as ``tftrade predict`` on the rows it was fed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from tftrade.backtest.market import MarketData, from_frame
+from tftrade.data.synthetic import SyntheticConfig, generate_market
+from tftrade.features.dataset import WARMUP, build_panel
+from tftrade.forecast.data import panel_from_bars
+from tftrade.forecast.prediction import predict_latest
+from tftrade.forecast.tft.config import ModelConfig
+from tftrade.forecast.training import TrainConfig, Trained, fit
+from tftrade.live.predictor import TftPredictor
+
+
+@pytest.fixture(scope="module")
+def setup() -> Iterator[tuple[MarketData, Trained]]:
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    bars = generate_market(SyntheticConfig(n_tickers=5, days=1, seed=12, comments_per_bar=0)).bars_frame()
+    universe = bars[~bars["ticker"].str.startswith("^")]
+    trained = fit(panel_from_bars(universe, "1min"),
+                  ModelConfig(hidden_size=8, variable_size=4, attention_heads=2, context=20, horizon=3),
+                  TrainConfig(max_epochs=1, max_samples_per_epoch=200))
+    yield from_frame(universe, timeframe="1min"), trained
+    torch.set_num_threads(n)
+
+
+def predict_q50(m: MarketData, trained: Trained, start: int, end: int, horizon: int) -> np.ndarray:
+    """``tftrade predict``'s median at ``horizon`` from rows ``start:end`` (``forecast.prediction.predict_latest``)."""
+    s = slice(start, end)
+    panel = build_panel(tickers=list(m.tickers), sectors=list(m.sectors), timestamps=m.timestamps[s], timeframe="1min",
+                        open_=m.open[s], high=m.high[s], low=m.low[s], close=m.close[s], volume=m.volume[s])
+    return np.asarray([r.q50 for r in predict_latest(trained, panel) if r.horizon == horizon])
+
+
+def test_bar_after_bar_equals_predict_on_the_rows_since_the_first(setup: tuple[MarketData, Trained]) -> None:
+    m, trained = setup
+    p = TftPredictor(trained)
+    first = WARMUP + trained.config.context - 1
+    for t in range(160):
+        q = p.predict(m, t)
+        assert (q is None) == (t < first)
+        if q is not None and t in (first, first + 1, 159):
+            np.testing.assert_allclose(q.q50, predict_q50(m, trained, 0, t + 1, p.horizon), rtol=1e-5, atol=1e-9)
+    assert p._rolling is not None and p._rolling.streaming.selected_bars == 160  # one bar selected per bar
+
+
+def test_a_cold_start_reads_what_predict_reads(setup: tuple[MarketData, Trained]) -> None:
+    m, trained = setup
+    p = TftPredictor(trained)
+    assert p.history == 3 * (WARMUP + trained.config.context)
+    t = m.n_times - 1
+    q = p.predict(m, t)
+    assert q is not None
+    np.testing.assert_allclose(q.q50, predict_q50(m, trained, t + 1 - p.history, t + 1, p.horizon), rtol=1e-5,
+                               atol=1e-9)
+
+
+def test_a_missing_bar_stops_forecasts_until_the_window_is_clean_again(setup: tuple[MarketData, Trained]) -> None:
+    m, trained = setup
+    close = m.close.copy()
+    close[120, 1] = np.nan
+    holed = replace(m, close=close)
+    p = TftPredictor(trained)
+    need = WARMUP + trained.config.context
+    got = {t: p.predict(holed, t) for t in range(100, 120 + need + 5)}
+    assert all(got[t] is not None for t in range(100, 120))
+    assert all(got[t] is None for t in range(120, 120 + need))
+    t = 120 + need
+    q = got[t]
+    assert q is not None
+    np.testing.assert_allclose(q.q50, predict_q50(m, trained, 121, t + 1, p.horizon), rtol=1e-5, atol=1e-9)
