@@ -63,17 +63,41 @@ def test_a_cold_start_reads_what_predict_reads(setup: tuple[MarketData, Trained]
                                atol=1e-9)
 
 
-def test_a_missing_bar_stops_forecasts_until_the_window_is_clean_again(setup: tuple[MarketData, Trained]) -> None:
+def test_a_missing_bar_is_carried_as_in_training_and_forecasts_go_on(setup: tuple[MarketData, Trained]) -> None:
+    from tftrade.features.market import feature_window
+
     m, trained = setup
-    close = m.close.copy()
-    close[120, 1] = np.nan
-    holed = replace(m, close=close)
+    arrays = {f: getattr(m, f).copy() for f in ("open", "high", "low", "close", "volume")}
+    for f in ("open", "high", "low", "close"):
+        arrays[f][120, 1] = np.nan  # ticker 1 did not trade in minute 120
+    arrays["volume"][120, 1] = 0.0
+    holed = replace(m, **arrays)
+    p = TftPredictor(trained)
+    got = {t: p.predict(holed, t) for t in range(100, 130)}
+    assert all(q is not None for q in got.values())
+    start = max(0, 101 - p.history)  # the cold start at row 100
+    for t in (120, 129):
+        filled = feature_window(*(arrays[f] for f in ("open", "high", "low", "close", "volume")), start, t + 1)
+        carried = replace(m, timestamps=m.timestamps[start : t + 1], open=filled.open, high=filled.high,
+                          low=filled.low, close=filled.close, volume=filled.volume)
+        q = got[t]
+        assert q is not None
+        np.testing.assert_allclose(q.q50, predict_q50(carried, trained, 0, t + 1 - start, p.horizon), rtol=1e-5,
+                                   atol=1e-9)
+    assert filled.close[120 - start, 1] == holed.close[119, 1]  # the carried close
+
+
+def test_a_ticker_with_no_price_to_carry_stops_forecasts_until_it_has_one(setup: tuple[MarketData, Trained]) -> None:
+    m, trained = setup
+    arrays = {f: getattr(m, f).copy() for f in ("open", "high", "low", "close")}
+    for f in arrays:
+        arrays[f][:121, 2] = np.nan  # ticker 2 lists at row 121
+    late = replace(m, **arrays)
     p = TftPredictor(trained)
     need = WARMUP + trained.config.context
-    got = {t: p.predict(holed, t) for t in range(100, 120 + need + 5)}
-    assert all(got[t] is not None for t in range(100, 120))
-    assert all(got[t] is None for t in range(120, 120 + need))
-    t = 120 + need
+    got = {t: p.predict(late, t) for t in range(110, 121 + need + 2)}
+    assert all(got[t] is None for t in range(110, 121 + need - 1))
+    t = 121 + need
     q = got[t]
     assert q is not None
     np.testing.assert_allclose(q.q50, predict_q50(m, trained, 121, t + 1, p.horizon), rtol=1e-5, atol=1e-9)

@@ -76,9 +76,12 @@ class TftPredictor:
 
     The predictor keeps a :class:`~tftrade.forecast.rolling.RollingForecaster` per universe: when
     ``row`` is the bar after the last one it saw, only that bar's features are computed and selected;
-    otherwise (first call, a gap, another frame) it starts afresh from the frame's last ``history``
-    rows (after the last one with a missing price). The forecast at a row is that of
-    ``tftrade predict`` on the rows fed since that start, to float rounding.
+    otherwise (first call, a jump, another frame) it starts afresh from the frame's last ``history``
+    rows. A ticker's missing bar is its last close carried with volume 0 — the one gap rule of
+    :mod:`tftrade.features.market` that training and ``tftrade predict`` apply — so a gap in one
+    ticker never stops the universe's forecasts; only a ticker with no price yet to carry does.
+    The forecast at a row is that of ``tftrade predict`` on the rows fed since that start, to float
+    rounding.
     """
 
     def __init__(self, trained: Trained, horizon: int | None = None, model_version: str = "",
@@ -125,7 +128,7 @@ class TftPredictor:
             if r.last_ns is not None and r.last_ns == t:
                 pass  # the same bar again
             elif row >= 1 and r.last_ns is not None and r.last_ns == int(ts[row - 1]):
-                r.append(t, *(getattr(frame, f)[row] for f in _FIELDS))
+                r.append(t, *(x[0] for x in _filled(frame, row, row + 1)))
             else:
                 self._cold(r, frame, row)
         except FeatureError as e:
@@ -152,9 +155,10 @@ class TftPredictor:
         return r
 
     def _cold(self, r: RollingForecaster, frame: MarketFrame, row: int) -> None:
-        """Start afresh from the last ``history`` rows up to ``row`` that follow the last row with a missing bar."""
+        """Start afresh from the last ``history`` rows up to ``row`` (gaps carried by the one gap rule), after
+        the last row where a ticker has no price yet to carry."""
         start = max(0, row + 1 - self._history)
-        arrays = [getattr(frame, f)[start : row + 1] for f in _FIELDS]
+        arrays = list(_filled(frame, start, row + 1))
         bad = np.zeros(row + 1 - start, dtype=bool)
         for a in arrays[:4]:
             bad |= (~np.isfinite(a) | (a <= 0)).any(axis=1)
@@ -165,6 +169,14 @@ class TftPredictor:
 
 
 _FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def _filled(frame: MarketFrame, start: int, end: int) -> tuple[Float64Array, ...]:
+    """Rows ``[start, end)`` as the features see them: a missing bar is the last close carried, volume 0
+    (:func:`tftrade.features.market.feature_window`, the gap rule training and ``tftrade predict`` use)."""
+    from tftrade.features.market import feature_window
+
+    return tuple(feature_window(*(getattr(frame, f) for f in _FIELDS), start, end))
 
 
 def forecast_panel(predictor: Predictor, frame: MarketFrame, first: int = 0) -> ForecastPanel:
