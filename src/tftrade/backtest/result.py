@@ -171,15 +171,30 @@ class BacktestResult:
         }
 
     def stops(self) -> dict[str, float]:
-        """Exits caused by stops and take-profits: counts, realised P&L, traded notional / mean equity."""
+        """Exits caused by stops and take-profits and the re-entries after them.
+
+        Counts, realised P&L and traded notional / mean equity per kind, ``reentries`` (orders
+        that re-opened a stopped-out name) with their turnover, and ``share_of_turnover``: the
+        stop exits' and re-entries' traded notional as a fraction of all traded notional.
+        """
         out: dict[str, float] = {}
         mean_eq = float(np.nanmean(self.equity))
+
+        def notional(records: list[TradeRecord]) -> float:
+            return sum(r.price * float(r.exact_quantity or r.quantity) for r in records)
+
         for kind in ("stop-loss", "take-profit"):
             hits = [r for r in self.trades if r.rationale.startswith(kind)]
             key = kind.replace("-", "_")
             out[f"{key}_exits"] = float(len(hits))
             out[f"{key}_pnl"] = float(sum(r.pnl or 0.0 for r in hits))
-            out[f"{key}_turnover"] = sum(r.price * float(r.exact_quantity or r.quantity) for r in hits) / mean_eq
+            out[f"{key}_turnover"] = notional(hits) / mean_eq
+        back = [r for r in self.trades if r.rationale.startswith("re-entry")]
+        out["reentries"] = float(len(back))
+        out["reentry_turnover"] = notional(back) / mean_eq
+        total = notional(list(self.trades)) / mean_eq
+        caused = out["stop_loss_turnover"] + out["take_profit_turnover"] + out["reentry_turnover"]
+        out["share_of_turnover"] = caused / total if total > 0 else 0.0
         return out
 
     def gate_frame(self) -> pd.DataFrame:
