@@ -8,7 +8,6 @@ limit means the same thing in both modes; :meth:`TradingSetup.effective` is what
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -164,18 +163,18 @@ class TradingSetup:
                           max_adv_fraction=r.max_adv_fraction, vix_block=r.vix_block, max_drawdown=r.max_drawdown)
 
     def cost_model(self) -> CostModel:
-        """The paper broker's costs: square-root impact scaled from daily to bar volume.
+        """The paper broker's costs: per-stock square-root impact ``Y * sigma_i * sqrt(q / ADV_i)``.
 
-        Impact Y * sigma_daily * sqrt(q / V_daily) with V_daily = V_bar * bars per day is
-        ``coefficient / sqrt(bars per day) * sqrt(q / V_bar)``.
+        ``sigma_i`` (daily volatility) and ``ADV_i`` (average daily volume) are each stock's own,
+        from the bars before the fill (``impact_window`` days, scaled from the timeframe's bars).
         """
         c = self.costs
         return CostModel(
             commission_per_share=c.commission_per_share, commission_min=c.commission_min,
             commission_bps=c.commission_bps, slippage_bps=c.half_spread_bps,
-            impact_coefficient=c.impact_coefficient / math.sqrt(BARS_PER_DAY[self.timeframe]), impact_exponent=0.5,
-            max_volume_share=c.max_volume_share, sec_fee_rate=c.sec_fee_rate, taf_per_share=c.taf_per_share,
-            taf_max=c.taf_max,
+            impact_coefficient=c.impact_coefficient, impact_model="adv", impact_window=c.impact_window,
+            bars_per_day=BARS_PER_DAY[self.timeframe], max_volume_share=c.max_volume_share,
+            sec_fee_rate=c.sec_fee_rate, taf_per_share=c.taf_per_share, taf_max=c.taf_max,
         )
 
     def backtest_config(self, base: BacktestConfig | None = None) -> BacktestConfig:

@@ -193,9 +193,13 @@ class CostSettings(Section):
     taf_max: float = Field(8.30, ge=0, le=100, description="FINRA TAF cap per trade, dollars")
     half_spread_bps: float = Field(2.0, ge=0, le=500, description="half the quoted spread, paid on every fill")
     impact_coefficient: float = Field(
-        0.01, ge=0, le=10,
-        description="square-root impact Y*sigma_daily: price moves coefficient*sqrt(q / daily volume)",
+        0.7, ge=0, le=10,
+        description="square-root impact per stock: price moves coefficient * sigma_daily * sqrt(q / ADV), with the "
+                    "stock's own daily volatility and average daily volume (0.7: 10.5 bp for 1 % of ADV at 1.5 % "
+                    "daily volatility)",
     )
+    impact_window: float = Field(20.0, gt=0, le=1000, description="days in the EWMA of each stock's volatility "
+                                                                  "and daily volume (impact)")
     max_volume_share: float = Field(0.1, ge=0, le=1, description="share of a bar's volume that may fill")
 
 
