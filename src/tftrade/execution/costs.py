@@ -22,8 +22,8 @@ liquidity: :math:`\sigma_i` is its daily return volatility and :math:`\mathrm{AD
 daily volume in shares, both exponentially weighted over ``impact_window`` days of the bars seen
 *before* the fill (:class:`Liquidity`), so the same dollar order costs more in a volatile, thinly
 traded name. Until a stock has history, :math:`\sigma_i` is ``default_daily_vol`` and
-:math:`\mathrm{ADV}_i` the fill bar's volume times ``bars_per_day``. A fill's ``commission`` is :math:`c + f`. A bar fills
-at most ``max_volume_share`` :math:`\cdot V` shares summed over all orders on that ticker
+:math:`\mathrm{ADV}_i` the fill bar's volume times ``bars_per_day``. A fill's ``commission`` is
+:math:`c + f`. A bar fills at most ``max_volume_share`` :math:`\cdot V` shares summed over all orders on that ticker
 (0 disables the cap).
 
 Examples
