@@ -153,14 +153,30 @@ class CostModel(BaseModel):
         """Split what one fill of signed ``quantity`` at ``price`` paid against ``reference`` (e.g. the bar's open).
 
         The half-spread is ``slippage_bps`` of the reference; impact is the rest of the price
-        difference; fees are the sell-side regulatory fees; commission is the remainder of ``commission``.
+        difference. ``commission`` (what the fill was charged: broker commission plus, on a sell,
+        regulatory fees) is split into the SEC fee and FINRA TAF of the sale (at most the charge)
+        and the broker's commission, the remainder; the three add up to ``commission``.
+
+        >>> c = CostModel(slippage_bps=2.0, sec_fee_rate=27.8e-6, taf_per_share=0.000166)
+        >>> charged = c.commission(1000.0, 99.9, -1.0)  # commission-free broker: the fees only
+        >>> part = c.breakdown(100.0, -1000.0, 99.9, charged, 1e6)
+        >>> round(part.spread, 2), round(part.impact, 2), round(part.sec_fee, 4), round(part.finra_taf, 4)
+        (20.0, 80.0, 2.7772, 0.166)
+        >>> part.commission, part.sec_fee + part.finra_taf + part.commission == charged
+        (0.0, True)
         """
         q = abs(quantity)
         spread = q * reference * self.slippage_bps * 1e-4
         moved = q * abs(price - reference)
-        fees = float(self.regulatory_fees(q, price)) if quantity < 0 else 0.0
-        return FillCost(spread=spread, impact=max(moved - spread, 0.0), fees=min(fees, commission),
-                        commission=max(commission - fees, 0.0))
+        sec = taf = 0.0
+        if quantity < 0 and (self.sec_fee_rate or self.taf_per_share):
+            sec_m = q * price * self.sec_fee_rate
+            taf_m = min(q * self.taf_per_share, self.taf_max)
+            fees = min(float(self.regulatory_fees(q, price)), commission)
+            sec = fees * sec_m / (sec_m + taf_m) if sec_m + taf_m > 0 else 0.0
+            taf = fees - sec
+        return FillCost(spread=spread, impact=max(moved - spread, 0.0), sec_fee=sec, finra_taf=taf,
+                        commission=commission - (sec + taf))
 
     def volume_cap(self, volume: FloatLike) -> FloatLike:
         """Shares a bar can fill on one ticker: ``max_volume_share * V`` (``inf`` when the cap is off).
@@ -177,17 +193,23 @@ class CostModel(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class FillCost:
-    """What one fill paid, in dollars: half-spread, market impact, regulatory fees, commission."""
+    """What one fill paid, in dollars: half-spread, market impact, SEC fee, FINRA TAF, broker commission."""
 
     spread: float
     impact: float
-    fees: float
+    sec_fee: float
+    finra_taf: float
     commission: float
 
     @property
+    def fees(self) -> float:
+        """The regulatory fees: SEC fee plus FINRA TAF."""
+        return self.sec_fee + self.finra_taf
+
+    @property
     def total(self) -> float:
-        """All four together."""
-        return self.spread + self.impact + self.fees + self.commission
+        """Everything together."""
+        return self.spread + self.impact + self.sec_fee + self.finra_taf + self.commission
 
 
 @dataclass(frozen=True, slots=True)
