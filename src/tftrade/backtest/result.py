@@ -149,7 +149,7 @@ class BacktestResult:
         return out
 
     def costs(self) -> dict[str, float]:
-        """Total dollars paid by part (``fees`` = SEC fee + FINRA TAF), their sum, and the sum in bps of initial equity."""
+        """Dollars paid by part (``fees`` = SEC fee + FINRA TAF), their sum, and the sum in bps of initial equity."""
         parts = self.trade_costs()
         out = {name: float(parts[name].sum()) for name in (*_COST_PARTS, "total")}
         out["fees"] = float((parts["sec_fee"] + parts["finra_taf"]).sum())
