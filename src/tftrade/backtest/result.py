@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 #: Runs shorter than this many sessions show period returns, not annualised ones (GIPS: never
 #: annualise less than a year). Override per call or with ``TearsheetData.annualise_min_sessions``.
 ANNUALISE_MIN_SESSIONS = 252
+#: The sector label of a ticker the securities master has no sector for.
+UNKNOWN_SECTOR = "Unknown"
 _COST_PARTS = ("spread", "impact", "sec_fee", "finra_taf", "commission")
 #: ``trades.parquet`` cost columns, by cost part: they add up to the ``cost`` column.
 TRADE_COST_COLUMNS = {"commission": "commission", "sec_fee": "sec_fee", "finra_taf": "finra_taf",
@@ -211,6 +213,11 @@ class BacktestResult:
                  e.reasons) for e in self.gate_events]
         return pd.DataFrame(rows, columns=["timestamp", "ticker", "action", "requested", "approved", "reasons"])
 
+    def unsectored(self) -> list[str]:
+        """Tickers without a sector in the securities master (grouped as "Unknown" by the sector cap)."""
+        return [t for t, s in zip(self.market.tickers, self.market.sectors, strict=True)
+                if not s or s == UNKNOWN_SECTOR]
+
     def sessions(self) -> float:
         """Trading sessions the run spans (bars / bars per session)."""
         from tftrade.backtest.config import BARS_PER_DAY
@@ -240,8 +247,17 @@ class BacktestResult:
             else float(b[-1] / self.config.initial_cash - 1.0),
             "decisions": self.decisions, "trades": len(self.trades), "gate_events": len(self.gate_events),
             "metrics": self.metrics(), "benchmark": self.market.benchmark_name or None,
-            "benchmark_metrics": self.benchmark_metrics(), "notes": summarise_notes(self.notes),
+            "benchmark_metrics": self.benchmark_metrics(), "unsectored_tickers": self.unsectored(),
+            "notes": _sector_notes(self.unsectored()) + summarise_notes(self.notes),
         }
+
+
+def _sector_notes(unsectored: list[str]) -> list[str]:
+    if not unsectored:
+        return []
+    return [f"{len(unsectored)} ticker(s) have no sector in the securities master: {', '.join(unsectored)}. "
+            f"The sector cap and the attribution treat them as one sector, '{UNKNOWN_SECTOR}'; load their sectors "
+            "with `tftrade ingest securities FILE`."]
 
 
 def summarise_notes(notes: tuple[str, ...] | list[str]) -> list[str]:
