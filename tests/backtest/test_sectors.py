@@ -32,6 +32,7 @@ def test_the_summary_names_the_tickers_without_a_sector() -> None:
     s = res.summary()
     assert s["unsectored_tickers"] == ["T1", "T2"]
     notes = s["notes"]
-    assert isinstance(notes, list) and notes[0].startswith("2 ticker(s) have no sector in the securities master: T1, T2")
+    assert isinstance(notes, list)
+    assert notes[0].startswith("2 ticker(s) have no sector in the securities master: T1, T2")
     full = make_market(np.full((10, 2), 100.0), sectors=("Tech", "Energy"))
     assert run_backtest(full, BuyOnce(at=1)).summary()["unsectored_tickers"] == []
