@@ -123,3 +123,16 @@ def test_live_replay_re_enters_exactly_as_the_backtest() -> None:
     assert run_backtest(m, SmaCrossover(5, 20), config=cfg).stops()["reentries"] > 0  # the rule is exercised
     report = replay_parity(m, lambda _: SmaCrossover(5, 20), config=cfg)
     assert report.same, report.differences
+
+
+def test_the_live_paper_broker_and_loop_take_the_costs_and_stops_settings(tmp_path: object) -> None:
+    from tftrade.core.clock import SimulatedClock
+    from tftrade.live.app import LiveOptions, open_kit
+    from tftrade.store.engine import make_engine
+
+    settings = Settings(home=str(tmp_path), stops={"cooldown": 9})  # type: ignore[arg-type]
+    opts = LiveOptions(strategy="sma", timeframe="1day")
+    kit = open_kit(opts, make_engine(f"sqlite:///{tmp_path}/x.db"), SimulatedClock(), lambda _e: None, settings)
+    costs = kit.broker.costs  # type: ignore[attr-defined]
+    assert (costs.impact_model, costs.impact_coefficient) == ("adv", 0.7)  # as in a backtest, not the bare default
+    assert trading_setup(settings, "1day").backtest_config().reentry_cooldown == 9
