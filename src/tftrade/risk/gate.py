@@ -278,7 +278,7 @@ class RiskGate:
         eq, prices = w.account.equity, w.market.prices
         cut = cut_to_var(w.account.positions * prices / eq, w.delta * prices / eq, history, lim.max_var,
                          lim.var_alpha, lim.var_method)
-        head = f"VaR{lim.var_alpha:.0%} {v1:.2%} above limit {lim.max_var:.2%}"
+        head = f"VaR{lim.var_alpha * 100:.0f} {v1:.2%} above limit {lim.max_var:.2%}"
         for c in cut.cuts:
             w.reasons[c.index].append(f"{head}: order adds {c.incremental_var:.3%} to VaR (incremental), cut to "
                                       f"{c.scale:.0%} of it, VaR then {c.var_after:.2%}")
