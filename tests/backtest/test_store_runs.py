@@ -83,6 +83,34 @@ def test_run_records_effective_settings_and_costs_equal_the_sum_of_fills(tmp_pat
     assert loaded["settings"]["costs"]["commission_min"] == 1.0
     with eng.connect() as conn:
         assert conn.execute(select(func.count()).select_from(trade_executions)).scalar_one() == len(res.trades)
+    _check_trade_cost_columns(res, load_run(tmp_path, "bt-x").trades)
+
+
+def _check_trade_cost_columns(res: object, saved: object) -> None:
+    """trades.parquet splits each fill's charge: broker commission, SEC fee, FINRA TAF, spread, impact; exact sums."""
+    import pandas as pd
+
+    frame = saved
+    assert isinstance(frame, pd.DataFrame)
+    for col in ("commission", "sec_fee", "finra_taf", "spread_cost", "impact_cost", "cost"):
+        assert col in frame.columns
+    assert "commission_only" not in frame.columns and "fees" not in frame.columns
+    trades = res.trades  # type: ignore[attr-defined]
+    for (_, row), r in zip(frame.iterrows(), trades, strict=True):
+        q = r.quantity
+        assert row["commission"] == pytest.approx(max(1.0, q * 0.005), rel=1e-9)  # the broker's only
+        if r.action == "SELL":
+            assert row["sec_fee"] == pytest.approx(q * r.price * 27.8e-6, rel=1e-9)
+            assert row["finra_taf"] == pytest.approx(min(q * 0.000166, 8.3), rel=1e-9)
+        else:
+            assert row["sec_fee"] == 0.0 and row["finra_taf"] == 0.0
+        assert row["commission"] + row["sec_fee"] + row["finra_taf"] == pytest.approx(r.commission, abs=1e-12)
+    parts = frame[["commission", "sec_fee", "finra_taf", "spread_cost", "impact_cost"]].sum(axis=1)
+    assert np.allclose(parts, frame["cost"], rtol=0, atol=1e-12)
+    costs = res.costs()  # type: ignore[attr-defined]
+    assert costs["total"] == pytest.approx(float(frame["cost"].sum()), rel=1e-12)
+    assert costs["fees"] == pytest.approx(float((frame["sec_fee"] + frame["finra_taf"]).sum()), rel=1e-12)
+    assert costs["commission"] == pytest.approx(float(frame["commission"].sum()), rel=1e-12)
 
 
 def test_a_500_percent_position_limit_and_unknown_keys_are_errors(tmp_path: Path) -> None:

@@ -43,7 +43,9 @@ def test_sp500_constituents_load_into_the_securities_master(sqlite_engine: Engin
     with sqlite_engine.begin() as conn:
         upsert_securities(conn, items)
     by_ticker = {s.ticker: s for s in read_securities(sqlite_engine)}
-    assert len(by_ticker) == 505 and by_ticker["MMM"].sector == "Industrials"
+    # 505 constituents plus 3 former tickers of renamed companies (PCLN, HCN, CBG) under which the prices are kept
+    assert len(by_ticker) == 508 and by_ticker["MMM"].sector == "Industrials"
+    assert by_ticker["PCLN"].sector == by_ticker["BKNG"].sector == "Consumer Discretionary"
 
 
 @pytest.mark.slow

@@ -161,3 +161,43 @@ def test_gate_is_pure_and_weights_equal_deltas() -> None:
     assert np.array_equal(first.approved, second.approved)
     assert [d.reasons for d in first.decisions] == [d.reasons for d in second.decisions]
     assert np.array_equal(snapshot[0], market.prices) and np.array_equal(snapshot[1], account.positions)
+
+
+def test_var_limit_cuts_the_orders_adding_most_to_var_and_never_a_risk_reducing_sell() -> None:
+    rng = np.random.default_rng(1)
+    common = rng.normal(0, 0.015, (300, 1))
+    hist = common * np.array([2.0, 0.2, 1.5, 0, 0, 0]) + rng.normal(0, 1, (300, N)) * [0.02, 0.004, 0.01, 0, 0, 0]
+    held = np.array([0.0, 0.0, 4000.0, 0, 0, 0])  # 40 % in the risky asset 2
+    deltas = np.array([4000.0, 3000.0, -3000.0, 0, 0, 0])  # buy risky 0 and calm 1, sell most of 2
+    limits = GateLimits(max_weight=1.0, max_sector_weight=1.0, beta_min=-10, beta_max=10, max_var=0.02)
+    res = RiskGate(limits).check_deltas(deltas, _market(returns=hist), _account(held))
+    from tftrade.risk import portfolio_var
+    after = portfolio_var((held + res.approved) * 100.0 / 1e6, hist).var
+    assert portfolio_var((held + deltas) * 100.0 / 1e6, hist).var > 0.02  # the limit binds
+    assert after <= 0.02 + 1e-6
+    by = {d.index: d for d in res.decisions}
+    assert by[2].action == "accept" and res.approved[2] == -3000.0  # the risk-reducing sell is never shrunk
+    assert by[1].action == "accept"  # the calm buy adds little: cutting the risky one is enough
+    assert by[0].action in ("resize", "reject") and res.approved[0] < 4000.0
+    assert "adds" in by[0].reasons[-1] and "incremental" in by[0].reasons[-1] and "VaR then" in by[0].reasons[-1]
+    assert "1 risk-reducing order(s) untouched" in res.portfolio_reasons[-1]
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(seed=st.integers(0, 10_000), limit=st.floats(0.005, 0.03))
+def test_var_cut_meets_the_limit_and_leaves_risk_reducing_orders_alone(seed: int, limit: float) -> None:
+    from tftrade.risk import portfolio_var
+    from tftrade.risk.var_resize import cut_to_var
+
+    rng = np.random.default_rng(seed)
+    hist = rng.normal(0, 1, (120, 1)) * rng.uniform(0, 0.02, N) + rng.normal(0, 1, (120, N)) * rng.uniform(0, 0.02, N)
+    w0 = rng.uniform(0, 0.3, N) * (rng.random(N) < 0.5)
+    dw = rng.uniform(-0.3, 0.4, N) * (rng.random(N) < 0.8)
+    dw = np.maximum(dw, -w0)  # long-only: sells at most what is held
+    res = cut_to_var(w0, dw, hist, limit)
+    v0 = portfolio_var(w0, hist).var
+    assert res.var_after <= max(limit, v0) + 1e-9 or all(res.scale[i] == 0 for i in range(N)
+                                                         if dw[i] != 0 and i not in res.reducing)
+    assert portfolio_var(w0 + dw * res.scale, hist).var == pytest.approx(res.var_after)
+    assert all(res.scale[i] == 1.0 for i in res.reducing)
+    assert np.all((res.scale >= 0) & (res.scale <= 1))

@@ -8,7 +8,6 @@ limit means the same thing in both modes; :meth:`TradingSetup.effective` is what
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,8 +26,8 @@ from tftrade.strategy.forecast_strategy import StrategyConfig
 from tftrade.strategy.tax_inputs import HarvestConfig, TaxAwareConfig
 from tftrade.trading.config import TradingConfig
 
-__all__ = ["BARS_PER_DAY", "BacktestConfig", "StopRule", "TradingSetup", "apply_overrides", "periods_per_year",
-           "stop_rule", "trading_setup"]
+__all__ = ["BARS_PER_DAY", "BacktestConfig", "StopRule", "TradingSetup", "apply_overrides", "default_cooldown",
+           "periods_per_year", "stop_rule", "trading_setup"]
 
 
 class BacktestConfig(TradingConfig):
@@ -101,23 +100,42 @@ class StopRule:
     atr_period: int
     atr_stop: float
     atr_take: float
+    reentry: Literal["signal", "off"] = "signal"
+    cooldown: int = 0
+    recovery: bool = True
+
+
+def default_cooldown(timeframe: Timeframe) -> int:
+    """Bars a stopped-out name stays flat by default: a week of daily bars, a session of hourly ones, 30 minutes.
+
+    >>> [default_cooldown(t) for t in ("1min", "5min", "15min", "30min", "1h", "1day")]
+    [30, 6, 2, 1, 7, 5]
+    """
+    minutes = bar_minutes(timeframe)
+    if minutes >= 1440:
+        return 5
+    return 7 if minutes >= 60 else max(1, 30 // minutes)
 
 
 def stop_rule(stops: StopSettings, timeframe: Timeframe) -> StopRule:
     """Resolve the timeframe defaults: fixed 2 %/4 % on bars under an hour, 3/6 ATR(14) on hourly and daily bars.
 
     Fourteen hourly bars are two sessions, so ATR stops scale with the bar as on daily bars; on
-    1-30 minute bars ATR(14) is too short a look at the range and fixed fractions are used.
+    1-30 minute bars ATR(14) is too short a look at the range and fixed fractions are used. The
+    re-entry cool-down defaults to :func:`default_cooldown`.
 
     >>> stop_rule(StopSettings(), "1min").stop_loss, stop_rule(StopSettings(), "1day").mode
     (0.02, 'atr')
     >>> [stop_rule(StopSettings(), t).mode for t in ("5min", "15min", "30min", "1h")]
     ['fixed', 'fixed', 'fixed', 'atr']
+    >>> r = stop_rule(StopSettings(), "1day"); r.reentry, r.cooldown, r.recovery
+    ('signal', 5, True)
     """
     mode = stops.mode or ("fixed" if bar_minutes(timeframe) < 60 else "atr")
     return StopRule(mode, stops.stop_loss if stops.stop_loss is not None else 0.02,
                     stops.take_profit if stops.take_profit is not None else 0.04,
-                    stops.atr_period, stops.atr_stop, stops.atr_take)
+                    stops.atr_period, stops.atr_stop, stops.atr_take, stops.reentry,
+                    stops.cooldown if stops.cooldown is not None else default_cooldown(timeframe), stops.recovery)
 
 
 @dataclass(frozen=True)
@@ -163,18 +181,18 @@ class TradingSetup:
                           max_adv_fraction=r.max_adv_fraction, vix_block=r.vix_block, max_drawdown=r.max_drawdown)
 
     def cost_model(self) -> CostModel:
-        """The paper broker's costs: square-root impact scaled from daily to bar volume.
+        """The paper broker's costs: per-stock square-root impact ``Y * sigma_i * sqrt(q / ADV_i)``.
 
-        Impact Y * sigma_daily * sqrt(q / V_daily) with V_daily = V_bar * bars per day is
-        ``coefficient / sqrt(bars per day) * sqrt(q / V_bar)``.
+        ``sigma_i`` (daily volatility) and ``ADV_i`` (average daily volume) are each stock's own,
+        from the bars before the fill (``impact_window`` days, scaled from the timeframe's bars).
         """
         c = self.costs
         return CostModel(
             commission_per_share=c.commission_per_share, commission_min=c.commission_min,
             commission_bps=c.commission_bps, slippage_bps=c.half_spread_bps,
-            impact_coefficient=c.impact_coefficient / math.sqrt(BARS_PER_DAY[self.timeframe]), impact_exponent=0.5,
-            max_volume_share=c.max_volume_share, sec_fee_rate=c.sec_fee_rate, taf_per_share=c.taf_per_share,
-            taf_max=c.taf_max,
+            impact_coefficient=c.impact_coefficient, impact_model="adv", impact_window=c.impact_window,
+            bars_per_day=BARS_PER_DAY[self.timeframe], max_volume_share=c.max_volume_share,
+            sec_fee_rate=c.sec_fee_rate, taf_per_share=c.taf_per_share, taf_max=c.taf_max,
         )
 
     def backtest_config(self, base: BacktestConfig | None = None) -> BacktestConfig:
@@ -186,6 +204,7 @@ class TradingSetup:
             "stop_loss": None if off else s.stop_loss, "take_profit": None if off else s.take_profit,
             "stop_mode": "atr" if s.mode == "atr" else "fixed", "atr_period": s.atr_period,
             "atr_stop": s.atr_stop, "atr_take": s.atr_take,
+            "reentry": "off" if off else s.reentry, "reentry_cooldown": s.cooldown, "reentry_recovery": s.recovery,
         })
 
     def effective(self) -> dict[str, Any]:

@@ -22,7 +22,12 @@ if TYPE_CHECKING:
 #: Runs shorter than this many sessions show period returns, not annualised ones (GIPS: never
 #: annualise less than a year). Override per call or with ``TearsheetData.annualise_min_sessions``.
 ANNUALISE_MIN_SESSIONS = 252
-_COST_PARTS = ("spread", "impact", "fees", "commission")
+#: The sector label of a ticker the securities master has no sector for.
+UNKNOWN_SECTOR = "Unknown"
+_COST_PARTS = ("spread", "impact", "sec_fee", "finra_taf", "commission")
+#: ``trades.parquet`` cost columns, by cost part: they add up to the ``cost`` column.
+TRADE_COST_COLUMNS = {"commission": "commission", "sec_fee": "sec_fee", "finra_taf": "finra_taf",
+                      "spread": "spread_cost", "impact": "impact_cost"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,22 +108,26 @@ class BacktestResult:
         return None if r is None else metrics(r, None, self.periods_per_year)
 
     def trades_frame(self) -> pd.DataFrame:
-        """Trades as a frame: timestamp (UTC), ticker, action, quantity, price, pnl, commission, order_id,
-        rationale, and the cost split ``spread``, ``impact``, ``fees``, ``commission_only``, ``cost``."""
-        cols = ["timestamp", "ticker", "action", "quantity", "price", "pnl", "commission", "order_id", "rationale"]
+        """Trades as a frame (``trades.parquet``): timestamp (UTC), ticker, action, quantity, price, pnl,
+        order_id, rationale and what each paid, in dollars: ``commission`` (the broker's only),
+        ``sec_fee``, ``finra_taf`` (regulatory fees, sells), ``spread_cost`` (half-spread),
+        ``impact_cost`` (market impact) and ``cost``, their sum. The fill's charge (commission and
+        fees together) is ``commission + sec_fee + finra_taf``."""
+        cols = ["timestamp", "ticker", "action", "quantity", "price", "pnl", "order_id", "rationale"]
         rows = [(pd.Timestamp(r.timestamp_ns, unit="ns", tz="UTC"), r.ticker, r.action, r.quantity, r.price,
-                 r.pnl, r.commission, r.order_id, r.rationale) for r in self.trades]
+                 r.pnl, r.order_id, r.rationale) for r in self.trades]
         frame = pd.DataFrame(rows, columns=cols)
         parts = self.trade_costs()
-        for name in _COST_PARTS:
-            frame["commission_only" if name == "commission" else name] = parts[name]
+        for name, col in TRADE_COST_COLUMNS.items():
+            frame[col] = parts[name]
         frame["cost"] = parts["total"]
         return frame
 
     def trade_costs(self) -> dict[str, Float64Array]:
-        """Per trade record, dollars paid: half-spread and impact (price against the bar's open), fees, commission.
+        """Per trade record, dollars paid: half-spread and impact (price against the bar's open), SEC fee,
+        FINRA TAF and broker commission; ``total`` is their sum.
 
-        Without a cost model everything but the commission column is 0.
+        Without a cost model (or the bar's open) the record's whole charge counts as commission.
         """
         n = len(self.trades)
         out = {name: np.zeros(n) for name in (*_COST_PARTS, "total")}
@@ -136,15 +145,16 @@ class BacktestResult:
                 out["commission"][k] = r.commission
             else:
                 c = self.cost_model.breakdown(ref, qty, r.price, r.commission, float("nan"))
-                out["spread"][k], out["impact"][k], out["fees"][k], out["commission"][k] = (
-                    c.spread, c.impact, c.fees, c.commission)
-        out["total"] = out["spread"] + out["impact"] + out["fees"] + out["commission"]
+                out["spread"][k], out["impact"][k], out["sec_fee"][k], out["finra_taf"][k], out["commission"][k] = (
+                    c.spread, c.impact, c.sec_fee, c.finra_taf, c.commission)
+        out["total"] = out["spread"] + out["impact"] + out["sec_fee"] + out["finra_taf"] + out["commission"]
         return out
 
     def costs(self) -> dict[str, float]:
-        """Total dollars paid by part, their sum, and the sum as bps of initial equity."""
+        """Dollars paid by part (``fees`` = SEC fee + FINRA TAF), their sum, and the sum in bps of initial equity."""
         parts = self.trade_costs()
         out = {name: float(parts[name].sum()) for name in (*_COST_PARTS, "total")}
+        out["fees"] = float((parts["sec_fee"] + parts["finra_taf"]).sum())
         out["total_bps_of_initial_equity"] = out["total"] / self.config.initial_cash * 1e4
         return out
 
@@ -171,15 +181,30 @@ class BacktestResult:
         }
 
     def stops(self) -> dict[str, float]:
-        """Exits caused by stops and take-profits: counts, realised P&L, traded notional / mean equity."""
+        """Exits caused by stops and take-profits and the re-entries after them.
+
+        Counts, realised P&L and traded notional / mean equity per kind, ``reentries`` (orders
+        that re-opened a stopped-out name) with their turnover, and ``share_of_turnover``: the
+        stop exits' and re-entries' traded notional as a fraction of all traded notional.
+        """
         out: dict[str, float] = {}
         mean_eq = float(np.nanmean(self.equity))
+
+        def notional(records: list[TradeRecord]) -> float:
+            return sum(r.price * float(r.exact_quantity or r.quantity) for r in records)
+
         for kind in ("stop-loss", "take-profit"):
             hits = [r for r in self.trades if r.rationale.startswith(kind)]
             key = kind.replace("-", "_")
             out[f"{key}_exits"] = float(len(hits))
             out[f"{key}_pnl"] = float(sum(r.pnl or 0.0 for r in hits))
-            out[f"{key}_turnover"] = sum(r.price * float(r.exact_quantity or r.quantity) for r in hits) / mean_eq
+            out[f"{key}_turnover"] = notional(hits) / mean_eq
+        back = [r for r in self.trades if r.rationale.startswith("re-entry")]
+        out["reentries"] = float(len(back))
+        out["reentry_turnover"] = notional(back) / mean_eq
+        total = notional(list(self.trades)) / mean_eq
+        caused = out["stop_loss_turnover"] + out["take_profit_turnover"] + out["reentry_turnover"]
+        out["share_of_turnover"] = caused / total if total > 0 else 0.0
         return out
 
     def gate_frame(self) -> pd.DataFrame:
@@ -187,6 +212,11 @@ class BacktestResult:
         rows = [(pd.Timestamp(e.timestamp_ns, unit="ns", tz="UTC"), e.ticker, e.action, e.requested, e.approved,
                  e.reasons) for e in self.gate_events]
         return pd.DataFrame(rows, columns=["timestamp", "ticker", "action", "requested", "approved", "reasons"])
+
+    def unsectored(self) -> list[str]:
+        """Tickers without a sector in the securities master (grouped as "Unknown" by the sector cap)."""
+        return [t for t, s in zip(self.market.tickers, self.market.sectors, strict=True)
+                if not s or s == UNKNOWN_SECTOR]
 
     def sessions(self) -> float:
         """Trading sessions the run spans (bars / bars per session)."""
@@ -217,8 +247,17 @@ class BacktestResult:
             else float(b[-1] / self.config.initial_cash - 1.0),
             "decisions": self.decisions, "trades": len(self.trades), "gate_events": len(self.gate_events),
             "metrics": self.metrics(), "benchmark": self.market.benchmark_name or None,
-            "benchmark_metrics": self.benchmark_metrics(), "notes": summarise_notes(self.notes),
+            "benchmark_metrics": self.benchmark_metrics(), "unsectored_tickers": self.unsectored(),
+            "notes": _sector_notes(self.unsectored()) + summarise_notes(self.notes),
         }
+
+
+def _sector_notes(unsectored: list[str]) -> list[str]:
+    if not unsectored:
+        return []
+    return [f"{len(unsectored)} ticker(s) have no sector in the securities master: {', '.join(unsectored)}. "
+            f"The sector cap and the attribution treat them as one sector, '{UNKNOWN_SECTOR}'; load their sectors "
+            "with `tftrade ingest securities FILE`."]
 
 
 def summarise_notes(notes: tuple[str, ...] | list[str]) -> list[str]:

@@ -150,7 +150,8 @@ def transactions_from_trades(trades: pd.DataFrame, account: str = "backtest") ->
             skipped += 1
             continue
         day = pd.Timestamp(r.timestamp).tz_convert(tz).date()
-        fees = exact(float(r.commission)) if r.commission == r.commission else Decimal(0)
+        charge = float(r.commission) + sum(float(getattr(r, c, 0.0)) for c in ("sec_fee", "finra_taf"))
+        fees = exact(charge) if charge == charge else Decimal(0)  # commission and regulatory fees
         out.append(Transaction(account, str(r.ticker), day, side, abs(exact(float(r.quantity))),
                                exact(float(r.price)), fees, f"{r.order_id}#{i}"))
     return out, skipped

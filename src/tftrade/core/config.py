@@ -212,9 +212,13 @@ class CostSettings(Section):
     taf_max: float = Field(8.30, ge=0, le=100, description="FINRA TAF cap per trade, dollars")
     half_spread_bps: float = Field(2.0, ge=0, le=500, description="half the quoted spread, paid on every fill")
     impact_coefficient: float = Field(
-        0.01, ge=0, le=10,
-        description="square-root impact Y*sigma_daily: price moves coefficient*sqrt(q / daily volume)",
+        0.7, ge=0, le=10,
+        description="square-root impact per stock: price moves coefficient * sigma_daily * sqrt(q / ADV), with the "
+                    "stock's own daily volatility and average daily volume (0.7: 10.5 bp for 1 % of ADV at 1.5 % "
+                    "daily volatility)",
     )
+    impact_window: float = Field(20.0, gt=0, le=1000, description="days in the EWMA of each stock's volatility "
+                                                                  "and daily volume (impact)")
     max_volume_share: float = Field(0.1, ge=0, le=1, description="share of a bar's volume that may fill")
 
 
@@ -223,6 +227,9 @@ class StopSettings(Section):
 
     ``None`` fields take the timeframe's default: fixed 2 % / 4 % on bars under an hour (the
     specification's levels) and ATR stops (3 ATR / 6 ATR of 14 bars) on hourly and daily bars.
+    After a stop the name stays flat for ``cooldown`` bars (a week of daily bars, a session of
+    hourly bars, 30 minutes of minute bars) and, after a stop-loss, until its close is back above
+    the stop; then it re-enters at the strategy's standing target if its signal is still on.
     """
 
     mode: Literal["fixed", "atr", "off"] | None = Field(None, description="None: fixed under 1h, atr on 1h/1day")
@@ -231,6 +238,13 @@ class StopSettings(Section):
     atr_period: int = Field(14, ge=2, le=1000, description="bars in the average true range")
     atr_stop: float = Field(3.0, gt=0, le=50, description="atr mode: stop at entry - k * ATR")
     atr_take: float = Field(6.0, gt=0, le=100, description="atr mode: take-profit at entry + k * ATR")
+    reentry: Literal["signal", "off"] = Field(
+        "signal", description="after a stop: 'signal' re-opens at the strategy's standing target once the "
+                              "cool-down is over; 'off' waits for the strategy's next fresh target")
+    cooldown: int | None = Field(None, ge=0, le=100_000,
+                                 description="bars a stopped name stays flat; None: 5 on 1day, 7 on 1h, 30 minutes "
+                                             "of bars below 1h")
+    recovery: bool = Field(True, description="after a stop-loss, re-open only once the close is back beyond the stop")
 
 
 class VendorSettings(Section):

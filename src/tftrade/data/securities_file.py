@@ -8,6 +8,7 @@ import pandas as pd
 
 from tftrade.core.errors import DataError
 from tftrade.core.types import Security
+from tftrade.data.ticker_changes import RENAMED
 
 _ALIASES = {
     "ticker": ("ticker", "symbol"),
@@ -19,6 +20,10 @@ _ALIASES = {
 
 def read_securities_file(path: str | Path) -> list[Security]:
     """Read a CSV of securities; ticker and sector are required, name and market cap optional.
+
+    A company listed under a new ticker whose former ticker (:data:`~tftrade.data.ticker_changes.RENAMED`)
+    is not in the file is also returned under the former one, with the same sector, so price
+    history kept under the old ticker finds its sector.
 
     Raises
     ------
@@ -41,4 +46,11 @@ def read_securities_file(path: str | Path) -> list[Security]:
         out.append(Security(ticker=ticker, name=str(row[cols["name"]]) if cols["name"] else ticker,
                             sector=str(row[cols["sector"]]), market_cap=float(cap) if cap is not None and cap == cap
                             else None))
-    return out
+    return out + _former_tickers(out)
+
+
+def _former_tickers(items: list[Security]) -> list[Security]:
+    by_ticker = {s.ticker: s for s in items}
+    return [Security(ticker=old, name=f"{by_ticker[new].name} (ticker {old}, now {new})",
+                     sector=by_ticker[new].sector, market_cap=by_ticker[new].market_cap)
+            for old, new in RENAMED.items() if new in by_ticker and old not in by_ticker]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tftrade.core.types import BoolArray, Float64Array, Int64Array
-from tftrade.execution.costs import CostModel
+from tftrade.execution.costs import CostModel, Liquid
 
 _EPS = 1e-9
 
@@ -43,6 +43,7 @@ def match_orders(
     whole: BoolArray,
     where: Int64Array,
     bar: tuple[Float64Array, Float64Array, Float64Array, Float64Array],
+    liquidity: Liquid | None = None,
 ) -> BarMatch:
     """Fill open orders against one cross-section.
 
@@ -58,6 +59,8 @@ def match_orders(
         Position of each order's ticker in the cross-section, -1 when it is absent.
     bar
         ``(open, high, low, volume)`` arrays of the cross-section.
+    liquidity
+        Daily volatility and ADV per ticker of the cross-section (the ``adv`` impact model), or ``None``.
     """
     absent = where < 0
     o, h, lo, v = (np.asarray(a, dtype=np.float64)[where] for a in bar)  # -1 picks the last column ...
@@ -83,7 +86,8 @@ def match_orders(
         price = reference  # no slippage: the reference price itself (a limit fill is at or better than L)
     else:
         sign = np.sign(remaining)
-        price = np.asarray(costs.fill_price(reference, sign, qty, v), dtype=np.float64)
+        liq = liquidity.take(where) if liquidity is not None else None
+        price = np.asarray(costs.fill_price(reference, sign, qty, v, liq), dtype=np.float64)
         if is_limit.any():
             price = np.where(is_limit, np.where(buy, np.minimum(price, limit), np.maximum(price, limit)), price)
     if not costs.charges_commission:

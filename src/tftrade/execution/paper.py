@@ -42,7 +42,7 @@ import numpy.typing as npt
 from tftrade.core.orders import Fill, Order, OrderState, OrderStatus, make_fills
 from tftrade.core.types import BoolArray, Float64Array, Int64Array
 from tftrade.execution.broker import BrokerOrder, BrokerPosition, Execution
-from tftrade.execution.costs import CostModel
+from tftrade.execution.costs import CostModel, Liquidity
 from tftrade.execution.errors import DuplicateOrderIdError, ExecutionError, UnknownOrderError
 from tftrade.execution.matching import BarMatch, match_orders
 
@@ -120,6 +120,9 @@ class PaperBroker:
         if not math.isfinite(cash):
             raise ExecutionError(f"starting cash {cash!r} must be finite")
         self.costs = costs if costs is not None else CostModel()
+        c = self.costs
+        self._liquidity = Liquidity(c.impact_window, c.bars_per_day, c.default_daily_vol) \
+            if c.impact_model == "adv" else None
         self.allow_short = allow_short
         self.fills: list[Fill] = []
         self._cash = float(cash)
@@ -265,6 +268,7 @@ class PaperBroker:
         Also marks the closes for :meth:`equity`. Returns the fills of this bar.
         """
         self.mark(tickers, close)
+        liquidity = self._liquidity.step(tickers, close, volume) if self._liquidity is not None else None
         if not self._open:
             return []
         arrays = [np.asarray(a, dtype=np.float64) for a in (open, high, low, volume)]
@@ -273,7 +277,7 @@ class PaperBroker:
                                  f"values (one per ticker), got shapes {[a.shape for a in arrays]}")
         book = self._open_book()
         match = match_orders(self.costs, book.remaining, book.limit, book.whole, self._locate(tickers, book),
-                             (arrays[0], arrays[1], arrays[2], arrays[3]))
+                             (arrays[0], arrays[1], arrays[2], arrays[3]), liquidity)
         cash_cut = self._cash_limit(book, match) if not self.allow_short else set()
         return self._book_fills(timestamp_ns, book, match, cash_cut)
 

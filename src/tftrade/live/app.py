@@ -156,12 +156,20 @@ def _series(market: Any) -> dict[str, str]:
 
 
 def open_kit(opts: LiveOptions, engine: Engine, clock: Clock, emit: Emit, settings: Any = None) -> BrokerKit:
-    """The broker by name (``--broker``), with the live opt-in (``--live``) and the settings it reads."""
+    """The broker by name (``--broker``), with the live opt-in (``--live``) and the settings it reads.
+
+    With ``settings``, a paper broker prices fills with the ``costs`` section as a backtest does.
+    """
     def announce(line: str) -> None:
         log.warning("%s", line)
         emit({"event": "broker", "broker": opts.broker, "line": line})
+    costs = None
+    if isinstance(settings, Settings):
+        from tftrade.backtest.config import trading_setup
+
+        costs = trading_setup(settings, opts.timeframe).cost_model()
     return make_broker(opts.broker, BrokerSettings(cash=opts.cash, live=opts.live_money, settings=settings,
-                                                   engine=engine, clock=clock, announce=announce))
+                                                   engine=engine, clock=clock, announce=announce, costs=costs))
 
 
 @dataclass

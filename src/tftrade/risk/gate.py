@@ -21,8 +21,12 @@ Checks, in order (each may reject or shrink orders; every change is recorded):
    [``beta_min``, ``beta_max``], the orders that push it further out are scaled (pro rata) so it
    stops at the band edge (or, if the book was already outside on that side, at its current
    beta). Orders that move beta towards the band are never cut: a book at beta 0.07 may buy.
-9. **VaR limit** — likewise for the one-period VaR at ``var_alpha`` (method ``var_method``) of the
-   post-trade weights over the return history; scaled by bisection.
+9. **VaR limit** — when the one-period VaR at ``var_alpha`` (method ``var_method``) of the
+   post-trade weights over the return history exceeds ``max_var`` (or the book's current VaR,
+   if that is higher), the orders that add most to VaR (largest incremental VaR) are cut first,
+   one at a time, until it does not; risk-reducing orders (incremental VaR <= 0) are never cut
+   (:mod:`tftrade.risk.var_resize`). Each cut order's reason carries its incremental VaR, its
+   scale and the VaR after it.
 
 Finally quantities are truncated to whole shares (unless ``fractional_shares``).
 """
@@ -39,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tftrade.core.types import BoolArray, Float64Array
 from tftrade.risk.errors import RiskError
 from tftrade.risk.var import VaRMethod, portfolio_var
+from tftrade.risk.var_resize import cut_to_var
 
 Action = Literal["accept", "resize", "reject"]
 
@@ -270,16 +275,16 @@ class RiskGate:
         v0, v1 = var(0.0), var(1.0)
         if v1 <= max(lim.max_var, v0) + 1e-12:
             return
-        lo, hi = 0.0, 1.0
-        for _ in range(30):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if var(mid) <= max(lim.max_var, v0) else (lo, mid)
-        self._scale_all(w, lo, f"VaR{lim.var_alpha:.0%} {v1:.2%} above limit {lim.max_var:.2%}")
-
-    def _scale_all(self, w: _Work, scale: float, reason: str) -> None:
-        w.note(w.delta != 0, reason)
-        w.portfolio.append(reason)
-        w.delta = w.delta * float(np.clip(scale, 0.0, 1.0))
+        eq, prices = w.account.equity, w.market.prices
+        cut = cut_to_var(w.account.positions * prices / eq, w.delta * prices / eq, history, lim.max_var,
+                         lim.var_alpha, lim.var_method)
+        head = f"VaR{lim.var_alpha * 100:.0f} {v1:.2%} above limit {lim.max_var:.2%}"
+        for c in cut.cuts:
+            w.reasons[c.index].append(f"{head}: order adds {c.incremental_var:.3%} to VaR (incremental), cut to "
+                                      f"{c.scale:.0%} of it, VaR then {c.var_after:.2%}")
+        w.portfolio.append(f"{head}: cut {len(cut.cuts)} order(s) adding most to VaR, {len(cut.reducing)} "
+                           f"risk-reducing order(s) untouched; VaR after {cut.var_after:.2%}")
+        w.delta = w.delta * cut.scale
 
     def _round(self, w: _Work) -> None:
         if not self.limits.fractional_shares:

@@ -63,12 +63,16 @@ class Targets:
     """Target weights of equity per ticker; NaN means "leave this position alone".
 
     ``rationale`` holds one line per ticker (empty for untouched ones); ``notes`` are
-    portfolio-level remarks (e.g. relaxed optimiser limits).
+    portfolio-level remarks (e.g. relaxed optimiser limits). ``standing`` is the weight the
+    strategy wants held in every ticker now, including those it leaves alone (a crossover
+    strategy's "in" names); ``None`` means ``weights`` where they are finite. The trading loop
+    re-opens a stopped-out position at its standing weight when the stop's cool-down is over.
     """
 
     weights: Float64Array
     rationale: Sequence[str] = ()
     notes: Sequence[str] = field(default=())
+    standing: Float64Array | None = None
 
 
 class Strategy(Protocol):

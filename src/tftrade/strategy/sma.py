@@ -2,7 +2,9 @@
 
 At the close of each bar a ticker is "in" when its ``fast``-bar simple moving average of closes is
 above its ``slow``-bar one. On a change the strategy targets ``weight`` of equity (entry) or 0
-(exit); tickers whose state did not change are left alone (NaN targets).
+(exit); tickers whose state did not change are left alone (NaN targets). Its standing targets
+(``weight`` for every "in" ticker, 0 otherwise) tell the trading loop which stopped-out names
+still have their signal on (see ``stops.reentry``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class SmaCrossover:
         if not changed.any():
             return None
         self._state = now
+        size = self.weight if self.weight is not None else 1.0 / n
         w = np.full(n, np.nan)
-        w[changed] = np.where(now[changed], self.weight if self.weight is not None else 1.0 / n, 0.0)
-        return Targets(w)
+        w[changed] = np.where(now[changed], size, 0.0)
+        return Targets(w, standing=np.where(now, size, 0.0))

@@ -26,6 +26,14 @@ class TradingConfig(BaseModel):
     atr_period: int = Field(default=14, ge=2, description="bars in the average true range (atr mode)")
     atr_stop: float = Field(default=3.0, gt=0, description="atr mode: stop at entry - k ATR")
     atr_take: float = Field(default=6.0, gt=0, description="atr mode: take-profit at entry + k ATR")
+    reentry: Literal["off", "signal"] = Field(
+        default="off", description="after a stop exit: 'signal' re-enters at the strategy's standing target once "
+                                   "the cool-down has passed (and, after a stop-loss, the close is back beyond the "
+                                   "stop level); 'off' waits for the strategy's next fresh target")
+    reentry_cooldown: int = Field(default=0, ge=0, description="bars after a stop exit in which the name is not "
+                                                               "re-opened (signal mode)")
+    reentry_recovery: bool = Field(default=True, description="signal mode: after a stop-loss, re-open only once the "
+                                                             "close is back above (long) / below (short) the stop")
     risk_lookback: int = Field(default=60, ge=5, description="bars of returns for betas and VaR in the gate")
     fractional_shares: bool = False
     min_trade_shares: float = Field(default=1.0, ge=0, description="smaller deltas are not traded")

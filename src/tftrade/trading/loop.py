@@ -7,12 +7,16 @@ Each step (bar ``t`` of the feed just closed, ``now`` read from the injected clo
    books them in its FIFO lots — the one position ledger; the loop's share vector is read from it;
 2. the book is marked at the last known closes;
 3. per-position stop-loss / take-profit are checked on bar ``t``'s low and high; a triggered
-   position gets an exit order;
+   position gets an exit order, and the stop is remembered for the re-entry rule
+   (:mod:`tftrade.trading.reentry`: a cool-down, then back at the strategy's standing target);
 4. on the decision cadence, and only while the session allows it, the strategy sees a
    :class:`~tftrade.strategy.view.MarketView` ending at ``t`` and returns target weights; they are
    sized to shares at the last closes, the risk gate resizes or rejects the deltas (every change
    recorded), and the order manager sends the approved deltas with deterministic client ids.
-   When the session says to flatten, the targets are zero instead of the strategy's;
+   When the session says to flatten, the targets are zero instead of the strategy's. Stopped-out
+   names inside their cool-down are not re-opened; those past it whose signal is still on are
+   re-opened at the strategy's standing weight (also on a decision bar where the strategy has
+   nothing new to say);
 5. the recorder gets the marks.
 
 Decisions at the close of ``t`` fill no earlier than the next bar: no look-ahead. The loop calls
@@ -43,6 +47,7 @@ from tftrade.trading.errors import TradingError
 from tftrade.trading.feed import BarEvent
 from tftrade.trading.fills import FillSource
 from tftrade.trading.recorder import NullRecorder, Recorder
+from tftrade.trading.reentry import StopReentry
 from tftrade.trading.session import AlwaysOpen, Session
 
 _OPEN = ("new", "partially_filled")
@@ -129,6 +134,11 @@ class TradingLoop:
         self._open: set[str] = set()
         self._exiting: dict[int, str] = {}
         self._atr = AtrState(n, self.config.atr_period) if self.config.stop_mode == "atr" else None
+        self.reentry = StopReentry(n, self.config.reentry, self.config.reentry_cooldown,
+                                   self.config.reentry_recovery)
+        """Stops remembered for the re-entry rule."""
+        self.standing = np.full(n, np.nan)
+        """The strategy's standing target weight per ticker (NaN: not said yet)."""
         self._cancel_many = getattr(self.broker, "cancel_many", None)
 
     def run(self, events: Iterable[BarEvent]) -> None:
@@ -167,6 +177,9 @@ class TradingLoop:
                 targets = self.strategy.decide(MarketView(frame, t, last.copy()), account)
                 if targets is not None:
                     self.decisions += 1
+                    self._stand(targets)
+                targets = self._reenter(event, targets, exits)
+                if targets is not None:
                     self.recorder.decision(event, targets)
                     self._trade(event, targets, exits, eq)
         beta = float((value / eq) @ self.betas) if self.gate is not None and eq > 0 else float("nan")
@@ -194,6 +207,8 @@ class TradingLoop:
                 continue
             if old == 0 or np.sign(new) != np.sign(old):
                 entry[i] = price
+                if self.reentry.step[i] >= 0:
+                    self.reentry.step[i], self.reentry.side[i], self.reentry.level[i] = -1, 0.0, np.nan
             elif np.sign(qty) == np.sign(old):
                 entry[i] = (entry[i] * abs(old) + price * abs(qty)) / abs(new)
             pos[i] = new
@@ -240,6 +255,10 @@ class TradingLoop:
             for i in np.flatnonzero(hit).tolist():
                 kind = "stop-loss" if code[i] == Exit.STOP_LOSS else "take-profit"
                 ticker, qty = self.tickers[i], -float(self.positions[i])
+                side = float(np.sign(self.positions[i]))
+                level = self.entry[i] * (1.0 - side * float(np.broadcast_to(sl, (n,))[i])) \
+                    if code[i] == Exit.STOP_LOSS else float("nan")
+                self.reentry.stopped(i, event.step, side, level)
                 order = Order(self.manager.client_order_id(ts, ticker, "exit"), ticker, qty, created_ns=ts,
                               rationale=f"{kind}: entry {self.entry[i]:.4f}, bar {event.step} low {low[i]:.4f} "
                                         f"high {high[i]:.4f}")
@@ -248,6 +267,43 @@ class TradingLoop:
             self.recorder.orders(event, statuses)
         out: Float64Array = np.maximum(exiting, hit.astype(np.float64))
         return out
+
+    def _stand(self, targets: Targets) -> None:
+        """Keep the strategy's standing targets (its finite weights when it gives none)."""
+        if targets.standing is not None:
+            self.standing = np.asarray(targets.standing, dtype=np.float64).copy()
+        else:
+            w = np.asarray(targets.weights, dtype=np.float64)
+            if w.shape == self.standing.shape:
+                np.copyto(self.standing, w, where=np.isfinite(w))
+        self.reentry.observe(self.standing)
+
+    def _reenter(self, event: BarEvent, targets: Targets | None, exits: Float64Array) -> Targets | None:
+        """Apply the re-entry rule to a decision: blocked names stay flat, due names get their standing weight.
+
+        Returns ``targets`` unchanged when no stop is remembered; re-entries alone make a decision
+        of their own (the strategy returned ``None``).
+        """
+        r = self.reentry
+        if not r.active or not (r.step >= 0).any():
+            return targets
+        n, step, last = len(self.tickers), event.step, self.last
+        due = r.due(step, last, self.positions, self.standing) & (exits == 0)
+        if targets is None and not due.any():
+            return None
+        w = np.full(n, np.nan) if targets is None else np.asarray(targets.weights, dtype=np.float64).copy()
+        if w.shape != (n,):
+            return targets  # _trade reports the malformed target
+        with np.errstate(invalid="ignore"):
+            reopening = (r.step >= 0) & (self.positions == 0) & np.isfinite(w) & (w * r.side > 0)
+        w[reopening & r.blocked(step, last)] = np.nan
+        fill = due & np.isnan(w)
+        w[fill] = self.standing[fill]
+        why = list(targets.rationale) if targets is not None and len(targets.rationale) == n else [""] * n
+        for i in np.flatnonzero(due).tolist():
+            why[i] = r.reason(i, step, float(last[i])) + (f"; {why[i]}" if why[i] else f": target {w[i]:.2%}")
+        notes = () if targets is None else targets.notes
+        return Targets(w, why, notes, self.standing.copy())
 
     def _flatten(self, event: BarEvent, exits: Float64Array, equity: float) -> None:
         n = len(self.tickers)
