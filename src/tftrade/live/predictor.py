@@ -176,7 +176,7 @@ def _filled(frame: MarketFrame, start: int, end: int) -> tuple[Float64Array, ...
     (:func:`tftrade.features.market.feature_window`, the gap rule training and ``tftrade predict`` use)."""
     from tftrade.features.market import feature_window
 
-    return tuple(feature_window(*(getattr(frame, f) for f in _FIELDS), start, end))
+    return tuple(feature_window(frame.open, frame.high, frame.low, frame.close, frame.volume, start, end))
 
 
 def forecast_panel(predictor: Predictor, frame: MarketFrame, first: int = 0) -> ForecastPanel:
