@@ -7,28 +7,17 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
-from tftrade.backtest import MarketData, from_frame
-from tftrade.data.synthetic import SyntheticConfig, generate_market
-from tftrade.forecast.data import panel_from_bars
+from tests.forecast.tiny_model import tiny_model
+from tftrade.backtest import MarketData
 from tftrade.forecast.errors import UnknownTickerError
-from tftrade.forecast.tft.config import ModelConfig
-from tftrade.forecast.training import TrainConfig, Trained, fit
+from tftrade.forecast.training import Trained
 from tftrade.live.predictor import TftPredictor
 
 
 @pytest.fixture(scope="module")
 def setup() -> Iterator[tuple[MarketData, Trained]]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    bars = generate_market(SyntheticConfig(n_tickers=5, days=1, seed=4)).bars_frame()
-    universe = bars[~bars["ticker"].str.startswith("^")]
-    trained = fit(panel_from_bars(universe, "1min"),
-                  ModelConfig(hidden_size=8, variable_size=4, attention_heads=2, context=20, horizon=2),
-                  TrainConfig(max_epochs=1, max_samples_per_epoch=200))
-    yield from_frame(universe, timeframe="1min"), trained
-    torch.set_num_threads(n)
+    yield from tiny_model(5, 4, horizon=2, comments=True)
 
 
 def _reordered(m: MarketData, order: list[int], tickers: tuple[str, ...] | None = None) -> MarketData:

@@ -7,29 +7,18 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
-from tftrade.backtest.market import MarketData, from_frame
-from tftrade.data.synthetic import SyntheticConfig, generate_market
+from tests.forecast.tiny_model import tiny_model
+from tftrade.backtest.market import MarketData
 from tftrade.features.dataset import WARMUP, build_panel
-from tftrade.forecast.data import panel_from_bars
 from tftrade.forecast.prediction import predict_latest
-from tftrade.forecast.tft.config import ModelConfig
-from tftrade.forecast.training import TrainConfig, Trained, fit
+from tftrade.forecast.training import Trained
 from tftrade.live.predictor import TftPredictor
 
 
 @pytest.fixture(scope="module")
 def setup() -> Iterator[tuple[MarketData, Trained]]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    bars = generate_market(SyntheticConfig(n_tickers=5, days=1, seed=12, comments_per_bar=0)).bars_frame()
-    universe = bars[~bars["ticker"].str.startswith("^")]
-    trained = fit(panel_from_bars(universe, "1min"),
-                  ModelConfig(hidden_size=8, variable_size=4, attention_heads=2, context=20, horizon=3),
-                  TrainConfig(max_epochs=1, max_samples_per_epoch=200))
-    yield from_frame(universe, timeframe="1min"), trained
-    torch.set_num_threads(n)
+    yield from tiny_model(5, 12)
 
 
 def predict_q50(m: MarketData, trained: Trained, start: int, end: int, horizon: int) -> np.ndarray:

@@ -45,6 +45,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from tftrade.compliance.errors import TaxLotError
 from tftrade.compliance.holding import tacked, term
@@ -291,20 +292,8 @@ class TaxLedger:
 
     def _match(self, pending: _PendingLoss, lot: TaxLot) -> None:
         """Wash ``min(pending shares, lot shares)`` shares: disallow their loss, move it into the lot."""
-        k = min(pending.shares, lot.quantity)
-        if k < lot.quantity:  # split the lot: the matched piece becomes its own lot
-            piece = lot.take(k)
-            lots = self._lots[(lot.account, lot.ticker)]
-            lots.insert(next(i for i, x in enumerate(lots) if x is lot), piece)
-        else:
-            piece = lot
+        piece, disallowed = _wash(pending, lot, self._lots[(lot.account, lot.ticker)])
         d = pending.disposition
-        disallowed = prorata(pending.loss, k, pending.shares)
-        pending.shares -= k
-        pending.loss -= disallowed
-        d.disallowed += disallowed
-        d.replacements.append(piece.lot_id)
-        piece.replacement = True
         if piece.account in self._ira:  # Rev. Rul. 2008-5: disallowed, and no basis increase in the IRA
             d.permanent += disallowed
             return
@@ -449,21 +438,8 @@ class TaxLedger:
 
     def _match_short(self, pending: _PendingLoss, lot: ShortLot) -> None:
         """Disallow the matched shares' loss and add it to the cost of closing the replacement short sale."""
-        k = min(pending.shares, lot.quantity)
-        if k < lot.quantity:
-            piece = lot.take(k)
-            shorts = self._shorts[(lot.account, lot.ticker)]
-            shorts.insert(next(i for i, x in enumerate(shorts) if x is lot), piece)
-        else:
-            piece = lot
-        d = pending.disposition
-        disallowed = prorata(pending.loss, k, pending.shares)
-        pending.shares -= k
-        pending.loss -= disallowed
-        d.disallowed += disallowed
-        d.replacements.append(piece.lot_id)
+        piece, disallowed = _wash(pending, lot, self._shorts[(lot.account, lot.ticker)])
         piece.adjustment += disallowed
-        piece.replacement = True
 
     def _check_short_side(self, txn: Transaction) -> None:
         if txn.side in ("short", "cover") and txn.account in self._ira:
@@ -496,3 +472,26 @@ def build_ledger(transactions: Iterable[Transaction], splits: Iterable[Split] = 
         else:
             ledger.book(event)
     return ledger
+
+
+_Lot = TypeVar("_Lot", TaxLot, ShortLot)
+
+
+def _wash(pending: _PendingLoss, lot: _Lot, book: list[_Lot]) -> tuple[_Lot, Decimal]:
+    """Match ``min(pending shares, lot shares)``: split the matched piece off ``lot`` (kept in ``book``
+    just before it), move that share of the pending loss into the disposition's disallowed amount and
+    mark the piece a replacement; return the piece and the loss disallowed."""
+    k = min(pending.shares, lot.quantity)
+    if k < lot.quantity:
+        piece = lot.take(k)
+        book.insert(next(i for i, x in enumerate(book) if x is lot), piece)
+    else:
+        piece = lot
+    d = pending.disposition
+    disallowed = prorata(pending.loss, k, pending.shares)
+    pending.shares -= k
+    pending.loss -= disallowed
+    d.disallowed += disallowed
+    d.replacements.append(piece.lot_id)
+    piece.replacement = True
+    return piece, disallowed
