@@ -11,7 +11,9 @@ An order with :math:`\mathrm{IVaR}_i \le 0` reduces risk (typically a sell of a 
 hedges the rest) and is never cut. While VaR exceeds the target, the order with the largest
 incremental VaR is cut: dropped entirely if VaR is still above the target without it, else
 scaled by bisection to the largest size that meets the target; incremental VaRs are then
-recomputed at the new book. Historical and parametric VaR rank orders with their own method;
+recomputed at the new book. When VaR is still above the target but no single remaining order
+lowers it when dropped (orders that only add risk together), they are scaled down together by
+one factor, by bisection. Historical and parametric VaR rank orders with their own method;
 Monte Carlo ranks with the parametric one (same mean and covariance) and checks with its own.
 
 Examples
@@ -25,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,7 +101,15 @@ def cut_to_var(w0: Float64Array, dw: Float64Array, history: Float64Array, limit:
         if first:
             reducing, first = tuple(int(i) for i in live[inc <= 0]), False
         adding = (inc > 0) & ~np.isin(live, reducing)
-        if not adding.any():
+        if not adding.any():  # no one order lowers VaR alone, yet together they raise it: cut them together
+            rest = live[~np.isin(live, reducing)]
+            step = np.zeros_like(dw)
+            step[rest] = dw[rest] * scale[rest]
+            f = _largest_within(var, w0 + dw * scale - step, step, target)
+            for i in rest.tolist():
+                scale[i] *= f
+            v = var(w0 + dw * scale)
+            cuts.extend(OrderCut(int(i), float(inc[live == i][0]), float(scale[i]), v) for i in rest.tolist())
             break
         k = int(np.argmax(np.where(adding, inc, -np.inf)))
         i = int(live[k])
@@ -106,11 +117,17 @@ def cut_to_var(w0: Float64Array, dw: Float64Array, history: Float64Array, limit:
         if var(without) > target:
             scale[i], v = 0.0, var(without)
         else:
-            lo, hi = 0.0, float(scale[i])
-            for _ in range(30):
-                mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if var(without + dw[i] * mid * np.eye(1, dw.shape[0], i)[0]) <= target else (lo, mid)
-            scale[i] = lo
+            scale[i] *= _largest_within(var, without, dw[i] * scale[i] * np.eye(1, dw.shape[0], i)[0], target)
             v = var(w0 + dw * scale)
         cuts.append(OrderCut(i, float(inc[k]), float(scale[i]), v))
     return VarCut(scale, var(w0 + dw), v, tuple(cuts), reducing)
+
+
+def _largest_within(var: Callable[[Float64Array], float], base: Float64Array, step: Float64Array, target: float,
+                    steps: int = 30) -> float:
+    """The largest ``a`` in [0, 1] with ``var(base + a * step) <= target``, by bisection (0 if none)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if var(base + mid * step) <= target else (lo, mid)
+    return lo
