@@ -90,3 +90,87 @@ def test_a_ticker_with_no_price_to_carry_stops_forecasts_until_it_has_one(setup:
     q = got[t]
     assert q is not None
     np.testing.assert_allclose(q.q50, predict_q50(m, trained, 121, t + 1, p.horizon), rtol=1e-5, atol=1e-9)
+
+
+class _Comments:
+    """A stored-sentiment stand-in: each bar's mean tone (NaN: no comment) and count; records its calls."""
+
+    def __init__(self, timestamps: np.ndarray, tickers: list[str], seed: int = 7) -> None:
+        rng = np.random.default_rng(seed)
+        t, n = len(timestamps), len(tickers)
+        self.count = rng.poisson(1.0, (t, n)).astype(float)
+        tone = np.clip(np.sin(np.arange(t) / 7.0)[:, None] + rng.normal(0, 0.4, (t, n)), -1, 1)
+        self.score = np.where(self.count > 0, tone, np.nan)
+        self.timestamps, self.tickers = timestamps, tickers
+        self.calls: list[int] = []
+
+    def __call__(self, timestamps: np.ndarray, tickers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        self.calls.append(len(timestamps))
+        rows = np.searchsorted(self.timestamps, timestamps)
+        cols = [self.tickers.index(x) for x in tickers]
+        return self.score[np.ix_(rows, cols)], self.count[np.ix_(rows, cols)]
+
+
+@pytest.fixture(scope="module")
+def with_sentiment() -> Iterator[tuple[MarketData, Trained, _Comments]]:
+    import torch
+
+    from tftrade.backtest.market import from_frame
+    from tftrade.data.synthetic import SyntheticConfig, generate_market
+    from tftrade.forecast.data import panel_from_bars
+    from tftrade.forecast.tft.config import ModelConfig
+    from tftrade.forecast.training import TrainConfig, fit
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    bars = generate_market(SyntheticConfig(n_tickers=4, days=1, seed=21, comments_per_bar=0)).bars_frame()
+    universe = bars[~bars["ticker"].str.startswith("^")]
+    m = from_frame(universe, timeframe="1min")
+    comments = _Comments(m.timestamps, list(m.tickers))
+    trained = fit(panel_from_bars(universe, "1min", sentiment=comments),
+                  ModelConfig(hidden_size=8, variable_size=4, attention_heads=2, context=20, horizon=3),
+                  TrainConfig(max_epochs=1, max_samples_per_epoch=200))
+    yield m, trained, comments
+    torch.set_num_threads(n)
+
+
+def test_sentiment_bar_by_bar_equals_predict_with_the_stored_sentiment(
+        with_sentiment: tuple[MarketData, Trained, _Comments]) -> None:
+    from tftrade.forecast.rolling import uses_sentiment
+
+    m, trained, comments = with_sentiment
+    assert uses_sentiment(trained)
+    comments.calls.clear()
+    p, blind = TftPredictor(trained, sentiment=comments), TftPredictor(trained)
+    first = WARMUP + trained.config.context - 1
+    for t in range(first + 12):
+        q, q0 = p.predict(m, t), blind.predict(m, t)
+        if t in (first, first + 11):
+            assert q is not None and q0 is not None
+            s = slice(0, t + 1)
+            score, count = comments.score[s], comments.count[s]
+            panel = build_panel(tickers=list(m.tickers), sectors=list(m.sectors), timestamps=m.timestamps[s],
+                                timeframe="1min", open_=m.open[s], high=m.high[s], low=m.low[s], close=m.close[s],
+                                volume=m.volume[s], sentiment_score=score, sentiment_count=count)
+            rows = [r for r in predict_latest(trained, panel) if r.horizon == p.horizon]
+            for got, blind_got, name in ((q.q50, q0.q50, "q50"), (q.q10, q0.q10, "q10"), (q.q90, q0.q90, "q90")):
+                want = np.asarray([getattr(r, name) for r in rows])
+                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
+                # without the sentiment the forecasts differ, far beyond the float rounding between the paths
+                assert np.abs(blind_got - want).max() > 100 * np.abs(got - want).max() + 1e-9
+    assert comments.calls == [1] * (first + 12)  # one lookup of the new bar per bar
+
+
+def test_a_cold_start_reads_the_sentiment_of_its_window(with_sentiment: tuple[MarketData, Trained, _Comments]) -> None:
+    m, trained, comments = with_sentiment
+    p = TftPredictor(trained, sentiment=comments)
+    t = m.n_times - 1
+    q = p.predict(m, t)
+    assert q is not None
+    s = slice(t + 1 - p.history, t + 1)
+    score, count = comments(m.timestamps[s], list(m.tickers))
+    panel = build_panel(tickers=list(m.tickers), sectors=list(m.sectors), timestamps=m.timestamps[s],
+                        timeframe="1min", open_=m.open[s], high=m.high[s], low=m.low[s], close=m.close[s],
+                        volume=m.volume[s], sentiment_score=score, sentiment_count=count)
+    want = np.asarray([r.q50 for r in predict_latest(trained, panel) if r.horizon == p.horizon])
+    np.testing.assert_allclose(q.q50, want, rtol=1e-5, atol=1e-9)
