@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from tftrade.features.errors import FeatureError
 from tftrade.features.incremental import IncrementalFeatures
 
 
-def _market(t: int, n: int, seed: int = 0) -> dict[str, np.ndarray]:
+def _market(t: int, n: int, seed: int = 0) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     close = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, (t, n)), axis=0))
     volume = rng.integers(0, 5000, (t, n)).astype(float)
@@ -20,7 +22,7 @@ def _market(t: int, n: int, seed: int = 0) -> dict[str, np.ndarray]:
             "low": close * np.exp(-wick[::-1]), "close": close, "volume": volume}
 
 
-def _batch(m: dict[str, np.ndarray]) -> np.ndarray:
+def _batch(m: dict[str, Any]) -> np.ndarray:
     t, n = m["close"].shape
     p = build_panel(tickers=[f"T{i}" for i in range(n)], sectors=["x"] * n, timestamps=np.arange(t) * 60 * 10**9,
                     timeframe="1min", **m)

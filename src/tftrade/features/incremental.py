@@ -82,7 +82,7 @@ class IncrementalFeatures:
         return y
 
     def update(self, open_: Float64Array, high: Float64Array, low: Float64Array, close: Float64Array,
-               volume: Float64Array, score: Float64Array | None = None,
+               volume: Float64Array, *, score: Float64Array | None = None,
                count: Float64Array | None = None) -> Float64Array:
         """Add one cross-section (each ``(n,)``); return its features ``(n, F)`` in :attr:`names` order.
 

@@ -150,7 +150,8 @@ class RollingForecaster:
         try:
             for t in range(len(timestamps)):
                 raw = self.features.update(open_[t], high[t], low[t], close[t], volume[t],
-                                           None if score is None else score[t], None if count is None else count[t])
+                                           score=None if score is None else score[t],
+                                           count=None if count is None else count[t])
                 rows.append(np.clip((raw[:, self._obs] - st.mean) / st.scale, -10.0, 10.0).astype(np.float32))
                 self._returns[(self.features.rows - 1) % self._returns.shape[0]] = raw[:, 0] / self._sigma
         except FeatureError:
