@@ -180,7 +180,7 @@ def test_a_cold_start_reads_the_sentiment_of_its_window(with_sentiment: tuple[Ma
 
 
 def test_the_predict_worker_reads_the_stored_per_minute_sentiment(
-        with_sentiment: tuple[MarketData, Trained, _Comments], sqlite_engine: object) -> None:
+        with_sentiment: tuple[MarketData, Trained, _Comments], any_engine: object) -> None:
     import threading
     from datetime import UTC, datetime
 
@@ -198,9 +198,9 @@ def test_the_predict_worker_reads_the_stored_per_minute_sentiment(
             "total_comments": int(comments.count[t, i]), "avg_sentiment": round(float(comments.score[t, i]), 3),
             "weighted_sentiment": None, "bullish_pct": None, "bearish_pct": None, "neutral_pct": None}
            for t in range(rows) for i, x in enumerate(tickers) if comments.count[t, i] > 0]
-    assert write_aggregates(sqlite_engine, pd.DataFrame(agg)) == len(agg)  # type: ignore[arg-type]
+    assert write_aggregates(any_engine, pd.DataFrame(agg)) == len(agg)  # type: ignore[arg-type]
     bus = InMemoryBus()
-    worker = PredictWorker(bus, TftPredictor(trained), m.tickers, m.sectors, "1min", engine=sqlite_engine)  # type: ignore[arg-type]
+    worker = PredictWorker(bus, TftPredictor(trained), m.tickers, m.sectors, "1min", engine=any_engine)  # type: ignore[arg-type]
     assert isinstance(worker.predictor, TftPredictor) and worker.predictor.sentiment is not None
     bus.publish_many("market_data", [BarMessage(x, int(m.timestamps[t]), float(m.open[t, i]), float(m.high[t, i]),
                                                 float(m.low[t, i]), float(m.close[t, i]), float(m.volume[t, i]))
@@ -210,7 +210,7 @@ def test_the_predict_worker_reads_the_stored_per_minute_sentiment(
     worker.run(threading.Event(), end)
     assert worker.counters.forecasts == 6
     q = worker.predictor.predict(worker.window, rows - 1)  # the last bar's forecast, as published
-    stored = SentimentWindows.from_store(sqlite_engine, tickers)  # type: ignore[arg-type]
+    stored = SentimentWindows.from_store(any_engine, tickers)  # type: ignore[arg-type]
     score, count = stored.on_bars(m.timestamps[:rows], tickers, "1min")
     assert score is not None and count is not None and np.nansum(count) == comments.count[:rows].sum()
     s = slice(0, rows)
