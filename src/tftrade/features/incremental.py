@@ -8,6 +8,12 @@ rolling mean, the previous close — and computes only the new row. Fed the rows
 market one at a time, row ``t`` equals row ``t`` of ``build_panel`` over rows ``0..t`` (the same
 formulas from the same first row, to float rounding: a test compares them), so the state's first
 row plays the part of the batch window's first row.
+
+The sentiment features take each bar's comment ``score`` (NaN where a ticker had no comment) and
+``count``, the arguments of :func:`~tftrade.features.sentiment.sentiment_features`, and keep its
+exponential averages running. A bar given no sentiment (``score=None``) has score 0 and
+``sentiment_present`` 0; fed arrays for every row, each row equals the batch features over the
+whole window with those arrays.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ import numpy as np
 
 from tftrade.core.types import Float64Array
 from tftrade.features.errors import FeatureError
-from tftrade.features.sentiment import SENTIMENT_FEATURES
+from tftrade.features.sentiment import BEARISH, BULLISH, SENTIMENT_FEATURES
 from tftrade.features.technical import EPS
 
 TECHNICAL = ("log_return", "log_volume", "hl_range", "rsi", "macd", "bollinger_pctb", "atr", "vwap_distance",
              "realised_vol")
 """The names of :func:`~tftrade.features.technical.technical_features`, in its order."""
-_EMA_SPANS = {"up": 27, "down": 27, "fast": 12, "slow": 26, "signal": 9, "atr": 27}
+_EMA_SPANS = {"up": 27, "down": 27, "fast": 12, "slow": 26, "signal": 9, "atr": 27,
+              "bullish": 10, "bearish": 10, "s_fast": 5, "s_slow": 20}
+"""Spans of ``technical_features``' and ``sentiment_features``' exponential averages."""
 _WINDOWS = {"close": 20, "close_sq": 20, "r": 20, "r_sq": 20, "cv": 30, "v": 30}
 
 
@@ -41,7 +49,7 @@ class _Rolling:
 
 
 class IncrementalFeatures:
-    """Observed features (``build_panel``'s names and order, without sentiment) one cross-section at a time.
+    """Observed features (``build_panel``'s names and order) one cross-section at a time.
 
     Parameters
     ----------
@@ -74,8 +82,14 @@ class IncrementalFeatures:
         return y
 
     def update(self, open_: Float64Array, high: Float64Array, low: Float64Array, close: Float64Array,
-               volume: Float64Array) -> Float64Array:
+               volume: Float64Array, *, score: Float64Array | None = None,
+               count: Float64Array | None = None) -> Float64Array:
         """Add one cross-section (each ``(n,)``); return its features ``(n, F)`` in :attr:`names` order.
+
+        ``score`` is each ticker's mean comment sentiment in the bar (NaN: no comment) and ``count``
+        its comments (``None``: one wherever ``score`` is finite), as
+        :func:`~tftrade.features.sentiment.sentiment_features` takes them; without ``score`` the
+        sentiment features are 0 (their averages run on a score of 0).
 
         Raises
         ------
@@ -112,6 +126,24 @@ class IncrementalFeatures:
         out[:, 6] = atr
         out[:, 7] = np.log(close / np.maximum(vwap, EPS))
         out[:, 8] = np.sqrt(np.maximum(rsq - rm * rm, 0.0))
+        self._sentiment(out[:, len(TECHNICAL):], score, count)
         self._prev_close = close.astype(np.float64, copy=True)
         self.rows += 1
         return out
+
+    def _sentiment(self, out: Float64Array, score: Float64Array | None, count: Float64Array | None) -> None:
+        """Write the sentiment features (``SENTIMENT_FEATURES`` order) of one bar into ``out`` ``(n, 6)``."""
+        if score is None:
+            s, n, present = np.zeros(self.n), np.zeros(self.n), 0.0
+        else:
+            score = np.asarray(score, dtype=np.float64)
+            has = np.isfinite(score)
+            s = np.where(has, score, 0.0)
+            n = np.where(has, 1.0, 0.0) if count is None else np.asarray(count, dtype=np.float64)
+            present = 1.0
+        out[:, 0] = s
+        out[:, 1] = self._ema_step("bullish", (s > BULLISH).astype(np.float64))
+        out[:, 2] = self._ema_step("bearish", (s < BEARISH).astype(np.float64))
+        out[:, 3] = np.log1p(n)
+        out[:, 4] = self._ema_step("s_fast", s) - self._ema_step("s_slow", s)
+        out[:, 5] = present

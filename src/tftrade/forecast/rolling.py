@@ -13,12 +13,17 @@ rounding; tests compare them bar by bar. The first row fed plays the part of the
 first row: a state fed the last ``3 × (warm-up + context)`` stored bars (what ``tftrade predict``
 reads) starts from the same row as ``tftrade predict``, and once running, its exponential averages
 differ from those of a window starting later by less than 1e-7 of their value.
+
+A model fitted with sentiment inputs (:func:`uses_sentiment`) needs each bar's comment score and
+count: ``append``/``extend`` take a :data:`~tftrade.forecast.data.SentimentLookup` (the one
+``panel_from_bars`` takes) and call it on the new bars; without one the sentiment inputs are 0,
+as in a panel built without sentiment.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -27,9 +32,19 @@ from tftrade.features.dataset import WARMUP
 from tftrade.features.errors import FeatureError
 from tftrade.features.incremental import IncrementalFeatures
 from tftrade.features.known import known_feature_names, known_features
+from tftrade.features.sentiment import SENTIMENT_FEATURES
 from tftrade.forecast.inference import intra_op_threads
 from tftrade.forecast.streaming import StreamingForecaster
 from tftrade.forecast.training import Trained
+
+if TYPE_CHECKING:
+    from tftrade.forecast.data import SentimentLookup
+
+
+def uses_sentiment(trained: Trained) -> bool:
+    """Whether ``trained`` was fitted with sentiment inputs (training drops them when no comment was scored)."""
+    observed = trained.standardizer.observed
+    return observed is not None and any(name in SENTIMENT_FEATURES for name in observed)
 
 
 class RollingForecast(NamedTuple):
@@ -105,8 +120,9 @@ class RollingForecaster:
         return self.features.rows >= WARMUP + self.trained.config.context
 
     def append(self, timestamp_ns: int, open_: Float64Array, high: Float64Array, low: Float64Array,
-               close: Float64Array, volume: Float64Array) -> None:
-        """Add the cross-section of ``timestamp_ns`` (arrays ``(n,)``).
+               close: Float64Array, volume: Float64Array, *, sentiment: SentimentLookup | None = None) -> None:
+        """Add the cross-section of ``timestamp_ns`` (arrays ``(n,)``); ``sentiment`` gives its comment score
+        and count (``None``: sentiment inputs 0).
 
         Raises
         ------
@@ -115,21 +131,27 @@ class RollingForecaster:
             the state is then reset (the next bar starts afresh).
         """
         ts = np.asarray([timestamp_ns], np.int64)
-        self.extend(ts, *(np.asarray(a, np.float64)[None] for a in (open_, high, low, close, volume)))
+        self.extend(ts, *(np.asarray(a, np.float64)[None] for a in (open_, high, low, close, volume)),
+                    sentiment=sentiment)
 
     def extend(self, timestamps: Int64Array, open_: Float64Array, high: Float64Array, low: Float64Array,
-               close: Float64Array, volume: Float64Array) -> None:
-        """Add several cross-sections (arrays ``(T, n)``, oldest first); see :meth:`append`."""
+               close: Float64Array, volume: Float64Array, *, sentiment: SentimentLookup | None = None) -> None:
+        """Add several cross-sections (arrays ``(T, n)``, oldest first); ``sentiment`` is called once on
+        ``timestamps`` for their comment scores and counts; see :meth:`append`."""
         if not len(timestamps):
             return
         if self.last_ns is not None and int(timestamps[0]) <= self.last_ns:
             self.reset()
             raise FeatureError(f"bar at {int(timestamps[0])} is not after the last one ({self.last_ns})")
         st = self.trained.standardizer
+        score, count = (sentiment(np.asarray(timestamps, np.int64), list(self.tickers)) if sentiment is not None
+                        else (None, None))
         rows = []
         try:
             for t in range(len(timestamps)):
-                raw = self.features.update(open_[t], high[t], low[t], close[t], volume[t])
+                raw = self.features.update(open_[t], high[t], low[t], close[t], volume[t],
+                                           score=None if score is None else score[t],
+                                           count=None if count is None else count[t])
                 rows.append(np.clip((raw[:, self._obs] - st.mean) / st.scale, -10.0, 10.0).astype(np.float32))
                 self._returns[(self.features.rows - 1) % self._returns.shape[0]] = raw[:, 0] / self._sigma
         except FeatureError:

@@ -5,6 +5,12 @@ predictor on every closed cross-section, publishes one :class:`PredictionMessage
 the universe (``horizon=0`` where there is no forecast, so a reader knows when a bar is
 complete), writes the forecasts to ``tft_predictions`` when given a database, and only then
 acks the bars.
+
+Given a database and a :class:`~tftrade.live.predictor.TftPredictor` whose model was fitted with
+sentiment inputs, the worker hands the predictor :func:`stored_sentiment`: each new bar's comment
+score and count are read from the per-minute aggregates the sentiment worker writes
+(``reddit_sentiment_aggregated``), mapped onto the bar by the rule training and ``tftrade
+backtest`` use (:class:`~tftrade.features.bar_sentiment.SentimentWindows`).
 """
 
 from __future__ import annotations
@@ -19,16 +25,48 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy import Engine
 
-from tftrade.core.types import Timeframe
+from tftrade.core.timeframes import bar_ns, is_intraday
+from tftrade.core.types import Float64Array, Int64Array, Timeframe
 from tftrade.live.assembler import Assembler, CrossSection
 from tftrade.live.forecasts import NO_FORECAST_HORIZON
-from tftrade.live.predictor import Predictor, Quantiles
+from tftrade.live.predictor import Predictor, Quantiles, TftPredictor
 from tftrade.live.reader import ReaderConfig, TopicReader
 from tftrade.live.window import RollingMarket
 from tftrade.stream.bus import Bus
 from tftrade.stream.messages import BarMessage, PredictionMessage
 
 log = logging.getLogger(__name__)
+_DAY_NS = 86_400_000_000_000
+
+
+def stored_sentiment(engine: Engine, timeframe: Timeframe) -> Callable[
+        [Int64Array, list[str]], tuple[Float64Array | None, Float64Array | None]]:
+    """A :data:`~tftrade.forecast.data.SentimentLookup` reading the stored aggregates, one query per call.
+
+    Intraday bars read the ``1min`` aggregates inside ``[first bar, last bar's end)``; daily bars
+    the ``1h`` aggregates from two days before (the hours after the previous close). A failing read
+    is logged and gives no sentiment (the forecasts go on, sentiment inputs 0).
+    """
+    from tftrade.features.bar_sentiment import SentimentWindows
+    from tftrade.store.sentiment_windows import read_sentiment_windows
+
+    def lookup(timestamps: Int64Array, tickers: list[str]) -> tuple[Float64Array | None, Float64Array | None]:
+        ts = np.asarray(timestamps, dtype=np.int64)
+        if not len(ts):
+            return None, None
+        if is_intraday(timeframe):
+            lo, hi = int(ts[0]), int(ts[-1]) + bar_ns(timeframe) - 1
+        else:
+            lo, hi = int(ts[0]) - 2 * _DAY_NS, int(ts[-1]) + 2 * _DAY_NS
+        start, end = (datetime.fromtimestamp(x // 1_000_000_000, tz=UTC) for x in (lo, hi))
+        windows = SentimentWindows(lambda window: read_sentiment_windows(engine, tickers, window, start, end))
+        try:
+            return windows.on_bars(ts, tickers, timeframe)
+        except Exception as e:  # a store outage costs the bar its sentiment, not its forecast
+            log.error("could not read the sentiment of %d bar(s) at %d: %s", len(ts), int(ts[-1]), e)
+            return None, None
+
+    return lookup
 
 
 @dataclass
@@ -64,6 +102,11 @@ class PredictWorker:
         self.counters = PredictCounters()
         self._on_event = on_event
         self._keep = keep_latencies
+        if engine is not None and isinstance(predictor, TftPredictor) and predictor.sentiment is None:
+            from tftrade.forecast.rolling import uses_sentiment
+
+            if uses_sentiment(predictor.trained):
+                predictor.sentiment = stored_sentiment(engine, timeframe)
 
     def run(self, stop: threading.Event, end: threading.Event | None = None) -> PredictCounters:
         """Work until ``stop``; or, once ``end`` is set (source finished) and the topic is drained, flush and return."""

@@ -20,6 +20,7 @@ from tftrade.strategy.forecasts import ForecastPanel
 from tftrade.strategy.view import MarketFrame
 
 if TYPE_CHECKING:
+    from tftrade.forecast.data import SentimentLookup
     from tftrade.forecast.rolling import RollingForecaster
     from tftrade.forecast.training import Trained
 
@@ -73,6 +74,11 @@ class TftPredictor:
         Keep the confidence of a model marked ``loses_to_baseline`` (otherwise 0: no views), as ``predict --force``.
     threads
         Torch intra-op threads of each forecast (default 1; ``None``: the process's setting).
+    sentiment
+        The comment score and count of bars (:data:`~tftrade.forecast.data.SentimentLookup`, what
+        ``panel_from_bars`` takes), called on each new bar (on the window at a cold start); give one
+        when the model was fitted with sentiment (:func:`~tftrade.forecast.rolling.uses_sentiment`),
+        otherwise its sentiment inputs are 0.
 
     The predictor keeps a :class:`~tftrade.forecast.rolling.RollingForecaster` per universe: when
     ``row`` is the bar after the last one it saw, only that bar's features are computed and selected;
@@ -85,7 +91,7 @@ class TftPredictor:
     """
 
     def __init__(self, trained: Trained, horizon: int | None = None, model_version: str = "",
-                 force: bool = False, threads: int | None = 1) -> None:
+                 force: bool = False, threads: int | None = 1, sentiment: SentimentLookup | None = None) -> None:
         from tftrade.features.dataset import WARMUP
 
         self.trained = trained
@@ -101,6 +107,7 @@ class TftPredictor:
                         levels.index(max(levels)))
         self._rolling: RollingForecaster | None = None
         self._threads = threads
+        self.sentiment = sentiment
 
     @property
     def horizon(self) -> int:
@@ -128,7 +135,7 @@ class TftPredictor:
             if r.last_ns is not None and r.last_ns == t:
                 pass  # the same bar again
             elif row >= 1 and r.last_ns is not None and r.last_ns == int(ts[row - 1]):
-                r.append(t, *(x[0] for x in _filled(frame, row, row + 1)))
+                r.append(t, *(x[0] for x in _filled(frame, row, row + 1)), sentiment=self.sentiment)
             else:
                 self._cold(r, frame, row)
         except FeatureError as e:
@@ -165,7 +172,7 @@ class TftPredictor:
         bad |= ~np.isfinite(arrays[4]).all(axis=1)
         first = int(np.nonzero(bad)[0][-1]) + 1 if bad.any() else 0
         r.reset()
-        r.extend(frame.timestamps[start + first : row + 1], *(a[first:] for a in arrays))
+        r.extend(frame.timestamps[start + first : row + 1], *(a[first:] for a in arrays), sentiment=self.sentiment)
 
 
 _FIELDS = ("open", "high", "low", "close", "volume")
