@@ -3,7 +3,8 @@
 A run directory holds ``arrays.npz`` (timestamps, equity, cash, weights, beta, benchmark equity,
 tickers, sectors), ``trades.parquet``, ``gate.parquet``, ``forecasts.parquet`` and
 ``sentiment.parquet`` when the strategy had them, and ``summary.json`` (metrics, counts, notes,
-variable importance, effective settings, costs, exposure, stops). It is written to a temporary
+variable importance, effective settings, costs, exposure, stops; first the ``banner`` when the model gave
+no views, its ``model`` verdict, and the comparison runs with the stops' effect). It is written to a temporary
 directory; :func:`save_run` with an engine inserts the run's trades into ``trade_executions`` and
 renames the folder into place inside one database transaction, so the folder and the rows exist
 together or not at all (a failed commit renames the folder back and removes it). A run recorded
@@ -144,11 +145,18 @@ def _write_folder(tmp: Path, run: BacktestRun, run_id: str) -> None:
             "timestamp": pd.to_datetime(np.repeat(m.timestamps, m.n_tickers), utc=True),
             "sentiment": score.ravel(), "price": m.close.ravel(),
         }).dropna(subset=["sentiment"]).to_parquet(tmp / "sentiment.parquet")
-    summary = {"run_id": run_id, "strategy": run.strategy, "timeframe": m.timeframe, **res.summary(),
-               "importance": importance, "config": res.config.model_dump(), "comparison": run.comparison,
+    summary = {"run_id": run_id, **run_header(run), "strategy": run.strategy, "timeframe": m.timeframe,
+               **res.summary(), "importance": importance, "config": res.config.model_dump(),
                **(run.audit.summary(res) if run.audit is not None else {})}
     (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False,
                                                  default=_json_default))
+
+
+def run_header(run: BacktestRun) -> dict[str, Any]:
+    """What a run's summary leads with: the ``banner`` (the model gave no views, or was forced; ``None``
+    otherwise), the ``model`` verdict, the comparison runs asked for and made, and the stops' effect."""
+    return {"banner": None if run.model is None else run.model.get("banner"), "model": run.model,
+            "compare": list(run.compared), "comparison": run.comparison, "stops_effect": run.stops_effect}
 
 
 def _json_default(value: object) -> object:

@@ -33,6 +33,8 @@ def demo(
     seed: int = typer.Option(0, "--seed"),
     parity_bars: int = typer.Option(120, "--parity-bars", min=0,
                                     help="Minutes replayed through the live path at the end (0: skip)."),
+    compare: str = typer.Option("all", "--compare", help="Comparison runs: stops, ridge, no-sentiment "
+                                "(comma-separated), all or none."),
     as_json: bool = JsonOption,
 ) -> None:
     """Run the main job end to end on a synthetic market and print the metrics and the report's path.
@@ -62,7 +64,7 @@ def demo(
         agg, _ = aggregate_store(eng, "1min")
     bt = run_and_save(eng, cfg.home, tickers=None, timeframe="1min", start=None, end=None, strategy="tft",
                       epochs=epochs, max_samples=max_samples, preset="default", rebalance_every=5,
-                      cash=1_000_000.0, seed=seed, compare=True)
+                      cash=1_000_000.0, seed=seed, compare=compare)
     with progress("render the tearsheet", None):
         report = render_run(load_run(cfg.home, bt["run_id"]))
     parity = None
