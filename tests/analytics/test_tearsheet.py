@@ -16,10 +16,10 @@ from plotly.offline import get_plotlyjs
 
 from tftrade.analytics import AnalyticsError, brinson, metrics
 from tftrade.analytics import tearsheet as ts_module
+from tftrade.analytics.metric_labels import metric_label
 from tftrade.analytics.tearsheet import SECTION_TITLES, TearsheetData, build_html, render_tearsheet
 from tftrade.analytics.tearsheet_charts import equity_figure, period_returns_figure
 from tftrade.analytics.tearsheet_model_charts import forecast_fan_figure, most_traded
-from tftrade.analytics.metric_labels import metric_label
 from tftrade.analytics.tearsheet_tables import costs_exposure_table, format_metric, metrics_table
 
 DAY_NS = 86_400 * 10**9

@@ -42,7 +42,7 @@ def test_demo_runs_the_main_job_end_to_end_and_is_idempotent_on_data() -> None:
     assert set(bt["metrics"]) >= {"sharpe", "sortino", "max_drawdown", "alpha", "beta", "turnover"}
     assert bt["benchmark"] == "^MKT" and bt["benchmark_metrics"]["sharpe"] is not None
     assert any("relaxed budget" in n and "stays in cash" in n for n in bt["notes"])  # 6 names x 5 %: 70 % cash
-    assert list(first["backtest"])[0] == "banner"  # the no-views banner (or None) leads the summary
+    assert next(iter(first["backtest"])) == "banner"  # the no-views banner (or None) leads the summary
     assert bt["compare"] == ["stops", "ridge", "no-sentiment"]
     assert [c["key"] for c in bt["comparison"]] == ["this", "stops", "ridge", "no-sentiment"]
     assert bt["comparison"][1]["stop_exits"] == 0 and bt["stops_effect"]["text"].startswith("Stops: ")
