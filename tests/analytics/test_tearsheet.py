@@ -498,3 +498,9 @@ def test_percent_cells_never_show_minus_zero() -> None:
 
     assert ">+0.00%<" in _pct_cell(-0.000004) and 'data-value="-4e-06"' in _pct_cell(-0.000004)
     assert ">-0.01%<" in _pct_cell(-0.00005) and ">+0.01%<" in _pct_cell(0.00006)
+
+
+def test_fractional_sessions_read_to_one_decimal() -> None:
+    """1,934 minute bars are 4.958974 sessions: the page showed "4.95897 trading sessions"."""
+    html = build_html(dataclasses.replace(_synthetic(), sessions=1934 / 390))
+    assert "over 5.0 trading sessions" in html and "4.95897" not in html

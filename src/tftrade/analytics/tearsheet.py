@@ -120,7 +120,7 @@ def _metrics(d: TearsheetData) -> str:
     line += "" if gross is None else f" ({float(gross):+.2%} gross)"
     if bench is not None and np.isfinite(bench):
         line += f" vs the benchmark's {bench:+.2%}: active {total - bench:+.2%}"
-    line += f", over {sessions:,g} trading sessions ({_span(d)})."
+    line += f", over {_count(sessions)} trading sessions ({_span(d)})."
     head = f'<p class="headline">{line}</p>'
     effect = None if d.summary is None else (d.summary.get("stops_effect") or {}).get("text")
     if effect:
@@ -129,7 +129,7 @@ def _metrics(d: TearsheetData) -> str:
         return head + metrics_table(d.metrics, d.benchmark_metrics, turnover_periods=d.periods_per_year)
     days = period_returns(d.timestamps, np.asarray(d.equity, dtype=np.float64), "day").returns
     per = (1.0 + total) ** (1.0 / max(sessions, 1.0)) - 1.0
-    warn = (f'<p class="warn">This run spans {sessions:,g} sessions, fewer than {d.annualise_min_sessions}: '
+    warn = (f'<p class="warn">This run spans {_count(sessions)} sessions, fewer than {d.annualise_min_sessions}: '
             "returns are reported for the period and per session, not annualised. Annualised figures extrapolate "
             "a short run to a year and are shown apart, for reference only.</p>")
     per_day = (f"<ul><li>period return {total:+.2%}</li><li>per session (geometric mean) {per:+.3%}</li>"
@@ -140,8 +140,17 @@ def _metrics(d: TearsheetData) -> str:
                                  turnover_periods=d.periods_per_year / 252.0, per_session=True)
     annual = metrics_table(d.metrics, d.benchmark_metrics, only=ANNUALISED)
     return (head + warn + per_day + period_table
-            + f"<details><summary>Annualised figures (extrapolated from {sessions:,g} sessions)</summary>"
+            + f"<details><summary>Annualised figures (extrapolated from {_count(sessions)} sessions)</summary>"
             + annual + "</details>")
+
+
+def _count(sessions: float) -> str:
+    """Sessions as a reader counts them: whole numbers plain, fractions to one decimal.
+
+    >>> _count(6.0), _count(4.958974), _count(1259.0)
+    ('6', '5.0', '1,259')
+    """
+    return f"{sessions:,.0f}" if float(sessions).is_integer() else f"{sessions:,.1f}"
 
 
 def _span(d: TearsheetData) -> str:
