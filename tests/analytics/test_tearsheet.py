@@ -491,6 +491,9 @@ def test_comparison_table_says_what_changed_and_shows_turnover_and_views() -> No
     assert "The benchmark returned +5.74%" in section
     assert ">30.10×<" in section and ">493<" in section and "none (traded the prior)" in section
     assert "80% of forecasts" in section
+    old = build_html(_synthetic())  # an older run's rows lack turnover and stop exits: a dash, not "nan"
+    old_section = old[old.index("<h2>Where the return comes from</h2>"):old.index("<h2>Forecast fan chart")]
+    assert "nan" not in old_section and ">–<" in old_section
 
 
 def test_percent_cells_never_show_minus_zero() -> None:

@@ -261,12 +261,17 @@ def comparison_table(rows: Sequence[Mapping[str, object]]) -> str:
                      else "none (traded the prior)")
         body.append([_cell(r.get("variant")), _pct_cell(_num(r.get("total_return"))),
                      _pct_cell(_num(r.get("gross_total_return"))), _pct_cell(_num(r.get("max_drawdown"))),
-                     f'<td class="num">{_num(r.get("turnover")):.2f}×</td>', _cell(r.get("trades")),
-                     f'<td class="num">{_num(r.get("stop_exits")):.0f}</td>', _money_cell(_num(r.get("costs"))),
+                     _num_cell(_num(r.get("turnover")), "{:.2f}×"), _cell(r.get("trades")),
+                     _num_cell(_num(r.get("stop_exits")), "{:.0f}"), _money_cell(_num(r.get("costs"))),
                      _cell(views)])
     header = ["variant", "total return (net)", "gross", "max drawdown", "turnover (× mean equity)", "trades",
               "stop exits", "costs ($)", "model views"]
     return _table(header, body, "comparison")
+
+
+def _num_cell(value: float, fmt: str) -> str:
+    """A right-aligned number, ``–`` when missing (older runs' summaries lack some figures)."""
+    return '<td class="num">–</td>' if not math.isfinite(value) else f'<td class="num">{fmt.format(value)}</td>'
 
 
 def _num(value: object) -> float:
