@@ -78,8 +78,11 @@ def test_stops_effect_is_this_run_minus_the_same_run_without_stops(tmp_path: Pat
     path = save_run(tmp_path, compared, "bt-stops")
     summary = json.loads((path / "summary.json").read_text())
     assert summary["compare"] == ["stops"] and summary["stops_effect"]["return_diff"] == effect["return_diff"]
-    html = render_run(load_run(tmp_path, "bt-stops")).read_text()
-    assert "pp net return" in html and "same run, stops off" in html
+    saved = load_run(tmp_path, "bt-stops")
+    assert saved.comparison_equity is not None
+    np.testing.assert_array_equal(saved.comparison_equity["stops"], off.result.equity)  # same bars, one chart
+    html = render_run(saved).read_text()
+    assert "pp net return" in html and "same run, stops off" in html and "Equity of the comparison runs" in html
 
 
 def test_no_stops_comparison_is_skipped_with_a_note_when_stops_are_off(tmp_path: Path) -> None:

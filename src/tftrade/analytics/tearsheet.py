@@ -30,6 +30,7 @@ from tftrade.analytics.periodic_returns import period_returns
 from tftrade.analytics.tearsheet_charts import (
     MAX_POINTS,
     beta_figure,
+    comparison_figure,
     drawdown_figure,
     equity_figure,
     exposure_cash_figure,
@@ -195,8 +196,13 @@ def _comparison(d: TearsheetData) -> str:
                    for r in d.comparison if str(r.get("key")) in keys)
     bench = d.comparison[0].get("benchmark_total_return")
     bench_text = "" if bench is None else f" The benchmark returned {float(bench):+.2%} over the same bars."
+    chart = ""
+    if d.comparison_equity:
+        labels = {str(r.get("key")): str(r.get("variant")) for r in d.comparison}
+        others = {labels.get(k, k): np.asarray(v, dtype=np.float64) for k, v in d.comparison_equity.items()}
+        chart = _figure(comparison_figure(d.timestamps, np.asarray(d.equity, dtype=np.float64), others, _bench(d)))
     return ('<p class="meta">The same bars, costs and limits; each row changes one thing.' + bench_text + "</p>"
-            + (f"<ul class=\"meta\">{what}</ul>" if what else "") + comparison_table(d.comparison))
+            + (f"<ul class=\"meta\">{what}</ul>" if what else "") + comparison_table(d.comparison) + chart)
 
 
 def _settings(d: TearsheetData) -> str:

@@ -19,6 +19,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine
 
 from tftrade.backtest.errors import BacktestError
@@ -90,6 +91,7 @@ def comparison_runs(engine: Engine, run: BacktestRun, which: Sequence[str], *, f
     retrains the same way).
     """
     rows: list[dict[str, object]] = [headline("this", run.result, run.model)]
+    curves: dict[str, np.ndarray] = {}
     notes: list[str] = []
     effect = None
     for name in which:
@@ -101,12 +103,15 @@ def comparison_runs(engine: Engine, run: BacktestRun, which: Sequence[str], *, f
             notes.append(f"no {name} comparison: the run has no forecasts")
             continue
         rows.append(headline(name, other.result, other.model))
+        if other.result.equity.shape == run.result.equity.shape:
+            curves[name] = other.result.equity
         if name == "stops":
             effect = stops_effect(run.result, other.result)
     result = run.result
     if notes:
         result = dataclasses.replace(result, notes=(*result.notes, *notes))
-    return dataclasses.replace(run, result=result, comparison=rows, compared=tuple(which), stops_effect=effect)
+    return dataclasses.replace(run, result=result, comparison=rows, compared=tuple(which), stops_effect=effect,
+                               comparison_equity=curves or None)
 
 
 def _variant(engine: Engine, run: BacktestRun, name: str, forecast: ForecastSetup,

@@ -40,7 +40,7 @@ def tearsheet_data(run: SavedRun, annualise_min_sessions: int | None = None) -> 
         trades=run.trades, forecasts=run.forecasts, importance=s.get("importance"), sentiment=run.sentiment,
         attribution=attribution(run), gate_events=run.gate_events if len(run.gate_events) else None,
         notes=notes, beta_band=band, summary=s, cash=run.cash, annualise_min_sessions=horizon,
-        sessions=s.get("sessions"), comparison=s.get("comparison"),
+        sessions=s.get("sessions"), comparison=s.get("comparison"), comparison_equity=run.comparison_equity,
         context=[SYNTHETIC_NOTE] if synthetic else [SURVIVORSHIP_NOTE],
     )
 

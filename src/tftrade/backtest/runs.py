@@ -55,6 +55,8 @@ class SavedRun:
     sentiment: pd.DataFrame | None
     cash: Float64Array | None = None
     gross_equity: Float64Array | None = None
+    comparison_equity: dict[str, Float64Array] | None = None
+    """Equity of the comparison runs on the run's bars, by comparison name (``stops``, ``ridge``, ...)."""
 
 
 def runs_dir(home: Path) -> Path:
@@ -116,6 +118,9 @@ def _write_folder(tmp: Path, run: BacktestRun, run_id: str) -> None:
         gross_equity=res.gross_equity(),
         beta=res.beta, benchmark=np.full(m.n_times, np.nan) if bench is None else bench, close=m.close,
         tickers=np.asarray(m.tickers), sectors=np.asarray(m.sectors),
+        comparison_keys=np.asarray(list(run.comparison_equity or {}), dtype=str),
+        comparison_equity=np.asarray(list((run.comparison_equity or {}).values()), dtype=np.float64).reshape(
+            len(run.comparison_equity or {}), m.n_times),
     )
     res.trades_frame().to_parquet(tmp / "trades.parquet")
     res.gate_frame().to_parquet(tmp / "gate.parquet")
@@ -197,4 +202,6 @@ def load_run(home: Path, run_id: str | None = None) -> SavedRun:
         pd.read_parquet(path / "trades.parquet"), pd.read_parquet(path / "gate.parquet"),
         frame("forecasts.parquet"), frame("sentiment.parquet"),
         a["cash"] if "cash" in a.files else None, a["gross_equity"] if "gross_equity" in a.files else None,
+        {str(k): a["comparison_equity"][i] for i, k in enumerate(a["comparison_keys"])}
+        if "comparison_keys" in a.files and len(a["comparison_keys"]) else None,
     )

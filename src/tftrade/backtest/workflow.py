@@ -73,6 +73,8 @@ class BacktestRun:
     """The comparison runs asked for (``stops``, ``ridge``, ``no-sentiment``)."""
     stops_effect: dict[str, object] | None = None
     """This run minus the same run without stops: return, turnover and drawdown (the ``stops`` comparison)."""
+    comparison_equity: dict[str, np.ndarray] | None = None
+    """Equity of each comparison run on this run's bars, by comparison name."""
 
 
 class RunAudit(Protocol):
