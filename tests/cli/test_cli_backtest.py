@@ -87,7 +87,9 @@ def test_backtest_compares_with_stops_off_by_default_and_compare_selects_runs() 
     assert summary["stops_effect"] == effect and summary["compare"] == ["stops"]
     text = runner.invoke(app, ["backtest", "--strategy", "sma", "--timeframe", "1min"])
     assert text.exit_code == 0 and "Stops: " in text.output and "pp net return" in text.output
-    assert "Max drawdown (%)" in text.output  # labels, not snake_case keys
+    assert "Max drawdown (%)" in text.output and "max_drawdown" not in text.output  # labels, not snake_case keys
+    assert re.search(r"Total return \(%\)\s*│\s*[+-]\d+\.\d\d%", text.output)  # a percent under a "%" label
+    assert "Turnover (× capital / session)" in text.output  # 2 sessions: per session, not per year
     none = _json(["backtest", "--strategy", "sma", "--timeframe", "1min", "--compare", "none"])
     assert none["compare"] == [] and none["comparison"] is None and none["stops_effect"] is None
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from tftrade.analytics.metric_labels import metric_label
+from tftrade.analytics.metric_labels import TURNOVER_PER_SESSION, format_metric, metric_label
 from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, stderr, table, tune_compute
 from tftrade.core.config import Settings
 from tftrade.core.errors import ConfigError
@@ -191,7 +191,7 @@ def run_and_save(eng: Any, home: Path, *, tickers: list[str] | None, timeframe: 
                                   forecast=forecast, config=config, setup=setup, order_check=check)
     path = save_run(home, run, run_id, eng)
     header = run_header(run)
-    return {"banner": header.pop("banner"), "run_id": run_id, "path": str(path),
+    return {"banner": header.pop("banner"), "run_id": run_id, "path": str(path), "timeframe": timeframe,
             "trades_stored": len(run.result.trades), **audit.summary(run.result), **run.result.summary(), **header}
 
 
@@ -233,7 +233,8 @@ def render_summary(r: dict[str, Any]) -> None:
     shown = {k: v for k, v in r["metrics"].items() if r.get("annualised", True) or k not in annualised}
     table(f"metrics vs benchmark {r.get('benchmark') or '(none)'}"
           + ("" if r.get("annualised", True) else " (annualised figures omitted: see the tearsheet)"),
-          [{"metric": metric_label(k), "strategy": _fmt(v), "benchmark": _fmt(bench.get(k))} for k, v in shown.items()])
+          [{"metric": _label(k, r), "strategy": _metric_text(k, v, r), "benchmark": _metric_text(k, bench.get(k), r)}
+           for k, v in shown.items()])
     for c in r.get("comparison") or []:
         print(f"compare: {c['variant']}: total return {c['total_return']:+.2%} (gross {c['gross_total_return']:+.2%}), "
               f"max drawdown {c['max_drawdown']:.2%}, turnover {c['turnover']:.2f}x mean equity, {c['trades']} trades")
@@ -245,8 +246,22 @@ def render_summary(r: dict[str, Any]) -> None:
               f"--chain {r['audit_chain']}")
 
 
-def _fmt(v: Any) -> str:
-    return "n/a" if v is None or v != v else f"{v:.4f}"
+def _turnover_periods(r: dict[str, Any]) -> float:
+    """Bars per year (per session for a run too short to annualise): one-way turnover per bar times this."""
+    from tftrade.core.timeframes import periods_per_year
+
+    bars = periods_per_year(r.get("timeframe") or "1day")
+    return bars if r.get("annualised", True) else bars / 252.0
+
+
+def _label(key: str, r: dict[str, Any]) -> str:
+    return TURNOVER_PER_SESSION if key == "turnover" and not r.get("annualised", True) else metric_label(key)
+
+
+def _metric_text(key: str, value: Any, r: dict[str, Any]) -> str:
+    if value is None:
+        return "n/a"
+    return format_metric(key, float(value) * (_turnover_periods(r) if key == "turnover" else 1.0))
 
 
 @command
