@@ -16,6 +16,7 @@ from plotly.offline import get_plotlyjs
 
 from tftrade.analytics import AnalyticsError, brinson, metrics
 from tftrade.analytics import tearsheet as ts_module
+from tftrade.analytics.metric_labels import metric_label
 from tftrade.analytics.tearsheet import SECTION_TITLES, TearsheetData, build_html, render_tearsheet
 from tftrade.analytics.tearsheet_charts import equity_figure, period_returns_figure
 from tftrade.analytics.tearsheet_model_charts import forecast_fan_figure, most_traded
@@ -134,28 +135,42 @@ def test_metrics_table_numbers_match_the_input() -> None:
     html = build_html(data)
     table = html[html.index('<table class="metrics">'):]
     table = table[:table.index("</table>")]
-    rows = re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", table)
-    assert sorted(name for name, _ in rows) == sorted(data.metrics)
-    assert [name for name, _ in rows][:3] == ["total_return", "annual_return", "annual_volatility"]
+    rows = re.findall(r'<tr><td data-key="(\w+)">([^<]+)</td>(.*?)</tr>', table)
+    assert sorted(name for name, _, _ in rows) == sorted(data.metrics)
+    assert [name for name, _, _ in rows][:3] == ["total_return", "annual_return", "annual_volatility"]
     assert data.benchmark_metrics is not None
-    for name, cells in rows:
+    for name, label, cells in rows:
+        assert label == metric_label(name)
         values = re.findall(r'data-value="([^"]+)">([^<]+)</td>', cells)
         shown = [float(v) for v, _ in values]
-        expected = [data.metrics[name], data.benchmark_metrics[name]]
-        assert_allclose(shown, expected, equal_nan=True)
-        for (_, text), want in zip(values, expected, strict=True):
+        scale = data.periods_per_year if name == "turnover" else 1.0  # one-way per bar -> × capital per year
+        expected = [data.metrics[name] * scale, data.benchmark_metrics.get(name, float("nan")) * scale]
+        assert_allclose(shown, expected[:len(shown)], equal_nan=True)
+        for (_, text), want in zip(values, expected, strict=False):
             assert text == format_metric(name, want)
 
 
-def test_metrics_read_as_percentages_and_ratios() -> None:
-    """A manager reads +3.96 % and Sharpe 1.06, not 0.0396 and 1.0634; the exact value stays in data-value."""
+def test_metrics_read_as_percentages_and_ratios_with_human_labels() -> None:
+    """A manager reads "Max drawdown (%)" -2.44 % and "Sharpe ratio" 1.06, not max_drawdown -0.0244; turnover is
+    × capital per year; the exact value stays in data-value and the machine key in data-key."""
     html = metrics_table({"total_return": 0.0396, "max_drawdown": -0.0244, "sharpe": 1.0634, "turnover": 0.0165,
-                          "win_rate": 0.5347, "beta": 0.3476, "alpha": float("nan")}, {"total_return": 0.1937})
-    cells = dict(re.findall(r"<tr><td>(\w+)</td><td[^>]*>([^<]+)</td>", html))
-    assert cells == {"total_return": "+3.96%", "max_drawdown": "-2.44%", "sharpe": "1.06", "turnover": "1.65% per bar",
-                     "win_rate": "53.47%", "beta": "0.35", "alpha": "n/a"}
+                          "win_rate": 0.5347, "beta": 0.3476, "alpha": float("nan")}, {"total_return": 0.1937},
+                         turnover_periods=252.0)
+    cells = dict(re.findall(r"<tr><td[^>]*>([^<]+)</td><td[^>]*>([^<]+)</td>", html))
+    assert cells == {"Total return (%)": "+3.96%", "Max drawdown (%)": "-2.44%", "Sharpe ratio": "1.06",
+                     "Turnover (× capital / year)": "4.16×", "Win rate (% of bars)": "53.47%", "Beta": "0.35",
+                     "Alpha (% / year)": "n/a"}
     assert 'data-value="0.0396">+3.96%</td><td class="num" data-value="0.1937">+19.37%</td>' in html
-    assert "<td>sharpe</td><td" in html and '>–</td>' in html  # benchmark has no sharpe given: a dash
+    assert '<td data-key="sharpe">Sharpe ratio</td><td' in html and '>–</td>' in html  # no benchmark sharpe: a dash
+    assert not re.search(r">(max_drawdown|sortino|sharpe|turnover|total_return)<", html)  # no snake_case shown
+
+
+def test_tearsheet_shows_no_snake_case_metric_names() -> None:
+    html = build_html(_synthetic())
+    head = html[html.index("<h2>Headline metrics</h2>"):html.index("<h2>Equity vs benchmark</h2>")]
+    for label in ("Max drawdown (%)", "Sortino ratio", "Turnover (× capital / year)", "Information ratio"):
+        assert label in head
+    assert not re.search(r">(max_drawdown|sortino|calmar|information_ratio|turnover|win_rate)<", head)
 
 
 def test_attribution_sector_effects_are_percent_like_the_parts() -> None:
@@ -333,9 +348,10 @@ def test_short_run_leads_with_period_return_and_sets_annualised_figures_apart() 
     first_table = head[head.index('<table class="metrics">'):]
     first_table = first_table[:first_table.index("</table>")]
     assert "annual_return" not in first_table and "sharpe" not in first_table
-    assert re.findall(r"<tr><td>(\w+)</td>", first_table)[0] == "total_return"
+    assert re.findall(r'<tr><td data-key="(\w+)">', first_table)[0] == "total_return"
+    assert "Turnover (× capital / session)" in first_table  # a short run's turnover is per session
     details = head[head.index("<details>"):]
-    assert "annual_return" in details and "sharpe" in details
+    assert "Annual return (CAGR, %)" in details and "Sharpe ratio" in details
     long = build_html(_synthetic())
     long_head = long[long.index("<h2>Headline metrics</h2>"):long.index("<h2>Equity vs benchmark</h2>")]
     assert "<details>" not in long_head and "not annualised" not in long_head
@@ -418,7 +434,66 @@ def test_stop_lines_say_realised_pnl_is_not_the_stops_effect() -> None:
              "take_profit_exits": 666, "take_profit_pnl": 125935.8, "take_profit_turnover": 1.36}
     html = costs_exposure_table({"stops": stops})
     assert ">765<" in html and "-82,137.10" in html and "125,935.80" in html and "1.36× mean equity" in html
-    assert "not what the stops added or cost" in html and "--stops off" in html
+    assert "not what the stops added or cost" in html and "--compare stops" in html
+
+
+EFFECT = {"return_diff": -0.0561, "return_with": 0.0396, "return_without": 0.0957, "gross_return_diff": -0.0552,
+          "turnover_with": 8.25, "turnover_without": 4.69, "turnover_ratio": 8.25 / 4.69, "max_drawdown_with": -0.08,
+          "max_drawdown_without": -0.06, "max_drawdown_diff": -0.02, "costs_diff": 900.0,
+          "text": "Stops: -5.61 pp net return, 1.76× turnover, max drawdown -8.00% vs -6.00% against the same run "
+                  "without stops (+3.96% vs +9.57% net)"}
+
+
+def test_stops_effect_leads_the_page_and_sits_in_the_costs_table() -> None:
+    """The stops' effect (this run minus the same run without stops), not only their realised P&L, is in the
+    headline and the costs table."""
+    base = _synthetic()
+    html = build_html(dataclasses.replace(base, summary={**SUMMARY, "stops_effect": EFFECT}))
+    head = html[html.index("<h2>Headline metrics</h2>"):html.index('<table class="metrics">')]
+    assert "Stops: -5.61 pp net return, 1.76× turnover" in head
+    costs = html[html.index("<h2>Costs, exposure and turnover</h2>"):html.index("<h2>Tax alpha</h2>")]
+    assert "stops&#x27; effect on net return" in costs and 'data-value="-0.0561">-5.61%' in costs
+    assert ">1.76×<" in costs and "8.25× vs 4.69×" in costs
+    assert "pp net return" not in build_html(base)  # no comparison run, no claim
+
+
+def test_turnover_reads_as_capital_per_year() -> None:
+    html = costs_exposure_table(SUMMARY, 252.0)
+    assert "5.04× capital / year (2.00% per bar)" in html
+
+
+def test_no_views_banner_tops_the_page() -> None:
+    """A model that gives no views says so above everything else, with what the run traded on."""
+    banner = ("The TFT gives no views: it loses to ridge (0.7775) on validation (P50 q-risk 0.8474). This run "
+              "traded the Black–Litterman prior alone")
+    base = _synthetic()
+    html = build_html(dataclasses.replace(base, summary={**SUMMARY, "banner": banner}))
+    body = html[html.index("<body>"):]
+    at = body.index('class="banner"')
+    assert at < body.index("<h2>") and at < body.index('class="meta"') and "ridge (0.7775)" in body[at:at + 400]
+    assert 'class="banner"' not in build_html(base)
+
+
+def test_comparison_table_says_what_changed_and_shows_turnover_and_views() -> None:
+    rows = [{"key": "this", "variant": "this run", "total_return": 0.0059, "gross_total_return": 0.0143,
+             "benchmark_total_return": 0.0574, "max_drawdown": -0.0446, "turnover": 30.1, "trades": 2642,
+             "stop_exits": 493, "costs": 8346.9, "model": {"gives_views": False, "views_share": 0.0}},
+            {"key": "stops", "variant": "same run, stops off", "total_return": 0.03, "gross_total_return": 0.035,
+             "benchmark_total_return": 0.0574, "max_drawdown": -0.03, "turnover": 10.0, "trades": 900,
+             "stop_exits": 0, "costs": 3000.0},
+            {"key": "no-sentiment", "variant": "TFT retrained without sentiment, no sentiment in the strategy",
+             "total_return": 0.01, "gross_total_return": 0.02, "benchmark_total_return": 0.0574,
+             "max_drawdown": -0.05, "turnover": 12.0, "trades": 1000, "stop_exits": 100, "costs": 4000.0,
+             "model": {"gives_views": True, "views_share": 0.8}}]
+    html = build_html(dataclasses.replace(_synthetic(), comparison=rows))
+    section = html[html.index("<h2>Where the return comes from</h2>"):html.index("<h2>Forecast fan chart")]
+    assert "<b>retrained</b> without its sentiment inputs" in section and "stops off" in section
+    assert "The benchmark returned +5.74%" in section
+    assert ">30.10×<" in section and ">493<" in section and "none (traded the prior)" in section
+    assert "80% of forecasts" in section
+    old = build_html(_synthetic())  # an older run's rows lack turnover and stop exits: a dash, not "nan"
+    old_section = old[old.index("<h2>Where the return comes from</h2>"):old.index("<h2>Forecast fan chart")]
+    assert "nan" not in old_section and ">–<" in old_section
 
 
 def test_percent_cells_never_show_minus_zero() -> None:
@@ -426,3 +501,9 @@ def test_percent_cells_never_show_minus_zero() -> None:
 
     assert ">+0.00%<" in _pct_cell(-0.000004) and 'data-value="-4e-06"' in _pct_cell(-0.000004)
     assert ">-0.01%<" in _pct_cell(-0.00005) and ">+0.01%<" in _pct_cell(0.00006)
+
+
+def test_fractional_sessions_read_to_one_decimal() -> None:
+    """1,934 minute bars are 4.958974 sessions: the page showed "4.95897 trading sessions"."""
+    html = build_html(dataclasses.replace(_synthetic(), sessions=1934 / 390))
+    assert "over 5.0 trading sessions" in html and "4.95897" not in html

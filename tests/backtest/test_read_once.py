@@ -11,7 +11,8 @@ import pytest
 
 import tftrade.store.bars as bars_module
 import tftrade.store.sentiment_windows as sentiment_module
-from tftrade.backtest.workflow import ForecastSetup, backtest_store, comparison_runs
+from tftrade.backtest.comparisons import comparison_runs
+from tftrade.backtest.workflow import ForecastSetup, backtest_store
 from tftrade.data.ingest import ingest_synthetic
 from tftrade.data.synthetic import SyntheticConfig, generate_market
 from tftrade.store.engine import make_engine
@@ -37,10 +38,10 @@ def test_a_tft_backtest_with_comparisons_reads_bars_once_and_each_sentiment_wind
 
     monkeypatch.setattr(bars_module, "read_bars", counted_bars)
     monkeypatch.setattr(sentiment_module, "read_sentiment_windows", counted_windows)
-    kwargs: dict[str, Any] = {"timeframe": "1day", "forecast": ForecastSetup(epochs=1, max_samples=200, seed=0)}
-    run = backtest_store(eng, strategy="tft", **kwargs)
-    run = comparison_runs(eng, run, **kwargs)
-    assert run.comparison is not None and len(run.comparison) == 3
+    fast = ForecastSetup(epochs=1, max_samples=200, seed=0)
+    run = backtest_store(eng, strategy="tft", timeframe="1day", forecast=fast)
+    run = comparison_runs(eng, run, ("stops", "ridge", "no-sentiment"), forecast=fast, timeframe="1day")
+    assert run.comparison is not None and len(run.comparison) == 4
     assert np.isfinite(run.result.equity).all()
     assert len(bar_reads) == 1  # was 5: market, TFT panel, comparison market, two comparison markets
     assert sorted(window_reads) == ["1h", "1min"]  # the TFT's daily bars (1h) and the strategy's windows (1min)

@@ -42,9 +42,11 @@ def test_demo_runs_the_main_job_end_to_end_and_is_idempotent_on_data() -> None:
     assert set(bt["metrics"]) >= {"sharpe", "sortino", "max_drawdown", "alpha", "beta", "turnover"}
     assert bt["benchmark"] == "^MKT" and bt["benchmark_metrics"]["sharpe"] is not None
     assert any("relaxed budget" in n and "stays in cash" in n for n in bt["notes"])  # 6 names x 5 %: 70 % cash
-    assert [c["variant"] for c in bt["comparison"]] == [
-        "TFT + sentiment (this run)", "TFT (still fed sentiment features), no sentiment in the strategy",
-        "ridge on past returns, no sentiment"]
+    assert next(iter(first["backtest"])) == "banner"  # the no-views banner (or None) leads the summary
+    assert bt["compare"] == ["stops", "ridge", "no-sentiment"]
+    assert [c["key"] for c in bt["comparison"]] == ["this", "stops", "ridge", "no-sentiment"]
+    assert bt["comparison"][1]["stop_exits"] == 0 and bt["stops_effect"]["text"].startswith("Stops: ")
+    assert {"sentiment_score", "sentiment_momentum"} <= set(bt["comparison"][3]["model"]["inputs_left_out"])
     run = Path(bt["path"])
     forecasts = pd.read_parquet(run / "forecasts.parquet")
     assert len(forecasts) > 0 and forecasts["realised"].notna().mean() > 0.9
@@ -53,6 +55,7 @@ def test_demo_runs_the_main_job_end_to_end_and_is_idempotent_on_data() -> None:
     assert "Forecast fan chart, horizon 5" in html and "Variable importance: absent" not in html
     assert "Sentiment vs price: absent" not in html
     assert "sentiment leads returns by design" in html and "ridge on past returns, no sentiment" in html
+    assert "TFT retrained without sentiment" in html and "same run, stops off" in html and "pp net return" in html
     assert "NaN" not in (run / "summary.json").read_text()
     assert re.search(r"<script[^>]*\bsrc=", html) is None  # plotly inlined: works offline
     again = _json(args)
@@ -70,6 +73,25 @@ def test_backtest_sma_then_report_latest(tmp_path: Path) -> None:
     assert "not annualised" in (tmp_path / "r.html").read_text()  # 3 sessions: period returns lead
     _json(["report", "--out", str(tmp_path / "r1.html"), "--annualise-min-sessions", "1"])
     assert "not annualised" not in (tmp_path / "r1.html").read_text()
+
+
+def test_backtest_compares_with_stops_off_by_default_and_compare_selects_runs() -> None:
+    """The summary showed the stops' realised P&L only; by default the run is compared with the same run without
+    stops and the summary holds the difference. `--compare none` skips comparison runs."""
+    _json(["ingest", "synthetic", "--tickers", "4", "--days", "2", "--seed", "2"])
+    bt = _json(["backtest", "--strategy", "sma", "--timeframe", "1min", "--rebalance-every", "1"])
+    assert bt["compare"] == ["stops"] and [c["key"] for c in bt["comparison"]] == ["this", "stops"]
+    effect = bt["stops_effect"]
+    assert effect["return_diff"] == pytest.approx(bt["total_return"] - bt["comparison"][1]["total_return"])
+    summary = json.loads((Path(bt["path"]) / "summary.json").read_text())
+    assert summary["stops_effect"] == effect and summary["compare"] == ["stops"]
+    text = runner.invoke(app, ["backtest", "--strategy", "sma", "--timeframe", "1min"])
+    assert text.exit_code == 0 and "Stops: " in text.output and "pp net return" in text.output
+    assert "Max drawdown (%)" in text.output and "max_drawdown" not in text.output  # labels, not snake_case keys
+    assert re.search(r"Total return \(%\)\s*│\s*[+-]\d+\.\d\d%", text.output)  # a percent under a "%" label
+    assert "Turnover (× capital / session)" in text.output  # 2 sessions: per session, not per year
+    none = _json(["backtest", "--strategy", "sma", "--timeframe", "1min", "--compare", "none"])
+    assert none["compare"] == [] and none["comparison"] is None and none["stops_effect"] is None
 
 
 def test_backtest_flags_override_the_configuration_and_the_run_records_them(tmp_path: Path) -> None:
@@ -90,6 +112,8 @@ def test_backtest_flags_override_the_configuration_and_the_run_records_them(tmp_
     (["report"], "no backtest has been run yet"),
     (["report", "bt-nope"], "no backtest run bt-nope"),
     (["backtest", "--strategy", "magic"], "unknown strategy 'magic'"),
+    (["backtest", "--strategy", "sma", "--compare", "ridge"], "--compare ridge needs forecasts"),
+    (["backtest", "--compare", "stops,vibes"], "unknown comparison vibes"),
     (["backtest", "NOSUCH", "--strategy", "sma", "--timeframe", "1min"], "no 1min bars stored for NOSUCH"),
     (["backtest", "--strategy", "sma", "--timeframe", "1min", "--start", "2030-01-02"],
      "leaves fewer than two bars to trade; the last stored 1min bar is"),

@@ -30,6 +30,7 @@ from tftrade.analytics.periodic_returns import period_returns
 from tftrade.analytics.tearsheet_charts import (
     MAX_POINTS,
     beta_figure,
+    comparison_figure,
     drawdown_figure,
     equity_figure,
     exposure_cash_figure,
@@ -77,6 +78,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; } thead th { bac
 .headline { font-size: 17px; margin: 10px 0; } .warn { background: #fff4e5; border-left: 4px solid #f0a020;
 padding: 6px 10px; } .context { background: #eef4fb; border-left: 4px solid #4a7fc0; padding: 6px 10px; }
 details summary { cursor: pointer; color: #444; margin: 8px 0; }
+.banner { background: #fdecea; border-left: 6px solid #c62828; color: #611a15; font-size: 17px; padding: 10px 14px;
+margin: 14px 0; }
 """
 
 
@@ -118,24 +121,37 @@ def _metrics(d: TearsheetData) -> str:
     line += "" if gross is None else f" ({float(gross):+.2%} gross)"
     if bench is not None and np.isfinite(bench):
         line += f" vs the benchmark's {bench:+.2%}: active {total - bench:+.2%}"
-    line += f", over {sessions:,g} trading sessions ({_span(d)})."
+    line += f", over {_count(sessions)} trading sessions ({_span(d)})."
     head = f'<p class="headline">{line}</p>'
+    effect = None if d.summary is None else (d.summary.get("stops_effect") or {}).get("text")
+    if effect:
+        head += f'<p class="headline">{escape(str(effect))}.</p>'
     if sessions >= d.annualise_min_sessions:
-        return head + metrics_table(d.metrics, d.benchmark_metrics)
+        return head + metrics_table(d.metrics, d.benchmark_metrics, turnover_periods=d.periods_per_year)
     days = period_returns(d.timestamps, np.asarray(d.equity, dtype=np.float64), "day").returns
     per = (1.0 + total) ** (1.0 / max(sessions, 1.0)) - 1.0
-    warn = (f'<p class="warn">This run spans {sessions:,g} sessions, fewer than {d.annualise_min_sessions}: '
+    warn = (f'<p class="warn">This run spans {_count(sessions)} sessions, fewer than {d.annualise_min_sessions}: '
             "returns are reported for the period and per session, not annualised. Annualised figures extrapolate "
             "a short run to a year and are shown apart, for reference only.</p>")
     per_day = (f"<ul><li>period return {total:+.2%}</li><li>per session (geometric mean) {per:+.3%}</li>"
                f"<li>session returns: mean {days.mean():+.3%}, standard deviation "
                f"{(days.std(ddof=1) if days.size > 1 else float('nan')):.3%}, best {days.max():+.2%}, "
                f"worst {days.min():+.2%}</li></ul>") if days.size else ""
-    period_table = metrics_table(d.metrics, d.benchmark_metrics, exclude=ANNUALISED)
+    period_table = metrics_table(d.metrics, d.benchmark_metrics, exclude=ANNUALISED,
+                                 turnover_periods=d.periods_per_year / 252.0, per_session=True)
     annual = metrics_table(d.metrics, d.benchmark_metrics, only=ANNUALISED)
     return (head + warn + per_day + period_table
-            + f"<details><summary>Annualised figures (extrapolated from {sessions:,g} sessions)</summary>"
+            + f"<details><summary>Annualised figures (extrapolated from {_count(sessions)} sessions)</summary>"
             + annual + "</details>")
+
+
+def _count(sessions: float) -> str:
+    """Sessions as a reader counts them: whole numbers plain, fractions to one decimal.
+
+    >>> _count(6.0), _count(4.958974), _count(1259.0)
+    ('6', '5.0', '1,259')
+    """
+    return f"{sessions:,.0f}" if float(sessions).is_integer() else f"{sessions:,.1f}"
 
 
 def _span(d: TearsheetData) -> str:
@@ -146,7 +162,7 @@ def _span(d: TearsheetData) -> str:
 def _costs(d: TearsheetData) -> str:
     if d.summary is None:
         return absent_line("Costs, exposure and turnover", "no run summary")
-    parts = [costs_exposure_table(d.summary)]
+    parts = [costs_exposure_table(d.summary, d.periods_per_year)]
     if d.cash is not None:
         frac = np.asarray(d.cash, dtype=np.float64) / np.asarray(d.equity, dtype=np.float64)
         parts.append(_figure(exposure_cash_figure(d.timestamps, np.asarray(d.weights, dtype=np.float64), frac)))
@@ -162,11 +178,31 @@ def _tax(d: TearsheetData) -> str:
     return tax_alpha_table(tax)
 
 
+_VARIANTS = {
+    "stops": "stops off; the same forecasts and sentiment (nothing retrained)",
+    "ridge": "price-only ridge forecasts (pooled ridge of the h-bar return on 5 lagged returns, fitted on the bars "
+             "before the first forecast) and no sentiment in the strategy",
+    "no-sentiment": "the TFT <b>retrained</b> without its sentiment inputs (same preset, epochs, windows and seed) "
+                    "and no sentiment in the strategy",
+}
+
+
 def _comparison(d: TearsheetData) -> str:
     if not d.comparison:
-        return absent_line("Where the return comes from", "no comparison runs; `tftrade demo` makes them")
-    return ('<p class="meta">The same bars, costs, limits and stops; only the forecasts or the sentiment input '
-            "change.</p>" + comparison_table(d.comparison))
+        return absent_line("Where the return comes from",
+                           "no comparison runs; `tftrade backtest --compare stops,ridge,no-sentiment` makes them")
+    keys = [str(r.get("key")) for r in d.comparison if r.get("key") in _VARIANTS]
+    what = "".join(f"<li><i>{escape(str(r.get('variant')))}</i>: {_VARIANTS[str(r.get('key'))]}</li>"
+                   for r in d.comparison if str(r.get("key")) in keys)
+    bench = d.comparison[0].get("benchmark_total_return")
+    bench_text = "" if bench is None else f" The benchmark returned {float(bench):+.2%} over the same bars."
+    chart = ""
+    if d.comparison_equity:
+        labels = {str(r.get("key")): str(r.get("variant")) for r in d.comparison}
+        others = {labels.get(k, k): np.asarray(v, dtype=np.float64) for k, v in d.comparison_equity.items()}
+        chart = _figure(comparison_figure(d.timestamps, np.asarray(d.equity, dtype=np.float64), others, _bench(d)))
+    return ('<p class="meta">The same bars, costs and limits; each row changes one thing.' + bench_text + "</p>"
+            + (f"<ul class=\"meta\">{what}</ul>" if what else "") + comparison_table(d.comparison) + chart)
 
 
 def _settings(d: TearsheetData) -> str:
@@ -264,6 +300,9 @@ def build_html(data: TearsheetData) -> str:
     meta = (f'<p class="meta">{_span(data)} (New York time) · {len(data.timestamps):,} bars · '
             f"{len(data.tickers)} tickers · {data.periods_per_year:,.0f} bars per year · charts on trading time "
             "(nights, weekends and holidays take no width)</p>")
+    banner = None if data.summary is None else data.summary.get("banner")
+    if banner:
+        meta = f'<p class="banner" role="alert"><b>{escape(str(banner))}</b></p>' + meta
     meta += "".join(f'<p class="context">{escape(c)}</p>' for c in data.context)
     sections = "".join(_section(title, build(data)) for title, build in zip(SECTION_TITLES, _BUILDERS, strict=True))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(data.title)}</title>'

@@ -7,7 +7,7 @@ series longer than ``max_points`` are downsampled (bucket minima and maxima kept
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -118,6 +118,24 @@ def equity_figure(
                     {"label": "log", "method": "relayout", "args": [{"yaxis.type": "log"}]}],
     }])
     return _layout(fig, "Equity vs benchmark" + downsample_note(equity.shape[0], idx.shape[0]), "equity", True)
+
+
+def comparison_figure(timestamps: Int64Array, equity: Float64Array, others: Mapping[str, Float64Array],
+                      benchmark: Float64Array | None, max_points: int = MAX_POINTS) -> go.Figure:
+    """Return this run's equity with each comparison run's (``others``: label -> equity) and the benchmark."""
+    curves = {"this run": equity, **others}
+    per = max(max_points // (len(curves) + 1), 2)
+    idx = np.unique(np.concatenate([extreme_indices(_filled(c), per) for c in curves.values()]))
+    x = plot_times(timestamps[idx])
+    fig = go.Figure()
+    for name, curve in curves.items():
+        fig.add_trace(go.Scatter(x=x, y=curve[idx], name=name, mode="lines",
+                                 line={"width": 3 if name == "this run" else 1.5}))
+    if benchmark is not None:
+        fig.add_trace(go.Scatter(x=x, y=benchmark[idx], name="benchmark", mode="lines",
+                                 line={"dash": "dot", "color": "#888"}))
+    return _layout(fig, "Equity of the comparison runs" + downsample_note(equity.shape[0], idx.shape[0]),
+                   "equity", True)
 
 
 def drawdown(values: Float64Array) -> Float64Array:

@@ -68,6 +68,8 @@ class TearsheetData:
     """The same run under other forecasts or without sentiment (variant, total_return, ...)."""
     context: Sequence[str] = ()
     """Paragraphs shown under the title (what the market is, survivorship, ...)."""
+    comparison_equity: Mapping[str, Float64Array] | None = None
+    """Equity of each comparison run (by the rows' ``key``) on the run's steps, for one chart."""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -114,6 +116,8 @@ def validate(data: TearsheetData) -> None:
             raise AnalyticsError(f"importance has unknown groups {sorted(unknown)}; expected {IMPORTANCE_GROUPS}")
     if data.cash is not None:
         _series(data.cash, "cash", steps)
+    for key, curve in (data.comparison_equity or {}).items():
+        _series(curve, f"comparison_equity[{key!r}]", steps)
     if data.annualise_min_sessions < 1:
         raise AnalyticsError(f"annualise_min_sessions must be >= 1, got {data.annualise_min_sessions}")
     if data.beta_band is not None and not data.beta_band[0] <= data.beta_band[1]:

@@ -12,25 +12,19 @@ from html import escape
 import pandas as pd
 
 from tftrade.analytics.attribution import BrinsonResult
+from tftrade.analytics.metric_labels import (  # noqa: F401  (PERCENT_METRICS: re-exported)
+    PERCENT_METRICS,
+    TURNOVER_PER_SESSION,
+    format_metric,
+    format_number,
+    metric_label,
+)
 from tftrade.analytics.metrics import METRIC_NAMES
 from tftrade.analytics.tearsheet_charts import plot_times
 
 MAX_ROWS = 500
 
 
-def format_number(value: float, digits: int = 4) -> str:
-    """Return ``value`` with ``digits`` decimals; ``n/a`` for NaN, ``inf``/``-inf`` for infinities.
-
-    Examples
-    --------
-    >>> format_number(0.123456), format_number(float("nan")), format_number(float("-inf"))
-    ('0.1235', 'n/a', '-inf')
-    """
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.{digits}f}"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], css: str) -> str:
@@ -41,34 +35,6 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], css: str) -> st
 
 def _cell(text: object) -> str:
     return f"<td>{escape(str(text))}</td>"
-
-
-PERCENT_METRICS = ("total_return", "annual_return", "annual_volatility", "max_drawdown", "alpha", "tracking_error",
-                   "win_rate", "turnover")
-"""Metrics that are fractions (of equity, or of trades for ``win_rate``): shown as percentages."""
-
-METRIC_UNITS = {"turnover": " per bar"}
-
-
-def format_metric(name: str, value: float | None) -> str:
-    """Return a headline metric as a reader sees it: fractions in percent, ratios with two decimals.
-
-    Examples
-    --------
-    >>> format_metric("total_return", 0.0396), format_metric("sharpe", 1.0634), format_metric("turnover", 0.0165)
-    ('+3.96%', '1.06', '1.65% per bar')
-    >>> format_metric("beta", None), format_metric("max_drawdown", float("nan"))
-    ('–', 'n/a')
-    """
-    if value is None:
-        return "–"
-    value = float(value)
-    if not math.isfinite(value):
-        return format_number(value)
-    if name in PERCENT_METRICS:
-        signed = name in ("total_return", "annual_return", "alpha")
-        return (f"{value:+.2%}" if signed else f"{value:.2%}") + METRIC_UNITS.get(name, "")
-    return f"{value:.2f}"
 
 
 def _metric_cell(name: str, value: float | None) -> str:
@@ -82,19 +48,32 @@ ANNUALISED = ("annual_return", "annual_volatility", "sharpe", "sortino", "calmar
 
 
 def metrics_table(strategy: Mapping[str, float], benchmark: Mapping[str, float] | None,
-                  only: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> str:
+                  only: Sequence[str] | None = None, exclude: Sequence[str] = (),
+                  turnover_periods: float | None = None, per_session: bool = False) -> str:
     """Return the headline metrics, strategy vs benchmark (total return first, then the standard ones, then extras).
 
-    ``only`` keeps just those names; ``exclude`` drops names.
+    Rows carry human labels with units (:func:`~tftrade.analytics.metric_labels.metric_label`); the
+    metric's key is the row's ``data-key``. ``only`` keeps just those names; ``exclude`` drops names.
+    ``turnover`` (one-way, per bar) is shown per year, times ``turnover_periods`` (bars per year), or per
+    session when ``per_session`` (``turnover_periods`` is then bars per session); without
+    ``turnover_periods`` it is left out.
     """
     names = [m for m in METRIC_NAMES if m in strategy] + [m for m in strategy if m not in METRIC_NAMES]
     names = [m for m in names if (only is None or m in only) and m not in exclude]
     header = ["metric", "strategy"] + (["benchmark"] if benchmark is not None else [])
     rows = []
     for name in names:
-        row = [_cell(name), _metric_cell(name, strategy[name])]
+        value, bench = strategy[name], None if benchmark is None else benchmark.get(name)
+        label = metric_label(name)
+        if name == "turnover":
+            if turnover_periods is None:
+                continue
+            value = value * turnover_periods
+            bench = None if bench is None else bench * turnover_periods
+            label = TURNOVER_PER_SESSION if per_session else label
+        row = [f'<td data-key="{escape(name)}">{escape(label)}</td>', _metric_cell(name, value)]
         if benchmark is not None:
-            row.append(_metric_cell(name, benchmark.get(name)))
+            row.append(_metric_cell(name, bench))
         rows.append(row)
     return _table(header, rows, "metrics")
 
@@ -155,12 +134,22 @@ def key_value_table(rows: Sequence[tuple[str, str, str]], css: str = "kv") -> st
     return _table(["item", "value", "meaning"], [[_cell(a), b, _cell(c)] for a, b, c in rows], css)
 
 
-def costs_exposure_table(summary: Mapping[str, object]) -> str:
-    """Return exposure, cash, turnover, costs (gross vs net), stops and the risk-free rate of a run's summary."""
+def _turnover_cell(per_bar: float, periods_per_year: float | None) -> str:
+    if periods_per_year is None or not math.isfinite(per_bar):
+        return f'<td class="num">{per_bar:.2%} per bar</td>'
+    shown = f"{per_bar * periods_per_year:.2f}× capital / year ({per_bar:.2%} per bar)"
+    return f'<td class="num" data-value="{per_bar!r}">{shown}</td>'
+
+
+def costs_exposure_table(summary: Mapping[str, object], periods_per_year: float | None = None) -> str:
+    """Return exposure, cash, turnover, costs (gross vs net), stops, their effect and the risk-free rate of a
+    run's summary (``periods_per_year``: bars per year, to show turnover per year)."""
     ex = summary.get("exposure") or {}
     co = summary.get("costs") or {}
     st = summary.get("stops") or {}
+    effect = summary.get("stops_effect") or {}
     assert isinstance(ex, Mapping) and isinstance(co, Mapping) and isinstance(st, Mapping)
+    assert isinstance(effect, Mapping)
     rows: list[tuple[str, str, str]] = [
         ("total return, net of costs", _pct_cell(_num(summary.get("total_return"))), "what the account made"),
         ("total return, gross of costs", _pct_cell(_num(summary.get("gross_total_return"))),
@@ -177,8 +166,8 @@ def costs_exposure_table(summary: Mapping[str, object]) -> str:
          f'<td class="num">{_num(ex.get("cash_mean")):.1%} / {_num(ex.get("cash_final")):.1%}</td>',
          "fraction of equity held in cash: what the strategy left uninvested, "
          "including the cash sleeve when hard caps bind"),
-        ("turnover", f'<td class="num">{_num(ex.get("turnover_per_bar")):.2%} per bar</td>',
-         "one-way, ½ Σ |Δw| per bar, fraction of equity"),
+        ("turnover (one-way)", _turnover_cell(_num(ex.get("turnover_per_bar")), periods_per_year),
+         "½ Σ |Δw| summed over a year's bars: how many times the capital is traded per year"),
         ("traded notional",
          f'<td class="num">{_num(ex.get("traded_notional_x_mean_equity")):.2f}× mean equity</td>',
          "buys plus sells over the run"),
@@ -188,8 +177,9 @@ def costs_exposure_table(summary: Mapping[str, object]) -> str:
         ("take-profit exits", f'<td class="num">{_num(st.get("take_profit_exits")):.0f}</td>',
          f"realised P&L {_num(st.get('take_profit_pnl')):,.2f}; traded "
          f"{_num(st.get('take_profit_turnover')):.2f}× mean equity. Realised P&L is the gain since entry, "
-         "not what the stops added or cost: the cash they leave until the strategy buys again is not in it; "
-         "compare a run with --stops off"),
+         "not what the stops added or cost: the cash they leave until the strategy buys again is not in it"
+         + ("; their effect is the next row" if effect else "; compare a run with --compare stops")),
+        *_effect_rows(effect),
         ("risk-free rate", _pct_cell(_num(summary.get("risk_free_rate"))),
          "used in Sharpe, Sortino and alpha (per year)"),
     ]
@@ -206,14 +196,46 @@ def settings_table(settings: Mapping[str, object]) -> str:
     return _table(["setting", "value"], rows, "settings")
 
 
+def _effect_rows(effect: Mapping[str, object]) -> list[tuple[str, str, str]]:
+    if not effect:
+        return []
+    ratio = effect.get("turnover_ratio")
+    turnover = "n/a" if ratio is None else f"{_num(ratio):.2f}×"
+    return [
+        ("stops' effect on net return", _pct_cell(_num(effect.get("return_diff"))),
+         f"this run {_num(effect.get('return_with')):+.2%} minus the same run without stops "
+         f"{_num(effect.get('return_without')):+.2%}"),
+        ("stops' effect on turnover", f'<td class="num">{turnover}</td>',
+         f"traded notional {_num(effect.get('turnover_with')):.2f}× vs {_num(effect.get('turnover_without')):.2f}× "
+         "mean equity without stops"),
+        ("stops' effect on max drawdown", _pct_cell(_num(effect.get("max_drawdown_diff"))),
+         f"{_num(effect.get('max_drawdown_with')):.2%} vs {_num(effect.get('max_drawdown_without')):.2%} "
+         "without stops (negative: deeper)"),
+    ]
+
+
 def comparison_table(rows: Sequence[Mapping[str, object]]) -> str:
-    """Return the same run under other forecasts / without sentiment, side by side."""
-    body = [[_cell(r.get("variant")), _pct_cell(_num(r.get("total_return"))),
-             _pct_cell(_num(r.get("gross_total_return"))),
-             _pct_cell(_num(r.get("benchmark_total_return"))), _pct_cell(_num(r.get("max_drawdown"))),
-             _cell(r.get("trades")), _money_cell(_num(r.get("costs")))] for r in rows]
-    header = ["variant", "total return (net)", "gross", "benchmark return", "max drawdown", "trades", "costs"]
+    """Return the same run under other forecasts, without sentiment or without stops, side by side."""
+    body = []
+    for r in rows:
+        model = r.get("model")
+        views = "–"
+        if isinstance(model, Mapping):
+            views = (f"{_num(model.get('views_share')):.0%} of forecasts" if model.get("gives_views")
+                     else "none (traded the prior)")
+        body.append([_cell(r.get("variant")), _pct_cell(_num(r.get("total_return"))),
+                     _pct_cell(_num(r.get("gross_total_return"))), _pct_cell(_num(r.get("max_drawdown"))),
+                     _num_cell(_num(r.get("turnover")), "{:.2f}×"), _cell(r.get("trades")),
+                     _num_cell(_num(r.get("stop_exits")), "{:.0f}"), _money_cell(_num(r.get("costs"))),
+                     _cell(views)])
+    header = ["variant", "total return (net)", "gross", "max drawdown", "turnover (× mean equity)", "trades",
+              "stop exits", "costs ($)", "model views"]
     return _table(header, body, "comparison")
+
+
+def _num_cell(value: float, fmt: str) -> str:
+    """A right-aligned number, ``–`` when missing (older runs' summaries lack some figures)."""
+    return '<td class="num">–</td>' if not math.isfinite(value) else f'<td class="num">{fmt.format(value)}</td>'
 
 
 def _num(value: object) -> float:

@@ -15,7 +15,8 @@ SYNTHETIC_BENCHMARK = "^MKT"
 SYNTHETIC_NOTE = ("This market is synthetic (tftrade's generator): its sentiment leads returns by design, so a "
                   "strategy that reads sentiment is expected to beat it here. The result checks that the pipeline "
                   "finds a planted signal; it says nothing about returns on a real market. 'Where the return comes "
-                  "from' shows the same run with price-only ridge forecasts and without sentiment.")
+                  "from' shows the same run with stops off, with price-only ridge forecasts, and with the TFT "
+                  "retrained without sentiment.")
 SURVIVORSHIP_NOTE = ("Survivorship bias: the universe is the tickers stored today. If they come from a present-day "
                      "constituent list (e.g. the S&P 500 data set), companies that left the index or were delisted "
                      "before today are missing, which flatters the backtest.")
@@ -39,7 +40,7 @@ def tearsheet_data(run: SavedRun, annualise_min_sessions: int | None = None) -> 
         trades=run.trades, forecasts=run.forecasts, importance=s.get("importance"), sentiment=run.sentiment,
         attribution=attribution(run), gate_events=run.gate_events if len(run.gate_events) else None,
         notes=notes, beta_band=band, summary=s, cash=run.cash, annualise_min_sessions=horizon,
-        sessions=s.get("sessions"), comparison=s.get("comparison"),
+        sessions=s.get("sessions"), comparison=s.get("comparison"), comparison_equity=run.comparison_equity,
         context=[SYNTHETIC_NOTE] if synthetic else [SURVIVORSHIP_NOTE],
     )
 

@@ -3,7 +3,8 @@
 A run directory holds ``arrays.npz`` (timestamps, equity, cash, weights, beta, benchmark equity,
 tickers, sectors), ``trades.parquet``, ``gate.parquet``, ``forecasts.parquet`` and
 ``sentiment.parquet`` when the strategy had them, and ``summary.json`` (metrics, counts, notes,
-variable importance, effective settings, costs, exposure, stops). It is written to a temporary
+variable importance, effective settings, costs, exposure, stops; first the ``banner`` when the model gave
+no views, its ``model`` verdict, and the comparison runs with the stops' effect). It is written to a temporary
 directory; :func:`save_run` with an engine inserts the run's trades into ``trade_executions`` and
 renames the folder into place inside one database transaction, so the folder and the rows exist
 together or not at all (a failed commit renames the folder back and removes it). A run recorded
@@ -54,6 +55,8 @@ class SavedRun:
     sentiment: pd.DataFrame | None
     cash: Float64Array | None = None
     gross_equity: Float64Array | None = None
+    comparison_equity: dict[str, Float64Array] | None = None
+    """Equity of the comparison runs on the run's bars, by comparison name (``stops``, ``ridge``, ...)."""
 
 
 def runs_dir(home: Path) -> Path:
@@ -115,6 +118,9 @@ def _write_folder(tmp: Path, run: BacktestRun, run_id: str) -> None:
         gross_equity=res.gross_equity(),
         beta=res.beta, benchmark=np.full(m.n_times, np.nan) if bench is None else bench, close=m.close,
         tickers=np.asarray(m.tickers), sectors=np.asarray(m.sectors),
+        comparison_keys=np.asarray(list(run.comparison_equity or {}), dtype=str),
+        comparison_equity=np.asarray(list((run.comparison_equity or {}).values()), dtype=np.float64).reshape(
+            len(run.comparison_equity or {}), m.n_times),
     )
     res.trades_frame().to_parquet(tmp / "trades.parquet")
     res.gate_frame().to_parquet(tmp / "gate.parquet")
@@ -144,11 +150,18 @@ def _write_folder(tmp: Path, run: BacktestRun, run_id: str) -> None:
             "timestamp": pd.to_datetime(np.repeat(m.timestamps, m.n_tickers), utc=True),
             "sentiment": score.ravel(), "price": m.close.ravel(),
         }).dropna(subset=["sentiment"]).to_parquet(tmp / "sentiment.parquet")
-    summary = {"run_id": run_id, "strategy": run.strategy, "timeframe": m.timeframe, **res.summary(),
-               "importance": importance, "config": res.config.model_dump(), "comparison": run.comparison,
+    summary = {"run_id": run_id, **run_header(run), "strategy": run.strategy, "timeframe": m.timeframe,
+               **res.summary(), "importance": importance, "config": res.config.model_dump(),
                **(run.audit.summary(res) if run.audit is not None else {})}
     (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, allow_nan=False,
                                                  default=_json_default))
+
+
+def run_header(run: BacktestRun) -> dict[str, Any]:
+    """What a run's summary leads with: the ``banner`` (the model gave no views, or was forced; ``None``
+    otherwise), the ``model`` verdict, the comparison runs asked for and made, and the stops' effect."""
+    return {"banner": None if run.model is None else run.model.get("banner"), "model": run.model,
+            "compare": list(run.compared), "comparison": run.comparison, "stops_effect": run.stops_effect}
 
 
 def _json_default(value: object) -> object:
@@ -189,4 +202,6 @@ def load_run(home: Path, run_id: str | None = None) -> SavedRun:
         pd.read_parquet(path / "trades.parquet"), pd.read_parquet(path / "gate.parquet"),
         frame("forecasts.parquet"), frame("sentiment.parquet"),
         a["cash"] if "cash" in a.files else None, a["gross_equity"] if "gross_equity" in a.files else None,
+        {str(k): a["comparison_equity"][i] for i, k in enumerate(a["comparison_keys"])}
+        if "comparison_keys" in a.files and len(a["comparison_keys"]) else None,
     )

@@ -8,7 +8,7 @@ start on out of sample; ``strategy="sma"`` runs the 10/30 moving-average crossov
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -27,6 +27,7 @@ from tftrade.backtest.strategy import Strategy
 from tftrade.core.types import Timeframe
 from tftrade.execution.costs import CostModel
 from tftrade.features.bar_sentiment import SentimentWindows
+from tftrade.features.dataset import Panel
 from tftrade.features.stored import StoredMarket
 from tftrade.risk.gate import GateLimits, RiskGate
 from tftrade.strategy.forecast_strategy import ForecastStrategy, StrategyConfig
@@ -49,6 +50,10 @@ class ForecastSetup:
     force: bool = False
     """Trade a model that loses to a baseline on validation (otherwise its forecasts carry confidence 0:
     no Black–Litterman views)."""
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    without_sentiment: bool = False
+    """Train on the panel with its sentiment inputs left out (the no-sentiment comparison retrains so)."""
 
 
 @dataclass(frozen=True)
@@ -60,11 +65,20 @@ class BacktestRun:
     sentiment: SentimentPanel | None
     strategy: str
     comparison: list[dict[str, object]] | None = None
-    """Headline numbers of the same run with other forecasts or without sentiment (see :func:`comparison_runs`)."""
+    """Headline numbers of the same run with other forecasts, without sentiment or without stops
+    (see :func:`tftrade.backtest.comparisons.comparison_runs`)."""
     audit: RunAudit | None = None
     """The run's audit chain when it was recorded (saved with the run by :func:`~tftrade.backtest.runs.save_run`)."""
     stored: StoredMarket | None = field(default=None, repr=False, compare=False)
     """What the run read from the store (bars, sectors, sentiment): the comparison runs reuse it."""
+    model: dict[str, object] | None = None
+    """Whether the forecasts gave views and what the run traded on (:func:`~tftrade.backtest.verdict.model_verdict`)."""
+    compared: tuple[str, ...] = ()
+    """The comparison runs asked for (``stops``, ``ridge``, ``no-sentiment``)."""
+    stops_effect: dict[str, object] | None = None
+    """This run minus the same run without stops: return, turnover and drawdown (the ``stops`` comparison)."""
+    comparison_equity: dict[str, np.ndarray] | None = None
+    """Equity of each comparison run on this run's bars, by comparison name."""
 
 
 class RunAudit(Protocol):
@@ -103,6 +117,7 @@ def backtest_store(
     costs: CostModel | None = None,
     setup: TradingSetup | None = None,
     forecasts_given: ForecastPanel | None = None,
+    training: Mapping[str, object] | None = None,
     use_sentiment: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     on_step: Callable[[int], None] | None = None,
@@ -114,7 +129,8 @@ def backtest_store(
 
     ``setup`` (from :func:`~tftrade.backtest.config.trading_setup`) supplies the risk limits, the
     optimiser's hard caps, the costs and the stops; explicit ``limits``/``costs`` win over it.
-    ``forecasts_given`` skips training and trades those forecasts; ``use_sentiment=False`` gives
+    ``forecasts_given`` skips training and trades those forecasts (``training``: what their training
+    reported, for the run's model verdict); ``use_sentiment=False`` gives
     the strategy no sentiment (neutral confidence). ``audit`` records the run's decisions, gate
     checks, orders and fills in its own chain (it changes neither the results nor the trades).
     ``order_check`` makes the rule applied after the gate (the wash-sale rule of ``risk.wash_sale``),
@@ -145,6 +161,7 @@ def backtest_store(
     strat: Strategy
     cfg = config or BacktestConfig()
     model_notes: tuple[str, ...] = ()
+    info: Mapping[str, object] | None = training
     if setup is not None:
         cfg = setup.backtest_config(cfg)
         limits = limits or setup.gate_limits()
@@ -152,9 +169,9 @@ def backtest_store(
         strategy_config = setup.strategy(strategy_config)
     if strategy == "tft":
         if forecasts_given is None:
-            forecasts, forecast_first, model_notes = _forecasts(engine, market, timeframe, forecast or ForecastSetup(),
-                                                                first if start is not None else None, on_epoch,
-                                                                stored)
+            forecasts, forecast_first, model_notes, info = _forecasts(
+                engine, market, timeframe, forecast or ForecastSetup(), first if start is not None else None, on_epoch,
+                stored)
         else:
             forecasts = forecasts_given
             start_ns = forecasts.timestamps[int(np.argmax(np.isfinite(forecasts.q50).any(axis=1)))]
@@ -180,38 +197,15 @@ def backtest_store(
                                  setup=setup.effective() if setup is not None else {})
     if model_notes:
         result = replace(result, notes=(*model_notes, *result.notes))
-    return BacktestRun(result, forecasts, sentiment, strategy, audit=audit, stored=stored)
+    verdict = None
+    if forecasts is not None:
+        from tftrade.backtest.verdict import model_verdict
 
-
-def comparison_runs(engine: Engine, run: BacktestRun, **kwargs: object) -> BacktestRun:
-    """``run`` with ``comparison`` filled: the same backtest with TFT forecasts but no sentiment in the
-    strategy, and with price-only ridge forecasts and no sentiment (same bars, costs, limits, stops).
-
-    ``kwargs`` are the :func:`backtest_store` arguments of ``run`` (timeframe, start, end, ...).
-    """
-    from tftrade.backtest.walkforward import ridge_forecasts
-
-    if run.forecasts is None:
-        return run
-    tft = run.forecasts
-    stored = run.stored or read_stored(engine, tickers=kwargs.get("tickers"),  # type: ignore[arg-type]
-                                       timeframe=kwargs.get("timeframe", "1day"))  # type: ignore[arg-type]
-    m = market_of(stored, tickers=kwargs.get("tickers"))  # type: ignore[arg-type]
-    ridge = ridge_forecasts(m.timestamps, m.tickers, m.close, tft)
-    rows: list[dict[str, object]] = [_headline("TFT + sentiment (this run)", run.result)]
-    for name, panel, sent in (("TFT (still fed sentiment features), no sentiment in the strategy", tft, False),
-                              ("ridge on past returns, no sentiment", ridge, False)):
-        other = backtest_store(engine, strategy="tft", forecasts_given=panel, use_sentiment=sent, stored=stored,
-                               **kwargs)  # type: ignore[arg-type]
-        rows.append(_headline(name, other.result))
-    return dataclasses.replace(run, comparison=rows)
-
-
-def _headline(name: str, res: BacktestResult) -> dict[str, object]:
-    s = res.summary()
-    return {"variant": name, "total_return": s["total_return"], "gross_total_return": s["gross_total_return"],
-            "benchmark_total_return": s["benchmark_total_return"], "trades": s["trades"],
-            "costs": res.costs()["total"], "max_drawdown": res.metrics()["max_drawdown"]}
+        verdict = model_verdict(forecasts, info, first_ns=int(market.timestamps[min(first - cut, market.n_times - 1)]),
+                                min_confidence=(strategy_config or StrategyConfig()).signals.min_confidence,
+                                name="ridge" if forecasts.model_version == "ridge" else "TFT")
+    return BacktestRun(result, forecasts, sentiment, strategy, audit=audit, model=verdict,
+                       stored=stored)
 
 
 def utc_ns(when: datetime) -> int:
@@ -232,7 +226,7 @@ def market_from(market: MarketData, first: int) -> MarketData:
 
 def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: ForecastSetup,
                first: int | None, on_epoch: Callable[[dict[str, float]], None] | None,
-               stored: StoredMarket) -> tuple[ForecastPanel, int, tuple[str, ...]]:
+               stored: StoredMarket) -> tuple[ForecastPanel, int, tuple[str, ...], dict[str, object]]:
     from tftrade.backtest.walkforward import walk_forward
     from tftrade.features.dataset import WARMUP
     from tftrade.forecast.tft.config import preset
@@ -241,6 +235,8 @@ def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: 
 
     mc = preset(setup.preset)
     panel, _ = store_panel(engine, list(market.tickers), timeframe, WARMUP + 4 * (mc.context + mc.horizon), stored)
+    if setup.without_sentiment:
+        panel = without_sentiment(panel)
     usable = panel.n_times - WARMUP
     if first is None:
         fit_share = setup.train_fraction
@@ -252,7 +248,8 @@ def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: 
                             f"({panel.n_times} bars of tickers with full history); the TFT needs "
                             "between 20 % and 100 % of it for training and validation")
     tc = TrainConfig(max_epochs=setup.epochs, max_samples_per_epoch=setup.max_samples, seed=setup.seed,
-                     split=(0.85 * fit_share, 0.15 * fit_share))
+                     split=(0.85 * fit_share, 0.15 * fit_share), learning_rate=setup.learning_rate,
+                     batch_size=setup.batch_size)
     forecasts, trained = walk_forward(panel, mc, tc, on_epoch=on_epoch)
     notes: tuple[str, ...] = ()
     if trained.status == "loses_to_baseline" and trained.calibration is not None:
@@ -264,8 +261,25 @@ def _forecasts(engine: Engine, market: MarketData, timeframe: Timeframe, setup: 
         else:
             forecasts = replace(forecasts, confidence=np.where(np.isfinite(forecasts.confidence), 0.0, np.nan))
             notes = (f"{lost}: its forecasts carry confidence 0 and give no views (force to trade them)",)
+    cal = trained.calibration
+    training: dict[str, object] = {
+        "status": trained.status, "forced": setup.force, "epochs": len(trained.history),
+        "beaten_by": list(cal.beaten_by) if cal is not None else [],
+        "validation_q_risk": dict(cal.validation_q_risk) if cal is not None else {},
+        "inputs_left_out": list(trained.schema.absent)}
     start_ns = forecasts.timestamps[int(np.argmax(np.isfinite(forecasts.q50).any(axis=1)))]
-    return forecasts, int(np.searchsorted(market.timestamps, start_ns)), notes
+    return forecasts, int(np.searchsorted(market.timestamps, start_ns)), notes, training
+
+
+def without_sentiment(panel: Panel) -> Panel:
+    """``panel`` with its sentiment inputs zeroed: constant on every row, training leaves them out of the model
+    (:func:`~tftrade.features.dataset.absent_inputs`), as for a market without comments."""
+    from tftrade.features.sentiment import SENTIMENT_FEATURES
+
+    cols = [i for i, n in enumerate(panel.observed_names) if n in SENTIMENT_FEATURES]
+    observed = panel.observed.copy()
+    observed[..., cols] = 0.0
+    return replace(panel, observed=observed)
 
 
 def sentiment_from_store(engine: Engine, market: MarketData, window: str = "1min") -> SentimentPanel | None:

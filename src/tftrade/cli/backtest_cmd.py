@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from tftrade.analytics.metric_labels import TURNOVER_PER_SESSION, format_metric, metric_label
 from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, stderr, table, tune_compute
 from tftrade.core.config import Settings
 from tftrade.core.errors import ConfigError
@@ -34,6 +35,9 @@ TakeProfitOption = typer.Option(None, "--take-profit", help="Fixed take-profit a
 AtrStopOption = typer.Option(None, "--atr-stop", help="ATR stop multiple.")
 AtrTakeOption = typer.Option(None, "--atr-take", help="ATR take-profit multiple.")
 RiskFreeOption = typer.Option(None, "--risk-free-rate", help="Annual risk-free rate for Sharpe, Sortino, alpha.")
+CompareOption = typer.Option(
+    None, "--compare", help="Comparison runs, comma-separated: stops (the same run with stops off), ridge (price-only "
+    "ridge forecasts), no-sentiment (TFT retrained without sentiment); all; none. Default: stops, plus ridge for tft.")
 SetOption = typer.Option(None, "--set", help="Any risk/costs/stops key, e.g. --set risk.max_var=0.02 (repeatable).")
 
 
@@ -112,6 +116,7 @@ def backtest(
     set_: list[str] | None = SetOption,
     force_model: bool = typer.Option(False, "--force-model", help="Trade the TFT's views even when it loses to a "
                                      "baseline on validation (otherwise its confidence is 0: no views)."),
+    compare: str | None = CompareOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Backtest a strategy on the stored bars; save the run and its trades (report it with `tftrade report`).
@@ -131,28 +136,34 @@ def backtest(
     from tftrade.backtest.config import trading_setup
 
     trading_setup(cfg, tf, overrides)  # validate before touching the store
+    from tftrade.backtest.comparisons import parse_compare
+
+    parse_compare(compare, strategy if strategy in ("tft", "sma") else "tft")
     eng = engine(cfg)
     result = run_and_save(eng, cfg.home, tickers=tickers or None, timeframe=tf, start=start,
                           end=end, strategy=strategy, epochs=epochs, max_samples=max_samples, preset=preset,
                           rebalance_every=None, cash=cash, seed=seed, settings_=cfg, overrides=overrides,
-                          force_model=force_model)
+                          force_model=force_model, compare=compare)
     emit(result, as_json, render_summary)
 
 
 def run_and_save(eng: Any, home: Path, *, tickers: list[str] | None, timeframe: Any, start: datetime | None,
                  end: datetime | None, strategy: str, epochs: int, max_samples: int, preset: str,
                  rebalance_every: int | None, cash: float, seed: int, settings_: Settings | None = None,
-                 overrides: dict[str, Any] | None = None, compare: bool = False,
-                 force_model: bool = False) -> dict[str, Any]:
-    """Run a store backtest with progress on stderr, save it and its trades atomically; return the summary.
+                 overrides: dict[str, Any] | None = None, compare: str | None = None,
+                 force_model: bool = False, learning_rate: float = 1e-3, batch_size: int = 256) -> dict[str, Any]:
+    """Run a store backtest with progress on stderr, save it and its trades atomically; return the summary
+    (led by the ``banner`` when the model gave no views).
 
-    ``compare`` also runs the same backtest with ridge forecasts and with the TFT but without
-    sentiment, and stores their headline numbers in the run's summary (the demo shows them).
+    ``compare`` names the comparison runs (see :func:`~tftrade.backtest.comparisons.parse_compare`):
+    the same backtest with stops off, with ridge forecasts, with the TFT retrained without sentiment;
+    their headline numbers and the stops' effect are stored in the run's summary.
     """
     from tftrade.backtest import BacktestConfig
+    from tftrade.backtest.comparisons import comparison_runs, parse_compare
     from tftrade.backtest.config import trading_setup
-    from tftrade.backtest.runs import new_run_id, save_run
-    from tftrade.backtest.workflow import ForecastSetup, backtest_store, comparison_runs
+    from tftrade.backtest.runs import new_run_id, run_header, save_run
+    from tftrade.backtest.workflow import ForecastSetup, backtest_store
     from tftrade.compliance.run_audit import BacktestAudit
 
     run_id = new_run_id(strategy)
@@ -162,7 +173,9 @@ def run_and_save(eng: Any, home: Path, *, tickers: list[str] | None, timeframe: 
         more.setdefault("risk.rebalance_every", rebalance_every)
     setup = trading_setup(settings_ or settings(), timeframe, more)
     config = BacktestConfig(initial_cash=cash, strategy_version=run_id)
-    forecast = ForecastSetup(preset=preset, epochs=epochs, max_samples=max_samples, seed=seed, force=force_model)
+    forecast = ForecastSetup(preset=preset, epochs=epochs, max_samples=max_samples, seed=seed, force=force_model,
+                             learning_rate=learning_rate, batch_size=batch_size)
+    which = parse_compare(compare, strategy)
     check = wash_sale_check(setup.risk.wash_sale)
 
     def epoch(row: dict[str, float]) -> None:
@@ -172,14 +185,14 @@ def run_and_save(eng: Any, home: Path, *, tickers: list[str] | None, timeframe: 
         run = backtest_store(eng, timeframe=timeframe, start=start, end=end, tickers=tickers, strategy=strategy,
                              forecast=forecast, config=config, setup=setup, on_epoch=epoch,
                              on_step=lambda _t: advance(1), audit=audit, order_check=check)
-    if compare and strategy == "tft":
-        with progress("comparison runs: ridge forecasts, TFT without sentiment", None):
-            run = comparison_runs(eng, run, timeframe=timeframe, start=start, end=end, tickers=tickers,
+    if which:
+        with progress(f"comparison runs: {', '.join(which)}", None):
+            run = comparison_runs(eng, run, which, timeframe=timeframe, start=start, end=end, tickers=tickers,
                                   forecast=forecast, config=config, setup=setup, order_check=check)
     path = save_run(home, run, run_id, eng)
-    return {"run_id": run_id, "path": str(path), "trades_stored": len(run.result.trades),
-            **audit.summary(run.result),
-            **run.result.summary(), **({"comparison": run.comparison} if run.comparison else {})}
+    header = run_header(run)
+    return {"banner": header.pop("banner"), "run_id": run_id, "path": str(path), "timeframe": timeframe,
+            "trades_stored": len(run.result.trades), **audit.summary(run.result), **run.result.summary(), **header}
 
 
 def wash_sale_check(mode: str) -> Any:
@@ -192,7 +205,9 @@ def wash_sale_check(mode: str) -> Any:
 
 
 def render_summary(r: dict[str, Any]) -> None:
-    """Print a run's headline numbers and its metrics next to the benchmark's."""
+    """Print a run's banner, headline numbers, the stops' effect and its metrics next to the benchmark's."""
+    if r.get("banner"):
+        print(f"!! {r['banner']}")
     print(f"backtest {r['run_id']}: {r['tickers']} tickers, {r['bars']} bars from {r['start']} to {r['end']}")
     bench_total = r.get("benchmark_total_return")
     print(f"total return {r['total_return']:+.2%} net of costs, {r['gross_total_return']:+.2%} gross"
@@ -205,6 +220,8 @@ def render_summary(r: dict[str, Any]) -> None:
     print(f"stops: {st['stop_loss_exits']:.0f} stop-loss exits (P&L {st['stop_loss_pnl']:,.2f}, turnover "
           f"{st['stop_loss_turnover']:.2f}x mean equity), {st['take_profit_exits']:.0f} take-profit exits "
           f"(P&L {st['take_profit_pnl']:,.2f})")
+    if r.get("stops_effect"):
+        print(r["stops_effect"]["text"])
     if not r["annualised"]:
         print(f"note: {r['sessions']:.1f} sessions < {r['annualise_min_sessions']}: returns are for the period, "
               f"not annualised; per session {r['per_session_return']:+.3%}")
@@ -216,10 +233,11 @@ def render_summary(r: dict[str, Any]) -> None:
     shown = {k: v for k, v in r["metrics"].items() if r.get("annualised", True) or k not in annualised}
     table(f"metrics vs benchmark {r.get('benchmark') or '(none)'}"
           + ("" if r.get("annualised", True) else " (annualised figures omitted: see the tearsheet)"),
-          [{"metric": k, "strategy": _fmt(v), "benchmark": _fmt(bench.get(k))} for k, v in shown.items()])
+          [{"metric": _label(k, r), "strategy": _metric_text(k, v, r), "benchmark": _metric_text(k, bench.get(k), r)}
+           for k, v in shown.items()])
     for c in r.get("comparison") or []:
         print(f"compare: {c['variant']}: total return {c['total_return']:+.2%} (gross {c['gross_total_return']:+.2%}), "
-              f"{c['trades']} trades")
+              f"max drawdown {c['max_drawdown']:.2%}, turnover {c['turnover']:.2f}x mean equity, {c['trades']} trades")
     for note in r.get("notes", [])[:10]:
         print(f"note: {note}")
     print(f"saved to {r['path']}; render the tearsheet with: tftrade report {r['run_id']}")
@@ -228,8 +246,22 @@ def render_summary(r: dict[str, Any]) -> None:
               f"--chain {r['audit_chain']}")
 
 
-def _fmt(v: Any) -> str:
-    return "n/a" if v is None or v != v else f"{v:.4f}"
+def _turnover_periods(r: dict[str, Any]) -> float:
+    """Bars per year (per session for a run too short to annualise): one-way turnover per bar times this."""
+    from tftrade.core.timeframes import periods_per_year
+
+    bars = periods_per_year(r.get("timeframe") or "1day")
+    return bars if r.get("annualised", True) else bars / 252.0
+
+
+def _label(key: str, r: dict[str, Any]) -> str:
+    return TURNOVER_PER_SESSION if key == "turnover" and not r.get("annualised", True) else metric_label(key)
+
+
+def _metric_text(key: str, value: Any, r: dict[str, Any]) -> str:
+    if value is None:
+        return "n/a"
+    return format_metric(key, float(value) * (_turnover_periods(r) if key == "turnover" else 1.0))
 
 
 @command
