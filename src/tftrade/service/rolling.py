@@ -27,6 +27,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from tftrade.features.errors import FeatureError
+from tftrade.features.market import assemble_bars
 from tftrade.features.sentiment import SENTIMENT_FEATURES
 from tftrade.forecast.rolling import RollingForecaster
 from tftrade.forecast.training import Trained
@@ -40,20 +41,11 @@ RETRY_S = 10.0
 _FIELDS = ("open", "high", "low", "close", "volume")
 
 
-def pivot(bars: pd.DataFrame, tickers: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Bars (``read_bars``' frame) → ``(times (T,) ns, {field: T × N})`` of ``tickers`` (NaN: no bar)."""
-    ts = bars["window_start"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    times, row = np.unique(ts, return_inverse=True)
-    index = {t: i for i, t in enumerate(tickers)}
-    col = bars["ticker"].map(index).to_numpy()
-    ok = ~pd.isna(col)
-    r, c = row[ok], col[ok].astype(np.int64)
-    out = {}
-    for f in _FIELDS:
-        a = np.full((len(times), len(tickers)), np.nan)
-        a[r, c] = bars[f].to_numpy(dtype=np.float64)[ok]
-        out[f] = a
-    return times, out
+def _arrays(bars: pd.DataFrame, tickers: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Bars (``read_bars``' frame) → ``(times (T,) ns, {field: T × N})`` of ``tickers``, by the one
+    assembly of :func:`tftrade.features.market.assemble_bars` (NaN prices where a ticker has no bar)."""
+    m = assemble_bars(bars, tickers)
+    return m.timestamps, {f: getattr(m, f) for f in _FIELDS}
 
 
 def usable(trained: Trained) -> bool:
@@ -106,7 +98,7 @@ class RollingWindow:
         bars = read_bars(self._engine, self.tickers, self.timeframe)
         if bars.empty or bars["price_only"].any():
             return None
-        times, arrays = pivot(bars, self.tickers)
+        times, arrays = _arrays(bars, self.tickers)
         times, arrays = times[-self._keep:], {f: a[-self._keep:] for f, a in arrays.items()}
         if not np.isfinite(arrays["close"]).all():  # a gap: the full build fills it forward
             return None
@@ -131,7 +123,7 @@ class RollingWindow:
         if new["price_only"].any():
             self._roller = None
             return False
-        times, arrays = pivot(new, self.tickers)
+        times, arrays = _arrays(new, self.tickers)
         complete = np.isfinite(arrays["close"]).all(axis=1)
         n = int(np.argmin(complete)) if not complete.all() else len(times)
         if n < len(times) and complete[n:].any():  # a gap followed by later bars: fill afresh once it is gone
