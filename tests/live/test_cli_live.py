@@ -63,3 +63,4 @@ def test_demo_ends_by_showing_the_live_path_makes_the_backtests_decisions() -> N
     assert parity["same"] and parity["differences"] == []
     assert parity["decisions"][0] == parity["decisions"][1] > 0 and parity["fills"][0] == parity["fills"][1]
     assert parity["predictions_published"] > 0
+    assert parity["sentiment"]  # fitted with the demo's stored comments, read on both sides as live

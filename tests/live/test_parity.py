@@ -13,12 +13,17 @@ import torch
 
 from tftrade.backtest import BacktestConfig, MarketData, from_frame
 from tftrade.data.synthetic import SyntheticConfig, generate_market
+from tftrade.features.bar_sentiment import SentimentWindows
 from tftrade.forecast.data import panel_from_bars
 from tftrade.forecast.tft.config import ModelConfig
 from tftrade.forecast.training import TrainConfig, Trained, fit
+from tftrade.live.errors import LiveError
 from tftrade.live.parity import replay_parity
 from tftrade.live.predictor import TftPredictor, forecast_panel
+from tftrade.sentiment.aggregate import write_aggregates
 from tftrade.store.bars import bar_summary
+from tftrade.store.engine import make_engine
+from tftrade.store.migrate import upgrade
 from tftrade.strategy.forecast_strategy import ForecastStrategy, StrategyConfig
 from tftrade.strategy.sma import SmaCrossover
 
@@ -86,7 +91,7 @@ def test_tft_replay_matches_the_backtest_decision_for_decision(market: tuple[Mar
     assert report.backtest.final_equity == report.live.final_equity
     assert report.predictions_published == len(m.tickers) * (m.n_times - (35 + 20 - 1))
     assert report.bars_stored == report.bars_published  # the ingest worker stored every replayed bar
-    assert sum(r["rows"] for r in bar_summary(sqlite_engine)) == report.bars_published  # type: ignore[arg-type]
+    assert sum(r["rows"] for r in bar_summary(sqlite_engine)) == report.bars_published  # type: ignore[arg-type,misc]
 
 
 def test_a_predictor_gives_the_same_forecasts_bar_by_bar_as_over_the_history(market: tuple[MarketData, object],
@@ -98,3 +103,60 @@ def test_a_predictor_gives_the_same_forecasts_bar_by_bar_as_over_the_history(mar
     # the forecast at a bar does not change when later bars exist (no look-ahead)
     head = forecast_panel(TftPredictor(trained), m.head(120))
     np.testing.assert_array_equal(head.q50, panel.q50[: head.q50.shape[0]])
+
+
+@pytest.fixture(scope="module")
+def with_comments(market: tuple[MarketData, object], one_thread: None,
+                  tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Trained]:
+    """A store holding per-minute comment aggregates of the market, and a model fitted with them (as training
+    reads them: ``features.bar_sentiment.SentimentWindows``)."""
+    m, bars = market
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('comments') / 'test.db'}")
+    upgrade(engine)
+    rng = np.random.default_rng(5)
+    count = rng.poisson(1.5, (m.n_times, m.n_tickers))
+    tone = np.clip(np.sin(np.arange(m.n_times) / 9.0)[:, None] + rng.normal(0, 0.3, count.shape), -1, 1)
+    rows = [{"ticker": x, "window": "1min", "time_window": pd.Timestamp(int(m.timestamps[t]), tz="UTC"),
+             "bullish_count": 0, "bearish_count": 0, "neutral_count": int(count[t, i]),
+             "total_comments": int(count[t, i]), "avg_sentiment": round(float(tone[t, i]), 3),
+             "weighted_sentiment": None, "bullish_pct": None, "bearish_pct": None, "neutral_pct": None}
+            for t in range(m.n_times) for i, x in enumerate(m.tickers) if count[t, i] > 0]
+    write_aggregates(engine, pd.DataFrame(rows))
+    universe = bars[~bars["ticker"].str.startswith("^")]  # type: ignore[index]
+    stored = SentimentWindows.from_store(engine, list(m.tickers))
+    trained = fit(panel_from_bars(universe, "1min", sentiment=lambda ts, names: stored.on_bars(ts, names, "1min")),
+                  ModelConfig(hidden_size=8, variable_size=4, attention_heads=2, context=20, horizon=2),
+                  TrainConfig(max_epochs=1, max_samples_per_epoch=300))
+    return engine, trained
+
+
+def test_a_sentiment_fitted_model_reads_the_stored_comments_on_both_sides(
+        market: tuple[MarketData, object], with_comments: tuple[object, Trained]) -> None:
+    from tftrade.forecast.rolling import uses_sentiment
+
+    logging.getLogger("tftrade.portfolio").setLevel(logging.ERROR)
+    m = market[0]
+    engine, trained = with_comments
+    assert uses_sentiment(trained)
+    made: list[TftPredictor] = []
+
+    def predictor() -> TftPredictor:
+        made.append(TftPredictor(trained))
+        return made[-1]
+
+    def strategy(f: object) -> ForecastStrategy:
+        return ForecastStrategy(f, None, StrategyConfig(lookback=60))  # type: ignore[arg-type]
+
+    cfg = BacktestConfig(rebalance_every=10, warmup=70)
+    report = replay_parity(m, strategy, predictor=predictor, config=cfg, window=200,
+                           sentiment_store=engine)  # type: ignore[arg-type]
+    assert report.same, report.differences
+    assert len(report.live.decisions) >= 20
+    assert len(made) == 2 and all(p.sentiment is not None for p in made)  # backtest and live alike
+    # what the lookup reads matters: the same model blind to the comments forecasts otherwise
+    blind = forecast_panel(TftPredictor(trained, sentiment=lambda ts, names: (None, None)), m)
+    seen = forecast_panel(TftPredictor(trained, sentiment=made[0].sentiment), m)
+    assert np.abs(blind.q50 - seen.q50).max() > 1e-2 * np.abs(seen.q50).max()  # far beyond float rounding
+    # nothing to read the comments from: refused, not compared blind
+    with pytest.raises(LiveError, match="sentiment"):
+        replay_parity(m, strategy, predictor=lambda: TftPredictor(trained), config=cfg)

@@ -12,6 +12,12 @@
 
 and compares what each did: every decision's target weights (bit for bit), every order
 (client id, ticker, quantity) and every fill (id, quantity, price, commission, time).
+
+A model fitted with sentiment inputs (:func:`~tftrade.forecast.rolling.uses_sentiment`) sees the
+comments on both sides through the lookup the live predict worker uses
+(:func:`~tftrade.live.predict_worker.stored_sentiment`: the stored aggregates mapped onto each
+bar); without a store to read them from, the check refuses to run rather than compare two
+predictors blind to sentiment.
 """
 
 from __future__ import annotations
@@ -28,11 +34,13 @@ from tftrade.backtest.engine import Backtest, trading_config
 from tftrade.backtest.market import MarketData
 from tftrade.core.clock import SimulatedClock
 from tftrade.core.orders import Fill, Order
+from tftrade.core.types import Timeframe
 from tftrade.execution.costs import CostModel
 from tftrade.live.brokers import BrokerSettings, make_broker
 from tftrade.live.bus_broker import PublishingBroker
-from tftrade.live.predict_worker import PredictWorker
-from tftrade.live.predictor import Predictor, forecast_panel
+from tftrade.live.errors import LiveError
+from tftrade.live.predict_worker import PredictWorker, stored_sentiment
+from tftrade.live.predictor import Predictor, TftPredictor, forecast_panel
 from tftrade.live.replay import replay_bars
 from tftrade.live.runner import LiveConfig, Service, StrategyFactory, Work, build_trade_worker, run_workers
 from tftrade.risk.gate import GateLimits, RiskGate
@@ -127,20 +135,55 @@ def _fills(fills: Sequence[Fill]) -> list[tuple[str, str, float, float, float, i
     return [(f.client_order_id, f.ticker, f.quantity, f.price, f.commission, f.timestamp_ns) for f in fills]
 
 
+def with_stored_sentiment(make: Callable[[], Predictor], store: Engine | None,
+                          timeframe: Timeframe) -> Callable[[], Predictor]:
+    """``make``, whose :class:`~tftrade.live.predictor.TftPredictor` of a sentiment-fitted model is handed the
+    predict worker's :func:`~tftrade.live.predict_worker.stored_sentiment` of ``store`` (as the worker does).
+
+    A predictor that already has a lookup, or whose model has no sentiment inputs, is left as built.
+
+    Raises
+    ------
+    LiveError
+        If the model uses sentiment, has no lookup and there is no ``store`` to read it from.
+    """
+    from tftrade.forecast.rolling import uses_sentiment
+
+    def build() -> Predictor:
+        p = make()
+        if isinstance(p, TftPredictor) and p.sentiment is None and uses_sentiment(p.trained):
+            if store is None:
+                raise LiveError("the model was fitted with sentiment inputs: give the store its comments are read "
+                                "from (engine= or sentiment_store=), or a predictor with its own lookup")
+            p.sentiment = stored_sentiment(store, timeframe)
+        return p
+
+    return build
+
+
 def replay_parity(market: MarketData, make_strategy: StrategyFactory, *,
                   predictor: Callable[[], Predictor] | None = None, config: BacktestConfig | None = None,
                   limits: GateLimits | None = None, costs: CostModel | None = None, bus: Bus | None = None,
                   engine: Engine | None = None, window: int | None = None,
-                  series: dict[str, str] | None = None) -> ParityReport:
+                  series: dict[str, str] | None = None, sentiment_store: Engine | None = None) -> ParityReport:
     """Run ``market`` through the backtest and through the live workers; compare (see the module docstring).
 
     ``predictor`` builds a fresh predictor for each side (the strategy then reads forecasts);
     ``engine`` adds the ingest worker storing the replayed bars; ``window`` is the live window
     (default: the whole market); ``series`` names the tickers the market's benchmark and
     volatility index travel under (``{"benchmark": "^MKT", "vix": "^VIX"}``; none by default).
+    ``sentiment_store`` (default ``engine``) is where a sentiment-fitted model's predictors read
+    the stored comment aggregates, on both sides (:func:`with_stored_sentiment`).
+
+    Raises
+    ------
+    LiveError
+        If the model uses sentiment and neither ``sentiment_store`` nor ``engine`` is given.
     """
     cfg = config or BacktestConfig()
     costs = costs or CostModel()
+    if predictor is not None:
+        predictor = with_stored_sentiment(predictor, sentiment_store or engine, market.timeframe)
     # -- the backtest --------------------------------------------------------------------
     cold_start()
     panel = forecast_panel(predictor(), market) if predictor is not None else None
@@ -199,7 +242,9 @@ def demo_parity(engine: Engine, *, bars: int = 120, seed: int = 0) -> dict[str, 
     """The parity check on the stored 1-minute market's last ``bars`` bars, with a small TFT fitted on the rest.
 
     What ``tftrade demo`` ends with: the live workers fed a replay make the backtest's decisions,
-    orders and fills. The model is fitted briefly (it only has to be the same model on both sides).
+    orders and fills. The model is fitted briefly (it only has to be the same model on both sides),
+    with the stored comment sentiment when there is some, as ``tftrade forecast train`` fits it;
+    both sides then read that sentiment as the live predict worker does.
     """
     import torch
 
@@ -215,8 +260,10 @@ def _demo_parity(engine: Engine, bars: int, seed: int) -> dict[str, object]:
     import time
 
     from tftrade.backtest.market import from_frame
+    from tftrade.features.bar_sentiment import SentimentWindows
     from tftrade.features.dataset import WARMUP
     from tftrade.forecast.data import panel_from_bars
+    from tftrade.forecast.rolling import uses_sentiment
     from tftrade.forecast.tft.config import ModelConfig
     from tftrade.forecast.training import TrainConfig, fit
     from tftrade.live.predictor import TftPredictor
@@ -233,11 +280,12 @@ def _demo_parity(engine: Engine, bars: int, seed: int) -> dict[str, object]:
     cut = max(0, market.n_times - bars - (WARMUP + mc.context))
     fit_rows = universe[universe["window_start"] < universe["window_start"].sort_values().unique()[cut]] \
         if cut > 0 else universe
-    trained = fit(panel_from_bars(fit_rows, "1min", sectors), mc, TrainConfig(max_epochs=1, max_samples_per_epoch=300,
-                                                                               seed=seed))
+    comments = SentimentWindows.from_store(engine, list(market.tickers))
+    trained = fit(panel_from_bars(fit_rows, "1min", sectors, lambda ts, names: comments.on_bars(ts, names, "1min")),
+                  mc, TrainConfig(max_epochs=1, max_samples_per_epoch=300, seed=seed))
     tail = market.rows(cut, market.n_times)
     report = replay_parity(tail, lambda f: ForecastStrategy(f, None, StrategyConfig(lookback=60)),  # type: ignore[arg-type]
                            predictor=lambda: TftPredictor(trained),
-                           config=BacktestConfig(rebalance_every=5, warmup=WARMUP + mc.context))
-    return {**report.summary(), "bars": tail.n_times, "tickers": tail.n_tickers,
+                           config=BacktestConfig(rebalance_every=5, warmup=WARMUP + mc.context), sentiment_store=engine)
+    return {**report.summary(), "bars": tail.n_times, "tickers": tail.n_tickers, "sentiment": uses_sentiment(trained),
             "seconds": round(time.perf_counter() - t0, 2)}
