@@ -34,6 +34,7 @@ from tftrade.live.predict_worker import PredictWorker
 from tftrade.live.predictor import Predictor, TftPredictor
 from tftrade.live.runner import LiveConfig, Service, TradeStack, Work, build_trade_worker, run_workers
 from tftrade.live.session import XnysSession
+from tftrade.live.start import StartRead, read_start
 from tftrade.live.status import percentiles
 from tftrade.risk.gate import GateLimits, RiskGate
 from tftrade.strategy.contract import Strategy
@@ -137,11 +138,10 @@ def make_strategy(name: str, predictor: Predictor | None,
     return tft
 
 
-def _universe(engine: Engine, opts: LiveOptions) -> Any:
-    from tftrade.backtest.market import load_market
-
-    return load_market(engine, tickers=list(opts.tickers) or None, timeframe=opts.timeframe, start=opts.start,
-                       end=opts.end)
+def read_universe(engine: Engine, opts: LiveOptions, warm: Sequence[int] = ()) -> StartRead:
+    """The run's market (``load_market`` over ``--start``/``--end``) and, for warm windows of the capacities
+    ``warm``, their history: one read of the stored bars (:mod:`tftrade.live.start`)."""
+    return read_start(engine, opts.tickers, opts.timeframe, opts.start, opts.end, warm=warm)
 
 
 def _series(market: Any) -> dict[str, str]:
@@ -281,9 +281,12 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
     are what a real broker reads (endpoints, keys, kill file). ``bus`` (default: one opened for
     the run and closed after it) lets the caller share it (the in-process API of ``--serve``).
     """
-    market = _universe(engine, opts)
-    tickers = market.tickers
     predictor = load_predictor(opts) if opts.strategy == "tft" else None
+    warm = opts.source == "massive" and opts.warm_start
+    start = read_universe(engine, opts, [opts.window, *([predictor.history] if predictor is not None else [])]
+                          if warm else [])
+    market = start.market
+    tickers = market.tickers
     clock: Clock = SimulatedClock(int(market.timestamps[0])) if opts.source == "replay" else SystemClock()
     kit = open_kit(opts, engine, clock, emit, settings)
     own_bus = bus is None
@@ -300,12 +303,11 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
             workers.append(("predict", pw.run))
         services = _services(bus, engine, opts)
         services.append(("control", watch_control(parts), lambda: True))
-        if opts.source == "massive" and opts.warm_start:
-            from tftrade.live.warm import warm_window
-
-            warm_window(engine, stack.worker.window, stack.worker.assembler)
+        if warm:
+            start.warm(engine, stack.worker.window, stack.worker.assembler)
             if pw is not None:
-                warm_window(engine, pw.window, pw.assembler)
+                start.warm(engine, pw.window, pw.assembler)
+        del start  # the bars read: the windows hold what they need
         if on_stack is not None:
             on_stack(stack, pw)
         source = _source(bus, engine, market, opts)
@@ -417,25 +419,26 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
                                  SentimentWorkerConfig(consumer=me))
             sw.run(stop)
             return {"event": "summary", "worker": name, **sw.counters.as_dict()}
-        market = _universe(engine, opts)
         if name == "predict":
-            pw = PredictWorker(bus, load_predictor(opts), market.tickers, market.sectors, opts.timeframe,
+            predictor = load_predictor(opts)
+            start = read_universe(engine, opts, [predictor.history] if opts.warm_start else [])
+            market = start.market
+            pw = PredictWorker(bus, predictor, market.tickers, market.sectors, opts.timeframe,
                                engine=engine, consumer=me, on_event=emit)
             if opts.warm_start:
-                from tftrade.live.warm import warm_window
-
-                warm_window(engine, pw.window, pw.assembler)
+                start.warm(engine, pw.window, pw.assembler)
+            del start
             pw.run(stop)
             return {"event": "summary", "worker": name, **vars(pw.counters)}
         if name == "trade":
-            return _trade_worker(bus, engine, market, opts, emit, stop, me, clock or SystemClock(), settings, desk,
+            return _trade_worker(bus, engine, opts, emit, stop, me, clock or SystemClock(), settings, desk,
                                  recorders)
         raise LiveError(f"unknown worker {name!r}; choose ingest, sentiment, predict or trade")
     finally:
         bus.close()
 
 
-def _trade_worker(bus: Bus, engine: Engine, market: Any, opts: LiveOptions, emit: Emit, stop: threading.Event,
+def _trade_worker(bus: Bus, engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
                   me: str, clock: Clock, settings: Any = None, desk: Desk | None = None,
                   recorders: RecorderFactory | None = None) -> dict[str, object]:
     from tftrade.live.lease import make_lease
@@ -445,15 +448,16 @@ def _trade_worker(bus: Bus, engine: Engine, market: Any, opts: LiveOptions, emit
     lease.hold(stop)
     kit: BrokerKit | None = None
     try:
+        start = read_universe(engine, opts, [opts.window] if opts.warm_start else [])
+        market = start.market
         predictor = load_predictor(opts) if opts.strategy == "tft" else None
         kit = open_kit(opts, engine, clock, emit, settings)
         stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk,
                                    recorders=recorders(market.tickers) if recorders is not None else (), consumer=me,
                                    settings=settings)
         if opts.warm_start:
-            from tftrade.live.warm import warm_window
-
-            warm_window(engine, stack.worker.window, stack.worker.assembler)
+            start.warm(engine, stack.worker.window, stack.worker.assembler)
+        del start  # the bars read: the window holds what it needs
         run_workers([("trade", stack.worker.run)], stop, services=[("control", watch_control(parts), lambda: True)])
         settle(stack, parts, opts.settle_s)
         c = stack.worker.counters
