@@ -53,3 +53,39 @@ def test_comments_become_mentions_and_minute_aggregates_once(sqlite_engine: Engi
     assert worker.counters.inserted == 3 and worker.counters.duplicates == 2
     q = list_quarantine(sqlite_engine)
     assert q["total"] == 1 and q["rows"][0]["reason"].startswith("body: empty")
+
+
+def test_a_daily_run_sees_the_days_comments_as_batch_does(sqlite_engine: Engine) -> None:
+    import numpy as np
+
+    from tftrade.features.bar_sentiment import SentimentWindows
+    from tftrade.live.predict_worker import stored_sentiment
+    from tftrade.sentiment.pipeline import aggregate_store
+
+    def at(t: str) -> float:
+        return float(pd.Timestamp(t, tz="UTC").timestamp())
+
+    bus = InMemoryBus()
+    worker = SentimentWorker(bus, sqlite_engine, annotator(TickerExtractor.default(), LexiconScorer()),
+                             SentimentWorkerConfig(count=2, block_ms=10, timeframe="1day"))
+    assert worker.config.windows() == ("1min", "1h")
+    bus.publish_many("social_data", [
+        CommentMessage("d1", "$AAPL to the moon, great earnings", at("2024-01-02 22:30"), "amy", "stocks"),
+        CommentMessage("d2", "AAPL is terrible, selling everything", at("2024-01-03 15:10"), "bob", "stocks"),
+        CommentMessage("d3", "$TSLA calls printing", at("2024-01-03 18:00"), "cat", "wallstreetbets"),
+        CommentMessage("d4", "$AAPL great quarter", at("2024-01-03 21:30"), "dan", "stocks"),  # after the close
+    ])
+    run_until(worker, 4)
+    days = pd.DatetimeIndex(["2024-01-02", "2024-01-03", "2024-01-04"]).tz_localize("America/New_York")
+    bars = np.asarray(days.as_unit("ns").asi8, dtype=np.int64)  # daily bars are stamped at New York midnight
+    tickers = ["AAPL", "TSLA"]
+    score, count = stored_sentiment(sqlite_engine, "1day")(bars, tickers)  # what the daily predict worker reads
+    assert count is not None and score is not None
+    # the 3 January bar: the comments after 2 January's close up to its own; the last one is the next day's
+    assert count.tolist() == [[0, 0], [2, 1], [1, 0]]
+    aggregate_store(sqlite_engine, "1h")  # batch: `tftrade sentiment aggregate --window 1h` over what is stored
+    want_score, want_count = SentimentWindows.from_store(sqlite_engine, tickers).on_bars(bars, tickers, "1day")
+    assert want_score is not None and want_count is not None and np.array_equal(count, want_count)
+    assert np.array_equal(np.isnan(score), np.isnan(want_score))
+    assert np.allclose(np.nan_to_num(score), np.nan_to_num(want_score), rtol=1e-9, atol=1e-12)
+    assert SentimentWorkerConfig().windows() == ("1min",)  # intraday runs read the minute windows only

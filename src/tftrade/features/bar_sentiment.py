@@ -28,6 +28,21 @@ _HOUR_NS = 3_600_000_000_000
 _PAD = pd.Timedelta(days=2)
 """Aggregates are read this far around the bars' range (a daily bar takes the hours after the previous close)."""
 
+INTRADAY_WINDOW, DAILY_WINDOW = "1min", "1h"
+"""The aggregate windows bars read: intraday bars the ``1min`` windows, daily bars the ``1h`` windows."""
+
+
+def bar_window(timeframe: Timeframe) -> str:
+    """Return the aggregate window the bars of ``timeframe`` are given their sentiment from.
+
+    Examples
+    --------
+    >>> bar_window("5min"), bar_window("1day")
+    ('1min', '1h')
+    """
+    return INTRADAY_WINDOW if is_intraday(timeframe) else DAILY_WINDOW
+
+
 WindowReader = Callable[[str], pd.DataFrame]
 """``window`` → the stored aggregates of the universe (``ticker, time_window, avg_sentiment, total_comments``)."""
 
@@ -86,7 +101,7 @@ class SentimentWindows:
         if len(ts) == 0:
             return None, None
         if timeframe == "1min":
-            score, count = self.on_windows(pd.to_datetime(ts, utc=True), tickers, "1min")
+            score, count = self.on_windows(pd.to_datetime(ts, utc=True), tickers, INTRADAY_WINDOW)
         elif is_intraday(timeframe):
             score, count = self._intraday(ts, tickers, bar_ns(timeframe))
         else:
@@ -99,7 +114,7 @@ class SentimentWindows:
         """Count-weighted ``1min`` aggregates of the minutes inside each bar ``[t, t + length)``."""
         minute = 60_000_000_000
         minutes = np.unique((ts[:, None] + np.arange(0, length, minute)[None, :]).ravel())
-        score_m, count_m = self.on_windows(pd.to_datetime(minutes, utc=True), tickers, "1min")
+        score_m, count_m = self.on_windows(pd.to_datetime(minutes, utc=True), tickers, INTRADAY_WINDOW)
         bar = np.searchsorted(ts, minutes, side="right") - 1
         keep = (bar >= 0) & (minutes < ts[np.clip(bar, 0, None)] + length)
         return _bucket(score_m[keep], count_m[keep], bar[keep], len(ts), len(tickers))
@@ -108,7 +123,7 @@ class SentimentWindows:
         closes = session_closes(ts)
         start = pd.Timestamp(int(ts[0]), tz="UTC").floor("h") - pd.Timedelta(days=1)
         hours = pd.date_range(start, pd.Timestamp(int(closes[-1]), tz="UTC"), freq="1h")
-        score_h, count_h = self.on_windows(hours, tickers, "1h")
+        score_h, count_h = self.on_windows(hours, tickers, DAILY_WINDOW)
         ends = np.asarray(hours.as_unit("ns").asi8, dtype=np.int64) + _HOUR_NS
         bar = np.searchsorted(closes, ends, side="left")  # first bar whose close is at or after the hour's end
         keep = bar < len(ts)

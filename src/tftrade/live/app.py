@@ -347,12 +347,13 @@ def live_bus_prefix(opts: LiveOptions) -> str:
 
 def _services(bus: Bus, engine: Engine, opts: LiveOptions) -> list[tuple[str, Service, Callable[[], bool]]]:
     from tftrade.live.ingest_worker import IngestWorker
-    from tftrade.live.sentiment_worker import SentimentWorker
+    from tftrade.live.sentiment_worker import SentimentWorker, SentimentWorkerConfig
     from tftrade.sentiment.pipeline import annotator, extractor_from_store
     from tftrade.sentiment.scorer import make_scorer
 
     ingest = IngestWorker(bus, engine)
-    sentiment = SentimentWorker(bus, engine, annotator(extractor_from_store(engine), make_scorer(opts.scorer)))
+    sentiment = SentimentWorker(bus, engine, annotator(extractor_from_store(engine), make_scorer(opts.scorer)),
+                                SentimentWorkerConfig(timeframe=opts.timeframe))
     return [("ingest", ingest.run, lambda: bus.pending("market_data", ingest.config.group) == 0),
             ("sentiment", sentiment.run, lambda: True)]
 
@@ -416,7 +417,7 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
             from tftrade.sentiment.scorer import make_scorer
 
             sw = SentimentWorker(bus, engine, annotator(extractor_from_store(engine), make_scorer(opts.scorer)),
-                                 SentimentWorkerConfig(consumer=me))
+                                 SentimentWorkerConfig(consumer=me, timeframe=opts.timeframe))
             sw.run(stop)
             return {"event": "summary", "worker": name, **sw.counters.as_dict()}
         if name == "predict":

@@ -1,11 +1,16 @@
-"""The sentiment worker: ``social_data`` → ticker extraction → scoring → store → per-minute aggregates.
+"""The sentiment worker: ``social_data`` → ticker extraction → scoring → store → aggregates per window.
 
 It runs the batch path's code on each batch of comments from the bus: the comment importer
 (:func:`~tftrade.data.comments.ingest_comments`: validation, quarantine, idempotent on the
 comment id), the same :func:`~tftrade.sentiment.pipeline.annotator` (extractor + scorer), then
-re-aggregates the 1-minute windows the batch touched from everything stored for them
-(noise-weighted like ``tftrade sentiment aggregate``) and upserts them. Replaying or
-redelivering a batch therefore changes nothing.
+re-aggregates the windows the batch touched from everything stored for them (noise-weighted
+like ``tftrade sentiment aggregate``) and upserts them. Replaying or redelivering a batch
+therefore changes nothing.
+
+The windows follow the run's timeframe (``SentimentWorkerConfig.timeframe``): always the
+``1min`` windows, and for daily bars also the ``1h`` windows they read
+(:func:`~tftrade.features.bar_sentiment.bar_window`, the rule of training and ``tftrade backtest``),
+so the predict worker of a daily run finds the day's comments where batch would.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from tftrade.core.types import Timeframe
 from tftrade.data.comments import Annotate, RawRecord, ingest_comments
-from tftrade.sentiment.aggregate import aggregate, write_aggregates
+from tftrade.features.bar_sentiment import bar_window
+from tftrade.sentiment.aggregate import aggregate, window_start, write_aggregates
 from tftrade.sentiment.pipeline import with_noise_weights
 from tftrade.store.runs import quarantine_rows
 from tftrade.store.schema import reddit_comment_texts, reddit_comments
@@ -53,10 +60,16 @@ class SentimentWorkerConfig(WorkerSettings):
 
     group: str = "sentiment"
     consumer: str = "sentiment-1"
+    timeframe: Timeframe = "1min"
+    """The run's bars: which aggregate windows to keep up to date (:meth:`windows`)."""
+
+    def windows(self) -> tuple[str, ...]:
+        """``1min`` (what the desk and intraday bars read), and the window the run's bars read if another."""
+        return tuple(dict.fromkeys(("1min", bar_window(self.timeframe))))
 
 
 class SentimentWorker:
-    """Consume ``social_data`` into the store and the 1-minute sentiment aggregates.
+    """Consume ``social_data`` into the store and the sentiment aggregates (see the module docstring).
 
     Parameters
     ----------
@@ -110,27 +123,32 @@ class SentimentWorker:
     def _reaggregate(self, comment_ids: list[str]) -> int:
         if not comment_ids:
             return 0
-        m, t = reddit_comments, reddit_comment_texts
+        m = reddit_comments
         with self.engine.connect() as conn:
             touched = pd.DataFrame(conn.execute(
                 select(m.c.ticker, m.c.timestamp).where(m.c.comment_id.in_(comment_ids))).all(),
                 columns=["ticker", "timestamp"])
-            if touched.empty:
-                return 0
-            touched["timestamp"] = pd.to_datetime(touched["timestamp"], utc=True)
-            lo = touched["timestamp"].min().floor("1min")
-            hi = touched["timestamp"].max().floor("1min") + timedelta(minutes=1)
-            q = (select(m.c.comment_id, m.c.ticker, m.c.timestamp, m.c.sentiment_score, m.c.upvotes,
-                        t.c.body, t.c.author)
-                 .join(t, t.c.comment_id == m.c.comment_id)
-                 .where(m.c.ticker.in_(sorted(set(touched["ticker"]))),
-                        m.c.timestamp >= lo.to_pydatetime(), m.c.timestamp < hi.to_pydatetime()))
+        if touched.empty:
+            return 0
+        touched["timestamp"] = pd.to_datetime(touched["timestamp"], utc=True)
+        return sum(self._window(touched, window) for window in self.config.windows())
+
+    def _window(self, touched: pd.DataFrame, window: str) -> int:
+        """Re-aggregate the ``window`` windows holding ``touched`` mentions from everything stored in them."""
+        m, t = reddit_comments, reddit_comment_texts
+        starts = window_start(touched["timestamp"], window)
+        lo, hi = starts.min(), starts.max() + pd.Timedelta(window)
+        q = (select(m.c.comment_id, m.c.ticker, m.c.timestamp, m.c.sentiment_score, m.c.upvotes, t.c.body, t.c.author)
+             .join(t, t.c.comment_id == m.c.comment_id)
+             .where(m.c.ticker.in_(sorted(set(touched["ticker"]))),
+                    m.c.timestamp >= lo.to_pydatetime(), m.c.timestamp < hi.to_pydatetime()))
+        with self.engine.connect() as conn:
             mentions = pd.DataFrame(conn.execute(q).all(), columns=["comment_id", "ticker", "timestamp",
                                                                     "sentiment_score", "upvotes", "body", "author"])
         mentions["sentiment_score"] = mentions["sentiment_score"].astype(float)
         mentions["timestamp"] = pd.to_datetime(mentions["timestamp"], utc=True)
         weighted, _ = with_noise_weights(mentions)
-        result = aggregate(weighted, "1min", fill_empty=False)
+        result = aggregate(weighted, window, fill_empty=False)
         return write_aggregates(self.engine, result.frame)
 
 
