@@ -117,3 +117,20 @@ def test_without_a_warm_start_the_universe_is_load_market(recent: Engine) -> Non
         np.testing.assert_array_equal(got.close, want.close)
         assert (got.benchmark is None) == (want.benchmark is None) and (got.vix is None) == (want.vix is None)
     assert len(reads) == 4  # one read each, and load_market's own
+
+
+def test_an_end_before_the_look_back_leaves_the_windows_their_own_read(sqlite_engine: Engine) -> None:
+    from tftrade.live.start import read_start
+
+    ingest_synthetic(sqlite_engine, generate_market(SyntheticConfig(n_tickers=3, days=8, seed=2,
+                                                                    start=date.today() - timedelta(days=14))))
+    first = pd.Timestamp(int(load_market(sqlite_engine, timeframe="1min").timestamps[0]), tz="UTC")
+    end = (first + pd.Timedelta(minutes=45)).to_pydatetime()
+    reads = _count_bar_reads(sqlite_engine)
+    got = read_start(sqlite_engine, (), "1min", end=end, warm=[60])
+    assert len(reads) == 1 and got.end == end  # not the days between --end and the look-back
+    assert got.market.n_times == 45
+    window = RollingMarket(got.market.tickers, got.market.sectors, "1min", capacity=60)
+    assembler = Assembler(window.tickers)
+    assert got.warm(sqlite_engine, window, assembler) == 60 and len(reads) == 2
+    _assert_same_window(window, assembler, _todays_warm(sqlite_engine, window, {}))

@@ -5,13 +5,15 @@
 run's ``--start``/``--end``) and, with a warm start, each worker window's last stored bars
 (:mod:`tftrade.live.warm`). :func:`read_start` reads the bars once, over the union of those
 ranges, and hands each the rows it would have read itself: the same market, the same windows.
+(Only when ``--end`` lies before the windows' look-back, so that the union would read the bars
+between for nothing, do the windows read their own.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -71,10 +73,10 @@ def read_start(engine: Engine, tickers: Sequence[str], timeframe: Timeframe, sta
     lo, hi = _utc(start), _utc(end)
     wanted = None if not tickers else frozenset(t.upper() for t in (*tickers, *_SERIES))
     read_lo, read_hi = lo, hi
-    if warm:
+    warm_lo = now - max((look_back(timeframe, c) for c in warm), default=timedelta(0))
+    if warm and (hi is None or hi >= warm_lo):  # ranges apart (an old --end): the windows read their own
         read_hi = None  # a warm window reads up to now
-        if lo is not None:
-            read_lo = min(lo, now - max(look_back(timeframe, c) for c in warm))
+        read_lo = None if lo is None else min(lo, warm_lo)
     stored = StoredMarket.read(engine, sorted(wanted) if wanted else None, timeframe, read_lo, read_hi)
     ts = bar_times(stored.bars["window_start"])
     inside = np.ones(ts.shape[0], dtype=bool)
