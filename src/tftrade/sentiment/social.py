@@ -111,7 +111,7 @@ def cashtag_symbols(texts: Sequence[str]) -> list[str]:
 
 
 def words_text(text: str) -> str:
-    """The text the words model reads: :func:`mask_cashtags`, lower case.
+    """The words model's preprocessing: :func:`mask_cashtags`, lower case (after :meth:`SocialModel.mask`).
 
     Examples
     --------
