@@ -18,7 +18,7 @@ with the ±0.3 label thresholds. Social text: every scorer on the held-out last 
 time of the self-tagged StockTwits messages (``sentiment_social/``): balanced accuracy
 (neutral counts as a miss), per-class recall, AUC and the share called neutral
 (``--skip-social`` leaves it out), and the social scorer's scores of one message under
-different cashtags (the ticker named must not decide). ``--skip-timing`` prints only the
+different cashtags and bare tickers (the ticker named must not decide). ``--skip-timing`` prints only the
 accuracy figures. Figures are printed, never asserted; targets are shown next to them.
 """
 
@@ -125,7 +125,7 @@ def main() -> None:
             r = evaluate_social(name, build(name).score(held), y)
             print(f"{name:12} {r.balanced_accuracy:8.3f} {r.recall_bullish:8.3f} {r.recall_bearish:8.3f} "
                   f"{r.auc:6.3f} {r.neutral_share:8.3f}")
-        tags = ("$TSLA", "$GME", "$AAPL", "$SPY", "$ZZZQ")
+        tags = ("$TSLA", "$GME", "$AAPL", "$SPY", "$ZZZQ", "TSLA", "gme")  # cashtags, then bare tickers
         social = build("social")
         for template in ("{} to the moon 🚀", "{} squeeze is on", "puts on {}, this is going to zero"):
             s = social.score([template.format(t) for t in tags])

@@ -29,22 +29,23 @@ def test_shipped_weights_are_small_and_plain() -> None:
     assert SOCIAL_PATH.stat().st_size < 3_000_000
     model = SocialModel.load()
     assert model.emb_w.shape == (2, 384) and len(model.word_idx) == len(model.word_w) > 1000
-    assert model.meta["heldout"]["balanced_accuracy"] >= 0.66 and model.meta["heldout"]["auc"] >= 0.77
+    assert model.meta["heldout"]["balanced_accuracy"] >= 0.64 and model.meta["heldout"]["auc"] >= 0.77
+    assert len(model.meta["tickers"]) > 500 and "TSLA" in model.meta["tickers"]  # masked when written bare
     assert model.meta["lexicon"] and len(model.weights) == 4
     assert model.meta["inner"]["n"] == model.meta["cut"] - model.meta["inner_cut"]  # the rule's validation split
 
 
 def test_held_out_fifth(social: SocialScorer, shared_data: Path) -> None:
-    # the issue's targets are balanced accuracy >= 0.70 and AUC >= 0.85; with the cashtags masked for
-    # every part the shipped model reaches 0.665 and 0.780 (docs/sentiment.md: the models that met more
+    # the issue's targets are balanced accuracy >= 0.70 and AUC >= 0.85; with the tickers masked for
+    # every part the shipped model reaches 0.650 and 0.779 (docs/sentiment.md: the models that met more
     # of the targets did so by learning which tickers were bearish that month). Asserted: what it
     # reaches, and far above the other scorers.
     texts, y = load_stocktwits()
     cut = time_split(len(texts))
     result = evaluate_social("social", social.score(texts[cut:]), y[cut:])
     assert result.n_bearish > 100
-    assert result.balanced_accuracy >= 0.66 and result.auc >= 0.77, result
-    assert result.recall_bearish >= 0.55 and result.recall_bullish >= 0.76, result
+    assert result.balanced_accuracy >= 0.64 and result.auc >= 0.77, result
+    assert result.recall_bearish >= 0.54 and result.recall_bullish >= 0.75, result
     lexicon = evaluate_social("lexicon", make_scorer("lexicon").score(texts[cut:]), y[cut:])
     assert result.balanced_accuracy > lexicon.balanced_accuracy + 0.3 and result.auc > lexicon.auc + 0.1
 
@@ -77,6 +78,39 @@ def test_swapping_the_cashtag_does_not_change_the_score(social: SocialScorer) ->
     assert np.ptp(s, axis=1).max() < 1e-3, s
     z = social.log_odds(texts).reshape(len(templates), len(SWAPS))
     assert np.ptp(z, axis=1).max() < 1e-3, z
+
+
+BARE = ("TSLA", "GME", "AAPL", "SPY", "PLTR", "gme", "tsla", "$AMC")
+"""The same tickers written without ``$`` (upper case, and watch-list tickers in lower case)."""
+
+
+def test_swapping_a_bare_ticker_does_not_change_the_score(social: SocialScorer) -> None:
+    templates = ["{} squeeze is on", "{} to the moon 🚀", "puts on {}, this is going to zero",
+                 "anyone watching {} today?", "{} meh"]
+    texts = [t.replace("{}", tag) for t in templates for tag in BARE]
+    z = social.log_odds(texts).reshape(len(templates), len(BARE))
+    assert np.ptp(z, axis=1).max() < 1e-3, z
+    # a dictionary word or stop-listed capitals are read as words, not masked
+    assert social.model.mask(["IT is ON, cost matters"]) == ["IT is ON, cost matters"]
+
+
+def test_bare_tickers_named_in_training_are_masked_for_every_part() -> None:
+    rng = np.random.default_rng(4)
+    words = ["alpha", "beta", "gamma", "delta"]
+    texts, y = [], []
+    for k in range(240):
+        bull = k % 3 != 0
+        texts.append(("UPQX " if bull else "DNQX ") + " ".join(rng.choice(words, 3)) + (" zoom" if k % 2 else ""))
+        y.append(int(bull))
+    emb = rng.normal(size=(240, 8))
+    model = fit_social(texts, np.array(y), [emb], tickers=["UPQX", "DNQX"])
+    assert model.meta["tickers"] == ["DNQX", "UPQX"]
+    z = model.log_odds([emb[:1].repeat(2, axis=0)], ["UPQX alpha beta gamma", "DNQX alpha beta gamma"])
+    assert abs(z[0] - z[1]) < 1e-9
+    # without naming them the words model learns them (the test can fail)
+    leaky = fit_social(texts, np.array(y), [emb])
+    z = leaky.log_odds([emb[:1].repeat(2, axis=0)], ["UPQX alpha beta gamma", "DNQX alpha beta gamma"])
+    assert z[0] - z[1] > 0.5
 
 
 def test_cashtags_are_masked_for_every_part() -> None:
@@ -168,3 +202,21 @@ def test_choose_decision_finds_the_shift_and_gain() -> None:
     before = evaluate_social("as is", score_of_log_odds(z), y).balanced_accuracy
     after = evaluate_social("chosen", score_of_log_odds(gain * z + shift), y).balanced_accuracy
     assert before < 0.6 and after > 0.85 and shift < 0
+
+
+def test_retraining_learns_on_the_training_part(shared_data: Path) -> None:
+    # held-out free: fit the words model and the lexicon on the first 3,402 messages in time (no
+    # embeddings: a constant column stands in), validate on the next 851, all before the held-out fifth
+    from sklearn.metrics import roc_auc_score
+
+    from tftrade.sentiment.social import cashtag_symbols, lexicon_scores
+
+    texts, y = load_stocktwits()
+    inner = time_split(time_split(len(texts)))
+    start = time_split(inner)
+    model = fit_social(texts[:start], y[:start], [np.zeros((start, 1))], tickers=cashtag_symbols(texts[:start]),
+                       weights=(0.0, 1.0, 0.5))
+    valid, yv = texts[start:inner], y[start:inner]
+    auc = roc_auc_score(yv, model.log_odds([np.zeros((len(valid), 1))], valid))
+    lexicon = roc_auc_score(yv, lexicon_scores(valid))
+    assert (yv == 0).sum() > 50 and auc > 0.78 and auc > lexicon + 0.05, (auc, lexicon)

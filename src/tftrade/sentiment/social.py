@@ -1,7 +1,8 @@
 """The social scorer: bullish or bearish, as StockTwits and Reddit users write it.
 
-Every model reads the text with its cashtags masked (:func:`mask_cashtags`: each is the
-one token ``$ticker``), so which ticker a message names cannot decide its score. Three
+Every model reads the text with its tickers masked (:func:`mask_tickers`: each cashtag,
+and each ticker written without ``$`` that :class:`~tftrade.sentiment.tickers.TickerExtractor`
+finds, is the one token ``$ticker``), so which ticker a message names cannot decide its score. Three
 linear models and the lexicon, trained on self-tagged StockTwits messages
 (:mod:`tftrade.sentiment.social_train`, ``tftrade sentiment train-social``):
 
@@ -35,8 +36,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ import numpy.typing as npt
 
 from tftrade.sentiment.encoder import Precision
 from tftrade.sentiment.errors import SentimentError
+from tftrade.sentiment.tickers import TickerExtractor
 
 SOCIAL_PATH = Path(__file__).parent / "assets" / "social.npz"
 TOKEN_PATTERN = r"(?u)\$?\b\w+\b|[^\w\s]"
@@ -72,8 +75,43 @@ def mask_cashtags(text: str) -> str:
     return _CASHTAG.sub("$ticker", text)
 
 
+def ticker_masker(symbols: Iterable[str] = ()) -> TickerExtractor:
+    """Return the extractor that finds tickers written without ``$``: the built-in universe plus ``symbols``.
+
+    The shipped model names the symbols cashtagged in its training messages
+    (``meta["tickers"]``), so "TSLA" and "gme" are masked as "$TSLA" is.
+    """
+    return TickerExtractor.from_securities((s, "") for s in symbols)
+
+
+def mask_tickers(text: str, masker: TickerExtractor) -> str:
+    """Return ``text`` with its cashtags (:func:`mask_cashtags`) and its bare tickers masked as ``$ticker``.
+
+    Bare tickers are those ``masker`` takes (:meth:`~tftrade.sentiment.tickers.TickerExtractor.mask_symbols`):
+    known upper-case symbols that are not stop-listed or dictionary words, and lower-case
+    watch-list symbols; "IT is ON" and "cost" stay.
+
+    Examples
+    --------
+    >>> mask_tickers("$TSLA and NVDA, gme too; IT is ON", ticker_masker())
+    '$ticker and $ticker, $ticker too; IT is ON'
+    """
+    return masker.mask_symbols(mask_cashtags(text))
+
+
+def cashtag_symbols(texts: Sequence[str]) -> list[str]:
+    """Return the symbols cashtagged in ``texts``, upper case, sorted: the bare tickers the model masks.
+
+    Examples
+    --------
+    >>> cashtag_symbols(["$tsla to $GME", "$5 on $brk.b"])
+    ['BRK.B', 'GME', 'TSLA']
+    """
+    return sorted({m.group(0)[1:].upper() for t in texts for m in _CASHTAG.finditer(t)})
+
+
 def words_text(text: str) -> str:
-    """The text the words model reads: :func:`mask_cashtags`, lower case.
+    """The words model's preprocessing: :func:`mask_cashtags`, lower case (after :meth:`SocialModel.mask`).
 
     Examples
     --------
@@ -154,6 +192,15 @@ class SocialModel:
     platt: F64
     meta: dict[str, Any]
 
+    @cached_property
+    def masker(self) -> TickerExtractor:
+        """The bare-ticker extractor of :func:`mask_tickers`: built-in universe plus ``meta["tickers"]``."""
+        return ticker_masker(self.meta.get("tickers", ()))
+
+    def mask(self, texts: Sequence[str]) -> list[str]:
+        """Return the texts as every part reads them: tickers masked (:func:`mask_tickers`)."""
+        return [mask_tickers(t, self.masker) for t in texts]
+
     def save(self, path: str | Path) -> Path:
         """Write the model as a compressed ``.npz`` (float32 weights, JSON metadata)."""
         p = Path(path)
@@ -189,19 +236,19 @@ class SocialModel:
             raise SentimentError(f"cannot read the social model {p}: {e}") from e
 
     def word_log_odds(self, texts: Sequence[str]) -> F64:
-        """The words model's bullish log-odds of each text."""
+        """The words model's bullish log-odds of each text (its tickers masked: :meth:`mask`)."""
         width = N_FEATURES * (1 if self.meta.get("char_ngrams") is None else 2)
         idf = np.zeros(width)
         w = np.zeros(width)
         idf[self.word_idx] = self.word_idf
         w[self.word_idx] = self.word_w
-        out: F64 = np.asarray(tfidf(model_hasher(self.meta).transform(texts), idf) @ w) + self.word_b
+        out: F64 = np.asarray(tfidf(model_hasher(self.meta).transform(self.mask(texts)), idf) @ w) + self.word_b
         return out
 
     def log_odds(self, embeddings: Sequence[npt.ArrayLike], texts: Sequence[str]) -> F64:
         """Combined bullish-versus-bearish log-odds of texts, given their embeddings (one per :data:`ENCODERS`).
 
-        The embeddings are those of the masked texts (:func:`mask_cashtags`, as
+        The embeddings are those of the masked texts (:meth:`mask`, as
         :meth:`SocialScorer.embed` computes them); the words model and the lexicon mask
         the texts themselves.
         """
@@ -209,7 +256,7 @@ class SocialModel:
                  for e, w, b in zip(embeddings, self.emb_w, self.emb_b, strict=True)]
         parts.append(self.word_log_odds(texts))
         if self.meta.get("lexicon"):
-            parts.append(lexicon_scores([mask_cashtags(t) for t in texts]))
+            parts.append(lexicon_scores(self.mask(texts)))
         total = sum(w * (z - c) / s for z, c, s, w in zip(parts, self.center, self.scale, self.weights, strict=True))
         out: F64 = self.platt[0] * np.asarray(total) + self.platt[1]
         return out
@@ -265,11 +312,11 @@ class SocialScorer:
         self.precision: Precision = precision
 
     def embed(self, texts: Sequence[str]) -> list[npt.NDArray[np.float32]]:
-        """Return each encoder's embeddings of the texts with their cashtags masked (:func:`mask_cashtags`).
+        """Return each encoder's embeddings of the texts with their tickers masked (:meth:`SocialModel.mask`).
 
         A masked text repeated within the call is encoded once.
         """
-        return embed_masked(self.encoders, texts, self.batch_size, self.threads, self.precision)
+        return embed_masked(self.encoders, self.model.mask(texts), self.batch_size, self.threads, self.precision)
 
     def log_odds(self, texts: Sequence[str]) -> F64:
         """Return the combined bullish-versus-bearish log-odds of each text."""

@@ -11,9 +11,10 @@ Imbalanced as it is (89 % bullish), the data are reported by **balanced accuracy
 (the mean of the bullish and bearish recalls, where a neutral label counts as a miss),
 per-class recall and **AUC** of the score; the hyper-parameters (the models'
 regularisation, how they are combined) were chosen on the last fifth of the training part, never
-on the held-out fifth. Every model reads the messages with their cashtags masked
-(:func:`~tftrade.sentiment.social.mask_cashtags`), so no model learns which tickers were
-bearish that month. ``tftrade sentiment train-social`` regenerates ``assets/social.npz``.
+on the held-out fifth. Every model reads the messages with their tickers masked
+(:func:`~tftrade.sentiment.social.mask_tickers`: cashtags, and the symbols cashtagged in the
+training part when written without ``$``), so no model learns which tickers were bearish that
+month. ``tftrade sentiment train-social`` regenerates ``assets/social.npz``.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ from tftrade.sentiment.social import (
     N_FEATURES,
     SOCIAL_PATH,
     SocialModel,
+    cashtag_symbols,
     embed_masked,
     hasher,
     lexicon_scores,
-    mask_cashtags,
+    mask_tickers,
     scores_of,
     tfidf,
+    ticker_masker,
 )
 
 STOCKTWITS = Path("sentiment_social") / "stocktwits_2021-05.csv"
@@ -77,6 +80,7 @@ def load_stocktwits(path: str | Path | None = None) -> tuple[list[str], I64]:
     tagged = frame[frame["Sentiment"].isin(["Bullish", "Bearish"]) & frame["Message"].notna()]
     tagged = tagged.sort_values("Message ID", kind="stable")
     return tagged["Message"].astype(str).tolist(), tagged["Sentiment"].eq("Bullish").to_numpy(dtype=np.int64)
+
 
 
 def time_split(n: int, holdout: float = HOLDOUT) -> int:
@@ -144,12 +148,14 @@ def fit_social(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence
                c_emb: float = C_EMB, c_words: float = C_WORDS, folds: int = FOLDS, seed: int = 0,
                word_ngrams: Sequence[int] = WORD_NGRAMS, char_ngrams: Sequence[int] | None = CHAR_NGRAMS,
                lexicon: bool = LEXICON, weights: Sequence[float] | None = None,
-               gain: float = 1.0, shift: float = 0.0) -> SocialModel:
+               gain: float = 1.0, shift: float = 0.0, tickers: Sequence[str] = ()) -> SocialModel:
     """Fit the embedding and words models on tagged messages, and how to combine them.
 
     ``texts`` are the messages as written and ``embeddings`` those of the masked messages
-    (:func:`~tftrade.sentiment.social.embed_masked`); the words model and the lexicon mask
-    the cashtags themselves. Each model's log-odds (and the lexicon's score, with
+    (:func:`~tftrade.sentiment.social.mask_tickers` with ``tickers``, then
+    :func:`~tftrade.sentiment.social.embed_masked`); the words model and the lexicon mask
+    the texts themselves. ``tickers`` (kept in the metadata) are masked when written
+    without ``$`` too, besides the built-in universe. Each model's log-odds (and the lexicon's score, with
     ``lexicon``) are standardised by their out-of-fold mean and deviation (``folds`` seeded
     folds) and summed with ``weights`` (by default :data:`WEIGHTS` for the two encoders, the
     words and the lexicon, else equal); a one-feature logistic regression on the out-of-fold
@@ -164,8 +170,10 @@ def fit_social(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence
     embs = [np.asarray(e, dtype=np.float64) for e in embeddings]
     if len(y) != len(texts) or any(len(e) != len(texts) for e in embs) or set(np.unique(y)) != {0, 1}:
         raise SentimentError("need embeddings and one 0/1 label per text, with both labels present")
-    counts = hasher(word_ngrams, char_ngrams).transform(texts).tocsr()
-    lex = lexicon_scores([mask_cashtags(t) for t in texts]) if lexicon else None
+    masker = ticker_masker(tickers)
+    masked = [mask_tickers(t, masker) for t in texts]
+    counts = hasher(word_ngrams, char_ngrams).transform(masked).tocsr()
+    lex = lexicon_scores(masked) if lexicon else None
     n_parts = len(embs) + 1 + (lex is not None)
     default = WEIGHTS if n_parts == len(WEIGHTS) else (1.0,) * n_parts
     w_parts = np.asarray(default if weights is None else weights, dtype=np.float64)
@@ -197,6 +205,7 @@ def fit_social(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence
             "n_bearish": int((y == 0).sum()), "n_features": N_FEATURES, "encoders": list(ENCODERS),
             "word_ngrams": list(word_ngrams), "char_ngrams": None if char_ngrams is None else list(char_ngrams),
             "lexicon": lexicon, "weights": w_parts.tolist(), "gain": gain, "shift": shift,
+            "tickers": sorted({t.upper() for t in tickers}),
             "labels": "1 bullish, 0 bearish; classes weighted to balance"}
     return SocialModel(
         emb_w=np.stack([m.coef_[0] for m in emb_models]),  # type: ignore[attr-defined]
@@ -234,24 +243,25 @@ def choose_decision(z: npt.ArrayLike, labels: npt.ArrayLike, texts: Sequence[str
     return gain, shift
 
 
-def fit_and_evaluate(texts: Sequence[str], labels: npt.ArrayLike,
-                     embeddings: Sequence[npt.ArrayLike]) -> tuple[SocialModel, SocialEvaluation]:
+def fit_and_evaluate(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence[npt.ArrayLike],
+                     tickers: Sequence[str] = ()) -> tuple[SocialModel, SocialEvaluation]:
     """Fit on the first four fifths in time and report on the last fifth (the recipe of the shipped model).
 
     The decision rule (:func:`choose_decision`) is chosen on the last fifth of the training
     part with a model fitted on the rest of it; the model is then refitted on the whole
-    training part with that rule. The held-out fifth is only scored. The metadata records
-    the split, the inner and the held-out figures.
+    training part with that rule. The held-out fifth is only scored. ``tickers`` and the
+    embeddings are as :func:`fit_social` takes them. The metadata records the split, the
+    inner and the held-out figures.
     """
     y = np.asarray(labels, dtype=np.int64)
     embs = [np.asarray(e) for e in embeddings]
     cut = time_split(len(texts))
     inner = time_split(cut)
-    first = fit_social(texts[:inner], y[:inner], [e[:inner] for e in embs])
+    first = fit_social(texts[:inner], y[:inner], [e[:inner] for e in embs], tickers=tickers)
     z_inner = first.log_odds([e[inner:cut] for e in embs], texts[inner:cut])
     gain, shift = choose_decision(z_inner, y[inner:cut], texts[inner:cut])
     inner_result = evaluate_social("social", scores_of(texts[inner:cut], gain * z_inner + shift), y[inner:cut])
-    model = fit_social(texts[:cut], y[:cut], [e[:cut] for e in embs], gain=gain, shift=shift)
+    model = fit_social(texts[:cut], y[:cut], [e[:cut] for e in embs], gain=gain, shift=shift, tickers=tickers)
     heldout_scores = scores_of(texts[cut:], model.log_odds([e[cut:] for e in embs], texts[cut:]))
     result = evaluate_social("social", heldout_scores, y[cut:])
     model = SocialModel(**{**asdict(model), "meta": {**model.meta, "heldout": asdict(result), "cut": cut,
@@ -277,6 +287,10 @@ def train_and_save_social(out: Path | None = None, *, threads: int | None = 1, d
                           limit: int | None = None, baselines: bool = True) -> SocialTrainReport:
     """Encode the tagged messages, fit on the first four fifths in time, save, report on the last fifth.
 
+    Every part reads the messages with their tickers masked: cashtags, and the symbols
+    cashtagged in the training part (:func:`~tftrade.sentiment.social.cashtag_symbols`)
+    where they are written without ``$``.
+
     ``limit`` keeps only the first ``limit`` messages in time (quick runs and tests; the
     shipped model uses all). With ``baselines`` the lexicon and learned scorers are
     reported on the same held-out fifth.
@@ -291,9 +305,11 @@ def train_and_save_social(out: Path | None = None, *, threads: int | None = 1, d
     cut = time_split(len(texts))
     learned = LearnedScorer(threads=threads)
     t0 = time.perf_counter()
-    embs = embed_masked([learned.encoder, Encoder.load()], texts, 64, threads)
+    tickers = cashtag_symbols(texts[:cut])
+    masker = ticker_masker(tickers)
+    embs = embed_masked([learned.encoder, Encoder.load()], [mask_tickers(t, masker) for t in texts], 64, threads)
     t1 = time.perf_counter()
-    model, result = fit_and_evaluate(texts, y, embs)
+    model, result = fit_and_evaluate(texts, y, embs, tickers)
     t2 = time.perf_counter()
     path = model.save(out or SOCIAL_PATH)
     others: list[SocialEvaluation] = []

@@ -178,11 +178,9 @@ class TickerExtractor:
             sym = m.group(1)
             if self._bare(sym):
                 found.append((m.start(), sym))
-        if self.watch:
-            for m in _LOWER.finditer(text):
-                sym = m.group(1).upper()
-                if sym in self.watch and m.group(1) not in self.words and sym not in self.stop_list:
-                    found.append((m.start(), sym))
+        for m in _LOWER.finditer(text):
+            if self._lower(m.group(1)):
+                found.append((m.start(), m.group(1).upper()))
         for m in self._alias_re.finditer(text):
             word = m.group(1)
             key = word.lower()
@@ -199,6 +197,25 @@ class TickerExtractor:
         if sym not in self.known or sym in self.stop_list or len(sym) < 2:
             return False
         return sym in self.watch or sym.lower() not in self.words
+
+    def _lower(self, word: str) -> bool:
+        """Whether a lower-case word standing alone is a watch-list ticker (``gme``; not ``cost``)."""
+        sym = word.upper()
+        return sym in self.watch and word not in self.words and sym not in self.stop_list
+
+    def mask_symbols(self, text: str, token: str = "$ticker") -> str:
+        """Return ``text`` with each ticker written without ``$`` replaced by ``token``.
+
+        The bare upper-case symbols and lower-case watch-list symbols that :meth:`extract`
+        takes are replaced; cashtags and company names are left as written.
+
+        Examples
+        --------
+        >>> TickerExtractor.default().mask_symbols("NVDA and gme up, IT is ON, cost matters, $AAPL too")
+        '$ticker and $ticker up, IT is ON, cost matters, $AAPL too'
+        """
+        out = _BARE.sub(lambda m: token if self._bare(m.group(1)) else m.group(0), text)
+        return _LOWER.sub(lambda m: token if self._lower(m.group(1)) else m.group(0), out)
 
     def extract_many(self, texts: Iterable[str]) -> list[tuple[str, ...]]:
         """Return :meth:`extract` of every text."""
