@@ -146,6 +146,19 @@ def test_live_forecasts_are_complete_only_when_every_ticker_reported_once() -> N
     assert f.row(2 * MIN, ("A",)) is None
 
 
+def test_live_forecasts_keep_every_bar_ahead_of_the_trade_worker() -> None:
+    """The predict worker can run hundreds of bars ahead (a replay): the bar in hand must not be dropped."""
+    from tftrade.live.forecasts import LiveForecasts
+    from tftrade.stream.messages import PredictionMessage
+
+    f = LiveForecasts(("A",), horizon=5, keep=4)
+    for k in range(1, 201):  # the predictor's whole replay arrives before the trade worker's first bar
+        f.add(PredictionMessage("A", k * MIN, 5, 10.0, -0.01, 0.001 * k, 0.01, 0.001, 0.5))
+    assert f.complete(MIN) and f.row(MIN, ("A",))[1][0] == 0.001  # type: ignore[index]
+    f.passed(100 * MIN)
+    assert not f.complete(96 * MIN) and f.complete(97 * MIN) and f.complete(200 * MIN)  # keep=4 behind, all ahead
+
+
 def test_a_restarted_worker_starts_with_the_stored_bars_as_history(sqlite_engine: object) -> None:
     from tftrade.data.ingest import ingest_synthetic
     from tftrade.data.synthetic import SyntheticConfig, generate_market

@@ -202,6 +202,8 @@ class TradeWorker:
             self.counters.equity = self.loop.step(event)
         self._step += 1
         self.counters.steps = self._step
+        if self.forecasts is not None:
+            self.forecasts.passed(cs.timestamp_ns)
         self.bars.ack(cs.ids)
         for ts in [t for t in self._prediction_ids if t <= cs.timestamp_ns]:
             self.predictions.ack(self._prediction_ids.pop(ts))
