@@ -30,6 +30,15 @@ def test_live_replays_the_store_through_every_worker_with_one_json_line_per_even
     summary = events[-1]
     assert summary["event"] == "summary" and summary["steps"] == 390 and summary["in_sync"]
     assert summary["orders"] == sum(e["count"] for e in events if e["event"] == "orders")
+    orders = [o for e in events if e["event"] == "orders" for o in e["orders"]]
+    fills = [f for e in events if e["event"] == "fills" for f in e["fills"]]
+    assert len(orders) == summary["orders"] and len(fills) == summary["fills"]
+    assert all(o["ticker"] and o["quantity"] and o["state"] for o in orders)  # what was traded, not only a count
+    assert {f["order_id"] for f in fills} <= {o["client_order_id"] for o in orders}
+    net: dict[str, float] = {}
+    for f in fills:
+        net[f["ticker"]] = net.get(f["ticker"], 0.0) + f["quantity"]
+    assert {t: q for t, q in net.items() if q} == summary["positions"]  # the fill lines add up to the book
 
 
 def test_live_prints_a_summary_without_json() -> None:
@@ -47,6 +56,8 @@ def test_bad_choices_are_one_clear_line() -> None:
     assert result.exit_code == 1 and "--source must be replay or massive" in result.output
     result = runner.invoke(app, ["worker", "trade", "--strategy", "sma"], env={"TFTRADE_REDIS_URL": ""})
     assert result.exit_code == 1 and "needs Redis" in result.output
+    result = runner.invoke(app, ["worker", "ingset", "--json"], env={"TFTRADE_REDIS_URL": ""})
+    assert result.exit_code == 1 and json.loads(result.stdout)["error"].startswith("unknown worker 'ingset'")
 
 
 def test_the_tft_strategy_without_a_trained_model_says_what_to_do() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import uuid
 
@@ -114,6 +115,17 @@ def test_only_one_trade_worker_holds_the_lease_and_a_lost_lease_stops_it() -> No
     again.hold(threading.Event())
     again.release()
     assert client.get(key) is None
+
+
+def test_an_unreachable_redis_is_one_clear_lease_error() -> None:
+    import redis
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lease = RedisLease(redis.Redis(port=port, socket_connect_timeout=1), "test:lease:x", "one")
+    with pytest.raises(LiveError, match="cannot take the trade lease test:lease:x: Redis unreachable"):
+        lease.hold(threading.Event())
 
 
 def test_series_travel_with_the_bars_and_carry_forward_when_missing() -> None:
