@@ -74,3 +74,47 @@ def test_demo_ends_by_showing_the_live_path_makes_the_backtests_decisions() -> N
     assert parity["same"] and parity["differences"] == []
     assert parity["decisions"][0] == parity["decisions"][1] > 0 and parity["fills"][0] == parity["fills"][1]
     assert parity["predictions_published"] > 0
+
+
+def test_live_on_massive_reports_the_feed_on_its_json_lines(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from fakes.massive_server import FakeMassive
+
+    _ingest()
+    fake = FakeMassive().start()
+    try:
+        now_min = int(time.time() // 60 * 60_000)
+        fake.add_bars("AAPL", [now_min - k * 60_000 for k in range(2, 7)])
+        monkeypatch.setenv("TFTRADE_VENDORS__MASSIVE_WS_URL", fake.ws_url)
+        monkeypatch.setenv("TFTRADE_VENDORS__MASSIVE_REST_URL", fake.rest_url)
+        monkeypatch.setenv("TFTRADE_VENDORS__POLYGON_API_KEY", "test-key")
+        result = runner.invoke(app, ["live", "AAPL", "--source", "massive", "--strategy", "sma", "--no-warm-start",
+                                     "--duration", "3", "--json"])
+    finally:
+        fake.stop()
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    feed = [e for e in events if e.get("source") == "massive" and e["event"] != "start"]
+    assert {"connected", "backfill"} <= {e["event"] for e in feed} and "bar" not in {e["event"] for e in feed}
+    assert next(e for e in feed if e["event"] == "backfill")["bars"] == 5
+    assert events[-1]["event"] == "summary" and events[-1]["bars"] == 5  # the backfilled bars reached the loop
+
+
+def test_live_on_massive_with_a_rejected_key_is_one_line_without_a_traceback(
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    from fakes.massive_server import FakeMassive
+
+    _ingest()
+    fake = FakeMassive().start()
+    try:
+        monkeypatch.setenv("TFTRADE_VENDORS__MASSIVE_WS_URL", fake.ws_url)
+        monkeypatch.setenv("TFTRADE_VENDORS__MASSIVE_REST_URL", fake.rest_url)
+        monkeypatch.setenv("TFTRADE_VENDORS__POLYGON_API_KEY", "wrong")
+        result = runner.invoke(app, ["live", "AAPL", "--source", "massive", "--strategy", "sma", "--no-warm-start"])
+    finally:
+        fake.stop()
+    assert result.exit_code == 1
+    assert "Massive rejected the API key" in result.output and fake.auth_attempts == 1
+    assert "Traceback" not in result.output + capfd.readouterr().err

@@ -64,6 +64,8 @@ def live(
     flatten_minutes: int | None = typer.Option(None, "--flatten-minutes", min=1, help="Flatten before the close."),
     duration: float | None = typer.Option(None, "--duration", min=0, help="Stop after N seconds."),
     redis_url: str | None = typer.Option(None, "--redis-url", help="Bus on Redis Streams (default: in process)."),
+    warm_start: bool = typer.Option(True, "--warm-start/--no-warm-start",
+                                    help="--source massive: start with the last stored bars as history."),
     live_money: bool = typer.Option(False, "--live", help="Trade a live (real-money) Alpaca account: needs "
                                     "TFTRADE_LIVE_TRADING=true and live keys too (default: paper endpoints)."),
     serve: bool = typer.Option(False, "--serve", help="Run the API and dashboard in this process (127.0.0.1)."),
@@ -85,7 +87,7 @@ def live(
         raise ValueError(f"--source must be replay or massive and --strategy tft or sma (got {source}, {strategy})")
     cfg, opts = _options(tickers, source=source, broker=broker, cadence=cadence, strategy=strategy, model=model,
                          speed=speed, start=start, end=end, cash=cash, flatten_minutes=flatten_minutes,
-                         duration_s=duration, redis_url=redis_url, live_money=live_money)
+                         duration_s=duration, redis_url=redis_url, warm_start=warm_start, live_money=live_money)
     eng = engine(cfg)
     stop = threading.Event()
     desk = live_desk(opts.redis_url)
