@@ -10,6 +10,9 @@ import typer
 
 from tftrade.cli._common import JsonOption, command, emit, engine, settings, stderr, table
 
+SHUTDOWN_GRACE_S = 3
+"""On SIGINT/SIGTERM, how long open requests (event streams) may run on before they are ended."""
+
 apikey_app = typer.Typer(help="Create, list and revoke API keys of `tftrade serve`.", no_args_is_help=True)
 
 
@@ -48,7 +51,10 @@ def serve(
          lambda r: stderr.print(f"serving {r['url']} (dashboard {r['dashboard']}, OpenAPI {r['docs']})",
                                 highlight=False))
     sys.stdout.flush()
-    server = uvicorn.Server(uvicorn.Config(create_app(ctx), log_level="warning", access_log=False))
+    # SIGINT/SIGTERM: stop accepting, let requests finish, then end what never does (the dashboard's
+    # /events stream) after SHUTDOWN_GRACE_S instead of waiting for its browser tab to close
+    server = uvicorn.Server(uvicorn.Config(create_app(ctx), log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=SHUTDOWN_GRACE_S))
     server.run(sockets=[sock])
 
 
