@@ -1,4 +1,4 @@
-"""``tftrade serve``: Nagle off on its connections (no 40 ms stalls on keep-alive); SIGTERM stops it with streams open."""
+"""``tftrade serve``: Nagle off on its connections (no 40 ms keep-alive stalls); SIGTERM stops it with streams open."""
 
 from __future__ import annotations
 
