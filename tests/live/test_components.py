@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import uuid
 
@@ -116,6 +117,17 @@ def test_only_one_trade_worker_holds_the_lease_and_a_lost_lease_stops_it() -> No
     assert client.get(key) is None
 
 
+def test_an_unreachable_redis_is_one_clear_lease_error() -> None:
+    import redis
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lease = RedisLease(redis.Redis(port=port, socket_connect_timeout=1), "test:lease:x", "one")
+    with pytest.raises(LiveError, match="cannot take the trade lease test:lease:x: Redis unreachable"):
+        lease.hold(threading.Event())
+
+
 def test_series_travel_with_the_bars_and_carry_forward_when_missing() -> None:
     a = Assembler(("A",), {"vix": "^VIX"})
     assert a.add(_bar("A", MIN), "1") == []  # waits for the series too
@@ -144,6 +156,19 @@ def test_live_forecasts_are_complete_only_when_every_ticker_reported_once() -> N
     _, q50, _, conf = f.row(MIN, ("B", "A"))  # type: ignore[misc]
     assert np.isnan(q50[0]) and q50[1] == 0.001 and conf[1] == 0.5
     assert f.row(2 * MIN, ("A",)) is None
+
+
+def test_live_forecasts_keep_every_bar_ahead_of_the_trade_worker() -> None:
+    """The predict worker can run hundreds of bars ahead (a replay): the bar in hand must not be dropped."""
+    from tftrade.live.forecasts import LiveForecasts
+    from tftrade.stream.messages import PredictionMessage
+
+    f = LiveForecasts(("A",), horizon=5, keep=4)
+    for k in range(1, 201):  # the predictor's whole replay arrives before the trade worker's first bar
+        f.add(PredictionMessage("A", k * MIN, 5, 10.0, -0.01, 0.001 * k, 0.01, 0.001, 0.5))
+    assert f.complete(MIN) and f.row(MIN, ("A",))[1][0] == 0.001  # type: ignore[index]
+    f.passed(100 * MIN)
+    assert not f.complete(96 * MIN) and f.complete(97 * MIN) and f.complete(200 * MIN)  # keep=4 behind, all ahead
 
 
 def test_a_restarted_worker_starts_with_the_stored_bars_as_history(sqlite_engine: object) -> None:

@@ -39,6 +39,7 @@ R = TypeVar("R")
 stderr = Console(stderr=True, soft_wrap=True)  # a message is one line, however narrow the terminal
 _on_exit: ContextVar[list[Callable[[], None]] | None] = ContextVar("tftrade_cli_on_exit", default=None)
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+JsonLinesOption = typer.Option(False, "--json", help="Print one JSON line per event on stdout.")
 
 
 def settings() -> Settings:

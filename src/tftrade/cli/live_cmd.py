@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from tftrade.cli._common import JsonOption, command, emit, engine, settings, tune_compute
+from tftrade.cli._common import JsonLinesOption, command, emit, engine, settings, tune_compute
 
 
 def register(app: typer.Typer) -> None:
@@ -64,11 +64,13 @@ def live(
     flatten_minutes: int | None = typer.Option(None, "--flatten-minutes", min=1, help="Flatten before the close."),
     duration: float | None = typer.Option(None, "--duration", min=0, help="Stop after N seconds."),
     redis_url: str | None = typer.Option(None, "--redis-url", help="Bus on Redis Streams (default: in process)."),
+    warm_start: bool = typer.Option(True, "--warm-start/--no-warm-start",
+                                    help="--source massive: start with the last stored bars as history."),
     live_money: bool = typer.Option(False, "--live", help="Trade a live (real-money) Alpaca account: needs "
                                     "TFTRADE_LIVE_TRADING=true and live keys too (default: paper endpoints)."),
     serve: bool = typer.Option(False, "--serve", help="Run the API and dashboard in this process (127.0.0.1)."),
     port: int = typer.Option(8787, "--port", min=0, max=65535, help="Port of --serve (0: any free port)."),
-    as_json: bool = JsonOption,
+    as_json: bool = JsonLinesOption,
 ) -> None:
     """Trade live: ingest, sentiment, predict and trade workers in one process, on the backtest's loop.
 
@@ -85,7 +87,7 @@ def live(
         raise ValueError(f"--source must be replay or massive and --strategy tft or sma (got {source}, {strategy})")
     cfg, opts = _options(tickers, source=source, broker=broker, cadence=cadence, strategy=strategy, model=model,
                          speed=speed, start=start, end=end, cash=cash, flatten_minutes=flatten_minutes,
-                         duration_s=duration, redis_url=redis_url, live_money=live_money)
+                         duration_s=duration, redis_url=redis_url, warm_start=warm_start, live_money=live_money)
     eng = engine(cfg)
     stop = threading.Event()
     desk = live_desk(opts.redis_url)
@@ -213,7 +215,7 @@ def worker(
     redis_url: str | None = typer.Option(None, "--redis-url", help="Redis URL (default: TFTRADE_REDIS_URL)."),
     warm_start: bool = typer.Option(True, "--warm-start/--no-warm-start", help="Start with the stored bars."),
     live_money: bool = typer.Option(False, "--live", help="Trade a live (real-money) Alpaca account (all opt-ins)."),
-    as_json: bool = JsonOption,
+    as_json: bool = JsonLinesOption,
 ) -> None:
     """Run one worker against Redis Streams (consumer groups); the trade worker holds a lease (one at a time).
 
@@ -223,6 +225,8 @@ def worker(
     from tftrade.live.app import run_worker
     from tftrade.live.status import json_lines
 
+    if name not in ("ingest", "sentiment", "predict", "trade"):
+        raise ValueError(f"unknown worker {name!r}: choose ingest, sentiment, predict or trade")
     cfg, opts = _options(tickers, broker=broker, cadence=cadence, strategy=strategy, model=model, cash=cash,
                          flatten_minutes=flatten_minutes, redis_url=redis_url, warm_start=warm_start,
                          live_money=live_money)

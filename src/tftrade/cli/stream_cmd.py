@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from tftrade.cli._common import JsonOption, command, engine, settings, stderr, to_jsonable
+from tftrade.cli._common import JsonLinesOption, command, engine, settings, stderr, to_jsonable
 
 app = typer.Typer(help="Run a live source (Massive, Reddit, replay) onto the bus, by hand.", no_args_is_help=True)
 BusOption = typer.Option("auto", "--bus", help="memory, redis, or auto (redis when TFTRADE_REDIS_URL is set).")
@@ -90,7 +90,7 @@ def stream_massive(
     ws_url: str | None = typer.Option(None, "--ws-url", help="Override the Massive WebSocket URL."),
     backfill_minutes: int = typer.Option(390, "--backfill-minutes", min=0, help="Backfill this far back on start."),
     duration: float | None = DurationOption,
-    as_json: bool = JsonOption,
+    as_json: bool = JsonLinesOption,
 ) -> None:
     """Stream Massive minute bars onto market_data (REST backfill on start and after every reconnect)."""
     from tftrade.data.endpoints import VendorEndpoints
@@ -121,7 +121,7 @@ def stream_reddit(
     oauth_url: str | None = typer.Option(None, "--oauth-url", help="Override the Reddit OAuth API URL."),
     reddit_url: str | None = typer.Option(None, "--reddit-url", help="Override the Reddit (token) URL."),
     duration: float | None = DurationOption,
-    as_json: bool = JsonOption,
+    as_json: bool = JsonLinesOption,
 ) -> None:
     """Stream new Reddit comments onto social_data (and score, store and aggregate them per minute)."""
     from tftrade.data.endpoints import VendorEndpoints
@@ -158,7 +158,7 @@ def stream_replay(
     bus_kind: str = BusOption,
     bars: bool = typer.Option(False, "--bars", help="One event per bar (default: one per time step)."),
     duration: float | None = DurationOption,
-    as_json: bool = JsonOption,
+    as_json: bool = JsonLinesOption,
 ) -> None:
     """Publish stored bars onto market_data in time order through the live path."""
     from tftrade.core.types import parse_timeframe
@@ -218,7 +218,7 @@ def stream_tail(
     prefix: str = typer.Option("tftrade", "--prefix", help="Redis stream-name prefix."),
     bus_kind: str = typer.Option("redis", "--bus", help="redis (tail another process's bus) or memory."),
     duration: float | None = DurationOption,
-    as_json: bool = JsonOption,
+    as_json: bool = JsonLinesOption,
 ) -> None:
     """Print the messages on a topic of the Redis bus, one line each (acked in the tail's own group)."""
     import uuid

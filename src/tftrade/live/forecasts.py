@@ -18,13 +18,16 @@ so the trade worker knows when a bar's predictions are complete.
 class LiveForecasts:
     """Predictions per bar, as :class:`~tftrade.strategy.forecasts.ForecastRows` (what the strategy reads).
 
-    Only the last ``keep`` bars are kept.
+    Bars the trade worker has not stepped past yet are all kept (the predict worker can run far
+    ahead of it, e.g. in a replay); of the bars it has passed (:meth:`passed`) only the last
+    ``keep`` are.
     """
 
     def __init__(self, tickers: tuple[str, ...], horizon: int, keep: int = 64) -> None:
         self.tickers, self._horizon, self.keep = tickers, horizon, keep
         self._index = {t: i for i, t in enumerate(tickers)}
         self._rows: dict[int, tuple[Float64Array, set[int]]] = {}  # as_of -> (4 × n values, tickers seen)
+        self._passed: int | None = None
         self.last_latency_ns: int | None = None
 
     @property
@@ -41,14 +44,25 @@ class LiveForecasts:
         if got is None:
             got = (np.full((4, len(self.tickers)), np.nan), set())
             self._rows[message.as_of_ns] = got
-            for old in sorted(self._rows)[:-self.keep]:
-                del self._rows[old]
+            self._trim()
         values, seen = got
         if message.horizon != NO_FORECAST_HORIZON:
             values[:, i] = (message.q10, message.q50, message.q90, message.confidence_score)
         seen.add(i)  # a redelivered message counts once
         if message.latency_ns is not None:
             self.last_latency_ns = message.latency_ns
+
+    def passed(self, timestamp_ns: int) -> None:
+        """The trade worker has stepped the bar at ``timestamp_ns``: older bars may be dropped."""
+        self._passed = timestamp_ns if self._passed is None else max(self._passed, timestamp_ns)
+        self._trim()
+
+    def _trim(self) -> None:
+        if self._passed is None:
+            return
+        behind = sorted(t for t in self._rows if t <= self._passed)
+        for old in behind[:-self.keep] if len(behind) > self.keep else ():
+            del self._rows[old]
 
     def complete(self, timestamp_ns: int) -> bool:
         """True once every ticker's message for the bar at ``timestamp_ns`` has arrived."""

@@ -68,9 +68,15 @@ class RedisLease:
         Raises
         ------
         LiveError
-            If another owner holds the lease.
+            If another owner holds the lease, or Redis cannot be reached to take it.
         """
-        if not self.acquire():
+        import redis
+
+        try:
+            got = self.acquire()
+        except redis.exceptions.RedisError as e:
+            raise LiveError(f"cannot take the trade lease {self.key}: Redis unreachable ({e})") from None
+        if not got:
             raise LiveError(f"lease {self.key} is held by {self.holder()!r}: only one trade worker may run")
 
         def renew_loop() -> None:

@@ -56,6 +56,12 @@ class TradeCounters:
     order_latencies_ms: list[float] = field(default_factory=list)
 
 
+def _signed(r: TradeRecord) -> float:
+    """A trade's shares signed as an order's: positive bought (BUY, COVER), negative sold (SELL, SHORT)."""
+    q = r.exact_quantity if r.exact_quantity is not None else float(r.quantity)
+    return q if r.action in ("BUY", "COVER") else -q
+
+
 class LiveRecorder:
     """The loop's recorder live: counts, latencies, and one event per decision, order batch and fill batch."""
 
@@ -63,6 +69,7 @@ class LiveRecorder:
         self.c, self._emit, self._keep = counters, emit, keep_latencies
         self.arrival_ns = 0
         self.decided: list[tuple[int, Targets]] = []
+        self._sent: dict[str, Order] = {}  # orders that reached the broker since the last order batch
 
     def _event(self, payload: dict[str, object]) -> None:
         if self._emit is not None:
@@ -72,7 +79,10 @@ class LiveRecorder:
         """Fills booked."""
         self.c.fills += len(records)
         if records:
-            self._event({"event": "fills", "count": len(records)})
+            self._event({"event": "fills", "count": len(records), "fills": [
+                {"order_id": r.order_id, "ticker": r.ticker, "action": r.action, "quantity": _signed(r),
+                 "price": r.price, "commission": r.commission, "pnl": r.pnl, "rationale": r.rationale}
+                for r in records]})
 
     def decision(self, event: BarEvent, targets: Targets) -> None:
         """A decision: latency from the bar's arrival."""
@@ -86,12 +96,20 @@ class LiveRecorder:
         self._event({"event": "decision", "as_of_ns": event.timestamp_ns, "notes": list(targets.notes)})
 
     def orders(self, event: BarEvent, statuses: Sequence[OrderStatus]) -> None:
-        """Orders placed."""
+        """Orders placed: state and reason of each, with ticker, quantity and rationale when it reached the broker."""
         self.c.orders += len(statuses)
-        self._event({"event": "orders", "as_of_ns": event.timestamp_ns, "count": len(statuses)})
+        detail = []
+        for s in statuses:
+            o = self._sent.get(s.client_order_id)
+            detail.append({"client_order_id": s.client_order_id, "ticker": None if o is None else o.ticker,
+                           "quantity": None if o is None else o.quantity, "state": s.state, "reason": s.reason,
+                           "rationale": "" if o is None else o.rationale})
+        self._sent.clear()
+        self._event({"event": "orders", "as_of_ns": event.timestamp_ns, "count": len(statuses), "orders": detail})
 
     def orders_sent(self, orders: Sequence[Order]) -> None:
         """Orders reached the broker: latency from the bar's arrival."""
+        self._sent.update((o.client_order_id, o) for o in orders)
         if self.arrival_ns:
             ms = (time.time_ns() - self.arrival_ns) / 1e6
             self.c.last_order_ms = ms
@@ -202,6 +220,8 @@ class TradeWorker:
             self.counters.equity = self.loop.step(event)
         self._step += 1
         self.counters.steps = self._step
+        if self.forecasts is not None:
+            self.forecasts.passed(cs.timestamp_ns)
         self.bars.ack(cs.ids)
         for ts in [t for t in self._prediction_ids if t <= cs.timestamp_ns]:
             self.predictions.ack(self._prediction_ids.pop(ts))
