@@ -2,8 +2,11 @@
 
 Unlike a batch-at-a-time consumer, the predict and trade workers ack a bar only after the
 cross-section it belongs to has been processed (a cross-section spans reads), so they keep
-the ids and ack them themselves. On a bus that packs several messages into one entry (ids
-``entry/k``, acked per entry) an entry is acked only once every message of it was processed.
+the ids and ack them themselves. A message this reader holds (read, not yet acked) is never
+taken again by its own reclaim: a cross-section that waits longer than ``reclaim_idle_ms``
+would otherwise come back as a second copy while the first is still in hand. On a bus that
+packs several messages into one entry (ids ``entry/k``, acked per entry) an entry is acked
+only once every message of it was processed.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class TopicReader:
         self.acked = 0
         """Messages acknowledged (each message of a packed entry counts)."""
         self._parts: dict[str, set[str]] = {}  # packed entry -> its messages not yet processed
+        self._held: set[str] = set()  # read and not yet acked by this reader
 
     def read(self, block_ms: int | None = None) -> list[Delivery]:
         """Next deliveries (own pending ones first after a restart; reclaimed ones now and then)."""
@@ -52,15 +56,20 @@ class TopicReader:
             if not self._subscribed:
                 self.bus.subscribe(c.topic, c.group, c.consumer)
                 self._subscribed = True
-            out: list[Delivery] = []
+            got: list[Delivery] = []
             now = time.monotonic()
             if now >= self._next_reclaim:
                 self._next_reclaim = now + c.reclaim_every_s
-                out.extend(self.bus.reclaim(c.topic, c.group, c.consumer, min_idle_ms=c.reclaim_idle_ms,
+                got.extend(self.bus.reclaim(c.topic, c.group, c.consumer, min_idle_ms=c.reclaim_idle_ms,
                                             count=c.count))
-            out.extend(self.bus.read(c.topic, c.group, c.consumer, count=c.count,
+            got.extend(self.bus.read(c.topic, c.group, c.consumer, count=c.count,
                                      block_ms=c.block_ms if block_ms is None else block_ms))
-            for d in out:
+            out: list[Delivery] = []
+            for d in got:  # a reclaimed message is also this consumer's pending one: deliver it once
+                if d.id in self._held:
+                    continue
+                self._held.add(d.id)
+                out.append(d)
                 entry, sep, _ = d.id.partition("/")
                 if sep:
                     self._parts.setdefault(entry, set()).add(d.id)
@@ -78,6 +87,7 @@ class TopicReader:
         if not ids:
             return
         ready: list[str] = []
+        self._held.difference_update(ids)
         for i in ids:
             entry, sep, _ = i.partition("/")
             parts = self._parts.get(entry) if sep else None
