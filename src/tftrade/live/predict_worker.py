@@ -4,7 +4,8 @@ It keeps its own rolling window of bars (as long as the predictor's history), ru
 predictor on every closed cross-section, publishes one :class:`PredictionMessage` per ticker of
 the universe (``horizon=0`` where there is no forecast, so a reader knows when a bar is
 complete), writes the forecasts to ``tft_predictions`` when given a database, and only then
-acks the bars.
+acks the bars. Once the cross-sections it read are done, it lets the predictor get ahead for the
+next bar (:meth:`~tftrade.live.predictor.Predictor.prepare`) while waiting for it.
 
 Given a database and a :class:`~tftrade.live.predictor.TftPredictor` whose model was fitted with
 sentiment inputs, the worker hands the predictor :func:`stored_sentiment`: each new bar's comment
@@ -85,6 +86,8 @@ class PredictCounters:
     """With ``keep_latencies``: from a cross-section's arrival until the worker starts on it (bus, assembly, queue)."""
     forecast_ms: list[float] = field(default_factory=list)
     """With ``keep_latencies``: the predictor's time per cross-section (features, network)."""
+    prepare_ms: list[float] = field(default_factory=list)
+    """With ``keep_latencies``: the predictor's time getting ahead for the next bar, after publishing."""
 
 
 class PredictWorker:
@@ -140,6 +143,11 @@ class PredictWorker:
                 self.counters.forecast_ms.append((time.time_ns() - start) / 1e6)
             self._publish(cs, q)
             self.reader.ack(cs.ids)
+        if sections and stop is not None and not stop.is_set():  # idle until the next bar: get ahead
+            start = time.time_ns()
+            self.predictor.prepare()
+            if self._keep:
+                self.counters.prepare_ms.append((time.time_ns() - start) / 1e6)
         if self.assembler.late_ids:
             self.counters.late = self.assembler.late
             self.reader.ack(self.assembler.late_ids)
