@@ -55,6 +55,10 @@ def test_decode_on_a_prefix_equals_the_whole_window(layers: int, inference_path:
             prefix = m.encode_prefix(enc_x[:, :p], contexts)
             assert prefix.steps == p and prefix.state_h.shape == (layers, 20, 16)
             assert_same(m.decode(enc_x, enc_w, known, contexts, prefix), whole)
+        for future in (known[:, c:], known[:, c:] + 1.0):  # the decoder selected ahead: used when it fits
+            prefix = m.encode_prefix(enc_x[:, : c - 1], contexts, future)
+            assert prefix.decoder is not None
+            assert_same(m.decode(enc_x, enc_w, known, contexts, prefix), whole)
         other = m.encode_prefix(enc_x[:, 1:], contexts)  # the steps of another window: another forecast
         assert (m.decode(enc_x, enc_w, known, contexts, other).quantiles - whole.quantiles).abs().max() > 1e-3
         with pytest.raises(ValueError, match="at least one"):
@@ -79,7 +83,8 @@ def assert_forecast(got: RollingForecast | None, want: RollingForecast | None) -
 
 
 def test_every_bar_forecasts_on_its_prefix_as_on_the_whole_window(setup: tuple[MarketData, Trained],
-                                                                    inference_path: str) -> None:
+                                                                    inference_path: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     m, trained = setup
     fast, plain = (RollingForecaster(trained, m.tickers, m.sectors, "1min") for _ in range(2))
     first = WARMUP + trained.config.context - 1
@@ -93,6 +98,20 @@ def test_every_bar_forecasts_on_its_prefix_as_on_the_whole_window(setup: tuple[M
         assert fast.prepare() == (t >= first - 1)  # ready once the next bar can complete a forecast
         assert fast.prepare() == (t >= first - 1)  # idempotent
     assert fast.streaming.prefix_forecasts == forecasts  # every forecast ran on its prefix
+    runs: list[int] = []
+    vsn = fast.streaming.model.decoder_vsn
+    real = vsn.forward
+
+    def counted(*args: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        runs.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(vsn, "forward", counted)
+    t = first + 60
+    for r in (fast, plain):  # the calendar's next bar: the decoder's inputs were selected ahead too
+        r.append(int(m.timestamps[t]), *bars(m, t))
+    assert_forecast(fast.forecast(), plain.forecast())
+    assert len(runs) == 1  # the plain one (same model) selected its decoder inputs; the prepared one had them
     assert plain.streaming.prefix_forecasts == 0
 
 

@@ -196,15 +196,19 @@ class RollingForecaster:
         """Run ahead, while waiting for the next bar, the first ``C - 1`` encoder steps of its window.
 
         The next :meth:`forecast`, after one more bar is appended, then runs only the rest of the
-        network (the same forecasts). Calling it again before the next append does nothing; after
-        appending several bars, a gap of rejected bars or a :meth:`reset`, the prefix no longer fits
-        the window and the forecast runs the whole window. Return whether the prefix is ready
-        (``False`` while the next bar could not complete a forecast's warm-up and context).
+        network (the same forecasts); the decoder's selection of the known inputs that follow the
+        calendar's next bar is run ahead too (used if that bar is the one appended). Calling it
+        again before the next append does nothing; after appending several bars, a gap of rejected
+        bars or a :meth:`reset`, the prefix no longer fits the window and the forecast runs the
+        whole window. Return whether the prefix is ready (``False`` while the next bar could not
+        complete a forecast's warm-up and context).
         """
-        if self.features.rows + 1 < WARMUP + self.trained.config.context:
+        if self.last_ns is None or self.features.rows + 1 < WARMUP + self.trained.config.context:
             return False
+        self._future_known(self.last_ns)  # the calendar's stretch from the last bar on
+        expected = int(self._future[self._future > self.last_ns][0])  # the next bar, unless there is a gap
         with intra_op_threads(self.threads):
-            return self.streaming.prepare()
+            return self.streaming.prepare(self._future_known(expected))
 
     def features_hashes(self) -> list[str]:
         """SHA-256 of each ticker's exact model inputs at the last bar (as ``features.dataset.features_hash``)."""

@@ -155,14 +155,16 @@ class StreamingForecaster:
         return out.quantiles.numpy()
 
     @torch.inference_mode()
-    def prepare(self) -> bool:
+    def prepare(self, known_future: np.ndarray | None = None) -> bool:
         """Run ahead the first ``C - 1`` steps of the next window: the last ``C - 1`` appended bars.
 
         Call it after a forecast, while waiting for the next bar: :meth:`forecast_latest` after the
         next :meth:`append_bars` then runs only the new bar's encoder step and the rest of the network
         (when the window starts with the prepared bars; otherwise the whole window, as always).
-        Calling it again before the next append does nothing. Return whether a prefix is ready
-        (``False`` while fewer than ``C - 1`` bars are cached).
+        ``known_future`` (``N × H × K``), if given, is the decoder's known inputs that forecast is
+        expected to get: selected now too, and used if they are the ones it gets. Calling it again
+        before the next append does nothing. Return whether a prefix is ready (``False`` while fewer
+        than ``C - 1`` bars are cached).
         """
         c = self.model.config.context
         if self._selected is None or self._contexts is None or len(self._times) < c - 1:
@@ -170,5 +172,6 @@ class StreamingForecaster:
         times = self._times[len(self._times) - (c - 1):]
         if self._prefix is None or not np.array_equal(self._prefix[0], times):
             first = self._selected[:, self._selected.shape[1] - (c - 1):]
-            self._prefix = (times.copy(), self.model.encode_prefix(first, self._contexts))
+            future = None if known_future is None else torch.from_numpy(np.ascontiguousarray(known_future))
+            self._prefix = (times.copy(), self.model.encode_prefix(first, self._contexts, future))
         return True

@@ -46,11 +46,14 @@ class StaticContexts(NamedTuple):
 
 class EncoderPrefix(NamedTuple):
     """The first ``P`` encoder steps of windows, run ahead (:meth:`TemporalFusionTransformer.encode_prefix`):
-    the encoder LSTM's state after them (``(layers, B, d)`` each) and their enriched outputs ``(B, P, d)``."""
+    the encoder LSTM's state after them (``(layers, B, d)`` each), their enriched outputs ``(B, P, d)``
+    and, optionally, the decoder's selection ``(known (B, H, K), selected (B, H, d), weights (B, H, V))`` of
+    the known inputs the windows are expected to have."""
 
     state_h: Tensor
     state_c: Tensor
     enriched: Tensor
+    decoder: tuple[Tensor, Tensor, Tensor] | None = None
 
     @property
     def steps(self) -> int:
@@ -134,9 +137,11 @@ class TemporalFusionTransformer(nn.Module):
         out: tuple[Tensor, Tensor] = self.encoder_vsn(torch.cat([observed, known], -1), contexts.selection)
         return out
 
-    def encode_prefix(self, enc_x: Tensor, contexts: StaticContexts) -> EncoderPrefix:
+    def encode_prefix(self, enc_x: Tensor, contexts: StaticContexts, known_future: Tensor | None = None,
+                      ) -> EncoderPrefix:
         """Run the first ``P`` encoder steps of windows ahead of the rest: ``enc_x`` is their selected steps
-        ``(B, P, d)`` (``P < C``).
+        ``(B, P, d)`` (``P < C``); ``known_future`` ``(B, H, K)``, if given, is the decoder's known inputs
+        the windows are expected to have, selected now too.
 
         The encoder LSTM starts from the static state, so these steps depend only on themselves; the
         post-LSTM gate and the static enrichment work step by step. A live forecaster runs them between
@@ -146,7 +151,10 @@ class TemporalFusionTransformer(nn.Module):
         lib = tft_kernels() if plain_float32(enc_x) else None
         out, (h, c) = run_lstm(lib, self.lstm_encoder, enc_x, self._initial_state(contexts))
         _, enriched = self._temporal(lib, out, enc_x, contexts)
-        return EncoderPrefix(h, c, enriched)
+        decoder = None
+        if known_future is not None:
+            decoder = (known_future, *self.decoder_vsn(known_future, contexts.selection))
+        return EncoderPrefix(h, c, enriched, decoder)
 
     def decode(self, enc_x: Tensor, enc_w: Tensor, known: Tensor, contexts: StaticContexts,
                prefix: EncoderPrefix | None = None) -> TFTOutput:
@@ -154,7 +162,8 @@ class TemporalFusionTransformer(nn.Module):
         and their weights are given.
 
         With ``prefix`` (:meth:`encode_prefix` of ``enc_x[:, :P]``) only the steps from ``P`` on run
-        through the encoder LSTM, the post-LSTM gate and the enrichment.
+        through the encoder LSTM, the post-LSTM gate and the enrichment, and the decoder's selection is
+        the prefix's when it selected the same known inputs as ``known``'s decoder steps.
 
         Raises
         ------
@@ -166,7 +175,7 @@ class TemporalFusionTransformer(nn.Module):
         if prefix is not None and not (p < c and prefix.enriched.shape[0] == enc_x.shape[0]):
             raise ValueError(f"a prefix of {p} steps of {prefix.enriched.shape[0]} windows does not fit "
                              f"{enc_x.shape[0]} windows of {c} encoder steps (it must leave at least one)")
-        dec_x, dec_w = self.decoder_vsn(known[:, c:], contexts.selection)
+        dec_x, dec_w = self._select_decoder(known[:, c:], contexts, prefix)
         lib = tft_kernels() if plain_float32(enc_x) else None
         state = self._initial_state(contexts) if prefix is None else (prefix.state_h, prefix.state_c)
         enc_out, state = run_lstm(lib, self.lstm_encoder, enc_x[:, p:], state)
@@ -180,6 +189,14 @@ class TemporalFusionTransformer(nn.Module):
         x = self.pre_output(self.positionwise(x), temporal[:, c - p:])
         q = torch.sort(self.head(x), dim=-1).values
         return TFTOutput(q, contexts.weights, enc_w, dec_w, attn)
+
+    def _select_decoder(self, known: Tensor, contexts: StaticContexts, prefix: EncoderPrefix | None,
+                        ) -> tuple[Tensor, Tensor]:
+        """Decoder selection of ``known`` ``(B, H, K)``: the prefix's when it selected the same inputs."""
+        if prefix is not None and prefix.decoder is not None and torch.equal(prefix.decoder[0], known):
+            return prefix.decoder[1], prefix.decoder[2]
+        out: tuple[Tensor, Tensor] = self.decoder_vsn(known, contexts.selection)
+        return out
 
     def _initial_state(self, contexts: StaticContexts) -> tuple[Tensor, Tensor]:
         """The LSTM state the encoder starts from: the static state contexts, ``(layers, B, d)`` each."""
