@@ -255,7 +255,7 @@ def test_the_predict_worker_gets_ahead_between_bars_and_publishes_the_same_forec
     thread.start()
     rows = WARMUP + trained.config.context + 8
     try:
-        for t in range(rows):  # one cross-section at a time, each complete: the worker prepares after each
+        for t in range(rows):  # one cross-section at a time, each complete: the worker prepares once idle after each
             bus.publish_many("market_data", [BarMessage(x, int(m.timestamps[t]), float(m.open[t, i]),
                                                         float(m.high[t, i]), float(m.low[t, i]),
                                                         float(m.close[t, i]), float(m.volume[t, i]))
