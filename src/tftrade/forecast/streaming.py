@@ -134,7 +134,8 @@ class StreamingForecaster:
     def forecast_latest(self, known_future: np.ndarray) -> np.ndarray:
         """Quantiles (scaled units, ``N × H × Q``) of the window of the last ``C`` appended bars.
 
-        ``known_future`` is ``N × H × K``: the known inputs of the ``H`` bars after the last one.
+        ``known_future`` is ``N × H × K``: the known inputs of the ``H`` bars after the last one. When
+        :meth:`prepare` ran ahead this window's first ``C - 1`` bars, only the rest is computed.
 
         Raises
         ------
