@@ -49,7 +49,7 @@ import time
 import numpy as np
 
 
-def _load(stop: mp.synchronize.Event, n_tickers: int, counter: mp.sharedctypes.Synchronized) -> None:  # type: ignore[name-defined]
+def _load(stop: mp.synchronize.Event, n_tickers: int, counter: mp.sharedctypes.Synchronized[int]) -> None:
     """The neighbour: an ingest worker storing bars from its own bus as fast as they come."""
     import torch
 
