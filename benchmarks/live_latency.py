@@ -14,7 +14,12 @@ Latencies are measured from a cross-section's arrival (the time its bars were pu
 * **bar → order**: until the orders have reached the broker.
 
 The predict worker's share is split into the time from arrival until it starts on the
-cross-section (bus, assembly, queue) and the predictor's own time (features, network).
+cross-section (bus, assembly, queue) and the predictor's own time (features, network). The
+network's part is one encoder step, the decoder, attention and head: once a bar's predictions
+are published and a read of the bus finds nothing new (50 ms), the worker runs ahead the encoder
+of the next window's first ``C - 1`` bars (``TftPredictor.prepare``), in the idle time before
+the next bar; that time is printed too, and is no part of any latency (on a loaded machine it
+can still overlap the trade worker's decision).
 
 While it runs, a separate process runs the **ingest worker** loading 500-ticker minute bars
 from its own bus into a SQLite store as fast as it can (``--no-load`` turns it off), so the
@@ -44,7 +49,7 @@ import time
 import numpy as np
 
 
-def _load(stop: mp.synchronize.Event, n_tickers: int, counter: mp.sharedctypes.Synchronized) -> None:  # type: ignore[name-defined]
+def _load(stop: mp.synchronize.Event, n_tickers: int, counter: mp.sharedctypes.Synchronized[int]) -> None:
     """The neighbour: an ingest worker storing bars from its own bus as fast as they come."""
     import torch
 
@@ -165,6 +170,7 @@ def main() -> None:
         pw.counters.latencies_ms.clear()
         pw.counters.assembly_ms.clear()
         pw.counters.forecast_ms.clear()
+        pw.counters.prepare_ms.clear()
         replay_bars(bus, paced, speed=60_000.0 / args.interval_ms, stop=stop)
 
     t1 = time.perf_counter()
@@ -188,6 +194,9 @@ def main() -> None:
     for name, p, target in (("prediction published", pred, "p99 < 50 ms"), *spans, ("decision", dec, ""),
                             ("order at the broker", order, "p99 < 100 ms")):
         print(f"{name:28s} {p['p50'] or float('nan'):9.1f} {p['p99'] or float('nan'):9.1f} {p['n']:5d}  {target}")
+    prep = percentiles(pw.counters.prepare_ms[-n:])
+    print(f"{'idle: predictor prepares':28s} {prep['p50'] or float('nan'):9.1f} {prep['p99'] or float('nan'):9.1f} "
+          f"{prep['n']:5d}  (idle after publishing: the next window's encoder)")
     print(f"decisions {counters.decisions}, orders {counters.orders}, fills {counters.fills}, "
           f"prediction waits timed out {counters.prediction_waits_timed_out}")
 

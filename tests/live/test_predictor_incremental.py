@@ -235,3 +235,49 @@ def test_a_model_without_sentiment_gets_no_lookup(setup: tuple[MarketData, Train
     worker = PredictWorker(InMemoryBus(), TftPredictor(trained), m.tickers, m.sectors, "1min",
                            engine=sqlite_engine)  # type: ignore[arg-type]
     assert isinstance(worker.predictor, TftPredictor) and worker.predictor.sentiment is None
+
+
+def test_the_predict_worker_gets_ahead_between_bars_and_publishes_the_same_forecasts(
+        setup: tuple[MarketData, Trained]) -> None:
+    import threading
+    import time
+
+    from tftrade.live.predict_worker import PredictWorker
+    from tftrade.stream.memory import InMemoryBus
+    from tftrade.stream.messages import BarMessage, PredictionMessage
+
+    m, trained = setup
+    bus = InMemoryBus()
+    bus.subscribe("predictions", "test", "t")
+    worker = PredictWorker(bus, TftPredictor(trained), m.tickers, m.sectors, "1min", keep_latencies=True)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    rows = WARMUP + trained.config.context + 8
+    try:
+        for t in range(rows):  # one cross-section at a time, each complete: the worker prepares once idle after each
+            bus.publish_many("market_data", [BarMessage(x, int(m.timestamps[t]), float(m.open[t, i]),
+                                                        float(m.high[t, i]), float(m.low[t, i]),
+                                                        float(m.close[t, i]), float(m.volume[t, i]))
+                                             for i, x in enumerate(m.tickers)])
+            deadline = time.monotonic() + 30
+            while len(worker.counters.prepare_ms) <= t and time.monotonic() < deadline:
+                time.sleep(0.002)
+            assert len(worker.counters.prepare_ms) == t + 1
+    finally:
+        stop.set()
+        thread.join(10)
+    published: dict[int, dict[str, float]] = {}
+    for d in bus.read("predictions", "test", "t", count=100_000, block_ms=0):
+        assert isinstance(d.message, PredictionMessage)
+        published.setdefault(d.message.as_of_ns, {})[d.message.ticker] = d.message.q50
+    assert len(published) == 9
+    plain = TftPredictor(trained)
+    for t in range(rows):
+        q = plain.predict(m, t)
+        if q is not None:
+            got = published[int(m.timestamps[t])]
+            np.testing.assert_allclose([got[x] for x in m.tickers], q.q50, rtol=1e-6, atol=1e-9)
+    predictor = worker.predictor
+    assert isinstance(predictor, TftPredictor) and predictor._rolling is not None
+    assert predictor._rolling.streaming.prefix_forecasts == 9  # every forecast ran on the prefix prepared before

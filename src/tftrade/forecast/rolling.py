@@ -5,7 +5,11 @@
 ``C`` bars (:class:`~tftrade.forecast.streaming.StreamingForecaster`), the last scaled returns the
 calibration's local volatility needs and the exchange calendar's next bar starts. Appending a bar
 computes that bar's features, scales them and selects them (one bar through variable selection);
-a forecast runs the rest of the network once for every ticker.
+a forecast runs the rest of the network once for every ticker. Between two bars,
+:meth:`RollingForecaster.prepare` runs ahead the part of the next bar's network that the bars
+already appended determine (the encoder over the first ``C - 1`` bars of its window, see
+:meth:`~tftrade.forecast.streaming.StreamingForecaster.prepare`), so that forecast does less work
+when the bar arrives; its numbers are the same.
 
 Its forecasts are those of the batch path on the rows it was fed — ``build_panel`` over those
 rows, :func:`~tftrade.forecast.prediction.predict_latest` (``tftrade predict``) — to float
@@ -107,6 +111,7 @@ class RollingForecaster:
     def reset(self) -> None:
         """Forget every bar (the next one appended is the first row)."""
         n = len(self.tickers)
+        self.streaming.forget()
         self.features = IncrementalFeatures(n)
         self.last_ns: int | None = None
         self._returns = np.zeros((max(self._local_bars, 1), n))  # scaled one-bar returns, a ring
@@ -186,6 +191,24 @@ class RollingForecaster:
         conf = tr.confidence(q)
         self._memo = RollingForecast(self.last_ns, q * self._sigma[:, None, None], conf, self._close)
         return self._memo
+
+    def prepare(self) -> bool:
+        """Run ahead, while waiting for the next bar, the first ``C - 1`` encoder steps of its window.
+
+        The next :meth:`forecast`, after one more bar is appended, then runs only the rest of the
+        network (the same forecasts); the decoder's selection of the known inputs that follow the
+        calendar's next bar is run ahead too (used if that bar is the one appended). Calling it
+        again before the next append does nothing; after appending several bars, a gap of rejected
+        bars or a :meth:`reset`, the prefix no longer fits the window and the forecast runs the
+        whole window. Return whether the prefix is ready (``False`` while the next bar could not
+        complete a forecast's warm-up and context).
+        """
+        if self.last_ns is None or self.features.rows + 1 < WARMUP + self.trained.config.context:
+            return False
+        self._future_known(self.last_ns)  # the calendar's stretch from the last bar on
+        expected = int(self._future[self._future > self.last_ns][0])  # the next bar, unless there is a gap
+        with intra_op_threads(self.threads):
+            return self.streaming.prepare(self._future_known(expected))
 
     def features_hashes(self) -> list[str]:
         """SHA-256 of each ticker's exact model inputs at the last bar (as ``features.dataset.features_hash``)."""

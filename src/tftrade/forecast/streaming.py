@@ -10,6 +10,13 @@ forecasts are those of the plain forward pass (a test compares them bar by bar).
 A live predictor that keeps its inputs itself (:class:`~tftrade.forecast.rolling.RollingForecaster`)
 hands over only each new bar's scaled inputs (:meth:`StreamingForecaster.append_bars`) and asks for
 the forecast of the latest window (:meth:`StreamingForecaster.forecast_latest`): no panel at all.
+
+Between two bars it can also get ahead (:meth:`StreamingForecaster.prepare`): the window the
+next bar completes starts with the last ``C - 1`` bars appended, so their encoder LSTM steps (from
+the static state), post-LSTM gate and enrichment
+(:meth:`~tftrade.forecast.tft.model.TemporalFusionTransformer.encode_prefix`) can run before the
+bar arrives. When it does, its forecast runs one encoder step, the decoder, attention and head
+on that prefix; the numbers are those of the whole window run at once (a test compares them).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from torch import Tensor
 
 from tftrade.features.dataset import Panel
 from tftrade.forecast.errors import InsufficientHistoryError
-from tftrade.forecast.tft.model import StaticContexts, TemporalFusionTransformer
+from tftrade.forecast.tft.model import EncoderPrefix, StaticContexts, TemporalFusionTransformer
 
 
 class StreamingForecaster:
@@ -38,14 +45,21 @@ class StreamingForecaster:
 
     def __init__(self, model: TemporalFusionTransformer) -> None:
         self.model = model.eval()
+        self.selected_bars = 0
+        """Bars (per ticker) run through encoder selection so far: what the cache saves is visible here."""
+        self.prefix_forecasts = 0
+        """Forecasts that ran on a prepared prefix (:meth:`prepare`) rather than the whole window."""
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop every cached bar and the prepared prefix (the next call starts afresh)."""
         # tickers and the scaling of the cached bars (or the static ids of appended bars)
         self._key: tuple[tuple[str, ...], int] | tuple[bytes, int] | None = None
         self._contexts: StaticContexts | None = None
         self._times = np.zeros(0, np.int64)  # timestamps of the cached bars, oldest first
         self._selected: Tensor | None = None  # N × (≤ C) × d
         self._weights: Tensor | None = None  # N × (≤ C) × V
-        self.selected_bars = 0
-        """Bars (per ticker) run through encoder selection so far: what the cache saves is visible here."""
+        self._prefix: tuple[np.ndarray, EncoderPrefix] | None = None  # the bars it ran and the prefix
 
     @torch.inference_mode()
     def forecast_at(self, panel: Panel, origin: int) -> np.ndarray:
@@ -68,8 +82,8 @@ class StreamingForecaster:
         key = (tuple(panel.tickers), hash((st.mean.tobytes(), st.scale.tobytes())) if st is not None else 0)
         times = panel.timestamps[origin - c + 1 : origin + 1].astype(np.int64)
         if key != self._key:
-            self._key, self._times, self._selected, self._weights = key, np.zeros(0, np.int64), None, None
-            self._contexts = self.model.static_contexts(torch.from_numpy(panel.static))
+            self.forget()
+            self._key, self._contexts = key, self.model.static_contexts(torch.from_numpy(panel.static))
         assert self._contexts is not None
         keep = int(np.searchsorted(self._times, times[0])) if len(self._times) else 0
         reuse = len(self._times) - keep
@@ -102,7 +116,8 @@ class StreamingForecaster:
         key = (static.tobytes(), -1)
         times = np.asarray(times, np.int64)
         if key != self._key or (len(self._times) and times[0] <= self._times[-1]):
-            self._key, self._times, self._selected, self._weights = key, np.zeros(0, np.int64), None, None
+            self.forget()
+            self._key = key
             self._contexts = self.model.static_contexts(torch.from_numpy(np.ascontiguousarray(static)))
         assert self._contexts is not None
         sel, w = self.model.select_encoder(torch.from_numpy(observed), torch.from_numpy(known), self._contexts)
@@ -119,7 +134,8 @@ class StreamingForecaster:
     def forecast_latest(self, known_future: np.ndarray) -> np.ndarray:
         """Quantiles (scaled units, ``N × H × Q``) of the window of the last ``C`` appended bars.
 
-        ``known_future`` is ``N × H × K``: the known inputs of the ``H`` bars after the last one.
+        ``known_future`` is ``N × H × K``: the known inputs of the ``H`` bars after the last one. When
+        :meth:`prepare` ran ahead this window's first ``C - 1`` bars, only the rest is computed.
 
         Raises
         ------
@@ -132,4 +148,31 @@ class StreamingForecaster:
         n, h, k = known_future.shape
         window_known = torch.zeros(n, c + h, k)  # decode reads only the decoder steps
         window_known[:, c:] = torch.from_numpy(known_future)
-        return self.model.decode(self._selected, self._weights, window_known, self._contexts).quantiles.numpy()
+        prefix = None
+        if self._prefix is not None and np.array_equal(self._prefix[0], self._times[: c - 1]):
+            prefix = self._prefix[1]
+            self.prefix_forecasts += 1
+        out = self.model.decode(self._selected, self._weights, window_known, self._contexts, prefix)
+        return out.quantiles.numpy()
+
+    @torch.inference_mode()
+    def prepare(self, known_future: np.ndarray | None = None) -> bool:
+        """Run ahead the first ``C - 1`` steps of the next window: the last ``C - 1`` appended bars.
+
+        Call it after a forecast, while waiting for the next bar: :meth:`forecast_latest` after the
+        next :meth:`append_bars` then runs only the new bar's encoder step and the rest of the network
+        (when the window starts with the prepared bars; otherwise the whole window, as always).
+        ``known_future`` (``N × H × K``), if given, is the decoder's known inputs that forecast is
+        expected to get: selected now too, and used if they are the ones it gets. Calling it again
+        before the next append does nothing. Return whether a prefix is ready (``False`` while fewer
+        than ``C - 1`` bars are cached).
+        """
+        c = self.model.config.context
+        if self._selected is None or self._contexts is None or len(self._times) < c - 1:
+            return False
+        times = self._times[len(self._times) - (c - 1):]
+        if self._prefix is None or not np.array_equal(self._prefix[0], times):
+            first = self._selected[:, self._selected.shape[1] - (c - 1):]
+            future = None if known_future is None else torch.from_numpy(np.ascontiguousarray(known_future))
+            self._prefix = (times.copy(), self.model.encode_prefix(first, self._contexts, future))
+        return True

@@ -4,7 +4,10 @@ It keeps its own rolling window of bars (as long as the predictor's history), ru
 predictor on every closed cross-section, publishes one :class:`PredictionMessage` per ticker of
 the universe (``horizon=0`` where there is no forecast, so a reader knows when a bar is
 complete), writes the forecasts to ``tft_predictions`` when given a database, and only then
-acks the bars.
+acks the bars. Once it has published a bar and a read finds nothing new (the bus quiet for the
+reader's ``block_ms``, so the trade worker's decision on that bar has had the cores first), it
+lets the predictor get ahead for the next bar (:meth:`~tftrade.live.predictor.Predictor.prepare`)
+while waiting for it.
 
 Given a database and a :class:`~tftrade.live.predictor.TftPredictor` whose model was fitted with
 sentiment inputs, the worker hands the predictor :func:`stored_sentiment`: each new bar's comment
@@ -85,6 +88,8 @@ class PredictCounters:
     """With ``keep_latencies``: from a cross-section's arrival until the worker starts on it (bus, assembly, queue)."""
     forecast_ms: list[float] = field(default_factory=list)
     """With ``keep_latencies``: the predictor's time per cross-section (features, network)."""
+    prepare_ms: list[float] = field(default_factory=list)
+    """With ``keep_latencies``: the predictor's time getting ahead for the next bar, once idle after publishing."""
 
 
 class PredictWorker:
@@ -102,6 +107,7 @@ class PredictWorker:
         self.counters = PredictCounters()
         self._on_event = on_event
         self._keep = keep_latencies
+        self._idle_work = False  # a bar was forecast since the predictor last got ahead
         if engine is not None and isinstance(predictor, TftPredictor) and predictor.sentiment is None:
             from tftrade.forecast.rolling import uses_sentiment
 
@@ -116,6 +122,8 @@ class PredictWorker:
                 if end is not None and end.is_set():
                     self._process(self.assembler.flush())
                     return self.counters
+                if self._idle_work:
+                    self._prepare()
                 continue
             done: list[CrossSection] = []
             now = time.time_ns()
@@ -140,10 +148,19 @@ class PredictWorker:
                 self.counters.forecast_ms.append((time.time_ns() - start) / 1e6)
             self._publish(cs, q)
             self.reader.ack(cs.ids)
+            self._idle_work = True
         if self.assembler.late_ids:
             self.counters.late = self.assembler.late
             self.reader.ack(self.assembler.late_ids)
             self.assembler.late_ids.clear()
+
+    def _prepare(self) -> None:
+        """Let the predictor get ahead for the next bar (the bus is quiet)."""
+        self._idle_work = False
+        start = time.time_ns()
+        self.predictor.prepare()
+        if self._keep:
+            self.counters.prepare_ms.append((time.time_ns() - start) / 1e6)
 
     def _publish(self, cs: CrossSection, q: Quantiles | None) -> None:
         c = self.counters

@@ -3,7 +3,8 @@
 A :class:`Predictor` sees a :class:`~tftrade.strategy.view.MarketFrame` and a row and returns the
 quantile forecasts made at that row's close. :class:`TftPredictor` keeps the TFT's inputs
 up to date bar by bar (:class:`~tftrade.forecast.rolling.RollingForecaster`: only the new bar's
-features are computed and selected) and runs the rest of the network once per bar.
+features are computed and selected) and runs the rest of the network once per bar; between bars,
+:meth:`TftPredictor.prepare` runs ahead the encoder steps of the next bar's window that are known.
 :func:`forecast_panel` applies a predictor row by row to stored history, which is what the
 predict worker does bar by bar live: the same inputs give the same forecasts in both.
 """
@@ -56,6 +57,10 @@ class Predictor(Protocol):
 
     def predict(self, frame: MarketFrame, row: int) -> Quantiles | None:
         """Forecasts at ``row`` for every ticker of ``frame``, or ``None`` when none can be made."""
+        ...
+
+    def prepare(self) -> None:
+        """Compute ahead, while waiting for the next row, what its forecast can know already (or nothing)."""
         ...
 
 
@@ -150,6 +155,13 @@ class TftPredictor:
         q = f.quantiles[:, self._horizon - 1, :]
         lo, mid, hi = (q[:, k] for k in self._levels)
         return Quantiles(lo, mid, hi, conf)
+
+    def prepare(self) -> None:
+        """Run ahead the encoder of the next bar's window over the bars seen (:meth:`RollingForecaster.prepare
+        <tftrade.forecast.rolling.RollingForecaster.prepare>`): the next :meth:`predict`, one bar on, is quicker
+        and forecasts the same."""
+        if self._rolling is not None:
+            self._rolling.prepare()
 
     def _forecaster(self, frame: MarketFrame) -> RollingForecaster:
         """The rolling state of ``frame``'s universe (a new one for another universe or order)."""

@@ -43,9 +43,10 @@ class InterpretableMultiHeadAttention(nn.Module):
         weights = torch.softmax(scores + blocked.unsqueeze(1), dim=-1)
         # the heads share their values, so averaging the heads' outputs = averaging their weights first;
         # and w·(Wv k + bv) = Wv (w·k) + (Σw) bv: the weighted sum of the keys' inputs is projected once
-        mean_w = self.dropout(weights).mean(dim=2)  # B × Lq × Lk
+        average = weights.mean(dim=2)  # B × Lq × Lk
+        mean_w = self.dropout(weights).mean(dim=2) if self.training and self.dropout.p > 0 else average
         values = torch.addcmul(torch.bmm(mean_w, kv) @ self.v.weight.t(), mean_w.sum(-1, keepdim=True), self.v.bias)
-        return self.out(values), weights.mean(dim=2)
+        return self.out(values), average
 
 
 def causal_mask(context: int, horizon: int) -> Tensor:

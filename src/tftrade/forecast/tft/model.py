@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -41,6 +42,23 @@ class StaticContexts(NamedTuple):
     def take(self, rows: Tensor) -> StaticContexts:
         """The contexts of the given batch rows."""
         return StaticContexts(*(t[rows] for t in self))
+
+
+class EncoderPrefix(NamedTuple):
+    """The first ``P`` encoder steps of windows, run ahead (:meth:`TemporalFusionTransformer.encode_prefix`):
+    the encoder LSTM's state after them (``(layers, B, d)`` each), their enriched outputs ``(B, P, d)``
+    and, optionally, the decoder's selection ``(known (B, H, K), selected (B, H, d), weights (B, H, V))`` of
+    the known inputs the windows are expected to have."""
+
+    state_h: Tensor
+    state_c: Tensor
+    enriched: Tensor
+    decoder: tuple[Tensor, Tensor, Tensor] | None = None
+
+    @property
+    def steps(self) -> int:
+        """``P``: the encoder steps run."""
+        return int(self.enriched.shape[1])
 
 
 class TemporalFusionTransformer(nn.Module):
@@ -119,25 +137,78 @@ class TemporalFusionTransformer(nn.Module):
         out: tuple[Tensor, Tensor] = self.encoder_vsn(torch.cat([observed, known], -1), contexts.selection)
         return out
 
-    def decode(self, enc_x: Tensor, enc_w: Tensor, known: Tensor, contexts: StaticContexts) -> TFTOutput:
-        """Everything after encoder selection, for windows whose selected encoder steps are given."""
-        c = self.config.context
-        dec_x, dec_w = self.decoder_vsn(known[:, c:], contexts.selection)
-        layers = self.config.lstm_layers
-        state = (contexts.state_h.unsqueeze(0).expand(layers, -1, -1).contiguous(),
-                 contexts.state_c.unsqueeze(0).expand(layers, -1, -1).contiguous())
+    def encode_prefix(self, enc_x: Tensor, contexts: StaticContexts, known_future: Tensor | None = None,
+                      ) -> EncoderPrefix:
+        """Run the first ``P`` encoder steps of windows ahead of the rest: ``enc_x`` is their selected steps
+        ``(B, P, d)`` (``P < C``); ``known_future`` ``(B, H, K)``, if given, is the decoder's known inputs
+        the windows are expected to have, selected now too.
+
+        The encoder LSTM starts from the static state, so these steps depend only on themselves; the
+        post-LSTM gate and the static enrichment work step by step. A live forecaster runs them between
+        two bars, for the window the next bar completes, and :meth:`decode` with ``prefix`` does the
+        rest; the forecasts are those of :meth:`decode` without it (the same computations, split).
+        """
         lib = tft_kernels() if plain_float32(enc_x) else None
-        enc_out, state = run_lstm(lib, self.lstm_encoder, enc_x, state)
+        out, (h, c) = run_lstm(lib, self.lstm_encoder, enc_x, self._initial_state(contexts))
+        _, enriched = self._temporal(lib, out, enc_x, contexts)
+        decoder = None
+        if known_future is not None:
+            decoder = (known_future, *self.decoder_vsn(known_future, contexts.selection))
+        return EncoderPrefix(h, c, enriched, decoder)
+
+    def decode(self, enc_x: Tensor, enc_w: Tensor, known: Tensor, contexts: StaticContexts,
+               prefix: EncoderPrefix | None = None) -> TFTOutput:
+        """Everything after encoder selection, for windows whose selected encoder steps ``enc_x`` ``(B, C, d)``
+        and their weights are given.
+
+        With ``prefix`` (:meth:`encode_prefix` of ``enc_x[:, :P]``) only the steps from ``P`` on run
+        through the encoder LSTM, the post-LSTM gate and the enrichment, and the decoder's selection is
+        the prefix's when it selected the same known inputs as ``known``'s decoder steps.
+
+        Raises
+        ------
+        ValueError
+            If ``prefix`` covers all ``C`` encoder steps or does not match the batch.
+        """
+        c = self.config.context
+        p = 0 if prefix is None else prefix.steps
+        if prefix is not None and not (p < c and prefix.enriched.shape[0] == enc_x.shape[0]):
+            raise ValueError(f"a prefix of {p} steps of {prefix.enriched.shape[0]} windows does not fit "
+                             f"{enc_x.shape[0]} windows of {c} encoder steps (it must leave at least one)")
+        dec_x, dec_w = self._select_decoder(known[:, c:], contexts, prefix)
+        lib = tft_kernels() if plain_float32(enc_x) else None
+        state = self._initial_state(contexts) if prefix is None else (prefix.state_h, prefix.state_c)
+        enc_out, state = run_lstm(lib, self.lstm_encoder, enc_x[:, p:], state)
         dec_out, _ = run_lstm(lib, self.lstm_decoder, dec_x, state)
-        lstm_out, skip = torch.cat([enc_out, dec_out], 1), torch.cat([enc_x, dec_x], 1)
-        if lib is not None and not torch.is_grad_enabled():  # both steps in one pass of the C kernel (same function)
-            temporal, enriched = temporal_block(lib, self.post_lstm, self.enrichment, lstm_out, skip,
-                                                contexts.enrichment)
-        else:
-            temporal = self.post_lstm(lstm_out, skip)
-            enriched = self.enrichment(temporal, contexts.enrichment.unsqueeze(1))
+        temporal, enriched = self._temporal(lib, torch.cat([enc_out, dec_out], 1), torch.cat([enc_x[:, p:], dec_x], 1),
+                                            contexts)
+        if prefix is not None:
+            enriched = torch.cat([prefix.enriched, enriched], 1)
         attn_out, attn = self.attention(enriched[:, c:], enriched, self.mask)
         x = self.post_attention(attn_out, enriched[:, c:])
-        x = self.pre_output(self.positionwise(x), temporal[:, c:])
+        x = self.pre_output(self.positionwise(x), temporal[:, c - p:])
         q = torch.sort(self.head(x), dim=-1).values
         return TFTOutput(q, contexts.weights, enc_w, dec_w, attn)
+
+    def _select_decoder(self, known: Tensor, contexts: StaticContexts, prefix: EncoderPrefix | None,
+                        ) -> tuple[Tensor, Tensor]:
+        """Decoder selection of ``known`` ``(B, H, K)``: the prefix's when it selected the same inputs."""
+        if prefix is not None and prefix.decoder is not None and torch.equal(prefix.decoder[0], known):
+            return prefix.decoder[1], prefix.decoder[2]
+        out: tuple[Tensor, Tensor] = self.decoder_vsn(known, contexts.selection)
+        return out
+
+    def _initial_state(self, contexts: StaticContexts) -> tuple[Tensor, Tensor]:
+        """The LSTM state the encoder starts from: the static state contexts, ``(layers, B, d)`` each."""
+        layers = self.config.lstm_layers
+        return (contexts.state_h.unsqueeze(0).expand(layers, -1, -1).contiguous(),
+                contexts.state_c.unsqueeze(0).expand(layers, -1, -1).contiguous())
+
+    def _temporal(self, lib: ctypes.CDLL | None, lstm_out: Tensor, skip: Tensor, contexts: StaticContexts,
+                  ) -> tuple[Tensor, Tensor]:
+        """``(temporal, enriched)`` of LSTM outputs ``(B, T, d)``: the post-LSTM gate and the static enrichment,
+        step by step."""
+        if lib is not None and not torch.is_grad_enabled():  # both steps in one pass of the C kernel (same function)
+            return temporal_block(lib, self.post_lstm, self.enrichment, lstm_out, skip, contexts.enrichment)
+        temporal = self.post_lstm(lstm_out, skip)
+        return temporal, self.enrichment(temporal, contexts.enrichment.unsqueeze(1))
