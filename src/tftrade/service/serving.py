@@ -86,13 +86,35 @@ class ServingModel:
         if not usable(trained):
             return None
         with self._window_lock:
-            w = self.window
-            if w is None or w.trained is not trained:
-                from tftrade.store.securities import read_securities
+            return self._window(trained, version).rows()
 
-                sectors: dict[str, Any] = {s.ticker: s.sector for s in read_securities(self._engine)}  # as predict
-                w = self.window = RollingWindow(self._engine, trained, version, sectors)
-            return w.rows()
+    def _window(self, trained: Trained, version: str) -> RollingWindow:
+        w = self.window
+        if w is None or w.trained is not trained:
+            from tftrade.store.securities import read_securities
+
+            sectors: dict[str, Any] = {s.ticker: s.sector for s in read_securities(self._engine)}  # as predict
+            w = self.window = RollingWindow(self._engine, trained, version, sectors)
+        return w
+
+    def warm(self) -> bool:
+        """Forecast a bar that landed since the last one now, before anyone asks, and prepare the next.
+
+        The API's poll loop calls it; requests then read the answer made (and wait for it while it
+        is being made, rather than making it again). ``True`` when a new bar's answer was made.
+        """
+        with self._lock:
+            trained, version = self._trained, self.version
+        if trained is None or version is None or not usable(trained):
+            return False
+        with self._window_lock:
+            return self._window(trained, version).warm()
+
+    def prepare(self) -> None:
+        """Between bars: the next bar's work that does not need it (see :meth:`RollingWindow.prepare`)."""
+        with self._window_lock:
+            if self.window is not None:
+                self.window.prepare()
 
     def _recent_bars(self, trained: Trained) -> pd.DataFrame:
         """The universe's latest windows of bars, kept in memory: only bars from the newest one on are read again.
