@@ -139,11 +139,11 @@ class RollingWindow:
         r = self._roller
         if r is None or r.last_ns is None or not r.ready or self._prepared_ns == r.last_ns:
             return
-        ahead = getattr(r, "prepare", None)
-        if callable(ahead):
-            ahead()
         self._prefix = r.hash_prefixes()
         self._prepared_ns = r.last_ns
+        ahead = getattr(r, "prepare", None)  # the forecaster's groundwork for the next bar, where it has one
+        if callable(ahead):
+            ahead()
 
     def _fill(self) -> RollingForecaster | None:
         from tftrade.store.bars import read_bars

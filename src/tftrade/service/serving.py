@@ -30,6 +30,7 @@ class ServingModel:
     def __init__(self, engine: Engine, home: Path, registry: RegistryRef) -> None:
         self._engine, self._home, self._registry = engine, home, registry
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self._trained: Trained | None = None
         self.version: str | None = None
         self._bars: pd.DataFrame | None = None
@@ -45,14 +46,18 @@ class ServingModel:
         return self._registry.open(self._home).versions()
 
     def refresh(self) -> str | None:
-        """Load the newest registered version if it is not the one served; return it (``None``: unchanged)."""
-        known = self.versions()
-        if not known or known[-1] == self.version:
-            return None
-        trained, version = self._registry.open(self._home).load(known[-1])
-        with self._lock:
-            self._trained, self.version, self._bars = trained, version, None
-        return version
+        """Load the newest registered version if it is not the one served; return it (``None``: unchanged).
+
+        One load at a time: a request and the poll loop asking together load the model once.
+        """
+        with self._load_lock:
+            known = self.versions()
+            if not known or known[-1] == self.version:
+                return None
+            trained, version = self._registry.open(self._home).load(known[-1])
+            with self._lock:
+                self._trained, self.version, self._bars = trained, version, None
+            return version
 
     def _model(self) -> tuple[Trained, str]:
         if self._trained is None:
@@ -108,6 +113,8 @@ class ServingModel:
         if trained is None or version is None or not usable(trained):
             return False
         with self._window_lock:
+            if trained is not self._trained:  # replaced meanwhile: the next round warms the new one
+                return False
             return self._window(trained, version).warm()
 
     def prepare(self) -> None:
