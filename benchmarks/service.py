@@ -161,7 +161,9 @@ def main() -> None:
             h = {"X-API-Key": key}
             first = httpx.post(f"{url}/predict", headers=h, json={}, timeout=120)  # loads the model, fills the book
             count, size = first.json()["count"], len(first.content)
-            new_bar_ms, settled_ms, predict_ms = [], [], []
+            new_bar_ms: list[float] = []
+            settled_ms: list[float] = []
+            predict_ms: list[float] = []
             with httpx.Client(timeout=60) as client:
                 for i, minute in enumerate(held):  # a new minute before each request: right before, then 1 s before
                     _land(home, minute)
