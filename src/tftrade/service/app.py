@@ -70,7 +70,7 @@ class ServiceContext:
     freeze_gc: bool = False
     """Once a model is loaded and warmed, move the process's objects out of the garbage collector's
     sight (:func:`gc.freeze`): a full collection over the half million objects of the loaded libraries
-    and model stalled a request for ~0.4 s every few minutes. The served process sets it (``build``)."""
+    and model stalled a request ~0.4 s about every 15 new bars. The served process sets it (``build``)."""
     hub: EventHub = field(default_factory=EventHub)
 
 

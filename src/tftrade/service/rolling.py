@@ -226,15 +226,11 @@ class RollingWindow:
         confs, close, hashes = conf.tolist(), f.close.tolist(), r.features_hashes_from(self._prefix)
         as_of = pd.Timestamp(f.timestamp_ns, unit="ns", tz="UTC").to_pydatetime()
         tf, version, horizons = self.timeframe, self.version, range(q.shape[1])
-        rows = [{"ticker": t, "horizon": k + 1, "as_of": as_of, "current_price": close[i], "q10": lo[i][k],
-                 "q50": med[i][k], "q90": hi[i][k], "predicted_return": med[i][k], "confidence_score": confs[i][k],
-                 "timeframe": tf, "model_version": version, "features_hash": hashes[i], "stale": False,
-                 "bar_age_seconds": 0.0}
-                for i, t in enumerate(self.tickers) for k in horizons]
         stamp, names = as_of.isoformat(), [t.upper() for t in self.tickers]
         shown = [{"ticker": names[i], "horizon": k + 1, "as_of": stamp, "timeframe": tf, "current_price": close[i],
                   "q10": lo[i][k], "q50": med[i][k], "q90": hi[i][k], "predicted_return": med[i][k],
                   "confidence_score": confs[i][k], "model_version": version, "features_hash": hashes[i],
                   "stale": False, "bar_age_seconds": 0.0}
                  for i in self._order for k in horizons]
-        return EncodedRows(rows, encode(shown, finite=finite))
+        payload = encode(shown, finite=finite)
+        return EncodedRows([{**r, "as_of": as_of} for r in shown], payload)  # the rows, by ticker: as_of a datetime
