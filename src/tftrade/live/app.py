@@ -308,7 +308,7 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
                 warm_window(engine, pw.window, pw.assembler)
         if on_stack is not None:
             on_stack(stack, pw)
-        source = _source(bus, engine, market, opts, emit)
+        source = _source(bus, engine, market, opts)
         if opts.duration_s is not None:
             timer = threading.Timer(opts.duration_s, stop.set)
             timer.daemon = True
@@ -355,8 +355,7 @@ def _services(bus: Bus, engine: Engine, opts: LiveOptions) -> list[tuple[str, Se
             ("sentiment", sentiment.run, lambda: True)]
 
 
-def _source(bus: Bus, engine: Engine, market: Any, opts: LiveOptions,
-            emit: Emit | None = None) -> Callable[[threading.Event], object] | None:
+def _source(bus: Bus, engine: Engine, market: Any, opts: LiveOptions) -> Callable[[threading.Event], object] | None:
     if opts.source == "replay":
         from tftrade.data.replay import ReplayConfig, ReplaySource
 
@@ -365,15 +364,12 @@ def _source(bus: Bus, engine: Engine, market: Any, opts: LiveOptions,
                                                         start=opts.start, end=opts.end, speed=opts.speed))
         return lambda stop: replay.run(stop)
     if opts.source == "massive":
-        return massive_source(bus, market.tickers, emit)
+        return massive_source(bus, market.tickers)
     raise LiveError(f"unknown source {opts.source!r}; choose replay or massive")
 
 
-def massive_source(bus: Bus, tickers: Sequence[str], emit: Emit | None = None) -> Callable[[threading.Event], object]:
+def massive_source(bus: Bus, tickers: Sequence[str]) -> Callable[[threading.Event], object]:
     """Massive's WebSocket minute aggregates onto ``market_data`` (the data package's source).
-
-    ``emit`` receives the source's events but its per-bar ones (connected, disconnected, backfill,
-    malformed, late, status, ...), marked ``"source": "massive"``.
 
     Raises
     ------
@@ -389,12 +385,7 @@ def massive_source(bus: Bus, tickers: Sequence[str], emit: Emit | None = None) -
         raise LiveError(f"the Massive source is not available in this build ({e})") from None
     from tftrade.core.config import load_settings
 
-    def on_event(event: dict[str, object]) -> None:
-        if emit is not None and event.get("event") != "bar":
-            emit({**event, "source": "massive"})
-
-    src = massive.MassiveSource(bus, endpoints.VendorEndpoints.from_settings(load_settings()), list(tickers),
-                                on_event=on_event)
+    src = massive.MassiveSource(bus, endpoints.VendorEndpoints.from_settings(load_settings()), list(tickers))
     return lambda stop: src.run(stop)
 
 

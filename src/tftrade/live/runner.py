@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from tftrade.core.clock import Clock, SimulatedClock
-from tftrade.core.errors import TftradeError
 from tftrade.core.orders import Order
 from tftrade.core.types import Timeframe
 from tftrade.execution.manager import OrderManager
@@ -145,7 +144,7 @@ def run_workers(workers: Sequence[tuple[str, Work]], stop: threading.Event, *,
             try:
                 svc(svc_stop)
             except BaseException as e:  # reported to the caller once the others have stopped
-                _log_failure("service", name, e)
+                log.exception("service %s failed", name)
                 svc_errors.append(e)
                 stop.set()
         th = threading.Thread(target=run_service, name=name, daemon=True)
@@ -166,14 +165,6 @@ def run_workers(workers: Sequence[tuple[str, Work]], stop: threading.Event, *,
     return results
 
 
-def _log_failure(kind: str, name: str, e: BaseException) -> None:
-    """A tftrade error (its message says it all, and the caller reports it) is not a traceback."""
-    if isinstance(e, TftradeError):
-        log.debug("%s %s stopped: %s", kind, name, e)
-    else:
-        log.exception("%s %s failed", kind, name)
-
-
 def _run(workers: Sequence[tuple[str, Work]], stop: threading.Event,
          source: Callable[[threading.Event], object] | None) -> dict[str, object]:
     end = threading.Event() if source is not None else None
@@ -184,7 +175,7 @@ def _run(workers: Sequence[tuple[str, Work]], stop: threading.Event,
         try:
             results[name] = fn()
         except BaseException as e:  # reported to the caller once the others have stopped
-            _log_failure("worker", name, e)
+            log.exception("worker %s failed", name)
             errors.append(e)
             stop.set()
 
