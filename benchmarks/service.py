@@ -6,10 +6,14 @@ asyncio load generator (httpx; loopback only; every loop ends by count and time)
 
 - ``GET /predictions`` (all 500 tickers × 5 horizons) at a paced rate with N concurrent clients,
   then as fast as the clients can go: throughput and p50/p99;
-- ``POST /predict`` for all 500 tickers, one request at a time: p50/p99, measured twice — with a
-  new minute of 500 bars landing in the store before each request (the served window reads it,
-  computes that bar's features and forecasts it: the work a live minute costs), and with no new
-  bar in between (requests between two bars share the forecast).
+- the same paced load from clients that revalidate (``If-None-Match`` with the ``ETag`` they hold,
+  the forecasts unchanged: ``304``, no body), as a browser or a polling dashboard does;
+- ``POST /predict`` for all 500 tickers, one request at a time: p50/p99, measured three times —
+  with a new minute of 500 bars landing in the store right before each request (the served
+  window reads it, computes that bar's features and forecasts it: the work a live minute costs,
+  on the request's clock), with a new minute landing 1 s before each request (the service's poll
+  loop has made that minute's answer meanwhile), and with no new bar in between (requests
+  between two bars share the forecast).
 
 Targets (issue #17): ``/predictions`` p99 < 10 ms at 200 requests/s; ``/predict`` p99 < 50 ms.
 
@@ -102,10 +106,19 @@ def _pcts(ms: list[float]) -> dict[str, float]:
             "p99_ms": round(float(np.percentile(a, 99)), 3), "max_ms": round(float(a.max()), 3)}
 
 
-async def _load(url: str, key: str, rate: float | None, seconds: float, clients: int) -> dict[str, float]:
-    """``clients`` workers share a schedule of ``rate`` requests/s (``None``: back to back) for ``seconds``."""
+async def _load(url: str, key: str, rate: float | None, seconds: float, clients: int,
+                revalidate: bool = False) -> dict[str, float]:
+    """``clients`` workers share a schedule of ``rate`` requests/s (``None``: back to back) for ``seconds``;
+    ``revalidate``: each request sends ``If-None-Match`` with the answer's ``ETag`` (expects 304)."""
     latencies: list[float] = []
     errors = 0
+    headers = {"X-API-Key": key}
+    if revalidate:
+        tag = httpx.get(f"{url}/predictions", headers=headers).headers.get("etag")
+        if tag is None:  # a server without ETags (code before they were added)
+            return {"skipped": 1.0}
+        headers["If-None-Match"] = tag
+    ok = 304 if revalidate else 200
     start = time.perf_counter()
     total = int(rate * seconds) if rate else 10**9
     next_slot = iter(range(total))
@@ -120,9 +133,9 @@ async def _load(url: str, key: str, rate: float | None, seconds: float, clients:
             if time.perf_counter() - start > seconds:
                 return
             t0 = time.perf_counter()
-            r = await client.get(f"{url}/predictions", headers={"X-API-Key": key})
+            r = await client.get(f"{url}/predictions", headers=headers)
             latencies.append((time.perf_counter() - t0) * 1e3)
-            errors += r.status_code != 200
+            errors += r.status_code != ok
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
@@ -142,7 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         t0 = time.perf_counter()
-        key, held = _setup(home, args.tickers, args.predicts)
+        key, held = _setup(home, args.tickers, 2 * args.predicts)
         print(f"setup: {args.tickers} tickers, model trained, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         port = _free_port()
         proc = _start(home, port)
@@ -150,14 +163,18 @@ def main() -> None:
         try:
             h = {"X-API-Key": key}
             first = httpx.post(f"{url}/predict", headers=h, json={}, timeout=120)  # loads the model, fills the book
-            count = first.json()["count"]
-            new_bar_ms, predict_ms = [], []
+            count, size = first.json()["count"], len(first.content)
+            new_bar_ms: list[float] = []
+            settled_ms: list[float] = []
+            predict_ms: list[float] = []
             with httpx.Client(timeout=60) as client:
-                for minute in held:  # a new minute before each request
+                for i, minute in enumerate(held):  # a new minute before each request: right before, then 1 s before
                     _land(home, minute)
+                    if i >= args.predicts:
+                        time.sleep(1.0)
                     t = time.perf_counter()
                     r = client.post(f"{url}/predict", headers=h, json={})
-                    new_bar_ms.append((time.perf_counter() - t) * 1e3)
+                    (new_bar_ms if i < args.predicts else settled_ms).append((time.perf_counter() - t) * 1e3)
                     assert r.status_code == 200 and r.json()["count"] == count, r.text
                     time.sleep(0.2)  # the book takes the new forecasts after the answer
                 for _ in range(args.predicts):  # no new bar in between
@@ -166,15 +183,18 @@ def main() -> None:
                     predict_ms.append((time.perf_counter() - t) * 1e3)
                     assert r.status_code == 200, r.text
             paced = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients))
+            revalidated = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients, revalidate=True))
             flat_out = asyncio.run(_load(url, key, None, args.seconds / 2, args.clients))
         finally:
             proc.terminate()
             proc.wait(10)
     print(json.dumps({
-        "tickers": args.tickers, "forecasts_served": count, "cores": os.cpu_count(),
+        "tickers": args.tickers, "forecasts_served": count, "answer_bytes": size, "cores": os.cpu_count(),
         "get_predictions_paced": {"target_rate": args.rate, "clients": args.clients, **paced},
+        "get_predictions_paced_revalidated_304": {"target_rate": args.rate, "clients": args.clients, **revalidated},
         "get_predictions_max": {"clients": args.clients, **flat_out},
         "post_predict_all_tickers_new_bar_each": _pcts(new_bar_ms),
+        "post_predict_all_tickers_new_bar_1s_before_each": _pcts(settled_ms),
         "post_predict_all_tickers": _pcts(predict_ms),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "targets": {"get_predictions_p99_ms": 10, "post_predict_p99_ms": 50},

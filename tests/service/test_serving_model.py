@@ -9,6 +9,7 @@ from forecast.conftest import store_market
 from sqlalchemy import text
 
 from tftrade.forecast import workflows
+from tftrade.service.predictions import EncodedRows, PredictAnswers
 from tftrade.service.serving import ServingModel
 from tftrade.store.engine import make_engine
 
@@ -91,13 +92,20 @@ def test_a_market_without_sentiment_is_served_from_the_rolling_window_with_predi
     first = served.predict(None)
     check(first)
     assert served.built == 0 and served.window is not None and served.window.appended == 0
+    assert isinstance(first, EncodedRows)  # made with its answer, the bytes the API would encode from the rows
+    assert first.payload == PredictAnswers().answer(list(first))[0]
     assert served.predict(None) is first  # no new bar: the same rows (the API reuses their encoded answer)
     one = str(first[0]["ticker"])
     assert {r["ticker"] for r in served.predict([one.lower()])} == {one} and served.built == 0
     land(held[0])  # the next minute, every ticker
-    check(served.predict(None))
+    assert served.warm() and served.window.appended == 1  # its answer is made before anyone asks
+    assert not served.warm()  # nothing new since
+    made = served.predict(None)
+    check(made)
+    assert served.predict(None) is made and made is not first
     assert served.built == 0 and served.window.appended == 1
     land(held[1][:2])  # the minute after it, half the tickers so far: predict groups them by last bar
+    assert not served.warm()  # an incomplete minute is not the window's to answer
     check(served.predict(None))
     assert served.built == 1
     land(held[1][2:])

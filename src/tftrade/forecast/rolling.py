@@ -27,7 +27,7 @@ as in a panel built without sentiment.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -59,6 +59,14 @@ class RollingForecast(NamedTuple):
     quantiles: Float64Array
     confidence: Float64Array
     close: Float64Array
+
+
+class HashPrefix(NamedTuple):
+    """SHA-256 states of each ticker fed the first ``C - 1`` rows of the next bar's window
+    (:meth:`RollingForecaster.hash_prefixes`); ``rows`` are the inputs fed, kept to recognise that window."""
+
+    rows: tuple[tuple[np.ndarray, np.ndarray], ...]
+    hashers: tuple[Any, ...]
 
 
 class RollingForecaster:
@@ -221,6 +229,43 @@ class RollingForecaster:
             h = hashlib.sha256()
             for arr in (obs[i], known[i], self.static[i]):
                 h.update(np.ascontiguousarray(arr).tobytes())
+            out.append(h.hexdigest())
+        return out
+
+    def hash_prefixes(self) -> HashPrefix | None:
+        """Between bars: each ticker's SHA-256 already fed the observed inputs of the last ``C - 1`` bars.
+
+        Those rows open the next bar's window, so once that bar is appended
+        :meth:`features_hashes_from` only hashes its row, the known inputs and the static ids.
+        ``None`` until a full window of ``C`` bars was appended.
+        """
+        c = self.trained.config.context
+        if len(self._inputs) < c:
+            return None
+        tail = tuple(self._inputs[1:])
+        obs = np.stack([o for o, _ in tail], axis=1) if tail else np.zeros((len(self.tickers), 0, 0), np.float32)
+        return HashPrefix(tail, tuple(hashlib.sha256(obs[i].tobytes()) for i in range(len(self.tickers))))
+
+    def features_hashes_from(self, prefix: HashPrefix | None) -> list[str]:
+        """:meth:`features_hashes` (the same digests), finishing ``prefix`` when it was taken one bar ago.
+
+        A prefix taken at any other bar (or ``None``) is ignored: the hashes are then computed in full.
+        """
+        inputs, c = self._inputs, self.trained.config.context
+        if (prefix is None or self.last_ns is None or len(inputs) != c or len(prefix.rows) != c - 1
+                or any(a is not b for a, b in zip(inputs[:-1], prefix.rows, strict=True))):
+            return self.features_hashes()
+        new_obs = np.ascontiguousarray(inputs[-1][0])  # N × F
+        known = np.concatenate([np.stack([k for _, k in inputs], axis=1), self._future_known(self.last_ns)], axis=1)
+        same_known = bool((known == known[:1]).all()) if len(known) else True  # no per-ticker (earnings) inputs
+        shared = np.ascontiguousarray(known[0]).tobytes() if same_known and len(known) else b""
+        static = np.ascontiguousarray(self.static)
+        out = []
+        for i, start in enumerate(prefix.hashers):
+            h = start.copy()
+            h.update(new_obs[i].tobytes())
+            h.update(shared if same_known else np.ascontiguousarray(known[i]).tobytes())
+            h.update(static[i].tobytes())
             out.append(h.hexdigest())
         return out
 

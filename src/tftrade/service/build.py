@@ -74,6 +74,7 @@ def live_context(cfg: Settings, engine: Engine, desk: Desk, bus: Bus | None, *,
                         max_per_hour=alerts.max_per_hour),
         clock=clock, model=model, bus=bus,
         in_session=lambda ns: bool(calendar.in_session(np.array([ns], dtype=np.int64))[0]),
+        freeze_gc=True,
     )
 
 

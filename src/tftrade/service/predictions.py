@@ -5,16 +5,24 @@ The book lives in the cache (``predictions:latest``, with a sequence number unde
 process keeps a decoded copy and the encoded answer for "all tickers", and reloads only when
 the sequence number moves. Writers: the API's ``POST /predict``, the bus consumer of the
 ``predictions`` topic, and start-up (the newest rows of ``tft_predictions``).
+
+Answers are compact JSON (msgspec; the same values ``json`` would write, without the spaces)
+and carry an ``ETag`` (a hash of the bytes), so a client that sends ``If-None-Match`` is told
+"not modified" instead of being sent 2,500 forecasts again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 from tftrade.stream.cache import Cache
 
@@ -49,20 +57,83 @@ def prediction_row(raw: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def encode(rows: list[dict[str, Any]], *, finite: bool = False) -> bytes:
+    """``{"predictions": rows, "count": len(rows)}`` as compact JSON.
+
+    The values are those ``json.dumps`` writes (floats to the same double); a non-finite float
+    (which msgspec would write as ``null``) sends the document through ``json`` instead, as
+    before. ``finite``: the caller checked that every float is finite.
+
+    Examples
+    --------
+    >>> encode([{"ticker": "A", "q50": 1e-05}])
+    b'{"predictions":[{"ticker":"A","q50":0.00001}],"count":1}'
+    >>> encode([{"q50": float("nan")}])
+    b'{"predictions": [{"q50": NaN}], "count": 1}'
+    """
+    doc = {"predictions": rows, "count": len(rows)}
+    try:
+        out = msgspec.json.encode(doc)
+    except TypeError:  # a type msgspec does not write (rows are normalised by prediction_row, so not expected)
+        return json.dumps(doc).encode()
+    if not finite and b"null" in out and not _all_finite(rows):
+        return json.dumps(doc).encode()
+    return out
+
+
+def _all_finite(rows: list[dict[str, Any]]) -> bool:
+    return all(math.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
+
+
+def etag(body: bytes) -> str:
+    """A strong entity tag of a JSON answer (a hash of its bytes)."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def not_modified(if_none_match: str | None, tag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``tag`` (``*`` names any; weak tags compare by their value).
+
+    Examples
+    --------
+    >>> not_modified('W/"a", "b"', '"b"'), not_modified('"a"', '"b"'), not_modified(None, '"b"')
+    (True, False, False)
+    """
+    if not if_none_match:
+        return False
+    return any(t.strip().removeprefix("W/") in (tag, "*") for t in if_none_match.split(","))
+
+
+class EncodedRows(list[dict[str, Any]]):
+    """Forecast rows that come with their answer already encoded (``payload``: :func:`encode` of the rows
+    normalised by :func:`prediction_row`, sorted by ticker and horizon)."""
+
+    def __init__(self, rows: list[dict[str, Any]], payload: bytes) -> None:
+        super().__init__(rows)
+        self.payload = payload
+
+
 class PredictionBook:
-    """Latest forecasts keyed by (ticker, horizon), shared through a :class:`Cache`."""
+    """Latest forecasts keyed by (ticker, horizon), shared through a :class:`Cache`.
+
+    The process keeps the decoded rows, the encoded answer for all tickers and its ``ETag``
+    for the cache's sequence number; a new sequence number (a write by any process) reloads them.
+    """
 
     def __init__(self, cache: Cache) -> None:
         self._cache = cache
         self._lock = threading.Lock()
         self._seq = -1
+        self._latest: list[dict[str, Any]] = []
         self._rows: dict[str, list[dict[str, Any]]] = {}
-        self._all: bytes = b'{"predictions":[],"count":0}'
+        self._all: bytes = encode([])
+        self._tag = etag(self._all)
 
     def update(self, rows: Iterable[dict[str, Any]]) -> int:
         """Merge forecasts into the book (newer ``as_of`` wins per ticker and horizon); return how many changed."""
         with self._lock:
-            current = {(r["ticker"], r["horizon"]): r for r in self._cache.get(LATEST_KEY) or []}
+            seq = self._cache.get(SEQ_KEY) or 0
+            latest = self._latest if seq == self._seq else (self._cache.get(LATEST_KEY) or [])
+            current = {(r["ticker"], r["horizon"]): r for r in latest}
             changed = 0
             for raw in rows:
                 row = prediction_row(raw)
@@ -71,30 +142,40 @@ class PredictionBook:
                     current[(row["ticker"], row["horizon"])] = row
                     changed += 1
             if changed:
-                self._cache.put(LATEST_KEY, sorted(current.values(), key=lambda r: (r["ticker"], r["horizon"])))
-                self._cache.put(SEQ_KEY, (self._cache.get(SEQ_KEY) or 0) + 1)
+                merged = sorted(current.values(), key=lambda r: (r["ticker"], r["horizon"]))
+                self._cache.put(LATEST_KEY, merged)
+                self._cache.put(SEQ_KEY, seq + 1)
+                self._load(merged, seq + 1)
         return changed
+
+    def _load(self, rows: list[dict[str, Any]], seq: int) -> None:
+        by_ticker: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            by_ticker.setdefault(r["ticker"], []).append(r)
+        self._latest, self._rows = rows, by_ticker
+        self._all = encode(rows)
+        self._tag = etag(self._all)
+        self._seq = seq
 
     def _refresh(self) -> None:
         seq = self._cache.get(SEQ_KEY) or 0
         if seq == self._seq:
             return
         with self._lock:
-            rows = self._cache.get(LATEST_KEY) or []
-            by_ticker: dict[str, list[dict[str, Any]]] = {}
-            for r in rows:
-                by_ticker.setdefault(r["ticker"], []).append(r)
-            self._rows = by_ticker
-            self._all = json.dumps({"predictions": rows, "count": len(rows)}).encode()
-            self._seq = seq
+            self._load(self._cache.get(LATEST_KEY) or [], seq)
 
     def encoded(self, tickers: list[str] | None = None) -> bytes:
         """The JSON answer of ``GET /predictions`` for ``tickers`` (all when ``None``)."""
+        return self.answer(tickers)[0]
+
+    def answer(self, tickers: list[str] | None = None) -> tuple[bytes, str]:
+        """The JSON answer of ``GET /predictions`` for ``tickers`` (all when ``None``) and its ``ETag``."""
         self._refresh()
         if not tickers:
-            return self._all
+            return self._all, self._tag
         rows = [r for t in dict.fromkeys(x.upper() for x in tickers) for r in self._rows.get(t, [])]
-        return json.dumps({"predictions": rows, "count": len(rows)}).encode()
+        body = encode(rows)
+        return body, etag(body)
 
     def tickers(self) -> list[str]:
         """Tickers with at least one forecast."""
@@ -107,7 +188,8 @@ class PredictAnswers:
 
     The served model hands out the same row objects until a new bar arrives, so a repeated
     request is answered with the bytes encoded the first time, and only new rows need to go
-    into the :class:`PredictionBook`.
+    into the :class:`PredictionBook`. Rows that come encoded (:class:`EncodedRows`) are
+    answered with their own payload.
     """
 
     def __init__(self, keep: int = 8) -> None:
@@ -122,8 +204,10 @@ class PredictAnswers:
             hit = self._answers.get(key)
         if hit is not None:
             return hit[1], False
-        out = sorted((prediction_row(r) for r in rows), key=lambda r: (r["ticker"], r["horizon"]))
-        payload = json.dumps({"predictions": out, "count": len(out)}).encode()
+        if isinstance(rows, EncodedRows):
+            payload = rows.payload
+        else:
+            payload = encode(sorted((prediction_row(r) for r in rows), key=lambda r: (r["ticker"], r["horizon"])))
         with self._lock:
             if len(self._answers) >= self._keep:
                 self._answers.pop(next(iter(self._answers)))

@@ -14,6 +14,12 @@ a price-only series, a ticker without a bar at one of the window's times (the fu
 gaps forward and groups tickers by their last bar; a window with such a gap is rebuilt once the
 gap has left it). Every :data:`FULL_RELOAD_S` seconds, and when the model changes, it is filled
 afresh from the store (a correction to an older bar shows up then).
+
+Each bar's answer is made once, whole: the rows, their ``features_hash`` and the encoded JSON
+of all tickers (:class:`~tftrade.service.predictions.EncodedRows`). :meth:`RollingWindow.warm`
+(the API's poll loop) makes it as soon as a new bar is in the store, so requests find it made;
+:meth:`RollingWindow.prepare` does the next bar's work that does not need that bar (the hashes'
+prefixes, and the forecaster's ``prepare`` where it has one) between bars.
 """
 
 from __future__ import annotations
@@ -27,10 +33,11 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from tftrade.features.errors import FeatureError
-from tftrade.features.market import assemble_bars
+from tftrade.features.market import assemble_bars, bar_times
 from tftrade.features.sentiment import SENTIMENT_FEATURES
-from tftrade.forecast.rolling import RollingForecaster
+from tftrade.forecast.rolling import HashPrefix, RollingForecaster
 from tftrade.forecast.training import Trained
+from tftrade.service.predictions import EncodedRows, encode
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +50,32 @@ _FIELDS = ("open", "high", "low", "close", "volume")
 
 def _arrays(bars: pd.DataFrame, tickers: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Bars (``read_bars``' frame) → ``(times (T,) ns, {field: T × N})`` of ``tickers``, by the one
-    assembly of :func:`tftrade.features.market.assemble_bars` (NaN prices where a ticker has no bar)."""
-    m = assemble_bars(bars, tickers)
+    assembly of :func:`tftrade.features.market.assemble_bars` (NaN prices where a ticker has no bar).
+
+    Without the ``price_only`` flags (the window is refused any price-only bar before, and grouping
+    them per ticker was half of the assembly's time on a minute of 500 bars).
+    """
+    m = assemble_bars(bars.drop(columns="price_only", errors="ignore"), tickers)
     return m.timestamps, {f: getattr(m, f) for f in _FIELDS}
+
+
+def _one_minute(bars: pd.DataFrame, column: pd.Index) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    """:func:`_arrays` of the usual catch-up, one minute with one bar of every ticker, placed without the
+    pivot (what the assembly gives for it: one time, each ticker's values in its column); ``None``
+    for anything else. ``column``: the universe as an index."""
+    n = len(column)
+    if len(bars) != n or n == 0:
+        return None
+    stamps = bar_times(bars["window_start"])
+    col = column.get_indexer(bars["ticker"].to_numpy())
+    if (stamps != stamps[0]).any() or (col < 0).any() or np.bincount(col, minlength=n).max() != 1:
+        return None
+    arrays = {}
+    for f in _FIELDS:
+        a = np.empty((1, n))
+        a[0, col] = bars[f].to_numpy(np.float64)
+        arrays[f] = a
+    return stamps[:1].astype(np.int64), arrays
 
 
 def usable(trained: Trained) -> bool:
@@ -67,15 +97,19 @@ class RollingWindow:
         self._sectors = tuple(sectors.get(t, "unknown") for t in self.tickers)  # as panel_from_bars
         self._roller: RollingForecaster | None = None
         self._filled_at = self._failed_at = -1e18
-        self._rows: tuple[int, list[dict[str, Any]]] | None = None
+        self._rows: tuple[int, EncodedRows] | None = None
+        self._prefix: HashPrefix | None = None
+        self._prepared_ns: int | None = None
+        self._order = sorted(range(len(self.tickers)), key=lambda i: self.tickers[i].upper())  # the answer's order
+        self._column = pd.Index(self.tickers)
         self.appended = 0
         """Cross-sections appended since the last fill (what the incremental path saved)."""
 
-    def rows(self) -> list[dict[str, Any]] | None:
+    def rows(self) -> EncodedRows | None:
         """Forecast rows (every ticker, horizons 1..H) at the universe's latest bar, or ``None``: build in full."""
         now = time.monotonic()
         r = self._roller
-        if r is None or now - self._filled_at > FULL_RELOAD_S:
+        if r is None or self._due(now):
             if now - self._failed_at < RETRY_S:
                 return None
             r = self._fill()
@@ -91,10 +125,51 @@ class RollingWindow:
             self._rows = (r.last_ns, self._make_rows(r))
         return self._rows[1]
 
+    def _due(self, now: float) -> bool:
+        return now - self._filled_at > FULL_RELOAD_S
+
+    def warm(self) -> bool:
+        """Make the answer of a bar that landed since the last one, then prepare the next; ``True``: one was made.
+
+        Asks the store for one ticker's newest bar first (a cheap probe: a cross-section the window
+        can append has every ticker's bar), so a round with nothing new costs one small query.
+        """
+        r = self._roller
+        made = False
+        if r is None and self._failed_at > -1e18:  # a failed fill is retried by requests, not every round
+            return False
+        if r is None or r.last_ns is None or self._due(time.monotonic()) or self._newer(r.last_ns):
+            before = self._rows[0] if self._rows is not None else None
+            made = self.rows() is not None and self._rows is not None and self._rows[0] != before
+        self.prepare()
+        return made
+
+    def _newer(self, last_ns: int) -> bool:
+        from tftrade.store.bars import latest_bars
+
+        newest = latest_bars(self._engine, self.tickers[0], self.timeframe, 1)
+        return not newest.empty and int(pd.Timestamp(newest["window_start"].iloc[0]).value) > last_ns
+
+    def prepare(self) -> None:
+        """Between bars: the next bar's work that does not need it (once per bar).
+
+        The hashes' prefixes (:meth:`~tftrade.forecast.rolling.RollingForecaster.hash_prefixes`) and
+        the forecaster's ``prepare`` where it has one.
+        """
+        r = self._roller
+        if r is None or r.last_ns is None or not r.ready or self._prepared_ns == r.last_ns:
+            return
+        self._prefix = r.hash_prefixes()
+        self._prepared_ns = r.last_ns
+        ahead = getattr(r, "prepare", None)  # the forecaster's groundwork for the next bar, where it has one
+        if callable(ahead):
+            ahead()
+
     def _fill(self) -> RollingForecaster | None:
         from tftrade.store.bars import read_bars
 
         self._roller, self._rows, self.appended = None, None, 0
+        self._prefix = self._prepared_ns = None
         bars = read_bars(self._engine, self.tickers, self.timeframe)
         if bars.empty or bars["price_only"].any():
             return None
@@ -123,7 +198,7 @@ class RollingWindow:
         if new["price_only"].any():
             self._roller = None
             return False
-        times, arrays = _arrays(new, self.tickers)
+        times, arrays = _one_minute(new, self._column) or _arrays(new, self.tickers)
         complete = np.isfinite(arrays["close"]).all(axis=1)
         n = int(np.argmin(complete)) if not complete.all() else len(times)
         if n < len(times) and complete[n:].any():  # a gap followed by later bars: fill afresh once it is gone
@@ -137,20 +212,25 @@ class RollingWindow:
         self.appended += n
         return n == len(times)  # the newest minute still arriving: the full build groups by each ticker's last bar
 
-    def _make_rows(self, r: RollingForecaster) -> list[dict[str, Any]]:
-        """The fields of ``core.prediction.Prediction`` per ticker and horizon, as ``predict`` gives them."""
+    def _make_rows(self, r: RollingForecaster) -> EncodedRows:
+        """The fields of ``core.prediction.Prediction`` per ticker and horizon, as ``predict`` gives them, with the
+        answer's JSON (the rows as :func:`~tftrade.service.predictions.prediction_row` writes them, by ticker)."""
         f = r.forecast()
         assert f is not None
         levels = list(self.trained.config.quantiles)
         mid = levels.index(0.5) if 0.5 in levels else len(levels) // 2
         q = f.quantiles
         conf = np.zeros_like(f.confidence) if self.trained.status == "loses_to_baseline" else f.confidence
+        finite = bool(np.isfinite(q).all() and np.isfinite(conf).all() and np.isfinite(f.close).all())
         lo, med, hi = q[..., 0].tolist(), q[..., mid].tolist(), q[..., -1].tolist()
-        confs, close, hashes = conf.tolist(), f.close.tolist(), r.features_hashes()
+        confs, close, hashes = conf.tolist(), f.close.tolist(), r.features_hashes_from(self._prefix)
         as_of = pd.Timestamp(f.timestamp_ns, unit="ns", tz="UTC").to_pydatetime()
-        tf, version = self.timeframe, self.version
-        return [{"ticker": t, "horizon": k + 1, "as_of": as_of, "current_price": close[i], "q10": lo[i][k],
-                 "q50": med[i][k], "q90": hi[i][k], "predicted_return": med[i][k], "confidence_score": confs[i][k],
-                 "timeframe": tf, "model_version": version, "features_hash": hashes[i], "stale": False,
-                 "bar_age_seconds": 0.0}
-                for i, t in enumerate(self.tickers) for k in range(q.shape[1])]
+        tf, version, horizons = self.timeframe, self.version, range(q.shape[1])
+        stamp, names = as_of.isoformat(), [t.upper() for t in self.tickers]
+        shown = [{"ticker": names[i], "horizon": k + 1, "as_of": stamp, "timeframe": tf, "current_price": close[i],
+                  "q10": lo[i][k], "q50": med[i][k], "q90": hi[i][k], "predicted_return": med[i][k],
+                  "confidence_score": confs[i][k], "model_version": version, "features_hash": hashes[i],
+                  "stale": False, "bar_age_seconds": 0.0}
+                 for i in self._order for k in horizons]
+        payload = encode(shown, finite=finite)
+        return EncodedRows([{**r, "as_of": as_of} for r in shown], payload)  # the rows, by ticker: as_of a datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from sqlalchemy import Engine
@@ -46,8 +46,9 @@ class KeyStore:
         return verify(cached[1], secret)
 
 
-def key_from_headers(headers: dict[str, str]) -> str | None:
-    """The API key of a request: ``X-API-Key``, else ``Authorization: Bearer <key>``.
+def key_from_headers(headers: Mapping[str, str]) -> str | None:
+    """The API key of a request: ``X-API-Key``, else ``Authorization: Bearer <key>`` (``headers``: lower-case
+    names, or a case-insensitive mapping such as Starlette's).
 
     Examples
     --------

@@ -30,6 +30,7 @@ class ServingModel:
     def __init__(self, engine: Engine, home: Path, registry: RegistryRef) -> None:
         self._engine, self._home, self._registry = engine, home, registry
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self._trained: Trained | None = None
         self.version: str | None = None
         self._bars: pd.DataFrame | None = None
@@ -45,14 +46,18 @@ class ServingModel:
         return self._registry.open(self._home).versions()
 
     def refresh(self) -> str | None:
-        """Load the newest registered version if it is not the one served; return it (``None``: unchanged)."""
-        known = self.versions()
-        if not known or known[-1] == self.version:
-            return None
-        trained, version = self._registry.open(self._home).load(known[-1])
-        with self._lock:
-            self._trained, self.version, self._bars = trained, version, None
-        return version
+        """Load the newest registered version if it is not the one served; return it (``None``: unchanged).
+
+        One load at a time: a request and the poll loop asking together load the model once.
+        """
+        with self._load_lock:
+            known = self.versions()
+            if not known or known[-1] == self.version:
+                return None
+            trained, version = self._registry.open(self._home).load(known[-1])
+            with self._lock:
+                self._trained, self.version, self._bars = trained, version, None
+            return version
 
     def _model(self) -> tuple[Trained, str]:
         if self._trained is None:
@@ -86,13 +91,37 @@ class ServingModel:
         if not usable(trained):
             return None
         with self._window_lock:
-            w = self.window
-            if w is None or w.trained is not trained:
-                from tftrade.store.securities import read_securities
+            return self._window(trained, version).rows()
 
-                sectors: dict[str, Any] = {s.ticker: s.sector for s in read_securities(self._engine)}  # as predict
-                w = self.window = RollingWindow(self._engine, trained, version, sectors)
-            return w.rows()
+    def _window(self, trained: Trained, version: str) -> RollingWindow:
+        w = self.window
+        if w is None or w.trained is not trained:
+            from tftrade.store.securities import read_securities
+
+            sectors: dict[str, Any] = {s.ticker: s.sector for s in read_securities(self._engine)}  # as predict
+            w = self.window = RollingWindow(self._engine, trained, version, sectors)
+        return w
+
+    def warm(self) -> bool:
+        """Forecast a bar that landed since the last one now, before anyone asks, and prepare the next.
+
+        The API's poll loop calls it; requests then read the answer made (and wait for it while it
+        is being made, rather than making it again). ``True`` when a new bar's answer was made.
+        """
+        with self._lock:
+            trained, version = self._trained, self.version
+        if trained is None or version is None or not usable(trained):
+            return False
+        with self._window_lock:
+            if trained is not self._trained:  # replaced meanwhile: the next round warms the new one
+                return False
+            return self._window(trained, version).warm()
+
+    def prepare(self) -> None:
+        """Between bars: the next bar's work that does not need it (see :meth:`RollingWindow.prepare`)."""
+        with self._window_lock:
+            if self.window is not None:
+                self.window.prepare()
 
     def _recent_bars(self, trained: Trained) -> pd.DataFrame:
         """The universe's latest windows of bars, kept in memory: only bars from the newest one on are read again.
