@@ -103,3 +103,32 @@ def test_a_window_of_feature_prices_equals_the_full_history_sliced(start: int) -
     part = feature_window(*m.prices(), start, end)
     for a, b in zip(part, full, strict=True):
         np.testing.assert_array_equal(a, b[start:end])
+
+
+def test_one_bar_of_every_ticker_at_one_time_is_placed_as_the_general_assembly_places_it() -> None:
+    start = pd.Timestamp("2024-03-04 15:00", tz="UTC")
+    universe = ["MSFT", "AAPL", "NVDA", "SPYX"]  # the column order, not sorted
+    minute = pd.DataFrame([{"ticker": t, "window_start": start, "open": 10.0 + i, "high": 11.0 + i, "low": 9.0 + i,
+                            "close": 10.5 + i, "volume": 100.0 * (i + 1), "price_only": t == "SPYX"}
+                           for i, t in enumerate(["NVDA", "SPYX", "AAPL", "MSFT"])])  # any row order
+    later = minute.iloc[:1].assign(window_start=start + pd.Timedelta(minutes=1), price_only=False)
+    one = assemble_bars(minute, universe)
+    general = assemble_bars(pd.concat([minute, later], ignore_index=True), universe).rows(0, 1)
+    assert one.tickers == general.tickers and one.price_only == general.price_only == (False, False, False, True)
+    np.testing.assert_array_equal(one.timestamps, general.timestamps)
+    for name in ("open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(general, name), err_msg=name)
+    assert one.close.tolist() == [[13.5, 12.5, 10.5, 11.5]]
+
+
+@pytest.mark.parametrize("drop, extra", [(1, None), (0, "MSFT"), (0, "TSLA")])
+def test_a_minute_missing_a_ticker_or_with_a_stranger_keeps_the_gap_rule(drop: int, extra: str | None) -> None:
+    start = pd.Timestamp("2024-03-04 15:00", tz="UTC")
+    rows = [{"ticker": t, "window_start": start, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0 + i,
+             "volume": 5.0} for i, t in enumerate(["AAPL", "MSFT", "NVDA"][drop:])]
+    if extra is not None:
+        rows.append({**rows[0], "ticker": extra, "close": 9.0})
+    m = assemble_bars(pd.DataFrame(rows), ["AAPL", "MSFT", "NVDA"])
+    assert m.close.shape == (1, 3)
+    if drop:
+        assert np.isnan(m.close[0, 0]) and m.volume[0, 0] == 0.0  # the missing bar: NaN price, volume 0

@@ -124,6 +124,10 @@ def assemble_bars(
     if tickers is None:
         tickers = sorted(set(names) - set(roles.values()))
     universe = tuple(str(t) for t in tickers)
+    if not roles:
+        one = _one_time(bars, names, ts, universe)
+        if one is not None:
+            return one
     rows_in = names.isin(universe).to_numpy()
     if not rows_in.any():
         raise FeatureError("no bar of the universe's tickers to assemble")
@@ -141,6 +145,26 @@ def assemble_bars(
                             times) for role, t in roles.items()}
     return BarArrays(times.astype(np.int64), universe, price_only=tuple(bool(flags.get(t, False)) for t in universe),
                      series={r: c for r, c in closes.items() if c is not None}, **arrays)
+
+
+def _one_time(bars: pd.DataFrame, names: pd.Series, ts: Int64Array, universe: tuple[str, ...]) -> BarArrays | None:
+    """The arrays of one bar of every ticker at one time (a live minute), placed without sorting times or
+    grouping flags: what the general assembly gives for them; ``None`` for anything else."""
+    n = len(universe)
+    if len(bars) != n or n == 0 or (ts != ts[0]).any():
+        return None
+    col = pd.Index(universe).get_indexer(names.to_numpy())
+    if (col < 0).any() or np.bincount(col, minlength=n).max() != 1:
+        return None
+    arrays: dict[str, Float64Array] = {}
+    for name in FIELDS:
+        a = np.empty((1, n))
+        a[0, col] = bars[name].to_numpy(np.float64)
+        arrays[name] = a
+    flags = np.zeros(n, dtype=bool)
+    if "price_only" in bars.columns:
+        flags[col] = bars["price_only"].to_numpy(dtype=bool)
+    return BarArrays(ts[:1].astype(np.int64), universe, price_only=tuple(flags.tolist()), series={}, **arrays)
 
 
 def bar_times(window_start: pd.Series) -> Int64Array:

@@ -33,7 +33,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from tftrade.features.errors import FeatureError
-from tftrade.features.market import assemble_bars, bar_times
+from tftrade.features.market import assemble_bars
 from tftrade.features.sentiment import SENTIMENT_FEATURES
 from tftrade.forecast.rolling import HashPrefix, RollingForecaster
 from tftrade.forecast.training import Trained
@@ -59,25 +59,6 @@ def _arrays(bars: pd.DataFrame, tickers: list[str]) -> tuple[np.ndarray, dict[st
     return m.timestamps, {f: getattr(m, f) for f in _FIELDS}
 
 
-def _one_minute(bars: pd.DataFrame, column: pd.Index) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
-    """:func:`_arrays` of the usual catch-up, one minute with one bar of every ticker, placed without the
-    pivot (what the assembly gives for it: one time, each ticker's values in its column); ``None``
-    for anything else. ``column``: the universe as an index."""
-    n = len(column)
-    if len(bars) != n or n == 0:
-        return None
-    stamps = bar_times(bars["window_start"])
-    col = column.get_indexer(bars["ticker"].to_numpy())
-    if (stamps != stamps[0]).any() or (col < 0).any() or np.bincount(col, minlength=n).max() != 1:
-        return None
-    arrays = {}
-    for f in _FIELDS:
-        a = np.empty((1, n))
-        a[0, col] = bars[f].to_numpy(np.float64)
-        arrays[f] = a
-    return stamps[:1].astype(np.int64), arrays
-
-
 def usable(trained: Trained) -> bool:
     """Whether the rolling window computes every input of ``trained`` (no sentiment: the full build reads it)."""
     observed = trained.standardizer.observed
@@ -101,7 +82,6 @@ class RollingWindow:
         self._prefix: HashPrefix | None = None
         self._prepared_ns: int | None = None
         self._order = sorted(range(len(self.tickers)), key=lambda i: self.tickers[i].upper())  # the answer's order
-        self._column = pd.Index(self.tickers)
         self.appended = 0
         """Cross-sections appended since the last fill (what the incremental path saved)."""
 
@@ -198,7 +178,7 @@ class RollingWindow:
         if new["price_only"].any():
             self._roller = None
             return False
-        times, arrays = _one_minute(new, self._column) or _arrays(new, self.tickers)
+        times, arrays = _arrays(new, self.tickers)
         complete = np.isfinite(arrays["close"]).all(axis=1)
         n = int(np.argmin(complete)) if not complete.all() else len(times)
         if n < len(times) and complete[n:].any():  # a gap followed by later bars: fill afresh once it is gone
