@@ -268,10 +268,15 @@ def test_the_predict_worker_gets_ahead_between_bars_and_publishes_the_same_forec
         stop.set()
         thread.join(10)
     published: dict[int, dict[str, float]] = {}
+    said_none: dict[int, set[str]] = {}  # the warm-up bars: "no forecast", with the reason
     for d in bus.read("predictions", "test", "t", count=100_000, block_ms=0):
         assert isinstance(d.message, PredictionMessage)
-        published.setdefault(d.message.as_of_ns, {})[d.message.ticker] = d.message.q50
-    assert len(published) == 9
+        if d.message.horizon == 0:
+            assert d.message.reason.startswith("warm-up: ")
+            said_none.setdefault(d.message.as_of_ns, set()).add(d.message.reason)
+        else:
+            published.setdefault(d.message.as_of_ns, {})[d.message.ticker] = d.message.q50
+    assert len(published) == 9 and len(said_none) == rows - 9
     plain = TftPredictor(trained)
     for t in range(rows):
         q = plain.predict(m, t)
