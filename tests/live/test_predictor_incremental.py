@@ -38,6 +38,8 @@ def test_bar_after_bar_equals_predict_on_the_rows_since_the_first(setup: tuple[M
     for t in range(160):
         q = p.predict(m, t)
         assert (q is None) == (t < first)
+        assert p.no_forecast_reason == ("" if q is not None else f"warm-up: {t + 1} of {first + 1} clean bars since "
+                                        "the last (re)start")  # what the predict worker publishes for the bar
         if q is not None and t in (first, first + 1, 159):
             np.testing.assert_allclose(q.q50, predict_q50(m, trained, 0, t + 1, p.horizon), rtol=1e-5, atol=1e-9)
     assert p._rolling is not None and p._rolling.streaming.selected_bars == 160  # one bar selected per bar
