@@ -160,3 +160,20 @@ def test_a_sentiment_fitted_model_reads_the_stored_comments_on_both_sides(
     # nothing to read the comments from: refused, not compared blind
     with pytest.raises(LiveError, match="sentiment"):
         replay_parity(m, strategy, predictor=lambda: TftPredictor(trained), config=cfg)
+
+
+def test_decision_bars_before_the_models_warm_up_are_decided_at_once_and_as_the_backtest(
+        market: tuple[MarketData, object], trained: Trained) -> None:
+    """Decisions from bar 20, forecasts from bar 54: the predict worker says each earlier bar has none (and why),
+    so the trade worker never waits its timeout, and decides there as the backtest does on a bar without a panel
+    row (no targets)."""
+    logging.getLogger("tftrade.portfolio").setLevel(logging.ERROR)
+    m = market[0].head(120)
+    report = replay_parity(
+        m, lambda f: ForecastStrategy(f, None, StrategyConfig(lookback=60)),  # type: ignore[arg-type]
+        predictor=lambda: TftPredictor(trained), config=BacktestConfig(rebalance_every=5, warmup=20),
+        window=200, wait_predictions_s=3.0,
+    )
+    assert report.same, report.differences
+    assert report.prediction_waits_timed_out == 0  # before: one timeout per decision bar in rows 20..53
+    assert report.live.decisions and report.live.decisions[0][0] >= int(m.timestamps[35 + 20 - 1])

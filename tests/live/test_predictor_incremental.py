@@ -38,6 +38,8 @@ def test_bar_after_bar_equals_predict_on_the_rows_since_the_first(setup: tuple[M
     for t in range(160):
         q = p.predict(m, t)
         assert (q is None) == (t < first)
+        assert p.no_forecast_reason == ("" if q is not None else f"warm-up: {t + 1} of {first + 1} clean bars since "
+                                        "the last (re)start")  # what the predict worker publishes for the bar
         if q is not None and t in (first, first + 1, 159):
             np.testing.assert_allclose(q.q50, predict_q50(m, trained, 0, t + 1, p.horizon), rtol=1e-5, atol=1e-9)
     assert p._rolling is not None and p._rolling.streaming.selected_bars == 160  # one bar selected per bar
@@ -268,10 +270,15 @@ def test_the_predict_worker_gets_ahead_between_bars_and_publishes_the_same_forec
         stop.set()
         thread.join(10)
     published: dict[int, dict[str, float]] = {}
+    said_none: dict[int, set[str]] = {}  # the warm-up bars: "no forecast", with the reason
     for d in bus.read("predictions", "test", "t", count=100_000, block_ms=0):
         assert isinstance(d.message, PredictionMessage)
-        published.setdefault(d.message.as_of_ns, {})[d.message.ticker] = d.message.q50
-    assert len(published) == 9
+        if d.message.horizon == 0:
+            assert d.message.reason.startswith("warm-up: ")
+            said_none.setdefault(d.message.as_of_ns, set()).add(d.message.reason)
+        else:
+            published.setdefault(d.message.as_of_ns, {})[d.message.ticker] = d.message.q50
+    assert len(published) == 9 and len(said_none) == rows - 9
     plain = TftPredictor(trained)
     for t in range(rows):
         q = plain.predict(m, t)

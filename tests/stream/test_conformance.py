@@ -220,3 +220,15 @@ def test_when_every_message_fails_nothing_is_dead_lettered(unpacked_bus: Bus) ->
     stats = run_consumer(bus, ConsumerConfig("market_data", "g", "c", block_ms=10), handle, stop,
                          sleep=lambda s: None, dead_letter=lambda d, why: pytest.fail("dead-lettered " + why))
     assert stats.dead_lettered == 0 and stats.acked == 4 and bus.pending("market_data", "g") == 0
+
+
+def test_a_no_forecast_prediction_travels_with_its_reason(bus: Bus) -> None:
+    """A bar without forecasts is said on ``predictions`` (``horizon=0`` + reason), on every bus alike."""
+    from tftrade.stream.messages import PredictionMessage
+
+    bus.subscribe("predictions", "g", "c")
+    sent = [PredictionMessage(t, 60, 0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.0, reason="warm-up: 1 of 95 clean bars")
+            for t in TICKERS]
+    bus.publish_many("predictions", sent)
+    got = bus.read("predictions", "g", "c", block_ms=20)
+    assert [d.message for d in got] == sent

@@ -22,7 +22,7 @@ from tftrade.stream.convert import (
     to_prediction,
 )
 from tftrade.stream.errors import MessageError
-from tftrade.stream.messages import BarMessage, CommentMessage, OrderMessage, decode, encode
+from tftrade.stream.messages import BarMessage, CommentMessage, OrderMessage, decode, decode_many, encode
 
 prices = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("99999.9999"), places=4)
 
@@ -73,3 +73,15 @@ def test_a_batch_decodes_as_each_payload_would_alone() -> None:
         one_by_one = [make_delivery("market_data", i, r) for i, r in zip(ids, raws, strict=True)]
         assert make_deliveries("market_data", ids, raws) == (one_by_one, sum(d.error is not None
                                                                              for d in one_by_one))
+
+
+def test_a_no_forecast_prediction_carries_its_reason_and_a_payload_without_one_still_decodes() -> None:
+    from tftrade.stream.messages import PredictionMessage
+
+    none = PredictionMessage("NVDA", 60, 0, 480.25, 0.0, 0.0, 0.0, 0.0, 0.0, reason="warm-up: 3 of 95 clean bars")
+    assert decode(encode(none)) == none and b'"reason":"warm-up' in encode(none)
+    older = (b'{"type":"prediction","ticker":"NVDA","as_of_ns":60,"horizon":0,"current_price":480.25,"q10":0.0,'
+             b'"q50":0.0,"q90":0.0,"predicted_return":0.0,"confidence_score":0.0,"v":1}')  # before `reason` existed
+    got = decode(older)
+    assert isinstance(got, PredictionMessage) and got.reason == "" and got.horizon == 0
+    assert decode_many([older, encode(none)]) == [got, none]

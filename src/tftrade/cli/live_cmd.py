@@ -82,6 +82,7 @@ def live(
     """
     from tftrade.live.app import live_bus_prefix, open_bus, run_live
     from tftrade.live.status import json_lines
+    from tftrade.stream.shared import SharedBus
 
     if source not in ("replay", "massive") or strategy not in ("tft", "sma"):
         raise ValueError(f"--source must be replay or massive and --strategy tft or sma (got {source}, {strategy})")
@@ -91,7 +92,7 @@ def live(
     eng = engine(cfg)
     stop = threading.Event()
     desk = live_desk(opts.redis_url)
-    bus = open_bus(opts.redis_url, prefix=live_bus_prefix(opts))
+    bus = SharedBus(open_bus(opts.redis_url, prefix=live_bus_prefix(opts)))  # the API's reader ends quietly on close
     sink = json_lines() if as_json else (lambda e: None)
     server = None
     try:

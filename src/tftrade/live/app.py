@@ -330,6 +330,7 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
             "positions": stack.kit.broker.positions(), "in_sync": stack.loop.reconcile().in_sync,
             "killed": parts.control.killed or None,
             "predictions": None if pw is None else pw.counters.predictions_published,
+            "no_forecast_bars": None if pw is None else pw.counters.no_forecast,
             "last_prediction_latency_ms": None if pw is None else pw.counters.last_latency_ms,
         }
         return summary

@@ -10,8 +10,9 @@ from tftrade.stream.messages import PredictionMessage
 NO_FORECAST_HORIZON = 0
 """``horizon`` of a prediction message that says "no forecast for this ticker at this bar".
 
-The predict worker publishes one message per ticker of the universe at every bar it forecasts,
-so the trade worker knows when a bar's predictions are complete.
+The predict worker publishes one message per ticker of the universe at every bar, forecast or
+not (a bar it cannot forecast at all carries the ``reason``), so the trade worker knows when a
+bar's predictions are complete without waiting.
 """
 
 

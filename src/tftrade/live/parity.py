@@ -87,6 +87,8 @@ class ParityReport:
     bars_published: int
     bars_stored: int | None
     predictions_published: int
+    prediction_waits_timed_out: int = 0
+    """Decision bars the trade worker gave up waiting for predictions on (a stall; 0 when every bar was said)."""
 
     @property
     def differences(self) -> list[str]:
@@ -111,7 +113,8 @@ class ParityReport:
                 "fills": [len(self.backtest.fills), len(self.live.fills)],
                 "final_equity": [self.backtest.final_equity, self.live.final_equity],
                 "bars_published": self.bars_published, "bars_stored": self.bars_stored,
-                "predictions_published": self.predictions_published, "differences": self.differences}
+                "predictions_published": self.predictions_published,
+                "prediction_waits_timed_out": self.prediction_waits_timed_out, "differences": self.differences}
 
 
 def cold_start() -> None:
@@ -165,7 +168,8 @@ def replay_parity(market: MarketData, make_strategy: StrategyFactory, *,
                   predictor: Callable[[], Predictor] | None = None, config: BacktestConfig | None = None,
                   limits: GateLimits | None = None, costs: CostModel | None = None, bus: Bus | None = None,
                   engine: Engine | None = None, window: int | None = None,
-                  series: dict[str, str] | None = None, sentiment_store: Engine | None = None) -> ParityReport:
+                  series: dict[str, str] | None = None, sentiment_store: Engine | None = None,
+                  wait_predictions_s: float = 30.0) -> ParityReport:
     """Run ``market`` through the backtest and through the live workers; compare (see the module docstring).
 
     ``predictor`` builds a fresh predictor for each side (the strategy then reads forecasts);
@@ -173,7 +177,8 @@ def replay_parity(market: MarketData, make_strategy: StrategyFactory, *,
     (default: the whole market); ``series`` names the tickers the market's benchmark and
     volatility index travel under (``{"benchmark": "^MKT", "vix": "^VIX"}``; none by default).
     ``sentiment_store`` (default ``engine``) is where a sentiment-fitted model's predictors read
-    the stored comment aggregates, on both sides (:func:`with_stored_sentiment`).
+    the stored comment aggregates, on both sides (:func:`with_stored_sentiment`). ``wait_predictions_s`` is
+    the trade worker's wait for a decision bar's predictions (the report counts the waits that timed out).
 
     Raises
     ------
@@ -206,7 +211,7 @@ def replay_parity(market: MarketData, make_strategy: StrategyFactory, *,
 
     kit = make_broker("paper", BrokerSettings(cash=cfg.initial_cash, costs=costs))
     live_cfg = LiveConfig(trading=trading_config(cfg), strategy_version=cfg.strategy_version,
-                          window=window or market.n_times, wait_predictions_s=30.0)
+                          window=window or market.n_times, wait_predictions_s=wait_predictions_s)
     stack = build_trade_worker(bus, market.tickers, market.sectors, market.timeframe, strategy, kit,
                                SimulatedClock(int(market.timestamps[0])), config=live_cfg,
                                gate=RiskGate(limits or GateLimits()),
@@ -235,7 +240,8 @@ def replay_parity(market: MarketData, make_strategy: StrategyFactory, *,
         raise AssertionError(f"live book and broker disagree: {recon.differences}")
     return ParityReport(backtest, live, published[0] if published else 0,
                         None if iw is None else iw.counters.inserted,
-                        0 if pw is None else pw.counters.predictions_published)
+                        0 if pw is None else pw.counters.predictions_published,
+                        stack.worker.counters.prediction_waits_timed_out)
 
 
 def demo_parity(engine: Engine, *, bars: int = 120, seed: int = 0) -> dict[str, object]:

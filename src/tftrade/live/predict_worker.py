@@ -4,7 +4,13 @@ It keeps its own rolling window of bars (as long as the predictor's history), ru
 predictor on every closed cross-section, publishes one :class:`PredictionMessage` per ticker of
 the universe (``horizon=0`` where there is no forecast, so a reader knows when a bar is
 complete), writes the forecasts to ``tft_predictions`` when given a database, and only then
-acks the bars. Once it has published a bar and a read finds nothing new (the bus quiet for the
+acks the bars. A cross-section the predictor cannot forecast at all (warm-up, a reset after
+rejected inputs) is published too: one ``horizon=0`` message per ticker with the ``reason``
+(:func:`~tftrade.live.predictor.no_forecast_reason`), so the trade worker decides on that bar at
+once, as the backtest does on a bar without forecasts, rather than waiting its timeout. The
+reason is logged when it changes, counted (``no_forecast``) and, given ``on_event``, an event.
+
+Once it has published a bar and a read finds nothing new (the bus quiet for the
 reader's ``block_ms``, so the trade worker's decision on that bar has had the cores first), it
 lets the predictor get ahead for the next bar (:meth:`~tftrade.live.predictor.Predictor.prepare`)
 while waiting for it.
@@ -32,7 +38,7 @@ from tftrade.core.timeframes import bar_ns, is_intraday
 from tftrade.core.types import Float64Array, Int64Array, Timeframe
 from tftrade.live.assembler import Assembler, CrossSection
 from tftrade.live.forecasts import NO_FORECAST_HORIZON
-from tftrade.live.predictor import Predictor, Quantiles, TftPredictor
+from tftrade.live.predictor import Predictor, Quantiles, TftPredictor, no_forecast_reason
 from tftrade.live.reader import ReaderConfig, TopicReader
 from tftrade.live.window import RollingMarket
 from tftrade.stream.bus import Bus
@@ -80,6 +86,12 @@ class PredictCounters:
     cross_sections: int = 0
     forecasts: int = 0
     predictions_published: int = 0
+    """Messages carrying a forecast."""
+    no_forecast: int = 0
+    """Cross-sections the predictor gave no forecast for (published as ``horizon=0`` messages with the reason)."""
+    no_forecast_published: int = 0
+    """Messages saying "no forecast" for a whole cross-section."""
+    last_no_forecast_reason: str = ""
     stored: int = 0
     late: int = 0
     last_latency_ms: float = float("nan")
@@ -108,6 +120,7 @@ class PredictWorker:
         self._on_event = on_event
         self._keep = keep_latencies
         self._idle_work = False  # a bar was forecast since the predictor last got ahead
+        self._miss_kind = ""  # the kind of reason of the current stretch of bars without forecasts
         if engine is not None and isinstance(predictor, TftPredictor) and predictor.sentiment is None:
             from tftrade.forecast.rolling import uses_sentiment
 
@@ -166,6 +179,7 @@ class PredictWorker:
         c = self.counters
         c.cross_sections += 1
         if q is None or not np.isfinite(q.q50).any():
+            self._publish_none(cs, no_forecast_reason(self.predictor) if q is None else "no finite forecast")
             return
         now = time.time_ns()
         latency = now - cs.received_ns if cs.received_ns else None
@@ -174,9 +188,11 @@ class PredictWorker:
         close = np.nan_to_num(cs.close).tolist()
         lo, mid, hi, conf = (np.where(ok, a, 0.0).tolist() for a in (q.q10, q.q50, q.q90, q.confidence))
         msgs = [PredictionMessage(t, cs.timestamp_ns, h if good else NO_FORECAST_HORIZON, close[i], lo[i], mid[i],
-                                  hi[i], mid[i], conf[i], tf, version, "", latency)
+                                  hi[i], mid[i], conf[i], tf, version, "", latency,
+                                  "" if good else "no forecast for this ticker at this bar")
                 for i, (t, good) in enumerate(zip(self.tickers, ok.tolist(), strict=True))]
         self.bus.publish_many("predictions", msgs)
+        self._miss_kind = ""
         c.forecasts += 1
         c.predictions_published += len(msgs)
         if latency is not None:
@@ -189,6 +205,25 @@ class PredictWorker:
             self._on_event({"event": "prediction", "as_of_ns": cs.timestamp_ns,
                             "tickers": int(np.isfinite(q.q50).sum()),
                             "latency_ms": None if latency is None else round(latency / 1e6, 3)})
+
+    def _publish_none(self, cs: CrossSection, reason: str) -> None:
+        """Say on ``predictions`` that the bar at ``cs`` has no forecast, and why (one message per ticker)."""
+        c = self.counters
+        h, version, tf = NO_FORECAST_HORIZON, self.predictor.model_version, self.window.timeframe
+        close = np.nan_to_num(cs.close).tolist()
+        msgs = [PredictionMessage(t, cs.timestamp_ns, h, close[i], 0.0, 0.0, 0.0, 0.0, 0.0, tf, version, "", None,
+                                  reason)
+                for i, t in enumerate(self.tickers)]
+        self.bus.publish_many("predictions", msgs)
+        c.no_forecast += 1
+        c.no_forecast_published += len(msgs)
+        kind = reason.split(":", 1)[0]
+        if kind != self._miss_kind:  # once per stretch of one kind, not per bar
+            log.info("no forecast from the bar at %d on: %s", cs.timestamp_ns, reason)
+            self._miss_kind = kind
+        c.last_no_forecast_reason = reason
+        if self._on_event is not None:
+            self._on_event({"event": "no_forecast", "as_of_ns": cs.timestamp_ns, "reason": reason})
 
     def _store(self, cs: CrossSection, q: Quantiles) -> int:
         from tftrade.core.prediction import Prediction

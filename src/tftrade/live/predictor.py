@@ -64,6 +64,18 @@ class Predictor(Protocol):
         ...
 
 
+def no_forecast_reason(predictor: Predictor) -> str:
+    """Why ``predictor``'s last :meth:`~Predictor.predict` gave no forecast (its ``no_forecast_reason`` when it
+    keeps one, as :class:`TftPredictor` does; otherwise a generic reason).
+
+    >>> class Quiet:
+    ...     pass
+    >>> no_forecast_reason(Quiet())  # type: ignore[arg-type]
+    'no forecast'
+    """
+    return str(getattr(predictor, "no_forecast_reason", "") or "no forecast")
+
+
 class TftPredictor:
     """The trained TFT on each ticker's bars, one closed bar at a time (see the module docstring).
 
@@ -113,6 +125,8 @@ class TftPredictor:
         self._rolling: RollingForecaster | None = None
         self._threads = threads
         self.sentiment = sentiment
+        self.no_forecast_reason = ""
+        """Why the last :meth:`predict` returned ``None`` (``""`` after a forecast)."""
 
     @property
     def horizon(self) -> int:
@@ -130,7 +144,9 @@ class TftPredictor:
         return self._version
 
     def predict(self, frame: MarketFrame, row: int) -> Quantiles | None:
-        """Forecast every ticker at ``row`` (``None`` until warm-up + context clean bars were seen)."""
+        """Forecast every ticker at ``row`` (``None`` until warm-up + context clean bars were seen; then
+        :attr:`no_forecast_reason` says why)."""
+        from tftrade.features.dataset import WARMUP
         from tftrade.features.errors import FeatureError
 
         r = self._forecaster(frame)
@@ -145,10 +161,14 @@ class TftPredictor:
                 self._cold(r, frame, row)
         except FeatureError as e:
             log.warning("no forecast at row %d: %s", row, e)
+            self.no_forecast_reason = f"inputs rejected, the model's state starts afresh: {e}"
             return None
         f = r.forecast()
         if f is None:
+            need = WARMUP + self.trained.config.context
+            self.no_forecast_reason = f"warm-up: {r.features.rows} of {need} clean bars since the last (re)start"
             return None
+        self.no_forecast_reason = ""
         conf = f.confidence[:, self._horizon - 1]
         if self._mute:
             conf = np.zeros_like(conf)

@@ -82,7 +82,13 @@ class CommentMessage(_Record, frozen=True, tag="comment"):
 
 
 class PredictionMessage(_Record, frozen=True, tag="prediction"):
-    """One ticker's quantile forecast (see :class:`tftrade.core.prediction.Prediction`)."""
+    """One ticker's quantile forecast (see :class:`tftrade.core.prediction.Prediction`).
+
+    ``horizon=0`` says "no forecast for this ticker at this bar" (the quantiles are then 0) and
+    ``reason`` says why (warm-up, inputs rejected, ...). ``reason`` was added within version 1
+    with a default, so a payload without it still decodes (``""``), and a build that does not
+    know it ignores it.
+    """
 
     ticker: str
     as_of_ns: int
@@ -97,6 +103,7 @@ class PredictionMessage(_Record, frozen=True, tag="prediction"):
     model_version: str = ""
     features_hash: str = ""
     latency_ns: int | None = None
+    reason: str = ""
     v: int = SCHEMA_VERSION
 
     @property
