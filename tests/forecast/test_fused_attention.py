@@ -138,3 +138,21 @@ def test_forward_takes_the_kernel_only_without_gradients_dropout_or_other_dtypes
             torch.testing.assert_close(weights.detach(), want_weights, rtol=RTOL, atol=ATOL)
     finally:
         native.tft_kernels.cache_clear()
+
+
+@pytest.mark.parametrize("heads", [2, 8])
+def test_more_queries_than_a_vector_has_lanes(heads: int) -> None:
+    """Twenty decoder queries (more than one vector of queries in the heads' average), on two threads."""
+    m = _module(32, heads)
+    kv = torch.randn(9, 50, 32, generator=torch.Generator().manual_seed(heads)) * 2
+    mask = causal_mask(30, 20)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            out, weights = fused_attention(_kernels(), m, kv[:, 30:], kv, mask)
+            want_out, want_weights = m.tensor_forward(kv[:, 30:], kv, mask)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(weights, want_weights, rtol=RTOL, atol=ATOL * 4)
+    torch.testing.assert_close(out, want_out, rtol=RTOL, atol=SCALED * float(want_out.abs().max()))
