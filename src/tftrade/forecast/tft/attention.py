@@ -7,7 +7,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from tftrade.forecast.tft.fused_attention import fused_attention
 from tftrade.forecast.tft.layers import HashDropout
+from tftrade.forecast.tft.native import plain_float32, tft_kernels
 
 
 class InterpretableMultiHeadAttention(nn.Module):
@@ -18,6 +20,10 @@ class InterpretableMultiHeadAttention(nn.Module):
 
     The key layer's bias is a parameter of the paper's formula but cancels in the softmax: it is
     kept (models saved before still load and give the same forecasts) and gets no gradient.
+
+    Without gradients and dropout, on float32 CPU tensors, the forward runs in one pass of the C kernel
+    (:func:`~tftrade.forecast.tft.fused_attention.fused_attention`, the same function); otherwise, or
+    where the kernels cannot be built, through :meth:`tensor_forward`.
     """
 
     def __init__(self, d: int, heads: int, dropout: float = 0.0) -> None:
@@ -31,6 +37,14 @@ class InterpretableMultiHeadAttention(nn.Module):
         self.dropout = HashDropout(dropout)
 
     def forward(self, q: Tensor, kv: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        if not torch.is_grad_enabled() and not (self.training and self.dropout.p > 0) and plain_float32(q, kv):
+            lib = tft_kernels()
+            if lib is not None:
+                return fused_attention(lib, self, q, kv, mask)
+        return self.tensor_forward(q, kv, mask)
+
+    def tensor_forward(self, q: Tensor, kv: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The forward in PyTorch operations (differentiable; any dtype and device)."""
         b, lq, lk, h, dh, d = q.shape[0], q.shape[1], kv.shape[1], self.heads, self.d_head, kv.shape[2]
         # Head i's score of key k for query j is (Wq_i q_j + bq_i)·(Wk_i k + bk_i)/√dh. The key bias adds
         # one number to all of a query's scores, which the softmax ignores, so the queries go through their

@@ -1,4 +1,4 @@
-"""The TFT's fused C kernels (variable selection, LSTM, temporal block, GRN gates): built once per machine,
+"""The TFT's fused C kernels (variable selection, LSTM, temporal block, attention, GRN gates): built once per machine,
 loaded with ctypes.
 
 The kernels (``tft_kernels.c``, shipped with the package) are compiled at first use with the system C
@@ -103,6 +103,16 @@ class GateArgs(ctypes.Structure):
     ]
 
 
+class AttentionArgs(ctypes.Structure):
+    """Mirror of ``attention_args`` in ``tft_kernels.c`` (interpretable multi-head attention in inference)."""
+
+    _fields_ = [
+        ("q", _F), ("kv", _F), ("mask", _I), ("b", ctypes.c_long), ("lq", ctypes.c_int), ("lk", ctypes.c_int),
+        ("d", ctypes.c_int), ("heads", ctypes.c_int), ("dh", ctypes.c_int), ("wq_t", _F), ("bq", _F), ("wk", _F),
+        ("wvo", _F), ("bvo", _F), ("bo", _F), ("root", ctypes.c_float), ("out", _F), ("weights", _F),
+    ]
+
+
 def plain_float32(*tensors: torch.Tensor | None) -> bool:
     """Whether the kernels may take these tensors: float32 on the CPU (``None`` is ignored) and no CPU
     autocast active, under which the products between the kernels would come out in another dtype."""
@@ -173,7 +183,7 @@ def _build(source: str, compiler: str) -> Path:
 
 @lru_cache(maxsize=1)
 def tft_kernels() -> ctypes.CDLL | None:
-    """Return the loaded kernel library (variable selection, LSTM recurrence, temporal block), or ``None``
+    """Return the loaded kernel library (variable selection, LSTM recurrence, temporal block, attention), or ``None``
     if it is disabled or cannot be built."""
     if os.environ.get("TFTRADE_NATIVE", "1") == "0":
         return None
@@ -206,4 +216,6 @@ def tft_kernels() -> ctypes.CDLL | None:
         getattr(lib, name).restype = ctypes.c_int
     lib.lstm_forward.argtypes = [ctypes.POINTER(LstmArgs), ctypes.c_int]
     lib.lstm_forward.restype = ctypes.c_int
+    lib.attention_forward.argtypes = [ctypes.POINTER(AttentionArgs), ctypes.c_int]
+    lib.attention_forward.restype = ctypes.c_int
     return lib

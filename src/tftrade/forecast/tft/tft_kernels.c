@@ -1,8 +1,8 @@
 /* The TFT's fused CPU kernels. For RealVariableSelection (see real_selection.py): inference
  * (vsn_forward), the per-variable stage in training (pv_forward, pv_backward), dropout (dropout_apply)
  * and every GRN's gate, add & norm in training (gate_forward, gate_backward);
- * in inference also the LSTM (lstm_forward, see fused_lstm.py) and the temporal block after it
- * (temporal_forward, see fused_temporal.py).
+ * in inference also the LSTM (lstm_forward, see fused_lstm.py), the temporal block after it
+ * (temporal_forward, see fused_temporal.py) and the attention (attention_forward, see fused_attention.py).
  *
  * Inference, one pass per row: the flat GRN gives the selection weights (softmax over V), then each
  * variable's GRN, its layer norm and the weighted sum are computed in registers, so none of
@@ -1116,5 +1116,257 @@ int lstm_train_backward(const lstm_train_args *a, int threads) {
         }
         free(mem);
     }
+    return failed;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Inference: interpretable multi-head attention (fused_attention.py, attention.py), one batch row
+ * at a time. With q~_jh = Wk_h^T (Wq_h x_j + bq_h) / sqrt(dh) (the key bias cancels in the softmax):
+ *   w_jh = softmax over the unblocked keys k of q~_jh . kv_k;   a_j = mean_h w_jh
+ *   out_j = Wo (Wv (sum_k a_jk kv_k) + (sum_k a_jk) bv) + bo      (the heads share their values)
+ *         = (Wo Wv) (sum_k a_jk kv_k) + (sum_k a_jk) (Wo bv) + bo    (the layers folded by the caller)
+ * The Lq x H query-heads sit in the vector lanes, head by head (lane h * Lq + j): a key's scores for
+ * all of them are a few vectors, its inputs are read as they are stored (no transposition of the
+ * keys), the softmax over the keys is lane-wise and the heads' average adds H unaligned vectors.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const float *q;          /* B x Lq x d  the queries' inputs */
+    const float *kv;         /* B x Lk x d  the keys' (and values') inputs */
+    const int *mask;         /* Lq x Lk  nonzero = blocked */
+    long b;
+    int lq, lk, d, heads, dh;
+    const float *wq_t, *bq;  /* d x H*dh, H*dh  query layer (transposed) */
+    const float *wk;         /* H*dh x d  key layer (as stored: row h*dh + f) */
+    const float *wvo, *bvo;  /* d x d, d  value layer then output layer's weight: (Wo Wv)^T and Wo bv */
+    const float *bo;         /* d  output layer's bias */
+    float root;              /* sqrt(dh): the queries are divided by it */
+    float *out;              /* B x Lq x d */
+    float *weights;          /* B x Lq x Lk  head-averaged attention weights */
+} attention_args;
+
+/* out[r] = (init ? init[r] : 0) + in[r] W for n rows (W nk x nc row-major): RT rows and up to four
+ * vectors of columns at a time in registers (row_gemm) where nc is a multiple of R, else plainly */
+static void rows_times(int n, const float *const *in, int nk, const float *restrict w, int nc,
+                       const float *const *init, float *const *out) {
+    for (int r0 = 0; r0 < n; r0 += RT) {
+        const int nr = n - r0 < RT ? n - r0 : RT;
+        const float *const *i0 = init ? init + r0 : NULL;
+        if (nc % R == 0) {
+            for (int c0 = 0; c0 < nc; c0 += 4 * R) {
+                const int cw = nc - c0 >= 4 * R ? 4 : (nc - c0) / R;
+#define ROWS_TILE(NR, CW) row_tile(NR, CW, in + r0, nk, w, nc, c0, i0, out + r0)
+                switch (nr * 8 + cw) { /* constant sizes, so that the accumulators stay in registers */
+                case 4 * 8 + 4: ROWS_TILE(4, 4); break;
+                case 4 * 8 + 2: ROWS_TILE(4, 2); break;
+                case 4 * 8 + 1: ROWS_TILE(4, 1); break;
+                case 1 * 8 + 4: ROWS_TILE(1, 4); break;
+                case 1 * 8 + 2: ROWS_TILE(1, 2); break;
+                case 1 * 8 + 1: ROWS_TILE(1, 1); break;
+                default: row_tile_any(nr, cw, in + r0, nk, w, nc, c0, i0, out + r0);
+                }
+#undef ROWS_TILE
+            }
+            continue;
+        }
+        for (int r = r0; r < r0 + nr; ++r) {
+            float *restrict o = out[r];
+            for (int c = 0; c < nc; ++c) o[c] = init ? init[r][c] : 0.0f;
+            for (int k = 0; k < nk; ++k) {
+                const float x = in[r][k];
+                const float *restrict wk = w + (long)k * nc;
+                for (int c = 0; c < nc; ++c) o[c] += x * wk[c];
+            }
+        }
+    }
+}
+
+#define KT 8 /* keys per score tile: KT x VT accumulators in registers */
+#define VT 2 /* vectors of query-heads per score tile */
+
+/* sc[(k0 + t) * nv + v0 + u] = sum_e qt[e * nv + v0 + u] * kv[(k0 + t) * d + e] for t < nk <= KT, u < nu <= VT */
+static inline __attribute__((always_inline)) void score_tile(int nk, int nu, const vf *restrict qt, int nv, int v0,
+                                                             const float *restrict kv, int d, int k0,
+                                                             vf *restrict sc) {
+    vf acc[KT][VT];
+    for (int t = 0; t < nk; ++t)
+        for (int u = 0; u < nu; ++u) acc[t][u] = splat(0.0f);
+    for (int e = 0; e < d; ++e) {
+        vf x[VT];
+        for (int u = 0; u < nu; ++u) {
+            x[u] = qt[e * nv + v0 + u];
+            IN_REGISTER(x[u]);
+        }
+        for (int t = 0; t < nk; ++t) {
+            const float y = kv[(k0 + t) * d + e];
+            for (int u = 0; u < nu; ++u) acc[t][u] += x[u] * y;
+        }
+    }
+    for (int t = 0; t < nk; ++t)
+        for (int u = 0; u < nu; ++u) sc[(k0 + t) * nv + v0 + u] = acc[t][u];
+}
+
+static __attribute__((noinline)) void score_tile_any(int nk, int nu, const vf *restrict qt, int nv, int v0,
+                                                     const float *restrict kv, int d, int k0, vf *restrict sc) {
+    score_tile(nk, nu, qt, nv, v0, kv, d, k0, sc);
+}
+
+/* one thread's scratch memory: vectors (their sizes in attention_forward), then floats */
+typedef struct {
+    vf *qt, *sc, *top, *total, *heads, *wsum;
+    float *qk, *qh, *avg, *ak;
+    const float **xin, **bias;
+    float **qrow;
+} attention_scratch;
+
+/* row b of the batch; keep and open as in attention_forward, nv and nj its vector counts */
+static void attention_row(const attention_args *restrict a, const attention_scratch *restrict w, const vi *keep,
+                          const int *open, int nv, int nj, long b) {
+    const int lq = a->lq, lk = a->lk, d = a->d, nh = a->heads, dh = a->dh, hd = nh * dh, qh_n = lq * nh;
+    const float *restrict x = a->q + b * lq * d, *restrict kv = a->kv + b * lk * d;
+    vf *restrict sc = w->sc, *restrict top = w->top, *restrict total = w->total;
+    const float **xin = w->xin, **bias = w->bias;
+    float **qrow = w->qrow;
+    /* q~ of every query-head, then transposed into the lanes */
+    for (int j = 0; j < lq; ++j) {
+        xin[j] = x + j * d;
+        bias[j] = a->bq;
+        qrow[j] = w->qh + j * hd;
+    }
+    rows_times(lq, xin, d, a->wq_t, hd, bias, qrow);
+    for (int f = 0; f < lq * hd; ++f) w->qh[f] /= a->root;
+    for (int h = 0; h < nh; ++h) {
+        for (int j = 0; j < lq; ++j) {
+            xin[j] = w->qh + j * hd + h * dh;
+            qrow[j] = w->qk + (h * lq + j) * d;
+        }
+        rows_times(lq, xin, dh, a->wk + (long)h * dh * d, d, NULL, qrow);
+    }
+    float *restrict ql = (float *)w->qt;
+    for (int e = 0; e < d; ++e)
+        for (int l = 0; l < qh_n; ++l) ql[e * nv * R + l] = w->qk[l * d + e];
+    /* the scores: KT keys at a time, all query-heads */
+    for (int v0 = 0; v0 < nv; v0 += VT) {
+        const int nu = nv - v0 < VT ? nv - v0 : VT;
+        int k0 = 0;
+        for (; k0 + KT <= lk; k0 += KT) {
+            if (nu == VT) score_tile(KT, VT, w->qt, nv, v0, kv, d, k0, sc);
+            else score_tile(KT, 1, w->qt, nv, v0, kv, d, k0, sc);
+        }
+        if (k0 < lk) score_tile_any(lk - k0, nu, w->qt, nv, v0, kv, d, k0, sc);
+    }
+    /* masked softmax over the keys, lane-wise */
+    for (int v = 0; v < nv; ++v) {
+        top[v] = splat(-INFINITY);
+        total[v] = splat(0.0f);
+    }
+    for (int k = 0; k < lk; ++k)
+        for (int v = 0; v < nv; ++v)
+            top[v] = vmax(top[v], vsel(keep[k * nv + v], sc[k * nv + v], splat(-INFINITY)));
+    for (int k = 0; k < lk; ++k)
+        for (int v = 0; v < nv; ++v) {
+            const vf e = vsel(keep[k * nv + v], vexp(sc[k * nv + v] - top[v]), splat(0.0f));
+            sc[k * nv + v] = e;
+            total[v] += e;
+        }
+    for (int v = 0; v < nv; ++v) total[v] = 1.0f / total[v];
+    for (int k = 0; k < lk; ++k)
+        for (int v = 0; v < nv; ++v) sc[k * nv + v] *= total[v];
+    /* the heads' average: for each key, the sum of H vectors read at h * Lq; and its sum over the keys
+     * (the value bias's factor); then written out query by query */
+    const float *restrict wl = (const float *)sc;
+    for (int u = 0; u < nj; ++u) w->wsum[u] = splat(0.0f);
+    for (int k = 0; k < lk; ++k)
+        for (int u = 0; u < nj; ++u) {
+            vf t = splat(0.0f);
+            for (int h = 0; h < nh; ++h) t += loadu(wl + (long)k * nv * R + h * lq + u * R);
+            w->heads[k * nj + u] = t / (float)nh;
+            w->wsum[u] += w->heads[k * nj + u];
+        }
+    const float *restrict hl = (const float *)w->heads, *restrict sums = (const float *)w->wsum;
+    for (int j = 0; j < lq; ++j) {
+        float *restrict m = w->avg + j * lk, *restrict wout = a->weights + (b * lq + j) * lk;
+        for (int k = 0; k < lk; ++k) m[k] = hl[k * nj * R + j];
+        if (!open[j]) /* every key blocked: NaN, as PyTorch's softmax gives */
+            for (int k = 0; k < lk; ++k) m[k] = NAN;
+        __builtin_memcpy(wout, m, (size_t)lk * sizeof(float));
+        float *restrict y = a->out + (b * lq + j) * d;
+        const float sum = open[j] ? sums[j] : NAN;
+        for (int e = 0; e < d; ++e) y[e] = a->bo[e] + sum * a->bvo[e];
+    }
+    /* the weighted keys, then through the folded value and output layers */
+    for (int j = 0; j < lq; ++j) {
+        xin[j] = w->avg + j * lk;
+        qrow[j] = w->ak + j * d;
+    }
+    rows_times(lq, xin, lk, kv, d, NULL, qrow);
+    for (int j = 0; j < lq; ++j) {
+        xin[j] = w->ak + j * d;
+        bias[j] = qrow[j] = a->out + (b * lq + j) * d;
+    }
+    rows_times(lq, xin, d, a->wvo, d, bias, qrow);
+}
+
+int attention_forward(const attention_args *a, int threads) {
+    const int lq = a->lq, lk = a->lk, d = a->d, nh = a->heads, hd = nh * a->dh, qh_n = lq * nh;
+    const int nv = (qh_n + R - 1) / R; /* vectors of query-heads; lane l of vector v is query-head v * R + l */
+    const int nj = (lq + R - 1) / R;   /* vectors of queries */
+    /* keep[k * nv + v]: the lanes (query-heads) that may look at key k, padding lanes at all;
+     * open[j]: whether query j may look at any key */
+    vi *keep = aligned_alloc(sizeof(vi), (size_t)(lk * nv) * sizeof(vi));
+    int *open = malloc((size_t)lq * sizeof(int));
+    if (!keep || !open) {
+        free(keep);
+        free(open);
+        return 1;
+    }
+    for (int j = 0; j < lq; ++j) open[j] = 0;
+    for (int k = 0; k < lk; ++k)
+        for (int l = 0; l < nv * R; ++l) {
+            const int j = l % lq, ok = l >= qh_n || !a->mask[(long)j * lk + k];
+            keep[k * nv + l / R][l % R] = ok ? -1 : 0;
+            if (l < qh_n) open[j] |= ok;
+        }
+    int failed = 0;
+#pragma omp parallel num_threads(threads > 0 ? threads : 1) reduction(| : failed)
+    {
+        /* vectors: q~ transposed (d x nv), the scores then weights (Lk x nv, and one vector that the
+         * heads' average may read past the last key's), the softmax's max and sum (nv each), the
+         * heads' average (Lk x nj) and its sums (nj); then floats: q~ (H*Lq x d), the projected
+         * queries (Lq x H*dh), the head-averaged weights (Lq x Lk), the weighted keys (Lq x d) */
+        const size_t nvec = (size_t)(d + lk + 2) * nv + 1 + (size_t)(lk + 1) * nj;
+        const size_t nfloat = (size_t)lq * (nh * d + hd + lk + d);
+        vf *mem = aligned_alloc(sizeof(vf), (nvec + (nfloat + R - 1) / R) * sizeof(vf));
+        attention_scratch w = {0};
+        w.xin = malloc((size_t)lq * sizeof(*w.xin));
+        w.bias = malloc((size_t)lq * sizeof(*w.bias));
+        w.qrow = malloc((size_t)lq * sizeof(*w.qrow));
+        const int ready = mem && w.xin && w.bias && w.qrow;
+        if (ready) {
+            w.qt = mem;
+            w.sc = w.qt + (size_t)d * nv;
+            w.top = w.sc + (size_t)lk * nv + 1;
+            w.total = w.top + nv;
+            w.heads = w.total + nv;
+            w.wsum = w.heads + (size_t)lk * nj;
+            w.qk = (float *)(w.wsum + nj);
+            w.qh = w.qk + (size_t)qh_n * d;
+            w.avg = w.qh + (size_t)lq * hd;
+            w.ak = w.avg + (size_t)lq * lk;
+            __builtin_memset(w.qt, 0, (size_t)d * nv * sizeof(vf)); /* the padding lanes stay zero */
+            w.sc[(size_t)lk * nv] = splat(0.0f);
+        } else {
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (long b = 0; b < a->b; ++b)
+            if (ready) attention_row(a, &w, keep, open, nv, nj, b);
+        free(mem);
+        free(w.xin);
+        free(w.bias);
+        free(w.qrow);
+    }
+    free(keep);
+    free(open);
     return failed;
 }
