@@ -42,6 +42,8 @@ class FakeModel:
 
     universe: tuple[str, ...] = ("AAPL", "MSFT", "NVDA")
     version: str | None = "3"
+    selection: str | None = "champion"
+    champion: str | None = "3"
     calls: list[list[str] | None] = field(default_factory=list)
 
     def versions(self) -> list[str]:

@@ -71,14 +71,16 @@ def test_desk_routes_serve_what_the_loop_published(service: Service) -> None:
 
 def test_models_and_explain(service: Service) -> None:
     h = {"X-API-Key": service.keys["read"]}
-    assert service.client.get("/models", headers=h).json() == {"versions": ["1", "2", "3"], "champion": "3"}
+    assert service.client.get("/models", headers=h).json() == {"versions": ["1", "2", "3"], "champion": "3",
+                                                                "served": "3", "selection": "champion"}
     assert service.client.get("/explain/aapl", headers=h).json()["ticker"] == "AAPL"
 
 
 def test_ready_names_what_is_not(service: Service) -> None:
     h = {"X-API-Key": service.keys["read"]}
     r = service.client.get("/ready", headers=h)
-    assert r.status_code == 200 and r.json()["checks"]["model"] == {"ok": True, "version": "3"}
+    assert r.status_code == 200
+    assert r.json()["checks"]["model"] == {"ok": True, "required": True, "version": "3", "selection": "champion"}
     service.model.version = None
     r = service.client.get("/ready", headers=h)
     assert r.status_code == 503 and r.json()["checks"]["model"]["ok"] is False

@@ -38,11 +38,21 @@ from tftrade.service.watcher import Watcher
 from tftrade.stream.bus import Bus
 from tftrade.stream.desk import Control, Desk, DeskKind, EventType
 
+NO_CHAMPION = "no champion set: serving the newest registered version"
+
 
 class ModelPort(Protocol):
     """What the API needs of the served model (see :class:`tftrade.service.serving.ServingModel`)."""
 
     version: str | None
+
+    @property
+    def selection(self) -> str | None:
+        """``champion`` or ``newest`` (no champion set): why :attr:`version` is served."""
+
+    @property
+    def champion(self) -> str | None:
+        """The registry's champion (``None``: none set)."""
 
     def versions(self) -> list[str]: ...
     def refresh(self) -> str | None: ...
@@ -161,15 +171,18 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
 async def _poll_forever(ctx: ServiceContext, watcher: Watcher, stop: threading.Event) -> None:
     """Every ``poll_s``: the watcher's round and the served model's ``warm`` (a new bar forecast before anyone
-    asks); every ``model_poll_s``: a newer registered model."""
-    checked, frozen = -float("inf"), None
+    asks); every ``model_poll_s``: the version to serve (a new champion), announced when it changes after the
+    first one loaded."""
+    checked, frozen, served = -float("inf"), None, None
     while not stop.is_set():
         try:
             watcher.poll()
             if ctx.model is not None and time.monotonic() - checked >= ctx.model_poll_s:
                 checked = time.monotonic()
-                if (version := await asyncio.to_thread(ctx.model.refresh)) is not None:
-                    watcher.model_promoted(version)
+                await asyncio.to_thread(ctx.model.refresh)
+                if (version := ctx.model.version) not in (None, served):  # also a first load made by a request
+                    watcher.model_served(version, ctx.model.selection, initial=served is None)
+                    served = version
             if ctx.model is not None and (warm := getattr(ctx.model, "warm", None)) is not None:
                 await asyncio.to_thread(warm)
             if ctx.freeze_gc and ctx.model is not None and ctx.model.version not in (None, frozen):
@@ -261,7 +274,7 @@ def _register_data_routes(app: FastAPI, ctx: ServiceContext, read: Any) -> None:
 
     @app.get("/ready", tags=["status"], dependencies=[read])
     def ready(response: Response) -> dict[str, Any]:
-        """Readiness: database, bus, model loaded, feed fresh."""
+        """Readiness: database, bus, model loaded (when the service serves one), feed fresh."""
         checks = _readiness(ctx, app.state.watcher)
         response.status_code = 200 if all(c["ok"] for c in checks.values()) else 503
         return {"ready": response.status_code == 200, "checks": checks}
@@ -306,10 +319,14 @@ def _register_data_routes(app: FastAPI, ctx: ServiceContext, read: Any) -> None:
 
     @app.get("/models", tags=["forecasts"], dependencies=[read])
     def models() -> dict[str, Any]:
-        """Registered model versions and the one served (the champion)."""
+        """Registered versions, the registry's champion, the version served and why (``selection``:
+        ``champion``, or ``newest`` while no champion is set; ``null`` when no model is served)."""
         if ctx.model is None:
-            return {"versions": [], "champion": None}
-        return {"versions": ctx.model.versions(), "champion": ctx.model.version}
+            return {"versions": [], "champion": None, "served": None, "selection": None,
+                    "detail": "this service serves no model"}
+        m = ctx.model
+        return {"versions": m.versions(), "champion": m.champion, "served": m.version, "selection": m.selection,
+                **({"detail": NO_CHAMPION} if m.selection == "newest" else {})}
 
     @app.get("/explain/{ticker}", tags=["forecasts"], dependencies=[read])
     async def explain(ticker: str) -> dict[str, Any]:
@@ -348,10 +365,21 @@ def _readiness(ctx: ServiceContext, watcher: Watcher) -> dict[str, dict[str, Any
             checks["bus"] = {"ok": False, "detail": type(e).__name__}
     else:
         checks["bus"] = {"ok": True, "detail": "in-process (no bus configured)"}
-    version = ctx.model.version if ctx.model is not None else None
-    checks["model"] = {"ok": version is not None, "version": version}
+    checks["model"] = _model_check(ctx.model)
     checks["feed"] = {"ok": not watcher.feed_down, "last_bar_ns": watcher.last_bar_ns}
     return checks
+
+
+def _model_check(model: ModelPort | None) -> dict[str, Any]:
+    """A model is required only when the service serves one (not ``serve --no-model``, ``live --serve`` of a
+    strategy without forecasts)."""
+    if model is None:
+        return {"ok": True, "required": False, "detail": "not required: this service serves no model"}
+    check: dict[str, Any] = {"ok": model.version is not None, "required": True, "version": model.version,
+                             "selection": model.selection}
+    if model.selection == "newest":
+        check["detail"] = NO_CHAMPION
+    return check
 
 
 def _register_control_routes(app: FastAPI, ctx: ServiceContext, admin: Any) -> None:

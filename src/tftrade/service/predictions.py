@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from tftrade.stream.cache import Cache
 
@@ -30,10 +31,33 @@ LATEST_KEY = "predictions:latest"
 SEQ_KEY = "predictions:seq"
 FIELDS = ("ticker", "horizon", "as_of", "timeframe", "current_price", "q10", "q50", "q90", "predicted_return",
           "confidence_score", "model_version", "features_hash")
+EXTRAS = ("stale", "bar_age_seconds")
+"""Fields served when the forecast carries them (stored rows do; bus messages do not)."""
+
+
+def json_value(value: Any) -> Any:
+    """``value`` as a JSON scalar: ``Decimal`` (a store's ``Numeric``) and numpy scalars become
+    ``float``/``int``/``bool``, datetimes ISO 8601 text; anything else is returned as is.
+
+    Examples
+    --------
+    >>> json_value(Decimal("12.500")), json_value(np.int64(3)), json_value(np.bool_(True)), json_value(None)
+    (12.5, 3, True, None)
+    """
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def prediction_row(raw: dict[str, Any]) -> dict[str, Any]:
     """Normalise a forecast (store row, dataclass dict or bus message) to the API's JSON shape.
+
+    :data:`FIELDS`, and :data:`EXTRAS` when present, each a JSON scalar (:func:`json_value`), so the
+    row goes into the cache (JSON) and the answer whatever database or model it came from.
 
     Examples
     --------
@@ -45,15 +69,13 @@ def prediction_row(raw: dict[str, Any]) -> dict[str, Any]:
         value = raw.get(key)
         if key == "as_of" and value is None and raw.get("as_of_ns") is not None:
             value = datetime.fromtimestamp(raw["as_of_ns"] / 1e9, tz=UTC).isoformat()
-        if isinstance(value, Decimal):
-            value = float(value)
-        elif isinstance(value, datetime):
-            value = value.isoformat()
-        row[key] = value
+        row[key] = json_value(value)
     row["ticker"] = str(row["ticker"]).upper()
-    for extra in ("stale", "bar_age_seconds"):
+    for extra in EXTRAS:
         if extra in raw:
-            row[extra] = raw[extra]
+            row[extra] = json_value(raw[extra])
+    if row.get("stale") is not None:
+        row["stale"] = bool(row["stale"])
     return row
 
 

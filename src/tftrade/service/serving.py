@@ -1,4 +1,9 @@
-"""The model the API serves: the registry's champion, loaded once and reloaded when a newer one is registered."""
+"""The model the API serves: the registry's champion, loaded once and reloaded when another is named.
+
+The champion is the registered model's MLflow alias ``champion`` (set with MLflow's
+``set_registered_model_alias``). While no version carries it, the newest registered version
+is served, and :attr:`ServingModel.selection` says so.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import threading
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -16,15 +21,33 @@ from tftrade.forecast.training import Trained
 from tftrade.forecast.workflows import RegistryRef, latest_window_bars, predict_loaded
 from tftrade.service.rolling import RollingWindow, usable
 
+if TYPE_CHECKING:
+    from tftrade.forecast.registry import ModelRegistry
+
 #: Seconds after which the bar cache is read whole again (a correction to an older bar shows up then).
 FULL_RELOAD_S = 300.0
+CHAMPION_ALIAS = "champion"
+"""The registry alias naming the version to serve."""
+Selection = Literal["champion", "newest"]
+
+
+def champion_version(registry: ModelRegistry) -> str | None:
+    """The version the registry's :data:`CHAMPION_ALIAS` names, ``None`` when none is set or nothing is registered."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliases = registry.client.get_registered_model(registry.name).aliases
+    except MlflowException:  # no registered model of that name yet
+        return None
+    version = (aliases or {}).get(CHAMPION_ALIAS)
+    return None if version is None else str(version)
 
 
 class ServingModel:
     """Keep one trained model in memory for ``POST /predict`` and ``/explain``.
 
-    :meth:`refresh` (called by the API's watcher) loads a newer registered version and
-    returns it, so the service can announce the promotion.
+    :meth:`refresh` (called by the API's poll loop) loads the version to serve when it changes:
+    the registry's champion, or the newest registered version while no champion is set.
     """
 
     def __init__(self, engine: Engine, home: Path, registry: RegistryRef) -> None:
@@ -33,6 +56,11 @@ class ServingModel:
         self._load_lock = threading.Lock()
         self._trained: Trained | None = None
         self.version: str | None = None
+        """The version served (``None`` until one is loaded)."""
+        self.selection: Selection | None = None
+        """Why :attr:`version` is served: it is the ``champion``, or the ``newest`` (no champion set)."""
+        self.champion: str | None = None
+        """The registry's champion at the last :meth:`refresh` (``None``: none set)."""
         self._bars: pd.DataFrame | None = None
         self._loaded_at = 0.0
         self._window_lock = threading.Lock()
@@ -46,17 +74,25 @@ class ServingModel:
         return self._registry.open(self._home).versions()
 
     def refresh(self) -> str | None:
-        """Load the newest registered version if it is not the one served; return it (``None``: unchanged).
+        """Load the version to serve if it is not the one served; return it (``None``: unchanged).
 
-        One load at a time: a request and the poll loop asking together load the model once.
+        The champion when the registry names one, else the newest registered version. One load at
+        a time: a request and the poll loop asking together load the model once.
         """
         with self._load_lock:
-            known = self.versions()
-            if not known or known[-1] == self.version:
+            registry = self._registry.open(self._home)
+            known = registry.versions()
+            self.champion = champion_version(registry) if known else None
+            wanted = self.champion or (known[-1] if known else None)
+            if wanted is None:
                 return None
-            trained, version = self._registry.open(self._home).load(known[-1])
+            selection: Selection = "champion" if self.champion else "newest"
+            if wanted == self.version:
+                self.selection = selection
+                return None
+            trained, version = registry.load(wanted)
             with self._lock:
-                self._trained, self.version, self._bars = trained, version, None
+                self._trained, self.version, self.selection, self._bars = trained, version, selection, None
             return version
 
     def _model(self) -> tuple[Trained, str]:

@@ -87,10 +87,21 @@ class Watcher:
             self.feed_down = False
             self.desk.event("feed_restored", "bars are arriving again")
 
-    def model_promoted(self, version: str) -> None:
-        """Record that the service now serves ``version``."""
-        self.metrics.model.info({"version": version})
-        self.desk.event("model_promoted", f"model version {version} is now served", key=version)
+    def model_served(self, version: str, selection: str | None, *, initial: bool) -> None:
+        """Record that the service now serves ``version`` (``selection``: as the ``champion`` or the ``newest``).
+
+        A champion served after start (``initial``: the model loaded at start, which a restart
+        loads again) is a ``model_promoted`` event, hence an alert, once: not when the desk's last
+        promotion already names it (another API process on the same desk announced it).
+        """
+        self.metrics.model.info({"version": version, "selection": selection or ""})
+        if initial or selection != "champion" or self._last_promoted() == version:
+            return
+        self.desk.event("model_promoted", f"model version {version} is now the champion served", key=version)
+
+    def _last_promoted(self) -> str | None:
+        promoted = [e for e in self.desk.events() if e["type"] == "model_promoted"]
+        return str(promoted[-1].get("detail", {}).get("key")) if promoted else None
 
     def alert(self, type_: str, message: str, key: str = "") -> None:
         """Send an alert and count its outcome."""
