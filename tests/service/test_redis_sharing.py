@@ -58,6 +58,8 @@ def test_the_service_follows_the_redis_bus(prefix: str) -> None:
     thread = threading.Thread(target=w.consume_bus, args=(bus, stop, None, subscribed), daemon=True)
     thread.start()
     assert subscribed.wait(10)  # the service follows new messages only
+    bus.publish("predictions", PredictionMessage("AAPL", 10**18, 0, 190.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                                                  reason="warm-up: 3 of 95 clean bars"))  # no forecast: not served
     bus.publish("predictions", PredictionMessage("MSFT", 10**18, 1, 400.0, -0.01, 0.003, 0.01, 0.003, 0.4,
                                                   latency_ns=12_000_000))
     bus.publish("fills", FillMessage("o-1", "MSFT", 10.0, 400.5, 0.0, 10**18))
@@ -68,5 +70,6 @@ def test_the_service_follows_the_redis_bus(prefix: str) -> None:
     thread.join(5)
     assert [e["type"] for e in events] == ["prediction", "fill"]
     assert json.loads(book.encoded(["MSFT"]))["predictions"][0]["q50"] == 0.003
+    assert json.loads(book.encoded())["count"] == 1  # the no-forecast marker made no row
     assert metrics.prediction_latency._sum.get() == pytest.approx(0.012) and metrics.fills._value.get() == 1
     bus.close()

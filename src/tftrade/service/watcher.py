@@ -118,6 +118,8 @@ class Watcher:
             self.last_bar_ns = max(self.last_bar_ns or 0, self.clock.now_ns())
             return None
         if isinstance(m, PredictionMessage):
+            if m.horizon == 0:  # "no forecast at this bar" (warm-up, rejected inputs): nothing to serve or show
+                return None
             self.book.update([{f: getattr(m, f) for f in m.__struct_fields__}])
             if m.latency_ns is not None:
                 self.metrics.prediction_latency.observe(m.latency_ns / 1e9)
