@@ -2,10 +2,14 @@
 
 Sets up a workspace (synthetic market of 500 tickers, a `default`-preset TFT trained briefly,
 an API key), starts ``tftrade serve`` as its own process, then drives it with a bounded
-asyncio load generator (httpx; loopback only; every loop ends by count and time):
+asyncio load generator (loopback only; every loop ends by count and time):
 
 - ``GET /predictions`` (all 500 tickers × 5 horizons) at a paced rate with N concurrent clients,
-  then as fast as the clients can go: throughput and p50/p99;
+  then as fast as the clients can go: throughput and p50/p99. The clients are lean HTTP/1.1
+  keep-alive connections on asyncio streams (request written, headers parsed, the whole body read
+  by its ``Content-Length``): on 2 cores the load generator shares the CPU with the server, and
+  httpx spends ~3 ms of Python per 1 MB answer. The paced load is also run with httpx clients
+  (``get_predictions_paced_httpx``) for comparison;
 - the same paced load from clients that revalidate (``If-None-Match`` with the ``ETag`` they hold,
   the forecasts unchanged: ``304``, no body), as a browser or a polling dashboard does;
 - ``POST /predict`` for all 500 tickers, one request at a time: p50/p99, measured three times —
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -106,10 +111,38 @@ def _pcts(ms: list[float]) -> dict[str, float]:
             "p99_ms": round(float(np.percentile(a, 99)), 3), "max_ms": round(float(a.max()), 3)}
 
 
+class _Connection:
+    """One HTTP/1.1 keep-alive connection on asyncio streams: a GET, the whole answer read by Content-Length."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, url: str) -> _Connection:
+        host, port = url.removeprefix("http://").split(":")
+        return cls(*await asyncio.open_connection(host, int(port)))
+
+    async def get(self, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        """Status and body of ``GET path``; raises on anything but a Content-Length answer."""
+        lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{lines}\r\n".encode())
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(head[0].split()[1])
+        fields = dict(h.split(": ", 1) for h in head[1:] if h)
+        length = {k.lower(): v for k, v in fields.items()}.get("content-length")
+        if length is None and status != 304:
+            raise RuntimeError(f"answer without Content-Length: {head[:8]}")
+        return status, await self.reader.readexactly(int(length or 0))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def _load(url: str, key: str, rate: float | None, seconds: float, clients: int,
-                revalidate: bool = False) -> dict[str, float]:
+                revalidate: bool = False, lean: bool = True) -> dict[str, float]:
     """``clients`` workers share a schedule of ``rate`` requests/s (``None``: back to back) for ``seconds``;
-    ``revalidate``: each request sends ``If-None-Match`` with the answer's ``ETag`` (expects 304)."""
+    ``revalidate``: each request sends ``If-None-Match`` with the answer's ``ETag`` (expects 304);
+    ``lean``: :class:`_Connection` clients (else httpx)."""
     latencies: list[float] = []
     errors = 0
     headers = {"X-API-Key": key}
@@ -123,7 +156,7 @@ async def _load(url: str, key: str, rate: float | None, seconds: float, clients:
     total = int(rate * seconds) if rate else 10**9
     next_slot = iter(range(total))
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker(get: Callable[[], Awaitable[int]]) -> None:
         nonlocal errors
         for i in next_slot:
             if rate:
@@ -133,15 +166,42 @@ async def _load(url: str, key: str, rate: float | None, seconds: float, clients:
             if time.perf_counter() - start > seconds:
                 return
             t0 = time.perf_counter()
-            r = await client.get(f"{url}/predictions", headers=headers)
+            status = await get()
             latencies.append((time.perf_counter() - t0) * 1e3)
-            errors += r.status_code != ok
+            errors += status != ok
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-        await asyncio.gather(*(worker(client) for _ in range(clients)))
+    if lean:
+        conns = [await _Connection.open(url) for _ in range(clients)]
+
+        def lean_get(c: _Connection) -> Callable[[], Awaitable[int]]:
+            async def get() -> int:
+                return (await c.get("/predictions", headers))[0]
+            return get
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(lean_get(c)) for c in conns))
+        for c in conns:
+            c.close()
+    else:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+            async def httpx_get() -> int:
+                return (await client.get(f"{url}/predictions", headers=headers)).status_code
+            await asyncio.gather(*(worker(httpx_get) for _ in range(clients)))
     elapsed = time.perf_counter() - start
     return {**_pcts(latencies), "requests_per_s": round(len(latencies) / elapsed, 1), "errors": errors}
+
+
+async def _one_get(url: str, key: str) -> bytes:
+    """The body of one ``GET /predictions`` through a lean connection (checked before the load)."""
+    c = await _Connection.open(url)
+    try:
+        status, body = await c.get("/predictions", {"X-API-Key": key})
+    finally:
+        c.close()
+    if status != 200:
+        raise RuntimeError(f"GET /predictions answered {status}: {body[:200]!r}")
+    return body
 
 
 def main() -> None:
@@ -182,7 +242,10 @@ def main() -> None:
                     r = client.post(f"{url}/predict", headers=h, json={})
                     predict_ms.append((time.perf_counter() - t) * 1e3)
                     assert r.status_code == 200, r.text
+            body = asyncio.run(_one_get(url, key))
+            assert json.loads(body)["count"] == count, "GET /predictions does not serve every forecast"
             paced = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients))
+            paced_httpx = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients, lean=False))
             revalidated = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients, revalidate=True))
             flat_out = asyncio.run(_load(url, key, None, args.seconds / 2, args.clients))
         finally:
@@ -191,6 +254,7 @@ def main() -> None:
     print(json.dumps({
         "tickers": args.tickers, "forecasts_served": count, "answer_bytes": size, "cores": os.cpu_count(),
         "get_predictions_paced": {"target_rate": args.rate, "clients": args.clients, **paced},
+        "get_predictions_paced_httpx": {"target_rate": args.rate, "clients": args.clients, **paced_httpx},
         "get_predictions_paced_revalidated_304": {"target_rate": args.rate, "clients": args.clients, **revalidated},
         "get_predictions_max": {"clients": args.clients, **flat_out},
         "post_predict_all_tickers_new_bar_each": _pcts(new_bar_ms),
