@@ -99,7 +99,10 @@ def open_bus(redis_url: str | None, prefix: str = "tftrade") -> Bus:
 
 
 def load_predictor(opts: LiveOptions) -> Predictor:
-    """The TFT from ``--model DIR`` or the registry's latest version.
+    """The TFT from ``--model DIR``, or the registry's champion (the newest version while none is set).
+
+    The registry's one rule (:meth:`~tftrade.forecast.registry.ModelRegistry.select`), as ``tftrade serve``
+    and ``tftrade predict``; the version chosen and why are logged.
 
     Raises
     ------
@@ -115,7 +118,10 @@ def load_predictor(opts: LiveOptions) -> Predictor:
             return TftPredictor(load_model(opts.model), model_version=opts.model.name)
         from tftrade.forecast.registry import ModelRegistry
 
-        trained, version = ModelRegistry(opts.home, opts.model_name, opts.tracking_uri).load()
+        registry = ModelRegistry(opts.home, opts.model_name, opts.tracking_uri)
+        chosen = registry.select()
+        trained, version = registry.load(chosen.version)
+        log.info("live: model %s", chosen.detail)
         return TftPredictor(trained, model_version=version)
     except (NotFoundError, FileNotFoundError) as e:
         raise LiveError(f"no trained model ({e}); train one with `tftrade forecast train`, pass --model DIR, "
