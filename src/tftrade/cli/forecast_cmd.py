@@ -79,7 +79,8 @@ def train(
 @command
 def predict(
     tickers: list[str] | None = typer.Argument(None, help="Tickers (default: the model's universe)."),
-    version: str | None = typer.Option(None, "--version", help="Registered model version (default: the champion, else the newest)."),
+    version: str | None = typer.Option(None, "--version",
+                                       help="Registered model version (default: the champion, else the newest)."),
     force: bool = typer.Option(
         False, "--force", help="Keep the confidences of a model marked loses_to_baseline (otherwise 0: not traded)."
     ),
@@ -117,7 +118,8 @@ def predict(
 @command
 def explain(
     ticker: str = typer.Argument(..., help="Ticker to explain."),
-    version: str | None = typer.Option(None, "--version", help="Registered model version (default: the champion, else the newest)."),
+    version: str | None = typer.Option(None, "--version",
+                                       help="Registered model version (default: the champion, else the newest)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Show variable importance (static, encoder, decoder) and attention over past steps for TICKER."""

@@ -121,7 +121,8 @@ class ModelRegistry:
             raise ModelNotFoundError(f"no model registered as {self.name!r} in {self.home}; run `tftrade train` first")
         if version is not None:
             if version not in known:
-                raise ModelNotFoundError(f"model {self.name!r} has no version {version!r}; versions: {', '.join(known)}")
+                raise ModelNotFoundError(
+                    f"model {self.name!r} has no version {version!r}; versions: {', '.join(known)}")
             return Selected(version, "named")
         champion = self.champion()
         if champion is not None and champion in known:
