@@ -64,7 +64,7 @@ def test_an_unknown_version_is_refused_and_nothing_changes(home: Path) -> None:
 
 def test_a_version_that_lost_to_a_baseline_needs_force(home: Path) -> None:
     registry = ModelRegistry(home)
-    with pytest.raises(PromotionRefusedError, match="loses_to_baseline.*--force"):
+    with pytest.raises(PromotionRefusedError, match=r"loses_to_baseline.*--force"):
         registry.promote("2", approved_by="ops")
     assert registry.champion() is None
     assert registry.promote("2", approved_by="ops", force=True) is None
