@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -78,7 +79,7 @@ def test_live_loads_the_champion(home: Path) -> None:
     assert load_predictor(opts).model_version == "1"
 
 
-def _json(args: list[str], code: int = 0) -> dict[str, object]:
+def _json(args: list[str], code: int = 0) -> dict[str, Any]:
     res = CliRunner().invoke(app, [*args, "--json"])
     assert res.exit_code == code, res.output
     out = json.loads(res.stdout)
@@ -99,7 +100,7 @@ def test_cli_lists_and_promotes_with_an_audit_entry(home: Path) -> None:
     assert (second["version"], second["previous"]) == ("3", "1")
     listed = _json(["models", "list"])
     assert (listed["champion"], listed["used"], listed["selection"]) == ("3", "3", "champion")
-    assert [v["champion"] for v in listed["versions"]] == [False, False, True]  # type: ignore[union-attr]
+    assert [v["champion"] for v in listed["versions"]] == [False, False, True]
 
     engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
     try:
