@@ -49,11 +49,11 @@ def list_models(as_json: bool = JsonOption) -> None:
 def _render(r: dict[str, Any]) -> None:
     table(f"model {r['model']}", [{
         "version": v["version"], "champion": "*" if v["champion"] else "",
-        "status": v["tags"].get("status", ""), "beaten_by": v["tags"].get("beaten_by", ""),
-        "promoted_by": v["tags"].get("promoted_by", ""),
+        "status": v["tags"].get("status", ""),
+        "tft q-risk p50": "" if (q := v["metrics"].get("tft.q_risk_p50")) is None else f"{q:.4f}",
+        "promoted by": v["tags"].get("promoted_by", ""),
         "created": datetime.fromtimestamp(v["created_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M") if v["created_ms"]
         else "",
-        "metrics": len(v["metrics"]),
     } for v in r["versions"]])
     if r["used"] is not None:
         why = "the champion" if r["selection"] == "champion" else "the newest; no champion set"
