@@ -16,7 +16,7 @@ from tftrade.cli import app
 from tftrade.compliance.audit_log import AuditLog
 from tftrade.forecast.errors import ModelNotFoundError, PromotionRefusedError
 from tftrade.forecast.registry import ModelRegistry
-from tftrade.live.app import LiveOptions, load_predictor
+from tftrade.live.app import LiveOptions, _model_fields, load_predictor
 from tftrade.store.engine import make_engine
 
 from .tiny_model import tiny_model
@@ -72,11 +72,11 @@ def test_a_version_that_lost_to_a_baseline_needs_force(home: Path) -> None:
     assert registry.champion() == "2"
 
 
-def test_live_loads_the_champion(home: Path) -> None:
+def test_live_loads_the_champion_and_its_start_event_says_so(home: Path) -> None:
     opts = LiveOptions(home=home, model_name=ModelRegistry(home).name)
-    assert load_predictor(opts).model_version == "3"
+    assert _model_fields(load_predictor(opts)) == {"model_version": "3", "model_selection": "newest"}
     ModelRegistry(home).promote("1", approved_by="ops")
-    assert load_predictor(opts).model_version == "1"
+    assert _model_fields(load_predictor(opts)) == {"model_version": "1", "model_selection": "champion"}
 
 
 def _json(args: list[str], code: int = 0) -> dict[str, Any]:

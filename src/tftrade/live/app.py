@@ -122,10 +122,20 @@ def load_predictor(opts: LiveOptions) -> Predictor:
         chosen = registry.select()
         trained, version = registry.load(chosen.version)
         log.info("live: model %s", chosen.detail)
-        return TftPredictor(trained, model_version=version)
+        predictor = TftPredictor(trained, model_version=version)
+        predictor.selection = chosen.selection
+        return predictor
     except (NotFoundError, FileNotFoundError) as e:
         raise LiveError(f"no trained model ({e}); train one with `tftrade forecast train`, pass --model DIR, "
                         "or use --strategy sma") from None
+
+
+def _model_fields(predictor: Predictor | None) -> dict[str, object]:
+    """The model a run trades with and why (``champion``, ``newest``; ``None``: a ``--model`` folder), for its start
+    event; nothing for a strategy without one."""
+    if predictor is None:
+        return {}
+    return {"model_version": predictor.model_version, "model_selection": getattr(predictor, "selection", None)}
 
 
 def make_strategy(name: str, predictor: Predictor | None,
@@ -322,7 +332,7 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
             timer.daemon = True
             timer.start()
         emit({"event": "start", "tickers": len(tickers), "source": opts.source, "broker": opts.broker,
-              "strategy": opts.strategy, "cadence": opts.cadence})
+              "strategy": opts.strategy, "cadence": opts.cadence, **_model_fields(predictor)})
         t0 = time.monotonic()
         try:
             run_workers(workers, stop, source=source, services=services)
