@@ -24,7 +24,7 @@ from tftrade.service.app import ServiceContext, create_app
 from tftrade.service.keys import Scope, create_key
 from tftrade.service.metrics import Metrics
 from tftrade.service.predictions import PredictionBook
-from tftrade.service.serving import CHAMPION_ALIAS, ServingModel
+from tftrade.service.serving import ServingModel
 from tftrade.service.watcher import Watcher
 from tftrade.store.engine import make_engine
 from tftrade.stream.cache import Cache, InMemoryCache
@@ -58,7 +58,7 @@ def home(trained_home: Path, tmp_path: Path) -> Path:
 
 
 def _promote(home: Path, version: str) -> None:
-    ModelRegistry(home).client.set_registered_model_alias(workflows.RegistryRef().name, CHAMPION_ALIAS, version)
+    ModelRegistry(home).promote(version, approved_by="test", force=True)  # a one-epoch model loses to the baselines
 
 
 class CountingModel(ServingModel):

@@ -26,6 +26,7 @@ from tftrade.cli import (
     forecast_cmd,
     ingest_cmd,
     live_cmd,
+    models_cmd,
     orders_cmd,
     sentiment_cmd,
     service_cmd,
@@ -78,6 +79,7 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(sentiment_cmd.app, name="sentiment")
 app.add_typer(stream_cmd.app, name="stream")
 forecast_cmd.register(app)
+models_cmd.register(app)
 backtest_cmd.register(app)
 demo_cmd.register(app)
 orders_cmd.register(app)

@@ -79,7 +79,8 @@ def train(
 @command
 def predict(
     tickers: list[str] | None = typer.Argument(None, help="Tickers (default: the model's universe)."),
-    version: str | None = typer.Option(None, "--version", help="Registered model version (default: latest)."),
+    version: str | None = typer.Option(None, "--version",
+                                       help="Registered model version (default: the champion, else the newest)."),
     force: bool = typer.Option(
         False, "--force", help="Keep the confidences of a model marked loses_to_baseline (otherwise 0: not traded)."
     ),
@@ -96,14 +97,15 @@ def predict(
     tune_compute(cfg)
     res = workflows.predict(engine(cfg), cfg.home, tickers or None, version, registry=_registry(cfg), force=force)
     v = res.model_version
-    result = {"model_version": v, "status": res.status, "forced": res.forced,
+    result = {"model_version": v, "selection": res.selection, "status": res.status, "forced": res.forced,
               "predictions": workflows.forecast_dicts(res.predictions), "skipped": res.skipped}
 
     def render(r: dict[str, Any]) -> None:
         if r["status"] != "ok":
             print(f"warning: model {v} is marked {r['status']}: "
                   + ("confidences kept (--force)" if r["forced"] else "confidences set to 0 (not for trading)"))
-        table(f"predictions (model {v})", [
+        why = {"champion": "the champion", "newest": "the newest; no champion set", "named": "as named"}
+        table(f"predictions (model {v}, {why[r['selection']]})", [
             {k: (round(x, 5) if isinstance(x, float) else x) for k, x in p.items() if k not in ("features_hash",)}
             for p in r["predictions"]
         ])
@@ -116,7 +118,8 @@ def predict(
 @command
 def explain(
     ticker: str = typer.Argument(..., help="Ticker to explain."),
-    version: str | None = typer.Option(None, "--version", help="Registered model version (default: latest)."),
+    version: str | None = typer.Option(None, "--version",
+                                       help="Registered model version (default: the champion, else the newest)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Show variable importance (static, encoder, decoder) and attention over past steps for TICKER."""

@@ -19,3 +19,7 @@ class UnknownTickerError(ForecastError, NotFoundError):
 
 class ModelNotFoundError(ForecastError, NotFoundError):
     """No registered model (or no such version) exists."""
+
+
+class PromotionRefusedError(ForecastError):
+    """A version may not become the champion (it lost to a baseline and the promotion was not forced)."""

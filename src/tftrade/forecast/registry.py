@@ -1,22 +1,48 @@
 """Model registry on MLflow with a local SQLite backend under ``TFTRADE_HOME``.
 
 Each registration is an MLflow run (parameters, metrics, the model folder with its schema and
-scalers as artifacts) plus a version of the registered model. :meth:`ModelRegistry.load` fetches
-the latest version, or a named one.
+scalers as artifacts) plus a version of the registered model.
+
+The champion is the version the registered model's MLflow alias ``champion`` names, set with
+:meth:`ModelRegistry.promote` (``tftrade models promote``). One rule picks the model whenever none
+is named, for every loader (``tftrade predict``, ``live``, the workers, ``serve``): the champion
+when one is set, else the newest registered version (:meth:`ModelRegistry.select`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from tftrade.forecast.errors import ModelNotFoundError
+from tftrade.forecast.errors import ModelNotFoundError, PromotionRefusedError
 from tftrade.forecast.persistence import load_model, save_model
 from tftrade.forecast.training import Trained
 
 DEFAULT_NAME = "tftrade-tft"
+CHAMPION_ALIAS = "champion"
+"""The registered model's alias naming the version to use when none is named."""
+LOSES_TO_BASELINE = "loses_to_baseline"
+"""The ``status`` tag of a version that lost to a baseline on validation (not promoted without ``force``)."""
+Selection = Literal["champion", "newest", "named"]
+"""Why a version was chosen: it is the champion, the newest (no champion set), or the caller named it."""
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The version a load uses and why (:data:`Selection`)."""
+
+    version: str
+    selection: Selection
+
+    @property
+    def detail(self) -> str:
+        """One line for people: which version and why."""
+        return {"champion": f"version {self.version}, the champion",
+                "newest": f"version {self.version}, the newest (no champion set)",
+                "named": f"version {self.version}, as named"}[self.selection]
 
 
 class ModelRegistry:
@@ -71,20 +97,86 @@ class ModelRegistry:
         found = self.client.search_model_versions(f"name='{self.name}'")
         return [str(v) for v in sorted(int(m.version) for m in found)]
 
+    def champion(self) -> str | None:
+        """The version the :data:`CHAMPION_ALIAS` alias names, ``None`` when none is set or nothing is registered."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            aliases = self.client.get_registered_model(self.name).aliases
+        except MlflowException:  # no registered model of that name yet
+            return None
+        version = (aliases or {}).get(CHAMPION_ALIAS)
+        return None if version is None else str(version)
+
+    def select(self, version: str | None = None) -> Selected:
+        """The version to load: ``version`` when named, else the champion, else the newest registered.
+
+        Raises
+        ------
+        ModelNotFoundError
+            If nothing is registered or the named version does not exist.
+        """
+        known = self.versions()
+        if not known:
+            raise ModelNotFoundError(f"no model registered as {self.name!r} in {self.home}; run `tftrade train` first")
+        if version is not None:
+            if version not in known:
+                raise ModelNotFoundError(
+                    f"model {self.name!r} has no version {version!r}; versions: {', '.join(known)}")
+            return Selected(version, "named")
+        champion = self.champion()
+        if champion is not None and champion in known:
+            return Selected(champion, "champion")
+        return Selected(known[-1], "newest")
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Each registered version, oldest first: its metrics, tags, run, creation time, and whether it is champion."""
+        champion = self.champion()
+        found = sorted(self.client.search_model_versions(f"name='{self.name}'"), key=lambda m: int(m.version))
+        rows = []
+        for mv in found:
+            metrics = dict(self.client.get_run(mv.run_id).data.metrics) if mv.run_id else {}
+            rows.append({"version": str(mv.version), "champion": str(mv.version) == champion,
+                         "created_ms": mv.creation_timestamp, "run_id": mv.run_id,
+                         "tags": dict(mv.tags or {}), "metrics": metrics})
+        return rows
+
+    def promote(self, version: str, *, approved_by: str, force: bool = False) -> str | None:
+        """Make ``version`` the champion; return the previous champion (``None``: none was set).
+
+        The version is tagged ``promoted_by`` = ``approved_by``. Record the promotion in the audit
+        trail with :func:`tftrade.compliance.audit_events.model_promotion` (the CLI does).
+
+        Raises
+        ------
+        ModelNotFoundError
+            If ``version`` is not registered (nothing changes).
+        PromotionRefusedError
+            If ``version`` is tagged ``status=loses_to_baseline`` and ``force`` is false (nothing changes).
+        """
+        known = self.versions()
+        if version not in known:
+            listed = ", ".join(known) or "none registered"
+            raise ModelNotFoundError(f"model {self.name!r} has no version {version!r} to promote; versions: {listed}")
+        status = (self.client.get_model_version(self.name, version).tags or {}).get("status")
+        if status == LOSES_TO_BASELINE and not force:
+            raise PromotionRefusedError(f"model {self.name!r} version {version} is marked {LOSES_TO_BASELINE} "
+                                        "(it lost to a baseline on validation); pass --force to promote it anyway")
+        previous = self.champion()
+        self.client.set_registered_model_alias(self.name, CHAMPION_ALIAS, version)
+        self.client.set_model_version_tag(self.name, version, "promoted_by", approved_by)
+        return previous
+
     def load(self, version: str | None = None) -> tuple[Trained, str]:
-        """Return the model of ``version`` (latest if ``None``) and its version.
+        """Return the model of ``version`` and its version; with ``None``, the champion when one is set, else the
+        newest registered version (:meth:`select` says which and why).
 
         Raises
         ------
         ModelNotFoundError
             If nothing is registered or the version does not exist.
         """
-        known = self.versions()
-        if not known:
-            raise ModelNotFoundError(f"no model registered as {self.name!r} in {self.home}; run `tftrade train` first")
-        chosen = version or known[-1]
-        if chosen not in known:
-            raise ModelNotFoundError(f"model {self.name!r} has no version {chosen!r}; versions: {', '.join(known)}")
+        chosen = self.select(version).version
         mv = self.client.get_model_version(self.name, chosen)
         with tempfile.TemporaryDirectory() as tmp:
             local = self.client.download_artifacts(str(mv.run_id), "model", tmp)

@@ -20,7 +20,7 @@ from tftrade.forecast.errors import ForecastError, InsufficientHistoryError, Unk
 from tftrade.forecast.evaluation import evaluate, reliability_table
 from tftrade.forecast.explain import Explanation, explain
 from tftrade.forecast.prediction import Forecast, predict_latest, write_predictions
-from tftrade.forecast.registry import DEFAULT_NAME, ModelRegistry
+from tftrade.forecast.registry import DEFAULT_NAME, ModelRegistry, Selection
 from tftrade.forecast.tft.config import preset
 from tftrade.forecast.training import TrainConfig, Trained, fit, run_key
 
@@ -185,6 +185,8 @@ class PredictResult:
     skipped: list[dict[str, str]]
     """Tickers with no forecast, each with the reason."""
     forced: bool = False
+    selection: Selection = "named"
+    """Why this version: named by the caller, the registry's ``champion``, or the ``newest`` (no champion set)."""
 
 
 def predict(
@@ -197,12 +199,15 @@ def predict(
     universe's latest is forecast from its own window and flagged stale with the bar's age
     (confidence 0). A ticker without enough history is listed under ``skipped``. Forecasts of a
     model marked ``loses_to_baseline`` carry confidence 0 (not for trading) unless ``force``.
+    With no ``version``, the registry's champion is used (the newest version while none is set).
     """
-    trained, v = (registry or RegistryRef()).open(home).load(version)
+    reg = (registry or RegistryRef()).open(home)
+    chosen = reg.select(version)
+    trained, v = reg.load(chosen.version)
     rows, skipped = predict_loaded(engine, trained, v, tickers, force=force)
     if write:
         write_predictions(engine, rows)
-    return PredictResult(v, trained.status, rows, sorted(skipped, key=lambda d: d["ticker"]), force)
+    return PredictResult(v, trained.status, rows, sorted(skipped, key=lambda d: d["ticker"]), force, chosen.selection)
 
 
 def predict_loaded(

@@ -99,7 +99,10 @@ def open_bus(redis_url: str | None, prefix: str = "tftrade") -> Bus:
 
 
 def load_predictor(opts: LiveOptions) -> Predictor:
-    """The TFT from ``--model DIR`` or the registry's latest version.
+    """The TFT from ``--model DIR``, or the registry's champion (the newest version while none is set).
+
+    The registry's one rule (:meth:`~tftrade.forecast.registry.ModelRegistry.select`), as ``tftrade serve``
+    and ``tftrade predict``; the version chosen and why are logged.
 
     Raises
     ------
@@ -115,11 +118,24 @@ def load_predictor(opts: LiveOptions) -> Predictor:
             return TftPredictor(load_model(opts.model), model_version=opts.model.name)
         from tftrade.forecast.registry import ModelRegistry
 
-        trained, version = ModelRegistry(opts.home, opts.model_name, opts.tracking_uri).load()
-        return TftPredictor(trained, model_version=version)
+        registry = ModelRegistry(opts.home, opts.model_name, opts.tracking_uri)
+        chosen = registry.select()
+        trained, version = registry.load(chosen.version)
+        log.info("live: model %s", chosen.detail)
+        predictor = TftPredictor(trained, model_version=version)
+        predictor.selection = chosen.selection
+        return predictor
     except (NotFoundError, FileNotFoundError) as e:
         raise LiveError(f"no trained model ({e}); train one with `tftrade forecast train`, pass --model DIR, "
                         "or use --strategy sma") from None
+
+
+def _model_fields(predictor: Predictor | None) -> dict[str, object]:
+    """The model a run trades with and why (``champion``, ``newest``; ``None``: a ``--model`` folder), for its start
+    event; nothing for a strategy without one."""
+    if predictor is None:
+        return {}
+    return {"model_version": predictor.model_version, "model_selection": getattr(predictor, "selection", None)}
 
 
 def make_strategy(name: str, predictor: Predictor | None,
@@ -316,7 +332,7 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
             timer.daemon = True
             timer.start()
         emit({"event": "start", "tickers": len(tickers), "source": opts.source, "broker": opts.broker,
-              "strategy": opts.strategy, "cadence": opts.cadence})
+              "strategy": opts.strategy, "cadence": opts.cadence, **_model_fields(predictor)})
         t0 = time.monotonic()
         try:
             run_workers(workers, stop, source=source, services=services)

@@ -118,6 +118,8 @@ class TftPredictor:
             raise ValueError(f"horizon {self._horizon} outside the model's 1..{cfg.horizon}")
         self._history = 3 * (WARMUP + cfg.context)  # what `tftrade predict` reads: a cold start matches it
         self._version = model_version
+        self.selection: str | None = None
+        """Why the registry's version was chosen (``champion`` or ``newest``); ``None`` for a ``--model`` folder."""
         self._mute = trained.status == "loses_to_baseline" and not force
         levels = list(cfg.quantiles)
         self._levels = (levels.index(min(levels)), levels.index(0.5) if 0.5 in levels else len(levels) // 2,

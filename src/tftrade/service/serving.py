@@ -1,8 +1,8 @@
 """The model the API serves: the registry's champion, loaded once and reloaded when another is named.
 
-The champion is the registered model's MLflow alias ``champion`` (set with MLflow's
-``set_registered_model_alias``). While no version carries it, the newest registered version
-is served, and :attr:`ServingModel.selection` says so.
+The version is chosen by the registry's one rule (:meth:`~tftrade.forecast.registry.ModelRegistry.select`):
+the champion (MLflow alias ``champion``, set with ``tftrade models promote``) when one is set, else the newest
+registered version, and :attr:`ServingModel.selection` says which.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -21,26 +21,9 @@ from tftrade.forecast.training import Trained
 from tftrade.forecast.workflows import RegistryRef, latest_window_bars, predict_loaded
 from tftrade.service.rolling import RollingWindow, usable
 
-if TYPE_CHECKING:
-    from tftrade.forecast.registry import ModelRegistry
-
 #: Seconds after which the bar cache is read whole again (a correction to an older bar shows up then).
 FULL_RELOAD_S = 300.0
-CHAMPION_ALIAS = "champion"
-"""The registry alias naming the version to serve."""
 Selection = Literal["champion", "newest"]
-
-
-def champion_version(registry: ModelRegistry) -> str | None:
-    """The version the registry's :data:`CHAMPION_ALIAS` names, ``None`` when none is set or nothing is registered."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        aliases = registry.client.get_registered_model(registry.name).aliases
-    except MlflowException:  # no registered model of that name yet
-        return None
-    version = (aliases or {}).get(CHAMPION_ALIAS)
-    return None if version is None else str(version)
 
 
 class ServingModel:
@@ -79,14 +62,18 @@ class ServingModel:
         The champion when the registry names one, else the newest registered version. One load at
         a time: a request and the poll loop asking together load the model once.
         """
+        from tftrade.forecast.errors import ModelNotFoundError
+
         with self._load_lock:
             registry = self._registry.open(self._home)
-            known = registry.versions()
-            self.champion = champion_version(registry) if known else None
-            wanted = self.champion or (known[-1] if known else None)
-            if wanted is None:
+            try:
+                chosen = registry.select()
+            except ModelNotFoundError:  # nothing registered yet
+                self.champion = None
                 return None
-            selection: Selection = "champion" if self.champion else "newest"
+            wanted = chosen.version
+            selection: Selection = "champion" if chosen.selection == "champion" else "newest"
+            self.champion = wanted if selection == "champion" else None
             if wanted == self.version:
                 self.selection = selection
                 return None
