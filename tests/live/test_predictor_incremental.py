@@ -251,7 +251,8 @@ def test_the_predict_worker_gets_ahead_between_bars_and_publishes_the_same_forec
     m, trained = setup
     bus = InMemoryBus()
     bus.subscribe("predictions", "test", "t")
-    worker = PredictWorker(bus, TftPredictor(trained), m.tickers, m.sectors, "1min", keep_latencies=True)
+    worker = PredictWorker(bus, TftPredictor(trained), m.tickers, m.sectors, "1min", keep_latencies=True,
+                           prepare_after_ms=0)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
@@ -288,3 +289,32 @@ def test_the_predict_worker_gets_ahead_between_bars_and_publishes_the_same_forec
     predictor = worker.predictor
     assert isinstance(predictor, TftPredictor) and predictor._rolling is not None
     assert predictor._rolling.streaming.prefix_forecasts == 9  # every forecast ran on the prefix prepared before
+
+
+def test_the_predict_worker_waits_for_the_decision_before_getting_ahead(setup: tuple[MarketData, Trained]) -> None:
+    import threading
+    import time
+
+    from tftrade.live.predict_worker import PredictWorker
+    from tftrade.stream.memory import InMemoryBus
+    from tftrade.stream.messages import BarMessage
+
+    m, trained = setup
+    bus = InMemoryBus()
+    worker = PredictWorker(bus, TftPredictor(trained), m.tickers, m.sectors, "1min", keep_latencies=True,
+                           prepare_after_ms=60_000)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        bus.publish_many("market_data", [BarMessage(x, int(m.timestamps[0]), float(m.open[0, i]), float(m.high[0, i]),
+                                                    float(m.low[0, i]), float(m.close[0, i]), float(m.volume[0, i]))
+                                         for i, x in enumerate(m.tickers)])
+        deadline = time.monotonic() + 30
+        while worker.counters.cross_sections < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.3)  # several quiet reads (block_ms 50), all within prepare_after_ms
+        assert worker.counters.cross_sections == 1 and worker.counters.prepare_ms == []
+    finally:
+        stop.set()
+        thread.join(10)

@@ -10,10 +10,11 @@ rejected inputs) is published too: one ``horizon=0`` message per ticker with the
 once, as the backtest does on a bar without forecasts, rather than waiting its timeout. The
 reason is logged when it changes, counted (``no_forecast``) and, given ``on_event``, an event.
 
-Once it has published a bar and a read finds nothing new (the bus quiet for the
-reader's ``block_ms``, so the trade worker's decision on that bar has had the cores first), it
-lets the predictor get ahead for the next bar (:meth:`~tftrade.live.predictor.Predictor.prepare`)
-while waiting for it.
+Once it has published a bar and the bus has stayed quiet for ``prepare_after_ms`` (250 ms by
+default: the trade worker's decision on that bar, a Black-Litterman solve over the universe, has
+the cores first), it lets the predictor get ahead for the next bar
+(:meth:`~tftrade.live.predictor.Predictor.prepare`) while waiting for it. Bars coming faster
+than that (a replay at full speed) are forecast on the whole window: the same numbers.
 
 Given a database and a :class:`~tftrade.live.predictor.TftPredictor` whose model was fitted with
 sentiment inputs, the worker hands the predictor :func:`stored_sentiment`: each new bar's comment
@@ -110,8 +111,10 @@ class PredictWorker:
     def __init__(self, bus: Bus, predictor: Predictor, tickers: tuple[str, ...], sectors: tuple[str, ...],
                  timeframe: Timeframe = "1min", *, engine: Engine | None = None, group: str = "predict",
                  consumer: str = "predict-1", on_event: Callable[[dict[str, object]], None] | None = None,
-                 keep_latencies: bool = False) -> None:
+                 keep_latencies: bool = False, prepare_after_ms: float = 250.0) -> None:
         self.bus, self.predictor, self.engine = bus, predictor, engine
+        self.prepare_after_s = prepare_after_ms / 1e3
+        self._published_at = 0.0  # time.monotonic() when the last cross-section was published
         self.tickers = tickers
         self.window = RollingMarket(tickers, sectors, timeframe, capacity=max(predictor.history, 2))
         self.assembler = Assembler(tickers)
@@ -135,7 +138,7 @@ class PredictWorker:
                 if end is not None and end.is_set():
                     self._process(self.assembler.flush())
                     return self.counters
-                if self._idle_work:
+                if self._idle_work and time.monotonic() - self._published_at >= self.prepare_after_s:
                     self._prepare()
                 continue
             done: list[CrossSection] = []
@@ -162,6 +165,7 @@ class PredictWorker:
             self._publish(cs, q)
             self.reader.ack(cs.ids)
             self._idle_work = True
+            self._published_at = time.monotonic()
         if self.assembler.late_ids:
             self.counters.late = self.assembler.late
             self.reader.ack(self.assembler.late_ids)
