@@ -12,12 +12,15 @@ asyncio load generator (loopback only; every loop ends by count and time):
   (``get_predictions_paced_httpx``) for comparison;
 - the same paced load from clients that revalidate (``If-None-Match`` with the ``ETag`` they hold,
   the forecasts unchanged: ``304``, no body), as a browser or a polling dashboard does;
-- ``POST /predict`` for all 500 tickers, one request at a time: p50/p99, measured three times —
+- ``POST /predict`` for all 500 tickers, one request at a time: p50/p99, measured four times —
   with a new minute of 500 bars landing in the store right before each request (the served
   window reads it, computes that bar's features and forecasts it: the work a live minute costs,
-  on the request's clock), with a new minute landing 1 s before each request (the service's poll
-  loop has made that minute's answer meanwhile), and with no new bar in between (requests
-  between two bars share the forecast).
+  on the request's clock), first with minutes landing 0.2 s apart (faster than the service's
+  0.5 s poll loop gets ahead between bars: the whole window is run, as after a start or when
+  bars come faster than the loop), then 0.8 s apart (the loop has got ahead for the next bar, as
+  it has in the minute between two live bars); with a new minute landing 1 s before each request
+  (the poll loop has made that minute's answer meanwhile); and with no new bar in between
+  (requests between two bars share the forecast).
 
 Targets (issue #17): ``/predictions`` p99 < 10 ms at 200 requests/s; ``/predict`` p99 < 50 ms.
 
@@ -215,7 +218,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         t0 = time.perf_counter()
-        key, held = _setup(home, args.tickers, 2 * args.predicts)
+        key, held = _setup(home, args.tickers, 3 * args.predicts)
         print(f"setup: {args.tickers} tickers, model trained, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         port = _free_port()
         proc = _start(home, port)
@@ -225,18 +228,20 @@ def main() -> None:
             first = httpx.post(f"{url}/predict", headers=h, json={}, timeout=120)  # loads the model, fills the book
             count, size = first.json()["count"], len(first.content)
             new_bar_ms: list[float] = []
+            prepared_ms: list[float] = []
             settled_ms: list[float] = []
             predict_ms: list[float] = []
             with httpx.Client(timeout=60) as client:
-                for i, minute in enumerate(held):  # a new minute before each request: right before, then 1 s before
+                for i, minute in enumerate(held):
+                    phase = i // args.predicts  # right before: 0.2 s apart, then 0.8 s apart; then 1 s before
                     _land(home, minute)
-                    if i >= args.predicts:
+                    if phase == 2:
                         time.sleep(1.0)
                     t = time.perf_counter()
                     r = client.post(f"{url}/predict", headers=h, json={})
-                    (new_bar_ms if i < args.predicts else settled_ms).append((time.perf_counter() - t) * 1e3)
+                    (new_bar_ms, prepared_ms, settled_ms)[phase].append((time.perf_counter() - t) * 1e3)
                     assert r.status_code == 200 and r.json()["count"] == count, r.text
-                    time.sleep(0.2)  # the book takes the new forecasts after the answer
+                    time.sleep(0.8 if phase == 1 else 0.2)  # the book takes the new forecasts after the answer
                 for _ in range(args.predicts):  # no new bar in between
                     t = time.perf_counter()
                     r = client.post(f"{url}/predict", headers=h, json={})
@@ -258,6 +263,7 @@ def main() -> None:
         "get_predictions_paced_revalidated_304": {"target_rate": args.rate, "clients": args.clients, **revalidated},
         "get_predictions_max": {"clients": args.clients, **flat_out},
         "post_predict_all_tickers_new_bar_each": _pcts(new_bar_ms),
+        "post_predict_all_tickers_new_bar_each_prepared": _pcts(prepared_ms),
         "post_predict_all_tickers_new_bar_1s_before_each": _pcts(settled_ms),
         "post_predict_all_tickers": _pcts(predict_ms),
         "load_average": [round(x, 2) for x in os.getloadavg()],
