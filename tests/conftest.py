@@ -94,3 +94,28 @@ def shared_data() -> Path:
             pytest.fail(f"shared data folder {path} is missing in CI")
         pytest.skip(f"shared data folder {path} is absent (a fresh clone); set TFTRADE_SHARED_DATA")
     return path
+
+
+class CliWorkspace:
+    """A workspace initialised through the CLI as a user would (``db init``, an admin API key) for subprocess tests."""
+
+    def __init__(self, home: Path) -> None:
+        import json
+        import subprocess
+        import sys
+
+        self.home = home
+        self.env = {**os.environ, "TFTRADE_HOME": str(home),
+                    "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+        self.cli = [sys.executable, "-m", "tftrade"]
+        subprocess.run([*self.cli, "db", "init"], env=self.env, check=True, capture_output=True)
+        made = subprocess.run([*self.cli, "apikey", "create", "--name", "t", "--json"], env=self.env, check=True,
+                              capture_output=True, text=True)
+        self.key: str = json.loads(made.stdout)["key"]
+
+
+@pytest.fixture
+def cli_workspace(tmp_path: Path) -> CliWorkspace:
+    """:class:`CliWorkspace` in ``tmp_path``."""
+    return CliWorkspace(tmp_path)
+

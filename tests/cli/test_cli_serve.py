@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tftrade.cli.service_cmd import listen
 
-ROOT = Path(__file__).resolve().parents[2]
+if TYPE_CHECKING:
+    from tests.conftest import CliWorkspace
+
 
 
 def test_connections_accepted_on_the_serve_socket_have_tcp_nodelay() -> None:
@@ -48,13 +49,8 @@ def test_a_port_in_use_cannot_be_listened_on_twice() -> None:
         first.close()
 
 
-def test_sigterm_stops_serve_while_a_dashboard_holds_the_event_stream_open(tmp_path: Path) -> None:
-    env = {**os.environ, "TFTRADE_HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src")}
-    cli = [sys.executable, "-m", "tftrade"]
-    subprocess.run([*cli, "db", "init"], env=env, check=True, capture_output=True)
-    made = subprocess.run([*cli, "apikey", "create", "--name", "t", "--json"], env=env, check=True,
-                          capture_output=True, text=True)
-    key = json.loads(made.stdout)["key"]
+def test_sigterm_stops_serve_while_a_dashboard_holds_the_event_stream_open(cli_workspace: CliWorkspace) -> None:
+    env, cli, key = cli_workspace.env, cli_workspace.cli, cli_workspace.key
     with subprocess.Popen([*cli, "serve", "--port", "0", "--no-model", "--json"], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True) as proc:
         try:

@@ -4,12 +4,11 @@ and ``--no-model`` start a service that is ready."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from typer.testing import CliRunner
@@ -17,7 +16,9 @@ from typer.testing import CliRunner
 from tftrade.cli import app
 
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parents[2]
+if TYPE_CHECKING:
+    from tests.conftest import CliWorkspace
+
 
 
 def test_a_port_in_use_is_one_json_error_and_no_serving_event() -> None:
@@ -33,19 +34,15 @@ def test_a_port_in_use_is_one_json_error_and_no_serving_event() -> None:
     assert "Traceback" not in result.output
 
 
-def test_serve_no_model_starts_with_stored_forecasts_and_is_ready(tmp_path: Path) -> None:
+def test_serve_no_model_starts_with_stored_forecasts_and_is_ready(tmp_path: Path,
+                                                                  cli_workspace: CliWorkspace) -> None:
     """Audit G1 (start-up failed on the stored forecasts' ``Decimal``) and G3 (``/ready`` 503 "model" for ever)."""
     from datetime import UTC, datetime
 
     from tftrade.forecast.prediction import Forecast, write_predictions
     from tftrade.store.engine import make_engine
 
-    env = {**os.environ, "TFTRADE_HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "src")}
-    cli = [sys.executable, "-m", "tftrade"]
-    subprocess.run([*cli, "db", "init"], env=env, check=True, capture_output=True)
-    made = subprocess.run([*cli, "apikey", "create", "--name", "t", "--json"], env=env, check=True,
-                          capture_output=True, text=True)
-    key = json.loads(made.stdout)["key"]
+    env, cli, key = cli_workspace.env, cli_workspace.cli, cli_workspace.key
     store = make_engine(f"sqlite:///{tmp_path / 'tftrade.db'}")
     write_predictions(store, [Forecast(ticker="AAPL", horizon=1, as_of=datetime(2024, 3, 1, tzinfo=UTC),
                                        current_price=187.25, q10=-0.01, q50=0.001, q90=0.01, predicted_return=0.001,
