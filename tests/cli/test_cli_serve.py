@@ -7,7 +7,6 @@ import json
 import signal
 import socket
 import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
