@@ -22,12 +22,15 @@ Examples
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from tftrade.stream.bus import Bus, Delivery
 from tftrade.stream.errors import BusError
 from tftrade.stream.messages import Message
 from tftrade.stream.topics import Topic
+
+T = TypeVar("T")
 
 
 class SharedBus:
@@ -58,62 +61,39 @@ class SharedBus:
         """Join a group (fails once closed)."""
         self.inner.subscribe(topic, group, consumer, from_start=from_start)
 
+    def _quiet(self, call: Callable[[], T], ended: T) -> T:
+        """``call()``; ``ended`` once the owner has closed the bus, also when the close came during the call."""
+        if self.closed:
+            return ended
+        try:
+            return call()
+        except BusError:
+            if self.closed:
+                return ended
+            raise
+
     def read(self, topic: Topic, group: str, consumer: str, *, count: int = 512,
              block_ms: int = 100) -> list[Delivery]:
         """The inner bus's read; nothing once closed."""
-        if self.closed:
-            return []
-        try:
-            return self.inner.read(topic, group, consumer, count=count, block_ms=block_ms)
-        except BusError:
-            if self.closed:
-                return []
-            raise
+        return self._quiet(lambda: self.inner.read(topic, group, consumer, count=count, block_ms=block_ms), [])
 
     def ack(self, topic: Topic, group: str, ids: Sequence[str]) -> int:
         """The inner bus's ack; 0 once closed."""
-        if self.closed:
-            return 0
-        try:
-            return self.inner.ack(topic, group, ids)
-        except BusError:
-            if self.closed:
-                return 0
-            raise
+        return self._quiet(lambda: self.inner.ack(topic, group, ids), 0)
 
     def reclaim(self, topic: Topic, group: str, consumer: str, *, min_idle_ms: int,
                 count: int = 512) -> list[Delivery]:
         """The inner bus's reclaim; nothing once closed."""
-        if self.closed:
-            return []
-        try:
-            return self.inner.reclaim(topic, group, consumer, min_idle_ms=min_idle_ms, count=count)
-        except BusError:
-            if self.closed:
-                return []
-            raise
+        return self._quiet(lambda: self.inner.reclaim(topic, group, consumer, min_idle_ms=min_idle_ms, count=count),
+                           [])
 
     def pending(self, topic: Topic, group: str) -> int:
         """The inner bus's pending count; 0 once closed."""
-        if self.closed:
-            return 0
-        try:
-            return self.inner.pending(topic, group)
-        except BusError:
-            if self.closed:
-                return 0
-            raise
+        return self._quiet(lambda: self.inner.pending(topic, group), 0)
 
     def length(self, topic: Topic) -> int:
         """The inner bus's topic length; 0 once closed."""
-        if self.closed:
-            return 0
-        try:
-            return self.inner.length(topic)
-        except BusError:
-            if self.closed:
-                return 0
-            raise
+        return self._quiet(lambda: self.inner.length(topic), 0)
 
     def stats(self) -> dict[str, int]:
         """The inner bus's counters."""
