@@ -50,7 +50,7 @@ def test_file_ingest_counts_reasons_and_idempotence(any_engine: Engine, tmp_path
     assert price == Decimal("185.1234"), "prices are stored exactly"
 
 
-def test_failed_batch_leaves_no_half_batch(sqlite_engine: Engine, tmp_path: Path,
+def test_failed_batch_leaves_no_half_batch(any_engine: Engine, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     p = tmp_path / "aapl.csv"
     p.write_text(CSV)
@@ -60,9 +60,9 @@ def test_failed_batch_leaves_no_half_batch(sqlite_engine: Engine, tmp_path: Path
 
     monkeypatch.setattr(ingest_mod, "quarantine_rows", boom)  # fails after the bars were written
     with pytest.raises(StoreError, match="rolled back: RuntimeError: disk full"):
-        ingest_file(sqlite_engine, p)
-    assert _count(sqlite_engine, bars) == 0 and _count(sqlite_engine, quarantine) == 0
-    with sqlite_engine.connect() as conn:
+        ingest_file(any_engine, p)
+    assert _count(any_engine, bars) == 0 and _count(any_engine, quarantine) == 0
+    with any_engine.connect() as conn:
         assert conn.execute(select(ingest_runs.c.status)).scalars().all() == ["failed"]
 
 

@@ -1,6 +1,7 @@
 """The trader killed (SIGKILL) at every step between journal write, submit and fill; then restarted.
 
-A subprocess runs :mod:`crash_trader` against the fake Alpaca and a journal file and kills itself
+A subprocess runs :mod:`crash_trader` against the fake Alpaca and a journal (a SQLite file, and a
+PostgreSQL schema: the kill lands mid-transaction on a server too) and kills itself
 at one crash point (``in_flight`` is killed by this test while the POST is inside the broker).
 The restarted trader reconciles. After each: no duplicate order at the broker, the ledger equals
 the broker's positions, and the journal tells the whole story.
@@ -41,10 +42,18 @@ CASES = {
 }
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The journal's database: a SQLite file, or a fresh schema of the test PostgreSQL (must run in CI)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'journal.db'}"
+    return request.getfixturevalue("pg_url")  # type: ignore[no-any-return]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("point", list(CASES))
-def test_kill_at_every_step_then_restart(point: str, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'journal.db'}"
+def test_kill_at_every_step_then_restart(point: str, journal_url: str) -> None:
+    url = journal_url
     setup = make_engine(url)
     upgrade(setup)
     setup.dispose()

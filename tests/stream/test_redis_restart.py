@@ -81,10 +81,10 @@ def server(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 @pytest.mark.integration
 def test_a_redis_restart_under_a_running_worker_loses_and_doubles_nothing(server: PrivateRedis,
-                                                                         sqlite_engine: Engine) -> None:
+                                                                         any_engine: Engine) -> None:
     pub = RedisStreamsBus(server.url, prefix="restart")
     sub = RedisStreamsBus(server.url, prefix="restart")
-    worker = IngestWorker(sub, sqlite_engine, IngestWorkerConfig(count=50, block_ms=50))
+    worker = IngestWorker(sub, any_engine, IngestWorkerConfig(count=50, block_ms=50))
     stop = threading.Event()
     consumer = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     consumer.start()
@@ -106,7 +106,7 @@ def test_a_redis_restart_under_a_running_worker_loses_and_doubles_nothing(server
         pending = sub.pending("market_data", "ingest")
         pub.close()
         sub.close()
-    stored = read_bars(sqlite_engine)
+    stored = read_bars(any_engine)
     assert len(stored) == minutes * len(TICKERS)
     assert not stored.duplicated(["ticker", "window_start"]).any()
     assert pending == 0
