@@ -130,3 +130,63 @@ def test_cli_refusals_are_one_json_error_and_record_nothing(home: Path) -> None:
             == ["2"]
     finally:
         engine.dispose()
+
+
+def _promotions(home: Path) -> list[dict[str, Any]]:
+    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
+    try:
+        log = AuditLog(engine, "live")
+        assert log.verify().ok
+        return [e.payload for e in log.entries() if e.kind == "model_promotion"]
+    finally:
+        engine.dispose()
+
+
+def _disk_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit store refuses the write as a full or failing disk does (the real AuditLog error path)."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    def write(_self: AuditLog, _staged: object) -> None:
+        raise OperationalError("INSERT INTO audit_log", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(AuditLog, "_write", write)
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_promotion_whose_audit_entry_cannot_be_written_leaves_the_champion_unchanged(
+        home: Path, monkeypatch: pytest.MonkeyPatch, as_json: bool) -> None:
+    _json(["models", "promote", "1", "--by", "alice"])
+    with monkeypatch.context() as m:
+        _disk_fails(m)
+        res = CliRunner().invoke(app, ["models", "promote", "3", "--by", "bob", *(["--json"] if as_json else [])])
+    assert ModelRegistry(home).champion() == "1", "the champion changed with no audit entry"
+    assert res.exit_code == 1
+    if as_json:
+        err = json.loads(res.stdout)
+        assert set(err) == {"error", "kind"} and err["kind"] == "promotion_not_recorded"
+        message = str(err["error"])
+    else:
+        lines = [line for line in res.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:") and res.stdout == "", res.output
+        message = lines[0]
+    assert "not promoted" in message and "disk I/O error" in message and "still 1" in message
+    assert _json(["models", "list"])["champion"] == "1"
+    assert [p["version"] for p in _promotions(home)] == ["1"]  # the chain holds only what happened
+
+
+def test_a_registry_failure_after_the_entry_is_recorded_as_not_applied(home: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(*_a: object, **_k: object) -> None:
+        raise OSError("mlflow backend unreachable")
+
+    with monkeypatch.context() as m:
+        m.setattr(ModelRegistry, "promote", down)
+        err = _json(["models", "promote", "3", "--by", "bob"], 1)
+    assert ModelRegistry(home).champion() is None
+    assert err["kind"] == "promotion_not_applied" and "mlflow backend unreachable" in str(err["error"])
+    recorded, undone = _promotions(home)
+    assert recorded["version"] == "3" and "outcome" not in recorded
+    assert (undone["version"], undone["outcome"], undone["recorded_seq"]) == ("3", "not_applied", 1)
+    assert _json(["models", "promote", "3", "--by", "bob"])["audit"]["seq"] == 3  # and it can be done again

@@ -73,22 +73,20 @@ def promote(
 
     A version marked loses_to_baseline is refused unless --force. A running ``tftrade serve`` switches to the new
     champion on its next look at the registry and alerts ``model_promoted``; ``live`` and the workers load it when
-    they start.
+    they start. The audit entry is written first: if it cannot be, the champion is left unchanged.
     """
     from tftrade.cli.forecast_cmd import _registry
-    from tftrade.compliance import audit_events
     from tftrade.compliance.audit_log import AuditLog
+    from tftrade.compliance.promotion import promote_audited
 
     cfg = settings()
     sink = AuditLog(engine(cfg), chain)  # the database first: a promotion is never left unrecorded by a missing store
     registry = _registry(cfg).open(cfg.home)
-    approved_by = by or _default_user()
-    previous = registry.promote(version, approved_by=approved_by, force=force)
-    row = next(v for v in registry.describe() if v["version"] == version)
-    entry = audit_events.model_promotion(sink, model=registry.name, version=version, previous=previous,
-                                         metrics=row["metrics"], approved_by=approved_by)
-    result = {"model": registry.name, "version": version, "previous": previous, "approved_by": approved_by,
-              "forced": force, "status": row["tags"].get("status"), "audit": {"chain": chain, "seq": entry.seq}}
+    # the audit entry is written before the champion changes: a failed write leaves the champion as it was
+    done = promote_audited(registry, sink, version, approved_by=by or _default_user(), force=force)
+    result = {"model": done.model, "version": done.version, "previous": done.previous,
+              "approved_by": done.approved_by, "forced": force, "status": done.status,
+              "audit": {"chain": chain, "seq": done.audit_seq}}
     emit(result, as_json, lambda r: print(
         f"model {r['model']} version {r['version']} is the champion (was {r['previous'] or 'none'}), approved by "
         f"{r['approved_by']}; audit {r['audit']['chain']} #{r['audit']['seq']}"))
