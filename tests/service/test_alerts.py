@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from email import message_from_bytes
 from typing import Any
@@ -10,15 +13,18 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from fakes.webhook_server import FakeWebhook
+from sqlalchemy import Engine
 
 from tftrade.core.clock import SimulatedClock
 from tftrade.core.config import AlertSettings
-from tftrade.service.alerts import Alert, Alerter, EmailSink, SlackSink, sinks_from_settings
+from tftrade.service.alerts import Alert, Alerter, EmailSink, RedisAlertGate, SlackSink, sinks_from_settings
 from tftrade.service.metrics import Metrics
 from tftrade.service.predictions import PredictionBook
 from tftrade.service.watcher import Watcher
-from tftrade.stream.cache import InMemoryCache
+from tftrade.stream.cache import InMemoryCache, RedisCache
 from tftrade.stream.desk import Desk
+
+from .conftest import redis_client
 
 
 class _Inbox:
@@ -133,3 +139,126 @@ def test_feed_down_alerts_once_during_session_and_recovers() -> None:
         w.poll()
         assert [e["type"] for e in desk.events()] == ["feed_down", "feed_restored"]
     time.sleep(0)
+
+
+# -- several processes on one desk (real Redis, a unique key prefix per test) ----------------------------------
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    p = f"test:alerts:{uuid.uuid4().hex}"
+    yield p
+    client = redis_client()
+    for key in client.scan_iter(f"{p}*"):
+        client.delete(key)
+
+
+def _process(prefix: str, sinks: list[Any], clock: SimulatedClock) -> tuple[Watcher, Metrics]:
+    """What one ``tftrade serve`` process builds with Redis configured: its own clients, desk view and alerter."""
+    desk = Desk(RedisCache(client=redis_client(), prefix=f"{prefix}:cache"), clock)
+    metrics = Metrics()
+    alerter = Alerter(sinks, min_interval_s=60,
+                      shared=RedisAlertGate(client=redis_client(), prefix=f"{prefix}:alerts"))
+    return Watcher(desk, PredictionBook(InMemoryCache()), metrics, alerter, clock, lambda _e: None,
+                   feed_stale_s=120), metrics
+
+
+def _outcomes(metrics: Metrics, type_: str) -> dict[str, float]:
+    return {o: metrics.alerts.labels(type=type_, outcome=o)._value.get() for o in ("sent", "duplicate", "rate_limited")}
+
+
+def test_two_api_processes_on_one_desk_send_each_alert_once(prefix: str, smtp: tuple[_Inbox, int],
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    inbox, port = smtp
+    caplog.set_level(logging.INFO, logger="tftrade.service.alerts")
+    with FakeWebhook() as hook:
+        sinks = [SlackSink(hook.url), EmailSink(_email(port))]
+        a, metrics_a = _process(prefix, sinks, SimulatedClock(0))
+        b, metrics_b = _process(prefix, sinks, SimulatedClock(0))
+        a.desk.event("kill_switch", "kill switch on: bad fills", key="ops")
+        a.poll()
+        b.poll()
+        assert hook.received == [{"text": "[tftrade critical] kill switch on: bad fills"}] and len(inbox.messages) == 1
+        assert _outcomes(metrics_a, "kill_switch") == {"sent": 1, "duplicate": 0, "rate_limited": 0}
+        assert _outcomes(metrics_b, "kill_switch") == {"sent": 0, "duplicate": 1, "rate_limited": 0}
+        assert b.alerter.suppressed == 1
+        assert any("suppressed (duplicate, already sent by" in r.getMessage() for r in caplog.records)
+
+        # each process sees the feed go quiet on its own clock (a second apart: not the same text) and puts
+        # its own feed_down on the desk; the desk is alerted once
+        feed = {"connected": {"massive": True}, "last_bar_ns": 0}
+        a.desk.publish("feed", feed)
+        a.poll()
+        b.poll()
+        a.clock.advance_to(200 * 10**9)  # type: ignore[attr-defined]
+        b.clock.advance_to(201 * 10**9)  # type: ignore[attr-defined]
+        for _ in range(2):
+            a.poll()
+            b.poll()
+        assert [e["type"] for e in a.desk.events()].count("feed_down") == 2
+        assert sum("no bar for" in m["text"] for m in hook.received) == 1 and len(inbox.messages) == 2
+        sent = _outcomes(metrics_a, "feed_down")["sent"] + _outcomes(metrics_b, "feed_down")["sent"]
+        dup = _outcomes(metrics_a, "feed_down")["duplicate"] + _outcomes(metrics_b, "feed_down")["duplicate"]
+        assert (sent, dup) == (1, 3)  # each process saw both events
+
+
+def test_racing_processes_deliver_each_alert_exactly_once(prefix: str) -> None:
+    with FakeWebhook() as hook:
+        gates = [RedisAlertGate(client=redis_client(), prefix=prefix) for _ in range(2)]
+        alerters = [Alerter([SlackSink(hook.url)], min_interval_s=60, shared=g, max_per_hour=1000) for g in gates]
+        rounds, start = 25, threading.Barrier(2)
+        results: list[list[str | None]] = [[], []]
+
+        def run(i: int) -> None:
+            for k in range(rounds):
+                start.wait()
+                results[i].append(alerters[i].send(Alert("order_rejected", f"o{k} rejected", key=f"o{k}")).suppressed)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(m["text"] for m in hook.received) == sorted(f"[tftrade critical] o{k} rejected"
+                                                                  for k in range(rounds))
+        assert all(sorted(map(str, pair)) == ["None", "duplicate"] for pair in zip(*results, strict=True))
+
+
+def test_the_hourly_budget_is_shared_by_the_processes(prefix: str) -> None:
+    with FakeWebhook() as hook:
+        a, b = (Alerter([SlackSink(hook.url)], min_interval_s=60, max_per_hour=3,
+                        shared=RedisAlertGate(client=redis_client(), prefix=prefix)) for _ in range(2))
+        got = [(a if k % 2 else b).send(Alert("order_rejected", f"o{k}", key=f"o{k}")).suppressed for k in range(6)]
+    assert got == [None, None, None, "rate_limited", "rate_limited", "rate_limited"] and len(hook.received) == 3
+
+
+def test_with_redis_down_at_send_time_the_alert_still_goes_out(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="tftrade.service.alerts")
+    with FakeWebhook() as hook:
+        clock = SimulatedClock(0)
+        metrics = Metrics()
+        alerter = Alerter([SlackSink(hook.url)], min_interval_s=60,
+                          shared=RedisAlertGate("redis://127.0.0.1:1/0", socket_timeout=0.5))
+        w = Watcher(Desk(InMemoryCache(), clock), PredictionBook(InMemoryCache()), metrics, alerter, clock,
+                    lambda _e: None)
+        w.alert("drawdown_breaker", "drawdown 12 %")
+        assert [m["text"] for m in hook.received] == ["[tftrade critical] drawdown 12 %"]
+        w.alert("drawdown_breaker", "drawdown 12 %")  # this process still remembers what it sent
+        assert len(hook.received) == 1
+    assert metrics.alert_gate_errors._value.get() == 2 and alerter.gate_errors == 2
+    assert _outcomes(metrics, "drawdown_breaker") == {"sent": 1, "duplicate": 1, "rate_limited": 0}
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 2 and all("did not answer" in m and "fail open" in m for m in warned)
+    assert "and sent (fail open" in warned[0]
+
+
+def test_serve_with_redis_configured_decides_alerts_with_the_desk(sqlite_engine: Engine) -> None:
+    from tftrade.core.config import Settings
+    from tftrade.service.build import build_context
+
+    redis_client()  # fails in CI, skips elsewhere, when the test Redis is absent
+    ctx = build_context(Settings(redis_url="redis://127.0.0.1:6379/0"), sqlite_engine, with_model=False)
+    try:
+        assert isinstance(ctx.alerter.shared, RedisAlertGate)
+    finally:
+        if ctx.bus is not None:
+            ctx.bus.close()
+    assert build_context(Settings(), sqlite_engine, with_model=False).alerter.shared is None

@@ -2,15 +2,26 @@
 
 An :class:`Alerter` sends each alert to every configured sink, drops an alert identical to
 one sent within ``min_interval_s`` (same type and key), and sends at most ``max_per_hour``
-per hour; what it drops is counted, never silently lost. A sink that fails is reported
-(logged and counted) and does not stop the others.
+per hour; what it drops is counted and logged, never silently lost. A sink that fails is
+reported (logged and counted) and does not stop the others.
+
+Which alerts go out is decided by a gate. Without Redis it is this process's memory. With Redis
+(:class:`RedisAlertGate`, what ``tftrade serve`` and ``tftrade live`` use when ``redis_url`` is set)
+every process of a desk shares it: one atomic script claims the alert's dedupe key (``SET NX PX``)
+and a slot in the shared hourly window, so two API processes (or an API and a live runner)
+watching the same desk send each alert once. When Redis does not answer at send time the alert
+still goes out (fail open), decided by this process's memory, and a warning says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import smtplib
+import socket
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +29,7 @@ from email.message import EmailMessage
 from typing import Protocol
 
 import httpx
+import redis
 
 from tftrade.core.config import AlertSettings, scrub
 
@@ -105,43 +117,148 @@ def sinks_from_settings(cfg: AlertSettings) -> list[Sink]:
 
 @dataclass
 class AlertOutcome:
-    """What happened to one alert: sent to which sinks, failed on which, or suppressed and why."""
+    """What happened to one alert: sent to which sinks, failed on which, or suppressed and why.
+
+    ``gate`` says who decided: ``local`` (this process), ``redis`` (shared by the desk's processes) or
+    ``local_fallback`` (Redis did not answer: decided here and sent, fail open); ``by`` names the
+    process that already sent a ``duplicate`` when the shared gate knows it.
+    """
 
     alert: Alert
     sent: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     suppressed: str | None = None
+    gate: str = "local"
+    by: str | None = None
 
 
-class Alerter:
-    """Deduplicate, rate-limit and fan out alerts (see the module text)."""
+class LocalAlertGate:
+    """This process's memory of what it sent: the last time per (type, key) and the sends of the past hour."""
 
-    def __init__(self, sinks: Sequence[Sink], *, min_interval_s: float = 300.0, max_per_hour: int = 30,
-                 clock: Callable[[], float] = time.monotonic,
-                 on_outcome: Callable[[AlertOutcome], None] | None = None) -> None:
-        self._sinks = list(sinks)
-        self._min_interval = min_interval_s
-        self._max_per_hour = max_per_hour
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._last: dict[tuple[str, str], float] = {}
         self._sent_times: deque[float] = deque()
-        self._on_outcome = on_outcome
-        self.suppressed = 0
 
-    def send(self, alert: Alert) -> AlertOutcome:
-        """Send ``alert`` unless it is a duplicate or over the hourly budget."""
+    def admit(self, alert: Alert, min_interval_s: float, max_per_hour: int) -> tuple[str | None, str | None]:
+        """``(None, None)`` and the send recorded, or ``(reason, None)`` when it must be suppressed."""
         now = self._clock()
-        outcome = AlertOutcome(alert)
         last = self._last.get((alert.type, alert.key))
         while self._sent_times and now - self._sent_times[0] >= 3600:
             self._sent_times.popleft()
-        if last is not None and now - last < self._min_interval:
-            outcome.suppressed = "duplicate"
-        elif len(self._sent_times) >= self._max_per_hour:
-            outcome.suppressed = "rate_limited"
-        else:
-            self._last[(alert.type, alert.key)] = now
-            self._sent_times.append(now)
+        if last is not None and now - last < min_interval_s:
+            return "duplicate", None
+        if len(self._sent_times) >= max_per_hour:
+            return "rate_limited", None
+        self.record(alert)
+        return None, None
+
+    def record(self, alert: Alert) -> None:
+        """Remember ``alert`` as sent now (also what the shared gate decided, for a later Redis outage)."""
+        now = self._clock()
+        self._last[(alert.type, alert.key)] = now
+        self._sent_times.append(now)
+
+
+# KEYS: the alert's dedupe key, the shared hourly window (a sorted set of send times in ms, Redis' clock).
+# ARGV: this process's name, the dedupe interval (ms; 0: none), the hourly budget, a unique window member.
+# One atomic step: a duplicate names its sender; over budget claims nothing; else claim both.
+_ADMIT = """
+local holder = redis.call('GET', KEYS[1])
+if holder then return {'duplicate', holder} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 3600000)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return {'rate_limited', ''} end
+if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+redis.call('ZADD', KEYS[2], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[2], 3600000)
+return {'ok', ''}
+"""
+
+
+def process_name() -> str:
+    """``host:pid:random``: names this process as an alert's sender in the shared gate."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class RedisAlertGate:
+    """Dedupe and the hourly budget shared by every process of a desk through Redis (module text).
+
+    Keys: ``<prefix>:dedupe:<type>:<sha1 of key>`` (holds the sender's name, expires after the
+    interval) and ``<prefix>:window`` (the past hour's sends).
+    """
+
+    def __init__(self, url: str | None = None, *, client: redis.Redis | None = None, prefix: str = "tftrade:alerts",
+                 socket_timeout: float = 1.0, name: str | None = None) -> None:
+        if client is None:
+            if url is None:
+                raise ValueError("RedisAlertGate needs a url or a client")
+            client = redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
+        self._r = client
+        self._prefix = prefix
+        self.name = name or process_name()
+        self._seq = 0
+
+    def admit(self, alert: Alert, min_interval_s: float, max_per_hour: int) -> tuple[str | None, str | None]:
+        """As :meth:`LocalAlertGate.admit`, for the whole desk; raises :class:`redis.RedisError` when Redis fails."""
+        digest = hashlib.sha1(alert.key.encode(), usedforsecurity=False).hexdigest()
+        self._seq += 1
+        verdict, holder = self._r.eval(_ADMIT, 2, f"{self._prefix}:dedupe:{alert.type}:{digest}",
+                                       f"{self._prefix}:window", self.name, str(int(min_interval_s * 1000)),
+                                       str(max_per_hour), f"{self.name}:{self._seq}")
+        verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
+        holder = holder.decode() if isinstance(holder, bytes) else str(holder)
+        return (None if verdict == "ok" else verdict), (holder or None)
+
+
+class Alerter:
+    """Deduplicate, rate-limit and fan out alerts (see the module text).
+
+    ``shared``: a :class:`RedisAlertGate` to decide with the desk's other processes; ``None``: this process alone.
+    """
+
+    def __init__(self, sinks: Sequence[Sink], *, min_interval_s: float = 300.0, max_per_hour: int = 30,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_outcome: Callable[[AlertOutcome], None] | None = None,
+                 shared: RedisAlertGate | None = None) -> None:
+        self._sinks = list(sinks)
+        self._min_interval = min_interval_s
+        self._max_per_hour = max_per_hour
+        self._local = LocalAlertGate(clock)
+        self._shared = shared
+        self._on_outcome = on_outcome
+        self.suppressed = 0
+        self.gate_errors = 0
+
+    @property
+    def shared(self) -> RedisAlertGate | None:
+        """The gate shared with the desk's other processes (``None``: this process decides alone)."""
+        return self._shared
+
+    def _admit(self, alert: Alert, outcome: AlertOutcome) -> str | None:
+        if self._shared is not None:
+            try:
+                reason, outcome.by = self._shared.admit(alert, self._min_interval, self._max_per_hour)
+            except (redis.RedisError, OSError) as e:
+                self.gate_errors += 1
+                outcome.gate = "local_fallback"
+                reason, _ = self._local.admit(alert, self._min_interval, self._max_per_hour)
+                log.warning("alert %s: the shared dedupe store (Redis) did not answer (%s); decided in this process "
+                            "and %s (fail open: other processes may send it too)", alert.type,
+                            f"{type(e).__name__}: {e}", "suppressed as " + reason if reason else "sent")
+                return reason
+            outcome.gate = "redis"
+            if reason is None:
+                self._local.record(alert)
+            return reason
+        return self._local.admit(alert, self._min_interval, self._max_per_hour)[0]
+
+    def send(self, alert: Alert) -> AlertOutcome:
+        """Send ``alert`` unless it is a duplicate or over the hourly budget."""
+        outcome = AlertOutcome(alert)
+        outcome.suppressed = self._admit(alert, outcome)
+        if outcome.suppressed is None:
             for sink in self._sinks:
                 try:
                     sink.send(alert)
@@ -149,8 +266,10 @@ class Alerter:
                 except Exception as e:  # one failing sink must not stop the others
                     outcome.failed[sink.name] = f"{type(e).__name__}: {e}"
                     log.warning("alert %s not delivered to %s: %s", alert.type, sink.name, outcome.failed[sink.name])
-        if outcome.suppressed:
+        else:
             self.suppressed += 1
+            log.info("alert %s suppressed (%s%s): %s", alert.type, outcome.suppressed,
+                     f", already sent by {outcome.by}" if outcome.by else "", alert.title)
         if self._on_outcome is not None:
             self._on_outcome(outcome)
         return outcome

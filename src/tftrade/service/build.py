@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from tftrade.core.calendar import TradingCalendar
 from tftrade.core.clock import SystemClock
 from tftrade.core.config import Settings
-from tftrade.service.alerts import Alerter, sinks_from_settings
+from tftrade.service.alerts import Alerter, RedisAlertGate, sinks_from_settings
 from tftrade.service.app import ServiceContext
 from tftrade.service.metrics import Metrics
 from tftrade.service.predictions import PredictionBook
@@ -71,7 +71,9 @@ def live_context(cfg: Settings, engine: Engine, desk: Desk, bus: Bus | None, *,
     return ServiceContext(
         engine=engine, settings=cfg.service, desk=Desk(cache, clock), book=book, metrics=Metrics(),
         alerter=Alerter(sinks_from_settings(alerts), min_interval_s=alerts.min_interval_s,
-                        max_per_hour=alerts.max_per_hour),
+                        max_per_hour=alerts.max_per_hour,
+                        # every process of a desk (serve, live --serve) decides dedupe and budget together
+                        shared=RedisAlertGate(cfg.redis_url.get_secret_value()) if cfg.redis_url else None),
         clock=clock, model=model, bus=bus,
         in_session=lambda ns: bool(calendar.in_session(np.array([ns], dtype=np.int64))[0]),
         freeze_gc=True,

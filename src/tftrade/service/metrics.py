@@ -40,6 +40,9 @@ class Metrics:
         self.request_duration = Histogram("tftrade_http_request_duration_seconds", "API request duration",
                                           ["route"], buckets=_LATENCY_BUCKETS, registry=r)
         self.alerts = Counter("tftrade_alerts_total", "Alerts by type and outcome", ["type", "outcome"], registry=r)
+        self.alert_gate_errors = Counter("tftrade_alert_gate_errors_total",
+                                         "Alerts decided in process because the shared (Redis) dedupe did not answer",
+                                         registry=r)
 
     def render(self) -> bytes:
         """The registry in Prometheus' text exposition format."""

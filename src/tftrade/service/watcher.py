@@ -82,7 +82,8 @@ class Watcher:
         stale = age > self.feed_stale_ns and self.in_session(now)
         if stale and not self.feed_down:
             self.feed_down = True
-            self.desk.event("feed_down", f"no bar for {age / 1e9:.0f} s during the session")
+            # one key whatever the age in the text: two API processes watching one desk alert it once
+            self.desk.event("feed_down", f"no bar for {age / 1e9:.0f} s during the session", key="feed")
         elif not stale and self.feed_down:
             self.feed_down = False
             self.desk.event("feed_restored", "bars are arriving again")
@@ -108,6 +109,8 @@ class Watcher:
         outcome = self.alerter.send(Alert(type=type_, title=message, key=key or message))
         label = outcome.suppressed or ("sent" if outcome.sent or not outcome.failed else "failed")
         self.metrics.alerts.labels(type=type_, outcome=label).inc()
+        if outcome.gate == "local_fallback":
+            self.metrics.alert_gate_errors.inc()
 
     # -- the bus -------------------------------------------------------------------------
     def handle(self, delivery: Delivery) -> dict[str, Any] | None:
