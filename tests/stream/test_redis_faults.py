@@ -29,13 +29,13 @@ def kill_clients(admin, name: str) -> int:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.integration
-def test_connections_killed_mid_stream_lose_and_double_nothing(sqlite_engine: Engine, redis_admin,  # type: ignore[no-untyped-def]
-                                                              redis_url: str) -> None:
+def test_connections_killed_mid_stream_lose_and_double_nothing(any_engine: Engine, redis_admin,  # type: ignore[no-untyped-def]
+                                                           redis_url: str) -> None:
     admin = redis_admin
     prefix, tag = f"test:{uuid.uuid4().hex}", uuid.uuid4().hex[:8]
     pub = RedisStreamsBus(client=redis_client(redis_url, name=f"pub-{tag}"), prefix=prefix)
     sub = RedisStreamsBus(client=redis_client(redis_url, name=f"sub-{tag}"), prefix=prefix)
-    worker = IngestWorker(sub, sqlite_engine, IngestWorkerConfig(count=100, block_ms=50))
+    worker = IngestWorker(sub, any_engine, IngestWorkerConfig(count=100, block_ms=50))
     stop = threading.Event()
     consumer = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     consumer.start()
@@ -58,7 +58,7 @@ def test_connections_killed_mid_stream_lose_and_double_nothing(sqlite_engine: En
         sub.delete_topics()
         pub.close()
         sub.close()
-    stored = read_bars(sqlite_engine)
+    stored = read_bars(any_engine)
     assert killed >= 4
     assert len(stored) == minutes * len(TICKERS)
     assert not stored.duplicated(["ticker", "window_start"]).any()
