@@ -198,15 +198,13 @@ class RedisAlertGate:
         self._r = client
         self._prefix = prefix
         self.name = name or process_name()
-        self._seq = 0
 
     def admit(self, alert: Alert, min_interval_s: float, max_per_hour: int) -> tuple[str | None, str | None]:
         """As :meth:`LocalAlertGate.admit`, for the whole desk; raises :class:`redis.RedisError` when Redis fails."""
         digest = hashlib.sha1(alert.key.encode(), usedforsecurity=False).hexdigest()
-        self._seq += 1
         verdict, holder = self._r.eval(_ADMIT, 2, f"{self._prefix}:dedupe:{alert.type}:{digest}",
                                        f"{self._prefix}:window", self.name, str(int(min_interval_s * 1000)),
-                                       str(max_per_hour), f"{self.name}:{self._seq}")
+                                       str(max_per_hour), f"{self.name}:{uuid.uuid4().hex}")
         verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
         holder = holder.decode() if isinstance(holder, bytes) else str(holder)
         return (None if verdict == "ok" else verdict), (holder or None)
