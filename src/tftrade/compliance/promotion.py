@@ -21,8 +21,7 @@ from typing import Any
 from tftrade.compliance import audit_events
 from tftrade.compliance.audit_log import AuditSink
 from tftrade.compliance.errors import AuditError
-from tftrade.forecast.errors import ModelNotFoundError, PromotionRefusedError
-from tftrade.forecast.registry import LOSES_TO_BASELINE, ModelRegistry
+from tftrade.forecast.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +66,8 @@ def promote_audited(registry: ModelRegistry, sink: AuditSink, version: str, *, a
         The registry failed after the entry was written (the champion is unchanged; the chain holds a
         ``not_applied`` entry after the promotion's, unless the store failed for that too: the message says).
     """
-    rows = registry.describe()
-    row = next((r for r in rows if r["version"] == version), None)
-    if row is None:
-        listed = ", ".join(r["version"] for r in rows) or "none registered"
-        raise ModelNotFoundError(f"model {registry.name!r} has no version {version!r} to promote; versions: {listed}")
+    row = registry.promotable(version, force=force)
     status = row["tags"].get("status")
-    if status == LOSES_TO_BASELINE and not force:
-        raise PromotionRefusedError(f"model {registry.name!r} version {version} is marked {LOSES_TO_BASELINE} "
-                                    "(it lost to a baseline on validation); pass --force to promote it anyway")
     previous = registry.champion()
     was = previous or "none"
     try:

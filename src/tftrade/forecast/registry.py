@@ -141,27 +141,38 @@ class ModelRegistry:
                          "tags": dict(mv.tags or {}), "metrics": metrics})
         return rows
 
-    def promote(self, version: str, *, approved_by: str, force: bool = False) -> str | None:
-        """Make ``version`` the champion; return the previous champion (``None``: none was set).
-
-        The version is tagged ``promoted_by`` = ``approved_by``. Record the promotion in the audit
-        trail with :func:`tftrade.compliance.audit_events.model_promotion` (the CLI does).
+    def promotable(self, version: str, *, force: bool = False) -> dict[str, Any]:
+        """Return ``version``'s :meth:`describe` row if it may become the champion, else raise (nothing changes).
 
         Raises
         ------
         ModelNotFoundError
-            If ``version`` is not registered (nothing changes).
+            If ``version`` is not registered.
         PromotionRefusedError
-            If ``version`` is tagged ``status=loses_to_baseline`` and ``force`` is false (nothing changes).
+            If ``version`` is tagged ``status=loses_to_baseline`` and ``force`` is false.
         """
-        known = self.versions()
-        if version not in known:
-            listed = ", ".join(known) or "none registered"
+        rows = self.describe()
+        row = next((r for r in rows if r["version"] == version), None)
+        if row is None:
+            listed = ", ".join(r["version"] for r in rows) or "none registered"
             raise ModelNotFoundError(f"model {self.name!r} has no version {version!r} to promote; versions: {listed}")
-        status = (self.client.get_model_version(self.name, version).tags or {}).get("status")
-        if status == LOSES_TO_BASELINE and not force:
+        if row["tags"].get("status") == LOSES_TO_BASELINE and not force:
             raise PromotionRefusedError(f"model {self.name!r} version {version} is marked {LOSES_TO_BASELINE} "
                                         "(it lost to a baseline on validation); pass --force to promote it anyway")
+        return row
+
+    def promote(self, version: str, *, approved_by: str, force: bool = False) -> str | None:
+        """Make ``version`` the champion; return the previous champion (``None``: none was set).
+
+        The version is tagged ``promoted_by`` = ``approved_by``. The CLI records the promotion in the
+        audit trail first (:func:`tftrade.compliance.promotion.promote_audited`).
+
+        Raises
+        ------
+        ModelNotFoundError, PromotionRefusedError
+            As :meth:`promotable` (nothing changes).
+        """
+        self.promotable(version, force=force)
         previous = self.champion()
         self.client.set_registered_model_alias(self.name, CHAMPION_ALIAS, version)
         self.client.set_model_version_tag(self.name, version, "promoted_by", approved_by)
