@@ -29,7 +29,7 @@ def test_shipped_weights_are_small_and_plain() -> None:
     assert SOCIAL_PATH.stat().st_size < 3_000_000
     model = SocialModel.load()
     assert model.emb_w.shape == (2, 384) and len(model.word_idx) == len(model.word_w) > 1000
-    assert model.meta["heldout"]["balanced_accuracy"] >= 0.64 and model.meta["heldout"]["auc"] >= 0.77
+    assert model.meta["heldout"]["balanced_accuracy"] >= 0.69 and model.meta["heldout"]["auc"] >= 0.77
     assert len(model.meta["tickers"]) > 500 and "TSLA" in model.meta["tickers"]  # masked when written bare
     assert model.meta["lexicon"] and len(model.weights) == 4
     assert model.meta["inner"]["n"] == model.meta["cut"] - model.meta["inner_cut"]  # the rule's validation split
@@ -37,15 +37,16 @@ def test_shipped_weights_are_small_and_plain() -> None:
 
 def test_held_out_fifth(social: SocialScorer, shared_data: Path) -> None:
     # the issue's targets are balanced accuracy >= 0.70 and AUC >= 0.85; with the tickers masked for
-    # every part the shipped model reaches 0.650 and 0.779 (docs/sentiment.md: the models that met more
-    # of the targets did so by learning which tickers were bearish that month). Asserted: what it
-    # reaches, and far above the other scorers.
+    # every part the shipped model reaches 0.695 and 0.779 (docs/sentiment.md: the models that met more
+    # of the targets did so by learning which tickers were bearish that month; 0.650 with the neutral
+    # band the scores had before the label became the more probable class). Asserted: what it
+    # reaches, no tagged message called neutral, and far above the other scorers.
     texts, y = load_stocktwits()
     cut = time_split(len(texts))
     result = evaluate_social("social", social.score(texts[cut:]), y[cut:])
     assert result.n_bearish > 100
-    assert result.balanced_accuracy >= 0.64 and result.auc >= 0.77, result
-    assert result.recall_bearish >= 0.54 and result.recall_bullish >= 0.75, result
+    assert result.balanced_accuracy >= 0.69 and result.auc >= 0.77, result
+    assert result.recall_bearish >= 0.60 and result.recall_bullish >= 0.78 and result.neutral_share == 0, result
     lexicon = evaluate_social("lexicon", make_scorer("lexicon").score(texts[cut:]), y[cut:])
     assert result.balanced_accuracy > lexicon.balanced_accuracy + 0.3 and result.auc > lexicon.auc + 0.1
 
@@ -172,6 +173,29 @@ def test_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(again.emb_w, model.emb_w)
     np.testing.assert_array_equal(again.word_idx, model.word_idx)
     assert again.meta == model.meta
+
+
+def test_the_label_is_the_more_probable_class() -> None:
+    from scipy.special import expit
+
+    from tftrade.sentiment.scorer import label_codes
+
+    z = np.concatenate([np.random.default_rng(3).normal(scale=3, size=2_000), [-1e-6, 1e-6, 0.0, -40.0, 40.0]])
+    s = score_of_log_odds(z)
+    np.testing.assert_array_equal(label_codes(s), np.sign(z))  # no neutral band: only a tie is neutral
+    np.testing.assert_allclose(np.abs(s), np.where(z == 0, 0.0, 0.3 + 0.7 * np.abs(2 * expit(z) - 1)))
+    order = np.argsort(z)
+    assert np.all(np.diff(s[order]) >= 0) and np.abs(s).max() <= 1.0  # monotone: the AUC is the log-odds'
+
+
+def test_weak_texts_lean_weakly_and_strong_ones_strongly(social: SocialScorer) -> None:
+    # the model has no neutral class: a text with content gets the more probable side, and how far
+    # that side leads shows in the size of the score, not in a neutral label
+    weak = social.score(["meh", "closed my position", "$SPY"])
+    strong = social.score(["$TSLA to the moon 🚀", "puts on $NVDA, this is going to zero, bagholders getting wrecked"])
+    assert np.all(np.abs(weak) > 0.3) and np.all(np.abs(weak) < 0.7), weak
+    assert np.all(np.abs(strong) > 0.9), strong
+    assert social.model.meta["gain"] == 1.0 and social.model.meta["shift"] == 0.0
 
 
 def test_has_content() -> None:

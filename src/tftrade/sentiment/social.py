@@ -21,13 +21,16 @@ Each part's log-odds are standardised by their out-of-fold mean and deviation an
 with ``weights``; Platt
 scaling of the sum gives the log-odds of bullish against bearish under an even prior (all
 fits weight the classes to balance), and a decision rule chosen on a validation split
-(:func:`~tftrade.sentiment.social_train.choose_decision`) multiplies them by a gain and
-moves them by a shift, giving :math:`z`. The score is
+(:func:`~tftrade.sentiment.social_train.choose_decision`) may move them by a shift (the
+shipped rule keeps it at 0), giving :math:`z`. With :math:`p = 1 / (1 + e^{-z})` the
+probability of bullish, the score is
 
-.. math:: s = \\tanh(z),
+.. math:: s = \\operatorname{sign}(z) \\, (0.3 + 0.7 \\, |2p - 1|),
 
-bullish above 0.3, bearish below -0.3, neutral in between. A text without content, or in
-another language than English, scores 0.
+so its label (bullish above 0.3, bearish below -0.3) is the more probable of the two classes,
+as the ``learned`` scorer's label is its most probable class; only a tie is neutral (the model
+has no neutral class: StockTwits authors tag bullish or bearish). A text without content, or
+in another language than English, scores 0.
 
 Everything ships in ``assets/social.npz`` (plain arrays and JSON metadata; no pickle).
 """
@@ -271,14 +274,18 @@ def lexicon_scores(texts: Sequence[str]) -> F64:
 
 
 def score_of_log_odds(z: npt.ArrayLike) -> F64:
-    """Return :math:`\\tanh(z)` for log-odds ``z``: bullish above 0.3 means :math:`P(\\text{bullish}) > 0.58`.
+    """Return the score of bullish log-odds ``z``: :math:`\\pm(0.3 + 0.7\\,|2p - 1|)` with :math:`p` the probability.
+
+    The label of the score (±0.3 thresholds) is the more probable class; :math:`|2p - 1|
+    = \\tanh(|z| / 2)` is how far that class leads. Only ``z = 0`` (a tie) is neutral.
 
     Examples
     --------
-    >>> score_of_log_odds([0.0, 2.0, -0.5]).round(3).tolist()
-    [0.0, 0.964, -0.462]
+    >>> score_of_log_odds([0.0, 2.0, -0.5, 0.01]).round(3).tolist()
+    [0.0, 0.833, -0.471, 0.303]
     """
-    out: F64 = np.tanh(np.asarray(z, dtype=np.float64))
+    zz = np.asarray(z, dtype=np.float64)
+    out: F64 = np.sign(zz) * (0.3 + 0.7 * np.tanh(np.abs(zz) / 2))
     return out
 
 

@@ -218,7 +218,9 @@ def fit_social(texts: Sequence[str], labels: npt.ArrayLike, embeddings: Sequence
 
 
 TOLERANCE = 0.01
-GAINS = (1.0, 1.5, 2.0, 3.0, 4.0)
+GAINS: tuple[float, ...] = (1.0,)
+"""The shipped scores keep the Platt log-odds as they are (the label is the sign of the shifted log-odds, so a
+gain would only rescale the scores; ``gains`` remains for other score maps)."""
 SHIFTS: tuple[float, ...] = (0.0,)
 """The shipped recipe keeps the sign of the Platt log-odds: a shift fitted to the training month's
 later, more bearish messages made every weak text bearish (docs/sentiment.md)."""
@@ -228,9 +230,9 @@ def choose_decision(z: npt.ArrayLike, labels: npt.ArrayLike, texts: Sequence[str
                     gains: Sequence[float] = GAINS, shifts: Sequence[float] = SHIFTS) -> tuple[float, float]:
     """Return the ``(gain, shift)`` of the log-odds that maximise balanced accuracy on validation messages.
 
-    The score is ``tanh(gain * z + shift)`` with the ±0.3 labels (neutral counts as a
-    miss): ``shift`` moves the threshold between bullish and bearish, ``gain`` narrows
-    the neutral band. Of the rules within :data:`TOLERANCE` of the best, the one with the
+    The score is :func:`~tftrade.sentiment.social.score_of_log_odds` of ``gain * z + shift``
+    with the ±0.3 labels (neutral counts as a miss): ``shift`` moves the threshold between
+    bullish and bearish. Of the rules within :data:`TOLERANCE` of the best, the one with the
     smallest gain, then the smallest ``|shift|`` (the least adjustment that does as well).
     """
     y = np.asarray(labels, dtype=np.int64)
