@@ -325,3 +325,26 @@ def test_yfinance_file_of_several_tickers_becomes_one_row_per_ticker(tmp_path: P
     assert by.loc[("AAPL", 2), ["open", "high", "low", "close", "volume"]].tolist() == [187.2, 188.4, 183.9, 185.6,
                                                                                      82488700.0]
     assert by.loc[("MSFT", 3), "close"] == 370.6 and len(f) == 4
+
+
+@pytest.mark.parametrize("bad", ["9999-12-31", "0001-02-06", "2300-01-01", "Feb 6", "10:30", "10:30:00"])
+def test_times_out_of_range_or_without_a_date_are_quarantined_alone(tmp_path: Path, bad: str) -> None:
+    # a year pandas cannot hold failed the whole file with a bare pandas error; a time without a date
+    # (or a date without a year) was read as today / year 1
+    p = _write(tmp_path, "date,ticker,open,high,low,close,volume\n"
+               + _rows(["2024-02-01", bad, "2024-02-05", "2024-02-06"]))
+    f = read_bar_file(p).frame
+    out = validate_bars(f, "1day")
+    assert len(out.good) == 3
+    assert out.rejects["reason"].str.contains(bad, regex=False).all()
+
+
+def test_an_epoch_beyond_the_years_is_quarantined_alone_and_a_negative_one_keeps_the_column_epochs(
+        tmp_path: Path) -> None:
+    start = 1704205800  # 2024-01-02 14:30 UTC, 09:30 New York
+    p = _write(tmp_path, HEADER + _rows([str(start + 60 * i) for i in range(4)] + ["99999999999", "-1704205860"]))
+    out = validate_bars(read_bar_file(p, timeframe="1min").frame, "1min")
+    assert len(out.good) == 4
+    reasons = out.rejects["reason"].tolist()
+    assert any("epoch time outside the years 1900-2199 (99999999999 read as s)" in r for r in reasons)
+    assert any("1915-12-31" in r for r in reasons)  # a negative epoch is a time before 1970, not text

@@ -17,6 +17,7 @@ the date written in the file, whatever the zone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +33,9 @@ _ZONE = r"\s*(?:[Zz]|UTC|GMT|[+-]\d{2}:?\d{2})$"
 _TAIL_OFFSET = r".*?(?:\d\s*(?:[Zz]|UTC|GMT)|[+-]\d{2}:?\d{2})"
 _NUMERIC_DATE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(.*)$"
 _YMD_SLASH = r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})(.*)$"
+_WRITTEN_YEAR = r"(?<!\d)\d{4}(?!\d)|^\d{8}"  # a date names its year (or is yyyymmdd[...])
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+"""Bar times outside these years are quarantined (pandas cannot hold most of them at all)."""
 
 _STR = "string[pyarrow]"
 
@@ -103,15 +107,28 @@ def _done(utc: pd.Series, wall: pd.Series, error: pd.Series, naive: bool, epoch:
 
 
 def _wall(text: pd.Series) -> pd.Series:
-    wall = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    retry = wall.isna() & text.notna() & ~text.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d", regex=True).fillna(False)
+    """Wall times as written; ``NaT`` where unreadable, without a year, or outside FIRST_YEAR..LAST_YEAR.
+
+    The lenient second pass (``Tue, 06 Feb 2024``) only takes texts that write a year: it
+    would read ``10:30`` as today and ``Feb 6`` as year 1.
+    """
+    wall = _in_years(pd.to_datetime(text, errors="coerce", format="ISO8601"))
+    retry = (wall.isna() & text.notna()
+             & ~text.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d", regex=True).fillna(False).astype(bool)
+             & text.str.contains(_WRITTEN_YEAR, regex=True).fillna(False).astype(bool))
     if retry.any():
         again = pd.to_datetime(text[retry], errors="coerce", format="mixed")
         if isinstance(again.dtype, pd.DatetimeTZDtype):
             again = again.dt.tz_localize(None)
         wall = wall.astype("datetime64[ns]")
-        wall.loc[retry] = again.astype("datetime64[ns]")
+        wall.loc[retry] = _in_years(again).astype("datetime64[ns]")
     return wall.astype("datetime64[ns]")
+
+
+def _in_years(wall: pd.Series) -> pd.Series:
+    """``wall`` with times outside FIRST_YEAR..LAST_YEAR as ``NaT`` (before any cast to nanoseconds)."""
+    year = wall.dt.year
+    return wall.where((year >= FIRST_YEAR) & (year <= LAST_YEAR))
 
 
 def _localize(wall: pd.Series, raw: pd.Series, tz: str, *, epoch: bool, date_only: bool) -> ParsedTimes:
@@ -134,21 +151,36 @@ def _localize(wall: pd.Series, raw: pd.Series, tz: str, *, epoch: bool, date_onl
 
 def _unparseable(raw: pd.Series) -> pd.Series:
     text = raw.astype(_STR)
-    out = text.fillna("").map(lambda s: f"unparseable time {quoted(s)}" if s.strip() else "missing time")
-    return out.astype(object)
+    return text.fillna("").map(_why_unusable).astype(object)
+
+
+def _why_unusable(s: str) -> str:
+    if not s.strip():
+        return "missing time"
+    years = [int(y) for y in re.findall(r"(?<!\d)\d{4}(?!\d)", s)]
+    if not years and any(ch.isdigit() for ch in s) and not s.strip().lstrip("+-").replace(".", "").isdigit():
+        return f"time {quoted(s)} has no date with a year"
+    if years and not any(FIRST_YEAR <= y <= LAST_YEAR for y in years):
+        return f"time {quoted(s)} is outside the years {FIRST_YEAR}-{LAST_YEAR}"
+    return f"unparseable time {quoted(s)}"
 
 
 def _epoch(values: pd.Series) -> ParsedTimes:
     mag = values.abs().median() if values.notna().any() else 0
     unit = "s" if mag < 1e11 else "ms" if mag < 1e14 else "us" if mag < 1e17 else "ns"
-    utc = pd.to_datetime(values, unit=unit, utc=True, errors="coerce")
+    ns = values * {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0}[unit]
+    first, after = (pd.Timestamp(f"{y}-01-01", tz="UTC").value for y in (FIRST_YEAR, LAST_YEAR + 1))
+    fits = (ns >= first) & (ns < after)
+    utc = pd.to_datetime(values.where(fits), unit=unit, utc=True, errors="coerce")
     error = pd.Series("", index=values.index, dtype=object).where(utc.notna(), "unparseable time")
+    error = error.where(~(values.notna() & ~fits), f"epoch time outside the years {FIRST_YEAR}-{LAST_YEAR} ("
+                        + values.astype(str) + f" read as {unit})")
     return _done(utc, utc.dt.tz_localize(None), error, naive=False, epoch=True, date_only=False)
 
 
 def _all_digits(col: pd.Series) -> bool:
     sample = col.dropna().astype(str).str.strip().head(200)
-    return len(sample) > 0 and bool(sample.str.fullmatch(r"\d{9,19}(?:\.\d+)?").all())
+    return len(sample) > 0 and bool(sample.str.fullmatch(r"-?\d{9,19}(?:\.\d+)?").all())
 
 
 def _offset_minutes(text: pd.Series) -> pd.Series:
