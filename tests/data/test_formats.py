@@ -348,3 +348,27 @@ def test_an_epoch_beyond_the_years_is_quarantined_alone_and_a_negative_one_keeps
     reasons = out.rejects["reason"].tolist()
     assert any("epoch time outside the years 1900-2199 (99999999999 read as s)" in r for r in reasons)
     assert any("1915-12-31" in r for r in reasons)  # a negative epoch is a time before 1970, not text
+
+
+def test_parquet_unsigned_volumes_beyond_int64_are_quarantined_not_wrapped(tmp_path: Path) -> None:
+    # a uint64 column was cast to int64 as it was: 2**63 stored as -9223372036854775808, 2**64-1 as -1
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-02 14:30", periods=4, freq="1min", tz="UTC"),
+                          "ticker": "PQ", "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5,
+                          "volume": np.array([100, 2**63, 2**64 - 1, 2**63 - 1], dtype=np.uint64)})
+    p = tmp_path / "bars.parquet"
+    frame.to_parquet(p)
+    out = validate_bars(read_bar_file(p, timeframe="1min").frame, "1min")
+    assert sorted(out.good["volume"].tolist()) == [100, 2**63 - 1]
+    assert sorted(out.rejects["reason"].tolist()) == ["volume 18446744073709551615 does not fit a 64-bit integer",
+                                                      "volume 9223372036854775808 does not fit a 64-bit integer"]
+
+
+def test_separate_date_and_time_columns_are_read_as_one_time(tmp_path: Path) -> None:
+    # Date,Time files (common vendor exports) were read from the date alone: every minute of a day was one
+    # daily bar, the 09:30 bar stored as the day and the rest quarantined as repeats
+    times = _session_minutes("2024-03-11", 5)
+    text = "Date,Time,Open,High,Low,Close,Volume\n" + "".join(
+        f"{t:%m/%d/%Y},{t:%H:%M},10,11,9,10.5,100\n" for t in times)
+    bf = read_bar_file(_write(tmp_path, text), ticker="X", options=ReadOptions(date_order="mdy"))
+    assert bf.timeframe == "1min"
+    assert bf.frame["window_start"].tolist() == list(times.tz_convert("UTC"))

@@ -1,6 +1,7 @@
 """Reading bar files (CSV in any common dialect, compressed or not, or Parquet) into one normalised frame.
 
-Headers are recognised case-insensitively (``timestamp/datetime/date/window_start``,
+Headers are recognised case-insensitively (``timestamp/datetime/date/window_start``, or
+``Date`` and ``Time`` columns read together,
 ``open/high/low/close/volume`` or ``o/h/l/c/v``, ``ticker/symbol/name``), or given
 by an explicit column map. A ``price`` column without OHLC makes price-only bars
 (open = high = low = close, volume 0, flagged). A ``minute_idx`` column next to a
@@ -138,6 +139,9 @@ def resolve_columns(
         if col not in columns:
             raise DataError(f"{path}: column map points {name!r} at {col!r}, which is not in {columns}")
         out[name] = col
+    if (out.get("window_start", "").strip().lower() == "date" and "time" in lower
+            and "window_start" not in (column_map or {})):
+        out["time_of_day"] = lower["time"]  # Date,Time files: the time is in a column of its own
     shown = ascii(columns)[:300]
     if "window_start" not in out:
         raise DataError(f"{path}: no time column (timestamp/datetime/date/window_start); found {shown}")
@@ -159,7 +163,10 @@ def _read_raw(path: Path, fmt: CsvFormat) -> RawTable:
 
 
 def _times(raw: pd.DataFrame, cols: dict[str, str], opts: ReadOptions, path: Path) -> ParsedTimes:
-    parsed = parse_times(raw[cols["window_start"]], opts.tz, opts.date_order, str(path))
+    when = raw[cols["window_start"]]
+    if "time_of_day" in cols and not when.astype(_STR).str.contains(":", regex=False).fillna(False).any():
+        when = (when.astype(_STR).str.strip() + " " + raw[cols["time_of_day"]].astype(_STR).str.strip()).str.strip()
+    parsed = parse_times(when, opts.tz, opts.date_order, str(path))
     if "minute_idx" not in cols:
         return parsed
     minutes = pd.to_numeric(raw[cols["minute_idx"]].reset_index(drop=True), errors="coerce")
