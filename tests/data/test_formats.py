@@ -372,3 +372,12 @@ def test_separate_date_and_time_columns_are_read_as_one_time(tmp_path: Path) -> 
     bf = read_bar_file(_write(tmp_path, text), ticker="X", options=ReadOptions(date_order="mdy"))
     assert bf.timeframe == "1min"
     assert bf.frame["window_start"].tolist() == list(times.tz_convert("UTC"))
+
+
+def test_a_header_naming_one_field_twice_is_refused(tmp_path: Path) -> None:
+    # the second 'close' was renamed 'close.1' and silently ignored
+    text = "date,ticker,close,open,high,low,Close,volume\n2024-01-02,X,1,10,11,9,10.5,100\n"
+    with pytest.raises(DataError, match=r"2 columns could be 'close' \('close', 'Close'\).*--map close="):
+        read_bar_file(_write(tmp_path, text))
+    f = read_bar_file(_write(tmp_path, text), column_map={"close": "Close"}).frame
+    assert f["close"].tolist() == [10.5]

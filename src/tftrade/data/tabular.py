@@ -19,6 +19,7 @@ rejected rows are quarantined exactly as they came), ``volume_exact`` (int64) an
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +128,14 @@ def resolve_columns(
     >>> resolve_columns(["Date", "Open", "High", "Low", "Close", "Volume", "Name"], None)["ticker"]
     'Name'
     """
-    lower = {c.strip().lower(): c for c in columns}
+    lower = {c.strip().lower(): c for c in reversed(columns)}
+    given = column_map or {}
+    for name, names in _ALIASES.items():
+        same = [c for c in columns if re.sub(r"\.\d+$", "", c.strip().lower()) == next(
+            (n for n in names if n in lower), None)]
+        if len(same) > 1 and name not in given:
+            raise DataError(f"{path}: {len(same)} columns could be {name!r} ({', '.join(map(repr, same))}); "
+                            f"pick one with --map {name}=COLUMN")
     out: dict[str, str] = {}
     for name, names in _ALIASES.items():
         hit = next((lower[n] for n in names if n in lower), None)
