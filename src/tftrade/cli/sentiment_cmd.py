@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from tftrade.cli._common import JsonOption, command, emit, engine, settings, stderr, table
+from tftrade.core.errors import DataError
 
 app = typer.Typer(help="Score comments, aggregate sentiment per ticker and window, train the learned scorer.",
                   no_args_is_help=True)
@@ -168,8 +170,28 @@ def ingest_comments(
 
     eng = engine()
     annotate = annotator(extractor_from_store(eng), make_scorer(_scorer_name(scorer, COMMENT_SCORER)))
-    reports = [asdict(ingest(eng, read_comment_file(p), str(p), annotate)) for p in paths]
-    emit({"files": reports}, as_json, lambda r: table("ingest comments", [_flat(x) for x in r["files"]]))
+    reports: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for p in paths:
+        try:
+            r = ingest(eng, read_comment_file(p), str(p), annotate)
+        except DataError as e:
+            if len(paths) == 1:
+                raise
+            # several files: each is its own run, so one that cannot be read does not stop the others
+            failed.append({"source": str(p), "status": "failed", "error": str(e).splitlines()[0]})
+            stderr.print(f"[red]failed:[/red] {escape(failed[-1]['error'])}", highlight=False)
+            continue
+        reports.append(asdict(r) | {"status": r.status})
+        if r.status != "ok":
+            top = max(r.reasons.items(), key=lambda kv: kv[1])
+            stderr.print(f"[yellow]{r.status}:[/yellow] {escape(p.name)}: {r.quarantined} of {r.rows_read} records "
+                         f"quarantined; most common reason: {escape(top[0])} ({top[1]}); see tftrade data quarantine",
+                         highlight=False, soft_wrap=True)
+    emit({"files": reports} | ({"failed": failed} if failed else {}), as_json,
+         lambda r: table("ingest comments", [_flat(x) for x in r["files"]]))
+    if failed:
+        raise typer.Exit(1)
 
 
 def _flat(d: dict[str, Any]) -> dict[str, Any]:

@@ -72,6 +72,21 @@ def read_text(path: Path) -> str:
     DataError
         If the file is missing, truncated, or not a readable compressed file.
     """
+    data = read_bytes(path)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def read_bytes(path: Path) -> bytes:
+    """Return a (possibly gzip, bz2 or xz compressed) text file's bytes, decompressed.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, truncated, a zip archive, binary, or not a readable compressed file.
+    """
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
@@ -94,10 +109,7 @@ def read_text(path: Path) -> str:
     head = data[:4096]
     if head and sum(b < 32 and b not in (9, 10, 13) for b in head) > 0.1 * len(head):
         raise DataError(f"{path}: looks like a binary file, not delimited text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    return data
 
 
 def split_table(text: str, fmt: CsvFormat, path: Path | str = "<input>") -> RawTable:
