@@ -38,17 +38,22 @@ def _read_texts(texts: list[str] | None, file: str | None) -> list[str]:
     """Texts from the arguments, plus one per line from FILE or stdin (``-``); blank lines are skipped."""
     import sys
 
+    from tftrade.data.comments import decode_text
+
     out: list[str] = []
     sources = ([file] if file is not None else []) + [t for t in texts or [] if t == "-"]
     for src in dict.fromkeys(sources):
         if src == "-":
-            lines = sys.stdin.read().splitlines()
+            stdin = getattr(sys.stdin, "buffer", None)
+            data = stdin.read() if stdin is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
         else:
             path = Path(src)
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: no such file of texts")
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        out.extend(line for line in lines if line.strip())
+            data = path.read_bytes()
+        # UTF-8, else Windows-1252; a stray byte in a UTF-8 text is shown as U+FFFD (the scorers need Unicode)
+        text = decode_text(data).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        out.extend(line for line in text.replace("\r\n", "\n").split("\n") if line.strip())
     out.extend(t for t in texts or [] if t != "-")
     if not out:
         raise ValueError("no texts to score: give TEXT..., --file PATH or - (stdin), one text per line")

@@ -257,7 +257,7 @@ def read_comment_file(path: str | Path) -> Iterator[RawRecord]:
     kind = suffixes[-1] if suffixes else ""
     if kind not in (".jsonl", ".ndjson", ".json", ".csv"):
         raise DataError(f"{p}: unknown comment format {kind!r}; expected .jsonl, .ndjson, .json or .csv")
-    text = _decode(read_bytes(p))
+    text = decode_text(read_bytes(p))
     if kind in (".jsonl", ".ndjson"):
         yield from _jsonl(text)
     elif kind == ".json":
@@ -268,7 +268,7 @@ def read_comment_file(path: str | Path) -> Iterator[RawRecord]:
         raise DataError(f"{p}: unknown comment format {kind!r}; expected .jsonl, .ndjson, .json or .csv")
 
 
-def _decode(data: bytes) -> str:
+def decode_text(data: bytes) -> str:
     """The file's text: UTF-8 (a BOM dropped); else Windows-1252 when no byte sequence in it is UTF-8.
 
     A UTF-8 file with a few stray bytes keeps them as surrogate escapes, so the records holding
