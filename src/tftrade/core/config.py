@@ -396,10 +396,14 @@ def mask_url(url: str) -> str:
     'postgresql://bob:***@db:5432/x'
     >>> mask_url("postgresql://bob@db/x?password=hunter2&sslmode=require")
     'postgresql://bob@db/x?password=***&sslmode=require'
+    >>> mask_url("postgresql//bob:hunter2@db/x")
+    'postgresql//bob:***@db/x'
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return url
+        # not a URL (a ':' or '/' missing): still hide what follows the last ':' before the '@'
+        creds, at, host = url.rpartition("@")
+        return f"{creds.rpartition(':')[0]}:***@{host}" if at and ":" in creds else url
     rest, qmark, query = rest.partition("?")
     if "@" in rest:
         creds, _, host = rest.rpartition("@")
@@ -419,9 +423,12 @@ def url_secrets(url: str) -> list[str]:
     >>> url_secrets("postgresql://bob:p@ss@db/x?password=zz")
     ['p@ss', 'zz']
     """
-    _, _, rest = url.partition("://")
-    rest, _, query = rest.partition("?")
+    _, sep, rest = url.partition("://")
     found = []
+    if not sep:
+        creds = url.rpartition("@")[0]
+        return [creds.rpartition(":")[2]] if ":" in creds and creds.rpartition(":")[2] else []
+    rest, _, query = rest.partition("?")
     if "@" in rest:
         creds = rest.rpartition("@")[0]
         if ":" in creds:
