@@ -33,6 +33,7 @@ def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
         ("ingest:\n  batch_rows: true\n", "batch_rows must be a number, not the boolean true"),
         ("ingest:\n  spike_zscore: false\n", "spike_zscore must be a number"),
         ("\x00\x01: [", "config file"),
+        ("ingest:\n  batch_rws: 5\n", "'ingest.batch_rws' is not a setting; did you mean ingest.batch_rows?"),
     ],
 )
 def test_bad_config_files_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,

@@ -517,6 +517,12 @@ def load_settings(**overrides: Any) -> Settings:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":  # a misspelt key: name the closest setting
+            names = _env_names(Settings, "TFTRADE_")
+            known = sorted(n.removeprefix("TFTRADE_").lower().replace("__", ".") for n in names)
+            close = difflib.get_close_matches(where.lower(), known, n=1, cutoff=0.6)
+            raise ConfigError(f"invalid configuration: {where!r} is not a setting"
+                              + (f"; did you mean {close[0]}?" if close else "")) from None
         raise ConfigError(f"invalid configuration at {where!r}: {msg}") from None
 
 
