@@ -5,7 +5,8 @@ or when most intraday bars fall outside the session. Whenever more than 5 % of t
 fall outside it, the times are re-read under other assumptions — naive times in other
 zones, or aware times shifted by whole hours — and when one puts at least 90 % of the
 bars inside the session, and 10 points more than now, it is named ("times look like
-UTC: try --tz UTC") and the run counts as shifted in time.
+UTC: try --tz UTC") and the run counts as shifted in time. Bars that the extended session
+(04:00-20:00) would hold, read with the regular one, are named too ("try --session extended").
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ def judge(rows_read: int, rejects: pd.DataFrame, times: pd.Series, timeframe: st
             shifted = cause is not None
             if cause is None and current < 0.5:
                 cause = f"{1 - current:.0%} of bars fall outside {session} trading hours"
+            if (cause is None or not shifted) and session == "regular" \
+                    and _inside_share(times, "extended") >= _BETTER_AT_LEAST:
+                hint = "the bars look like extended hours (04:00-20:00 New York): try --session extended"
+                cause = f"{cause or f'{share:.1%} of rows quarantined'}; {hint}"
     if cause is None and share > SUSPECT_SHARE:
         cause = f"{share:.1%} of rows quarantined"
     if cause is None:
