@@ -381,3 +381,14 @@ def test_a_header_naming_one_field_twice_is_refused(tmp_path: Path) -> None:
         read_bar_file(_write(tmp_path, text))
     f = read_bar_file(_write(tmp_path, text), column_map={"close": "Close"}).frame
     assert f["close"].tolist() == [10.5]
+
+
+@pytest.mark.parametrize("ticker", ["^ABCDEFGHIJKLMNOP", "ABCDEFGHIJKLMNOPQ"])
+def test_tickers_longer_than_the_column_are_quarantined_saying_so(tmp_path: Path, ticker: str) -> None:
+    # '^' + 16 characters passed the check and failed the whole file on PostgreSQL (VARCHAR(16))
+    p = _write(tmp_path, HEADER + _rows(["2024-01-03 10:00"]) + _rows(["2024-01-03 10:01"], ticker=ticker))
+    r = validate_bars(read_bar_file(p).frame, "1min")
+    assert r.good["ticker"].tolist() == ["AAPL"]
+    assert r.rejects["reason"].tolist() == [f"ticker '{ticker}' is longer than 16 characters"]
+    sixteen = _write(tmp_path, HEADER + _rows(["2024-01-03 10:00"], ticker="^ABCDEFGHIJKLMNO"), "ok.csv")
+    assert len(validate_bars(read_bar_file(sixteen).frame, "1min").good) == 1
