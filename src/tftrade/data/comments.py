@@ -456,7 +456,8 @@ def _printable(text: str) -> str:
 def _log_run(engine: Engine, report: CommentIngestReport, started: datetime, error: str | None = None) -> None:
     with engine.begin() as conn:
         conn.execute(insert(ingest_runs).values(
-            kind="comments", source=report.source[-512:], started_at=started, finished_at=datetime.now(UTC),
+            kind="comments", source=_printable(report.source)[-512:], started_at=started,
+            finished_at=datetime.now(UTC),
             status="failed" if error else report.status, rows_read=report.rows_read, inserted=report.inserted,
             duplicates=report.duplicates, quarantined=report.quarantined, report=json.dumps(asdict(report)),
             error=_printable(error) if error else None,
