@@ -70,6 +70,10 @@ def judge(rows_read: int, rejects: pd.DataFrame, times: pd.Series, timeframe: st
                     and _inside_share(times, "extended") >= _BETTER_AT_LEAST:
                 hint = "the bars look like extended hours (04:00-20:00 New York): try --session extended"
                 cause = f"{cause or f'{share:.1%} of rows quarantined'}; {hint}"
+    if is_intraday(timeframe) and not shifted and len(times.dropna()):
+        end = _end_labelled(times, timeframe, session)
+        if end:
+            cause = f"{cause}; {end}" if cause else end
     if cause is None and share > SUSPECT_SHARE:
         cause = f"{share:.1%} of rows quarantined"
     if cause is None:
@@ -77,6 +81,27 @@ def judge(rows_read: int, rejects: pd.DataFrame, times: pd.Series, timeframe: st
     if top is not None:
         cause += f"; most common reason: {top['kind']} ({top['rows']} rows, e.g. {top['example']})"
     return Verdict("suspect", cause, top, shifted)
+
+
+def _end_labelled(times: pd.Series, timeframe: str, session: Session) -> str | None:
+    """A hint when most days have a bar at the session's close and none at its open: bars stamped by their end.
+
+    Only the bar at the close is then quarantined (a fraction of a percent), and every other bar
+    would be stored one bar late.
+    """
+    local = times.dropna().dt.tz_convert("America/New_York")
+    minute = (local.dt.hour * 60 + local.dt.minute).to_numpy()
+    first, last = (570, 960) if session == "regular" else (240, 1200)
+    days = pd.Series(local.dt.normalize().to_numpy())
+    n_days = days.nunique()
+    if n_days < 2:
+        return None
+    at_open = days[minute == first].nunique() / n_days
+    at_close = days[minute == last].nunique() / n_days
+    if at_close < 0.8 or at_open > 0.2:
+        return None
+    return (f"the bars look labelled by their end (a bar at {last // 60}:00 on {at_close:.0%} of days, none at "
+            f"{first // 60:02d}:{first % 60:02d}): each is stored one bar late; write bar start times")
 
 
 def _top_reason(rejects: pd.DataFrame) -> dict[str, object] | None:
