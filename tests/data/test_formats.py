@@ -392,3 +392,26 @@ def test_tickers_longer_than_the_column_are_quarantined_saying_so(tmp_path: Path
     assert r.rejects["reason"].tolist() == [f"ticker '{ticker}' is longer than 16 characters"]
     sixteen = _write(tmp_path, HEADER + _rows(["2024-01-03 10:00"], ticker="^ABCDEFGHIJKLMNO"), "ok.csv")
     assert len(validate_bars(read_bar_file(sixteen).frame, "1min").good) == 1
+
+
+def test_parquet_nulls_and_times_beyond_the_years_are_quarantined_per_row(tmp_path: Path) -> None:
+    # a null price failed the whole run ("TypeError: 'float' object is not subscriptable"); a timestamp of
+    # year 9999 failed the file ("Out of bounds nanosecond timestamp")
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    times = [dt.datetime(2024, 1, 2, 14, 30 + k) for k in range(4)] + [dt.datetime(9999, 1, 2, 9, 32)]
+    for tz in (None, "UTC"):
+        table = pa.table({"timestamp": pa.array(times, type=pa.timestamp("us", tz=tz)),
+                          "ticker": ["PQ", None, "PQ", "PQ", "PQ"],
+                          "open": [10.0, 10.0, None, 10.0, 10.0], "high": [11.0] * 5, "low": [9.0] * 5,
+                          "close": [10.5] * 5, "volume": pa.array([1, 2, 3, None, 5], type=pa.int64())})
+        p = tmp_path / f"n{tz}.parquet"
+        pq.write_table(table, p)
+        out = validate_bars(read_bar_file(p, timeframe="1min", options=ReadOptions(tz="UTC")).frame, "1min")
+        assert len(out.good) == 1
+        reasons = " | ".join(sorted(out.rejects["reason"]))
+        assert "ticker missing" in reasons and "missing open" in reasons and "missing volume" in reasons
+        assert "outside the years 1900-2199" in reasons, reasons

@@ -77,11 +77,15 @@ def parse_times(col: pd.Series, tz: str, date_order: DateOrder = "auto", where: 
     ['2024-03-08 14:30:00+00:00', '2024-03-11 13:30:00+00:00']
     """
     col = col.reset_index(drop=True)
-    if isinstance(col.dtype, pd.DatetimeTZDtype):
-        utc = col.dt.tz_convert("UTC")
-        return _done(utc, col.dt.tz_localize(None), pd.Series("", index=col.index, dtype=object), False, False, False)
+    if isinstance(col.dtype, pd.DatetimeTZDtype):  # e.g. Parquet timestamps with a zone
+        utc = _in_years(col.dt.tz_convert("UTC"))
+        error = pd.Series("", index=col.index, dtype=object).where(utc.notna() | col.isna(), _unparseable(
+            col.astype(_STR)))
+        error = error.where(col.notna(), "missing time")
+        return _done(utc, utc.dt.tz_localize(None), error, False, False, False)
     if pd.api.types.is_datetime64_dtype(col):
-        return _localize(col.astype("datetime64[ns]"), col.astype(_STR), tz, epoch=False, date_only=False)
+        return _localize(_in_years(col).astype("datetime64[ns]"), col.astype(_STR), tz, epoch=False,
+                         date_only=False)
     if pd.api.types.is_numeric_dtype(col) or _all_digits(col):
         return _epoch(pd.to_numeric(col, errors="coerce"))
     text = col.astype(_STR).str.strip()

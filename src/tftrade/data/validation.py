@@ -342,7 +342,7 @@ def _raw_or_missing(frame: pd.DataFrame, field: str, label: str) -> pd.Series:
     if raw_col not in frame:
         return pd.Series(f"missing {label}", index=frame.index)
     raw = frame[raw_col]
-    text = raw.astype(str).map(lambda s: f"unparseable {label} {quoted(s)}")
+    text = raw.astype(str).map(lambda s: f"unparseable {label} {quoted(str(s))}")  # Parquet nulls stay floats
     marked = raw.astype(str).str.strip().str.lower().isin(_MISSING_MARKS)
     text = text.where(~marked, f"missing {label} (" + raw.astype(str).str.strip().map(repr) + ")")
     return text.where(raw.notna() & (raw.astype(str).str.strip() != ""), f"missing {label}")
