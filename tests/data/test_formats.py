@@ -415,3 +415,17 @@ def test_parquet_nulls_and_times_beyond_the_years_are_quarantined_per_row(tmp_pa
         reasons = " | ".join(sorted(out.rejects["reason"]))
         assert "ticker missing" in reasons and "missing open" in reasons and "missing volume" in reasons
         assert "outside the years 1900-2199" in reasons, reasons
+
+
+@pytest.mark.parametrize(("freq", "days"), [("W-FRI", 7), ("BMS", 31)])
+def test_weekly_or_monthly_bars_are_refused_not_stored_as_days(tmp_path: Path, freq: str, days: int) -> None:
+    # a weekly or monthly file was read as 1day: each week's or month's bar stored as one day's bar
+    dates = pd.date_range("2023-01-02", periods=30, freq=freq)
+    p = _write(tmp_path, "date,ticker,open,high,low,close,volume\n" + "".join(
+        f"{d:%Y-%m-%d},X,10,11,9,10.5,100\n" for d in dates))
+    with pytest.raises(DataError, match=r"bars are (about )?\d+ days apart.*not a supported timeframe"):
+        read_bar_file(p)
+    gappy = pd.bdate_range("2023-01-02", periods=60).delete(list(range(5, 60, 4)))  # daily, some days missing
+    q = _write(tmp_path, "date,ticker,open,high,low,close,volume\n" + "".join(
+        f"{d:%Y-%m-%d},X,10,11,9,10.5,100\n" for d in gappy), "daily.csv")
+    assert read_bar_file(q).timeframe == "1day"

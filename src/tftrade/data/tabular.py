@@ -30,7 +30,7 @@ import pandas as pd
 from tftrade.core.errors import DataError
 from tftrade.data.csv_dialect import CsvFormat, RawTable, read_text, split_table
 from tftrade.data.numeric_text import decimal_comma, parse_numbers, parse_volume
-from tftrade.data.timeframes import BarTimeframe, detect_spacing
+from tftrade.data.timeframes import BarTimeframe, check_daily_spacing, detect_spacing
 from tftrade.data.timestamps import DateOrder, ParsedTimes, check_zone, parse_times
 
 NY = "America/New_York"
@@ -188,6 +188,11 @@ def _times(raw: pd.DataFrame, cols: dict[str, str], opts: ReadOptions, path: Pat
 def _timeframe(tickers: pd.Series, times: ParsedTimes, given: BarTimeframe | None,
                path: Path) -> tuple[BarTimeframe, str]:
     detected, spacing = detect_spacing(tickers, times.utc, _daily_like(tickers, times))
+    if detected == "1day" and given is None:  # weekly or monthly bars are not days (an explicit 1day is trusted)
+        try:
+            check_daily_spacing(tickers, times.utc)
+        except DataError as e:
+            raise DataError(f"{path}: {e}; pass --timeframe 1day if they are daily bars with gaps") from None
     if given is not None and detected is not None and detected != given:
         raise DataError(f"{path}: the bars are {spacing} apart but --timeframe {given} was given; "
                         f"use --timeframe {detected} (or leave it out to detect it)")

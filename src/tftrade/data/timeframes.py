@@ -15,8 +15,8 @@ from tftrade.core.errors import DataError
 from tftrade.core.timeframes import TIMEFRAME_TABLE, is_intraday
 from tftrade.core.types import TIMEFRAMES, Timeframe, parse_timeframe
 
-__all__ = ["BAR_TIMEFRAMES", "MINUTES", "BarTimeframe", "detect_spacing", "is_intraday", "parse_bar_timeframe",
-           "spacing_ns"]
+__all__ = ["BAR_TIMEFRAMES", "MINUTES", "BarTimeframe", "check_daily_spacing", "detect_spacing", "is_intraday",
+           "parse_bar_timeframe", "spacing_ns"]
 
 BarTimeframe = Timeframe
 BAR_TIMEFRAMES: tuple[BarTimeframe, ...] = TIMEFRAMES
@@ -73,6 +73,23 @@ def detect_spacing(tickers: pd.Series, utc: pd.Series, daily_like: bool) -> tupl
     if len(gaps) == 0:
         return None, "unknown"
     return _spacing_from_gaps(gaps)
+
+
+def check_daily_spacing(tickers: pd.Series, utc: pd.Series) -> None:
+    """Refuse weekly or monthly bars read as daily: typically five or more days apart.
+
+    Raises
+    ------
+    DataError
+        If the median gap between a ticker's consecutive dates is five days or more.
+    """
+    frame = pd.DataFrame({"t": tickers.to_numpy(), "d": utc.dt.tz_convert("UTC").dt.floor("D").to_numpy()})
+    frame = frame.dropna().drop_duplicates().sort_values(["t", "d"])
+    same = frame["t"].to_numpy()[1:] == frame["t"].to_numpy()[:-1]
+    gaps = (np.diff(frame["d"].to_numpy()).astype("timedelta64[D]").astype(np.int64))[same]
+    if len(gaps) >= _MIN_GAPS and np.median(gaps) >= 5:
+        raise DataError(f"bars are about {int(np.median(gaps))} days apart (weekly or monthly bars?), which is not "
+                        f"a supported timeframe ({', '.join(BAR_TIMEFRAMES)})")
 
 
 def _spacing_from_gaps(gaps: np.ndarray) -> tuple[BarTimeframe | None, str]:
