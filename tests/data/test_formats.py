@@ -429,3 +429,29 @@ def test_weekly_or_monthly_bars_are_refused_not_stored_as_days(tmp_path: Path, f
     q = _write(tmp_path, "date,ticker,open,high,low,close,volume\n" + "".join(
         f"{d:%Y-%m-%d},X,10,11,9,10.5,100\n" for d in gappy), "daily.csv")
     assert read_bar_file(q).timeframe == "1day"
+
+
+@pytest.mark.parametrize("bad", ["2024-01-03 14:30 UTC+1", "2024-01-03 10:30 GMT-5", "Wed Jan  3 15:30:00 UTC 2024",
+                                 "2024-01-03 10:30:00 EST", "2024-01-03 16:30:00 CET"])
+def test_zones_written_as_names_are_quarantined_not_read_as_local_times(tmp_path: Path, bad: str) -> None:
+    # the lenient pass read 'UTC+1' / 'GMT-5' / Unix date's 'UTC' as zoned, then dropped the zone and took the
+    # wall time as New York time (hours off, silently)
+    p = _write(tmp_path, HEADER + _rows(["2024-01-03 10:00", bad, "2024-01-03 10:02"]))
+    r = validate_bars(read_bar_file(p, timeframe="1min").frame, "1min")
+    assert len(r.good) == 2
+    assert r.rejects["reason"].tolist() == [f"time '{bad}' names its zone in a form that is not read; write an "
+                                            "offset such as -05:00, or naive times with --tz"]
+
+
+def test_hour_only_offsets_and_rows_of_mixed_zone_forms_do_not_fail_the_file(tmp_path: Path) -> None:
+    # '+01' (ISO 8601 hour-only offsets) crashed the reader ('Cannot use .astype ... timezone-aware'); a column
+    # whose lenient rows carry different zones crashed it with 'Mixed timezones detected'
+    p = _write(tmp_path, HEADER + _rows(["2024-01-03 16:00+01", "2024-01-03 10:01-05", "2024-01-03T15:02:00Z"]))
+    f = read_bar_file(p, timeframe="1min").frame
+    assert f["window_start"].tolist() == [pd.Timestamp("2024-01-03 15:00", tz="UTC"),
+                                         pd.Timestamp("2024-01-03 15:01", tz="UTC"),
+                                         pd.Timestamp("2024-01-03 15:02", tz="UTC")]
+    q = _write(tmp_path, HEADER + _rows(["2024-01-03 10:00", "2024-01-03 14:30 UTC+1", "Wed 03 Jan 2024 10:02:00",
+                                         "2024-01-03 14:30 GMT+2"]), "mixed.csv")
+    r = validate_bars(read_bar_file(q, timeframe="1min").frame, "1min")
+    assert len(r.good) == 2 and r.rejects["reason"].str.contains("names its zone").all()

@@ -24,15 +24,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+from pandas._libs.tslibs.nattype import NaTType
 
 from tftrade.core.errors import DataError
 from tftrade.data.reason_text import quoted
 
 DateOrder = Literal["auto", "dmy", "mdy", "ymd"]
-_ZONE = r"\s*(?:[Zz]|UTC|GMT|[+-]\d{2}:?\d{2})$"
-_TAIL_OFFSET = r".*?(?:\d\s*(?:[Zz]|UTC|GMT)|[+-]\d{2}:?\d{2})"
+_ZONE = r"\s*(?:[Zz]|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+_TAIL_OFFSET = r".*?(?:\d\s*(?:[Zz]|UTC|GMT)|[+-]\d{2}:?\d{2}|\d[+-]\d{2})"  # also ISO's hour-only '+01'
 _NUMERIC_DATE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(.*)$"
 _YMD_SLASH = r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})(.*)$"
+_ZONE_NAME = r"(?:UTC|GMT)\s*[+-]\d|\b(?:UTC|GMT|[A-Z]{2,4}T)\b"  # UTC+1, GMT-5, EST, CEST, 'UTC 2024'
 _WRITTEN_YEAR = r"(?<!\d)\d{4}(?!\d)|^\d{8}"  # a date names its year (or is yyyymmdd[...])
 FIRST_YEAR, LAST_YEAR = 1900, 2199
 """Bar times outside these years are quarantined (pandas cannot hold most of them at all)."""
@@ -116,17 +118,43 @@ def _wall(text: pd.Series) -> pd.Series:
     The lenient second pass (``Tue, 06 Feb 2024``) only takes texts that write a year: it
     would read ``10:30`` as today and ``Feb 6`` as year 1.
     """
-    wall = _in_years(pd.to_datetime(text, errors="coerce", format="ISO8601"))
+    wall = _in_years(_naive(text, "ISO8601"))
     retry = (wall.isna() & text.notna()
              & ~text.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d", regex=True).fillna(False).astype(bool)
-             & text.str.contains(_WRITTEN_YEAR, regex=True).fillna(False).astype(bool))
+             & text.str.contains(_WRITTEN_YEAR, regex=True).fillna(False).astype(bool)
+             & ~text.str.contains(_ZONE_NAME, regex=True).fillna(False).astype(bool))
     if retry.any():
-        again = pd.to_datetime(text[retry], errors="coerce", format="mixed")
-        if isinstance(again.dtype, pd.DatetimeTZDtype):
-            again = again.dt.tz_localize(None)
+        again = _naive(text[retry], "mixed")
         wall = wall.astype("datetime64[ns]")
         wall.loc[retry] = _in_years(again).astype("datetime64[ns]")
     return wall.astype("datetime64[ns]")
+
+
+def _naive(text: pd.Series, fmt: str) -> pd.Series:
+    """``text`` read with ``fmt``; a time this finds a zone in (which offsets did not catch) is ``NaT``.
+
+    Such zones are not trusted ('UTC+1' is read the POSIX way, an hour the wrong side), and rows
+    with different zones would otherwise fail the whole column ('Mixed timezones detected').
+    """
+    try:
+        out = pd.to_datetime(text, errors="coerce", format=fmt)
+    except ValueError:  # rows with different zones: one at a time
+        out = pd.Series([_one_naive(t, fmt) for t in text], index=text.index, dtype="datetime64[ns]")
+    if isinstance(out.dtype, pd.DatetimeTZDtype):
+        return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    if out.dtype == object:
+        out = pd.Series([_one_naive(t, fmt) for t in text], index=text.index, dtype="datetime64[ns]")
+    return out
+
+
+def _one_naive(text: object, fmt: str) -> pd.Timestamp | NaTType:
+    try:
+        t = pd.to_datetime(text, errors="coerce", format=fmt)
+    except (ValueError, OverflowError):
+        return pd.NaT
+    if t is pd.NaT or t.tzinfo is not None or not FIRST_YEAR <= t.year <= LAST_YEAR:
+        return pd.NaT
+    return t
 
 
 def _in_years(wall: pd.Series) -> pd.Series:
@@ -161,6 +189,9 @@ def _unparseable(raw: pd.Series) -> pd.Series:
 def _why_unusable(s: str) -> str:
     if not s.strip():
         return "missing time"
+    if re.search(_ZONE_NAME, s):
+        return (f"time {quoted(s)} names its zone in a form that is not read; write an offset such as -05:00, "
+                "or naive times with --tz")
     years = [int(y) for y in re.findall(r"(?<!\d)\d{4}(?!\d)", s)]
     if not years and any(ch.isdigit() for ch in s) and not s.strip().lstrip("+-").replace(".", "").isdigit():
         return f"time {quoted(s)} has no date with a year"
