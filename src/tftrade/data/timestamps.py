@@ -81,9 +81,7 @@ def parse_times(col: pd.Series, tz: str, date_order: DateOrder = "auto", where: 
     col = col.reset_index(drop=True)
     if isinstance(col.dtype, pd.DatetimeTZDtype):  # e.g. Parquet timestamps with a zone
         utc = _in_years(col.dt.tz_convert("UTC"))
-        error = pd.Series("", index=col.index, dtype=object).where(utc.notna() | col.isna(), _unparseable(
-            col.astype(_STR)))
-        error = error.where(col.notna(), "missing time")
+        error = _unparseable(col.astype(_STR), utc.isna() & col.notna()).where(col.notna(), "missing time")
         return _done(utc, utc.dt.tz_localize(None), error, False, False, False)
     if pd.api.types.is_datetime64_dtype(col):
         return _localize(_in_years(col).astype("datetime64[ns]"), col.astype(_STR), tz, epoch=False,
@@ -100,10 +98,12 @@ def parse_times(col: pd.Series, tz: str, date_order: DateOrder = "auto", where: 
     wall = _wall(text.where(~has_offset, text.str.replace(_ZONE, "", regex=True)).str.strip())
     offset = _offset_minutes(text.where(has_offset))
     aware_utc = (wall - pd.to_timedelta(offset, unit="min")).dt.tz_localize("UTC")
-    local = _localize(wall.where(~has_offset), col.astype(_STR), tz, epoch=False, date_only=date_only)
+    local = _localize(wall.where(~has_offset), col.astype(_STR).where(~has_offset), tz, epoch=False,
+                      date_only=date_only)
     utc = aware_utc.where(has_offset, local.utc)
     error = local.error.where(~has_offset, "")
-    error = error.where(utc.notna() | (error != ""), _unparseable(col.astype(_STR)))
+    unread = utc.isna() & (error == "")
+    error = error.where(~unread, _unparseable(col.astype(_STR), unread))
     return _done(utc, wall, error, naive=bool((~has_offset).any()), epoch=False, date_only=date_only)
 
 
@@ -119,10 +119,12 @@ def _wall(text: pd.Series) -> pd.Series:
     would read ``10:30`` as today and ``Feb 6`` as year 1.
     """
     wall = _in_years(_naive(text, "ISO8601"))
-    retry = (wall.isna() & text.notna()
-             & ~text.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d", regex=True).fillna(False).astype(bool)
-             & text.str.contains(_WRITTEN_YEAR, regex=True).fillna(False).astype(bool)
-             & ~text.str.contains(_ZONE_NAME, regex=True).fillna(False).astype(bool))
+    retry = wall.isna() & text.notna()
+    if retry.any():  # the patterns are looked for in the unread rows only
+        left = text[retry]
+        retry[retry] = (~left.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d", regex=True).fillna(False).astype(bool)
+                        & left.str.contains(_WRITTEN_YEAR, regex=True).fillna(False).astype(bool)
+                        & ~left.str.contains(_ZONE_NAME, regex=True).fillna(False).astype(bool)).to_numpy()
     if retry.any():
         again = _naive(text[retry], "mixed")
         wall = wall.astype("datetime64[ns]")
@@ -169,7 +171,7 @@ def _localize(wall: pd.Series, raw: pd.Series, tz: str, *, epoch: bool, date_onl
     second = wall.dt.tz_localize(tz, ambiguous=np.zeros(len(wall), bool), nonexistent="NaT")
     error = pd.Series("", index=wall.index, dtype=object)
     if wall.isna().any():
-        error = _unparseable(raw).where(wall.isna(), "")
+        error = _unparseable(raw, wall.isna())
     ambiguous = wall.notna() & first.notna() & (first != second)
     missing = wall.notna() & first.isna()
     if (ambiguous | missing).any():
@@ -181,9 +183,16 @@ def _localize(wall: pd.Series, raw: pd.Series, tz: str, *, epoch: bool, date_onl
     return _done(utc, wall, error, naive=True, epoch=epoch, date_only=date_only)
 
 
-def _unparseable(raw: pd.Series) -> pd.Series:
+def _unparseable(raw: pd.Series, where: pd.Series) -> pd.Series:
+    """Why each time is unusable, for the rows of ``where``; ``""`` elsewhere (only those are looked at)."""
+    out = pd.Series("", index=raw.index, dtype=object)
     text = raw.astype(_STR)
-    return text.fillna("").map(_why_unusable).astype(object)
+    rows = where.to_numpy(dtype=bool, copy=True)
+    out[rows & text.isna().to_numpy(dtype=bool)] = "missing time"
+    rows &= text.notna().to_numpy(dtype=bool)
+    if rows.any():
+        out[rows] = text[rows].map(_why_unusable).astype(object).to_numpy()
+    return out
 
 
 def _why_unusable(s: str) -> str:
