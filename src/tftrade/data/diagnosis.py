@@ -89,15 +89,15 @@ def _end_labelled(times: pd.Series, timeframe: str, session: Session) -> str | N
     Only the bar at the close is then quarantined (a fraction of a percent), and every other bar
     would be stored one bar late.
     """
-    local = times.dropna().dt.tz_convert("America/New_York")
-    minute = (local.dt.hour * 60 + local.dt.minute).to_numpy()
+    wall = times.dropna().dt.tz_convert("America/New_York").dt.tz_localize(None)
+    ns = np.asarray(wall.dt.as_unit("ns").astype("int64").to_numpy(), dtype=np.int64)
+    minute, day = (ns // 60_000_000_000) % 1440, ns // 86_400_000_000_000
     first, last = (570, 960) if session == "regular" else (240, 1200)
-    days = pd.Series(local.dt.normalize().to_numpy())
-    n_days = days.nunique()
+    n_days = len(np.unique(day))
     if n_days < 2:
         return None
-    at_open = days[minute == first].nunique() / n_days
-    at_close = days[minute == last].nunique() / n_days
+    at_open = len(np.unique(day[minute == first])) / n_days
+    at_close = len(np.unique(day[minute == last])) / n_days
     if at_close < 0.8 or at_open > 0.2:
         return None
     return (f"the bars look labelled by their end (a bar at {last // 60}:00 on {at_close:.0%} of days, none at "
