@@ -83,10 +83,13 @@ def check_daily_spacing(tickers: pd.Series, utc: pd.Series) -> None:
     DataError
         If the median gap between a ticker's consecutive dates is five days or more.
     """
-    frame = pd.DataFrame({"t": tickers.to_numpy(), "d": utc.dt.tz_convert("UTC").dt.floor("D").to_numpy()})
-    frame = frame.dropna().drop_duplicates().sort_values(["t", "d"])
-    same = frame["t"].to_numpy()[1:] == frame["t"].to_numpy()[:-1]
-    gaps = (np.diff(frame["d"].to_numpy()).astype("timedelta64[D]").astype(np.int64))[same]
+    known = utc.notna().to_numpy(dtype=bool)
+    day = utc.dt.as_unit("ns").astype("int64").to_numpy()[known] // 86_400_000_000_000
+    code = pd.factorize(tickers.to_numpy()[known])[0]
+    order = np.lexsort((day, code))
+    code, day = code[order], day[order]
+    step = np.diff(day)
+    gaps = step[(code[1:] == code[:-1]) & (step > 0)]
     if len(gaps) >= _MIN_GAPS and np.median(gaps) >= 5:
         raise DataError(f"bars are about {int(np.median(gaps))} days apart (weekly or monthly bars?), which is not "
                         f"a supported timeframe ({', '.join(BAR_TIMEFRAMES)})")
