@@ -218,3 +218,15 @@ def test_a_run_with_more_than_a_few_percent_quarantined_is_suspect(sqlite_engine
     bad = _write_jsonl(tmp_path / "bad.jsonl", [], BAD_LINES)
     ingest_comments(sqlite_engine, read_comment_file(bad), str(bad), ANNOTATE)
     assert [s for s, _ in _runs(sqlite_engine)] == ["ok", "suspect"]
+
+
+def test_csv_delimiters_are_sniffed_and_a_csv_without_body_is_refused(sqlite_engine: Engine, tmp_path: Path) -> None:
+    # a ';' file quarantined every row as "body: None; expected the comment text"
+    semi = tmp_path / "semi.csv"
+    semi.write_text("id;author;created_utc;body\ns1;bob;1704207600;$AAPL great, buying\n", encoding="utf-8")
+    report = ingest_comments(sqlite_engine, read_comment_file(semi), str(semi), ANNOTATE)
+    assert (report.inserted, report.quarantined) == (1, 0)
+    nobody = tmp_path / "nobody.csv"
+    nobody.write_text("id,author,created_utc,text\nn1,bob,1704207600,$AAPL\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"nobody.csv: no 'body' column; found \['id', 'author'"):
+        ingest_comments(sqlite_engine, read_comment_file(nobody), str(nobody), ANNOTATE)

@@ -263,7 +263,7 @@ def read_comment_file(path: str | Path) -> Iterator[RawRecord]:
     elif kind == ".json":
         yield from _json(text)
     elif kind == ".csv":
-        yield from _csv(text)
+        yield from _csv(text, p)
     else:
         raise DataError(f"{p}: unknown comment format {kind!r}; expected .jsonl, .ndjson, .json or .csv")
 
@@ -312,9 +312,14 @@ def _json(text: str) -> Iterator[RawRecord]:
         yield RawRecord(k, raw, obj) if isinstance(obj, dict) else RawRecord(k, raw, None, "not a JSON object")
 
 
-def _csv(text: str) -> Iterator[RawRecord]:
-    reader = csv.DictReader(io.StringIO(text))
-    derive = "id" not in (reader.fieldnames or [])
+def _csv(text: str, path: Path) -> Iterator[RawRecord]:
+    first = text.split("\n", 1)[0]
+    delimiter = max(",;\t|", key=first.count) if first.strip() else ","  # the header's separator
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    names = reader.fieldnames or []
+    if names and "body" not in names:
+        raise DataError(f"{path.name}: no 'body' column; found {ascii(names)[:300]}")
+    derive = "id" not in names
     for row in reader:
         raw = json.dumps(row, ensure_ascii=False)
         line = reader.line_num
