@@ -455,3 +455,12 @@ def test_hour_only_offsets_and_rows_of_mixed_zone_forms_do_not_fail_the_file(tmp
                                          "2024-01-03 14:30 GMT+2"]), "mixed.csv")
     r = validate_bars(read_bar_file(q, timeframe="1min").frame, "1min")
     assert len(r.good) == 2 and r.rejects["reason"].str.contains("names its zone").all()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_files_with_a_byte_order_mark_are_read(tmp_path: Path, encoding: str) -> None:
+    # Excel's "Unicode text" export (UTF-16 with a BOM, tab-separated) was refused as a binary file
+    text = HEADER.replace(",", "\t") + _rows(["2024-01-03 10:00", "2024-01-03 10:01"], sep="\t")
+    p = tmp_path / "u16.txt"
+    p.write_bytes((b"" if encoding == "utf-16" else "\ufeff".encode(encoding)) + text.encode(encoding))
+    assert read_bar_file(p).frame["close"].tolist() == [10.5, 10.5]

@@ -104,6 +104,11 @@ def read_bytes(path: Path) -> bytes:
                         "nothing was stored") from None
     except (OSError, zlib.error, lzma.LZMAError, ValueError) as e:
         raise DataError(f"{path}: corrupt compressed file ({e}); nothing was stored") from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a BOM (Excel's "Unicode text"): as UTF-8
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: starts like UTF-16 text but is not ({e.reason})") from None
     if data[:4] == b"PK\x03\x04":
         raise DataError(f"{path}: is a zip archive; unzip it and ingest the files inside")
     head = data[:4096]
