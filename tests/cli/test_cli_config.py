@@ -33,6 +33,7 @@ def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
         ("ingest:\n  batch_rows: true\n", "batch_rows must be a number, not the boolean true"),
         ("ingest:\n  spike_zscore: false\n", "spike_zscore must be a number"),
         ("\x00\x01: [", "config file"),
+        ("ingest:\n  batch_rws: 5\n", "'ingest.batch_rws' is not a setting; did you mean ingest.batch_rows?"),
     ],
 )
 def test_bad_config_files_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str,
@@ -80,6 +81,10 @@ def test_known_variables_do_not_warn() -> None:
         ("postgresql://postgres@127.0.0.1:9/test?password=hunter2", "hunter2"),
         ("postgresql://bob:hunter2@127.0.0.1:9/test?sslmode=disable&PASSWORD=zz-top", "zz-top"),
         ("postgresql://bob:p@ssw0rd@127.0.0.1:9/test", "ssw0rd"),
+        # malformed URLs (a ':' or '/' missing, a bad port) showed the password in clear
+        ("postgresql//bob:hunter2@127.0.0.1/test", "hunter2"),
+        ("postgresql:/bob:hunter2@127.0.0.1/test", "hunter2"),
+        ("postgresql://bob:hunter2@127.0.0.1:5x32/test", "invalid literal"),
     ],
 )
 def test_passwords_never_show(monkeypatch: pytest.MonkeyPatch, url: str, secret: str) -> None:
@@ -89,6 +94,16 @@ def test_passwords_never_show(monkeypatch: pytest.MonkeyPatch, url: str, secret:
     failed = runner.invoke(app, ["data", "summary"])
     assert failed.exit_code == 1 and secret not in failed.output and "error:" in failed.stderr
     assert "Traceback" not in failed.output
+
+
+def test_a_bad_port_and_the_postgres_scheme_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TFTRADE_DATABASE_URL", "postgresql://bob:pw@127.0.0.1:5x32/test")
+    result = runner.invoke(app, ["data", "summary", "--json"])
+    assert result.exit_code == 1 and json.loads(result.stdout) == {
+        "error": "database URL 'postgresql://bob:***@127.0.0.1:5x32/test' has an invalid port '5x32'", "kind": "store"}
+    monkeypatch.setenv("TFTRADE_DATABASE_URL", "postgres://bob@127.0.0.1:9/test")
+    result = runner.invoke(app, ["data", "summary"])
+    assert result.exit_code == 1 and "write postgresql:// instead of postgres://" in result.stderr
 
 
 def test_unescaped_at_is_refused_naming_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

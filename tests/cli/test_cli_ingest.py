@@ -40,6 +40,9 @@ def test_utc_file_gets_one_line_with_the_cause_and_exit_1(tmp_path: Path) -> Non
     assert "most common reason: outside trading hours" in lines[0]
     ok = runner.invoke(app, ["ingest", "csv", str(p), "--tz", "UTC", "--json"])
     assert ok.exit_code == 0 and json.loads(ok.stdout)["status"] == "ok"
+    table = runner.invoke(app, ["ingest", "csv", str(_utc_minutes(tmp_path / "again.csv"))],
+                          env={"COLUMNS": "200"})
+    assert "held_back" in table.stdout  # the table shows where the rows went (inserted 0, quarantined 0)
 
 
 def test_source_tz_sets_the_zone_per_file(tmp_path: Path) -> None:

@@ -57,3 +57,30 @@ def test_offsets_that_lie_are_named_as_a_shift() -> None:
     labelled_utc = true.dt.tz_convert("America/New_York").dt.tz_localize(None).dt.tz_localize("UTC")
     v = judge(len(true), _rejects(0), labelled_utc, "1min", "regular", None)
     assert v.time_shift_suspected and "times look 4 h early" in str(v.cause)
+
+
+@pytest.mark.parametrize("share_outside", [0.59, 0.3])
+def test_extended_hours_read_as_regular_name_the_session_option(share_outside: float) -> None:
+    # a pre/after-market file loaded with the default session said only "59% of bars fall outside ..."
+    ext = _session_bars(start="04:00", minutes=960)
+    keep = int(len(ext) * (1 - share_outside) / 0.41) if share_outside < 0.59 else len(ext)
+    times = pd.concat([ext[ext.dt.tz_convert("America/New_York").dt.hour.between(10, 15)], ext]).iloc[-keep:]
+    local = times.dt.tz_convert("America/New_York")
+    outside = ~((local.dt.hour * 60 + local.dt.minute).between(570, 959))
+    v = judge(len(times), _rejects(int(outside.sum())), times, "1min", "regular", "America/New_York")
+    assert v.status == "suspect" and not v.time_shift_suspected
+    assert "try --session extended" in str(v.cause), v.cause
+
+
+@pytest.mark.parametrize("session", ["regular", "extended"])
+def test_bars_labelled_by_their_end_are_named(session: str) -> None:
+    # 09:31..16:00 bars: only the 16:00 one was quarantined (0.3 %), the run was ok, every bar a minute late
+    start, minutes = ("09:31", 390) if session == "regular" else ("04:01", 960)
+    times = _session_bars(days=3, start=start, minutes=minutes)
+    local = times.dt.tz_convert("America/New_York")
+    last = local.dt.hour == (16 if session == "regular" else 20)
+    v = judge(len(times), _rejects(int(last.sum())), times, "1min", session, "America/New_York")  # type: ignore[arg-type]
+    assert v.status == "suspect" and "labelled by their end" in str(v.cause), v.cause
+    fine = judge(len(times), _rejects(0), _session_bars(days=3, start=start.replace(":31", ":30").replace(
+        ":01", ":00"), minutes=minutes), "1min", session, "America/New_York")  # type: ignore[arg-type]
+    assert fine.status == "ok"

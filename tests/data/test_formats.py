@@ -325,3 +325,142 @@ def test_yfinance_file_of_several_tickers_becomes_one_row_per_ticker(tmp_path: P
     assert by.loc[("AAPL", 2), ["open", "high", "low", "close", "volume"]].tolist() == [187.2, 188.4, 183.9, 185.6,
                                                                                      82488700.0]
     assert by.loc[("MSFT", 3), "close"] == 370.6 and len(f) == 4
+
+
+@pytest.mark.parametrize("bad", ["9999-12-31", "0001-02-06", "2300-01-01", "Feb 6", "10:30", "10:30:00"])
+def test_times_out_of_range_or_without_a_date_are_quarantined_alone(tmp_path: Path, bad: str) -> None:
+    # a year pandas cannot hold failed the whole file with a bare pandas error; a time without a date
+    # (or a date without a year) was read as today / year 1
+    p = _write(tmp_path, "date,ticker,open,high,low,close,volume\n"
+               + _rows(["2024-02-01", bad, "2024-02-05", "2024-02-06"]))
+    f = read_bar_file(p).frame
+    out = validate_bars(f, "1day")
+    assert len(out.good) == 3
+    assert out.rejects["reason"].str.contains(bad, regex=False).all()
+
+
+def test_an_epoch_beyond_the_years_is_quarantined_alone_and_a_negative_one_keeps_the_column_epochs(
+        tmp_path: Path) -> None:
+    start = 1704205800  # 2024-01-02 14:30 UTC, 09:30 New York
+    p = _write(tmp_path, HEADER + _rows([str(start + 60 * i) for i in range(4)] + ["99999999999", "-1704205860"]))
+    out = validate_bars(read_bar_file(p, timeframe="1min").frame, "1min")
+    assert len(out.good) == 4
+    reasons = out.rejects["reason"].tolist()
+    assert any("epoch time outside the years 1900-2199 (99999999999 read as s)" in r for r in reasons)
+    assert any("1915-12-31" in r for r in reasons)  # a negative epoch is a time before 1970, not text
+
+
+def test_parquet_unsigned_volumes_beyond_int64_are_quarantined_not_wrapped(tmp_path: Path) -> None:
+    # a uint64 column was cast to int64 as it was: 2**63 stored as -9223372036854775808, 2**64-1 as -1
+    frame = pd.DataFrame({"timestamp": pd.date_range("2024-01-02 14:30", periods=4, freq="1min", tz="UTC"),
+                          "ticker": "PQ", "open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5,
+                          "volume": np.array([100, 2**63, 2**64 - 1, 2**63 - 1], dtype=np.uint64)})
+    p = tmp_path / "bars.parquet"
+    frame.to_parquet(p)
+    out = validate_bars(read_bar_file(p, timeframe="1min").frame, "1min")
+    assert sorted(out.good["volume"].tolist()) == [100, 2**63 - 1]
+    assert sorted(out.rejects["reason"].tolist()) == ["volume 18446744073709551615 does not fit a 64-bit integer",
+                                                      "volume 9223372036854775808 does not fit a 64-bit integer"]
+
+
+def test_separate_date_and_time_columns_are_read_as_one_time(tmp_path: Path) -> None:
+    # Date,Time files (common vendor exports) were read from the date alone: every minute of a day was one
+    # daily bar, the 09:30 bar stored as the day and the rest quarantined as repeats
+    times = _session_minutes("2024-03-11", 5)
+    text = "Date,Time,Open,High,Low,Close,Volume\n" + "".join(
+        f"{t:%m/%d/%Y},{t:%H:%M},10,11,9,10.5,100\n" for t in times)
+    bf = read_bar_file(_write(tmp_path, text), ticker="X", options=ReadOptions(date_order="mdy"))
+    assert bf.timeframe == "1min"
+    assert bf.frame["window_start"].tolist() == list(times.tz_convert("UTC"))
+
+
+def test_a_header_naming_one_field_twice_is_refused(tmp_path: Path) -> None:
+    # the second 'close' was renamed 'close.1' and silently ignored
+    text = "date,ticker,close,open,high,low,Close,volume\n2024-01-02,X,1,10,11,9,10.5,100\n"
+    with pytest.raises(DataError, match=r"2 columns could be 'close' \('close', 'Close'\).*--map close="):
+        read_bar_file(_write(tmp_path, text))
+    f = read_bar_file(_write(tmp_path, text), column_map={"close": "Close"}).frame
+    assert f["close"].tolist() == [10.5]
+
+
+@pytest.mark.parametrize("ticker", ["^ABCDEFGHIJKLMNOP", "ABCDEFGHIJKLMNOPQ"])
+def test_tickers_longer_than_the_column_are_quarantined_saying_so(tmp_path: Path, ticker: str) -> None:
+    # '^' + 16 characters passed the check and failed the whole file on PostgreSQL (VARCHAR(16))
+    p = _write(tmp_path, HEADER + _rows(["2024-01-03 10:00"]) + _rows(["2024-01-03 10:01"], ticker=ticker))
+    r = validate_bars(read_bar_file(p).frame, "1min")
+    assert r.good["ticker"].tolist() == ["AAPL"]
+    assert r.rejects["reason"].tolist() == [f"ticker '{ticker}' is longer than 16 characters"]
+    sixteen = _write(tmp_path, HEADER + _rows(["2024-01-03 10:00"], ticker="^ABCDEFGHIJKLMNO"), "ok.csv")
+    assert len(validate_bars(read_bar_file(sixteen).frame, "1min").good) == 1
+
+
+def test_parquet_nulls_and_times_beyond_the_years_are_quarantined_per_row(tmp_path: Path) -> None:
+    # a null price failed the whole run ("TypeError: 'float' object is not subscriptable"); a timestamp of
+    # year 9999 failed the file ("Out of bounds nanosecond timestamp")
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    times = [dt.datetime(2024, 1, 2, 14, 30 + k) for k in range(4)] + [dt.datetime(9999, 1, 2, 9, 32)]
+    for tz in (None, "UTC"):
+        table = pa.table({"timestamp": pa.array(times, type=pa.timestamp("us", tz=tz)),
+                          "ticker": ["PQ", None, "PQ", "PQ", "PQ"],
+                          "open": [10.0, 10.0, None, 10.0, 10.0], "high": [11.0] * 5, "low": [9.0] * 5,
+                          "close": [10.5] * 5, "volume": pa.array([1, 2, 3, None, 5], type=pa.int64())})
+        p = tmp_path / f"n{tz}.parquet"
+        pq.write_table(table, p)
+        out = validate_bars(read_bar_file(p, timeframe="1min", options=ReadOptions(tz="UTC")).frame, "1min")
+        assert len(out.good) == 1
+        reasons = " | ".join(sorted(out.rejects["reason"]))
+        assert "ticker missing" in reasons and "missing open" in reasons and "missing volume" in reasons
+        assert "outside the years 1900-2199" in reasons, reasons
+
+
+@pytest.mark.parametrize(("freq", "days"), [("W-FRI", 7), ("BMS", 31)])
+def test_weekly_or_monthly_bars_are_refused_not_stored_as_days(tmp_path: Path, freq: str, days: int) -> None:
+    # a weekly or monthly file was read as 1day: each week's or month's bar stored as one day's bar
+    dates = pd.date_range("2023-01-02", periods=30, freq=freq)
+    p = _write(tmp_path, "date,ticker,open,high,low,close,volume\n" + "".join(
+        f"{d:%Y-%m-%d},X,10,11,9,10.5,100\n" for d in dates))
+    with pytest.raises(DataError, match=r"bars are (about )?\d+ days apart.*not a supported timeframe"):
+        read_bar_file(p)
+    gappy = pd.bdate_range("2023-01-02", periods=60).delete(list(range(5, 60, 4)))  # daily, some days missing
+    q = _write(tmp_path, "date,ticker,open,high,low,close,volume\n" + "".join(
+        f"{d:%Y-%m-%d},X,10,11,9,10.5,100\n" for d in gappy), "daily.csv")
+    assert read_bar_file(q).timeframe == "1day"
+
+
+@pytest.mark.parametrize("bad", ["2024-01-03 14:30 UTC+1", "2024-01-03 10:30 GMT-5", "Wed Jan  3 15:30:00 UTC 2024",
+                                 "2024-01-03 10:30:00 EST", "2024-01-03 16:30:00 CET"])
+def test_zones_written_as_names_are_quarantined_not_read_as_local_times(tmp_path: Path, bad: str) -> None:
+    # the lenient pass read 'UTC+1' / 'GMT-5' / Unix date's 'UTC' as zoned, then dropped the zone and took the
+    # wall time as New York time (hours off, silently)
+    p = _write(tmp_path, HEADER + _rows(["2024-01-03 10:00", bad, "2024-01-03 10:02"]))
+    r = validate_bars(read_bar_file(p, timeframe="1min").frame, "1min")
+    assert len(r.good) == 2
+    assert r.rejects["reason"].tolist() == [f"time '{bad}' names its zone in a form that is not read; write an "
+                                            "offset such as -05:00, or naive times with --tz"]
+
+
+def test_hour_only_offsets_and_rows_of_mixed_zone_forms_do_not_fail_the_file(tmp_path: Path) -> None:
+    # '+01' (ISO 8601 hour-only offsets) crashed the reader ('Cannot use .astype ... timezone-aware'); a column
+    # whose lenient rows carry different zones crashed it with 'Mixed timezones detected'
+    p = _write(tmp_path, HEADER + _rows(["2024-01-03 16:00+01", "2024-01-03 10:01-05", "2024-01-03T15:02:00Z"]))
+    f = read_bar_file(p, timeframe="1min").frame
+    assert f["window_start"].tolist() == [pd.Timestamp("2024-01-03 15:00", tz="UTC"),
+                                         pd.Timestamp("2024-01-03 15:01", tz="UTC"),
+                                         pd.Timestamp("2024-01-03 15:02", tz="UTC")]
+    q = _write(tmp_path, HEADER + _rows(["2024-01-03 10:00", "2024-01-03 14:30 UTC+1", "Wed 03 Jan 2024 10:02:00",
+                                         "2024-01-03 14:30 GMT+2"]), "mixed.csv")
+    r = validate_bars(read_bar_file(q, timeframe="1min").frame, "1min")
+    assert len(r.good) == 2 and r.rejects["reason"].str.contains("names its zone").all()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_files_with_a_byte_order_mark_are_read(tmp_path: Path, encoding: str) -> None:
+    # Excel's "Unicode text" export (UTF-16 with a BOM, tab-separated) was refused as a binary file
+    text = HEADER.replace(",", "\t") + _rows(["2024-01-03 10:00", "2024-01-03 10:01"], sep="\t")
+    p = tmp_path / "u16.txt"
+    p.write_bytes((b"" if encoding == "utf-16" else "\ufeff".encode(encoding)) + text.encode(encoding))
+    assert read_bar_file(p).frame["close"].tolist() == [10.5, 10.5]

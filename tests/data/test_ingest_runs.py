@@ -205,3 +205,13 @@ def test_a_run_killed_mid_way_is_marked_aborted_on_the_next_start(any_engine: En
     start_run(any_engine, "csv", "third")
     assert [r["status"] for r in _runs(any_engine)][:2] == ["aborted", "running"], "a live run is left alone"
     assert runs[1]["owner"] == process_owner()
+
+
+def test_a_file_name_that_is_not_utf8_is_ingested_under_an_escaped_name(any_engine: Engine, tmp_path: Path) -> None:
+    # a Latin-1 file name (surrogate-escaped by Python) failed the run insert: "surrogates not allowed"
+    import os
+
+    p = _minute_file(Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.csv")), days=1)
+    s = ingest_file(any_engine, p)
+    assert (s.status, s.inserted) == ("ok", 390)
+    assert str(_runs(any_engine)[-1]["source"]).endswith("caf\\xe9.csv")

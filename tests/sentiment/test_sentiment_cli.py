@@ -134,3 +134,21 @@ def test_train_social_on_a_small_subset(tmp_path: Path, shared_data: Path) -> No
     assert report["n_train"] == 320 and report["heldout"]["n"] == 80 and report["baselines"] == []
     assert 0.0 <= report["heldout"]["auc"] <= 1.0
     assert SocialScorer(out).score(["$TSLA to the moon 🚀"]).shape == (1,)
+
+
+def test_score_reads_windows_1252_and_stray_bytes_without_a_traceback(tmp_path: Path) -> None:
+    # stdin with bytes that are not UTF-8 crashed the tokenizer ('internal error (TypeError)'); a Windows-1252
+    # file was read with U+FFFD in place of its accents
+    path = tmp_path / "cp.txt"
+    path.write_bytes("café great, buying $AAPL\n".encode("cp1252"))
+    out = _json(app, "sentiment", "score", "--file", str(path), "--scorer", "lexicon")["results"]
+    assert out[0]["text"] == "café great, buying $AAPL"
+    mixed = "rocket 🚀 great\n".encode() + b"bad \xff byte, great\n"
+    for source in ("--file", "-"):
+        p = tmp_path / "mixed.txt"
+        p.write_bytes(mixed)
+        args = ["--file", str(p)] if source == "--file" else ["-"]
+        result = runner.invoke(app, ["sentiment", "score", *args, "--json"], input=mixed)
+        assert result.exit_code == 0, result.output
+        texts = [r["text"] for r in json.loads(result.stdout)["results"]]
+        assert texts == ["rocket 🚀 great", "bad \ufffd byte, great"]

@@ -165,3 +165,68 @@ def test_csv_without_id_gets_a_stable_derived_id(any_engine: Engine, tmp_path: P
     with any_engine.connect() as conn:
         ids = conn.execute(select(reddit_comment_texts.c.comment_id)).scalars().all()
     assert len(ids) == 2 and all(i.startswith("h-") and len(i) == 34 for i in ids)
+
+
+@pytest.mark.parametrize("created", [1704207600000, "1704207600000", 1704207600000000, "9999-12-31T00:00:00Z",
+                                     -1e12])
+def test_a_time_beyond_the_years_is_quarantined_not_the_import(created: object) -> None:
+    # epoch milliseconds passed for seconds (year 55974) failed the whole import with "year 55974 is out of range"
+    with pytest.raises(MalformedComment, match=r"created_utc: .*expected a time between 2000 and 2100"):
+        parse_record({"id": "m1", "body": "$AAPL", "created_utc": created})
+
+
+def _runs(engine: Engine) -> list[tuple[str, str | None]]:
+    with engine.connect() as conn:
+        return [(r.status, r.error) for r in conn.execute(select(ingest_runs).order_by(ingest_runs.c.id))]
+
+
+def test_a_truncated_gzip_is_one_clear_error_and_a_failed_run(sqlite_engine: Engine, tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "c.jsonl.gz"
+    path.write_bytes(gzip.compress("\n".join(json.dumps(g) for g in GOOD).encode())[:60])
+    with pytest.raises(DataError, match="compressed file is truncated"):
+        ingest_comments(sqlite_engine, read_comment_file(path), str(path), ANNOTATE)
+    assert _count(sqlite_engine, reddit_comment_texts) == 0
+    assert [s for s, _ in _runs(sqlite_engine)] == ["failed"] and "truncated" in str(_runs(sqlite_engine)[0][1])
+
+
+def test_text_encodings_bom_and_line_separators_inside_a_body(sqlite_engine: Engine, tmp_path: Path) -> None:
+    # a Windows-1252 file was read with U+FFFD in place of its accents; a BOM hid the id column (ids derived);
+    # U+2028 inside a JSON string split the record into two 'not JSON' lines
+    cp = tmp_path / "cp.csv"
+    cp.write_bytes("id,author,created_utc,body\nw1,bob,1704207600,großartig kaufen $SAP\n".encode("cp1252"))
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfid,author,created_utc,body\nb1,bob,1704207600,$AAPL great\n")
+    sep = tmp_path / "sep.jsonl"
+    mixed = [json.dumps({"id": "u1", "body": "line\u2028break $GME 🚀", "created_utc": 1704207600},
+                        ensure_ascii=False).encode(),
+             b'{"id": "u2", "body": "bad \xff byte", "created_utc": 1704207600}']
+    sep.write_bytes(b"\n".join(mixed) + b"\n")
+    for p in (cp, bom, sep):
+        ingest_comments(sqlite_engine, read_comment_file(p), str(p), ANNOTATE)
+    with sqlite_engine.connect() as conn:
+        bodies = dict(conn.execute(select(reddit_comment_texts.c.comment_id, reddit_comment_texts.c.body)).all())
+        reasons = conn.execute(select(quarantine.c.reason)).scalars().all()
+    assert bodies == {"w1": "großartig kaufen $SAP", "b1": "$AAPL great", "u1": "line\u2028break $GME 🚀"}
+    assert len(reasons) == 1 and "not UTF-8" in reasons[0]
+
+
+def test_a_run_with_more_than_a_few_percent_quarantined_is_suspect(sqlite_engine: Engine, tmp_path: Path) -> None:
+    good = _write_jsonl(tmp_path / "good.jsonl", GOOD, [])
+    ingest_comments(sqlite_engine, read_comment_file(good), str(good), ANNOTATE)
+    bad = _write_jsonl(tmp_path / "bad.jsonl", [], BAD_LINES)
+    ingest_comments(sqlite_engine, read_comment_file(bad), str(bad), ANNOTATE)
+    assert [s for s, _ in _runs(sqlite_engine)] == ["ok", "suspect"]
+
+
+def test_csv_delimiters_are_sniffed_and_a_csv_without_body_is_refused(sqlite_engine: Engine, tmp_path: Path) -> None:
+    # a ';' file quarantined every row as "body: None; expected the comment text"
+    semi = tmp_path / "semi.csv"
+    semi.write_text("id;author;created_utc;body\ns1;bob;1704207600;$AAPL great, buying\n", encoding="utf-8")
+    report = ingest_comments(sqlite_engine, read_comment_file(semi), str(semi), ANNOTATE)
+    assert (report.inserted, report.quarantined) == (1, 0)
+    nobody = tmp_path / "nobody.csv"
+    nobody.write_text("id,author,created_utc,text\nn1,bob,1704207600,$AAPL\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"nobody.csv: no 'body' column; found \['id', 'author'"):
+        ingest_comments(sqlite_engine, read_comment_file(nobody), str(nobody), ANNOTATE)

@@ -85,3 +85,18 @@ def test_master_words_and_letters_are_not_tickers(master: TickerExtractor, text:
 def test_watch_list_adds_lower_case_tickers() -> None:
     ex = TickerExtractor.from_securities([("TGT", "Target Corp."), ("IBM", "IBM")], watch=["ibm"])
     assert ex.extract("ibm earnings, tgt too") == ("IBM",)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a zero-width space inside a cashtag gave AA (Alcoa) the sentiment meant for Apple
+        ("$AA\u200bPL to the moon", ("AAPL",)),
+        ("$\u202eAAPL\u202c great", ("AAPL",)),  # right-to-left override / pop
+        ("$\uff21\uff21\uff30\uff2c great", ("AAPL",)),  # full-width letters
+        ("NV\u00adDA ripping", ("NVDA",)),  # soft hyphen
+    ],
+)
+def test_invisible_and_full_width_characters_do_not_change_the_ticker(ex: TickerExtractor, text: str,
+                                                                       expected: tuple[str, ...]) -> None:
+    assert ex.extract(text) == expected

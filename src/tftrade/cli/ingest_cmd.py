@@ -28,7 +28,7 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
 
 def _render(summaries: list[dict[str, Any]]) -> None:
     table("ingest", [{k: s[k] for k in ("source", "timeframe", "status", "rows_read", "inserted", "duplicates",
-                                        "quarantined", "conflicts", "updated")}
+                                        "quarantined", "conflicts", "updated", "held_back")}
                      | {"gaps": s["quality"]["missing_bars"], "spikes": s["quality"]["spikes"]} for s in summaries])
 
 

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from tftrade.cli._common import JsonOption, command, emit, engine, settings, stderr, table
+from tftrade.core.errors import DataError
 
 app = typer.Typer(help="Score comments, aggregate sentiment per ticker and window, train the learned scorer.",
                   no_args_is_help=True)
@@ -36,17 +38,22 @@ def _read_texts(texts: list[str] | None, file: str | None) -> list[str]:
     """Texts from the arguments, plus one per line from FILE or stdin (``-``); blank lines are skipped."""
     import sys
 
+    from tftrade.data.comments import decode_text
+
     out: list[str] = []
     sources = ([file] if file is not None else []) + [t for t in texts or [] if t == "-"]
     for src in dict.fromkeys(sources):
         if src == "-":
-            lines = sys.stdin.read().splitlines()
+            stdin = getattr(sys.stdin, "buffer", None)
+            data = stdin.read() if stdin is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
         else:
             path = Path(src)
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: no such file of texts")
-            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        out.extend(line for line in lines if line.strip())
+            data = path.read_bytes()
+        # UTF-8, else Windows-1252; a stray byte in a UTF-8 text is shown as U+FFFD (the scorers need Unicode)
+        text = decode_text(data).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        out.extend(line for line in text.replace("\r\n", "\n").split("\n") if line.strip())
     out.extend(t for t in texts or [] if t != "-")
     if not out:
         raise ValueError("no texts to score: give TEXT..., --file PATH or - (stdin), one text per line")
@@ -168,8 +175,28 @@ def ingest_comments(
 
     eng = engine()
     annotate = annotator(extractor_from_store(eng), make_scorer(_scorer_name(scorer, COMMENT_SCORER)))
-    reports = [asdict(ingest(eng, read_comment_file(p), str(p), annotate)) for p in paths]
-    emit({"files": reports}, as_json, lambda r: table("ingest comments", [_flat(x) for x in r["files"]]))
+    reports: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for p in paths:
+        try:
+            r = ingest(eng, read_comment_file(p), str(p), annotate)
+        except DataError as e:
+            if len(paths) == 1:
+                raise
+            # several files: each is its own run, so one that cannot be read does not stop the others
+            failed.append({"source": str(p), "status": "failed", "error": str(e).splitlines()[0]})
+            stderr.print(f"[red]failed:[/red] {escape(failed[-1]['error'])}", highlight=False)
+            continue
+        reports.append(asdict(r) | {"status": r.status})
+        if r.status != "ok":
+            top = max(r.reasons.items(), key=lambda kv: kv[1])
+            stderr.print(f"[yellow]{r.status}:[/yellow] {escape(p.name)}: {r.quarantined} of {r.rows_read} records "
+                         f"quarantined; most common reason: {escape(top[0])} ({top[1]}); see tftrade data quarantine",
+                         highlight=False, soft_wrap=True)
+    emit({"files": reports} | ({"failed": failed} if failed else {}), as_json,
+         lambda r: table("ingest comments", [_flat(x) for x in r["files"]]))
+    if failed:
+        raise typer.Exit(1)
 
 
 def _flat(d: dict[str, Any]) -> dict[str, Any]:

@@ -396,10 +396,14 @@ def mask_url(url: str) -> str:
     'postgresql://bob:***@db:5432/x'
     >>> mask_url("postgresql://bob@db/x?password=hunter2&sslmode=require")
     'postgresql://bob@db/x?password=***&sslmode=require'
+    >>> mask_url("postgresql//bob:hunter2@db/x")
+    'postgresql//bob:***@db/x'
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return url
+        # not a URL (a ':' or '/' missing): still hide what follows the last ':' before the '@'
+        creds, at, host = url.rpartition("@")
+        return f"{creds.rpartition(':')[0]}:***@{host}" if at and ":" in creds else url
     rest, qmark, query = rest.partition("?")
     if "@" in rest:
         creds, _, host = rest.rpartition("@")
@@ -419,9 +423,12 @@ def url_secrets(url: str) -> list[str]:
     >>> url_secrets("postgresql://bob:p@ss@db/x?password=zz")
     ['p@ss', 'zz']
     """
-    _, _, rest = url.partition("://")
-    rest, _, query = rest.partition("?")
+    _, sep, rest = url.partition("://")
     found = []
+    if not sep:
+        creds = url.rpartition("@")[0]
+        return [creds.rpartition(":")[2]] if ":" in creds and creds.rpartition(":")[2] else []
+    rest, _, query = rest.partition("?")
     if "@" in rest:
         creds = rest.rpartition("@")[0]
         if ":" in creds:
@@ -510,6 +517,12 @@ def load_settings(**overrides: Any) -> Settings:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         msg = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":  # a misspelt key: name the closest setting
+            names = _env_names(Settings, "TFTRADE_")
+            known = sorted(n.removeprefix("TFTRADE_").lower().replace("__", ".") for n in names)
+            close = difflib.get_close_matches(where.lower(), known, n=1, cutoff=0.6)
+            raise ConfigError(f"invalid configuration: {where!r} is not a setting"
+                              + (f"; did you mean {close[0]}?" if close else "")) from None
         raise ConfigError(f"invalid configuration at {where!r}: {msg}") from None
 
 

@@ -20,7 +20,6 @@ callable, so this module does not depend on the sentiment engine.
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import io
 import json
@@ -38,6 +37,7 @@ from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from tftrade.core.errors import DataError
+from tftrade.data.csv_dialect import read_bytes
 from tftrade.store.schema import ingest_runs, quarantine, reddit_comment_texts, reddit_comments
 
 Annotate = Callable[[Sequence[str]], tuple[list[tuple[str, ...]], npt.NDArray[np.float64]]]
@@ -49,6 +49,8 @@ _CHUNK = 500
 MAX_NAME = 255
 """Longest ``id``, ``author``, ``subreddit`` or ``link_id`` the store takes (``String(255)``)."""
 _INT32 = (-(2**31), 2**31 - 1)
+SUSPECT_SHARE = 0.02
+"""More than this share of records quarantined makes an import ``suspect`` (as for bars)."""
 
 
 class MalformedComment(DataError):
@@ -92,6 +94,11 @@ class CommentIngestReport:
     mentions: int
     without_ticker: int
     reasons: dict[str, int]
+
+    @property
+    def status(self) -> str:
+        """``suspect`` when more than :data:`SUSPECT_SHARE` of the records were quarantined, else ``ok``."""
+        return "suspect" if self.rows_read and self.quarantined / self.rows_read > SUSPECT_SHARE else "ok"
 
 
 def parse_record(fields: dict[str, Any], *, derive_id: bool = False) -> CommentRecord:
@@ -174,6 +181,8 @@ def _storable(field: str, value: str, limit: int | None) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
+        if any(0xDC80 <= ord(ch) <= 0xDCFF for ch in value):  # a byte of the file that is not UTF-8
+            raise MalformedComment(f"{field}: {_show(_printable(value))}; not UTF-8 text") from None
         raise MalformedComment(f"{field}: {_show(value)}; not valid Unicode (a lone surrogate)") from None
     return value
 
@@ -211,6 +220,15 @@ def _time(value: Any) -> datetime:
     if _text(value) is None:
         raise MalformedComment("created_utc: missing; expected epoch seconds or an ISO-8601 time")
     try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = None
+    if seconds is not None and math.isfinite(seconds) and not (
+            _MIN_TIME.timestamp() <= seconds < _MAX_TIME.timestamp()):
+        unit = " (milliseconds?)" if _MIN_TIME.timestamp() <= seconds / 1000 < _MAX_TIME.timestamp() else ""
+        raise MalformedComment(f"created_utc: {_show(value)}{unit}; expected a time between 2000 and 2100 "
+                               "(epoch seconds)")
+    try:
         ts = pd.Timestamp(float(value), unit="s", tz="UTC")
     except (TypeError, ValueError, OverflowError):
         try:
@@ -235,23 +253,41 @@ def read_comment_file(path: str | Path) -> Iterator[RawRecord]:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such comment file")
-    suffixes = [s.lower() for s in p.suffixes if s.lower() != ".gz"]
+    suffixes = [s.lower() for s in p.suffixes if s.lower() not in (".gz", ".bz2", ".xz")]
     kind = suffixes[-1] if suffixes else ""
-    opener = gzip.open if p.suffix.lower() == ".gz" else open
-    with opener(p, "rt", encoding="utf-8", errors="replace", newline="") as fh:
-        text = fh.read()
+    if kind not in (".jsonl", ".ndjson", ".json", ".csv"):
+        raise DataError(f"{p}: unknown comment format {kind!r}; expected .jsonl, .ndjson, .json or .csv")
+    text = decode_text(read_bytes(p))
     if kind in (".jsonl", ".ndjson"):
         yield from _jsonl(text)
     elif kind == ".json":
         yield from _json(text)
     elif kind == ".csv":
-        yield from _csv(text)
+        yield from _csv(text, p)
     else:
         raise DataError(f"{p}: unknown comment format {kind!r}; expected .jsonl, .ndjson, .json or .csv")
 
 
+def decode_text(data: bytes) -> str:
+    """The file's text: UTF-8 (a BOM dropped); else Windows-1252 when no byte sequence in it is UTF-8.
+
+    A UTF-8 file with a few stray bytes keeps them as surrogate escapes, so the records holding
+    them are quarantined ("not UTF-8") instead of stored with replacement characters.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("utf-8-sig", errors="surrogateescape")
+    if not any(ord(ch) > 0x7F and not 0xDC80 <= ord(ch) <= 0xDCFF for ch in text):
+        return data.decode("cp1252", errors="replace")
+    return text
+
+
 def _jsonl(text: str) -> Iterator[RawRecord]:
-    for k, line in enumerate(text.splitlines(), start=1):
+    # lines end at "\n" only: U+2028 and other separators str.splitlines() knows may sit inside a JSON string
+    for k, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
@@ -276,9 +312,14 @@ def _json(text: str) -> Iterator[RawRecord]:
         yield RawRecord(k, raw, obj) if isinstance(obj, dict) else RawRecord(k, raw, None, "not a JSON object")
 
 
-def _csv(text: str) -> Iterator[RawRecord]:
-    reader = csv.DictReader(io.StringIO(text))
-    derive = "id" not in (reader.fieldnames or [])
+def _csv(text: str, path: Path) -> Iterator[RawRecord]:
+    first = text.split("\n", 1)[0]
+    delimiter = max(",;\t|", key=first.count) if first.strip() else ","  # the header's separator
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    names = reader.fieldnames or []
+    if names and "body" not in names:
+        raise DataError(f"{path.name}: no 'body' column; found {ascii(names)[:300]}")
+    derive = "id" not in names
     for row in reader:
         raw = json.dumps(row, ensure_ascii=False)
         line = reader.line_num
@@ -322,20 +363,24 @@ def ingest_comments(
     origin: dict[str, RawRecord] = {}
     bad: list[tuple[RawRecord, str]] = []
     rows = duplicates = 0
-    for rec in records:
-        rows += 1
-        try:
-            if rec.fields is None:
-                raise MalformedComment(rec.error or "unreadable record")
-            c = parse_record(rec.fields, derive_id=rec.derive_id)
-        except MalformedComment as e:
-            bad.append((rec, str(e)))
-            continue
-        if c.comment_id in good:
-            duplicates += 1
-        else:
-            good[c.comment_id] = c
-            origin[c.comment_id] = rec
+    try:
+        for rec in records:
+            rows += 1
+            try:
+                if rec.fields is None:
+                    raise MalformedComment(rec.error or "unreadable record")
+                c = parse_record(rec.fields, derive_id=rec.derive_id)
+            except MalformedComment as e:
+                bad.append((rec, str(e)))
+                continue
+            if c.comment_id in good:
+                duplicates += 1
+            else:
+                good[c.comment_id] = c
+                origin[c.comment_id] = rec
+    except DataError as e:  # the file cannot be read at all: nothing is stored, the run is logged as failed
+        _log_run(engine, CommentIngestReport(source, 0, 0, 0, 0, 0, 0, {}), started, error=str(e))
+        raise
     with engine.begin() as conn:
         stored = _existing_ids(conn, list(good))
     new = [c for cid, c in good.items() if cid not in stored]
@@ -413,12 +458,14 @@ def _printable(text: str) -> str:
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _log_run(engine: Engine, report: CommentIngestReport, started: datetime) -> None:
+def _log_run(engine: Engine, report: CommentIngestReport, started: datetime, error: str | None = None) -> None:
     with engine.begin() as conn:
         conn.execute(insert(ingest_runs).values(
-            kind="comments", source=report.source[-512:], started_at=started, finished_at=datetime.now(UTC),
-            status="ok", rows_read=report.rows_read, inserted=report.inserted, duplicates=report.duplicates,
-            quarantined=report.quarantined, report=json.dumps(asdict(report)),
+            kind="comments", source=_printable(report.source)[-512:], started_at=started,
+            finished_at=datetime.now(UTC),
+            status="failed" if error else report.status, rows_read=report.rows_read, inserted=report.inserted,
+            duplicates=report.duplicates, quarantined=report.quarantined, report=json.dumps(asdict(report)),
+            error=_printable(error) if error else None,
         ))
 
 

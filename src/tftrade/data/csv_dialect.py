@@ -72,6 +72,21 @@ def read_text(path: Path) -> str:
     DataError
         If the file is missing, truncated, or not a readable compressed file.
     """
+    data = read_bytes(path)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def read_bytes(path: Path) -> bytes:
+    """Return a (possibly gzip, bz2 or xz compressed) text file's bytes, decompressed.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, truncated, a zip archive, binary, or not a readable compressed file.
+    """
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
@@ -89,15 +104,17 @@ def read_text(path: Path) -> str:
                         "nothing was stored") from None
     except (OSError, zlib.error, lzma.LZMAError, ValueError) as e:
         raise DataError(f"{path}: corrupt compressed file ({e}); nothing was stored") from None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a BOM (Excel's "Unicode text"): as UTF-8
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: starts like UTF-16 text but is not ({e.reason})") from None
     if data[:4] == b"PK\x03\x04":
         raise DataError(f"{path}: is a zip archive; unzip it and ingest the files inside")
     head = data[:4096]
     if head and sum(b < 32 and b not in (9, 10, 13) for b in head) > 0.1 * len(head):
         raise DataError(f"{path}: looks like a binary file, not delimited text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    return data
 
 
 def split_table(text: str, fmt: CsvFormat, path: Path | str = "<input>") -> RawTable:

@@ -5,7 +5,8 @@ or when most intraday bars fall outside the session. Whenever more than 5 % of t
 fall outside it, the times are re-read under other assumptions — naive times in other
 zones, or aware times shifted by whole hours — and when one puts at least 90 % of the
 bars inside the session, and 10 points more than now, it is named ("times look like
-UTC: try --tz UTC") and the run counts as shifted in time.
+UTC: try --tz UTC") and the run counts as shifted in time. Bars that the extended session
+(04:00-20:00) would hold, read with the regular one, are named too ("try --session extended").
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ def judge(rows_read: int, rejects: pd.DataFrame, times: pd.Series, timeframe: st
             shifted = cause is not None
             if cause is None and current < 0.5:
                 cause = f"{1 - current:.0%} of bars fall outside {session} trading hours"
+            if (cause is None or not shifted) and session == "regular" \
+                    and _inside_share(times, "extended") >= _BETTER_AT_LEAST:
+                hint = "the bars look like extended hours (04:00-20:00 New York): try --session extended"
+                cause = f"{cause or f'{share:.1%} of rows quarantined'}; {hint}"
+    if is_intraday(timeframe) and not shifted and len(times.dropna()):
+        end = _end_labelled(times, timeframe, session)
+        if end:
+            cause = f"{cause}; {end}" if cause else end
     if cause is None and share > SUSPECT_SHARE:
         cause = f"{share:.1%} of rows quarantined"
     if cause is None:
@@ -72,6 +81,27 @@ def judge(rows_read: int, rejects: pd.DataFrame, times: pd.Series, timeframe: st
     if top is not None:
         cause += f"; most common reason: {top['kind']} ({top['rows']} rows, e.g. {top['example']})"
     return Verdict("suspect", cause, top, shifted)
+
+
+def _end_labelled(times: pd.Series, timeframe: str, session: Session) -> str | None:
+    """A hint when most days have a bar at the session's close and none at its open: bars stamped by their end.
+
+    Only the bar at the close is then quarantined (a fraction of a percent), and every other bar
+    would be stored one bar late.
+    """
+    wall = times.dropna().dt.tz_convert("America/New_York").dt.tz_localize(None)
+    ns = np.asarray(wall.dt.as_unit("ns").astype("int64").to_numpy(), dtype=np.int64)
+    minute, day = (ns // 60_000_000_000) % 1440, ns // 86_400_000_000_000
+    first, last = (570, 960) if session == "regular" else (240, 1200)
+    n_days = len(np.unique(day))
+    if n_days < 2:
+        return None
+    at_open = len(np.unique(day[minute == first])) / n_days
+    at_close = len(np.unique(day[minute == last])) / n_days
+    if at_close < 0.8 or at_open > 0.2:
+        return None
+    return (f"the bars look labelled by their end (a bar at {last // 60}:00 on {at_close:.0%} of days, none at "
+            f"{first // 60:02d}:{first % 60:02d}): each is stored one bar late; write bar start times")
 
 
 def _top_reason(rejects: pd.DataFrame) -> dict[str, object] | None:

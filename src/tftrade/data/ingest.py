@@ -246,7 +246,8 @@ def ingest_file(
     StoreError
         If the database rejects the batch; nothing of it is kept.
     """
-    source = str(Path(path).resolve())
+    # the path as the run log and quarantine can store it: bytes of a non-UTF-8 file name escaped (\xe9)
+    source = str(Path(path).resolve()).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     opts = options or IngestOptions(spike_z=spike_z, batch_rows=batch_rows)
     run_id = start_run(engine, "csv", source)
     try:

@@ -108,8 +108,14 @@ def parse_volume(values: pd.Series, comma: bool = False) -> tuple[pd.Series, np.
     (9007199254740993, 'volume 9223372036854775808 does not fit a 64-bit integer')
     """
     problem = pd.Series("", index=values.index, dtype=object)
-    if pd.api.types.is_integer_dtype(values):
-        return values.astype(float), values.to_numpy(dtype=np.int64), problem
+    if pd.api.types.is_integer_dtype(values) and not values.isna().any():
+        if not pd.api.types.is_unsigned_integer_dtype(values):
+            return values.astype(float), values.to_numpy(dtype=np.int64), problem
+        # uint64 (Parquet): values of 2**63 and more would wrap to negative int64
+        wide = values.to_numpy(dtype=np.uint64) > np.uint64(_INT64_MAX)
+        exact = np.where(wide, 0, values.to_numpy(dtype=np.uint64)).astype(np.int64)
+        problem[wide] = [f"volume {v} does not fit a 64-bit integer" for v in values[wide]]
+        return values.astype(float).where(~wide), exact, problem
     number = parse_numbers(values, comma)
     ok = number.notna() & (number.abs() < _FLOAT_EXACT)
     exact = np.zeros(len(values), dtype=np.int64)

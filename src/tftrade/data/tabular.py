@@ -1,6 +1,7 @@
 """Reading bar files (CSV in any common dialect, compressed or not, or Parquet) into one normalised frame.
 
-Headers are recognised case-insensitively (``timestamp/datetime/date/window_start``,
+Headers are recognised case-insensitively (``timestamp/datetime/date/window_start``, or
+``Date`` and ``Time`` columns read together,
 ``open/high/low/close/volume`` or ``o/h/l/c/v``, ``ticker/symbol/name``), or given
 by an explicit column map. A ``price`` column without OHLC makes price-only bars
 (open = high = low = close, volume 0, flagged). A ``minute_idx`` column next to a
@@ -18,6 +19,7 @@ rejected rows are quarantined exactly as they came), ``volume_exact`` (int64) an
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ import pandas as pd
 from tftrade.core.errors import DataError
 from tftrade.data.csv_dialect import CsvFormat, RawTable, read_text, split_table
 from tftrade.data.numeric_text import decimal_comma, parse_numbers, parse_volume
-from tftrade.data.timeframes import BarTimeframe, detect_spacing
+from tftrade.data.timeframes import BarTimeframe, check_daily_spacing, detect_spacing
 from tftrade.data.timestamps import DateOrder, ParsedTimes, check_zone, parse_times
 
 NY = "America/New_York"
@@ -126,7 +128,14 @@ def resolve_columns(
     >>> resolve_columns(["Date", "Open", "High", "Low", "Close", "Volume", "Name"], None)["ticker"]
     'Name'
     """
-    lower = {c.strip().lower(): c for c in columns}
+    lower = {c.strip().lower(): c for c in reversed(columns)}
+    given = column_map or {}
+    for name, names in _ALIASES.items():
+        same = [c for c in columns if re.sub(r"\.\d+$", "", c.strip().lower()) == next(
+            (n for n in names if n in lower), None)]
+        if len(same) > 1 and name not in given:
+            raise DataError(f"{path}: {len(same)} columns could be {name!r} ({', '.join(map(repr, same))}); "
+                            f"pick one with --map {name}=COLUMN")
     out: dict[str, str] = {}
     for name, names in _ALIASES.items():
         hit = next((lower[n] for n in names if n in lower), None)
@@ -138,6 +147,9 @@ def resolve_columns(
         if col not in columns:
             raise DataError(f"{path}: column map points {name!r} at {col!r}, which is not in {columns}")
         out[name] = col
+    if (out.get("window_start", "").strip().lower() == "date" and "time" in lower
+            and "window_start" not in (column_map or {})):
+        out["time_of_day"] = lower["time"]  # Date,Time files: the time is in a column of its own
     shown = ascii(columns)[:300]
     if "window_start" not in out:
         raise DataError(f"{path}: no time column (timestamp/datetime/date/window_start); found {shown}")
@@ -159,7 +171,10 @@ def _read_raw(path: Path, fmt: CsvFormat) -> RawTable:
 
 
 def _times(raw: pd.DataFrame, cols: dict[str, str], opts: ReadOptions, path: Path) -> ParsedTimes:
-    parsed = parse_times(raw[cols["window_start"]], opts.tz, opts.date_order, str(path))
+    when = raw[cols["window_start"]]
+    if "time_of_day" in cols and not when.astype(_STR).str.contains(":", regex=False).fillna(False).any():
+        when = (when.astype(_STR).str.strip() + " " + raw[cols["time_of_day"]].astype(_STR).str.strip()).str.strip()
+    parsed = parse_times(when, opts.tz, opts.date_order, str(path))
     if "minute_idx" not in cols:
         return parsed
     minutes = pd.to_numeric(raw[cols["minute_idx"]].reset_index(drop=True), errors="coerce")
@@ -173,6 +188,11 @@ def _times(raw: pd.DataFrame, cols: dict[str, str], opts: ReadOptions, path: Pat
 def _timeframe(tickers: pd.Series, times: ParsedTimes, given: BarTimeframe | None,
                path: Path) -> tuple[BarTimeframe, str]:
     detected, spacing = detect_spacing(tickers, times.utc, _daily_like(tickers, times))
+    if detected == "1day" and given is None:  # weekly or monthly bars are not days (an explicit 1day is trusted)
+        try:
+            check_daily_spacing(tickers, times.utc)
+        except DataError as e:
+            raise DataError(f"{path}: {e}; pass --timeframe 1day if they are daily bars with gaps") from None
     if given is not None and detected is not None and detected != given:
         raise DataError(f"{path}: the bars are {spacing} apart but --timeframe {given} was given; "
                         f"use --timeframe {detected} (or leave it out to detect it)")

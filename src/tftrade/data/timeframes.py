@@ -15,8 +15,8 @@ from tftrade.core.errors import DataError
 from tftrade.core.timeframes import TIMEFRAME_TABLE, is_intraday
 from tftrade.core.types import TIMEFRAMES, Timeframe, parse_timeframe
 
-__all__ = ["BAR_TIMEFRAMES", "MINUTES", "BarTimeframe", "detect_spacing", "is_intraday", "parse_bar_timeframe",
-           "spacing_ns"]
+__all__ = ["BAR_TIMEFRAMES", "MINUTES", "BarTimeframe", "check_daily_spacing", "detect_spacing", "is_intraday",
+           "parse_bar_timeframe", "spacing_ns"]
 
 BarTimeframe = Timeframe
 BAR_TIMEFRAMES: tuple[BarTimeframe, ...] = TIMEFRAMES
@@ -73,6 +73,26 @@ def detect_spacing(tickers: pd.Series, utc: pd.Series, daily_like: bool) -> tupl
     if len(gaps) == 0:
         return None, "unknown"
     return _spacing_from_gaps(gaps)
+
+
+def check_daily_spacing(tickers: pd.Series, utc: pd.Series) -> None:
+    """Refuse weekly or monthly bars read as daily: typically five or more days apart.
+
+    Raises
+    ------
+    DataError
+        If the median gap between a ticker's consecutive dates is five days or more.
+    """
+    known = utc.notna().to_numpy(dtype=bool)
+    day = utc.dt.as_unit("ns").astype("int64").to_numpy()[known] // 86_400_000_000_000
+    code = pd.factorize(tickers.to_numpy()[known])[0]
+    order = np.lexsort((day, code))
+    code, day = code[order], day[order]
+    step = np.diff(day)
+    gaps = step[(code[1:] == code[:-1]) & (step > 0)]
+    if len(gaps) >= _MIN_GAPS and np.median(gaps) >= 5:
+        raise DataError(f"bars are about {int(np.median(gaps))} days apart (weekly or monthly bars?), which is not "
+                        f"a supported timeframe ({', '.join(BAR_TIMEFRAMES)})")
 
 
 def _spacing_from_gaps(gaps: np.ndarray) -> tuple[BarTimeframe | None, str]:

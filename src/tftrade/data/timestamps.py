@@ -17,21 +17,27 @@ the date written in the file, whatever the zone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+from pandas._libs.tslibs.nattype import NaTType
 
 from tftrade.core.errors import DataError
 from tftrade.data.reason_text import quoted
 
 DateOrder = Literal["auto", "dmy", "mdy", "ymd"]
-_ZONE = r"\s*(?:[Zz]|UTC|GMT|[+-]\d{2}:?\d{2})$"
-_TAIL_OFFSET = r".*?(?:\d\s*(?:[Zz]|UTC|GMT)|[+-]\d{2}:?\d{2})"
+_ZONE = r"\s*(?:[Zz]|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+_TAIL_OFFSET = r".*?(?:\d\s*(?:[Zz]|UTC|GMT)|[+-]\d{2}:?\d{2}|\d[+-]\d{2})"  # also ISO's hour-only '+01'
 _NUMERIC_DATE = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(.*)$"
 _YMD_SLASH = r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})(.*)$"
+_ZONE_NAME = r"(?:UTC|GMT)\s*[+-]\d|\b(?:UTC|GMT|[A-Z]{2,4}T)\b"  # UTC+1, GMT-5, EST, CEST, 'UTC 2024'
+_WRITTEN_YEAR = r"(?<!\d)\d{4}(?!\d)|^\d{8}"  # a date names its year (or is yyyymmdd[...])
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+"""Bar times outside these years are quarantined (pandas cannot hold most of them at all)."""
 
 _STR = "string[pyarrow]"
 
@@ -73,11 +79,13 @@ def parse_times(col: pd.Series, tz: str, date_order: DateOrder = "auto", where: 
     ['2024-03-08 14:30:00+00:00', '2024-03-11 13:30:00+00:00']
     """
     col = col.reset_index(drop=True)
-    if isinstance(col.dtype, pd.DatetimeTZDtype):
-        utc = col.dt.tz_convert("UTC")
-        return _done(utc, col.dt.tz_localize(None), pd.Series("", index=col.index, dtype=object), False, False, False)
+    if isinstance(col.dtype, pd.DatetimeTZDtype):  # e.g. Parquet timestamps with a zone
+        utc = _in_years(col.dt.tz_convert("UTC"))
+        error = _unparseable(col.astype(_STR), utc.isna() & col.notna()).where(col.notna(), "missing time")
+        return _done(utc, utc.dt.tz_localize(None), error, False, False, False)
     if pd.api.types.is_datetime64_dtype(col):
-        return _localize(col.astype("datetime64[ns]"), col.astype(_STR), tz, epoch=False, date_only=False)
+        return _localize(_in_years(col).astype("datetime64[ns]"), col.astype(_STR), tz, epoch=False,
+                         date_only=False)
     if pd.api.types.is_numeric_dtype(col) or _all_digits(col):
         return _epoch(pd.to_numeric(col, errors="coerce"))
     text = col.astype(_STR).str.strip()
@@ -90,10 +98,12 @@ def parse_times(col: pd.Series, tz: str, date_order: DateOrder = "auto", where: 
     wall = _wall(text.where(~has_offset, text.str.replace(_ZONE, "", regex=True)).str.strip())
     offset = _offset_minutes(text.where(has_offset))
     aware_utc = (wall - pd.to_timedelta(offset, unit="min")).dt.tz_localize("UTC")
-    local = _localize(wall.where(~has_offset), col.astype(_STR), tz, epoch=False, date_only=date_only)
+    local = _localize(wall.where(~has_offset), col.astype(_STR).where(~has_offset), tz, epoch=False,
+                      date_only=date_only)
     utc = aware_utc.where(has_offset, local.utc)
     error = local.error.where(~has_offset, "")
-    error = error.where(utc.notna() | (error != ""), _unparseable(col.astype(_STR)))
+    unread = utc.isna() & (error == "")
+    error = error.where(~unread, _unparseable(col.astype(_STR), unread))
     return _done(utc, wall, error, naive=bool((~has_offset).any()), epoch=False, date_only=date_only)
 
 
@@ -103,15 +113,56 @@ def _done(utc: pd.Series, wall: pd.Series, error: pd.Series, naive: bool, epoch:
 
 
 def _wall(text: pd.Series) -> pd.Series:
-    wall = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    retry = wall.isna() & text.notna() & ~text.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d", regex=True).fillna(False)
+    """Wall times as written; ``NaT`` where unreadable, without a year, or outside FIRST_YEAR..LAST_YEAR.
+
+    The lenient second pass (``Tue, 06 Feb 2024``) only takes texts that write a year: it
+    would read ``10:30`` as today and ``Feb 6`` as year 1.
+    """
+    wall = _in_years(_naive(text, "ISO8601"))
+    retry = wall.isna() & text.notna()
+    if retry.any():  # the patterns are looked for in the unread rows only
+        left = text[retry]
+        retry[retry] = (~left.str.contains(r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d", regex=True).fillna(False).astype(bool)
+                        & left.str.contains(_WRITTEN_YEAR, regex=True).fillna(False).astype(bool)
+                        & ~left.str.contains(_ZONE_NAME, regex=True).fillna(False).astype(bool)).to_numpy()
     if retry.any():
-        again = pd.to_datetime(text[retry], errors="coerce", format="mixed")
-        if isinstance(again.dtype, pd.DatetimeTZDtype):
-            again = again.dt.tz_localize(None)
+        again = _naive(text[retry], "mixed")
         wall = wall.astype("datetime64[ns]")
-        wall.loc[retry] = again.astype("datetime64[ns]")
+        wall.loc[retry] = _in_years(again).astype("datetime64[ns]")
     return wall.astype("datetime64[ns]")
+
+
+def _naive(text: pd.Series, fmt: str) -> pd.Series:
+    """``text`` read with ``fmt``; a time this finds a zone in (which offsets did not catch) is ``NaT``.
+
+    Such zones are not trusted ('UTC+1' is read the POSIX way, an hour the wrong side), and rows
+    with different zones would otherwise fail the whole column ('Mixed timezones detected').
+    """
+    try:
+        out = pd.to_datetime(text, errors="coerce", format=fmt)
+    except ValueError:  # rows with different zones: one at a time
+        out = pd.Series([_one_naive(t, fmt) for t in text], index=text.index, dtype="datetime64[ns]")
+    if isinstance(out.dtype, pd.DatetimeTZDtype):
+        return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    if out.dtype == object:
+        out = pd.Series([_one_naive(t, fmt) for t in text], index=text.index, dtype="datetime64[ns]")
+    return out
+
+
+def _one_naive(text: object, fmt: str) -> pd.Timestamp | NaTType:
+    try:
+        t = pd.to_datetime(text, errors="coerce", format=fmt)
+    except (ValueError, OverflowError):
+        return pd.NaT
+    if t is pd.NaT or t.tzinfo is not None or not FIRST_YEAR <= t.year <= LAST_YEAR:
+        return pd.NaT
+    return t
+
+
+def _in_years(wall: pd.Series) -> pd.Series:
+    """``wall`` with times outside FIRST_YEAR..LAST_YEAR as ``NaT`` (before any cast to nanoseconds)."""
+    year = wall.dt.year
+    return wall.where((year >= FIRST_YEAR) & (year <= LAST_YEAR))
 
 
 def _localize(wall: pd.Series, raw: pd.Series, tz: str, *, epoch: bool, date_only: bool) -> ParsedTimes:
@@ -120,7 +171,7 @@ def _localize(wall: pd.Series, raw: pd.Series, tz: str, *, epoch: bool, date_onl
     second = wall.dt.tz_localize(tz, ambiguous=np.zeros(len(wall), bool), nonexistent="NaT")
     error = pd.Series("", index=wall.index, dtype=object)
     if wall.isna().any():
-        error = _unparseable(raw).where(wall.isna(), "")
+        error = _unparseable(raw, wall.isna())
     ambiguous = wall.notna() & first.notna() & (first != second)
     missing = wall.notna() & first.isna()
     if (ambiguous | missing).any():
@@ -132,23 +183,48 @@ def _localize(wall: pd.Series, raw: pd.Series, tz: str, *, epoch: bool, date_onl
     return _done(utc, wall, error, naive=True, epoch=epoch, date_only=date_only)
 
 
-def _unparseable(raw: pd.Series) -> pd.Series:
+def _unparseable(raw: pd.Series, where: pd.Series) -> pd.Series:
+    """Why each time is unusable, for the rows of ``where``; ``""`` elsewhere (only those are looked at)."""
+    out = pd.Series("", index=raw.index, dtype=object)
     text = raw.astype(_STR)
-    out = text.fillna("").map(lambda s: f"unparseable time {quoted(s)}" if s.strip() else "missing time")
-    return out.astype(object)
+    rows = where.to_numpy(dtype=bool, copy=True)
+    out[rows & text.isna().to_numpy(dtype=bool)] = "missing time"
+    rows &= text.notna().to_numpy(dtype=bool)
+    if rows.any():
+        out[rows] = text[rows].map(_why_unusable).astype(object).to_numpy()
+    return out
+
+
+def _why_unusable(s: str) -> str:
+    if not s.strip():
+        return "missing time"
+    if re.search(_ZONE_NAME, s):
+        return (f"time {quoted(s)} names its zone in a form that is not read; write an offset such as -05:00, "
+                "or naive times with --tz")
+    years = [int(y) for y in re.findall(r"(?<!\d)\d{4}(?!\d)", s)]
+    if not years and any(ch.isdigit() for ch in s) and not s.strip().lstrip("+-").replace(".", "").isdigit():
+        return f"time {quoted(s)} has no date with a year"
+    if years and not any(FIRST_YEAR <= y <= LAST_YEAR for y in years):
+        return f"time {quoted(s)} is outside the years {FIRST_YEAR}-{LAST_YEAR}"
+    return f"unparseable time {quoted(s)}"
 
 
 def _epoch(values: pd.Series) -> ParsedTimes:
     mag = values.abs().median() if values.notna().any() else 0
     unit = "s" if mag < 1e11 else "ms" if mag < 1e14 else "us" if mag < 1e17 else "ns"
-    utc = pd.to_datetime(values, unit=unit, utc=True, errors="coerce")
+    ns = values * {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0}[unit]
+    first, after = (pd.Timestamp(f"{y}-01-01", tz="UTC").value for y in (FIRST_YEAR, LAST_YEAR + 1))
+    fits = (ns >= first) & (ns < after)
+    utc = pd.to_datetime(values.where(fits), unit=unit, utc=True, errors="coerce")
     error = pd.Series("", index=values.index, dtype=object).where(utc.notna(), "unparseable time")
+    error = error.where(~(values.notna() & ~fits), f"epoch time outside the years {FIRST_YEAR}-{LAST_YEAR} ("
+                        + values.astype(str) + f" read as {unit})")
     return _done(utc, utc.dt.tz_localize(None), error, naive=False, epoch=True, date_only=False)
 
 
 def _all_digits(col: pd.Series) -> bool:
     sample = col.dropna().astype(str).str.strip().head(200)
-    return len(sample) > 0 and bool(sample.str.fullmatch(r"\d{9,19}(?:\.\d+)?").all())
+    return len(sample) > 0 and bool(sample.str.fullmatch(r"-?\d{9,19}(?:\.\d+)?").all())
 
 
 def _offset_minutes(text: pd.Series) -> pd.Series:

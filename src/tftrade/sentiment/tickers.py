@@ -27,8 +27,11 @@ mention.
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
 from tftrade.data.universe import KNOWN_COMPANIES
 
@@ -68,6 +71,14 @@ CASED_ALIASES: frozenset[str] = frozenset({"apple", "meta", "intel", "chase", "n
 _SUFFIXES = re.compile(
     r"[\s,]+(inc|corp|corporation|co|company|ltd|plc|group|holdings|platforms|& co|n\.?v|s\.?a)\.?$", re.I
 )
+
+
+@cache
+def _invisible() -> dict[int, None]:
+    """Format characters (U+200B, U+202E, U+00AD, ...): dropped before tickers are looked for."""
+    return dict.fromkeys(c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf")
+
+
 _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9]{0,7}(?:\.[A-Za-z])?)\b")
 _BARE = re.compile(r"(?<![\w$])([A-Z][A-Z0-9]{0,7}(?:\.[A-Z])?)(?![\w])")
 _LOWER = re.compile(r"(?<![\w$])([a-z]{3,5})(?![\w])")
@@ -168,7 +179,13 @@ class TickerExtractor:
                    watch=frozenset(watched), words=words)
 
     def extract(self, text: str) -> tuple[str, ...]:
-        """Return the tickers ``text`` mentions, each once, in order of first mention."""
+        """Return the tickers ``text`` mentions, each once, in order of first mention.
+
+        Invisible format characters (zero-width spaces, bidirectional marks, soft hyphens) are
+        dropped and full-width letters folded first, so ``$AA<U+200B>PL`` is AAPL, not AA.
+        """
+        if not text.isascii():
+            text = unicodedata.normalize("NFKC", text).translate(_invisible())
         found: list[tuple[int, str]] = []
         for m in _CASHTAG.finditer(text):
             sym = m.group(1).upper()

@@ -37,6 +37,12 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise StoreError(f"database URL {mask_url(url)!r} is not a valid SQLAlchemy URL") from None
+    except ValueError:  # a port that is not a number
+        port = url.partition("://")[2].partition("/")[0].rpartition("@")[2].rpartition(":")[2]
+        raise StoreError(f"database URL {mask_url(url)!r} has an invalid port {port!r}") from None
+    if parsed.drivername.partition("+")[0] == "postgres":
+        raise StoreError(f"database URL {mask_url(url)!r}: write postgresql:// instead of postgres:// "
+                         "(SQLAlchemy knows only the long name)")
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -79,7 +85,7 @@ def sqlite_path(url: str) -> Path | None:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # make_engine says what is wrong
         return None
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
