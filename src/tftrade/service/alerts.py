@@ -32,6 +32,7 @@ import httpx
 import redis
 
 from tftrade.core.config import AlertSettings, scrub
+from tftrade.stream.cache import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -191,11 +192,7 @@ class RedisAlertGate:
 
     def __init__(self, url: str | None = None, *, client: redis.Redis | None = None, prefix: str = "tftrade:alerts",
                  socket_timeout: float = 1.0, name: str | None = None) -> None:
-        if client is None:
-            if url is None:
-                raise ValueError("RedisAlertGate needs a url or a client")
-            client = redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
-        self._r = client
+        self._r = redis_client(url, client, socket_timeout=socket_timeout, who="RedisAlertGate")
         self._prefix = prefix
         self.name = name or process_name()
 

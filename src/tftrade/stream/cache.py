@@ -84,17 +84,22 @@ _APPEND = ("local n = redis.call('incr', KEYS[2]) "
            "redis.call('rpush', KEYS[1], doc) redis.call('ltrim', KEYS[1], -tonumber(ARGV[2]), -1) return n")
 
 
+def redis_client(url: str | None, client: redis.Redis | None, *, socket_timeout: float, who: str) -> redis.Redis:
+    """``client`` if given, else a client of ``url`` whose connects and reads give up after ``socket_timeout`` s."""
+    if client is not None:
+        return client
+    if url is None:
+        raise ValueError(f"{who} needs a url or a client")
+    return redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
+
+
 class RedisCache:
     """Documents in Redis strings under ``<prefix>:<key>``, shared by every process of a deployment;
     appended lists (:meth:`append`) are Redis lists with a counter under ``<prefix>:<key>:seq``."""
 
     def __init__(self, url: str | None = None, *, client: redis.Redis | None = None, prefix: str = "tftrade:cache",
                  socket_timeout: float = 2.0) -> None:
-        if client is None:
-            if url is None:
-                raise ValueError("RedisCache needs a url or a client")
-            client = redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
-        self._r = client
+        self._r = redis_client(url, client, socket_timeout=socket_timeout, who="RedisCache")
         self._prefix = prefix
 
     def get(self, key: str) -> Any | None:
