@@ -38,6 +38,7 @@ from tftrade.features.sentiment import SENTIMENT_FEATURES
 from tftrade.forecast.rolling import HashPrefix, RollingForecaster
 from tftrade.forecast.training import Trained
 from tftrade.service.predictions import EncodedRows, encode
+from tftrade.service.timing import mark
 
 log = logging.getLogger(__name__)
 
@@ -173,12 +174,14 @@ class RollingWindow:
         assert r.last_ns is not None
         start = pd.Timestamp(r.last_ns + 1000, unit="ns", tz="UTC").to_pydatetime()
         new = read_bars(self._engine, self.tickers, self.timeframe, start=start)
+        mark("read_bars")
         if new.empty:
             return True
         if new["price_only"].any():
             self._roller = None
             return False
         times, arrays = _arrays(new, self.tickers)
+        mark("assemble")
         complete = np.isfinite(arrays["close"]).all(axis=1)
         n = int(np.argmin(complete)) if not complete.all() else len(times)
         if n < len(times) and complete[n:].any():  # a gap followed by later bars: fill afresh once it is gone
@@ -189,6 +192,7 @@ class RollingWindow:
         except FeatureError:
             self._roller = None
             return False
+        mark("append")
         self.appended += n
         return n == len(times)  # the newest minute still arriving: the full build groups by each ticker's last bar
 
@@ -197,13 +201,16 @@ class RollingWindow:
         answer's JSON (the rows as :func:`~tftrade.service.predictions.prediction_row` writes them, by ticker)."""
         f = r.forecast()
         assert f is not None
+        mark("forecast")
         levels = list(self.trained.config.quantiles)
         mid = levels.index(0.5) if 0.5 in levels else len(levels) // 2
         q = f.quantiles
         conf = np.zeros_like(f.confidence) if self.trained.status == "loses_to_baseline" else f.confidence
         finite = bool(np.isfinite(q).all() and np.isfinite(conf).all() and np.isfinite(f.close).all())
         lo, med, hi = q[..., 0].tolist(), q[..., mid].tolist(), q[..., -1].tolist()
-        confs, close, hashes = conf.tolist(), f.close.tolist(), r.features_hashes_from(self._prefix)
+        hashes = r.features_hashes_from(self._prefix)
+        mark("hashes")
+        confs, close = conf.tolist(), f.close.tolist()
         as_of = pd.Timestamp(f.timestamp_ns, unit="ns", tz="UTC").to_pydatetime()
         tf, version, horizons = self.timeframe, self.version, range(q.shape[1])
         stamp, names = as_of.isoformat(), [t.upper() for t in self.tickers]
@@ -212,5 +219,9 @@ class RollingWindow:
                   "confidence_score": confs[i][k], "model_version": version, "features_hash": hashes[i],
                   "stale": False, "bar_age_seconds": 0.0}
                  for i in self._order for k in horizons]
+        mark("rows")
         payload = encode(shown, finite=finite)
-        return EncodedRows([{**r, "as_of": as_of} for r in shown], payload)  # the rows, by ticker: as_of a datetime
+        mark("encode")
+        made = EncodedRows([{**r, "as_of": as_of} for r in shown], payload)
+        mark("rows")
+        return made  # the rows, by ticker: as_of a datetime

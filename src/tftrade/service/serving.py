@@ -20,6 +20,7 @@ from tftrade.forecast.inference import intra_op_threads
 from tftrade.forecast.training import Trained
 from tftrade.forecast.workflows import RegistryRef, latest_window_bars, predict_loaded
 from tftrade.service.rolling import RollingWindow, usable
+from tftrade.service.timing import mark
 
 #: Seconds after which the bar cache is read whole again (a correction to an older bar shows up then).
 FULL_RELOAD_S = 300.0
@@ -97,6 +98,7 @@ class ServingModel:
         From the rolling window when it can answer (the same forecasts as ``tftrade predict``, to
         float rounding), else by building each ticker's panel as ``tftrade predict`` does.
         """
+        mark("to_thread")  # the request handed to this worker thread
         trained, version = self._model()
         wanted = [t.upper() for t in tickers] if tickers else None
         if wanted is None or set(wanted) <= set(trained.schema.tickers):
@@ -114,6 +116,7 @@ class ServingModel:
         if not usable(trained):
             return None
         with self._window_lock:
+            mark("window_lock")
             return self._window(trained, version).rows()
 
     def _window(self, trained: Trained, version: str) -> RollingWindow:
