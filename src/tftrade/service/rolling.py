@@ -39,6 +39,7 @@ from tftrade.forecast.rolling import HashPrefix, RollingForecaster
 from tftrade.forecast.training import Trained
 from tftrade.service.predictions import EncodedRows, encode
 from tftrade.service.timing import mark
+from tftrade.store.bars import NewBars
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class RollingWindow:
         self._prefix: HashPrefix | None = None
         self._prepared_ns: int | None = None
         self._order = sorted(range(len(self.tickers)), key=lambda i: self.tickers[i].upper())  # the answer's order
+        self._column = {t.upper(): i for i, t in enumerate(self.tickers)}
         self.appended = 0
         """Cross-sections appended since the last fill (what the incremental path saved)."""
 
@@ -110,20 +112,24 @@ class RollingWindow:
         return now - self._filled_at > FULL_RELOAD_S
 
     def warm(self) -> bool:
-        """Make the answer of a bar that landed since the last one, then prepare the next; ``True``: one was made.
+        """:meth:`make`, then :meth:`prepare`; ``True``: a new bar's answer was made."""
+        made = self.make()
+        self.prepare()
+        return made
+
+    def make(self) -> bool:
+        """Make the answer of a bar that landed since the last one; ``True``: one was made.
 
         Asks the store for one ticker's newest bar first (a cheap probe: a cross-section the window
         can append has every ticker's bar), so a round with nothing new costs one small query.
         """
         r = self._roller
-        made = False
         if r is None and self._failed_at > -1e18:  # a failed fill is retried by requests, not every round
             return False
         if r is None or r.last_ns is None or self._due(time.monotonic()) or self._newer(r.last_ns):
             before = self._rows[0] if self._rows is not None else None
-            made = self.rows() is not None and self._rows is not None and self._rows[0] != before
-        self.prepare()
-        return made
+            return self.rows() is not None and self._rows is not None and self._rows[0] != before
+        return False
 
     def _newer(self, last_ns: int) -> bool:
         from tftrade.store.bars import latest_bars
@@ -169,18 +175,17 @@ class RollingWindow:
 
     def _catch_up(self, r: RollingForecaster) -> bool:
         """Append the stored cross-sections newer than the window's last; ``False``: this request builds in full."""
-        from tftrade.store.bars import read_bars
+        from tftrade.store.bars import read_bars_after
 
         assert r.last_ns is not None
-        start = pd.Timestamp(r.last_ns + 1000, unit="ns", tz="UTC").to_pydatetime()
-        new = read_bars(self._engine, self.tickers, self.timeframe, start=start)
+        new = read_bars_after(self._engine, self.tickers, self.timeframe, r.last_ns // 1000)
         mark("read_bars")
-        if new.empty:
+        if not len(new.ts_us):
             return True
-        if new["price_only"].any():
+        if new.price_only.any():
             self._roller = None
             return False
-        times, arrays = _arrays(new, self.tickers)
+        times, arrays = self._place(new)
         mark("assemble")
         complete = np.isfinite(arrays["close"]).all(axis=1)
         n = int(np.argmin(complete)) if not complete.all() else len(times)
@@ -195,6 +200,20 @@ class RollingWindow:
         mark("append")
         self.appended += n
         return n == len(times)  # the newest minute still arriving: the full build groups by each ticker's last bar
+
+    def _place(self, new: NewBars) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """New bars (columns) → ``(times (T,) ns, {field: T × N})``: what :func:`_arrays` makes of them as a frame
+        (NaN prices and 0 volume where a ticker has no bar), without the frame."""
+        stamps = new.ts_us * 1000
+        times = np.unique(stamps)
+        row = np.searchsorted(times, stamps)
+        col = np.fromiter((self._column[t] for t in new.ticker), np.int64, len(new.ticker))
+        arrays = {}
+        for f in _FIELDS:
+            a = np.full((len(times), len(self.tickers)), 0.0 if f == "volume" else np.nan)
+            a[row, col] = getattr(new, f)
+            arrays[f] = a
+        return times, arrays
 
     def _make_rows(self, r: RollingForecaster) -> EncodedRows:
         """The fields of ``core.prediction.Prediction`` per ticker and horizon, as ``predict`` gives them, with the
