@@ -218,9 +218,10 @@ class RollingWindow:
     def _make_rows(self, r: RollingForecaster) -> EncodedRows:
         """The fields of ``core.prediction.Prediction`` per ticker and horizon, as ``predict`` gives them, with the
         answer's JSON (the rows as :func:`~tftrade.service.predictions.prediction_row` writes them, by ticker)."""
+        on_prefix = r.streaming.prefix_forecasts
         f = r.forecast()
         assert f is not None
-        mark("forecast")
+        mark("forecast_on_prefix" if r.streaming.prefix_forecasts > on_prefix else "forecast")  # prepared or whole
         levels = list(self.trained.config.quantiles)
         mid = levels.index(0.5) if 0.5 in levels else len(levels) // 2
         q = f.quantiles
@@ -241,6 +242,6 @@ class RollingWindow:
         mark("rows")
         payload = encode(shown, finite=finite)
         mark("encode")
-        made = EncodedRows([{**r, "as_of": as_of} for r in shown], payload)
+        made = EncodedRows([{**r, "as_of": as_of} for r in shown], payload, shown)
         mark("rows")
         return made  # the rows, by ticker: as_of a datetime
