@@ -112,3 +112,86 @@ def test_a_market_without_sentiment_is_served_from_the_rolling_window_with_predi
     check(served.predict(None))
     assert served.built == 1 and served.window.appended == 2
     engine.dispose()
+
+
+def test_a_request_arriving_while_the_poll_loop_lands_a_minute_waits_for_that_answer_made_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from tftrade.data.ingest import ingest_synthetic
+    from tftrade.data.synthetic import SyntheticConfig, generate_market
+    from tftrade.service import timing
+    from tftrade.service.rolling import RollingWindow
+    from tftrade.store.migrate import upgrade
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("TFTRADE_HOME", str(home))
+    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
+    upgrade(engine)
+    ingest_synthetic(engine, generate_market(SyntheticConfig(n_tickers=4, days=1, seed=5, comments_per_bar=0)))
+    with engine.begin() as conn:  # hold the last minute back: it arrives later
+        last = conn.execute(text(f"select max(window_start) from {BARS}")).scalar()
+        held = conn.execute(text(f"select * from {BARS} where window_start = :w"), {"w": last}).mappings().all()
+        conn.execute(text(f"delete from {BARS} where window_start = :w"), {"w": last})
+    workflows.train(engine, home, None, "1min", epochs=1, max_samples=64)
+    served = ServingModel(engine, home, workflows.RegistryRef())
+    first = served.predict(None)
+
+    events: list[str] = []  # what held the window, in order
+    made, entered, release = [], threading.Event(), threading.Event()
+    make_rows, prepare, rows = RollingWindow._make_rows, RollingWindow.prepare, RollingWindow.rows
+
+    def slow_make_rows(self: RollingWindow, r: object) -> object:  # the poll loop's forecast of the new minute
+        made.append(1)
+        entered.set()
+        assert release.wait(30)
+        return make_rows(self, r)  # type: ignore[arg-type]
+
+    def counted_prepare(self: RollingWindow) -> None:
+        events.append("prepare")
+        prepare(self)
+
+    def counted_rows(self: RollingWindow) -> object:
+        events.append("rows")
+        return rows(self)
+
+    monkeypatch.setattr(RollingWindow, "_make_rows", slow_make_rows)
+    monkeypatch.setattr(RollingWindow, "prepare", counted_prepare)
+    monkeypatch.setattr(RollingWindow, "rows", counted_rows)
+    with engine.begin() as conn:
+        conn.execute(text(f"insert into {BARS} ({', '.join(held[0].keys())}) values "
+                          f"({', '.join(':' + k for k in held[0])})"), [dict(r) for r in held])
+    warmed: list[bool] = []
+    loop = threading.Thread(target=lambda: warmed.append(served.warm()))
+    loop.start()
+    assert entered.wait(30)  # the poll loop is making the new minute's answer
+    answers: list[object] = []
+    waits: list[dict[str, float]] = []
+
+    def request() -> None:
+        with timing.timed() as stages:
+            answers.append(served.predict(None))
+        waits.append(stages.spans)
+
+    asking = threading.Thread(target=request)
+    asking.start()
+    deadline = time.monotonic() + 30
+    while not served._turn.requested:  # the request waits for the window
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    release.set()
+    loop.join(30)
+    asking.join(30)
+    assert warmed == [True] and len(made) == 1  # made once, by the poll loop
+    got = answers[0]
+    assert got is served.predict(None) and got is not first and len(made) == 1
+    assert {r["as_of"] for r in got} != {r["as_of"] for r in first}  # the new minute's forecasts
+    assert "wait_warm" in waits[0]  # it waited for the poll loop's answer, not for the next bar's groundwork
+    assert events[:2] == ["rows", "rows"], events  # the poll loop's, then the request's: the groundwork waited
+    expected = workflows.predict(engine, home, None, write=False).predictions
+    by_key = _by_key(got)  # type: ignore[arg-type]
+    for f in expected:
+        assert by_key[(f.ticker, f.horizon)]["q50"] == pytest.approx(f.q50, rel=1e-6, abs=1e-9)
+    engine.dispose()
