@@ -191,7 +191,62 @@ def test_a_request_arriving_while_the_poll_loop_lands_a_minute_waits_for_that_an
     assert "wait_warm" in waits[0]  # it waited for the poll loop's answer, not for the next bar's groundwork
     assert events[:2] == ["rows", "rows"], events  # the poll loop's, then the request's: the groundwork waited
     expected = workflows.predict(engine, home, None, write=False).predictions
-    by_key = _by_key(got)  # type: ignore[arg-type]
+    by_key = _by_key(got)
     for f in expected:
         assert by_key[(f.ticker, f.horizon)]["q50"] == pytest.approx(f.q50, rel=1e-6, abs=1e-9)
+    engine.dispose()
+
+
+def test_requests_are_answered_from_the_current_window_while_the_poll_loop_fills_it_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from tftrade.data.ingest import ingest_synthetic
+    from tftrade.data.synthetic import SyntheticConfig, generate_market
+    from tftrade.service import rolling
+    from tftrade.store.migrate import upgrade
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("TFTRADE_HOME", str(home))
+    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
+    upgrade(engine)
+    ingest_synthetic(engine, generate_market(SyntheticConfig(n_tickers=4, days=1, seed=5, comments_per_bar=0)))
+    workflows.train(engine, home, None, "1min", epochs=1, max_samples=64)
+    served = ServingModel(engine, home, workflows.RegistryRef())
+    first = served.predict(None)
+    window = served.window
+    assert window is not None and not window.due()
+    old = window._roller
+    building, release = threading.Event(), threading.Event()
+    build = rolling.RollingWindow.build
+
+    def slow_build(self: rolling.RollingWindow) -> object:
+        building.set()
+        assert release.wait(30)
+        return build(self)
+
+    monkeypatch.setattr(rolling.RollingWindow, "build", slow_build)
+    window._filled_at = time.monotonic() - 1.5 * rolling.FULL_RELOAD_S  # due now, not overdue (refilled by requests)
+    failed: list[BaseException] = []
+
+    def poll_round() -> None:
+        try:
+            served.warm()
+        except BaseException as e:  # reported below
+            failed.append(e)
+            building.set()
+
+    loop = threading.Thread(target=poll_round)
+    loop.start()
+    assert building.wait(30) and not failed, failed  # the poll loop is filling a new window
+    assert served.predict(None) is first  # answered at once from the current one (the refill does not hold it)
+    release.set()
+    loop.join(30)
+    assert window._roller is not old and window._roller is not None  # the new one serves now
+    again = served.predict(None)
+    assert again is not first and _by_key(again).keys() == _by_key(first).keys()
+    for key, row in _by_key(first).items():
+        assert _by_key(again)[key]["q50"] == pytest.approx(row["q50"], rel=1e-6, abs=1e-9)
     engine.dispose()

@@ -13,7 +13,10 @@ caller then builds the panel as ``tftrade predict`` does): a model that uses sen
 a price-only series, a ticker without a bar at one of the window's times (the full build fills
 gaps forward and groups tickers by their last bar; a window with such a gap is rebuilt once the
 gap has left it). Every :data:`FULL_RELOAD_S` seconds, and when the model changes, it is filled
-afresh from the store (a correction to an older bar shows up then).
+afresh from the store (a correction to an older bar shows up then): the API's poll loop builds the
+new forecaster (~1 s of CPU for 500 tickers) without holding the window, requests are answered from
+the current one meanwhile, and only the swap and the catch-up to the newest bar hold it
+(:meth:`RollingWindow.build`, :meth:`RollingWindow.adopt`).
 
 Each bar's answer is made once, whole: the rows, their ``features_hash`` and the encoded JSON
 of all tickers (:class:`~tftrade.service.predictions.EncodedRows`). :meth:`RollingWindow.warm`
@@ -46,6 +49,9 @@ log = logging.getLogger(__name__)
 FULL_RELOAD_S = 300.0
 """Seconds after which the window is filled afresh from the store."""
 RETRY_S = 10.0
+OVERDUE = 2.0
+"""A window this many times :data:`FULL_RELOAD_S` old is refilled by the request that finds it (no poll loop
+refilled it meanwhile)."""
 """Seconds before a window that could not be filled (gaps, too few bars) is tried again."""
 _FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -89,10 +95,14 @@ class RollingWindow:
         """Cross-sections appended since the last fill (what the incremental path saved)."""
 
     def rows(self) -> EncodedRows | None:
-        """Forecast rows (every ticker, horizons 1..H) at the universe's latest bar, or ``None``: build in full."""
+        """Forecast rows (every ticker, horizons 1..H) at the universe's latest bar, or ``None``: build in full.
+
+        Fills the window when it has none; a window due to be filled afresh is refilled here only when
+        nobody did it in time (the poll loop does it off the requests' path: :meth:`build`, :meth:`adopt`).
+        """
         now = time.monotonic()
         r = self._roller
-        if r is None or self._due(now):
+        if r is None or now - self._filled_at > OVERDUE * FULL_RELOAD_S:
             if now - self._failed_at < RETRY_S:
                 return None
             r = self._fill()
@@ -108,8 +118,46 @@ class RollingWindow:
             self._rows = (r.last_ns, self._make_rows(r))
         return self._rows[1]
 
+    def due(self) -> bool:
+        """Whether the window is to be filled afresh (every :data:`FULL_RELOAD_S` seconds)."""
+        return self._roller is not None and self._due(time.monotonic())
+
     def _due(self, now: float) -> bool:
         return now - self._filled_at > FULL_RELOAD_S
+
+    def build(self) -> RollingForecaster | None:
+        """A forecaster filled afresh from the store (``None``: the window cannot serve), leaving the window
+        as it is: run without the window's lock while requests are answered from the current one."""
+        from tftrade.store.bars import read_bars
+
+        bars = read_bars(self._engine, self.tickers, self.timeframe)
+        if bars.empty or bars["price_only"].any():
+            return None
+        times, arrays = _arrays(bars, self.tickers)
+        times, arrays = times[-self._keep:], {f: a[-self._keep:] for f, a in arrays.items()}
+        if not np.isfinite(arrays["close"]).all():  # a gap: the full build fills it forward
+            return None
+        r = RollingForecaster(self.trained, tuple(self.tickers), self._sectors, self.timeframe)
+        try:
+            r.extend(times, *(arrays[f] for f in _FIELDS))
+        except FeatureError as e:
+            log.info("the rolling window cannot serve: %s", e)
+            return None
+        return r
+
+    def adopt(self, r: RollingForecaster | None) -> bool:
+        """Serve from ``r`` (a :meth:`build`) from now on, caught up with the store, and make its answer;
+        ``True``: the answer is of a newer bar than before. ``None``: the window cannot serve (as a failed
+        fill: requests build in full, and fill it again after :data:`RETRY_S`)."""
+        now = time.monotonic()
+        before = self._rows[0] if self._rows is not None else None
+        self._roller, self._rows, self.appended = r, None, 0
+        self._prefix = self._prepared_ns = None
+        self._filled_at = now
+        if r is None:
+            self._failed_at = now
+            return False
+        return self.rows() is not None and self._rows is not None and self._rows[0] != before
 
     def warm(self) -> bool:
         """:meth:`make`, then :meth:`prepare`; ``True``: a new bar's answer was made."""
@@ -126,7 +174,7 @@ class RollingWindow:
         r = self._roller
         if r is None and self._failed_at > -1e18:  # a failed fill is retried by requests, not every round
             return False
-        if r is None or r.last_ns is None or self._due(time.monotonic()) or self._newer(r.last_ns):
+        if r is None or r.last_ns is None or self._newer(r.last_ns):
             before = self._rows[0] if self._rows is not None else None
             return self.rows() is not None and self._rows is not None and self._rows[0] != before
         return False
@@ -153,24 +201,9 @@ class RollingWindow:
             ahead()
 
     def _fill(self) -> RollingForecaster | None:
-        from tftrade.store.bars import read_bars
-
         self._roller, self._rows, self.appended = None, None, 0
         self._prefix = self._prepared_ns = None
-        bars = read_bars(self._engine, self.tickers, self.timeframe)
-        if bars.empty or bars["price_only"].any():
-            return None
-        times, arrays = _arrays(bars, self.tickers)
-        times, arrays = times[-self._keep:], {f: a[-self._keep:] for f, a in arrays.items()}
-        if not np.isfinite(arrays["close"]).all():  # a gap: the full build fills it forward
-            return None
-        r = RollingForecaster(self.trained, tuple(self.tickers), self._sectors, self.timeframe)
-        try:
-            r.extend(times, *(arrays[f] for f in _FIELDS))
-        except FeatureError as e:
-            log.info("the rolling window cannot serve: %s", e)
-            return None
-        self._roller = r
+        self._roller = r = self.build()
         return r
 
     def _catch_up(self, r: RollingForecaster) -> bool:

@@ -178,10 +178,11 @@ class ServingModel:
         """Forecast a bar that landed since the last one now, before anyone asks, and prepare the next.
 
         The API's poll loop calls it; requests then read the answer made (and wait for it while it
-        is being made, rather than making it again). The next bar's groundwork (:meth:`prepare`)
-        comes after the window is released, and not while a request waits for it: a request that
-        brings a new minute waits for that minute's answer only. ``True`` when a new bar's answer
-        was made.
+        is being made, rather than making it again). A window due to be filled afresh is built
+        without holding it (requests are answered from the current one meanwhile), then swapped in.
+        The next bar's groundwork (:meth:`prepare`) comes after the window is released, and not
+        while a request waits for it: a request that brings a new minute waits for that minute's
+        answer only. ``True`` when a new bar's answer was made.
         """
         with self._lock:
             trained, version = self._trained, self.version
@@ -190,7 +191,16 @@ class ServingModel:
         with self._turn.hold("warm"):
             if trained is not self._trained:  # replaced meanwhile: the next round warms the new one
                 return False
-            made = self._window(trained, version).make()
+            window = self._window(trained, version)
+            refill = window.due()
+            if not refill:
+                made = window.make()
+        if refill:  # built without the window's lock: requests are answered from the current window meanwhile
+            fresh = window.build()
+            with self._turn.hold("warm"):
+                if self.window is not window:  # another model meanwhile
+                    return False
+                made = window.adopt(fresh)
         self.prepare()
         return made
 

@@ -357,8 +357,8 @@ def read_bars_after(engine: Engine, tickers: Sequence[str], timeframe: str, afte
     prices = np.array([o, h, lo, c], dtype=np.float64)
     if engine.dialect.name == "sqlite":  # integer ticks, divided as read_bars' SQL divides them
         prices = np.array([o, h, lo, c], dtype=np.int64) / float(TICKS_PER_UNIT)
-    return NewBars(list(ticker), np.array(ts, dtype=np.int64), *prices, np.array(v, dtype=np.float64),
-                   np.array(flags, dtype=bool))
+    return NewBars(list(ticker), np.array(ts, dtype=np.int64), prices[0], prices[1], prices[2], prices[3],
+                   np.array(v, dtype=np.float64), np.array(flags, dtype=bool))
 
 
 def latest_bars(engine: Engine | Connection, ticker: str, timeframe: str = "1min", n: int = 60) -> pd.DataFrame:
