@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from forecast.conftest import store_market
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from tftrade.forecast import workflows
 from tftrade.service.predictions import EncodedRows, PredictAnswers
@@ -214,10 +214,11 @@ def test_requests_are_answered_from_the_current_window_while_the_poll_loop_fills
     upgrade(engine)
     ingest_synthetic(engine, generate_market(SyntheticConfig(n_tickers=4, days=1, seed=5, comments_per_bar=0)))
     workflows.train(engine, home, None, "1min", epochs=1, max_samples=64)
-    served = ServingModel(engine, home, workflows.RegistryRef())
+    served = ServingModel(engine, home, workflows.RegistryRef(), threads=2)  # service.predict_threads
     first = served.predict(None)
     window = served.window
-    assert window is not None and not window.due()
+    assert window is not None and not window.due() and window._roller is not None
+    assert window._roller.threads == 2
     old = window._roller
     building, release = threading.Event(), threading.Event()
     build = rolling.RollingWindow.build
@@ -245,8 +246,18 @@ def test_requests_are_answered_from_the_current_window_while_the_poll_loop_fills
     release.set()
     loop.join(30)
     assert window._roller is not old and window._roller is not None  # the new one serves now
+    assert window._roller.threads == 2
     again = served.predict(None)
     assert again is not first and _by_key(again).keys() == _by_key(first).keys()
     for key, row in _by_key(first).items():
         assert _by_key(again)[key]["q50"] == pytest.approx(row["q50"], rel=1e-6, abs=1e-9)
     engine.dispose()
+
+
+def test_serve_gives_the_served_model_the_configured_torch_threads(sqlite_engine: Engine, tmp_path: Path) -> None:
+    from tftrade.core.config import Settings
+    from tftrade.service.build import build_context
+
+    ctx = build_context(Settings(home=tmp_path, service={"predict_threads": 2}), sqlite_engine)
+    assert isinstance(ctx.model, ServingModel) and ctx.model.threads == 2
+    assert ServingModel(sqlite_engine, tmp_path, workflows.RegistryRef()).threads == 1  # the default

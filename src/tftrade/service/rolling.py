@@ -76,10 +76,11 @@ def usable(trained: Trained) -> bool:
 class RollingWindow:
     """Forecast rows of the universe's latest bar from a window kept up to date (see the module docstring)."""
 
-    def __init__(self, engine: Engine, trained: Trained, version: str, sectors: dict[str, Any]) -> None:
+    def __init__(self, engine: Engine, trained: Trained, version: str, sectors: dict[str, Any], *,
+                 threads: int = 1) -> None:
         from tftrade.features.dataset import WARMUP
 
-        self._engine, self.trained, self.version = engine, trained, version
+        self._engine, self.trained, self.version, self.threads = engine, trained, version, threads
         self.tickers = list(trained.schema.tickers)
         self.timeframe = trained.schema.timeframe
         self._keep = 3 * (WARMUP + trained.config.context)
@@ -137,7 +138,7 @@ class RollingWindow:
         times, arrays = times[-self._keep:], {f: a[-self._keep:] for f, a in arrays.items()}
         if not np.isfinite(arrays["close"]).all():  # a gap: the full build fills it forward
             return None
-        r = RollingForecaster(self.trained, tuple(self.tickers), self._sectors, self.timeframe)
+        r = RollingForecaster(self.trained, tuple(self.tickers), self._sectors, self.timeframe, threads=self.threads)
         try:
             r.extend(times, *(arrays[f] for f in _FIELDS))
         except FeatureError as e:

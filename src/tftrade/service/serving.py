@@ -81,8 +81,10 @@ class ServingModel:
     the registry's champion, or the newest registered version while no champion is set.
     """
 
-    def __init__(self, engine: Engine, home: Path, registry: RegistryRef) -> None:
+    def __init__(self, engine: Engine, home: Path, registry: RegistryRef, *, threads: int = 1) -> None:
         self._engine, self._home, self._registry = engine, home, registry
+        self.threads = threads
+        """Torch intra-op threads of the forecasts (``serve``: ``service.predict_threads``)."""
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._trained: Trained | None = None
@@ -154,7 +156,7 @@ class ServingModel:
                 keep = set(wanted or ())
                 return rows if wanted is None else [r for r in rows if r["ticker"] in keep]
         self.built += 1
-        with intra_op_threads(1):  # see forecast.inference.intra_op_threads
+        with intra_op_threads(self.threads):  # see forecast.inference.intra_op_threads
             built, _skipped = predict_loaded(self._engine, trained, version, tickers, bars=self._recent_bars(trained))
         return [{f.name: getattr(r, f.name) for f in fields(r)} for r in built]
 
@@ -171,7 +173,7 @@ class ServingModel:
             from tftrade.store.securities import read_securities
 
             sectors: dict[str, Any] = {s.ticker: s.sector for s in read_securities(self._engine)}  # as predict
-            w = self.window = RollingWindow(self._engine, trained, version, sectors)
+            w = self.window = RollingWindow(self._engine, trained, version, sectors, threads=self.threads)
         return w
 
     def warm(self) -> bool:
