@@ -304,7 +304,7 @@ class ServiceSettings(Section):
     max_request_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
     feed_stale_s: float = Field(180.0, gt=0, description="/ready fails when the newest bar is older (in session)")
     predict_threads: int = Field(1, ge=1, le=64, description="torch threads of POST /predict's forward: 1 holds up "
-                                 "on a machine shared with busy processes; 2 halves it where cores are free")
+                                 "on a machine shared with busy processes; 2 splits it over two free cores")
     alerts: AlertSettings = AlertSettings()
 
 
