@@ -25,16 +25,16 @@ asyncio load generator (loopback only; every loop ends by count and time):
 Targets (issue #17): ``/predictions`` p99 < 10 ms at 200 requests/s; ``/predict`` p99 < 50 ms.
 
     .venv/bin/python benchmarks/service.py [--rate 200] [--seconds 10] [--clients 8] [--predicts 30]
-                                          [--predict-only] [--workspace DIR] [--predict-threads 1]
+                                          [--predict-only] [--workspace DIR] [--predict-threads N]
 
 Each ``POST /predict`` answer carries the server's own stage times (``Server-Timing``, see
 :mod:`tftrade.service.timing`): ``server_stages_ms_p50_p99`` gives their p50 / p99 per phase, and
 ``outside_server`` what the client waited beyond the server's total; ``server_stages_cpu_ms_p50_p99``
 the CPU time of the stages that ran on one thread (steadier than wall time on a shared machine).
 ``--predict-only`` skips the ``GET /predictions`` loads; ``--predict-threads`` sets the server's
-``service.predict_threads`` (torch threads of the forward, default 1); ``--workspace DIR`` keeps the
-set-up workspace (market, trained model, key) in ``DIR`` and starts each later run from a copy of it
-(variants compared on the same model).
+``service.predict_threads`` (torch threads of the forward; default: the server's setting, 1);
+``--workspace DIR`` keeps the set-up workspace (market, trained model, key) in ``DIR`` and starts
+each later run from a copy of it (variants compared on the same model).
 """
 
 from __future__ import annotations
@@ -125,10 +125,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(home: Path, port: int, threads: int) -> subprocess.Popen[bytes]:
+def _start(home: Path, port: int, threads: int | None) -> subprocess.Popen[bytes]:
     # one benchmark key sends far more than a client's default budget (1,200/min): lift it for this server only
-    env = {**os.environ, "TFTRADE_HOME": str(home), "TFTRADE_SERVICE__RATE_LIMIT_PER_MINUTE": "10000000",
-           "TFTRADE_SERVICE__PREDICT_THREADS": str(threads)}
+    env = {**os.environ, "TFTRADE_HOME": str(home), "TFTRADE_SERVICE__RATE_LIMIT_PER_MINUTE": "10000000"}
+    if threads is not None:
+        env["TFTRADE_SERVICE__PREDICT_THREADS"] = str(threads)
     proc = subprocess.Popen([str(Path(sys.executable).with_name("tftrade")), "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -262,7 +263,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--predicts", type=int, default=30)
     ap.add_argument("--predict-only", action="store_true", help="skip the GET /predictions loads")
-    ap.add_argument("--predict-threads", type=int, default=1, help="the server's service.predict_threads")
+    ap.add_argument("--predict-threads", type=int, help="the server's service.predict_threads (default: its own)")
     ap.add_argument("--workspace", type=Path, help="set up once in this directory, then run from copies of it")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
