@@ -25,6 +25,16 @@ asyncio load generator (loopback only; every loop ends by count and time):
 Targets (issue #17): ``/predictions`` p99 < 10 ms at 200 requests/s; ``/predict`` p99 < 50 ms.
 
     .venv/bin/python benchmarks/service.py [--rate 200] [--seconds 10] [--clients 8] [--predicts 30]
+                                          [--predict-only] [--workspace DIR] [--predict-threads N]
+
+Each ``POST /predict`` answer carries the server's own stage times (``Server-Timing``, see
+:mod:`tftrade.service.timing`): ``server_stages_ms_p50_p99`` gives their p50 / p99 per phase, and
+``outside_server`` what the client waited beyond the server's total; ``server_stages_cpu_ms_p50_p99``
+the CPU time of the stages that ran on one thread (steadier than wall time on a shared machine).
+``--predict-only`` skips the ``GET /predictions`` loads; ``--predict-threads`` sets the server's
+``service.predict_threads`` (torch threads of the forward; default: the server's setting, 1);
+``--workspace DIR`` keeps the set-up workspace (market, trained model, key) in ``DIR`` and starts
+each later run from a copy of it (variants compared on the same model).
 """
 
 from __future__ import annotations
@@ -43,6 +53,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+
+from tftrade.service.timing import parse_header
 
 BARS = "stocks_minute_candlesticks"
 
@@ -73,6 +85,27 @@ def _setup(home: Path, tickers: int, hold: int) -> tuple[str, list[list[dict[str
     return key, held
 
 
+def _workspace(home: Path, keep: Path | None, tickers: int, hold: int) -> tuple[str, list[list[dict[str, object]]]]:
+    """Set the workspace up in ``home`` (``keep``: once, in ``keep``, then copied to ``home`` each run)."""
+    import pickle
+    import shutil
+
+    if keep is None:
+        home.mkdir()
+        return _setup(home, tickers, hold)
+    saved = keep / "bench.pickle"
+    if saved.exists():
+        key, held, made_for = pickle.loads(saved.read_bytes())
+        if made_for != (tickers, hold):
+            raise SystemExit(f"{keep} was set up for (tickers, held minutes) {made_for}, not {(tickers, hold)}")
+    else:
+        (keep / "home").mkdir(parents=True, exist_ok=True)
+        key, held = _setup(keep / "home", tickers, hold)
+        saved.write_bytes(pickle.dumps((key, held, (tickers, hold))))
+    shutil.copytree(keep / "home", home)
+    return key, held
+
+
 def _land(home: Path, rows: list[dict[str, object]]) -> None:
     """A held-back minute of bars lands in the store (as the ingest worker would write it)."""
     from sqlalchemy import text
@@ -92,9 +125,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
+def _start(home: Path, port: int, threads: int | None) -> subprocess.Popen[bytes]:
     # one benchmark key sends far more than a client's default budget (1,200/min): lift it for this server only
     env = {**os.environ, "TFTRADE_HOME": str(home), "TFTRADE_SERVICE__RATE_LIMIT_PER_MINUTE": "10000000"}
+    if threads is not None:
+        env["TFTRADE_SERVICE__PREDICT_THREADS"] = str(threads)
     proc = subprocess.Popen([str(Path(sys.executable).with_name("tftrade")), "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -112,6 +147,19 @@ def _pcts(ms: list[float]) -> dict[str, float]:
     a = np.array(ms)
     return {"n": len(a), "p50_ms": round(float(np.percentile(a, 50)), 3),
             "p99_ms": round(float(np.percentile(a, 99)), 3), "max_ms": round(float(a.max()), 3)}
+
+
+def _stages(timings: list[dict[str, float]], wall_ms: list[float] | None) -> dict[str, str]:
+    """Per stage of the server's ``Server-Timing`` answers: ``"p50 / p99"`` ms over the requests (0 where a
+    request had no such stage); ``outside_server``: the client's wall time less the server's total (the
+    network both ways, the 1 MB body's sending and reading, the client's own work)."""
+    if not timings or not all(timings):
+        return {}
+    names = list(dict.fromkeys(n for t in timings for n in t))
+    cols = {n: [t.get(n, 0.0) for t in timings] for n in names}
+    if wall_ms is not None:
+        cols["outside_server"] = [w - t.get("total", 0.0) for w, t in zip(wall_ms, timings, strict=True)]
+    return {n: f"{np.percentile(v, 50):.2f} / {np.percentile(v, 99):.2f}" for n, v in cols.items()}
 
 
 class _Connection:
@@ -214,14 +262,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--predicts", type=int, default=30)
+    ap.add_argument("--predict-only", action="store_true", help="skip the GET /predictions loads")
+    ap.add_argument("--predict-threads", type=int, help="the server's service.predict_threads (default: its own)")
+    ap.add_argument("--workspace", type=Path, help="set up once in this directory, then run from copies of it")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
+        home = Path(tmp) / "home"
         t0 = time.perf_counter()
-        key, held = _setup(home, args.tickers, 3 * args.predicts)
+        key, held = _workspace(home, args.workspace, args.tickers, 3 * args.predicts)
         print(f"setup: {args.tickers} tickers, model trained, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         port = _free_port()
-        proc = _start(home, port)
+        proc = _start(home, port, args.predict_threads)
         url = f"http://127.0.0.1:{port}"
         try:
             h = {"X-API-Key": key}
@@ -231,6 +282,9 @@ def main() -> None:
             prepared_ms: list[float] = []
             settled_ms: list[float] = []
             predict_ms: list[float] = []
+            stages: tuple[list[dict[str, float]], ...] = ([], [], [], [])  # Server-Timing, per phase as above
+            cpu: tuple[list[dict[str, float]], ...] = ([], [], [], [])  # their CPU times
+
             with httpx.Client(timeout=60) as client:
                 for i, minute in enumerate(held):
                     phase = i // args.predicts  # right before: 0.2 s apart, then 0.8 s apart; then 1 s before
@@ -240,32 +294,48 @@ def main() -> None:
                     t = time.perf_counter()
                     r = client.post(f"{url}/predict", headers=h, json={})
                     (new_bar_ms, prepared_ms, settled_ms)[phase].append((time.perf_counter() - t) * 1e3)
+                    stages[phase].append(parse_header(r.headers.get("server-timing", "")))
+                    cpu[phase].append(parse_header(r.headers.get("server-timing", ""), "cpu"))
                     assert r.status_code == 200 and r.json()["count"] == count, r.text
                     time.sleep(0.8 if phase == 1 else 0.2)  # the book takes the new forecasts after the answer
                 for _ in range(args.predicts):  # no new bar in between
                     t = time.perf_counter()
                     r = client.post(f"{url}/predict", headers=h, json={})
                     predict_ms.append((time.perf_counter() - t) * 1e3)
+                    stages[3].append(parse_header(r.headers.get("server-timing", "")))
+                    cpu[3].append(parse_header(r.headers.get("server-timing", ""), "cpu"))
                     assert r.status_code == 200, r.text
             body = asyncio.run(_one_get(url, key))
             assert json.loads(body)["count"] == count, "GET /predictions does not serve every forecast"
-            paced = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients))
-            paced_httpx = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients, lean=False))
-            revalidated = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients, revalidate=True))
-            flat_out = asyncio.run(_load(url, key, None, args.seconds / 2, args.clients))
+            gets: dict[str, dict[str, float]] = {}
+            if not args.predict_only:
+                paced = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients))
+                paced_httpx = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients, lean=False))
+                revalidated = asyncio.run(_load(url, key, args.rate, args.seconds, args.clients, revalidate=True))
+                flat_out = asyncio.run(_load(url, key, None, args.seconds / 2, args.clients))
+                paced_at = {"target_rate": args.rate, "clients": args.clients}
+                gets = {"get_predictions_paced": {**paced_at, **paced},
+                        "get_predictions_paced_httpx": {**paced_at, **paced_httpx},
+                        "get_predictions_paced_revalidated_304": {**paced_at, **revalidated},
+                        "get_predictions_max": {"clients": args.clients, **flat_out}}
         finally:
             proc.terminate()
             proc.wait(10)
     print(json.dumps({
-        "tickers": args.tickers, "forecasts_served": count, "answer_bytes": size, "cores": os.cpu_count(),
-        "get_predictions_paced": {"target_rate": args.rate, "clients": args.clients, **paced},
-        "get_predictions_paced_httpx": {"target_rate": args.rate, "clients": args.clients, **paced_httpx},
-        "get_predictions_paced_revalidated_304": {"target_rate": args.rate, "clients": args.clients, **revalidated},
-        "get_predictions_max": {"clients": args.clients, **flat_out},
+        "tickers": args.tickers, "predict_threads": args.predict_threads,
+        "forecasts_served": count, "answer_bytes": size, "cores": os.cpu_count(),
+        **gets,
         "post_predict_all_tickers_new_bar_each": _pcts(new_bar_ms),
         "post_predict_all_tickers_new_bar_each_prepared": _pcts(prepared_ms),
         "post_predict_all_tickers_new_bar_1s_before_each": _pcts(settled_ms),
         "post_predict_all_tickers": _pcts(predict_ms),
+        "server_stages_ms_p50_p99": {
+            name: _stages(t, w) for name, t, w in zip(
+                ("new_bar_each", "new_bar_each_prepared", "new_bar_1s_before_each", "no_new_bar"), stages,
+                (new_bar_ms, prepared_ms, settled_ms, predict_ms), strict=True)},
+        "server_stages_cpu_ms_p50_p99": {
+            name: _stages(t, None) for name, t in zip(
+                ("new_bar_each", "new_bar_each_prepared", "new_bar_1s_before_each", "no_new_bar"), cpu, strict=True)},
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "targets": {"get_predictions_p99_ms": 10, "post_predict_p99_ms": 50},
     }, indent=2))

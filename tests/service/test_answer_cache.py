@@ -72,3 +72,34 @@ def test_a_current_etag_does_not_pass_the_key_check(service: Service) -> None:
     assert service.client.get("/predictions", headers={"If-None-Match": tag}).status_code == 401
     wrong = {"X-API-Key": service.keys["read"][:-2] + "xx", "If-None-Match": tag}
     assert service.client.get("/predictions", headers=wrong).status_code == 401
+
+
+def test_the_book_takes_encoded_rows_as_they_are_and_answers_what_plain_rows_give() -> None:
+    later = 1_700_000_060_000_000_000
+    plain, fast = PredictionBook(InMemoryCache()), PredictionBook(InMemoryCache())
+
+    def encoded(rows: list[dict[str, object]]) -> EncodedRows:
+        shown = sorted((prediction_row(r) for r in rows), key=lambda r: (r["ticker"], r["horizon"]))
+        return EncodedRows(rows, encode(shown), shown)
+
+    every = [_row(t, h, 0.01 * h) for t in ("MSFT", "AAPL") for h in (1, 2)]
+    whole = encoded(every)
+    assert plain.update(every) == fast.update(whole) == 4
+    assert fast.answer() == plain.answer() and fast.answer()[0] is whole.payload  # its payload is the answer
+    one = [_row("AAPL", 2, 0.5, as_of_ns=later)]  # part of the book: merged with the rest
+    assert plain.update(one) == fast.update(encoded(one)) == 1
+    assert fast.answer() == plain.answer() and json.loads(fast.answer()[0])["count"] == 4
+    stale = [_row(t, h, 0.9) for t in ("AAPL", "MSFT") for h in (1, 2)]  # AAPL 2 is older than the book's
+    assert plain.update(stale) == fast.update(encoded(stale)) == 3
+    assert fast.answer() == plain.answer()
+    assert [r["q50"] for r in json.loads(fast.answer()[0])["predictions"]] == [0.9, 0.5, 0.9, 0.9]
+
+
+def test_post_predict_answers_its_stages_on_the_servers_clock(service: Service) -> None:
+    from tftrade.service.timing import parse_header
+
+    r = service.client.post("/predict", headers={"X-API-Key": service.keys["read"]}, json={})
+    stages = parse_header(r.headers["server-timing"])
+    assert r.status_code == 200 and {"request", "from_thread", "answer", "gc", "total"} <= stages.keys()
+    assert stages["total"] >= stages["request"] >= 0.0
+    assert parse_header(r.headers["server-timing"], "cpu").keys() <= stages.keys()

@@ -136,3 +136,24 @@ def test_copy_buffer_refuses_a_price_beyond_numeric_18_4() -> None:
                    np.array([1]), np.array([False]))
     with pytest.raises(ValueError, match="beyond NUMERIC"):
         copy_buffer(rows, "1min", "x")
+
+
+@pytest.mark.integration
+def test_bars_after_a_time_are_read_as_columns_with_the_values_of_read_bars(any_engine: Engine) -> None:
+    prices = {"AAPL": 1_852_345, "MSFT": 4_123_457, "^VIX": 150_001}
+    with any_engine.begin() as conn:
+        for ticker, close in prices.items():
+            insert_bars(conn, _part(ticker, list(range(5)), close=close), "1min", "test")
+        insert_bars(conn, _part("AAPL", [2], close=7), "5min", "test")  # another timeframe: not read
+    after = T0 + 2 * MIN
+    new = bars_repo.read_bars_after(any_engine, ["aapl", "MSFT"], "1min", after.value // 1000)
+    whole = bars_repo.read_bars(any_engine, ["AAPL", "MSFT"], "1min", start=after + pd.Timedelta(microseconds=1))
+    got = pd.DataFrame({"ticker": new.ticker, "window_start": pd.to_datetime(new.ts_us, unit="us", utc=True),
+                        **{f: getattr(new, f) for f in ("open", "high", "low", "close", "volume", "price_only")}})
+    got = got.sort_values(["ticker", "window_start"], ignore_index=True)
+    assert len(got) == 4 and set(got["ticker"]) == {"AAPL", "MSFT"} and got["window_start"].min() == T0 + 3 * MIN
+    for col in ("open", "high", "low", "close", "volume"):  # the same floats, bit for bit
+        assert got[col].to_numpy(np.float64).tobytes() == whole[col].to_numpy(np.float64).tobytes(), col
+    assert (got["window_start"] == whole["window_start"]).all() and not got["price_only"].any()
+    none = bars_repo.read_bars_after(any_engine, ["AAPL"], "1min", (T0 + 4 * MIN).value // 1000)
+    assert none.ticker == [] and none.close.shape == (0,)

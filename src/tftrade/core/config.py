@@ -303,6 +303,8 @@ class ServiceSettings(Section):
     rate_limit_per_minute: int = Field(1200, ge=1, description="requests per minute per API key")
     max_request_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
     feed_stale_s: float = Field(180.0, gt=0, description="/ready fails when the newest bar is older (in session)")
+    predict_threads: int = Field(1, ge=1, le=64, description="torch threads of POST /predict's forward: 1 holds up "
+                                 "on a machine shared with busy processes; 2 splits it over two free cores")
     alerts: AlertSettings = AlertSettings()
 
 

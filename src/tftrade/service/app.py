@@ -27,6 +27,7 @@ from sqlalchemy import Engine, text
 from tftrade.core.clock import Clock
 from tftrade.core.config import ServiceSettings
 from tftrade.core.errors import NotFoundError, TftradeError
+from tftrade.service import timing
 from tftrade.service.alerts import Alerter
 from tftrade.service.events import EventHub
 from tftrade.service.keys import KeyRejected, Principal, Scope
@@ -250,7 +251,8 @@ class _Measure:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            with timing.timed():  # the request's stages (answered as Server-Timing by POST /predict)
+                await self.app(scope, receive, send_status)
         finally:
             name = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.requests.labels(route=name, status=str(status[0])).inc()
@@ -300,13 +302,18 @@ def _register_data_routes(app: FastAPI, ctx: ServiceContext, read: Any) -> None:
         if ctx.model is None:
             raise _Denied(503, "no model is served: start with a registered model (`tftrade train`)", "not_ready")
         model = ctx.model
+        timing.mark("request")  # the key, the body, its validation
         rows = await asyncio.to_thread(model.predict, body.tickers)
+        timing.mark("from_thread")
         payload, new = answers.answer(rows)
         if new:  # into the book (what /predictions serves) once the answer is out; then the next bar's groundwork
             background.add_task(ctx.book.update, rows)
             if (prepare := getattr(model, "prepare", None)) is not None:
                 background.add_task(prepare)
-        return Response(payload, media_type="application/json")
+        timing.mark("answer")
+        stages = timing.current()
+        return Response(payload, media_type="application/json",
+                        headers={"Server-Timing": stages.header()} if stages is not None else None)
 
     for kind in ("signals", "portfolio", "risk", "orders", "positions", "pnl"):
         _desk_route(app, ctx, read, kind)

@@ -66,8 +66,8 @@ def live_context(cfg: Settings, engine: Engine, desk: Desk, bus: Bus | None, *,
     book.update(latest_predictions(engine))
     alerts = cfg.service.alerts
     calendar = session_check()
-    model = ServingModel(engine, cfg.home, RegistryRef(cfg.forecast.model_name, cfg.forecast.tracking_uri(cfg.home))) \
-        if with_model else None
+    model = ServingModel(engine, cfg.home, RegistryRef(cfg.forecast.model_name, cfg.forecast.tracking_uri(cfg.home)),
+                         threads=cfg.service.predict_threads) if with_model else None
     return ServiceContext(
         engine=engine, settings=cfg.service, desk=Desk(cache, clock), book=book, metrics=Metrics(),
         alerter=Alerter(sinks_from_settings(alerts), min_interval_s=alerts.min_interval_s,

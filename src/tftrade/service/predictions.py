@@ -127,11 +127,14 @@ def not_modified(if_none_match: str | None, tag: str) -> bool:
 
 class EncodedRows(list[dict[str, Any]]):
     """Forecast rows that come with their answer already encoded (``payload``: :func:`encode` of the rows
-    normalised by :func:`prediction_row`, sorted by ticker and horizon)."""
+    normalised by :func:`prediction_row`, sorted by ticker and horizon); ``shown``: those normalised rows,
+    when the maker kept them (the :class:`PredictionBook` then takes them as they are)."""
 
-    def __init__(self, rows: list[dict[str, Any]], payload: bytes) -> None:
+    def __init__(self, rows: list[dict[str, Any]], payload: bytes,
+                 shown: list[dict[str, Any]] | None = None) -> None:
         super().__init__(rows)
         self.payload = payload
+        self.shown = shown
 
 
 class PredictionBook:
@@ -151,31 +154,39 @@ class PredictionBook:
         self._tag = etag(self._all)
 
     def update(self, rows: Iterable[dict[str, Any]]) -> int:
-        """Merge forecasts into the book (newer ``as_of`` wins per ticker and horizon); return how many changed."""
+        """Merge forecasts into the book (newer ``as_of`` wins per ticker and horizon); return how many changed.
+
+        Rows that come normalised and encoded (:class:`EncodedRows` with ``shown``) are taken as they
+        are, and when they replace every forecast of the book their payload is the book's answer
+        (no second normalisation or encoding of the same 2,500 rows).
+        """
+        shown = rows.shown if isinstance(rows, EncodedRows) else None
         with self._lock:
             seq = self._cache.get(SEQ_KEY) or 0
             latest = self._latest if seq == self._seq else (self._cache.get(LATEST_KEY) or [])
             current = {(r["ticker"], r["horizon"]): r for r in latest}
             changed = 0
-            for raw in rows:
-                row = prediction_row(raw)
-                old = current.get((row["ticker"], row["horizon"]))
+            for row in shown if shown is not None else map(prediction_row, rows):
+                key = (row["ticker"], row["horizon"])
+                old = current.get(key)
                 if old is None or (row["as_of"] or "") >= (old["as_of"] or ""):
-                    current[(row["ticker"], row["horizon"])] = row
+                    current[key] = row
                     changed += 1
             if changed:
-                merged = sorted(current.values(), key=lambda r: (r["ticker"], r["horizon"]))
+                whole = shown is not None and changed == len(shown) == len(current)
+                merged = shown if whole else sorted(current.values(), key=lambda r: (r["ticker"], r["horizon"]))
+                assert merged is not None
                 self._cache.put(LATEST_KEY, merged)
                 self._cache.put(SEQ_KEY, seq + 1)
-                self._load(merged, seq + 1)
+                self._load(merged, seq + 1, rows.payload if whole and isinstance(rows, EncodedRows) else None)
         return changed
 
-    def _load(self, rows: list[dict[str, Any]], seq: int) -> None:
+    def _load(self, rows: list[dict[str, Any]], seq: int, encoded: bytes | None = None) -> None:
         by_ticker: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
             by_ticker.setdefault(r["ticker"], []).append(r)
         self._latest, self._rows = rows, by_ticker
-        self._all = encode(rows)
+        self._all = encoded if encoded is not None else encode(rows)
         self._tag = etag(self._all)
         self._seq = seq
 
@@ -221,7 +232,8 @@ class PredictAnswers:
 
     def answer(self, rows: list[dict[str, Any]]) -> tuple[bytes, bool]:
         """The JSON answer for ``rows`` (sorted by ticker and horizon) and whether these rows are new."""
-        key = tuple(id(r) for r in rows)  # the rows are held below, so their ids are not reused meanwhile
+        # the rows are held below, so their ids are not reused meanwhile (encoded rows: the one object)
+        key = (id(rows),) if isinstance(rows, EncodedRows) else tuple(id(r) for r in rows)
         with self._lock:
             hit = self._answers.get(key)
         if hit is not None:

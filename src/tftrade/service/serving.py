@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -20,10 +22,56 @@ from tftrade.forecast.inference import intra_op_threads
 from tftrade.forecast.training import Trained
 from tftrade.forecast.workflows import RegistryRef, latest_window_bars, predict_loaded
 from tftrade.service.rolling import RollingWindow, usable
+from tftrade.service.timing import mark
 
 #: Seconds after which the bar cache is read whole again (a correction to an older bar shows up then).
 FULL_RELOAD_S = 300.0
 Selection = Literal["champion", "newest"]
+
+
+class _Turn:
+    """The rolling window's lock, knowing who holds it and whether requests wait for it.
+
+    A request's wait is marked on its clock by who held the window (``wait_warm``: the poll loop
+    was making the same minute's answer; ``wait_prepare``: the next bar's groundwork), or
+    ``window_lock`` when it was free.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = threading.Lock()
+        self._requests = 0
+        self.holder = ""
+
+    @property
+    def requested(self) -> bool:
+        """Whether a request holds or waits for the window."""
+        return self._requests > 0
+
+    @contextmanager
+    def hold(self, who: str) -> Iterator[None]:
+        """Hold the window as ``who`` (``request`` counts in :attr:`requested` while it waits and holds)."""
+        request = who == "request"
+        if request:
+            with self._count:
+                self._requests += 1
+        try:
+            if self._lock.acquire(blocking=False):
+                mark("window_lock")
+            else:
+                held_by = self.holder or "other"
+                self._lock.acquire()
+                mark(f"wait_{held_by}")
+            self.holder = who
+            try:
+                yield
+            finally:
+                self.holder = ""
+                self._lock.release()
+        finally:
+            if request:
+                with self._count:
+                    self._requests -= 1
 
 
 class ServingModel:
@@ -33,8 +81,10 @@ class ServingModel:
     the registry's champion, or the newest registered version while no champion is set.
     """
 
-    def __init__(self, engine: Engine, home: Path, registry: RegistryRef) -> None:
+    def __init__(self, engine: Engine, home: Path, registry: RegistryRef, *, threads: int = 1) -> None:
         self._engine, self._home, self._registry = engine, home, registry
+        self.threads = threads
+        """Torch intra-op threads of the forecasts (``serve``: ``service.predict_threads``)."""
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._trained: Trained | None = None
@@ -46,7 +96,7 @@ class ServingModel:
         """The registry's champion at the last :meth:`refresh` (``None``: none set)."""
         self._bars: pd.DataFrame | None = None
         self._loaded_at = 0.0
-        self._window_lock = threading.Lock()
+        self._turn = _Turn()
         self.window: RollingWindow | None = None
         """The rolling window ``predict`` answers from when it can (:mod:`tftrade.service.rolling`)."""
         self.built = 0
@@ -97,6 +147,7 @@ class ServingModel:
         From the rolling window when it can answer (the same forecasts as ``tftrade predict``, to
         float rounding), else by building each ticker's panel as ``tftrade predict`` does.
         """
+        mark("to_thread")  # the request handed to this worker thread
         trained, version = self._model()
         wanted = [t.upper() for t in tickers] if tickers else None
         if wanted is None or set(wanted) <= set(trained.schema.tickers):
@@ -105,7 +156,7 @@ class ServingModel:
                 keep = set(wanted or ())
                 return rows if wanted is None else [r for r in rows if r["ticker"] in keep]
         self.built += 1
-        with intra_op_threads(1):  # see forecast.inference.intra_op_threads
+        with intra_op_threads(self.threads):  # see forecast.inference.intra_op_threads
             built, _skipped = predict_loaded(self._engine, trained, version, tickers, bars=self._recent_bars(trained))
         return [{f.name: getattr(r, f.name) for f in fields(r)} for r in built]
 
@@ -113,7 +164,7 @@ class ServingModel:
         """Rows of the whole universe from the rolling window, or ``None`` when it cannot answer."""
         if not usable(trained):
             return None
-        with self._window_lock:
+        with self._turn.hold("request"):
             return self._window(trained, version).rows()
 
     def _window(self, trained: Trained, version: str) -> RollingWindow:
@@ -122,27 +173,48 @@ class ServingModel:
             from tftrade.store.securities import read_securities
 
             sectors: dict[str, Any] = {s.ticker: s.sector for s in read_securities(self._engine)}  # as predict
-            w = self.window = RollingWindow(self._engine, trained, version, sectors)
+            w = self.window = RollingWindow(self._engine, trained, version, sectors, threads=self.threads)
         return w
 
     def warm(self) -> bool:
         """Forecast a bar that landed since the last one now, before anyone asks, and prepare the next.
 
         The API's poll loop calls it; requests then read the answer made (and wait for it while it
-        is being made, rather than making it again). ``True`` when a new bar's answer was made.
+        is being made, rather than making it again). A window due to be filled afresh is built
+        without holding it (requests are answered from the current one meanwhile), then swapped in.
+        The next bar's groundwork (:meth:`prepare`) comes after the window is released, and not
+        while a request waits for it: a request that brings a new minute waits for that minute's
+        answer only. ``True`` when a new bar's answer was made.
         """
         with self._lock:
             trained, version = self._trained, self.version
         if trained is None or version is None or not usable(trained):
             return False
-        with self._window_lock:
+        with self._turn.hold("warm"):
             if trained is not self._trained:  # replaced meanwhile: the next round warms the new one
                 return False
-            return self._window(trained, version).warm()
+            window = self._window(trained, version)
+            refill = window.due()
+            if not refill:
+                made = window.make()
+        if refill:  # built without the window's lock: requests are answered from the current window meanwhile
+            fresh = window.build()
+            with self._turn.hold("warm"):
+                if self.window is not window:  # another model meanwhile
+                    return False
+                made = window.adopt(fresh)
+        self.prepare()
+        return made
 
     def prepare(self) -> None:
-        """Between bars: the next bar's work that does not need it (see :meth:`RollingWindow.prepare`)."""
-        with self._window_lock:
+        """Between bars: the next bar's work that does not need it (see :meth:`RollingWindow.prepare`).
+
+        Skipped while a request waits for the window (the next poll round, or the request's own
+        ``prepare`` after its answer, does it).
+        """
+        if self._turn.requested:
+            return
+        with self._turn.hold("prepare"):
             if self.window is not None:
                 self.window.prepare()
 

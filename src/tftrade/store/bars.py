@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -310,6 +310,55 @@ def read_bars(
     frame["window_start"] = _to_utc(frame["window_start"])
     frame["price_only"] = frame["price_only"].astype(bool)
     return frame
+
+
+class NewBars(NamedTuple):
+    """Bars as columns (:func:`read_bars_after`): tickers, times (Unix µs) and float prices, as :func:`read_bars`
+    gives them (the same floats), in no particular order."""
+
+    ticker: list[str]
+    ts_us: npt.NDArray[np.int64]
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
+    price_only: npt.NDArray[np.bool_]
+
+
+def read_bars_after(engine: Engine, tickers: Sequence[str], timeframe: str, after_us: int) -> NewBars:
+    """The bars of ``tickers`` later than ``after_us`` (Unix µs), as columns: a live reader's "what is new".
+
+    The rows and values :func:`read_bars` gives with ``start`` just after ``after_us`` (the same SQL
+    conversions of prices), read through the driver in one statement (SQLite: a cached one with a
+    placeholder per ticker; PostgreSQL: ``= ANY`` of one array) and returned without a frame: on a
+    minute of 500 bars ~3 ms less than :func:`read_bars`, most of it SQLAlchemy's expansion of the
+    ticker list and pandas.
+    """
+    names = [t.upper() for t in tickers]
+    table = bars.name
+    if engine.dialect.name == "sqlite":
+        sql = (f"SELECT ticker, window_start, open, high, low, close, volume, price_only FROM {table} "
+               f"WHERE timeframe = ? AND window_start > ? AND ticker IN ({', '.join('?' * len(names))})")
+        params: tuple[Any, ...] = (timeframe, int(after_us), *names)
+    else:
+        epoch_us = "CAST(ROUND(EXTRACT(EPOCH FROM window_start) * 1000000) AS BIGINT)"
+        sql = (f"SELECT ticker, {epoch_us}, CAST(open AS DOUBLE PRECISION), CAST(high AS DOUBLE PRECISION), "
+               f"CAST(low AS DOUBLE PRECISION), CAST(close AS DOUBLE PRECISION), volume, price_only FROM {table} "
+               "WHERE timeframe = %s AND window_start > %s AND ticker = ANY(%s)")
+        after = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(after_us))
+        params = (timeframe, after, names)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(sql, params).fetchall()
+    if not rows:
+        empty = np.zeros(0)
+        return NewBars([], np.zeros(0, np.int64), empty, empty, empty, empty, empty, np.zeros(0, bool))
+    ticker, ts, o, h, lo, c, v, flags = zip(*rows, strict=True)
+    prices = np.array([o, h, lo, c], dtype=np.float64)
+    if engine.dialect.name == "sqlite":  # integer ticks, divided as read_bars' SQL divides them
+        prices = np.array([o, h, lo, c], dtype=np.int64) / float(TICKS_PER_UNIT)
+    return NewBars(list(ticker), np.array(ts, dtype=np.int64), prices[0], prices[1], prices[2], prices[3],
+                   np.array(v, dtype=np.float64), np.array(flags, dtype=bool))
 
 
 def latest_bars(engine: Engine | Connection, ticker: str, timeframe: str = "1min", n: int = 60) -> pd.DataFrame:
