@@ -30,3 +30,24 @@ def relaxed_gc(threshold: int = 100_000) -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*old)
+
+
+def freeze_startup_objects() -> int:
+    """Collect once, then move every object alive into the collector's permanent generation (:func:`gc.freeze`).
+
+    For a long-running latency-bound process (the live workers, once their model, windows and
+    libraries are loaded): a full collection walks every tracked object, and the half million of
+    torch, pandas, scipy and the model took 0.6 s of CPU on a loaded 2-core machine — a pause that
+    would land on whichever bar it happens in. Frozen objects are never walked again; what the
+    process creates afterwards is collected as usual. Returns the number of objects frozen.
+
+    Examples
+    --------
+    >>> n = freeze_startup_objects()
+    >>> gc.get_freeze_count() >= n > 0
+    True
+    >>> gc.unfreeze()
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

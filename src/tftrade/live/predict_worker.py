@@ -101,6 +101,9 @@ class PredictCounters:
     """With ``keep_latencies``: from a cross-section's arrival until the worker starts on it (bus, assembly, queue)."""
     forecast_ms: list[float] = field(default_factory=list)
     """With ``keep_latencies``: the predictor's time per cross-section (features, network)."""
+    forecast_cpu_ms: list[float] = field(default_factory=list)
+    """With ``keep_latencies``: the predictor's CPU time (this thread's) per cross-section: ``forecast_ms`` less
+    the time it waited for a core or the GIL."""
     prepare_ms: list[float] = field(default_factory=list)
     """With ``keep_latencies``: the predictor's time getting ahead for the next bar, once idle after publishing."""
 
@@ -156,12 +159,13 @@ class PredictWorker:
         for cs in sections:
             if stop is not None and stop.is_set():  # the rest stays pending (unacked)
                 return
-            start = time.time_ns()
+            start, cpu = time.time_ns(), time.thread_time_ns()
             row = self.window.append(cs.timestamp_ns, cs.open, cs.high, cs.low, cs.close, cs.volume)
             q = self.predictor.predict(self.window, row)
             if self._keep and cs.received_ns:
                 self.counters.assembly_ms.append((start - cs.received_ns) / 1e6)
                 self.counters.forecast_ms.append((time.time_ns() - start) / 1e6)
+                self.counters.forecast_cpu_ms.append((time.thread_time_ns() - cpu) / 1e6)
             self._publish(cs, q)
             self.reader.ack(cs.ids)
             self._idle_work = True
