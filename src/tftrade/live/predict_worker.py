@@ -144,15 +144,17 @@ class PredictWorker:
                 if self._idle_work and time.monotonic() - self._published_at >= self.prepare_after_s:
                     self._prepare()
                 continue
-            done: list[CrossSection] = []
             now = time.time_ns()
+            bars: list[BarMessage] = []
+            ids: list[str] = []
             for d in batch:
                 if isinstance(d.message, BarMessage):
-                    self.counters.bars += 1
-                    done.extend(self.assembler.add(d.message, d.id, now))
+                    bars.append(d.message)
+                    ids.append(d.id)
                 else:
                     self.reader.ack([d.id])  # not a bar: the ingest worker quarantines it; nothing to do here
-            self._process(done, stop)
+            self.counters.bars += len(bars)
+            self._process(self.assembler.add_many(bars, ids, now), stop)
         return self.counters
 
     def _process(self, sections: list[CrossSection], stop: threading.Event | None = None) -> None:

@@ -184,15 +184,17 @@ class TradeWorker:
                     yield from self.assembler.flush()
                     return
                 continue
-            done: list[CrossSection] = []
             now = time.time_ns()
+            bars: list[BarMessage] = []
+            ids: list[str] = []
             for d in batch:
                 if isinstance(d.message, BarMessage):
-                    self.counters.bars += 1
-                    done.extend(self.assembler.add(d.message, d.id, now))
+                    bars.append(d.message)
+                    ids.append(d.id)
                 else:
                     self.bars.ack([d.id])
-            for cs in done:
+            self.counters.bars += len(bars)
+            for cs in self.assembler.add_many(bars, ids, now):
                 if stop.is_set():  # the rest stays pending (unacked): a restart gets it back
                     return
                 yield cs
