@@ -60,3 +60,22 @@ def test_the_ingest_worker_runs_at_its_niceness_and_the_option_overrides_it(sqli
     summary = got["0"]
     assert isinstance(summary, dict) and summary["nice"] == base == got["0-thread"]
     assert current_niceness() == base
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_lower_thread_priority_changes_the_calling_thread_only() -> None:
+    import threading
+
+    from tftrade.live.priority import lower_thread_priority
+
+    base, seen = current_niceness(), {}
+
+    def work() -> None:
+        seen["returned"] = lower_thread_priority(base + 3)
+        seen["thread"] = current_niceness()
+
+    th = threading.Thread(target=work)
+    th.start()
+    th.join()
+    assert seen == {"returned": min(base + 3, 19), "thread": min(base + 3, 19)}
+    assert current_niceness() == base

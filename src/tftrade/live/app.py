@@ -381,7 +381,13 @@ def _services(bus: Bus, engine: Engine, opts: LiveOptions) -> list[tuple[str, Se
     ingest = IngestWorker(bus, engine)
     sentiment = SentimentWorker(bus, engine, annotator(extractor_from_store(engine), make_scorer(opts.scorer)),
                                 SentimentWorkerConfig(timeframe=opts.timeframe))
-    return [("ingest", ingest.run, lambda: bus.pending("market_data", ingest.config.group) == 0),
+    def run_ingest(stop: threading.Event) -> None:  # a bulk job: this thread yields the cores (Linux)
+        from tftrade.live.priority import lower_thread_priority, worker_niceness
+
+        lower_thread_priority(worker_niceness("ingest"))
+        ingest.run(stop)
+
+    return [("ingest", run_ingest, lambda: bus.pending("market_data", ingest.config.group) == 0),
             ("sentiment", sentiment.run, lambda: True)]
 
 

@@ -11,13 +11,17 @@ Niceness weighs processes against the others in the same scheduling group: on Li
 autogroup (the default on desktops) that is the processes of the same session, under systemd or
 Kubernetes those of the same cgroup (give the service a lower ``CPUWeight`` or CPU request there).
 A niceness is only ever raised here (a process can always lower its own priority, not raise it
-back without privileges).
+back without privileges). ``tftrade live`` runs the ingest worker as a thread of its own process:
+on Linux that thread alone takes the niceness (:func:`lower_thread_priority`), so it yields the
+cores while it works outside the interpreter lock (the store's writes); the lock itself is shared
+as before.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +60,11 @@ def lower_priority(nice: int) -> int:
     except OSError as e:  # pragma: no cover - a sandbox forbidding it
         log.warning("could not lower the priority to niceness %d: %s", nice, e)
     return current_niceness()
+
+
+def lower_thread_priority(nice: int) -> int | None:
+    """:func:`lower_priority` for the calling thread only, where niceness is per thread (Linux); ``None`` elsewhere
+    (there it would lower the whole process). ``tftrade live`` runs its ingest worker as a thread this way."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return lower_priority(nice)
