@@ -217,7 +217,7 @@ def _measure(args: argparse.Namespace, trained: object, market: object, warm: in
         predict_spans.append(time.time_ns())
         return inner_predict(frame, row)  # type: ignore[arg-type]
 
-    pw.predictor.predict = timed_predict  # type: ignore[method-assign]
+    pw.predictor.predict = timed_predict  # type: ignore[method-assign,assignment]
     measured_from = [0]
 
     def source(stop: threading.Event) -> None:

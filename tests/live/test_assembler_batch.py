@@ -19,7 +19,7 @@ def _key(cs: CrossSection) -> tuple[object, ...]:
 
 def _feed(rng: np.random.Generator) -> list[tuple[BarMessage, str]]:
     """Minutes of bars in shuffled reads: gaps, duplicates, late and foreign bars, series tickers."""
-    out = []
+    out: list[tuple[BarMessage, str]] = []
     for minute in range(12):
         ts = 60_000_000_000 * (minute + 1)
         names = [t for t in (*TICKERS, "^GSPC") if rng.random() > 0.15]
