@@ -27,8 +27,10 @@ figures are taken with a neighbour busy on the same cores. The neighbour first t
 priority ``tftrade worker ingest`` runs at (:mod:`tftrade.live.priority`: niceness 10 by default,
 ``--nice`` to change it), and the benchmark measures twice, each time with a fresh bus and
 workers: the neighbour at that default, then at niceness 0 (``--neighbour-nice N``, repeatable,
-chooses). Warm-up bars (the model's warm-up + context) are replayed first and not measured; then
-one cross-section every ``--interval-ms``. As ``tftrade live`` does once loaded, the process's
+chooses). Warm-up bars (the model's warm-up + context) are replayed first and not measured, then
+``--settle-bars`` (3) paced bars whose latencies are printed apart (the loop's first decisions
+and the neighbour's start land on them: the first paced bar was the slowest of 40 in most runs);
+then one measured cross-section every ``--interval-ms``. As ``tftrade live`` does once loaded, the process's
 objects are frozen out of the collector's reach before the workers start (``--no-freeze`` does not).
 
 Besides the latencies it prints each thread's CPU time per bar (the predictor's, the trading
@@ -37,7 +39,7 @@ where their time went: when CPU time is far below the wall time, the thread was 
 core (other processes) or the GIL (the process's other threads).
 
     python benchmarks/live_latency.py [--tickers 500] [--bars 120] [--interval-ms 400] [--no-load]
-                                      [--neighbour-nice N ...] [--no-freeze] [--threads 1]
+                                      [--neighbour-nice N ...] [--settle-bars 3] [--no-freeze] [--threads 1]
                                       [--preset default] [--strategy tft|sma]
 
 The interval must exceed the time one bar takes end to end, or bars queue and the latencies
@@ -113,6 +115,9 @@ def main() -> None:
     ap.add_argument("--neighbour-nice", type=int, action="append", default=None, metavar="N",
                     help="measure with the neighbour at this niceness (repeatable; default: the ingest worker's "
                          "default, then 0)")
+    ap.add_argument("--settle-bars", type=int, default=3,
+                    help="paced bars replayed after the warm-up and not measured (printed apart: the first "
+                         "decisions, the neighbour's start)")
     ap.add_argument("--no-freeze", action="store_true",
                     help="do not freeze the loaded objects out of the collector's reach, as tftrade live does")
     ap.add_argument("--strategy", choices=("tft", "sma"), default="tft",
@@ -133,7 +138,7 @@ def main() -> None:
     t0 = time.perf_counter()
     mc = preset(args.preset)
     warm = WARMUP + mc.context
-    days = max(2, -(-(warm + args.bars + 10) // 390) + 1)
+    days = max(2, -(-(warm + args.settle_bars + args.bars + 10) // 390) + 1)
     sm = generate_market(SyntheticConfig(n_tickers=args.tickers, days=days, seed=5))
     bars = sm.bars_frame()
     universe = bars[~bars["ticker"].str.startswith("^")]
@@ -187,7 +192,10 @@ def _measure(args: argparse.Namespace, trained: object, market: object, warm: in
                        keep_latencies=True)
     counters = stack.worker.counters
     first = market.rows(0, warm)  # type: ignore[attr-defined]
-    paced = market.rows(warm, min(market.n_times, warm + args.bars))  # type: ignore[attr-defined]
+    settle = market.rows(warm, warm + args.settle_bars)  # type: ignore[attr-defined]
+    start = warm + args.settle_bars
+    paced = market.rows(start, min(market.n_times, start + args.bars))  # type: ignore[attr-defined]
+    settled: dict[str, list[float]] = {}
 
     # where a slow bar's time went: the collector's pauses, the trade worker's CPU per step
     pauses: list[tuple[int, int, int]] = []  # (start ns, duration ns, generation), time.time_ns clock
@@ -229,10 +237,18 @@ def _measure(args: argparse.Namespace, trained: object, market: object, warm: in
         deadline = time.monotonic() + 120
         while neighbour is not None and loaded.value == 0 and time.monotonic() < deadline:
             time.sleep(0.1)  # measure only once the neighbour is storing bars
-        for kept in (counters.decision_latencies_ms, counters.order_latencies_ms, pw.counters.latencies_ms,
-                     pw.counters.assembly_ms, pw.counters.forecast_ms, pw.counters.forecast_cpu_ms,
-                     pw.counters.prepare_ms, step_spans, predict_spans):
-            kept.clear()
+        kept = (counters.decision_latencies_ms, counters.order_latencies_ms, pw.counters.latencies_ms,
+                pw.counters.assembly_ms, pw.counters.forecast_ms, pw.counters.forecast_cpu_ms, pw.counters.prepare_ms,
+                step_spans, predict_spans)
+        for x in kept:
+            x.clear()
+        if settle.n_times:  # paced like the measured ones, each done before the next (the replay waits)
+            replay_bars(bus, settle, speed=60_000.0 / args.interval_ms, stop=stop)
+            k = settle.n_times
+            settled.update(prediction=pw.counters.latencies_ms[-k:], decision=counters.decision_latencies_ms[-k:],
+                           order=list(counters.order_latencies_ms))
+            for x in kept:
+                x.clear()
         measured_from[0] = time.time_ns()
         replay_bars(bus, paced, speed=60_000.0 / args.interval_ms, stop=stop)
 
@@ -257,6 +273,12 @@ def _measure(args: argparse.Namespace, trained: object, market: object, warm: in
           f"neighbour ingest worker: {who}")
     print(f"{paced.n_times} measured cross-sections of {args.tickers} bars, one every {args.interval_ms:.0f} ms "
           f"({wall:.1f} s); strategy {args.strategy}; torch threads {args.threads}")
+
+    if settled:
+        print(f"first {settle.n_times} paced bars after the warm-up, not measured: prediction "
+              f"{', '.join(f'{x:.0f}' for x in settled['prediction'])} ms; decision "
+              f"{', '.join(f'{x:.0f}' for x in settled['decision'])} ms; slowest order "
+              f"{max(settled['order'], default=float('nan')):.0f} ms")
 
     def row(name: str, p: dict[str, float | int | None], note: str) -> None:
         print(f"{name:28s} {p['p50'] or float('nan'):9.1f} {p['p99'] or float('nan'):9.1f} {p['n']:5d}  {note}")

@@ -14,7 +14,10 @@ Once it has published a bar and the bus has stayed quiet for ``prepare_after_ms`
 default: the trade worker's decision on that bar, a Black-Litterman solve over the universe, has
 the cores first), it lets the predictor get ahead for the next bar
 (:meth:`~tftrade.live.predictor.Predictor.prepare`) while waiting for it. Bars coming faster
-than that (a replay at full speed) are forecast on the whole window: the same numbers.
+than that (a replay at full speed) are forecast on the whole window: the same numbers. After
+that, still quiet, it runs the full garbage collection a live process holds back for idle time
+(:func:`~tftrade.core.gc_tuning.collect_when_idle`; ``tftrade live`` and ``tftrade worker`` defer
+them once loaded), so none lands on a bar.
 
 Given a database and a :class:`~tftrade.live.predictor.TftPredictor` whose model was fitted with
 sentiment inputs, the worker hands the predictor :func:`stored_sentiment`: each new bar's comment
@@ -35,6 +38,7 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy import Engine
 
+from tftrade.core.gc_tuning import collect_when_idle
 from tftrade.core.timeframes import bar_ns, is_intraday
 from tftrade.core.types import Float64Array, Int64Array, Timeframe
 from tftrade.live.assembler import Assembler, CrossSection
@@ -141,8 +145,11 @@ class PredictWorker:
                 if end is not None and end.is_set():
                     self._process(self.assembler.flush())
                     return self.counters
-                if self._idle_work and time.monotonic() - self._published_at >= self.prepare_after_s:
-                    self._prepare()
+                if time.monotonic() - self._published_at >= self.prepare_after_s:
+                    if self._idle_work:
+                        self._prepare()
+                    else:
+                        collect_when_idle()  # the full collection held back once loaded (freeze_gc), if due
                 continue
             now = time.time_ns()
             bars: list[BarMessage] = []
