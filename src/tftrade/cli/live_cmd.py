@@ -89,7 +89,8 @@ def live(
         raise ValueError(f"--source must be replay or massive and --strategy tft or sma (got {source}, {strategy})")
     cfg, opts = _options(tickers, source=source, broker=broker, cadence=cadence, strategy=strategy, model=model,
                          speed=speed, start=start, end=end, cash=cash, flatten_minutes=flatten_minutes,
-                         duration_s=duration, redis_url=redis_url, warm_start=warm_start, live_money=live_money)
+                         duration_s=duration, redis_url=redis_url, warm_start=warm_start, live_money=live_money,
+                         freeze_gc=True)
     eng = engine(cfg)
     stop = threading.Event()
     desk = live_desk(opts.redis_url)
@@ -217,6 +218,9 @@ def worker(
     redis_url: str | None = typer.Option(None, "--redis-url", help="Redis URL (default: TFTRADE_REDIS_URL)."),
     warm_start: bool = typer.Option(True, "--warm-start/--no-warm-start", help="Start with the stored bars."),
     live_money: bool = typer.Option(False, "--live", help="Trade a live (real-money) Alpaca account (all opt-ins)."),
+    nice: int | None = typer.Option(None, "--nice", min=0, max=19,
+                                    help="CPU niceness of this worker (default: 10 for ingest, a bulk job that "
+                                         "yields the cores to predict and trade; 0 for the others)."),
     as_json: bool = JsonLinesOption,
 ) -> None:
     """Run one worker against Redis Streams (consumer groups); the trade worker holds a lease (one at a time).
@@ -231,7 +235,7 @@ def worker(
         raise ValueError(f"unknown worker {name!r}: choose ingest, sentiment, predict or trade")
     cfg, opts = _options(tickers, broker=broker, cadence=cadence, strategy=strategy, model=model, cash=cash,
                          flatten_minutes=flatten_minutes, redis_url=redis_url, warm_start=warm_start,
-                         live_money=live_money)
+                         live_money=live_money, nice=nice, freeze_gc=True)
     eng = engine(cfg)
     stop = threading.Event()
     sink = json_lines() if as_json else (lambda e: None)

@@ -60,6 +60,8 @@ class StreamingForecaster:
         self._selected: Tensor | None = None  # N × (≤ C) × d
         self._weights: Tensor | None = None  # N × (≤ C) × V
         self._prefix: tuple[np.ndarray, EncoderPrefix] | None = None  # the bars it ran and the prefix
+        # append_bars' buffers of 2C steps (selected, weights) and where the cached bars start in them
+        self._ring: tuple[Tensor, Tensor, int] | None = None
 
     @torch.inference_mode()
     def forecast_at(self, panel: Panel, origin: int) -> np.ndarray:
@@ -123,12 +125,31 @@ class StreamingForecaster:
         sel, w = self.model.select_encoder(torch.from_numpy(observed), torch.from_numpy(known), self._contexts)
         self.selected_bars += len(times)
         c = self.model.config.context
-        if self._selected is not None and self._weights is not None:
-            keep = max(len(self._times) + len(times) - c, 0)
-            sel = torch.cat([self._selected[:, keep:], sel], 1)
-            w = torch.cat([self._weights[:, keep:], w], 1)
-            times = np.concatenate([self._times[keep:], times])
-        self._times, self._selected, self._weights = times[-c:], sel[:, -c:], w[:, -c:]
+        new = min(len(times), c)
+        kept = min(len(self._times), c - new) if self._selected is not None else 0
+        # the last C bars live in buffers of 2C steps: a new bar is written after the cached ones, which move
+        # to the front only when the buffer is full (once per C bars, not a new N × C tensor per bar)
+        ring = self._ring
+        if ring is None or ring[0].shape[0] != sel.shape[0] or ring[0].dtype != sel.dtype:
+            ring = (sel.new_empty(sel.shape[0], 2 * c, sel.shape[2]), w.new_empty(w.shape[0], 2 * c, w.shape[2]), 0)
+            if kept and self._selected is not None and self._weights is not None:
+                ring[0][:, :kept] = self._selected[:, self._selected.shape[1] - kept:]
+                ring[1][:, :kept] = self._weights[:, self._weights.shape[1] - kept:]
+            start = 0
+        else:
+            end = ring[2] + len(self._times)
+            start = end - kept
+            if end + new > 2 * c:  # full: the kept bars to the front (the regions cannot overlap: kept < C)
+                ring[0][:, :kept] = ring[0][:, start:end]
+                ring[1][:, :kept] = ring[1][:, start:end]
+                start = 0
+        buf_s, buf_w = ring[0], ring[1]
+        buf_s[:, start + kept : start + kept + new] = sel[:, sel.shape[1] - new:]
+        buf_w[:, start + kept : start + kept + new] = w[:, w.shape[1] - new:]
+        self._ring = (buf_s, buf_w, start)
+        times = np.concatenate([self._times[len(self._times) - kept:], times[len(times) - new:]])
+        self._times = times
+        self._selected, self._weights = buf_s[:, start : start + kept + new], buf_w[:, start : start + kept + new]
 
     @torch.inference_mode()
     def forecast_latest(self, known_future: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from tftrade.core.clock import Clock, SimulatedClock, SystemClock
 from tftrade.core.config import Settings
+from tftrade.core.gc_tuning import freeze_startup_objects
 from tftrade.core.types import Timeframe
 from tftrade.live.brokers import BrokerKit, BrokerSettings, make_broker
 from tftrade.live.control import LiveControl
@@ -85,6 +86,13 @@ class LiveOptions:
     """``--live``: trade a live (real-money) account; only with every opt-in (docs/execution.md)."""
     settle_s: float = 5.0
     """At the end of a run, how long to wait for the fills of orders still at a real broker."""
+    freeze_gc: bool = False
+    """Once loaded and warmed, move every object into the collector's permanent generation
+    (:func:`~tftrade.core.gc_tuning.freeze_startup_objects`): ``tftrade live`` and ``tftrade worker`` do, so
+    no full collection (0.6 s over the loaded libraries) lands on a bar; off for in-process callers (tests)."""
+    nice: int | None = None
+    """``tftrade worker``: the worker's niceness (``None``: :data:`~tftrade.live.priority.DEFAULT_NICE`, 10 for
+    ingest, 0 for the others; see :mod:`tftrade.live.priority`)."""
 
 
 def open_bus(redis_url: str | None, prefix: str = "tftrade") -> Bus:
@@ -333,6 +341,8 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
             timer.start()
         emit({"event": "start", "tickers": len(tickers), "source": opts.source, "broker": opts.broker,
               "strategy": opts.strategy, "cadence": opts.cadence, **_model_fields(predictor)})
+        if opts.freeze_gc:  # model, windows and libraries loaded: no full collection walks them mid-bar
+            freeze_startup_objects()
         t0 = time.monotonic()
         try:
             run_workers(workers, stop, source=source, services=services)
@@ -371,7 +381,13 @@ def _services(bus: Bus, engine: Engine, opts: LiveOptions) -> list[tuple[str, Se
     ingest = IngestWorker(bus, engine)
     sentiment = SentimentWorker(bus, engine, annotator(extractor_from_store(engine), make_scorer(opts.scorer)),
                                 SentimentWorkerConfig(timeframe=opts.timeframe))
-    return [("ingest", ingest.run, lambda: bus.pending("market_data", ingest.config.group) == 0),
+    def run_ingest(stop: threading.Event) -> None:  # a bulk job: this thread yields the cores (Linux)
+        from tftrade.live.priority import lower_thread_priority, worker_niceness
+
+        lower_thread_priority(worker_niceness("ingest"))
+        ingest.run(stop)
+
+    return [("ingest", run_ingest, lambda: bus.pending("market_data", ingest.config.group) == 0),
             ("sentiment", sentiment.run, lambda: True)]
 
 
@@ -424,10 +440,17 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
     """Run one worker against Redis Streams until ``stop`` (see the module docstring).
 
     ``clock`` (default: the system clock) is the trade worker's time, which the session reads;
-    ``settings``, ``desk`` and ``recorders`` are the trade worker's, as in :func:`run_live`.
+    ``settings``, ``desk`` and ``recorders`` are the trade worker's, as in :func:`run_live`. The
+    calling thread, and the threads it starts, first take the worker's niceness (``opts.nice``,
+    default :data:`~tftrade.live.priority.DEFAULT_NICE`: the ingest worker, a bulk job, runs at 10 so
+    it yields the cores to the predict and trade workers).
     """
+    from tftrade.live.priority import lower_priority, worker_niceness
+
     if not opts.redis_url:
         raise LiveError("a separate worker needs Redis: set TFTRADE_REDIS_URL or pass --redis-url")
+    nice = lower_priority(worker_niceness(name, opts.nice))
+    log.info("worker %s runs at niceness %d", name, nice)
     bus = open_bus(opts.redis_url, opts.bus_prefix)
     me = f"{name}-{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}"
     try:
@@ -436,7 +459,7 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
 
             iw = IngestWorker(bus, engine, IngestWorkerConfig(consumer=me))
             iw.run(stop)
-            return {"event": "summary", "worker": name, **iw.counters.as_dict()}
+            return {"event": "summary", "worker": name, "nice": nice, **iw.counters.as_dict()}
         if name == "sentiment":
             from tftrade.live.sentiment_worker import SentimentWorker, SentimentWorkerConfig
             from tftrade.sentiment.pipeline import annotator, extractor_from_store
@@ -455,6 +478,8 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
             if opts.warm_start:
                 start.warm(engine, pw.window, pw.assembler)
             del start
+            if opts.freeze_gc:
+                freeze_startup_objects()
             pw.run(stop)
             return {"event": "summary", "worker": name, **vars(pw.counters)}
         if name == "trade":
@@ -485,6 +510,8 @@ def _trade_worker(bus: Bus, engine: Engine, opts: LiveOptions, emit: Emit, stop:
         if opts.warm_start:
             start.warm(engine, stack.worker.window, stack.worker.assembler)
         del start  # the bars read: the window holds what it needs
+        if opts.freeze_gc:
+            freeze_startup_objects()
         run_workers([("trade", stack.worker.run)], stop, services=[("control", watch_control(parts), lambda: True)])
         settle(stack, parts, opts.settle_s)
         c = stack.worker.counters

@@ -14,6 +14,7 @@ carries the bus ids of its bars so a worker acks them only once it has processed
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,6 +98,37 @@ class Assembler:
             cur.values[:, i] = (message.open, message.high, message.low, message.close, message.volume)
         cur.ids.append(bus_id)
         cur.received_ns = max(cur.received_ns, message.received_ns or read_ns)
+        done = [t for t in self._open if t < ts]
+        if len(cur.seen) == self._expected:
+            done.append(ts)
+        return self._close(sorted(done))
+
+    def add_many(self, messages: Sequence[BarMessage], bus_ids: Sequence[str], read_ns: int = 0,
+                 ) -> list[CrossSection]:
+        """:meth:`add` each bar in order (``bus_ids`` aligned); return every cross-section they closed, oldest first.
+
+        The same result as one :meth:`add` per bar. A read that holds bars of one minute only, none
+        seen before, none of a series ticker (a live feed's usual read: a minute's universe) is
+        taken in one step: its prices are written with one array assignment instead of one per bar.
+        """
+        ts = messages[0].start_ns if messages else -1
+        index = self._index
+        cols = [index.get(m.ticker, -1) for m in messages]
+        cur = self._open.get(ts)
+        if (ts <= self.last_closed or -1 in cols or any(m.start_ns != ts for m in messages)
+                or len(set(cols)) != len(cols) or (cur is not None and not cur.seen.isdisjoint(cols))):
+            out: list[CrossSection] = []
+            for m, i in zip(messages, bus_ids, strict=True):
+                out.extend(self.add(m, i, read_ns))
+            return out
+        if cur is None:
+            cur = self._open[ts] = _Open(np.full((5, len(self.tickers)), np.nan))
+            cur.values[4] = 0.0
+        cur.values[:, cols] = np.array([(m.open, m.high, m.low, m.close, m.volume) for m in messages],
+                                       dtype=np.float64).T
+        cur.seen.update(cols)
+        cur.ids.extend(bus_ids)
+        cur.received_ns = max(cur.received_ns, *(m.received_ns or read_ns for m in messages))
         done = [t for t in self._open if t < ts]
         if len(cur.seen) == self._expected:
             done.append(ts)

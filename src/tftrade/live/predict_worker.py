@@ -14,7 +14,10 @@ Once it has published a bar and the bus has stayed quiet for ``prepare_after_ms`
 default: the trade worker's decision on that bar, a Black-Litterman solve over the universe, has
 the cores first), it lets the predictor get ahead for the next bar
 (:meth:`~tftrade.live.predictor.Predictor.prepare`) while waiting for it. Bars coming faster
-than that (a replay at full speed) are forecast on the whole window: the same numbers.
+than that (a replay at full speed) are forecast on the whole window: the same numbers. After
+that, still quiet, it runs the full garbage collection a live process holds back for idle time
+(:func:`~tftrade.core.gc_tuning.collect_when_idle`; ``tftrade live`` and ``tftrade worker`` defer
+them once loaded), so none lands on a bar.
 
 Given a database and a :class:`~tftrade.live.predictor.TftPredictor` whose model was fitted with
 sentiment inputs, the worker hands the predictor :func:`stored_sentiment`: each new bar's comment
@@ -35,6 +38,7 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy import Engine
 
+from tftrade.core.gc_tuning import collect_when_idle
 from tftrade.core.timeframes import bar_ns, is_intraday
 from tftrade.core.types import Float64Array, Int64Array, Timeframe
 from tftrade.live.assembler import Assembler, CrossSection
@@ -101,6 +105,9 @@ class PredictCounters:
     """With ``keep_latencies``: from a cross-section's arrival until the worker starts on it (bus, assembly, queue)."""
     forecast_ms: list[float] = field(default_factory=list)
     """With ``keep_latencies``: the predictor's time per cross-section (features, network)."""
+    forecast_cpu_ms: list[float] = field(default_factory=list)
+    """With ``keep_latencies``: the predictor's CPU time (this thread's) per cross-section: ``forecast_ms`` less
+    the time it waited for a core or the GIL."""
     prepare_ms: list[float] = field(default_factory=list)
     """With ``keep_latencies``: the predictor's time getting ahead for the next bar, once idle after publishing."""
 
@@ -138,30 +145,36 @@ class PredictWorker:
                 if end is not None and end.is_set():
                     self._process(self.assembler.flush())
                     return self.counters
-                if self._idle_work and time.monotonic() - self._published_at >= self.prepare_after_s:
-                    self._prepare()
+                if time.monotonic() - self._published_at >= self.prepare_after_s:
+                    if self._idle_work:
+                        self._prepare()
+                    else:
+                        collect_when_idle()  # the full collection held back once loaded (freeze_gc), if due
                 continue
-            done: list[CrossSection] = []
             now = time.time_ns()
+            bars: list[BarMessage] = []
+            ids: list[str] = []
             for d in batch:
                 if isinstance(d.message, BarMessage):
-                    self.counters.bars += 1
-                    done.extend(self.assembler.add(d.message, d.id, now))
+                    bars.append(d.message)
+                    ids.append(d.id)
                 else:
                     self.reader.ack([d.id])  # not a bar: the ingest worker quarantines it; nothing to do here
-            self._process(done, stop)
+            self.counters.bars += len(bars)
+            self._process(self.assembler.add_many(bars, ids, now), stop)
         return self.counters
 
     def _process(self, sections: list[CrossSection], stop: threading.Event | None = None) -> None:
         for cs in sections:
             if stop is not None and stop.is_set():  # the rest stays pending (unacked)
                 return
-            start = time.time_ns()
+            start, cpu = time.time_ns(), time.thread_time_ns()
             row = self.window.append(cs.timestamp_ns, cs.open, cs.high, cs.low, cs.close, cs.volume)
             q = self.predictor.predict(self.window, row)
             if self._keep and cs.received_ns:
                 self.counters.assembly_ms.append((start - cs.received_ns) / 1e6)
                 self.counters.forecast_ms.append((time.time_ns() - start) / 1e6)
+                self.counters.forecast_cpu_ms.append((time.thread_time_ns() - cpu) / 1e6)
             self._publish(cs, q)
             self.reader.ack(cs.ids)
             self._idle_work = True

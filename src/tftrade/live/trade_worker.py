@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tftrade.core.clock import SimulatedClock
+from tftrade.core.gc_tuning import collect_when_idle
 from tftrade.core.orders import Fill, Order, OrderStatus, TradeRecord
 from tftrade.core.types import Float64Array
 from tftrade.live.assembler import Assembler, CrossSection
@@ -33,6 +34,9 @@ from tftrade.trading.feed import BarEvent
 from tftrade.trading.loop import TradingLoop
 
 log = logging.getLogger(__name__)
+
+IDLE_AFTER_S = 0.25
+"""Quiet time after a step before the worker counts as idle (for the deferred full garbage collection)."""
 
 Emit = Callable[[dict[str, object]], None]
 
@@ -168,6 +172,7 @@ class TradeWorker:
         self._prediction_ids: dict[int, list[str]] = {}
         self._step = 0
         self.step_lock = step_lock
+        self._stepped_at = 0.0  # time.monotonic() after the last step
 
     def run(self, stop: threading.Event, end: threading.Event | None = None) -> TradeCounters:
         """Work until ``stop``; or, once ``end`` is set and the topic is drained, flush and return."""
@@ -183,16 +188,20 @@ class TradeWorker:
                 if end is not None and end.is_set():
                     yield from self.assembler.flush()
                     return
+                if time.monotonic() - self._stepped_at >= IDLE_AFTER_S:
+                    collect_when_idle()  # the full collection held back once loaded (freeze_gc), if due
                 continue
-            done: list[CrossSection] = []
             now = time.time_ns()
+            bars: list[BarMessage] = []
+            ids: list[str] = []
             for d in batch:
                 if isinstance(d.message, BarMessage):
-                    self.counters.bars += 1
-                    done.extend(self.assembler.add(d.message, d.id, now))
+                    bars.append(d.message)
+                    ids.append(d.id)
                 else:
                     self.bars.ack([d.id])
-            for cs in done:
+            self.counters.bars += len(bars)
+            for cs in self.assembler.add_many(bars, ids, now):
                 if stop.is_set():  # the rest stays pending (unacked): a restart gets it back
                     return
                 yield cs
@@ -219,6 +228,7 @@ class TradeWorker:
         else:
             self.counters.equity = self.loop.step(event)
         self._step += 1
+        self._stepped_at = time.monotonic()
         self.counters.steps = self._step
         if self.forecasts is not None:
             self.forecasts.passed(cs.timestamp_ns)

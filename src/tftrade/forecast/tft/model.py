@@ -48,12 +48,17 @@ class EncoderPrefix(NamedTuple):
     """The first ``P`` encoder steps of windows, run ahead (:meth:`TemporalFusionTransformer.encode_prefix`):
     the encoder LSTM's state after them (``(layers, B, d)`` each), their enriched outputs ``(B, P, d)``
     and, optionally, the decoder's selection ``(known (B, H, K), selected (B, H, d), weights (B, H, V))`` of
-    the known inputs the windows are expected to have."""
+    the known inputs the windows are expected to have.
+
+    ``window``, if set, is the whole windows' enriched steps ``(B, C + H, d)`` with ``enriched`` as its
+    first ``P`` (a view of it): :meth:`~TemporalFusionTransformer.decode` writes the remaining steps into
+    it rather than concatenating a new ``B × (C + H) × d`` tensor per forecast."""
 
     state_h: Tensor
     state_c: Tensor
     enriched: Tensor
     decoder: tuple[Tensor, Tensor, Tensor] | None = None
+    window: Tensor | None = None
 
     @property
     def steps(self) -> int:
@@ -154,7 +159,13 @@ class TemporalFusionTransformer(nn.Module):
         decoder = None
         if known_future is not None:
             decoder = (known_future, *self.decoder_vsn(known_future, contexts.selection))
-        return EncoderPrefix(h, c, enriched, decoder)
+        window = None
+        b, p, d = enriched.shape
+        if not torch.is_grad_enabled() and p < self.config.context:  # decode fills in the rest
+            window = enriched.new_empty(b, self.config.context + self.config.horizon, d)
+            window[:, :p] = enriched
+            enriched = window[:, :p]
+        return EncoderPrefix(h, c, enriched, decoder, window)
 
     def decode(self, enc_x: Tensor, enc_w: Tensor, known: Tensor, contexts: StaticContexts,
                prefix: EncoderPrefix | None = None) -> TFTOutput:
@@ -183,7 +194,7 @@ class TemporalFusionTransformer(nn.Module):
         temporal, enriched = self._temporal(lib, torch.cat([enc_out, dec_out], 1), torch.cat([enc_x[:, p:], dec_x], 1),
                                             contexts)
         if prefix is not None:
-            enriched = torch.cat([prefix.enriched, enriched], 1)
+            enriched = _after_prefix(prefix, enriched)
         attn_out, attn = self.attention(enriched[:, c:], enriched, self.mask)
         x = self.post_attention(attn_out, enriched[:, c:])
         x = self.pre_output(self.positionwise(x), temporal[:, c - p:])
@@ -212,3 +223,14 @@ class TemporalFusionTransformer(nn.Module):
             return temporal_block(lib, self.post_lstm, self.enrichment, lstm_out, skip, contexts.enrichment)
         temporal = self.post_lstm(lstm_out, skip)
         return temporal, self.enrichment(temporal, contexts.enrichment.unsqueeze(1))
+
+
+def _after_prefix(prefix: EncoderPrefix, rest: Tensor) -> Tensor:
+    """The prefix's enriched steps followed by ``rest`` ``(B, T, d)``: written into the prefix's ``window`` when it
+    has one of that length (its first steps are the prefix's), else a new tensor."""
+    p, w = prefix.steps, prefix.window
+    if (w is None or w.shape[1] != p + rest.shape[1] or w.dtype != rest.dtype or torch.is_grad_enabled()
+            or (w.is_inference() and not torch.is_inference_mode_enabled())):
+        return torch.cat([prefix.enriched, rest], 1)
+    w[:, p:] = rest
+    return w
