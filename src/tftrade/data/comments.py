@@ -9,7 +9,11 @@ row's author, time and text (:func:`derived_id`). A record that breaks these rul
 lost: every value must fit its column (ids and names at most 255 characters, the
 score a 32-bit integer, text without NUL characters or lone surrogates, which
 PostgreSQL cannot store). Import is idempotent on the comment id: a comment already
-stored (or repeated in the input) is counted as a duplicate and left alone.
+stored (or repeated in the input) with the same fields is a duplicate and left alone. One
+stored with other fields is a *conflict*: quarantined with both values, or applied with
+``update`` (recorded in ``comment_corrections``); records of one id that disagree within
+the input are all quarantined. Each import is one transaction, logged in ``ingest_runs``
+from its start (a killed one is marked ``aborted`` by the next start).
 
 The text goes to ``reddit_comment_texts`` (so scores can be recomputed); one
 ``reddit_comments`` row per (comment, ticker it mentions) carries the score.

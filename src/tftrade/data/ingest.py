@@ -9,7 +9,8 @@ Each row ends up *inserted*, a *duplicate* (the same bar is stored, or repeated 
 the file), *quarantined* (with a reason), *updated* (``update=True``: it corrected a
 stored bar, recorded in ``bar_corrections``) or *held back* (the run looked shifted
 in time and ``force`` was not given). A bar that disagrees with the stored one is a
-*conflict*: quarantined and counted, or applied with ``update``.
+*conflict*: quarantined and counted, or applied with ``update``. Rows of one batch for
+the same bar that disagree are all quarantined, each reason naming the others.
 
 The run's status is ``ok`` or ``suspect`` (see :mod:`tftrade.data.diagnosis`). When
 the times look shifted (most bars outside the session, and another zone or offset

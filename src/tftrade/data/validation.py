@@ -8,8 +8,9 @@ whole number ≥ 0 that fits a 64-bit integer; low ≤ open, close ≤ high (on 
 stored ticks); intraday bars start inside an XNYS session (regular 09:30–16:00, or
 extended 04:00–20:00 New York with ``session="extended"``) and daily bars fall on a
 session; no two rows of one file share a (ticker, time). A row that repeats an
-earlier one exactly is a duplicate; one that disagrees with it is rejected. A bad
-row never takes a good neighbour with it.
+earlier one exactly is a duplicate; rows that disagree are rejected (the later ones, or
+all of them with ``contradictions="reject_all"``, as a file import asks). A bad row
+never takes a good neighbour with it.
 
 Each reject carries ``reason`` (the text, naming values) and ``kind`` (the first
 failed check's name, for counting).
