@@ -414,7 +414,7 @@ def _ingest(engine: Engine, records: Iterator[RawRecord] | Sequence[RawRecord], 
         for rec, c in copies:  # the file contradicts itself: storing either one would be a guess
             others = [f"{r.row_number} ({', '.join(f for f in _COMPARED if getattr(o, f) != getattr(c, f))} differ)"
                       for r, o in copies if o != c]
-            bad.append((rec, f"disagrees with another record of id {_show(cid)} in the file: row "
+            bad.append((rec, f"disagrees with another record of its id in the file: id {_show(cid)}, row "
                              f"{'; row '.join(others)}; none of them stored"))
     with engine.connect() as conn:
         stored = _stored(conn, list(good))
