@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -16,7 +17,7 @@ from tftrade.sentiment.tickers import TickerExtractor
 from tftrade.store.schema import ingest_runs, quarantine, reddit_comment_texts, reddit_comments
 
 ANNOTATE = annotator(TickerExtractor.default(), LexiconScorer())
-GOOD = [
+GOOD: list[dict[str, Any]] = [
     {"id": "c1", "body": "$TSLA to the moon 🚀", "author": "a", "created_utc": 1704207600, "score": 5,
      "subreddit": "wallstreetbets", "link_id": "t3_x", "extra": {"ignored": True}},
     {"id": "c2", "body": "NVDA and Apple both dumping, bearish", "author": "b", "created_utc": "2024-01-02T15:01:00Z",
@@ -36,7 +37,7 @@ BAD_LINES = [
 ]
 
 
-def _write_jsonl(path: Path, good: list[dict[str, object]], bad: list[str]) -> Path:
+def _write_jsonl(path: Path, good: list[dict[str, Any]], bad: list[str]) -> Path:
     lines = [json.dumps(g, ensure_ascii=False) for g in good] + bad + [""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
