@@ -215,3 +215,40 @@ def test_a_file_name_that_is_not_utf8_is_ingested_under_an_escaped_name(any_engi
     s = ingest_file(any_engine, p)
     assert (s.status, s.inserted) == ("ok", 390)
     assert str(_runs(any_engine)[-1]["source"]).endswith("caf\\xe9.csv")
+
+
+def test_two_rows_of_one_bar_that_disagree_are_both_quarantined_naming_each_other(any_engine: Engine,
+                                                                                   tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text(HEADER + "2024-01-03 10:00,AAPL,10,11,9,10.5,100\n2024-01-03 10:01,AAPL,10,11,9,10.5,100\n"
+                 "2024-01-03 10:01,AAPL,10,11,9,10.75,120\n2024-01-03 10:02,AAPL,10,11,9,10.5,100\n"
+                 "2024-01-03 10:02,AAPL,10,11,9,10.5,100\n")
+    s = ingest_file(any_engine, p)
+    assert (s.rows_read, s.inserted, s.duplicates, s.quarantined) == (5, 2, 1, 2), "identical repeats keep the first"
+    with any_engine.connect() as conn:
+        q = conn.execute(select(quarantine.c.row_number, quarantine.c.reason).order_by(quarantine.c.row_number)).all()
+        times = conn.execute(select(bars.c.window_start).order_by(bars.c.window_start)).scalars().all()
+    assert [r.row_number for r in q] == [3, 4], "neither of two contradicting rows is stored"
+    assert q[0].reason.startswith("disagrees with row 4 (close 10.5 vs 10.75, volume 100 vs 120)")
+    assert q[1].reason.startswith("disagrees with row 3 (close 10.75 vs 10.5, volume 120 vs 100)")
+    assert [pd.Timestamp(t).strftime("%H:%M") for t in times] == ["15:00", "15:02"]
+
+
+def test_a_ticker_option_the_files_column_overrides_is_said(initialized_home: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tftrade.cli import app
+
+    p = tmp_path / "t.csv"
+    p.write_text(HEADER + "2024-01-03 10:00,MSFT,10,11,9,10.5,100\n")
+    same = tmp_path / "s.csv"
+    same.write_text(HEADER + "2024-01-03 10:00,AAPL,10,11,9,10.5,100\n")
+    runner = CliRunner()
+    out = runner.invoke(app, ["ingest", "csv", str(p), "--ticker", "AAPL", "--json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert result["ticker_ignored"] == "--ticker AAPL ignored: the file has a ticker column (MSFT), which is used"
+    assert result["inserted"] == 1
+    assert "--ticker AAPL ignored" in out.stderr
+    quiet = runner.invoke(app, ["ingest", "csv", str(same), "--ticker", "aapl", "--json"])
+    assert json.loads(quiet.stdout)["ticker_ignored"] is None and "ignored" not in quiet.stderr

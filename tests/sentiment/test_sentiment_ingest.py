@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -16,7 +17,7 @@ from tftrade.sentiment.tickers import TickerExtractor
 from tftrade.store.schema import ingest_runs, quarantine, reddit_comment_texts, reddit_comments
 
 ANNOTATE = annotator(TickerExtractor.default(), LexiconScorer())
-GOOD = [
+GOOD: list[dict[str, Any]] = [
     {"id": "c1", "body": "$TSLA to the moon 🚀", "author": "a", "created_utc": 1704207600, "score": 5,
      "subreddit": "wallstreetbets", "link_id": "t3_x", "extra": {"ignored": True}},
     {"id": "c2", "body": "NVDA and Apple both dumping, bearish", "author": "b", "created_utc": "2024-01-02T15:01:00Z",
@@ -36,7 +37,7 @@ BAD_LINES = [
 ]
 
 
-def _write_jsonl(path: Path, good: list[dict[str, object]], bad: list[str]) -> Path:
+def _write_jsonl(path: Path, good: list[dict[str, Any]], bad: list[str]) -> Path:
     lines = [json.dumps(g, ensure_ascii=False) for g in good] + bad + [""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
@@ -230,3 +231,91 @@ def test_csv_delimiters_are_sniffed_and_a_csv_without_body_is_refused(sqlite_eng
     nobody.write_text("id,author,created_utc,text\nn1,bob,1704207600,$AAPL\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"nobody.csv: no 'body' column; found \['id', 'author'"):
         ingest_comments(sqlite_engine, read_comment_file(nobody), str(nobody), ANNOTATE)
+
+
+def _run_rows(engine: Engine) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(ingest_runs).order_by(ingest_runs.c.id))]
+
+
+def test_a_comment_import_killed_mid_way_is_marked_aborted_and_stores_nothing(any_engine: Engine,
+                                                                               tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    from tftrade.store.runs import start_run
+
+    path = _write_jsonl(tmp_path / "k.jsonl", GOOD, BAD_LINES[:2])
+    url = any_engine.url.render_as_string(hide_password=False)
+    # killed after the comments are written, before the quarantine and the run's counts
+    script = textwrap.dedent(f"""
+        import os, signal
+        import tftrade.data.comments as comments
+        from tftrade.store.engine import make_engine
+        from tftrade.sentiment.lexicon import LexiconScorer
+        from tftrade.sentiment.pipeline import annotator
+        from tftrade.sentiment.tickers import TickerExtractor
+        comments._quarantine = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+        comments.ingest_comments(make_engine({url!r}), comments.read_comment_file({str(path)!r}), {str(path)!r},
+                                 annotator(TickerExtractor.default(), LexiconScorer()))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr
+    assert [(r["kind"], r["status"]) for r in _run_rows(any_engine)] == [("comments", "running")]
+    assert _count(any_engine, reddit_comment_texts) == _count(any_engine, reddit_comments) == 0, "nothing half-written"
+    assert _count(any_engine, quarantine) == 0
+    start_run(any_engine, "comments", "next")
+    runs = _run_rows(any_engine)
+    assert [r["status"] for r in runs] == ["aborted", "running"] and "ended before it finished" in str(runs[0]["error"])
+    again = ingest_comments(any_engine, read_comment_file(path), str(path), ANNOTATE)
+    assert (again.inserted, again.quarantined, again.status) == (3, 2, "suspect")
+
+
+def test_a_comment_that_disagrees_with_the_stored_one_is_a_conflict_applied_only_with_update(
+        any_engine: Engine, tmp_path: Path) -> None:
+    from tftrade.store.schema import comment_corrections
+
+    first = _write_jsonl(tmp_path / "a.jsonl", GOOD, [])
+    assert ingest_comments(any_engine, read_comment_file(first), str(first), ANNOTATE).inserted == 3
+    edited = [GOOD[0] | {"body": "$AAPL is doomed, selling everything", "score": 9}, GOOD[1], GOOD[2],
+              {"id": "c4", "body": "new one $MSFT", "created_utc": 1704207800}]
+    second = _write_jsonl(tmp_path / "b.jsonl", edited, [])
+    r = ingest_comments(any_engine, read_comment_file(second), str(second), ANNOTATE)
+    assert (r.rows_read, r.inserted, r.duplicates, r.conflicts, r.quarantined, r.updated) == (4, 1, 2, 1, 1, 0)
+    with any_engine.connect() as conn:
+        reason = conn.execute(select(quarantine.c.reason)).scalar_one()
+        body = conn.execute(select(reddit_comment_texts.c.body).where(
+            reddit_comment_texts.c.comment_id == "c1")).scalar_one()
+    assert reason.startswith("conflicts with the stored comment: body stored '$TSLA to the moon 🚀', file '$AAPL is")
+    assert "score stored 5, file 9" in reason and "--update" in reason
+    assert body == GOOD[0]["body"], "a conflict never changes the stored comment without --update"
+    assert (_run_rows(any_engine)[-1]["conflicts"], _run_rows(any_engine)[-1]["quarantined"]) == (1, 1)
+    u = ingest_comments(any_engine, read_comment_file(second), str(second), ANNOTATE, update=True)
+    assert (u.inserted, u.duplicates, u.conflicts, u.updated, u.quarantined, u.status) == (0, 3, 1, 1, 0, "ok")
+    with any_engine.connect() as conn:
+        text = conn.execute(select(reddit_comment_texts.c.body, reddit_comment_texts.c.score).where(
+            reddit_comment_texts.c.comment_id == "c1")).one()
+        mentions = conn.execute(select(reddit_comments.c.ticker, reddit_comments.c.sentiment_score).where(
+            reddit_comments.c.comment_id == "c1")).all()
+        fix = conn.execute(select(comment_corrections)).one()
+    assert (text.body, text.score) == (edited[0]["body"], 9)
+    assert [m.ticker for m in mentions] == ["AAPL"] and float(mentions[0].sentiment_score) < 0, "re-annotated"
+    assert json.loads(fix.old)["body"] == GOOD[0]["body"] and json.loads(fix.new)["score"] == 9
+    assert fix.run_id == _run_rows(any_engine)[-1]["id"] and _run_rows(any_engine)[-1]["updated"] == 1
+    same = ingest_comments(any_engine, read_comment_file(second), str(second), ANNOTATE)
+    assert (same.duplicates, same.conflicts, same.quarantined) == (4, 0, 0), "an identical re-import is a duplicate"
+
+
+def test_two_records_of_one_id_that_disagree_in_a_file_are_both_quarantined(any_engine: Engine,
+                                                                             tmp_path: Path) -> None:
+    other = GOOD[0] | {"body": "$TSLA is a fraud"}
+    path = _write_jsonl(tmp_path / "d.jsonl", [GOOD[0], GOOD[1], other, GOOD[1]], [])
+    r = ingest_comments(any_engine, read_comment_file(path), str(path), ANNOTATE)
+    assert (r.rows_read, r.inserted, r.duplicates, r.quarantined) == (4, 1, 1, 2)
+    with any_engine.connect() as conn:
+        q = conn.execute(select(quarantine.c.row_number, quarantine.c.reason).order_by(quarantine.c.row_number)).all()
+    assert [x.row_number for x in q] == [1, 3]
+    assert "row 3 (body differ)" in q[0].reason and "row 1 (body differ)" in q[1].reason
+    assert all("none of them stored" in x.reason for x in q)
+    assert _count(any_engine, reddit_comment_texts) == 1

@@ -51,7 +51,9 @@ def _delimiter(value: str | None) -> str | None:
 @command
 def ingest_csv(
     paths: list[Path] = typer.Argument(..., help="CSV (any delimiter, .gz/.bz2/.xz too) or Parquet files of bars."),
-    ticker: str | None = typer.Option(None, "--ticker", help="Ticker for files without a ticker column."),
+    ticker: str | None = typer.Option(
+        None, "--ticker", help="Ticker for files without a ticker column (a file's ticker column wins; a warning says "
+        "so when it names other tickers)."),
     timeframe: str | None = typer.Option(
         None, "--timeframe", help="1min, 5min, 15min, 30min, 1h or 1day; detected from the bar spacing when omitted, "
         "and refused when the file's spacing differs."),
@@ -126,6 +128,9 @@ def ingest_csv(
             stderr.print(f"[red]failed:[/red] {escape(failed[-1]['error'])}", highlight=False)
             continue
         summaries.append(s.as_dict())
+        if s.ticker_ignored:
+            stderr.print(f"[yellow]warning:[/yellow] {escape(path.name)}: {escape(s.ticker_ignored)}", highlight=False,
+                         soft_wrap=True)
         if s.status != "ok":
             stderr.print(f"[yellow]{s.status}:[/yellow] {path.name}: {s.cause}", highlight=False, soft_wrap=True)
     emit(summaries[0] if len(paths) == 1 else {"files": summaries, "failed": failed}, as_json,

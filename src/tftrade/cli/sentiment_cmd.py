@@ -165,9 +165,15 @@ def train_social(
 def ingest_comments(
     paths: list[Path] = typer.Argument(..., help="JSONL/NDJSON/JSON/CSV comment files (optionally .gz)."),
     scorer: str | None = ScorerOption,
+    update: bool = typer.Option(False, "--update", help="Apply comments that disagree with the stored one of the "
+                                "same id (text, time, score...; recorded in comment_corrections)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Import comment files: find tickers, score, store; malformed records are quarantined."""
+    """Import comment files: find tickers, score, store; malformed records are quarantined.
+
+    A comment whose id is stored with other text, time or score is a conflict: counted,
+    quarantined with both values, or applied with --update. Each file is one atomic run.
+    """
     from tftrade.data.comments import ingest_comments as ingest
     from tftrade.data.comments import read_comment_file
     from tftrade.sentiment.pipeline import annotator, extractor_from_store
@@ -179,7 +185,7 @@ def ingest_comments(
     failed: list[dict[str, Any]] = []
     for p in paths:
         try:
-            r = ingest(eng, read_comment_file(p), str(p), annotate)
+            r = ingest(eng, read_comment_file(p), str(p), annotate, update=update)
         except DataError as e:
             if len(paths) == 1:
                 raise
@@ -188,6 +194,10 @@ def ingest_comments(
             stderr.print(f"[red]failed:[/red] {escape(failed[-1]['error'])}", highlight=False)
             continue
         reports.append(asdict(r) | {"status": r.status})
+        if r.conflicts and not update:
+            stderr.print(f"[yellow]conflicts:[/yellow] {escape(p.name)}: {r.conflicts} comments differ from the stored "
+                         "ones of the same id; quarantined (see tftrade data quarantine); --update applies them",
+                         highlight=False, soft_wrap=True)
         if r.status != "ok":
             top = max(r.reasons.items(), key=lambda kv: kv[1])
             stderr.print(f"[yellow]{r.status}:[/yellow] {escape(p.name)}: {r.quarantined} of {r.rows_read} records "

@@ -9,7 +9,11 @@ row's author, time and text (:func:`derived_id`). A record that breaks these rul
 lost: every value must fit its column (ids and names at most 255 characters, the
 score a 32-bit integer, text without NUL characters or lone surrogates, which
 PostgreSQL cannot store). Import is idempotent on the comment id: a comment already
-stored (or repeated in the input) is counted as a duplicate and left alone.
+stored (or repeated in the input) with the same fields is a duplicate and left alone. One
+stored with other fields is a *conflict*: quarantined with both values, or applied with
+``update`` (recorded in ``comment_corrections``); records of one id that disagree within
+the input are all quarantined. Each import is one transaction, logged in ``ingest_runs``
+from its start (a killed one is marked ``aborted`` by the next start).
 
 The text goes to ``reddit_comment_texts`` (so scores can be recomputed); one
 ``reddit_comments`` row per (comment, ticker it mentions) carries the score.
@@ -33,12 +37,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy import Engine, Table, delete, insert, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.exc import DBAPIError
 
 from tftrade.core.errors import DataError
 from tftrade.data.csv_dialect import read_bytes
-from tftrade.store.schema import ingest_runs, quarantine, reddit_comment_texts, reddit_comments
+from tftrade.store.runs import finish_run, start_run
+from tftrade.store.schema import comment_corrections, quarantine, reddit_comment_texts, reddit_comments
 
 Annotate = Callable[[Sequence[str]], tuple[list[tuple[str, ...]], npt.NDArray[np.float64]]]
 """Texts → (tickers mentioned per text, sentiment score per text)."""
@@ -94,6 +100,10 @@ class CommentIngestReport:
     mentions: int
     without_ticker: int
     reasons: dict[str, int]
+    conflicts: int = 0
+    """Comments whose id is stored with other text, time or score: quarantined, or ``updated``."""
+    updated: int = 0
+    """Conflicts applied (``update=True``), each recorded in ``comment_corrections``."""
 
     @property
     def status(self) -> str:
@@ -341,9 +351,14 @@ def synthetic_records(comments: pd.DataFrame) -> Iterator[RawRecord]:
 
 def ingest_comments(
     engine: Engine, records: Iterator[RawRecord] | Sequence[RawRecord], source: str, annotate: Annotate,
-    *, kind: str = "import",
+    *, kind: str = "import", update: bool = False,
 ) -> CommentIngestReport:
     """Validate, annotate and store ``records``; quarantine the malformed ones; log an ingest run.
+
+    The run is logged ``running`` before anything is read (:func:`~tftrade.store.runs.start_run`),
+    and the comments, their mentions, corrections, quarantine rows and the run's counts are written
+    in one transaction: a process killed mid-way stores nothing and its run is marked ``aborted``
+    by the next ingest to start.
 
     Parameters
     ----------
@@ -357,116 +372,192 @@ def ingest_comments(
         Returns the tickers and the score of each text.
     kind
         Stored in ``reddit_comment_texts.source`` (``import``, ``synthetic``, ...).
+    update
+        Apply comments that disagree with the stored one of the same id (recorded in
+        ``comment_corrections``); without it they are quarantined as conflicts.
     """
-    started = datetime.now(UTC)
-    good: dict[str, CommentRecord] = {}
-    origin: dict[str, RawRecord] = {}
+    src = _printable(source)[-512:]
+    run_id = start_run(engine, "comments", src)
+    try:
+        return _ingest(engine, records, source, annotate, kind, update, run_id)
+    except DataError as e:  # the file cannot be read at all: nothing is stored, the run is logged as failed
+        finish_run(engine, run_id, "failed", {}, error=_printable(str(e))[:2000])
+        raise
+    except BaseException as e:
+        finish_run(engine, run_id, "failed", {}, error=_printable(f"{type(e).__name__}: {e}")[:2000])
+        raise
+
+
+def _ingest(engine: Engine, records: Iterator[RawRecord] | Sequence[RawRecord], source: str, annotate: Annotate,
+            kind: str, update: bool, run_id: int) -> CommentIngestReport:
+    seen: dict[str, list[tuple[RawRecord, CommentRecord]]] = {}
     bad: list[tuple[RawRecord, str]] = []
     rows = duplicates = 0
-    try:
-        for rec in records:
-            rows += 1
-            try:
-                if rec.fields is None:
-                    raise MalformedComment(rec.error or "unreadable record")
-                c = parse_record(rec.fields, derive_id=rec.derive_id)
-            except MalformedComment as e:
-                bad.append((rec, str(e)))
-                continue
-            if c.comment_id in good:
-                duplicates += 1
-            else:
-                good[c.comment_id] = c
-                origin[c.comment_id] = rec
-    except DataError as e:  # the file cannot be read at all: nothing is stored, the run is logged as failed
-        _log_run(engine, CommentIngestReport(source, 0, 0, 0, 0, 0, 0, {}), started, error=str(e))
-        raise
-    with engine.begin() as conn:
-        stored = _existing_ids(conn, list(good))
+    for rec in records:
+        rows += 1
+        try:
+            if rec.fields is None:
+                raise MalformedComment(rec.error or "unreadable record")
+            c = parse_record(rec.fields, derive_id=rec.derive_id)
+        except MalformedComment as e:
+            bad.append((rec, str(e)))
+            continue
+        seen.setdefault(c.comment_id, []).append((rec, c))
+    good: dict[str, CommentRecord] = {}
+    origin: dict[str, RawRecord] = {}
+    for cid, copies in seen.items():
+        first_rec, first = copies[0]
+        if all(c == first for _, c in copies[1:]):  # exact repeats in the file: the first is kept
+            good[cid], origin[cid] = first, first_rec
+            duplicates += len(copies) - 1
+            continue
+        for rec, c in copies:  # the file contradicts itself: storing either one would be a guess
+            others = [f"{r.row_number} ({', '.join(f for f in _COMPARED if getattr(o, f) != getattr(c, f))} differ)"
+                      for r, o in copies if o != c]
+            bad.append((rec, f"disagrees with another record of its id in the file: id {_show(cid)}, row "
+                             f"{'; row '.join(others)}; none of them stored"))
+    with engine.connect() as conn:
+        stored = _stored(conn, list(good))
     new = [c for cid, c in good.items() if cid not in stored]
-    duplicates += len(good) - len(new)
-    tickers, scores = annotate([c.body for c in new]) if new else ([], np.zeros(0))
-    mentions, refused = _store(engine, new, tickers, scores, kind)
-    bad.extend((origin[cid], reason) for cid, reason in refused.items())
-    new = [c for c in new if c.comment_id not in refused]
-    _quarantine(engine, source, bad)
-    reasons: dict[str, int] = {}
-    for _, reason in bad:
-        key = reason.split(":")[0]
-        reasons[key] = reasons.get(key, 0) + 1
-    report = CommentIngestReport(source, rows, len(new), duplicates, len(bad), mentions,
-                                 sum(1 for t in tickers if not t), reasons)
-    _log_run(engine, report, started)
-    return report
+    clashing = [c for cid, c in good.items() if cid in stored and _differences(stored[cid], c)]
+    duplicates += len(good) - len(new) - len(clashing)
+    if not update:
+        bad.extend((origin[c.comment_id],
+                    f"conflicts with the stored comment: {_differences(stored[c.comment_id], c)} "
+                    "(use --update to apply it)") for c in clashing)
+    applied = clashing if update else []
+    texts = [c.body for c in (*new, *applied)]
+    tickers, scores = annotate(texts) if texts else ([], np.zeros(0))
+    batch = _rows(new, applied, tickers, scores, kind, stored)
+    refused: dict[str, str] = {}
+    while True:
+        try:
+            with engine.begin() as conn:
+                mentions = _write(conn, engine, batch, run_id)
+                _quarantine(conn, engine, source, bad + [(origin[cid], r) for cid, r in refused.items()])
+                report = _report(source, rows, batch, duplicates, bad, refused, mentions, len(clashing))
+                finish_run(conn, run_id, report.status, {
+                    "rows_read": report.rows_read, "inserted": report.inserted, "duplicates": report.duplicates,
+                    "quarantined": report.quarantined, "conflicts": report.conflicts, "updated": report.updated},
+                    report=asdict(report))
+            return report
+        except DBAPIError:
+            if refused:
+                raise
+        # the database refused a value validation did not foresee: find which comments, quarantine them
+        refused = _refused(engine, batch, run_id)
+        if not refused:
+            raise DataError(f"{source}: the database refused the import and no single comment explains it")
+        batch = [b for b in batch if b.record.comment_id not in refused]
 
 
-def _existing_ids(conn: Any, ids: list[str]) -> set[str]:
-    out: set[str] = set()
-    col = reddit_comment_texts.c.comment_id
-    for k in range(0, len(ids), _CHUNK):
-        out.update(conn.execute(select(col).where(col.in_(ids[k: k + _CHUNK]))).scalars())
+@dataclass(frozen=True)
+class _Row:
+    """One comment to write: inserted (``old`` is None) or replacing the stored ``old``."""
+
+    record: CommentRecord
+    mentions: list[dict[str, Any]]
+    kind: str
+    old: CommentRecord | None = None
+
+
+def _rows(new: list[CommentRecord], applied: list[CommentRecord], tickers: list[tuple[str, ...]],
+          scores: npt.NDArray[np.float64], kind: str, stored: dict[str, CommentRecord]) -> list[_Row]:
+    out = []
+    corrected = {c.comment_id for c in applied}
+    for c, ts, s in zip((*new, *applied), tickers, scores, strict=True):
+        mentions = [{"comment_id": c.comment_id, "ticker": t, "sentiment_score": round(float(s), 3),
+                     "timestamp": c.created_utc, "upvotes": c.score, "content_length": len(c.body)} for t in ts]
+        out.append(_Row(c, mentions, kind, stored.get(c.comment_id) if c.comment_id in corrected else None))
     return out
 
 
-def _store(engine: Engine, new: list[CommentRecord], tickers: list[tuple[str, ...]],
-           scores: npt.NDArray[np.float64], kind: str) -> tuple[int, dict[str, str]]:
-    """Store the comments and their mentions; return the mention count and the comments refused.
-
-    All rows go in one transaction; if the database refuses it (a value validation did not
-    foresee), each comment is stored in its own transaction and the ones refused are
-    returned with the database's reason, to be quarantined: one bad record never loses the rest.
-    """
-    rows = [
-        ({**asdict(c), "source": kind},
-         [{"comment_id": c.comment_id, "ticker": t, "sentiment_score": round(float(s), 3),
-           "timestamp": c.created_utc, "upvotes": c.score, "content_length": len(c.body)} for t in ts])
-        for c, ts, s in zip(new, tickers, scores, strict=True)
-    ]
-    try:
-        _store_rows(engine, rows)
-        return sum(len(m) for _, m in rows), {}
-    except DBAPIError:
-        pass
-    stored, refused = 0, {}
-    for one in rows:
-        try:
-            _store_rows(engine, [one])
-            stored += len(one[1])
-        except DBAPIError as e:
-            first = str(e.orig).strip().splitlines()[0] if e.orig is not None else type(e).__name__
-            refused[one[0]["comment_id"]] = f"database: {first}"
-    return stored, refused
+def _report(source: str, rows: int, batch: list[_Row], duplicates: int, bad: list[tuple[RawRecord, str]],
+            refused: dict[str, str], mentions: int, conflicts: int) -> CommentIngestReport:
+    reasons: dict[str, int] = {}
+    for reason in [r for _, r in bad] + list(refused.values()):
+        key = reason.split(":")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    written = [b for b in batch if b.old is None]
+    return CommentIngestReport(
+        source, rows, len(written), duplicates, len(bad) + len(refused), mentions,
+        sum(1 for b in written if not b.mentions), reasons, conflicts=conflicts, updated=len(batch) - len(written))
 
 
-def _store_rows(engine: Engine, rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
-    with engine.begin() as conn:
-        _insert_ignore(conn, engine, reddit_comment_texts, [t for t, _ in rows], ["comment_id"])
-        _insert_ignore(conn, engine, reddit_comments, [m for _, ms in rows for m in ms], ["comment_id", "ticker"])
+_COMPARED = ("body", "created_utc", "author", "subreddit", "link_id", "score")
 
 
-def _quarantine(engine: Engine, source: str, bad: list[tuple[RawRecord, str]]) -> None:
+def _differences(old: CommentRecord, new: CommentRecord) -> str:
+    """What ``new`` changes in ``old`` ("" when nothing); a field ``new`` lacks (None) is no change."""
+    out = []
+    for f in _COMPARED:
+        a, b = getattr(old, f), getattr(new, f)
+        if b is not None and a != b:
+            show = (lambda v: v.isoformat()) if f == "created_utc" else _show
+            out.append(f"{f} stored {show(a)}, file {show(b)}")
+    return "; ".join(out)
+
+
+def _stored(conn: Any, ids: list[str]) -> dict[str, CommentRecord]:
+    """The stored comments among ``ids``."""
+    out: dict[str, CommentRecord] = {}
+    t = reddit_comment_texts
+    cols = [t.c.comment_id, *(t.c[f] for f in _COMPARED)]
+    for k in range(0, len(ids), _CHUNK):
+        for r in conn.execute(select(*cols).where(t.c.comment_id.in_(ids[k: k + _CHUNK]))):
+            out[r.comment_id] = CommentRecord(comment_id=r.comment_id, **{f: getattr(r, f) for f in _COMPARED})
+    return out
+
+
+def _write(conn: Any, engine: Engine, batch: list[_Row], run_id: int) -> int:
+    """Insert new comments, apply corrections (recorded), insert the mentions; return the mention count."""
+    t = reddit_comment_texts
+    _insert_ignore(conn, engine, t, [{**asdict(b.record), "source": b.kind} for b in batch if b.old is None],
+                   ["comment_id"])
+    fixes = [b for b in batch if b.old is not None]
+    for b in fixes:
+        values = {f: getattr(b.record, f) for f in _COMPARED if getattr(b.record, f) is not None}
+        conn.execute(sa_update(t).where(t.c.comment_id == b.record.comment_id).values(**values, source=b.kind))
+        conn.execute(delete(reddit_comments).where(reddit_comments.c.comment_id == b.record.comment_id))
+    if fixes:
+        conn.execute(insert(comment_corrections), [
+            {"run_id": run_id, "comment_id": b.record.comment_id, "old": _as_json(b.old), "new": _as_json(b.record)}
+            for b in fixes])
+    _insert_ignore(conn, engine, reddit_comments, [m for b in batch for m in b.mentions], ["comment_id", "ticker"])
+    return sum(len(b.mentions) for b in batch)
+
+
+def _as_json(c: CommentRecord | None) -> str:
+    return json.dumps({f: getattr(c, f) for f in _COMPARED}, default=lambda v: v.isoformat(), ensure_ascii=False)
+
+
+def _refused(engine: Engine, batch: list[_Row], run_id: int) -> dict[str, str]:
+    """Try each comment alone in a transaction that is rolled back; return the ones the database refuses."""
+    refused: dict[str, str] = {}
+    for b in batch:
+        with engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                _write(conn, engine, [b], run_id)
+            except DBAPIError as e:
+                first = str(e.orig).strip().splitlines()[0] if e.orig is not None else type(e).__name__
+                refused[b.record.comment_id] = f"database: {first}"
+            finally:
+                trans.rollback()
+    return refused
+
+
+def _quarantine(conn: Any, engine: Engine, source: str, bad: list[tuple[RawRecord, str]]) -> None:
     rows = [{"source": _printable(source[-512:]), "row_number": rec.row_number, "raw": _printable(rec.raw),
              "reason": _printable(reason), "row_hash": hashlib.sha256(
                  f"{rec.row_number}\x00{rec.raw}".encode("utf-8", "surrogatepass")).hexdigest()}
             for rec, reason in bad]
-    with engine.begin() as conn:
-        _insert_ignore(conn, engine, quarantine, rows, ["source", "row_hash"])
+    _insert_ignore(conn, engine, quarantine, rows, ["source", "row_hash"])
 
 
 def _printable(text: str) -> str:
     """``text`` as any database stores it: NUL and lone surrogates written as escapes."""
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _log_run(engine: Engine, report: CommentIngestReport, started: datetime, error: str | None = None) -> None:
-    with engine.begin() as conn:
-        conn.execute(insert(ingest_runs).values(
-            kind="comments", source=_printable(report.source)[-512:], started_at=started,
-            finished_at=datetime.now(UTC),
-            status="failed" if error else report.status, rows_read=report.rows_read, inserted=report.inserted,
-            duplicates=report.duplicates, quarantined=report.quarantined, report=json.dumps(asdict(report)),
-            error=_printable(error) if error else None,
-        ))
 
 
 def _insert_ignore(conn: Any, engine: Engine, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:

@@ -9,7 +9,8 @@ Each row ends up *inserted*, a *duplicate* (the same bar is stored, or repeated 
 the file), *quarantined* (with a reason), *updated* (``update=True``: it corrected a
 stored bar, recorded in ``bar_corrections``) or *held back* (the run looked shifted
 in time and ``force`` was not given). A bar that disagrees with the stored one is a
-*conflict*: quarantined and counted, or applied with ``update``.
+*conflict*: quarantined and counted, or applied with ``update``. Rows of one batch for
+the same bar that disagree are all quarantined, each reason naming the others.
 
 The run's status is ``ok`` or ``suspect`` (see :mod:`tftrade.data.diagnosis`). When
 the times look shifted (most bars outside the session, and another zone or offset
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,8 @@ class IngestSummary:
     price_only: bool = False
     run_id: int | None = None
     quality: QualityReport = field(default_factory=QualityReport)
+    ticker_ignored: str | None = None
+    """``--ticker`` was given but the file's ticker column (which is used) names other tickers."""
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -119,7 +122,7 @@ def ingest_frame(
     opts = options or IngestOptions(spike_z=spike_z, batch_rows=batch_rows)
     run_id = run_id if run_id is not None else start_run(engine, kind, source)
     try:
-        checked = validate_bars(frame, timeframe, opts.session)
+        checked = validate_bars(frame, timeframe, opts.session, contradictions="reject_all")
         ragged = _with_kind(extra_rejects)
         rejects = checked.rejects if ragged is None else pd.concat([checked.rejects, ragged], ignore_index=True)
         rows_read = checked.rows_read + (0 if extra_rejects is None else len(extra_rejects))
@@ -259,11 +262,12 @@ def ingest_file(
         if isinstance(e, DataError | ValueError):
             raise
         raise DataError(message.splitlines()[0]) from e
-    return ingest_frame(
+    summary = ingest_frame(
         engine, bar_file.frame, timeframe=bar_file.timeframe, source=source, kind="csv", on_rows=on_rows,
         price_only=bar_file.price_only, options=opts, run_id=run_id, extra_rejects=bar_file.ragged,
         naive_tz=bar_file.tz if bar_file.naive_times else None, epoch_times=bar_file.epoch_times,
     )
+    return replace(summary, ticker_ignored=bar_file.ticker_ignored) if bar_file.ticker_ignored else summary
 
 
 def ingest_synthetic(

@@ -77,6 +77,9 @@ class BarFile:
     tz: str = NY
     spacing: str = "unknown"
     epoch_times: bool = False
+    ticker_ignored: str | None = None
+    """Set when ``ticker`` was given but the file's ticker column names other tickers: the column
+    wins, and this says so (one line, for a warning)."""
 
 
 def read_bar_file(
@@ -100,6 +103,7 @@ def read_bar_file(
     table = _read_raw(p, opts.csv)
     raw = table.frame
     cols = resolve_columns(list(raw.columns), column_map, p)
+    given = ticker
     ticker = ticker or table.header_ticker
     if "ticker" not in cols and ticker is None:
         raise DataError(f"{p}: no ticker column (ticker/symbol/Name) and no --ticker given")
@@ -115,7 +119,19 @@ def read_bar_file(
     price_only = "price" in cols and not {"open", "high", "low", "close"} <= cols.keys()
     _prices(frame, raw, cols, price_only, table.delimiter, p)
     frame["price_only"] = price_only
-    return BarFile(str(p), frame, tf, price_only, _ragged(table), times.naive, opts.tz, spacing, times.epoch)
+    return BarFile(str(p), frame, tf, price_only, _ragged(table), times.naive, opts.tz, spacing, times.epoch,
+                   _ticker_ignored(given, frame["ticker"]) if "ticker" in cols else None)
+
+
+def _ticker_ignored(given: str | None, tickers: pd.Series) -> str | None:
+    """The warning when ``--ticker`` names other tickers than the file's ticker column (which wins)."""
+    if given is None:
+        return None
+    found = sorted({str(t) for t in tickers.dropna().unique()})
+    if found == [given.strip().upper()]:
+        return None
+    shown = ", ".join(ascii(t)[1:-1] for t in found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    return f"--ticker {given} ignored: the file has a ticker column ({shown}), which is used"
 
 
 def resolve_columns(

@@ -8,8 +8,9 @@ whole number ≥ 0 that fits a 64-bit integer; low ≤ open, close ≤ high (on 
 stored ticks); intraday bars start inside an XNYS session (regular 09:30–16:00, or
 extended 04:00–20:00 New York with ``session="extended"``) and daily bars fall on a
 session; no two rows of one file share a (ticker, time). A row that repeats an
-earlier one exactly is a duplicate; one that disagrees with it is rejected. A bad
-row never takes a good neighbour with it.
+earlier one exactly is a duplicate; rows that disagree are rejected (the later ones, or
+all of them with ``contradictions="reject_all"``, as a file import asks). A bad row
+never takes a good neighbour with it.
 
 Each reject carries ``reason`` (the text, naming values) and ``kind`` (the first
 failed check's name, for counting).
@@ -64,8 +65,14 @@ class ValidationResult:
         return len(self.good) + len(self.rejects) + self.duplicates
 
 
-def validate_bars(frame: pd.DataFrame, timeframe: BarTimeframe | str, session: Session = "regular") -> ValidationResult:
+def validate_bars(frame: pd.DataFrame, timeframe: BarTimeframe | str, session: Session = "regular", *,
+                  contradictions: Contradictions = "keep_first") -> ValidationResult:
     """Check every row of a normalised bar frame (see :mod:`tftrade.data.tabular`).
+
+    ``contradictions`` says what happens to rows of one (ticker, time) that disagree:
+    ``keep_first`` keeps the first and rejects the others (the stream's rule: the same as
+    :func:`check_bar_columns`); ``reject_all`` rejects every row of that bar, each with a
+    reason naming the rows it disagrees with (a file import: storing either would be a guess).
 
     Examples
     --------
@@ -79,9 +86,15 @@ def validate_bars(frame: pd.DataFrame, timeframe: BarTimeframe | str, session: S
     frame = frame.reset_index(drop=True)
     reasons, kinds, bad = _field_reasons(frame, timeframe, session)
     dup_exact, dup_conflict = _in_file_duplicates(frame, ~bad)
-    if dup_conflict.any():
-        reasons = reasons.where(~dup_conflict, "conflicts with an earlier row for the same ticker and time")
-        kinds = kinds.where(~dup_conflict, "conflicting repeat in the file")
+    if dup_conflict.any() and contradictions == "reject_all":
+        every = _contradicting_rows(frame, ~bad)
+        dup_conflict = every.notna()
+        dup_exact &= ~dup_conflict
+        reasons = reasons.where(~dup_conflict, every)
+        kinds = kinds.where(~dup_conflict, CONFLICT_KIND)
+    elif dup_conflict.any():
+        reasons = reasons.where(~dup_conflict, CONFLICT_REASON)
+        kinds = kinds.where(~dup_conflict, CONFLICT_KIND)
     rejected = bad | dup_conflict
     keep = ~rejected & ~dup_exact
     return ValidationResult(
@@ -93,6 +106,7 @@ def validate_bars(frame: pd.DataFrame, timeframe: BarTimeframe | str, session: S
 
 CONFLICT_REASON = "conflicts with an earlier row for the same ticker and time"
 CONFLICT_KIND = "conflicting repeat in the file"
+Contradictions = Literal["keep_first", "reject_all"]
 
 
 @dataclass(frozen=True)
@@ -413,6 +427,29 @@ def _in_file_duplicates(frame: pd.DataFrame, eligible: pd.Series) -> tuple[pd.Se
     exact.loc[sub.index] = repeat_row
     conflict.loc[sub.index] = repeat_key & ~repeat_row
     return exact, conflict
+
+
+def _contradicting_rows(frame: pd.DataFrame, eligible: pd.Series) -> pd.Series:
+    """For every eligible row of a (ticker, time) whose rows disagree: a reason naming the rows it disagrees
+    with and the values that differ; NaN for the other rows."""
+    key = ["ticker", "window_start"]
+    values = [*key, *PRICE_FIELDS, "volume"]
+    out = pd.Series(np.nan, index=frame.index, dtype=object)
+    sub = frame.loc[eligible, values]
+    sub = sub.loc[sub.duplicated(key, keep=False)]
+    label = frame["raw_row"] if "raw_row" in frame else pd.Series(frame.index + 1, index=frame.index)
+    for _, group in sub.groupby(key, sort=False):
+        if len(group.drop_duplicates()) < 2:
+            continue
+        for i, row in group.iterrows():
+            others = []
+            for j, other in group.iterrows():
+                diffs = [f"{c} {row[c]:g} vs {other[c]:g}" for c in (*PRICE_FIELDS, "volume") if row[c] != other[c]]
+                if diffs:
+                    others.append(f"row {_plain(label.at[j])} ({', '.join(diffs)})")
+            out.at[i] = ("disagrees with " + "; ".join(others) + " for the same ticker and time; none of them "
+                         "stored (fix the file, or import the right row alone)")
+    return out
 
 
 def _any_repeated_key(keys: pd.DataFrame) -> bool:

@@ -203,11 +203,12 @@ trade_executions = Table(
     Column("rationale", Text, nullable=True),
 )
 
-from tftrade.store.schema_ingest import bar_corrections  # noqa: E402  (registers the table on metadata)
+from tftrade.store.schema_ingest import bar_corrections, comment_corrections  # noqa: E402  (registers the tables)
 
 __all__ = [
     "bar_corrections",
     "bars",
+    "comment_corrections",
     "ingest_runs",
     "metadata",
     "quarantine",

@@ -22,3 +22,17 @@ bar_corrections = Table(
 )
 """A stored bar replaced by a disagreeing one (``tftrade ingest csv --update``): the old and new
 values as JSON (prices as decimal strings), and the ingest run that did it."""
+
+comment_corrections = Table(
+    "comment_corrections",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("comment_id", String(255), nullable=False),
+    Column("old", Text, nullable=False),
+    Column("new", Text, nullable=False),
+    Column("corrected_at", UTCDateTime, nullable=False, server_default=func.now()),
+    Index(None, "comment_id"),
+)
+"""A stored comment replaced by a re-imported one that disagrees with it (``tftrade ingest comments
+--update``): the old and new fields as JSON, and the ingest run that did it."""
