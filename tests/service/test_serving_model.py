@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from forecast.conftest import store_market
@@ -18,6 +19,34 @@ BARS = "stocks_minute_candlesticks"
 
 def _by_key(rows: list[dict[str, object]]) -> dict[tuple[object, object], dict[str, object]]:
     return {(r["ticker"], r["horizon"]): r for r in rows}
+
+
+def _minute_market(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hold: int = 0, *,
+                   index: bool = True) -> tuple[Engine, Path, list[list[Any]]]:
+    """A 4-ticker one-day minute market stored without sentiment, its last ``hold`` minutes taken out of the store
+    and returned in time order (each minute's rows by ticker; without the index's rows when ``index`` is false),
+    and a model trained on the rest."""
+    from tftrade.data.ingest import ingest_synthetic
+    from tftrade.data.synthetic import SyntheticConfig, generate_market
+    from tftrade.store.migrate import upgrade
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("TFTRADE_HOME", str(home))
+    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
+    upgrade(engine)
+    ingest_synthetic(engine, generate_market(SyntheticConfig(n_tickers=4, days=1, seed=5, comments_per_bar=0)))
+    held: list[list[Any]] = []
+    tickers = "" if index else "and ticker not like '^%' "
+    with engine.begin() as conn:  # hold the last minutes back: they arrive later
+        stamps = [r[0] for r in conn.execute(text(f"select distinct window_start from {BARS} order by 1 desc "
+                                                  "limit :n"), {"n": hold})][::-1]
+        for w in stamps:
+            minute = text(f"select * from {BARS} where window_start = :w {tickers}order by ticker")
+            held.append(list(conn.execute(minute, {"w": w}).mappings().all()))
+        if stamps:
+            conn.execute(text(f"delete from {BARS} where window_start >= :w"), {"w": stamps[0]})
+    workflows.train(engine, home, None, "1min", epochs=1, max_samples=64)
+    return engine, home, held
 
 
 def test_cached_bars_give_the_forecasts_of_predict_and_follow_new_bars(
@@ -56,21 +85,7 @@ def vars_of(f: object) -> dict[str, object]:
 def test_a_market_without_sentiment_is_served_from_the_rolling_window_with_predicts_forecasts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tftrade.data.ingest import ingest_synthetic
-    from tftrade.data.synthetic import SyntheticConfig, generate_market
-    from tftrade.store.migrate import upgrade
-
-    home = tmp_path / "home"
-    monkeypatch.setenv("TFTRADE_HOME", str(home))
-    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
-    upgrade(engine)
-    ingest_synthetic(engine, generate_market(SyntheticConfig(n_tickers=4, days=1, seed=5, comments_per_bar=0)))
-    with engine.begin() as conn:  # hold the last two minutes back: they arrive later
-        stamps = [r[0] for r in conn.execute(text(f"select distinct window_start from {BARS} order by 1 desc limit 2"))]
-        held = [conn.execute(text(f"select * from {BARS} where window_start = :w and ticker not like '^%' "
-                                  "order by ticker"), {"w": w}).mappings().all() for w in stamps[::-1]]
-        conn.execute(text(f"delete from {BARS} where window_start >= :w"), {"w": stamps[-1]})
-    workflows.train(engine, home, None, "1min", epochs=1, max_samples=64)
+    engine, home, held = _minute_market(tmp_path, monkeypatch, 2, index=False)  # the last two minutes arrive later
     served = ServingModel(engine, home, workflows.RegistryRef())
 
     def check(rows: list[dict[str, object]]) -> None:
@@ -120,22 +135,10 @@ def test_a_request_arriving_while_the_poll_loop_lands_a_minute_waits_for_that_an
     import threading
     import time
 
-    from tftrade.data.ingest import ingest_synthetic
-    from tftrade.data.synthetic import SyntheticConfig, generate_market
     from tftrade.service import timing
     from tftrade.service.rolling import RollingWindow
-    from tftrade.store.migrate import upgrade
 
-    home = tmp_path / "home"
-    monkeypatch.setenv("TFTRADE_HOME", str(home))
-    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
-    upgrade(engine)
-    ingest_synthetic(engine, generate_market(SyntheticConfig(n_tickers=4, days=1, seed=5, comments_per_bar=0)))
-    with engine.begin() as conn:  # hold the last minute back: it arrives later
-        last = conn.execute(text(f"select max(window_start) from {BARS}")).scalar()
-        held = conn.execute(text(f"select * from {BARS} where window_start = :w"), {"w": last}).mappings().all()
-        conn.execute(text(f"delete from {BARS} where window_start = :w"), {"w": last})
-    workflows.train(engine, home, None, "1min", epochs=1, max_samples=64)
+    engine, home, (held,) = _minute_market(tmp_path, monkeypatch, 1)  # the last minute arrives later
     served = ServingModel(engine, home, workflows.RegistryRef())
     first = served.predict(None)
 
@@ -203,17 +206,9 @@ def test_requests_are_answered_from_the_current_window_while_the_poll_loop_fills
     import threading
     import time
 
-    from tftrade.data.ingest import ingest_synthetic
-    from tftrade.data.synthetic import SyntheticConfig, generate_market
     from tftrade.service import rolling
-    from tftrade.store.migrate import upgrade
 
-    home = tmp_path / "home"
-    monkeypatch.setenv("TFTRADE_HOME", str(home))
-    engine = make_engine(f"sqlite:///{home / 'tftrade.db'}")
-    upgrade(engine)
-    ingest_synthetic(engine, generate_market(SyntheticConfig(n_tickers=4, days=1, seed=5, comments_per_bar=0)))
-    workflows.train(engine, home, None, "1min", epochs=1, max_samples=64)
+    engine, home, _ = _minute_market(tmp_path, monkeypatch)
     served = ServingModel(engine, home, workflows.RegistryRef(), threads=2)  # service.predict_threads
     first = served.predict(None)
     window = served.window
