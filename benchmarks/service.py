@@ -72,7 +72,8 @@ def _setup(home: Path, tickers: int, hold: int) -> tuple[str, list[list[dict[str
 
     eng = make_engine(f"sqlite:///{home / 'tftrade.db'}")
     upgrade(eng)
-    ingest_synthetic(eng, generate_market(SyntheticConfig(n_tickers=tickers, days=1, seed=7, comments_per_bar=0)))
+    days = max(1, -(-(hold + 300) // 390))  # training needs ~300 bars besides the held-back minutes (390 a day)
+    ingest_synthetic(eng, generate_market(SyntheticConfig(n_tickers=tickers, days=days, seed=7, comments_per_bar=0)))
     with eng.begin() as conn:
         stamps = [r[0] for r in conn.execute(text(f"select distinct window_start from {BARS} order by 1 desc limit "
                                                   f"{hold}"))][::-1]
