@@ -20,11 +20,14 @@ Every target carries its rationale; relaxed optimiser limits become notes of the
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from tftrade.core.types import Float64Array, Timeframe
 from tftrade.portfolio import OptimizerConfig, bl_posterior, ledoit_wolf, market_implied_prior, optimize
+from tftrade.portfolio._validate import as_covariance
 from tftrade.portfolio.threads import single_threaded_blas
 from tftrade.portfolio.views import views_from_forecasts
 from tftrade.strategy.bars import BARS_PER_DAY, periods_per_year
@@ -90,7 +93,7 @@ class ForecastStrategy:
                   returns: Float64Array, tf: Timeframe) -> Targets:
         cfg, ppy = self.config, periods_per_year(tf)
         r = returns[:, sub]
-        cov = ledoit_wolf(r, ppy).cov
+        cov = as_covariance(ledoit_wolf(r, ppy).cov)  # checked once: the prior, posterior and optimiser reuse it
         prior = market_implied_prior(cov, cfg.risk_aversion)
         views = views_from_forecasts(sig.expected[sub], sig.q_low[sub], sig.q_high[sub],
                                      sig.sentiment_confidence[sub], horizon=self.forecasts.horizon,
@@ -108,8 +111,8 @@ class ForecastStrategy:
         w[sub] = res.weights
         mu = np.full(n, np.nan)
         mu[sub] = post.mean
-        why = [f"{sig.reasons[i]}; BL {mu[i]:+.1%}/yr; target {w[i]:.2%}" if np.isfinite(mu[i])
-               else f"{sig.reasons[i]}; not tradable: target 0" for i in range(n)]
+        why = [f"{r}; BL {m:+.1%}/yr; target {x:.2%}" if math.isfinite(m) else f"{r}; not tradable: target 0"
+               for r, m, x in zip(sig.reasons, mu.tolist(), w.tolist(), strict=True)]
         notes = tuple(f"optimiser relaxed {x.limit} from {x.requested} to {x.applied}: {x.reason}"
                       for x in res.relaxations)
         if self.harvester is not None:
