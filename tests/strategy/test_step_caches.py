@@ -112,3 +112,17 @@ def test_a_changed_universe_decides_as_with_cold_caches() -> None:
         w_cold, why_cold = decide(n, order)
         np.testing.assert_array_equal(w, w_cold)
         assert why == why_cold
+
+
+def test_an_exactly_symmetric_matrix_is_returned_as_the_symmetrisation_would_give_it() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 5))
+    sym = x.T @ x
+    sym[0, 0] = -0.0 if sym[0, 0] == 0 else sym[0, 0]
+    near = sym.copy()
+    near[1, 2] += 1e-13 * abs(near[1, 2])  # asymmetric within round-off: symmetrised
+    for m in (sym, near):
+        out = as_covariance(m)
+        np.testing.assert_array_equal(out, m - 0.5 * (m - m.T))
+        assert out is not m and m.flags.writeable  # a copy: the caller's matrix is not frozen
+    np.testing.assert_array_equal(as_covariance(near), as_covariance(near).T)

@@ -57,12 +57,15 @@ def as_covariance(value: npt.ArrayLike, name: str = "cov") -> Float64Array:
     arr = as_matrix(value, name, (None, None))
     if arr.shape[0] != arr.shape[1]:
         raise PortfolioError(f"{name} must be square, got shape {arr.shape}")
-    skew = arr - arr.T  # antisymmetric, so max |skew| = max skew
-    scale = max(float(arr.max(initial=0.0)), -float(arr.min(initial=0.0)))
-    if float(skew.max(initial=0.0)) > 1e-8 * scale + 1e-12:
-        raise PortfolioError(f"{name} is not symmetric")
-    skew *= 0.5
-    out = np.subtract(arr, skew, out=skew)  # (arr + arr.T) / 2 without another temporary
+    if np.array_equal(arr, arr.T):  # exactly symmetric (e.g. X'X from BLAS): it symmetrises to itself
+        out = arr.copy()
+    else:
+        skew = arr - arr.T  # antisymmetric, so max |skew| = max skew
+        scale = max(float(arr.max(initial=0.0)), -float(arr.min(initial=0.0)))
+        if float(skew.max(initial=0.0)) > 1e-8 * scale + 1e-12:
+            raise PortfolioError(f"{name} is not symmetric")
+        skew *= 0.5
+        out = np.subtract(arr, skew, out=skew)  # (arr + arr.T) / 2 without another temporary
     out.flags.writeable = False
     _last_checked[0] = out
     return out
