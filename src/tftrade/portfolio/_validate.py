@@ -39,14 +39,33 @@ def as_matrix(value: npt.ArrayLike, name: str, shape: tuple[int | None, int | No
     return arr
 
 
+#: The last matrix :func:`as_covariance` returned (read-only): passing it back skips the checks, so a covariance
+#: validated once per decision is not re-checked by each function it goes through (prior, posterior, optimiser).
+_last_checked: list[Float64Array | None] = [None]
+
+
 def as_covariance(value: npt.ArrayLike, name: str = "cov") -> Float64Array:
-    """Return a finite, square, symmetric matrix (symmetrised to round-off)."""
+    """Return a finite, square, symmetric matrix (symmetrised to round-off), read-only.
+
+    The result is remembered: handing that same (read-only) array back returns it at once, with the
+    same values the checks would give (a symmetric matrix symmetrises to itself). Any other array,
+    or one made writeable again, is checked in full.
+    """
+    last = _last_checked[0]
+    if value is last and last is not None and not last.flags.writeable:
+        return last
     arr = as_matrix(value, name, (None, None))
     if arr.shape[0] != arr.shape[1]:
         raise PortfolioError(f"{name} must be square, got shape {arr.shape}")
-    skew = arr - arr.T  # antisymmetric, so max |skew| = max skew
-    scale = max(float(arr.max(initial=0.0)), -float(arr.min(initial=0.0)))
-    if float(skew.max(initial=0.0)) > 1e-8 * scale + 1e-12:
-        raise PortfolioError(f"{name} is not symmetric")
-    skew *= 0.5
-    return np.subtract(arr, skew, out=skew)  # (arr + arr.T) / 2 without another temporary
+    if np.array_equal(arr, arr.T):  # exactly symmetric (e.g. X'X from BLAS): it symmetrises to itself
+        out = arr.copy()
+    else:
+        skew = arr - arr.T  # antisymmetric, so max |skew| = max skew
+        scale = max(float(arr.max(initial=0.0)), -float(arr.min(initial=0.0)))
+        if float(skew.max(initial=0.0)) > 1e-8 * scale + 1e-12:
+            raise PortfolioError(f"{name} is not symmetric")
+        skew *= 0.5
+        out = np.subtract(arr, skew, out=skew)  # (arr + arr.T) / 2 without another temporary
+    out.flags.writeable = False
+    _last_checked[0] = out
+    return out

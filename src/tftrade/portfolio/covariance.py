@@ -18,6 +18,7 @@ product of squares is formed), :math:`\rho^* = \min(\beta, \delta) / \delta`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -108,8 +109,7 @@ def factor_model(cov: npt.ArrayLike, n_factors: int = 20, seed: int = 0) -> Fact
     sigma = np.asarray(cov, dtype=np.float64)
     n = sigma.shape[0]
     k = max(1, min(n_factors, n))
-    rng = np.random.default_rng(seed)
-    basis, _ = np.linalg.qr(sigma @ rng.standard_normal((n, min(n, k + 10))))
+    basis, _ = np.linalg.qr(sigma @ _probe(n, min(n, k + 10), seed))
     for _ in range(3):
         basis, _ = np.linalg.qr(sigma @ basis)
     vals, vecs = np.linalg.eigh(basis.T @ sigma @ basis)
@@ -118,3 +118,11 @@ def factor_model(cov: npt.ArrayLike, n_factors: int = 20, seed: int = 0) -> Fact
     floor = 1e-10 * float(np.mean(np.diag(sigma)))
     specific = np.maximum(np.diag(sigma) - (loadings**2).sum(axis=1), floor)
     return FactorModel(np.asarray(loadings, dtype=np.float64), np.asarray(specific, dtype=np.float64))
+
+
+@lru_cache(maxsize=8)
+def _probe(n: int, m: int, seed: int) -> Float64Array:
+    """The random start of the subspace iteration: a function of its arguments only, so drawn once (read-only)."""
+    out = np.random.default_rng(seed).standard_normal((n, m))
+    out.flags.writeable = False
+    return out

@@ -293,11 +293,12 @@ class RiskGate:
 
 def _result(w: _Work) -> GateResult:
     decisions = []
-    for i in np.flatnonzero(w.requested != 0):
-        req, app = float(w.requested[i]), float(w.delta[i])
-        same = bool(np.isclose(app, req, rtol=1e-9, atol=1e-9))
+    idx = np.flatnonzero(w.requested != 0)
+    requested, approved = w.requested[idx], w.delta[idx]
+    close = np.isclose(approved, requested, rtol=1e-9, atol=1e-9).tolist()  # once, not per order
+    for i, req, app, same in zip(idx.tolist(), requested.tolist(), approved.tolist(), close, strict=True):
         action: Action = "reject" if app == 0 else ("accept" if same else "resize")
         if action != "accept" and not w.reasons[i]:
             w.reasons[i].append("rounded to whole shares")
-        decisions.append(Decision(int(i), action, req, app, tuple(w.reasons[i])))
+        decisions.append(Decision(i, action, req, app, tuple(w.reasons[i])))
     return GateResult(w.delta, tuple(decisions), tuple(w.portfolio))

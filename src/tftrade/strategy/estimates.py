@@ -19,8 +19,9 @@ def simple_returns(close: Float64Array) -> Float64Array:
     [[0.1], [0.0]]
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = close[1:] / close[:-1] - 1.0
-    out: Float64Array = np.nan_to_num(r, nan=0.0, posinf=0.0, neginf=0.0)
+        out: Float64Array = np.divide(close[1:], close[:-1])
+        out -= 1.0
+    out[~np.isfinite(out)] = 0.0  # NaN and ±inf, as nan_to_num(nan=0, posinf=0, neginf=0) without its copies
     return out
 
 
@@ -54,7 +55,10 @@ def dollar_adv(close: Float64Array, volume: Float64Array, bars_per_day: int) -> 
     >>> dollar_adv(np.full((4, 1), 10.0), np.full((4, 1), 5.0), bars_per_day=2).tolist()
     [100.0]
     """
-    value = np.nan_to_num(close * volume, nan=0.0)
+    value = close * volume
+    value[np.isnan(value)] = 0.0
+    if np.isinf(value).any():  # as nan_to_num: ±inf become the largest finite values
+        value = np.nan_to_num(value)
     days = max(value.shape[0] / bars_per_day, 1.0)
     out: Float64Array = value.sum(axis=0) / days
     return out

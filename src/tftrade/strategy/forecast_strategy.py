@@ -20,11 +20,14 @@ Every target carries its rationale; relaxed optimiser limits become notes of the
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from tftrade.core.types import Float64Array, Timeframe
 from tftrade.portfolio import OptimizerConfig, bl_posterior, ledoit_wolf, market_implied_prior, optimize
+from tftrade.portfolio._validate import as_covariance
 from tftrade.portfolio.threads import single_threaded_blas
 from tftrade.portfolio.views import views_from_forecasts
 from tftrade.strategy.bars import BARS_PER_DAY, periods_per_year
@@ -90,13 +93,14 @@ class ForecastStrategy:
                   returns: Float64Array, tf: Timeframe) -> Targets:
         cfg, ppy = self.config, periods_per_year(tf)
         r = returns[:, sub]
-        cov = ledoit_wolf(r, ppy).cov
+        cov = as_covariance(ledoit_wolf(r, ppy).cov)  # checked once: the prior, posterior and optimiser reuse it
         prior = market_implied_prior(cov, cfg.risk_aversion)
         views = views_from_forecasts(sig.expected[sub], sig.q_low[sub], sig.q_high[sub],
                                      sig.sentiment_confidence[sub], horizon=self.forecasts.horizon,
                                      periods_per_year=ppy, sentiment_penalty=cfg.sentiment_penalty,
                                      forecast_confidence=np.clip(np.nan_to_num(sig.confidence[sub]), 0.0, 1.0))
-        post = bl_posterior(cov, prior, views.P, views.Q, views.omega, tau=cfg.tau)
+        # Ω is diagonal: its diagonal is what bl_posterior keeps of it (without scanning a k x k matrix for it)
+        post = bl_posterior(cov, prior, views.P, views.Q, np.diagonal(views.omega), tau=cfg.tau)
         bench = view.benchmark_history(cfg.lookback + 1)
         b = betas(r, None if bench is None else simple_returns(bench[:, None])[:, 0])
         tax = None if cfg.tax is None else tax_term(account, [view.tickers[i] for i in sub],
@@ -108,8 +112,8 @@ class ForecastStrategy:
         w[sub] = res.weights
         mu = np.full(n, np.nan)
         mu[sub] = post.mean
-        why = [f"{sig.reasons[i]}; BL {mu[i]:+.1%}/yr; target {w[i]:.2%}" if np.isfinite(mu[i])
-               else f"{sig.reasons[i]}; not tradable: target 0" for i in range(n)]
+        why = [f"{r}; BL {m:+.1%}/yr; target {x:.2%}" if math.isfinite(m) else f"{r}; not tradable: target 0"
+               for r, m, x in zip(sig.reasons, mu.tolist(), w.tolist(), strict=True)]
         notes = tuple(f"optimiser relaxed {x.limit} from {x.requested} to {x.applied}: {x.reason}"
                       for x in res.relaxations)
         if self.harvester is not None:

@@ -7,12 +7,13 @@ no forecast are NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from tftrade.core.types import Float64Array, Int64Array
+from tftrade.core.types import BoolArray, Float64Array, Int64Array
 from tftrade.strategy.errors import StrategyError
 
 
@@ -83,15 +84,29 @@ def take_row(arrays: tuple[Float64Array | None, ...], i: int, columns: tuple[str
     >>> take_row((np.array([[1.0, 2.0]]), None), 0, ("A", "B"), ("B", "X"))
     (array([ 2., nan]), array([nan, nan]))
     """
-    cols = pd.Index(columns).get_indexer(list(tickers))
-    ok = cols >= 0
+    cols, ok, same = _indexer(columns, tickers)
     out = []
     for a in arrays:
+        if a is not None and same:  # the panel's own column order: the row as it is
+            out.append(np.array(a[i], dtype=np.float64))
+            continue
         v = np.full(len(tickers), np.nan)
         if a is not None:
             v[ok] = a[i, cols[ok]]
         out.append(v)
     return tuple(out)
+
+
+@lru_cache(maxsize=8)
+def _indexer(columns: tuple[str, ...], tickers: tuple[str, ...]) -> tuple[Int64Array, BoolArray, bool]:
+    """Column of each ticker in ``columns`` (-1: absent), where present, and whether it is ``columns`` itself.
+
+    Cached by the two tuples' values (one lookup per universe, not per bar); the arrays are read-only.
+    """
+    cols = pd.Index(columns).get_indexer(list(tickers)).astype(np.int64)
+    ok = cols >= 0
+    cols.flags.writeable = ok.flags.writeable = False
+    return cols, ok, columns == tickers
 
 
 def realised_returns(close: Float64Array, horizon: int) -> Float64Array:

@@ -20,6 +20,7 @@ Every ticker keeps a one-line rationale.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,16 +89,21 @@ def make_signals(
     blocked = bool(np.isfinite(vix) and vix > config.vix_block)
     c_sent = sentiment_confidence(q50, sent, trend)
     reasons = []
+    # Python floats and bools (``tolist``): the same text as NumPy scalars give, formatted several times faster
+    q10_, q50_, q90_, conf_, sent_, c_sent_ = (a.tolist() for a in (q10, q50, q90, confidence, sent, c_sent))
+    finite_, liquid_, sure_, adv_ = finite.tolist(), liquid.tolist(), sure.tolist(), dollar_adv.tolist()
+    extra = trend is not None or volume_z is not None
     for i in range(n):
-        if not finite[i]:
+        if not finite_[i]:
             reasons.append("no forecast or price")
             continue
-        text = (f"P50 {q50[i]:+.3%} [{q10[i]:+.3%}, {q90[i]:+.3%}] conf {confidence[i]:.2f}; "
-                f"sentiment {'n/a' if np.isnan(sent[i]) else f'{sent[i]:+.2f}'}"
-                f"{_momentum_text(trend, volume_z, i)} (support {c_sent[i]:.2f})")
-        if not liquid[i]:
-            text += f"; illiquid (ADV ${dollar_adv[i]:,.0f} < ${config.min_dollar_adv:,.0f})"
-        if not sure[i]:
+        s = sent_[i]
+        text = (f"P50 {q50_[i]:+.3%} [{q10_[i]:+.3%}, {q90_[i]:+.3%}] conf {conf_[i]:.2f}; "
+                f"sentiment {'n/a' if math.isnan(s) else f'{s:+.2f}'}"
+                f"{_momentum_text(trend, volume_z, i) if extra else ''} (support {c_sent_[i]:.2f})")
+        if not liquid_[i]:
+            text += f"; illiquid (ADV ${adv_[i]:,.0f} < ${config.min_dollar_adv:,.0f})"
+        if not sure_[i]:
             text += f"; confidence below {config.min_confidence:.2f}"
         if blocked:
             text += f"; VIX {vix:.1f} > {config.vix_block:.0f}: no new positions"
