@@ -234,6 +234,25 @@ def test_two_rows_of_one_bar_that_disagree_are_both_quarantined_naming_each_othe
     assert [pd.Timestamp(t).strftime("%H:%M") for t in times] == ["15:00", "15:02"]
 
 
+def test_a_bar_given_in_many_versions_names_three_of_the_others_and_counts_the_rest(tmp_path: Path) -> None:
+    from tftrade.store.engine import make_engine
+    from tftrade.store.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'v.db'}")
+    upgrade(engine)
+    p = tmp_path / "v.csv"  # 300 rows of one bar, 100 versions of it (an intraday file read as one time)
+    p.write_text(HEADER + "".join(f"2024-01-03 10:00,AAPL,10,11,9,{10 + (i % 100) / 100:.2f},100\n"
+                                  for i in range(300)))
+    s = ingest_file(engine, p)
+    assert (s.inserted, s.quarantined) == (0, 300)
+    with engine.connect() as conn:
+        reasons = conn.execute(select(quarantine.c.reason).order_by(quarantine.c.row_number)).scalars().all()
+    assert reasons[0].startswith("disagrees with row 3 (close 10 vs 10.01); row 4 (close 10 vs 10.02); "
+                                 "row 5 (close 10 vs 10.03) and 294 more rows for the same ticker and time")
+    assert max(len(r) for r in reasons) < 250  # not every other row (quadratic in the rows of one bar)
+    engine.dispose()
+
+
 def test_a_ticker_option_the_files_column_overrides_is_said(initialized_home: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

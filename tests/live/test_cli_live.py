@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -21,8 +22,10 @@ def _ingest() -> None:
 
 def test_live_replays_the_store_through_every_worker_with_one_json_line_per_event() -> None:
     _ingest()
+    collector = gc.get_threshold()
     result = runner.invoke(app, ["live", "--strategy", "sma", "--cadence", "2", "--json"])
     assert result.exit_code == 0, result.output
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (collector, 0)  # the freeze is undone for this process
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = {e["event"] for e in events}
     assert events[0]["event"] == "start" and events[0]["tickers"] == 5

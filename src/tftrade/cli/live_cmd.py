@@ -81,6 +81,7 @@ def live(
     operators' pause/kill is obeyed, and every decision, gate check, order and fill goes to the
     audit chain. With --json, one JSON line per event.
     """
+    from tftrade.core.gc_tuning import restored_gc
     from tftrade.live.app import live_bus_prefix, open_bus, run_live
     from tftrade.live.status import json_lines
     from tftrade.stream.shared import SharedBus
@@ -106,7 +107,7 @@ def live(
         def run(on_stack: Any = None) -> dict[str, object]:
             return run_live(eng, opts, sink, stop, on_stack, settings=cfg, desk=desk, recorders=audit_recorders(
                 eng, opts.broker), bus=bus, check=wash_check(cfg))
-        with _stop_on_signals(stop):
+        with _stop_on_signals(stop), restored_gc():
             summary = run() if as_json else _with_view(run, opts.cash)
     finally:
         if server is not None:
@@ -228,6 +229,7 @@ def worker(
     The trade worker publishes the desk to Redis (`tftrade serve` shows it), obeys pause/kill and
     keeps the audit chain.
     """
+    from tftrade.core.gc_tuning import restored_gc
     from tftrade.live.app import run_worker
     from tftrade.live.status import json_lines
 
@@ -240,7 +242,7 @@ def worker(
     stop = threading.Event()
     sink = json_lines() if as_json else (lambda e: None)
     trade = name == "trade"
-    with _stop_on_signals(stop):
+    with _stop_on_signals(stop), restored_gc():
         summary = run_worker(name, eng, opts, sink, stop, settings=cfg,
                              desk=live_desk(opts.redis_url) if trade and opts.redis_url else None,
                              recorders=audit_recorders(eng, opts.broker) if trade else None)

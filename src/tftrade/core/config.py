@@ -398,14 +398,10 @@ def mask_url(url: str) -> str:
     'postgresql://bob:***@db:5432/x'
     >>> mask_url("postgresql://bob@db/x?password=hunter2&sslmode=require")
     'postgresql://bob@db/x?password=***&sslmode=require'
-    >>> mask_url("postgresql//bob:hunter2@db/x")
-    'postgresql//bob:***@db/x'
+    >>> mask_url("postgresql//bob:hunter2@db/x"), mask_url("postgresql//bob:pa:ss@db/x?password=zz")
+    ('postgresql//bob:***@db/x', 'postgresql//bob:***@db/x?password=***')
     """
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        # not a URL (a ':' or '/' missing): still hide what follows the last ':' before the '@'
-        creds, at, host = url.rpartition("@")
-        return f"{creds.rpartition(':')[0]}:***@{host}" if at and ":" in creds else url
+    scheme, sep, rest = _split_scheme(url)
     rest, qmark, query = rest.partition("?")
     if "@" in rest:
         creds, _, host = rest.rpartition("@")
@@ -414,7 +410,17 @@ def mask_url(url: str) -> str:
     if qmark:
         pairs = [(k, "***" if _SECRET_PARAM.fullmatch(k) else v) for k, v in parse_qsl(query, keep_blank_values=True)]
         query = urlencode(pairs, safe="*")
-    return f"{scheme}://{rest}{qmark}{query}"
+    return f"{scheme}{sep}{rest}{qmark}{query}"
+
+
+def _split_scheme(url: str) -> tuple[str, str, str]:
+    """``(scheme, separator, rest)``; a URL missing a ':' or '/' of its ``://`` still splits at what it has
+    (``postgresql//``, ``postgresql:/``), one with no separator at all is all ``rest``."""
+    for sep in ("://", "//", ":/"):
+        scheme, found, rest = url.partition(sep)
+        if found and "@" not in scheme:
+            return scheme, found, rest
+    return "", "", url
 
 
 def url_secrets(url: str) -> list[str]:
@@ -422,14 +428,11 @@ def url_secrets(url: str) -> list[str]:
 
     Examples
     --------
-    >>> url_secrets("postgresql://bob:p@ss@db/x?password=zz")
-    ['p@ss', 'zz']
+    >>> url_secrets("postgresql://bob:p@ss@db/x?password=zz"), url_secrets("postgresql//bob:pa:ss@db/x")
+    (['p@ss', 'zz'], ['pa:ss'])
     """
-    _, sep, rest = url.partition("://")
+    _, _, rest = _split_scheme(url)
     found = []
-    if not sep:
-        creds = url.rpartition("@")[0]
-        return [creds.rpartition(":")[2]] if ":" in creds and creds.rpartition(":")[2] else []
     rest, _, query = rest.partition("?")
     if "@" in rest:
         creds = rest.rpartition("@")[0]

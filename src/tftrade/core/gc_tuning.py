@@ -8,8 +8,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-DEFERRED = 1 << 30
-"""The collector's last threshold while full collections wait for idle time (:func:`defer_full_collections`)."""
+DEFERRED = 1_000
+"""The collector's last threshold while full collections wait for idle time (:func:`defer_full_collections`):
+a full collection only after this many middle-generation ones (Python's default is 10), which an idle
+collection resets; so one still comes when the workers are never idle."""
 
 
 @contextmanager
@@ -65,9 +67,31 @@ def freeze_startup_objects(defer_full: bool = True) -> int:
 
 def defer_full_collections() -> None:
     """No automatic full collection from now on: :func:`collect_when_idle` runs them (the young generations are
-    still collected automatically)."""
+    still collected automatically). A process whose workers are never idle (a replay as fast as possible, a
+    backlog) still gets one: the collector's own rule comes back at :data:`DEFERRED` gen-1 collections."""
     t0, t1, _ = gc.get_threshold()
     gc.set_threshold(t0, t1, DEFERRED)
+
+
+@contextmanager
+def restored_gc() -> Iterator[None]:
+    """Run the block, then give the collector back as it was: frozen objects unfrozen, the thresholds restored.
+
+    For in-process callers of commands that freeze (:func:`freeze_startup_objects`), e.g. a test invoking
+    ``tftrade live`` through the CLI runner; a process that exits afterwards does not need it.
+
+    >>> before = gc.get_threshold()
+    >>> with restored_gc():
+    ...     _ = freeze_startup_objects()
+    >>> gc.get_freeze_count(), gc.get_threshold() == before
+    (0, True)
+    """
+    thresholds = gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 _idle_lock = threading.Lock()
@@ -84,10 +108,11 @@ def collect_when_idle(every_s: float = 30.0) -> bool:
     """
     if gc.get_threshold()[2] != DEFERRED:
         return False
-    now = time.monotonic()
-    if now - _last_full[0] < every_s or not _idle_lock.acquire(blocking=False):
+    if time.monotonic() - _last_full[0] < every_s or not _idle_lock.acquire(blocking=False):
         return False
     try:
+        if time.monotonic() - _last_full[0] < every_s:  # another idle thread collected meanwhile
+            return False
         gc.collect()
         _last_full[0] = time.monotonic()
     finally:

@@ -429,6 +429,10 @@ def _in_file_duplicates(frame: pd.DataFrame, eligible: pd.Series) -> tuple[pd.Se
     return exact, conflict
 
 
+_SHOWN_VERSIONS = 3
+"""A contradicting row's reason names at most this many other versions of its bar (then "and N more")."""
+
+
 def _contradicting_rows(frame: pd.DataFrame, eligible: pd.Series) -> pd.Series:
     """For every eligible row of a (ticker, time) whose rows disagree: a reason naming the rows it disagrees
     with and the values that differ; NaN for the other rows."""
@@ -438,17 +442,28 @@ def _contradicting_rows(frame: pd.DataFrame, eligible: pd.Series) -> pd.Series:
     sub = frame.loc[eligible, values]
     sub = sub.loc[sub.duplicated(key, keep=False)]
     label = frame["raw_row"] if "raw_row" in frame else pd.Series(frame.index + 1, index=frame.index)
+    fields = (*PRICE_FIELDS, "volume")
     for _, group in sub.groupby(key, sort=False):
-        if len(group.drop_duplicates()) < 2:
+        distinct = group.drop_duplicates()  # each different version of the bar, at its first row
+        if len(distinct) < 2:
             continue
-        for i, row in group.iterrows():
-            others = []
-            for j, other in group.iterrows():
-                diffs = [f"{c} {row[c]:g} vs {other[c]:g}" for c in (*PRICE_FIELDS, "volume") if row[c] != other[c]]
-                if diffs:
-                    others.append(f"row {_plain(label.at[j])} ({', '.join(diffs)})")
-            out.at[i] = ("disagrees with " + "; ".join(others) + " for the same ticker and time; none of them "
-                         "stored (fix the file, or import the right row alone)")
+        rows = distinct[list(fields)].itertuples(index=False)
+        versions = [(j, tuple(v)) for j, v in zip(distinct.index, rows, strict=True)]
+        counts = group.groupby(list(fields), sort=False, dropna=False).size()
+        for i, row in zip(group.index, group[list(fields)].itertuples(index=False), strict=True):
+            own = tuple(row)
+            shown: list[str] = []
+            for j, other in versions:
+                if other == own:
+                    continue
+                if len(shown) == _SHOWN_VERSIONS:
+                    break
+                diffs = [f"{c} {a:g} vs {b:g}" for c, a, b in zip(fields, own, other, strict=True) if a != b]
+                shown.append(f"row {_plain(label.at[j])} ({', '.join(diffs)})")
+            rest = len(group) - int(counts.get(own, 1)) - len(shown)
+            more = f" and {rest} more row{'s' if rest != 1 else ''}" if rest > 0 else ""
+            out.at[i] = ("disagrees with " + "; ".join(shown) + more + " for the same ticker and time; none of "
+                         "them stored (fix the file, or import the right row alone)")
     return out
 
 

@@ -38,7 +38,7 @@ def make_engine(url: str) -> Engine:
     except ArgumentError:
         raise StoreError(f"database URL {mask_url(url)!r} is not a valid SQLAlchemy URL") from None
     except ValueError:  # a port that is not a number
-        port = url.partition("://")[2].partition("/")[0].rpartition("@")[2].rpartition(":")[2]
+        port = mask_url(url).partition("://")[2].partition("/")[0].rpartition("@")[2].rpartition(":")[2]
         raise StoreError(f"database URL {mask_url(url)!r} has an invalid port {port!r}") from None
     if parsed.drivername.partition("+")[0] == "postgres":
         raise StoreError(f"database URL {mask_url(url)!r}: write postgresql:// instead of postgres:// "
