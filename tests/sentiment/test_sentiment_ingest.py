@@ -307,6 +307,19 @@ def test_a_comment_that_disagrees_with_the_stored_one_is_a_conflict_applied_only
     assert (same.duplicates, same.conflicts, same.quarantined) == (4, 0, 0), "an identical re-import is a duplicate"
 
 
+def test_an_update_that_leaves_a_field_out_keeps_the_stored_one_everywhere(any_engine: Engine, tmp_path: Path) -> None:
+    first = _write_jsonl(tmp_path / "a.jsonl", GOOD[:1], [])
+    ingest_comments(any_engine, read_comment_file(first), str(first), ANNOTATE)
+    edited = {k: v for k, v in GOOD[0].items() if k != "score"} | {"body": "$TSLA is doomed, selling everything"}
+    second = _write_jsonl(tmp_path / "b.jsonl", [edited], [])
+    u = ingest_comments(any_engine, read_comment_file(second), str(second), ANNOTATE, update=True)
+    assert (u.conflicts, u.updated) == (1, 1)
+    with any_engine.connect() as conn:
+        score = conn.execute(select(reddit_comment_texts.c.score)).scalar_one()
+        upvotes = conn.execute(select(reddit_comments.c.upvotes)).scalars().all()
+    assert score == GOOD[0]["score"] and upvotes == [GOOD[0]["score"]], "the file gave no score: the stored one stays"
+
+
 def test_two_records_of_one_id_that_disagree_in_a_file_are_both_quarantined(any_engine: Engine,
                                                                              tmp_path: Path) -> None:
     other = GOOD[0] | {"body": "$TSLA is a fraud"}

@@ -29,7 +29,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -461,14 +461,35 @@ class _Row:
     old: CommentRecord | None = None
 
 
+_LABEL_EDGE = 0.3
+"""Scores beyond ±this are bullish / bearish (:data:`tftrade.sentiment.scorer.BULLISH_ABOVE`; data sits below
+sentiment in the layers, so it is restated here)."""
+
+
+def _stored_score(s: float) -> float:
+    """``s`` to the stored 3 decimals, never rounded onto the label edge it was beyond (0.3004 → 0.301: still
+    bullish, as the scorer said).
+
+    >>> _stored_score(0.30035), _stored_score(-0.30049), _stored_score(0.3), _stored_score(0.1234)
+    (0.301, -0.301, 0.3, 0.123)
+    """
+    r = round(s, 3)
+    if abs(r) == _LABEL_EDGE and abs(s) > _LABEL_EDGE:
+        r = math.copysign(_LABEL_EDGE + 0.001, s)
+    return r
+
+
 def _rows(new: list[CommentRecord], applied: list[CommentRecord], tickers: list[tuple[str, ...]],
           scores: npt.NDArray[np.float64], kind: str, stored: dict[str, CommentRecord]) -> list[_Row]:
     out = []
     corrected = {c.comment_id for c in applied}
     for c, ts, s in zip((*new, *applied), tickers, scores, strict=True):
-        mentions = [{"comment_id": c.comment_id, "ticker": t, "sentiment_score": round(float(s), 3),
+        old = stored.get(c.comment_id) if c.comment_id in corrected else None
+        if old is not None:  # a correction: the stored comment with the fields the file gives
+            c = replace(old, **{f: getattr(c, f) for f in _COMPARED if getattr(c, f) is not None})
+        mentions = [{"comment_id": c.comment_id, "ticker": t, "sentiment_score": _stored_score(float(s)),
                      "timestamp": c.created_utc, "upvotes": c.score, "content_length": len(c.body)} for t in ts]
-        out.append(_Row(c, mentions, kind, stored.get(c.comment_id) if c.comment_id in corrected else None))
+        out.append(_Row(c, mentions, kind, old))
     return out
 
 
