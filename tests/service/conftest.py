@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,16 @@ def redis_client() -> redis.Redis:
             pytest.fail(f"Redis is required in CI and unreachable: {e}")
         pytest.skip(f"Redis unreachable: {e}")
     return client
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A key prefix of the test Redis for this test alone; its keys are deleted afterwards."""
+    p = f"test:{uuid.uuid4().hex}"
+    yield p
+    client = redis_client()
+    for key in client.scan_iter(f"{p}*"):
+        client.delete(key)
 
 
 @dataclass

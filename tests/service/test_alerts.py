@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from email import message_from_bytes
 from typing import Any
@@ -141,15 +140,7 @@ def test_feed_down_alerts_once_during_session_and_recovers() -> None:
     time.sleep(0)
 
 
-# -- several processes on one desk (real Redis, a unique key prefix per test) ----------------------------------
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    p = f"test:alerts:{uuid.uuid4().hex}"
-    yield p
-    client = redis_client()
-    for key in client.scan_iter(f"{p}*"):
-        client.delete(key)
-
+# -- several processes on one desk (real Redis, a unique key prefix per test: the `prefix` fixture) ------------
 
 def _process(prefix: str, sinks: list[Any], clock: SimulatedClock) -> tuple[Watcher, Metrics]:
     """What one ``tftrade serve`` process builds with Redis configured: its own clients, desk view and alerter."""

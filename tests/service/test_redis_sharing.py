@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -22,15 +20,6 @@ from tftrade.stream.desk import Desk
 from tftrade.stream.messages import FillMessage, PredictionMessage
 
 from .conftest import redis_client
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    p = f"test:{uuid.uuid4().hex}"
-    yield p
-    client = redis_client()
-    for key in client.scan_iter(f"{p}*"):
-        client.delete(key)
 
 
 def test_two_processes_share_predictions_and_desk_through_redis(prefix: str) -> None:

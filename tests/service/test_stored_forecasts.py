@@ -5,13 +5,10 @@ as JSON numbers, through the in-process cache and through Redis (audit G1: start
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -68,21 +65,14 @@ def test_serve_starts_with_stored_forecasts_and_serves_numbers(any_engine: Engin
     _check(_served(ctx, any_engine))
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"test:{uuid.uuid4().hex}"
-    yield prefix
-    client = redis_client()
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
 
 
-def test_stored_forecasts_go_through_the_redis_cache(any_engine: Engine, tmp_path: Path, redis_prefix: str) -> None:
+def test_stored_forecasts_go_through_the_redis_cache(any_engine: Engine, tmp_path: Path, prefix: str) -> None:
     _store(any_engine)
-    desk = Desk(RedisCache(client=redis_client(), prefix=redis_prefix), SystemClock())
+    desk = Desk(RedisCache(client=redis_client(), prefix=prefix), SystemClock())
     ctx = live_context(Settings(home=tmp_path / "home"), any_engine, desk, None, with_model=False)
     _check(_served(ctx, any_engine))
-    other = PredictionBook(RedisCache(client=redis_client(), prefix=redis_prefix))  # another API process
+    other = PredictionBook(RedisCache(client=redis_client(), prefix=prefix))  # another API process
     _check({(p["ticker"], p["horizon"]): p for p in json.loads(other.encoded())["predictions"]})
 
 
