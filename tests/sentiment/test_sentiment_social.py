@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from tftrade.sentiment import BEARISH_BELOW, BULLISH_ABOVE, Scorer, make_scorer
@@ -95,15 +96,20 @@ def test_swapping_a_bare_ticker_does_not_change_the_score(social: SocialScorer) 
     assert social.model.mask(["IT is ON, cost matters"]) == ["IT is ON, cost matters"]
 
 
-def test_bare_tickers_named_in_training_are_masked_for_every_part() -> None:
-    rng = np.random.default_rng(4)
+def _ticker_decides(bull: str, bear: str, seed: int) -> tuple[list[str], list[int], npt.NDArray[np.float64]]:
+    """240 texts whose label only the leading ticker tells (``bull`` or ``bear``, 2:1), the rest noise words;
+    and random 8-d embeddings, which carry nothing about the ticker."""
+    rng = np.random.default_rng(seed)
     words = ["alpha", "beta", "gamma", "delta"]
     texts, y = [], []
     for k in range(240):
-        bull = k % 3 != 0
-        texts.append(("UPQX " if bull else "DNQX ") + " ".join(rng.choice(words, 3)) + (" zoom" if k % 2 else ""))
-        y.append(int(bull))
-    emb = rng.normal(size=(240, 8))
+        up = k % 3 != 0
+        texts.append(f"{bull if up else bear} " + " ".join(rng.choice(words, 3)) + (" zoom" if k % 2 else ""))
+        y.append(int(up))
+    return texts, y, rng.normal(size=(240, 8))
+
+def test_bare_tickers_named_in_training_are_masked_for_every_part() -> None:
+    texts, y, emb = _ticker_decides("UPQX", "DNQX", seed=4)
     model = fit_social(texts, np.array(y), [emb], tickers=["UPQX", "DNQX"])
     assert model.meta["tickers"] == ["DNQX", "UPQX"]
     z = model.log_odds([emb[:1].repeat(2, axis=0)], ["UPQX alpha beta gamma", "DNQX alpha beta gamma"])
@@ -119,15 +125,8 @@ def test_cashtags_are_masked_for_every_part() -> None:
 
     assert mask_cashtags("$TSLA to the MOON 🚀, $5 calls on $brk.b") == "$ticker to the MOON 🚀, $5 calls on $ticker"
     # a model trained where one ticker is always bearish learns nothing from it
-    rng = np.random.default_rng(3)
-    words = ["alpha", "beta", "gamma", "delta"]
-    texts, y = [], []
-    for k in range(240):
-        bull = k % 3 != 0
-        texts.append(("$UPUP " if bull else "$DOWN ") + " ".join(rng.choice(words, 3)) + (" zoom" if k % 2 else ""))
-        y.append(int(bull))
+    texts, y, emb = _ticker_decides("$UPUP", "$DOWN", seed=3)
     labels = np.array(y)
-    emb = rng.normal(size=(240, 8))  # embeddings of the masked texts carry nothing about the ticker
     model = fit_social(texts, labels, [emb])
     probe = ["$UPUP alpha beta gamma", "$DOWN alpha beta gamma"]
     z = model.log_odds([emb[:1].repeat(2, axis=0)], probe)
