@@ -142,12 +142,13 @@ def test_feed_down_alerts_once_during_session_and_recovers() -> None:
 
 # -- several processes on one desk (real Redis, a unique key prefix per test: the `prefix` fixture) ------------
 
-def _process(prefix: str, sinks: list[Any], clock: SimulatedClock) -> tuple[Watcher, Metrics]:
+def _process(prefix: str, sinks: list[Any], clock: SimulatedClock, *, max_per_hour: int = 30,
+             name: str | None = None) -> tuple[Watcher, Metrics]:
     """What one ``tftrade serve`` process builds with Redis configured: its own clients, desk view and alerter."""
     desk = Desk(RedisCache(client=redis_client(), prefix=f"{prefix}:cache"), clock)
     metrics = Metrics()
-    alerter = Alerter(sinks, min_interval_s=60,
-                      shared=RedisAlertGate(client=redis_client(), prefix=f"{prefix}:alerts"))
+    alerter = Alerter(sinks, min_interval_s=60, max_per_hour=max_per_hour,
+                      shared=RedisAlertGate(client=redis_client(), prefix=f"{prefix}:alerts", name=name))
     return Watcher(desk, PredictionBook(InMemoryCache()), metrics, alerter, clock, lambda _e: None,
                    feed_stale_s=120), metrics
 
@@ -253,3 +254,145 @@ def test_serve_with_redis_configured_decides_alerts_with_the_desk(sqlite_engine:
         if ctx.bus is not None:
             ctx.bus.close()
     assert build_context(Settings(), sqlite_engine, with_model=False).alerter.shared is None
+
+
+# -- an alert counts as sent only when a channel delivered it ---------------------------------------------------
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # bound then closed: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_when_every_channel_fails_the_next_process_sends_the_alert(prefix: str,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tftrade.service.alerts")
+    with FakeWebhook() as down, FakeWebhook() as up:
+        down.fail_with = 500
+        # A's channels are both down (Slack 500, SMTP refused), B's Slack works; one alert an hour for the desk
+        a, metrics_a = _process(prefix, [SlackSink(down.url), EmailSink(_email(_closed_port()))], SimulatedClock(0),
+                                max_per_hour=1, name="proc-a")
+        b, metrics_b = _process(prefix, [SlackSink(up.url)], SimulatedClock(0), max_per_hour=1, name="proc-b")
+        a.desk.event("kill_switch", "kill switch on: bad fills", key="ops")
+        a.poll()
+        assert metrics_a.alerts.labels(type="kill_switch", outcome="failed")._value.get() == 1
+        failed = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(failed) == 1 and failed[0].startswith("alert kill_switch delivered by no channel (slack: ")
+        assert "500" in failed[0] and "email: ConnectionRefusedError" in failed[0] and "released" in failed[0]
+        assert redis_client().zcard(f"{prefix}:alerts:window") == 0  # the budget slot it took is returned
+
+        b.poll()  # the other process, on the same desk event: not a duplicate, not over the budget
+        assert up.received == [{"text": "[tftrade critical] kill switch on: bad fills"}]
+        assert _outcomes(metrics_b, "kill_switch") == {"sent": 1, "duplicate": 0, "rate_limited": 0}
+        a.alert("kill_switch", "kill switch on: bad fills", key="ops")  # B has sent it now: A suppresses it
+        assert _outcomes(metrics_a, "kill_switch") == {"sent": 0, "duplicate": 1, "rate_limited": 0}
+        assert a.alerter.send(Alert("kill_switch", "kill switch on: bad fills", key="ops")).by == "proc-b"
+
+
+def test_a_claim_redis_cannot_release_is_reported_and_lapses_with_the_interval(
+        prefix: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="tftrade.service.alerts")
+    client = redis_client()
+
+    class RedisGoesAway:
+        """A sink that fails after cutting its process off from Redis (between the claim and its release)."""
+
+        name = "slack"
+
+        def send(self, _alert: Alert) -> None:
+            client.connection_pool.connection_kwargs["port"] = _closed_port()
+            client.connection_pool.disconnect()
+            client.connection_pool.reset()
+            raise OSError("slack webhook answered 500")
+
+    a = Alerter([RedisGoesAway()], min_interval_s=60, shared=RedisAlertGate(client=client, prefix=prefix))
+    out = a.send(Alert("drawdown_breaker", "drawdown 12 %"))
+    assert out.failed and not out.released
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert "could not be released (Redis: ConnectionError" in message and "expires (within 60 s)" in message
+    b = Alerter([], min_interval_s=60, shared=RedisAlertGate(client=redis_client(), prefix=prefix))
+    assert b.send(Alert("drawdown_breaker", "drawdown 12 %")).suppressed == "duplicate"
+
+
+def test_the_same_process_sends_it_on_the_next_attempt_once_a_channel_is_back(prefix: str) -> None:
+    with FakeWebhook() as hook:
+        hook.fail_with = 503
+        alerter = Alerter([SlackSink(hook.url)], min_interval_s=60, max_per_hour=1,
+                          shared=RedisAlertGate(client=redis_client(), prefix=prefix))
+        first = alerter.send(Alert("drawdown_breaker", "drawdown 12 %"))
+        assert first.sent == [] and "503" in first.failed["slack"] and first.released
+        hook.fail_with = None
+        second = alerter.send(Alert("drawdown_breaker", "drawdown 12 %"))
+        assert second.suppressed is None and second.sent == ["slack"] and not second.released
+        assert alerter.send(Alert("drawdown_breaker", "drawdown 12 %")).suppressed == "duplicate"
+        assert len(hook.received) == 1
+
+
+def test_one_channel_delivering_is_a_send_for_every_process(prefix: str, smtp: tuple[_Inbox, int]) -> None:
+    inbox, port = smtp
+    with FakeWebhook() as down, FakeWebhook() as up:
+        down.fail_with = 500
+        a = Alerter([SlackSink(down.url), EmailSink(_email(port))], min_interval_s=60,
+                    shared=RedisAlertGate(client=redis_client(), prefix=prefix, name="proc-a"))
+        b = Alerter([SlackSink(up.url)], min_interval_s=60,
+                    shared=RedisAlertGate(client=redis_client(), prefix=prefix, name="proc-b"))
+        out = a.send(Alert("kill_switch", "kill switch on"))
+        assert out.sent == ["email"] and "500" in out.failed["slack"] and not out.released
+        again = b.send(Alert("kill_switch", "kill switch on"))
+        assert (again.suppressed, again.by) == ("duplicate", "proc-a") and up.received == []
+    assert len(inbox.messages) == 1
+
+
+def test_in_one_process_an_alert_no_channel_delivered_is_not_remembered(smtp: tuple[_Inbox, int]) -> None:
+    inbox, port = smtp
+    with FakeWebhook() as hook:
+        hook.fail_with = 500
+        t = [0.0]
+        metrics = Metrics()
+        alerter = Alerter([SlackSink(hook.url)], min_interval_s=60, max_per_hour=1, clock=lambda: t[0])
+        w = Watcher(Desk(InMemoryCache(), SimulatedClock(0)), PredictionBook(InMemoryCache()), metrics, alerter,
+                    SimulatedClock(0), lambda _e: None)
+        w.alert("feed_down", "feed down", key="feed")
+        hook.fail_with = None
+        t[0] = 1.0
+        w.alert("feed_down", "feed down", key="feed")  # not a duplicate, and the failed try took no budget
+        assert [m["text"] for m in hook.received] == ["[tftrade critical] feed down"]
+        w.alert("feed_down", "feed down", key="feed")
+        assert metrics.alerts.labels(type="feed_down", outcome="failed")._value.get() == 1
+        assert _outcomes(metrics, "feed_down") == {"sent": 1, "duplicate": 1, "rate_limited": 0}
+
+        # partial: e-mail delivered, Slack failed: sent, so suppressed next time
+        hook.fail_with = 500
+        partial = Alerter([SlackSink(hook.url), EmailSink(_email(port))], min_interval_s=60, clock=lambda: t[0])
+        assert partial.send(Alert("kill_switch", "kill switch on")).sent == ["email"]
+        assert partial.send(Alert("kill_switch", "kill switch on")).suppressed == "duplicate"
+    assert len(inbox.messages) == 1
+
+
+def test_with_redis_down_an_alert_no_channel_delivered_goes_out_next_time() -> None:
+    with FakeWebhook() as hook:
+        hook.fail_with = 500
+        alerter = Alerter([SlackSink(hook.url)], min_interval_s=60,
+                          shared=RedisAlertGate("redis://127.0.0.1:1/0", socket_timeout=0.5))
+        assert alerter.send(Alert("drawdown_breaker", "drawdown 12 %")).failed
+        hook.fail_with = None
+        assert alerter.send(Alert("drawdown_breaker", "drawdown 12 %")).sent == ["slack"]
+
+
+def test_a_release_frees_only_its_own_claim_and_a_claim_expires(prefix: str) -> None:
+    r = redis_client()
+    a = RedisAlertGate(client=redis_client(), prefix=prefix, name="proc-a")
+    b = RedisAlertGate(client=redis_client(), prefix=prefix, name="proc-b")
+    alert = Alert("order_rejected", "o1 rejected", key="o1")
+    first = a.admit(alert, 60, 10)
+    assert first.reason is None and first.claim is not None
+    (key,) = r.keys(f"{prefix}:dedupe:*")
+    assert 0 < r.pttl(key) <= 60_000  # a process killed before it sends: the claim lapses after the interval
+    r.delete(key)  # as if A's claim had expired while A was still sending, and B then claimed the alert
+    second = b.admit(alert, 60, 10)
+    assert second.reason is None and second.claim is not None
+    assert a.release(first.claim) is True
+    assert b.admit(alert, 60, 10).reason == "duplicate"  # A's late release left B's claim alone
+    assert r.zcard(f"{prefix}:window") == 1  # only A's slot was returned
