@@ -158,7 +158,7 @@ def _measure(args: argparse.Namespace, trained: object, market: object, warm: in
     """One measurement: a fresh bus and workers, the neighbour at niceness ``nice`` (``None``: the ingest worker's
     default; off with ``--no-load``)."""
     from tftrade.core.clock import SystemClock
-    from tftrade.core.gc_tuning import freeze_startup_objects
+    from tftrade.core.gc_tuning import IdleCollector, freeze_startup_objects
     from tftrade.live.brokers import make_broker
     from tftrade.live.predict_worker import PredictWorker
     from tftrade.live.predictor import TftPredictor
@@ -180,6 +180,7 @@ def _measure(args: argparse.Namespace, trained: object, market: object, warm: in
         neighbour.start()
 
     bus = InMemoryBus()
+    idle_gc = IdleCollector()  # as tftrade live: the full collections deferred by the freeze run when idle
     horizon = trained.config.horizon  # type: ignore[attr-defined]
     cfg = LiveConfig(trading=TradingConfig(rebalance_every=1, warmup=warm), window=512, keep_latencies=True,
                      wait_predictions_s=10.0)
@@ -187,9 +188,9 @@ def _measure(args: argparse.Namespace, trained: object, market: object, warm: in
                                (lambda f: ForecastStrategy(f)) if args.strategy == "tft"  # type: ignore[arg-type]
                                else (lambda f: SmaCrossover(10, 30)),
                                make_broker("paper"), SystemClock(), config=cfg, gate=RiskGate(GateLimits()),
-                               horizon=horizon)
+                               horizon=horizon, on_idle=idle_gc.collect_when_idle)
     pw = PredictWorker(bus, TftPredictor(trained), market.tickers, market.sectors, "1min",  # type: ignore
-                       keep_latencies=True)
+                       keep_latencies=True, on_idle=idle_gc.collect_when_idle)
     counters = stack.worker.counters
     first = market.rows(0, warm)  # type: ignore[attr-defined]
     settle = market.rows(warm, warm + args.settle_bars)  # type: ignore[attr-defined]

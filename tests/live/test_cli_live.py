@@ -122,3 +122,22 @@ def test_live_on_massive_with_a_rejected_key_is_one_line_without_a_traceback(
     assert result.exit_code == 1
     assert "Massive rejected the API key" in result.output and fake.auth_attempts == 1
     assert "Traceback" not in result.output + capfd.readouterr().err
+
+
+def test_live_and_worker_hand_their_workers_one_idle_collector_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tftrade.core.gc_tuning import IdleCollector
+    from tftrade.live import app as live_app
+
+    given: list[object] = []
+
+    def run(*args: object, idle_gc: object = None, **kwargs: object) -> dict[str, object]:
+        given.append(idle_gc)
+        return {"event": "summary"}
+
+    monkeypatch.setattr(live_app, "run_live", run)
+    monkeypatch.setattr(live_app, "run_worker", run)
+    for argv in (["live", "--strategy", "sma", "--json"], ["worker", "ingest", "--json"],
+                 ["worker", "ingest", "--json"]):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0, result.output
+    assert all(isinstance(g, IdleCollector) for g in given) and len({id(g) for g in given}) == 3

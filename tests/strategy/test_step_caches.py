@@ -1,15 +1,17 @@
-"""The trade step's caches: keyed so a changed matrix, universe or size is never served stale state."""
+"""The trade step's caches: keyed so a changed matrix, universe or size is never served stale state.
+
+The checked covariance's mark (``as_covariance`` handed its own result back) is tested in
+``tests/portfolio/test_checked_covariance.py``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from tftrade.backtest import AccountState, MarketData, MarketView
 from tftrade.backtest.forecasts import ForecastPanel
 from tftrade.portfolio import (
     OptimizerConfig,
-    _validate,
     bl_posterior,
     covariance,
     ledoit_wolf,
@@ -18,29 +20,12 @@ from tftrade.portfolio import (
 )
 from tftrade.portfolio._validate import as_covariance
 from tftrade.portfolio.covariance import factor_model
-from tftrade.portfolio.errors import PortfolioError
 from tftrade.strategy import forecasts as forecast_rows
 from tftrade.strategy.forecast_strategy import ForecastStrategy, StrategyConfig
 from tftrade.strategy.forecasts import take_row
 
 T = 80
 DAY = 86_400_000_000_000
-
-
-def test_a_checked_covariance_is_reused_only_while_it_is_the_same_read_only_matrix() -> None:
-    cov = ledoit_wolf(np.random.default_rng(0).normal(0, 0.01, (60, 6))).cov
-    checked = as_covariance(cov)
-    assert not checked.flags.writeable and np.array_equal(checked, cov)
-    assert as_covariance(checked) is checked  # handed back: not checked again
-    skewed = checked.copy()
-    skewed[0, 1] += 1.0  # another array, not symmetric: checked in full even right after a reuse
-    with pytest.raises(PortfolioError, match="not symmetric"):
-        as_covariance(skewed)
-    again = as_covariance(cov)
-    again.flags.writeable = True  # made writeable again, then changed: checked in full
-    again[0, 1] += 1.0
-    with pytest.raises(PortfolioError, match="not symmetric"):
-        as_covariance(again)
 
 
 def test_the_checked_covariance_gives_the_same_prior_posterior_and_weights_as_the_raw_one() -> None:
@@ -108,7 +93,6 @@ def test_a_changed_universe_decides_as_with_cold_caches() -> None:
     for (n, order), (w, why) in zip(universes, warm, strict=True):
         forecast_rows._indexer.cache_clear()
         covariance._probe.cache_clear()
-        _validate._last_checked[0] = None
         w_cold, why_cold = decide(n, order)
         np.testing.assert_array_equal(w, w_cold)
         assert why == why_cold

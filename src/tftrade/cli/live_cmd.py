@@ -81,7 +81,7 @@ def live(
     operators' pause/kill is obeyed, and every decision, gate check, order and fill goes to the
     audit chain. With --json, one JSON line per event.
     """
-    from tftrade.core.gc_tuning import restored_gc
+    from tftrade.core.gc_tuning import IdleCollector, restored_gc
     from tftrade.live.app import live_bus_prefix, open_bus, run_live
     from tftrade.live.status import json_lines
     from tftrade.stream.shared import SharedBus
@@ -94,6 +94,7 @@ def live(
                          freeze_gc=True)
     eng = engine(cfg)
     stop = threading.Event()
+    idle_gc = IdleCollector()  # the full collections deferred once loaded (freeze_gc) run when the workers idle
     desk = live_desk(opts.redis_url)
     bus = SharedBus(open_bus(opts.redis_url, prefix=live_bus_prefix(opts)))  # the API's reader ends quietly on close
     sink = json_lines() if as_json else (lambda e: None)
@@ -106,7 +107,7 @@ def live(
 
         def run(on_stack: Any = None) -> dict[str, object]:
             return run_live(eng, opts, sink, stop, on_stack, settings=cfg, desk=desk, recorders=audit_recorders(
-                eng, opts.broker), bus=bus, check=wash_check(cfg))
+                eng, opts.broker), bus=bus, check=wash_check(cfg), idle_gc=idle_gc)
         with _stop_on_signals(stop), restored_gc():
             summary = run() if as_json else _with_view(run, opts.cash)
     finally:
@@ -229,7 +230,7 @@ def worker(
     The trade worker publishes the desk to Redis (`tftrade serve` shows it), obeys pause/kill and
     keeps the audit chain.
     """
-    from tftrade.core.gc_tuning import restored_gc
+    from tftrade.core.gc_tuning import IdleCollector, restored_gc
     from tftrade.live.app import run_worker
     from tftrade.live.status import json_lines
 
@@ -245,7 +246,8 @@ def worker(
     with _stop_on_signals(stop), restored_gc():
         summary = run_worker(name, eng, opts, sink, stop, settings=cfg,
                              desk=live_desk(opts.redis_url) if trade and opts.redis_url else None,
-                             recorders=audit_recorders(eng, opts.broker) if trade else None)
+                             recorders=audit_recorders(eng, opts.broker) if trade else None,
+                             idle_gc=IdleCollector())  # runs the full collections deferred once loaded (freeze_gc)
     if as_json:
         sink(summary)
     else:

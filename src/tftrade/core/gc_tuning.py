@@ -1,17 +1,22 @@
-"""Fewer garbage collections inside hot loops that allocate many short-lived objects."""
+"""Fewer garbage collections inside hot loops that allocate many short-lived objects.
+
+The functions set the interpreter's own collector (thresholds, frozen objects: process-wide by nature);
+the schedule of the full collections a live process runs in idle time is an :class:`IdleCollector`
+object, created by the command and handed to its workers.
+"""
 
 from __future__ import annotations
 
 import gc
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 DEFERRED = 1_000
-"""The collector's last threshold while full collections wait for idle time (:func:`defer_full_collections`):
-a full collection only after this many middle-generation ones (Python's default is 10), which an idle
-collection resets; so one still comes when the workers are never idle."""
+"""The collector's last threshold while full collections wait for idle time (:func:`defer_full_collections`,
+:class:`IdleCollector`): a full collection only after this many middle-generation ones (Python's default
+is 10), which an idle collection resets; so one still comes when the workers are never idle."""
 
 
 @contextmanager
@@ -41,7 +46,8 @@ def relaxed_gc(threshold: int = 100_000) -> Iterator[None]:
 
 def freeze_startup_objects(defer_full: bool = True) -> int:
     """Collect once, then move every object alive into the collector's permanent generation (:func:`gc.freeze`);
-    with ``defer_full``, full collections then run only in idle time (:func:`defer_full_collections`).
+    with ``defer_full``, full collections then run only in idle time (:func:`defer_full_collections`; an
+    :class:`IdleCollector` runs them).
 
     For a long-running latency-bound process (the live workers, once their model, windows and
     libraries are loaded): a full collection walks every tracked object, and the half million of
@@ -66,9 +72,10 @@ def freeze_startup_objects(defer_full: bool = True) -> int:
 
 
 def defer_full_collections() -> None:
-    """No automatic full collection from now on: :func:`collect_when_idle` runs them (the young generations are
-    still collected automatically). A process whose workers are never idle (a replay as fast as possible, a
-    backlog) still gets one: the collector's own rule comes back at :data:`DEFERRED` gen-1 collections."""
+    """No automatic full collection from now on: :meth:`IdleCollector.collect_when_idle` runs them (the young
+    generations are still collected automatically). A process whose workers are never idle (a replay as fast
+    as possible, a backlog) still gets one: the collector's own rule comes back at :data:`DEFERRED` gen-1
+    collections."""
     t0, t1, _ = gc.get_threshold()
     gc.set_threshold(t0, t1, DEFERRED)
 
@@ -94,27 +101,41 @@ def restored_gc() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-_idle_lock = threading.Lock()
-_last_full = [0.0]
+class IdleCollector:
+    """Runs the full collections :func:`defer_full_collections` held back, when a worker has nothing to do.
 
+    One per process that defers them (``tftrade live`` and ``tftrade worker`` create it and hand its
+    :meth:`collect_when_idle` to their workers): its workers share one schedule, at most one full
+    collection per ``every_s`` seconds. The collector's thresholds and frozen objects, which decide
+    whether anything is deferred, are the interpreter's own (process-wide by nature); this object keeps
+    only when it last collected. ``clock`` and ``collect`` are :func:`time.monotonic` and :func:`gc.collect`
+    (injectable for tests).
 
-def collect_when_idle(every_s: float = 30.0) -> bool:
-    """Run the full collection :func:`defer_full_collections` held back, at most once per ``every_s``; a worker
-    calls it when it has nothing to do. Returns whether it collected (never when full collections are not
-    deferred, or another thread is collecting).
-
-    >>> collect_when_idle()  # nothing deferred: the collector's own schedule
+    >>> IdleCollector().collect_when_idle()  # nothing deferred: the collector's own schedule
     False
     """
-    if gc.get_threshold()[2] != DEFERRED:
-        return False
-    if time.monotonic() - _last_full[0] < every_s or not _idle_lock.acquire(blocking=False):
-        return False
-    try:
-        if time.monotonic() - _last_full[0] < every_s:  # another idle thread collected meanwhile
+
+    def __init__(self, every_s: float = 30.0, *, clock: Callable[[], float] = time.monotonic,
+                 collect: Callable[[], object] = gc.collect) -> None:
+        self.every_s = every_s
+        self._clock, self._collect = clock, collect
+        self._lock = threading.Lock()
+        self._last_full: float | None = None  # clock time of this collector's last full collection
+
+    def _due(self) -> bool:
+        return self._last_full is None or self._clock() - self._last_full >= self.every_s
+
+    def collect_when_idle(self) -> bool:
+        """Run a full collection if full collections are deferred (:data:`DEFERRED`) and none ran in the last
+        ``every_s``; a worker calls it when idle. Returns whether it collected (never while another thread
+        is collecting through this object)."""
+        if gc.get_threshold()[2] != DEFERRED or not self._due() or not self._lock.acquire(blocking=False):
             return False
-        gc.collect()
-        _last_full[0] = time.monotonic()
-    finally:
-        _idle_lock.release()
-    return True
+        try:
+            if not self._due():  # another idle thread collected meanwhile
+                return False
+            self._collect()
+            self._last_full = self._clock()
+        finally:
+            self._lock.release()
+        return True

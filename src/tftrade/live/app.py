@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from tftrade.core.clock import Clock, SimulatedClock, SystemClock
 from tftrade.core.config import Settings
-from tftrade.core.gc_tuning import freeze_startup_objects
+from tftrade.core.gc_tuning import IdleCollector, freeze_startup_objects
 from tftrade.core.types import Timeframe
 from tftrade.live.brokers import BrokerKit, BrokerSettings, make_broker
 from tftrade.live.control import LiveControl
@@ -89,7 +89,10 @@ class LiveOptions:
     freeze_gc: bool = False
     """Once loaded and warmed, move every object into the collector's permanent generation
     (:func:`~tftrade.core.gc_tuning.freeze_startup_objects`): ``tftrade live`` and ``tftrade worker`` do, so
-    no full collection (0.6 s over the loaded libraries) lands on a bar; off for in-process callers (tests)."""
+    no full collection (0.6 s over the loaded libraries) lands on a bar; off for in-process callers (tests).
+    The full collections then run when the workers are idle, through the ``idle_gc`` the caller passes to
+    :func:`run_live`/:func:`run_worker` (without one, only the collector's own rule at
+    :data:`~tftrade.core.gc_tuning.DEFERRED` runs them)."""
     nice: int | None = None
     """``tftrade worker``: the worker's niceness (``None``: :data:`~tftrade.live.priority.DEFAULT_NICE`, 10 for
     ingest, 0 for the others; see :mod:`tftrade.live.priority`)."""
@@ -207,12 +210,13 @@ class DeskParts:
 def build_stack(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, clock: Clock, kit: BrokerKit,
                 predictor: Predictor | None, *, desk: Desk | None = None, recorders: Sequence[Recorder] = (),
                 consumer: str = "trade-1", settings: Any = None,
-                check: OrderCheck | None = None) -> tuple[TradeStack, DeskParts]:
+                check: OrderCheck | None = None,
+                on_idle: Callable[[], object] | None = None) -> tuple[TradeStack, DeskParts]:
     """One trade stack with its control (pause, kill, breaker), desk recorder and extra recorders (audit).
 
     With ``settings``, the ``risk`` and ``stops`` sections set the gate's limits and the loop's stops as
     in a backtest (:func:`~tftrade.backtest.config.trading_setup`); ``check`` is the rule applied after
-    the gate (the wash-sale rule of ``risk.wash_sale``).
+    the gate (the wash-sale rule of ``risk.wash_sale``); ``on_idle`` is the trade worker's idle work.
     """
     trading = TradingConfig(rebalance_every=opts.cadence)
     gate = RiskGate(GateLimits())
@@ -240,7 +244,8 @@ def build_stack(bus: Bus, market: Any, opts: LiveOptions, emit: Emit, clock: Clo
                                session=XnysSession(opts.flatten_minutes),
                                horizon=predictor.horizon if predictor is not None else None, emit=emit,
                                series=_series(market), recorders=recs, control=control, consumer=consumer,
-                               on_order=desk_rec.order_seen if desk_rec is not None else None, check=check)
+                               on_order=desk_rec.order_seen if desk_rec is not None else None, check=check,
+                               on_idle=on_idle)
     if desk_rec is not None:
         desk_rec.attach(stack.loop)
         desk_rec.counters, desk_rec.forecasts = stack.worker.counters, stack.forecasts
@@ -297,14 +302,16 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
              on_stack: Callable[[TradeStack, PredictWorker | None], None] | None = None, *,
              settings: Any = None, desk: Desk | None = None,
              recorders: RecorderFactory | None = None, bus: Bus | None = None,
-             check: OrderCheck | None = None) -> dict[str, object]:
+             check: OrderCheck | None = None, idle_gc: IdleCollector | None = None) -> dict[str, object]:
     """Run every worker in this process until ``stop`` (or the replay ends); return the summary.
 
     ``desk`` (given by ``tftrade live``) receives the desk's documents and events and carries the
     operators' control; ``recorders`` (the audit chain) see everything the loop does; ``settings``
     are what a real broker reads (endpoints, keys, kill file). ``bus`` (default: one opened for
-    the run and closed after it) lets the caller share it (the in-process API of ``--serve``).
+    the run and closed after it) lets the caller share it (the in-process API of ``--serve``). ``idle_gc``
+    (``tftrade live``'s) runs the deferred full collections when the predict or trade worker is idle.
     """
+    on_idle = None if idle_gc is None else idle_gc.collect_when_idle
     predictor = load_predictor(opts) if opts.strategy == "tft" else None
     warm = opts.source == "massive" and opts.warm_start
     start = read_universe(engine, opts, [opts.window, *([predictor.history] if predictor is not None else [])]
@@ -319,11 +326,12 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
     try:
         stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk,
                                    recorders=recorders(tickers) if recorders is not None else (),
-                                   settings=settings, check=check)
+                                   settings=settings, check=check, on_idle=on_idle)
         workers: list[tuple[str, Work]] = [("trade", stack.worker.run)]
         pw = None
         if predictor is not None:
-            pw = PredictWorker(bus, predictor, tickers, market.sectors, opts.timeframe, engine=engine, on_event=emit)
+            pw = PredictWorker(bus, predictor, tickers, market.sectors, opts.timeframe, engine=engine, on_event=emit,
+                               on_idle=on_idle)
             workers.append(("predict", pw.run))
         services = _services(bus, engine, opts)
         services.append(("control", watch_control(parts), lambda: True))
@@ -436,11 +444,11 @@ def massive_source(bus: Bus, tickers: Sequence[str], emit: Emit | None = None) -
 
 def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
                clock: Clock | None = None, *, settings: Any = None, desk: Desk | None = None,
-               recorders: RecorderFactory | None = None) -> dict[str, object]:
+               recorders: RecorderFactory | None = None, idle_gc: IdleCollector | None = None) -> dict[str, object]:
     """Run one worker against Redis Streams until ``stop`` (see the module docstring).
 
     ``clock`` (default: the system clock) is the trade worker's time, which the session reads;
-    ``settings``, ``desk`` and ``recorders`` are the trade worker's, as in :func:`run_live`. The
+    ``settings``, ``desk``, ``recorders`` and ``idle_gc`` (predict and trade) as in :func:`run_live`. The
     calling thread, and the threads it starts, first take the worker's niceness (``opts.nice``,
     default :data:`~tftrade.live.priority.DEFAULT_NICE`: the ingest worker, a bulk job, runs at 10 so
     it yields the cores to the predict and trade workers).
@@ -474,7 +482,8 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
             start = read_universe(engine, opts, [predictor.history] if opts.warm_start else [])
             market = start.market
             pw = PredictWorker(bus, predictor, market.tickers, market.sectors, opts.timeframe,
-                               engine=engine, consumer=me, on_event=emit)
+                               engine=engine, consumer=me, on_event=emit,
+                               on_idle=None if idle_gc is None else idle_gc.collect_when_idle)
             if opts.warm_start:
                 start.warm(engine, pw.window, pw.assembler)
             del start
@@ -484,7 +493,7 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
             return {"event": "summary", "worker": name, **vars(pw.counters)}
         if name == "trade":
             return _trade_worker(bus, engine, opts, emit, stop, me, clock or SystemClock(), settings, desk,
-                                 recorders)
+                                 recorders, idle_gc)
         raise LiveError(f"unknown worker {name!r}; choose ingest, sentiment, predict or trade")
     finally:
         bus.close()
@@ -492,7 +501,7 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
 
 def _trade_worker(bus: Bus, engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
                   me: str, clock: Clock, settings: Any = None, desk: Desk | None = None,
-                  recorders: RecorderFactory | None = None) -> dict[str, object]:
+                  recorders: RecorderFactory | None = None, idle_gc: IdleCollector | None = None) -> dict[str, object]:
     from tftrade.live.lease import make_lease
 
     lease = make_lease(getattr(settings, "trade_lease", "redis"), f"{opts.bus_prefix}:lease:trade", me,
@@ -506,7 +515,7 @@ def _trade_worker(bus: Bus, engine: Engine, opts: LiveOptions, emit: Emit, stop:
         kit = open_kit(opts, engine, clock, emit, settings)
         stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk,
                                    recorders=recorders(market.tickers) if recorders is not None else (), consumer=me,
-                                   settings=settings)
+                                   settings=settings, on_idle=None if idle_gc is None else idle_gc.collect_when_idle)
         if opts.warm_start:
             start.warm(engine, stack.worker.window, stack.worker.assembler)
         del start  # the bars read: the window holds what it needs

@@ -15,9 +15,9 @@ default: the trade worker's decision on that bar, a Black-Litterman solve over t
 the cores first), it lets the predictor get ahead for the next bar
 (:meth:`~tftrade.live.predictor.Predictor.prepare`) while waiting for it. Bars coming faster
 than that (a replay at full speed) are forecast on the whole window: the same numbers. After
-that, still quiet, it runs the full garbage collection a live process holds back for idle time
-(:func:`~tftrade.core.gc_tuning.collect_when_idle`; ``tftrade live`` and ``tftrade worker`` defer
-them once loaded), so none lands on a bar.
+that, still quiet, it calls ``on_idle``: in ``tftrade live`` and ``tftrade worker``, which defer full
+garbage collections once loaded, their :meth:`~tftrade.core.gc_tuning.IdleCollector.collect_when_idle`,
+so none lands on a bar.
 
 Given a database and a :class:`~tftrade.live.predictor.TftPredictor` whose model was fitted with
 sentiment inputs, the worker hands the predictor :func:`stored_sentiment`: each new bar's comment
@@ -38,7 +38,6 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy import Engine
 
-from tftrade.core.gc_tuning import collect_when_idle
 from tftrade.core.timeframes import bar_ns, is_intraday
 from tftrade.core.types import Float64Array, Int64Array, Timeframe
 from tftrade.live.assembler import Assembler, CrossSection
@@ -118,7 +117,8 @@ class PredictWorker:
     def __init__(self, bus: Bus, predictor: Predictor, tickers: tuple[str, ...], sectors: tuple[str, ...],
                  timeframe: Timeframe = "1min", *, engine: Engine | None = None, group: str = "predict",
                  consumer: str = "predict-1", on_event: Callable[[dict[str, object]], None] | None = None,
-                 keep_latencies: bool = False, prepare_after_ms: float = 250.0) -> None:
+                 keep_latencies: bool = False, prepare_after_ms: float = 250.0,
+                 on_idle: Callable[[], object] | None = None) -> None:
         self.bus, self.predictor, self.engine = bus, predictor, engine
         self.prepare_after_s = prepare_after_ms / 1e3
         self._published_at = 0.0  # time.monotonic() when the last cross-section was published
@@ -128,6 +128,7 @@ class PredictWorker:
         self.reader = TopicReader(bus, ReaderConfig("market_data", group, consumer))
         self.counters = PredictCounters()
         self._on_event = on_event
+        self.on_idle = on_idle  # called when quiet and ahead (the idle full collection of a live process)
         self._keep = keep_latencies
         self._idle_work = False  # a bar was forecast since the predictor last got ahead
         self._miss_kind = ""  # the kind of reason of the current stretch of bars without forecasts
@@ -148,8 +149,8 @@ class PredictWorker:
                 if time.monotonic() - self._published_at >= self.prepare_after_s:
                     if self._idle_work:
                         self._prepare()
-                    else:
-                        collect_when_idle()  # the full collection held back once loaded (freeze_gc), if due
+                    elif self.on_idle is not None:
+                        self.on_idle()  # e.g. the full collection held back once loaded (freeze_gc), if due
                 continue
             now = time.time_ns()
             bars: list[BarMessage] = []

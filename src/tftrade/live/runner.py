@@ -77,7 +77,8 @@ def build_trade_worker(bus: Bus, tickers: tuple[str, ...], sectors: tuple[str, .
                        series: dict[str, str] | None = None, recorders: Sequence[Recorder] = (),
                        control: LiveControl | None = None,
                        on_order: Callable[[Order], None] | None = None,
-                       check: OrderCheck | None = None) -> TradeStack:
+                       check: OrderCheck | None = None,
+                       on_idle: Callable[[], object] | None = None) -> TradeStack:
     """Wire the trading loop to the bus (see the module docstring).
 
     ``horizon`` given: the strategy reads live predictions of that horizon. A
@@ -87,6 +88,7 @@ def build_trade_worker(bus: Bus, tickers: tuple[str, ...], sectors: tuple[str, .
     ``recorders`` also receive everything the loop reports (desk, audit; the control's breaker);
     ``control`` (pause, kill, breaker) guards the orders, closes the session while paused and
     holds its lock while the loop steps; ``on_order`` sees every order before the broker does.
+    ``on_idle`` is the worker's idle work (:class:`~tftrade.live.trade_worker.TradeWorker`).
     """
     counters = TradeCounters()
     recorder = LiveRecorder(counters, emit, config.keep_latencies)
@@ -114,7 +116,8 @@ def build_trade_worker(bus: Bus, tickers: tuple[str, ...], sectors: tuple[str, .
     worker = TradeWorker(bus, loop, window, forecasts=forecasts,
                          replay_clock=clock if isinstance(clock, SimulatedClock) else None, group=group,
                          consumer=consumer, wait_predictions_s=config.wait_predictions_s, counters=counters,
-                         recorder=recorder, series=roles, step_lock=control.lock if control is not None else None)
+                         recorder=recorder, series=roles, step_lock=control.lock if control is not None else None,
+                         on_idle=on_idle)
     return TradeStack(worker, loop, kit, recorder, forecasts, control)
 
 

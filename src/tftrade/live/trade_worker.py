@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tftrade.core.clock import SimulatedClock
-from tftrade.core.gc_tuning import collect_when_idle
 from tftrade.core.orders import Fill, Order, OrderStatus, TradeRecord
 from tftrade.core.types import Float64Array
 from tftrade.live.assembler import Assembler, CrossSection
@@ -36,7 +35,7 @@ from tftrade.trading.loop import TradingLoop
 log = logging.getLogger(__name__)
 
 IDLE_AFTER_S = 0.25
-"""Quiet time after a step before the worker counts as idle (for the deferred full garbage collection)."""
+"""Quiet time after a step before the worker counts as idle (``on_idle``: the deferred full garbage collection)."""
 
 Emit = Callable[[dict[str, object]], None]
 
@@ -154,13 +153,18 @@ class TradeWorker:
         Tickers carried as the window's ``benchmark`` and ``vix`` series (role → ticker).
     step_lock
         Held while the loop steps (the live control's kill path never interleaves with a step).
+    on_idle
+        Called while the bus stays quiet :data:`IDLE_AFTER_S` after a step (``tftrade live``/``worker``:
+        :meth:`~tftrade.core.gc_tuning.IdleCollector.collect_when_idle`, the full collection held back once
+        loaded); ``None``: nothing.
     """
 
     def __init__(self, bus: Bus, loop: TradingLoop, window: RollingMarket, *, forecasts: LiveForecasts | None = None,
                  replay_clock: SimulatedClock | None = None, group: str = "trade", consumer: str = "trade-1",
                  wait_predictions_s: float = 5.0, counters: TradeCounters | None = None,
                  recorder: LiveRecorder | None = None, series: dict[str, str] | None = None,
-                 step_lock: AbstractContextManager[Any] | None = None) -> None:
+                 step_lock: AbstractContextManager[Any] | None = None,
+                 on_idle: Callable[[], object] | None = None) -> None:
         self.bus, self.loop, self.window, self.forecasts = bus, loop, window, forecasts
         self.replay_clock = replay_clock
         self.bars = TopicReader(bus, ReaderConfig("market_data", group, consumer))
@@ -172,6 +176,7 @@ class TradeWorker:
         self._prediction_ids: dict[int, list[str]] = {}
         self._step = 0
         self.step_lock = step_lock
+        self.on_idle = on_idle
         self._stepped_at = 0.0  # time.monotonic() after the last step
 
     def run(self, stop: threading.Event, end: threading.Event | None = None) -> TradeCounters:
@@ -188,8 +193,8 @@ class TradeWorker:
                 if end is not None and end.is_set():
                     yield from self.assembler.flush()
                     return
-                if time.monotonic() - self._stepped_at >= IDLE_AFTER_S:
-                    collect_when_idle()  # the full collection held back once loaded (freeze_gc), if due
+                if self.on_idle is not None and time.monotonic() - self._stepped_at >= IDLE_AFTER_S:
+                    self.on_idle()  # e.g. the full collection held back once loaded (freeze_gc), if due
                 continue
             now = time.time_ns()
             bars: list[BarMessage] = []

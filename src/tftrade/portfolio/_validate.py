@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 import numpy.typing as npt
 
@@ -39,33 +41,45 @@ def as_matrix(value: npt.ArrayLike, name: str, shape: tuple[int | None, int | No
     return arr
 
 
-#: The last matrix :func:`as_covariance` returned (read-only): passing it back skips the checks, so a covariance
-#: validated once per decision is not re-checked by each function it goes through (prior, posterior, optimiser).
-_last_checked: list[Float64Array | None] = [None]
+class _CheckedMemory(np.ndarray[Any, np.dtype[np.float64]]):
+    """The read-only memory of a matrix :func:`as_covariance` checked: its type is the mark.
+
+    The matrix handed out is a plain :class:`numpy.ndarray` over it, so nothing computed from it (a slice, a
+    product, a copy) is of this type; only that one array has this memory as its ``base``.
+    """
+
+
+def _is_checked(value: object) -> bool:
+    """Whether ``value`` is a matrix :func:`as_covariance` returned, unchanged and still read-only."""
+    if type(value) is not np.ndarray or value.flags.writeable:
+        return False
+    memory = value.base
+    return (type(memory) is _CheckedMemory and memory.flags.owndata and not memory.flags.writeable
+            and value.shape == memory.shape and value.strides == memory.strides and value.dtype == memory.dtype)
 
 
 def as_covariance(value: npt.ArrayLike, name: str = "cov") -> Float64Array:
-    """Return a finite, square, symmetric matrix (symmetrised to round-off), read-only.
+    """Return a finite, square, symmetric matrix (symmetrised to round-off): a read-only copy.
 
-    The result is remembered: handing that same (read-only) array back returns it at once, with the
-    same values the checks would give (a symmetric matrix symmetrises to itself). Any other array,
-    or one made writeable again, is checked in full.
+    The copy carries its own mark (its memory's type), so a covariance checked once per decision is not
+    re-checked by each function it goes through (prior, posterior, optimiser): handing that same array back
+    returns it at once, with the values the checks would give (a symmetric matrix symmetrises to itself).
+    Any other array (a copy, a view, a slice, one whose memory was made writeable again) is checked in full.
     """
-    last = _last_checked[0]
-    if value is last and last is not None and not last.flags.writeable:
-        return last
+    if _is_checked(value):
+        return cast(Float64Array, value)
     arr = as_matrix(value, name, (None, None))
     if arr.shape[0] != arr.shape[1]:
         raise PortfolioError(f"{name} must be square, got shape {arr.shape}")
+    out = _CheckedMemory(arr.shape)
     if np.array_equal(arr, arr.T):  # exactly symmetric (e.g. X'X from BLAS): it symmetrises to itself
-        out = arr.copy()
+        np.copyto(out, arr)
     else:
-        skew = arr - arr.T  # antisymmetric, so max |skew| = max skew
+        skew = np.subtract(arr, arr.T, out=out)  # antisymmetric, so max |skew| = max skew
         scale = max(float(arr.max(initial=0.0)), -float(arr.min(initial=0.0)))
         if float(skew.max(initial=0.0)) > 1e-8 * scale + 1e-12:
             raise PortfolioError(f"{name} is not symmetric")
         skew *= 0.5
-        out = np.subtract(arr, skew, out=skew)  # (arr + arr.T) / 2 without another temporary
+        np.subtract(arr, skew, out=out)  # (arr + arr.T) / 2 without another temporary
     out.flags.writeable = False
-    _last_checked[0] = out
-    return out
+    return out.view(np.ndarray)
