@@ -69,6 +69,10 @@ def live(
                                     help="--source massive: start with the last stored bars as history."),
     live_money: bool = typer.Option(False, "--live", help="Trade a live (real-money) Alpaca account: needs "
                                     "TFTRADE_LIVE_TRADING=true and live keys too (default: paper endpoints)."),
+    follow_champion: bool = typer.Option(True, "--follow-champion/--no-follow-champion",
+                                         help="Without --model: switch to a newly promoted champion at a bar "
+                                              "boundary, once loaded and warmed (checked every 5 s); a champion "
+                                              "this run cannot use is refused in one event line."),
     serve: bool = typer.Option(False, "--serve", help="Run the API and dashboard in this process (127.0.0.1)."),
     port: int = typer.Option(8787, "--port", min=0, max=65535, help="Port of --serve (0: any free port)."),
     as_json: bool = JsonLinesOption,
@@ -79,7 +83,9 @@ def live(
     acknowledged on the bus that was not processed. The desk's state is published to the cache
     (Redis when configured, so `tftrade serve` elsewhere shows it; --serve runs the API here),
     operators' pause/kill is obeyed, and every decision, gate check, order and fill goes to the
-    audit chain. With --json, one JSON line per event.
+    audit chain. With --json, one JSON line per event. On the registry's model (no --model) a
+    champion promoted meanwhile takes over at a bar boundary (event model_switched), or is refused
+    (model_kept) when it cannot serve this run.
     """
     from tftrade.core.gc_tuning import IdleCollector, restored_gc
     from tftrade.live.app import live_bus_prefix, open_bus, run_live
@@ -91,7 +97,7 @@ def live(
     cfg, opts = _options(tickers, source=source, broker=broker, cadence=cadence, strategy=strategy, model=model,
                          speed=speed, start=start, end=end, cash=cash, flatten_minutes=flatten_minutes,
                          duration_s=duration, redis_url=redis_url, warm_start=warm_start, live_money=live_money,
-                         freeze_gc=True)
+                         follow_champion=follow_champion, freeze_gc=True)
     eng = engine(cfg)
     stop = threading.Event()
     idle_gc = IdleCollector()  # the full collections deferred once loaded (freeze_gc) run when the workers idle

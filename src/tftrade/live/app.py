@@ -27,6 +27,7 @@ from tftrade.core.config import Settings
 from tftrade.core.gc_tuning import IdleCollector, freeze_startup_objects
 from tftrade.core.types import Timeframe
 from tftrade.live.brokers import BrokerKit, BrokerSettings, make_broker
+from tftrade.live.champion import ChampionFollower
 from tftrade.live.control import LiveControl
 from tftrade.live.desk_recorder import DeskRecorder
 from tftrade.live.duties import BrokerDuties
@@ -93,6 +94,11 @@ class LiveOptions:
     The full collections then run when the workers are idle, through the ``idle_gc`` the caller passes to
     :func:`run_live`/:func:`run_worker` (without one, only the collector's own rule at
     :data:`~tftrade.core.gc_tuning.DEFERRED` runs them)."""
+    follow_champion: bool = True
+    """On the registry's model (no ``model``): switch to a newly promoted champion at a bar boundary, once
+    vetted, loaded and warmed (:mod:`tftrade.live.champion`); ``False``: the model chosen at start, to the end."""
+    champion_poll_s: float = 5.0
+    """Seconds between two looks for a new champion (as ``tftrade serve``'s)."""
     nice: int | None = None
     """``tftrade worker``: the worker's niceness (``None``: :data:`~tftrade.live.priority.DEFAULT_NICE`, 10 for
     ingest, 0 for the others; see :mod:`tftrade.live.priority`)."""
@@ -147,6 +153,24 @@ def _model_fields(predictor: Predictor | None) -> dict[str, object]:
     if predictor is None:
         return {}
     return {"model_version": predictor.model_version, "model_selection": getattr(predictor, "selection", None)}
+
+
+def follow_champion(opts: LiveOptions, pw: PredictWorker, emit: Emit, desk: Desk | None = None) -> ChampionFollower:
+    """The follower of the registry's champion for ``pw`` (whose predictor came from the registry), its new
+    predictors built as :func:`load_predictor` builds them, at the run's horizon, with the worker's inputs."""
+    from tftrade.forecast.registry import ModelRegistry
+
+    if not isinstance(pw.predictor, TftPredictor):
+        raise LiveError("only the TFT follows the registry's champion")
+
+    def make(trained: Any, version: str, horizon: int) -> TftPredictor:
+        predictor = TftPredictor(trained, horizon, model_version=version)
+        predictor.selection = "champion"
+        pw.use_stored_sentiment(predictor)
+        return predictor
+
+    return ChampionFollower(ModelRegistry(opts.home, opts.model_name, opts.tracking_uri), pw.predictor, pw.window,
+                            make=make, emit=emit, desk=desk, every_s=opts.champion_poll_s)
 
 
 def make_strategy(name: str, predictor: Predictor | None,
@@ -334,6 +358,10 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
                                on_idle=on_idle)
             workers.append(("predict", pw.run))
         services = _services(bus, engine, opts)
+        follows = pw is not None and opts.model is None and opts.follow_champion
+        if pw is not None and follows:  # the registry's model: a champion promoted meanwhile takes over
+            follower = pw.switch = follow_champion(opts, pw, emit, desk)
+            services.append(("champion", follower.run, lambda: True))
         services.append(("control", watch_control(parts), lambda: True))
         if warm:
             start.warm(engine, stack.worker.window, stack.worker.assembler)
@@ -348,7 +376,8 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
             timer.daemon = True
             timer.start()
         emit({"event": "start", "tickers": len(tickers), "source": opts.source, "broker": opts.broker,
-              "strategy": opts.strategy, "cadence": opts.cadence, **_model_fields(predictor)})
+              "strategy": opts.strategy, "cadence": opts.cadence, **_model_fields(predictor),
+              **({"follow_champion": follows} if predictor is not None else {})})
         if opts.freeze_gc:  # model, windows and libraries loaded: no full collection walks them mid-bar
             freeze_startup_objects()
         t0 = time.monotonic()

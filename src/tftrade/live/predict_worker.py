@@ -24,6 +24,10 @@ sentiment inputs, the worker hands the predictor :func:`stored_sentiment`: each 
 score and count are read from the per-minute aggregates the sentiment worker writes
 (``reddit_sentiment_aggregated``), mapped onto the bar by the rule training and ``tftrade
 backtest`` use (:class:`~tftrade.features.bar_sentiment.SentimentWindows`).
+
+Given a :attr:`PredictWorker.switch` (``tftrade live`` on the registry's champion:
+:mod:`tftrade.live.champion`), the worker asks it once each bar is published whether another
+predictor, loaded and warmed elsewhere, forecasts the bars that follow.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 from sqlalchemy import Engine
@@ -111,6 +116,15 @@ class PredictCounters:
     """With ``keep_latencies``: the predictor's time getting ahead for the next bar, once idle after publishing."""
 
 
+class ModelSwitch(Protocol):
+    """What the predict worker asks at each bar boundary (:class:`~tftrade.live.champion.ChampionFollower`)."""
+
+    def after_bar(self, window: RollingMarket) -> Predictor | None:
+        """Once the bar last appended to ``window`` is published: the predictor that forecasts the next bars, or
+        ``None`` to keep the current one."""
+        ...
+
+
 class PredictWorker:
     """Consume ``market_data``, forecast each closed bar, publish ``predictions`` (see the module docstring)."""
 
@@ -132,11 +146,17 @@ class PredictWorker:
         self._keep = keep_latencies
         self._idle_work = False  # a bar was forecast since the predictor last got ahead
         self._miss_kind = ""  # the kind of reason of the current stretch of bars without forecasts
-        if engine is not None and isinstance(predictor, TftPredictor) and predictor.sentiment is None:
+        self.switch: ModelSwitch | None = None
+        """Asked after every bar for a predictor to take over (``tftrade live`` following the champion)."""
+        self.use_stored_sentiment(predictor)
+
+    def use_stored_sentiment(self, predictor: Predictor) -> None:
+        """Give a :class:`TftPredictor` fitted with sentiment inputs :func:`stored_sentiment` (with a database)."""
+        if self.engine is not None and isinstance(predictor, TftPredictor) and predictor.sentiment is None:
             from tftrade.forecast.rolling import uses_sentiment
 
             if uses_sentiment(predictor.trained):
-                predictor.sentiment = stored_sentiment(engine, timeframe)
+                predictor.sentiment = stored_sentiment(self.engine, self.window.timeframe)
 
     def run(self, stop: threading.Event, end: threading.Event | None = None) -> PredictCounters:
         """Work until ``stop``; or, once ``end`` is set (source finished) and the topic is drained, flush and return."""
@@ -180,6 +200,10 @@ class PredictWorker:
             self.reader.ack(cs.ids)
             self._idle_work = True
             self._published_at = time.monotonic()
+            if self.switch is not None:  # a new champion, loaded and warmed, takes over at a bar boundary
+                successor = self.switch.after_bar(self.window)
+                if successor is not None:
+                    self.predictor, self._miss_kind = successor, ""
         if self.assembler.late_ids:
             self.counters.late = self.assembler.late
             self.reader.ack(self.assembler.late_ids)

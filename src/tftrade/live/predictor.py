@@ -178,6 +178,32 @@ class TftPredictor:
         lo, mid, hi = (q[:, k] for k in self._levels)
         return Quantiles(lo, mid, hi, conf)
 
+    def catch_up(self, frame: MarketFrame, limit: int | None = None) -> bool:
+        """Feed the rows of ``frame`` after the last one seen, bar by bar, without forecasting; ``True`` when the
+        state is then at ``frame``'s last row (``False``: the last row seen is not in ``frame``, or more than
+        ``limit`` rows follow it, and nothing was fed; or a row was rejected and the state starts afresh).
+
+        A model warmed on a copy of the live window a few bars ago (:mod:`tftrade.live.champion`) is brought
+        up to date this way before it takes over: each row costs what an appended bar costs, no forward pass.
+        """
+        from tftrade.features.errors import FeatureError
+
+        r = self._rolling
+        ts = frame.timestamps
+        if r is None or r.last_ns is None or not len(ts):
+            return False
+        if r.tickers != tuple(frame.tickers) or r.sectors != tuple(frame.sectors):
+            return False
+        at = np.flatnonzero(ts == r.last_ns)
+        if not len(at) or (limit is not None and ts.shape[0] - 1 - int(at[0]) > limit):
+            return False
+        try:
+            for row in range(int(at[0]) + 1, ts.shape[0]):
+                r.append(int(ts[row]), *(x[0] for x in _filled(frame, row, row + 1)), sentiment=self.sentiment)
+        except FeatureError:  # the state was reset: the next predict starts afresh
+            return False
+        return True
+
     def prepare(self) -> None:
         """Run ahead the encoder of the next bar's window over the bars seen (:meth:`RollingForecaster.prepare
         <tftrade.forecast.rolling.RollingForecaster.prepare>`): the next :meth:`predict`, one bar on, is quicker

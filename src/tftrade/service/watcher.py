@@ -25,7 +25,7 @@ from tftrade.stream.topics import Topic
 log = logging.getLogger(__name__)
 Publish = Callable[[dict[str, Any]], None]
 ALERTED = {"kill_switch", "drawdown_breaker", "reconciliation_mismatch", "order_rejected", "model_promoted",
-           "feed_down"}
+           "model_not_followed", "feed_down"}
 BUS_TOPICS: tuple[Topic, ...] = ("market_data", "predictions", "orders", "fills")
 
 

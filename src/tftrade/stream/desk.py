@@ -2,8 +2,9 @@
 
 Documents live under ``desk:<kind>`` as ``{"kind", "as_of_ns", "seq", "data"}``; ``seq`` grows by
 one per publish so a reader can tell new from seen. Significant events (kill switch, drawdown
-breaker, reconciliation mismatch, order rejected, model promoted) are appended atomically
-(:meth:`Cache.append`: several processes may write) to a bounded list under ``desk:events``;
+breaker, reconciliation mismatch, order rejected, model promoted, model not followed by a live
+run) are appended atomically (:meth:`Cache.append`: several processes may write) to a bounded
+list under ``desk:events``;
 the service turns them into alerts and dashboard updates.
 
 Control requests from the API (``pause``, ``resume``, ``kill``) are the ``control`` document:
@@ -21,7 +22,7 @@ from tftrade.stream.cache import Cache
 DeskKind = Literal["signals", "portfolio", "risk", "orders", "positions", "pnl", "status", "feed"]
 DESK_KINDS: tuple[DeskKind, ...] = ("signals", "portfolio", "risk", "orders", "positions", "pnl", "status", "feed")
 EventType = Literal["kill_switch", "drawdown_breaker", "reconciliation_mismatch", "order_rejected", "model_promoted",
-                    "feed_down", "feed_restored", "paused", "resumed"]
+                    "model_not_followed", "feed_down", "feed_restored", "paused", "resumed"]
 EVENTS_KEY = "desk:events"
 CONTROL_KEY = "desk:control"
 MAX_EVENTS = 500

@@ -1,0 +1,224 @@
+"""Follow the registry's champion while ``tftrade live`` runs: a promotion mid-session is traded on, safely.
+
+``tftrade serve`` looks for the version to serve every few seconds (the registry's one rule,
+:meth:`ModelRegistry.select <tftrade.forecast.registry.ModelRegistry.select>`, in
+:meth:`ServingModel.refresh <tftrade.service.serving.ServingModel.refresh>`). :class:`ChampionFollower`
+makes the same look for the predict worker of a run on the registry's model (never on ``--model DIR``),
+on a thread of its own, so the bars never wait for the registry:
+
+1. every ``every_s`` seconds, :meth:`~ChampionFollower.check`: when the champion is another version than
+   the one forecasting (and not one already refused), it is vetted and loaded: promotable without
+   ``force`` (:meth:`ModelRegistry.promotable <tftrade.forecast.registry.ModelRegistry.promotable>`: not
+   ``loses_to_baseline``), trained on the run's timeframe and every ticker of the run, forecasting the
+   horizon the trade worker reads, with a history the predict worker's window holds;
+2. at the next bar boundary (once a bar's predictions are published:
+   :meth:`~ChampionFollower.after_bar`) the predict worker hands over a copy of its window and the
+   thread warms the new model on it (the cold start a restart would make, its inputs checked);
+3. at a later bar boundary the warmed model is fed the bars since the copy (at most
+   :data:`MAX_CATCH_UP`; :meth:`TftPredictor.catch_up <tftrade.live.predictor.TftPredictor.catch_up>`:
+   no forward pass, else another copy is warmed) and takes over: it forecasts the next bar.
+
+Each outcome is one event: ``model_switched`` (``from``, ``to``, ``after_ns``: the last bar the old
+version forecast) or ``model_kept`` (the ``version`` kept, the ``champion`` refused, the ``reason``);
+with a desk, also a desk event the service alerts on: ``model_promoted`` keyed by the version, as the
+service's own (a desk alerts one promotion once), or ``model_not_followed``. A model that fails to load,
+to vet or to warm never forecasts: the current one goes on. While nothing is pending the predict
+worker's cost per bar is one attribute read.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from tftrade.live.predictor import TftPredictor
+from tftrade.live.window import RollingMarket
+
+if TYPE_CHECKING:
+    from tftrade.forecast.registry import ModelRegistry
+    from tftrade.forecast.training import Trained
+    from tftrade.stream.desk import Desk
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, object]], None]
+MakePredictor = Callable[["Trained", str, int], TftPredictor]
+"""Builds the predictor of a trained model, its version and the run's horizon (raises if it cannot)."""
+MAX_CATCH_UP = 8
+"""The most bars a warmed model is fed at a bar boundary before it takes over (more: it is warmed again)."""
+State = Literal["idle", "copy", "warming", "ready"]
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+class ChampionFollower:
+    """Switch the predict worker to a newly promoted champion at a bar boundary (see the module docstring).
+
+    Parameters
+    ----------
+    registry
+        The registry the run's model came from.
+    current
+        The predictor forecasting now (its version and horizon are the run's).
+    window
+        The predict worker's window (its tickers, timeframe and capacity are read here; it is copied
+        only by :meth:`after_bar`, on the worker's thread).
+    make
+        Builds the new version's predictor (with the run's inputs, e.g. its stored sentiment).
+    emit
+        Receives the ``model_switched`` and ``model_kept`` events.
+    desk
+        Receives the matching desk events (alerted by the service), when given.
+    every_s
+        Seconds between two looks in the registry.
+    """
+
+    def __init__(self, registry: ModelRegistry, current: TftPredictor, window: RollingMarket, *,
+                 make: MakePredictor, emit: Emit, desk: Desk | None = None, every_s: float = 5.0) -> None:
+        self.registry, self.window, self.make, self.emit, self.desk = registry, window, make, emit, desk
+        self.every_s = every_s
+        self.version = current.model_version
+        """The version forecasting now."""
+        self.horizon = current.horizon
+        self._refused: str | None = None  # the champion last refused (not looked at again while it stays champion)
+        self._state: State = "idle"
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._candidate: TftPredictor | None = None
+        self._copy: RollingMarket | None = None
+
+    @property
+    def state(self) -> State:
+        """``idle``; ``copy`` (a new version waits for the window's copy); ``warming``; ``ready`` (to take over)."""
+        return self._state
+
+    def run(self, stop: threading.Event) -> None:
+        """A service: look in the registry every ``every_s`` seconds and warm what :meth:`after_bar` hands over,
+        until ``stop``. This thread yields the cores to the workers (Linux)."""
+        from tftrade.live.priority import lower_thread_priority, worker_niceness
+
+        lower_thread_priority(worker_niceness("ingest"))
+        due = time.monotonic() + self.every_s
+        while not stop.is_set():
+            self._wake.wait(max(0.0, min(0.25, due - time.monotonic())))
+            self._wake.clear()
+            if self._state == "warming":
+                self.warm()
+            if time.monotonic() >= due:
+                due = time.monotonic() + self.every_s
+                try:
+                    self.check()
+                except Exception as e:  # a registry hiccup: the next look tries again
+                    log.warning("could not look for a new champion: %s", _one_line(e))
+
+    def check(self) -> None:
+        """One look in the registry: a champion other than the version forecasting is vetted and loaded
+        (then waits for the window's copy), or refused with a ``model_kept`` event."""
+        if self._state != "idle":
+            return
+        chosen = self.registry.select()
+        if chosen.selection != "champion":
+            return
+        version = chosen.version
+        if version == self.version:
+            self._refused = None
+            return
+        if version == self._refused:
+            return
+        try:
+            self.registry.promotable(version)  # loses_to_baseline: a desk promotes it with --force only
+            trained, version = self.registry.load(version)
+            reason = self._unfit(trained)
+            candidate = None if reason else self.make(trained, version, self.horizon)
+        except Exception as e:  # refused, a failed load: the current model goes on
+            reason, candidate = _one_line(e), None
+        if candidate is None:
+            self._refuse(version, reason)
+            return
+        with self._lock:
+            self._candidate, self._state = candidate, "copy"
+        log.info("champion changed to model version %s: warming it to take over from %s", version, self.version)
+
+    def _unfit(self, trained: Trained) -> str:
+        """Why ``trained`` cannot forecast for this run ("" when it can)."""
+        schema, w = trained.schema, self.window
+        if schema.timeframe != w.timeframe:
+            return f"it was trained on {schema.timeframe} bars, this run trades {w.timeframe} bars"
+        missing = [t for t in w.tickers if t not in set(schema.tickers)]
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            return f"it does not know this run's ticker(s) {', '.join(missing[:3])}{more}"
+        if trained.config.horizon < self.horizon:
+            return (f"it forecasts at most {trained.config.horizon} bars ahead, this run trades on "
+                    f"{self.horizon}-bar forecasts")
+        from tftrade.features.dataset import WARMUP
+
+        need = 3 * (WARMUP + trained.config.context)
+        if need > w.capacity:
+            return f"it needs {need} bars of history, this run's window keeps {w.capacity}"
+        return ""
+
+    def after_bar(self, window: RollingMarket) -> TftPredictor | None:
+        """After a bar is published (on the predict worker's thread): the predictor that forecasts the bars after
+        ``window``'s last when the new version takes over now, else ``None``."""
+        if self._state == "idle" or self._state == "warming":
+            return None
+        with self._lock:
+            candidate = self._candidate
+            if candidate is None or self._state not in ("copy", "ready"):
+                return None
+            if self._state == "ready" and candidate.catch_up(window, MAX_CATCH_UP):
+                return self._switch(candidate, int(window.timestamps[-1]))
+            self._copy, self._state = copy.deepcopy(window), "warming"
+        self._wake.set()
+        return None
+
+    def warm(self) -> None:
+        """Warm the pending version on the window's copy (a cold start at its last row)."""
+        with self._lock:
+            candidate, frame = self._candidate, self._copy
+        if candidate is None or frame is None:
+            return
+        try:
+            candidate.predict(frame, len(frame) - 1)
+        except Exception as e:  # inputs the live features lack, a ticker unknown to it: the current model goes on
+            with self._lock:
+                self._candidate, self._copy, self._state = None, None, "idle"
+            self._refuse(candidate.model_version, _one_line(e))
+            return
+        with self._lock:
+            self._copy, self._state = None, "ready"
+
+    def _switch(self, candidate: TftPredictor, after_ns: int) -> TftPredictor:
+        old, new = self.version, candidate.model_version
+        self._candidate, self._copy, self._state, self.version = None, None, "idle", new
+        at = datetime.fromtimestamp(after_ns / 1e9, tz=UTC).isoformat()
+        log.warning("model version %s, the new champion, forecasts the bars after %s (was %s)", new, at, old)
+        self.emit({"event": "model_switched", "from": old, "to": new, "after_ns": after_ns})
+        self._desk_event("model_promoted", f"tftrade live forecasts with model version {new}, the champion, "
+                         f"the bars after {at} (was {old})", new)
+        return candidate
+
+    def _refuse(self, champion: str, reason: str) -> None:
+        self._refused = champion
+        log.warning("champion model version %s not followed, version %s goes on forecasting: %s",
+                    champion, self.version, reason)
+        self.emit({"event": "model_kept", "version": self.version, "champion": champion, "reason": reason})
+        self._desk_event("model_not_followed", f"tftrade live keeps model version {self.version}: the champion, "
+                             f"version {champion}, cannot forecast for it ({reason}); restart to retry", champion)
+
+    def _desk_event(self, type_: Literal["model_promoted", "model_not_followed"], message: str, key: str) -> None:
+        if self.desk is None:
+            return
+        try:
+            self.desk.event(type_, message, key=key)
+        except Exception as e:  # the desk's store is down: the event line and the log said it
+            log.error("could not publish the %s event to the desk: %s", type_, _one_line(e))
