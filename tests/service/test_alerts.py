@@ -243,17 +243,21 @@ def test_with_redis_down_at_send_time_the_alert_still_goes_out(caplog: pytest.Lo
 
 
 def test_serve_with_redis_configured_decides_alerts_with_the_desk(sqlite_engine: Engine) -> None:
-    from tftrade.core.config import Settings
+    from tftrade.core.config import ServiceSettings, Settings
     from tftrade.service.build import build_context
 
     redis_client()  # fails in CI, skips elsewhere, when the test Redis is absent
-    ctx = build_context(Settings(redis_url="redis://127.0.0.1:6379/0"), sqlite_engine, with_model=False)
-    try:
-        assert isinstance(ctx.alerter.shared, RedisAlertGate)
-    finally:
-        if ctx.bus is not None:
-            ctx.bus.close()
-    assert build_context(Settings(), sqlite_engine, with_model=False).alerter.shared is None
+    slack = AlertSettings(slack_webhook_url="http://127.0.0.1:9/hook")
+    for alerts, shared in ((slack, True), (AlertSettings(), False)):  # no channel: it claims nothing for the desk
+        ctx = build_context(Settings(redis_url="redis://127.0.0.1:6379/0", service=ServiceSettings(alerts=alerts)),
+                            sqlite_engine, with_model=False)
+        try:
+            assert isinstance(ctx.alerter.shared, RedisAlertGate) is shared
+        finally:
+            if ctx.bus is not None:
+                ctx.bus.close()
+    alone = build_context(Settings(service=ServiceSettings(alerts=slack)), sqlite_engine, with_model=False)
+    assert alone.alerter.shared is None
 
 
 # -- an alert counts as sent only when a channel delivered it ---------------------------------------------------
@@ -312,8 +316,21 @@ def test_a_claim_redis_cannot_release_is_reported_and_lapses_with_the_interval(
     assert out.failed and not out.released
     (message,) = [r.getMessage() for r in caplog.records]
     assert "could not be released (Redis: ConnectionError" in message and "expires (within 60 s)" in message
-    b = Alerter([], min_interval_s=60, shared=RedisAlertGate(client=redis_client(), prefix=prefix))
-    assert b.send(Alert("drawdown_breaker", "drawdown 12 %")).suppressed == "duplicate"
+    with FakeWebhook() as hook:
+        b = Alerter([SlackSink(hook.url)], min_interval_s=60,
+                    shared=RedisAlertGate(client=redis_client(), prefix=prefix))
+        assert b.send(Alert("drawdown_breaker", "drawdown 12 %")).suppressed == "duplicate" and not hook.received
+
+
+def test_a_process_without_channels_claims_nothing_for_the_desk(prefix: str) -> None:
+    quiet = Alerter([], min_interval_s=60, shared=RedisAlertGate(client=redis_client(), prefix=prefix, name="quiet"))
+    assert quiet.shared is None
+    assert quiet.send(Alert("drawdown_breaker", "drawdown 12 %")).sent == []
+    with FakeWebhook() as hook:
+        loud = Alerter([SlackSink(hook.url)], min_interval_s=60,
+                       shared=RedisAlertGate(client=redis_client(), prefix=prefix, name="loud"))
+        out = loud.send(Alert("drawdown_breaker", "drawdown 12 %"))
+    assert out.suppressed is None and out.sent == ["slack"] and len(hook.received) == 1
 
 
 def test_the_same_process_sends_it_on_the_next_attempt_once_a_channel_is_back(prefix: str) -> None:

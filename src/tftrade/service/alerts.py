@@ -289,7 +289,8 @@ class Alerter:
         self._min_interval = min_interval_s
         self._max_per_hour = max_per_hour
         self._local = LocalAlertGate(clock)
-        self._shared = shared
+        # without a sink nothing is delivered: claiming in the shared gate would silence the processes that can
+        self._shared = shared if self._sinks else None
         self._on_outcome = on_outcome
         self.suppressed = 0
         self.gate_errors = 0
