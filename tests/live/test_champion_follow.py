@@ -30,6 +30,7 @@ from tftrade.forecast.registry import ModelRegistry
 from tftrade.live.app import LiveOptions, run_live
 from tftrade.live.champion import ChampionFollower
 from tftrade.live.predict_worker import PredictWorker
+from tftrade.live.predictor import TftPredictor
 from tftrade.live.runner import TradeStack
 from tftrade.store.schema import tft_predictions
 from tftrade.stream.cache import InMemoryCache
@@ -160,9 +161,22 @@ def test_a_champion_promoted_mid_run_forecasts_the_later_bars(market: Engine, ho
     assert summary["predictions"] and summary["in_sync"]
 
 
+def test_a_champion_forced_past_its_baseline_is_followed_with_its_confidence_muted(
+        market: Engine, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run, desk = _Run(home, "4"), _desk()  # tagged loses_to_baseline, promoted with --force: as a restart loads it
+    _live(market, run, desk, monkeypatch)
+
+    (switched,) = run.of("model_switched")
+    assert (switched["from"], switched["to"]) == ("1", "4") and not run.of("model_kept")
+    with market.connect() as conn:
+        rows = conn.execute(select(tft_predictions.c.model_version, tft_predictions.c.confidence_score)).all()
+    assert {float(c) for v, c in rows if v == "4"} == {0.0}
+    assert run.pw is not None and isinstance(run.pw.predictor, TftPredictor)
+    assert run.pw.predictor.model_version == "4" and run.pw.predictor.confidence_muted
+
+
 @pytest.mark.parametrize(("version", "reason"), [
     ("3", "it forecasts at most 2 bars ahead, this run trades on 3-bar forecasts"),
-    ("4", "loses_to_baseline"),
     ("2", "artifact store unreachable"),
 ])
 def test_a_champion_this_run_cannot_use_is_refused_and_the_current_model_goes_on(
@@ -313,3 +327,111 @@ def test_a_champion_without_this_runs_tickers_is_refused(market: Engine, registe
     assert follower.state == "idle" and follower.version == "1"
     assert events == [{"event": "model_kept", "version": "1", "champion": "2",
                        "reason": "it does not know this run's ticker(s) ZZZZ"}]
+
+
+def _follower(engine: Engine, registered: Path, rows: int, registry: Any = None,
+              events: list[dict[str, Any]] | None = None) -> tuple[ChampionFollower, Any, Any, _Registry]:
+    from tftrade.forecast.persistence import load_model
+    from tftrade.live.predictor import TftPredictor
+
+    trained = load_model(registered / "dir")
+    window, m = _window(engine, rows)
+    reg = registry or _Registry(trained, "2")
+    follower = ChampionFollower(reg, TftPredictor(trained, model_version="1"), window,
+                                make=lambda t, v, h: TftPredictor(t, h, model_version=v),
+                                emit=(events if events is not None else []).append)
+    return follower, window, m, reg
+
+
+def _bar(window: Any, m: Any, k: int) -> int:
+    out: int = window.append(int(m.timestamps[k]), m.open[k], m.high[k], m.low[k], m.close[k], m.volume[k])
+    return out
+
+
+def test_a_version_no_longer_champion_before_it_takes_over_is_dropped(market: Engine, registered: Path) -> None:
+    events: list[dict[str, Any]] = []
+    follower, window, m, reg = _follower(market, registered, 69, events=events)
+    follower.check()
+    follower.after_bar(window)
+    follower.warm()
+    assert follower.state == "ready"
+    reg.champion = "1"  # rolled back before the next bar
+    follower.check()
+    assert follower.state == "idle" and follower.version == "1"
+    _bar(window, m, 69)
+    assert follower.after_bar(window) is None and events == []
+
+
+def test_a_version_whose_cold_start_rejects_the_inputs_is_refused(market: Engine, registered: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from tftrade.live.predictor import TftPredictor
+
+    events: list[dict[str, Any]] = []
+    follower, window, _m, _reg = _follower(market, registered, 69, events=events)
+
+    def rejected(self: TftPredictor, frame: Any, row: int) -> None:
+        self.no_forecast_reason = "inputs rejected, the model's state starts afresh: close of AAA is nan"
+        return None
+
+    follower.check()
+    monkeypatch.setattr(TftPredictor, "predict", rejected)
+    follower.after_bar(window)
+    follower.warm()
+    assert follower.state == "idle" and follower.version == "1"
+    assert [(e["event"], e["champion"]) for e in events] == [("model_kept", "2")]
+    assert "close of AAA is nan" in events[0]["reason"]
+    follower.check()  # refused once: not loaded nor reported again
+    assert follower.state == "idle" and len(events) == 1
+
+
+def test_a_window_short_of_the_warm_up_is_copied_again_once_the_bars_have_come(market: Engine,
+                                                                              registered: Path) -> None:
+    events: list[dict[str, Any]] = []
+    follower, window, m, _reg = _follower(market, registered, 20, events=events)
+    follower.check()
+    follower.after_bar(window)
+    follower.warm()  # 20 bars: not enough for a forecast
+    assert follower.state == "copy" and events == []
+    k = 20
+    while follower.state == "copy":
+        _bar(window, m, k)
+        k += 1
+        follower.after_bar(window)
+    assert follower.state == "warming"
+    follower.warm()
+    assert follower.state == "ready"
+    _bar(window, m, k)
+    new = follower.after_bar(window)
+    assert new is not None and new.model_version == "2" and new.warm_up_left() == 0
+    assert [e["event"] for e in events] == ["model_switched"]
+
+
+def test_an_error_while_taking_over_refuses_the_version_and_never_reaches_the_worker(
+        market: Engine, registered: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tftrade.live.predictor import TftPredictor
+
+    events: list[dict[str, Any]] = []
+    follower, window, m, _reg = _follower(market, registered, 69, events=events)
+    follower.check()
+    follower.after_bar(window)
+    follower.warm()
+
+    def broken(self: TftPredictor, frame: Any, limit: int | None = None) -> bool:
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(TftPredictor, "catch_up", broken)
+    _bar(window, m, 69)
+    assert follower.after_bar(window) is None  # no exception on the predict worker's thread
+    assert follower.state == "idle" and follower.version == "1"
+    assert [(e["event"], e["reason"]) for e in events] == [("model_kept", "out of memory")]
+
+
+def test_each_refused_version_is_reported_once_even_when_champions_alternate(market: Engine,
+                                                                            registered: Path) -> None:
+    events: list[dict[str, Any]] = []
+    follower, *_, reg = _follower(market, registered, 0, events=events)
+    follower._unfit = lambda trained: "not for this run"  # type: ignore[method-assign]
+    for champion in ("2", "3", "2", "3"):
+        reg.champion = champion
+        follower.check()
+    assert [e["champion"] for e in events] == ["2", "3"]

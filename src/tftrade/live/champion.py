@@ -7,23 +7,28 @@ makes the same look for the predict worker of a run on the registry's model (nev
 on a thread of its own, so the bars never wait for the registry:
 
 1. every ``every_s`` seconds, :meth:`~ChampionFollower.check`: when the champion is another version than
-   the one forecasting (and not one already refused), it is vetted and loaded: promotable without
-   ``force`` (:meth:`ModelRegistry.promotable <tftrade.forecast.registry.ModelRegistry.promotable>`: not
-   ``loses_to_baseline``), trained on the run's timeframe and every ticker of the run, forecasting the
-   horizon the trade worker reads, with a history the predict worker's window holds;
+   the one forecasting (and not one already refused), it is vetted and loaded: trained on the run's
+   timeframe and every ticker of the run, forecasting the horizon the trade worker reads, with a history
+   the predict worker's window holds. It is loaded as a restart would load it: a champion tagged
+   ``loses_to_baseline`` (promoted with ``--force``) forecasts with its confidence muted to 0. A version
+   pending while the champion changes again is dropped at the next look;
 2. at the next bar boundary (once a bar's predictions are published:
    :meth:`~ChampionFollower.after_bar`) the predict worker hands over a copy of its window and the
-   thread warms the new model on it (the cold start a restart would make, its inputs checked);
+   thread warms the new model on it (the cold start a restart would make, its inputs checked). It is
+   ready only once that cold start forecast: inputs it rejects refuse it; a window still short of its
+   warm-up is copied again once the bars it lacks have come (at most :data:`MAX_WARMS` copies);
 3. at a later bar boundary the warmed model is fed the bars since the copy (at most
    :data:`MAX_CATCH_UP`; :meth:`TftPredictor.catch_up <tftrade.live.predictor.TftPredictor.catch_up>`:
-   no forward pass, else another copy is warmed) and takes over: it forecasts the next bar.
+   no forward pass, else another copy is warmed, at most :data:`MAX_WARMS` in all) and takes over: it
+   forecasts the next bar. Any error on the way refuses it; the current model goes on.
 
 Each outcome is one event: ``model_switched`` (``from``, ``to``, ``after_ns``: the last bar the old
 version forecast) or ``model_kept`` (the ``version`` kept, the ``champion`` refused, the ``reason``);
 with a desk, also a desk event the service alerts on: ``model_promoted`` keyed by the version, as the
-service's own (a desk alerts one promotion once), or ``model_not_followed``. A model that fails to load,
-to vet or to warm never forecasts: the current one goes on. While nothing is pending the predict
-worker's cost per bar is one attribute read.
+service's own (a desk alerts one promotion once), or ``model_not_followed`` (each refused version once per
+run), written by the follower's thread, not the predict worker's. A model that fails to load, to vet or to
+warm never forecasts: the current one goes on. While nothing is pending the predict worker's cost per bar
+is one attribute read.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ MakePredictor = Callable[["Trained", str, int], TftPredictor]
 """Builds the predictor of a trained model, its version and the run's horizon (raises if it cannot)."""
 MAX_CATCH_UP = 8
 """The most bars a warmed model is fed at a bar boundary before it takes over (more: it is warmed again)."""
+MAX_WARMS = 5
+"""The most window copies a pending version is warmed on before it is refused (it kept falling behind)."""
 State = Literal["idle", "copy", "warming", "ready"]
 
 
@@ -88,12 +95,15 @@ class ChampionFollower:
         self.version = current.model_version
         """The version forecasting now."""
         self.horizon = current.horizon
-        self._refused: str | None = None  # the champion last refused (not looked at again while it stays champion)
+        self._refused: set[str] = set()  # versions refused this run (each reported once, not looked at again)
         self._state: State = "idle"
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._candidate: TftPredictor | None = None
         self._copy: RollingMarket | None = None
+        self._warms = 0  # copies the pending version was warmed on
+        self._wait_bars = 0  # bars to let pass before the next copy (the pending version's warm-up needs them)
+        self._desk_pending: list[tuple[Literal["model_promoted", "model_not_followed"], str, str]] = []
 
     @property
     def state(self) -> State:
@@ -112,29 +122,34 @@ class ChampionFollower:
             self._wake.clear()
             if self._state == "warming":
                 self.warm()
+            self.publish()
             if time.monotonic() >= due:
                 due = time.monotonic() + self.every_s
                 try:
                     self.check()
                 except Exception as e:  # a registry hiccup: the next look tries again
                     log.warning("could not look for a new champion: %s", _one_line(e))
+        self.publish()
 
     def check(self) -> None:
         """One look in the registry: a champion other than the version forecasting is vetted and loaded
-        (then waits for the window's copy), or refused with a ``model_kept`` event."""
-        if self._state != "idle":
-            return
+        (then waits for the window's copy), or refused with a ``model_kept`` event. A pending version that is
+        no longer the champion is dropped."""
         chosen = self.registry.select()
-        if chosen.selection != "champion":
+        champion = chosen.version if chosen.selection == "champion" else None
+        with self._lock:
+            pending = self._candidate.model_version if self._candidate is not None else None
+            if pending is not None and pending != champion:
+                self._drop()
+                log.warning("model version %s is no longer the champion (now %s): not switching to it",
+                            pending, champion or "none")
+            elif pending is not None:
+                return
+            current = self.version
+        if champion is None or champion == current or champion in self._refused:
             return
-        version = chosen.version
-        if version == self.version:
-            self._refused = None
-            return
-        if version == self._refused:
-            return
+        version = champion
         try:
-            self.registry.promotable(version)  # loses_to_baseline: a desk promotes it with --force only
             trained, version = self.registry.load(version)
             reason = self._unfit(trained)
             candidate = None if reason else self.make(trained, version, self.horizon)
@@ -144,7 +159,7 @@ class ChampionFollower:
             self._refuse(version, reason)
             return
         with self._lock:
-            self._candidate, self._state = candidate, "copy"
+            self._candidate, self._state, self._warms, self._wait_bars = candidate, "copy", 0, 0
         log.info("champion changed to model version %s: warming it to take over from %s", version, self.version)
 
     def _unfit(self, trained: Trained) -> str:
@@ -168,16 +183,27 @@ class ChampionFollower:
 
     def after_bar(self, window: RollingMarket) -> TftPredictor | None:
         """After a bar is published (on the predict worker's thread): the predictor that forecasts the bars after
-        ``window``'s last when the new version takes over now, else ``None``."""
+        ``window``'s last when the new version takes over now, else ``None``. Never raises: an error refuses the
+        pending version."""
         if self._state == "idle" or self._state == "warming":
             return None
         with self._lock:
             candidate = self._candidate
             if candidate is None or self._state not in ("copy", "ready"):
                 return None
-            if self._state == "ready" and candidate.catch_up(window, MAX_CATCH_UP):
-                return self._switch(candidate, int(window.timestamps[-1]))
-            self._copy, self._state = copy.deepcopy(window), "warming"
+            try:
+                if self._state == "ready" and candidate.catch_up(window, MAX_CATCH_UP):
+                    return self._switch(candidate, int(window.timestamps[-1]))
+                if self._wait_bars > 0:
+                    self._wait_bars -= 1
+                    return None
+                if self._warms >= MAX_WARMS:
+                    raise RuntimeError(f"it fell behind the bars {MAX_WARMS} times while warming")
+                self._copy, self._state, self._warms = copy.deepcopy(window), "warming", self._warms + 1
+            except Exception as e:  # the current model goes on; the follower thread reports it
+                self._drop()
+                self._refuse(candidate.model_version, _one_line(e))
+                return None
         self._wake.set()
         return None
 
@@ -188,37 +214,59 @@ class ChampionFollower:
         if candidate is None or frame is None:
             return
         try:
-            candidate.predict(frame, len(frame) - 1)
+            forecast = candidate.predict(frame, len(frame) - 1)
+            lacking = candidate.warm_up_left() if forecast is None else 0
+            if forecast is None and lacking == 0:  # inputs rejected: it would not forecast on the bars either
+                raise RuntimeError(candidate.no_forecast_reason)
         except Exception as e:  # inputs the live features lack, a ticker unknown to it: the current model goes on
             with self._lock:
-                self._candidate, self._copy, self._state = None, None, "idle"
+                if self._candidate is candidate:
+                    self._drop()
             self._refuse(candidate.model_version, _one_line(e))
             return
         with self._lock:
-            self._copy, self._state = None, "ready"
+            if self._candidate is not candidate:  # dropped meanwhile (the champion changed again)
+                return
+            if lacking:  # the window is still short of its warm-up: copy it again once the bars have come
+                self._copy, self._state, self._wait_bars = None, "copy", lacking
+                self._warms -= 1
+            else:
+                self._copy, self._state = None, "ready"
+
+    def _drop(self) -> None:
+        """Forget the pending version (under the lock)."""
+        self._candidate, self._copy, self._state, self._warms, self._wait_bars = None, None, "idle", 0, 0
 
     def _switch(self, candidate: TftPredictor, after_ns: int) -> TftPredictor:
         old, new = self.version, candidate.model_version
-        self._candidate, self._copy, self._state, self.version = None, None, "idle", new
+        self.version = new  # before the state is idle: a look in between sees the new version forecasting
+        self._drop()
         at = datetime.fromtimestamp(after_ns / 1e9, tz=UTC).isoformat()
         log.warning("model version %s, the new champion, forecasts the bars after %s (was %s)", new, at, old)
         self.emit({"event": "model_switched", "from": old, "to": new, "after_ns": after_ns})
-        self._desk_event("model_promoted", f"tftrade live forecasts with model version {new}, the champion, "
+        self._desk_later("model_promoted", f"tftrade live forecasts with model version {new}, the champion, "
                          f"the bars after {at} (was {old})", new)
         return candidate
 
     def _refuse(self, champion: str, reason: str) -> None:
-        self._refused = champion
+        self._refused.add(champion)
         log.warning("champion model version %s not followed, version %s goes on forecasting: %s",
                     champion, self.version, reason)
         self.emit({"event": "model_kept", "version": self.version, "champion": champion, "reason": reason})
-        self._desk_event("model_not_followed", f"tftrade live keeps model version {self.version}: the champion, "
-                             f"version {champion}, cannot forecast for it ({reason}); restart to retry", champion)
+        self._desk_later("model_not_followed", f"tftrade live keeps model version {self.version}: the champion, "
+                         f"version {champion}, cannot forecast for it ({reason}); restart to retry", champion)
 
-    def _desk_event(self, type_: Literal["model_promoted", "model_not_followed"], message: str, key: str) -> None:
-        if self.desk is None:
-            return
-        try:
-            self.desk.event(type_, message, key=key)
-        except Exception as e:  # the desk's store is down: the event line and the log said it
-            log.error("could not publish the %s event to the desk: %s", type_, _one_line(e))
+    def _desk_later(self, type_: Literal["model_promoted", "model_not_followed"], message: str, key: str) -> None:
+        """Queue a desk event for the follower's thread (no Redis write on the predict worker's bar)."""
+        if self.desk is not None:
+            self._desk_pending.append((type_, message, key))
+            self._wake.set()
+
+    def publish(self) -> None:
+        """Write the queued desk events (on the follower's thread; :meth:`run` calls it)."""
+        while self._desk_pending and self.desk is not None:
+            type_, message, key = self._desk_pending.pop(0)
+            try:
+                self.desk.event(type_, message, key=key)
+            except Exception as e:  # the desk's store is down: the event line and the log said it
+                log.error("could not publish the %s event to the desk: %s", type_, _one_line(e))

@@ -129,6 +129,7 @@ class TftPredictor:
         self.sentiment = sentiment
         self.no_forecast_reason = ""
         """Why the last :meth:`predict` returned ``None`` (``""`` after a forecast)."""
+        self._lacking = 0
 
     @property
     def horizon(self) -> int:
@@ -139,6 +140,11 @@ class TftPredictor:
     def history(self) -> int:
         """Rows a cold start reads: three times warm-up + context, as ``tftrade predict``."""
         return self._history
+
+    @property
+    def confidence_muted(self) -> bool:
+        """Whether its confidence is reported as 0: a model tagged ``loses_to_baseline``, not forced."""
+        return self._mute
 
     @property
     def model_version(self) -> str:
@@ -164,19 +170,26 @@ class TftPredictor:
         except FeatureError as e:
             log.warning("no forecast at row %d: %s", row, e)
             self.no_forecast_reason = f"inputs rejected, the model's state starts afresh: {e}"
+            self._lacking = 0
             return None
         f = r.forecast()
         if f is None:
             need = WARMUP + self.trained.config.context
             self.no_forecast_reason = f"warm-up: {r.features.rows} of {need} clean bars since the last (re)start"
+            self._lacking = max(1, need - r.features.rows)
             return None
-        self.no_forecast_reason = ""
+        self.no_forecast_reason, self._lacking = "", 0
         conf = f.confidence[:, self._horizon - 1]
         if self._mute:
             conf = np.zeros_like(conf)
         q = f.quantiles[:, self._horizon - 1, :]
         lo, mid, hi = (q[:, k] for k in self._levels)
         return Quantiles(lo, mid, hi, conf)
+
+    def warm_up_left(self) -> int:
+        """Clean bars the state still needs before it forecasts, when the last :meth:`predict` gave none for want
+        of them (0 after a forecast, or when the inputs were rejected)."""
+        return self._lacking
 
     def catch_up(self, frame: MarketFrame, limit: int | None = None) -> bool:
         """Feed the rows of ``frame`` after the last one seen, bar by bar, without forecasting; ``True`` when the
