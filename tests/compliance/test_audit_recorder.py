@@ -86,6 +86,27 @@ def test_a_backtest_writes_decisions_checks_orders_and_fills_and_the_chain_verif
     assert fill["price"] == repr(res.trades[0].price) and fill["quantity"] is not None
 
 
+class Versioned(Rotate):
+    """Names the model of the forecasts it read: version 5, then 6 from the third decision on."""
+
+    def decide(self, view: MarketView, account: AccountState) -> Targets | None:
+        t = super().decide(view, account)
+        assert t is not None
+        return Targets(t.weights, t.rationale, t.notes, model_version="5" if self.calls < 3 else "6")
+
+
+def test_a_decision_records_the_model_version_its_targets_name_over_the_recorders() -> None:
+    log = MemoryAuditLog()
+    m = _market()
+    bt = Backtest(m, Versioned(), config=BacktestConfig(warmup=22, rebalance_every=5, stop_loss=None,
+                                                         take_profit=None), audit=_recorder(log))
+    bt.run()
+    versions = [e.payload["model_version"] for e in log.entries() if e.kind == "decision"]
+    assert versions[:2] == ["5", "5"] and set(versions[2:]) == {"6"} and len(versions) > 3
+    _run(_recorder(unnamed := MemoryAuditLog()))  # targets without a version: the recorder's own
+    assert {e.payload["model_version"] for e in unnamed.entries() if e.kind == "decision"} == {"tft-7"}
+
+
 def test_the_audit_does_not_change_the_results() -> None:
     gate = RiskGate(GateLimits(max_weight=0.15, max_sector_weight=1.0, beta_min=-5, beta_max=5, max_var=1.0))
     _, plain = _run(None, gate)

@@ -70,3 +70,25 @@ def test_a_chain_that_cannot_be_stored_leaves_no_folder_and_no_trades(tmp_path: 
     assert not list(runs_dir(tmp_path).iterdir())
     assert (read_trades(sqlite_engine)["strategy_version"] == rid).sum() == 0
     assert len(AuditLog(sqlite_engine, rid).entries()) == 1
+
+
+def test_a_tft_backtest_records_the_walk_forward_models_version_with_every_decision(
+        tmp_path: Path, sqlite_engine: Engine) -> None:
+    """The backtest trains its own TFT: its decisions name those weights (they were ``None``)."""
+    from tftrade.backtest.workflow import ForecastSetup, backtest_store
+    from tftrade.data.ingest import ingest_synthetic
+    from tftrade.data.synthetic import SyntheticConfig, generate_market
+    from tftrade.forecast.identity import PREFIX
+
+    ingest_synthetic(sqlite_engine, generate_market(SyntheticConfig(n_tickers=3, days=4, seed=3)))
+    rid = "bt-20240101T000000000002-tft"
+    audit = BacktestAudit(rid, strategy_version=rid)
+    run = backtest_store(sqlite_engine, timeframe="1min", strategy="tft", audit=audit,
+                         forecast=ForecastSetup(epochs=1, max_samples=400, seed=0, force=True))
+    assert run.forecasts is not None and run.forecasts.model_version.startswith(f"{PREFIX}-")
+    save_run(tmp_path, run, rid, sqlite_engine)
+    log = AuditLog(sqlite_engine, rid)
+    assert log.verify().ok
+    decided = log.entries(kinds=["decision"])
+    assert len(decided) == run.result.decisions > 0
+    assert {e.payload["model_version"] for e in decided} == {run.forecasts.model_version}

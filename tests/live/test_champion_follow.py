@@ -4,7 +4,8 @@ A replay of one synthetic session through every worker, on a real MLflow registr
 version 1 (the champion at start), 2 (the same weights), 3 (forecasts 2 bars ahead: the run trades
 on 3) and 4 (tagged ``loses_to_baseline``). The test promotes at the third forecast bar and makes the
 follower look then (its own look is an hour away), from the predict worker's thread; later forecast
-bars wait until the follower is not warming, so the switch lands within the session.
+bars wait until the follower is not warming, so the switch lands within the session. Each run keeps
+the audit chain as ``tftrade live`` does: every decision names the model version of the forecasts it read.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typer.testing import CliRunner
 
 from tests.forecast.tiny_model import tiny_model
 from tftrade.cli import app
+from tftrade.cli.live_cmd import audit_recorders
+from tftrade.compliance.audit_log import AuditLog
 from tftrade.core.clock import SystemClock
 from tftrade.data.ingest import ingest_synthetic
 from tftrade.data.synthetic import SyntheticConfig, generate_market
@@ -120,7 +123,15 @@ def _live(engine: Engine, run: _Run, desk: Desk, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(ModelRegistry, "select", counted)
     opts = LiveOptions(source="replay", strategy="tft", cadence=5, home=run.home,
                        model_name=ModelRegistry(run.home).name, champion_poll_s=3600.0, **kw)
-    return run_live(engine, opts, run.emit, threading.Event(), run.on_stack, desk=desk)
+    return run_live(engine, opts, run.emit, threading.Event(), run.on_stack, desk=desk,
+                    recorders=audit_recorders(engine, "paper"))
+
+
+def _decided_versions(engine: Engine) -> list[tuple[int, str | None]]:
+    """``(decided ns, model_version)`` of every ``decision`` in the live audit chain, which verifies."""
+    log = AuditLog(engine, chain="live")
+    assert log.verify().ok
+    return [(e.payload["decided_ns"], e.payload["model_version"]) for e in log.entries(kinds=["decision"])]
 
 
 def _stored_versions(engine: Engine) -> list[tuple[int, str]]:
@@ -159,6 +170,10 @@ def test_a_champion_promoted_mid_run_forecasts_the_later_bars(market: Engine, ho
     assert alert["detail"]["key"] == "2" and "was 1" in alert["message"]
     assert run.selects == 1  # the test's one look: no look in the registry per bar
     assert summary["predictions"] and summary["in_sync"]
+    decided = _decided_versions(market)  # the audit trail: each decision names the version it traded on
+    before = {v for ns, v in decided if ns <= switched["after_ns"]}
+    after = {v for ns, v in decided if ns > switched["after_ns"]}
+    assert before == {"1"} and after == {"2"}
 
 
 def test_a_champion_forced_past_its_baseline_is_followed_with_its_confidence_muted(
@@ -197,6 +212,7 @@ def test_a_champion_this_run_cannot_use_is_refused_and_the_current_model_goes_on
     assert (kept["version"], kept["champion"]) == ("1", version) and reason in str(kept["reason"])
     assert not run.of("model_switched")
     assert {v for _, v in _stored_versions(market)} == {"1"}
+    assert {v for _, v in _decided_versions(market)} == {"1"}
     (alert,) = [e for e in desk.events() if e["type"] == "model_not_followed"]
     assert alert["detail"]["key"] == version and "keeps model version 1" in alert["message"]
     assert run.follower is not None
@@ -216,6 +232,7 @@ def test_a_pinned_run_never_switches(market: Engine, home: Path, registered: Pat
     assert run.of("start")[0]["follow_champion"] is False
     assert not run.of("model_switched") and not run.of("model_kept")
     assert {v for _, v in _stored_versions(market)} == {want}
+    assert {v for _, v in _decided_versions(market)} == {want}  # a --model folder: its name
     assert ModelRegistry(home).champion() == "2"  # promoted meanwhile
     assert run.selects == 0
 

@@ -158,6 +158,32 @@ def test_live_forecasts_are_complete_only_when_every_ticker_reported_once() -> N
     assert f.row(2 * MIN, ("A",)) is None
 
 
+def test_live_forecasts_name_the_model_version_of_the_forecasts_a_bar_holds() -> None:
+    """What a decision on the bar records in the audit trail: the version(s) its forecasts came from."""
+    from tftrade.live.forecasts import NO_FORECAST_HORIZON, LiveForecasts
+    from tftrade.stream.messages import PredictionMessage
+
+    f = LiveForecasts(("A", "B", "C"), horizon=5)
+
+    def msg(t: str, version: str, at: int = MIN, h: int = 5) -> PredictionMessage:
+        return PredictionMessage(t, at, h, 10.0, -0.01, 0.001, 0.01, 0.001, 0.5, "1min", version)
+
+    assert f.version_at(MIN) is None
+    f.add(msg("A", "1"))
+    f.add(msg("B", "1"))
+    f.add(msg("C", "2", h=NO_FORECAST_HORIZON))  # a "no forecast" of another version: no forecast read from it
+    assert f.version_at(MIN) == "1"
+    f.add(msg("C", "2"))  # a forecast of version 2 in the same bar: both are named
+    assert f.version_at(MIN) == "1 + 2"
+    f.add(msg("C", "1"))  # redelivered by version 1: the column holds version 1's numbers again
+    assert f.version_at(MIN) == "1"
+    for t in ("A", "B"):  # a bar without any forecast names the model that said so
+        f.add(msg(t, "3", 2 * MIN, NO_FORECAST_HORIZON))
+    assert f.version_at(2 * MIN) == "3"
+    f.add(msg("A", "", 3 * MIN))  # a message of an older build, without a version
+    assert f.version_at(3 * MIN) is None
+
+
 def test_live_forecasts_keep_every_bar_ahead_of_the_trade_worker() -> None:
     """The predict worker can run hundreds of bars ahead (a replay): the bar in hand must not be dropped."""
     from tftrade.live.forecasts import LiveForecasts

@@ -17,6 +17,7 @@ from tftrade.backtest.forecasts import ForecastPanel
 from tftrade.core.types import Float64Array
 from tftrade.features.dataset import Panel, WindowIndex
 from tftrade.forecast.explain import explain
+from tftrade.forecast.identity import weights_version
 from tftrade.forecast.prediction import forecast_windows
 from tftrade.forecast.tft.config import ModelConfig
 from tftrade.forecast.training import TrainConfig, Trained, fit
@@ -52,7 +53,9 @@ def walk_forward(
 ) -> tuple[ForecastPanel, Trained]:
     """Fit on the training rows and forecast every bar of the test period (see the module docstring).
 
-    ``horizon`` (default: the model's last) selects which forecast horizon the panel holds.
+    ``horizon`` (default: the model's last) selects which forecast horizon the panel holds. The panel's
+    ``model_version`` names the fitted weights (:func:`~tftrade.forecast.identity.weights_version`): the
+    model is not registered.
     """
     trained = fit(raw, model_config, train_config, on_epoch=on_epoch)
     h = horizon or model_config.horizon
@@ -61,7 +64,7 @@ def walk_forward(
     exp = explain(trained, raw)
     importance = {"static": exp.static, "encoder": exp.encoder, "decoder": exp.decoder}
     return ForecastPanel(raw.timestamps.copy(), tuple(raw.tickers), h, q10, q50, q90, conf,
-                         importance=importance), trained
+                         model_version=weights_version(trained.model), importance=importance), trained
 
 
 def ridge_forecasts(timestamps: npt.NDArray[np.int64], tickers: tuple[str, ...], close: Float64Array,

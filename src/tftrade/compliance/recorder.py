@@ -8,8 +8,9 @@ in the order it happened:
 * ``fill`` — one per trade booked at the bar (exact decimals of the signed quantity, price,
   commission, the realised P&L of a closing trade and the order's rationale, e.g. a stop's);
 * ``decision`` — the targets (weight per ticker it sets; a ticker left alone is not listed), the rationale per
-  ticker, the notes, the strategy / model version and features hash when known, and the ids
-  of every order the decision led to (placed or rejected by the gate);
+  ticker, the notes, the strategy version, the model version (that of the forecasts the decision
+  read, :attr:`~tftrade.strategy.contract.Targets.model_version`, else the recorder's own) and
+  features hash when known, and the ids of every order the decision led to (placed or rejected by the gate);
 * ``risk_check`` — the gate's verdict per order: ``resize`` / ``reject`` with the requested and
   approved shares and the reasons; with ``gated=True`` every placed order without a gate
   event gets an ``approve`` entry;
@@ -73,7 +74,9 @@ class AuditRecorder:
     tickers
         The loop's universe, in its column order (names the target weights).
     strategy_version, model_version, features_hash
-        Recorded with every decision (``None`` when not known).
+        Recorded with every decision (``None`` when not known); a decision whose targets name the model
+        version of the forecasts it read (live: the version the predictions on the bus carried) records
+        that one instead of ``model_version``.
     order_id
         How the order manager names an order (``(decision_ns, ticker) -> id``); lets a rejected
         order's gate check be found under the id it would have had. Without it the entry is
@@ -198,7 +201,8 @@ class AuditRecorder:
         set_ = np.flatnonzero(np.isfinite(w)).tolist()  # NaN = leave alone: not listed (keeps entries small)
         weights = {tickers[i]: float(w[i]) for i in set_ if i < len(tickers)}
         rationale = {t: r for t, r in zip(tickers, targets.rationale, strict=False) if r}
-        return {"decided_ns": ts, "strategy_version": self.strategy_version, "model_version": self.model_version,
+        model = targets.model_version if targets.model_version is not None else self.model_version
+        return {"decided_ns": ts, "strategy_version": self.strategy_version, "model_version": model,
                 "features_hash": self.features_hash, "targets": weights, "rationale": rationale,
                 "notes": list(targets.notes) + [n for n in notes if n not in targets.notes]}
 

@@ -21,13 +21,15 @@ class LiveForecasts:
 
     Bars the trade worker has not stepped past yet are all kept (the predict worker can run far
     ahead of it, e.g. in a replay); of the bars it has passed (:meth:`passed`) only the last
-    ``keep`` are.
+    ``keep`` are. Each ticker's column of a bar remembers the ``model_version`` of the message it
+    holds, so :meth:`version_at` names the model(s) behind a bar's forecasts (the audit trail's
+    ``decision`` entries record it) without a look anywhere else.
     """
 
     def __init__(self, tickers: tuple[str, ...], horizon: int, keep: int = 64) -> None:
         self.tickers, self._horizon, self.keep = tickers, horizon, keep
         self._index = {t: i for i, t in enumerate(tickers)}
-        self._rows: dict[int, tuple[Float64Array, set[int]]] = {}  # as_of -> (4 × n values, tickers seen)
+        self._rows: dict[int, tuple[Float64Array, dict[int, str]]] = {}  # as_of -> (4 × n values, column -> version)
         self._passed: int | None = None
         self.last_latency_ns: int | None = None
 
@@ -43,13 +45,15 @@ class LiveForecasts:
             return
         got = self._rows.get(message.as_of_ns)
         if got is None:
-            got = (np.full((4, len(self.tickers)), np.nan), set())
+            got = (np.full((4, len(self.tickers)), np.nan), {})
             self._rows[message.as_of_ns] = got
             self._trim()
-        values, seen = got
+        values, seen = got  # a redelivered message counts once
         if message.horizon != NO_FORECAST_HORIZON:
             values[:, i] = (message.q10, message.q50, message.q90, message.confidence_score)
-        seen.add(i)  # a redelivered message counts once
+            seen[i] = message.model_version  # the model of the values the column now holds
+        elif i not in seen:
+            seen[i] = message.model_version
         if message.latency_ns is not None:
             self.last_latency_ns = message.latency_ns
 
@@ -69,6 +73,22 @@ class LiveForecasts:
         """True once every ticker's message for the bar at ``timestamp_ns`` has arrived."""
         got = self._rows.get(timestamp_ns)
         return got is not None and len(got[1]) == len(self.tickers)
+
+    def version_at(self, timestamp_ns: int) -> str | None:
+        """The model version of the forecasts held for the bar at ``timestamp_ns`` (those of the tickers with a
+        forecast; with none, those of the "no forecast" messages); ``None`` when none is known.
+
+        Every ticker's message of a bar comes from one predictor (a new champion takes over at a bar
+        boundary); should a bar hold forecasts of several versions, they are all named, sorted, joined by
+        ``" + "``.
+        """
+        got = self._rows.get(timestamp_ns)
+        if got is None:
+            return None
+        values, versions = got
+        forecast = np.isfinite(values[1])
+        used = {v for i, v in versions.items() if v and forecast[i]} or {v for v in versions.values() if v}
+        return " + ".join(sorted(used)) if used else None
 
     def row(self, timestamp_ns: int, tickers: tuple[str, ...]) -> tuple[Float64Array, ...] | None:
         """``(q10, q50, q90, confidence)`` made at ``timestamp_ns``; ``None`` when no ticker has one."""

@@ -67,12 +67,15 @@ class Targets:
     strategy wants held in every ticker now, including those it leaves alone (a crossover
     strategy's "in" names); ``None`` means ``weights`` where they are finite. The trading loop
     re-opens a stopped-out position at its standing weight when the stop's cool-down is over.
+    ``model_version`` names the model whose forecasts the decision read (the audit trail records it);
+    ``None`` when it read none (a strategy without a model, a flatten before the close).
     """
 
     weights: Float64Array
     rationale: Sequence[str] = ()
     notes: Sequence[str] = field(default=())
     standing: Float64Array | None = None
+    model_version: str | None = None
 
 
 class Strategy(Protocol):

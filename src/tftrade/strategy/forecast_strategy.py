@@ -82,7 +82,8 @@ class ForecastStrategy:
         sig = make_signals(q10, q50, q90, conf, sent, adv, prices, view.vix, cfg.signals, trend, vol_z)
         if sig.vix_blocked:
             return Targets(np.full(len(view.tickers), np.nan), sig.reasons,
-                           (f"VIX {view.vix:.1f} above {cfg.signals.vix_block:.0f}: holding, no new positions",))
+                           (f"VIX {view.vix:.1f} above {cfg.signals.vix_block:.0f}: holding, no new positions",),
+                           model_version=self.forecasts.version_at(view.now_ns))
         sub = np.flatnonzero(sig.tradable)
         if sub.shape[0] < 2 or close.shape[0] < 10:
             return None
@@ -121,7 +122,7 @@ class ForecastStrategy:
                                                                  view.now_ns)
             why = [h or y for h, y in zip(harvest_why, why, strict=True)]
             notes = (*notes, *harvest_notes)
-        return Targets(w, tuple(why), notes)
+        return Targets(w, tuple(why), notes, model_version=self.forecasts.version_at(view.now_ns))
 
 
 def _timeframe(value: str) -> Timeframe:

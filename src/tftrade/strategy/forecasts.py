@@ -29,6 +29,10 @@ class ForecastRows(Protocol):
         """``(q10, q50, q90, confidence)`` made at ``timestamp_ns`` for ``tickers``, or ``None`` if none was made."""
         ...
 
+    def version_at(self, timestamp_ns: int) -> str | None:
+        """The version of the model that made the forecasts at ``timestamp_ns`` (``None``: not known)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ForecastPanel:
@@ -63,6 +67,10 @@ class ForecastPanel:
         if i >= self.timestamps.shape[0] or self.timestamps[i] != timestamp_ns:
             return None
         return take_row((self.q10, self.q50, self.q90, self.confidence), i, self.tickers, tickers)
+
+    def version_at(self, timestamp_ns: int) -> str | None:
+        """The panel's :attr:`model_version` (one model made every row; ``None`` when it is not named)."""
+        return self.model_version or None
 
     def frame(self, realised: Float64Array | None = None) -> pd.DataFrame:
         """Long frame: ticker, as_of (UTC), horizon, q10, q50, q90, realised (NaN if not given/unknown)."""

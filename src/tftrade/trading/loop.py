@@ -303,7 +303,7 @@ class TradingLoop:
         for i in np.flatnonzero(due).tolist():
             why[i] = r.reason(i, step, float(last[i])) + (f"; {why[i]}" if why[i] else f": target {w[i]:.2%}")
         notes = () if targets is None else targets.notes
-        return Targets(w, why, notes, self.standing.copy())
+        return Targets(w, why, notes, self.standing.copy(), None if targets is None else targets.model_version)
 
     def _flatten(self, event: BarEvent, exits: Float64Array, equity: float) -> None:
         n = len(self.tickers)
