@@ -237,8 +237,9 @@ def test_a_pinned_run_never_switches(market: Engine, home: Path, registered: Pat
     assert run.selects == 0
 
 
-def test_live_help_offers_the_switch() -> None:
-    result = CliRunner().invoke(app, ["live", "--help"], env={"COLUMNS": "1000", "TERMINAL_WIDTH": "1000"})
+@pytest.mark.parametrize("command", ["live", "worker"])
+def test_live_and_worker_help_offer_the_switch(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "1000", "TERMINAL_WIDTH": "1000"})
     assert result.exit_code == 0 and "--no-follow-champion" in result.output
 
 
@@ -452,3 +453,45 @@ def test_each_refused_version_is_reported_once_even_when_champions_alternate(mar
         reg.champion = champion
         follower.check()
     assert [e["champion"] for e in events] == ["2", "3"]
+
+
+@pytest.mark.integration
+def test_the_predict_worker_on_redis_follows_the_champion_too(market: Engine, home: Path) -> None:
+    """`tftrade worker predict`: the same follower, on a thread of the worker's process."""
+    import uuid
+
+    from tftrade.backtest.market import load_market
+    from tftrade.live.app import open_bus, run_worker
+    from tftrade.live.replay import replay_bars
+
+    from .conftest import redis_or_skip
+
+    redis_or_skip()
+    prefix = f"test:{uuid.uuid4().hex}"
+    opts = LiveOptions(strategy="tft", redis_url="redis://127.0.0.1:6379/0", bus_prefix=prefix, cadence=5,
+                       warm_start=False, home=home, model_name=ModelRegistry(home).name, champion_poll_s=0.2)
+    m = load_market(market, timeframe="1min", vix=None)
+    bus = open_bus(opts.redis_url, prefix)
+    events: list[dict[str, Any]] = []
+    stop, result = threading.Event(), {}
+    worker = threading.Thread(target=lambda: result.update(run_worker("predict", market, opts, events.append, stop)))
+    worker.start()
+    try:
+        replay_bars(bus, m.rows(0, 80))
+        _wait(lambda: sum(e["event"] == "prediction" for e in events) >= 3)
+        ModelRegistry(home).promote("2", approved_by="desk")
+        replay_bars(bus, m.rows(80, 240), speed=1200.0)  # a bar every 50 ms: the new version warms meanwhile
+        _wait(lambda: any(e["event"] == "model_switched" for e in events))
+        _wait(lambda: "2" in {v for _, v in _stored_versions(market)})
+    finally:
+        stop.set()
+        worker.join(60)
+        bus.close()
+    (start,) = [e for e in events if e["event"] == "start"]
+    assert start["model_version"] == "1" and start["follow_champion"] is True
+    (switched,) = [e for e in events if e["event"] == "model_switched"]
+    assert (switched["from"], switched["to"]) == ("1", "2") and not [e for e in events if e["event"] == "model_kept"]
+    versions = [v for _, v in _stored_versions(market)]
+    first_new = versions.index("2")
+    assert set(versions[:first_new]) == {"1"} and set(versions[first_new:]) == {"2"}
+    assert result["worker"] == "predict"

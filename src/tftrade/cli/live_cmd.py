@@ -229,12 +229,17 @@ def worker(
     nice: int | None = typer.Option(None, "--nice", min=0, max=19,
                                     help="CPU niceness of this worker (default: 10 for ingest, a bulk job that "
                                          "yields the cores to predict and trade; 0 for the others)."),
+    follow_champion: bool = typer.Option(True, "--follow-champion/--no-follow-champion",
+                                         help="predict, on the registry's model: a champion promoted meanwhile "
+                                              "takes over at a bar boundary; one it cannot use is refused in one "
+                                              "event line."),
     as_json: bool = JsonLinesOption,
 ) -> None:
     """Run one worker against Redis Streams (consumer groups); the trade worker holds a lease (one at a time).
 
     The trade worker publishes the desk to Redis (`tftrade serve` shows it), obeys pause/kill and
-    keeps the audit chain.
+    keeps the audit chain. The predict worker, on the registry's model (no --model), follows a
+    champion promoted meanwhile as `tftrade live` does (events model_switched / model_kept).
     """
     from tftrade.core.gc_tuning import IdleCollector, restored_gc
     from tftrade.live.app import run_worker
@@ -244,14 +249,15 @@ def worker(
         raise ValueError(f"unknown worker {name!r}: choose ingest, sentiment, predict or trade")
     cfg, opts = _options(tickers, broker=broker, cadence=cadence, strategy=strategy, model=model, cash=cash,
                          flatten_minutes=flatten_minutes, redis_url=redis_url, warm_start=warm_start,
-                         live_money=live_money, nice=nice, freeze_gc=True)
+                         live_money=live_money, nice=nice, follow_champion=follow_champion, freeze_gc=True)
     eng = engine(cfg)
     stop = threading.Event()
     sink = json_lines() if as_json else (lambda e: None)
     trade = name == "trade"
     with _stop_on_signals(stop), restored_gc():
         summary = run_worker(name, eng, opts, sink, stop, settings=cfg,
-                             desk=live_desk(opts.redis_url) if trade and opts.redis_url else None,
+                             desk=live_desk(opts.redis_url) if name in {"trade", "predict"} and opts.redis_url
+                             else None,
                              recorders=audit_recorders(eng, opts.broker) if trade else None,
                              idle_gc=IdleCollector())  # runs the full collections deferred once loaded (freeze_gc)
     if as_json:

@@ -516,16 +516,33 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
             if opts.warm_start:
                 start.warm(engine, pw.window, pw.assembler)
             del start
+            follower = follow_champion(opts, pw, emit, desk) if opts.model is None and opts.follow_champion else None
+            emit({"event": "start", "worker": name, "model_version": predictor.model_version,
+                  "follow_champion": follower is not None})
             if opts.freeze_gc:
                 freeze_startup_objects()
-            pw.run(stop)
-            return {"event": "summary", "worker": name, **vars(pw.counters)}
+            return {"event": "summary", "worker": name, **vars(_predict_following(pw, follower, stop))}
         if name == "trade":
             return _trade_worker(bus, engine, opts, emit, stop, me, clock or SystemClock(), settings, desk,
                                  recorders, idle_gc)
         raise LiveError(f"unknown worker {name!r}; choose ingest, sentiment, predict or trade")
     finally:
         bus.close()
+
+
+def _predict_following(pw: PredictWorker, follower: ChampionFollower | None, stop: threading.Event) -> Any:
+    """Run the predict worker until ``stop``, with ``follower`` (when given) on a thread of its own; its counters."""
+    if follower is None:
+        return pw.run(stop)
+    pw.switch = follower
+    looking = threading.Event()
+    thread = threading.Thread(target=follower.run, args=(looking,), name="champion", daemon=True)
+    thread.start()
+    try:
+        return pw.run(stop)
+    finally:
+        looking.set()
+        thread.join(30)
 
 
 def _trade_worker(bus: Bus, engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
