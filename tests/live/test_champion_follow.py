@@ -444,6 +444,38 @@ def test_an_error_while_taking_over_refuses_the_version_and_never_reaches_the_wo
     assert [(e["event"], e["reason"]) for e in events] == [("model_kept", "out of memory")]
 
 
+def test_a_champion_whose_load_failed_is_loaded_again_later_and_reported_once(market: Engine,
+                                                                             registered: Path) -> None:
+    from tftrade.forecast.persistence import load_model
+    from tftrade.live.predictor import TftPredictor
+
+    trained = load_model(registered / "dir")
+    now = [0.0]
+    loads: list[str] = []
+
+    class Flaky(_Registry):
+        def load(self, version: str | None = None) -> tuple[Any, str]:
+            loads.append(str(version))
+            if len(loads) == 1:
+                raise OSError("artifact store unreachable")
+            return super().load(version)
+
+    window, _m = _window(market, 69)
+    events: list[dict[str, Any]] = []
+    follower = ChampionFollower(Flaky(trained, "2"), TftPredictor(trained, model_version="1"), window,
+                                make=lambda t, v, h: TftPredictor(t, h, model_version=v), emit=events.append,
+                                retry_s=60.0, clock=lambda: now[0])
+    follower.check()
+    assert follower.state == "idle" and [e["event"] for e in events] == ["model_kept"]
+    assert "artifact store unreachable (loaded again every 60 s)" in events[0]["reason"]
+    now[0] = 59.0
+    follower.check()  # not yet: no load, no second report
+    assert loads == ["2"] and len(events) == 1
+    now[0] = 61.0
+    follower.check()  # the store answers now: it is loaded and warms as any champion
+    assert loads == ["2", "2"] and follower.state == "copy" and len(events) == 1
+
+
 def test_each_refused_version_is_reported_once_even_when_champions_alternate(market: Engine,
                                                                             registered: Path) -> None:
     events: list[dict[str, Any]] = []

@@ -20,7 +20,8 @@ on a thread of its own, so the bars never wait for the registry:
 3. at a later bar boundary the warmed model is fed the bars since the copy (at most
    :data:`MAX_CATCH_UP`; :meth:`TftPredictor.catch_up <tftrade.live.predictor.TftPredictor.catch_up>`:
    no forward pass, else another copy is warmed, at most :data:`MAX_WARMS` in all) and takes over: it
-   forecasts the next bar. Any error on the way refuses it; the current model goes on.
+   forecasts the next bar. Any error on the way refuses it (a failed load is tried again every
+   :data:`LOAD_RETRY_S`); the current model goes on.
 
 Each outcome is one event: ``model_switched`` (``from``, ``to``, ``after_ns``: the last bar the old
 version forecast) or ``model_kept`` (the ``version`` kept, the ``champion`` refused, the ``reason``);
@@ -58,6 +59,8 @@ MAX_CATCH_UP = 8
 """The most bars a warmed model is fed at a bar boundary before it takes over (more: it is warmed again)."""
 MAX_WARMS = 5
 """The most window copies a pending version is warmed on before it is refused (it kept falling behind)."""
+LOAD_RETRY_S = 60.0
+"""Seconds before a champion whose load failed (e.g. the artifact store unreachable) is loaded again."""
 State = Literal["idle", "copy", "warming", "ready"]
 
 
@@ -86,12 +89,18 @@ class ChampionFollower:
         Receives the matching desk events (alerted by the service), when given.
     every_s
         Seconds between two looks in the registry.
+    retry_s
+        Seconds before a version whose load failed (the artifact store unreachable) is loaded again.
+    clock
+        Monotonic seconds (for the retry; tests inject one).
     """
 
     def __init__(self, registry: ModelRegistry, current: TftPredictor, window: RollingMarket, *,
-                 make: MakePredictor, emit: Emit, desk: Desk | None = None, every_s: float = 5.0) -> None:
+                 make: MakePredictor, emit: Emit, desk: Desk | None = None, every_s: float = 5.0,
+                 retry_s: float = LOAD_RETRY_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.registry, self.window, self.make, self.emit, self.desk = registry, window, make, emit, desk
-        self.every_s = every_s
+        self.every_s, self.retry_s, self._clock = every_s, retry_s, clock
+        self._retry_at: dict[str, float] = {}  # a version whose load failed -> when to load it again
         self.version = current.model_version
         """The version forecasting now."""
         self.horizon = current.horizon
@@ -148,12 +157,22 @@ class ChampionFollower:
             current = self.version
         if champion is None or champion == current or champion in self._refused:
             return
+        if self._clock() < self._retry_at.get(champion, float("-inf")):
+            return
         version = champion
         try:
             trained, version = self.registry.load(version)
+        except Exception as e:  # the store may answer at a later look: reported once, loaded again later
+            first = version not in self._retry_at
+            self._retry_at[version] = self._clock() + self.retry_s
+            if first:
+                self._report(version, f"{_one_line(e)} (loaded again every {self.retry_s:g} s)", "retried")
+            return
+        self._retry_at.pop(version, None)
+        try:
             reason = self._unfit(trained)
             candidate = None if reason else self.make(trained, version, self.horizon)
-        except Exception as e:  # refused, a failed load: the current model goes on
+        except Exception as e:  # refused: the current model goes on
             reason, candidate = _one_line(e), None
         if candidate is None:
             self._refuse(version, reason)
@@ -250,11 +269,14 @@ class ChampionFollower:
 
     def _refuse(self, champion: str, reason: str) -> None:
         self._refused.add(champion)
+        self._report(champion, reason, "restart to retry")
+
+    def _report(self, champion: str, reason: str, then: str) -> None:
         log.warning("champion model version %s not followed, version %s goes on forecasting: %s",
                     champion, self.version, reason)
         self.emit({"event": "model_kept", "version": self.version, "champion": champion, "reason": reason})
         self._desk_later("model_not_followed", f"tftrade live keeps model version {self.version}: the champion, "
-                         f"version {champion}, cannot forecast for it ({reason}); restart to retry", champion)
+                         f"version {champion}, cannot forecast for it ({reason}); {then}", champion)
 
     def _desk_later(self, type_: Literal["model_promoted", "model_not_followed"], message: str, key: str) -> None:
         """Queue a desk event for the follower's thread (no Redis write on the predict worker's bar)."""
