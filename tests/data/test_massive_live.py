@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
@@ -13,6 +12,7 @@ from fakes.massive_server import FakeMassive, am
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
+from tests.waiting import eventually
 from tftrade.core.clock import SimulatedClock
 from tftrade.data.endpoints import VendorEndpoints
 from tftrade.data.massive import MassiveAuthError, MassiveConfig, MassiveSource
@@ -27,13 +27,6 @@ T0_MS = T0 // 1_000_000
 MIN_MS = 60_000
 FAST = MassiveConfig(initial_backoff_s=0.05, max_backoff_s=0.2, backfill_minutes=30, rest_retries=3)
 
-
-def eventually(cond: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 @pytest.fixture

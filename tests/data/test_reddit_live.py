@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
@@ -12,6 +11,7 @@ from fakes.reddit_server import FakeReddit
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
+from tests.waiting import eventually
 from tftrade.data.endpoints import VendorEndpoints
 from tftrade.data.reddit import RedditAuthError, RedditConfig, RedditSource
 from tftrade.live.sentiment_worker import SentimentWorker, SentimentWorkerConfig
@@ -25,13 +25,6 @@ from tftrade.stream.memory import InMemoryBus
 T0 = pd.Timestamp("2024-01-02 15:00:05", tz="UTC").timestamp()
 FAST = RedditConfig(poll_s=0.05)
 
-
-def eventually(cond: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the loop
 
 from fakes.alpaca_server import FakeAlpaca
 
+from tests.waiting import eventually as wait_for
 from tftrade.core.orders import Fill
 from tftrade.execution.alpaca import AlpacaBroker
 from tftrade.execution.costs import CostModel
@@ -53,15 +53,6 @@ def make_alpaca(fake: FakeAlpaca, *, stream: bool = True, sleeps: list[float] | 
     if stream:
         fake.wait_listening()
     return broker
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``predicate`` until true (stream events arrive on another thread)."""
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
 
 
 class PaperDriver:

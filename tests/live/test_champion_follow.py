@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from tests.forecast.tiny_model import tiny_model
+from tests.waiting import eventually as _wait
 from tftrade.cli import app
 from tftrade.cli.live_cmd import audit_recorders
 from tftrade.compliance.audit_log import AuditLog
@@ -71,13 +70,6 @@ def market(sqlite_engine: Engine) -> Engine:
     ingest_synthetic(sqlite_engine, generate_market(SyntheticConfig(n_tickers=5, days=1, seed=6)))
     return sqlite_engine
 
-
-def _wait(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
 
 
 class _Run:

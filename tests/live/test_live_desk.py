@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -22,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the loop
 
 from fakes.alpaca_server import FakeAlpaca
 
+from tests.waiting import eventually as _wait
 from tftrade.cli import app
 from tftrade.cli.live_cmd import live_desk, serve_in_process
 from tftrade.compliance.audit_log import AuditLog
@@ -77,13 +77,6 @@ def _run_in_thread(eng: Engine, opts: LiveOptions, desk: Desk, stop: threading.E
     th.start()
     return th, out
 
-
-def _wait(predicate: Any, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
 
 
 class _Quotes(dict[str, Decimal]):

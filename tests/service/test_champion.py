@@ -5,7 +5,6 @@ sent ``model_promoted`` on every start). A real MLflow registry of two versions;
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from fastapi.testclient import TestClient
 from forecast.conftest import store_market
 from sqlalchemy import Engine
 
+from tests.waiting import eventually as _wait
 from tftrade.core.clock import SystemClock
 from tftrade.core.config import ServiceSettings
 from tftrade.forecast import workflows
@@ -80,12 +80,6 @@ def _context(home: Path, engine: Engine, cache: Cache, hook: FakeWebhook) -> Ser
                           clock=clock, model=CountingModel(engine, home, workflows.RegistryRef()), poll_s=0.02,
                           model_poll_s=0.02)
 
-
-def _wait(cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def _serves(model: ServingModel, version: str) -> Callable[[], bool]:

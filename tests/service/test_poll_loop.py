@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from tests.waiting import eventually as _wait
 from tftrade.service import app as app_module
 from tftrade.service.app import create_app
 
@@ -24,12 +22,6 @@ class WarmedModel(FakeModel):
         self.warmed += 1
         return False
 
-
-def _wait(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def test_the_loop_warms_the_model_and_freezes_once_per_model(sqlite_engine: Engine,
