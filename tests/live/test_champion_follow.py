@@ -206,7 +206,9 @@ def test_a_champion_this_run_cannot_use_is_refused_and_the_current_model_goes_on
     assert {v for _, v in _stored_versions(market)} == {"1"}
     assert {v for _, v in _decided_versions(market)} == {"1"}
     (alert,) = [e for e in desk.events() if e["type"] == "model_not_followed"]
-    assert alert["detail"]["key"] == version and "keeps model version 1" in alert["message"]
+    load_failed = reason == "artifact store unreachable"  # alerted under its own key: a later refusal is alerted too
+    assert alert["detail"]["key"] == (f"{version}:load" if load_failed else version)
+    assert "keeps model version 1" in alert["message"]
     assert run.follower is not None
     run.follower.check()  # the refused champion is not looked at again
     assert len(run.of("model_kept")) == 1
@@ -466,6 +468,22 @@ def test_a_champion_whose_load_failed_is_loaded_again_later_and_reported_once(ma
     now[0] = 61.0
     follower.check()  # the store answers now: it is loaded and warms as any champion
     assert loads == ["2", "2"] and follower.state == "copy" and len(events) == 1
+
+
+def test_a_failing_event_sink_neither_undoes_nor_refuses_the_switch(market: Engine, registered: Path) -> None:
+    def closed_pipe(event: dict[str, Any]) -> None:
+        raise BrokenPipeError("stdout closed")
+
+    follower, window, m, _reg = _follower(market, registered, 69)
+    follower.emit = closed_pipe
+    follower.check()
+    follower.after_bar(window)
+    follower.warm()
+    _bar(window, m, 69)
+    new = follower.after_bar(window)
+    assert new is not None and new.model_version == "2" and follower.version == "2" and follower.state == "idle"
+    follower.check()  # version 2 forecasts: nothing pending, nothing refused
+    assert follower.state == "idle"
 
 
 def test_each_refused_version_is_reported_once_even_when_champions_alternate(market: Engine,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import uuid
@@ -182,6 +183,22 @@ def test_live_forecasts_name_the_model_version_of_the_forecasts_a_bar_holds() ->
     assert f.version_at(2 * MIN) == "3"
     f.add(msg("A", "", 3 * MIN))  # a message of an older build, without a version
     assert f.version_at(3 * MIN) is None
+
+
+def test_live_forecasts_ignore_another_horizon_and_say_so(caplog: pytest.LogCaptureFixture) -> None:
+    """A predict worker on another model than the trade worker's: its 2-bar forecasts are never traded as 5-bar ones."""
+    from tftrade.live.forecasts import LiveForecasts
+    from tftrade.stream.messages import PredictionMessage
+
+    f = LiveForecasts(("A",), horizon=5)
+    with caplog.at_level(logging.ERROR, logger="tftrade.live.forecasts"):
+        for at in (MIN, 2 * MIN):
+            f.add(PredictionMessage("A", at, 2, 10.0, -0.01, 0.001, 0.01, 0.001, 0.5, "1min", "7"))
+    assert not f.complete(MIN) and f.row(MIN, ("A",)) is None and f.wrong_horizon == 2
+    (said,) = [r.getMessage() for r in caplog.records]  # once per horizon, not per message
+    assert "2 bars ahead from model version 7 ignored" in said and "trades 5-bar forecasts" in said
+    f.add(PredictionMessage("A", MIN, 5, 10.0, -0.01, 0.001, 0.01, 0.001, 0.5, "1min", "1"))
+    assert f.complete(MIN)
 
 
 def test_live_forecasts_keep_every_bar_ahead_of_the_trade_worker() -> None:

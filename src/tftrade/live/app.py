@@ -517,7 +517,7 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
                 start.warm(engine, pw.window, pw.assembler)
             del start
             follower = follow_champion(opts, pw, emit, desk) if opts.model is None and opts.follow_champion else None
-            emit({"event": "start", "worker": name, "model_version": predictor.model_version,
+            emit({"event": "start", "worker": name, **_model_fields(predictor),
                   "follow_champion": follower is not None})
             if opts.freeze_gc:
                 freeze_startup_objects()
@@ -543,6 +543,9 @@ def _predict_following(pw: PredictWorker, follower: ChampionFollower | None, sto
     finally:
         looking.set()
         thread.join(30)
+        if thread.is_alive():  # still loading or warming a version: what it has not published is said here
+            log.warning("the champion follower was still busy at shutdown (%s); desk events not published: %d",
+                        follower.state, follower.pending_desk_events)
 
 
 def _trade_worker(bus: Bus, engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,

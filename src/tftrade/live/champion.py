@@ -8,7 +8,7 @@ on a thread of its own, so the bars never wait for the registry:
 
 1. every ``every_s`` seconds, :meth:`~ChampionFollower.check`: when the champion is another version than
    the one forecasting (and not one already refused), it is vetted and loaded: trained on the run's
-   timeframe and every ticker of the run, forecasting the horizon the trade worker reads, with a history
+   timeframe and every ticker of the run, forecasting the horizon this run trades, with a history
    the predict worker's window holds. It is loaded as a restart would load it: a champion tagged
    ``loses_to_baseline`` (promoted with ``--force``) forecasts with its confidence muted to 0. A version
    pending while the champion changes again is dropped at the next look;
@@ -115,6 +115,11 @@ class ChampionFollower:
         self._desk_pending: list[tuple[Literal["model_promoted", "model_not_followed"], str, str]] = []
 
     @property
+    def pending_desk_events(self) -> int:
+        """Desk events queued and not yet written (:meth:`publish`)."""
+        return len(self._desk_pending)
+
+    @property
     def state(self) -> State:
         """``idle``; ``copy`` (a new version waits for the window's copy); ``warming``; ``ready`` (to take over)."""
         return self._state
@@ -129,15 +134,15 @@ class ChampionFollower:
         while not stop.is_set():
             self._wake.wait(max(0.0, min(0.25, due - time.monotonic())))
             self._wake.clear()
-            if self._state == "warming":
-                self.warm()
-            self.publish()
-            if time.monotonic() >= due:
+            if time.monotonic() >= due:  # first: a rollback drops the pending version before it warms
                 due = time.monotonic() + self.every_s
                 try:
                     self.check()
                 except Exception as e:  # a registry hiccup: the next look tries again
                     log.warning("could not look for a new champion: %s", _one_line(e))
+            if self._state == "warming":
+                self.warm()
+            self.publish()
         self.publish()
 
     def check(self) -> None:
@@ -165,8 +170,9 @@ class ChampionFollower:
         except Exception as e:  # the store may answer at a later look: reported once, loaded again later
             first = version not in self._retry_at
             self._retry_at[version] = self._clock() + self.retry_s
-            if first:
-                self._report(version, f"{_one_line(e)} (loaded again every {self.retry_s:g} s)", "retried")
+            if first:  # its own alert key: a refusal once it loads is alerted too
+                self._report(version, f"{_one_line(e)} (loaded again every {self.retry_s:g} s)",
+                             f"it is loaded again every {self.retry_s:g} s", key=f"{version}:load")
             return
         self._retry_at.pop(version, None)
         try:
@@ -219,7 +225,7 @@ class ChampionFollower:
                 if self._warms >= MAX_WARMS:
                     raise RuntimeError(f"it fell behind the bars {MAX_WARMS} times while warming")
                 self._copy, self._state, self._warms = copy.deepcopy(window), "warming", self._warms + 1
-            except Exception as e:  # the current model goes on; the follower thread reports it
+            except Exception as e:  # the current model goes on
                 self._drop()
                 self._refuse(candidate.model_version, _one_line(e))
                 return None
@@ -262,7 +268,7 @@ class ChampionFollower:
         self._drop()
         at = datetime.fromtimestamp(after_ns / 1e9, tz=UTC).isoformat()
         log.warning("model version %s, the new champion, forecasts the bars after %s (was %s)", new, at, old)
-        self.emit({"event": "model_switched", "from": old, "to": new, "after_ns": after_ns})
+        self._emit({"event": "model_switched", "from": old, "to": new, "after_ns": after_ns})
         self._desk_later("model_promoted", f"tftrade live forecasts with model version {new}, the champion, "
                          f"the bars after {at} (was {old})", new)
         return candidate
@@ -271,12 +277,19 @@ class ChampionFollower:
         self._refused.add(champion)
         self._report(champion, reason, "restart to retry")
 
-    def _report(self, champion: str, reason: str, then: str) -> None:
+    def _report(self, champion: str, reason: str, then: str, key: str | None = None) -> None:
         log.warning("champion model version %s not followed, version %s goes on forecasting: %s",
                     champion, self.version, reason)
-        self.emit({"event": "model_kept", "version": self.version, "champion": champion, "reason": reason})
+        self._emit({"event": "model_kept", "version": self.version, "champion": champion, "reason": reason})
         self._desk_later("model_not_followed", f"tftrade live keeps model version {self.version}: the champion, "
-                         f"version {champion}, cannot forecast for it ({reason}); {then}", champion)
+                         f"version {champion}, cannot forecast for it ({reason}); {then}", key or champion)
+
+    def _emit(self, event: dict[str, object]) -> None:
+        """Emit an event line; a failing sink (a closed pipe) is logged, never undoes the switch or the refusal."""
+        try:
+            self.emit(event)
+        except Exception as e:
+            log.error("could not emit the %s event: %s", event["event"], _one_line(e))
 
     def _desk_later(self, type_: Literal["model_promoted", "model_not_followed"], message: str, key: str) -> None:
         """Queue a desk event for the follower's thread (no Redis write on the predict worker's bar)."""

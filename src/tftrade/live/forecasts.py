@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from tftrade.core.types import Float64Array
 from tftrade.stream.messages import PredictionMessage
+
+log = logging.getLogger(__name__)
 
 NO_FORECAST_HORIZON = 0
 """``horizon`` of a prediction message that says "no forecast for this ticker at this bar".
@@ -32,6 +36,9 @@ class LiveForecasts:
         self._rows: dict[int, tuple[Float64Array, dict[int, str]]] = {}  # as_of -> (4 × n values, column -> version)
         self._passed: int | None = None
         self.last_latency_ns: int | None = None
+        self.wrong_horizon = 0
+        """Predictions ignored because they are for another horizon than this worker trades."""
+        self._warned: set[int] = set()
 
     @property
     def horizon(self) -> int:
@@ -42,6 +49,14 @@ class LiveForecasts:
         """Take one prediction (an unknown ticker or a repeat of a known one changes nothing)."""
         i = self._index.get(message.ticker)
         if i is None:
+            return
+        if message.horizon not in (self._horizon, NO_FORECAST_HORIZON):  # another model's: never traded as ours
+            self.wrong_horizon += 1
+            if message.horizon not in self._warned:
+                self._warned.add(message.horizon)
+                log.error("predictions %d bars ahead from model version %s ignored: this trade worker trades "
+                          "%d-bar forecasts (restart the predict and trade workers on the same model)",
+                          message.horizon, message.model_version or "?", self._horizon)
             return
         got = self._rows.get(message.as_of_ns)
         if got is None:
