@@ -52,7 +52,7 @@ def _read_texts(texts: list[str] | None, file: str | None) -> list[str]:
                 raise FileNotFoundError(f"{path}: no such file of texts")
             data = path.read_bytes()
         # UTF-8, else Windows-1252; a stray byte in a UTF-8 text is shown as U+FFFD (the scorers need Unicode)
-        text = decode_text(data).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        text = decode_text(data, stray="replace")
         out.extend(line for line in text.replace("\r\n", "\n").split("\n") if line.strip())
     out.extend(t for t in texts or [] if t != "-")
     if not out:

@@ -272,17 +272,16 @@ def read_comment_file(path: str | Path) -> Iterator[RawRecord]:
         yield from _jsonl(text)
     elif kind == ".json":
         yield from _json(text)
-    elif kind == ".csv":
+    else:  # .csv
         yield from _csv(text, p)
-    else:
-        raise DataError(f"{p}: unknown comment format {kind!r}; expected .jsonl, .ndjson, .json or .csv")
 
 
-def decode_text(data: bytes) -> str:
+def decode_text(data: bytes, stray: str = "surrogateescape") -> str:
     """The file's text: UTF-8 (a BOM dropped); else Windows-1252 when no byte sequence in it is UTF-8.
 
-    A UTF-8 file with a few stray bytes keeps them as surrogate escapes, so the records holding
-    them are quarantined ("not UTF-8") instead of stored with replacement characters.
+    A UTF-8 file with a few stray bytes keeps them as surrogate escapes (``stray``, the codec's error
+    handler; ``"replace"``: U+FFFD), so the records holding them are quarantined ("not UTF-8") instead
+    of stored with replacement characters.
     """
     try:
         return data.decode("utf-8-sig")
@@ -291,7 +290,7 @@ def decode_text(data: bytes) -> str:
     text = data.decode("utf-8-sig", errors="surrogateescape")
     if not any(ord(ch) > 0x7F and not 0xDC80 <= ord(ch) <= 0xDCFF for ch in text):
         return data.decode("cp1252", errors="replace")
-    return text
+    return text if stray == "surrogateescape" else data.decode("utf-8-sig", errors=stray)
 
 
 def _jsonl(text: str) -> Iterator[RawRecord]:

@@ -44,7 +44,8 @@ _ROUNDING_TOLERANCE = 1e-4
 _NS_MIN = 60_000_000_000
 _PRE_MARKET_NS = 330 * _NS_MIN  # 04:00 is 5.5 h before the 09:30 open
 _AFTER_HOURS_NS = 240 * _NS_MIN  # 20:00 is 4 h after the 16:00 close
-TICKER_PATTERN = r"(?=.{1,16}$)\^?[A-Z0-9][A-Z0-9.\-/=_:]*"  # at most 16 characters (the column), '^' included
+_TICKER_BODY = r"\^?[A-Z0-9][A-Z0-9.\-/=_:]*"
+TICKER_PATTERN = rf"(?=.{{1,16}}$){_TICKER_BODY}"  # at most 16 characters (the column), '^' included
 _TICKER_RE = re.compile(TICKER_PATTERN)
 OUTSIDE_SESSION = "outside trading hours"
 _MISSING_MARKS = frozenset({".", "-", "--", "na", "n/a", "#n/a", "nan", "null", "none", "nil"})
@@ -334,7 +335,7 @@ def _ticks(values: pd.Series | np.ndarray) -> np.ndarray:
 
 def _ticker_text(value: object) -> str:
     text = str(value)
-    if len(text) > 16 and re.fullmatch(r"\^?[A-Z0-9][A-Z0-9.\-/=_:]*", text):
+    if len(text) > 16 and re.fullmatch(_TICKER_BODY, text):
         return f"ticker {text[:40]!a} is longer than 16 characters"
     odd = sorted({f"U+{ord(ch):04X}" for ch in text if not (ch.isascii() and ch.isprintable())})
     what = f" ({', '.join(odd)})" if odd else ""

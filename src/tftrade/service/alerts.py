@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import smtplib
-import socket
 import time
 import uuid
 from collections import deque
@@ -38,7 +36,8 @@ import httpx
 import redis
 
 from tftrade.core.config import AlertSettings, scrub
-from tftrade.stream.cache import redis_client
+from tftrade.store.runs import process_owner
+from tftrade.stream.cache import timed_redis_client
 
 log = logging.getLogger(__name__)
 
@@ -231,11 +230,6 @@ return 1
 """
 
 
-def process_name() -> str:
-    """``host:pid:random``: names this process as an alert's sender in the shared gate."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
 @dataclass(frozen=True)
 class RedisClaim:
     """An alert claimed in Redis: its dedupe key, and the token held there and in the hourly window."""
@@ -253,9 +247,9 @@ class RedisAlertGate:
 
     def __init__(self, url: str | None = None, *, client: redis.Redis | None = None, prefix: str = "tftrade:alerts",
                  socket_timeout: float = 1.0, name: str | None = None) -> None:
-        self._r = redis_client(url, client, socket_timeout=socket_timeout, who="RedisAlertGate")
+        self._r = timed_redis_client(url, client, socket_timeout=socket_timeout, who="RedisAlertGate")
         self._prefix = prefix
-        self.name = name or process_name()
+        self.name = name or process_owner()  # host:pid:start names the sender
 
     def admit(self, alert: Alert, min_interval_s: float, max_per_hour: int) -> Admission[RedisClaim]:
         """As :meth:`LocalAlertGate.admit`, for the whole desk; raises :class:`redis.RedisError` when Redis fails."""

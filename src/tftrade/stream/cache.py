@@ -84,7 +84,7 @@ _APPEND = ("local n = redis.call('incr', KEYS[2]) "
            "redis.call('rpush', KEYS[1], doc) redis.call('ltrim', KEYS[1], -tonumber(ARGV[2]), -1) return n")
 
 
-def redis_client(url: str | None, client: redis.Redis | None, *, socket_timeout: float, who: str) -> redis.Redis:
+def timed_redis_client(url: str | None, client: redis.Redis | None, *, socket_timeout: float, who: str) -> redis.Redis:
     """``client`` if given, else a client of ``url`` whose connects and reads give up after ``socket_timeout`` s."""
     if client is not None:
         return client
@@ -99,7 +99,7 @@ class RedisCache:
 
     def __init__(self, url: str | None = None, *, client: redis.Redis | None = None, prefix: str = "tftrade:cache",
                  socket_timeout: float = 2.0) -> None:
-        self._r = redis_client(url, client, socket_timeout=socket_timeout, who="RedisCache")
+        self._r = timed_redis_client(url, client, socket_timeout=socket_timeout, who="RedisCache")
         self._prefix = prefix
 
     def get(self, key: str) -> Any | None:
