@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections.abc import Callable
 
 import numpy as np
 
 from tftrade.backtest import MarketData
 from tftrade.core.clock import SimulatedClock
-from tftrade.core.gc_tuning import DEFERRED, IdleCollector, defer_full_collections, restored_gc
+from tftrade.core.gc_tuning import (
+    DEFERRED,
+    IdleCollector,
+    defer_full_collections,
+    freeze_startup_objects,
+    restored_gc,
+)
 from tftrade.live.brokers import make_broker
 from tftrade.live.predict_worker import PredictWorker
 from tftrade.live.predictor import Quantiles
@@ -36,6 +43,34 @@ class _Clock:
 def _collector(clock: _Clock, every_s: float = 30.0) -> tuple[IdleCollector, list[float]]:
     ran: list[float] = []
     return IdleCollector(every_s, clock=clock, collect=lambda: ran.append(clock.now)), ran
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _cycle_frozen(**how: bool) -> tuple[bool, int]:
+    """Whether a cycle that is garbage when ``freeze_startup_objects(**how)`` runs outlives it; the last threshold."""
+    enabled = gc.isenabled()
+    gc.disable()  # no automatic collection between the cycle's last reference and the freeze
+    try:
+        with restored_gc():
+            node = _Node()
+            ref = weakref.ref(node)
+            del node
+            freeze_startup_objects(**how)
+            alive, third = ref() is not None, gc.get_threshold()[2]
+        return alive, third
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_a_serving_process_freezes_without_collecting_first_or_deferring() -> None:
+    before = gc.get_threshold()[2]
+    assert _cycle_frozen(collect_first=False, defer_full=False) == (True, before)
+    assert _cycle_frozen() == (False, DEFERRED)
 
 
 def test_nothing_is_collected_while_full_collections_are_not_deferred() -> None:

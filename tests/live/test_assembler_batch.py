@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tftrade.live.assembler import Assembler, CrossSection
+from tftrade.stream.bus import Delivery
 from tftrade.stream.messages import BarMessage
 
 TICKERS = tuple(f"T{i}" for i in range(6))
@@ -65,3 +66,14 @@ def test_a_whole_minute_in_one_read_closes_it_at_once() -> None:
     assert cs.timestamp_ns == 60 and cs.received_ns == 9 and cs.ids == tuple(f"id{k}" for k in range(6))
     np.testing.assert_array_equal(cs.close, np.arange(1.0, 7.0))
     assert a.add_many([], []) == []
+
+
+def test_a_read_is_added_with_its_non_bars_acked_one_by_one() -> None:
+    a = Assembler(TICKERS)
+    bars = [BarMessage(t, 60, 1.0, 2.0, 0.5, 1.5, 5.0, "1min") for t in TICKERS]
+    batch = [Delivery("market_data", f"b{k}", b"", m) for k, m in enumerate(bars)]
+    batch.insert(2, Delivery("market_data", "undecodable", b"?", None, error="bad"))
+    acked: list[list[str]] = []
+    n, (cs,) = a.add_read(batch, acked.append, read_ns=3)
+    assert n == 6 and acked == [["undecodable"]]
+    assert cs.ids == tuple(f"b{k}" for k in range(6)) and cs.received_ns == 3

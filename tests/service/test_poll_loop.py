@@ -30,7 +30,7 @@ def test_the_loop_warms_the_model_and_freezes_once_per_model(sqlite_engine: Engi
     ctx = make_context(sqlite_engine)
     model = WarmedModel()
     ctx.model, ctx.freeze_gc = model, True
-    monkeypatch.setattr(app_module, "_freeze_gc", lambda: frozen.append(model.version))
+    monkeypatch.setattr(app_module, "freeze_startup_objects", lambda **_: frozen.append(model.version))
     with TestClient(create_app(ctx)):
         _wait(lambda: model.warmed >= 3)
         assert frozen == ["3"]  # once, not every round
@@ -46,7 +46,7 @@ def test_a_context_built_by_hand_leaves_the_heap_alone(sqlite_engine: Engine, mo
     ctx = make_context(sqlite_engine)
     model = WarmedModel()
     ctx.model = model
-    monkeypatch.setattr(app_module, "_freeze_gc", lambda: frozen.append(1))
+    monkeypatch.setattr(app_module, "freeze_startup_objects", lambda **_: frozen.append(1))
     with TestClient(create_app(ctx)):
         _wait(lambda: model.warmed >= 3)
     assert not ctx.freeze_gc and frozen == []

@@ -44,7 +44,7 @@ def relaxed_gc(threshold: int = 100_000) -> Iterator[None]:
         gc.set_threshold(*old)
 
 
-def freeze_startup_objects(defer_full: bool = True) -> int:
+def freeze_startup_objects(*, collect_first: bool = True, defer_full: bool = True) -> int:
     """Collect once, then move every object alive into the collector's permanent generation (:func:`gc.freeze`);
     with ``defer_full``, full collections then run only in idle time (:func:`defer_full_collections`; an
     :class:`IdleCollector` runs them).
@@ -57,6 +57,10 @@ def freeze_startup_objects(defer_full: bool = True) -> int:
     under a millisecond; the rest, 6–21 ms measured, when the workers are idle). Returns the
     number of objects frozen.
 
+    A process that is serving already (``tftrade serve``, after each model it loads) passes
+    ``collect_first=False`` (the collection first would stall it ~0.5 s; cycles among the frozen objects
+    then stay) and ``defer_full=False`` (it has no idle collector).
+
     Examples
     --------
     >>> before = gc.get_threshold()
@@ -64,7 +68,8 @@ def freeze_startup_objects(defer_full: bool = True) -> int:
     (True, True)
     >>> gc.unfreeze(); gc.set_threshold(*before)
     """
-    gc.collect()
+    if collect_first:
+        gc.collect()
     gc.freeze()
     if defer_full:
         defer_full_collections()

@@ -155,9 +155,16 @@ def _model_fields(predictor: Predictor | None) -> dict[str, object]:
     return {"model_version": predictor.model_version, "model_selection": getattr(predictor, "selection", None)}
 
 
+def follows_champion(opts: LiveOptions) -> bool:
+    """Whether the run's predictor follows the registry's champion: on the registry's model (no ``--model``)
+    and not told otherwise (``--no-follow-champion``)."""
+    return opts.model is None and opts.follow_champion
+
+
 def follow_champion(opts: LiveOptions, pw: PredictWorker, emit: Emit, desk: Desk | None = None) -> ChampionFollower:
-    """The follower of the registry's champion for ``pw`` (whose predictor came from the registry), its new
-    predictors built as :func:`load_predictor` builds them, at the run's horizon, with the worker's inputs."""
+    """The follower of the registry's champion for ``pw`` (whose predictor came from the registry), attached to it
+    as its switch; its new predictors built as :func:`load_predictor` builds them, at the run's horizon, with the
+    worker's inputs."""
     from tftrade.forecast.registry import ModelRegistry
 
     if not isinstance(pw.predictor, TftPredictor):
@@ -169,8 +176,10 @@ def follow_champion(opts: LiveOptions, pw: PredictWorker, emit: Emit, desk: Desk
         pw.use_stored_sentiment(predictor)
         return predictor
 
-    return ChampionFollower(ModelRegistry(opts.home, opts.model_name, opts.tracking_uri), pw.predictor, pw.window,
-                            make=make, emit=emit, desk=desk, every_s=opts.champion_poll_s)
+    follower = ChampionFollower(ModelRegistry(opts.home, opts.model_name, opts.tracking_uri), pw.predictor, pw.window,
+                                make=make, emit=emit, desk=desk, every_s=opts.champion_poll_s)
+    pw.switch = follower
+    return follower
 
 
 def make_strategy(name: str, predictor: Predictor | None,
@@ -358,9 +367,9 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
                                on_idle=on_idle)
             workers.append(("predict", pw.run))
         services = _services(bus, engine, opts)
-        follows = pw is not None and opts.model is None and opts.follow_champion
-        if pw is not None and follows:  # the registry's model: a champion promoted meanwhile takes over
-            follower = pw.switch = follow_champion(opts, pw, emit, desk)
+        # the registry's model: a champion promoted meanwhile takes over
+        follower = follow_champion(opts, pw, emit, desk) if pw is not None and follows_champion(opts) else None
+        if follower is not None:
             services.append(("champion", follower.run, lambda: True))
         services.append(("control", watch_control(parts), lambda: True))
         if warm:
@@ -377,7 +386,7 @@ def run_live(engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Even
             timer.start()
         emit({"event": "start", "tickers": len(tickers), "source": opts.source, "broker": opts.broker,
               "strategy": opts.strategy, "cadence": opts.cadence, **_model_fields(predictor),
-              **({"follow_champion": follows} if predictor is not None else {})})
+              **({"follow_champion": follower is not None} if predictor is not None else {})})
         if opts.freeze_gc:  # model, windows and libraries loaded: no full collection walks them mid-bar
             freeze_startup_objects()
         t0 = time.monotonic()
@@ -490,6 +499,7 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
     log.info("worker %s runs at niceness %d", name, nice)
     bus = open_bus(opts.redis_url, opts.bus_prefix)
     me = f"{name}-{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}"
+    on_idle = None if idle_gc is None else idle_gc.collect_when_idle
     try:
         if name == "ingest":
             from tftrade.live.ingest_worker import IngestWorker, IngestWorkerConfig
@@ -511,46 +521,36 @@ def run_worker(name: str, engine: Engine, opts: LiveOptions, emit: Emit, stop: t
             start = read_universe(engine, opts, [predictor.history] if opts.warm_start else [])
             market = start.market
             pw = PredictWorker(bus, predictor, market.tickers, market.sectors, opts.timeframe,
-                               engine=engine, consumer=me, on_event=emit,
-                               on_idle=None if idle_gc is None else idle_gc.collect_when_idle)
+                               engine=engine, consumer=me, on_event=emit, on_idle=on_idle)
             if opts.warm_start:
                 start.warm(engine, pw.window, pw.assembler)
             del start
-            follower = follow_champion(opts, pw, emit, desk) if opts.model is None and opts.follow_champion else None
+            follower = follow_champion(opts, pw, emit, desk) if follows_champion(opts) else None
             emit({"event": "start", "worker": name, **_model_fields(predictor),
                   "follow_champion": follower is not None})
             if opts.freeze_gc:
                 freeze_startup_objects()
-            return {"event": "summary", "worker": name, **vars(_predict_following(pw, follower, stop))}
+
+            def busy(_: str) -> None:  # still loading or warming a version: what it has not published is said here
+                assert follower is not None
+                log.warning("the champion follower was still busy at shutdown (%s); desk events not published: %d",
+                            follower.state, follower.pending_desk_events)
+
+            done = run_workers([("predict", pw.run)], stop, join_s=30.0, on_busy=busy,
+                               services=[("champion", follower.run, lambda: True)] if follower is not None else [])
+            return {"event": "summary", "worker": name, **vars(done["predict"])}
         if name == "trade":
             return _trade_worker(bus, engine, opts, emit, stop, me, clock or SystemClock(), settings, desk,
-                                 recorders, idle_gc)
+                                 recorders, on_idle)
         raise LiveError(f"unknown worker {name!r}; choose ingest, sentiment, predict or trade")
     finally:
         bus.close()
 
 
-def _predict_following(pw: PredictWorker, follower: ChampionFollower | None, stop: threading.Event) -> Any:
-    """Run the predict worker until ``stop``, with ``follower`` (when given) on a thread of its own; its counters."""
-    if follower is None:
-        return pw.run(stop)
-    pw.switch = follower
-    looking = threading.Event()
-    thread = threading.Thread(target=follower.run, args=(looking,), name="champion", daemon=True)
-    thread.start()
-    try:
-        return pw.run(stop)
-    finally:
-        looking.set()
-        thread.join(30)
-        if thread.is_alive():  # still loading or warming a version: what it has not published is said here
-            log.warning("the champion follower was still busy at shutdown (%s); desk events not published: %d",
-                        follower.state, follower.pending_desk_events)
-
-
 def _trade_worker(bus: Bus, engine: Engine, opts: LiveOptions, emit: Emit, stop: threading.Event,
                   me: str, clock: Clock, settings: Any = None, desk: Desk | None = None,
-                  recorders: RecorderFactory | None = None, idle_gc: IdleCollector | None = None) -> dict[str, object]:
+                  recorders: RecorderFactory | None = None,
+                  on_idle: Callable[[], object] | None = None) -> dict[str, object]:
     from tftrade.live.lease import make_lease
 
     lease = make_lease(getattr(settings, "trade_lease", "redis"), f"{opts.bus_prefix}:lease:trade", me,
@@ -564,7 +564,7 @@ def _trade_worker(bus: Bus, engine: Engine, opts: LiveOptions, emit: Emit, stop:
         kit = open_kit(opts, engine, clock, emit, settings)
         stack, parts = build_stack(bus, market, opts, emit, clock, kit, predictor, desk=desk,
                                    recorders=recorders(market.tickers) if recorders is not None else (), consumer=me,
-                                   settings=settings, on_idle=None if idle_gc is None else idle_gc.collect_when_idle)
+                                   settings=settings, on_idle=on_idle)
         if opts.warm_start:
             start.warm(engine, stack.worker.window, stack.worker.assembler)
         del start  # the bars read: the window holds what it needs

@@ -14,12 +14,13 @@ carries the bus ids of its bars so a worker acks them only once it has processed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tftrade.core.types import Float64Array
+from tftrade.stream.bus import Delivery
 from tftrade.stream.messages import BarMessage
 
 
@@ -133,6 +134,21 @@ class Assembler:
         if len(cur.seen) == self._expected:
             done.append(ts)
         return self._close(sorted(done))
+
+    def add_read(self, batch: Sequence[Delivery], ack: Callable[[list[str]], object], read_ns: int = 0,
+                 ) -> tuple[int, list[CrossSection]]:
+        """:meth:`add_many` the bars of one bus read; ``ack`` is called with the id of each message that is not a
+        bar (the ingest worker quarantines it: nothing to do here). Returns how many bars the read held and the
+        cross-sections they closed, oldest first."""
+        bars: list[BarMessage] = []
+        ids: list[str] = []
+        for d in batch:
+            if isinstance(d.message, BarMessage):
+                bars.append(d.message)
+                ids.append(d.id)
+            else:
+                ack([d.id])
+        return len(bars), self.add_many(bars, ids, read_ns)
 
     def flush(self) -> list[CrossSection]:
         """Close every open cross-section (end of a replay, shutdown)."""

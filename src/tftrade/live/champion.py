@@ -192,16 +192,17 @@ class ChampionFollower:
         schema, w = trained.schema, self.window
         if schema.timeframe != w.timeframe:
             return f"it was trained on {schema.timeframe} bars, this run trades {w.timeframe} bars"
-        missing = [t for t in w.tickers if t not in set(schema.tickers)]
+        known = set(schema.tickers)
+        missing = [t for t in w.tickers if t not in known]
         if missing:
             more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
             return f"it does not know this run's ticker(s) {', '.join(missing[:3])}{more}"
         if trained.config.horizon < self.horizon:
             return (f"it forecasts at most {trained.config.horizon} bars ahead, this run trades on "
                     f"{self.horizon}-bar forecasts")
-        from tftrade.features.dataset import WARMUP
+        from tftrade.forecast.workflows import latest_window_bars
 
-        need = 3 * (WARMUP + trained.config.context)
+        need = latest_window_bars(trained.config.context)  # a cold start's history (TftPredictor.history)
         if need > w.capacity:
             return f"it needs {need} bars of history, this run's window keeps {w.capacity}"
         return ""

@@ -51,7 +51,7 @@ from tftrade.live.predictor import Predictor, Quantiles, TftPredictor, no_foreca
 from tftrade.live.reader import ReaderConfig, TopicReader
 from tftrade.live.window import RollingMarket
 from tftrade.stream.bus import Bus
-from tftrade.stream.messages import BarMessage, PredictionMessage
+from tftrade.stream.messages import PredictionMessage
 
 log = logging.getLogger(__name__)
 _DAY_NS = 86_400_000_000_000
@@ -172,17 +172,9 @@ class PredictWorker:
                     elif self.on_idle is not None:
                         self.on_idle()  # e.g. the full collection held back once loaded (freeze_gc), if due
                 continue
-            now = time.time_ns()
-            bars: list[BarMessage] = []
-            ids: list[str] = []
-            for d in batch:
-                if isinstance(d.message, BarMessage):
-                    bars.append(d.message)
-                    ids.append(d.id)
-                else:
-                    self.reader.ack([d.id])  # not a bar: the ingest worker quarantines it; nothing to do here
-            self.counters.bars += len(bars)
-            self._process(self.assembler.add_many(bars, ids, now), stop)
+            n, sections = self.assembler.add_read(batch, self.reader.ack, time.time_ns())
+            self.counters.bars += n
+            self._process(sections, stop)
         return self.counters
 
     def _process(self, sections: list[CrossSection], stop: threading.Event | None = None) -> None:

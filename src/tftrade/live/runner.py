@@ -131,14 +131,16 @@ Service = Callable[[threading.Event], object]
 
 def run_workers(workers: Sequence[tuple[str, Work]], stop: threading.Event, *,
                 source: Callable[[threading.Event], object] | None = None,
-                services: Sequence[tuple[str, Service, Callable[[], bool]]] = ()) -> dict[str, object]:
+                services: Sequence[tuple[str, Service, Callable[[], bool]]] = (),
+                join_s: float | None = None, on_busy: Callable[[str], object] | None = None) -> dict[str, object]:
     """Run ``workers`` and ``services`` as threads; ``source`` (if any) in its own thread sets ``end`` when done.
 
     With a source, once it has ended and every worker has drained its input and returned, each
     service is stopped as soon as its ``drained()`` check holds (or after 30 s). Returns each
     worker's result. A worker that raises stops all of them; the first error is re-raised after
     every thread has ended (nothing is acked that was not processed: each worker acks only
-    after processing).
+    after processing). The stopped services are waited for until they end, or at most ``join_s``
+    seconds in all: ``on_busy`` is then told the name of each still running (a daemon thread, left behind).
     """
     svc_stop = threading.Event()
     svc_threads = []
@@ -162,8 +164,11 @@ def run_workers(workers: Sequence[tuple[str, Work]], stop: threading.Event, *,
             while not stop.is_set() and not drained() and time.monotonic() < deadline:
                 time.sleep(0.02)
         svc_stop.set()
+        until = None if join_s is None else time.monotonic() + join_s
         for th in svc_threads:
-            th.join()
+            th.join(None if until is None else max(0.0, until - time.monotonic()))
+            if th.is_alive() and on_busy is not None:
+                on_busy(th.name)
     if svc_errors:
         raise svc_errors[0]
     return results

@@ -28,7 +28,7 @@ from tftrade.live.reader import ReaderConfig, TopicReader
 from tftrade.live.window import RollingMarket
 from tftrade.strategy.contract import Targets
 from tftrade.stream.bus import Bus
-from tftrade.stream.messages import BarMessage, PredictionMessage
+from tftrade.stream.messages import PredictionMessage
 from tftrade.trading.feed import BarEvent
 from tftrade.trading.loop import TradingLoop
 
@@ -196,17 +196,9 @@ class TradeWorker:
                 if self.on_idle is not None and time.monotonic() - self._stepped_at >= IDLE_AFTER_S:
                     self.on_idle()  # e.g. the full collection held back once loaded (freeze_gc), if due
                 continue
-            now = time.time_ns()
-            bars: list[BarMessage] = []
-            ids: list[str] = []
-            for d in batch:
-                if isinstance(d.message, BarMessage):
-                    bars.append(d.message)
-                    ids.append(d.id)
-                else:
-                    self.bars.ack([d.id])
-            self.counters.bars += len(bars)
-            for cs in self.assembler.add_many(bars, ids, now):
+            n, sections = self.assembler.add_read(batch, self.bars.ack, time.time_ns())
+            self.counters.bars += n
+            for cs in sections:
                 if stop.is_set():  # the rest stays pending (unacked): a restart gets it back
                     return
                 yield cs

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +26,7 @@ from sqlalchemy import Engine, text
 from tftrade.core.clock import Clock
 from tftrade.core.config import ServiceSettings
 from tftrade.core.errors import NotFoundError, TftradeError
+from tftrade.core.gc_tuning import freeze_startup_objects
 from tftrade.service import timing
 from tftrade.service.alerts import Alerter
 from tftrade.service.events import EventHub
@@ -188,16 +188,10 @@ async def _poll_forever(ctx: ServiceContext, watcher: Watcher, stop: threading.E
                 await asyncio.to_thread(warm)
             if ctx.freeze_gc and ctx.model is not None and ctx.model.version not in (None, frozen):
                 frozen = ctx.model.version  # the model and its window are in memory now (and after a promotion)
-                await asyncio.to_thread(_freeze_gc)
+                await asyncio.to_thread(freeze_startup_objects, collect_first=False, defer_full=False)
         except Exception as e:  # the watcher must outlive a bad document or a registry hiccup
             ctx.metrics.alerts.labels(type="watcher_error", outcome=type(e).__name__).inc()
         await asyncio.sleep(ctx.poll_s)
-
-
-def _freeze_gc() -> None:
-    """Leave every object tracked now out of later collections (they are still freed when no longer
-    referenced; only cycles among them stay). No collection first: a full one stalls the process ~0.5 s."""
-    gc.freeze()
 
 
 def _register_errors(app: FastAPI) -> None:
