@@ -19,10 +19,11 @@ the current one meanwhile, and only the swap and the catch-up to the newest bar 
 (:meth:`RollingWindow.build`, :meth:`RollingWindow.adopt`).
 
 Each bar's answer is made once, whole: the rows, their ``features_hash`` and the encoded JSON
-of all tickers (:class:`~tftrade.service.predictions.EncodedRows`). :meth:`RollingWindow.warm`
-(the API's poll loop) makes it as soon as a new bar is in the store, so requests find it made;
-:meth:`RollingWindow.prepare` does the next bar's work that does not need that bar (the hashes'
-prefixes, and the forecaster's ``prepare`` where it has one) between bars.
+of all tickers (:class:`~tftrade.service.predictions.EncodedRows`). :meth:`RollingWindow.make`
+(the API's poll loop, through :meth:`~tftrade.service.serving.ServingModel.warm`) makes it as
+soon as a new bar is in the store, so requests find it made; :meth:`RollingWindow.prepare` does
+the next bar's work that does not need that bar (the hashes' prefixes, and the forecaster's
+``prepare`` where it has one) between bars.
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ log = logging.getLogger(__name__)
 FULL_RELOAD_S = 300.0
 """Seconds after which the window is filled afresh from the store."""
 RETRY_S = 10.0
+"""Seconds before a window that could not be filled (gaps, too few bars) is tried again."""
 OVERDUE = 2.0
 """A window this many times :data:`FULL_RELOAD_S` old is refilled by the request that finds it (no poll loop
 refilled it meanwhile)."""
-"""Seconds before a window that could not be filled (gaps, too few bars) is tried again."""
 _FIELDS = ("open", "high", "low", "close", "volume")
 
 
@@ -121,10 +122,7 @@ class RollingWindow:
 
     def due(self) -> bool:
         """Whether the window is to be filled afresh (every :data:`FULL_RELOAD_S` seconds)."""
-        return self._roller is not None and self._due(time.monotonic())
-
-    def _due(self, now: float) -> bool:
-        return now - self._filled_at > FULL_RELOAD_S
+        return self._roller is not None and time.monotonic() - self._filled_at > FULL_RELOAD_S
 
     def build(self) -> RollingForecaster | None:
         """A forecaster filled afresh from the store (``None``: the window cannot serve), leaving the window
@@ -151,20 +149,13 @@ class RollingWindow:
         ``True``: the answer is of a newer bar than before. ``None``: the window cannot serve (as a failed
         fill: requests build in full, and fill it again after :data:`RETRY_S`)."""
         now = time.monotonic()
-        before = self._rows[0] if self._rows is not None else None
-        self._roller, self._rows, self.appended = r, None, 0
-        self._prefix = self._prepared_ns = None
+        before = self._made_bar()
+        self._reset(r)
         self._filled_at = now
         if r is None:
             self._failed_at = now
             return False
-        return self.rows() is not None and self._rows is not None and self._rows[0] != before
-
-    def warm(self) -> bool:
-        """:meth:`make`, then :meth:`prepare`; ``True``: a new bar's answer was made."""
-        made = self.make()
-        self.prepare()
-        return made
+        return self._answers_anew(before)
 
     def make(self) -> bool:
         """Make the answer of a bar that landed since the last one; ``True``: one was made.
@@ -176,9 +167,16 @@ class RollingWindow:
         if r is None and self._failed_at > -1e18:  # a failed fill is retried by requests, not every round
             return False
         if r is None or r.last_ns is None or self._newer(r.last_ns):
-            before = self._rows[0] if self._rows is not None else None
-            return self.rows() is not None and self._rows is not None and self._rows[0] != before
+            return self._answers_anew(self._made_bar())
         return False
+
+    def _made_bar(self) -> int | None:
+        """The bar (ns) of the answer made, or ``None`` before any."""
+        return self._rows[0] if self._rows is not None else None
+
+    def _answers_anew(self, before: int | None) -> bool:
+        """:meth:`rows`; ``True``: it answered, of another bar than ``before`` (:meth:`_made_bar` before)."""
+        return self.rows() is not None and self._made_bar() != before
 
     def _newer(self, last_ns: int) -> bool:
         from tftrade.store.bars import latest_bars
@@ -202,10 +200,14 @@ class RollingWindow:
             ahead()
 
     def _fill(self) -> RollingForecaster | None:
-        self._roller, self._rows, self.appended = None, None, 0
-        self._prefix = self._prepared_ns = None
+        self._reset(None)
         self._roller = r = self.build()
         return r
+
+    def _reset(self, r: RollingForecaster | None) -> None:
+        """Serve from ``r`` afresh: no answer made, nothing appended since the fill, nothing prepared."""
+        self._roller, self._rows, self.appended = r, None, 0
+        self._prefix = self._prepared_ns = None
 
     def _catch_up(self, r: RollingForecaster) -> bool:
         """Append the stored cross-sections newer than the window's last; ``False``: this request builds in full."""
