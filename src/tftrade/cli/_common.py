@@ -31,7 +31,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from tftrade.core.config import ConfigWarning, Settings, load_settings, mask_url
-from tftrade.core.errors import StoreError, TftradeError
+from tftrade.core.errors import StoreError, TftradeError, first_line
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -133,7 +133,7 @@ def error_kind(e: BaseException) -> str:
 def fail(e: BaseException, as_json: bool) -> None:
     """Report ``e`` as one line on stderr, or as one JSON document on stdout under ``--json``."""
     kind = error_kind(e)
-    message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    message = first_line(e)
     if kind == "internal":
         message = f"internal error ({type(e).__name__}): {message}"
     if as_json:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from tftrade.cli._common import JsonOption, command, emit, engine, progress, settings, stderr, table
-from tftrade.core.errors import TftradeError
+from tftrade.core.errors import TftradeError, first_line
 from tftrade.core.types import parse_timeframe
 
 app = typer.Typer(help="Load bars, securities and comments into the store.", no_args_is_help=True)
@@ -124,7 +124,7 @@ def ingest_csv(
             if len(paths) == 1:
                 raise
             # several files: each is its own batch, so the others are still read and the report says what was stored
-            failed.append({"source": str(path), "status": "failed", "error": str(e).splitlines()[0]})
+            failed.append({"source": str(path), "status": "failed", "error": first_line(e)})
             stderr.print(f"[red]failed:[/red] {escape(failed[-1]['error'])}", highlight=False)
             continue
         summaries.append(s.as_dict())

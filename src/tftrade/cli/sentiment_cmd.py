@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from tftrade.cli._common import JsonOption, command, emit, engine, settings, stderr, table
-from tftrade.core.errors import DataError
+from tftrade.core.errors import DataError, first_line
 
 app = typer.Typer(help="Score comments, aggregate sentiment per ticker and window, train the learned scorer.",
                   no_args_is_help=True)
@@ -190,7 +190,7 @@ def ingest_comments(
             if len(paths) == 1:
                 raise
             # several files: each is its own run, so one that cannot be read does not stop the others
-            failed.append({"source": str(p), "status": "failed", "error": str(e).splitlines()[0]})
+            failed.append({"source": str(p), "status": "failed", "error": first_line(e)})
             stderr.print(f"[red]failed:[/red] {escape(failed[-1]['error'])}", highlight=False)
             continue
         reports.append(asdict(r) | {"status": r.status})

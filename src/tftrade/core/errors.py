@@ -27,5 +27,17 @@ class NotFoundError(TftradeError):
     """A requested ticker, model or record does not exist."""
 
 
+def first_line(error: BaseException) -> str:
+    r"""The first line of ``error``'s message (stripped), or its type's name when the message is empty.
+
+    >>> first_line(ValueError("bad value\nTraceback ..."))
+    'bad value'
+    >>> first_line(KeyError())
+    'KeyError'
+    """
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 class TftradeWarning(UserWarning):
     """Root of tftrade's warnings: something works but is probably not what was meant."""

@@ -41,7 +41,7 @@ from sqlalchemy import Engine, Table, delete, insert, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import DBAPIError
 
-from tftrade.core.errors import DataError
+from tftrade.core.errors import DataError, first_line
 from tftrade.data.csv_dialect import read_bytes
 from tftrade.store.runs import finish_run, start_run
 from tftrade.store.schema import comment_corrections, quarantine, reddit_comment_texts, reddit_comments
@@ -560,7 +560,7 @@ def _refused(engine: Engine, batch: list[_Row], run_id: int) -> dict[str, str]:
             try:
                 _write(conn, engine, [b], run_id)
             except DBAPIError as e:
-                first = str(e.orig).strip().splitlines()[0] if e.orig is not None else type(e).__name__
+                first = first_line(e.orig) if e.orig is not None else type(e).__name__
                 refused[b.record.comment_id] = f"database: {first}"
             finally:
                 trans.rollback()

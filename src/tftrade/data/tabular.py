@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tftrade.core.errors import DataError
+from tftrade.core.errors import DataError, first_line
 from tftrade.data.csv_dialect import CsvFormat, RawTable, read_text, split_table
 from tftrade.data.numeric_text import decimal_comma, parse_numbers, parse_volume
 from tftrade.data.timeframes import BarTimeframe, check_daily_spacing, detect_spacing
@@ -181,7 +181,7 @@ def _read_raw(path: Path, fmt: CsvFormat) -> RawTable:
         try:
             frame = pd.read_parquet(path)
         except (OSError, ValueError) as e:
-            raise DataError(f"{path}: cannot read as Parquet: {str(e).splitlines()[0]}") from None
+            raise DataError(f"{path}: cannot read as Parquet: {first_line(e)}") from None
         return RawTable(frame.reset_index(drop=True), np.arange(1, len(frame) + 1))
     return split_table(read_text(path), fmt, path)
 

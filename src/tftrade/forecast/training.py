@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from tftrade.core.errors import first_line
 from tftrade.core.gc_tuning import relaxed_gc
 from tftrade.features.dataset import WARMUP, Panel, WindowIndex, absent_inputs, gather
 from tftrade.features.scaling import Standardizer
@@ -273,7 +274,7 @@ class _Checkpoint:
             model.load_state_dict(data["model"])
         except RuntimeError as exc:
             model.load_state_dict(fresh)
-            note(f"the checkpoint in {folder} does not fit this model ({str(exc).splitlines()[0]}): "
+            note(f"the checkpoint in {folder} does not fit this model ({first_line(exc)}): "
                  "training from scratch")
             return cls()
         note(f"resuming the identical run (key {key[:12]}) from its checkpoint after epoch {data['epoch']}")

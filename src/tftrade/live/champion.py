@@ -42,6 +42,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
+from tftrade.core.errors import first_line
 from tftrade.live.predictor import TftPredictor
 from tftrade.live.window import RollingMarket
 
@@ -62,11 +63,6 @@ MAX_WARMS = 5
 LOAD_RETRY_S = 60.0
 """Seconds before a champion whose load failed (e.g. the artifact store unreachable) is loaded again."""
 State = Literal["idle", "copy", "warming", "ready"]
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 class ChampionFollower:
@@ -139,7 +135,7 @@ class ChampionFollower:
                 try:
                     self.check()
                 except Exception as e:  # a registry hiccup: the next look tries again
-                    log.warning("could not look for a new champion: %s", _one_line(e))
+                    log.warning("could not look for a new champion: %s", first_line(e))
             if self._state == "warming":
                 self.warm()
             self.publish()
@@ -171,7 +167,7 @@ class ChampionFollower:
             first = version not in self._retry_at
             self._retry_at[version] = self._clock() + self.retry_s
             if first:  # its own alert key: a refusal once it loads is alerted too
-                self._report(version, f"{_one_line(e)} (loaded again every {self.retry_s:g} s)",
+                self._report(version, f"{first_line(e)} (loaded again every {self.retry_s:g} s)",
                              f"it is loaded again every {self.retry_s:g} s", key=f"{version}:load")
             return
         self._retry_at.pop(version, None)
@@ -179,7 +175,7 @@ class ChampionFollower:
             reason = self._unfit(trained)
             candidate = None if reason else self.make(trained, version, self.horizon)
         except Exception as e:  # refused: the current model goes on
-            reason, candidate = _one_line(e), None
+            reason, candidate = first_line(e), None
         if candidate is None:
             self._refuse(version, reason)
             return
@@ -228,7 +224,7 @@ class ChampionFollower:
                 self._copy, self._state, self._warms = copy.deepcopy(window), "warming", self._warms + 1
             except Exception as e:  # the current model goes on
                 self._drop()
-                self._refuse(candidate.model_version, _one_line(e))
+                self._refuse(candidate.model_version, first_line(e))
                 return None
         self._wake.set()
         return None
@@ -248,7 +244,7 @@ class ChampionFollower:
             with self._lock:
                 if self._candidate is candidate:
                     self._drop()
-            self._refuse(candidate.model_version, _one_line(e))
+            self._refuse(candidate.model_version, first_line(e))
             return
         with self._lock:
             if self._candidate is not candidate:  # dropped meanwhile (the champion changed again)
@@ -290,7 +286,7 @@ class ChampionFollower:
         try:
             self.emit(event)
         except Exception as e:
-            log.error("could not emit the %s event: %s", event["event"], _one_line(e))
+            log.error("could not emit the %s event: %s", event["event"], first_line(e))
 
     def _desk_later(self, type_: Literal["model_promoted", "model_not_followed"], message: str, key: str) -> None:
         """Queue a desk event for the follower's thread (no Redis write on the predict worker's bar)."""
@@ -305,4 +301,4 @@ class ChampionFollower:
             try:
                 self.desk.event(type_, message, key=key)
             except Exception as e:  # the desk's store is down: the event line and the log said it
-                log.error("could not publish the %s event to the desk: %s", type_, _one_line(e))
+                log.error("could not publish the %s event to the desk: %s", type_, first_line(e))

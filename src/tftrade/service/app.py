@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 
 from tftrade.core.clock import Clock
 from tftrade.core.config import ServiceSettings
-from tftrade.core.errors import NotFoundError, TftradeError
+from tftrade.core.errors import NotFoundError, TftradeError, first_line
 from tftrade.core.gc_tuning import freeze_startup_objects
 from tftrade.service import timing
 from tftrade.service.alerts import Alerter
@@ -220,7 +220,7 @@ def _register_errors(app: FastAPI) -> None:
 
     @app.exception_handler(TftradeError)
     async def refused(_r: Request, e: TftradeError) -> JSONResponse:
-        return _error(400, str(e).splitlines()[0], type(e).__name__)
+        return _error(400, first_line(e), type(e).__name__)
 
     @app.exception_handler(Exception)
     async def internal(_r: Request, _e: Exception) -> JSONResponse:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from tftrade.core.config import mask_url, scrub, url_secrets
-from tftrade.core.errors import StoreError
+from tftrade.core.errors import StoreError, first_line
 
 
 def make_engine(url: str) -> Engine:
@@ -59,7 +59,7 @@ def make_engine(url: str) -> Engine:
                 conn.execute(text("SELECT 1"))
             break
         except OperationalError as e:
-            reason = scrub(str(e.orig).strip().splitlines()[0] if e.orig else str(e), url_secrets(url))
+            reason = scrub(first_line(e.orig) if e.orig else str(e), url_secrets(url))
             if "locked" in reason.lower() and attempt < _CONNECT_RETRIES - 1:
                 time.sleep(0.2 * 2**attempt)
                 continue
