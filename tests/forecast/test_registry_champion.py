@@ -190,3 +190,39 @@ def test_a_registry_failure_after_the_entry_is_recorded_as_not_applied(home: Pat
     assert recorded["version"] == "3" and "outcome" not in recorded
     assert (undone["version"], undone["outcome"], undone["recorded_seq"]) == ("3", "not_applied", 1)
     assert _json(["models", "promote", "3", "--by", "bob"])["audit"]["seq"] == 3  # and it can be done again
+
+
+@pytest.mark.parametrize("named", ["01", " 3", "abc", "-1"])
+def test_a_version_named_otherwise_than_registered_is_refused(home: Path, named: str) -> None:
+    """MLflow itself reads "01" as version 1: a promotion takes only the registered name."""
+    registry = ModelRegistry(home)
+    with pytest.raises(ModelNotFoundError, match=f"no version '{named}' to promote; versions: 1, 2, 3$"):
+        registry.promote(named, approved_by="ops")
+    assert registry.champion() is None
+
+
+def test_a_promotion_reads_the_version_it_promotes_not_every_version(home: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from tftrade.compliance.audit_log import MemoryAuditLog
+    from tftrade.compliance.promotion import promote_audited
+
+    registry = ModelRegistry(home)
+    registry.promote("1", approved_by="ops")
+    read: list[str] = []
+    for name in ("search_model_versions", "get_run", "get_registered_model", "get_model_version"):
+        def counted(*a: Any, _orig: Any = getattr(registry.client, name), _name: str = name, **k: Any) -> Any:
+            read.append(_name)
+            return _orig(*a, **k)
+        monkeypatch.setattr(registry.client, name, counted)
+    done = promote_audited(registry, MemoryAuditLog("t"), "3", approved_by="bob")
+    assert (done.previous, registry.champion()) == ("1", "3")
+    # one version read and its one run, never the list of versions nor each version's run (was 2 lists, 2 x 3 runs)
+    assert (read.count("get_model_version"), read.count("get_run"), read.count("search_model_versions")) == (1, 1, 0)
+
+
+def test_promote_refuses_a_check_of_another_version(home: Path) -> None:
+    registry = ModelRegistry(home)
+    checked = registry.promotable("1")
+    with pytest.raises(ValueError, match="version 1's, not version 3's"):
+        registry.promote("3", approved_by="ops", checked=checked)
+    assert registry.champion() is None

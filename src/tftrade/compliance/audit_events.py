@@ -68,8 +68,16 @@ def config_change(sink: AuditSink, *, section: str, before: Mapping[str, Any], a
     return sink.append("config_change", {"section": section, "changes": diff, "changed_by": changed_by})
 
 
-def model_promotion(sink: AuditSink, *, model: str, version: str, previous: str | None, metrics: Mapping[str, Any],
-                    approved_by: str) -> AuditEntry:
-    """Record a model promotion (champion replaced), with the evidence and who approved it."""
-    return sink.append("model_promotion", {"model": model, "version": version, "previous": previous,
-                                           "metrics": dict(metrics), "approved_by": approved_by})
+def model_promotion(sink: AuditSink, *, model: str, version: str, previous: str | None, approved_by: str,
+                    metrics: Mapping[str, Any] | None = None, recorded_seq: int | None = None,
+                    error: str | None = None) -> AuditEntry:
+    """Record a model promotion (champion replaced), with the evidence (``metrics``) and who approved it.
+
+    With ``recorded_seq`` (the ``seq`` of that promotion's entry), record instead that it was not carried out:
+    ``"outcome": "not_applied"``, ``error`` (why) and ``recorded_seq``, no metrics.
+    """
+    head = {"model": model, "version": version, "previous": previous}
+    if recorded_seq is None:
+        return sink.append("model_promotion", {**head, "metrics": dict(metrics or {}), "approved_by": approved_by})
+    return sink.append("model_promotion", {**head, "approved_by": approved_by, "outcome": "not_applied",
+                                           "error": error, "recorded_seq": recorded_seq})

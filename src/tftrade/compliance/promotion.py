@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from tftrade.compliance import audit_events
 from tftrade.compliance.audit_log import AuditSink
@@ -36,14 +35,13 @@ class PromotionNotAppliedError(AuditError):
 
 @dataclass(frozen=True)
 class Promotion:
-    """A promotion carried out: who, what it replaced, the version's tags and metrics, the audit entry's ``seq``."""
+    """A promotion carried out: who, what it replaced, the version's ``status`` tag, the audit entry's ``seq``."""
 
     model: str
     version: str
     previous: str | None
     approved_by: str
     status: str | None
-    metrics: dict[str, Any]
     audit_seq: int
 
 
@@ -66,19 +64,18 @@ def promote_audited(registry: ModelRegistry, sink: AuditSink, version: str, *, a
         The registry failed after the entry was written (the champion is unchanged; the chain holds a
         ``not_applied`` entry after the promotion's, unless the store failed for that too: the message says).
     """
-    row = registry.promotable(version, force=force)
-    status = row["tags"].get("status")
-    previous = registry.champion()
+    checked = registry.promotable(version, force=force)
+    status, previous = checked.tags.get("status"), checked.previous
     was = previous or "none"
     try:
         entry = audit_events.model_promotion(sink, model=registry.name, version=version, previous=previous,
-                                             metrics=row["metrics"], approved_by=approved_by)
+                                             metrics=checked.metrics, approved_by=approved_by)
     except Exception as e:
         raise PromotionNotRecordedError(
             f"model {registry.name!r} version {version} not promoted: the audit entry could not be written "
             f"({_one_line(e)}); the champion is still {was}") from e
     try:
-        registry.promote(version, approved_by=approved_by, force=force)
+        registry.promote(version, approved_by=approved_by, force=force, checked=checked)
     except Exception as e:
         cause = _one_line(e)
         try:
@@ -88,11 +85,10 @@ def promote_audited(registry: ModelRegistry, sink: AuditSink, version: str, *, a
         if applied:  # the alias moved and a later step (the promoted_by tag) failed: promoted, and recorded
             log.warning("model %s version %s is the champion (audit #%s) but tagging it failed: %s",
                         registry.name, version, entry.seq, cause)
-            return Promotion(registry.name, version, previous, approved_by, status, dict(row["metrics"]), entry.seq)
+            return Promotion(registry.name, version, previous, approved_by, status, entry.seq)
         try:
-            undo = sink.append("model_promotion", {"model": registry.name, "version": version, "previous": previous,
-                                                   "approved_by": approved_by, "outcome": "not_applied",
-                                                   "error": cause, "recorded_seq": entry.seq})
+            undo = audit_events.model_promotion(sink, model=registry.name, version=version, previous=previous,
+                                                approved_by=approved_by, recorded_seq=entry.seq, error=cause)
             note = f"audit #{undo.seq} records that #{entry.seq} was not applied"
         except Exception as e2:
             log.error("promotion of %s version %s recorded as #%s but not applied, and that could not be "
@@ -101,4 +97,4 @@ def promote_audited(registry: ModelRegistry, sink: AuditSink, version: str, *, a
         raise PromotionNotAppliedError(
             f"model {registry.name!r} version {version} not promoted: the registry failed ({cause}); "
             f"the champion is still {was}; {note}") from e
-    return Promotion(registry.name, version, previous, approved_by, status, dict(row["metrics"]), entry.seq)
+    return Promotion(registry.name, version, previous, approved_by, status, entry.seq)

@@ -15,7 +15,7 @@ import contextlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from tftrade.forecast.errors import ModelNotFoundError, PromotionRefusedError
 from tftrade.forecast.persistence import load_model, save_model
@@ -43,6 +43,17 @@ class Selected:
         return {"champion": f"version {self.version}, the champion",
                 "newest": f"version {self.version}, the newest (no champion set)",
                 "named": f"version {self.version}, as named"}[self.selection]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A version cleared to become the champion (:meth:`ModelRegistry.promotable`): its tags, its run's metrics, and
+    the champion it would replace (``None``: none is set)."""
+
+    version: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    previous: str | None
 
 
 class ModelRegistry:
@@ -129,20 +140,30 @@ class ModelRegistry:
             return Selected(champion, "champion")
         return Selected(known[-1], "newest")
 
+    def _run_metrics(self, run_id: str | None) -> dict[str, float]:
+        return dict(self.client.get_run(run_id).data.metrics) if run_id else {}
+
     def describe(self) -> list[dict[str, Any]]:
         """Each registered version, oldest first: its metrics, tags, run, creation time, and whether it is champion."""
         champion = self.champion()
         found = sorted(self.client.search_model_versions(f"name='{self.name}'"), key=lambda m: int(m.version))
-        rows = []
-        for mv in found:
-            metrics = dict(self.client.get_run(mv.run_id).data.metrics) if mv.run_id else {}
-            rows.append({"version": str(mv.version), "champion": str(mv.version) == champion,
-                         "created_ms": mv.creation_timestamp, "run_id": mv.run_id,
-                         "tags": dict(mv.tags or {}), "metrics": metrics})
-        return rows
+        return [{"version": str(mv.version), "champion": str(mv.version) == champion,
+                 "created_ms": mv.creation_timestamp, "run_id": mv.run_id,
+                 "tags": dict(mv.tags or {}), "metrics": self._run_metrics(mv.run_id)} for mv in found]
 
-    def promotable(self, version: str, *, force: bool = False) -> dict[str, Any]:
-        """Return ``version``'s :meth:`describe` row if it may become the champion, else raise (nothing changes).
+    def _not_promotable(self, version: str, cause: Exception | None = None) -> NoReturn:
+        """Raise :class:`ModelNotFoundError` naming the versions; re-raise ``cause`` if ``version`` is registered."""
+        known = self.versions()
+        if cause is not None and version in known:  # the registry failed otherwise than "no such version"
+            raise cause
+        listed = ", ".join(known) or "none registered"
+        raise ModelNotFoundError(
+            f"model {self.name!r} has no version {version!r} to promote; versions: {listed}") from None
+
+    def promotable(self, version: str, *, force: bool = False) -> Candidate:
+        """Return ``version`` as a :class:`Candidate` if it may become the champion, else raise (nothing changes).
+
+        Reads that version, its run and the champion alias only (the whole list only to name it in a refusal).
 
         Raises
         ------
@@ -151,32 +172,41 @@ class ModelRegistry:
         PromotionRefusedError
             If ``version`` is tagged ``status=loses_to_baseline`` and ``force`` is false.
         """
-        rows = self.describe()
-        row = next((r for r in rows if r["version"] == version), None)
-        if row is None:
-            listed = ", ".join(r["version"] for r in rows) or "none registered"
-            raise ModelNotFoundError(f"model {self.name!r} has no version {version!r} to promote; versions: {listed}")
-        if row["tags"].get("status") == LOSES_TO_BASELINE and not force:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version(self.name, version)
+        except MlflowException as e:
+            self._not_promotable(version, e)
+        if str(mv.version) != version:  # MLflow reads "01" as version 1; the name must be the registered one
+            self._not_promotable(version)
+        tags = dict(mv.tags or {})
+        if tags.get("status") == LOSES_TO_BASELINE and not force:
             raise PromotionRefusedError(f"model {self.name!r} version {version} is marked {LOSES_TO_BASELINE} "
                                         "(it lost to a baseline on validation); pass --force to promote it anyway")
-        return row
+        return Candidate(version, tags, self._run_metrics(mv.run_id), self.champion())
 
-    def promote(self, version: str, *, approved_by: str, force: bool = False) -> str | None:
+    def promote(self, version: str, *, approved_by: str, force: bool = False,
+                checked: Candidate | None = None) -> str | None:
         """Make ``version`` the champion; return the previous champion (``None``: none was set).
 
         The version is tagged ``promoted_by`` = ``approved_by``. The CLI records the promotion in the
-        audit trail first (:func:`tftrade.compliance.promotion.promote_audited`).
+        audit trail first (:func:`tftrade.compliance.promotion.promote_audited`), passing what it checked with
+        :meth:`promotable` as ``checked`` so the registry is not read again (its ``previous`` is returned).
 
         Raises
         ------
         ModelNotFoundError, PromotionRefusedError
             As :meth:`promotable` (nothing changes).
+        ValueError
+            If ``checked`` is another version's.
         """
-        self.promotable(version, force=force)
-        previous = self.champion()
+        if checked is not None and checked.version != version:
+            raise ValueError(f"promote: checked is version {checked.version}'s, not version {version}'s")
+        candidate = self.promotable(version, force=force) if checked is None else checked
         self.client.set_registered_model_alias(self.name, CHAMPION_ALIAS, version)
         self.client.set_model_version_tag(self.name, version, "promoted_by", approved_by)
-        return previous
+        return candidate.previous
 
     def load(self, version: str | None = None) -> tuple[Trained, str]:
         """Return the model of ``version`` and its version; with ``None``, the champion when one is set, else the
