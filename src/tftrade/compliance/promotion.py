@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from tftrade.compliance import audit_events
 from tftrade.compliance.audit_log import AuditSink
 from tftrade.compliance.errors import AuditError
+from tftrade.core.errors import first_line
 from tftrade.forecast.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,6 @@ class Promotion:
     audit_seq: int
 
 
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
-
 def promote_audited(registry: ModelRegistry, sink: AuditSink, version: str, *, approved_by: str,
                     force: bool = False) -> Promotion:
     """Make ``version`` the champion of ``registry``, recorded in ``sink`` before the change (module text).
@@ -73,11 +69,11 @@ def promote_audited(registry: ModelRegistry, sink: AuditSink, version: str, *, a
     except Exception as e:
         raise PromotionNotRecordedError(
             f"model {registry.name!r} version {version} not promoted: the audit entry could not be written "
-            f"({_one_line(e)}); the champion is still {was}") from e
+            f"({first_line(e)}); the champion is still {was}") from e
     try:
         registry.promote(version, approved_by=approved_by, force=force, checked=checked)
     except Exception as e:
-        cause = _one_line(e)
+        cause = first_line(e)
         try:
             applied = registry.champion() == version
         except Exception:  # the registry cannot be read back either: say it was not applied, as far as we know
@@ -92,8 +88,8 @@ def promote_audited(registry: ModelRegistry, sink: AuditSink, version: str, *, a
             note = f"audit #{undo.seq} records that #{entry.seq} was not applied"
         except Exception as e2:
             log.error("promotion of %s version %s recorded as #%s but not applied, and that could not be "
-                      "recorded either: %s", registry.name, version, entry.seq, _one_line(e2))
-            note = f"audit #{entry.seq} records it but its not-applied entry could not be written: {_one_line(e2)}"
+                      "recorded either: %s", registry.name, version, entry.seq, first_line(e2))
+            note = f"audit #{entry.seq} records it but its not-applied entry could not be written: {first_line(e2)}"
         raise PromotionNotAppliedError(
             f"model {registry.name!r} version {version} not promoted: the registry failed ({cause}); "
             f"the champion is still {was}; {note}") from e
