@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tftrade.core.errors import DataError
 from tftrade.data.csv_dialect import CsvFormat
 from tftrade.data.tabular import ReadOptions, read_bar_file
+from tftrade.data.timeframes import check_daily_spacing, detect_spacing
 from tftrade.data.validation import validate_bars
 
 HEADER = "timestamp,ticker,open,high,low,close,volume\n"
@@ -429,6 +430,21 @@ def test_weekly_or_monthly_bars_are_refused_not_stored_as_days(tmp_path: Path, f
     q = _write(tmp_path, "date,ticker,open,high,low,close,volume\n" + "".join(
         f"{d:%Y-%m-%d},X,10,11,9,10.5,100\n" for d in gappy), "daily.csv")
     assert read_bar_file(q).timeframe == "1day"
+
+
+def test_bar_gaps_are_taken_within_each_ticker_whatever_the_row_order() -> None:
+    # two weekly tickers on different weekdays: pooled, their dates would be 2 and 5 days apart
+    mondays = pd.date_range("2023-01-02", periods=8, freq="W-MON", tz="UTC")
+    weekly = pd.Series(np.concatenate([mondays, mondays + pd.Timedelta(days=2)])[::-1])
+    with pytest.raises(DataError, match="bars are about 7 days apart"):
+        check_daily_spacing(pd.Series(["A"] * 8 + ["B"] * 8), weekly)
+    # 5-minute bars of two tickers, shuffled, one bar repeated, one time and one ticker missing
+    five = _session_minutes("2024-01-03", 12, 5).tz_convert("UTC")
+    utc = pd.Series(np.concatenate([five, five + pd.Timedelta(minutes=1), five[:1], [pd.NaT]]))
+    tickers = pd.Series(["A"] * 12 + ["B"] * 12 + ["A", None])
+    order = np.random.default_rng(0).permutation(len(utc))
+    got = detect_spacing(tickers[order].reset_index(drop=True), utc[order].reset_index(drop=True), False)
+    assert got == ("5min", "5min")
 
 
 @pytest.mark.parametrize("bad", ["2024-01-03 14:30 UTC+1", "2024-01-03 10:30 GMT-5", "Wed Jan  3 15:30:00 UTC 2024",

@@ -78,7 +78,8 @@ def test_views_from_forecasts_scale_and_confidence() -> None:
     assert v.assets.tolist() == [0, 2]
     assert_allclose(v.Q, p50[[0, 2]] * 252 / 5)
     sigma = (q90 - q10)[[0, 2]] / (2 * norm.ppf(0.9))
-    assert_allclose(np.diag(v.omega), sigma**2 * 252 / 5 * np.array([1.0, 2.0]))
+    assert v.omega.shape == (2,)  # Ω's diagonal, as bl_posterior takes it
+    assert_allclose(v.omega, sigma**2 * 252 / 5 * np.array([1.0, 2.0]))
     assert v.P.tolist() == [[1, 0, 0], [0, 0, 1]]
     with pytest.raises(PortfolioError, match="q_high is below q_low"):
         views_from_forecasts([0.0], [0.1], [-0.1])

@@ -63,11 +63,9 @@ def detect_spacing(tickers: pd.Series, utc: pd.Series, daily_like: bool) -> tupl
     """
     if daily_like:
         return "1day", "1day"
-    frame = pd.DataFrame({"t": tickers.to_numpy(), "ns": utc.dt.as_unit("ns").astype("int64").where(utc.notna())})
-    frame = frame.dropna().drop_duplicates().sort_values(["t", "ns"])
-    ns = frame["ns"].to_numpy(dtype=np.int64)
-    same = frame["t"].to_numpy()[1:] == frame["t"].to_numpy()[:-1]
-    gaps = np.diff(ns)[same]
+    ns = utc.dt.as_unit("ns").astype("int64").where(utc.notna())  # NaN where no time (then float64)
+    known = ns.notna().to_numpy(dtype=bool) & tickers.notna().to_numpy(dtype=bool)
+    gaps = _ticker_gaps(tickers.to_numpy()[known], ns.to_numpy()[known].astype(np.int64))
     minute = 60_000_000_000
     gaps = gaps[(gaps > 0) & (gaps < 12 * 60 * minute) & (gaps % minute == 0)] // minute
     if len(gaps) == 0:
@@ -85,14 +83,19 @@ def check_daily_spacing(tickers: pd.Series, utc: pd.Series) -> None:
     """
     known = utc.notna().to_numpy(dtype=bool)
     day = utc.dt.as_unit("ns").astype("int64").to_numpy()[known] // 86_400_000_000_000
-    code = pd.factorize(tickers.to_numpy()[known])[0]
-    order = np.lexsort((day, code))
-    code, day = code[order], day[order]
-    step = np.diff(day)
-    gaps = step[(code[1:] == code[:-1]) & (step > 0)]
+    gaps = _ticker_gaps(tickers.to_numpy()[known], day)
     if len(gaps) >= _MIN_GAPS and np.median(gaps) >= 5:
         raise DataError(f"bars are about {int(np.median(gaps))} days apart (weekly or monthly bars?), which is not "
                         f"a supported timeframe ({', '.join(BAR_TIMEFRAMES)})")
+
+
+def _ticker_gaps(tickers: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The positive steps between each ticker's consecutive sorted ``values`` (missing tickers form one group)."""
+    code = pd.factorize(tickers)[0]
+    order = np.lexsort((values, code))
+    code, values = code[order], values[order]
+    step = np.diff(values)
+    return np.asarray(step[(code[1:] == code[:-1]) & (step > 0)])
 
 
 def _spacing_from_gaps(gaps: np.ndarray) -> tuple[BarTimeframe | None, str]:

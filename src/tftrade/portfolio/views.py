@@ -38,7 +38,8 @@ from tftrade.portfolio.errors import PortfolioError
 class Views:
     """Absolute views ready for :func:`~tftrade.portfolio.bl_posterior`.
 
-    ``assets`` holds the column index of each view's asset in the universe.
+    ``omega`` holds the view variances, the diagonal of Ω, shape ``(k,)`` (``bl_posterior`` takes it as
+    is); ``assets`` holds the column index of each view's asset in the universe.
     """
 
     P: Float64Array
@@ -59,7 +60,7 @@ def views_from_forecasts(
     sentiment_penalty: float = 1.0,
     forecast_confidence: npt.ArrayLike | None = None,
 ) -> Views:
-    """Return absolute views (P, Q, diagonal Ω) from quantile forecasts of returns.
+    """Return absolute views (P, Q, Ω's diagonal as a vector) from quantile forecasts of returns.
 
     Tickers whose forecast is NaN, or whose ``forecast_confidence`` is 0 or NaN, get no view. See the
     module docstring for the formulas (``forecast_confidence=None``: every forecast at full skill).
@@ -90,7 +91,7 @@ def views_from_forecasts(
     var = np.maximum(sigma**2, 1e-12) * scale * (1.0 + sentiment_penalty * (1.0 - conf[keep])) / skill[keep]
     P = np.zeros((keep.shape[0], med.shape[0]))
     P[np.arange(keep.shape[0]), keep] = 1.0
-    return Views(P, med[keep] * scale, np.diag(var), keep.astype(np.int64))
+    return Views(P, med[keep] * scale, var, keep.astype(np.int64))
 
 
 def _bounds(q_low: npt.ArrayLike, q_high: npt.ArrayLike, n: int) -> tuple[Float64Array, Float64Array]:

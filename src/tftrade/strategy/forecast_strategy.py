@@ -100,8 +100,7 @@ class ForecastStrategy:
                                      sig.sentiment_confidence[sub], horizon=self.forecasts.horizon,
                                      periods_per_year=ppy, sentiment_penalty=cfg.sentiment_penalty,
                                      forecast_confidence=np.clip(np.nan_to_num(sig.confidence[sub]), 0.0, 1.0))
-        # Ω is diagonal: its diagonal is what bl_posterior keeps of it (without scanning a k x k matrix for it)
-        post = bl_posterior(cov, prior, views.P, views.Q, np.diagonal(views.omega), tau=cfg.tau)
+        post = bl_posterior(cov, prior, views.P, views.Q, views.omega, tau=cfg.tau)  # Ω as its diagonal, (k,)
         bench = view.benchmark_history(cfg.lookback + 1)
         b = betas(r, None if bench is None else simple_returns(bench[:, None])[:, 0])
         tax = None if cfg.tax is None else tax_term(account, [view.tickers[i] for i in sub],
