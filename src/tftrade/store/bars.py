@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -40,6 +40,7 @@ from tftrade.core.types import PRICE_SCALE
 from tftrade.store.bar_copy import COPY_COLUMNS, BarRows, copy_buffer
 from tftrade.store.coltypes import TICKS_PER_UNIT, to_epoch_us
 from tftrade.store.schema import bar_corrections, bars
+from tftrade.store.trades import ns_to_datetime
 
 _PRICES = ("open", "high", "low", "close")
 
@@ -346,7 +347,7 @@ def read_bars_after(engine: Engine, tickers: Sequence[str], timeframe: str, afte
         sql = (f"SELECT ticker, {epoch_us}, CAST(open AS DOUBLE PRECISION), CAST(high AS DOUBLE PRECISION), "
                f"CAST(low AS DOUBLE PRECISION), CAST(close AS DOUBLE PRECISION), volume, price_only FROM {table} "
                "WHERE timeframe = %s AND window_start > %s AND ticker = ANY(%s)")
-        after = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(after_us))
+        after = ns_to_datetime(int(after_us) * 1000)
         params = (timeframe, after, names)
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(sql, params).fetchall()
