@@ -23,6 +23,7 @@ import argparse
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +92,8 @@ def main() -> None:
     parser.add_argument("--encoder-dir", required=True, help="a sentence-transformers model folder on disk")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if not (Path(args.encoder_dir) / "modules.json").is_file():
+        parser.error(f"--encoder-dir {args.encoder_dir}: not a sentence-transformers model folder (no modules.json)")
 
     import torch
     from sentence_transformers import SentenceTransformer

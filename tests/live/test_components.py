@@ -228,3 +228,17 @@ def test_a_restarted_worker_starts_with_the_stored_bars_as_history(sqlite_engine
     assert int(w.timestamps[-1]) == last and w.timestamps.tolist() == sm.timestamps[-50:].tolist()
     np.testing.assert_allclose(w.close, sm.close[-50:], rtol=1e-4)  # stored as 1/10,000 ticks
     assert a.add(_bar(tickers[0], last), "dup") == [] and a.late == 1  # already in the window
+
+
+def test_json_lines_are_strict_json_with_nan_as_null() -> None:
+    """`tftrade worker predict --json` ended with `"last_latency_ms": NaN`, which strict JSON parsers refuse."""
+    import io
+    import json
+
+    from tftrade.live.status import json_lines
+
+    out = io.StringIO()
+    json_lines(out)({"event": "summary", "last_latency_ms": float("nan"), "p": [np.float64(1.5), float("inf")]})
+    line = out.getvalue().strip()
+    assert json.loads(line, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))["last_latency_ms"] is None
+    assert json.loads(line)["p"] == [1.5, None] and "NaN" not in line

@@ -11,16 +11,18 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from tftrade.backtest.result import json_safe
 from tftrade.live.trade_worker import TradeCounters
 
 
 def json_lines(out: TextIO | None = None) -> Callable[[dict[str, object]], None]:
-    """An event sink writing one JSON document per line (thread-safe) to ``out`` (default: stdout now)."""
+    """An event sink writing one JSON document per line (thread-safe) to ``out`` (default: stdout now); strict
+    JSON: NaN and infinities are written as ``null`` (:func:`~tftrade.backtest.result.json_safe`)."""
     lock = threading.Lock()
     out = out or sys.stdout
 
     def write(event: dict[str, object]) -> None:
-        line = json.dumps({"ts_ns": time.time_ns(), **event}, default=_plain)
+        line = json.dumps(json_safe({"ts_ns": time.time_ns(), **event}), default=_plain, allow_nan=False)
         with lock:
             out.write(line + "\n")
             out.flush()
